@@ -1,0 +1,3 @@
+//! Configuration. (in progress)
+mod types;
+pub use types::*;

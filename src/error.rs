@@ -1,0 +1,87 @@
+//! Stable error codes for errors users see. A code never changes meaning
+//! once released; the README lists them all.
+
+use std::fmt;
+
+/// A stable, documented error code such as `E_CONFIG`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// The configuration file is missing, unreadable or invalid.
+    Config,
+    /// A command-line argument is wrong.
+    Usage,
+    /// The history database cannot be opened or written.
+    Store,
+    /// An SSH connection could not be made.
+    Ssh,
+    /// The SSH host key is unknown or changed.
+    HostKey,
+    /// A command could not be run.
+    Exec,
+    /// The terminal could not be set up.
+    Terminal,
+    /// The demo could not start its fleet.
+    Demo,
+}
+
+impl Code {
+    /// The code as printed, e.g. `E_CONFIG`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Config => "E_CONFIG",
+            Code::Usage => "E_USAGE",
+            Code::Store => "E_STORE",
+            Code::Ssh => "E_SSH",
+            Code::HostKey => "E_HOST_KEY",
+            Code::Exec => "E_EXEC",
+            Code::Terminal => "E_TERMINAL",
+            Code::Demo => "E_DEMO",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error for the user: a code, what happened, and what to do.
+#[derive(Debug)]
+pub struct UserError {
+    /// Stable code.
+    pub code: Code,
+    /// What went wrong, naming the thing it concerns.
+    pub message: String,
+    /// What to do about it, when there is something to say.
+    pub hint: Option<String>,
+}
+
+impl UserError {
+    /// A new error without a hint.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        UserError {
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds a hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for UserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UserError {}

@@ -1,0 +1,2 @@
+//! Probes. (in progress)
+pub mod condition;
