@@ -1,1 +1,411 @@
-fn main(){}
+//! The `rollguard` command line: a thin layer over the library that parses
+//! arguments, loads the config, and maps outcomes to exit codes
+//! (0 ok, 1 unhealthy, 2 usage or config error).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use rollguard::config::{self, Fleet};
+use rollguard::error::{Code, UserError};
+use rollguard::monitor::Monitor;
+use rollguard::probe::{Prober, probe_once};
+use rollguard::{demo, tui};
+
+/// Exit code: something is unhealthy.
+const EXIT_UNHEALTHY: u8 = 1;
+/// Exit code: usage or config error.
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "rollguard",
+    version,
+    about = "A terminal console that watches a fleet's health and guards its rollouts.",
+    after_help = "Without a command, opens the console on the configured fleet.\n\
+Config: --config, else $ROLLGUARD_CONFIG, else ./rollguard.toml, else $XDG_CONFIG_HOME/rollguard/config.toml.\n\
+Exit codes: 0 ok, 1 something unhealthy, 2 usage or config error."
+)]
+struct Cli {
+    /// The fleet's config file.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The history database (default: $XDG_DATA_HOME/rollguard/history.db).
+    #[arg(long, global = true, value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Console theme: a built-in name (default, light) or a theme file.
+    #[arg(long, global = true, value_name = "NAME")]
+    theme: Option<String>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a self-contained demo fleet on this machine, in the console.
+    Demo {
+        /// Run without the console and print a JSON summary at the end.
+        #[arg(long)]
+        headless: bool,
+        /// With --headless: how long to run, e.g. 20s.
+        #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = duration_arg)]
+        duration: Duration,
+    },
+    /// Validate the config; print every error as FILE:LINE:COL.
+    Check,
+    /// Probe once and print the results.
+    Probe {
+        /// Only this app.
+        app: Option<String>,
+        /// Print one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The demo's application server (started by `rollguard demo`).
+    #[command(hide = true)]
+    DemoApp {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[arg(long)]
+        port_file: Option<PathBuf>,
+        #[arg(long)]
+        heartbeat: Option<PathBuf>,
+        #[arg(long)]
+        flap: bool,
+        #[arg(long, default_value = "v1")]
+        version: String,
+        #[arg(long)]
+        parent: Option<u32>,
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+    },
+}
+
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    config::parse_duration(s)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rollguard: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Some(Cmd::Check) => check(cli.config.as_deref()),
+        Some(Cmd::Probe { ref app, json }) => probe(&cli, app.as_deref(), json).await,
+        Some(Cmd::Demo { headless, duration }) => demo_cmd(&cli, headless, duration).await,
+        Some(Cmd::DemoApp {
+            port,
+            port_file,
+            heartbeat,
+            flap,
+            version,
+            parent,
+            latency_ms,
+        }) => {
+            let opts = demo::server::ServerOptions {
+                port,
+                port_file,
+                heartbeat,
+                flap,
+                version,
+                parent,
+                latency_ms,
+            };
+            match demo::server::serve(opts).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("rollguard demo-app: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        None => console(&cli).await,
+    }
+}
+
+fn load(explicit: Option<&Path>) -> Result<Fleet, ExitCode> {
+    let loaded = config::discover(explicit).and_then(|p| config::load(&p));
+    loaded.map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+fn check(explicit: Option<&Path>) -> ExitCode {
+    let fleet = match load(explicit) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let instances: usize = fleet.apps.iter().map(|a| a.instances.len()).sum();
+    println!(
+        "{}: ok: {} hosts, {} apps, {} instances, {} probes",
+        fleet.source.display(),
+        fleet.hosts.len(),
+        fleet.apps.len(),
+        instances,
+        fleet.probe_count()
+    );
+    ExitCode::SUCCESS
+}
+
+async fn probe(cli: &Cli, only: Option<&str>, json: bool) -> ExitCode {
+    let fleet = match load(cli.config.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let apps: Vec<_> = match only {
+        None => fleet.apps.iter().collect(),
+        Some(name) => match fleet.app(name) {
+            Some(a) => vec![a],
+            None => {
+                let names: Vec<_> = fleet.apps.iter().map(|a| a.name.as_str()).collect();
+                eprintln!(
+                    "{}",
+                    UserError::new(
+                        Code::Usage,
+                        format!("no app named \"{name}\" in {}", fleet.source.display())
+                    )
+                    .hint(format!("apps: {}", names.join(", ")))
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+    };
+    let prober = match Prober::new(&fleet) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{}", UserError::new(Code::Exec, e));
+            return ExitCode::FAILURE;
+        }
+    };
+    let results = probe_once(&fleet, &prober, &apps).await;
+    prober.executors().close().await;
+    if json {
+        let arr: Vec<_> = results.iter().map(|r| r.to_json()).collect();
+        println!("{}", serde_json::Value::Array(arr));
+    } else {
+        print_results(&results);
+    }
+    if results.iter().all(|r| r.ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_UNHEALTHY)
+    }
+}
+
+fn print_results(results: &[rollguard::model::ProbeResult]) {
+    let w = |f: &dyn Fn(&rollguard::model::ProbeResult) -> usize, min: usize| {
+        results.iter().map(f).max().unwrap_or(0).max(min)
+    };
+    let (wa, wi, wp) = (
+        w(&|r| r.key.app.len(), 3),
+        w(&|r| r.key.instance.len(), 8),
+        w(&|r| r.key.probe.len(), 5),
+    );
+    println!(
+        "{:wa$}  {:wi$}  {:wp$}  {:4}  {:>8}  {:5}  MESSAGE",
+        "APP", "INSTANCE", "PROBE", "OK", "LATENCY", "CODE"
+    );
+    for r in results {
+        let ok = match r.error_kind {
+            None => "ok".to_string(),
+            Some(k) => k.to_string(),
+        };
+        println!(
+            "{:wa$}  {:wi$}  {:wp$}  {:4}  {:>6.1}ms  {:5}  {}",
+            r.key.app,
+            r.key.instance,
+            r.key.probe,
+            if r.ok { "yes" } else { "NO" },
+            r.latency_ms,
+            r.code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            if r.ok {
+                r.message.clone()
+            } else {
+                format!("{ok}: {}", r.message)
+            },
+        );
+    }
+}
+
+fn db_path(cli: &Cli) -> PathBuf {
+    cli.db.clone().unwrap_or_else(config::default_db_path)
+}
+
+fn theme(cli: &Cli, fleet: &Fleet) -> Result<tui::Theme, ExitCode> {
+    let name = cli
+        .theme
+        .clone()
+        .unwrap_or_else(|| fleet.console.theme.clone());
+    let dirs = theme_dirs(&fleet.source);
+    tui::Theme::load(&name, &dirs).map_err(|e| {
+        eprintln!(
+            "{}",
+            UserError::new(Code::Config, e.to_string())
+                .hint("built-in themes: default, light; or give a path to a theme file")
+        );
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+/// Where theme files are looked for: beside the config, then the user's.
+fn theme_dirs(config: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(parent) = config.parent() {
+        dirs.push(parent.join("themes"));
+    }
+    dirs.push(config::xdg_dir("XDG_CONFIG_HOME", ".config").join("rollguard/themes"));
+    dirs
+}
+
+async fn console(cli: &Cli) -> ExitCode {
+    let fleet = match load(cli.config.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let theme = match theme(cli, &fleet) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let title = fleet.source.display().to_string();
+    watch_in_console(Arc::new(fleet), &db_path(cli), theme, title, None).await
+}
+
+async fn watch_in_console(
+    fleet: Arc<Fleet>,
+    db: &Path,
+    theme: tui::Theme,
+    title: String,
+    banner: Option<String>,
+) -> ExitCode {
+    tui::init_logging();
+    let monitor = match Monitor::start(fleet.clone(), db) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = tui::RunOptions {
+        theme,
+        title,
+        banner,
+    };
+    let result = tui::run(
+        fleet,
+        monitor.state.clone(),
+        opts,
+        monitor.shutdown_signal(),
+    )
+    .await;
+    monitor.stop().await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                UserError::new(Code::Terminal, e.to_string())
+                    .hint("run rollguard in an interactive terminal")
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                UserError::new(Code::Demo, format!("cannot find the rollguard binary: {e}"))
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let demo = match demo::start(&exe) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let fleet = match load(Some(&demo.config)) {
+        Ok(f) => Arc::new(f),
+        Err(code) => return code,
+    };
+    let db = cli.db.clone().unwrap_or_else(|| demo.db.clone());
+    if !headless {
+        let theme = match theme(cli, &fleet) {
+            Ok(t) => t,
+            Err(code) => return code,
+        };
+        let banner = format!(
+            "demo fleet in {} · checkout-2 flaps now and then",
+            demo.dir.display()
+        );
+        return watch_in_console(fleet, &db, theme, "demo".into(), Some(banner)).await;
+    }
+    let monitor = match Monitor::start(fleet.clone(), &db) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = std::time::Instant::now();
+    tokio::select! {
+        _ = tokio::time::sleep(duration) => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    let apps: Vec<_> = {
+        let st = monitor.state.lock().unwrap_or_else(|p| p.into_inner());
+        fleet
+            .apps
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let (healthy, total) = st.tracker().healthy_count(i);
+                serde_json::json!({
+                    "name": a.name,
+                    "status": st.tracker().app_status(i).as_str(),
+                    "healthy": healthy,
+                    "instances": total,
+                })
+            })
+            .collect()
+    };
+    let counters = monitor.counters.clone();
+    let stats = monitor.stop().await;
+    let by_kind: serde_json::Map<_, _> = counters
+        .failures_by_kind()
+        .into_iter()
+        .map(|(k, n)| (k.as_str().to_string(), serde_json::json!(n)))
+        .collect();
+    let summary = serde_json::json!({
+        "duration_ms": started.elapsed().as_millis() as u64,
+        "apps": apps,
+        "probes_run": counters.probes.load(std::sync::atomic::Ordering::Relaxed),
+        "failures_seen": counters.failures.load(std::sync::atomic::Ordering::Relaxed),
+        "failures_by_kind": by_kind,
+        "results_stored": stats.written,
+    });
+    println!("{summary}");
+    ExitCode::SUCCESS
+}

@@ -1,24 +1,542 @@
-//! Commands over SSH. (stub, replaced by the exec work)
+//! Commands over SSH. Each host gets one multiplexed master connection
+//! (`ssh -M`, driven by the `openssh` crate's native mux client), made on
+//! first use, shared by every concurrent run and remade when it drops.
+//!
+//! A remote command is wrapped so that it reports its process id first
+//! (on stderr, removed from the output); on timeout a second command over
+//! the same master kills its whole process group, because closing an SSH
+//! channel does not stop the remote process.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::{Mutex, Semaphore, watch};
+use tokio::time::Instant;
+
+use super::local::{Capped, drive, read_into};
+use super::shell::quote;
 use super::{ExecError, Output};
-use crate::config::Ssh;
+use crate::config::{HostKeyCheck, Ssh};
+
+/// At most this many commands run at once per host; more wait their turn.
+/// sshd refuses more than `MaxSessions` (default 10) channels on one
+/// connection; two are left for the kill commands sent on timeout.
+const MAX_CHANNELS: usize = 8;
+
+/// Printed by the wrapper (with the remote pid) before the script starts.
+const PID_MARKER: &[u8] = b"rollguard-remote-pid=";
+
+/// How long after a timeout we still wait for the remote pid to arrive.
+const PID_GRACE: Duration = Duration::from_secs(2);
+
+/// How long the remote kill command may take.
+const KILL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A master that has had no clients for this long exits; the next run
+/// reconnects. Keeps a crashed rollguard from leaving masters forever.
+const IDLE_PERSIST_SECS: usize = 600;
 
 /// One remote host and its master connection.
 #[derive(Debug)]
 pub struct SshHost {
     name: String,
+    address: String,
+    ssh: Ssh,
+    session: Arc<Mutex<Option<Arc<Session>>>>,
+    /// Limits commands running at once over the master.
+    permits: Semaphore,
+}
+
+/// How one attempt ended.
+enum Attempt {
+    /// Final answer.
+    Done(Result<Output, ExecError>),
+    /// The connection failed before the script started; try once more.
+    Retry(ExecError),
 }
 
 impl SshHost {
-    /// Describes a host; connects on first use.
-    pub fn new(name: &str, _address: &str, _ssh: Ssh) -> SshHost {
-        SshHost { name: name.into() }
+    /// Describes host `name` at `address`; connects on first use.
+    pub fn new(name: &str, address: &str, ssh: Ssh) -> SshHost {
+        SshHost {
+            name: name.into(),
+            address: address.into(),
+            ssh,
+            session: Arc::new(Mutex::new(None)),
+            permits: Semaphore::new(MAX_CHANNELS),
+        }
     }
-    /// Runs `script` remotely.
-    pub async fn run(&self, _script: &str, _timeout: Duration) -> Result<Output, ExecError> {
-        Err(ExecError::Spawn(self.name.clone()))
+
+    /// The host's name from the config.
+    pub fn name(&self) -> &str {
+        &self.name
     }
-    /// Closes the master connection.
-    pub async fn close(&self) {}
+
+    /// Runs `script` remotely with `sh -c`. The `timeout` covers connecting
+    /// too; when it passes, the remote process group is killed and the result
+    /// is [`ExecError::Timeout`]. A connection that has dropped is remade and
+    /// the run retried once, but only when the script cannot have started.
+    pub async fn run(&self, script: &str, timeout: Duration) -> Result<Output, ExecError> {
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        for _ in 0..2 {
+            match self.attempt(script, timeout, deadline).await {
+                Attempt::Done(r) => return r,
+                Attempt::Retry(e) => {
+                    tracing::debug!(host = %self.name, error = %e, "ssh: reconnecting");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| self.connect_err("connection failed".into())))
+    }
+
+    /// Closes the master connection (a later run connects again).
+    pub async fn close(&self) {
+        let session = self.session.lock().await.take();
+        if let Some(s) = session {
+            // Runs still in flight hold clones; the last one to finish drops
+            // the session, which also shuts the master down.
+            if let Ok(s) = Arc::try_unwrap(s)
+                && let Err(e) = s.close().await
+            {
+                tracing::debug!(host = %self.name, error = %e, "ssh: close");
+            }
+        }
+        // Only succeeds once no host has a master left in it.
+        let _ = std::fs::remove_dir(control_dir_path());
+    }
+
+    fn connect_err(&self, message: String) -> ExecError {
+        ExecError::Connect {
+            host: self.name.clone(),
+            message,
+        }
+    }
+
+    async fn attempt(&self, script: &str, timeout: Duration, deadline: Instant) -> Attempt {
+        let _permit = match tokio::time::timeout_at(deadline, self.permits.acquire()).await {
+            Err(_) => return Attempt::Done(Err(ExecError::Timeout(timeout))),
+            Ok(Err(_)) => return Attempt::Done(Err(self.connect_err("host closed".into()))),
+            Ok(Ok(p)) => p,
+        };
+        let session = match tokio::time::timeout_at(deadline, self.session()).await {
+            Err(_) => return Attempt::Done(Err(ExecError::Timeout(timeout))),
+            Ok(Err(e)) => return Attempt::Done(Err(e)),
+            Ok(Ok(s)) => s,
+        };
+        let wrapped = wrap(script);
+        let spawned = tokio::time::timeout_at(
+            deadline,
+            session
+                .clone()
+                .arc_raw_command(&wrapped)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn(),
+        )
+        .await;
+        let mut child = match spawned {
+            Err(_) => return Attempt::Done(Err(ExecError::Timeout(timeout))),
+            Ok(Err(openssh::Error::InvalidCommand)) => {
+                return Attempt::Done(Err(ExecError::Spawn(
+                    "the command contains a NUL byte".into(),
+                )));
+            }
+            Ok(Err(e)) => {
+                let err = self.connect_err(format!("starting the command: {}", chain(&e)));
+                if session.check().await.is_ok() {
+                    // The master is fine; the server refused this channel.
+                    return Attempt::Done(Err(err));
+                }
+                self.forget(&session).await;
+                return Attempt::Retry(err);
+            }
+            Ok(Ok(c)) => c,
+        };
+
+        let (pid_tx, pid_rx) = watch::channel(None::<u32>);
+        // Kills the remote command if this future is dropped mid-run.
+        let mut guard = KillOnDrop {
+            host: self.name.clone(),
+            session: session.clone(),
+            pid: pid_rx.clone(),
+            armed: true,
+        };
+        let mut stdout = Capped::default();
+        let mut err_task = tokio::spawn(read_stderr(child.stderr().take(), pid_tx));
+        let mut stderr = None;
+        let out_pipe = child.stdout().take();
+        let status = drive(
+            child.wait(),
+            read_into(out_pipe, &mut stdout),
+            async {
+                stderr = (&mut err_task).await.ok();
+            },
+            deadline,
+        )
+        .await;
+        let started = pid_rx.borrow().is_some();
+
+        let Some(status) = status else {
+            // Timed out. The child future (and with it the mux channel) is
+            // gone; the remote process is not, so kill it, and wait for that.
+            guard.armed = false;
+            kill_remote(self.name.clone(), session.clone(), pid_rx).await;
+            err_task.abort();
+            return Attempt::Done(Err(ExecError::Timeout(timeout)));
+        };
+        guard.armed = false;
+        // Ends the stderr reader if the drain grace ran out.
+        err_task.abort();
+        let stderr = stderr.unwrap_or_default();
+
+        let code = match status {
+            Ok(st) => st.code(),
+            // The native mux client reports exit 127 as this error.
+            Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => Some(127),
+            Err(e) => {
+                let lost =
+                    matches!(e, openssh::Error::Disconnected) || session.check().await.is_err();
+                if !lost && matches!(e, openssh::Error::RemoteProcessTerminated) {
+                    // Killed by a signal.
+                    None
+                } else {
+                    self.forget(&session).await;
+                    let err = self.connect_err(format!("connection lost: {}", chain(&e)));
+                    return if started {
+                        Attempt::Done(Err(err))
+                    } else {
+                        Attempt::Retry(err)
+                    };
+                }
+            }
+        };
+        let truncated = stdout.truncated || stderr.truncated;
+        Attempt::Done(Ok(Output {
+            code,
+            stdout: stdout.into_string(),
+            stderr: stderr.into_string(),
+            truncated,
+        }))
+    }
+
+    /// Drops `session` from the cache if it is still the cached one.
+    async fn forget(&self, session: &Arc<Session>) {
+        let mut slot = self.session.lock().await;
+        if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, session)) {
+            *slot = None;
+        }
+    }
+
+    /// The live master connection, made if needed. Connecting runs in its
+    /// own task so a caller's timeout cannot abandon a half-made master.
+    async fn session(&self) -> Result<Arc<Session>, ExecError> {
+        let slot = self.session.clone();
+        let name = self.name.clone();
+        let address = self.address.clone();
+        let ssh = self.ssh.clone();
+        let task = tokio::spawn(async move {
+            let mut guard = slot.lock().await;
+            if let Some(s) = guard.as_ref() {
+                if s.check().await.is_ok() {
+                    return Ok(s.clone());
+                }
+                tracing::info!(host = %name, "ssh: master connection dropped; reconnecting");
+                *guard = None;
+            }
+            let s = Arc::new(connect(&name, &address, &ssh).await?);
+            *guard = Some(s.clone());
+            Ok(s)
+        });
+        match task.await {
+            Ok(r) => r,
+            Err(e) => Err(self.connect_err(format!("connect task failed: {e}"))),
+        }
+    }
+}
+
+/// Kills the remote command that reports (or has reported) its pid on
+/// `pid` if dropped while armed; for runs whose future is cancelled.
+struct KillOnDrop {
+    host: String,
+    session: Arc<Session>,
+    pid: watch::Receiver<Option<u32>>,
+    armed: bool,
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(kill_remote(
+                self.host.clone(),
+                self.session.clone(),
+                self.pid.clone(),
+            ));
+        }
+    }
+}
+
+/// Kills the remote process group of the command whose pid arrives on
+/// `pid` (waiting [`PID_GRACE`] for it), over the same master.
+async fn kill_remote(host: String, session: Arc<Session>, mut pid: watch::Receiver<Option<u32>>) {
+    let known = *pid.borrow();
+    let pid = match known {
+        Some(p) => p,
+        None => {
+            let got = tokio::time::timeout(PID_GRACE, pid.wait_for(Option::is_some)).await;
+            match got.ok().and_then(|r| r.ok().and_then(|p| *p)) {
+                Some(p) => p,
+                None => {
+                    tracing::warn!(
+                        host = %host,
+                        "ssh: command stopped before it reported its pid; it may still run"
+                    );
+                    return;
+                }
+            }
+        }
+    };
+    let cmd = format!(
+        "kill -s KILL -- -{pid} 2>/dev/null || kill -9 -{pid} 2>/dev/null; \
+         kill -s KILL {pid} 2>/dev/null; exit 0"
+    );
+    let res = tokio::time::timeout(
+        KILL_TIMEOUT,
+        session
+            .raw_command(&cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status(),
+    )
+    .await;
+    match res {
+        Ok(Ok(_)) => tracing::debug!(host = %host, pid, "ssh: killed the stopped command"),
+        Ok(Err(e)) => {
+            tracing::warn!(host = %host, pid, error = %chain(&e), "ssh: could not kill the stopped command")
+        }
+        Err(_) => tracing::warn!(host = %host, pid, "ssh: killing the stopped command timed out"),
+    }
+}
+
+/// Makes a master connection to `address`.
+async fn connect(name: &str, address: &str, ssh: &Ssh) -> Result<Session, ExecError> {
+    let err = |message: String| ExecError::Connect {
+        host: name.into(),
+        message,
+    };
+    if address.is_empty() || address.starts_with('-') {
+        return Err(err(format!("invalid address {address:?}")));
+    }
+    let dir = control_dir().map_err(|e| err(format!("control directory: {e}")))?;
+    let mut b = SessionBuilder::default();
+    if let Some(user) = &ssh.user {
+        b.user(user.clone());
+    }
+    b.port(ssh.port);
+    if let Some(key) = &ssh.identity {
+        b.keyfile(key);
+    }
+    b.known_hosts_check(match ssh.host_key_check {
+        HostKeyCheck::Strict => KnownHosts::Strict,
+        HostKeyCheck::AcceptNew => KnownHosts::Add,
+        HostKeyCheck::Off => KnownHosts::Accept,
+    });
+    if let Some(kh) = &ssh.known_hosts {
+        b.user_known_hosts_file(kh);
+    }
+    b.connect_timeout(ssh.connect_timeout.max(Duration::from_secs(1)));
+    b.server_alive_interval(Duration::from_secs(15));
+    if let Some(n) = NonZeroUsize::new(IDLE_PERSIST_SECS) {
+        b.control_persist(ControlPersist::IdleFor(n));
+    }
+    b.control_directory(&dir);
+    match b.connect_mux(address).await {
+        Ok(s) => {
+            tracing::debug!(host = %name, "ssh: master connected");
+            Ok(s)
+        }
+        Err(e) => Err(classify(name, &e)),
+    }
+}
+
+/// Sorts a connect failure into host key trouble or anything else.
+fn classify(name: &str, e: &openssh::Error) -> ExecError {
+    let message = chain(e);
+    let lower = message.to_lowercase();
+    let host_key = [
+        "host key verification failed",
+        "remote host identification has changed",
+        "host key is known",
+        "host key for",
+        "requested strict checking",
+    ]
+    .iter()
+    .any(|p| lower.contains(p));
+    if host_key {
+        ExecError::HostKey {
+            host: name.into(),
+            message,
+        }
+    } else {
+        ExecError::Connect {
+            host: name.into(),
+            message,
+        }
+    }
+}
+
+/// An error and its sources, joined with `: `, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = inner.source();
+    }
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Where [`control_dir`] lives.
+fn control_dir_path() -> PathBuf {
+    std::env::temp_dir().join(format!("rollguard-ssh-{}", std::process::id()))
+}
+
+/// A private (0700) folder for control sockets, one per rollguard process.
+fn control_dir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let dir = control_dir_path();
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(&dir)?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is not a private folder of ours",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}
+
+/// The line sent to the remote login shell: reports the pid (which is the
+/// session and process group leader, as sshd starts each command in a new
+/// session), then becomes `sh -c script`.
+fn wrap(script: &str) -> String {
+    let marker = std::str::from_utf8(PID_MARKER).unwrap_or("rollguard-remote-pid=");
+    let inner = format!("printf '{marker}%s\\n' \"$$\" >&2; exec sh -c \"$1\"");
+    format!("exec sh -c {} rollguard {}", quote(&inner), quote(script))
+}
+
+/// Reads remote stderr into a capped buffer, taking out the pid marker line
+/// (sent on `pid`) that the wrapper prints before the script starts.
+async fn read_stderr<R: AsyncRead + Unpin>(
+    pipe: Option<R>,
+    pid: watch::Sender<Option<u32>>,
+) -> Capped {
+    let mut into = Capped::default();
+    let Some(mut pipe) = pipe else { return into };
+    let mut pending: Vec<u8> = Vec::new();
+    let mut searching = true;
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        let n = match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if !searching {
+            into.push(&chunk[..n]);
+            continue;
+        }
+        pending.extend_from_slice(&chunk[..n]);
+        if let Some(at) = find(&pending, PID_MARKER)
+            && let Some(nl) = pending[at..].iter().position(|&b| b == b'\n')
+        {
+            let digits = &pending[at + PID_MARKER.len()..at + nl];
+            let parsed = std::str::from_utf8(digits)
+                .ok()
+                .and_then(|d| d.trim().parse::<u32>().ok());
+            if let Some(p) = parsed.filter(|&p| p > 1) {
+                let _ = pid.send(Some(p));
+            }
+            into.push(&pending[..at]);
+            into.push(&pending[at + nl + 1..]);
+            pending.clear();
+            searching = false;
+        } else if pending.len() > 8 * 1024 {
+            // Something printed a lot before the wrapper could; give up.
+            into.push(&pending);
+            pending.clear();
+            searching = false;
+        }
+    }
+    into.push(&pending);
+    into
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn marker_is_removed_and_pid_reported() {
+        let data: &[u8] = b"motd\nrollguard-remote-pid=4242\nreal error\n";
+        let (tx, rx) = watch::channel(None);
+        let out = read_stderr(Some(data), tx).await;
+        assert_eq!(*rx.borrow(), Some(4242));
+        assert_eq!(out.into_string(), "motd\nreal error\n");
+
+        let (tx, rx) = watch::channel(None);
+        let out = read_stderr(Some(&b"no marker \xff"[..]), tx).await;
+        assert_eq!(*rx.borrow(), None);
+        assert_eq!(out.into_string(), "no marker \u{fffd}");
+    }
+
+    #[test]
+    fn wrapper_runs_the_script_and_reports_pid() {
+        let script = "printf '%s\\n' \"it's\" '$HOME'; echo e >&2; exit 5";
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(wrap(script))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(5));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "it's\n$HOME\n");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("rollguard-remote-pid="), "{err}");
+        assert!(err.ends_with("\ne\n"), "{err}");
+    }
+
+    #[test]
+    fn host_key_errors_are_recognised() {
+        let e = openssh::Error::Connect(std::io::Error::other(
+            "No ED25519 host key is known for [127.0.0.1]:2222 and you have requested strict checking.\r\nHost key verification failed.",
+        ));
+        assert!(matches!(classify("h", &e), ExecError::HostKey { .. }));
+        let e = openssh::Error::Connect(std::io::Error::other(
+            "connect to host x port 22: Connection refused",
+        ));
+        assert!(matches!(classify("h", &e), ExecError::Connect { .. }));
+    }
 }

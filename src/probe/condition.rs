@@ -1,4 +1,520 @@
-//! Conditions. (in progress)
-/// A parsed condition.
+//! The condition language of HTTP probes, in the style of Gatus:
+//! `[BODY].status == "healthy"`, `[STATUS] < 300`, `[RESPONSE_TIME] <= 500`.
+//!
+//! A condition is parsed once when the config loads ([`Condition::parse`],
+//! whose errors carry the column inside the string) and evaluated against
+//! every response ([`Condition::eval`]).
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// A value that a condition reads from the response.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Condition;
+pub enum Placeholder {
+    /// `[STATUS]`: the HTTP status code.
+    Status,
+    /// `[RESPONSE_TIME]`: milliseconds from request to full body.
+    ResponseTime,
+    /// `[BODY]` or `[BODY].a.b[0]`: the body, or a value inside its JSON.
+    Body(Vec<PathSeg>),
+}
+
+/// One step of a JSON path.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PathSeg {
+    /// `.name`
+    Key(String),
+    /// `[3]`
+    Index(usize),
+}
+
+/// One side of a comparison.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operand {
+    /// A value from the response.
+    Placeholder(Placeholder),
+    /// A number literal.
+    Number(f64),
+    /// A double-quoted string literal.
+    Str(String),
+    /// `true` or `false`.
+    Bool(bool),
+}
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl Op {
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "==",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+}
+
+/// A parsed condition: `left op right`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Condition {
+    /// The text as written, for messages.
+    pub source: String,
+    /// Left operand.
+    pub left: Operand,
+    /// Operator.
+    pub op: Op,
+    /// Right operand.
+    pub right: Operand,
+}
+
+/// Why a condition does not parse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based column (in characters) inside the condition string.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "column {}: {}", self.column, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// What a response offers to conditions.
+pub struct Response<'a> {
+    /// HTTP status.
+    pub status: u16,
+    /// Milliseconds.
+    pub response_time_ms: f64,
+    /// The body, capped.
+    pub body: &'a str,
+}
+
+struct Lexer<'a> {
+    chars: Vec<char>,
+    pos: usize,
+    _src: &'a str,
+}
+
+impl<'a> Lexer<'a> {
+    fn err<T>(&self, at: usize, message: impl Into<String>) -> Result<T, ParseError> {
+        Err(ParseError {
+            column: at + 1,
+            message: message.into(),
+        })
+    }
+
+    fn skip_ws(&mut self) {
+        while self.pos < self.chars.len() && self.chars[self.pos].is_whitespace() {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn operand(&mut self) -> Result<Operand, ParseError> {
+        self.skip_ws();
+        let start = self.pos;
+        match self.peek() {
+            None => self.err(
+                start,
+                "expected a value such as [STATUS], [BODY].field, a number or \"text\"",
+            ),
+            Some('[') => self.placeholder().map(Operand::Placeholder),
+            Some('"') => self.string().map(Operand::Str),
+            Some(c) if c.is_ascii_digit() || c == '-' || c == '.' => self.number(),
+            Some(c) if c.is_alphabetic() => {
+                let word = self.word();
+                match word.as_str() {
+                    "true" => Ok(Operand::Bool(true)),
+                    "false" => Ok(Operand::Bool(false)),
+                    _ => self.err(
+                        start,
+                        format!(
+                            "unexpected word `{word}`; write text in double quotes: \"{word}\""
+                        ),
+                    ),
+                }
+            }
+            Some(c) => self.err(start, format!("unexpected `{c}`")),
+        }
+    }
+
+    fn word(&mut self) -> String {
+        let start = self.pos;
+        while self
+            .peek()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        {
+            self.pos += 1;
+        }
+        self.chars[start..self.pos].iter().collect()
+    }
+
+    fn placeholder(&mut self) -> Result<Placeholder, ParseError> {
+        let start = self.pos;
+        self.pos += 1; // '['
+        let name = self.word();
+        if self.peek() != Some(']') {
+            return self.err(self.pos, "expected `]` to close the placeholder");
+        }
+        self.pos += 1;
+        match name.as_str() {
+            "STATUS" => Ok(Placeholder::Status),
+            "RESPONSE_TIME" => Ok(Placeholder::ResponseTime),
+            "BODY" => {
+                let mut path = Vec::new();
+                loop {
+                    match self.peek() {
+                        Some('.') => {
+                            self.pos += 1;
+                            let at = self.pos;
+                            let key = self.word();
+                            if key.is_empty() {
+                                return self.err(at, "expected a field name after `.`");
+                            }
+                            path.push(PathSeg::Key(key));
+                        }
+                        Some('[') => {
+                            self.pos += 1;
+                            let at = self.pos;
+                            let digits: String = std::iter::from_fn(|| {
+                                let c = self.peek().filter(char::is_ascii_digit)?;
+                                self.pos += 1;
+                                Some(c)
+                            })
+                            .collect();
+                            let Ok(i) = digits.parse::<usize>() else {
+                                return self.err(at, "expected an array index such as [0]");
+                            };
+                            if self.peek() != Some(']') {
+                                return self.err(self.pos, "expected `]` after the index");
+                            }
+                            self.pos += 1;
+                            path.push(PathSeg::Index(i));
+                        }
+                        _ => break,
+                    }
+                }
+                Ok(Placeholder::Body(path))
+            }
+            _ => self.err(
+                start,
+                format!("unknown placeholder [{name}]; known: [STATUS], [RESPONSE_TIME], [BODY]"),
+            ),
+        }
+    }
+
+    fn string(&mut self) -> Result<String, ParseError> {
+        let start = self.pos;
+        self.pos += 1;
+        let mut out = String::new();
+        loop {
+            match self.peek() {
+                None => return self.err(start, "this string has no closing `\"`"),
+                Some('"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some('\\') if matches!(self.chars.get(self.pos + 1), Some('"' | '\\')) => {
+                    out.push(self.chars[self.pos + 1]);
+                    self.pos += 2;
+                }
+                Some(c) => {
+                    out.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<Operand, ParseError> {
+        let start = self.pos;
+        if self.peek() == Some('-') {
+            self.pos += 1;
+        }
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_digit() || c == '.' || c == '_')
+        {
+            self.pos += 1;
+        }
+        let text: String = self.chars[start..self.pos]
+            .iter()
+            .filter(|c| **c != '_')
+            .collect();
+        match text.parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(Operand::Number(n)),
+            _ => self.err(start, format!("`{text}` is not a number")),
+        }
+    }
+
+    fn op(&mut self) -> Result<Op, ParseError> {
+        self.skip_ws();
+        let at = self.pos;
+        let two: String = self.chars[self.pos..].iter().take(2).collect();
+        let (op, len) = match two.as_str() {
+            "==" => (Op::Eq, 2),
+            "!=" => (Op::Ne, 2),
+            "<=" => (Op::Le, 2),
+            ">=" => (Op::Ge, 2),
+            _ if two.starts_with('<') => (Op::Lt, 1),
+            _ if two.starts_with('>') => (Op::Gt, 1),
+            _ if two.starts_with('=') => {
+                return self.err(at, "use `==` to compare");
+            }
+            _ => {
+                return self.err(at, "expected an operator: == != < <= > >=");
+            }
+        };
+        self.pos += len;
+        Ok(op)
+    }
+}
+
+/// A value as seen while evaluating.
+#[derive(Clone, Debug, PartialEq)]
+enum Value {
+    Number(f64),
+    Str(String),
+    Bool(bool),
+    Null,
+    Missing,
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Number(n) => write!(f, "{n}"),
+            Value::Str(s) if s.chars().count() > 40 => {
+                let cut: String = s.chars().take(40).collect();
+                write!(f, "\"{cut}…\"")
+            }
+            Value::Str(s) => write!(f, "\"{s}\""),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Null => f.write_str("null"),
+            Value::Missing => f.write_str("missing"),
+        }
+    }
+}
+
+impl Condition {
+    /// Parses `src`. Errors carry the 1-based column inside `src`.
+    pub fn parse(src: &str) -> Result<Condition, ParseError> {
+        let mut lx = Lexer {
+            chars: src.chars().collect(),
+            pos: 0,
+            _src: src,
+        };
+        let left = lx.operand()?;
+        let op = lx.op()?;
+        let right = lx.operand()?;
+        lx.skip_ws();
+        if lx.pos < lx.chars.len() {
+            return lx.err(lx.pos, "unexpected text after the condition");
+        }
+        let has_placeholder =
+            matches!(left, Operand::Placeholder(_)) || matches!(right, Operand::Placeholder(_));
+        if !has_placeholder {
+            return lx.err(
+                0,
+                "a condition must read [STATUS], [RESPONSE_TIME] or [BODY]",
+            );
+        }
+        Ok(Condition {
+            source: src.to_string(),
+            left,
+            op,
+            right,
+        })
+    }
+
+    /// Whether this condition needs the body parsed as JSON.
+    pub fn needs_json(&self) -> bool {
+        [&self.left, &self.right]
+            .iter()
+            .any(|o| matches!(o, Operand::Placeholder(Placeholder::Body(p)) if !p.is_empty()))
+    }
+
+    /// Evaluates against a response. `json` is the body parsed once by the
+    /// caller (`None` when it is not JSON). `Err` says what was measured.
+    pub fn eval(
+        &self,
+        resp: &Response<'_>,
+        json: Option<&serde_json::Value>,
+    ) -> Result<(), String> {
+        let l = resolve(&self.left, resp, json);
+        let r = resolve(&self.right, resp, json);
+        if compare(&l, self.op, &r) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} failed: {} {} {}",
+                self.source,
+                l,
+                self.op.as_str(),
+                r
+            ))
+        }
+    }
+}
+
+fn resolve(o: &Operand, resp: &Response<'_>, json: Option<&serde_json::Value>) -> Value {
+    match o {
+        Operand::Number(n) => Value::Number(*n),
+        Operand::Str(s) => Value::Str(s.clone()),
+        Operand::Bool(b) => Value::Bool(*b),
+        Operand::Placeholder(Placeholder::Status) => Value::Number(f64::from(resp.status)),
+        Operand::Placeholder(Placeholder::ResponseTime) => Value::Number(resp.response_time_ms),
+        Operand::Placeholder(Placeholder::Body(path)) if path.is_empty() => {
+            Value::Str(resp.body.to_string())
+        }
+        Operand::Placeholder(Placeholder::Body(path)) => {
+            let Some(mut v) = json else {
+                return Value::Missing;
+            };
+            for seg in path {
+                let next = match seg {
+                    PathSeg::Key(k) => v.get(k.as_str()),
+                    PathSeg::Index(i) => v.get(*i),
+                };
+                match next {
+                    Some(n) => v = n,
+                    None => return Value::Missing,
+                }
+            }
+            match v {
+                serde_json::Value::Null => Value::Null,
+                serde_json::Value::Bool(b) => Value::Bool(*b),
+                serde_json::Value::Number(n) => n.as_f64().map_or(Value::Missing, Value::Number),
+                serde_json::Value::String(s) => Value::Str(s.clone()),
+                other => Value::Str(other.to_string()),
+            }
+        }
+    }
+}
+
+fn as_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => Some(*n),
+        Value::Str(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn compare(l: &Value, op: Op, r: &Value) -> bool {
+    if matches!(l, Value::Missing) || matches!(r, Value::Missing) {
+        return false;
+    }
+    let ord = match (as_number(l), as_number(r)) {
+        (Some(a), Some(b)) if matches!(l, Value::Number(_)) || matches!(r, Value::Number(_)) => {
+            a.partial_cmp(&b)
+        }
+        _ => match (l, r) {
+            (Value::Str(a), Value::Str(b)) => Some(a.cmp(b)),
+            (Value::Bool(a), Value::Bool(b)) if a == b => Some(Ordering::Equal),
+            (Value::Null, Value::Null) => Some(Ordering::Equal),
+            _ => None,
+        },
+    };
+    match (op, ord) {
+        (Op::Eq, o) => o == Some(Ordering::Equal),
+        (Op::Ne, o) => o != Some(Ordering::Equal),
+        (_, None) => false,
+        (Op::Lt, Some(o)) => o == Ordering::Less,
+        (Op::Le, Some(o)) => o != Ordering::Greater,
+        (Op::Gt, Some(o)) => o == Ordering::Greater,
+        (Op::Ge, Some(o)) => o != Ordering::Less,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(cond: &str, status: u16, ms: f64, body: &str) -> Result<(), String> {
+        let c = Condition::parse(cond).unwrap();
+        let json = serde_json::from_str(body).ok();
+        c.eval(
+            &Response {
+                status,
+                response_time_ms: ms,
+                body,
+            },
+            json.as_ref(),
+        )
+    }
+
+    #[test]
+    fn status_and_time() {
+        assert!(check("[STATUS] == 200", 200, 1.0, "").is_ok());
+        assert!(check("[STATUS] < 300", 503, 1.0, "").is_err());
+        assert!(check("[RESPONSE_TIME] < 500", 200, 499.0, "").is_ok());
+        assert!(check("[RESPONSE_TIME] < 500", 200, 500.0, "").is_err());
+        assert!(check("500 > [RESPONSE_TIME]", 200, 20.0, "").is_ok());
+    }
+
+    #[test]
+    fn json_paths() {
+        let body = r#"{"status":"healthy","error_rate":2.5,"items":[{"ok":true}],"n":"7"}"#;
+        assert!(check(r#"[BODY].status == "healthy""#, 200, 1.0, body).is_ok());
+        assert!(check("[BODY].error_rate < 5", 200, 1.0, body).is_ok());
+        assert!(check("[BODY].error_rate >= 5", 200, 1.0, body).is_err());
+        assert!(check("[BODY].items[0].ok == true", 200, 1.0, body).is_ok());
+        assert!(check("[BODY].n > 6", 200, 1.0, body).is_ok());
+        let e = check("[BODY].missing == 1", 200, 1.0, body).unwrap_err();
+        assert!(e.contains("missing"), "{e}");
+        assert!(check("[BODY].status != \"down\"", 200, 1.0, body).is_ok());
+        assert!(check("[BODY] == \"pong\"", 200, 1.0, "pong").is_ok());
+        assert!(check("[BODY].a == 1", 200, 1.0, "not json").is_err());
+    }
+
+    #[test]
+    fn failure_message_has_measured_value() {
+        let e = check("[BODY].error_rate < 5", 200, 1.0, r#"{"error_rate": 7.5}"#).unwrap_err();
+        assert_eq!(e, "[BODY].error_rate < 5 failed: 7.5 < 5");
+    }
+
+    #[test]
+    fn parse_errors_have_columns() {
+        let e = Condition::parse("[BODY].status = \"x\"").unwrap_err();
+        assert_eq!(e.column, 15);
+        let e = Condition::parse("[STATUSS] == 200").unwrap_err();
+        assert_eq!(e.column, 1);
+        assert!(e.message.contains("unknown placeholder"));
+        let e = Condition::parse("[BODY].status == healthy").unwrap_err();
+        assert_eq!(e.column, 18);
+        assert!(e.message.contains("double quotes"));
+        let e = Condition::parse("[STATUS] == 200 extra").unwrap_err();
+        assert_eq!(e.column, 17);
+        let e = Condition::parse("[BODY].items[x] == 1").unwrap_err();
+        assert_eq!(e.column, 14);
+        let e = Condition::parse("[STATUS] == \"20").unwrap_err();
+        assert_eq!(e.column, 13);
+        assert!(Condition::parse("1 == 1").is_err());
+        assert!(Condition::parse("").is_err());
+    }
+}

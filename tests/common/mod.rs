@@ -4,6 +4,9 @@
 //! fails the test instead.
 #![allow(dead_code)]
 
+pub mod docker;
+pub mod sshd;
+
 use std::path::{Path, PathBuf};
 
 /// Whether missing real components must fail tests.

@@ -1,0 +1,221 @@
+//! Probe throughput benchmark: probes N local HTTP endpoints at a fixed
+//! interval through the whole monitor (scheduler, HTTP probes with a JSON
+//! condition, health and console state, the SQLite history writer) and
+//! reports probes per second, CPU use and peak memory of this process.
+//!
+//! The endpoints are served by a separate process (this binary re-run with
+//! `ROLLGUARD_BENCH_SERVE=N`) so their CPU is not counted.
+//!
+//! ```text
+//! cargo bench --bench probes -- [--instances 2000] [--interval 1s] [--duration 60s]
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rollguard::config::{self, Fleet};
+use rollguard::monitor::Monitor;
+
+fn raise_fd_limit() {
+    // SAFETY: plain getrlimit/setrlimit on our own process.
+    unsafe {
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
+    }
+}
+
+/// CPU seconds (user + system) used by this process so far.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the struct we own.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// A `/proc/self/status` field in kB (VmHWM: peak resident memory).
+fn status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn serve(n: usize) {
+    raise_fd_limit();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut ports = Vec::with_capacity(n);
+        for _ in 0..n {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            ports.push(l.local_addr().unwrap().port().to_string());
+            tokio::spawn(async move {
+                loop {
+                    let Ok((mut s, _)) = l.accept().await else { continue };
+                    tokio::spawn(async move {
+                        let body = "{\"status\":\"healthy\",\"error_rate\":0.5}";
+                        let resp = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let mut buf = [0u8; 2048];
+                        let mut have = 0usize;
+                        loop {
+                            match s.read(&mut buf[have..]).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(k) => have += k,
+                            }
+                            if buf[..have].windows(4).any(|w| w == b"\r\n\r\n") {
+                                have = 0;
+                                if s.write_all(resp.as_bytes()).await.is_err() {
+                                    return;
+                                }
+                            } else if have == buf.len() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+        }
+        println!("{}", ports.join(","));
+        // Exit with the parent: stdin closes when it goes.
+        let mut stdin = tokio::io::stdin();
+        let mut b = [0u8; 1];
+        let _ = stdin.read(&mut b).await;
+    });
+}
+
+fn fleet_text(ports: &[u16], interval: &str) -> String {
+    let mut t = String::from("[console]\nretention = \"1d\"\n");
+    for (a, chunk) in ports.chunks(100).enumerate() {
+        t.push_str(&format!("\n[[app]]\nname = \"app{a}\"\n"));
+        for (i, p) in chunk.iter().enumerate() {
+            t.push_str(&format!(
+                "[[app.instance]]\nname = \"app{a}-{i}\"\nport = {p}\n"
+            ));
+        }
+        t.push_str(&format!(
+            "[[app.probe]]\nname = \"health\"\ntype = \"http\"\npath = \"/health\"\n\
+             expect_status = [200]\ntimeout = \"2s\"\nconditions = ['[BODY].status == \"healthy\"']\n\
+             [app.health]\ninterval = \"{interval}\"\n"
+        ));
+    }
+    t
+}
+
+fn arg(args: &[String], name: &str, default: &str) -> String {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
+}
+
+fn main() {
+    if let Ok(n) = std::env::var("ROLLGUARD_BENCH_SERVE") {
+        serve(n.parse().unwrap());
+        return;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` support
+    }
+    let instances: usize = arg(&args, "--instances", "2000")
+        .parse()
+        .expect("--instances N");
+    let interval_s = arg(&args, "--interval", "1s");
+    let duration = config::parse_duration(&arg(&args, "--duration", "60s")).expect("--duration");
+    let interval = config::parse_duration(&interval_s).expect("--interval");
+    raise_fd_limit();
+
+    let mut server = Command::new(std::env::current_exe().unwrap())
+        .env("ROLLGUARD_BENCH_SERVE", instances.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the endpoint server");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let ports: Vec<u16> = line.trim().split(',').map(|p| p.parse().unwrap()).collect();
+
+    let dir = std::env::temp_dir().join(format!("rollguard-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("bench.toml");
+    std::fs::write(&cfg, fleet_text(&ports, &interval_s)).unwrap();
+    let fleet: Fleet = config::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = rt.block_on(async {
+        let monitor = Monitor::start(Arc::new(fleet), &dir.join("history.db")).unwrap();
+        // Warm up: every probe's first run is spread over one interval, and
+        // connections are opened in the first round.
+        tokio::time::sleep(interval * 3).await;
+        let (p0, c0, t0) = (
+            monitor
+                .counters
+                .probes
+                .load(std::sync::atomic::Ordering::Relaxed),
+            cpu_seconds(),
+            Instant::now(),
+        );
+        let mut max_pending = 0;
+        while t0.elapsed() < duration {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            max_pending = max_pending.max(monitor.writer_stats().pending);
+        }
+        let (p1, c1, wall) = (
+            monitor
+                .counters
+                .probes
+                .load(std::sync::atomic::Ordering::Relaxed),
+            cpu_seconds(),
+            t0.elapsed().as_secs_f64(),
+        );
+        let failures = monitor
+            .counters
+            .failures
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let before_stop = monitor.writer_stats();
+        let stats = monitor.stop().await;
+        serde_json::json!({
+            "instances": instances,
+            "interval_ms": interval.as_millis() as u64,
+            "measured_s": (wall * 10.0).round() / 10.0,
+            "probes_per_s": ((p1 - p0) as f64 / wall).round(),
+            "expected_per_s": (instances as f64 / interval.as_secs_f64()).round(),
+            "cpu_percent_of_one_core": ((c1 - c0) / wall * 1000.0).round() / 10.0,
+            "peak_rss_mb": (status_kb("VmHWM:") as f64 / 1024.0 * 10.0).round() / 10.0,
+            "failures": failures,
+            "history_written": stats.written,
+            "history_failed": stats.failed,
+            "history_pending_max": max_pending,
+            "history_pending_at_end": before_stop.pending,
+        })
+    });
+    drop(server.stdin.take());
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+}

@@ -1,0 +1,110 @@
+//! The file as written: serde types that keep the byte span of every value
+//! so that validation can point at `FILE:LINE:COL`. Unknown keys are errors.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub(super) type S<T> = Spanned<T>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFile {
+    pub console: Option<RawConsole>,
+    #[serde(default)]
+    pub host: Vec<S<RawHost>>,
+    #[serde(default)]
+    pub app: Vec<S<RawApp>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConsole {
+    pub refresh: Option<S<String>>,
+    pub theme: Option<S<String>>,
+    pub retention: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHost {
+    pub name: S<String>,
+    pub address: Option<S<String>>,
+    pub ssh: Option<S<RawSsh>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSsh {
+    pub user: Option<S<String>>,
+    pub port: Option<S<i64>>,
+    pub identity: Option<S<String>>,
+    pub known_hosts: Option<S<String>>,
+    pub host_key_check: Option<S<String>>,
+    pub connect_timeout: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApp {
+    pub name: S<String>,
+    pub driver: Option<S<String>>,
+    pub strategy: Option<S<String>>,
+    pub protected: Option<bool>,
+    #[serde(default)]
+    pub instance: Vec<S<RawInstance>>,
+    #[serde(default)]
+    pub probe: Vec<S<RawProbe>>,
+    pub health: Option<RawHealth>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInstance {
+    pub name: S<String>,
+    pub host: Option<S<String>>,
+    pub port: S<i64>,
+    pub alt_port: Option<S<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProbe {
+    pub name: S<String>,
+    #[serde(rename = "type")]
+    pub kind: S<String>,
+    pub timeout: Option<S<String>>,
+    // http
+    pub method: Option<S<String>>,
+    pub path: Option<S<String>>,
+    pub url: Option<S<String>>,
+    pub scheme: Option<S<String>>,
+    pub headers: Option<S<BTreeMap<String, S<String>>>>,
+    pub expect_status: Option<S<Vec<S<toml::Value>>>>,
+    pub body_contains: Option<S<String>>,
+    pub conditions: Option<S<Vec<S<String>>>>,
+    pub insecure_tls: Option<S<bool>>,
+    // tcp
+    pub port: Option<S<i64>>,
+    pub send: Option<S<String>>,
+    pub expect: Option<S<String>>,
+    // command
+    pub command: Option<S<String>>,
+    pub expect_exit: Option<S<i64>>,
+    pub output_contains: Option<S<String>>,
+    // docker
+    pub container: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHealth {
+    pub interval: Option<S<String>>,
+    pub initial_delay: Option<S<String>>,
+    pub success_threshold: Option<S<i64>>,
+    pub failure_threshold: Option<S<i64>>,
+    pub require: Option<S<String>>,
+    pub deadline: Option<S<String>>,
+    pub monitor: Option<S<String>>,
+}

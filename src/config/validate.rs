@@ -1,0 +1,769 @@
+//! Turning the raw file into a [`Fleet`]: `${NAME}` interpolation, defaults,
+//! and every semantic check (unknown hosts, duplicates, ranges, probe keys,
+//! conditions, templates). Errors are collected, not returned at the first.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::raw::{RawApp, RawFile, RawHealth, RawHost, RawInstance, RawProbe, RawSsh, S};
+use super::{ConfigError, parse_duration, types::*};
+use crate::probe::condition::Condition;
+
+/// Placeholders a probe's command, container or URL template may use.
+pub const PROBE_PLACEHOLDERS: &[&str] = &["app", "instance", "host", "port"];
+
+struct Ctx<'a> {
+    file: PathBuf,
+    text: &'a str,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    errors: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn pos(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = self.text[line_start..offset].chars().count() + 1;
+        (line, col)
+    }
+
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>, hint: Option<String>) {
+        let (line, col) = self.pos(span.start);
+        self.errors.push(ConfigError {
+            file: self.file.clone(),
+            line,
+            col,
+            message: message.into(),
+            hint,
+        });
+    }
+
+    fn err(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.error(span, message, None);
+    }
+
+    /// The string with `${NAME}` replaced; `$${` is a literal `${`.
+    fn string(&mut self, s: &S<String>) -> String {
+        let raw = s.get_ref();
+        if !raw.contains("${") {
+            return raw.clone();
+        }
+        let mut out = String::new();
+        let mut rest = raw.as_str();
+        while let Some(i) = rest.find("${") {
+            if i > 0 && rest.as_bytes()[i - 1] == b'$' {
+                out.push_str(&rest[..i - 1]);
+                out.push_str("${");
+                rest = &rest[i + 2..];
+                continue;
+            }
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 2..];
+            let Some(end) = after.find('}') else {
+                self.error(
+                    s.span(),
+                    "`${` without a closing `}`",
+                    Some("write ${NAME}, or $${ for a literal ${".into()),
+                );
+                return raw.clone();
+            };
+            let name = &after[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                self.err(s.span(), format!("`${{{name}}}` is not a variable name"));
+            } else {
+                match (self.env)(name) {
+                    Some(v) => out.push_str(&v),
+                    None => self.error(
+                        s.span(),
+                        format!("environment variable `{name}` is not set"),
+                        Some(format!("export {name}=... before starting rollguard")),
+                    ),
+                }
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn opt_string(&mut self, s: &Option<S<String>>) -> Option<String> {
+        s.as_ref().map(|s| self.string(s))
+    }
+
+    fn duration(&mut self, s: &Option<S<String>>, default: Duration) -> Duration {
+        let Some(s) = s else { return default };
+        let text = self.string(s);
+        match parse_duration(&text) {
+            Ok(d) => d,
+            Err(e) => {
+                self.err(s.span(), e);
+                default
+            }
+        }
+    }
+
+    fn port(&mut self, p: &S<i64>, what: &str) -> u16 {
+        match u16::try_from(*p.get_ref()) {
+            Ok(v) if v > 0 => v,
+            _ => {
+                self.error(
+                    p.span(),
+                    format!("{what} {} is out of range", p.get_ref()),
+                    Some("a port is between 1 and 65535".into()),
+                );
+                1
+            }
+        }
+    }
+
+    fn threshold(&mut self, t: &Option<S<i64>>, name: &str, default: u32) -> u32 {
+        let Some(t) = t else { return default };
+        match u32::try_from(*t.get_ref()) {
+            Ok(v) if v > 0 => v,
+            _ => {
+                self.error(
+                    t.span(),
+                    format!("{name} must be at least 1, not {}", t.get_ref()),
+                    Some(format!("{name} = 1 acts on the first result")),
+                );
+                default
+            }
+        }
+    }
+
+    fn choice<T: Copy>(
+        &mut self,
+        s: &Option<S<String>>,
+        key: &str,
+        options: &[(&str, T)],
+        default: T,
+    ) -> T {
+        let Some(s) = s else { return default };
+        let v = self.string(s);
+        match options.iter().find(|(name, _)| *name == v) {
+            Some((_, t)) => *t,
+            None => {
+                let names: Vec<_> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+                self.error(
+                    s.span(),
+                    format!("unknown {key} \"{v}\""),
+                    Some(format!("{key} is one of {}", names.join(", "))),
+                );
+                default
+            }
+        }
+    }
+
+    /// Checks a template's placeholders: only `allowed` names, and for a
+    /// shell template (`shell`), none where quoting could not protect it.
+    fn template(&mut self, s: &S<String>, value: &str, allowed: &[&str], shell: bool) {
+        use crate::exec::shell as sh;
+        let checked = if shell {
+            sh::validate(value, allowed)
+        } else {
+            let vars: Vec<(&str, &str)> = allowed.iter().map(|k| (*k, "x")).collect();
+            sh::render_plain(value, &vars).map(|_| ())
+        };
+        if let Err(e) = checked {
+            self.err(s.span(), e.to_string());
+        }
+    }
+
+    fn unique<'n>(
+        &mut self,
+        seen: &mut HashSet<String>,
+        name: &'n S<String>,
+        what: &str,
+    ) -> &'n str {
+        if !seen.insert(name.get_ref().clone()) {
+            self.error(
+                name.span(),
+                format!("duplicate {what} name \"{}\"", name.get_ref()),
+                Some(format!("every {what} needs its own name")),
+            );
+        }
+        if !valid_name(name.get_ref()) {
+            self.error(
+                name.span(),
+                format!("{what} name \"{}\" is not allowed", name.get_ref()),
+                Some("use letters, digits, `.`, `_` and `-`, starting with a letter or digit (at most 63)".into()),
+            );
+        }
+        name.get_ref()
+    }
+}
+
+/// Names of hosts, apps, instances and probes: they appear in container
+/// names, file names and shell commands, so they are kept plain.
+pub fn valid_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.len() <= 63
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+pub(super) fn validate(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Fleet, Vec<ConfigError>> {
+    let mut cx = Ctx {
+        file: path.to_path_buf(),
+        text,
+        env,
+        errors: Vec::new(),
+    };
+    let raw: RawFile = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim().to_string();
+            let hint = if message.contains("unknown field") {
+                Some("see config.example.toml for every key and where it goes".to_string())
+            } else {
+                None
+            };
+            cx.error(span, message, hint);
+            return Err(cx.errors);
+        }
+    };
+
+    let console = match &raw.console {
+        None => Console::default(),
+        Some(c) => {
+            let d = Console::default();
+            let refresh = cx.duration(&c.refresh, d.refresh);
+            let theme = cx.opt_string(&c.theme).unwrap_or(d.theme);
+            let retention = cx.duration(&c.retention, d.retention);
+            if retention < Duration::from_secs(60)
+                && let Some(r) = &c.retention {
+                    cx.err(r.span(), "retention must be at least 1m");
+                }
+            if refresh < Duration::from_millis(100)
+                && let Some(r) = &c.refresh {
+                    cx.err(r.span(), "refresh must be at least 100ms");
+                }
+            Console {
+                refresh,
+                theme,
+                retention,
+            }
+        }
+    };
+
+    let mut host_names = HashSet::new();
+    let mut hosts: Vec<Host> = raw
+        .host
+        .iter()
+        .map(|h| host(&mut cx, &mut host_names, h))
+        .collect();
+
+    let mut app_names = HashSet::new();
+    let mut needs_local = false;
+    let apps: Vec<App> = raw
+        .app
+        .iter()
+        .map(|a| app(&mut cx, &mut app_names, &host_names, &mut needs_local, a))
+        .collect();
+    if needs_local {
+        hosts.push(Host {
+            name: LOCAL_HOST.into(),
+            address: "127.0.0.1".into(),
+            ssh: None,
+        });
+    }
+
+    if cx.errors.is_empty() {
+        Ok(Fleet {
+            source: path.to_path_buf(),
+            console,
+            hosts,
+            apps,
+        })
+    } else {
+        Err(cx.errors)
+    }
+}
+
+/// The host an instance runs on when it names none: this machine.
+pub const LOCAL_HOST: &str = "local";
+
+fn host(cx: &mut Ctx<'_>, seen: &mut HashSet<String>, h: &S<RawHost>) -> Host {
+    let h = h.get_ref();
+    let name = cx.unique(seen, &h.name, "host").to_string();
+    let address = cx.opt_string(&h.address).unwrap_or_else(|| name.clone());
+    if address.trim().is_empty()
+        && let Some(a) = &h.address {
+            cx.err(a.span(), "address is empty");
+        }
+    let ssh = h.ssh.as_ref().map(|s| ssh(cx, s.get_ref()));
+    Host { name, address, ssh }
+}
+
+fn ssh(cx: &mut Ctx<'_>, s: &RawSsh) -> Ssh {
+    let port = s.port.as_ref().map_or(22, |p| cx.port(p, "ssh port"));
+    let expand = |p: String| -> PathBuf {
+        match p.strip_prefix("~/") {
+            Some(rest) => super::home_dir().join(rest),
+            None => PathBuf::from(p),
+        }
+    };
+    let identity = cx.opt_string(&s.identity).map(expand);
+    let known_hosts = cx.opt_string(&s.known_hosts).map(expand);
+    let host_key_check = cx.choice(
+        &s.host_key_check,
+        "host_key_check",
+        &[
+            ("strict", HostKeyCheck::Strict),
+            ("accept-new", HostKeyCheck::AcceptNew),
+            ("off", HostKeyCheck::Off),
+        ],
+        HostKeyCheck::Strict,
+    );
+    Ssh {
+        user: cx.opt_string(&s.user),
+        port,
+        identity,
+        known_hosts,
+        host_key_check,
+        connect_timeout: cx.duration(&s.connect_timeout, Duration::from_secs(10)),
+    }
+}
+
+fn app(
+    cx: &mut Ctx<'_>,
+    seen: &mut HashSet<String>,
+    hosts: &HashSet<String>,
+    needs_local: &mut bool,
+    a: &S<RawApp>,
+) -> App {
+    let span = a.span();
+    let a = a.get_ref();
+    let name = cx.unique(seen, &a.name, "app").to_string();
+    let driver = cx.choice(
+        &a.driver,
+        "driver",
+        &[
+            ("docker", DriverKind::Docker),
+            ("process", DriverKind::Process),
+            ("command", DriverKind::Command),
+        ],
+        DriverKind::Process,
+    );
+    let strategy = cx.choice(
+        &a.strategy,
+        "strategy",
+        &[
+            ("rolling", Strategy::Rolling),
+            ("blue-green", Strategy::BlueGreen),
+            ("canary", Strategy::Canary),
+        ],
+        Strategy::Rolling,
+    );
+    if a.instance.is_empty() {
+        cx.error(
+            span.clone(),
+            format!("app \"{name}\" has no instances"),
+            Some("add at least one [[app.instance]] with a name, host and port".into()),
+        );
+    }
+    if a.probe.is_empty() {
+        cx.error(
+            span,
+            format!("app \"{name}\" has no probes"),
+            Some("add at least one [[app.probe]]; without one its health is never known".into()),
+        );
+    }
+    let mut inst_names = HashSet::new();
+    let instances = a
+        .instance
+        .iter()
+        .map(|i| instance(cx, &mut inst_names, hosts, needs_local, i.get_ref()))
+        .collect();
+    let mut probe_names = HashSet::new();
+    let probes = a
+        .probe
+        .iter()
+        .map(|p| probe(cx, &mut probe_names, p.get_ref()))
+        .collect();
+    let health = a
+        .health
+        .as_ref()
+        .map_or_else(Health::default, |h| health(cx, h));
+    App {
+        name,
+        driver,
+        strategy,
+        protected: a.protected.unwrap_or(false),
+        instances,
+        probes,
+        health,
+    }
+}
+
+fn instance(
+    cx: &mut Ctx<'_>,
+    seen: &mut HashSet<String>,
+    hosts: &HashSet<String>,
+    needs_local: &mut bool,
+    i: &RawInstance,
+) -> Instance {
+    let name = cx.unique(seen, &i.name, "instance").to_string();
+    let host = match &i.host {
+        None => {
+            *needs_local = true;
+            LOCAL_HOST.to_string()
+        }
+        Some(h) => {
+            let v = cx.string(h);
+            if !hosts.contains(&v) {
+                let mut known: Vec<_> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
+                known.sort();
+                let hint = if known.is_empty() {
+                    "no [[host]] is defined; add one, or omit host to run on this machine"
+                        .to_string()
+                } else {
+                    format!("known hosts: {}", known.join(", "))
+                };
+                cx.error(h.span(), format!("unknown host \"{v}\""), Some(hint));
+            }
+            v
+        }
+    };
+    let port = cx.port(&i.port, "port");
+    let alt_port = i.alt_port.as_ref().map(|p| cx.port(p, "alt_port"));
+    if alt_port == Some(port)
+        && let Some(p) = &i.alt_port {
+            cx.err(p.span(), "alt_port must differ from port");
+        }
+    Instance {
+        name,
+        host,
+        port,
+        alt_port,
+    }
+}
+
+fn health(cx: &mut Ctx<'_>, h: &RawHealth) -> Health {
+    let d = Health::default();
+    let interval = cx.duration(&h.interval, d.interval);
+    if interval < Duration::from_millis(100)
+        && let Some(i) = &h.interval {
+            cx.err(i.span(), "interval must be at least 100ms");
+        }
+    Health {
+        interval,
+        initial_delay: cx.duration(&h.initial_delay, d.initial_delay),
+        success_threshold: cx.threshold(&h.success_threshold, "success_threshold", 1),
+        failure_threshold: cx.threshold(&h.failure_threshold, "failure_threshold", 3),
+        require: cx.choice(
+            &h.require,
+            "require",
+            &[("all", Require::All), ("any", Require::Any)],
+            Require::All,
+        ),
+        deadline: cx.duration(&h.deadline, d.deadline),
+        monitor: cx.duration(&h.monitor, d.monitor),
+    }
+}
+
+/// Keys that only one probe type takes, to report a key on the wrong type.
+fn foreign_keys(p: &RawProbe, kind: &str) -> Vec<(&'static str, Range<usize>)> {
+    let mut keys: Vec<(&'static str, &'static str, Option<Range<usize>>)> = vec![
+        ("method", "http", p.method.as_ref().map(S::span)),
+        ("path", "http", p.path.as_ref().map(S::span)),
+        ("url", "http", p.url.as_ref().map(S::span)),
+        ("scheme", "http", p.scheme.as_ref().map(S::span)),
+        ("headers", "http", p.headers.as_ref().map(S::span)),
+        (
+            "expect_status",
+            "http",
+            p.expect_status.as_ref().map(S::span),
+        ),
+        (
+            "body_contains",
+            "http",
+            p.body_contains.as_ref().map(S::span),
+        ),
+        ("conditions", "http", p.conditions.as_ref().map(S::span)),
+        ("insecure_tls", "http", p.insecure_tls.as_ref().map(S::span)),
+        ("send", "tcp", p.send.as_ref().map(S::span)),
+        ("expect", "tcp", p.expect.as_ref().map(S::span)),
+        ("command", "command", p.command.as_ref().map(S::span)),
+        (
+            "expect_exit",
+            "command",
+            p.expect_exit.as_ref().map(S::span),
+        ),
+        (
+            "output_contains",
+            "command",
+            p.output_contains.as_ref().map(S::span),
+        ),
+        ("container", "docker", p.container.as_ref().map(S::span)),
+    ];
+    if kind != "tcp" {
+        keys.push(("port", "tcp", p.port.as_ref().map(S::span)));
+    }
+    keys.into_iter()
+        .filter(|(_, owner, span)| *owner != kind && span.is_some())
+        .map(|(k, _, span)| (k, span.unwrap_or(0..0)))
+        .collect()
+}
+
+fn probe(cx: &mut Ctx<'_>, seen: &mut HashSet<String>, p: &RawProbe) -> Probe {
+    let name = cx.unique(seen, &p.name, "probe").to_string();
+    let type_name = cx.string(&p.kind);
+    let timeout = cx.duration(&p.timeout, Duration::from_secs(2));
+    if timeout.is_zero()
+        && let Some(t) = &p.timeout {
+            cx.err(t.span(), "timeout must be more than 0");
+        }
+    if ["http", "tcp", "command", "docker"].contains(&type_name.as_str()) {
+        for (key, span) in foreign_keys(p, &type_name) {
+            cx.error(
+                span,
+                format!("`{key}` does not apply to a {type_name} probe"),
+                Some("remove it, or change the probe's type".into()),
+            );
+        }
+    }
+    let kind = match type_name.as_str() {
+        "http" => ProbeKind::Http(http(cx, &name, p)),
+        "tcp" => ProbeKind::Tcp(TcpProbe {
+            port: p.port.as_ref().map(|x| cx.port(x, "port")),
+            send: cx.opt_string(&p.send),
+            expect: cx.opt_string(&p.expect),
+        }),
+        "command" => {
+            let command = match &p.command {
+                Some(c) => {
+                    let v = cx.string(c);
+                    if v.trim().is_empty() {
+                        cx.err(c.span(), "command is empty");
+                    }
+                    cx.template(c, &v, PROBE_PLACEHOLDERS, true);
+                    v
+                }
+                None => {
+                    cx.error(
+                        p.name.span(),
+                        format!("command probe \"{name}\" has no `command`"),
+                        Some(
+                            "add command = \"...\"; {app} {instance} {host} {port} are filled in"
+                                .into(),
+                        ),
+                    );
+                    String::new()
+                }
+            };
+            let expect_exit = match &p.expect_exit {
+                None => 0,
+                Some(e) => i32::try_from(*e.get_ref())
+                    .ok()
+                    .filter(|c| (0..=255).contains(c))
+                    .unwrap_or_else(|| {
+                        cx.err(e.span(), "expect_exit must be between 0 and 255");
+                        0
+                    }),
+            };
+            ProbeKind::Command(CommandProbe {
+                command,
+                expect_exit,
+                output_contains: cx.opt_string(&p.output_contains),
+            })
+        }
+        "docker" => {
+            let container = match &p.container {
+                Some(c) => {
+                    let v = cx.string(c);
+                    cx.template(c, &v, PROBE_PLACEHOLDERS, false);
+                    v
+                }
+                None => "{app}-{instance}".to_string(),
+            };
+            ProbeKind::Docker(DockerProbe { container })
+        }
+        other => {
+            cx.error(
+                p.kind.span(),
+                format!("unknown probe type \"{other}\""),
+                Some("type is one of \"http\", \"tcp\", \"command\", \"docker\"".into()),
+            );
+            ProbeKind::Tcp(TcpProbe {
+                port: None,
+                send: None,
+                expect: None,
+            })
+        }
+    };
+    Probe {
+        name,
+        timeout,
+        kind,
+    }
+}
+
+fn http(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> HttpProbe {
+    let method = cx
+        .opt_string(&p.method)
+        .map(|m| m.to_ascii_uppercase())
+        .unwrap_or_else(|| "GET".into());
+    if (!method.chars().all(|c| c.is_ascii_uppercase()) || method.is_empty())
+        && let Some(m) = &p.method {
+            cx.err(m.span(), format!("\"{method}\" is not an HTTP method"));
+        }
+    let scheme = cx.opt_string(&p.scheme).unwrap_or_else(|| "http".into());
+    if scheme != "http" && scheme != "https"
+        && let Some(s) = &p.scheme {
+            cx.err(s.span(), "scheme is \"http\" or \"https\"");
+        }
+    let target = match (&p.path, &p.url) {
+        (Some(path), None) => {
+            let v = cx.string(path);
+            if !v.starts_with('/') {
+                cx.error(
+                    path.span(),
+                    "path must start with `/`",
+                    Some(format!("write path = \"/{v}\", or use url for a full URL")),
+                );
+            }
+            HttpTarget::Path { scheme, path: v }
+        }
+        (None, Some(url)) => {
+            let v = cx.string(url);
+            if !(v.starts_with("http://") || v.starts_with("https://")) {
+                cx.err(url.span(), "url must start with http:// or https://");
+            }
+            cx.template(url, &v, PROBE_PLACEHOLDERS, false);
+            if p.scheme.is_some() {
+                cx.err(url.span(), "give the scheme inside url, not as `scheme`");
+            }
+            HttpTarget::Url(v)
+        }
+        (Some(_), Some(url)) => {
+            cx.error(
+                url.span(),
+                "give either path or url, not both",
+                Some(
+                    "path is joined to the instance's address and port; url is used as written"
+                        .into(),
+                ),
+            );
+            HttpTarget::Url(String::new())
+        }
+        (None, None) => {
+            cx.error(
+                p.name.span(),
+                format!("http probe \"{name}\" has neither `path` nor `url`"),
+                Some("add path = \"/health\" (or a full url)".into()),
+            );
+            HttpTarget::Url(String::new())
+        }
+    };
+    let headers = match &p.headers {
+        None => Vec::new(),
+        Some(h) => h
+            .get_ref()
+            .iter()
+            .map(|(k, v)| (k.clone(), cx.string(v)))
+            .collect(),
+    };
+    let expect_status = match &p.expect_status {
+        None => vec![StatusRange { lo: 200, hi: 399 }],
+        Some(list) => {
+            if list.get_ref().is_empty() {
+                cx.err(
+                    list.span(),
+                    "expect_status is empty; list at least one status",
+                );
+            }
+            list.get_ref()
+                .iter()
+                .filter_map(|v| status_range(cx, v))
+                .collect()
+        }
+    };
+    let conditions = match &p.conditions {
+        None => Vec::new(),
+        Some(list) => list
+            .get_ref()
+            .iter()
+            .filter_map(|c| {
+                let v = cx.string(c);
+                match Condition::parse(&v) {
+                    Ok(cond) => Some(cond),
+                    Err(e) => {
+                        // Point inside the string: past the opening quote.
+                        let quote = if cx.text[c.span()].starts_with("'''")
+                            || cx.text[c.span()].starts_with("\"\"\"")
+                        {
+                            3
+                        } else {
+                            1
+                        };
+                        let offset: usize = v.chars().take(e.column - 1).map(char::len_utf8).sum();
+                        let start = c.span().start + quote + offset;
+                        cx.error(
+                            start..start,
+                            format!("condition does not parse: {}", e.message),
+                            Some(
+                                "conditions look like [STATUS] == 200, [BODY].status == \"ok\", [RESPONSE_TIME] < 500"
+                                    .into(),
+                            ),
+                        );
+                        None
+                    }
+                }
+            })
+            .collect(),
+    };
+    HttpProbe {
+        method,
+        target,
+        headers,
+        expect_status,
+        body_contains: cx.opt_string(&p.body_contains),
+        conditions,
+        insecure_tls: p.insecure_tls.as_ref().is_some_and(|b| *b.get_ref()),
+    }
+}
+
+fn status_range(cx: &mut Ctx<'_>, v: &S<toml::Value>) -> Option<StatusRange> {
+    let ok = |n: i64| (100..=599).contains(&n);
+    match v.get_ref() {
+        toml::Value::Integer(n) if ok(*n) => Some(StatusRange {
+            lo: *n as u16,
+            hi: *n as u16,
+        }),
+        toml::Value::String(s) => {
+            let parsed = s.split_once('-').and_then(|(a, b)| {
+                let (a, b) = (a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?);
+                (ok(a) && ok(b) && a <= b).then_some(StatusRange {
+                    lo: a as u16,
+                    hi: b as u16,
+                })
+            });
+            if parsed.is_none() {
+                cx.error(
+                    v.span(),
+                    format!("\"{s}\" is not a status range"),
+                    Some("write a status like 200 or a range like \"200-299\"".into()),
+                );
+            }
+            parsed
+        }
+        other => {
+            cx.error(
+                v.span(),
+                format!("{other} is not an HTTP status"),
+                Some("write a status between 100 and 599, or a range like \"200-299\"".into()),
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The `http` probe: one request, status and body checks, conditions. All
+//! probes share one client (connection reuse); probes with `insecure_tls`
+//! share a second one that accepts any certificate.
+
+use std::time::{Duration, Instant};
+
+use super::condition::Response;
+use super::{MAX_BODY, Outcome, Target};
+use crate::config::{HttpProbe, HttpTarget, format_duration};
+use crate::exec::shell;
+use crate::model::ErrorKind;
+
+/// The shared HTTP clients.
+#[derive(Debug)]
+pub struct Clients {
+    strict: reqwest::Client,
+    insecure: reqwest::Client,
+}
+
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("rollguard/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(4)
+        .connect_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .no_proxy()
+}
+
+impl Clients {
+    /// Builds both clients.
+    pub fn new() -> Result<Clients, String> {
+        let strict = builder()
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let insecure = builder()
+            .tls_danger_accept_invalid_certs(true)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Clients { strict, insecure })
+    }
+
+    /// Runs one HTTP probe.
+    pub async fn run(&self, target: Target<'_>, p: &HttpProbe, timeout: Duration) -> Outcome {
+        let url = match &p.target {
+            HttpTarget::Path { scheme, path } => {
+                format!("{scheme}://{}:{}{path}", target.url_host(), target.port)
+            }
+            HttpTarget::Url(template) => {
+                let vars = target.vars();
+                let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                match shell::render_plain(template, &vars) {
+                    Ok(u) => u,
+                    Err(e) => return Outcome::fail(ErrorKind::Exec, None, e.to_string()),
+                }
+            }
+        };
+        let client = if p.insecure_tls {
+            &self.insecure
+        } else {
+            &self.strict
+        };
+        let method = match reqwest::Method::from_bytes(p.method.as_bytes()) {
+            Ok(m) => m,
+            Err(_) => return Outcome::fail(ErrorKind::Exec, None, "bad HTTP method"),
+        };
+        let mut req = client.request(method, &url).timeout(timeout);
+        for (k, v) in &p.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let started = Instant::now();
+        let mut resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return classify(&e, timeout),
+        };
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = MAX_BODY - body.len();
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if body.len() >= MAX_BODY {
+                        break; // the rest is not read; the connection is dropped
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return classify(&e, timeout).with_code(status),
+            }
+        }
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let body = String::from_utf8_lossy(&body);
+        judge(p, status, elapsed_ms, &body)
+    }
+}
+
+impl Outcome {
+    fn with_code(mut self, code: u16) -> Outcome {
+        self.code = Some(i64::from(code));
+        self
+    }
+}
+
+/// Checks a response against status, body and conditions (pure).
+pub fn judge(p: &HttpProbe, status: u16, elapsed_ms: f64, body: &str) -> Outcome {
+    let code = Some(i64::from(status));
+    if !p.expect_status.iter().any(|r| r.contains(status)) {
+        let expected: Vec<String> = p
+            .expect_status
+            .iter()
+            .map(|r| {
+                if r.lo == r.hi {
+                    r.lo.to_string()
+                } else {
+                    format!("{}-{}", r.lo, r.hi)
+                }
+            })
+            .collect();
+        return Outcome::fail(
+            ErrorKind::Status,
+            code,
+            format!("status {status}, expected {}", expected.join(", ")),
+        );
+    }
+    if let Some(needle) = &p.body_contains
+        && !body.contains(needle.as_str()) {
+            return Outcome::fail(
+                ErrorKind::Body,
+                code,
+                format!("body does not contain \"{needle}\""),
+            );
+        }
+    if !p.conditions.is_empty() {
+        let json = if p.conditions.iter().any(|c| c.needs_json()) {
+            serde_json::from_str::<serde_json::Value>(body).ok()
+        } else {
+            None
+        };
+        let resp = Response {
+            status,
+            response_time_ms: elapsed_ms,
+            body,
+        };
+        for c in &p.conditions {
+            if let Err(msg) = c.eval(&resp, json.as_ref()) {
+                return Outcome::fail(ErrorKind::Condition, code, msg);
+            }
+        }
+    }
+    Outcome::pass(code, format!("{status} in {elapsed_ms:.0}ms"))
+}
+
+/// Sorts a reqwest error into an [`ErrorKind`] by walking its causes.
+fn classify(e: &reqwest::Error, timeout: Duration) -> Outcome {
+    if e.is_timeout() {
+        return Outcome::fail(
+            ErrorKind::Timeout,
+            None,
+            format!("no answer within {}", format_duration(timeout)),
+        );
+    }
+    let mut chain = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    let mut kind = None;
+    while let Some(err) = source {
+        let text = err.to_string();
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as Io;
+            kind = kind.or(match io.kind() {
+                Io::ConnectionRefused
+                | Io::ConnectionReset
+                | Io::ConnectionAborted
+                | Io::BrokenPipe
+                | Io::UnexpectedEof => Some(ErrorKind::Refused),
+                Io::TimedOut => Some(ErrorKind::Timeout),
+                _ => None,
+            });
+        }
+        let lower = text.to_ascii_lowercase();
+        if kind.is_none() {
+            if lower.contains("dns error") || lower.contains("failed to lookup") {
+                kind = Some(ErrorKind::Dns);
+            } else if lower.contains("certificate")
+                || lower.contains("tls")
+                || lower.contains("handshake")
+            {
+                kind = Some(ErrorKind::Tls);
+            } else if lower.contains("connection closed before message completed")
+                || lower.contains("connection reset")
+                || lower.contains("incomplete message")
+            {
+                kind = Some(ErrorKind::Refused);
+            }
+        }
+        if !chain.contains(&text) {
+            if !chain.is_empty() {
+                chain.push_str(": ");
+            }
+            chain.push_str(&text);
+        }
+        source = err.source();
+    }
+    let kind = kind.unwrap_or(if e.is_connect() {
+        ErrorKind::Refused
+    } else {
+        ErrorKind::Exec
+    });
+    let message = match kind {
+        ErrorKind::Refused => {
+            if chain.contains("refused") {
+                "connection refused".to_string()
+            } else {
+                format!("connection reset or closed ({})", last_part(&chain))
+            }
+        }
+        _ => last_part(&chain).to_string(),
+    };
+    Outcome::fail(kind, None, message)
+}
+
+fn last_part(chain: &str) -> &str {
+    chain.rsplit(": ").next().unwrap_or(chain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StatusRange;
+    use crate::probe::condition::Condition;
+
+    fn probe(conditions: &[&str]) -> HttpProbe {
+        HttpProbe {
+            method: "GET".into(),
+            target: HttpTarget::Path {
+                scheme: "http".into(),
+                path: "/".into(),
+            },
+            headers: vec![],
+            expect_status: vec![StatusRange { lo: 200, hi: 299 }],
+            body_contains: Some("ok".into()),
+            conditions: conditions
+                .iter()
+                .map(|c| Condition::parse(c).unwrap())
+                .collect(),
+            insecure_tls: false,
+        }
+    }
+
+    #[test]
+    fn judge_orders_checks() {
+        let p = probe(&["[BODY].n < 5"]);
+        assert_eq!(judge(&p, 503, 1.0, "ok").error, Some(ErrorKind::Status));
+        assert_eq!(judge(&p, 200, 1.0, "nope").error, Some(ErrorKind::Body));
+        let o = judge(&p, 200, 1.0, r#"{"s":"ok","n":9}"#);
+        assert_eq!(o.error, Some(ErrorKind::Condition));
+        assert!(o.message.contains("9 < 5"), "{}", o.message);
+        assert_eq!(judge(&p, 200, 1.0, r#"{"s":"ok","n":1}"#).error, None);
+    }
+}

@@ -1,0 +1,128 @@
+//! When probes run: one task per (instance, probe), each a loop that runs
+//! its probe, hands the result on, and waits for the next tick. A run that
+//! takes longer than the interval delays the next one (ticks are skipped,
+//! never queued), so runs of one probe never overlap or pile up. First runs
+//! are spread over one interval so a thousand instances do not fire in the
+//! same millisecond.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::{Prober, Target};
+use crate::config::Fleet;
+use crate::model::ProbeResult;
+
+/// Where results go. Unbounded so that a probe never waits on a consumer;
+/// consumers (health, store writer, console) are faster than probes.
+pub type ResultSender = mpsc::UnboundedSender<ProbeResult>;
+
+/// The delay before the first run of a probe: a stable spread over
+/// `interval` derived from the probe's identity and `seed`.
+pub fn first_delay(seed: u64, key: (&str, &str, &str), interval: Duration) -> Duration {
+    let mut h = DefaultHasher::new();
+    seed.hash(&mut h);
+    key.hash(&mut h);
+    let ms = interval.as_millis().max(1) as u64;
+    Duration::from_millis(h.finish() % ms)
+}
+
+/// Starts every probe of `fleet`. Tasks stop when `shutdown` turns true or
+/// when every receiver of `tx` is gone.
+pub fn spawn(
+    fleet: Arc<Fleet>,
+    prober: Arc<Prober>,
+    tx: ResultSender,
+    shutdown: watch::Receiver<bool>,
+) -> JoinSet<()> {
+    let seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos().into());
+    let mut set = JoinSet::new();
+    for (ai, app) in fleet.apps.iter().enumerate() {
+        for (ii, inst) in app.instances.iter().enumerate() {
+            for (pi, probe) in app.probes.iter().enumerate() {
+                let delay = first_delay(
+                    seed,
+                    (&app.name, &inst.name, &probe.name),
+                    app.health.interval,
+                );
+                set.spawn(probe_loop(
+                    fleet.clone(),
+                    prober.clone(),
+                    (ai, ii, pi),
+                    delay,
+                    tx.clone(),
+                    shutdown.clone(),
+                ));
+            }
+        }
+    }
+    set
+}
+
+async fn probe_loop(
+    fleet: Arc<Fleet>,
+    prober: Arc<Prober>,
+    (ai, ii, pi): (usize, usize, usize),
+    delay: Duration,
+    tx: ResultSender,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let app = &fleet.apps[ai];
+    let instance = &app.instances[ii];
+    let probe = &app.probes[pi];
+    let Some(host) = fleet.host(&instance.host) else {
+        return;
+    };
+    let target = Target {
+        app,
+        instance,
+        host,
+        port: instance.port,
+    };
+    let mut ticks = tokio::time::interval_at(Instant::now() + delay, app.health.interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|s| *s) => return,
+            _ = ticks.tick() => {}
+        }
+        let result = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|s| *s) => return,
+            r = prober.run(target, probe) => r,
+        };
+        if tx.send(result).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_runs_are_spread() {
+        let interval = Duration::from_secs(1);
+        let names: Vec<String> = (0..1000).map(|i| format!("i{i}")).collect();
+        let mut buckets = [0u32; 10];
+        for n in &names {
+            let d = first_delay(7, ("a", n, "p"), interval);
+            assert!(d < interval);
+            buckets[(d.as_millis() / 100) as usize] += 1;
+        }
+        // 1000 probes over 10 buckets of 100ms: none should be crowded.
+        assert!(
+            buckets.iter().all(|&b| (50..=150).contains(&b)),
+            "{buckets:?}"
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! The one error type of the history store. It exists as its own file so
+//! every store error names the database file and tells the user what to do,
+//! in one place, and converts to a [`UserError`] with code `E_STORE`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use rusqlite::ErrorCode;
+
+use crate::error::{Code, UserError};
+
+/// Something went wrong opening, migrating, reading or writing the history
+/// database. Every variant carries the database path; `Display` ends with a
+/// hint saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file-system step failed (creating the folder or the file, starting
+    /// the writer thread).
+    Io {
+        /// The database file concerned.
+        path: PathBuf,
+        /// What was being done, e.g. `create the folder of`.
+        action: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite refused an operation.
+    Sqlite {
+        /// The database file concerned.
+        path: PathBuf,
+        /// What was being done, e.g. `insert probe results`.
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer rollguard whose schema this
+    /// binary does not know; opening it could corrupt it.
+    TooNew {
+        /// The database file concerned.
+        path: PathBuf,
+        /// The `user_version` found in the file.
+        found: i64,
+        /// The newest schema version this binary knows.
+        supported: i64,
+    },
+    /// The file's `user_version` is negative: not a rollguard database.
+    BadVersion {
+        /// The database file concerned.
+        path: PathBuf,
+        /// The `user_version` found in the file.
+        found: i64,
+    },
+}
+
+impl StoreError {
+    /// The database file the error concerns.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            StoreError::Io { path, .. }
+            | StoreError::Sqlite { path, .. }
+            | StoreError::TooNew { path, .. }
+            | StoreError::BadVersion { path, .. } => path,
+        }
+    }
+
+    /// Whether retrying later may succeed (lock contention, full disk,
+    /// transient I/O), as opposed to a broken or foreign file.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    ErrorCode::DatabaseBusy
+                        | ErrorCode::DatabaseLocked
+                        | ErrorCode::DiskFull
+                        | ErrorCode::SystemIoFailure
+                        | ErrorCode::OutOfMemory
+                )
+            ),
+            StoreError::Io { .. } | StoreError::TooNew { .. } | StoreError::BadVersion { .. } => {
+                false
+            }
+        }
+    }
+
+    /// What happened, naming the file (without the hint).
+    pub fn message(&self) -> String {
+        match self {
+            StoreError::Io {
+                path,
+                action,
+                source,
+            } => format!(
+                "cannot {action} history database {}: {source}",
+                path.display()
+            ),
+            StoreError::Sqlite { path, op, source } => {
+                format!("history database {}: cannot {op}: {source}", path.display())
+            }
+            StoreError::TooNew {
+                path,
+                found,
+                supported,
+            } => format!(
+                "history database {} has schema version {found}, newer than this \
+                 rollguard understands (up to {supported}); it was written by a newer rollguard",
+                path.display()
+            ),
+            StoreError::BadVersion { path, found } => format!(
+                "history database {} has schema version {found}, which no rollguard writes",
+                path.display()
+            ),
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            StoreError::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    "check that you own the file and its folder and can write them, \
+                     or choose another history path"
+                        .into()
+                }
+                _ => "check that the folder exists and is writable and that the disk has \
+                      free space, or choose another history path"
+                    .into(),
+            },
+            StoreError::Sqlite { source, .. } => sqlite_hint(source).into(),
+            StoreError::TooNew { .. } => "upgrade rollguard to the version that wrote this \
+                                          file, or point rollguard at another history path; \
+                                          do not downgrade the file by hand"
+                .into(),
+            StoreError::BadVersion { .. } => "this is not a rollguard history database; move it \
+                                              aside or point rollguard at another history path"
+                .into(),
+        }
+    }
+}
+
+fn sqlite_hint(e: &rusqlite::Error) -> &'static str {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            "another process held the database lock for more than 5 s; look for a stuck \
+             rollguard or sqlite3 process using the file (`fuser FILE`) and retry"
+        }
+        Some(ErrorCode::DiskFull) => {
+            "the disk holding the file is full; free space or move the history elsewhere"
+        }
+        Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
+            "check that you own the file, its -wal and -shm companions and their folder, \
+             and can write them"
+        }
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            "the file is not a healthy rollguard history database; move it aside \
+             (a new, empty one is created on the next start)"
+        }
+        Some(ErrorCode::SystemIoFailure) => {
+            "the disk reported an I/O error; check free space and the kernel log (dmesg)"
+        }
+        _ => {
+            "check the file's permissions and free disk space; if it persists, move the \
+             file aside to start a fresh history"
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (hint: {})", self.message(), self.hint())
+    }
+}
+
+impl From<StoreError> for UserError {
+    fn from(e: StoreError) -> Self {
+        UserError::new(Code::Store, e.message()).hint(e.hint())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_names_the_path_and_has_a_hint() {
+        let path = PathBuf::from("/var/lib/rollguard/history.db");
+        let busy = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(5), None);
+        let errors = [
+            StoreError::Io {
+                path: path.clone(),
+                action: "create",
+                source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            },
+            StoreError::Sqlite {
+                path: path.clone(),
+                op: "insert probe results",
+                source: busy,
+            },
+            StoreError::TooNew {
+                path: path.clone(),
+                found: 9,
+                supported: 1,
+            },
+            StoreError::BadVersion {
+                path: path.clone(),
+                found: -1,
+            },
+        ];
+        for e in errors {
+            let s = e.to_string();
+            assert!(s.contains("/var/lib/rollguard/history.db"), "{s}");
+            assert!(s.contains("hint: "), "{s}");
+            assert_eq!(e.path(), path.as_path());
+        }
+    }
+
+    #[test]
+    fn busy_is_transient() {
+        let busy = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(5), None);
+        let e = StoreError::Sqlite {
+            path: PathBuf::from("x"),
+            op: "write",
+            source: busy,
+        };
+        assert!(e.is_transient());
+        assert!(e.hint().contains("lock"));
+    }
+}

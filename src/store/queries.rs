@@ -1,0 +1,323 @@
+//! Reading and writing the two tables used today: `probe_results` (probe
+//! history, pruned by age) and `events` (the audit log, kept forever).
+//!
+//! It exists apart from `mod.rs` so opening the database and using it stay
+//! separate. Reads are lenient: a row with odd values (written by hand or
+//! by a future version) is read as best it can be, never a panic or an
+//! error — an unknown `error_kind` becomes `None`, a non-number becomes 0.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Row, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::{Store, StoreError};
+use crate::model::{ErrorKind, ProbeKey, ProbeResult, now_ms};
+
+/// Rows deleted per statement by [`Store::prune_results`]. Each chunk is
+/// its own short transaction, so pruning never holds the write lock long.
+pub(crate) const PRUNE_CHUNK: usize = 10_000;
+
+const INSERT_RESULT: &str = "INSERT INTO probe_results \
+     (at_ms, app, instance, probe, ok, latency_ms, code, error_kind, message) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+const RESULT_COLUMNS: &str =
+    "at_ms, app, instance, probe, ok, latency_ms, code, error_kind, message";
+
+/// One row of the audit log.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// Row id; increases with insertion order.
+    pub id: i64,
+    /// When it was recorded, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The app it concerns.
+    pub app: String,
+    /// The deployment it belongs to, if any.
+    pub deployment_id: Option<i64>,
+    /// What happened, e.g. `rollout_started`.
+    pub kind: String,
+    /// Who did it (user name, or `rollguard` for automatic actions).
+    pub actor: String,
+    /// Why, as the actor gave it.
+    pub reason: Option<String>,
+    /// Supporting data. Text stored in the column that is not valid JSON
+    /// is returned as a JSON string.
+    pub evidence: Option<serde_json::Value>,
+}
+
+impl Store {
+    /// Writes `results` in one transaction; returns how many rows were
+    /// written (all or, on error, none).
+    pub fn insert_results(&mut self, results: &[ProbeResult]) -> Result<usize, StoreError> {
+        if results.is_empty() {
+            return Ok(0);
+        }
+        let path = &self.path;
+        let sql_err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            op: "insert probe results",
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
+        {
+            let mut stmt = tx.prepare_cached(INSERT_RESULT).map_err(sql_err)?;
+            for r in results {
+                // SQLite turns NaN into NULL; the column allows it and reads
+                // it back as NaN, so one odd latency cannot fail a batch.
+                stmt.execute(params![
+                    r.at_ms,
+                    &*r.key.app,
+                    &*r.key.instance,
+                    &*r.key.probe,
+                    r.ok,
+                    r.latency_ms,
+                    r.code,
+                    r.error_kind.map(ErrorKind::as_str),
+                    r.message,
+                ])
+                .map_err(sql_err)?;
+            }
+        }
+        tx.commit().map_err(sql_err)?;
+        Ok(results.len())
+    }
+
+    /// Deletes probe results with `at_ms < older_than_ms` (a cut-off time
+    /// in milliseconds since the epoch, not an age), in chunks of
+    /// [`PRUNE_CHUNK`] rows, each its own transaction. Returns how many
+    /// rows were deleted.
+    pub fn prune_results(&self, older_than_ms: i64) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self.prune_chunk(older_than_ms, PRUNE_CHUNK)?;
+            total += n;
+            if n < PRUNE_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Deletes at most `max` probe results older than `older_than_ms`, in
+    /// one statement. The writer thread prunes a chunk at a time between
+    /// inserts.
+    pub(crate) fn prune_chunk(&self, older_than_ms: i64, max: usize) -> Result<usize, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM probe_results WHERE id IN \
+                 (SELECT id FROM probe_results WHERE at_ms < ?1 LIMIT ?2)",
+            )
+            .map_err(self.sql_err("prune probe results"))?;
+        stmt.execute(params![older_than_ms, limit_param(max)])
+            .map_err(self.sql_err("prune probe results"))
+    }
+
+    /// Probe results with `at_ms >= since_ms`, newest first, at most
+    /// `limit`; only `app`'s when given.
+    pub fn recent_results(
+        &self,
+        app: Option<&str>,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ProbeResult>, StoreError> {
+        let err = || self.sql_err("read probe results");
+        let sql = match app {
+            Some(_) => format!(
+                "SELECT {RESULT_COLUMNS} FROM probe_results \
+                 WHERE app = ?3 AND at_ms >= ?1 ORDER BY at_ms DESC, id DESC LIMIT ?2"
+            ),
+            None => format!(
+                "SELECT {RESULT_COLUMNS} FROM probe_results \
+                 WHERE at_ms >= ?1 ORDER BY at_ms DESC, id DESC LIMIT ?2"
+            ),
+        };
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(err())?;
+        let mut rows = match app {
+            Some(app) => stmt.query(params![since_ms, limit_param(limit), app]),
+            None => stmt.query(params![since_ms, limit_param(limit)]),
+        }
+        .map_err(err())?;
+        let mut names = HashSet::new();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(err())? {
+            out.push(result_from_row(row, &mut names).map_err(err())?);
+        }
+        Ok(out)
+    }
+
+    /// How many probe results are stored.
+    pub fn result_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM probe_results", [], |r| r.get(0))
+            .map_err(self.sql_err("count probe results"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Appends an event to the audit log, stamped now; returns its id.
+    pub fn record_event(
+        &self,
+        app: &str,
+        kind: &str,
+        actor: &str,
+        reason: Option<&str>,
+        evidence: Option<&serde_json::Value>,
+    ) -> Result<i64, StoreError> {
+        let evidence = evidence.map(serde_json::Value::to_string);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO events (at_ms, app, kind, actor, reason, evidence) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+            )
+            .map_err(self.sql_err("record an event"))?;
+        stmt.query_row(params![now_ms(), app, kind, actor, reason, evidence], |r| {
+            r.get(0)
+        })
+        .map_err(self.sql_err("record an event"))
+    }
+
+    /// The newest `limit` events, newest first; only `app`'s when given.
+    pub fn events(&self, app: Option<&str>, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let err = || self.sql_err("read events");
+        const COLS: &str = "id, at_ms, app, deployment_id, kind, actor, reason, evidence";
+        let sql = match app {
+            Some(_) => format!(
+                "SELECT {COLS} FROM events WHERE app = ?2 \
+                 ORDER BY at_ms DESC, id DESC LIMIT ?1"
+            ),
+            None => format!("SELECT {COLS} FROM events ORDER BY at_ms DESC, id DESC LIMIT ?1"),
+        };
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(err())?;
+        let mut rows = match app {
+            Some(app) => stmt.query(params![limit_param(limit), app]),
+            None => stmt.query(params![limit_param(limit)]),
+        }
+        .map_err(err())?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(err())? {
+            out.push(event_from_row(row).map_err(err())?);
+        }
+        Ok(out)
+    }
+}
+
+/// A `usize` limit as SQLite wants it (i64), saturating.
+fn limit_param(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Reads one `RESULT_COLUMNS` row leniently, sharing equal names.
+fn result_from_row(row: &Row<'_>, names: &mut HashSet<Arc<str>>) -> rusqlite::Result<ProbeResult> {
+    let mut name = |i: usize| -> rusqlite::Result<Arc<str>> {
+        let s = text(row.get_ref(i)?);
+        Ok(match names.get(s.as_str()) {
+            Some(a) => a.clone(),
+            None => {
+                let a: Arc<str> = Arc::from(s);
+                names.insert(a.clone());
+                a
+            }
+        })
+    };
+    let key = ProbeKey {
+        app: name(1)?,
+        instance: name(2)?,
+        probe: name(3)?,
+    };
+    Ok(ProbeResult {
+        key,
+        at_ms: int(row.get_ref(0)?).unwrap_or(0),
+        ok: int(row.get_ref(4)?).is_some_and(|v| v != 0),
+        latency_ms: real(row.get_ref(5)?).unwrap_or(f64::NAN),
+        code: int(row.get_ref(6)?),
+        error_kind: opt_text(row.get_ref(7)?).and_then(|s| ErrorKind::parse(&s)),
+        message: text(row.get_ref(8)?),
+    })
+}
+
+/// Reads one events row leniently.
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: int(row.get_ref(0)?).unwrap_or(0),
+        at_ms: int(row.get_ref(1)?).unwrap_or(0),
+        app: text(row.get_ref(2)?),
+        deployment_id: int(row.get_ref(3)?),
+        kind: text(row.get_ref(4)?),
+        actor: text(row.get_ref(5)?),
+        reason: opt_text(row.get_ref(6)?),
+        evidence: opt_text(row.get_ref(7)?)
+            .map(|s| serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s))),
+    })
+}
+
+/// Any value as text (`NULL` → empty, bytes decoded lossily).
+fn text(v: ValueRef<'_>) -> String {
+    opt_text(v).unwrap_or_default()
+}
+
+/// Any value as text; `NULL` → `None`.
+fn opt_text(v: ValueRef<'_>) -> Option<String> {
+    match v {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+        ValueRef::Text(b) | ValueRef::Blob(b) => Some(String::from_utf8_lossy(b).into_owned()),
+    }
+}
+
+/// An integer if the value is (or reads as) one.
+fn int(v: ValueRef<'_>) -> Option<i64> {
+    match v {
+        ValueRef::Integer(i) => Some(i),
+        // `as` saturates; NaN becomes 0.
+        ValueRef::Real(f) if f.is_finite() => Some(f as i64),
+        ValueRef::Text(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A float if the value is (or reads as) one.
+fn real(v: ValueRef<'_>) -> Option<f64> {
+    match v {
+        ValueRef::Real(f) => Some(f),
+        ValueRef::Integer(i) => Some(i as f64),
+        ValueRef::Text(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lenient_readers_never_fail() {
+        assert_eq!(int(ValueRef::Integer(7)), Some(7));
+        assert_eq!(int(ValueRef::Real(2.9)), Some(2));
+        assert_eq!(int(ValueRef::Real(f64::NAN)), None);
+        assert_eq!(int(ValueRef::Text(b" 42 ")), Some(42));
+        assert_eq!(int(ValueRef::Text(b"abc")), None);
+        assert_eq!(int(ValueRef::Blob(&[1, 2])), None);
+        assert_eq!(int(ValueRef::Null), None);
+        assert_eq!(real(ValueRef::Integer(3)), Some(3.0));
+        assert_eq!(real(ValueRef::Text(b"fast")), None);
+        assert_eq!(opt_text(ValueRef::Null), None);
+        assert_eq!(text(ValueRef::Null), "");
+        assert_eq!(text(ValueRef::Integer(5)), "5");
+        assert_eq!(text(ValueRef::Blob(&[0xff, b'a'])), "\u{FFFD}a");
+    }
+
+    #[test]
+    fn limits_saturate() {
+        assert_eq!(limit_param(usize::MAX), i64::MAX);
+        assert_eq!(limit_param(10), 10);
+    }
+}

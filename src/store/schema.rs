@@ -1,0 +1,228 @@
+//! The database schema and its migrations. It exists so the schema has one
+//! home: an ordered list of SQL migrations keyed on `PRAGMA user_version`,
+//! applied one by one, each in its own transaction.
+//!
+//! Rules for changing it: never edit a released migration; append a new
+//! one. Version N means "migrations `0..N` are applied".
+//!
+//! Version 1 already holds every table the rollout milestone needs
+//! (deployments, batches, instance changes, snapshots, releases, instance
+//! state, locks, commands), so that milestone only adds Rust code. History
+//! rows are never deleted by cascade: the audit trail must survive, so
+//! foreign keys use the default `NO ACTION`.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// Migration 1: the whole first schema.
+const V1: &str = r#"
+-- One row per probe run. Pruned by age (see `Store::prune_results`).
+-- latency_ms is NULL only for a NaN latency.
+CREATE TABLE probe_results (
+    id          INTEGER PRIMARY KEY,
+    at_ms       INTEGER NOT NULL,
+    app         TEXT    NOT NULL,
+    instance    TEXT    NOT NULL,
+    probe       TEXT    NOT NULL,
+    ok          INTEGER NOT NULL,
+    latency_ms  REAL,
+    code        INTEGER,
+    error_kind  TEXT,
+    message     TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX probe_results_key_at ON probe_results (app, instance, probe, at_ms);
+CREATE INDEX probe_results_at     ON probe_results (at_ms);
+
+-- One row per rollout or rollback. plan and warnings are JSON.
+CREATE TABLE deployments (
+    id             INTEGER PRIMARY KEY,
+    app            TEXT    NOT NULL,
+    from_version   TEXT,
+    to_version     TEXT    NOT NULL,
+    strategy       TEXT    NOT NULL,
+    state          TEXT    NOT NULL,
+    outcome        TEXT,
+    actor          TEXT    NOT NULL,
+    reason         TEXT,
+    started_at_ms  INTEGER NOT NULL,
+    ended_at_ms    INTEGER,
+    plan           TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(plan)),
+    warnings       TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(warnings))
+);
+CREATE INDEX deployments_app_started ON deployments (app, started_at_ms);
+CREATE INDEX deployments_active      ON deployments (app) WHERE ended_at_ms IS NULL;
+
+-- The audit log: append-only, never pruned. evidence is JSON.
+CREATE TABLE events (
+    id             INTEGER PRIMARY KEY,
+    at_ms          INTEGER NOT NULL,
+    app            TEXT    NOT NULL,
+    deployment_id  INTEGER REFERENCES deployments (id),
+    kind           TEXT    NOT NULL,
+    actor          TEXT    NOT NULL,
+    reason         TEXT,
+    evidence       TEXT    CHECK (json_valid(evidence))
+);
+CREATE INDEX events_app_at     ON events (app, at_ms);
+CREATE INDEX events_at         ON events (at_ms);
+CREATE INDEX events_deployment ON events (deployment_id);
+
+-- The batches (rolling) or steps (canary) of a deployment, in order.
+CREATE TABLE batches (
+    id               INTEGER PRIMARY KEY,
+    deployment_id    INTEGER NOT NULL REFERENCES deployments (id),
+    idx              INTEGER NOT NULL,
+    kind             TEXT    NOT NULL CHECK (kind IN ('batch', 'step')),
+    instances        TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(instances)),
+    traffic_percent  REAL    CHECK (traffic_percent BETWEEN 0 AND 100),
+    state            TEXT    NOT NULL,
+    started_at_ms    INTEGER,
+    ended_at_ms      INTEGER,
+    UNIQUE (deployment_id, idx)
+);
+
+-- Every action taken on one instance during a deployment.
+CREATE TABLE instance_changes (
+    id             INTEGER PRIMARY KEY,
+    deployment_id  INTEGER NOT NULL REFERENCES deployments (id),
+    batch_id       INTEGER REFERENCES batches (id),
+    instance       TEXT    NOT NULL,
+    action         TEXT    NOT NULL,
+    from_version   TEXT,
+    to_version     TEXT,
+    state          TEXT    NOT NULL,
+    at_ms          INTEGER NOT NULL,
+    detail         TEXT    CHECK (json_valid(detail))
+);
+CREATE INDEX instance_changes_deployment ON instance_changes (deployment_id, at_ms);
+CREATE INDEX instance_changes_batch      ON instance_changes (batch_id);
+CREATE INDEX instance_changes_instance   ON instance_changes (instance, at_ms);
+
+-- What a driver saw of an instance before touching it, to roll back to.
+CREATE TABLE snapshots (
+    id             INTEGER PRIMARY KEY,
+    deployment_id  INTEGER REFERENCES deployments (id),
+    app            TEXT    NOT NULL,
+    instance       TEXT    NOT NULL,
+    driver         TEXT    NOT NULL,
+    data           TEXT    NOT NULL CHECK (json_valid(data)),
+    at_ms          INTEGER NOT NULL
+);
+CREATE INDEX snapshots_app_instance_at ON snapshots (app, instance, at_ms);
+CREATE INDEX snapshots_deployment      ON snapshots (deployment_id);
+
+-- Versions ever seen per app; last_healthy_ms picks rollback targets.
+CREATE TABLE releases (
+    app              TEXT    NOT NULL,
+    version          TEXT    NOT NULL,
+    first_seen_ms    INTEGER NOT NULL,
+    last_healthy_ms  INTEGER,
+    artifact         TEXT    CHECK (json_valid(artifact)),
+    PRIMARY KEY (app, version)
+) WITHOUT ROWID;
+CREATE INDEX releases_app_healthy ON releases (app, last_healthy_ms);
+
+-- What is believed to run on each instance now.
+CREATE TABLE instance_state (
+    app         TEXT    NOT NULL,
+    instance    TEXT    NOT NULL,
+    version     TEXT,
+    live_side   TEXT,
+    updated_ms  INTEGER NOT NULL,
+    PRIMARY KEY (app, instance)
+) WITHOUT ROWID;
+
+-- At most one deployment per app at a time, across processes and users.
+CREATE TABLE locks (
+    app            TEXT    PRIMARY KEY NOT NULL,
+    deployment_id  INTEGER REFERENCES deployments (id),
+    owner_user     TEXT    NOT NULL,
+    owner_host     TEXT    NOT NULL,
+    owner_pid      INTEGER NOT NULL,
+    reason         TEXT    NOT NULL DEFAULT '',
+    acquired_ms    INTEGER NOT NULL,
+    heartbeat_ms   INTEGER NOT NULL
+);
+CREATE INDEX locks_deployment ON locks (deployment_id);
+
+-- Requests (pause, resume, abort, ...) from other terminals to the process
+-- running a deployment; consumed_ms is set when acted on.
+CREATE TABLE commands (
+    id             INTEGER PRIMARY KEY,
+    app            TEXT    NOT NULL,
+    deployment_id  INTEGER REFERENCES deployments (id),
+    verb           TEXT    NOT NULL,
+    actor          TEXT    NOT NULL,
+    reason         TEXT,
+    at_ms          INTEGER NOT NULL,
+    consumed_ms    INTEGER
+);
+CREATE INDEX commands_pending    ON commands (app, id) WHERE consumed_ms IS NULL;
+CREATE INDEX commands_deployment ON commands (deployment_id);
+"#;
+
+/// Every migration, in order. `MIGRATIONS[i]` takes a database from
+/// version `i` to version `i + 1`.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this binary writes: the number of migrations.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Reads `PRAGMA user_version`.
+pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+}
+
+/// Brings the database at `path` up to [`SCHEMA_VERSION`]. Each missing
+/// migration runs in its own IMMEDIATE transaction that re-reads the
+/// version under the write lock, so two processes opening a fresh file at
+/// once do not both apply it. Refuses a database newer than this binary.
+pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<(), StoreError> {
+    let sql_err = |op| {
+        move |source| StoreError::Sqlite {
+            path: path.to_owned(),
+            op,
+            source,
+        }
+    };
+    let too_new = |found| StoreError::TooNew {
+        path: path.to_owned(),
+        found,
+        supported: SCHEMA_VERSION,
+    };
+    let check = |found: i64| {
+        if found > SCHEMA_VERSION {
+            Err(too_new(found))
+        } else if found < 0 {
+            Err(StoreError::BadVersion {
+                path: path.to_owned(),
+                found,
+            })
+        } else {
+            Ok(found)
+        }
+    };
+    let mut version = check(user_version(conn).map_err(sql_err("read the schema version"))?)?;
+    while version < SCHEMA_VERSION {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err("lock the database to migrate it"))?;
+        // Another process may have migrated while we waited for the lock.
+        let current = check(user_version(&tx).map_err(sql_err("read the schema version"))?)?;
+        if current != version {
+            version = current;
+            continue;
+        }
+        // `check` guarantees 0 <= version < SCHEMA_VERSION here.
+        let idx = usize::try_from(version).unwrap_or_default();
+        tx.execute_batch(MIGRATIONS[idx])
+            .map_err(sql_err("apply a schema migration"))?;
+        tx.pragma_update(None, "user_version", version + 1)
+            .map_err(sql_err("record the schema version"))?;
+        tx.commit().map_err(sql_err("commit a schema migration"))?;
+        tracing::info!(path = %path.display(), version = version + 1, "history database migrated");
+        version += 1;
+    }
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! The app view: one row per (instance, probe) of one app, with the
+//! probe's verdict, its own sparkline, its last latency and code, and its
+//! last error. Where an engineer goes to see *which* instance is failing
+//! and why. `Esc` goes back to the fleet.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+
+use crate::health::ProbeLoc;
+use crate::model::Verdict;
+
+use super::app::App;
+use super::columns::{Col, fit, scroll_offset};
+use super::fleet_view::{rate_color, status_symbol};
+use super::sparkline::LatencySparkline;
+use super::state::FleetState;
+use super::text;
+
+/// Symbol of a verdict: ● healthy, ✖ unhealthy, ○ unknown.
+pub fn verdict_symbol(v: Verdict) -> char {
+    match v {
+        Verdict::Healthy => '●',
+        Verdict::Unhealthy => '✖',
+        Verdict::Unknown => '○',
+    }
+}
+
+/// Draws the table of app `index` into `area`.
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState, index: usize) {
+    let t = &app.theme;
+    let fleet = state.fleet();
+    let Some(a) = fleet.apps.get(index) else {
+        return;
+    };
+    let tracker = state.tracker();
+    let status = tracker.app_status(index);
+    let (healthy, total) = tracker.healthy_count(index);
+    let (ok, n_results) = state.success_counts(index, app.now_ms);
+    let title = vec![
+        Span::styled(
+            format!(" {} ", a.name),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            format!("{} {} ", status_symbol(status), status.as_str()),
+            Style::new().fg(t.status(status)),
+        ),
+        Span::raw(format!("· {healthy}/{total} healthy · ")),
+        Span::styled(
+            format!("{} ok 5m ", text::rate(ok, n_results)),
+            Style::new().fg(rate_color(t, ok, n_results)),
+        ),
+    ];
+    let block = super::panel(Line::from(title), area, t);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.is_empty() {
+        return;
+    }
+    let np = a.probes.len();
+    let n = a.instances.len() * np;
+    if n == 0 {
+        frame.render_widget(
+            Paragraph::new("no instances or no probes").style(Style::new().fg(t.dim)),
+            inner,
+        );
+        return;
+    }
+
+    let compact = inner.width < 50;
+    let inst_w = a
+        .instances
+        .iter()
+        .map(|i| text::width(&i.name))
+        .max()
+        .unwrap_or(0)
+        .clamp(8, 20) as u16;
+    let probe_labels: Vec<String> = a
+        .probes
+        .iter()
+        .map(|p| format!("{} ({})", p.name, p.kind.type_name()))
+        .collect();
+    let probe_w = probe_labels
+        .iter()
+        .map(|l| text::width(l))
+        .max()
+        .unwrap_or(0)
+        .clamp(5, 24) as u16;
+    let widths = fit(
+        inner.width,
+        1,
+        &[
+            Col {
+                min: inst_w.min(8),
+                max: inst_w,
+                drop: 0,
+            },
+            Col {
+                min: probe_w.min(8),
+                max: probe_w,
+                drop: 0,
+            },
+            Col::fixed(if compact { 1 } else { 11 }),
+            Col {
+                min: 8,
+                max: 30,
+                drop: 2,
+            },
+            Col {
+                min: 10,
+                max: 10,
+                drop: 1,
+            },
+            Col {
+                min: 12,
+                max: u16::MAX,
+                drop: 3,
+            },
+        ],
+    );
+
+    let visible = inner.height.saturating_sub(1) as usize;
+    let selected = app.selected().min(n - 1);
+    let offset = scroll_offset(app.app_offset.get(), selected, visible, n);
+    app.app_offset.set(offset);
+    app.page.set(visible.max(1));
+
+    let header = Row::new(
+        [
+            "INSTANCE",
+            "PROBE",
+            if compact { "" } else { "VERDICT" },
+            "LATENCY",
+            "LAST",
+            "LAST ERROR",
+        ]
+        .into_iter()
+        .zip(&widths)
+        .filter(|(_, w)| **w > 0)
+        .map(|(h, _)| Cell::from(h)),
+    )
+    .style(Style::new().fg(t.dim).add_modifier(Modifier::BOLD));
+
+    let rows = (offset..n.min(offset + visible)).map(|r| {
+        let loc = ProbeLoc {
+            app: index,
+            instance: r / np,
+            probe: r % np,
+        };
+        let inst = &a.instances[loc.instance];
+        let history = state.probe(loc);
+        let iv = tracker.instance_verdict(index, loc.instance);
+        let pv = tracker.probe_verdict(loc);
+        let mut cells: Vec<Cell> = Vec::with_capacity(6);
+        cells.push(Cell::from(Span::styled(
+            text::truncate(&inst.name, widths[0] as usize),
+            Style::new().fg(t.verdict(iv)).add_modifier(Modifier::BOLD),
+        )));
+        cells.push(Cell::from(Span::styled(
+            text::truncate(&probe_labels[loc.probe], widths[1] as usize),
+            Style::new().fg(t.text),
+        )));
+        let mut verdict = if compact {
+            verdict_symbol(pv).to_string()
+        } else {
+            format!("{} {}", verdict_symbol(pv), pv.as_str())
+        };
+        if !compact && tracker.in_grace(index, loc.instance, app.now_ms) {
+            verdict = format!("{} grace", verdict_symbol(pv));
+        }
+        cells.push(Cell::from(Span::styled(
+            verdict,
+            Style::new().fg(t.verdict(pv)),
+        )));
+        if widths[3] > 0 {
+            let spark = LatencySparkline::new(history.samples(), t);
+            cells.push(Cell::from(spark.to_line(widths[3] as usize)));
+        }
+        if widths[4] > 0 {
+            let s = match history.last() {
+                Some(l) => {
+                    let code = l.code.map(|c| format!(" {c}")).unwrap_or_default();
+                    let style = Style::new().fg(if l.ok { t.text } else { t.down });
+                    Span::styled(format!("{}{code}", text::latency(l.latency_ms)), style)
+                }
+                None => Span::styled("—", Style::new().fg(t.dim)),
+            };
+            cells.push(Cell::from(s));
+        }
+        if widths[5] > 0 {
+            let cell = match history.last_failure() {
+                Some(e) => {
+                    let kind = e.error_kind.map_or("failed", |k| k.as_str());
+                    let s = if e.message.is_empty() {
+                        format!("{} ago {kind}", text::age(app.now_ms - e.at_ms))
+                    } else {
+                        format!(
+                            "{} ago {kind}: {}",
+                            text::age(app.now_ms - e.at_ms),
+                            e.message
+                        )
+                    };
+                    let current = history.last().is_some_and(|l| !l.ok);
+                    let style = Style::new().fg(if current { t.down } else { t.dim });
+                    Cell::from(Span::styled(text::truncate(&s, widths[5] as usize), style))
+                }
+                None => Cell::from(""),
+            };
+            cells.push(cell);
+        }
+        Row::new(cells)
+    });
+
+    let table = Table::new(
+        rows,
+        widths
+            .iter()
+            .filter(|w| **w > 0)
+            .map(|w| Constraint::Length(*w)),
+    )
+    .header(header)
+    .column_spacing(1)
+    .row_highlight_style(Style::new().bg(t.selection));
+    let mut ts = TableState::new().with_selected(Some(selected - offset));
+    frame.render_stateful_widget(table, inner, &mut ts);
+}

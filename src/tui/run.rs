@@ -1,0 +1,181 @@
+//! The console's run loop: owns the terminal, reads keys on a thread of
+//! its own, and redraws when the data or the view changed, at most ten
+//! times a second. Always gives the terminal back, whether it ends by `q`,
+//! the shutdown signal, SIGTERM/SIGHUP, an error or a panic (ratatui's
+//! `try_init` installs a panic hook that restores the terminal).
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, Event};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Fleet;
+use crate::model::now_ms;
+
+use super::app::App;
+use super::keymap::Action;
+use super::state::FleetState;
+use super::theme::Theme;
+
+/// Shortest time between two frames (10 frames per second at most).
+pub const FRAME_INTERVAL: Duration = Duration::from_millis(100);
+/// How long the input thread waits for a key before checking whether to stop.
+const INPUT_POLL: Duration = Duration::from_millis(100);
+
+/// How the console looks.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Colors.
+    pub theme: Theme,
+    /// First word of the header, e.g. `rollguard`.
+    pub title: String,
+    /// A notice shown under the header, e.g. that this is a demo.
+    pub banner: Option<String>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            theme: Theme::default(),
+            title: "rollguard".into(),
+            banner: None,
+        }
+    }
+}
+
+/// Gives the terminal back when dropped.
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = ratatui::try_restore();
+    }
+}
+
+/// Runs the console until `q`/Ctrl-C, until `shutdown` becomes `true` (or
+/// its sender is dropped), or until SIGTERM or SIGHUP. `state` is locked
+/// only while a frame is rendered into memory, never while it is written
+/// to the terminal. Logging must be routed away from the terminal first
+/// (see [`super::init_logging`]).
+pub async fn run(
+    fleet: Arc<Fleet>,
+    state: Arc<Mutex<FleetState>>,
+    opts: RunOptions,
+    mut shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    if *shutdown.borrow_and_update() {
+        return Ok(());
+    }
+
+    let restore = Restore;
+    let mut terminal = ratatui::try_init()?;
+    let (tx, mut rx) = mpsc::channel(64);
+    let stop = Arc::new(AtomicBool::new(false));
+    let input = spawn_input(tx, stop.clone())?;
+
+    let mut app = App::new(fleet, opts.theme);
+    app.title = opts.title;
+    app.banner = opts.banner;
+
+    let result = async {
+        let mut tick = tokio::time::interval(FRAME_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut dirty = true;
+        let mut drawn_generation = None;
+        let mut drawn_second = i64::MIN;
+        let mut last_frame: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(Ok(Event::Key(key))) => {
+                        if app.handle_key(key) == Action::Quit {
+                            return Ok(());
+                        }
+                        dirty = true;
+                    }
+                    Some(Ok(Event::Resize(..))) => dirty = true,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e),
+                    None => return Err(io::Error::other("the keyboard input thread stopped")),
+                },
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow_and_update() {
+                        return Ok(());
+                    }
+                }
+                _ = sigterm.recv() => return Ok(()),
+                _ = sighup.recv() => return Ok(()),
+                _ = tick.tick() => {}
+            }
+
+            if last_frame.is_some_and(|t| t.elapsed() < FRAME_INTERVAL) {
+                continue; // the next tick draws
+            }
+            let now = now_ms();
+            let generation = lock(&state).generation();
+            if !dirty && drawn_generation == Some(generation) && drawn_second == now / 1000 {
+                continue;
+            }
+            terminal.autoresize()?;
+            {
+                let state = lock(&state);
+                app.now_ms = now;
+                let mut frame = terminal.get_frame();
+                super::draw(&mut frame, &app, &state);
+                drawn_generation = Some(state.generation());
+            }
+            terminal.apply_buffer()?;
+            drawn_second = now / 1000;
+            dirty = false;
+            last_frame = Some(Instant::now());
+        }
+    }
+    .await;
+
+    stop.store(true, Ordering::Relaxed);
+    drop(rx);
+    let _ = tokio::task::spawn_blocking(move || input.join()).await;
+    drop(terminal);
+    drop(restore);
+    result
+}
+
+fn lock(state: &Mutex<FleetState>) -> std::sync::MutexGuard<'_, FleetState> {
+    // A prober that panicked while holding the lock leaves usable data.
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Reads terminal events on a thread so that nothing async ever blocks on
+/// the terminal. Stops when `stop` is set or the receiver is gone.
+fn spawn_input(
+    tx: mpsc::Sender<io::Result<Event>>,
+    stop: Arc<AtomicBool>,
+) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("rollguard-input".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match event::poll(INPUT_POLL) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        let ev = event::read();
+                        let failed = ev.is_err();
+                        if tx.blocking_send(ev).is_err() || failed {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+        })
+}

@@ -1,0 +1,542 @@
+//! The console's data state: what has been observed about the fleet.
+//!
+//! Fed by the prober with [`FleetState::observe`], read by the draw code.
+//! Separate from the view state ([`App`](super::App): selection, popups) so
+//! that the poller and the drawing never need each other. Everything is
+//! stored by position (app, instance, probe), with compact fixed-size
+//! samples and bounded buffers: a fleet of 2,000 instances with two probes
+//! each needs about 25 MB at most (see [`FleetState::approx_heap_bytes`]).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::config::Fleet;
+use crate::health::{Change, ProbeLoc, Tracker};
+use crate::model::{ErrorKind, ProbeResult};
+
+/// Samples kept per probe (and per app) for sparklines.
+pub const SPARK_SAMPLES: usize = 120;
+/// The window of the success rate.
+pub const RATE_WINDOW_MS: i64 = 5 * 60 * 1000;
+/// At most this many results per probe count toward the success rate; with
+/// probes more frequent than every ~0.6 s the window is shorter than 5 min.
+pub const RATE_WINDOW_CAP: usize = 512;
+/// Longest message kept for a last result or last error, in bytes.
+pub const MESSAGE_MAX: usize = 240;
+
+/// One probe result, as much as a sparkline needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// When the probe started, ms since the epoch.
+    pub at_ms: i64,
+    /// How long it took.
+    pub latency_ms: f32,
+    /// Whether it passed.
+    pub ok: bool,
+}
+
+/// The most recent result of one probe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastResult {
+    /// When the probe started, ms since the epoch.
+    pub at_ms: i64,
+    /// Whether it passed.
+    pub ok: bool,
+    /// How long it took.
+    pub latency_ms: f32,
+    /// HTTP status or exit code.
+    pub code: Option<i64>,
+    /// Why it failed.
+    pub error_kind: Option<ErrorKind>,
+    /// What was seen (truncated to [`MESSAGE_MAX`] bytes).
+    pub message: Box<str>,
+}
+
+/// The most recent failure among an app's probes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastError {
+    /// Position of the instance.
+    pub instance: usize,
+    /// Position of the probe.
+    pub probe: usize,
+    /// When the failed probe started.
+    pub at_ms: i64,
+    /// Why it failed.
+    pub error_kind: Option<ErrorKind>,
+    /// What was seen (truncated to [`MESSAGE_MAX`] bytes).
+    pub message: Box<str>,
+}
+
+/// Recent history of one probe on one instance.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeHistory {
+    samples: VecDeque<Sample>,
+    last: Option<LastResult>,
+    last_failure: Option<LastResult>,
+    /// `(at_ms << 1) | ok` per result, oldest first.
+    window: VecDeque<i64>,
+    window_ok: u32,
+}
+
+impl ProbeHistory {
+    /// The last [`SPARK_SAMPLES`] samples, oldest first.
+    pub fn samples(&self) -> &VecDeque<Sample> {
+        &self.samples
+    }
+
+    /// The most recent result.
+    pub fn last(&self) -> Option<&LastResult> {
+        self.last.as_ref()
+    }
+
+    /// The most recent failed result (perhaps older than [`Self::last`]).
+    pub fn last_failure(&self) -> Option<&LastResult> {
+        self.last_failure.as_ref()
+    }
+
+    /// (passed, total) over the [`RATE_WINDOW_MS`] before `now_ms`.
+    pub fn success_counts(&self, now_ms: i64) -> (u32, u32) {
+        let cutoff = now_ms - RATE_WINDOW_MS;
+        let (mut ok, mut total) = (self.window_ok, self.window.len() as u32);
+        for &e in &self.window {
+            if (e >> 1) >= cutoff {
+                break;
+            }
+            total -= 1;
+            ok -= (e & 1) as u32;
+        }
+        (ok, total)
+    }
+
+    fn record(&mut self, r: &ProbeResult) -> Sample {
+        let s = Sample {
+            at_ms: r.at_ms,
+            latency_ms: r.latency_ms as f32,
+            ok: r.ok,
+        };
+        push_ring(&mut self.samples, s);
+        // Prune by time, then by size.
+        let cutoff = r.at_ms - RATE_WINDOW_MS;
+        while let Some(&e) = self.window.front() {
+            if (e >> 1) >= cutoff && self.window.len() < RATE_WINDOW_CAP {
+                break;
+            }
+            self.window.pop_front();
+            self.window_ok -= (e & 1) as u32;
+        }
+        self.window.push_back((r.at_ms << 1) | i64::from(r.ok));
+        self.window_ok += u32::from(r.ok);
+        let last = LastResult {
+            at_ms: r.at_ms,
+            ok: r.ok,
+            latency_ms: s.latency_ms,
+            code: r.code,
+            error_kind: r.error_kind,
+            message: short_message(&r.message),
+        };
+        if !r.ok {
+            self.last_failure = Some(last.clone());
+        }
+        self.last = Some(last);
+        s
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.samples.capacity() * size_of::<Sample>()
+            + self.window.capacity() * size_of::<i64>()
+            + self.last.as_ref().map_or(0, |l| l.message.len())
+            + self.last_failure.as_ref().map_or(0, |l| l.message.len())
+    }
+}
+
+/// Per-app aggregates.
+#[derive(Clone, Debug, Default)]
+struct AppHistory {
+    /// Recent samples of all its probes, in arrival order.
+    samples: VecDeque<Sample>,
+    last_error: Option<LastError>,
+}
+
+/// What the console knows about the fleet. See the module docs.
+#[derive(Debug)]
+pub struct FleetState {
+    fleet: Arc<Fleet>,
+    tracker: Tracker,
+    /// Start of each app's probes in `probes`.
+    offsets: Vec<usize>,
+    probes: Vec<ProbeHistory>,
+    apps: Vec<AppHistory>,
+    generation: u64,
+    results: u64,
+    ignored: u64,
+    last_update_ms: Option<i64>,
+    /// Results per second over the last 10 seconds: (second, count).
+    per_second: [(i64, u32); 10],
+}
+
+/// Pushes onto a ring of [`SPARK_SAMPLES`], allocating it exactly once.
+fn push_ring(ring: &mut VecDeque<Sample>, s: Sample) {
+    if ring.capacity() == 0 {
+        ring.reserve_exact(SPARK_SAMPLES);
+    }
+    if ring.len() >= SPARK_SAMPLES {
+        ring.pop_front();
+    }
+    ring.push_back(s);
+}
+
+fn short_message(m: &str) -> Box<str> {
+    if m.len() <= MESSAGE_MAX {
+        return m.into();
+    }
+    let mut end = MESSAGE_MAX;
+    while !m.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &m[..end]).into_boxed_str()
+}
+
+impl FleetState {
+    /// Empty state for `fleet`: every verdict unknown, no samples.
+    pub fn new(fleet: Arc<Fleet>) -> Self {
+        let mut offsets = Vec::with_capacity(fleet.apps.len());
+        let mut n = 0;
+        for a in &fleet.apps {
+            offsets.push(n);
+            n += a.instances.len() * a.probes.len();
+        }
+        FleetState {
+            tracker: Tracker::new(&fleet),
+            offsets,
+            probes: vec![ProbeHistory::default(); n],
+            apps: vec![AppHistory::default(); fleet.apps.len()],
+            fleet,
+            generation: 0,
+            results: 0,
+            ignored: 0,
+            last_update_ms: None,
+            per_second: [(i64::MIN, 0); 10],
+        }
+    }
+
+    /// Records one result. Returns the instance verdict change, if any.
+    /// Results for probes not in the fleet are counted and ignored.
+    pub fn observe(&mut self, r: &ProbeResult) -> Option<Change> {
+        let Some(loc) = self.tracker.locate(&r.key) else {
+            self.ignored += 1;
+            return None;
+        };
+        let change = self.tracker.observe_at(loc, r.ok, r.at_ms);
+        let i = self.index(loc);
+        let sample = self.probes[i].record(r);
+        let app = &mut self.apps[loc.app];
+        push_ring(&mut app.samples, sample);
+        if !r.ok {
+            app.last_error = Some(LastError {
+                instance: loc.instance,
+                probe: loc.probe,
+                at_ms: r.at_ms,
+                error_kind: r.error_kind,
+                message: short_message(&r.message),
+            });
+        }
+        self.results += 1;
+        self.last_update_ms = Some(self.last_update_ms.map_or(r.at_ms, |t| t.max(r.at_ms)));
+        let sec = r.at_ms.div_euclid(1000);
+        let slot = &mut self.per_second[sec.rem_euclid(10) as usize];
+        if slot.0 == sec {
+            slot.1 += 1;
+        } else if slot.0 < sec {
+            *slot = (sec, 1);
+        }
+        self.generation += 1;
+        change
+    }
+
+    /// The instance was (re)started at `now_ms`: its verdict starts over
+    /// and failures within the app's `initial_delay` do not count.
+    pub fn restarted(&mut self, app: usize, instance: usize, now_ms: i64) -> Option<Change> {
+        self.generation += 1;
+        self.tracker.restarted(app, instance, now_ms)
+    }
+
+    fn index(&self, loc: ProbeLoc) -> usize {
+        self.offsets[loc.app] + loc.instance * self.fleet.apps[loc.app].probes.len() + loc.probe
+    }
+
+    /// The fleet this state is about.
+    pub fn fleet(&self) -> &Arc<Fleet> {
+        &self.fleet
+    }
+
+    /// The health verdicts.
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// Increases on every change: redraw only when it moved.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Results observed so far (excluding ignored ones).
+    pub fn results(&self) -> u64 {
+        self.results
+    }
+
+    /// Results for probes not in the fleet.
+    pub fn ignored(&self) -> u64 {
+        self.ignored
+    }
+
+    /// When the most recent result was taken.
+    pub fn last_update_ms(&self) -> Option<i64> {
+        self.last_update_ms
+    }
+
+    /// Results per second over the 10 whole seconds before `now_ms`.
+    pub fn probes_per_sec(&self, now_ms: i64) -> f64 {
+        let now = now_ms.div_euclid(1000);
+        let n: u32 = self
+            .per_second
+            .iter()
+            .filter(|(s, _)| *s < now && *s >= now - 10)
+            .map(|(_, c)| c)
+            .sum();
+        f64::from(n) / 10.0
+    }
+
+    /// History of one probe on one instance.
+    pub fn probe(&self, loc: ProbeLoc) -> &ProbeHistory {
+        &self.probes[self.index(loc)]
+    }
+
+    /// Recent samples of all of an app's probes, oldest first.
+    pub fn app_samples(&self, app: usize) -> &VecDeque<Sample> {
+        &self.apps[app].samples
+    }
+
+    /// The most recent failure of any of an app's probes.
+    pub fn last_error(&self, app: usize) -> Option<&LastError> {
+        self.apps[app].last_error.as_ref()
+    }
+
+    /// Whether the probe that failed last in `app` is still failing.
+    pub fn last_error_is_current(&self, app: usize) -> bool {
+        self.last_error(app).is_some_and(|e| {
+            let loc = ProbeLoc {
+                app,
+                instance: e.instance,
+                probe: e.probe,
+            };
+            self.probe(loc).last().is_some_and(|l| !l.ok)
+        })
+    }
+
+    /// (passed, total) results of an app's probes over the last 5 minutes.
+    pub fn success_counts(&self, app: usize, now_ms: i64) -> (u64, u64) {
+        let start = self.offsets[app];
+        let a = &self.fleet.apps[app];
+        let end = start + a.instances.len() * a.probes.len();
+        self.probes[start..end]
+            .iter()
+            .map(|p| p.success_counts(now_ms))
+            .fold((0, 0), |(o, t), (po, pt)| {
+                (o + u64::from(po), t + u64::from(pt))
+            })
+    }
+
+    /// Share of an app's probe results that passed over the last 5
+    /// minutes, in percent; `None` without results.
+    pub fn success_rate(&self, app: usize, now_ms: i64) -> Option<f64> {
+        let (ok, total) = self.success_counts(app, now_ms);
+        (total > 0).then(|| ok as f64 * 100.0 / total as f64)
+    }
+
+    /// An estimate of the heap memory this state holds, in bytes.
+    pub fn approx_heap_bytes(&self) -> usize {
+        let probes: usize = self.probes.iter().map(ProbeHistory::heap_bytes).sum();
+        let apps: usize = self
+            .apps
+            .iter()
+            .map(|a| {
+                a.samples.capacity() * size_of::<Sample>()
+                    + a.last_error.as_ref().map_or(0, |e| e.message.len())
+            })
+            .sum();
+        probes
+            + self.probes.capacity() * size_of::<ProbeHistory>()
+            + apps
+            + self.apps.capacity() * size_of::<AppHistory>()
+            + self.offsets.capacity() * size_of::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{
+        App, Console, DriverKind, Health, Instance, Probe, ProbeKind, Strategy, TcpProbe,
+    };
+    use crate::model::{AppStatus, ProbeKey};
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn fleet(apps: usize, instances: usize, probes: usize) -> Arc<Fleet> {
+        Arc::new(Fleet {
+            source: PathBuf::from("t.toml"),
+            console: Console::default(),
+            hosts: vec![],
+            apps: (0..apps)
+                .map(|a| App {
+                    name: format!("app{a}"),
+                    driver: DriverKind::Process,
+                    strategy: Strategy::Rolling,
+                    protected: false,
+                    instances: (0..instances)
+                        .map(|i| Instance {
+                            name: format!("i{i}"),
+                            host: "h".into(),
+                            port: 1,
+                            alt_port: None,
+                        })
+                        .collect(),
+                    probes: (0..probes)
+                        .map(|p| Probe {
+                            name: format!("p{p}"),
+                            timeout: Duration::from_secs(1),
+                            kind: ProbeKind::Tcp(TcpProbe {
+                                port: None,
+                                send: None,
+                                expect: None,
+                            }),
+                        })
+                        .collect(),
+                    health: Health {
+                        success_threshold: 1,
+                        failure_threshold: 1,
+                        ..Health::default()
+                    },
+                })
+                .collect(),
+        })
+    }
+
+    fn key(app: &str, inst: &str, probe: &str) -> ProbeKey {
+        ProbeKey {
+            app: app.into(),
+            instance: inst.into(),
+            probe: probe.into(),
+        }
+    }
+
+    fn res(key: &ProbeKey, at_ms: i64, ok: bool, msg: &str) -> ProbeResult {
+        ProbeResult {
+            key: key.clone(),
+            at_ms,
+            ok,
+            latency_ms: 12.5,
+            code: Some(if ok { 200 } else { 503 }),
+            error_kind: (!ok).then_some(ErrorKind::Status),
+            message: msg.into(),
+        }
+    }
+
+    #[test]
+    fn observe_updates_history_rate_and_generation() {
+        let mut s = FleetState::new(fleet(2, 2, 2));
+        let k = key("app1", "i1", "p0");
+        let g0 = s.generation();
+        s.observe(&res(&k, 1_000, true, "ok"));
+        s.observe(&res(&k, 2_000, false, "503 Service Unavailable"));
+        assert_eq!(s.generation(), g0 + 2);
+        let loc = s.tracker().locate(&k).unwrap();
+        let h = s.probe(loc);
+        assert_eq!(h.samples().len(), 2);
+        assert!(!h.last().unwrap().ok);
+        assert_eq!(h.success_counts(3_000), (1, 2));
+        assert_eq!(s.success_rate(1, 3_000), Some(50.0));
+        assert_eq!(s.success_rate(0, 3_000), None);
+        // Five minutes later the window is empty.
+        assert_eq!(s.success_rate(1, 2_000 + RATE_WINDOW_MS + 1), None);
+        assert_eq!(s.success_rate(1, 1_000 + RATE_WINDOW_MS + 1), Some(0.0));
+        let e = s.last_error(1).unwrap();
+        assert_eq!((e.instance, e.probe), (1, 0));
+        assert_eq!(&*e.message, "503 Service Unavailable");
+        assert!(s.last_error_is_current(1));
+        s.observe(&res(&k, 3_000, true, "ok"));
+        assert!(!s.last_error_is_current(1));
+        assert_eq!(s.app_samples(1).len(), 3);
+        // Probe p1 has no result yet, so with `require = all` nothing is known.
+        assert_eq!(s.tracker().app_status(1), AppStatus::Unknown);
+    }
+
+    #[test]
+    fn unknown_results_are_ignored() {
+        let mut s = FleetState::new(fleet(1, 1, 1));
+        assert_eq!(s.observe(&res(&key("x", "i0", "p0"), 0, true, "")), None);
+        assert_eq!((s.results(), s.ignored(), s.generation()), (0, 1, 0));
+    }
+
+    #[test]
+    fn rings_and_windows_are_bounded() {
+        let mut s = FleetState::new(fleet(1, 1, 1));
+        let k = key("app0", "i0", "p0");
+        for i in 0..2_000 {
+            s.observe(&res(&k, i * 100, i % 7 != 0, ""));
+        }
+        let loc = s.tracker().locate(&k).unwrap();
+        let h = s.probe(loc);
+        assert_eq!(h.samples().len(), SPARK_SAMPLES);
+        assert_eq!(h.samples().capacity(), SPARK_SAMPLES);
+        assert!(h.window.len() <= RATE_WINDOW_CAP);
+        assert!(h.window.capacity() <= RATE_WINDOW_CAP);
+        let (ok, total) = h.success_counts(200_000);
+        assert_eq!(total as usize, RATE_WINDOW_CAP);
+        let expect_ok = (2_000 - RATE_WINDOW_CAP as i64..2_000)
+            .filter(|i| i % 7 != 0)
+            .count();
+        assert_eq!(ok as usize, expect_ok);
+    }
+
+    #[test]
+    fn messages_are_truncated() {
+        let mut s = FleetState::new(fleet(1, 1, 1));
+        let long = "é".repeat(1_000);
+        s.observe(&res(&key("app0", "i0", "p0"), 0, false, &long));
+        assert!(s.last_error(0).unwrap().message.len() <= MESSAGE_MAX + 3);
+    }
+
+    #[test]
+    fn probes_per_second() {
+        let mut s = FleetState::new(fleet(1, 1, 1));
+        let k = key("app0", "i0", "p0");
+        for i in 0..50 {
+            s.observe(&res(&k, 10_000 + i * 200, true, ""));
+        }
+        // 5 results/s during seconds 10..19.
+        assert_eq!(s.probes_per_sec(20_000), 5.0);
+        assert_eq!(s.probes_per_sec(40_000), 0.0);
+    }
+
+    /// 2,000 instances × 2 probes, every buffer full: well under 100 MB.
+    #[test]
+    fn two_thousand_instances_fit() {
+        let mut s = FleetState::new(fleet(20, 100, 2));
+        let keys: Vec<ProbeKey> = (0..20)
+            .flat_map(|a| {
+                (0..100).flat_map(move |i| {
+                    (0..2).map(move |p| key(&format!("app{a}"), &format!("i{i}"), &format!("p{p}")))
+                })
+            })
+            .collect();
+        let msg = "connection refused by 10.0.0.1:8080 after 3 attempts";
+        for round in 0..RATE_WINDOW_CAP as i64 {
+            for k in &keys {
+                s.observe(&res(k, round * 500, round % 3 != 0, msg));
+            }
+        }
+        let bytes = s.approx_heap_bytes();
+        assert!(bytes < 40 * 1024 * 1024, "{bytes} bytes");
+    }
+}

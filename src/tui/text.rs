@@ -1,0 +1,112 @@
+//! Small text formatting shared by the panels: truncation to a display
+//! width, and how rates, latencies and ages are written.
+
+use ratatui::text::Span;
+
+/// Display width of `s` in terminal cells.
+pub fn width(s: &str) -> usize {
+    Span::raw(s).width()
+}
+
+/// `s` cut to at most `max` cells, ending in `…` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    let mut b = [0u8; 4];
+    for c in s.chars() {
+        let w = width(c.encode_utf8(&mut b));
+        if used + w > max - 1 {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// A success rate: `99.3%`. Never rounds up to `100.0%` while something
+/// failed; `100%` only when everything passed.
+pub fn rate(ok: u64, total: u64) -> String {
+    if total == 0 {
+        return "—".into();
+    }
+    if ok == total {
+        return "100%".into();
+    }
+    let tenths = ok * 1000 / total; // floor
+    format!("{}.{}%", tenths / 10, tenths % 10)
+}
+
+/// A latency: `0.4ms`, `12ms`, `1.2s`, `14s`.
+pub fn latency(ms: f32) -> String {
+    if !ms.is_finite() || ms < 0.0 {
+        "?".into()
+    } else if ms < 10.0 {
+        format!("{ms:.1}ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0}ms")
+    } else if ms < 10_000.0 {
+        format!("{:.1}s", ms / 1000.0)
+    } else {
+        format!("{:.0}s", ms / 1000.0)
+    }
+}
+
+/// How long ago: `now`, `4s`, `12m`, `3h`, `2d`.
+pub fn age(ms: i64) -> String {
+    let s = ms / 1000;
+    if s < 1 {
+        "now".into()
+    } else if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m", s / 60)
+    } else if s < 86_400 {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{}d", s / 86_400)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation() {
+        assert_eq!(truncate("hello", 5), "hello");
+        assert_eq!(truncate("hello world", 5), "hell…");
+        assert_eq!(truncate("hello", 1), "…");
+        assert_eq!(truncate("hello", 0), "");
+        assert_eq!(truncate("日本語です", 5), "日本…");
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(rate(0, 0), "—");
+        assert_eq!(rate(10, 10), "100%");
+        assert_eq!(rate(9999, 10000), "99.9%");
+        assert_eq!(rate(993, 1000), "99.3%");
+        assert_eq!(rate(0, 3), "0.0%");
+        assert_eq!(rate(2, 3), "66.6%");
+    }
+
+    #[test]
+    fn latencies_and_ages() {
+        assert_eq!(latency(0.42), "0.4ms");
+        assert_eq!(latency(12.4), "12ms");
+        assert_eq!(latency(1234.0), "1.2s");
+        assert_eq!(latency(12_345.0), "12s");
+        assert_eq!(age(500), "now");
+        assert_eq!(age(4_000), "4s");
+        assert_eq!(age(125_000), "2m");
+        assert_eq!(age(2 * 86_400_000), "2d");
+    }
+}

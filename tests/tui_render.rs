@@ -1,0 +1,537 @@
+//! Renders the console with ratatui's `TestBackend` from a synthetic fleet
+//! and synthetic probe results, drives it with key events, and checks text
+//! and the colors of particular cells (snapshots alone do not see color).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+
+use rollguard::config::{
+    App as AppConfig, CommandProbe, Console, DriverKind, Fleet, Health, Instance, Probe, ProbeKind,
+    Strategy, TcpProbe,
+};
+use rollguard::model::{ErrorKind, ProbeKey, ProbeResult};
+use rollguard::tui::{self, Action, App, FAIL_BAR, FleetState, Popup, Theme, View};
+
+const T0: i64 = 1_700_000_000_000;
+
+fn tcp(name: &str) -> Probe {
+    Probe {
+        name: name.into(),
+        timeout: Duration::from_secs(2),
+        kind: ProbeKind::Tcp(TcpProbe {
+            port: None,
+            send: None,
+            expect: None,
+        }),
+    }
+}
+
+fn command(name: &str) -> Probe {
+    Probe {
+        name: name.into(),
+        timeout: Duration::from_secs(2),
+        kind: ProbeKind::Command(CommandProbe {
+            command: "curl -fsS localhost:{port}/ready".into(),
+            expect_exit: 0,
+            output_contains: None,
+        }),
+    }
+}
+
+fn app(name: &str, instances: usize, probes: Vec<Probe>) -> AppConfig {
+    AppConfig {
+        name: name.into(),
+        driver: DriverKind::Process,
+        strategy: Strategy::Rolling,
+        protected: false,
+        instances: (1..=instances)
+            .map(|i| Instance {
+                name: format!("{name}-{i}"),
+                host: "node1".into(),
+                port: 8000 + i as u16,
+                alt_port: None,
+            })
+            .collect(),
+        probes,
+        health: Health {
+            success_threshold: 2,
+            failure_threshold: 2,
+            ..Health::default()
+        },
+    }
+}
+
+fn fleet() -> Arc<Fleet> {
+    Arc::new(Fleet {
+        source: PathBuf::from("/etc/rollguard/fleet.toml"),
+        console: Console::default(),
+        hosts: vec![],
+        apps: vec![
+            app("web", 3, vec![tcp("tcp"), command("ready")]),
+            app("api", 2, vec![tcp("tcp")]),
+            app("worker", 2, vec![command("alive")]),
+            app("batch", 1, vec![tcp("tcp")]),
+        ],
+    })
+}
+
+fn result(app: &str, instance: &str, probe: &str, at_ms: i64, ok: bool, lat: f64) -> ProbeResult {
+    ProbeResult {
+        key: ProbeKey {
+            app: app.into(),
+            instance: instance.into(),
+            probe: probe.into(),
+        },
+        at_ms,
+        ok,
+        latency_ms: lat,
+        code: Some(if ok { 0 } else { 7 }),
+        error_kind: (!ok).then_some(ErrorKind::Refused),
+        message: if ok {
+            String::new()
+        } else {
+            format!("connection refused by {instance}:8003 (ECONNREFUSED)")
+        },
+    }
+}
+
+/// web: web-1, web-2 healthy, web-3 failing → degraded 2/3.
+/// api: all healthy → 2/2. worker: all failing → down 0/2. batch: no data.
+fn state(fleet: &Arc<Fleet>) -> FleetState {
+    let mut s = FleetState::new(fleet.clone());
+    for round in 0..40i64 {
+        let at = T0 + round * 1_000;
+        let lat = 5.0 + (round % 8) as f64 * 10.0;
+        for i in 1..=3 {
+            let ok = i != 3;
+            s.observe(&result("web", &format!("web-{i}"), "tcp", at, ok, lat));
+            s.observe(&result(
+                "web",
+                &format!("web-{i}"),
+                "ready",
+                at,
+                ok,
+                lat * 2.0,
+            ));
+        }
+        for i in 1..=2 {
+            s.observe(&result("api", &format!("api-{i}"), "tcp", at, true, lat));
+            s.observe(&result(
+                "worker",
+                &format!("worker-{i}"),
+                "alive",
+                at,
+                false,
+                2000.0,
+            ));
+        }
+    }
+    s
+}
+
+fn now() -> i64 {
+    T0 + 41_000
+}
+
+fn new_app(fleet: &Arc<Fleet>) -> App {
+    let mut a = App::new(fleet.clone(), Theme::default());
+    a.now_ms = now();
+    a
+}
+
+fn render(app: &App, state: &FleetState, w: u16, h: u16) -> Buffer {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| tui::draw(f, app, state)).unwrap();
+    term.backend().buffer().clone()
+}
+
+fn lines(buf: &Buffer) -> Vec<String> {
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+        })
+        .collect()
+}
+
+fn screen(buf: &Buffer) -> String {
+    lines(buf).join("\n")
+}
+
+fn row_of(buf: &Buffer, needle: &str) -> u16 {
+    lines(buf)
+        .iter()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in\n{}", screen(buf))) as u16
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+#[test]
+fn fleet_view_80x24_text() {
+    let f = fleet();
+    let s = state(&f);
+    let a = new_app(&f);
+    let buf = render(&a, &s, 80, 24);
+    let text = screen(&buf);
+    println!("{text}");
+    for want in [
+        "rollguard",
+        "4 apps",
+        "8 instances",
+        "fleet.toml",
+        "STATUS",
+        "APP",
+        "INST",
+        "LATENCY",
+        "OK 5M",
+        "LAST ERROR",
+        "web",
+        "api",
+        "worker",
+        "batch",
+        "● healthy",
+        "◐ degraded",
+        "✖ down",
+        "○ unknown",
+        "2/3",
+        "2/2",
+        "0/2",
+        "0/1",
+        "66.6%",
+        "100%",
+        "0.0%",
+        "q quit",
+        "? help",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    // The degraded app's current error is shown (truncated).
+    let web = row_of(&buf, "web ");
+    assert!(lines(&buf)[web as usize].contains("web-3/"), "{text}");
+    assert!(lines(&buf)[web as usize].contains('…'), "{text}");
+}
+
+#[test]
+fn fleet_view_colors() {
+    let f = fleet();
+    let s = state(&f);
+    let a = new_app(&f);
+    let t = Theme::default();
+    let buf = render(&a, &s, 80, 24);
+
+    // Status cells carry the status colors.
+    let api = row_of(&buf, "api ");
+    assert_eq!(buf[(1, api)].symbol(), "●");
+    assert_eq!(buf[(1, api)].fg, t.healthy);
+    let worker = row_of(&buf, "worker ");
+    assert_eq!(buf[(1, worker)].symbol(), "✖");
+    assert_eq!(buf[(1, worker)].fg, t.down);
+    let web = row_of(&buf, "web ");
+    assert_eq!(buf[(1, web)].fg, t.degraded);
+
+    // Sparkline cells: the worker row has only failure bars in fail color;
+    // the web row mixes ok bars and failure bars.
+    let cells = |y: u16| (0..80).map(move |x| (x, y));
+    let fail_cells = |y| {
+        cells(y)
+            .filter(|&p| buf[p].symbol() == FAIL_BAR.to_string() && buf[p].fg == t.fail_bar)
+            .count()
+    };
+    let ok_cells = |y| {
+        cells(y)
+            .filter(|&p| {
+                tui::BARS.iter().any(|b| buf[p].symbol() == b.to_string()) && buf[p].fg == t.ok_bar
+            })
+            .count()
+    };
+    assert!(fail_cells(worker) >= 8, "{}", screen(&buf));
+    assert_eq!(ok_cells(worker), 0);
+    assert!(
+        fail_cells(web) >= 2 && ok_cells(web) >= 2,
+        "{}",
+        screen(&buf)
+    );
+    assert_eq!(fail_cells(api), 0);
+    assert!(ok_cells(api) >= 8);
+    assert_ne!(t.ok_bar, t.fail_bar);
+
+    // The first row is selected: its background is the selection color.
+    assert_eq!(buf[(1, web)].bg, t.selection);
+    assert_ne!(buf[(1, api)].bg, t.selection);
+}
+
+#[test]
+fn keys_move_open_back_help_quit() {
+    let f = fleet();
+    let s = state(&f);
+    let mut a = new_app(&f);
+    let t = Theme::default();
+
+    assert_eq!(a.handle_key(key('j')), Action::Down);
+    assert_eq!(a.handle_key(code(KeyCode::Down)), Action::Down);
+    assert_eq!(a.selected(), 2);
+    assert_eq!(a.handle_key(key('k')), Action::Up);
+    assert_eq!(a.selected(), 1);
+    let buf = render(&a, &s, 80, 24);
+    let api = row_of(&buf, "api ");
+    assert_eq!(buf[(1, api)].bg, t.selection);
+
+    // Enter opens the app view of the selected app.
+    assert_eq!(a.handle_key(code(KeyCode::Enter)), Action::Open);
+    assert_eq!(a.view(), View::App(1));
+    let text = screen(&render(&a, &s, 80, 24));
+    assert!(text.contains("api-1") && text.contains("api-2"), "{text}");
+    assert!(!text.contains("worker"), "{text}");
+    assert!(text.contains("Esc back"), "{text}");
+
+    // Esc goes back; Backspace too.
+    assert_eq!(a.handle_key(code(KeyCode::Esc)), Action::Back);
+    assert_eq!(a.view(), View::Fleet);
+    a.handle_key(code(KeyCode::Enter));
+    assert_eq!(a.handle_key(code(KeyCode::Backspace)), Action::Back);
+    assert_eq!(a.view(), View::Fleet);
+    assert_eq!(a.handle_key(code(KeyCode::Esc)), Action::None);
+
+    // ? opens the help listing every key; Esc closes it.
+    assert_eq!(a.handle_key(key('?')), Action::Help);
+    assert_eq!(a.popup(), Some(Popup::Help));
+    let text = screen(&render(&a, &s, 80, 24));
+    println!("{text}");
+    for b in tui::KEYMAP {
+        assert!(
+            text.contains(&b.keys_label()),
+            "help lacks {:?}\n{text}",
+            b.keys_label()
+        );
+        assert!(text.contains(b.help), "help lacks {:?}\n{text}", b.help);
+    }
+    assert!(text.contains("q, Ctrl-c"), "{text}");
+    // Keys other than Esc/?/q/l do nothing while the popup is open.
+    assert_eq!(a.handle_key(code(KeyCode::Enter)), Action::None);
+    assert_eq!(a.view(), View::Fleet);
+    assert_eq!(a.handle_key(code(KeyCode::Esc)), Action::Back);
+    assert_eq!(a.popup(), None);
+
+    // l toggles the log pane.
+    assert!(!a.log_visible());
+    assert_eq!(a.handle_key(key('l')), Action::ToggleLog);
+    assert!(a.log_visible());
+    let text = screen(&render(&a, &s, 80, 24));
+    assert!(text.contains(" log "), "{text}");
+    a.handle_key(key('l'));
+
+    // g/G jump; selection never leaves the table.
+    a.handle_key(key('G'));
+    assert_eq!(a.selected(), 3);
+    a.handle_key(key('j'));
+    assert_eq!(a.selected(), 3);
+    a.handle_key(key('g'));
+    assert_eq!(a.selected(), 0);
+
+    // q and Ctrl-C quit, from anywhere.
+    assert_eq!(a.handle_key(key('q')), Action::Quit);
+    a.handle_key(key('?'));
+    assert_eq!(
+        a.handle_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        Action::Quit
+    );
+    assert_eq!(a.handle_key(key('x')), Action::None);
+}
+
+#[test]
+fn app_view_80x24() {
+    let f = fleet();
+    let s = state(&f);
+    let mut a = new_app(&f);
+    let t = Theme::default();
+    a.handle_key(code(KeyCode::Enter));
+    assert_eq!(a.view(), View::App(0));
+    let buf = render(&a, &s, 80, 24);
+    let text = screen(&buf);
+    println!("{text}");
+    for want in [
+        "web",
+        "◐ degraded",
+        "2/3 healthy",
+        "INSTANCE",
+        "PROBE",
+        "VERDICT",
+        "LATENCY",
+        "LAST",
+        "web-1",
+        "web-2",
+        "web-3",
+        "tcp (tcp)",
+        "ready (command)",
+        "● healthy",
+        "✖ unhealthy",
+        "75ms 7",
+        "150ms 0",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    // 3 instances × 2 probes = 6 rows.
+    assert_eq!(lines(&buf).iter().filter(|l| l.contains("web-")).count(), 6);
+
+    // The failing instance's verdict cell is in the down color, and its
+    // sparkline consists of failure bars.
+    let y = row_of(&buf, "web-3");
+    let line = &lines(&buf)[y as usize];
+    let x = line.chars().position(|c| c == '✖').unwrap() as u16;
+    assert_eq!(buf[(x, y)].fg, t.down);
+    let fails = (0..80)
+        .filter(|&x| buf[(x, y)].symbol() == FAIL_BAR.to_string() && buf[(x, y)].fg == t.fail_bar)
+        .count();
+    assert!(fails >= 8, "{text}");
+    let y = row_of(&buf, "web-1");
+    let line = &lines(&buf)[y as usize];
+    let x = line.chars().position(|c| c == '●').unwrap() as u16;
+    assert_eq!(buf[(x, y)].fg, t.healthy);
+}
+
+#[test]
+fn wide_160x48_shows_full_errors() {
+    let f = fleet();
+    let s = state(&f);
+    let mut a = new_app(&f);
+    let text = screen(&render(&a, &s, 160, 48));
+    println!("{text}");
+    assert!(
+        text.contains("web-3/tcp: connection refused by web-3:8003 (ECONNREFUSED)")
+            || text.contains("web-3/ready: connection refused by web-3:8003 (ECONNREFUSED)"),
+        "{text}"
+    );
+    assert!(text.contains("2/3") && text.contains("66.6%"), "{text}");
+    a.handle_key(code(KeyCode::Enter));
+    let text = screen(&render(&a, &s, 160, 48));
+    println!("{text}");
+    assert!(
+        text.contains("refused: connection refused by web-3:8003 (ECONNREFUSED)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn narrow_widths_drop_columns_gracefully() {
+    let f = fleet();
+    let s = state(&f);
+    let mut a = new_app(&f);
+    let text = screen(&render(&a, &s, 50, 24));
+    assert!(!text.contains("LAST ERROR"), "{text}");
+    assert!(text.contains("LATENCY") && text.contains("2/3"), "{text}");
+    let text = screen(&render(&a, &s, 30, 24));
+    assert!(text.contains("web") && text.contains("2/3"), "{text}");
+    a.handle_key(code(KeyCode::Enter));
+    let text = screen(&render(&a, &s, 40, 12));
+    assert!(text.contains("web-1"), "{text}");
+}
+
+#[test]
+fn tiny_sizes_do_not_panic() {
+    let f = fleet();
+    let s = state(&f);
+    let mut a = new_app(&f);
+    a.banner = Some("DEMO: everything here is simulated".into());
+    let buf = render(&a, &s, 20, 5);
+    println!("{}", screen(&buf));
+    let screens: [&[char]; 4] = [&[], &['\r'], &['?'], &['l']];
+    for keys in screens {
+        let mut a = new_app(&f);
+        a.banner = Some("DEMO".into());
+        for k in keys {
+            if *k == '\r' {
+                a.handle_key(code(KeyCode::Enter));
+            } else {
+                a.handle_key(key(*k));
+            }
+        }
+        for w in [0u16, 1, 2, 3, 5, 8, 13, 20, 21, 34, 43, 44, 49, 50, 55, 79] {
+            for h in [0u16, 1, 2, 3, 4, 5, 6, 9, 10, 11, 24] {
+                if w == 0 || h == 0 {
+                    continue; // TestBackend needs a non-empty area
+                }
+                render(&a, &s, w, h);
+            }
+        }
+    }
+}
+
+#[test]
+fn empty_state_and_empty_fleet() {
+    let f = fleet();
+    let s = FleetState::new(f.clone());
+    let a = new_app(&f);
+    let text = screen(&render(&a, &s, 80, 24));
+    assert!(text.contains("waiting for probes"), "{text}");
+    assert!(text.contains("○ unknown") && text.contains("—"), "{text}");
+
+    let empty = Arc::new(Fleet {
+        source: PathBuf::from("empty.toml"),
+        console: Console::default(),
+        hosts: vec![],
+        apps: vec![],
+    });
+    let s = FleetState::new(empty.clone());
+    let mut a = new_app(&empty);
+    assert_eq!(a.handle_key(code(KeyCode::Enter)), Action::None);
+    a.handle_key(key('j'));
+    let text = screen(&render(&a, &s, 80, 24));
+    assert!(text.contains("no apps in empty.toml"), "{text}");
+}
+
+#[test]
+fn light_theme_colors_cells() {
+    let f = fleet();
+    let s = state(&f);
+    let light = Theme::load("light", &[]).unwrap();
+    let mut a = App::new(f.clone(), light.clone());
+    a.now_ms = now();
+    let buf = render(&a, &s, 80, 24);
+    let api = row_of(&buf, "api ");
+    assert_eq!(buf[(1, api)].fg, light.healthy);
+    assert_ne!(light.healthy, Theme::default().healthy);
+    assert!(matches!(light.fail_bar, Color::Rgb(..)));
+}
+
+#[test]
+fn many_rows_scroll_with_the_selection() {
+    let apps: Vec<AppConfig> = (0..60)
+        .map(|i| app(&format!("svc{i:02}"), 1, vec![tcp("tcp")]))
+        .collect();
+    let f = Arc::new(Fleet {
+        source: PathBuf::from("big.toml"),
+        console: Console::default(),
+        hosts: vec![],
+        apps,
+    });
+    let s = FleetState::new(f.clone());
+    let mut a = new_app(&f);
+    render(&a, &s, 80, 24);
+    for _ in 0..30 {
+        a.handle_key(key('j'));
+    }
+    let text = screen(&render(&a, &s, 80, 24));
+    assert!(text.contains("svc30") && !text.contains("svc00"), "{text}");
+    a.handle_key(code(KeyCode::PageDown));
+    a.handle_key(code(KeyCode::End));
+    let text = screen(&render(&a, &s, 80, 24));
+    assert!(text.contains("svc59"), "{text}");
+    a.handle_key(code(KeyCode::Home));
+    let text = screen(&render(&a, &s, 80, 24));
+    assert!(text.contains("svc00"), "{text}");
+}
