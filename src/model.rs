@@ -178,3 +178,101 @@ impl AppStatus {
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+/// A release version as operators type it: an image tag, a release folder
+/// name. Validated so it can never carry shell syntax or a path:
+/// `^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Version(String);
+
+/// Why a version string was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid version {shown}: a version starts with a letter or digit and has at most 128 of A-Z a-z 0-9 . _ + -"
+)]
+pub struct InvalidVersion {
+    /// The refused text, quoted and shortened for display.
+    pub shown: String,
+}
+
+impl Version {
+    /// Validates `s`.
+    pub fn parse(s: &str) -> Result<Version, InvalidVersion> {
+        let mut chars = s.chars();
+        let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && s.len() <= 128
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'));
+        if ok {
+            Ok(Version(s.to_string()))
+        } else {
+            let short: String = s.chars().take(40).collect();
+            Err(InvalidVersion {
+                shown: format!("{short:?}"),
+            })
+        }
+    }
+
+    /// The version text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The leading major number, if the version looks like `v1.2.3` or
+    /// `12.0`: used to warn about major-version jumps.
+    pub fn major(&self) -> Option<u64> {
+        let s = self.0.strip_prefix(['v', 'V']).unwrap_or(&self.0);
+        let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Version::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        for ok in [
+            "v1",
+            "1.2.3",
+            "2024-01-01_rc+build.7",
+            "a",
+            &"x".repeat(128),
+        ] {
+            assert!(Version::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-v1",
+            ".hidden",
+            "v1;rm -rf /",
+            "$(touch x)",
+            "v1 v2",
+            "../etc",
+            "v1/x",
+            "`id`",
+            "v1\n",
+            &"x".repeat(129),
+            "é1",
+        ] {
+            assert!(Version::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Version::parse("v12.1").unwrap().major(), Some(12));
+        assert_eq!(Version::parse("3").unwrap().major(), Some(3));
+        assert_eq!(Version::parse("main").unwrap().major(), None);
+    }
+}

@@ -46,6 +46,7 @@ fn fleet(instance: &str) -> Fleet {
                 }),
             }],
             health: Health::default(),
+            ..Default::default()
         }],
     }
 }

@@ -59,6 +59,7 @@ fn fleet(require: Require, initial_delay: Duration) -> Fleet {
                 require,
                 ..Health::default()
             },
+            ..Default::default()
         }],
     }
 }

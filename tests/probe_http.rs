@@ -122,6 +122,7 @@ fn fleet(port: u16) -> Fleet {
             }],
             probes: vec![],
             health: Health::default(),
+            ..Default::default()
         }],
     }
 }

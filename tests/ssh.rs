@@ -3,9 +3,6 @@
 //! refusal, reconnection and output capping.
 
 mod common;
-// Until `pub mod sshd;` is in tests/common/mod.rs, include it directly.
-#[path = "common/sshd.rs"]
-mod sshd;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +12,7 @@ use rollguard::exec::shell::quote;
 use rollguard::exec::ssh::SshHost;
 use rollguard::exec::{ExecError, MAX_OUTPUT};
 
-use sshd::{Sshd, alive, free_port};
+use common::sshd::{Sshd, alive, free_port};
 
 const T: Duration = Duration::from_secs(20);
 

@@ -65,6 +65,7 @@ fn app(name: &str, instances: usize, probes: Vec<Probe>) -> AppConfig {
             failure_threshold: 2,
             ..Health::default()
         },
+        ..Default::default()
     }
 }
 
@@ -192,7 +193,7 @@ fn fleet_view_80x24_text() {
     for want in [
         "rollguard",
         "4 apps",
-        "8 instances",
+        "8 inst",
         "fleet.toml",
         "STATUS",
         "APP",
@@ -370,7 +371,6 @@ fn app_view_80x24() {
         "2/3 healthy",
         "INSTANCE",
         "PROBE",
-        "VERDICT",
         "LATENCY",
         "LAST",
         "web-1",
@@ -378,8 +378,7 @@ fn app_view_80x24() {
         "web-3",
         "tcp (tcp)",
         "ready (command)",
-        "● healthy",
-        "✖ unhealthy",
+        "refused: connection re…",
         "75ms 7",
         "150ms 0",
     ] {

@@ -57,6 +57,72 @@ pub(super) struct RawApp {
     #[serde(default)]
     pub probe: Vec<S<RawProbe>>,
     pub health: Option<RawHealth>,
+    pub docker: Option<S<RawDocker>>,
+    pub process: Option<S<RawProcess>>,
+    pub command: Option<S<RawCommand>>,
+    pub traffic: Option<S<RawTraffic>>,
+    pub rollout: Option<RawRollout>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDocker {
+    pub image: S<String>,
+    pub container: Option<S<String>>,
+    pub port: Option<S<i64>>,
+    #[serde(default)]
+    pub args: Vec<S<String>>,
+    pub keep: Option<S<i64>>,
+    pub stop_timeout: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProcess {
+    pub run: S<String>,
+    pub present: Option<S<String>>,
+    pub grace: Option<S<String>>,
+    pub run_dir: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCommand {
+    pub start: S<String>,
+    pub stop: S<String>,
+    pub current: Option<S<String>>,
+    pub present: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTraffic {
+    #[serde(rename = "type")]
+    pub kind: S<String>,
+    pub host: Option<S<String>>,
+    pub upstream_file: Option<S<String>>,
+    pub validate: Option<S<String>>,
+    pub reload: Option<S<String>>,
+    pub socket: Option<S<String>>,
+    pub backend: Option<S<String>>,
+    pub drain_timeout: Option<S<String>>,
+    pub drain: Option<S<String>>,
+    pub undrain: Option<S<String>>,
+    pub weight: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRollout {
+    pub batch: Option<S<toml::Value>>,
+    pub pause: Option<S<String>>,
+    pub min_healthy: Option<S<i64>>,
+    pub max_failed_batches: Option<S<i64>>,
+    pub canary: Option<S<i64>>,
+    pub steps: Option<S<Vec<S<i64>>>>,
+    pub step_pause: Option<S<String>>,
+    pub auto_rollback: Option<S<String>>,
+    pub confirm_window: Option<S<String>>,
 }
 
 #[derive(Deserialize)]

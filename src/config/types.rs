@@ -100,20 +100,22 @@ pub struct Ssh {
 }
 
 /// How an app's versions run (used by rollouts).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DriverKind {
     /// Docker containers.
     Docker,
     /// Supervised processes.
+    #[default]
     Process,
     /// User commands.
     Command,
 }
 
 /// How a rollout replaces instances.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Strategy {
     /// Batch by batch.
+    #[default]
     Rolling,
     /// New set beside the old, switch at once.
     BlueGreen,
@@ -122,7 +124,7 @@ pub enum Strategy {
 }
 
 /// `[[app]]`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct App {
     /// Unique name.
     pub name: String,
@@ -138,6 +140,16 @@ pub struct App {
     pub probes: Vec<Probe>,
     /// `[app.health]`.
     pub health: Health,
+    /// `[app.docker]`: required by `driver = "docker"` to deploy.
+    pub docker: Option<DockerSpec>,
+    /// `[app.process]`: required by `driver = "process"` to deploy.
+    pub process: Option<ProcessSpec>,
+    /// `[app.command]`: required by `driver = "command"` to deploy.
+    pub command: Option<CommandSpec>,
+    /// `[app.traffic]` (default: none).
+    pub traffic: Traffic,
+    /// `[app.rollout]`.
+    pub rollout: Rollout,
 }
 
 impl App {
@@ -314,4 +326,173 @@ pub struct CommandProbe {
 pub struct DockerProbe {
     /// Container name template (default `{app}-{instance}`).
     pub container: String,
+}
+
+/// Placeholders that driver and traffic templates may use.
+pub const DRIVER_PLACEHOLDERS: &[&str] = &["app", "instance", "host", "port", "version"];
+
+/// `[app.docker]`: the version is the image tag.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DockerSpec {
+    /// Image repository, e.g. `registry.local/checkout`; runs `IMAGE:VERSION`.
+    pub image: String,
+    /// Container name template (default `{app}-{instance}`).
+    pub container: String,
+    /// The port inside the container that the instance's port maps to
+    /// (default: the same as the instance's port).
+    pub port: Option<u16>,
+    /// Extra `docker run` arguments, each one word (templated, quoted).
+    pub args: Vec<String>,
+    /// How many replaced containers are kept stopped for rollback.
+    pub keep: u32,
+    /// `docker stop --time`.
+    pub stop_timeout: Duration,
+}
+
+/// `[app.process]`: rollguard starts and supervises the process.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessSpec {
+    /// Shell template of the command that runs one instance.
+    pub run: String,
+    /// Shell template that exits 0 when a version's release is present
+    /// (default: the first word of `run` is executable).
+    pub present: Option<String>,
+    /// SIGTERM, then SIGKILL after this long.
+    pub grace: Duration,
+    /// Folder on the host for pidfiles and logs.
+    pub run_dir: String,
+}
+
+/// `[app.command]`: user commands do the work.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandSpec {
+    /// Starts `{version}` of an instance.
+    pub start: String,
+    /// Stops an instance.
+    pub stop: String,
+    /// Prints the version an instance runs (optional).
+    pub current: Option<String>,
+    /// Exits 0 when `{version}` can be started (optional).
+    pub present: Option<String>,
+}
+
+/// How traffic reaches instances, and how it is moved.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Traffic {
+    /// Nothing to move.
+    #[default]
+    None,
+    /// An nginx upstream file, validated and reloaded.
+    Nginx(NginxTraffic),
+    /// HAProxy's runtime API.
+    Haproxy(HaproxyTraffic),
+    /// User hooks.
+    Command(CommandTraffic),
+}
+
+/// `type = "nginx"`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NginxTraffic {
+    /// The host nginx runs on (default: this machine).
+    pub host: String,
+    /// The file holding the upstream's `server` lines.
+    pub upstream_file: String,
+    /// Checks the config (default `nginx -t`).
+    pub validate: String,
+    /// Reloads gracefully (default `nginx -s reload`).
+    pub reload: String,
+}
+
+/// `type = "haproxy"`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HaproxyTraffic {
+    /// The host HAProxy runs on (default: this machine).
+    pub host: String,
+    /// The admin socket.
+    pub socket: String,
+    /// The backend whose servers are named after the instances.
+    pub backend: String,
+    /// How long a drain waits for sessions to end.
+    pub drain_timeout: Duration,
+}
+
+/// `type = "command"`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandTraffic {
+    /// The host the hooks run on (default: this machine).
+    pub host: String,
+    /// Takes an instance out of traffic.
+    pub drain: String,
+    /// Puts it back.
+    pub undrain: String,
+    /// Sets its share: `{weight}` is 0-100 (optional; needed by canary).
+    pub weight: Option<String>,
+}
+
+/// How many instances a rolling batch replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchSize {
+    /// This many.
+    Count(u32),
+    /// This percentage of the instances, rounded up.
+    Percent(u32),
+}
+
+/// What happens between canary steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepPause {
+    /// Go on after this long (if health holds).
+    After(Duration),
+    /// Wait for an operator to approve.
+    Manual,
+}
+
+/// What a failure does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoRollback {
+    /// Roll back at once.
+    Auto,
+    /// Arm a countdown that an operator can fire early or hold.
+    Confirm,
+    /// Only report.
+    Off,
+}
+
+/// `[app.rollout]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rollout {
+    /// Rolling batch size.
+    pub batch: BatchSize,
+    /// Pause between batches.
+    pub pause: Duration,
+    /// Never take the app below this many healthy instances.
+    pub min_healthy: u32,
+    /// Failed batches tolerated before rolling back.
+    pub max_failed_batches: u32,
+    /// Instances that run the canary.
+    pub canary: u32,
+    /// Canary traffic percentages, ascending.
+    pub steps: Vec<u32>,
+    /// Between canary steps.
+    pub step_pause: StepPause,
+    /// What a failure does.
+    pub auto_rollback: AutoRollback,
+    /// With `Confirm`: the armed rollback fires after this long.
+    pub confirm_window: Duration,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout {
+            batch: BatchSize::Percent(25),
+            pause: Duration::from_secs(30),
+            min_healthy: 1,
+            max_failed_batches: 1,
+            canary: 1,
+            steps: vec![10, 25, 50, 100],
+            step_pause: StepPause::After(Duration::from_secs(300)),
+            auto_rollback: AutoRollback::Auto,
+            confirm_window: Duration::from_secs(30),
+        }
+    }
 }

@@ -7,7 +7,10 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{RawApp, RawFile, RawHealth, RawHost, RawInstance, RawProbe, RawSsh, S};
+use super::raw::{
+    RawApp, RawCommand, RawDocker, RawFile, RawHealth, RawHost, RawInstance, RawProbe, RawProcess,
+    RawRollout, RawSsh, RawTraffic, S,
+};
 use super::{ConfigError, parse_duration, types::*};
 use crate::probe::condition::Condition;
 
@@ -240,13 +243,15 @@ pub(super) fn validate(
             let theme = cx.opt_string(&c.theme).unwrap_or(d.theme);
             let retention = cx.duration(&c.retention, d.retention);
             if retention < Duration::from_secs(60)
-                && let Some(r) = &c.retention {
-                    cx.err(r.span(), "retention must be at least 1m");
-                }
+                && let Some(r) = &c.retention
+            {
+                cx.err(r.span(), "retention must be at least 1m");
+            }
             if refresh < Duration::from_millis(100)
-                && let Some(r) = &c.refresh {
-                    cx.err(r.span(), "refresh must be at least 100ms");
-                }
+                && let Some(r) = &c.refresh
+            {
+                cx.err(r.span(), "refresh must be at least 100ms");
+            }
             Console {
                 refresh,
                 theme,
@@ -297,9 +302,10 @@ fn host(cx: &mut Ctx<'_>, seen: &mut HashSet<String>, h: &S<RawHost>) -> Host {
     let name = cx.unique(seen, &h.name, "host").to_string();
     let address = cx.opt_string(&h.address).unwrap_or_else(|| name.clone());
     if address.trim().is_empty()
-        && let Some(a) = &h.address {
-            cx.err(a.span(), "address is empty");
-        }
+        && let Some(a) = &h.address
+    {
+        cx.err(a.span(), "address is empty");
+    }
     let ssh = h.ssh.as_ref().map(|s| ssh(cx, s.get_ref()));
     Host { name, address, ssh }
 }
@@ -394,7 +400,41 @@ fn app(
         .health
         .as_ref()
         .map_or_else(Health::default, |h| health(cx, h));
-    App {
+    let docker = a.docker.as_ref().map(|d| docker(cx, d.get_ref()));
+    let process = a.process.as_ref().map(|p| process(cx, p.get_ref()));
+    let command = a.command.as_ref().map(|c| command_driver(cx, c.get_ref()));
+    // A section for another driver is a mistake worth pointing at.
+    let sections = [
+        ("docker", DriverKind::Docker, a.docker.as_ref().map(S::span)),
+        (
+            "process",
+            DriverKind::Process,
+            a.process.as_ref().map(S::span),
+        ),
+        (
+            "command",
+            DriverKind::Command,
+            a.command.as_ref().map(S::span),
+        ),
+    ];
+    for (section, kind, span) in sections {
+        if let Some(span) = span.filter(|_| kind != driver) {
+            cx.error(
+                span,
+                format!("[app.{section}] does not apply: app \"{name}\" uses another driver"),
+                Some(format!("set driver = \"{section}\", or remove the section")),
+            );
+        }
+    }
+    let traffic = a
+        .traffic
+        .as_ref()
+        .map_or(Traffic::None, |t| traffic(cx, hosts, needs_local, t));
+    let rollout = a
+        .rollout
+        .as_ref()
+        .map_or_else(Rollout::default, |r| rollout(cx, r, a.instance.len()));
+    let app = App {
         name,
         driver,
         strategy,
@@ -402,6 +442,343 @@ fn app(
         instances,
         probes,
         health,
+        docker,
+        process,
+        command,
+        traffic,
+        rollout,
+    };
+    if app.strategy != Strategy::Rolling {
+        // Blue-green runs every instance beside itself; a canary its first ones.
+        let (needed, what) = match app.strategy {
+            Strategy::Canary => (app.rollout.canary as usize, "canary"),
+            _ => (app.instances.len(), "blue-green"),
+        };
+        for (raw, inst) in a.instance.iter().zip(&app.instances).take(needed) {
+            if inst.alt_port.is_none() {
+                cx.error(
+                    raw.get_ref().name.span(),
+                    format!(
+                        "instance \"{}\" needs alt_port: the {what} strategy starts the new version beside the old",
+                        inst.name
+                    ),
+                    Some("add alt_port = <a free port> to the instance".into()),
+                );
+            }
+        }
+    }
+    app
+}
+
+fn driver_template(cx: &mut Ctx<'_>, s: &S<String>) -> String {
+    let v = cx.string(s);
+    if v.trim().is_empty() {
+        cx.err(s.span(), "this command is empty");
+    }
+    cx.template(s, &v, DRIVER_PLACEHOLDERS, true);
+    v
+}
+
+fn opt_driver_template(cx: &mut Ctx<'_>, s: &Option<S<String>>) -> Option<String> {
+    s.as_ref().map(|s| driver_template(cx, s))
+}
+
+fn docker(cx: &mut Ctx<'_>, d: &RawDocker) -> DockerSpec {
+    let image = cx.string(&d.image);
+    let bad_image = image.is_empty()
+        || image.contains(char::is_whitespace)
+        || image.starts_with('-')
+        || image
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'));
+    if bad_image {
+        cx.error(
+            d.image.span(),
+            format!("\"{image}\" is not an image repository"),
+            Some("write the repository without a tag, e.g. \"registry.local/checkout\": the version is the tag".into()),
+        );
+    }
+    let container = match &d.container {
+        Some(c) => {
+            let v = cx.string(c);
+            cx.template(c, &v, PROBE_PLACEHOLDERS, false);
+            v
+        }
+        None => "{app}-{instance}".into(),
+    };
+    let args = d
+        .args
+        .iter()
+        .map(|a| {
+            let v = cx.string(a);
+            cx.template(a, &v, DRIVER_PLACEHOLDERS, false);
+            v
+        })
+        .collect();
+    let keep = match &d.keep {
+        None => 3,
+        Some(k) => u32::try_from(*k.get_ref()).unwrap_or_else(|_| {
+            cx.err(k.span(), "keep must be 0 or more");
+            3
+        }),
+    };
+    DockerSpec {
+        image,
+        container,
+        port: d.port.as_ref().map(|p| cx.port(p, "port")),
+        args,
+        keep,
+        stop_timeout: cx.duration(&d.stop_timeout, Duration::from_secs(10)),
+    }
+}
+
+fn process(cx: &mut Ctx<'_>, p: &RawProcess) -> ProcessSpec {
+    ProcessSpec {
+        run: driver_template(cx, &p.run),
+        present: opt_driver_template(cx, &p.present),
+        grace: cx.duration(&p.grace, Duration::from_secs(10)),
+        run_dir: cx
+            .opt_string(&p.run_dir)
+            .unwrap_or_else(|| "/tmp/rollguard-run".into()),
+    }
+}
+
+fn command_driver(cx: &mut Ctx<'_>, c: &RawCommand) -> CommandSpec {
+    CommandSpec {
+        start: driver_template(cx, &c.start),
+        stop: driver_template(cx, &c.stop),
+        current: opt_driver_template(cx, &c.current),
+        present: opt_driver_template(cx, &c.present),
+    }
+}
+
+fn traffic(
+    cx: &mut Ctx<'_>,
+    hosts: &HashSet<String>,
+    needs_local: &mut bool,
+    t: &S<RawTraffic>,
+) -> Traffic {
+    let span = t.span();
+    let t = t.get_ref();
+    let kind = cx.string(&t.kind);
+    let host = match &t.host {
+        None => {
+            *needs_local = true;
+            LOCAL_HOST.to_string()
+        }
+        Some(h) => {
+            let v = cx.string(h);
+            if !hosts.contains(&v) {
+                cx.err(h.span(), format!("unknown host \"{v}\""));
+            }
+            v
+        }
+    };
+    let keys: [(&str, &str, Option<Range<usize>>); 9] = [
+        (
+            "upstream_file",
+            "nginx",
+            t.upstream_file.as_ref().map(S::span),
+        ),
+        ("validate", "nginx", t.validate.as_ref().map(S::span)),
+        ("reload", "nginx", t.reload.as_ref().map(S::span)),
+        ("socket", "haproxy", t.socket.as_ref().map(S::span)),
+        ("backend", "haproxy", t.backend.as_ref().map(S::span)),
+        (
+            "drain_timeout",
+            "haproxy",
+            t.drain_timeout.as_ref().map(S::span),
+        ),
+        ("drain", "command", t.drain.as_ref().map(S::span)),
+        ("undrain", "command", t.undrain.as_ref().map(S::span)),
+        ("weight", "command", t.weight.as_ref().map(S::span)),
+    ];
+    for (key, owner, key_span) in keys {
+        if let Some(key_span) = key_span.filter(|_| owner != kind) {
+            cx.error(
+                key_span,
+                format!("`{key}` does not apply to traffic type \"{kind}\""),
+                Some(format!("`{key}` belongs to type \"{owner}\"")),
+            );
+        }
+    }
+    let required = |cx: &mut Ctx<'_>, v: &Option<S<String>>, key: &str| -> String {
+        match v {
+            Some(s) => cx.string(s),
+            None => {
+                cx.error(
+                    span.clone(),
+                    format!("traffic type \"{kind}\" needs `{key}`"),
+                    Some("see config.example.toml".into()),
+                );
+                String::new()
+            }
+        }
+    };
+    match kind.as_str() {
+        "none" => Traffic::None,
+        "nginx" => Traffic::Nginx(NginxTraffic {
+            upstream_file: required(cx, &t.upstream_file, "upstream_file"),
+            validate: opt_driver_template(cx, &t.validate).unwrap_or_else(|| "nginx -t".into()),
+            reload: opt_driver_template(cx, &t.reload).unwrap_or_else(|| "nginx -s reload".into()),
+            host,
+        }),
+        "haproxy" => Traffic::Haproxy(HaproxyTraffic {
+            socket: required(cx, &t.socket, "socket"),
+            backend: required(cx, &t.backend, "backend"),
+            drain_timeout: cx.duration(&t.drain_timeout, Duration::from_secs(30)),
+            host,
+        }),
+        "command" => {
+            let drain = match &t.drain {
+                Some(d) => driver_template(cx, d),
+                None => required(cx, &None, "drain"),
+            };
+            let undrain = match &t.undrain {
+                Some(d) => driver_template(cx, d),
+                None => required(cx, &None, "undrain"),
+            };
+            let weight = t.weight.as_ref().map(|w| {
+                let v = cx.string(w);
+                let mut allowed = DRIVER_PLACEHOLDERS.to_vec();
+                allowed.push("weight");
+                cx.template(w, &v, &allowed, true);
+                v
+            });
+            Traffic::Command(CommandTraffic {
+                host,
+                drain,
+                undrain,
+                weight,
+            })
+        }
+        other => {
+            cx.error(
+                t.kind.span(),
+                format!("unknown traffic type \"{other}\""),
+                Some("type is one of \"nginx\", \"haproxy\", \"command\", \"none\"".into()),
+            );
+            Traffic::None
+        }
+    }
+}
+
+fn rollout(cx: &mut Ctx<'_>, r: &RawRollout, instances: usize) -> Rollout {
+    let d = Rollout::default();
+    let batch_hint = "write a count like 1 or a share like \"25%\" (1% to 100%)";
+    let batch = match &r.batch {
+        None => d.batch,
+        Some(b) => match b.get_ref() {
+            toml::Value::Integer(n) if *n >= 1 && *n <= i64::from(u32::MAX) => {
+                BatchSize::Count(*n as u32)
+            }
+            toml::Value::String(s) => match s
+                .strip_suffix('%')
+                .and_then(|p| p.trim().parse::<u32>().ok())
+            {
+                Some(p) if (1..=100).contains(&p) => BatchSize::Percent(p),
+                _ => {
+                    cx.error(
+                        b.span(),
+                        format!("\"{s}\" is not a batch size"),
+                        Some(batch_hint.into()),
+                    );
+                    d.batch
+                }
+            },
+            other => {
+                cx.error(
+                    b.span(),
+                    format!("{other} is not a batch size"),
+                    Some(batch_hint.into()),
+                );
+                d.batch
+            }
+        },
+    };
+    let count = |cx: &mut Ctx<'_>, v: &Option<S<i64>>, key: &str, min: u32, default: u32| {
+        let Some(v) = v else { return default };
+        match u32::try_from(*v.get_ref()) {
+            Ok(n) if n >= min => n,
+            _ => {
+                cx.err(v.span(), format!("{key} must be at least {min}"));
+                default
+            }
+        }
+    };
+    let min_healthy = count(cx, &r.min_healthy, "min_healthy", 0, d.min_healthy);
+    if let Some(m) = &r.min_healthy
+        && instances > 0
+        && min_healthy as usize >= instances
+    {
+        cx.error(
+            m.span(),
+            format!(
+                "min_healthy = {min_healthy} leaves no instance free to replace (the app has {instances})"
+            ),
+            Some(format!(
+                "set min_healthy to at most {}",
+                instances.saturating_sub(1)
+            )),
+        );
+    }
+    let canary = count(cx, &r.canary, "canary", 1, d.canary);
+    if let Some(c) = &r.canary
+        && canary as usize > instances
+    {
+        cx.err(
+            c.span(),
+            format!("canary = {canary} but the app has {instances} instances"),
+        );
+    }
+    let steps = match &r.steps {
+        None => d.steps,
+        Some(list) => {
+            let mut out: Vec<u32> = Vec::new();
+            for s in list.get_ref() {
+                let v = *s.get_ref();
+                if !(1..=100).contains(&v) {
+                    cx.err(
+                        s.span(),
+                        format!("step {v} is not a percentage from 1 to 100"),
+                    );
+                } else if out.last().is_some_and(|l| i64::from(*l) >= v) {
+                    cx.err(s.span(), "steps must go up, e.g. [10, 25, 50, 100]");
+                } else {
+                    out.push(v as u32);
+                }
+            }
+            if list.get_ref().is_empty() {
+                cx.err(list.span(), "steps is empty; list at least one percentage");
+            }
+            out
+        }
+    };
+    let step_pause = match &r.step_pause {
+        Some(s) if s.get_ref() == "manual" => StepPause::Manual,
+        Some(_) => StepPause::After(cx.duration(&r.step_pause, Duration::from_secs(300))),
+        None => d.step_pause,
+    };
+    Rollout {
+        batch,
+        pause: cx.duration(&r.pause, d.pause),
+        min_healthy,
+        max_failed_batches: count(cx, &r.max_failed_batches, "max_failed_batches", 1, 1),
+        canary,
+        steps,
+        step_pause,
+        auto_rollback: cx.choice(
+            &r.auto_rollback,
+            "auto_rollback",
+            &[
+                ("auto", AutoRollback::Auto),
+                ("confirm", AutoRollback::Confirm),
+                ("off", AutoRollback::Off),
+            ],
+            AutoRollback::Auto,
+        ),
+        confirm_window: cx.duration(&r.confirm_window, d.confirm_window),
     }
 }
 
@@ -437,9 +814,10 @@ fn instance(
     let port = cx.port(&i.port, "port");
     let alt_port = i.alt_port.as_ref().map(|p| cx.port(p, "alt_port"));
     if alt_port == Some(port)
-        && let Some(p) = &i.alt_port {
-            cx.err(p.span(), "alt_port must differ from port");
-        }
+        && let Some(p) = &i.alt_port
+    {
+        cx.err(p.span(), "alt_port must differ from port");
+    }
     Instance {
         name,
         host,
@@ -452,9 +830,10 @@ fn health(cx: &mut Ctx<'_>, h: &RawHealth) -> Health {
     let d = Health::default();
     let interval = cx.duration(&h.interval, d.interval);
     if interval < Duration::from_millis(100)
-        && let Some(i) = &h.interval {
-            cx.err(i.span(), "interval must be at least 100ms");
-        }
+        && let Some(i) = &h.interval
+    {
+        cx.err(i.span(), "interval must be at least 100ms");
+    }
     Health {
         interval,
         initial_delay: cx.duration(&h.initial_delay, d.initial_delay),
@@ -520,9 +899,10 @@ fn probe(cx: &mut Ctx<'_>, seen: &mut HashSet<String>, p: &RawProbe) -> Probe {
     let type_name = cx.string(&p.kind);
     let timeout = cx.duration(&p.timeout, Duration::from_secs(2));
     if timeout.is_zero()
-        && let Some(t) = &p.timeout {
-            cx.err(t.span(), "timeout must be more than 0");
-        }
+        && let Some(t) = &p.timeout
+    {
+        cx.err(t.span(), "timeout must be more than 0");
+    }
     if ["http", "tcp", "command", "docker"].contains(&type_name.as_str()) {
         for (key, span) in foreign_keys(p, &type_name) {
             cx.error(
@@ -614,14 +994,17 @@ fn http(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> HttpProbe {
         .map(|m| m.to_ascii_uppercase())
         .unwrap_or_else(|| "GET".into());
     if (!method.chars().all(|c| c.is_ascii_uppercase()) || method.is_empty())
-        && let Some(m) = &p.method {
-            cx.err(m.span(), format!("\"{method}\" is not an HTTP method"));
-        }
+        && let Some(m) = &p.method
+    {
+        cx.err(m.span(), format!("\"{method}\" is not an HTTP method"));
+    }
     let scheme = cx.opt_string(&p.scheme).unwrap_or_else(|| "http".into());
-    if scheme != "http" && scheme != "https"
-        && let Some(s) = &p.scheme {
-            cx.err(s.span(), "scheme is \"http\" or \"https\"");
-        }
+    if scheme != "http"
+        && scheme != "https"
+        && let Some(s) = &p.scheme
+    {
+        cx.err(s.span(), "scheme is \"http\" or \"https\"");
+    }
     let target = match (&p.path, &p.url) {
         (Some(path), None) => {
             let v = cx.string(path);

@@ -150,7 +150,11 @@ async fn connection(mut stream: TcpStream, s: Arc<Shared>) -> std::io::Result<()
 async fn respond(s: &Shared, path: &str) -> (u16, String) {
     let base = s.opts.latency_ms;
     let jitter = s.rand() % (base.max(1) * 2);
-    let spike = if s.rand().is_multiple_of(20) { base * 4 } else { 0 };
+    let spike = if s.rand().is_multiple_of(20) {
+        base * 4
+    } else {
+        0
+    };
     let failing = s.failing();
     let delay = if failing {
         base * 6 + jitter

@@ -355,6 +355,7 @@ mod tests {
                 })
                 .collect(),
             health,
+            ..Default::default()
         }
     }
 

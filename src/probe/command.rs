@@ -45,13 +45,14 @@ pub async fn run(
         }
     }
     if let Some(needle) = &p.output_contains
-        && !text.contains(needle.as_str()) {
-            return Outcome::fail(
-                ErrorKind::Body,
-                code,
-                format!("output does not contain \"{needle}\"{}", tail(&text)),
-            );
-        }
+        && !text.contains(needle.as_str())
+    {
+        return Outcome::fail(
+            ErrorKind::Body,
+            code,
+            format!("output does not contain \"{needle}\"{}", tail(&text)),
+        );
+    }
     Outcome::pass(code, format!("exit {}{}", p.expect_exit, tail(&text)))
 }
 

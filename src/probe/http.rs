@@ -124,13 +124,14 @@ pub fn judge(p: &HttpProbe, status: u16, elapsed_ms: f64, body: &str) -> Outcome
         );
     }
     if let Some(needle) = &p.body_contains
-        && !body.contains(needle.as_str()) {
-            return Outcome::fail(
-                ErrorKind::Body,
-                code,
-                format!("body does not contain \"{needle}\""),
-            );
-        }
+        && !body.contains(needle.as_str())
+    {
+        return Outcome::fail(
+            ErrorKind::Body,
+            code,
+            format!("body does not contain \"{needle}\""),
+        );
+    }
     if !p.conditions.is_empty() {
         let json = if p.conditions.iter().any(|c| c.needs_json()) {
             serde_json::from_str::<serde_json::Value>(body).ok()

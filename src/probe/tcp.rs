@@ -36,9 +36,10 @@ async fn attempt(target: Target<'_>, p: &TcpProbe) -> Outcome {
         Err(e) => return io_failure(&e, port),
     };
     if let Some(send) = &p.send
-        && let Err(e) = stream.write_all(send.as_bytes()).await {
-            return io_failure(&e, port);
-        }
+        && let Err(e) = stream.write_all(send.as_bytes()).await
+    {
+        return io_failure(&e, port);
+    }
     let Some(expect) = &p.expect else {
         return Outcome::pass(None, format!("connected to port {port}"));
     };

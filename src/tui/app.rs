@@ -34,7 +34,8 @@ pub struct App {
     fleet: Arc<Fleet>,
     /// Colors.
     pub theme: Theme,
-    /// First word of the header.
+    /// Shown in the header after "rollguard" (unless it is just the
+    /// config path, which the header shows anyway).
     pub title: String,
     /// A notice shown under the header (e.g. that this is a demo).
     pub banner: Option<String>,

@@ -70,7 +70,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState, index:
         return;
     }
 
-    let compact = inner.width < 50;
+    // Below 90 columns the verdict is a colored symbol only.
+    let compact = inner.width < 90;
     let inst_w = a
         .instances
         .iter()
@@ -93,32 +94,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState, index:
         inner.width,
         1,
         &[
-            Col {
-                min: inst_w.min(8),
-                max: inst_w,
-                drop: 0,
-            },
-            Col {
-                min: probe_w.min(8),
-                max: probe_w,
-                drop: 0,
-            },
+            Col::new(inst_w.min(8), inst_w, inst_w, 0),
+            Col::new(probe_w.min(8), probe_w, probe_w, 0),
             Col::fixed(if compact { 1 } else { 11 }),
-            Col {
-                min: 8,
-                max: 30,
-                drop: 2,
-            },
-            Col {
-                min: 10,
-                max: 10,
-                drop: 1,
-            },
-            Col {
-                min: 12,
-                max: u16::MAX,
-                drop: 3,
-            },
+            Col::new(8, 16, 30, 2),
+            Col::new(10, 10, 10, 1),
+            Col::new(12, 48, u16::MAX, 3),
         ],
     );
 
@@ -194,14 +175,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState, index:
             let cell = match history.last_failure() {
                 Some(e) => {
                     let kind = e.error_kind.map_or("failed", |k| k.as_str());
+                    let ago = text::age(app.now_ms - e.at_ms);
                     let s = if e.message.is_empty() {
-                        format!("{} ago {kind}", text::age(app.now_ms - e.at_ms))
+                        format!("{kind} ({ago} ago)")
                     } else {
-                        format!(
-                            "{} ago {kind}: {}",
-                            text::age(app.now_ms - e.at_ms),
-                            e.message
-                        )
+                        format!("{kind}: {} ({ago} ago)", e.message)
                     };
                     let current = history.last().is_some_and(|l| !l.ok);
                     let style = Style::new().fg(if current { t.down } else { t.dim });

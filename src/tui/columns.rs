@@ -7,6 +7,8 @@
 pub struct Col {
     /// Narrowest useful width.
     pub min: u16,
+    /// Width it grows to before any column grows beyond its own `pref`.
+    pub pref: u16,
     /// Widest useful width (`u16::MAX` takes all that is left).
     pub max: u16,
     /// 0: never dropped; otherwise higher numbers are dropped first.
@@ -14,19 +16,25 @@ pub struct Col {
 }
 
 impl Col {
+    /// A column that grows from `min` to `pref`, then to `max`.
+    pub const fn new(min: u16, pref: u16, max: u16, drop: u8) -> Col {
+        Col {
+            min,
+            pref,
+            max,
+            drop,
+        }
+    }
+
     /// A column of fixed width that is never dropped.
     pub const fn fixed(w: u16) -> Col {
-        Col {
-            min: w,
-            max: w,
-            drop: 0,
-        }
+        Col::new(w, w, w, 0)
     }
 }
 
 /// Widths for `cols` within `width`, with `spacing` between columns; a
-/// dropped column gets 0. Extra space goes to columns in the given order,
-/// each up to its `max`.
+/// dropped column gets 0. Extra space first brings columns (in the given
+/// order) up to their `pref`, then up to their `max`.
 pub fn fit(width: u16, spacing: u16, cols: &[Col]) -> Vec<u16> {
     let mut active: Vec<bool> = vec![true; cols.len()];
     let need = |active: &[bool]| -> u32 {
@@ -57,13 +65,15 @@ pub fn fit(width: u16, spacing: u16, cols: &[Col]) -> Vec<u16> {
         .map(|(c, a)| if *a { c.min } else { 0 })
         .collect();
     let mut left = u32::from(width).saturating_sub(need(&active));
-    for (i, c) in cols.iter().enumerate() {
-        if !active[i] || left == 0 {
-            continue;
+    for target in [|c: &Col| c.pref, |c: &Col| c.max] {
+        for (i, c) in cols.iter().enumerate() {
+            if !active[i] || left == 0 {
+                continue;
+            }
+            let grow = u32::from(target(c).max(c.min).saturating_sub(widths[i])).min(left);
+            widths[i] += grow as u16;
+            left -= grow;
         }
-        let grow = u32::from(c.max.saturating_sub(c.min)).min(left);
-        widths[i] += grow as u16;
-        left -= grow;
     }
     widths
 }
@@ -76,21 +86,9 @@ mod tests {
     fn drops_in_order_then_grows() {
         let cols = [
             Col::fixed(10),
-            Col {
-                min: 5,
-                max: 20,
-                drop: 0,
-            },
-            Col {
-                min: 8,
-                max: 30,
-                drop: 2,
-            },
-            Col {
-                min: 10,
-                max: u16::MAX,
-                drop: 3,
-            },
+            Col::new(5, 20, 20, 0),
+            Col::new(8, 30, 30, 2),
+            Col::new(10, u16::MAX, u16::MAX, 3),
         ];
         assert_eq!(fit(100, 1, &cols), vec![10, 20, 30, 37]);
         assert_eq!(fit(36, 1, &cols), vec![10, 5, 8, 10]);
@@ -98,6 +96,14 @@ mod tests {
         assert_eq!(fit(20, 1, &cols), vec![10, 9, 0, 0]);
         assert_eq!(fit(5, 1, &cols), vec![10, 5, 0, 0]);
         assert_eq!(fit(0, 1, &cols), vec![10, 5, 0, 0]);
+    }
+
+    #[test]
+    fn preferred_widths_come_first() {
+        let cols = [Col::new(8, 16, 30, 2), Col::new(12, 40, u16::MAX, 3)];
+        assert_eq!(fit(41, 1, &cols), vec![16, 24]);
+        assert_eq!(fit(61, 1, &cols), vec![20, 40]);
+        assert_eq!(fit(101, 1, &cols), vec![30, 70]);
     }
 }
 

@@ -79,27 +79,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
         1,
         &[
             Col::fixed(if compact { 1 } else { 10 }),
-            Col {
-                min: name_w.min(8),
-                max: name_w,
-                drop: 0,
-            },
+            Col::new(name_w.min(8), name_w, name_w, 0),
             Col::fixed(inst_w),
-            Col {
-                min: 8,
-                max: 30,
-                drop: 2,
-            },
-            Col {
-                min: 6,
-                max: 6,
-                drop: 1,
-            },
-            Col {
-                min: 12,
-                max: u16::MAX,
-                drop: 3,
-            },
+            Col::new(8, 16, 30, 2),
+            Col::new(6, 6, 6, 1),
+            Col::new(12, 48, u16::MAX, 3),
         ],
     );
 

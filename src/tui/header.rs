@@ -35,7 +35,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
         .map_or_else(|| path.clone(), |f| f.to_string_lossy().into_owned());
     // Long to short; the first that fits is used, the last is cut.
     let variants = [(false, &path), (false, &file), (true, &file)];
-    let title = format!(" {} ", app.title);
+    // The brand, then the caller's title unless it only repeats the path.
+    let title = if app.title.is_empty() || app.title == "rollguard" || app.title == path {
+        " rollguard ".to_string()
+    } else {
+        format!(" rollguard · {} ", app.title)
+    };
     let room = (area.width as usize).saturating_sub(text::width(&title) + 1);
     let mut summary = String::new();
     for (short, where_) in variants {

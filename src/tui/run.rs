@@ -32,7 +32,8 @@ const INPUT_POLL: Duration = Duration::from_millis(100);
 pub struct RunOptions {
     /// Colors.
     pub theme: Theme,
-    /// First word of the header, e.g. `rollguard`.
+    /// Shown in the header after "rollguard", e.g. an environment name
+    /// (not repeated if it is just the config path).
     pub title: String,
     /// A notice shown under the header, e.g. that this is a demo.
     pub banner: Option<String>,

@@ -82,7 +82,7 @@ impl<'a> LatencySparkline<'a> {
 
 /// Bar index 0..=7 for a latency relative to the slowest pass.
 fn level(latency: f32, max: f32) -> usize {
-    if !(max > 0.0) || !latency.is_finite() {
+    if max.is_nan() || max <= 0.0 || !latency.is_finite() {
         return 0;
     }
     let l = (latency / max * BARS.len() as f32).ceil() as usize;

@@ -417,6 +417,7 @@ mod tests {
                         failure_threshold: 1,
                         ..Health::default()
                     },
+                    ..Default::default()
                 })
                 .collect(),
         })

@@ -59,12 +59,10 @@ pub fn latency(ms: f32) -> String {
     }
 }
 
-/// How long ago: `now`, `4s`, `12m`, `3h`, `2d`.
+/// A duration in the past, coarsely: `0s`, `4s`, `12m`, `3h`, `2d`.
 pub fn age(ms: i64) -> String {
-    let s = ms / 1000;
-    if s < 1 {
-        "now".into()
-    } else if s < 60 {
+    let s = ms.max(0) / 1000;
+    if s < 60 {
         format!("{s}s")
     } else if s < 3600 {
         format!("{}m", s / 60)
@@ -104,7 +102,8 @@ mod tests {
         assert_eq!(latency(12.4), "12ms");
         assert_eq!(latency(1234.0), "1.2s");
         assert_eq!(latency(12_345.0), "12s");
-        assert_eq!(age(500), "now");
+        assert_eq!(age(500), "0s");
+        assert_eq!(age(-5_000), "0s");
         assert_eq!(age(4_000), "4s");
         assert_eq!(age(125_000), "2m");
         assert_eq!(age(2 * 86_400_000), "2d");
