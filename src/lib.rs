@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod driver;
 pub mod error;
 pub mod exec;
 pub mod health;
@@ -12,4 +13,5 @@ pub mod model;
 pub mod monitor;
 pub mod probe;
 pub mod store;
+pub mod traffic;
 pub mod tui;
