@@ -12,6 +12,7 @@ pub mod health;
 pub mod model;
 pub mod monitor;
 pub mod probe;
+pub mod rollout;
 pub mod store;
 pub mod traffic;
 pub mod tui;

@@ -112,7 +112,8 @@ pub enum DriverKind {
 }
 
 /// How a rollout replaces instances.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// Batch by batch.
     #[default]

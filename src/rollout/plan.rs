@@ -1,0 +1,506 @@
+//! Planning a rollout: a pure function from the app's config, what runs now
+//! and the target version to an ordered list of [`Stage`]s. No I/O: the
+//! engine executes the plan, and `--dry-run` prints it.
+//!
+//! - rolling: `Replace` batches on each instance's live side, then `Monitor`;
+//! - blue-green: `StartIdle` on every instance's idle side, `Switch`,
+//!   `Monitor`, then `Retire` the old side (stopped, kept);
+//! - canary: `StartIdle` on the first `canary` instances, one `Shift` per
+//!   step, then `Replace` batches of every live side (promotion), `Monitor`,
+//!   and `Retire` the canary.
+
+use serde::Serialize;
+
+use crate::config::{App, BatchSize, Strategy};
+use crate::driver::Side;
+use crate::model::Version;
+
+/// What runs on one instance now, as the engine found it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InstanceNow {
+    /// The version on the live side; `None` when nothing runs.
+    pub version: Option<Version>,
+    /// Which side takes traffic.
+    pub live: Side,
+}
+
+/// One step of a plan. Instances are indices into the app's instances.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Stage {
+    /// Drain, replace on the live side, gate, undrain; then pause.
+    Replace {
+        /// Which instances, in order.
+        instances: Vec<usize>,
+    },
+    /// Start the new version on the idle side and gate it (no traffic yet).
+    StartIdle {
+        /// Which instances.
+        instances: Vec<usize>,
+    },
+    /// Canary: send this share of traffic to the idle sides, gate, pause.
+    Shift {
+        /// Percentage, 1..=100.
+        percent: u32,
+    },
+    /// Blue-green: move all traffic to the idle sides at once.
+    Switch,
+    /// Keep gating every new instance for the app's `monitor` time.
+    Monitor,
+    /// Stop the old side (blue-green) or the canary (kept, not removed).
+    Retire {
+        /// Which instances.
+        instances: Vec<usize>,
+        /// Which side of them, as sides were when the rollout started.
+        side: Side,
+    },
+}
+
+impl Stage {
+    /// `batch` or `step` (as stored).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Stage::Shift { .. } => "step",
+            _ => "batch",
+        }
+    }
+
+    /// The instances this stage touches.
+    pub fn instances(&self, all: usize) -> Vec<usize> {
+        match self {
+            Stage::Replace { instances }
+            | Stage::StartIdle { instances }
+            | Stage::Retire { instances, .. } => instances.clone(),
+            Stage::Shift { .. } | Stage::Switch | Stage::Monitor => (0..all).collect(),
+        }
+    }
+}
+
+/// A rollout plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// The app.
+    pub app: String,
+    /// The strategy.
+    pub strategy: Strategy,
+    /// The version that runs now on every live side, if they agree.
+    pub from: Option<Version>,
+    /// The target.
+    pub to: Version,
+    /// Nothing runs yet: no rollback target; a failure stops what started.
+    pub install: bool,
+    /// In order.
+    pub stages: Vec<Stage>,
+    /// Things the operator should know (batch size clamped, mixed versions).
+    pub warnings: Vec<String>,
+}
+
+/// Why no plan can be made.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// `min_healthy` leaves no instance free to replace.
+    #[error(
+        "min_healthy = {min_healthy} leaves no instance of {total} free to replace; lower min_healthy in [app.rollout]"
+    )]
+    MinHealthy {
+        /// Configured.
+        min_healthy: u32,
+        /// Instances of the app.
+        total: usize,
+    },
+    /// The strategy needs an alt port that an instance lacks.
+    #[error("instance \"{0}\" has no alt_port, which this strategy needs")]
+    NoAltPort(String),
+    /// Every instance already runs the target.
+    #[error("every instance of {app} already runs {version}")]
+    NothingToDo {
+        /// The app.
+        app: String,
+        /// The version.
+        version: String,
+    },
+    /// The app has no instances.
+    #[error("app {0} has no instances")]
+    NoInstances(String),
+}
+
+/// `rolling`, `blue-green` or `canary`.
+pub fn strategy_name(s: Strategy) -> &'static str {
+    match s {
+        Strategy::Rolling => "rolling",
+        Strategy::BlueGreen => "blue-green",
+        Strategy::Canary => "canary",
+    }
+}
+
+/// The rolling batch size for `total` instances, before `min_healthy`.
+pub fn batch_size(batch: BatchSize, total: usize) -> usize {
+    match batch {
+        BatchSize::Count(n) => (n as usize).min(total),
+        BatchSize::Percent(p) => (total * p as usize).div_ceil(100).clamp(1, total.max(1)),
+    }
+}
+
+/// Plans a rollout of `app` to `to` with `strategy`, given what runs now
+/// (`now[i]` for instance `i`).
+pub fn plan(
+    app: &App,
+    strategy: Strategy,
+    now: &[InstanceNow],
+    to: &Version,
+) -> Result<Plan, PlanError> {
+    let total = app.instances.len();
+    if total == 0 {
+        return Err(PlanError::NoInstances(app.name.clone()));
+    }
+    let mut warnings = Vec::new();
+    let running: Vec<&Version> = now.iter().filter_map(|n| n.version.as_ref()).collect();
+    let install = running.is_empty();
+    let from = match running.first() {
+        Some(first) if running.iter().all(|v| v == first) && running.len() == total => {
+            Some((*first).clone())
+        }
+        Some(_) => {
+            let mut seen: Vec<String> = running.iter().map(|v| v.to_string()).collect();
+            seen.sort();
+            seen.dedup();
+            warnings.push(format!(
+                "instances run different versions ({}) or some run nothing; each is rolled back to what it ran",
+                seen.join(", ")
+            ));
+            None
+        }
+        None => None,
+    };
+    if !install && running.len() == total && running.iter().all(|v| *v == to) {
+        return Err(PlanError::NothingToDo {
+            app: app.name.clone(),
+            version: to.to_string(),
+        });
+    }
+    let live = |i: usize| now.get(i).map_or(Side::Main, |n| n.live);
+    let needs_alt = |instances: &[usize]| -> Result<(), PlanError> {
+        for &i in instances {
+            if app.instances[i].alt_port.is_none() {
+                return Err(PlanError::NoAltPort(app.instances[i].name.clone()));
+            }
+        }
+        Ok(())
+    };
+    let replace_batches = |warnings: &mut Vec<String>| -> Result<Vec<Stage>, PlanError> {
+        let wanted = batch_size(app.rollout.batch, total);
+        let size = if install {
+            wanted
+        } else {
+            let room = total.saturating_sub(app.rollout.min_healthy as usize);
+            if room == 0 {
+                return Err(PlanError::MinHealthy {
+                    min_healthy: app.rollout.min_healthy,
+                    total,
+                });
+            }
+            if wanted > room {
+                warnings.push(format!(
+                    "batch size lowered from {wanted} to {room} to keep min_healthy = {} instances serving",
+                    app.rollout.min_healthy
+                ));
+            }
+            wanted.min(room)
+        };
+        Ok((0..total)
+            .collect::<Vec<_>>()
+            .chunks(size)
+            .map(|c| Stage::Replace {
+                instances: c.to_vec(),
+            })
+            .collect())
+    };
+    let mut stages = Vec::new();
+    match strategy {
+        Strategy::Rolling => {
+            stages.extend(replace_batches(&mut warnings)?);
+            stages.push(Stage::Monitor);
+        }
+        Strategy::BlueGreen => {
+            let all: Vec<usize> = (0..total).collect();
+            needs_alt(&all)?;
+            let sides: Vec<Side> = all.iter().map(|&i| live(i)).collect();
+            if sides.iter().any(|s| *s != sides[0]) {
+                warnings.push(
+                    "instances are live on different sides; each switches to its idle side".into(),
+                );
+            }
+            stages.push(Stage::StartIdle {
+                instances: all.clone(),
+            });
+            stages.push(Stage::Switch);
+            stages.push(Stage::Monitor);
+            if !install {
+                stages.push(Stage::Retire {
+                    instances: all,
+                    side: sides[0],
+                });
+            }
+        }
+        Strategy::Canary => {
+            let canary: Vec<usize> = (0..(app.rollout.canary as usize).clamp(1, total)).collect();
+            needs_alt(&canary)?;
+            if install {
+                warnings.push("nothing runs yet: a canary has nothing to compare with; installing batch by batch".into());
+                stages.extend(replace_batches(&mut warnings)?);
+                stages.push(Stage::Monitor);
+            } else {
+                stages.push(Stage::StartIdle {
+                    instances: canary.clone(),
+                });
+                for &p in &app.rollout.steps {
+                    stages.push(Stage::Shift { percent: p });
+                }
+                stages.extend(replace_batches(&mut warnings)?);
+                stages.push(Stage::Monitor);
+                stages.push(Stage::Retire {
+                    side: live(0).other(),
+                    instances: canary,
+                });
+            }
+        }
+    }
+    Ok(Plan {
+        app: app.name.clone(),
+        strategy,
+        from,
+        to: to.clone(),
+        install,
+        stages,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Instance, Rollout};
+
+    fn app(n: usize, rollout: Rollout, alt: bool) -> App {
+        App {
+            name: "web".into(),
+            instances: (0..n)
+                .map(|i| Instance {
+                    name: format!("web-{i}"),
+                    host: "local".into(),
+                    port: 8000 + i as u16,
+                    alt_port: alt.then_some(9000 + i as u16),
+                })
+                .collect(),
+            rollout,
+            ..Default::default()
+        }
+    }
+
+    fn running(n: usize, v: &str) -> Vec<InstanceNow> {
+        (0..n)
+            .map(|_| InstanceNow {
+                version: Some(Version::parse(v).unwrap()),
+                live: Side::Main,
+            })
+            .collect()
+    }
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn rolling_batches_by_percent_and_count() {
+        let mut r = Rollout {
+            batch: BatchSize::Percent(25),
+            min_healthy: 1,
+            ..Rollout::default()
+        };
+        let p = plan(
+            &app(4, r.clone(), false),
+            Strategy::Rolling,
+            &running(4, "v1"),
+            &v("v2"),
+        )
+        .unwrap();
+        assert_eq!(p.from, Some(v("v1")));
+        assert!(!p.install);
+        assert_eq!(
+            p.stages,
+            vec![
+                Stage::Replace { instances: vec![0] },
+                Stage::Replace { instances: vec![1] },
+                Stage::Replace { instances: vec![2] },
+                Stage::Replace { instances: vec![3] },
+                Stage::Monitor
+            ]
+        );
+        r.batch = BatchSize::Count(3);
+        let p = plan(
+            &app(5, r, false),
+            Strategy::Rolling,
+            &running(5, "v1"),
+            &v("v2"),
+        )
+        .unwrap();
+        assert_eq!(
+            p.stages[0],
+            Stage::Replace {
+                instances: vec![0, 1, 2]
+            }
+        );
+        assert_eq!(
+            p.stages[1],
+            Stage::Replace {
+                instances: vec![3, 4]
+            }
+        );
+        assert!(p.warnings.is_empty());
+    }
+
+    #[test]
+    fn min_healthy_clamps_or_refuses() {
+        let r = Rollout {
+            batch: BatchSize::Percent(100),
+            min_healthy: 2,
+            ..Rollout::default()
+        };
+        let p = plan(
+            &app(4, r.clone(), false),
+            Strategy::Rolling,
+            &running(4, "v1"),
+            &v("v2"),
+        )
+        .unwrap();
+        assert_eq!(
+            p.stages[0],
+            Stage::Replace {
+                instances: vec![0, 1]
+            }
+        );
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        let e = plan(
+            &app(2, r.clone(), false),
+            Strategy::Rolling,
+            &running(2, "v1"),
+            &v("v2"),
+        )
+        .unwrap_err();
+        assert!(matches!(e, PlanError::MinHealthy { .. }));
+        // An install has nothing healthy to keep.
+        let nothing = vec![
+            InstanceNow {
+                version: None,
+                live: Side::Main
+            };
+            2
+        ];
+        let p = plan(&app(2, r, false), Strategy::Rolling, &nothing, &v("v2")).unwrap();
+        assert!(p.install);
+        assert_eq!(
+            p.stages[0],
+            Stage::Replace {
+                instances: vec![0, 1]
+            }
+        );
+    }
+
+    #[test]
+    fn blue_green_needs_alt_ports_and_retires_old_side() {
+        let e = plan(
+            &app(2, Rollout::default(), false),
+            Strategy::BlueGreen,
+            &running(2, "v1"),
+            &v("v2"),
+        );
+        assert!(matches!(e, Err(PlanError::NoAltPort(_))));
+        let p = plan(
+            &app(2, Rollout::default(), true),
+            Strategy::BlueGreen,
+            &running(2, "v1"),
+            &v("v2"),
+        )
+        .unwrap();
+        assert_eq!(
+            p.stages,
+            vec![
+                Stage::StartIdle {
+                    instances: vec![0, 1]
+                },
+                Stage::Switch,
+                Stage::Monitor,
+                Stage::Retire {
+                    instances: vec![0, 1],
+                    side: Side::Main
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn canary_steps_then_promotion() {
+        let r = Rollout {
+            canary: 1,
+            steps: vec![10, 50],
+            batch: BatchSize::Count(2),
+            min_healthy: 1,
+            ..Rollout::default()
+        };
+        let p = plan(
+            &app(3, r, true),
+            Strategy::Canary,
+            &running(3, "v1"),
+            &v("v2"),
+        )
+        .unwrap();
+        assert_eq!(
+            p.stages,
+            vec![
+                Stage::StartIdle { instances: vec![0] },
+                Stage::Shift { percent: 10 },
+                Stage::Shift { percent: 50 },
+                Stage::Replace {
+                    instances: vec![0, 1]
+                },
+                Stage::Replace { instances: vec![2] },
+                Stage::Monitor,
+                Stage::Retire {
+                    instances: vec![0],
+                    side: Side::Alt
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_to_do_and_mixed_versions() {
+        let e = plan(
+            &app(2, Rollout::default(), false),
+            Strategy::Rolling,
+            &running(2, "v2"),
+            &v("v2"),
+        );
+        assert!(matches!(e, Err(PlanError::NothingToDo { .. })));
+        let mut now = running(2, "v1");
+        now[1].version = Some(v("v2"));
+        let p = plan(
+            &app(2, Rollout::default(), false),
+            Strategy::Rolling,
+            &now,
+            &v("v2"),
+        )
+        .unwrap();
+        assert_eq!(p.from, None);
+        assert_eq!(p.warnings.len(), 1);
+    }
+
+    #[test]
+    fn batch_sizes() {
+        assert_eq!(batch_size(BatchSize::Percent(25), 4), 1);
+        assert_eq!(batch_size(BatchSize::Percent(25), 5), 2);
+        assert_eq!(batch_size(BatchSize::Percent(100), 3), 3);
+        assert_eq!(batch_size(BatchSize::Percent(1), 3), 1);
+        assert_eq!(batch_size(BatchSize::Count(10), 3), 3);
+    }
+}
