@@ -203,8 +203,9 @@ pub async fn probe_once(fleet: &Fleet, prober: &Prober, apps: &[&App]) -> Vec<Pr
     join_all(runs).await
 }
 
-/// Awaits every future concurrently, keeping their order.
-async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+/// Awaits every future concurrently in the calling task, keeping their
+/// order. For futures that borrow (and so cannot be spawned).
+pub async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     // The futures borrow the fleet, so they cannot be spawned; they are
     // polled together in this task instead.
     let mut slots: Vec<Option<F::Output>> = Vec::with_capacity(futures.len());
