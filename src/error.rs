@@ -22,6 +22,22 @@ pub enum Code {
     Terminal,
     /// The demo could not start its fleet.
     Demo,
+    /// Another rollout holds the app's lock.
+    Locked,
+    /// The version to roll back to is not present on every host.
+    RollbackTargetMissing,
+    /// The version to deploy is not present on every host.
+    ArtifactMissing,
+    /// `min_healthy` leaves no instance free to replace.
+    MinHealthy,
+    /// A preflight check could not be made (a host did not answer).
+    Preflight,
+    /// Nothing to deploy: every instance runs the version already.
+    NothingToDo,
+    /// No terminal to confirm on, and no `--yes`.
+    Confirm,
+    /// No rollout of that app is running.
+    NoRollout,
 }
 
 impl Code {
@@ -36,6 +52,14 @@ impl Code {
             Code::Exec => "E_EXEC",
             Code::Terminal => "E_TERMINAL",
             Code::Demo => "E_DEMO",
+            Code::Locked => "E_LOCKED",
+            Code::RollbackTargetMissing => "E_ROLLBACK_TARGET_MISSING",
+            Code::ArtifactMissing => "E_ARTIFACT_MISSING",
+            Code::MinHealthy => "E_MIN_HEALTHY",
+            Code::Preflight => "E_PREFLIGHT",
+            Code::NothingToDo => "E_NOTHING_TO_DO",
+            Code::Confirm => "E_CONFIRM",
+            Code::NoRollout => "E_NO_ROLLOUT",
         }
     }
 }

@@ -13,7 +13,7 @@ use rollguard::config::{self, Fleet};
 use rollguard::error::{Code, UserError};
 use rollguard::monitor::Monitor;
 use rollguard::probe::{Prober, probe_once};
-use rollguard::{demo, tui};
+use rollguard::{demo, rollout, tui};
 
 /// Exit code: something is unhealthy.
 const EXIT_UNHEALTHY: u8 = 1;
@@ -27,7 +27,7 @@ const EXIT_USAGE: u8 = 2;
     about = "A terminal console that watches a fleet's health and guards its rollouts.",
     after_help = "Without a command, opens the console on the configured fleet.\n\
 Config: --config, else $ROLLGUARD_CONFIG, else ./rollguard.toml, else $XDG_CONFIG_HOME/rollguard/config.toml.\n\
-Exit codes: 0 ok, 1 something unhealthy, 2 usage or config error."
+Exit codes: 0 ok or deployed; 1 unhealthy (probe) or anything else; 2 usage or config error;\n3 the deploy failed and was rolled back; 4 the rollback failed or was partial; 5 locked."
 )]
 struct Cli {
     /// The fleet's config file.
@@ -64,6 +64,91 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Deploy VERSION of APP: a health-gated rollout that rolls back on failure.
+    Deploy {
+        /// The app.
+        app: String,
+        /// The version to deploy (image tag or release name).
+        version: String,
+        /// Override the app's strategy.
+        #[arg(long, value_parser = strategy_arg)]
+        strategy: Option<rollguard::config::Strategy>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Print the plan and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Return once the rollout runs in the background.
+        #[arg(long)]
+        detach: bool,
+        /// Print one JSON object at the end.
+        #[arg(long)]
+        json: bool,
+        /// Why (stored in the history).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Break the app's lock first if it is stale or its process is dead.
+        #[arg(long)]
+        break_lock: bool,
+    },
+    /// Approve the next manual step of APP's rollout.
+    Approve {
+        /// The app.
+        app: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Hold APP's armed rollback (it then waits for `fire` or `abort`).
+    Hold {
+        /// The app.
+        app: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Fire APP's armed rollback now.
+    Fire {
+        /// The app.
+        app: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Abort APP's rollout and roll it back.
+    Abort {
+        /// The app.
+        app: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Show rollouts in progress, locks and what runs where.
+    Status {
+        /// Only this app.
+        app: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List past deployments, newest first.
+    History {
+        /// Only this app.
+        app: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON (one report per deployment).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs one deployment to its end (started by `deploy`).
+    #[command(hide = true)]
+    Worker {
+        #[arg(long)]
+        deployment: i64,
+    },
     /// The demo's application server (started by `rollguard demo`).
     #[command(hide = true)]
     DemoApp {
@@ -81,7 +166,19 @@ enum Cmd {
         parent: Option<u32>,
         #[arg(long, default_value_t = 20)]
         latency_ms: u64,
+        #[arg(long, value_parser = duration_arg)]
+        fail_after: Option<Duration>,
     },
+}
+
+fn strategy_arg(s: &str) -> Result<rollguard::config::Strategy, String> {
+    use rollguard::config::Strategy;
+    match s {
+        "rolling" => Ok(Strategy::Rolling),
+        "blue-green" => Ok(Strategy::BlueGreen),
+        "canary" => Ok(Strategy::Canary),
+        _ => Err("one of rolling, blue-green, canary".into()),
+    }
 }
 
 fn duration_arg(s: &str) -> Result<Duration, String> {
@@ -117,6 +214,7 @@ async fn run(cli: Cli) -> ExitCode {
             version,
             parent,
             latency_ms,
+            fail_after,
         }) => {
             let opts = demo::server::ServerOptions {
                 port,
@@ -126,6 +224,7 @@ async fn run(cli: Cli) -> ExitCode {
                 version,
                 parent,
                 latency_ms,
+                fail_after,
             };
             match demo::server::serve(opts).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -135,8 +234,103 @@ async fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Some(Cmd::Deploy {
+            ref app,
+            ref version,
+            strategy,
+            yes,
+            dry_run,
+            detach,
+            json,
+            ref reason,
+            break_lock,
+        }) => {
+            let fleet = match load(cli.config.as_deref()) {
+                Ok(f) => f,
+                Err(code) => return code,
+            };
+            let args = rollout::cli::DeployArgs {
+                app: app.clone(),
+                version: version.clone(),
+                strategy,
+                yes,
+                dry_run,
+                detach,
+                json,
+                reason: reason.clone(),
+                break_lock,
+            };
+            ExitCode::from(rollout::cli::deploy(&fleet, &db_path(&cli), &args).await)
+        }
+        Some(Cmd::Approve {
+            ref app,
+            ref reason,
+        }) => control(&cli, app, "approve", reason),
+        Some(Cmd::Hold {
+            ref app,
+            ref reason,
+        }) => control(&cli, app, "hold", reason),
+        Some(Cmd::Fire {
+            ref app,
+            ref reason,
+        }) => control(&cli, app, "fire", reason),
+        Some(Cmd::Abort {
+            ref app,
+            ref reason,
+        }) => control(&cli, app, "abort", reason),
+        Some(Cmd::Status { ref app, json }) => {
+            let fleet = match load(cli.config.as_deref()) {
+                Ok(f) => f,
+                Err(code) => return code,
+            };
+            ExitCode::from(rollout::cli::status(
+                &fleet,
+                &db_path(&cli),
+                app.as_deref(),
+                json,
+            ))
+        }
+        Some(Cmd::History {
+            ref app,
+            limit,
+            json,
+        }) => ExitCode::from(rollout::cli::history(
+            &db_path(&cli),
+            app.as_deref(),
+            limit,
+            json,
+        )),
+        Some(Cmd::Worker { deployment }) => {
+            init_worker_logging();
+            match rollout::worker::run(&db_path(&cli), deployment).await {
+                Ok(f) => ExitCode::from(f.outcome.exit_code()),
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         None => console(&cli).await,
     }
+}
+
+fn control(cli: &Cli, app: &str, verb: &str, reason: &Option<String>) -> ExitCode {
+    ExitCode::from(rollout::cli::command(
+        &db_path(cli),
+        app,
+        verb,
+        reason.as_deref(),
+    ))
+}
+
+/// The worker logs to its own log file (its stderr), with timestamps.
+fn init_worker_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROLLGUARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn load(explicit: Option<&Path>) -> Result<Fleet, ExitCode> {

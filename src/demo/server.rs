@@ -31,6 +31,9 @@ pub struct ServerOptions {
     pub parent: Option<u32>,
     /// Typical latency in milliseconds.
     pub latency_ms: u64,
+    /// A bad release: healthy for this long after start, then failing for
+    /// good.
+    pub fail_after: Option<Duration>,
 }
 
 struct Shared {
@@ -53,6 +56,13 @@ impl Shared {
     /// Whether the instance is in a bad spell: 12 s out of every 45 s,
     /// starting 20 s after start.
     fn failing(&self) -> bool {
+        if self
+            .opts
+            .fail_after
+            .is_some_and(|d| self.started.elapsed() >= d)
+        {
+            return true;
+        }
         if !self.opts.flap {
             return false;
         }

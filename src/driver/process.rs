@@ -1,9 +1,247 @@
-//! The process driver. (being written)
+//! The process driver: rollguard itself starts each version as a detached
+//! process on the slot's host and tracks it with small files, for apps that
+//! run from a release folder without docker or systemd.
+//!
+//! Everything happens through the slot host's [`Executor`] (local `sh -c` or
+//! SSH), one shell script per operation, so local and remote hosts share one
+//! code path. Every value in those scripts is shell-quoted with
+//! [`quote`]; the user's `run` and `present` templates go through
+//! [`render`].
+//!
+//! # Files on the host
+//!
+//! Under `{run_dir}/{app}/`, for each instance and side (`main`/`alt`):
+//!
+//! - `{instance}-{side}.pid`: the pid of the process group leader (just the
+//!   number, so `kill $(cat ...)` works by hand);
+//! - `{instance}-{side}.start`: the leader's start time (from
+//!   `/proc/PID/stat`, or `ps -o lstart=` where there is no `/proc`). A pid
+//!   is only trusted when the process that has it now has the same start
+//!   time, so a pid reused by an unrelated process is never signalled;
+//! - `{instance}-{side}.version`: the version that runs;
+//! - `{instance}-{side}.last-version`: after a stop, the version that ran;
+//! - `{instance}-{side}.log`: stdout and stderr of every start, appended.
+//!
+//! Every file is written atomically (temporary file, then `mv`).
+//!
+//! # Starting
+//!
+//! The process is started with `setsid` (when the host has it) and `nohup`,
+//! stdin from `/dev/null` and output appended to the log, so it is the
+//! leader of its own session and process group: it survives rollguard, the
+//! executor's `sh`, and the SSH connection. Stopping signals the whole
+//! group: SIGTERM, up to `grace` of polling every 100 ms, then SIGKILL.
+//! Zombies count as gone (a host's init may be slow to reap them).
 
+use std::time::Duration;
+
+use super::command::failure_detail;
 use super::{DriverError, Slot, Snapshot};
 use crate::config::ProcessSpec;
-use crate::exec::Executor;
+use crate::exec::shell::{quote, render};
+use crate::exec::{Executor, Output};
 use crate::model::Version;
+
+/// Time for `current`, `snapshot` and the default `present` check.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time for a user `present` command.
+const PRESENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Time for a start beyond the grace of the stop it begins with.
+const START_EXTRA: Duration = Duration::from_secs(60);
+
+/// Time for a stop beyond its grace (SIGKILL and the wait after it).
+const STOP_EXTRA: Duration = Duration::from_secs(10);
+
+/// How many lines of the log a failed start reports.
+const LOG_TAIL_LINES: usize = 20;
+
+/// Shell functions shared by every script. Uses only POSIX `sh`, `kill`,
+/// `mv`, `rm`, `tail`, `wc` and `sleep`, plus `/proc` or `ps`. Expects the
+/// variables set by [`Process::vars_script`].
+const PRELUDE: &str = r#"
+rg_proc=0
+[ -r /proc/self/stat ] && rg_proc=1
+
+rg_sleep() { sleep "${1:-0.1}" 2>/dev/null || sleep 1; }
+
+# rg_stat PID: whether PID is a live (not zombie) process; sets rg_start to
+# a token that tells apart two processes that had the same pid.
+rg_stat() {
+  rg_start=
+  if [ "$rg_proc" = 1 ]; then
+    { read -r rg_line < "/proc/$1/stat"; } 2>/dev/null || return 1
+    rg_rest=${rg_line##*) }
+    set -f; set -- $rg_rest; set +f
+    case ${1:-} in Z|X|x|'') return 1 ;; esac
+    rg_start=${20:-}
+    [ -n "$rg_start" ]
+    return
+  fi
+  kill -0 "$1" 2>/dev/null || return 1
+  rg_st=$(ps -o stat= -p "$1" 2>/dev/null) || rg_st=
+  case $rg_st in *Z*) return 1 ;; esac
+  rg_start=$(ps -o lstart= -p "$1" 2>/dev/null | tr -d ' ') || rg_start=
+  return 0
+}
+
+# rg_group PGID: whether a live process is in process group PGID.
+rg_group() {
+  if [ "$rg_proc" = 1 ]; then
+    rg_g=$1
+    for rg_f in /proc/[0-9]*/stat; do
+      { read -r rg_line < "$rg_f"; } 2>/dev/null || continue
+      rg_rest=${rg_line##*) }
+      set -f; set -- $rg_rest; set +f
+      [ "${3:-}" = "$rg_g" ] || continue
+      case ${1:-} in Z|X|x) continue ;; esac
+      return 0
+    done
+    return 1
+  fi
+  kill -0 "-$1" 2>/dev/null
+}
+
+# rg_owned: whether the pidfile names a live process that is the one we
+# started (same start time); sets rg_pid and rg_want.
+rg_owned() {
+  rg_pid=
+  rg_want=
+  { read -r rg_pid < "$pidf"; } 2>/dev/null || { rg_pid=; return 1; }
+  case $rg_pid in ''|*[!0-9]*) rg_pid=; return 1 ;; esac
+  [ "$rg_pid" -gt 1 ] 2>/dev/null || { rg_pid=; return 1; }
+  [ "$rg_pid" != "$$" ] || { rg_pid=; return 1; }
+  { read -r rg_want < "$startf"; } 2>/dev/null || rg_want=
+  [ -n "$rg_want" ] || return 1
+  rg_stat "$rg_pid" || return 1
+  [ "$rg_start" = "$rg_want" ]
+}
+
+# rg_running PID: our leader PID, or any process of its group, still runs.
+# (The kernel does not reuse a pid while a group of that number exists.)
+rg_running() {
+  if rg_stat "$1" && [ "$rg_start" = "$rg_want" ]; then
+    return 0
+  fi
+  rg_group "$1"
+}
+
+# rg_signal SIG PID: signals the group PID leads, or else the process if it
+# is still our leader.
+rg_signal() {
+  kill "-$1" "-$2" 2>/dev/null && return 0
+  if rg_stat "$2" && [ "$rg_start" = "$rg_want" ]; then
+    kill "-$1" "$2" 2>/dev/null
+  fi
+}
+
+# rg_stop: stops what runs on the slot (if it is ours) and moves the
+# version file aside.
+rg_stop() {
+  if rg_owned; then
+    rg_t=$rg_pid
+    rg_how=term
+    rg_signal TERM "$rg_t"
+    rg_i=0
+    while rg_running "$rg_t" && [ "$rg_i" -lt "$ticks" ]; do
+      rg_sleep
+      rg_i=$((rg_i + 1))
+    done
+    if rg_running "$rg_t"; then
+      rg_how=kill
+      rg_signal KILL "$rg_t"
+      rg_i=0
+      while rg_running "$rg_t" && [ "$rg_i" -lt 50 ]; do
+        rg_sleep
+        rg_i=$((rg_i + 1))
+      done
+      if rg_running "$rg_t"; then
+        echo "rollguard-unkillable $rg_t"
+        return 5
+      fi
+    fi
+    echo "rollguard-stopped $rg_t $rg_how"
+  else
+    echo "rollguard-not-running"
+  fi
+  rm -f "$pidf" "$startf"
+  if [ -f "$verf" ]; then
+    mv -f "$verf" "$lastf" || return 6
+  fi
+  return 0
+}
+"#;
+
+/// The start script's body; expects `run`, `version` and the slot variables.
+const START: &str = r#"
+mkdir -p "$dir" || exit 10
+rg_stop || exit $?
+: >> "$logf" || exit 10
+printf '%s rollguard: starting %s\n' "$(date '+%Y-%m-%dT%H:%M:%S%z' 2>/dev/null)" "$version" >> "$logf"
+rg_off=$(wc -c < "$logf" | tr -d ' ')
+case $rg_off in ''|*[!0-9]*) rg_off=0 ;; esac
+rg_new="$pidf.new.$$"
+rm -f "$rg_new"
+rg_pre=
+if command -v nohup >/dev/null 2>&1; then rg_pre=nohup; fi
+if command -v setsid >/dev/null 2>&1; then rg_pre="setsid $rg_pre"; fi
+$rg_pre sh -c 'printf "%s\n" "$$" > "$1.tmp" && mv -f "$1.tmp" "$1" && exec sh -c "$2"' rollguard-run "$rg_new" "$run" < /dev/null >> "$logf" 2>&1 &
+rg_i=0
+while [ ! -s "$rg_new" ] && [ "$rg_i" -lt 100 ]; do
+  rg_sleep
+  rg_i=$((rg_i + 1))
+done
+pid=
+{ read -r pid < "$rg_new"; } 2>/dev/null || pid=
+rm -f "$rg_new" "$rg_new.tmp"
+case $pid in
+  ''|*[!0-9]*)
+    echo "rollguard-no-pid"
+    tail -c "+$((rg_off + 1))" "$logf" 2>/dev/null | tail -n TAIL
+    exit 4
+    ;;
+esac
+if rg_stat "$pid"; then
+  rg_want=$rg_start
+  {
+    printf '%s\n' "$rg_start" > "$startf.tmp" && mv -f "$startf.tmp" "$startf" &&
+    printf '%s\n' "$version" > "$verf.tmp" && mv -f "$verf.tmp" "$verf" &&
+    printf '%s\n' "$pid" > "$pidf.tmp" && mv -f "$pidf.tmp" "$pidf"
+  } || {
+    rg_signal KILL "$pid"
+    rm -f "$pidf" "$startf" "$verf" "$pidf.tmp" "$startf.tmp" "$verf.tmp"
+    exit 10
+  }
+  rg_sleep 0.2
+fi
+if ! rg_owned; then
+  rm -f "$pidf" "$startf" "$verf"
+  echo "rollguard-died"
+  tail -c "+$((rg_off + 1))" "$logf" 2>/dev/null | tail -n TAIL
+  exit 3
+fi
+echo "rollguard-started $pid"
+"#;
+
+/// The status script's body: prints whether our process runs, and its
+/// pid and version.
+const STATUS: &str = r#"
+if rg_owned; then
+  echo "rollguard-running $rg_pid"
+  rg_v=
+  { read -r rg_v < "$verf"; } 2>/dev/null || rg_v=
+  echo "rollguard-version $rg_v"
+else
+  echo "rollguard-not-running"
+fi
+"#;
+
+/// What a status script found.
+struct Status {
+    pid: u32,
+    version: Version,
+}
 
 /// The process driver of one app.
 #[derive(Clone, Debug)]
@@ -17,61 +255,394 @@ impl Process {
         Process { spec }
     }
 
-    fn todo(&self) -> DriverError {
-        let _ = &self.spec;
-        DriverError::Config("the process driver is not available yet".into())
-    }
-
-    /// See [`super::Driver::current`].
+    /// See [`super::Driver::current`]: the version file's content when the
+    /// pidfile names a live process that we started, else `None`.
     pub async fn current(
         &self,
-        _exec: &Executor,
-        _slot: Slot<'_>,
+        exec: &Executor,
+        slot: Slot<'_>,
     ) -> Result<Option<Version>, DriverError> {
-        Err(self.todo())
+        Ok(self.status(exec, slot).await?.map(|s| s.version))
     }
 
-    /// See [`super::Driver::present`].
+    /// See [`super::Driver::present`]: runs `present` if set (exit 0 means
+    /// present), else checks that the first word of the rendered `run` is
+    /// an executable file (or, without a `/`, a command on the PATH).
     pub async fn present(
         &self,
-        _exec: &Executor,
-        _slot: Slot<'_>,
-        _version: &Version,
+        exec: &Executor,
+        slot: Slot<'_>,
+        version: &Version,
     ) -> Result<bool, DriverError> {
-        Err(self.todo())
+        let vars = slot.vars(Some(version));
+        let (script, timeout) = match &self.spec.present {
+            Some(t) => (self.render(slot, "present", t, &vars)?, PRESENT_TIMEOUT),
+            None => {
+                let word = first_word(&self.spec.run).ok_or_else(|| {
+                    DriverError::Config(format!(
+                        "app \"{}\": cannot tell which program `run` starts; set [app.process] present",
+                        slot.app.name
+                    ))
+                })?;
+                let check = if word.contains('/') {
+                    format!("set -- {word}\n[ -f \"$1\" ] && [ -x \"$1\" ]")
+                } else {
+                    format!("set -- {word}\ncommand -v \"$1\" >/dev/null 2>&1")
+                };
+                (self.render(slot, "run", &check, &vars)?, QUERY_TIMEOUT)
+            }
+        };
+        let out = run(exec, slot, &script, timeout).await?;
+        if out.code != Some(0) && self.spec.present.is_some() {
+            tracing::debug!(slot = %slot.label(), %version, detail = %failure_detail(&out), "present command: not present");
+        }
+        Ok(out.code == Some(0))
     }
 
-    /// See [`super::Driver::snapshot`].
+    /// See [`super::Driver::snapshot`]: `None` when nothing of ours runs,
+    /// else the version with `{"pid", "command", "port"}` as data.
     pub async fn snapshot(
         &self,
-        _exec: &Executor,
-        _slot: Slot<'_>,
+        exec: &Executor,
+        slot: Slot<'_>,
     ) -> Result<Option<Snapshot>, DriverError> {
-        Err(self.todo())
+        let Some(st) = self.status(exec, slot).await? else {
+            return Ok(None);
+        };
+        let command = self.render_run(slot, &st.version)?;
+        Ok(Some(Snapshot {
+            driver: "process".into(),
+            version: Some(st.version),
+            data: serde_json::json!({
+                "pid": st.pid,
+                "command": command,
+                "port": slot.port(),
+            }),
+        }))
     }
 
-    /// See [`super::Driver::start`].
+    /// See [`super::Driver::start`]: stops what runs on the slot, starts
+    /// `version` detached, records it, and fails (with the end of its log)
+    /// when it is gone again after about 200 ms.
     pub async fn start(
         &self,
-        _exec: &Executor,
-        _slot: Slot<'_>,
-        _version: &Version,
+        exec: &Executor,
+        slot: Slot<'_>,
+        version: &Version,
     ) -> Result<(), DriverError> {
-        Err(self.todo())
+        if slot.port().is_none() {
+            return Err(DriverError::Config(format!(
+                "{}: the instance has no alt_port",
+                slot.label()
+            )));
+        }
+        let run_line = self.render_run(slot, version)?;
+        let script = format!(
+            "{}run={}\nversion={}\n{PRELUDE}{}",
+            self.vars_script(slot),
+            quote(&run_line),
+            quote(version.as_str()),
+            START.replace("TAIL", &LOG_TAIL_LINES.to_string()),
+        );
+        let out = run(exec, slot, &script, self.spec.grace + START_EXTRA).await?;
+        log_stop(slot, &out);
+        match out.code {
+            Some(0) if marker(&out.stdout, "rollguard-started").is_some() => {
+                tracing::info!(slot = %slot.label(), %version, "process started");
+                Ok(())
+            }
+            Some(3) | Some(4) => {
+                let tail = log_tail(&out.stdout);
+                let what = if out.code == Some(3) {
+                    "it exited at once"
+                } else {
+                    "it did not report its pid"
+                };
+                Err(DriverError::Failed {
+                    slot: slot.label(),
+                    what: format!("starting {version}"),
+                    detail: if tail.is_empty() {
+                        format!("{what} (its log is empty)")
+                    } else {
+                        format!("{what}; end of its log:\n{tail}")
+                    },
+                })
+            }
+            _ => Err(self.stop_or_other_failure(slot, "start", &out)),
+        }
     }
 
-    /// See [`super::Driver::stop`].
-    pub async fn stop(&self, _exec: &Executor, _slot: Slot<'_>) -> Result<(), DriverError> {
-        Err(self.todo())
+    /// See [`super::Driver::stop`]: SIGTERM to the process group we
+    /// started, SIGKILL after `grace`; a pid that now belongs to another
+    /// process is left alone. Removes the pidfile and keeps the version as
+    /// `.last-version`.
+    pub async fn stop(&self, exec: &Executor, slot: Slot<'_>) -> Result<(), DriverError> {
+        let script = format!("{}{PRELUDE}rg_stop\n", self.vars_script(slot));
+        let out = run(exec, slot, &script, self.spec.grace + STOP_EXTRA).await?;
+        log_stop(slot, &out);
+        if out.code == Some(0) {
+            Ok(())
+        } else {
+            Err(self.stop_or_other_failure(slot, "stop", &out))
+        }
     }
 
-    /// See [`super::Driver::restore`].
+    /// See [`super::Driver::restore`]: starts the snapshot's version.
     pub async fn restore(
         &self,
-        _exec: &Executor,
-        _slot: Slot<'_>,
-        _snapshot: &Snapshot,
+        exec: &Executor,
+        slot: Slot<'_>,
+        snapshot: &Snapshot,
     ) -> Result<(), DriverError> {
-        Err(self.todo())
+        if snapshot.driver != "process" {
+            return Err(DriverError::Config(format!(
+                "{}: cannot restore a snapshot of the {} driver with the process driver",
+                slot.label(),
+                snapshot.driver
+            )));
+        }
+        let Some(version) = &snapshot.version else {
+            return Err(DriverError::Config(format!(
+                "{}: cannot restore: the snapshot does not say which version ran",
+                slot.label()
+            )));
+        };
+        self.start(exec, slot, version).await
+    }
+
+    /// Runs the status script and parses its answer.
+    async fn status(&self, exec: &Executor, slot: Slot<'_>) -> Result<Option<Status>, DriverError> {
+        let script = format!("{}{PRELUDE}{STATUS}", self.vars_script(slot));
+        let out = run(exec, slot, &script, QUERY_TIMEOUT).await?;
+        let failed = |detail: String| DriverError::Failed {
+            slot: slot.label(),
+            what: "reading the pidfile".into(),
+            detail,
+        };
+        if out.code != Some(0) {
+            return Err(failed(failure_detail(&out)));
+        }
+        if marker(&out.stdout, "rollguard-not-running").is_some() {
+            return Ok(None);
+        }
+        let pid = marker(&out.stdout, "rollguard-running").and_then(|p| p.parse::<u32>().ok());
+        let version = marker(&out.stdout, "rollguard-version");
+        match (pid, version) {
+            (Some(pid), Some(v)) => match Version::parse(v) {
+                Ok(version) => Ok(Some(Status { pid, version })),
+                Err(e) => Err(failed(format!(
+                    "process {pid} runs, but its version file holds no valid version: {e}"
+                ))),
+            },
+            _ => Err(failed(format!(
+                "unexpected output: {:?}",
+                out.stdout.chars().take(200).collect::<String>()
+            ))),
+        }
+    }
+
+    /// The error for a failed stop (or the stop inside a start), or for any
+    /// other unexpected exit.
+    fn stop_or_other_failure(&self, slot: Slot<'_>, op: &str, out: &Output) -> DriverError {
+        let detail = if let Some(pid) = marker(&out.stdout, "rollguard-unkillable") {
+            format!(
+                "process group {pid} still runs after SIGTERM, {:?} of grace and SIGKILL",
+                self.spec.grace
+            )
+        } else {
+            failure_detail(out)
+        };
+        DriverError::Failed {
+            slot: slot.label(),
+            what: format!("process {op}"),
+            detail,
+        }
+    }
+
+    /// Renders `run` for `version`.
+    fn render_run(&self, slot: Slot<'_>, version: &Version) -> Result<String, DriverError> {
+        self.render(slot, "run", &self.spec.run, &slot.vars(Some(version)))
+    }
+
+    /// Renders a template of `[app.process]` named `what`.
+    fn render(
+        &self,
+        slot: Slot<'_>,
+        what: &str,
+        template: &str,
+        vars: &[(&'static str, String)],
+    ) -> Result<String, DriverError> {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        render(template, &vars).map_err(|e| {
+            DriverError::Config(format!(
+                "app \"{}\": [app.process] {what}: {e}",
+                slot.app.name
+            ))
+        })
+    }
+
+    /// Shell assignments of the slot's file paths and the grace in ticks.
+    fn vars_script(&self, slot: Slot<'_>) -> String {
+        let run_dir = self.spec.run_dir.trim_end_matches('/');
+        let run_dir = if run_dir.is_empty() { "/" } else { run_dir };
+        // `~/x` means the remote user's home; quoting would keep the `~`.
+        let dir = match run_dir.strip_prefix("~/") {
+            Some(rest) => format!("\"$HOME\"/{}", quote(rest)),
+            None if run_dir == "~" => "\"$HOME\"".into(),
+            None => quote(run_dir),
+        };
+        let ticks = self.spec.grace.as_millis().div_ceil(100);
+        format!(
+            "dir={dir}/{app}\nbase={base}\nticks={ticks}\n\
+             pidf=\"$dir/$base.pid\"\nstartf=\"$dir/$base.start\"\n\
+             verf=\"$dir/$base.version\"\nlastf=\"$dir/$base.last-version\"\n\
+             logf=\"$dir/$base.log\"\n",
+            app = quote(&slot.app.name),
+            base = quote(&format!("{}-{}", slot.instance.name, slot.side)),
+        )
+    }
+}
+
+/// Runs `script` on the slot's host.
+async fn run(
+    exec: &Executor,
+    slot: Slot<'_>,
+    script: &str,
+    timeout: Duration,
+) -> Result<Output, DriverError> {
+    exec.run(script, timeout)
+        .await
+        .map_err(|source| DriverError::Exec {
+            slot: slot.label(),
+            source,
+        })
+}
+
+/// Logs what a stop (or the stop at the start of a start) did.
+fn log_stop(slot: Slot<'_>, out: &Output) {
+    if let Some(rest) = marker(&out.stdout, "rollguard-stopped") {
+        let mut f = rest.split_whitespace();
+        let pid = f.next().unwrap_or("?");
+        if f.next() == Some("kill") {
+            tracing::warn!(slot = %slot.label(), pid, "process ignored SIGTERM for its grace; sent SIGKILL");
+        } else {
+            tracing::info!(slot = %slot.label(), pid, "process stopped");
+        }
+    }
+}
+
+/// The rest of the first stdout line that starts with `name` (and a space
+/// or nothing), trimmed.
+fn marker<'a>(stdout: &'a str, name: &str) -> Option<&'a str> {
+    stdout.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?;
+        if rest.is_empty() || rest.starts_with(' ') {
+            Some(rest.trim())
+        } else {
+            None
+        }
+    })
+}
+
+/// The log lines after the `rollguard-died`/`rollguard-no-pid` line.
+fn log_tail(stdout: &str) -> String {
+    let mut lines = stdout.lines();
+    for l in lines.by_ref() {
+        if l == "rollguard-died" || l == "rollguard-no-pid" {
+            break;
+        }
+    }
+    let tail: Vec<&str> = lines.collect();
+    tail.join("\n").trim_end().to_string()
+}
+
+/// The program a `run` template starts: its first shell word, skipping
+/// `exec`, `env`, `nohup` and `NAME=value` assignments. Quotes and
+/// backslashes are kept, so the word can be rendered and read by the shell
+/// as it would be in `run`. `None` when the line starts with an operator.
+fn first_word(template: &str) -> Option<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote_char: Option<char> = None;
+    let mut chars = template.chars();
+    while let Some(c) = chars.next() {
+        match quote_char {
+            Some(q) => {
+                cur.push(c);
+                if c == q {
+                    quote_char = None;
+                } else if c == '\\' && q == '"' {
+                    cur.extend(chars.next());
+                }
+            }
+            None => match c {
+                '\'' | '"' => {
+                    cur.push(c);
+                    quote_char = Some(c);
+                }
+                '\\' => {
+                    cur.push(c);
+                    cur.extend(chars.next());
+                }
+                c if c.is_whitespace() || ";&|<>()".contains(c) => {
+                    if !cur.is_empty() {
+                        words.push(std::mem::take(&mut cur));
+                    }
+                    if !c.is_whitespace() {
+                        break;
+                    }
+                }
+                c => cur.push(c),
+            },
+        }
+    }
+    if !cur.is_empty() && quote_char.is_none() {
+        words.push(cur);
+    }
+    words.into_iter().find(|w| {
+        let assignment = w.split_once('=').is_some_and(|(name, _)| {
+            !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        !assignment && !matches!(w.as_str(), "exec" | "env" | "nohup")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_word_finds_the_program() {
+        let w = |t: &str| first_word(t);
+        assert_eq!(
+            w("/srv/checkout/{version}/bin/checkout --port {port}").as_deref(),
+            Some("/srv/checkout/{version}/bin/checkout")
+        );
+        assert_eq!(
+            w("  exec env A=1 B_2=x nohup ./bin/app {port}").as_deref(),
+            Some("./bin/app")
+        );
+        assert_eq!(
+            w("'/opt/my app'/{version}/run;x").as_deref(),
+            Some("'/opt/my app'/{version}/run")
+        );
+        assert_eq!(w("a\\ b c").as_deref(), Some("a\\ b"));
+        assert_eq!(w("; x"), None);
+        assert_eq!(w(""), None);
+        assert_eq!(w("java -jar x.jar").as_deref(), Some("java"));
+    }
+
+    #[test]
+    fn markers_and_log_tail_survive_odd_output() {
+        let out = "banner\nrollguard-stopped 12 kill\nrollguard-started 13\n";
+        assert_eq!(marker(out, "rollguard-started"), Some("13"));
+        assert_eq!(marker(out, "rollguard-stopped"), Some("12 kill"));
+        assert_eq!(marker(out, "rollguard-start"), None);
+        assert_eq!(marker("", "x"), None);
+        assert_eq!(log_tail("rollguard-died\na\nb\n"), "a\nb");
+        assert_eq!(log_tail("rollguard-died\n"), "");
+        assert_eq!(log_tail("garbage"), "");
     }
 }

@@ -1,6 +1,10 @@
 //! Rollouts: planning (pure), routing (pure), the health gate, and the
 //! engine that executes a plan and rolls it back.
 
-pub mod plan;
-pub mod routing;
+pub mod cli;
+pub mod engine;
 pub mod gate;
+pub mod plan;
+pub mod preflight;
+pub mod routing;
+pub mod worker;

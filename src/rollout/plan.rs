@@ -9,14 +9,14 @@
 //!   step, then `Replace` batches of every live side (promotion), `Monitor`,
 //!   and `Retire` the canary.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{App, BatchSize, Strategy};
 use crate::driver::Side;
 use crate::model::Version;
 
 /// What runs on one instance now, as the engine found it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceNow {
     /// The version on the live side; `None` when nothing runs.
     pub version: Option<Version>,
@@ -25,7 +25,7 @@ pub struct InstanceNow {
 }
 
 /// One step of a plan. Instances are indices into the app's instances.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "stage", rename_all = "snake_case")]
 pub enum Stage {
     /// Drain, replace on the live side, gate, undrain; then pause.
@@ -65,6 +65,32 @@ impl Stage {
         }
     }
 
+    /// One line for people: what this stage does, naming instances.
+    pub fn describe(&self, app: &App) -> String {
+        let names = |ix: &[usize]| {
+            ix.iter()
+                .filter_map(|i| app.instances.get(*i))
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Stage::Replace { instances } => format!("replace {}", names(instances)),
+            Stage::StartIdle { instances } => {
+                format!("start beside the old version: {}", names(instances))
+            }
+            Stage::Shift { percent } => format!("send {percent}% of traffic to the canary"),
+            Stage::Switch => "switch all traffic to the new version".into(),
+            Stage::Monitor => format!(
+                "monitor for {}",
+                crate::config::format_duration(app.health.monitor)
+            ),
+            Stage::Retire { instances, side } => {
+                format!("stop the old {side} side (kept): {}", names(instances))
+            }
+        }
+    }
+
     /// The instances this stage touches.
     pub fn instances(&self, all: usize) -> Vec<usize> {
         match self {
@@ -77,7 +103,7 @@ impl Stage {
 }
 
 /// A rollout plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// The app.
     pub app: String,

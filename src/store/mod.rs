@@ -18,6 +18,7 @@
 
 mod error;
 mod queries;
+pub mod rollout;
 pub mod schema;
 pub mod writer;
 
@@ -30,6 +31,10 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use error::StoreError;
 pub use queries::Event;
+pub use rollout::{
+    BATCH_END_STATES, Batch, Command, Deployment, InstanceChange, InstanceState, Lock, LockOwner,
+    Release, SnapshotRow,
+};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{ResultSender, ResultWriter, WriterStats};
 

@@ -59,3 +59,47 @@ pub fn build_image(test: &str, tag: &str, dockerfile: &str) -> Option<()> {
     );
     Some(())
 }
+
+/// Like [`build_image`], with extra files in the build context: each
+/// `(path, contents)` is written under the context (folders created).
+pub fn build_image_with_files(
+    test: &str,
+    tag: &str,
+    dockerfile: &str,
+    files: &[(&str, &str)],
+) -> Option<()> {
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.is_file() {
+        return super::missing(test, "a static /bin/busybox (package busybox-static)");
+    }
+    let dir = super::TempDir::new("image");
+    std::fs::copy(busybox, dir.join("busybox")).unwrap();
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    for (path, contents) in files {
+        let p = dir.join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(p, contents).unwrap();
+    }
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(&dir.0)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("run docker build");
+    assert!(
+        out.status.success(),
+        "docker build {tag} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(())
+}
+
+/// Runs `docker ARGS`; `Some(stdout)` on success, `None` on failure.
+pub fn docker_try(args: &[&str]) -> Option<String> {
+    let out = Command::new("docker").args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}

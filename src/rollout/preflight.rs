@@ -1,0 +1,168 @@
+//! Preflight: everything a deploy checks before anything moves. What runs
+//! now on every instance, the plan, the target's artifact on every host,
+//! and the way back: the artifact of what runs now must be present too, so
+//! a deploy never starts without a rollback target (an install, where
+//! nothing runs yet, needs none).
+
+use crate::config::{Fleet, Strategy};
+use crate::driver::{Driver, DriverError, Side, Slot};
+use crate::error::{Code, UserError};
+use crate::exec::{ExecError, Executors};
+use crate::model::Version;
+use crate::store::Store;
+
+use super::plan::{self, InstanceNow, Plan, PlanError};
+
+/// What preflight found: the plan to run.
+#[derive(Clone, Debug)]
+pub struct Preflight {
+    /// Index of the app in the fleet.
+    pub app: usize,
+    /// Each instance's live side.
+    pub live: Vec<Side>,
+    /// What runs now.
+    pub now: Vec<InstanceNow>,
+    /// The plan.
+    pub plan: Plan,
+}
+
+/// Maps a driver error met during preflight to a user error.
+pub fn driver_error(e: DriverError) -> UserError {
+    match e {
+        DriverError::Config(m) => UserError::new(Code::Config, m),
+        DriverError::Exec {
+            source: ExecError::HostKey { .. },
+            ..
+        } => UserError::new(Code::HostKey, e.to_string())
+            .hint("check the host's key in known_hosts (ssh-keyscan) or the host's host_key_check"),
+        DriverError::Exec {
+            source: ExecError::Connect { .. },
+            ..
+        } => UserError::new(Code::Ssh, e.to_string())
+            .hint("check that the host is up and reachable over ssh"),
+        other => UserError::new(Code::Preflight, other.to_string()),
+    }
+}
+
+/// The live side of each instance of `app` as last recorded (default main).
+pub fn live_sides(fleet: &Fleet, app: usize, store: &Store) -> Vec<Side> {
+    let a = &fleet.apps[app];
+    let states = store.instance_states(&a.name).unwrap_or_default();
+    a.instances
+        .iter()
+        .map(|inst| {
+            states
+                .iter()
+                .find(|s| s.instance == inst.name)
+                .and_then(|s| s.live_side.as_deref())
+                .map_or(
+                    Side::Main,
+                    |s| if s == "alt" { Side::Alt } else { Side::Main },
+                )
+        })
+        .collect()
+}
+
+/// Runs every check for deploying `version` of `app_name`.
+pub async fn check(
+    fleet: &Fleet,
+    store: &Store,
+    execs: &Executors,
+    app_name: &str,
+    version: &Version,
+    strategy: Option<Strategy>,
+) -> Result<Preflight, UserError> {
+    let Some(app_idx) = fleet.apps.iter().position(|a| a.name == app_name) else {
+        let names: Vec<_> = fleet.apps.iter().map(|a| a.name.as_str()).collect();
+        return Err(
+            UserError::new(Code::Usage, format!("no app named \"{app_name}\""))
+                .hint(format!("apps: {}", names.join(", "))),
+        );
+    };
+    let app = &fleet.apps[app_idx];
+    let driver = Driver::for_app(app).map_err(driver_error)?;
+    let live = live_sides(fleet, app_idx, store);
+    let slot = |i: usize, side: Side| {
+        let inst = &app.instances[i];
+        Slot {
+            app,
+            instance: inst,
+            host: fleet.host(&inst.host).expect("validated host"),
+            side,
+        }
+    };
+    let exec_of = |i: usize| {
+        execs.get(&app.instances[i].host).ok_or_else(|| {
+            UserError::new(
+                Code::Preflight,
+                format!("no executor for host {}", app.instances[i].host),
+            )
+        })
+    };
+    let mut now = Vec::new();
+    for i in 0..app.instances.len() {
+        let version = driver
+            .current(exec_of(i)?, slot(i, live[i]))
+            .await
+            .map_err(driver_error)?;
+        now.push(InstanceNow {
+            version,
+            live: live[i],
+        });
+    }
+    let plan = plan::plan(app, strategy.unwrap_or(app.strategy), &now, version).map_err(|e| match e {
+        PlanError::MinHealthy { .. } => UserError::new(Code::MinHealthy, e.to_string()),
+        PlanError::NothingToDo { .. } => UserError::new(Code::NothingToDo, e.to_string()),
+        PlanError::NoAltPort(_) => UserError::new(Code::Config, e.to_string())
+            .hint("blue-green and canary start the new version beside the old: give instances an alt_port"),
+        PlanError::NoInstances(_) => UserError::new(Code::Config, e.to_string()),
+    })?;
+    // The target must be there, everywhere it will run.
+    let mut missing = Vec::new();
+    for i in 0..app.instances.len() {
+        if !driver
+            .present(exec_of(i)?, slot(i, live[i]), version)
+            .await
+            .map_err(driver_error)?
+        {
+            missing.push(app.instances[i].name.clone());
+        }
+    }
+    if !missing.is_empty() {
+        return Err(UserError::new(
+            Code::ArtifactMissing,
+            format!("{version} is not present for {}", missing.join(", ")),
+        )
+        .hint("build or copy the release (or image) to those hosts first"));
+    }
+    // And the way back.
+    if !plan.install {
+        let mut gone = Vec::new();
+        for (i, n) in now.iter().enumerate() {
+            let Some(current) = &n.version else { continue };
+            if !driver
+                .present(exec_of(i)?, slot(i, live[i]), current)
+                .await
+                .map_err(driver_error)?
+            {
+                gone.push(format!("{} ({current})", app.instances[i].name));
+            }
+        }
+        if !gone.is_empty() {
+            return Err(UserError::new(
+                Code::RollbackTargetMissing,
+                format!(
+                    "the release running now is missing on its host, so a rollback could not restore it: {}",
+                    gone.join(", ")
+                ),
+            )
+            .hint("put the running release back on those hosts before deploying"));
+        }
+    }
+    Ok(Preflight {
+        app: app_idx,
+        live,
+        now,
+        plan,
+    })
+}

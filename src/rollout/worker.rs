@@ -1,0 +1,189 @@
+//! The rollout worker: the detached process (`rollguard worker`) that runs
+//! one deployment's engine to the end, so a rollout survives the console or
+//! SSH session that started it. It takes over the app's lock, heartbeats
+//! it, and polls the store for operator commands (`approve`, `hold`,
+//! `fire`, `abort`), which it picks up within a second.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::engine::{Engine, Finished, Signal};
+use super::plan::Plan;
+use crate::config::{self, Fleet};
+use crate::driver::{Driver, Side};
+use crate::error::{Code, UserError};
+use crate::probe::Prober;
+use crate::store::Store;
+
+/// What a deployment row's `plan` column holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredPlan {
+    /// The plan.
+    pub plan: Plan,
+    /// Each instance's live side when the rollout was planned.
+    pub live: Vec<Side>,
+    /// The config file the deploy used (absolute).
+    pub config: PathBuf,
+}
+
+/// How often the worker looks for commands.
+pub const COMMAND_POLL: Duration = Duration::from_millis(250);
+/// How often it heartbeats the lock.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+fn store_err(e: crate::store::StoreError) -> UserError {
+    UserError::new(Code::Store, e.message()).hint(e.hint())
+}
+
+/// Starts the worker for `deployment` as a detached process in its own
+/// session; returns its pid. Its output goes to `log`.
+pub fn spawn(exe: &Path, db: &Path, deployment: i64, log: &Path) -> Result<u32, UserError> {
+    use std::os::unix::process::CommandExt;
+    if let Some(dir) = log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| UserError::new(Code::Store, format!("cannot open {}: {e}", log.display())))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| UserError::new(Code::Store, e.to_string()))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--db")
+        .arg(db)
+        .args(["worker", "--deployment", &deployment.to_string()])
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    // SAFETY: setsid is async-signal-safe; it detaches the worker from the
+    // terminal's session so a hang-up does not reach it.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| UserError::new(Code::Exec, format!("cannot start the rollout worker: {e}")))?;
+    Ok(child.id())
+}
+
+/// Runs deployment `deployment` (the body of `rollguard worker`).
+pub async fn run(db: &Path, deployment: i64) -> Result<Finished, UserError> {
+    let store = Store::open(db).map_err(store_err)?;
+    let row = store
+        .deployment(deployment)
+        .map_err(store_err)?
+        .ok_or_else(|| UserError::new(Code::Usage, format!("no deployment {deployment}")))?;
+    let stored: StoredPlan = serde_json::from_value(row.plan.clone()).map_err(|e| {
+        UserError::new(
+            Code::Store,
+            format!("deployment {deployment} has an unreadable plan: {e}"),
+        )
+    })?;
+    let fleet: Arc<Fleet> = Arc::new(
+        config::load(&stored.config).map_err(|e| UserError::new(Code::Config, e.to_string()))?,
+    );
+    let app_idx = fleet
+        .apps
+        .iter()
+        .position(|a| a.name == row.app)
+        .ok_or_else(|| {
+            UserError::new(
+                Code::Config,
+                format!("app {} is no longer in the config", row.app),
+            )
+        })?;
+    let app_name = row.app.clone();
+    let pid = std::process::id();
+    store
+        .set_lock_owner_pid(&app_name, pid)
+        .map_err(store_err)?;
+    let driver = Driver::for_app(&fleet.apps[app_idx]).map_err(super::preflight::driver_error)?;
+    let prober = Arc::new(Prober::new(&fleet).map_err(|e| UserError::new(Code::Exec, e))?);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let poller = tokio::spawn(poll(
+        db.to_path_buf(),
+        app_name.clone(),
+        deployment,
+        pid,
+        tx,
+    ));
+    let engine = Engine::new(
+        fleet,
+        app_idx,
+        store,
+        driver,
+        prober.clone(),
+        deployment,
+        stored.plan,
+        stored.live,
+        rx,
+    );
+    let finished = engine.run().await;
+    poller.abort();
+    prober.executors().close().await;
+    if let Ok(s) = Store::open(db) {
+        let _ = s.unlock(&app_name, pid);
+        let _ = s.record_deployment_event(
+            &app_name,
+            Some(deployment),
+            "lock_released",
+            "rollguard",
+            None,
+            None,
+        );
+    }
+    Ok(finished)
+}
+
+async fn poll(
+    db: PathBuf,
+    app: String,
+    deployment: i64,
+    pid: u32,
+    tx: mpsc::UnboundedSender<Signal>,
+) {
+    let store = match Store::open(&db) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("the command poller cannot open the store: {e}");
+            return;
+        }
+    };
+    let mut beat = tokio::time::Instant::now();
+    let mut lost = false;
+    loop {
+        match store.take_commands(&app, deployment) {
+            Ok(cmds) => {
+                for c in cmds {
+                    if tx.send(Signal::Command(c)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("reading commands: {e}"),
+        }
+        if beat.elapsed() >= HEARTBEAT {
+            beat = tokio::time::Instant::now();
+            match store.heartbeat(&app, pid) {
+                Ok(true) => {}
+                Ok(false) if !lost => {
+                    lost = true;
+                    let _ = tx.send(Signal::LockLost);
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!("heartbeat: {e}"),
+            }
+        }
+        tokio::time::sleep(COMMAND_POLL).await;
+    }
+}

@@ -1,0 +1,443 @@
+//! Load balancer test support: tiny HTTP backends that answer their own
+//! name, a real nginx or HAProxy in the foreground on 127.0.0.1 with its own
+//! temp folder (stopped on drop), and a client loop that counts failures.
+#![allow(dead_code)]
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rollguard::config::{App, Fleet, Host, Traffic as TrafficConfig};
+use rollguard::driver::Side;
+use rollguard::exec::Executors;
+use rollguard::traffic::{Routing, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::common::{TempDir, program};
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 answering `200 NAME` (keep-alive
+/// aware). `/slow` answers after one second. After [`Backend::stop`] it
+/// accepts no connection, and any request still arriving on an open one is
+/// answered `503 late` and counted in `late`.
+pub struct Backend {
+    /// What it answers.
+    pub name: String,
+    /// Where it listens.
+    pub port: u16,
+    /// Requests answered 200.
+    pub hits: Arc<AtomicUsize>,
+    /// Requests that arrived after `stop`.
+    pub late: Arc<AtomicUsize>,
+    stopped: Arc<AtomicBool>,
+    accept: JoinHandle<()>,
+}
+
+impl Backend {
+    /// Starts one on a free port.
+    pub async fn start(name: &str) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let late = Arc::new(AtomicUsize::new(0));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let (n, h, l, s) = (
+            name.to_string(),
+            hits.clone(),
+            late.clone(),
+            stopped.clone(),
+        );
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((conn, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (n, h, l, s) = (n.clone(), h.clone(), l.clone(), s.clone());
+                tokio::spawn(async move {
+                    let _ = serve(conn, &n, &h, &l, &s).await;
+                });
+            }
+        });
+        Backend {
+            name: name.into(),
+            port,
+            hits,
+            late,
+            stopped,
+            accept,
+        }
+    }
+
+    /// Stops accepting; requests on connections still open get 503.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.accept.abort();
+    }
+
+    /// Requests answered 200 so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Requests that came after `stop`.
+    pub fn late(&self) -> usize {
+        self.late.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn serve(
+    mut conn: TcpStream,
+    name: &str,
+    hits: &AtomicUsize,
+    late: &AtomicUsize,
+    stopped: &AtomicBool,
+) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    loop {
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = conn.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        buf.drain(..end);
+        let close = head.contains("connection: close")
+            || head.lines().next().is_some_and(|l| l.ends_with("http/1.0"));
+        let (status, body) = if stopped.load(Ordering::SeqCst) {
+            late.fetch_add(1, Ordering::SeqCst);
+            ("503 Service Unavailable", "late".to_string())
+        } else {
+            if head.starts_with("get /slow") {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            hits.fetch_add(1, Ordering::SeqCst);
+            ("200 OK", name.to_string())
+        };
+        let resp = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n{}\r\n{body}",
+            body.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        );
+        conn.write_all(resp.as_bytes()).await?;
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+/// A routing server on 127.0.0.1.
+pub fn server(instance: &str, side: Side, port: u16, weight: Option<u32>) -> Server {
+    Server {
+        instance: instance.into(),
+        side,
+        address: "127.0.0.1".into(),
+        port,
+        weight,
+    }
+}
+
+/// A routing from servers.
+pub fn routing(servers: Vec<Server>) -> Routing {
+    Routing { servers }
+}
+
+/// A fleet with the `local` host and one app `web` using `traffic`.
+pub fn fleet(traffic: TrafficConfig) -> (Fleet, Executors) {
+    let fleet = Fleet {
+        source: "t.toml".into(),
+        console: Default::default(),
+        hosts: vec![Host {
+            name: "local".into(),
+            address: "127.0.0.1".into(),
+            ssh: None,
+        }],
+        apps: vec![App {
+            name: "web".into(),
+            traffic,
+            ..Default::default()
+        }],
+    };
+    let execs = Executors::new(&fleet.hosts);
+    (fleet, execs)
+}
+
+/// A foreground load balancer process, stopped (SIGTERM, then SIGKILL) on
+/// drop.
+pub struct Proc {
+    /// Its folder: config, logs, sockets.
+    pub dir: TempDir,
+    /// The port its frontend listens on.
+    pub port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Proc {
+    /// The end of its log, for failure messages.
+    pub fn log(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let start = text.len().saturating_sub(4000);
+        text[start..].to_string()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    fn spawn(mut cmd: Command, dir: TempDir, port: u16, log: PathBuf) -> Proc {
+        let out = std::fs::File::create(dir.join("stdout.log")).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("starts");
+        let p = Proc {
+            dir,
+            port,
+            child: Some(child),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "load balancer did not listen on {port}: {}\n{}",
+                p.log(),
+                std::fs::read_to_string(p.dir.join("stdout.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        p
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: plain kill(2) of our own child.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A real nginx proxying `127.0.0.1:PORT` to `upstream app { include
+/// DIR/app.upstream; }`, with `proxy_next_upstream off` so a request sent to
+/// a stopped server fails instead of being retried elsewhere.
+pub struct Nginx {
+    /// The process.
+    pub proc: Proc,
+    /// The upstream file.
+    pub upstream: PathBuf,
+    /// `nginx -t` for this config.
+    pub validate: String,
+    /// `nginx -s reload` for this config.
+    pub reload: String,
+}
+
+impl Nginx {
+    /// Starts one whose upstream file first holds `initial`, or skips.
+    pub fn start(test: &str, initial: &str) -> Option<Nginx> {
+        let bin = program(test, "nginx")?;
+        let dir = TempDir::new("nginx");
+        let port = free_port();
+        let d = dir.0.display().to_string();
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        let upstream = dir.join("app.upstream");
+        std::fs::write(&upstream, initial).unwrap();
+        let conf = format!(
+            "daemon off;\nmaster_process on;\nworker_processes 2;\npid {d}/nginx.pid;\n\
+             error_log {d}/error.log notice;\n\
+             events {{ worker_connections 512; }}\n\
+             http {{\n  access_log off;\n\
+               client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n\
+               upstream app {{ include {d}/app.upstream; }}\n\
+               server {{\n    listen 127.0.0.1:{port};\n\
+                 location / {{ proxy_pass http://app; proxy_next_upstream off; \
+                 proxy_connect_timeout 2s; }}\n  }}\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let b = bin.display();
+        let validate = format!("{b} -t -p {d} -c {d}/nginx.conf");
+        let reload = format!("{b} -s reload -p {d} -c {d}/nginx.conf");
+        let mut cmd = Command::new(&bin);
+        cmd.args(["-p", &d, "-c", &format!("{d}/nginx.conf")]);
+        let log = dir.join("error.log");
+        let proc = Proc::spawn(cmd, dir, port, log);
+        Some(Nginx {
+            proc,
+            upstream,
+            validate,
+            reload,
+        })
+    }
+
+    /// The upstream file's content.
+    pub fn upstream_text(&self) -> String {
+        std::fs::read_to_string(&self.upstream).unwrap()
+    }
+}
+
+/// A real HAProxy on `127.0.0.1:PORT` with `backend app`, `retries 0`, and
+/// an admin socket `DIR/admin.sock`. `servers` are `(name, port, enabled)`.
+pub struct Haproxy {
+    /// The process.
+    pub proc: Proc,
+    /// The admin socket.
+    pub socket: PathBuf,
+}
+
+impl Haproxy {
+    /// Starts one, or skips.
+    pub fn start(test: &str, servers: &[(&str, u16, bool)]) -> Option<Haproxy> {
+        let bin = program(test, "haproxy")?;
+        let dir = TempDir::new("haproxy");
+        let port = free_port();
+        let socket = dir.join("admin.sock");
+        let mut conf = format!(
+            "global\n  stats socket {} mode 600 level admin\n  maxconn 2000\n\
+             defaults\n  mode http\n  timeout connect 2s\n  timeout client 20s\n  \
+             timeout server 20s\n  retries 0\n\
+             frontend fe\n  bind 127.0.0.1:{port}\n  default_backend app\n\
+             backend app\n  balance roundrobin\n",
+            socket.display()
+        );
+        for (name, p, enabled) in servers {
+            conf.push_str(&format!(
+                "  server {name} 127.0.0.1:{p} weight 100{}\n",
+                if *enabled { "" } else { " disabled" }
+            ));
+        }
+        std::fs::write(dir.join("haproxy.cfg"), conf).unwrap();
+        let mut cmd = Command::new(&bin);
+        cmd.args(["-db", "-f"]).arg(dir.join("haproxy.cfg"));
+        let log = dir.join("stdout.log");
+        let proc = Proc::spawn(cmd, dir, port, log);
+        Some(Haproxy { proc, socket })
+    }
+}
+
+/// What a client loop saw.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// 200 answers per body (backend name).
+    pub ok: std::collections::BTreeMap<String, usize>,
+    /// Failures: status or error text.
+    pub failed: Vec<String>,
+}
+
+impl Tally {
+    /// 200 answers from `name`.
+    pub fn from(&self, name: &str) -> usize {
+        self.ok.get(name).copied().unwrap_or(0)
+    }
+
+    /// All 200 answers.
+    pub fn total(&self) -> usize {
+        self.ok.values().sum()
+    }
+}
+
+/// An HTTP client; `fresh` opens a new connection for every request.
+pub fn client(fresh: bool) -> reqwest::Client {
+    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(10));
+    if fresh {
+        b = b.pool_max_idle_per_host(0);
+    }
+    b.build().unwrap()
+}
+
+/// One GET; `Ok(body)` for 200.
+pub async fn get(c: &reqwest::Client, url: &str) -> Result<String, String> {
+    match c.get(url).send().await {
+        Ok(r) if r.status() == 200 => r.text().await.map_err(|e| format!("body: {e}")),
+        Ok(r) => {
+            let s = r.status();
+            Err(format!("{s}: {}", r.text().await.unwrap_or_default()))
+        }
+        Err(e) => Err(format!("{e:?}")),
+    }
+}
+
+/// `n` requests in a row.
+pub async fn tally(c: &reqwest::Client, url: &str, n: usize) -> Tally {
+    let mut t = Tally::default();
+    for _ in 0..n {
+        match get(c, url).await {
+            Ok(b) => *t.ok.entry(b).or_default() += 1,
+            Err(e) => t.failed.push(e),
+        }
+    }
+    t
+}
+
+/// `workers` loops sending requests without pause until `for_how_long`
+/// passed; returns the combined tally.
+pub fn load(url: String, workers: usize, fresh: bool, for_how_long: Duration) -> JoinHandle<Tally> {
+    tokio::spawn(async move {
+        let end = tokio::time::Instant::now() + for_how_long;
+        let mut tasks = Vec::new();
+        for _ in 0..workers {
+            let url = url.clone();
+            tasks.push(tokio::spawn(async move {
+                let c = client(fresh);
+                let mut t = Tally::default();
+                while tokio::time::Instant::now() < end {
+                    match get(&c, &url).await {
+                        Ok(b) => *t.ok.entry(b).or_default() += 1,
+                        Err(e) => t.failed.push(e),
+                    }
+                }
+                t
+            }));
+        }
+        let mut all = Tally::default();
+        for task in tasks {
+            let t = task.await.unwrap();
+            for (k, v) in t.ok {
+                *all.ok.entry(k).or_default() += v;
+            }
+            all.failed.extend(t.failed);
+        }
+        all
+    })
+}
