@@ -616,3 +616,191 @@ async fn a_bad_container_name_is_a_config_error() {
         Err(DriverError::Config(_))
     ));
 }
+
+/// Removes docker networks on drop (after the fixture's containers).
+struct Networks(Vec<String>);
+
+impl Drop for Networks {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            if let Some(ids) = docker_try(&["ps", "-aq", "--filter", &format!("network={n}")]) {
+                for id in ids.lines() {
+                    docker_quiet(&["rm", "-f", id]);
+                }
+            }
+            docker_quiet(&["network", "rm", n]);
+        }
+    }
+}
+
+/// The networks of a container and their aliases (minus docker's own
+/// short-ID alias).
+fn networks_of(target: &str) -> Vec<(String, Vec<String>)> {
+    let json = docker(&[
+        "inspect",
+        "-f",
+        "{{json .NetworkSettings.Networks}}",
+        target,
+    ]);
+    let id = docker(&["inspect", "-f", "{{.Id}}", target]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut out: Vec<(String, Vec<String>)> = v
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, ep)| {
+            let mut a: Vec<String> = strings(&ep["Aliases"])
+                .into_iter()
+                .filter(|a| !id.starts_with(a.as_str()))
+                .collect();
+            a.sort();
+            (k.clone(), a)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn an_adopted_container_keeps_networks_mounts_restart_and_healthcheck() {
+    let Some(f) = Fixture::new("adopted", 3, &[]) else {
+        return;
+    };
+    let net_a = format!("{}-net-a", f.app.name);
+    let net_b = format!("{}-net-b", f.app.name);
+    let _nets = Networks(vec![net_a.clone(), net_b.clone()]);
+    docker(&["network", "create", &net_a]);
+    docker(&["network", "create", &net_b]);
+    let dir = common::TempDir::new("adopted");
+    std::fs::write(dir.join("file"), "data").unwrap();
+    let bind = format!("{}:/data:ro", dir.0.display());
+
+    // A container made by hand, not by rollguard: no rollguard labels.
+    let name = f.name();
+    let publish = format!("{}:8080", f.port());
+    let image = format!("{}:v1", f.repo);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        &net_a,
+        "--network-alias",
+        "web",
+        "--restart",
+        "on-failure:2",
+        "-v",
+        &bind,
+        "--health-cmd",
+        "/busybox true",
+        "--health-interval",
+        "1h",
+        "--label",
+        "team=pay",
+        "-e",
+        "USER_SET=1",
+        "-p",
+        &publish,
+        &image,
+    ]);
+    docker(&["network", "connect", "--alias", "other", &net_b, &name]);
+    answers(f.port(), "v1").await;
+
+    let d = f.driver();
+    // Without the label, the version is the image tag.
+    assert_eq!(d.current(&f.exec, f.main()).await.unwrap(), Some(v("v1")));
+    let snap = d.snapshot(&f.exec, f.main()).await.unwrap().unwrap();
+    assert_eq!(snap.version, Some(v("v1")));
+    let data = &snap.data;
+    assert_eq!(data["set"]["env"], serde_json::json!(["USER_SET=1"]));
+    assert_eq!(data["set"]["labels"], serde_json::json!({"team": "pay"}));
+    assert_eq!(
+        data["set"]["healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "/busybox true"])
+    );
+    assert_eq!(
+        data["restart_policy"],
+        serde_json::json!({"name": "on-failure", "maximum_retry_count": 2})
+    );
+    assert_eq!(data["mounts"][0]["type"], "bind");
+    assert_eq!(data["mounts"][0]["destination"], "/data");
+    assert_eq!(data["mounts"][0]["rw"], false);
+    assert_eq!(data["network_mode"], net_a.as_str());
+    let want_nets = vec![
+        (net_a.clone(), vec!["web".to_string()]),
+        (net_b.clone(), vec!["other".to_string()]),
+    ];
+    let snap_nets: Vec<(String, Vec<String>)> = data["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["name"].as_str().unwrap().to_string(),
+                strings(&n["aliases"]),
+            )
+        })
+        .collect();
+    assert_eq!(snap_nets, want_nets);
+
+    let check = |target: &str| {
+        assert_eq!(networks_of(target), want_nets, "{target}");
+        assert_eq!(
+            docker(&[
+                "inspect",
+                "-f",
+                "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+                target
+            ]),
+            "on-failure:2"
+        );
+        assert_eq!(
+            docker(&["inspect", "-f", "{{json .Config.Healthcheck.Test}}", target]),
+            r#"["CMD-SHELL","/busybox true"]"#
+        );
+        assert_eq!(
+            docker(&[
+                "inspect",
+                "-f",
+                "{{range .Mounts}}{{.Destination}} {{.RW}}{{end}}",
+                target
+            ]),
+            "/data false"
+        );
+        assert_eq!(
+            docker(&["inspect", "-f", "{{index .Config.Labels \"team\"}}", target]),
+            "pay"
+        );
+        assert!(env_of(target).contains(&"USER_SET=1".to_string()));
+    };
+
+    // start carries the container-set settings over to v2.
+    d.start(&f.exec, f.main(), &v("v2")).await.unwrap();
+    answers(f.port(), "v2").await;
+    check(&name);
+    assert_eq!(
+        f.inspect(&name, "{{index .Config.Labels \"rollguard.version\"}}"),
+        "v2"
+    );
+    assert_eq!(
+        docker(&["exec", &name, "/busybox", "cat", "/data/file"]),
+        "data"
+    );
+
+    // Restore with the hand-made container gone: recreated from the snapshot.
+    let kept = f.kept();
+    assert_eq!(kept.len(), 1);
+    docker(&["rm", &kept[0].1]);
+    d.restore(&f.exec, f.main(), &snap).await.unwrap();
+    answers(f.port(), "v1").await;
+    check(&name);
+    assert_eq!(
+        f.inspect(&name, "{{json .HostConfig.PortBindings}}"),
+        format!(
+            r#"{{"8080/tcp":[{{"HostIp":"","HostPort":"{}"}}]}}"#,
+            f.port()
+        )
+    );
+    assert_eq!(d.current(&f.exec, f.main()).await.unwrap(), Some(v("v1")));
+}

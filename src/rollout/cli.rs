@@ -152,6 +152,12 @@ pub async fn deploy(fleet: &Fleet, db: &Path, args: &DeployArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(&store_err(e)),
     };
+    // Fail fast on a held lock; the atomic check comes after preflight.
+    if !args.break_lock
+        && let Ok(Some(lock)) = store.lock(&args.app)
+    {
+        return fail(&locked_error(&args.app, &lock));
+    }
     let execs = Executors::new(&fleet.hosts);
     let pre = preflight::check(fleet, &store, &execs, &args.app, &version, args.strategy).await;
     execs.close().await;

@@ -367,9 +367,12 @@ impl Proc {
 
 /// nginx's masters and workers on the host, `None` when `ps` fails.
 async fn processes(exec: &Executor) -> Option<Vec<Proc>> {
-    let script = "ps -eo pid=,ppid=,args= 2>/dev/null || ps -o pid,ppid,args";
+    // Filtered on the host: a busy machine's full process list can pass the
+    // executor's output cap.
+    let script = "{ ps -eo pid=,ppid=,args= 2>/dev/null || ps -o pid,ppid,args; } \
+                  | awk '/nginx: (master|worker) process/'";
     let out = exec.run(script, FILE_TIMEOUT).await.ok()?;
-    if out.code != Some(0) {
+    if out.code != Some(0) || out.truncated {
         return None;
     }
     Some(parse_ps(&out.stdout))

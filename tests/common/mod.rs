@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod lb;
 pub mod sshd;
 
 use std::path::{Path, PathBuf};
