@@ -253,12 +253,9 @@ async fn nginx_drain_waits_for_in_flight_request() {
     s.apply(&Routing::default(), &a_only).await.unwrap();
 
     let slow_url = format!("{}slow", s.url);
-    let slow = tokio::spawn(async move {
-        let started = Instant::now();
-        let r = lb::get(&lb::client(true), &slow_url).await;
-        (r, started.elapsed())
-    });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let slow_client = lb::client(true);
+    let slow = tokio::spawn(async move { lb::get(&slow_client, &slow_url).await });
+    a.wait_seen(1).await;
     let started = Instant::now();
     s.apply(&a_only, &two(&a, None, &b, Some(100)))
         .await
@@ -272,8 +269,7 @@ async fn nginx_drain_waits_for_in_flight_request() {
         s.nginx.proc.log()
     );
     a.stop();
-    let (r, _) = slow.await.unwrap();
-    assert_eq!(r.as_deref(), Ok("A"));
+    assert_eq!(slow.await.unwrap().as_deref(), Ok("A"));
     assert!(
         took >= Duration::from_millis(600),
         "apply took only {took:?}"

@@ -246,7 +246,8 @@ impl Docker {
     /// See [`super::Driver::restore`]: runs the snapshot's container again
     /// under the slot's name, the same container when it was kept, else a
     /// new one recreated from the snapshot. What ran under the name is
-    /// stopped and kept like a replaced container.
+    /// stopped and kept like a replaced container. A snapshot of a stopped
+    /// container is put back stopped (as it was).
     pub async fn restore(
         &self,
         exec: &Executor,
@@ -444,7 +445,7 @@ impl Docker {
                 return;
             }
         };
-        kept.sort_by(|a, b| b.1.cmp(&a.1));
+        kept.sort_by_key(|k| std::cmp::Reverse(k.1));
         for (id, stamp) in kept.iter().skip(self.spec.keep as usize) {
             if let Err(e) = self.docker_ok(exec, slot, "docker rm", &["rm", id]).await {
                 tracing::warn!(
@@ -1524,10 +1525,7 @@ mod tests {
         let d = SnapshotData::capture(&c, None);
         assert!(d.port_bindings.is_empty());
         assert_eq!(d.networks[0].aliases, Vec::<String>::new());
-        assert_eq!(
-            parse_first::<ContainerInspect>("[]").unwrap().is_none(),
-            true
-        );
+        assert!(parse_first::<ContainerInspect>("[]").unwrap().is_none());
     }
 
     fn inspect(json: &str) -> ContainerInspect {

@@ -371,7 +371,7 @@ fn progress_line(e: &crate::store::Event) -> Option<String> {
         "stage_started" => format!(
             "stage {}: {}",
             ev["index"].as_u64().unwrap_or(0) + 1,
-            ev["stage"]["stage"].as_str().unwrap_or("")
+            ev["describe"].as_str().unwrap_or("")
         ),
         "gate_passed" => {
             let who: Vec<&str> = ev["evidence"]
@@ -382,11 +382,14 @@ fn progress_line(e: &crate::store::Event) -> Option<String> {
                 .collect();
             format!("healthy: {} ({} ms)", who.join(", "), ev["elapsed_ms"])
         }
-        "instance_restored" => format!(
-            "restored {} to {}",
-            ev["instance"].as_str().unwrap_or("?"),
-            ev["version"].as_str().unwrap_or("what ran before")
-        ),
+        "instance_restored" => match ev["version"].as_str() {
+            Some(v) => format!("restored {} to {v}", ev["instance"].as_str().unwrap_or("?")),
+            None => format!(
+                "stopped the new version on {} ({} side)",
+                ev["instance"].as_str().unwrap_or("?"),
+                ev["side"].as_str().unwrap_or("?")
+            ),
+        },
         "gate_failed" => format!("gate failed: {reason}"),
         "deadline_exceeded" => format!("deadline exceeded: {reason}"),
         "paused" => format!("pausing {} ms", ev["ms"]),

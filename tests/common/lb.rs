@@ -20,8 +20,25 @@ use tokio::task::JoinHandle;
 
 use crate::common::{TempDir, program};
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago, below the kernel's ephemeral range
+/// (32768 and up) so that outgoing client connections cannot take it before
+/// the load balancer binds it.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::AtomicU32;
+    static N: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id()
+        .wrapping_mul(7919)
+        .wrapping_add(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos());
+    for _ in 0..200 {
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let port = 20000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12000) as u16;
+        if StdListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     StdListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -42,6 +59,8 @@ pub struct Backend {
     pub hits: Arc<AtomicUsize>,
     /// Requests that arrived after `stop`.
     pub late: Arc<AtomicUsize>,
+    /// Requests received (counted when their head is read).
+    pub seen: Arc<AtomicUsize>,
     stopped: Arc<AtomicBool>,
     accept: JoinHandle<()>,
 }
@@ -53,6 +72,7 @@ impl Backend {
         let port = listener.local_addr().unwrap().port();
         let hits = Arc::new(AtomicUsize::new(0));
         let late = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(AtomicUsize::new(0));
         let stopped = Arc::new(AtomicBool::new(false));
         let (n, h, l, s) = (
             name.to_string(),
@@ -76,6 +96,7 @@ impl Backend {
             port,
             hits,
             late,
+            seen,
             stopped,
             accept,
         }
@@ -96,6 +117,23 @@ impl Backend {
     pub fn late(&self) -> usize {
         self.late.load(Ordering::SeqCst)
     }
+
+    /// Waits until `n` requests have been received (answered or not).
+    pub async fn wait_seen(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.seen.load(Ordering::SeqCst) < n {
+            assert!(Instant::now() < deadline, "{} never saw {n} requests", self.name);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Counters {
+    hits: Arc<AtomicUsize>,
+    late: Arc<AtomicUsize>,
+    seen: Arc<AtomicUsize>,
+    stopped: Arc<AtomicBool>,
 }
 
 impl Drop for Backend {
@@ -104,13 +142,7 @@ impl Drop for Backend {
     }
 }
 
-async fn serve(
-    mut conn: TcpStream,
-    name: &str,
-    hits: &AtomicUsize,
-    late: &AtomicUsize,
-    stopped: &AtomicBool,
-) -> std::io::Result<()> {
+async fn serve(mut conn: TcpStream, name: &str, c: &Counters) -> std::io::Result<()> {
     let mut buf = Vec::new();
     loop {
         let end = loop {
@@ -128,14 +160,15 @@ async fn serve(
         buf.drain(..end);
         let close = head.contains("connection: close")
             || head.lines().next().is_some_and(|l| l.ends_with("http/1.0"));
-        let (status, body) = if stopped.load(Ordering::SeqCst) {
-            late.fetch_add(1, Ordering::SeqCst);
+        c.seen.fetch_add(1, Ordering::SeqCst);
+        let (status, body) = if c.stopped.load(Ordering::SeqCst) {
+            c.late.fetch_add(1, Ordering::SeqCst);
             ("503 Service Unavailable", "late".to_string())
         } else {
             if head.starts_with("get /slow") {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            hits.fetch_add(1, Ordering::SeqCst);
+            c.hits.fetch_add(1, Ordering::SeqCst);
             ("200 OK", name.to_string())
         };
         let resp = format!(
@@ -210,7 +243,16 @@ impl Proc {
         self.child.as_ref().unwrap().id()
     }
 
-    fn spawn(mut cmd: Command, dir: TempDir, port: u16, log: PathBuf) -> Proc {
+    /// Starts `cmd` and waits until it listens on `port` (and on the unix
+    /// socket `also`, when given) and is still alive a moment later. `Err`
+    /// when it exited (e.g. someone else took the port): try another.
+    fn spawn(
+        mut cmd: Command,
+        dir: TempDir,
+        port: u16,
+        log: PathBuf,
+        also: Option<PathBuf>,
+    ) -> Result<Proc, String> {
         let out = std::fs::File::create(dir.join("stdout.log")).unwrap();
         let err = out.try_clone().unwrap();
         let child = cmd
@@ -219,24 +261,58 @@ impl Proc {
             .stderr(err)
             .spawn()
             .expect("starts");
-        let p = Proc {
+        let mut p = Proc {
             dir,
             port,
             child: Some(child),
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "load balancer did not listen on {port}: {}\n{}",
-                p.log(),
-                std::fs::read_to_string(p.dir.join("stdout.log")).unwrap_or_default()
-            );
+        let ready = |p: &Proc| {
+            std::net::TcpStream::connect(("127.0.0.1", p.port)).is_ok()
+                && also
+                    .as_ref()
+                    .is_none_or(|s| std::os::unix::net::UnixStream::connect(s).is_ok())
+        };
+        loop {
+            let exited = p.child.as_mut().unwrap().try_wait().unwrap().is_some();
+            if exited {
+                return Err(p.failure("exited at start"));
+            }
+            if ready(&p) {
+                std::thread::sleep(Duration::from_millis(100));
+                if p.child.as_mut().unwrap().try_wait().unwrap().is_none() && ready(&p) {
+                    return Ok(p);
+                }
+                return Err(p.failure("exited at start"));
+            }
+            if Instant::now() > deadline {
+                return Err(p.failure("does not listen"));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        p
     }
+
+    fn failure(&self, what: &str) -> String {
+        format!(
+            "load balancer {what} (port {}): {}\n{}",
+            self.port,
+            self.log(),
+            std::fs::read_to_string(self.dir.join("stdout.log")).unwrap_or_default()
+        )
+    }
+}
+
+/// Runs `start` up to three times (a fresh port each time).
+fn attempts<T>(mut start: impl FnMut() -> Result<T, String>) -> T {
+    let mut last = String::new();
+    for _ in 0..3 {
+        match start() {
+            Ok(t) => return t,
+            Err(e) => last = e,
+        }
+    }
+    panic!("{last}");
 }
 
 impl Drop for Proc {
@@ -277,6 +353,10 @@ impl Nginx {
     /// Starts one whose upstream file first holds `initial`, or skips.
     pub fn start(test: &str, initial: &str) -> Option<Nginx> {
         let bin = program(test, "nginx")?;
+        Some(attempts(|| Nginx::try_start(&bin, initial)))
+    }
+
+    fn try_start(bin: &std::path::Path, initial: &str) -> Result<Nginx, String> {
         let dir = TempDir::new("nginx");
         let port = free_port();
         let d = dir.0.display().to_string();
@@ -299,11 +379,11 @@ impl Nginx {
         let b = bin.display();
         let validate = format!("{b} -t -p {d} -c {d}/nginx.conf");
         let reload = format!("{b} -s reload -p {d} -c {d}/nginx.conf");
-        let mut cmd = Command::new(&bin);
+        let mut cmd = Command::new(bin);
         cmd.args(["-p", &d, "-c", &format!("{d}/nginx.conf")]);
         let log = dir.join("error.log");
-        let proc = Proc::spawn(cmd, dir, port, log);
-        Some(Nginx {
+        let proc = Proc::spawn(cmd, dir, port, log, None)?;
+        Ok(Nginx {
             proc,
             upstream,
             validate,
@@ -330,6 +410,10 @@ impl Haproxy {
     /// Starts one, or skips.
     pub fn start(test: &str, servers: &[(&str, u16, bool)]) -> Option<Haproxy> {
         let bin = program(test, "haproxy")?;
+        Some(attempts(|| Haproxy::try_start(&bin, servers)))
+    }
+
+    fn try_start(bin: &std::path::Path, servers: &[(&str, u16, bool)]) -> Result<Haproxy, String> {
         let dir = TempDir::new("haproxy");
         let port = free_port();
         let socket = dir.join("admin.sock");
@@ -348,11 +432,11 @@ impl Haproxy {
             ));
         }
         std::fs::write(dir.join("haproxy.cfg"), conf).unwrap();
-        let mut cmd = Command::new(&bin);
+        let mut cmd = Command::new(bin);
         cmd.args(["-db", "-f"]).arg(dir.join("haproxy.cfg"));
         let log = dir.join("stdout.log");
-        let proc = Proc::spawn(cmd, dir, port, log);
-        Some(Haproxy { proc, socket })
+        let proc = Proc::spawn(cmd, dir, port, log, Some(socket.clone()))?;
+        Ok(Haproxy { proc, socket })
     }
 }
 
