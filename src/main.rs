@@ -168,6 +168,8 @@ enum Cmd {
         latency_ms: u64,
         #[arg(long, value_parser = duration_arg)]
         fail_after: Option<Duration>,
+        #[arg(long)]
+        fail_requests: bool,
     },
 }
 
@@ -215,6 +217,7 @@ async fn run(cli: Cli) -> ExitCode {
             parent,
             latency_ms,
             fail_after,
+            fail_requests,
         }) => {
             let opts = demo::server::ServerOptions {
                 port,
@@ -225,6 +228,7 @@ async fn run(cli: Cli) -> ExitCode {
                 parent,
                 latency_ms,
                 fail_after,
+                fail_requests,
             };
             match demo::server::serve(opts).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -31,6 +31,14 @@ CMD ["/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
     )
 }
 
+/// Serializes image builds and removals within this test binary: the
+/// legacy builder reuses cached layers, and removing one test's image can
+/// delete the cached parent another test's build is standing on.
+fn image_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A port nobody listens on right now.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -99,6 +107,7 @@ impl Fixture {
 
     /// Builds `{repo}:{version}` with `IMAGE_DEFAULT={default}`.
     fn build(&self, version: &str, default: &str) -> Option<()> {
+        let _one_at_a_time = image_lock();
         build_image_with_files(
             &self.test,
             &format!("{}:{version}", self.repo),
@@ -171,6 +180,7 @@ impl Fixture {
             }
         }
         // By tag, never by ID: an ID may be shared with another test's tag.
+        let _one_at_a_time = image_lock();
         let format = "{{.Repository}}:{{.Tag}}";
         if let Some(tags) = docker_try(&["images", "--format", format, &self.repo]) {
             for tag in tags.lines().filter(|t| !t.ends_with(":<none>")) {

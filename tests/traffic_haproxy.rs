@@ -4,9 +4,6 @@
 //! request while traffic switches under load.
 
 mod common;
-#[path = "common/lb.rs"]
-#[allow(dead_code)]
-mod lb;
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -15,7 +12,7 @@ use rollguard::config::{HaproxyTraffic, Traffic as TrafficConfig};
 use rollguard::driver::Side;
 use rollguard::traffic::{Routing, Traffic, TrafficError};
 
-use lb::{Backend, Haproxy, routing, server, tally};
+use common::lb::{self, Backend, Haproxy, routing, server, tally};
 
 struct Setup {
     haproxy: Haproxy,
@@ -327,7 +324,7 @@ async fn haproxy_switch_under_load_loses_no_request() {
     s.apply(&Routing::default(), &on_a).await.unwrap();
 
     // Keep-alive clients: HAProxy does not restart, connections stay.
-    let load = lb::load(s.url.clone(), 4, false, Duration::from_millis(2500));
+    let load = lb::load(s.url.clone(), 4, false, Duration::from_secs(20));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let on_b = three(None, Some(100), None);
     s.apply(&on_a, &on_b).await.unwrap();
@@ -336,7 +333,8 @@ async fn haproxy_switch_under_load_loses_no_request() {
     let on_c = three(None, None, Some(100));
     s.apply(&on_b, &on_c).await.unwrap();
     b.stop();
-    let t = load.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let t = load.finish().await;
     assert!(
         t.failed.is_empty(),
         "{} failed of {}: {:?}\n{}",

@@ -3,9 +3,6 @@
 //! effect, and no failed request while traffic switches under load.
 
 mod common;
-#[path = "common/lb.rs"]
-#[allow(dead_code)]
-mod lb;
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +10,7 @@ use rollguard::config::{NginxTraffic, Traffic as TrafficConfig};
 use rollguard::driver::Side;
 use rollguard::traffic::{Routing, Traffic, TrafficError};
 
-use lb::{Backend, Nginx, routing, server, tally};
+use common::lb::{self, Backend, Nginx, routing, server, tally};
 
 struct Setup {
     nginx: Nginx,
@@ -299,7 +296,7 @@ async fn nginx_switch_under_load_loses_no_request() {
     let on_a = three(Some(100), None, None);
     s.apply(&Routing::default(), &on_a).await.unwrap();
 
-    let load = lb::load(s.url.clone(), 4, true, Duration::from_millis(2500));
+    let load = lb::load(s.url.clone(), 4, true, Duration::from_secs(20));
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Rolling-like: A → B, then stop A as the engine would.
     let on_b = three(None, Some(100), None);
@@ -310,7 +307,8 @@ async fn nginx_switch_under_load_loses_no_request() {
     let on_c = three(None, None, Some(100));
     s.apply(&on_b, &on_c).await.unwrap();
     b.stop();
-    let t = load.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let t = load.finish().await;
     assert!(
         t.failed.is_empty(),
         "{} failed of {}: {:?}\n{}",

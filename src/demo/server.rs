@@ -34,6 +34,8 @@ pub struct ServerOptions {
     /// A bad release: healthy for this long after start, then failing for
     /// good.
     pub fail_after: Option<Duration>,
+    /// While failing, user requests (`/`) fail too, not only `/health`.
+    pub fail_requests: bool,
 }
 
 struct Shared {
@@ -195,6 +197,13 @@ async fn respond(s: &Shared, path: &str) -> (u16, String) {
                 ),
             )
         }
+        "/" if failing && s.opts.fail_requests => (
+            503,
+            format!(
+                "{{\"version\":\"{}\",\"error\":\"failing\"}}\n",
+                s.opts.version
+            ),
+        ),
         "/" => (200, format!("{{\"version\":\"{}\"}}\n", s.opts.version)),
         _ => (404, "{\"error\":\"not found\"}\n".into()),
     }

@@ -296,6 +296,21 @@ impl Engine {
         }
     }
 
+    /// Ends the deployment: the lock is released first, so whoever sees
+    /// the outcome can deploy again at once.
+    fn finish(&self, state: &str, outcome: Outcome) {
+        let app = self.app().name.clone();
+        if let Ok(true) = self.store.unlock(&app, std::process::id()) {
+            self.event("lock_released", None, Value::Null);
+        }
+        if let Err(e) = self
+            .store
+            .finish_deployment(self.deployment, state, outcome.as_str())
+        {
+            tracing::error!("could not record the end of the deployment: {e}");
+        }
+    }
+
     fn set_state(&self, state: &str) {
         if let Err(e) = self.store.set_deployment_state(self.deployment, state) {
             tracing::warn!("could not set the deployment state: {e}");
@@ -456,9 +471,7 @@ impl Engine {
             );
         }
         self.event("rollout_completed", None, json!({"version": to}));
-        let _ = self
-            .store
-            .finish_deployment(self.deployment, "done", Outcome::Deployed.as_str());
+        self.finish("done", Outcome::Deployed);
         Finished {
             outcome: Outcome::Deployed,
             unrestored: Vec::new(),
@@ -825,11 +838,7 @@ impl Engine {
                     Some("auto_rollback = \"off\": reported only"),
                     Value::Null,
                 );
-                let _ = self.store.finish_deployment(
-                    self.deployment,
-                    "failed",
-                    Outcome::Failed.as_str(),
-                );
+                self.finish("failed", Outcome::Failed);
                 return Finished {
                     outcome: Outcome::Failed,
                     unrestored: Vec::new(),
@@ -884,9 +893,7 @@ impl Engine {
             reason.as_deref(),
             json!({"unrestored": unrestored, "outcome": outcome}),
         );
-        let _ = self
-            .store
-            .finish_deployment(self.deployment, "done", outcome.as_str());
+        self.finish("done", outcome);
         Finished {
             outcome,
             unrestored,

@@ -131,16 +131,10 @@ pub async fn run(db: &Path, deployment: i64) -> Result<Finished, UserError> {
     let finished = engine.run().await;
     poller.abort();
     prober.executors().close().await;
+    // The engine released the lock when it finished; this only matters if
+    // it could not (a store error), and is a no-op otherwise.
     if let Ok(s) = Store::open(db) {
         let _ = s.unlock(&app_name, pid);
-        let _ = s.record_deployment_event(
-            &app_name,
-            Some(deployment),
-            "lock_released",
-            "rollguard",
-            None,
-            None,
-        );
     }
     Ok(finished)
 }

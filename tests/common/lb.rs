@@ -26,12 +26,12 @@ use crate::common::{TempDir, program};
 pub fn free_port() -> u16 {
     use std::sync::atomic::AtomicU32;
     static N: AtomicU32 = AtomicU32::new(0);
-    let seed = std::process::id()
-        .wrapping_mul(7919)
-        .wrapping_add(std::time::SystemTime::now()
+    let seed = std::process::id().wrapping_mul(7919).wrapping_add(
+        std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .subsec_nanos());
+            .subsec_nanos(),
+    );
     for _ in 0..200 {
         let n = N.fetch_add(1, Ordering::Relaxed);
         let port = 20000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12000) as u16;
@@ -74,20 +74,21 @@ impl Backend {
         let late = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(AtomicUsize::new(0));
         let stopped = Arc::new(AtomicBool::new(false));
-        let (n, h, l, s) = (
-            name.to_string(),
-            hits.clone(),
-            late.clone(),
-            stopped.clone(),
-        );
+        let counters = Counters {
+            hits: hits.clone(),
+            late: late.clone(),
+            seen: seen.clone(),
+            stopped: stopped.clone(),
+        };
+        let n = name.to_string();
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
                     continue;
                 };
-                let (n, h, l, s) = (n.clone(), h.clone(), l.clone(), s.clone());
+                let (n, c) = (n.clone(), counters.clone());
                 tokio::spawn(async move {
-                    let _ = serve(conn, &n, &h, &l, &s).await;
+                    let _ = serve(conn, &n, &c).await;
                 });
             }
         });
@@ -122,7 +123,11 @@ impl Backend {
     pub async fn wait_seen(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.seen.load(Ordering::SeqCst) < n {
-            assert!(Instant::now() < deadline, "{} never saw {n} requests", self.name);
+            assert!(
+                Instant::now() < deadline,
+                "{} never saw {n} requests",
+                self.name
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -494,18 +499,35 @@ pub async fn tally(c: &reqwest::Client, url: &str, n: usize) -> Tally {
     t
 }
 
-/// `workers` loops sending requests without pause until `for_how_long`
-/// passed; returns the combined tally.
-pub fn load(url: String, workers: usize, fresh: bool, for_how_long: Duration) -> JoinHandle<Tally> {
-    tokio::spawn(async move {
-        let end = tokio::time::Instant::now() + for_how_long;
+/// Client loops running in the background; see [`load`].
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<Tally>,
+}
+
+impl Load {
+    /// Stops the loops and returns the combined tally.
+    pub async fn finish(self) -> Tally {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.unwrap()
+    }
+}
+
+/// `workers` loops sending requests without pause until [`Load::finish`]
+/// or `at_most` passed.
+pub fn load(url: String, workers: usize, fresh: bool, at_most: Duration) -> Load {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let task = tokio::spawn(async move {
+        let end = tokio::time::Instant::now() + at_most;
         let mut tasks = Vec::new();
         for _ in 0..workers {
             let url = url.clone();
+            let flag = flag.clone();
             tasks.push(tokio::spawn(async move {
                 let c = client(fresh);
                 let mut t = Tally::default();
-                while tokio::time::Instant::now() < end {
+                while tokio::time::Instant::now() < end && !flag.load(Ordering::SeqCst) {
                     match get(&c, &url).await {
                         Ok(b) => *t.ok.entry(b).or_default() += 1,
                         Err(e) => t.failed.push(e),
@@ -523,5 +545,6 @@ pub fn load(url: String, workers: usize, fresh: bool, for_how_long: Duration) ->
             all.failed.extend(t.failed);
         }
         all
-    })
+    });
+    Load { stop, task }
 }

@@ -6,6 +6,7 @@
 
 pub mod docker;
 pub mod lb;
+pub mod rollout;
 pub mod sshd;
 
 use std::path::{Path, PathBuf};

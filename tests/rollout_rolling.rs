@@ -1,0 +1,172 @@
+//! Rolling rollouts on the process driver behind a real nginx, driven
+//! through the `rollguard` command line: install, a good upgrade, a bad
+//! release rolled back, the lock, abort, and hostile input. A client sends
+//! requests through nginx without pause during each rollout; none may fail.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::TempDir;
+use common::rollout::{BIN, Env};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rolling_behind_nginx_good_and_bad_without_failed_requests() {
+    let Some(env) = Env::new("rolling_behind_nginx", "nginx", "") else {
+        return;
+    };
+    // Install v1: nothing runs yet, so no rollback target is needed.
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes"]);
+    assert_eq!(code, 0, "install failed:\n{out}\n{err}");
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"]);
+
+    // A good upgrade under load: zero failed requests.
+    let (code, report, seen) = env.deploy_under_load("v2", &[]).await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["outcome"], "deployed");
+    assert_eq!(
+        (report["from"].as_str(), report["to"].as_str()),
+        (Some("v1"), Some("v2"))
+    );
+    assert_eq!(
+        report["batches"].as_array().unwrap().len(),
+        4,
+        "3 batches and monitor"
+    );
+    assert!(
+        seen.failed.is_empty(),
+        "failed requests during a good rollout: {:?}",
+        seen.some_failures()
+    );
+    assert!(seen.total() > 50, "the client barely ran: {seen:?}");
+    assert_eq!(env.served(&env.ports), ["v2", "v2", "v2"]);
+
+    // A bad release: passes its first gates, fails while monitored, and is
+    // rolled back in reverse order, still with zero failed requests.
+    let (code, report, seen) = env.deploy_under_load("v3", &[]).await;
+    assert_eq!(code, 3, "a rolled-back deploy exits 3: {report}");
+    assert_eq!(report["outcome"], "rolled_back");
+    assert_eq!(report["rollback"]["code"], "E_GATE_FAILED", "{report}");
+    let evidence = &report["rollback"]["evidence"]["evidence"];
+    assert_eq!(evidence["probe"], "health", "{report}");
+    assert_eq!(evidence["failure_threshold"], 2);
+    assert!(
+        evidence["last_samples"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty())
+    );
+    assert!(
+        seen.failed.is_empty(),
+        "failed requests during a rollback: {:?}",
+        seen.some_failures()
+    );
+    assert_eq!(
+        env.served(&env.ports),
+        ["v2", "v2", "v2"],
+        "the previous release is back"
+    );
+
+    // History and status tell the story.
+    let (_, out, _) = env.rollguard(&["history", "web", "--json"]);
+    let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let outcomes: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["rolled_back", "deployed", "deployed"]);
+    let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(s[0]["lock"].is_null(), "the lock is released: {s}");
+    assert_eq!(s[0]["last_good"], "v2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_deploy_is_refused_while_locked_and_abort_rolls_back() {
+    let Some(env) = Env::new("second_deploy_is_refused", "nginx", "") else {
+        return;
+    };
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // A slow rollout in the background (long monitor)...
+    let cfg = std::fs::read_to_string(env.config())
+        .unwrap()
+        .replace("monitor = \"3s\"", "monitor = \"30s\"");
+    std::fs::write(env.config(), cfg).unwrap();
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v2", "--yes", "--detach"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // ...and a second one is refused with the owner's name, exit 5.
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v2", "--yes"]);
+    assert_eq!(code, 5, "{out}\n{err}");
+    assert!(
+        err.contains("E_LOCKED") && err.contains("locked by"),
+        "{err}"
+    );
+    // --break-lock does not break a live lock.
+    let (code, _, err) = env.rollguard(&["deploy", "web", "v2", "--yes", "--break-lock"]);
+    assert_eq!(code, 5, "{err}");
+    // Abort it: rolled back, lock released, outcome aborted.
+    let (code, _, err) = env.rollguard(&["abort", "web", "--reason", "test"]);
+    assert_eq!(code, 0, "{err}");
+    let mut outcome = String::new();
+    for _ in 0..150 {
+        let (_, out, _) = env.rollguard(&["history", "web", "--limit", "1", "--json"]);
+        let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if let Some(o) = h[0]["outcome"].as_str() {
+            outcome = o.to_string();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(outcome, "aborted");
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"]);
+    let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+    assert!(out.contains("\"lock\":null"), "{out}");
+    // Nothing left to abort.
+    let (code, _, err) = env.rollguard(&["abort", "web"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("E_NO_ROLLOUT"), "{err}");
+}
+
+#[test]
+fn hostile_versions_and_unknown_apps_are_refused_before_anything_runs() {
+    let dir = TempDir::new("hostile");
+    std::fs::write(
+        dir.join("rg.toml"),
+        "[[app]]\nname = \"web\"\n[app.process]\nrun = \"/bin/true {version}\"\n[[app.instance]]\nname = \"w\"\nport = 1\n[[app.probe]]\nname = \"t\"\ntype = \"tcp\"\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(dir.join("rg.toml"))
+            .arg("--db")
+            .arg(dir.join("h.db"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for v in [
+        "v1;touch /tmp/rg-pwned",
+        "$(id)",
+        "../x",
+        "-rf",
+        "",
+        "v1 v2",
+    ] {
+        let out = run(&["deploy", "--yes", "web", "--", v]);
+        assert_eq!(out.status.code(), Some(2), "{v:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("invalid version"), "{v:?}: {err}");
+    }
+    assert!(!Path::new("/tmp/rg-pwned").exists());
+    let out = run(&["deploy", "nope", "v1", "--yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    // Without a terminal and without --yes nothing runs.
+    let out = run(&["deploy", "web", "v1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("E_CONFIRM"));
+}

@@ -1,0 +1,186 @@
+//! Blue-green behind a real HAProxy and canary behind a real nginx, each
+//! with a good and a bad release, plus `confirm` mode, on the process
+//! driver. A client sends requests through the balancer without pause.
+
+mod common;
+
+use std::time::Duration;
+
+use common::rollout::Env;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn blue_green_behind_haproxy_switches_and_switches_back_without_failed_requests() {
+    let Some(env) = Env::new("blue_green_behind_haproxy", "haproxy", "") else {
+        return;
+    };
+    let (code, out, err) =
+        env.rollguard(&["deploy", "web", "v1", "--yes", "--strategy", "rolling"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    let (code, report, seen) = env
+        .deploy_under_load("v2", &["--strategy", "blue-green"])
+        .await;
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        seen.failed.is_empty(),
+        "failed requests during blue-green: {:?}",
+        seen.some_failures()
+    );
+    assert!(
+        seen.ok.contains_key("v1") && seen.ok.contains_key("v2"),
+        "{seen:?}"
+    );
+    // The new set runs on the alt ports; the old one is stopped (kept).
+    assert_eq!(env.served(&env.alt_ports), ["v2", "v2", "v2"]);
+    assert_eq!(env.served(&env.ports), ["down", "down", "down"]);
+    let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        s[0]["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["live_side"] == "alt"),
+        "the live side is remembered: {s}"
+    );
+
+    // A bad release on the idle (main) side: switched to, fails under
+    // monitoring, traffic switches back at once; the new set is stopped.
+    let (code, report, seen) = env
+        .deploy_under_load("v3", &["--strategy", "blue-green"])
+        .await;
+    assert_eq!(code, 3, "{report}");
+    assert_eq!(report["outcome"], "rolled_back");
+    assert!(
+        seen.failed.is_empty(),
+        "failed requests during a blue-green rollback: {:?}",
+        seen.some_failures()
+    );
+    assert_eq!(env.served(&env.alt_ports), ["v2", "v2", "v2"]);
+    assert_eq!(env.served(&env.ports), ["down", "down", "down"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn canary_behind_nginx_promotes_a_good_release_and_cuts_a_bad_one_quickly() {
+    let Some(env) = Env::new("canary_behind_nginx", "nginx", "") else {
+        return;
+    };
+    let (code, out, err) =
+        env.rollguard(&["deploy", "web", "v1", "--yes", "--strategy", "rolling"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    let (code, report, seen) = env.deploy_under_load("v2", &["--strategy", "canary"]).await;
+    assert_eq!(code, 0, "{report}");
+    let steps: Vec<f64> = report["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["traffic_percent"].as_f64())
+        .collect();
+    assert_eq!(steps, [25.0, 50.0]);
+    assert!(
+        seen.failed.is_empty(),
+        "failed requests during a good canary: {:?}",
+        seen.some_failures()
+    );
+    assert_eq!(env.served(&env.ports), ["v2", "v2", "v2"], "promoted");
+    assert_eq!(
+        env.served(&env.alt_ports),
+        ["down", "down", "down"],
+        "canary removed"
+    );
+
+    // v4 fails user requests once it goes bad. Its failures must stop
+    // within one detection window: failure_threshold × interval, plus a
+    // probe timeout and the time to move traffic.
+    let (code, report, seen) = env.deploy_under_load("v4", &["--strategy", "canary"]).await;
+    assert_eq!(code, 3, "{report}");
+    assert_eq!(report["outcome"], "rolled_back");
+    let window = Duration::from_millis(2 * 250 + 500 + 1500);
+    if let (Some(first), Some(last)) = (seen.failed.first(), seen.failed.last()) {
+        assert!(
+            last.0 - first.0 <= window,
+            "bad canary failures lasted {:?} (> {window:?}): {:?}",
+            last.0 - first.0,
+            seen.some_failures()
+        );
+    }
+    assert!(seen.ok.get("v2").copied().unwrap_or(0) > 50, "{seen:?}");
+    assert_eq!(env.served(&env.ports), ["v2", "v2", "v2"]);
+    assert_eq!(
+        env.served(&env.alt_ports),
+        ["down", "down", "down"],
+        "canary removed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confirm_mode_fires_holds_and_times_out() {
+    let Some(env) = Env::new(
+        "confirm_mode",
+        "nginx",
+        "auto_rollback = \"confirm\"\nconfirm_window = \"2s\"",
+    ) else {
+        return;
+    };
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let armed = |env: &Env| {
+        let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+        out.contains("rollback_armed") || out.contains("rollback_held")
+    };
+
+    // Timed out: the armed rollback fires by itself after the window.
+    let started = std::time::Instant::now();
+    let (code, _, err) = env.rollguard(&["deploy", "web", "v3", "--yes"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+
+    // Held: nothing happens until an operator fires.
+    let (code, _, err) = env.rollguard(&["deploy", "web", "v3", "--yes", "--detach"]);
+    assert_eq!(code, 0, "{err}");
+    let mut waited = 0;
+    while !armed(&env) && waited < 200 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert!(armed(&env), "the rollback was never armed");
+    let (code, _, err) = env.rollguard(&["hold", "web", "--reason", "looking"]);
+    assert_eq!(code, 0, "{err}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+    assert!(out.contains("rollback_held"), "held past the window: {out}");
+    let (code, _, err) = env.rollguard(&["fire", "web"]);
+    assert_eq!(code, 0, "{err}");
+    let mut outcome = String::new();
+    for _ in 0..150 {
+        let (_, out, _) = env.rollguard(&["history", "web", "--limit", "1", "--json"]);
+        let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if let Some(o) = h[0]["outcome"].as_str() {
+            outcome = o.into();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(outcome, "rolled_back");
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"]);
+
+    // Fired early: well before the window ends.
+    let (code, _, err) = env.rollguard(&["deploy", "web", "v3", "--yes", "--detach"]);
+    assert_eq!(code, 0, "{err}");
+    while !armed(&env) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fired = std::time::Instant::now();
+    env.rollguard(&["fire", "web", "--reason", "obviously bad"]);
+    loop {
+        let (_, out, _) = env.rollguard(&["history", "web", "--limit", "1", "--json"]);
+        let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if h[0]["outcome"].is_string() {
+            assert_eq!(h[0]["outcome"], "rolled_back");
+            break;
+        }
+        assert!(fired.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
