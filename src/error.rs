@@ -28,6 +28,8 @@ pub enum Code {
     RollbackTargetMissing,
     /// The version to deploy is not present on every host.
     ArtifactMissing,
+    /// A manual rollback's target is unknown or was never healthy.
+    RollbackUnsafe,
     /// `min_healthy` leaves no instance free to replace.
     MinHealthy,
     /// A preflight check could not be made (a host did not answer).
@@ -55,6 +57,7 @@ impl Code {
             Code::Locked => "E_LOCKED",
             Code::RollbackTargetMissing => "E_ROLLBACK_TARGET_MISSING",
             Code::ArtifactMissing => "E_ARTIFACT_MISSING",
+            Code::RollbackUnsafe => "E_ROLLBACK_UNSAFE",
             Code::MinHealthy => "E_MIN_HEALTHY",
             Code::Preflight => "E_PREFLIGHT",
             Code::NothingToDo => "E_NOTHING_TO_DO",

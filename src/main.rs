@@ -92,6 +92,29 @@ enum Cmd {
         #[arg(long)]
         break_lock: bool,
     },
+    /// Put a previous release of APP back, health-checked like a deploy.
+    Rollback {
+        /// The app.
+        app: String,
+        /// A deployment id or a version (default: the last good release).
+        #[arg(long)]
+        to: Option<String>,
+        /// Why (required; stored in the history).
+        #[arg(long)]
+        reason: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Print the checks and the plan, and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Go on even if a safety check fails.
+        #[arg(long)]
+        force: bool,
+        /// Print one JSON object at the end.
+        #[arg(long)]
+        json: bool,
+    },
     /// Approve the next manual step of APP's rollout.
     Approve {
         /// The app.
@@ -143,11 +166,28 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Finish APP's rollout whose worker died: --resume or --rollback.
+    #[command(group = clap::ArgGroup::new("how").required(true).args(["resume", "rollback"]))]
+    Recover {
+        /// The app.
+        app: String,
+        /// Go on from the first stage that had not passed.
+        #[arg(long)]
+        resume: bool,
+        /// Roll back everything the rollout did.
+        #[arg(long)]
+        rollback: bool,
+        /// Print one JSON object at the end.
+        #[arg(long)]
+        json: bool,
+    },
     /// Runs one deployment to its end (started by `deploy`).
     #[command(hide = true)]
     Worker {
         #[arg(long)]
         deployment: i64,
+        #[arg(long)]
+        recover: Option<String>,
     },
     /// The demo's application server (started by `rollguard demo`).
     #[command(hide = true)]
@@ -266,6 +306,30 @@ async fn run(cli: Cli) -> ExitCode {
             };
             ExitCode::from(rollout::cli::deploy(&fleet, &db_path(&cli), &args).await)
         }
+        Some(Cmd::Rollback {
+            ref app,
+            ref to,
+            ref reason,
+            yes,
+            dry_run,
+            force,
+            json,
+        }) => {
+            let fleet = match load(cli.config.as_deref()) {
+                Ok(f) => f,
+                Err(code) => return code,
+            };
+            let args = rollout::cli::RollbackArgs {
+                app: app.clone(),
+                to: to.clone(),
+                reason: reason.clone(),
+                yes,
+                dry_run,
+                force,
+                json,
+            };
+            ExitCode::from(rollout::cli::rollback(&fleet, &db_path(&cli), &args).await)
+        }
         Some(Cmd::Approve {
             ref app,
             ref reason,
@@ -304,9 +368,35 @@ async fn run(cli: Cli) -> ExitCode {
             limit,
             json,
         )),
-        Some(Cmd::Worker { deployment }) => {
+        Some(Cmd::Recover {
+            ref app,
+            resume,
+            rollback: _,
+            json,
+        }) => {
+            let mode = if resume {
+                rollout::worker::Mode::Resume
+            } else {
+                rollout::worker::Mode::Rollback
+            };
+            ExitCode::from(rollout::cli::recover(&db_path(&cli), app, mode, json).await)
+        }
+        Some(Cmd::Worker {
+            deployment,
+            ref recover,
+        }) => {
             init_worker_logging();
-            match rollout::worker::run(&db_path(&cli), deployment).await {
+            let mode = match recover.as_deref() {
+                None => rollout::worker::Mode::Run,
+                Some(m) => match rollout::worker::Mode::parse(m) {
+                    Some(mode) => mode,
+                    None => {
+                        eprintln!("E_USAGE: --recover is resume or rollback");
+                        return ExitCode::from(EXIT_USAGE);
+                    }
+                },
+            };
+            match rollout::worker::run(&db_path(&cli), deployment, mode).await {
                 Ok(f) => ExitCode::from(f.outcome.exit_code()),
                 Err(e) => {
                     eprintln!("{e}");

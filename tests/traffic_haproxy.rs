@@ -350,3 +350,82 @@ async fn haproxy_switch_under_load_loses_no_request() {
     assert_eq!((a.late(), b.late()), (0, 0));
     eprintln!("haproxy switch under load: {t:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_over_ssh_drains_and_reports_errors() {
+    let test = "haproxy_over_ssh_drains_and_reports_errors";
+    if common::program(test, "socat").is_none() {
+        return;
+    }
+    let (a, b) = (Backend::start("A").await, Backend::start("B").await);
+    let Some(sshd) = common::sshd::Sshd::start(test) else {
+        return;
+    };
+    let servers = [("a", a.port, true), ("b", b.port, false)];
+    let Some(hap) = Haproxy::start(test, &servers) else {
+        return;
+    };
+    // The "remote" HAProxy host is this machine reached through sshd.
+    let config = TrafficConfig::Haproxy(HaproxyTraffic {
+        host: "edge".into(),
+        socket: hap.socket.display().to_string(),
+        backend: "app".into(),
+        drain_timeout: Duration::from_secs(10),
+    });
+    let (mut fleet, _) = lb::fleet(config.clone());
+    fleet.hosts.push(rollguard::config::Host {
+        name: "edge".into(),
+        address: "127.0.0.1".into(),
+        ssh: Some(sshd.ssh()),
+    });
+    let execs = rollguard::exec::Executors::new(&fleet.hosts);
+    let traffic = Traffic::new(&config);
+    let url = format!("http://127.0.0.1:{}/", hap.proc.port);
+    let r = |wa, wb| {
+        routing(vec![
+            server("a", Side::Main, a.port, wa),
+            server("b", Side::Main, b.port, wb),
+        ])
+    };
+
+    traffic
+        .apply(
+            &fleet,
+            &execs,
+            "web",
+            &Routing::default(),
+            &r(Some(100), None),
+        )
+        .await
+        .unwrap();
+    let slow_url = format!("{url}slow");
+    let slow_client = lb::client(true);
+    let slow = tokio::spawn(async move { lb::get(&slow_client, &slow_url).await });
+    a.wait_seen(1).await;
+    traffic
+        .apply(
+            &fleet,
+            &execs,
+            "web",
+            &r(Some(100), None),
+            &r(None, Some(100)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.hits(), 1, "apply returned before A answered");
+    assert_eq!(slow.await.unwrap().as_deref(), Ok("A"));
+    let t = tally(&lb::client(false), &url, 10).await;
+    assert_eq!((t.from("B"), t.failed.len()), (10, 0), "{t:?}");
+
+    let bad = routing(vec![server("zzz", Side::Alt, 1, Some(1))]);
+    let err = traffic
+        .apply(&fleet, &execs, "web", &Routing::default(), &bad)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("app/zzz-alt") && err.contains("No such server"),
+        "{err}"
+    );
+    execs.close().await;
+}

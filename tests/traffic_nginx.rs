@@ -324,3 +324,59 @@ async fn nginx_switch_under_load_loses_no_request() {
     assert_eq!((a.late(), b.late()), (0, 0));
     eprintln!("nginx switch under load: {t:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_over_ssh_moves_traffic() {
+    let (a, b) = (Backend::start("A").await, Backend::start("B").await);
+    let Some(sshd) = common::sshd::Sshd::start("nginx_over_ssh_moves_traffic") else {
+        return;
+    };
+    let initial = format!("server 127.0.0.1:{};\n", a.port);
+    let Some(nginx) = Nginx::start("nginx_over_ssh_moves_traffic", &initial) else {
+        return;
+    };
+    // The "remote" traffic host is this machine reached through sshd.
+    let config = TrafficConfig::Nginx(NginxTraffic {
+        host: "edge".into(),
+        upstream_file: nginx.upstream.display().to_string(),
+        validate: nginx.validate.clone(),
+        reload: nginx.reload.clone(),
+    });
+    let (mut fleet, _) = lb::fleet(config.clone());
+    fleet.hosts.push(rollguard::config::Host {
+        name: "edge".into(),
+        address: "127.0.0.1".into(),
+        ssh: Some(sshd.ssh()),
+    });
+    let execs = rollguard::exec::Executors::new(&fleet.hosts);
+    let traffic = Traffic::new(&config);
+    let url = format!("http://127.0.0.1:{}/", nginx.proc.port);
+
+    let a_only = two(&a, Some(100), &b, None);
+    traffic
+        .apply(&fleet, &execs, "web", &Routing::default(), &a_only)
+        .await
+        .unwrap();
+    let b_only = two(&a, None, &b, Some(100));
+    traffic
+        .apply(&fleet, &execs, "web", &a_only, &b_only)
+        .await
+        .unwrap();
+    assert!(
+        nginx
+            .upstream_text()
+            .contains(&format!("server 127.0.0.1:{} down;", a.port))
+    );
+    let t = tally(&lb::client(true), &url, 10).await;
+    assert_eq!((t.from("B"), t.failed.len()), (10, 0), "{t:?}");
+
+    // A refused file over SSH is put back too.
+    let bad = routing(vec![server("a", Side::Main, 0, Some(1))]);
+    let before = nginx.upstream_text();
+    match traffic.apply(&fleet, &execs, "web", &b_only, &bad).await {
+        Err(TrafficError::Invalid(msg)) => assert!(msg.contains("invalid port"), "{msg}"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert_eq!(nginx.upstream_text(), before);
+    execs.close().await;
+}

@@ -12,7 +12,7 @@ use super::engine::Outcome;
 use super::plan::{Plan, Stage, strategy_name};
 use super::preflight;
 use super::worker::{self, StoredPlan};
-use crate::config::{Fleet, Strategy, format_duration};
+use crate::config::{Fleet, Strategy};
 use crate::error::{Code, UserError};
 use crate::exec::Executors;
 use crate::model::Version;
@@ -98,9 +98,23 @@ pub fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
+/// Whether process `pid` runs on this machine. A zombie (exited, not yet
+/// reaped: an orphaned worker whose init does not reap) counts as gone.
 fn pid_alive(pid: i64) -> bool {
+    let Ok(p) = i32::try_from(pid) else {
+        return false;
+    };
     // SAFETY: signal 0 only checks that the process exists.
-    pid > 0 && i32::try_from(pid).is_ok_and(|p| unsafe { libc::kill(p, 0) } == 0)
+    if p <= 0 || unsafe { libc::kill(p, 0) } != 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{p}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => true,
+    }
 }
 
 /// Whether `lock` may be broken: stale heartbeat, or a dead pid here.
@@ -148,6 +162,25 @@ pub async fn deploy(fleet: &Fleet, db: &Path, args: &DeployArgs) -> u8 {
         Ok(v) => v,
         Err(e) => return fail(&UserError::new(Code::Usage, e.to_string())),
     };
+    launch(fleet, db, args, &version, None).await
+}
+
+/// A manual rollback's part of a launch: its checks, and whether failed
+/// checks are overridden.
+struct ManualRollback {
+    checks: Value,
+    force: bool,
+}
+
+/// Preflight, plan, confirm, lock, record, start the worker, follow.
+async fn launch(
+    fleet: &Fleet,
+    db: &Path,
+    args: &DeployArgs,
+    version: &Version,
+    manual: Option<ManualRollback>,
+) -> u8 {
+    let version = version.clone();
     let store = match Store::open(db) {
         Ok(s) => s,
         Err(e) => return fail(&store_err(e)),
@@ -159,7 +192,17 @@ pub async fn deploy(fleet: &Fleet, db: &Path, args: &DeployArgs) -> u8 {
         return fail(&locked_error(&args.app, &lock));
     }
     let execs = Executors::new(&fleet.hosts);
-    let pre = preflight::check(fleet, &store, &execs, &args.app, &version, args.strategy).await;
+    let way_back = !manual.as_ref().is_some_and(|m| m.force);
+    let pre = preflight::check(
+        fleet,
+        &store,
+        &execs,
+        &args.app,
+        &version,
+        args.strategy,
+        way_back,
+    )
+    .await;
     execs.close().await;
     let pre = match pre {
         Ok(p) => p,
@@ -238,6 +281,12 @@ pub async fn deploy(fleet: &Fleet, db: &Path, args: &DeployArgs) -> u8 {
         None,
     );
     let stored = StoredPlan {
+        kind: if manual.is_some() {
+            "rollback"
+        } else {
+            "deploy"
+        }
+        .to_string(),
         plan: pre.plan.clone(),
         live: pre.live.clone(),
         config: std::fs::canonicalize(&fleet.source).unwrap_or_else(|_| fleet.source.clone()),
@@ -279,6 +328,16 @@ pub async fn deploy(fleet: &Fleet, db: &Path, args: &DeployArgs) -> u8 {
         .collect();
     let _ = store.insert_batches(id, &batches);
     let _ = store.set_lock_deployment(&args.app, id);
+    if let Some(m) = &manual {
+        let _ = store.record_deployment_event(
+            &args.app,
+            Some(id),
+            "rollback_requested",
+            &owner.user,
+            Some(&reason),
+            Some(&json!({"checks": m.checks, "forced": m.force})),
+        );
+    }
     let _ = store.record_deployment_event(
         &args.app,
         Some(id),
@@ -297,7 +356,7 @@ pub async fn deploy(fleet: &Fleet, db: &Path, args: &DeployArgs) -> u8 {
         .join("rollouts")
         .join(format!("{id}.log"));
     let db_abs = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
-    let pid = match worker::spawn(&exe, &db_abs, id, &log) {
+    let pid = match worker::spawn(&exe, &db_abs, id, worker::Mode::Run, &log) {
         Ok(pid) => pid,
         Err(e) => {
             let _ = store.finish_deployment(id, "failed", "failed");
@@ -664,4 +723,325 @@ pub fn history(db: &Path, app: Option<&str>, limit: usize, json_out: bool) -> u8
         );
     }
     0
+}
+
+/// `rollguard rollback` options.
+#[derive(Clone, Debug, Default)]
+pub struct RollbackArgs {
+    /// App name.
+    pub app: String,
+    /// A deployment id or a version; default the last good release.
+    pub to: Option<String>,
+    /// Why (required, stored).
+    pub reason: String,
+    /// Skip the confirmation.
+    pub yes: bool,
+    /// Print the checks and the plan only.
+    pub dry_run: bool,
+    /// Go on despite failed checks.
+    pub force: bool,
+    /// Print one JSON object at the end.
+    pub json: bool,
+}
+
+/// `rollguard rollback APP [--to ID|VERSION] --reason TEXT`: puts a
+/// previous release back, health-checked like a deploy. Before anything
+/// moves: the target must be a release rollguard knows, it must have been
+/// healthy when it last ran, and its artifact must be present for every
+/// instance; a major-version jump is a warning. A failed check stops it
+/// unless `--force`.
+pub async fn rollback(fleet: &Fleet, db: &Path, args: &RollbackArgs) -> u8 {
+    let Some(app) = fleet.app(&args.app) else {
+        let names: Vec<_> = fleet.apps.iter().map(|a| a.name.as_str()).collect();
+        return fail(
+            &UserError::new(Code::Usage, format!("no app named \"{}\"", args.app))
+                .hint(format!("apps: {}", names.join(", "))),
+        );
+    };
+    if args.reason.trim().is_empty() {
+        return fail(&UserError::new(
+            Code::Usage,
+            "a rollback needs --reason TEXT",
+        ));
+    }
+    let store = match Store::open(db) {
+        Ok(s) => s,
+        Err(e) => return fail(&store_err(e)),
+    };
+    let app_idx = fleet
+        .apps
+        .iter()
+        .position(|a| a.name == app.name)
+        .unwrap_or(0);
+    let driver = match crate::driver::Driver::for_app(app) {
+        Ok(d) => d,
+        Err(e) => return fail(&preflight::driver_error(e)),
+    };
+    let live = preflight::live_sides(fleet, app_idx, &store);
+    let execs = Executors::new(&fleet.hosts);
+    let slot = |i: usize| crate::driver::Slot {
+        app,
+        instance: &app.instances[i],
+        host: fleet.host(&app.instances[i].host).expect("validated host"),
+        side: live[i],
+    };
+    // What runs now.
+    let mut current = Vec::new();
+    for i in 0..app.instances.len() {
+        let Some(exec) = execs.get(&app.instances[i].host) else {
+            continue;
+        };
+        match driver.current(exec, slot(i)).await {
+            Ok(Some(v)) => current.push(v),
+            Ok(None) => {}
+            Err(e) => {
+                execs.close().await;
+                return fail(&preflight::driver_error(e));
+            }
+        }
+    }
+    current.sort();
+    current.dedup();
+    // The target.
+    let target = match &args.to {
+        Some(to) if to.chars().all(|c| c.is_ascii_digit()) => {
+            match to
+                .parse::<i64>()
+                .ok()
+                .and_then(|id| store.deployment(id).ok().flatten())
+            {
+                Some(d) if d.app == app.name => Version::parse(&d.to_version).ok(),
+                Some(d) => {
+                    execs.close().await;
+                    return fail(&UserError::new(
+                        Code::Usage,
+                        format!("deployment {to} is of app {}, not {}", d.app, app.name),
+                    ));
+                }
+                None => Version::parse(to).ok(),
+            }
+        }
+        Some(to) => match Version::parse(to) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                execs.close().await;
+                return fail(&UserError::new(Code::Usage, e.to_string()));
+            }
+        },
+        None => {
+            let except = (current.len() == 1).then(|| current[0].to_string());
+            store
+                .last_good_release(&app.name, except.as_deref())
+                .ok()
+                .flatten()
+                .and_then(|r| Version::parse(&r.version).ok())
+        }
+    };
+    let Some(target) = target else {
+        execs.close().await;
+        return fail(
+            &UserError::new(
+                Code::RollbackTargetMissing,
+                format!("no earlier good release of {} is known", app.name),
+            )
+            .hint("name one with --to VERSION (see `rollguard history`)"),
+        );
+    };
+    // The checks.
+    let release = store.release(&app.name, target.as_str()).ok().flatten();
+    let mut missing = Vec::new();
+    for i in 0..app.instances.len() {
+        let Some(exec) = execs.get(&app.instances[i].host) else {
+            continue;
+        };
+        match driver.present(exec, slot(i), &target).await {
+            Ok(true) => {}
+            Ok(false) => missing.push(app.instances[i].name.clone()),
+            Err(e) => missing.push(format!("{} ({e})", app.instances[i].name)),
+        }
+    }
+    execs.close().await;
+    let jump = current
+        .iter()
+        .find(|c| c.major().is_some() && target.major().is_some() && c.major() != target.major());
+    let checks = vec![
+        (
+            "known",
+            release.is_some(),
+            format!("{target} is a release rollguard has seen"),
+        ),
+        (
+            "was_healthy",
+            release
+                .as_ref()
+                .is_some_and(|r| r.last_healthy_ms.is_some()),
+            match release.as_ref().and_then(|r| r.last_healthy_ms) {
+                Some(t) => format!("{target} was healthy at {}", time_of(t)),
+                None => format!("{target} was never seen healthy"),
+            },
+        ),
+        (
+            "artifact_present",
+            missing.is_empty(),
+            if missing.is_empty() {
+                format!("{target} is present for every instance")
+            } else {
+                format!("{target} is missing for {}", missing.join(", "))
+            },
+        ),
+    ];
+    let failed: Vec<&str> = checks.iter().filter(|c| !c.1).map(|c| c.0).collect();
+    let mut warnings = Vec::new();
+    if let Some(c) = jump {
+        warnings.push(format!("major version jump: {c} → {target}"));
+    }
+    let checks_json = json!({
+        "target": target,
+        "current": current,
+        "checks": checks.iter().map(|(k, ok, d)| json!({"check": k, "ok": ok, "detail": d})).collect::<Vec<_>>(),
+        "warnings": warnings,
+    });
+    if !args.json || args.dry_run {
+        let from: Vec<String> = current.iter().map(Version::to_string).collect();
+        println!(
+            "Rollback {} {} → {target}",
+            app.name,
+            if from.is_empty() {
+                "-".into()
+            } else {
+                from.join(", ")
+            }
+        );
+        for (_, ok, detail) in &checks {
+            println!("  {} {detail}", if *ok { "ok  " } else { "FAIL" });
+        }
+        for w in &warnings {
+            println!("  warning: {w}");
+        }
+    }
+    if !failed.is_empty() && !args.force {
+        let code = if failed.contains(&"artifact_present") {
+            Code::RollbackTargetMissing
+        } else {
+            Code::RollbackUnsafe
+        };
+        return fail(
+            &UserError::new(
+                code,
+                format!("rollback checks failed: {}", failed.join(", ")),
+            )
+            .hint("fix what failed, pick another target with --to, or pass --force"),
+        );
+    }
+    let deploy_args = DeployArgs {
+        app: app.name.clone(),
+        version: target.to_string(),
+        strategy: Some(Strategy::Rolling),
+        yes: args.yes,
+        dry_run: args.dry_run,
+        detach: false,
+        json: args.json,
+        reason: Some(format!("rollback: {}", args.reason)),
+        break_lock: false,
+    };
+    let manual = ManualRollback {
+        checks: checks_json,
+        force: args.force,
+    };
+    launch(fleet, db, &deploy_args, &target, Some(manual)).await
+}
+
+/// `rollguard recover APP --resume|--rollback`: finishes a rollout whose
+/// worker died (crash, `kill -9`, a reboot). Refused while the worker is
+/// alive. The stale lock is broken (and that is recorded), a new worker
+/// takes it, and this command follows it like `deploy` does.
+pub async fn recover(db: &Path, app: &str, mode: worker::Mode, json_out: bool) -> u8 {
+    let store = match Store::open(db) {
+        Ok(s) => s,
+        Err(e) => return fail(&store_err(e)),
+    };
+    let active = store.unfinished_deployments(Some(app)).unwrap_or_default();
+    let Some(d) = active.first() else {
+        return fail(
+            &UserError::new(Code::NoRollout, format!("no interrupted rollout of {app}"))
+                .hint("`rollguard status` shows what runs; nothing needs recovering"),
+        );
+    };
+    let me = LockOwner {
+        user: whoami(),
+        host: hostname(),
+        pid: std::process::id(),
+    };
+    if let Ok(Some(lock)) = store.lock(app) {
+        match breakable(&lock) {
+            None => {
+                return fail(&locked_error(app, &lock).hint(
+                    "its worker is alive: the rollout is not interrupted (abort it with `rollguard abort`)",
+                ));
+            }
+            Some(why) => {
+                let _ = store.break_lock(app);
+                let _ = store.record_deployment_event(
+                    app,
+                    Some(d.id),
+                    "lock_broken",
+                    &me.user,
+                    Some(&format!("recover: {why}")),
+                    Some(&json!({"lock": lock_json(&lock)})),
+                );
+            }
+        }
+    }
+    match store.try_lock(
+        app,
+        &me,
+        &format!("recover deployment {}", d.id),
+        Some(d.id),
+    ) {
+        Ok(Ok(())) => {}
+        Ok(Err(l)) => return fail(&locked_error(app, &l)),
+        Err(e) => return fail(&store_err(e)),
+    }
+    let _ = store.record_deployment_event(
+        app,
+        Some(d.id),
+        "recover_requested",
+        &me.user,
+        Some(if mode == worker::Mode::Resume {
+            "resume"
+        } else {
+            "rollback"
+        }),
+        None,
+    );
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return fail(&UserError::new(Code::Exec, e.to_string())),
+    };
+    let db_abs = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
+    let log = db_abs
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("rollouts")
+        .join(format!("{}.log", d.id));
+    let pid = match worker::spawn(&exe, &db_abs, d.id, mode, &log) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = store.unlock(app, me.pid);
+            return fail(&e);
+        }
+    };
+    let _ = store.set_lock_owner_pid(app, pid);
+    if !json_out {
+        println!(
+            "Recovering deployment {} of {app} ({}), worker pid {pid}.",
+            d.id,
+            if mode == worker::Mode::Resume {
+                "resume"
+            } else {
+                "rollback"
+            }
+        );
+    }
+    follow(&store, d.id, pid, json_out).await
 }

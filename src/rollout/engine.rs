@@ -102,6 +102,8 @@ pub enum Trigger {
     MinHealthy,
     /// An operator aborted.
     Abort,
+    /// `rollguard recover --rollback` after the worker died.
+    Recovered,
 }
 
 impl Trigger {
@@ -114,6 +116,7 @@ impl Trigger {
             Trigger::Traffic => "E_TRAFFIC",
             Trigger::MinHealthy => "E_MIN_HEALTHY",
             Trigger::Abort => "E_ABORTED",
+            Trigger::Recovered => "E_INTERRUPTED",
         }
     }
 }
@@ -159,6 +162,8 @@ pub struct Engine {
     deployment: i64,
     plan: Plan,
     live: Vec<Side>,
+    /// Each instance's live side when the rollout started.
+    orig_live: Vec<Side>,
     routes: Vec<Route>,
     undo: Vec<Undo>,
     signals: mpsc::UnboundedReceiver<Signal>,
@@ -206,6 +211,7 @@ impl Engine {
             prober,
             deployment,
             plan,
+            orig_live: live.clone(),
             live,
             routes,
             undo: Vec::new(),
@@ -392,13 +398,105 @@ impl Engine {
     }
 
     /// Runs the plan to the end: deployed, or rolled back.
-    pub async fn run(mut self) -> Finished {
+    pub async fn run(self) -> Finished {
         self.set_state("running");
         self.event(
             "rollout_started",
             None,
             json!({"plan": self.plan, "strategy": self.plan.strategy}),
         );
+        self.run_from(0).await
+    }
+
+    /// Picks up a deployment whose worker died: rebuilds what was done
+    /// from the stored changes and snapshots, then rolls it all back
+    /// (`resume = false`) or goes on from the first stage that had not
+    /// passed.
+    pub async fn recover(mut self, resume: bool) -> Finished {
+        self.rebuild_undo();
+        // Routing after a crash is unknown: make the first change touch
+        // every server.
+        self.routes = vec![
+            Route {
+                main: Some(1),
+                alt: Some(1),
+            };
+            self.live.len()
+        ];
+        let batches = self.store.batches(self.deployment).unwrap_or_default();
+        let first_open = batches
+            .iter()
+            .position(|b| b.state != "passed")
+            .unwrap_or(batches.len());
+        for stage in self.plan.stages.iter().take(first_open) {
+            if matches!(stage, Stage::Switch) {
+                self.live = self.orig_live.iter().map(|s| s.other()).collect();
+            }
+        }
+        self.event(
+            "recovery_started",
+            None,
+            json!({"mode": if resume { "resume" } else { "rollback" }, "from_stage": first_open,
+                   "replaced": self.undo.len().saturating_sub(1)}),
+        );
+        if resume {
+            self.set_state("running");
+            return self.run_from(first_open).await;
+        }
+        let f = Failure {
+            trigger: Trigger::Recovered,
+            reason: "the rollout's worker stopped before the end; rolling back what it did".into(),
+            evidence: json!({"from_stage": first_open}),
+        };
+        self.fail(f).await
+    }
+
+    /// Undo entries from the store: steady routing at the start, then one
+    /// restore per slot that was started, with the first snapshot taken of
+    /// that slot in this deployment (what ran before it).
+    fn rebuild_undo(&mut self) {
+        self.undo.clear();
+        self.undo.push(Undo::Routed {
+            routes: routing::steady(&self.orig_live),
+            live: self.orig_live.clone(),
+        });
+        let changes = self.store.changes(self.deployment).unwrap_or_default();
+        let snapshots = self
+            .store
+            .deployment_snapshots(self.deployment)
+            .unwrap_or_default();
+        let side_of = |v: &Value| match v["side"].as_str() {
+            Some("alt") => Side::Alt,
+            _ => Side::Main,
+        };
+        let mut seen: Vec<(usize, Side)> = Vec::new();
+        for c in changes.iter().filter(|c| c.action == "start") {
+            let Some(i) = self
+                .app()
+                .instances
+                .iter()
+                .position(|x| x.name == c.instance)
+            else {
+                continue;
+            };
+            let side = c.detail.as_ref().map_or(Side::Main, side_of);
+            if seen.contains(&(i, side)) {
+                continue;
+            }
+            seen.push((i, side));
+            let snapshot = snapshots
+                .iter()
+                .find(|s| s.instance == c.instance && side_of(&s.data) == side)
+                .and_then(|s| serde_json::from_value::<Snapshot>(s.data["snapshot"].clone()).ok());
+            self.undo.push(Undo::Replaced {
+                instance: i,
+                side,
+                snapshot,
+            });
+        }
+    }
+
+    async fn run_from(mut self, first: usize) -> Finished {
         let batch_ids = self
             .store
             .batches(self.deployment)
@@ -406,7 +504,7 @@ impl Engine {
             .unwrap_or_default();
         let stages = self.plan.stages.clone();
         let mut failed_batches = 0u32;
-        let mut i = 0;
+        let mut i = first;
         while i < stages.len() {
             let batch = batch_ids.get(i).copied();
             let mark = self.undo.len();
@@ -555,7 +653,9 @@ impl Engine {
                     routes: self.routes.clone(),
                     live: self.live.clone(),
                 });
-                let new_live: Vec<Side> = self.live.iter().map(|s| s.other()).collect();
+                // From the sides at the start, so running it twice (resume)
+                // does not switch back.
+                let new_live: Vec<Side> = self.orig_live.iter().map(|s| s.other()).collect();
                 self.apply_routes(routing::steady(&new_live)).await?;
                 self.live = new_live;
                 self.event("traffic_switched", None, json!({"live": self.live}));
@@ -622,7 +722,7 @@ impl Engine {
         let app_name = self.app().name.clone();
         let inst_name = self.app().instances[i].name.clone();
         if let Some(s) = &snapshot {
-            let data = serde_json::to_value(s).unwrap_or(Value::Null);
+            let data = json!({"side": side, "snapshot": s});
             if let Err(e) = self.store.save_snapshot(
                 Some(self.deployment),
                 &app_name,
@@ -826,7 +926,7 @@ impl Engine {
             Some(&f.reason),
             json!({"trigger": f.trigger, "code": code, "evidence": f.evidence}),
         );
-        let policy = if f.trigger == Trigger::Abort {
+        let policy = if matches!(f.trigger, Trigger::Abort | Trigger::Recovered) {
             AutoRollback::Auto
         } else {
             self.app().rollout.auto_rollback

@@ -63,7 +63,9 @@ pub fn live_sides(fleet: &Fleet, app: usize, store: &Store) -> Vec<Side> {
         .collect()
 }
 
-/// Runs every check for deploying `version` of `app_name`.
+/// Runs every check for deploying `version` of `app_name`. `way_back`
+/// checks that what runs now could be restored (skipped only by a forced
+/// manual rollback).
 pub async fn check(
     fleet: &Fleet,
     store: &Store,
@@ -71,6 +73,7 @@ pub async fn check(
     app_name: &str,
     version: &Version,
     strategy: Option<Strategy>,
+    way_back: bool,
 ) -> Result<Preflight, UserError> {
     let Some(app_idx) = fleet.apps.iter().position(|a| a.name == app_name) else {
         let names: Vec<_> = fleet.apps.iter().map(|a| a.name.as_str()).collect();
@@ -100,14 +103,14 @@ pub async fn check(
         })
     };
     let mut now = Vec::new();
-    for i in 0..app.instances.len() {
+    for (i, &side) in live.iter().enumerate() {
         let version = driver
-            .current(exec_of(i)?, slot(i, live[i]))
+            .current(exec_of(i)?, slot(i, side))
             .await
             .map_err(driver_error)?;
         now.push(InstanceNow {
             version,
-            live: live[i],
+            live: side,
         });
     }
     let plan = plan::plan(app, strategy.unwrap_or(app.strategy), &now, version).map_err(|e| match e {
@@ -119,9 +122,9 @@ pub async fn check(
     })?;
     // The target must be there, everywhere it will run.
     let mut missing = Vec::new();
-    for i in 0..app.instances.len() {
+    for (i, &side) in live.iter().enumerate() {
         if !driver
-            .present(exec_of(i)?, slot(i, live[i]), version)
+            .present(exec_of(i)?, slot(i, side), version)
             .await
             .map_err(driver_error)?
         {
@@ -136,7 +139,7 @@ pub async fn check(
         .hint("build or copy the release (or image) to those hosts first"));
     }
     // And the way back.
-    if !plan.install {
+    if way_back && !plan.install {
         let mut gone = Vec::new();
         for (i, n) in now.iter().enumerate() {
             let Some(current) = &n.version else { continue };

@@ -23,12 +23,19 @@ use crate::store::Store;
 /// What a deployment row's `plan` column holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoredPlan {
+    /// `deploy`, or `rollback` for `rollguard rollback`.
+    #[serde(default = "deploy_kind")]
+    pub kind: String,
     /// The plan.
     pub plan: Plan,
     /// Each instance's live side when the rollout was planned.
     pub live: Vec<Side>,
     /// The config file the deploy used (absolute).
     pub config: PathBuf,
+}
+
+fn deploy_kind() -> String {
+    "deploy".into()
 }
 
 /// How often the worker looks for commands.
@@ -40,9 +47,45 @@ fn store_err(e: crate::store::StoreError) -> UserError {
     UserError::new(Code::Store, e.message()).hint(e.hint())
 }
 
+/// What a worker does with its deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Run it from the start.
+    Run,
+    /// Its previous worker died: go on from the first open stage.
+    Resume,
+    /// Its previous worker died: roll back what it did.
+    Rollback,
+}
+
+impl Mode {
+    fn arg(self) -> Option<&'static str> {
+        match self {
+            Mode::Run => None,
+            Mode::Resume => Some("resume"),
+            Mode::Rollback => Some("rollback"),
+        }
+    }
+
+    /// Parses `resume` or `rollback`.
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "resume" => Some(Mode::Resume),
+            "rollback" => Some(Mode::Rollback),
+            _ => None,
+        }
+    }
+}
+
 /// Starts the worker for `deployment` as a detached process in its own
 /// session; returns its pid. Its output goes to `log`.
-pub fn spawn(exe: &Path, db: &Path, deployment: i64, log: &Path) -> Result<u32, UserError> {
+pub fn spawn(
+    exe: &Path,
+    db: &Path,
+    deployment: i64,
+    mode: Mode,
+    log: &Path,
+) -> Result<u32, UserError> {
     use std::os::unix::process::CommandExt;
     if let Some(dir) = log.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -59,6 +102,7 @@ pub fn spawn(exe: &Path, db: &Path, deployment: i64, log: &Path) -> Result<u32, 
     cmd.arg("--db")
         .arg(db)
         .args(["worker", "--deployment", &deployment.to_string()])
+        .args(mode.arg().map(|m| ["--recover", m]).into_iter().flatten())
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);
@@ -77,7 +121,7 @@ pub fn spawn(exe: &Path, db: &Path, deployment: i64, log: &Path) -> Result<u32, 
 }
 
 /// Runs deployment `deployment` (the body of `rollguard worker`).
-pub async fn run(db: &Path, deployment: i64) -> Result<Finished, UserError> {
+pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, UserError> {
     let store = Store::open(db).map_err(store_err)?;
     let row = store
         .deployment(deployment)
@@ -128,7 +172,11 @@ pub async fn run(db: &Path, deployment: i64) -> Result<Finished, UserError> {
         stored.live,
         rx,
     );
-    let finished = engine.run().await;
+    let finished = match mode {
+        Mode::Run => engine.run().await,
+        Mode::Resume => engine.recover(true).await,
+        Mode::Rollback => engine.recover(false).await,
+    };
     poller.abort();
     prober.executors().close().await;
     // The engine released the lock when it finished; this only matters if

@@ -257,7 +257,7 @@ fn loses_traffic(from: &Routing, to: &Routing) -> bool {
         .filter(|s| s.weight.is_some_and(|w| w > 0))
         .map(key)
         .collect();
-    to.servers.iter().any(|s| !s.weight.is_some_and(|w| w > 0))
+    to.servers.iter().any(|s| s.weight.is_none_or(|w| w == 0))
         || from.servers.iter().any(|s| !wanted.contains(&key(s)))
 }
 
