@@ -1,0 +1,217 @@
+//! After a `kill -9` of the rollout worker: `status` shows the interrupted
+//! rollout and `recover --rollback|--resume` finishes it, with the fleet on
+//! one version and no record lost. Also the manual `rollback` command and a
+//! deploy refused at preflight because its rollback target is gone.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::rollout::{Env, version_at};
+
+fn worker_pid(env: &Env) -> i32 {
+    let conn = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
+    conn.query_row("SELECT owner_pid FROM locks WHERE app = 'web'", [], |r| {
+        r.get(0)
+    })
+    .unwrap_or(0)
+}
+
+fn wait_for(what: &str, limit: Duration, mut pred: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !pred() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kill9(pid: i32) {
+    assert!(pid > 0);
+    // SAFETY: SIGKILL to the worker this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
+
+fn event_count(env: &Env) -> i64 {
+    let conn = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
+    conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn started(env: &Env, extra: &[&str]) {
+    let mut args = vec!["deploy", "web", "v2", "--yes", "--detach"];
+    args.extend_from_slice(extra);
+    let (code, out, err) = env.rollguard(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
+#[test]
+fn kill_9_then_recover_rollback_and_resume() {
+    let Some(env) = Env::new("kill_9_then_recover", "nginx", "") else {
+        return;
+    };
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    for (point, mode) in [
+        ("during the first batch's gate", "--rollback"),
+        ("after the first batch", "--rollback"),
+        ("after the second batch", "--resume"),
+        ("while monitoring", "--resume"),
+    ] {
+        started(&env, &[]);
+        let p = env.ports.clone();
+        match point {
+            "during the first batch's gate" => {
+                wait_for("v2 on web-1", Duration::from_secs(20), || {
+                    version_at(p[0]) == "v2"
+                })
+            }
+            "after the first batch" => {
+                wait_for("v2 on web-1", Duration::from_secs(20), || {
+                    version_at(p[0]) == "v2"
+                });
+                std::thread::sleep(Duration::from_millis(700));
+            }
+            "after the second batch" => {
+                wait_for("v2 on web-2", Duration::from_secs(20), || {
+                    version_at(p[1]) == "v2"
+                });
+                std::thread::sleep(Duration::from_millis(700));
+            }
+            _ => wait_for("v2 everywhere", Duration::from_secs(20), || {
+                env.served(&p).iter().all(|v| v == "v2")
+            }),
+        }
+        let before = event_count(&env);
+        kill9(worker_pid(&env));
+        std::thread::sleep(Duration::from_millis(300));
+        let (_, out, _) = env.rollguard(&["status", "web"]);
+        assert!(
+            out.contains("INTERRUPTED"),
+            "{point}: status shows the interrupted rollout:\n{out}"
+        );
+        let (code, out, err) = env.rollguard(&["recover", "web", mode]);
+        let served = env.served(&env.ports);
+        if mode == "--rollback" {
+            assert_eq!(code, 3, "{point}: {out}\n{err}");
+            assert_eq!(served, ["v1", "v1", "v1"], "{point}");
+        } else {
+            assert_eq!(code, 0, "{point}: {out}\n{err}");
+            assert_eq!(served, ["v2", "v2", "v2"], "{point}");
+            // Back to v1 for the next round.
+            let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes"]);
+            assert_eq!(code, 0, "{out}\n{err}");
+        }
+        assert!(
+            event_count(&env) > before,
+            "{point}: records kept and added"
+        );
+        let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+        let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(s[0]["lock"].is_null(), "{point}: lock released: {s}");
+        assert_eq!(s[0]["active"].as_array().unwrap().len(), 0, "{point}: {s}");
+    }
+    // Recovering with nothing interrupted is an error that says so.
+    let (code, _, err) = env.rollguard(&["recover", "web", "--resume"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("E_NO_ROLLOUT"), "{err}");
+}
+
+#[test]
+fn recover_refuses_while_the_worker_lives() {
+    let Some(env) = Env::new("recover_refuses", "nginx", "") else {
+        return;
+    };
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let cfg = std::fs::read_to_string(env.config())
+        .unwrap()
+        .replace("monitor = \"3s\"", "monitor = \"20s\"");
+    std::fs::write(env.config(), cfg).unwrap();
+    started(&env, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, _, err) = env.rollguard(&["recover", "web", "--rollback"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("E_LOCKED"), "{err}");
+    env.rollguard(&["abort", "web"]);
+    wait_for("the abort", Duration::from_secs(30), || {
+        let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+        out.contains("\"lock\":null")
+    });
+}
+
+#[test]
+fn manual_rollback_checks_then_restores_the_last_good_release() {
+    let Some(env) = Env::new("manual_rollback", "nginx", "") else {
+        return;
+    };
+    for v in ["v1", "v2"] {
+        let (code, out, err) = env.rollguard(&["deploy", "web", v, "--yes"]);
+        assert_eq!(code, 0, "{out}\n{err}");
+    }
+    // A reason is required.
+    let (code, _, _) = env.rollguard(&["rollback", "web", "--yes"]);
+    assert_eq!(code, 2);
+    // --dry-run prints the checks and the plan, and moves nothing.
+    let (code, out, _) = env.rollguard(&["rollback", "web", "--reason", "errors", "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Rollback web v2 → v1") && out.contains("was healthy"),
+        "{out}"
+    );
+    assert_eq!(env.served(&env.ports), ["v2", "v2", "v2"]);
+    // An unknown target fails its checks and stops, unless forced.
+    let (code, out, err) =
+        env.rollguard(&["rollback", "web", "--to", "v9", "--reason", "x", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("E_ROLLBACK_TARGET_MISSING"), "{err}");
+    // v3 was never healthy: refused as unsafe.
+    let (code, _, err) =
+        env.rollguard(&["rollback", "web", "--to", "v3", "--reason", "x", "--yes"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("E_ROLLBACK_UNSAFE"), "{err}");
+    // The real thing: back to v1, health-checked, reason stored.
+    let (code, out, err) = env.rollguard(&[
+        "rollback",
+        "web",
+        "--reason",
+        "checkout errors up",
+        "--yes",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["to"], "v1");
+    assert_eq!(report["outcome"], "deployed");
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"]);
+    let conn = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
+    let reason: String = conn
+        .query_row(
+            "SELECT reason FROM events WHERE kind = 'rollback_requested' ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(reason, "rollback: checkout errors up");
+}
+
+#[test]
+fn deploy_without_a_way_back_is_refused_at_preflight() {
+    let Some(env) = Env::new("no_way_back", "nginx", "") else {
+        return;
+    };
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // The running release disappears from the host.
+    std::fs::remove_dir_all(env.dir.join("releases/v1")).unwrap();
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v2", "--yes"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("E_ROLLBACK_TARGET_MISSING"), "{err}");
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"], "nothing moved");
+    // A target that is not there is refused too.
+    let (code, _, err) = env.rollguard(&["deploy", "web", "v9", "--yes"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("E_ARTIFACT_MISSING"), "{err}");
+}
