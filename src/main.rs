@@ -210,6 +210,15 @@ enum Cmd {
         fail_after: Option<Duration>,
         #[arg(long)]
         fail_requests: bool,
+        /// The instance it serves (for --flap-if and --heartbeat-dir).
+        #[arg(long)]
+        instance: Option<String>,
+        /// Flap when serving this instance.
+        #[arg(long)]
+        flap_if: Option<String>,
+        /// Write the heartbeat to DIR/INSTANCE.beat.
+        #[arg(long)]
+        heartbeat_dir: Option<PathBuf>,
     },
 }
 
@@ -258,7 +267,15 @@ async fn run(cli: Cli) -> ExitCode {
             latency_ms,
             fail_after,
             fail_requests,
+            instance,
+            flap_if,
+            heartbeat_dir,
         }) => {
+            let flap = flap || (instance.is_some() && flap_if == instance);
+            let heartbeat = heartbeat.or_else(|| {
+                let (dir, inst) = (heartbeat_dir?, instance?);
+                Some(dir.join(format!("{inst}.beat")))
+            });
             let opts = demo::server::ServerOptions {
                 port,
                 port_file,
@@ -627,7 +644,7 @@ async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let demo = match demo::start(&exe) {
+    let demo = match demo::start(&exe).await {
         Ok(d) => d,
         Err(e) => {
             eprintln!("{e}");

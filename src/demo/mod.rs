@@ -1,65 +1,117 @@
-//! `rollguard demo`: a self-contained fleet on this machine. It starts nine
-//! real HTTP server processes (three apps of three instances, see
-//! [`server`]), writes a config for them into a temporary folder, and hands
-//! that to the same code paths as a real fleet. One instance flaps so that
-//! failures show up in the sparklines. Dropping [`DemoFleet`] stops every
-//! process it started and removes the folder.
+//! `rollguard demo`: a self-contained fleet on this machine. Three apps of
+//! three instances run the demo application ([`server`], the hidden
+//! `rollguard demo-app`) through the real process driver, from releases
+//! `v1` and `v2` (good) and `v3` (starts, then fails its health checks) in
+//! a temporary folder. When nginx is installed, a private nginx fronts each
+//! app and rollouts move traffic through it; otherwise rollouts run without
+//! traffic switching, and the banner says so. One instance flaps now and
+//! then so failures show in the sparklines. A `rg` script in the folder
+//! runs rollguard on the demo's config and history, so a newcomer can type
+//! `…/rg deploy checkout v3 --yes` in another terminal and watch it roll
+//! back. Dropping [`DemoFleet`] stops everything it started and removes the
+//! folder.
 
 pub mod server;
 
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config;
+use crate::driver::{Driver, Side, Slot};
 use crate::error::{Code, UserError};
-use crate::exec::shell;
+use crate::exec::{Executors, shell};
+use crate::model::Version;
 
 /// The running demo fleet.
 pub struct DemoFleet {
-    /// The temporary folder holding config, database and heartbeats.
+    /// The temporary folder holding config, releases, database and runs.
     pub dir: PathBuf,
     /// The generated config.
     pub config: PathBuf,
     /// The history database.
     pub db: PathBuf,
-    children: Vec<Child>,
+    /// The script that runs rollguard on this demo (`rg deploy …`).
+    pub rg: PathBuf,
+    /// nginx's port per app, when nginx fronts the apps.
+    pub nginx_ports: Option<Vec<(String, u16)>>,
+    nginx: Option<Child>,
+}
+
+impl DemoFleet {
+    /// One line for the console's banner.
+    pub fn banner(&self) -> String {
+        let lb = match &self.nginx_ports {
+            Some(ports) => format!(
+                "nginx: {}",
+                ports
+                    .iter()
+                    .map(|(a, p)| format!("{a} :{p}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => "nginx not installed: rollouts run without traffic switching".into(),
+        };
+        format!(
+            "demo · try `{} deploy checkout v3 --yes` in another terminal · {lb}",
+            self.rg.display()
+        )
+    }
 }
 
 impl Drop for DemoFleet {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
+        // Instances started by the process driver run detached: stop their
+        // process groups from the pidfiles.
+        let run = self.dir.join("run");
+        for app in std::fs::read_dir(&run).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(app.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if f.path().extension().is_some_and(|e| e == "pid")
+                    && let Some(pid) = std::fs::read_to_string(f.path())
+                        .ok()
+                        .and_then(|s| s.trim().parse::<i32>().ok())
+                        .filter(|p| *p > 1)
+                {
+                    // SAFETY: signals to process groups this demo started.
+                    unsafe {
+                        libc::kill(-pid, libc::SIGTERM);
+                        libc::kill(pid, libc::SIGTERM);
+                    }
+                }
+            }
         }
-        for c in &mut self.children {
-            let _ = c.wait();
+        if let Some(n) = &mut self.nginx {
+            let _ = n.kill();
+            let _ = n.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-struct Spec {
-    app: &'static str,
-    latency_ms: u64,
+/// The apps: name and typical latency.
+const APPS: [(&str, u64); 3] = [("checkout", 25), ("payments", 12), ("search", 40)];
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-const APPS: [Spec; 3] = [
-    Spec {
-        app: "checkout",
-        latency_ms: 25,
-    },
-    Spec {
-        app: "payments",
-        latency_ms: 12,
-    },
-    Spec {
-        app: "search",
-        latency_ms: 40,
-    },
-];
+fn find_nginx() -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .map(|d| Path::new(d).join("nginx"))
+        .find(|p| p.is_file())
+}
 
 /// Starts the demo fleet. `exe` is the rollguard binary (it serves as the
 /// demo application too).
-pub fn start(exe: &Path) -> Result<DemoFleet, UserError> {
+pub async fn start(exe: &Path) -> Result<DemoFleet, UserError> {
     let dir = std::env::temp_dir().join(format!("rollguard-demo-{}", std::process::id()));
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         UserError::new(Code::Demo, format!("{what}: {e}"))
@@ -68,103 +120,215 @@ pub fn start(exe: &Path) -> Result<DemoFleet, UserError> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("run"))
         .map_err(|e| fail("cannot create the demo folder", &e))?;
-    let mut fleet = DemoFleet {
+    let mut demo = DemoFleet {
         config: dir.join("rollguard.toml"),
         db: dir.join("history.db"),
+        rg: dir.join("rg"),
         dir,
-        children: Vec::new(),
+        nginx_ports: None,
+        nginx: None,
     };
+    write_releases(&demo.dir, exe).map_err(|e| fail("cannot write the demo releases", &e))?;
     let mut ports = Vec::new();
-    for spec in &APPS {
-        for i in 1..=3 {
-            let name = format!("{}-{i}", spec.app);
-            let port_file = fleet.dir.join("run").join(format!("{name}.port"));
-            let mut cmd = Command::new(exe);
-            cmd.arg("demo-app")
-                .args(["--port", "0", "--version", "v1"])
-                .arg("--port-file")
-                .arg(&port_file)
-                .arg("--heartbeat")
-                .arg(fleet.dir.join("run").join(format!("{name}.beat")))
-                .args(["--latency-ms", &spec.latency_ms.to_string()])
-                .args(["--parent", &std::process::id().to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            if name == "checkout-2" {
-                cmd.arg("--flap");
+    for _ in 0..APPS.len() * 3 {
+        ports.push(free_port().map_err(|e| fail("no free port", &e))?);
+    }
+    if let Some(nginx) = find_nginx() {
+        match start_nginx(&demo.dir, &nginx, &ports) {
+            Ok((child, lb_ports)) => {
+                demo.nginx = Some(child);
+                demo.nginx_ports = Some(lb_ports);
             }
-            let child = cmd
-                .spawn()
-                .map_err(|e| fail(&format!("cannot start demo instance {name}"), &e))?;
-            fleet.children.push(child);
-            ports.push((spec.app, name, port_file));
+            Err(e) => tracing::warn!("the demo runs without nginx: {e}"),
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut found = Vec::new();
-    for (app, name, file) in &ports {
-        let port = loop {
-            if let Some(p) = std::fs::read_to_string(file)
-                .ok()
-                .and_then(|s| s.trim().parse::<u16>().ok())
-            {
-                break p;
-            }
-            if Instant::now() > deadline {
-                return Err(fail(
-                    &format!("demo instance {name} did not start"),
-                    &"no port after 10s",
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        found.push((*app, name.clone(), port));
-    }
-    let text = config_text(&fleet.dir, &found);
-    std::fs::write(&fleet.config, text).map_err(|e| fail("cannot write the demo config", &e))?;
-    Ok(fleet)
+    let text = config_text(&demo, &ports);
+    std::fs::write(&demo.config, text).map_err(|e| fail("cannot write the demo config", &e))?;
+    let rg = format!(
+        "#!/bin/sh\n# Runs rollguard on this demo's fleet and history.\nexec {} --config {} --db {} \"$@\"\n",
+        shell::quote(&exe.to_string_lossy()),
+        shell::quote(&demo.config.to_string_lossy()),
+        shell::quote(&demo.db.to_string_lossy()),
+    );
+    std::fs::write(&demo.rg, rg).map_err(|e| fail("cannot write the rg script", &e))?;
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(&demo.rg, std::fs::Permissions::from_mode(0o755));
+    install_v1(&demo).await?;
+    Ok(demo)
 }
 
-/// The demo's config for instances `(app, instance, port)`.
-fn config_text(dir: &Path, instances: &[(&str, String, u16)]) -> String {
-    let run_dir = shell::quote(&dir.join("run").to_string_lossy());
+/// `releases/VERSION/run` scripts that run the demo application.
+fn write_releases(dir: &Path, exe: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for (v, extra) in [("v1", ""), ("v2", ""), ("v3", " --fail-after 8s")] {
+        let d = dir.join("releases").join(v);
+        std::fs::create_dir_all(&d)?;
+        let script = format!(
+            "#!/bin/sh\n# Release {v} of the demo application.\n\
+             exec {exe} demo-app --version {v} --parent {parent} --flap-if checkout-2 \
+             --heartbeat-dir {beats}{extra} \"$@\"\n",
+            exe = shell::quote(&exe.to_string_lossy()),
+            parent = std::process::id(),
+            beats = shell::quote(&dir.join("run").to_string_lossy()),
+        );
+        let run = d.join("run");
+        std::fs::write(&run, script)?;
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}
+
+/// A private nginx with one front port per app; returns it and the ports.
+fn start_nginx(
+    dir: &Path,
+    nginx: &Path,
+    ports: &[u16],
+) -> Result<(Child, Vec<(String, u16)>), String> {
+    let d = dir.join("nginx");
+    std::fs::create_dir_all(d.join("tmp")).map_err(|e| e.to_string())?;
+    let mut servers = String::new();
+    let mut lb_ports = Vec::new();
+    for (a, (app, _)) in APPS.iter().enumerate() {
+        let upstream: String = ports[a * 3..a * 3 + 3]
+            .iter()
+            .map(|p| format!("server 127.0.0.1:{p};\n"))
+            .collect();
+        std::fs::write(d.join(format!("{app}.upstream")), upstream).map_err(|e| e.to_string())?;
+        let port = free_port().map_err(|e| e.to_string())?;
+        lb_ports.push((app.to_string(), port));
+        servers.push_str(&format!(
+            "  upstream {app} {{ include {d}/{app}.upstream; }}\n  server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{app}; }} }}\n",
+            d = d.display()
+        ));
+    }
+    let conf = format!(
+        "daemon off;\nmaster_process on;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/tmp/body;\n  \
+         proxy_temp_path {d}/tmp/proxy;\n{servers}}}\n",
+        d = d.display()
+    );
+    std::fs::write(d.join("nginx.conf"), conf).map_err(|e| e.to_string())?;
+    let child = Command::new(nginx)
+        .arg("-p")
+        .arg(&d)
+        .arg("-c")
+        .arg(d.join("nginx.conf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start nginx: {e}"))?;
+    Ok((child, lb_ports))
+}
+
+/// The demo's config.
+fn config_text(demo: &DemoFleet, ports: &[u16]) -> String {
+    let q = |p: &Path| {
+        p.to_string_lossy()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    };
+    let dir = q(&demo.dir);
+    let run_dir = shell::quote(&demo.dir.join("run").to_string_lossy());
     let mut t = String::from(
         "# Generated by `rollguard demo`: three apps of three local instances.\n\
-         [console]\nrefresh = \"1s\"\nretention = \"1d\"\n\n\
-         [[host]]\nname = \"local\"\naddress = \"127.0.0.1\"\n",
+         [console]\nrefresh = \"1s\"\nretention = \"1d\"\n",
     );
-    for spec in &APPS {
+    for (a, (app, latency)) in APPS.iter().enumerate() {
         t.push_str(&format!(
-            "\n[[app]]\nname = \"{}\"\ndriver = \"process\"\nstrategy = \"rolling\"\n",
-            spec.app
+            "\n[[app]]\nname = \"{app}\"\ndriver = \"process\"\nstrategy = \"rolling\"\n\n\
+             [app.process]\nrun = \"{dir}/releases/{{version}}/run --port {{port}} --instance {{instance}} --latency-ms {latency}\"\n\
+             run_dir = \"{dir}/run\"\ngrace = \"3s\"\n\n\
+             [app.rollout]\nbatch = 1\npause = \"2s\"\nmin_healthy = 1\n"
         ));
-        for (_, name, port) in instances.iter().filter(|(a, _, _)| *a == spec.app) {
+        if demo.nginx_ports.is_some() {
+            let n = demo.dir.join("nginx");
+            let nginx = find_nginx()
+                .map(|p| q(&p))
+                .unwrap_or_else(|| "nginx".into());
             t.push_str(&format!(
-                "\n[[app.instance]]\nname = \"{name}\"\nhost = \"local\"\nport = {port}\n"
+                "\n[app.traffic]\ntype = \"nginx\"\nupstream_file = \"{}/{app}.upstream\"\n\
+                 validate = \"{nginx} -t -p {np} -c {np}/nginx.conf\"\n\
+                 reload = \"{nginx} -s reload -p {np} -c {np}/nginx.conf\"\n",
+                q(&n),
+                np = q(&n),
+            ));
+        }
+        for i in 0..3 {
+            t.push_str(&format!(
+                "\n[[app.instance]]\nname = \"{app}-{}\"\nport = {}\n",
+                i + 1,
+                ports[a * 3 + i]
             ));
         }
         t.push_str(
             "\n[[app.probe]]\nname = \"health\"\ntype = \"http\"\npath = \"/health\"\n\
              expect_status = [200]\ntimeout = \"800ms\"\n",
         );
-        match spec.app {
+        match *app {
             "checkout" => t.push_str(
                 "conditions = ['[BODY].status == \"healthy\"', \"[BODY].error_rate < 5\", \"[RESPONSE_TIME] < 300\"]\n",
             ),
             "payments" => t.push_str(
-                "\n[[app.probe]]\nname = \"ping\"\ntype = \"tcp\"\n\
+                "conditions = ['[BODY].status == \"healthy\"']\n\n[[app.probe]]\nname = \"ping\"\ntype = \"tcp\"\n\
                  send = \"GET /ping HTTP/1.0\\r\\n\\r\\n\"\nexpect = \"pong\"\ntimeout = \"500ms\"\n",
             ),
             _ => t.push_str(&format!(
-                "\n[[app.probe]]\nname = \"heartbeat\"\ntype = \"command\"\n\
+                "conditions = ['[BODY].status == \"healthy\"']\n\n[[app.probe]]\nname = \"heartbeat\"\ntype = \"command\"\n\
                  command = \"find {run_dir} -name {{instance}}.beat -newermt '-5 seconds' | grep -q .\"\n\
                  timeout = \"2s\"\n"
             )),
         }
         t.push_str(
-            "\n[app.health]\ninterval = \"1s\"\nsuccess_threshold = 1\nfailure_threshold = 2\nrequire = \"all\"\n",
+            "\n[app.health]\ninterval = \"1s\"\nsuccess_threshold = 2\nfailure_threshold = 2\n\
+             require = \"all\"\ndeadline = \"30s\"\nmonitor = \"15s\"\n",
         );
     }
     t
+}
+
+/// Starts v1 on every instance through the process driver (an install).
+async fn install_v1(demo: &DemoFleet) -> Result<(), UserError> {
+    let fleet = config::load(&demo.config)
+        .map_err(|e| UserError::new(Code::Demo, format!("the demo config is invalid: {e}")))?;
+    let fleet = Arc::new(fleet);
+    let execs = Executors::new(&fleet.hosts);
+    let v1 = Version::parse("v1").expect("valid");
+    for app in &fleet.apps {
+        let driver = Driver::for_app(app).map_err(|e| UserError::new(Code::Demo, e.to_string()))?;
+        for inst in &app.instances {
+            let host = fleet.host(&inst.host).expect("validated");
+            let slot = Slot {
+                app,
+                instance: inst,
+                host,
+                side: Side::Main,
+            };
+            let exec = execs.get(&inst.host).expect("one executor per host");
+            driver.start(exec, slot, &v1).await.map_err(|e| {
+                UserError::new(Code::Demo, format!("cannot start {}: {e}", inst.name))
+            })?;
+        }
+    }
+    // Record v1 as what runs, so status and rollback know it.
+    if let Ok(store) = crate::store::Store::open(&demo.db) {
+        for app in &fleet.apps {
+            let _ = store.touch_release(&app.name, "v1");
+            for inst in &app.instances {
+                let _ = store.set_instance_state(&app.name, &inst.name, Some("v1"), Some("main"));
+            }
+        }
+    }
+    // Wait until every instance answers, so the console opens on a live fleet.
+    let end = Instant::now() + Duration::from_secs(10);
+    for app in &fleet.apps {
+        for inst in &app.instances {
+            while std::net::TcpStream::connect(("127.0.0.1", inst.port)).is_err()
+                && Instant::now() < end
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    Ok(())
 }

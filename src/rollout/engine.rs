@@ -1114,7 +1114,11 @@ impl Engine {
         };
         if let Err(e) = result {
             self.change_done(id, "failed", json!({"error": e.to_string()}));
-            return Err(format!("{label}: {e}"));
+            // Driver errors already name the slot, except config ones.
+            return Err(match e {
+                crate::driver::DriverError::Config(m) => format!("{label}: {m}"),
+                other => other.to_string(),
+            });
         }
         let restored_something = snapshot.is_some();
         let is_live = self.live[i] == side;

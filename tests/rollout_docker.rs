@@ -1,0 +1,349 @@
+//! Rolling rollouts on the docker driver behind a real nginx, driven
+//! through the `rollguard` command line against a real dockerd. Images are
+//! built locally `FROM scratch` around a static busybox whose `httpd` serves
+//! `/` = `{"version":"vN"}` and `/health` = `{"status":"healthy"}`; `:v3`
+//! rewrites its `/health` to `{"status":"failing"}` 1.5 s after it starts
+//! while `/` keeps answering 200, so users never notice but the gates do.
+//!
+//! A client sends requests through nginx without pause during each rollout;
+//! none may fail. Every test uses its own image repository and container
+//! names, and a guard removes every container and image it made, also when
+//! the test fails.
+
+mod common;
+
+use std::sync::{Mutex, MutexGuard};
+
+use common::docker::{available, build_image_with_files, docker, docker_quiet, docker_try};
+use common::rollout::{Balancer, Env};
+
+/// Instances in the fleet.
+const INSTANCES: usize = 3;
+
+/// One test at a time in this binary: on a small machine two rollouts under
+/// load would compete for the CPU that the health gates measure, and the
+/// legacy builder shares cached layers between the tests' images.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The images and containers of one test; removed on drop.
+struct Fleet {
+    /// Image repository, `rollguard-test/rollout-<pid>-<tag>`.
+    repo: String,
+    /// Container name prefix; instance `web-N` runs as `{prefix}-web-N`.
+    prefix: String,
+}
+
+impl Fleet {
+    /// A fresh repository and prefix for `tag`, with nothing left over.
+    fn new(tag: &str) -> Fleet {
+        let pid = std::process::id();
+        let f = Fleet {
+            repo: format!("rollguard-test/rollout-{pid}-{tag}"),
+            prefix: format!("rgt-rollout-{pid}-{tag}"),
+        };
+        f.cleanup();
+        f
+    }
+
+    /// Builds `:v1` and `:v2` (good) and `:v3` (healthy for 1.5 s, then
+    /// failing its health checks while still serving users).
+    fn build(&self, test: &str) -> Option<()> {
+        let good = format!(
+            "FROM scratch\nCOPY busybox /busybox\nCOPY www /www\nLABEL rollguard-test={}\n\
+             CMD [\"/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
+            self.repo
+        );
+        let bad = format!(
+            "FROM scratch\nCOPY busybox /busybox\nCOPY www /www\nCOPY start.sh /start.sh\n\
+             LABEL rollguard-test={}\nCMD [\"/busybox\", \"sh\", \"/start.sh\"]\n",
+            self.repo
+        );
+        let start = "/busybox httpd -f -p 8080 -h /www &\n\
+                     /busybox sleep 1.5\n\
+                     echo '{\"status\":\"failing\"}' > /www/health.new\n\
+                     /busybox mv /www/health.new /www/health\n\
+                     wait\n";
+        for v in ["v1", "v2", "v3"] {
+            let index = format!("{{\"version\":\"{v}\"}}\n");
+            let health = "{\"status\":\"healthy\"}\n";
+            let mut files = vec![("www/index.html", index.as_str()), ("www/health", health)];
+            let dockerfile = if v == "v3" {
+                files.push(("start.sh", start));
+                &bad
+            } else {
+                &good
+            };
+            build_image_with_files(test, &format!("{}:{v}", self.repo), dockerfile, &files)?;
+        }
+        Some(())
+    }
+
+    /// The container name of instance `i` (0-based).
+    fn name(&self, i: usize) -> String {
+        format!("{}-web-{}", self.prefix, i + 1)
+    }
+
+    /// The full ID of the container named `name`.
+    fn id(&self, name: &str) -> String {
+        docker(&["inspect", "-f", "{{.Id}}", name])
+    }
+
+    /// The IDs of the containers running under the instance names now.
+    fn ids(&self) -> Vec<String> {
+        (0..INSTANCES).map(|i| self.id(&self.name(i))).collect()
+    }
+
+    /// Kept (replaced) containers of instance `i`: (name, id, running).
+    fn kept(&self, i: usize) -> Vec<(String, String, bool)> {
+        let out = docker(&[
+            "ps",
+            "-a",
+            "--no-trunc",
+            "--filter",
+            &format!("name=^/{}--rg-", self.name(i)),
+            "--format",
+            "{{.Names}} {{.ID}}",
+        ]);
+        out.lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(n, id)| {
+                let running = docker(&["inspect", "-f", "{{.State.Running}}", id]) == "true";
+                (n.to_string(), id.to_string(), running)
+            })
+            .collect()
+    }
+
+    /// Removes every container of the prefix and every tag of the repo.
+    fn cleanup(&self) {
+        let filter = format!("name=^/{}-", self.prefix);
+        if let Some(ids) = docker_try(&["ps", "-aq", "--filter", &filter]) {
+            for id in ids.lines() {
+                docker_quiet(&["rm", "-f", id]);
+            }
+        }
+        let format = "{{.Repository}}:{{.Tag}}";
+        if let Some(tags) = docker_try(&["images", "--format", format, &self.repo]) {
+            for tag in tags.lines().filter(|t| !t.ends_with(":<none>")) {
+                docker_quiet(&["rmi", "-f", tag]);
+            }
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// The rollout environment of `tests/common/rollout.rs` (nginx, temp dir,
+/// free ports, `rollguard` runner, client under load), its config replaced
+/// by the docker app of `fleet`. `None` after a loud skip.
+fn env(test: &str, fleet: &Fleet) -> Option<Env> {
+    let env = Env::new(test, "nginx", "")?;
+    let Balancer::Nginx(n) = &env.lb else {
+        unreachable!("asked for nginx")
+    };
+    let traffic = format!(
+        "[app.traffic]\ntype = \"nginx\"\nupstream_file = \"{}\"\nvalidate = \"{}\"\nreload = \"{}\"\n",
+        n.upstream.display(),
+        n.validate,
+        n.reload
+    );
+    let mut cfg = format!(
+        r#"
+[[app]]
+name = "web"
+driver = "docker"
+
+[app.docker]
+image = "{repo}"
+container = "{prefix}-{{instance}}"
+port = 8080
+keep = 3
+stop_timeout = "1s"
+
+{traffic}
+[app.health]
+interval = "250ms"
+success_threshold = 2
+failure_threshold = 2
+deadline = "15s"
+monitor = "3s"
+
+[app.rollout]
+batch = 1
+pause = "0s"
+min_healthy = 1
+
+[[app.probe]]
+name = "health"
+type = "http"
+path = "/health"
+expect_status = [200]
+timeout = "500ms"
+conditions = ['[BODY].status == "healthy"']
+"#,
+        repo = fleet.repo,
+        prefix = fleet.prefix,
+    );
+    for (i, port) in env.ports.iter().enumerate().take(INSTANCES) {
+        cfg.push_str(&format!(
+            "\n[[app.instance]]\nname = \"web-{}\"\nport = {port}\n",
+            i + 1
+        ));
+    }
+    std::fs::write(env.config(), cfg).unwrap();
+    Some(env)
+}
+
+/// Builds the images and the environment, installs v1 and checks it runs.
+fn installed_v1(test: &str, tag: &str) -> Option<(Fleet, Env)> {
+    if !available(test) {
+        return None;
+    }
+    let fleet = Fleet::new(tag);
+    fleet.build(test)?;
+    let env = env(test, &fleet)?;
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes", "--json"]);
+    assert_eq!(code, 0, "install failed:\n{out}\n{err}");
+    assert_eq!(env.served(&env.ports), ["v1"; INSTANCES]);
+    Some((fleet, env))
+}
+
+/// A good upgrade v1 → v2 under load: deployed, zero failed requests, every
+/// instance answers v2, and each replaced v1 container is kept, stopped and
+/// renamed `{name}--rg-*`.
+async fn upgrade_to_v2(fleet: &Fleet, env: &Env) {
+    let v1_ids = fleet.ids();
+    let (code, report, seen) = env.deploy_under_load("v2", &[]).await;
+    assert_eq!(code, 0, "a good upgrade exits 0: {report}");
+    assert_eq!(report["outcome"], "deployed", "{report}");
+    assert_eq!(
+        (report["from"].as_str(), report["to"].as_str()),
+        (Some("v1"), Some("v2")),
+        "{report}"
+    );
+    assert_eq!(
+        report["batches"].as_array().map(Vec::len),
+        Some(INSTANCES + 1),
+        "one batch per instance and the monitor: {report}"
+    );
+    assert!(
+        seen.failed.is_empty(),
+        "failed requests during a good docker rollout: {:?} ({} ok: {:?})",
+        seen.some_failures(),
+        seen.total(),
+        seen.ok
+    );
+    assert!(seen.total() > 50, "the client barely ran: {seen:?}");
+    assert!(seen.ok.contains_key("v2"), "nginx never served v2: {seen:?}");
+    assert_eq!(env.served(&env.ports), ["v2"; INSTANCES]);
+
+    let v2_ids = fleet.ids();
+    for i in 0..INSTANCES {
+        assert_ne!(v2_ids[i], v1_ids[i], "{}: a new container", fleet.name(i));
+        let kept = fleet.kept(i);
+        assert_eq!(kept.len(), 1, "{}: one kept container: {kept:?}", fleet.name(i));
+        let (name, id, running) = &kept[0];
+        assert!(
+            name.starts_with(&format!("{}--rg-", fleet.name(i))),
+            "{name}"
+        );
+        assert_eq!(id, &v1_ids[i], "{name}: the replaced v1 container is kept");
+        assert!(!running, "{name}: the kept container is stopped");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn docker_rolling_upgrade_behind_nginx_without_failed_requests_keeps_old_containers() {
+    let _one = serial();
+    let test = "docker_rolling_upgrade";
+    let Some((fleet, env)) = installed_v1(test, "up") else {
+        return;
+    };
+    upgrade_to_v2(&fleet, &env).await;
+
+    let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(s[0]["lock"].is_null(), "the lock is released: {s}");
+    assert_eq!(s[0]["last_good"], "v2", "{s}");
+    drop(env);
+    drop(fleet);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn docker_rolling_bad_release_rolls_back_to_the_same_containers_without_failed_requests() {
+    let _one = serial();
+    let test = "docker_rolling_rollback";
+    let Some((fleet, env)) = installed_v1(test, "back") else {
+        return;
+    };
+    upgrade_to_v2(&fleet, &env).await;
+    let v2_ids = fleet.ids();
+
+    // v3 passes its first gates, fails its health checks 1.5 s after it
+    // starts, and is rolled back in reverse order; users never see a failure.
+    let (code, report, seen) = env.deploy_under_load("v3", &[]).await;
+    assert_eq!(code, 3, "a rolled-back deploy exits 3: {report}");
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    assert_eq!(report["rollback"]["code"], "E_GATE_FAILED", "{report}");
+    let evidence = &report["rollback"]["evidence"]["evidence"];
+    assert_eq!(evidence["probe"], "health", "{report}");
+    assert!(
+        seen.failed.is_empty(),
+        "failed requests during a docker rollback: {:?} ({} ok: {:?})",
+        seen.some_failures(),
+        seen.total(),
+        seen.ok
+    );
+    assert!(seen.total() > 50, "the client barely ran: {seen:?}");
+    assert_eq!(
+        env.served(&env.ports),
+        ["v2"; INSTANCES],
+        "the previous release is back"
+    );
+
+    // The fast path: the kept v2 containers were restarted, not recreated.
+    assert_eq!(
+        fleet.ids(),
+        v2_ids,
+        "the restored containers are the very ones that ran v2"
+    );
+    for i in 0..INSTANCES {
+        let name = fleet.name(i);
+        assert_eq!(
+            docker(&["inspect", "-f", "{{.State.Running}}", &name]),
+            "true",
+            "{name}"
+        );
+        // Whatever v3 ran there is kept, stopped, next to the v1 container.
+        for (kept, _, running) in fleet.kept(i) {
+            assert!(!running, "{kept}: kept containers are stopped");
+        }
+        assert!(
+            !fleet.kept(i).iter().any(|(_, id, _)| id == &v2_ids[i]),
+            "{name}: the v2 container runs under its name, not kept"
+        );
+    }
+
+    // History and status tell the story.
+    let (_, out, _) = env.rollguard(&["history", "web", "--json"]);
+    let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let outcomes: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["rolled_back", "deployed", "deployed"]);
+    let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(s[0]["lock"].is_null(), "the lock is released: {s}");
+    assert_eq!(s[0]["last_good"], "v2", "{s}");
+    drop(env);
+    drop(fleet);
+}
