@@ -661,10 +661,7 @@ async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
             Ok(t) => t,
             Err(code) => return code,
         };
-        let banner = format!(
-            "demo fleet in {} · checkout-2 flaps now and then",
-            demo.dir.display()
-        );
+        let banner = demo.banner();
         return watch_in_console(fleet, &db, theme, "demo".into(), Some(banner)).await;
     }
     let monitor = match Monitor::start(fleet.clone(), &db) {

@@ -2,7 +2,8 @@
 # Runs every check and test of rollguard against real components.
 #
 # On a fresh Debian machine, as root, it first installs what the tests need
-# (openssh-server, nginx-light, haproxy, docker.io, tmux, busybox-static),
+# (openssh-server, nginx-light, haproxy, docker.io, tmux, busybox-static,
+# socat),
 # starts a private dockerd (own data root and socket) when no Docker daemon
 # answers, and stops it again at the end. It exports ROLLGUARD_REQUIRE_REAL=1
 # so that a test whose real component is missing fails instead of skipping.
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\n==> %s\n' "$*"; }
 
-packages=(openssh-server nginx-light haproxy docker.io tmux busybox-static)
+packages=(openssh-server nginx-light haproxy docker.io tmux busybox-static socat)
 need_pkg() {
   case "$1" in
     openssh-server) [ -x /usr/sbin/sshd ] ;;
@@ -21,6 +22,7 @@ need_pkg() {
     haproxy) command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] ;;
     docker.io) command -v dockerd >/dev/null ;;
     tmux) command -v tmux >/dev/null ;;
+    socat) command -v socat >/dev/null ;;
     # The docker tests copy busybox into images FROM scratch: it must be static.
     busybox-static) [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ;;
   esac
