@@ -208,7 +208,7 @@ fn installed_v1(test: &str, tag: &str) -> Option<(Fleet, Env)> {
     let fleet = Fleet::new(tag);
     fleet.build(test)?;
     let env = env(test, &fleet)?;
-    let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes", "--json"]);
+    let t0=std::time::Instant::now();let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes", "--json"]);eprintln!("V1 {:?}", t0.elapsed());
     assert_eq!(code, 0, "install failed:\n{out}\n{err}");
     assert_eq!(env.served(&env.ports), ["v1"; INSTANCES]);
     Some((fleet, env))
@@ -219,7 +219,7 @@ fn installed_v1(test: &str, tag: &str) -> Option<(Fleet, Env)> {
 /// renamed `{name}--rg-*`.
 async fn upgrade_to_v2(fleet: &Fleet, env: &Env) {
     let v1_ids = fleet.ids();
-    let (code, report, seen) = env.deploy_under_load("v2", &[]).await;
+    let t0=std::time::Instant::now();let (code, report, seen) = env.deploy_under_load("v2", &[]).await;eprintln!("V2 {:?} {:?}", t0.elapsed(), seen.ok);
     assert_eq!(code, 0, "a good upgrade exits 0: {report}");
     assert_eq!(report["outcome"], "deployed", "{report}");
     assert_eq!(
@@ -287,7 +287,7 @@ async fn docker_rolling_bad_release_rolls_back_to_the_same_containers_without_fa
 
     // v3 passes its first gates, fails its health checks 1.5 s after it
     // starts, and is rolled back in reverse order; users never see a failure.
-    let (code, report, seen) = env.deploy_under_load("v3", &[]).await;
+    let t0=std::time::Instant::now();let (code, report, seen) = env.deploy_under_load("v3", &[]).await;eprintln!("V3 {:?} {report:#} {:?}", t0.elapsed(), seen.ok);
     assert_eq!(code, 3, "a rolled-back deploy exits 3: {report}");
     assert_eq!(report["outcome"], "rolled_back", "{report}");
     assert_eq!(report["rollback"]["code"], "E_GATE_FAILED", "{report}");
