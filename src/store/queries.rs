@@ -210,7 +210,7 @@ impl Store {
 }
 
 /// A `usize` limit as SQLite wants it (i64), saturating.
-fn limit_param(n: usize) -> i64 {
+pub(super) fn limit_param(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -244,7 +244,7 @@ fn result_from_row(row: &Row<'_>, names: &mut HashSet<Arc<str>>) -> rusqlite::Re
 }
 
 /// Reads one events row leniently.
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+pub(super) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     Ok(Event {
         id: int(row.get_ref(0)?).unwrap_or(0),
         at_ms: int(row.get_ref(1)?).unwrap_or(0),
@@ -259,12 +259,12 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
 }
 
 /// Any value as text (`NULL` → empty, bytes decoded lossily).
-fn text(v: ValueRef<'_>) -> String {
+pub(super) fn text(v: ValueRef<'_>) -> String {
     opt_text(v).unwrap_or_default()
 }
 
 /// Any value as text; `NULL` → `None`.
-fn opt_text(v: ValueRef<'_>) -> Option<String> {
+pub(super) fn opt_text(v: ValueRef<'_>) -> Option<String> {
     match v {
         ValueRef::Null => None,
         ValueRef::Integer(i) => Some(i.to_string()),
@@ -274,7 +274,7 @@ fn opt_text(v: ValueRef<'_>) -> Option<String> {
 }
 
 /// An integer if the value is (or reads as) one.
-fn int(v: ValueRef<'_>) -> Option<i64> {
+pub(super) fn int(v: ValueRef<'_>) -> Option<i64> {
     match v {
         ValueRef::Integer(i) => Some(i),
         // `as` saturates; NaN becomes 0.
@@ -285,7 +285,7 @@ fn int(v: ValueRef<'_>) -> Option<i64> {
 }
 
 /// A float if the value is (or reads as) one.
-fn real(v: ValueRef<'_>) -> Option<f64> {
+pub(super) fn real(v: ValueRef<'_>) -> Option<f64> {
     match v {
         ValueRef::Real(f) => Some(f),
         ValueRef::Integer(i) => Some(i as f64),

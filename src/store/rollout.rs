@@ -28,6 +28,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params}
 use serde::Serialize;
 use serde_json::Value;
 
+use super::queries::{event_from_row, int, limit_param, opt_text, real, text};
 use super::{Event, Store, StoreError};
 use crate::model::now_ms;
 
@@ -1060,19 +1061,6 @@ fn deployment_from_row(row: &Row<'_>) -> rusqlite::Result<Deployment> {
     })
 }
 
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
-    Ok(Event {
-        id: int(row.get_ref(0)?).unwrap_or(0),
-        at_ms: int(row.get_ref(1)?).unwrap_or(0),
-        app: text(row.get_ref(2)?),
-        deployment_id: int(row.get_ref(3)?),
-        kind: text(row.get_ref(4)?),
-        actor: text(row.get_ref(5)?),
-        reason: opt_text(row.get_ref(6)?),
-        evidence: opt_json(row.get_ref(7)?),
-    })
-}
-
 fn batch_from_row(row: &Row<'_>) -> rusqlite::Result<Batch> {
     Ok(Batch {
         id: int(row.get_ref(0)?).unwrap_or(0),
@@ -1080,7 +1068,7 @@ fn batch_from_row(row: &Row<'_>) -> rusqlite::Result<Batch> {
         idx: int(row.get_ref(2)?).unwrap_or(0),
         kind: text(row.get_ref(3)?),
         instances: string_list(opt_json(row.get_ref(4)?)),
-        traffic_percent: real(row.get_ref(5)?),
+        traffic_percent: real(row.get_ref(5)?).filter(|f| f.is_finite()),
         state: text(row.get_ref(6)?),
         started_at_ms: int(row.get_ref(7)?),
         ended_at_ms: int(row.get_ref(8)?),
@@ -1149,49 +1137,7 @@ fn command_from_row(row: &Row<'_>) -> rusqlite::Result<Command> {
     })
 }
 
-// ----- lenient value readers (the same rules as `queries`) -----
-
-/// A `usize` as SQLite wants it (i64), saturating.
-fn limit_param(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// Any value as text (`NULL` → empty, bytes decoded lossily).
-fn text(v: ValueRef<'_>) -> String {
-    opt_text(v).unwrap_or_default()
-}
-
-/// Any value as text; `NULL` → `None`.
-fn opt_text(v: ValueRef<'_>) -> Option<String> {
-    match v {
-        ValueRef::Null => None,
-        ValueRef::Integer(i) => Some(i.to_string()),
-        ValueRef::Real(f) => Some(f.to_string()),
-        ValueRef::Text(b) | ValueRef::Blob(b) => Some(String::from_utf8_lossy(b).into_owned()),
-    }
-}
-
-/// An integer if the value is (or reads as) one.
-fn int(v: ValueRef<'_>) -> Option<i64> {
-    match v {
-        ValueRef::Integer(i) => Some(i),
-        // `as` saturates.
-        ValueRef::Real(f) if f.is_finite() => Some(f as i64),
-        ValueRef::Text(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// A finite float if the value is (or reads as) one.
-fn real(v: ValueRef<'_>) -> Option<f64> {
-    let f = match v {
-        ValueRef::Real(f) => f,
-        ValueRef::Integer(i) => i as f64,
-        ValueRef::Text(b) => std::str::from_utf8(b).ok()?.trim().parse().ok()?,
-        _ => return None,
-    };
-    f.is_finite().then_some(f)
-}
+// Lenient value readers are shared with `queries`; JSON ones are here.
 
 /// A JSON column: `NULL` → `None`; text that does not parse → a JSON
 /// string holding it; a number stored as a number → that number.
@@ -1252,7 +1198,6 @@ mod tests {
         );
         assert_eq!(opt_json(ValueRef::Integer(3)), Some(json!(3)));
         assert_eq!(opt_json(ValueRef::Real(f64::NAN)), Some(Value::Null));
-        assert_eq!(real(ValueRef::Real(f64::INFINITY)), None);
         assert_eq!(real(ValueRef::Text(b" 12.5 ")), Some(12.5));
     }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use super::{Routing, Server, TrafficError};
 use crate::config::{CommandTraffic, Fleet};
-use crate::exec::{Executor, Executors, shell};
+use crate::exec::{Executor, shell};
 
 /// How long one hook may run.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(300);
@@ -58,23 +58,22 @@ impl CommandHooks {
         CommandHooks { spec }
     }
 
+    /// The host the balancer (or the hooks) run on.
+    pub fn host(&self) -> &str {
+        &self.spec.host
+    }
+
     /// See [`super::Traffic::apply`]: runs the hooks of every server whose
     /// state changed, servers gaining traffic first. Stops at the first
     /// failing hook.
     pub async fn apply(
         &self,
         _fleet: &Fleet,
-        execs: &Executors,
+        exec: &Executor,
         app: &str,
         from: &Routing,
         to: &Routing,
     ) -> Result<(), TrafficError> {
-        let exec = execs
-            .get(&self.spec.host)
-            .ok_or_else(|| TrafficError::Failed {
-                what: "traffic hooks".into(),
-                detail: format!("no executor for host \"{}\"", self.spec.host),
-            })?;
         for (server, hook) in self.plan(from, to) {
             self.run(exec, app, server, &hook).await?;
         }
@@ -248,14 +247,14 @@ mod tests {
             }],
             apps: vec![],
         };
-        let execs = Executors::new(&fleet.hosts);
+        let exec = crate::exec::Executor::Local(crate::exec::local::Local);
         let from = Routing {
             servers: vec![server("a", Some(100)), server("b", None)],
         };
         let to = Routing {
             servers: vec![server("a", None), server("b", Some(100))],
         };
-        h.apply(&fleet, &execs, "web; echo x", &from, &to)
+        h.apply(&fleet, &exec, "web; echo x", &from, &to)
             .await
             .unwrap();
         let text = std::fs::read_to_string(&log).unwrap();
@@ -271,7 +270,7 @@ mod tests {
             weight: None,
         });
         let err = bad
-            .apply(&fleet, &execs, "web", &to, &from)
+            .apply(&fleet, &exec, "web", &to, &from)
             .await
             .unwrap_err()
             .to_string();

@@ -35,7 +35,7 @@ use tokio::time::Instant;
 
 use super::{Routing, Server, TrafficError};
 use crate::config::{Fleet, HaproxyTraffic};
-use crate::exec::{Executor, Executors, shell};
+use crate::exec::{Executor, shell};
 
 /// How long one runtime API command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,6 +69,11 @@ impl Haproxy {
         Haproxy { spec }
     }
 
+    /// The host the balancer (or the hooks) run on.
+    pub fn host(&self) -> &str {
+        &self.spec.host
+    }
+
     /// See [`super::Traffic::apply`]: weights and readies the servers that
     /// get traffic, waits for them to be up, then drains the others and
     /// waits (up to `drain_timeout`) for their sessions to end before
@@ -76,16 +81,10 @@ impl Haproxy {
     pub async fn apply(
         &self,
         _fleet: &Fleet,
-        execs: &Executors,
+        exec: &Executor,
         from: &Routing,
         to: &Routing,
     ) -> Result<(), TrafficError> {
-        let exec = execs
-            .get(&self.spec.host)
-            .ok_or_else(|| TrafficError::Failed {
-                what: "haproxy".into(),
-                detail: format!("no executor for host \"{}\"", self.spec.host),
-            })?;
         let b = &self.spec.backend;
         check_word("backend", b)?;
         for s in &to.servers {

@@ -119,11 +119,21 @@ impl Traffic {
         from: &Routing,
         to: &Routing,
     ) -> Result<(), TrafficError> {
+        let (host, what) = match self {
+            Traffic::None => return Ok(()),
+            Traffic::Nginx(t) => (t.host(), "nginx"),
+            Traffic::Haproxy(t) => (t.host(), "haproxy"),
+            Traffic::Command(t) => (t.host(), "traffic hooks"),
+        };
+        let exec = execs.get(host).ok_or_else(|| TrafficError::Failed {
+            what: what.into(),
+            detail: format!("no executor for host \"{host}\""),
+        })?;
         match self {
             Traffic::None => Ok(()),
-            Traffic::Nginx(t) => t.apply(fleet, execs, from, to).await,
-            Traffic::Haproxy(t) => t.apply(fleet, execs, from, to).await,
-            Traffic::Command(t) => t.apply(fleet, execs, app, from, to).await,
+            Traffic::Nginx(t) => t.apply(fleet, exec, from, to).await,
+            Traffic::Haproxy(t) => t.apply(fleet, exec, from, to).await,
+            Traffic::Command(t) => t.apply(fleet, exec, app, from, to).await,
         }
     }
 }

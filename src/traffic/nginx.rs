@@ -54,7 +54,7 @@ use tokio::time::Instant;
 
 use super::{Routing, Server, TrafficError};
 use crate::config::{Fleet, NginxTraffic, Traffic as TrafficConfig};
-use crate::exec::{Executor, Executors, Output, shell};
+use crate::exec::{Executor, Output, shell};
 
 /// How long reading or writing the upstream file may take.
 const FILE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -84,6 +84,11 @@ impl Nginx {
         Nginx { spec }
     }
 
+    /// The host the balancer (or the hooks) run on.
+    pub fn host(&self) -> &str {
+        &self.spec.host
+    }
+
     /// See [`super::Traffic::apply`]: rewrites the upstream file from `to`,
     /// validates, reloads and waits for the reload (and, when servers are
     /// drained, for the old workers) to finish. On failure the previous file
@@ -91,16 +96,10 @@ impl Nginx {
     pub async fn apply(
         &self,
         fleet: &Fleet,
-        execs: &Executors,
+        exec: &Executor,
         from: &Routing,
         to: &Routing,
     ) -> Result<(), TrafficError> {
-        let exec = execs
-            .get(&self.spec.host)
-            .ok_or_else(|| TrafficError::Failed {
-                what: "nginx".into(),
-                detail: format!("no executor for host \"{}\"", self.spec.host),
-            })?;
         let content = render_upstream(to)?;
         let validate = self.command(fleet, &self.spec.validate, "validate")?;
         let reload = self.command(fleet, &self.spec.reload, "reload")?;
