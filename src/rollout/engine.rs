@@ -944,12 +944,7 @@ impl Engine {
                     unrestored: Vec::new(),
                 };
             }
-            AutoRollback::Confirm => {
-                if !self.confirm().await {
-                    // Held and then released without firing cannot happen;
-                    // confirm() returns only to fire.
-                }
-            }
+            AutoRollback::Confirm => self.confirm().await,
             AutoRollback::Auto => {}
         }
         self.set_state("rolling_back");
@@ -1003,7 +998,7 @@ impl Engine {
     /// `confirm` mode: arm the rollback and wait for `fire`, the window, or
     /// `hold` (which then waits for `fire` or `abort`). Returns when the
     /// rollback should run.
-    async fn confirm(&mut self) -> bool {
+    async fn confirm(&mut self) {
         let window = self.app().rollout.confirm_window;
         self.set_state("rollback_armed");
         self.event(
@@ -1024,7 +1019,7 @@ impl Engine {
             tokio::select! {
                 _ = sleep => {
                     self.event("rollback_fired", Some("the confirm window elapsed"), Value::Null);
-                    return true;
+                    return;
                 }
                 Some(sig) = self.signals.recv() => {
                     if let Signal::Command(c) = &sig {
@@ -1033,7 +1028,7 @@ impl Engine {
                                 let by = c.actor.clone();
                                 self.handle_signal(sig);
                                 self.event("rollback_fired", Some(&format!("fired by {by}")), Value::Null);
-                                return true;
+                                return;
                             }
                             "hold" => {
                                 held = true;

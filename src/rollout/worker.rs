@@ -147,6 +147,25 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
             )
         })?;
     let app_name = row.app.clone();
+    // The plan names instances by position: refuse a config that changed
+    // under it rather than act on the wrong instance.
+    let instances = fleet.apps[app_idx].instances.len();
+    let fits = stored.live.len() == instances
+        && stored
+            .plan
+            .stages
+            .iter()
+            .all(|s| s.instances(instances).iter().all(|i| *i < instances));
+    if !fits {
+        return Err(UserError::new(
+            Code::Config,
+            format!(
+                "the instances of {app_name} in {} changed since deployment {deployment} was planned",
+                stored.config.display()
+            ),
+        )
+        .hint("put the config back as it was to recover this rollout"));
+    }
     let pid = std::process::id();
     store
         .set_lock_owner_pid(&app_name, pid)
