@@ -12,8 +12,6 @@
 
 mod common;
 
-use std::sync::{Mutex, MutexGuard};
-
 use common::docker::{available, build_image_with_files, docker, docker_quiet, docker_try};
 use common::rollout::{Balancer, Env};
 
@@ -23,9 +21,9 @@ const INSTANCES: usize = 3;
 /// One test at a time in this binary: on a small machine two rollouts under
 /// load would compete for the CPU that the health gates measure, and the
 /// legacy builder shares cached layers between the tests' images.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 /// The images and containers of one test; removed on drop.
@@ -208,7 +206,7 @@ fn installed_v1(test: &str, tag: &str) -> Option<(Fleet, Env)> {
     let fleet = Fleet::new(tag);
     fleet.build(test)?;
     let env = env(test, &fleet)?;
-    let t0=std::time::Instant::now();let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes", "--json"]);eprintln!("V1 {:?}", t0.elapsed());
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes", "--json"]);
     assert_eq!(code, 0, "install failed:\n{out}\n{err}");
     assert_eq!(env.served(&env.ports), ["v1"; INSTANCES]);
     Some((fleet, env))
@@ -219,7 +217,7 @@ fn installed_v1(test: &str, tag: &str) -> Option<(Fleet, Env)> {
 /// renamed `{name}--rg-*`.
 async fn upgrade_to_v2(fleet: &Fleet, env: &Env) {
     let v1_ids = fleet.ids();
-    let t0=std::time::Instant::now();let (code, report, seen) = env.deploy_under_load("v2", &[]).await;eprintln!("V2 {:?} {:?}", t0.elapsed(), seen.ok);
+    let (code, report, seen) = env.deploy_under_load("v2", &[]).await;
     assert_eq!(code, 0, "a good upgrade exits 0: {report}");
     assert_eq!(report["outcome"], "deployed", "{report}");
     assert_eq!(
@@ -240,27 +238,35 @@ async fn upgrade_to_v2(fleet: &Fleet, env: &Env) {
         seen.ok
     );
     assert!(seen.total() > 50, "the client barely ran: {seen:?}");
-    assert!(seen.ok.contains_key("v2"), "nginx never served v2: {seen:?}");
+    assert!(
+        seen.ok.contains_key("v2"),
+        "nginx never served v2: {seen:?}"
+    );
     assert_eq!(env.served(&env.ports), ["v2"; INSTANCES]);
 
     let v2_ids = fleet.ids();
-    for i in 0..INSTANCES {
-        assert_ne!(v2_ids[i], v1_ids[i], "{}: a new container", fleet.name(i));
+    for (i, (v1_id, v2_id)) in v1_ids.iter().zip(&v2_ids).enumerate() {
+        assert_ne!(v2_id, v1_id, "{}: a new container", fleet.name(i));
         let kept = fleet.kept(i);
-        assert_eq!(kept.len(), 1, "{}: one kept container: {kept:?}", fleet.name(i));
+        assert_eq!(
+            kept.len(),
+            1,
+            "{}: one kept container: {kept:?}",
+            fleet.name(i)
+        );
         let (name, id, running) = &kept[0];
         assert!(
             name.starts_with(&format!("{}--rg-", fleet.name(i))),
             "{name}"
         );
-        assert_eq!(id, &v1_ids[i], "{name}: the replaced v1 container is kept");
+        assert_eq!(id, v1_id, "{name}: the replaced v1 container is kept");
         assert!(!running, "{name}: the kept container is stopped");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn docker_rolling_upgrade_behind_nginx_without_failed_requests_keeps_old_containers() {
-    let _one = serial();
+    let _one = serial().await;
     let test = "docker_rolling_upgrade";
     let Some((fleet, env)) = installed_v1(test, "up") else {
         return;
@@ -277,7 +283,7 @@ async fn docker_rolling_upgrade_behind_nginx_without_failed_requests_keeps_old_c
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn docker_rolling_bad_release_rolls_back_to_the_same_containers_without_failed_requests() {
-    let _one = serial();
+    let _one = serial().await;
     let test = "docker_rolling_rollback";
     let Some((fleet, env)) = installed_v1(test, "back") else {
         return;
@@ -287,7 +293,7 @@ async fn docker_rolling_bad_release_rolls_back_to_the_same_containers_without_fa
 
     // v3 passes its first gates, fails its health checks 1.5 s after it
     // starts, and is rolled back in reverse order; users never see a failure.
-    let t0=std::time::Instant::now();let (code, report, seen) = env.deploy_under_load("v3", &[]).await;eprintln!("V3 {:?} {report:#} {:?}", t0.elapsed(), seen.ok);
+    let (code, report, seen) = env.deploy_under_load("v3", &[]).await;
     assert_eq!(code, 3, "a rolled-back deploy exits 3: {report}");
     assert_eq!(report["outcome"], "rolled_back", "{report}");
     assert_eq!(report["rollback"]["code"], "E_GATE_FAILED", "{report}");
@@ -313,7 +319,7 @@ async fn docker_rolling_bad_release_rolls_back_to_the_same_containers_without_fa
         v2_ids,
         "the restored containers are the very ones that ran v2"
     );
-    for i in 0..INSTANCES {
+    for (i, v2_id) in v2_ids.iter().enumerate() {
         let name = fleet.name(i);
         assert_eq!(
             docker(&["inspect", "-f", "{{.State.Running}}", &name]),
@@ -325,7 +331,7 @@ async fn docker_rolling_bad_release_rolls_back_to_the_same_containers_without_fa
             assert!(!running, "{kept}: kept containers are stopped");
         }
         assert!(
-            !fleet.kept(i).iter().any(|(_, id, _)| id == &v2_ids[i]),
+            !fleet.kept(i).iter().any(|(_, id, _)| id == v2_id),
             "{name}: the v2 container runs under its name, not kept"
         );
     }

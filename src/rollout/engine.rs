@@ -603,7 +603,10 @@ impl Engine {
                 for &i in instances {
                     self.replace(batch, i, self.live[i]).await?;
                 }
-                let slots: Vec<GateSlot> = instances.iter().map(|&i| (i, self.live[i])).collect();
+                // The gate watches every live slot replaced so far, not only
+                // this batch: a release that goes bad later is caught at the
+                // next batch, not after the whole fleet runs it.
+                let slots = self.replaced_live_slots();
                 self.gate(&slots, self.deadline()).await?;
                 let mut up = self.routes.clone();
                 for &i in instances {
@@ -611,7 +614,11 @@ impl Engine {
                 }
                 self.apply_routes(up).await?;
                 if Some(index) != last_replace {
-                    self.pause(self.app().rollout.pause).await?;
+                    let pause = self.app().rollout.pause;
+                    if !pause.is_zero() {
+                        self.event("paused", None, json!({"ms": pause.as_millis() as u64}));
+                        self.watch(&slots, pause).await?;
+                    }
                 }
                 Ok(())
             }
@@ -692,6 +699,20 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    /// Live slots this rollout has replaced so far, in order.
+    fn replaced_live_slots(&self) -> Vec<GateSlot> {
+        let mut slots: Vec<GateSlot> = Vec::new();
+        for u in &self.undo {
+            if let Undo::Replaced { instance, side, .. } = u
+                && self.live[*instance] == *side
+                && !slots.contains(&(*instance, *side))
+            {
+                slots.push((*instance, *side));
+            }
+        }
+        slots
     }
 
     fn deadline(&self) -> GateMode {
@@ -829,26 +850,6 @@ impl Engine {
             return Ok(());
         }
         self.gate(slots, GateMode::Monitor { length }).await
-    }
-
-    /// A pause between batches; operator commands still arrive.
-    async fn pause(&mut self, length: Duration) -> Result<(), Failure> {
-        if length.is_zero() {
-            return Ok(());
-        }
-        self.event("paused", None, json!({"ms": length.as_millis() as u64}));
-        let end = tokio::time::Instant::now() + length;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(end) => return Ok(()),
-                Some(sig) = self.signals.recv() => {
-                    self.handle_signal(sig);
-                    if let Some(f) = self.abort_failure() {
-                        return Err(f);
-                    }
-                }
-            }
-        }
     }
 
     /// Manual step: keep watching health until an operator approves.
