@@ -96,9 +96,12 @@ fn find_program(name: &str) -> Option<PathBuf> {
 fn free_port() -> u16 {
     use std::sync::atomic::AtomicU32;
     static N: AtomicU32 = AtomicU32::new(0);
-    let seed = std::process::id()
-        .wrapping_mul(7919)
-        .wrapping_add(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos());
+    let seed = std::process::id().wrapping_mul(7919).wrapping_add(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos(),
+    );
     for _ in 0..200 {
         let n = N.fetch_add(1, Ordering::Relaxed);
         let port = 20000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12000) as u16;
@@ -121,7 +124,12 @@ struct Proc {
 }
 
 impl Proc {
-    fn spawn(mut cmd: Command, dir: TempDir, port: u16, also: Option<PathBuf>) -> Result<Proc, String> {
+    fn spawn(
+        mut cmd: Command,
+        dir: TempDir,
+        port: u16,
+        also: Option<PathBuf>,
+    ) -> Result<Proc, String> {
         let out = std::fs::File::create(dir.join("stdout.log")).unwrap();
         let err = out.try_clone().unwrap();
         let child = cmd
@@ -276,7 +284,13 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 fn version_of(body: &str) -> Option<String> {
-    Some(body.split("\"version\":\"").nth(1)?.split('"').next()?.to_string())
+    Some(
+        body.split("\"version\":\"")
+            .nth(1)?
+            .split('"')
+            .next()?
+            .to_string(),
+    )
 }
 
 /// One request of the polling client.
@@ -347,7 +361,11 @@ fn client_back(polls: &[Poll], old: &str) -> (Option<i64>, Option<i64>, usize, u
 /// Stops every instance the rollouts started (pidfiles under `run/`).
 fn kill_pidfiles(run: &Path) {
     for app in std::fs::read_dir(run).into_iter().flatten().flatten() {
-        for f in std::fs::read_dir(app.path()).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(app.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if f.path().extension().is_some_and(|e| e == "pid")
                 && let Some(pid) = std::fs::read_to_string(f.path())
                     .ok()
@@ -406,7 +424,9 @@ fn last_deployment(db: &Path) -> i64 {
 
 fn events(c: &rusqlite::Connection, dep: i64) -> Vec<Ev> {
     let mut st = c
-        .prepare("SELECT id, at_ms, kind, evidence FROM events WHERE deployment_id = ?1 ORDER BY id")
+        .prepare(
+            "SELECT id, at_ms, kind, evidence FROM events WHERE deployment_id = ?1 ORDER BY id",
+        )
         .unwrap();
     st.query_map([dep], |r| {
         let ev: Option<String> = r.get(3)?;
@@ -457,7 +477,8 @@ fn rollback_timing(db: &Path, dep: i64) -> Result<Timing, String> {
         .or_else(|| gate.evidence["last_samples"].as_array())
         .ok_or("gate_failed without last_samples")?;
     let last = samples.last().ok_or("no samples")?;
-    let probe_end = last["at_ms"].as_f64().unwrap_or(0.0) + last["latency_ms"].as_f64().unwrap_or(0.0);
+    let probe_end =
+        last["at_ms"].as_f64().unwrap_or(0.0) + last["latency_ms"].as_f64().unwrap_or(0.0);
     let mut t = Timing {
         probe_end,
         values: Vec::new(),
@@ -488,10 +509,9 @@ fn rollback_timing(db: &Path, dep: i64) -> Result<Timing, String> {
             t.put("first_traffic_change_done_ms", done as f64);
         }
     }
-    if let Some(done) = evs
-        .iter()
-        .find(|e| (e.kind == "rollback_completed" || e.kind == "rollback_failed") && e.id > started.id)
-    {
+    if let Some(done) = evs.iter().find(|e| {
+        (e.kind == "rollback_completed" || e.kind == "rollback_failed") && e.id > started.id
+    }) {
         t.put("rollback_completed_ms", done.at_ms as f64);
         if done.kind != "rollback_completed" {
             return Err(format!("rollback failed: {}", done.evidence));
@@ -512,7 +532,9 @@ fn releases(dir: &Path) {
     ] {
         let d = dir.join("releases").join(v);
         std::fs::create_dir_all(&d).unwrap();
-        let script = format!("#!/bin/sh\nexec '{BIN}' demo-app --version {v} --latency-ms 2 {extra} \"$@\"\n");
+        let script = format!(
+            "#!/bin/sh\nexec '{BIN}' demo-app --version {v} --latency-ms 2 {extra} \"$@\"\n"
+        );
         let run = d.join("run");
         std::fs::write(&run, script).unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -558,7 +580,10 @@ impl ProcessEnv {
         let dir = TempDir::new("rollback");
         releases(&dir.0);
         let (lb, traffic) = if lb == "nginx" {
-            let initial: String = ports.iter().map(|p| format!("server 127.0.0.1:{p};\n")).collect();
+            let initial: String = ports
+                .iter()
+                .map(|p| format!("server 127.0.0.1:{p};\n"))
+                .collect();
             start_nginx(&initial)?
         } else {
             let servers: Vec<(String, u16, bool)> = (0..3)
@@ -590,7 +615,11 @@ impl ProcessEnv {
     }
 
     fn rollguard(&self, args: &[&str]) -> (i32, String, String) {
-        rollguard(&self.dir.join("rollguard.toml"), &self.dir.join("history.db"), args)
+        rollguard(
+            &self.dir.join("rollguard.toml"),
+            &self.dir.join("history.db"),
+            args,
+        )
     }
 }
 
@@ -602,23 +631,63 @@ impl Drop for ProcessEnv {
 
 /// Installs v1, then `runs` times deploys `bad` with `strategy` under a
 /// polling client and reads how fast it was rolled back.
-fn process_scenario(lb: &str, strategy: &str, bad: &str, runs: usize) -> Result<Vec<Timing>, String> {
+fn process_scenario(
+    lb: &str,
+    strategy: &str,
+    bad: &str,
+    runs: usize,
+) -> Result<Vec<Timing>, String> {
     let env = ProcessEnv::new(lb)?;
-    let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes", "--strategy", "rolling"]);
+    let (code, out, err) =
+        env.rollguard(&["deploy", "web", "v1", "--yes", "--strategy", "rolling"]);
     if code != 0 {
         return Err(format!("installing v1 failed ({code}): {out}\n{err}"));
     }
     let mut all = Vec::new();
-    for run in 0..runs {
+    let mut early = 0;
+    let mut run = 0;
+    while all.len() < runs {
+        run += 1;
+        if run > runs + 3 {
+            return Err(format!(
+                "{early} of {run} runs failed before traffic reached the new version"
+            ));
+        }
         let poller = Poller::start(env.lb.port);
         std::thread::sleep(Duration::from_millis(200));
-        let (code, out, err) = env.rollguard(&["deploy", "web", bad, "--yes", "--json", "--strategy", strategy]);
+        let (code, out, err) = env.rollguard(&[
+            "deploy",
+            "web",
+            bad,
+            "--yes",
+            "--json",
+            "--strategy",
+            strategy,
+        ]);
         std::thread::sleep(Duration::from_millis(300));
         let polls = poller.finish();
         if code != 3 {
-            return Err(format!("run {run}: deploy {bad} exited {code}, not 3 (rolled back): {out}\n{err}"));
+            return Err(format!(
+                "run {run}: deploy {bad} exited {code}, not 3 (rolled back): {out}\n{err}"
+            ));
         }
-        let mut t = rollback_timing(&env.dir.join("history.db"), last_deployment(&env.dir.join("history.db")))?;
+        let mut t = rollback_timing(
+            &env.dir.join("history.db"),
+            last_deployment(&env.dir.join("history.db")),
+        )?;
+        if !t
+            .values
+            .iter()
+            .any(|(k, _)| *k == "first_traffic_change_started_ms")
+        {
+            // The release failed its first gate, before any traffic went
+            // to it: nothing to move back, not this measurement. Again.
+            early += 1;
+            eprintln!(
+                "  {lb} {strategy} run {run}: failed before traffic moved; not counted, repeated"
+            );
+            continue;
+        }
         let (last_new, all_old, failed, not_old) = client_back(&polls, "v1");
         if let Some(l) = last_new {
             t.put("client_last_new_version_ms", l as f64);
@@ -630,14 +699,19 @@ fn process_scenario(lb: &str, strategy: &str, bad: &str, runs: usize) -> Result<
         t.values.push(("client_not_old_answers", not_old as f64));
         t.values.push(("client_failed_requests", failed as f64));
         eprintln!(
-            "  {lb} {strategy} run {}: {}",
-            run + 1,
+            "  {lb} {strategy} run {run}: {}",
             t.values
                 .iter()
                 .map(|(k, v)| format!("{k}={v:.0}"))
                 .collect::<Vec<_>>()
                 .join(" ")
         );
+        all.push(t);
+    }
+    if early > 0 {
+        let mut t = Timing::default();
+        t.values
+            .push(("runs_not_counted_failed_before_traffic", early as f64));
         all.push(t);
     }
     Ok(all)
@@ -654,7 +728,10 @@ fn docker(args: &[&str]) -> Result<String, String> {
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
-        Err(format!("docker {args:?}: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -672,8 +749,9 @@ impl DockerEnv {
         if find_program("docker").is_none() {
             return Err("program `docker` is missing".into());
         }
-        docker(&["info", "--format", "{{.ServerVersion}}"])
-            .map_err(|e| format!("no Docker daemon answers (`docker info` fails; set DOCKER_HOST?): {e}"))?;
+        docker(&["info", "--format", "{{.ServerVersion}}"]).map_err(|e| {
+            format!("no Docker daemon answers (`docker info` fails; set DOCKER_HOST?): {e}")
+        })?;
         let busybox = Path::new("/bin/busybox");
         if !busybox.is_file() {
             return Err("a static /bin/busybox is missing (package busybox-static)".into());
@@ -700,7 +778,10 @@ impl DockerEnv {
             .output()
             .map_err(|e| e.to_string())?;
         if !out.status.success() {
-            return Err(format!("docker build: {}", String::from_utf8_lossy(&out.stderr)));
+            return Err(format!(
+                "docker build: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
         docker(&["tag", &format!("{repo}:v1"), &format!("{repo}:v3")])?;
         for v in ["v1", "v3"] {
@@ -710,7 +791,10 @@ impl DockerEnv {
             std::fs::write(www.join("health"), "{\"status\":\"healthy\"}\n").unwrap();
         }
         let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
-        let initial: String = ports.iter().map(|p| format!("server 127.0.0.1:{p};\n")).collect();
+        let initial: String = ports
+            .iter()
+            .map(|p| format!("server 127.0.0.1:{p};\n"))
+            .collect();
         let (lb, traffic) = start_nginx(&initial)?;
         let d = dir.0.display();
         let mut cfg = format!(
@@ -719,14 +803,21 @@ impl DockerEnv {
              {traffic}{HEALTH}"
         );
         for (i, p) in ports.iter().enumerate() {
-            cfg.push_str(&format!("\n[[app.instance]]\nname = \"d{}\"\nport = {p}\n", i + 1));
+            cfg.push_str(&format!(
+                "\n[[app.instance]]\nname = \"d{}\"\nport = {p}\n",
+                i + 1
+            ));
         }
         std::fs::write(dir.join("rollguard.toml"), cfg).unwrap();
         Ok(DockerEnv { dir, lb, app, repo })
     }
 
     fn set_health(&self, version: &str, healthy: bool) {
-        let body = if healthy { "{\"status\":\"healthy\"}\n" } else { "{\"status\":\"degraded\"}\n" };
+        let body = if healthy {
+            "{\"status\":\"healthy\"}\n"
+        } else {
+            "{\"status\":\"degraded\"}\n"
+        };
         let p = self.dir.join(&format!("www-{version}"));
         // Write and rename: httpd never reads a half-written file.
         std::fs::write(p.join("health.tmp"), body).unwrap();
@@ -748,14 +839,23 @@ impl Drop for DockerEnv {
                 let _ = docker(&args);
             }
         }
-        let _ = docker(&["rmi", "-f", &format!("{}:v1", self.repo), &format!("{}:v3", self.repo)]);
+        let _ = docker(&[
+            "rmi",
+            "-f",
+            &format!("{}:v1", self.repo),
+            &format!("{}:v3", self.repo),
+        ]);
     }
 }
 
 fn docker_scenario(runs: usize) -> Result<Vec<Timing>, String> {
     let env = DockerEnv::new()?;
     let cfg = env.dir.join("rollguard.toml");
-    let (code, out, err) = rollguard(&cfg, &env.db(), &["deploy", &env.app, "v1", "--yes", "--strategy", "rolling"]);
+    let (code, out, err) = rollguard(
+        &cfg,
+        &env.db(),
+        &["deploy", &env.app, "v1", "--yes", "--strategy", "rolling"],
+    );
     if code != 0 {
         return Err(format!("installing v1 failed ({code}): {out}\n{err}"));
     }
@@ -770,7 +870,15 @@ fn docker_scenario(runs: usize) -> Result<Vec<Timing>, String> {
             .arg(&cfg)
             .arg("--db")
             .arg(env.db())
-            .args(["deploy", &env.app, "v3", "--yes", "--json", "--strategy", "rolling"])
+            .args([
+                "deploy",
+                &env.app,
+                "v3",
+                "--yes",
+                "--json",
+                "--strategy",
+                "rolling",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -786,9 +894,9 @@ fn docker_scenario(runs: usize) -> Result<Vec<Timing>, String> {
             if flipped_at.is_none() && std::fs::metadata(env.db()).is_ok() {
                 let dep = last_deployment(&env.db());
                 let c = open_db(&env.db());
-                let monitoring = events(&c, dep)
-                    .iter()
-                    .any(|e| e.kind == "stage_started" && e.evidence["stage"]["stage"] == "monitor");
+                let monitoring = events(&c, dep).iter().any(|e| {
+                    e.kind == "stage_started" && e.evidence["stage"]["stage"] == "monitor"
+                });
                 if monitoring {
                     env.set_health("v3", false);
                     flipped_at = Some(now_ms_f());
@@ -888,8 +996,14 @@ fn main() {
         return; // `cargo bench -- --list` support
     }
     let runs: usize = arg(&args, "--runs", "5").parse().expect("--runs N");
-    let docker_runs: usize = arg(&args, "--docker-runs", "3").parse().expect("--docker-runs N");
-    let only = arg(&args, "--only", "blue_green_haproxy,canary_nginx,rolling_docker");
+    let docker_runs: usize = arg(&args, "--docker-runs", "3")
+        .parse()
+        .expect("--docker-runs N");
+    let only = arg(
+        &args,
+        "--only",
+        "blue_green_haproxy,canary_nginx,rolling_docker",
+    );
     let wanted = |s: &str| only.split(',').any(|o| o == s);
     let started = Instant::now();
     let mut report = serde_json::Map::new();
@@ -897,7 +1011,9 @@ fn main() {
     report.insert("runs".into(), json!(runs));
     report.insert(
         "note".into(),
-        json!("ms after the end of the deciding probe (gate_failed last sample at_ms + latency_ms)"),
+        json!(
+            "ms after the end of the deciding probe (gate_failed last sample at_ms + latency_ms)"
+        ),
     );
     let mut scenario = |name: &str, f: &dyn Fn() -> Result<Vec<Timing>, String>| {
         if !wanted(name) {
@@ -914,9 +1030,19 @@ fn main() {
         };
         report.insert(name.to_string(), v);
     };
-    scenario("blue_green_haproxy", &|| process_scenario("haproxy", "blue-green", "v3", runs));
-    scenario("canary_nginx", &|| process_scenario("nginx", "canary", "v4", runs));
+    scenario("blue_green_haproxy", &|| {
+        process_scenario("haproxy", "blue-green", "v3", runs)
+    });
+    scenario("canary_nginx", &|| {
+        process_scenario("nginx", "canary", "v4", runs)
+    });
     scenario("rolling_docker", &|| docker_scenario(docker_runs));
-    report.insert("bench_wall_s".into(), json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0));
-    println!("{}", serde_json::to_string_pretty(&Value::Object(report)).unwrap());
+    report.insert(
+        "bench_wall_s".into(),
+        json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0),
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&Value::Object(report)).unwrap()
+    );
 }
