@@ -56,7 +56,8 @@ fn now_ms_f() -> f64 {
 
 // ---------------------------------------------------------------- support
 
-/// A temporary folder, removed on drop.
+/// A temporary folder, removed on drop (kept, and named on stderr, when
+/// `ROLLGUARD_BENCH_KEEP` is set).
 struct TempDir(PathBuf);
 
 impl TempDir {
@@ -80,6 +81,10 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        if std::env::var_os("ROLLGUARD_BENCH_KEEP").is_some() {
+            eprintln!("  kept {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -407,6 +412,7 @@ struct Ev {
     at_ms: i64,
     kind: String,
     evidence: Value,
+    reason: String,
 }
 
 fn open_db(db: &Path) -> rusqlite::Connection {
@@ -425,7 +431,7 @@ fn last_deployment(db: &Path) -> i64 {
 fn events(c: &rusqlite::Connection, dep: i64) -> Vec<Ev> {
     let mut st = c
         .prepare(
-            "SELECT id, at_ms, kind, evidence FROM events WHERE deployment_id = ?1 ORDER BY id",
+            "SELECT id, at_ms, kind, evidence, reason FROM events WHERE deployment_id = ?1 ORDER BY id",
         )
         .unwrap();
     st.query_map([dep], |r| {
@@ -437,6 +443,7 @@ fn events(c: &rusqlite::Connection, dep: i64) -> Vec<Ev> {
             evidence: ev
                 .and_then(|s| serde_json::from_str(&s).ok())
                 .unwrap_or(Value::Null),
+            reason: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
         })
     })
     .unwrap()
@@ -467,9 +474,13 @@ fn rollback_timing(db: &Path, dep: i64) -> Result<Timing, String> {
         .iter()
         .rfind(|e| e.kind == "gate_failed")
         .ok_or_else(|| {
+            let failed = evs.iter().find(|e| e.kind == "rollout_failed");
             format!(
-                "no gate_failed event; kinds: {:?}",
-                evs.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>()
+                "no gate_failed event; kinds: {:?}; rollout_failed: {}",
+                evs.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+                failed
+                    .map(|e| format!("{} {}", e.reason, e.evidence))
+                    .unwrap_or_default()
             )
         })?;
     let samples = gate.evidence["evidence"]["last_samples"]
@@ -862,6 +873,7 @@ fn docker_scenario(runs: usize) -> Result<Vec<Timing>, String> {
     let mut all = Vec::new();
     for run in 0..runs {
         env.set_health("v3", true);
+        let before = last_deployment(&env.db());
         let poller = Poller::start(env.lb.port);
         std::thread::sleep(Duration::from_millis(200));
         let t0 = now_ms_f();
@@ -891,8 +903,8 @@ fn docker_scenario(runs: usize) -> Result<Vec<Timing>, String> {
             if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
                 break s.code().unwrap_or(-1);
             }
-            if flipped_at.is_none() && std::fs::metadata(env.db()).is_ok() {
-                let dep = last_deployment(&env.db());
+            let dep = last_deployment(&env.db());
+            if flipped_at.is_none() && dep > before {
                 let c = open_db(&env.db());
                 let monitoring = events(&c, dep).iter().any(|e| {
                     e.kind == "stage_started" && e.evidence["stage"]["stage"] == "monitor"

@@ -403,6 +403,34 @@ async fn start_keeps_the_old_container_and_restore_restarts_that_same_container(
 }
 
 #[tokio::test]
+async fn a_mount_in_args_replaces_the_carried_one_on_the_same_path() {
+    let dir = std::env::temp_dir().join(format!("rg-mount-args-{}", std::process::id()));
+    for ver in ["v1", "v2"] {
+        std::fs::create_dir_all(dir.join(format!("data-{ver}"))).unwrap();
+    }
+    let volume = format!("{}/data-{{version}}:/data:ro", dir.display());
+    let Some(f) = Fixture::new("mount_args", 1, &["--volume", &volume]) else {
+        return;
+    };
+    let d = f.driver();
+    let mounts = "{{range .Mounts}}{{.Source}}->{{.Destination}};{{end}}";
+    d.start(&f.exec, f.main(), &v("v1")).await.unwrap();
+    assert_eq!(
+        f.inspect(&f.name(), mounts),
+        format!("{}/data-v1->/data;", dir.display())
+    );
+    // The v1 container's mount is carried over, and the args mount the
+    // same path again: one mount, the one the args name for v2.
+    d.start(&f.exec, f.main(), &v("v2")).await.unwrap();
+    answers(f.port(), "v2").await;
+    assert_eq!(
+        f.inspect(&f.name(), mounts),
+        format!("{}/data-v2->/data;", dir.display())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn restore_recreates_from_the_snapshot_when_the_kept_container_is_gone() {
     let Some(f) = Fixture::new("slow_restore", 3, &["--env", "USER_SET=1"]) else {
         return;

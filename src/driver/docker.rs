@@ -24,7 +24,8 @@
 //! older ones. The new container gets the old one's container-set settings
 //! (see below), fresh rollguard labels, the slot's port mapping
 //! (`-p {slot port}:{container port}`) and the `args` of the config, last so
-//! that they win.
+//! that they win; a mount the args put on a container path replaces the
+//! carried mount on that path.
 //!
 //! # Snapshots
 //!
@@ -219,6 +220,10 @@ impl Docker {
             let image = inspect_image(exec, slot, &old.image).await?;
             let data = SnapshotData::capture(&old, image.as_ref());
             plan.carry(&data, !sets_network(&extra));
+            // A mount the config's args set again replaces the carried one
+            // (docker refuses two mounts on one destination).
+            let targets = mount_targets(&extra);
+            plan.mounts.retain(|m| !targets.contains(&m.destination));
             self.stop_container(exec, slot, &name).await?;
             self.keep_away(exec, slot, &name, &old.id).await?;
         }
@@ -778,6 +783,44 @@ fn sets_network(args: &[String]) -> bool {
     args.iter().any(|a| {
         a == "--network" || a == "--net" || a.starts_with("--network=") || a.starts_with("--net=")
     })
+}
+
+/// The container paths that the config's args mount something on
+/// (`-v`/`--volume`, `--mount`, `--tmpfs`, each as one word `--flag=VALUE`
+/// or as two words).
+fn mount_targets(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut words = args.iter();
+    while let Some(a) = words.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        if !matches!(flag, "-v" | "--volume" | "--mount" | "--tmpfs") {
+            continue;
+        }
+        let Some(value) = inline.or_else(|| words.next().cloned()) else {
+            break;
+        };
+        let target = match flag {
+            "--mount" => value.split(',').find_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                matches!(k.trim(), "target" | "destination" | "dst").then(|| v.to_string())
+            }),
+            "--tmpfs" => value.split(':').next().map(str::to_string),
+            // -v [SOURCE:]TARGET[:OPTIONS]
+            _ => {
+                let parts: Vec<&str> = value.split(':').collect();
+                match parts.as_slice() {
+                    [one] => Some(one.to_string()),
+                    [_, target, ..] => Some(target.to_string()),
+                    [] => None,
+                }
+            }
+        };
+        out.extend(target.filter(|t| !t.is_empty()));
+    }
+    out
 }
 
 /// rollguard's labels for a container on `slot` running `version`.
@@ -1441,6 +1484,33 @@ fn health_flags(h: &serde_json::Value) -> Vec<(String, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_targets_read_every_spelling() {
+        let args: Vec<String> = [
+            "--volume",
+            "/srv/www-v2:/www:ro",
+            "-v",
+            "/cache",
+            "--volume=/a:/b",
+            "--mount",
+            "type=bind,source=/x,target=/y,readonly",
+            "--mount=type=volume,src=v,dst=/z",
+            "--tmpfs",
+            "/run:size=64k",
+            "-e",
+            "A=/not/a/mount",
+            "--env=B=1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            mount_targets(&args),
+            ["/www", "/cache", "/b", "/y", "/z", "/run"]
+        );
+        assert!(mount_targets(&["-v".to_string()]).is_empty());
+    }
 
     fn sh(script: &str) -> String {
         let out = std::process::Command::new("sh")
