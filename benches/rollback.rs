@@ -505,19 +505,11 @@ fn rollback_timing(db: &Path, dep: i64) -> Result<Timing, String> {
         .find(|e| e.kind == "traffic_changing" && e.id > started.id)
     {
         t.put("first_traffic_change_started_ms", tc.at_ms as f64);
-        // The change has no completion event: the next record the worker
-        // writes after it (an event, or an instance change) bounds it.
-        let next_event = evs.iter().find(|e| e.id > tc.id).map(|e| e.at_ms);
-        let next_change: Option<i64> = c
-            .query_row(
-                "SELECT min(at_ms) FROM instance_changes WHERE deployment_id = ?1 \
-                 AND action = 'restore' AND at_ms >= ?2",
-                [dep, tc.at_ms],
-                |r| r.get(0),
-            )
-            .unwrap_or(None);
-        if let Some(done) = [next_event, next_change].into_iter().flatten().min() {
-            t.put("first_traffic_change_done_ms", done as f64);
+        if let Some(done) = evs
+            .iter()
+            .find(|e| e.kind == "traffic_changed" && e.id > tc.id)
+        {
+            t.put("first_traffic_change_done_ms", done.at_ms as f64);
         }
     }
     if let Some(done) = evs.iter().find(|e| {

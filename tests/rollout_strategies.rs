@@ -58,6 +58,23 @@ async fn blue_green_behind_haproxy_switches_and_switches_back_without_failed_req
     );
     assert_eq!(env.served(&env.alt_ports), ["v2", "v2", "v2"]);
     assert_eq!(env.served(&env.ports), ["down", "down", "down"]);
+
+    // Every traffic change is recorded when it starts and when it is done.
+    let db = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
+    let kinds: Vec<String> = db
+        .prepare(
+            "SELECT kind FROM events WHERE deployment_id = (SELECT max(id) FROM deployments) \
+             AND kind IN ('traffic_changing', 'traffic_changed') ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(kinds.len() >= 4, "switch and switch back: {kinds:?}");
+    for pair in kinds.chunks(2) {
+        assert_eq!(pair, ["traffic_changing", "traffic_changed"], "{kinds:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -425,7 +425,8 @@ fn progress_line(e: &crate::store::Event) -> Option<String> {
     let ev = e.evidence.clone().unwrap_or(Value::Null);
     let reason = e.reason.clone().unwrap_or_default();
     let text = match e.kind.as_str() {
-        "deploy_requested" | "lock_taken" | "traffic_changing" | "lock_released" => return None,
+        "deploy_requested" | "lock_taken" | "traffic_changing" | "traffic_changed"
+        | "lock_released" => return None,
         "rollout_started" => "rollout started".to_string(),
         "stage_started" => format!(
             "stage {}: {}",

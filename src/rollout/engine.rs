@@ -380,6 +380,7 @@ impl Engine {
             return Ok(());
         }
         self.event("traffic_changing", None, json!({"to": to}));
+        let began = std::time::Instant::now();
         match self
             .traffic
             .apply(&fleet, self.prober.executors(), &app.name, &from, &to)
@@ -387,6 +388,8 @@ impl Engine {
         {
             Ok(()) => {
                 self.routes = routes;
+                let elapsed_ms = began.elapsed().as_millis() as u64;
+                self.event("traffic_changed", None, json!({"elapsed_ms": elapsed_ms}));
                 Ok(())
             }
             Err(e) => Err(Failure {
