@@ -210,6 +210,9 @@ enum Cmd {
         fail_after: Option<Duration>,
         #[arg(long)]
         fail_requests: bool,
+        /// Fail while this file exists.
+        #[arg(long)]
+        fail_if_exists: Option<PathBuf>,
         /// The instance it serves (for --flap-if and --heartbeat-dir).
         #[arg(long)]
         instance: Option<String>,
@@ -267,6 +270,7 @@ async fn run(cli: Cli) -> ExitCode {
             latency_ms,
             fail_after,
             fail_requests,
+            fail_if_exists,
             instance,
             flap_if,
             heartbeat_dir,
@@ -286,6 +290,7 @@ async fn run(cli: Cli) -> ExitCode {
                 latency_ms,
                 fail_after,
                 fail_requests,
+                fail_if_exists,
             };
             match demo::server::serve(opts).await {
                 Ok(()) => ExitCode::SUCCESS,

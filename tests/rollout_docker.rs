@@ -1,19 +1,19 @@
-//! Rolling rollouts on the docker driver behind a real nginx, driven
-//! through the `rollguard` command line against a real dockerd. Images are
-//! built locally `FROM scratch` around a static busybox whose `httpd` serves
-//! `/` = `{"version":"vN"}` and `/health` = `{"status":"healthy"}`; `:v3`
+//! Rolling, blue-green and canary rollouts on the docker driver behind a
+//! real nginx or HAProxy, driven through the `rollguard` command line
+//! against a real dockerd. Images are built locally `FROM scratch` around a
+//! static busybox whose `httpd` serves `/` = `{"version":"vN"}` and `/health` = `{"status":"healthy"}`; `:v3`
 //! rewrites its `/health` to `{"status":"failing"}` 1.5 s after it starts
 //! while `/` keeps answering 200, so users never notice but the gates do.
 //!
-//! A client sends requests through nginx without pause during each rollout;
-//! none may fail. Every test uses its own image repository and container
+//! A client sends requests through the balancer without pause during each
+//! rollout; none may fail. Every test uses its own image repository and container
 //! names, and a guard removes every container and image it made, also when
 //! the test fails.
 
 mod common;
 
 use common::docker::{available, build_image_with_files, docker, docker_quiet, docker_try};
-use common::rollout::{Balancer, Env};
+use common::rollout::Env;
 
 /// Instances in the fleet.
 const INSTANCES: usize = 3;
@@ -79,6 +79,28 @@ impl Fleet {
         Some(())
     }
 
+    /// Builds `:{version}`, a good image like `:v1` (for a test that turns
+    /// its health bad on cue with `docker exec`).
+    fn build_good(&self, test: &str, version: &str) {
+        let dockerfile = format!(
+            "FROM scratch\nCOPY busybox /busybox\nCOPY www /www\nLABEL rollguard-test={}\n\
+             CMD [\"/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
+            self.repo
+        );
+        let index = format!("{{\"version\":\"{version}\"}}\n");
+        let files = [
+            ("www/index.html", index.as_str()),
+            ("www/health", "{\"status\":\"healthy\"}\n"),
+        ];
+        build_image_with_files(
+            test,
+            &format!("{}:{version}", self.repo),
+            &dockerfile,
+            &files,
+        )
+        .expect("build a good image");
+    }
+
     /// The container name of instance `i` (0-based).
     fn name(&self, i: usize) -> String {
         format!("{}-web-{}", self.prefix, i + 1)
@@ -137,20 +159,11 @@ impl Drop for Fleet {
     }
 }
 
-/// The rollout environment of `tests/common/rollout.rs` (nginx, temp dir,
+/// The rollout environment of `tests/common/rollout.rs` (`lb`, temp dir,
 /// free ports, `rollguard` runner, client under load), its config replaced
 /// by the docker app of `fleet`. `None` after a loud skip.
-fn env(test: &str, fleet: &Fleet) -> Option<Env> {
-    let env = Env::new(test, "nginx", "")?;
-    let Balancer::Nginx(n) = &env.lb else {
-        unreachable!("asked for nginx")
-    };
-    let traffic = format!(
-        "[app.traffic]\ntype = \"nginx\"\nupstream_file = \"{}\"\nvalidate = \"{}\"\nreload = \"{}\"\n",
-        n.upstream.display(),
-        n.validate,
-        n.reload
-    );
+fn env(test: &str, fleet: &Fleet, lb: &str) -> Option<Env> {
+    let env = Env::new(test, lb, "")?;
     let mut cfg = format!(
         r#"
 [[app]]
@@ -176,6 +189,9 @@ monitor = "3s"
 batch = 1
 pause = "0s"
 min_healthy = 1
+canary = 1
+steps = [25, 50]
+step_pause = "2s"
 
 [[app.probe]]
 name = "health"
@@ -187,11 +203,14 @@ conditions = ['[BODY].status == "healthy"']
 "#,
         repo = fleet.repo,
         prefix = fleet.prefix,
+        traffic = env.traffic,
     );
-    for (i, port) in env.ports.iter().enumerate().take(INSTANCES) {
+    for i in 0..INSTANCES {
         cfg.push_str(&format!(
-            "\n[[app.instance]]\nname = \"web-{}\"\nport = {port}\n",
-            i + 1
+            "\n[[app.instance]]\nname = \"web-{}\"\nport = {}\nalt_port = {}\n",
+            i + 1,
+            env.ports[i],
+            env.alt_ports[i]
         ));
     }
     std::fs::write(env.config(), cfg).unwrap();
@@ -199,13 +218,13 @@ conditions = ['[BODY].status == "healthy"']
 }
 
 /// Builds the images and the environment, installs v1 and checks it runs.
-fn installed_v1(test: &str, tag: &str) -> Option<(Fleet, Env)> {
+fn installed_v1(test: &str, tag: &str, lb: &str) -> Option<(Fleet, Env)> {
     if !available(test) {
         return None;
     }
     let fleet = Fleet::new(tag);
     fleet.build(test)?;
-    let env = env(test, &fleet)?;
+    let env = env(test, &fleet, lb)?;
     let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes", "--json"]);
     assert_eq!(code, 0, "install failed:\n{out}\n{err}");
     assert_eq!(env.served(&env.ports), ["v1"; INSTANCES]);
@@ -268,7 +287,7 @@ async fn upgrade_to_v2(fleet: &Fleet, env: &Env) {
 async fn docker_rolling_upgrade_behind_nginx_without_failed_requests_keeps_old_containers() {
     let _one = serial().await;
     let test = "docker_rolling_upgrade";
-    let Some((fleet, env)) = installed_v1(test, "up") else {
+    let Some((fleet, env)) = installed_v1(test, "up", "nginx") else {
         return;
     };
     upgrade_to_v2(&fleet, &env).await;
@@ -285,7 +304,7 @@ async fn docker_rolling_upgrade_behind_nginx_without_failed_requests_keeps_old_c
 async fn docker_rolling_bad_release_rolls_back_to_the_same_containers_without_failed_requests() {
     let _one = serial().await;
     let test = "docker_rolling_rollback";
-    let Some((fleet, env)) = installed_v1(test, "back") else {
+    let Some((fleet, env)) = installed_v1(test, "back", "nginx") else {
         return;
     };
     upgrade_to_v2(&fleet, &env).await;
@@ -350,6 +369,190 @@ async fn docker_rolling_bad_release_rolls_back_to_the_same_containers_without_fa
     let s: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(s[0]["lock"].is_null(), "the lock is released: {s}");
     assert_eq!(s[0]["last_good"], "v2", "{s}");
+    drop(env);
+    drop(fleet);
+}
+
+/// `(image, running)` of every container of the fleet, for messages and
+/// for the checks on what blue-green and canary leave behind.
+fn containers(fleet: &Fleet) -> Vec<(String, String, bool)> {
+    let out = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name=^/{}-", fleet.prefix),
+        "--format",
+        "{{.Names}} {{.Image}} {{.Status}}",
+    ]);
+    out.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let (name, image, status) = (w.next()?, w.next()?, w.next()?);
+            Some((name.to_string(), image.to_string(), status == "Up"))
+        })
+        .collect()
+}
+
+/// Waits (up to 60 s) until the deployment to `version` has recorded an
+/// event of `kind`, then turns the health of the containers `names` bad.
+/// Whether it got there.
+fn break_on(db: &std::path::Path, version: &str, kind: &str, names: &[String]) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        let switched: i64 = rusqlite::Connection::open(db)
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM events e JOIN deployments d ON d.id = e.deployment_id \
+                     WHERE e.kind = ?1 AND d.to_version = ?2",
+                    [kind, version],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap_or(0);
+        if switched > 0 {
+            for name in names {
+                docker(&[
+                    "exec",
+                    name,
+                    "/busybox",
+                    "sh",
+                    "-c",
+                    "echo '{\"status\":\"failing\"}' > /www/health",
+                ]);
+            }
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn docker_blue_green_behind_haproxy_switches_and_switches_back_without_failed_requests() {
+    let _one = serial().await;
+    let test = "docker_blue_green";
+    let Some((fleet, env)) = installed_v1(test, "bg", "haproxy") else {
+        return;
+    };
+    let (code, report, seen) = env
+        .deploy_under_load("v2", &["--strategy", "blue-green"])
+        .await;
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        seen.failed.is_empty(),
+        "failed requests during a docker blue-green: {:?} ({} ok: {:?})",
+        seen.some_failures(),
+        seen.total(),
+        seen.ok
+    );
+    assert!(seen.ok.contains_key("v2"), "{seen:?}");
+    // The new set runs in the `-alt` containers; the old set is stopped.
+    assert_eq!(env.served(&env.alt_ports), ["v2"; INSTANCES]);
+    assert_eq!(env.served(&env.ports), ["down"; INSTANCES]);
+    let alt = |i: usize| format!("{}-alt", fleet.name(i));
+    let v2_ids: Vec<String> = (0..INSTANCES).map(|i| fleet.id(&alt(i))).collect();
+
+    // A bad v4 starts on the idle (main) side, passes its gate and is
+    // switched to; then (on cue, so the test does not race the machine's
+    // speed) its health turns bad while it is monitored, and traffic
+    // switches back to the v2 containers at once.
+    fleet.build_good(test, "v4");
+    let breaker = {
+        let db = env.dir.join("history.db");
+        let names: Vec<String> = (0..INSTANCES).map(|i| fleet.name(i)).collect();
+        std::thread::spawn(move || break_on(&db, "v4", "traffic_switched", &names))
+    };
+    let (code, report, seen) = env
+        .deploy_under_load("v4", &["--strategy", "blue-green"])
+        .await;
+    let broke = breaker.join().unwrap();
+    assert!(broke, "v4 was never switched to: {report}");
+    assert_eq!(code, 3, "{report}");
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    assert_eq!(report["rollback"]["code"], "E_GATE_FAILED", "{report}");
+    assert!(
+        seen.failed.is_empty(),
+        "failed requests during a docker blue-green rollback: {:?} ({} ok: {:?})",
+        seen.some_failures(),
+        seen.total(),
+        seen.ok
+    );
+    assert!(
+        seen.ok.contains_key("v4"),
+        "v4 served after the switch: {seen:?}"
+    );
+    assert_eq!(env.served(&env.alt_ports), ["v2"; INSTANCES]);
+    assert_eq!(env.served(&env.ports), ["down"; INSTANCES]);
+    let now: Vec<String> = (0..INSTANCES).map(|i| fleet.id(&alt(i))).collect();
+    assert_eq!(now, v2_ids, "the v2 containers kept serving throughout");
+    // The v4 set is kept, stopped, for debugging.
+    let all = containers(&fleet);
+    let v4 = format!("{}:v4", fleet.repo);
+    let v4_kept: Vec<_> = all.iter().filter(|(_, image, _)| *image == v4).collect();
+    assert_eq!(v4_kept.len(), INSTANCES, "{all:?}");
+    assert!(v4_kept.iter().all(|(_, _, up)| !up), "{all:?}");
+    drop(env);
+    drop(fleet);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn docker_canary_behind_nginx_promotes_a_good_release_and_cuts_a_bad_one() {
+    let _one = serial().await;
+    let test = "docker_canary";
+    let Some((fleet, env)) = installed_v1(test, "canary", "nginx") else {
+        return;
+    };
+    let (code, report, seen) = env.deploy_under_load("v2", &["--strategy", "canary"]).await;
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        seen.failed.is_empty(),
+        "failed requests during a docker canary: {:?} ({} ok: {:?})",
+        seen.some_failures(),
+        seen.total(),
+        seen.ok
+    );
+    // Promoted: every instance runs v2 on its main port, the canary is gone.
+    assert_eq!(env.served(&env.ports), ["v2"; INSTANCES]);
+    assert_eq!(env.served(&env.alt_ports), ["down"; INSTANCES]);
+
+    // v4 takes its first share on the canary; then (on cue) its health
+    // turns bad and it is cut: its share goes to 0 and the canary stops;
+    // the main set never changed.
+    fleet.build_good(test, "v4");
+    let main_ids = fleet.ids();
+    let breaker = {
+        let db = env.dir.join("history.db");
+        let canary = vec![format!("{}-alt", fleet.name(0))];
+        std::thread::spawn(move || break_on(&db, "v4", "traffic_changed", &canary))
+    };
+    let (code, report, seen) = env.deploy_under_load("v4", &["--strategy", "canary"]).await;
+    let broke = breaker.join().unwrap();
+    assert!(broke, "the canary never took a share: {report}");
+    assert_eq!(code, 3, "{report}");
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    assert_eq!(report["rollback"]["code"], "E_GATE_FAILED", "{report}");
+    assert!(
+        seen.failed.is_empty(),
+        "v4 serves users well (only its health fails): {:?}",
+        seen.some_failures()
+    );
+    assert!(
+        seen.ok.contains_key("v4"),
+        "the canary took a share: {seen:?}"
+    );
+    assert_eq!(env.served(&env.ports), ["v2"; INSTANCES]);
+    assert_eq!(env.served(&env.alt_ports), ["down"; INSTANCES]);
+    assert_eq!(
+        fleet.ids(),
+        main_ids,
+        "the main containers were not touched"
+    );
+    let all = containers(&fleet);
+    assert!(
+        all.iter()
+            .all(|(_, image, up)| !up || *image == format!("{}:v2", fleet.repo)),
+        "only v2 runs: {all:?}"
+    );
     drop(env);
     drop(fleet);
 }

@@ -1,7 +1,8 @@
-//! Rolling rollouts on the process driver behind a real nginx, driven
-//! through the `rollguard` command line: install, a good upgrade, a bad
-//! release rolled back, the lock, abort, and hostile input. A client sends
-//! requests through nginx without pause during each rollout; none may fail.
+//! Rolling rollouts on the process driver behind a real nginx and a real
+//! HAProxy, driven through the `rollguard` command line: install, a good
+//! upgrade, a bad release rolled back, the lock, abort, and hostile input. A
+//! client sends requests through the balancer without pause during each
+//! rollout; none may fail.
 
 mod common;
 
@@ -14,7 +15,17 @@ use common::rollout::{BIN, Env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rolling_behind_nginx_good_and_bad_without_failed_requests() {
-    let Some(env) = Env::new("rolling_behind_nginx", "nginx", "") else {
+    rolling_good_and_bad("rolling_behind_nginx", "nginx").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rolling_behind_haproxy_good_and_bad_without_failed_requests() {
+    rolling_good_and_bad("rolling_behind_haproxy", "haproxy").await;
+}
+
+/// Install v1, upgrade to v2, then v3 rolled back, behind `lb`.
+async fn rolling_good_and_bad(test: &str, lb: &str) {
+    let Some(env) = Env::new(test, lb, "") else {
         return;
     };
     // Install v1: nothing runs yet, so no rollback target is needed.

@@ -10,7 +10,7 @@
 //!    sshd.
 //! 2. `host_that_goes_away_mid_rollout_gives_rollback_partial`: a bad v3,
 //!    and host b's sshd is killed (not restarted) after b's instances were
-//!    replaced. The rollback restores a's instances, cannot restore b's,
+//!    replaced; then v3 turns unhealthy. The rollback restores a's instances, cannot restore b's,
 //!    and ends `rollback_partial` with exit code 4.
 
 mod common;
@@ -25,8 +25,8 @@ use common::lb::free_port;
 use common::rollout::{BIN, releases, version_at};
 use common::sshd::Sshd;
 
-/// Both tests are timing-sensitive (v3 is healthy for only 1.5 s) and the
-/// machine may be small: run them one at a time.
+/// Both tests watch live rollouts and the machine may be small: run them
+/// one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -62,6 +62,17 @@ impl SshFleet {
         let b = Sshd::start(test)?;
         let dir = TempDir::new("rollout-ssh");
         releases(&dir.0);
+        // v3 fails its health checks once the test creates `v3-fails`, not
+        // after a fixed time: the test takes a host down between the last
+        // replacement and the failure, whatever the machine's speed.
+        std::fs::write(
+            dir.join("releases/v3/run"),
+            format!(
+                "#!/bin/sh\nexec '{BIN}' demo-app --version v3 --latency-ms 2 --fail-if-exists '{}' \"$@\"\n",
+                dir.join("v3-fails").display()
+            ),
+        )
+        .unwrap();
         let ports: Vec<u16> = INSTANCES.iter().map(|_| free_port()).collect();
         let d = dir.0.display();
         let host = |name: &str, s: &Sshd| {
@@ -438,6 +449,7 @@ fn host_that_goes_away_mid_rollout_gives_rollback_partial() {
     );
     take_down(&f.b);
     let down_at = started.elapsed();
+    std::fs::write(f.dir.join("v3-fails"), "").unwrap();
 
     // The rollback: a's instances restored, b's not; exit 4.
     let code = loop {

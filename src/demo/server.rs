@@ -36,6 +36,9 @@ pub struct ServerOptions {
     pub fail_after: Option<Duration>,
     /// While failing, user requests (`/`) fail too, not only `/health`.
     pub fail_requests: bool,
+    /// A bad release: failing while this file exists (so a test can pick
+    /// the moment).
+    pub fail_if_exists: Option<PathBuf>,
 }
 
 struct Shared {
@@ -62,6 +65,14 @@ impl Shared {
             .opts
             .fail_after
             .is_some_and(|d| self.started.elapsed() >= d)
+        {
+            return true;
+        }
+        if self
+            .opts
+            .fail_if_exists
+            .as_ref()
+            .is_some_and(|p| p.exists())
         {
             return true;
         }

@@ -34,6 +34,8 @@ pub struct Env {
     pub ports: Vec<u16>,
     /// Alt ports.
     pub alt_ports: Vec<u16>,
+    /// The config's `[app.traffic]` section for the balancer.
+    pub traffic: String,
 }
 
 /// What the client saw: successes per body, failures with their time.
@@ -151,6 +153,7 @@ conditions = ['[BODY].status == "healthy"']
             lb,
             ports,
             alt_ports,
+            traffic,
         })
     }
 
