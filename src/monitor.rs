@@ -1,9 +1,11 @@
 //! Watching a fleet: starts the probe scheduler and one hub task that hands
 //! every result to the console state (which keeps health verdicts and
-//! sparklines) and to the history writer. Used by the console, the demo and
-//! the headless demo alike.
+//! sparklines) and to the history writer, and a task that reads each app's
+//! releases and rollouts from the history every second (the rollout
+//! workers write them there). Used by the console, the demo and the
+//! headless demo alike.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +16,8 @@ use crate::config::Fleet;
 use crate::error::{Code, UserError};
 use crate::model::ErrorKind;
 use crate::probe::{Prober, scheduler};
+use crate::rollout::watch::read as read_rollouts;
+use crate::store::Store;
 use crate::store::writer::{ResultWriter, WriterStats};
 use crate::tui::state::FleetState;
 
@@ -52,7 +56,11 @@ pub struct Monitor {
     shutdown: watch::Sender<bool>,
     probes: JoinSet<()>,
     hub: tokio::task::JoinHandle<()>,
+    rollouts: tokio::task::JoinHandle<()>,
 }
+
+/// How often the console reads the rollouts from the history.
+pub const ROLLOUTS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Monitor {
     /// Opens the history at `db` and starts probing `fleet`.
@@ -88,6 +96,12 @@ impl Monitor {
                 }
             }
         });
+        let rollouts = tokio::spawn(watch_rollouts(
+            fleet.clone(),
+            db.to_path_buf(),
+            state.clone(),
+            shutdown.subscribe(),
+        ));
         Ok(Monitor {
             fleet,
             state,
@@ -97,6 +111,7 @@ impl Monitor {
             shutdown,
             probes,
             hub,
+            rollouts,
         })
     }
 
@@ -115,10 +130,53 @@ impl Monitor {
         let _ = self.shutdown.send(true);
         while self.probes.join_next().await.is_some() {}
         let _ = (&mut self.hub).await;
+        let _ = (&mut self.rollouts).await;
         self.prober.executors().close().await;
         let writer = self.writer;
         tokio::task::spawn_blocking(move || writer.shutdown())
             .await
             .unwrap_or_default()
+    }
+}
+
+/// Every [`ROLLOUTS_EVERY`] until `shutdown`: reads each app's releases and
+/// rollouts into `state`. The history is opened on first use (the writer
+/// creates it); a read that fails is tried again on the next round.
+async fn watch_rollouts(
+    fleet: Arc<Fleet>,
+    db: PathBuf,
+    state: Arc<Mutex<FleetState>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut store: Option<Store> = None;
+    let mut tick = tokio::time::interval(ROLLOUTS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow_and_update() {
+                    return;
+                }
+                continue;
+            }
+        }
+        let (fleet, db, open) = (fleet.clone(), db.clone(), store.take());
+        let read = tokio::task::spawn_blocking(move || {
+            let s = match open {
+                Some(s) => s,
+                None => Store::open(&db).ok()?,
+            };
+            let rollouts = read_rollouts(&s, &fleet);
+            Some((s, rollouts))
+        })
+        .await;
+        if let Ok(Some((s, rollouts))) = read {
+            store = Some(s);
+            state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .set_rollouts(rollouts);
+        }
     }
 }

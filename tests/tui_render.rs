@@ -432,7 +432,14 @@ fn narrow_widths_drop_columns_gracefully() {
     let mut a = new_app(&f);
     let text = screen(&render(&a, &s, 50, 24));
     assert!(!text.contains("LAST ERROR"), "{text}");
-    assert!(text.contains("LATENCY") && text.contains("2/3"), "{text}");
+    // What runs (or the rollout under way) outlasts the sparkline.
+    assert!(!text.contains("LATENCY"), "{text}");
+    assert!(text.contains("RELEASE") && text.contains("2/3"), "{text}");
+    let text = screen(&render(&a, &s, 64, 24));
+    assert!(
+        text.contains("RELEASE") && text.contains("LATENCY"),
+        "{text}"
+    );
     let text = screen(&render(&a, &s, 30, 24));
     assert!(text.contains("web") && text.contains("2/3"), "{text}");
     a.handle_key(code(KeyCode::Enter));
@@ -533,4 +540,78 @@ fn many_rows_scroll_with_the_selection() {
     a.handle_key(code(KeyCode::Home));
     let text = screen(&render(&a, &s, 80, 24));
     assert!(text.contains("svc00"), "{text}");
+}
+
+#[test]
+fn rollouts_show_in_the_fleet_and_app_views() {
+    use rollguard::rollout::watch::{ActiveRollout, AppRollouts, EndedRollout};
+    let f = fleet();
+    let mut s = state(&f);
+    let mut r = vec![AppRollouts::default(); f.apps.len()];
+    r[0] = AppRollouts {
+        versions: vec!["v2".into(), "v3".into()],
+        active: Some(ActiveRollout {
+            id: 7,
+            from: Some("v2".into()),
+            to: "v3".into(),
+            strategy: "rolling".into(),
+            state: "running".into(),
+            stage: 2,
+            stages: 4,
+            latest: Some("healthy: web-1 (512 ms)".into()),
+            fires_at_ms: None,
+            interrupted: false,
+        }),
+        last: None,
+    };
+    r[1] = AppRollouts {
+        versions: vec!["v5".into()],
+        active: None,
+        last: Some(EndedRollout {
+            id: 3,
+            to: "v6".into(),
+            outcome: "rolled_back".into(),
+            ended_at_ms: Some(now() - 60_000),
+        }),
+    };
+    let g = s.generation();
+    s.set_rollouts(r.clone());
+    assert_eq!(s.generation(), g + 1, "new rollouts redraw");
+    s.set_rollouts(r);
+    assert_eq!(s.generation(), g + 1, "the same rollouts do not");
+
+    let mut a = new_app(&f);
+    let t = Theme::default();
+    let buf = render(&a, &s, 100, 24);
+    let text = screen(&buf);
+    println!("{text}");
+    assert!(text.contains("RELEASE"), "{text}");
+    let web = row_of(&buf, "▶ v2→v3 2/4");
+    assert!(lines(&buf)[web as usize].contains("web "), "{text}");
+    let x = lines(&buf)[web as usize]
+        .chars()
+        .position(|c| c == '▶')
+        .unwrap() as u16;
+    assert_eq!(
+        buf[(x, web)].fg,
+        t.rollout,
+        "a rollout under way stands out"
+    );
+    let api = row_of(&buf, "v5 (v6 rolled back)");
+    assert!(lines(&buf)[api as usize].contains("api "), "{text}");
+    let worker = row_of(&buf, "worker ");
+    assert!(lines(&buf)[worker as usize].contains('—'), "{text}");
+
+    // The app view says where the rollout is and how to steer it.
+    a.handle_key(code(KeyCode::Enter));
+    let buf = render(&a, &s, 120, 24);
+    let text = screen(&buf);
+    println!("{text}");
+    assert!(
+        text.contains(
+            "▶ v2→v3 2/4 · rolling · deployment 7 · healthy: web-1 (512 ms) · rollguard abort web"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("INSTANCE"), "the table follows: {text}");
 }

@@ -420,8 +420,14 @@ fn time_of(ms: i64) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// One progress line for an event, or `None` for events not worth a line.
+/// One progress line for an event, stamped with its time, or `None` for
+/// events not worth a line.
 fn progress_line(e: &crate::store::Event) -> Option<String> {
+    progress_text(e).map(|text| format!("{}  {text}", time_of(e.at_ms)))
+}
+
+/// What an event says as progress, or `None` for events not worth a line.
+pub(crate) fn progress_text(e: &crate::store::Event) -> Option<String> {
     let ev = e.evidence.clone().unwrap_or(Value::Null);
     let reason = e.reason.clone().unwrap_or_default();
     let text = match e.kind.as_str() {
@@ -475,7 +481,7 @@ fn progress_line(e: &crate::store::Event) -> Option<String> {
             }
         }
     };
-    Some(format!("{}  {text}", time_of(e.at_ms)))
+    Some(text)
 }
 
 /// Prints progress of deployment `id` until it ends; returns the exit code.

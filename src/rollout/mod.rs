@@ -7,4 +7,5 @@ pub mod gate;
 pub mod plan;
 pub mod preflight;
 pub mod routing;
+pub mod watch;
 pub mod worker;

@@ -1,7 +1,8 @@
 //! The app view: one row per (instance, probe) of one app, with the
 //! probe's verdict, its own sparkline, its last latency and code, and its
-//! last error. Where an engineer goes to see *which* instance is failing
-//! and why. `Esc` goes back to the fleet.
+//! last error, under a line on the rollout under way (or the last one).
+//! Where an engineer goes to see *which* instance is failing and why. `Esc`
+//! goes back to the fleet.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -15,6 +16,7 @@ use crate::model::Verdict;
 use super::app::App;
 use super::columns::{Col, fit, scroll_offset};
 use super::fleet_view::{rate_color, status_symbol};
+use super::rollout_text::rollout_line;
 use super::sparkline::LatencySparkline;
 use super::state::FleetState;
 use super::text;
@@ -55,10 +57,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState, index:
         ),
     ];
     let block = super::panel(Line::from(title), area, t);
-    let inner = block.inner(area);
+    let mut inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.is_empty() {
         return;
+    }
+    // The rollout under way (or the last one) on the first line.
+    if inner.height > 2
+        && let Some(line) = state
+            .rollouts(index)
+            .and_then(|r| rollout_line(&a.name, r, app.now_ms, t))
+    {
+        let top = Rect { height: 1, ..inner };
+        frame.render_widget(Paragraph::new(line), top);
+        inner.y += 1;
+        inner.height -= 1;
     }
     let np = a.probes.len();
     let n = a.instances.len() * np;

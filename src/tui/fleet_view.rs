@@ -1,6 +1,7 @@
 //! The fleet view: one row per app, with its status, healthy instances,
-//! a latency sparkline of recent probes, the success rate over the last
-//! five minutes and the last error. The first screen an on-call engineer
+//! the release it runs or the rollout under way, a latency sparkline of
+//! recent probes, the success rate over the last five minutes and the last
+//! error. The first screen an on-call engineer
 //! sees; `Enter` opens an app.
 
 use ratatui::Frame;
@@ -13,6 +14,7 @@ use crate::model::AppStatus;
 
 use super::app::App;
 use super::columns::{Col, fit, scroll_offset};
+use super::rollout_text::release_cell;
 use super::sparkline::LatencySparkline;
 use super::state::FleetState;
 use super::text;
@@ -81,6 +83,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
             Col::fixed(if compact { 1 } else { 10 }),
             Col::new(name_w.min(8), name_w, name_w, 0),
             Col::fixed(inst_w),
+            Col::new(10, 20, 28, 2),
             Col::new(8, 16, 30, 2),
             Col::new(6, 6, 6, 1),
             Col::new(12, 48, u16::MAX, 3),
@@ -98,6 +101,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
             if compact { "" } else { "STATUS" },
             "APP",
             "INST",
+            "RELEASE",
             "LATENCY",
             "OK 5M",
             "LAST ERROR",
@@ -113,7 +117,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
         let a = &fleet.apps[i];
         let status = tracker.app_status(i);
         let color = t.status(status);
-        let mut cells: Vec<Cell> = Vec::with_capacity(6);
+        let mut cells: Vec<Cell> = Vec::with_capacity(7);
         cells.push(Cell::from(Span::styled(
             if compact {
                 status_symbol(status).to_string()
@@ -132,17 +136,25 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
             Style::new().fg(color),
         )));
         if widths[3] > 0 {
-            let spark = LatencySparkline::new(state.app_samples(i), t);
-            cells.push(Cell::from(spark.to_line(widths[3] as usize)));
+            cells.push(Cell::from(release_cell(
+                state.rollouts(i),
+                app.now_ms,
+                widths[3] as usize,
+                t,
+            )));
         }
         if widths[4] > 0 {
+            let spark = LatencySparkline::new(state.app_samples(i), t);
+            cells.push(Cell::from(spark.to_line(widths[4] as usize)));
+        }
+        if widths[5] > 0 {
             let (ok, total) = state.success_counts(i, app.now_ms);
             cells.push(Cell::from(Line::from(Span::styled(
                 text::rate(ok, total),
                 Style::new().fg(rate_color(t, ok, total)),
             ))));
         }
-        if widths[5] > 0 {
+        if widths[6] > 0 {
             let cell = match state.last_error(i) {
                 Some(e) => {
                     let inst = a.instances.get(e.instance).map_or("?", |x| &x.name);
@@ -161,7 +173,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
                     } else {
                         Style::new().fg(t.dim)
                     };
-                    Cell::from(Span::styled(text::truncate(&s, widths[5] as usize), style))
+                    Cell::from(Span::styled(text::truncate(&s, widths[6] as usize), style))
                 }
                 None => Cell::from(""),
             };

@@ -18,6 +18,7 @@ mod help;
 pub mod keymap;
 mod log_pane;
 mod logging;
+mod rollout_text;
 mod run;
 mod sparkline;
 pub mod state;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::config::Fleet;
 use crate::health::{Change, ProbeLoc, Tracker};
 use crate::model::{ErrorKind, ProbeResult};
+use crate::rollout::watch::AppRollouts;
 
 /// Samples kept per probe (and per app) for sparklines.
 pub const SPARK_SAMPLES: usize = 120;
@@ -172,6 +173,8 @@ pub struct FleetState {
     last_update_ms: Option<i64>,
     /// Results per second over the last 10 seconds: (second, count).
     per_second: [(i64, u32); 10],
+    /// Releases and rollouts per app, as last read from the history.
+    rollouts: Vec<AppRollouts>,
 }
 
 /// Pushes onto a ring of [`SPARK_SAMPLES`], allocating it exactly once.
@@ -216,6 +219,7 @@ impl FleetState {
             ignored: 0,
             last_update_ms: None,
             per_second: [(i64::MIN, 0); 10],
+            rollouts: Vec::new(),
         }
     }
 
@@ -262,6 +266,20 @@ impl FleetState {
 
     fn index(&self, loc: ProbeLoc) -> usize {
         self.offsets[loc.app] + loc.instance * self.fleet.apps[loc.app].probes.len() + loc.probe
+    }
+
+    /// Takes what the history says of each app's releases and rollouts
+    /// (in fleet order); a change bumps the generation.
+    pub fn set_rollouts(&mut self, rollouts: Vec<AppRollouts>) {
+        if rollouts != self.rollouts {
+            self.rollouts = rollouts;
+            self.generation += 1;
+        }
+    }
+
+    /// App `app`'s releases and rollouts, once read from the history.
+    pub fn rollouts(&self, app: usize) -> Option<&AppRollouts> {
+        self.rollouts.get(app)
     }
 
     /// The fleet this state is about.

@@ -133,6 +133,8 @@ theme! {
     text,
     /// Less important text.
     dim,
+    /// A rollout in progress.
+    rollout,
 }
 
 impl Default for Theme {
@@ -152,6 +154,7 @@ impl Default for Theme {
             border: Color::DarkGray,
             text: Color::Reset,
             dim: Color::DarkGray,
+            rollout: Color::Cyan,
         };
         // The compiled-in file is the reference; a test checks it parses.
         let _ = t.apply(DEFAULT_TOML, "default");

@@ -1,0 +1,276 @@
+//! What a console shows of each app's releases and rollouts. Everything is
+//! read from the store, where the detached rollout worker writes it, so any
+//! number of consoles watch the same rollout and none of them runs it.
+
+use crate::config::Fleet;
+use crate::store::Store;
+
+use super::cli::{breakable, progress_text};
+
+/// One app's releases and rollouts, as last read from the store.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AppRollouts {
+    /// The versions its instances run, as recorded, each once, in instance
+    /// order (empty when rollguard never deployed it).
+    pub versions: Vec<String>,
+    /// The rollout that has not ended, if any.
+    pub active: Option<ActiveRollout>,
+    /// The newest rollout that ended.
+    pub last: Option<EndedRollout>,
+}
+
+/// A rollout that has not ended.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ActiveRollout {
+    /// Deployment id.
+    pub id: i64,
+    /// The version before, when known.
+    pub from: Option<String>,
+    /// The version being deployed.
+    pub to: String,
+    /// `rolling`, `blue-green` or `canary`.
+    pub strategy: String,
+    /// The deployment's state: `running`, `waiting_approval`, `failing`,
+    /// `rollback_armed`, `rollback_held`, `rolling_back`, ...
+    pub state: String,
+    /// The stage being worked on, from 1 (0 before the first starts).
+    pub stage: usize,
+    /// How many stages the plan has.
+    pub stages: usize,
+    /// The newest progress worth a line, e.g. "healthy: web-1 (512 ms)"
+    /// (not the arming of a rollback: what armed it).
+    pub latest: Option<String>,
+    /// When an armed rollback fires unless held, ms since the epoch.
+    pub fires_at_ms: Option<i64>,
+    /// Its worker is gone (crashed or killed): `rollguard recover` it.
+    pub interrupted: bool,
+}
+
+/// How the newest ended rollout ended.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EndedRollout {
+    /// Deployment id.
+    pub id: i64,
+    /// The version it deployed.
+    pub to: String,
+    /// `deployed`, `rolled_back`, `rollback_partial`, ...
+    pub outcome: String,
+    /// When it ended, ms since the epoch.
+    pub ended_at_ms: Option<i64>,
+}
+
+/// Reads every app of `fleet`, in fleet order. A read that fails leaves
+/// that part empty: a console never stops over it.
+pub fn read(store: &Store, fleet: &Fleet) -> Vec<AppRollouts> {
+    fleet
+        .apps
+        .iter()
+        .map(|a| read_app(store, &a.name))
+        .collect()
+}
+
+/// Reads one app.
+pub fn read_app(store: &Store, app: &str) -> AppRollouts {
+    let mut versions: Vec<String> = Vec::new();
+    for s in store.instance_states(app).unwrap_or_default() {
+        if let Some(v) = s.version
+            && !versions.contains(&v)
+        {
+            versions.push(v);
+        }
+    }
+    let active = store
+        .unfinished_deployments(Some(app))
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .map(|d| {
+            let batches = store.batches(d.id).unwrap_or_default();
+            let stage = batches
+                .iter()
+                .rposition(|b| b.state != "pending")
+                .map_or(0, |i| i + 1);
+            let events = store.deployment_events(d.id, 0).unwrap_or_default();
+            // While a rollback is armed or held, why it was armed matters
+            // more than that it was.
+            let latest = events
+                .iter()
+                .rev()
+                .filter(|e| !matches!(e.kind.as_str(), "rollback_armed" | "rollback_held"))
+                .find_map(progress_text);
+            let fires_at_ms = (d.state == "rollback_armed")
+                .then(|| {
+                    events
+                        .iter()
+                        .rev()
+                        .find(|e| e.kind == "rollback_armed")
+                        .and_then(|e| {
+                            let ms = e.evidence.as_ref()?["fires_in_ms"].as_i64()?;
+                            Some(e.at_ms + ms)
+                        })
+                })
+                .flatten();
+            let interrupted = match store.lock(app).ok().flatten() {
+                Some(l) => l.deployment_id == Some(d.id) && breakable(&l).is_some(),
+                None => true,
+            };
+            ActiveRollout {
+                id: d.id,
+                from: d.from_version,
+                to: d.to_version,
+                strategy: d.strategy,
+                state: d.state,
+                stage,
+                stages: batches.len(),
+                latest,
+                fires_at_ms,
+                interrupted,
+            }
+        });
+    let last = store
+        .deployments(Some(app), 5)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|d| d.outcome.is_some())
+        .map(|d| EndedRollout {
+            id: d.id,
+            to: d.to_version,
+            outcome: d.outcome.unwrap_or_default(),
+            ended_at_ms: d.ended_at_ms,
+        });
+    AppRollouts {
+        versions,
+        active,
+        last,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::LockOwner;
+    use serde_json::json;
+
+    struct Db(std::path::PathBuf);
+
+    impl Drop for Db {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn store(tag: &str) -> (Db, Store) {
+        let dir = std::env::temp_dir().join(format!("rg-watch-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let s = Store::open(&dir.join("history.db")).unwrap();
+        (Db(dir), s)
+    }
+
+    fn deployment(s: &Store, to: &str) -> i64 {
+        let id = s
+            .create_deployment(
+                "web",
+                Some("v2"),
+                to,
+                "rolling",
+                "ana",
+                None,
+                &json!({}),
+                &[],
+            )
+            .unwrap();
+        let one = |i: &str| ("batch", vec![i.to_string()], None);
+        let b = s
+            .insert_batches(id, &[one("web-1"), one("web-2"), one("web-3")])
+            .unwrap();
+        s.set_batch_state(b[0], "passed").unwrap();
+        s.set_batch_state(b[1], "running").unwrap();
+        id
+    }
+
+    #[test]
+    fn an_armed_rollback_reads_with_its_stage_countdown_and_progress() {
+        let (_db, s) = store("armed");
+        assert_eq!(read_app(&s, "web"), AppRollouts::default());
+        let id = deployment(&s, "v3");
+        let me = LockOwner {
+            user: "ana".into(),
+            host: super::super::cli::hostname(),
+            pid: std::process::id(),
+        };
+        s.try_lock("web", &me, "deploy v3", Some(id))
+            .unwrap()
+            .unwrap();
+        s.set_instance_state("web", "web-1", Some("v3"), None)
+            .unwrap();
+        s.set_instance_state("web", "web-2", Some("v2"), None)
+            .unwrap();
+        s.set_instance_state("web", "web-3", Some("v2"), None)
+            .unwrap();
+        let healthy = json!({"evidence": [{"instance": "web-1"}], "elapsed_ms": 512});
+        s.record_deployment_event(
+            "web",
+            Some(id),
+            "gate_passed",
+            "rollguard",
+            None,
+            Some(&healthy),
+        )
+        .unwrap();
+        let armed = json!({"fires_in_ms": 30_000});
+        let ev = s
+            .record_deployment_event(
+                "web",
+                Some(id),
+                "rollback_armed",
+                "rollguard",
+                None,
+                Some(&armed),
+            )
+            .unwrap();
+        s.set_deployment_state(id, "rollback_armed").unwrap();
+
+        let r = read_app(&s, "web");
+        assert_eq!(r.versions, ["v3", "v2"]);
+        assert_eq!(r.last, None);
+        let a = r.active.expect("active");
+        assert_eq!(
+            (a.id, a.to.as_str(), a.from.as_deref()),
+            (id, "v3", Some("v2"))
+        );
+        assert_eq!((a.stage, a.stages), (2, 3));
+        assert_eq!(a.state, "rollback_armed");
+        assert!(!a.interrupted, "its worker (this process) runs");
+        let armed_at = s
+            .deployment_events(id, ev - 1)
+            .unwrap()
+            .first()
+            .unwrap()
+            .at_ms;
+        assert_eq!(a.fires_at_ms, Some(armed_at + 30_000));
+        assert_eq!(a.latest.as_deref(), Some("healthy: web-1 (512 ms)"));
+
+        // The worker dies: the lock's pid is gone.
+        s.break_lock("web").unwrap();
+        let dead = LockOwner {
+            pid: 0x7fff_fff0,
+            ..me
+        };
+        s.try_lock("web", &dead, "deploy v3", Some(id))
+            .unwrap()
+            .unwrap();
+        assert!(read_app(&s, "web").active.unwrap().interrupted);
+
+        // It ends: the last rollout, nothing active.
+        s.finish_deployment(id, "done", "rolled_back").unwrap();
+        let r = read_app(&s, "web");
+        assert_eq!(r.active, None);
+        let l = r.last.unwrap();
+        assert_eq!(
+            (l.id, l.to.as_str(), l.outcome.as_str()),
+            (id, "v3", "rolled_back")
+        );
+        assert!(l.ended_at_ms.is_some());
+    }
+}
