@@ -38,7 +38,7 @@ pub struct ActiveRollout {
     /// How many stages the plan has.
     pub stages: usize,
     /// The newest progress worth a line, e.g. "healthy: web-1 (512 ms)"
-    /// (not the arming of a rollback: what armed it).
+    /// (not that a rollback was armed, held or started: why).
     pub latest: Option<String>,
     /// When an armed rollback fires unless held, ms since the epoch.
     pub fires_at_ms: Option<i64>,
@@ -91,12 +91,17 @@ pub fn read_app(store: &Store, app: &str) -> AppRollouts {
                 .rposition(|b| b.state != "pending")
                 .map_or(0, |i| i + 1);
             let events = store.deployment_events(d.id, 0).unwrap_or_default();
-            // While a rollback is armed or held, why it was armed matters
-            // more than that it was.
+            // Once a rollback is armed, held or started, why matters more
+            // than that it was (the state already says so).
             let latest = events
                 .iter()
                 .rev()
-                .filter(|e| !matches!(e.kind.as_str(), "rollback_armed" | "rollback_held"))
+                .filter(|e| {
+                    !matches!(
+                        e.kind.as_str(),
+                        "rollback_armed" | "rollback_held" | "rollback_started"
+                    )
+                })
                 .find_map(progress_text);
             let fires_at_ms = (d.state == "rollback_armed")
                 .then(|| {

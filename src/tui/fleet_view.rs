@@ -83,7 +83,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
             Col::fixed(if compact { 1 } else { 10 }),
             Col::new(name_w.min(8), name_w, name_w, 0),
             Col::fixed(inst_w),
-            Col::new(10, 20, 28, 2),
+            Col::new(10, 20, 24, 2),
             Col::new(8, 16, 30, 2),
             Col::new(6, 6, 6, 1),
             Col::new(12, 48, u16::MAX, 3),
