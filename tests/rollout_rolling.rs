@@ -142,6 +142,47 @@ async fn second_deploy_is_refused_while_locked_and_abort_rolls_back() {
     assert!(err.contains("E_NO_ROLLOUT"), "{err}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_lock_is_broken_only_when_asked_and_that_is_recorded() {
+    let Some(env) = Env::new("abandoned_lock", "nginx", "") else {
+        return;
+    };
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // A rollout on another machine died long ago and left its lock.
+    let db = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
+    db.execute(
+        "INSERT INTO locks (app, deployment_id, owner_user, owner_host, owner_pid, reason, \
+         acquired_ms, heartbeat_ms) VALUES ('web', NULL, 'bob', 'far-away', 4242, 'deploy v9', 1000, 1000)",
+        [],
+    )
+    .unwrap();
+    let (code, _, err) = env.rollguard(&["deploy", "web", "v2", "--yes"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("E_LOCKED") && err.contains("bob@far-away"),
+        "{err}"
+    );
+    assert!(err.contains("--break-lock"), "the hint says how: {err}");
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"], "nothing moved");
+
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v2", "--yes", "--break-lock"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(env.served(&env.ports), ["v2", "v2", "v2"]);
+    let (reason, evidence): (String, String) = db
+        .query_row(
+            "SELECT reason, evidence FROM events WHERE kind = 'lock_broken'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(reason.contains("heartbeat"), "{reason}");
+    assert!(
+        evidence.contains("far-away") && evidence.contains("4242"),
+        "{evidence}"
+    );
+}
+
 #[test]
 fn hostile_versions_and_unknown_apps_are_refused_before_anything_runs() {
     let dir = TempDir::new("hostile");

@@ -201,3 +201,85 @@ async fn confirm_mode_fires_holds_and_times_out() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The state of the app's unfinished deployment, if any.
+fn active_state(env: &Env) -> Option<String> {
+    let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&out).ok()?;
+    s[0]["active"][0]["state"].as_str().map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_canary_steps_wait_for_approve() {
+    let Some(env) = Env::new("manual_canary", "nginx", "") else {
+        return;
+    };
+    let cfg = std::fs::read_to_string(env.config()).unwrap();
+    assert!(cfg.contains("step_pause = \"2s\""));
+    std::fs::write(
+        env.config(),
+        cfg.replace("step_pause = \"2s\"", "step_pause = \"manual\""),
+    )
+    .unwrap();
+    let (code, out, err) =
+        env.rollguard(&["deploy", "web", "v1", "--yes", "--strategy", "rolling"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    let (code, out, err) = env.rollguard(&[
+        "deploy",
+        "web",
+        "v2",
+        "--yes",
+        "--detach",
+        "--strategy",
+        "canary",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // Each of the two steps (25%, 50%) waits for an operator, however long.
+    let mut approvals = 0;
+    let started = std::time::Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the canary did not finish after {approvals} approvals"
+        );
+        match active_state(&env).as_deref() {
+            Some("waiting_approval") => {
+                // It stays waiting: nothing moves without an approval.
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                assert_eq!(
+                    active_state(&env).as_deref(),
+                    Some("waiting_approval"),
+                    "a manual step went on by itself"
+                );
+                let (code, _, err) = env.rollguard(&["approve", "web", "--reason", "looks good"]);
+                assert_eq!(code, 0, "{err}");
+                approvals += 1;
+                // Wait until the worker has taken it.
+                let taken = std::time::Instant::now();
+                while active_state(&env).as_deref() == Some("waiting_approval")
+                    && taken.elapsed() < Duration::from_secs(10)
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            None => break,
+        }
+    }
+    assert_eq!(approvals, 2, "one approval per step");
+    let (_, out, _) = env.rollguard(&["history", "web", "--limit", "1", "--json"]);
+    let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(h[0]["outcome"], "deployed", "{h}");
+    assert_eq!(env.served(&env.ports), ["v2", "v2", "v2"]);
+    // The approvals are in the audit log with their actor and reason.
+    let db = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
+    let approved: i64 = db
+        .query_row(
+            "SELECT count(*) FROM events WHERE kind LIKE '%approve%' AND reason = 'looks good'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(approved >= 2, "{approved} approvals recorded");
+}

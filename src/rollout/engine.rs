@@ -184,6 +184,10 @@ pub struct Finished {
 
 const ACTOR: &str = "rollguard";
 
+/// A manual step is watched in windows this long until it is approved
+/// (each window that passes is recorded as a passed gate).
+const APPROVAL_WATCH: Duration = Duration::from_secs(3600);
+
 impl Engine {
     /// Builds an engine for deployment `deployment` of `fleet.apps[app]`.
     /// `live` is each instance's live side when the rollout starts.
@@ -791,6 +795,18 @@ impl Engine {
     }
 
     async fn gate(&mut self, slots: &[GateSlot], mode: GateMode) -> Result<(), Failure> {
+        self.gate_until(slots, mode, false).await
+    }
+
+    /// Runs a gate; with `until_approved`, an operator's approval also
+    /// ends it, at once (nothing is recorded for the gate then: the
+    /// approval is).
+    async fn gate_until(
+        &mut self,
+        slots: &[GateSlot],
+        mode: GateMode,
+        until_approved: bool,
+    ) -> Result<(), Failure> {
         let outcome = {
             let fleet = self.fleet.clone();
             let prober = self.prober.clone();
@@ -801,7 +817,12 @@ impl Engine {
             loop {
                 tokio::select! {
                     o = &mut gate => break o,
-                    Some(sig) = self.signals.recv() => self.handle_signal(sig),
+                    Some(sig) = self.signals.recv() => {
+                        self.handle_signal(sig);
+                        if until_approved && self.approved {
+                            return Ok(());
+                        }
+                    }
                 }
             }
         };
@@ -855,17 +876,20 @@ impl Engine {
         self.gate(slots, GateMode::Monitor { length }).await
     }
 
-    /// Manual step: keep watching health until an operator approves.
+    /// Manual step: keep watching health, as one unbroken watch, until an
+    /// operator approves (taken as soon as the worker reads it).
     async fn wait_for_approval(&mut self, slots: &[GateSlot]) -> Result<(), Failure> {
         self.approved = false;
         self.set_state("waiting_approval");
         self.event("waiting_approval", None, Value::Null);
+        self.drain_signals();
         while !self.approved {
-            self.watch(slots, Duration::from_secs(2)).await?;
-            self.drain_signals();
             if let Some(f) = self.abort_failure() {
                 return Err(f);
             }
+            let length = APPROVAL_WATCH;
+            self.gate_until(slots, GateMode::Monitor { length }, true)
+                .await?;
         }
         self.set_state("running");
         Ok(())

@@ -158,7 +158,12 @@ pub async fn run(
     mut cancel: watch::Receiver<bool>,
 ) -> GateOutcome {
     let started = Instant::now();
-    let grace_until = started + app.health.initial_delay;
+    // `initial_delay` is for instances that just started; a watch comes
+    // after their gate passed, so every failure counts from its start.
+    let grace_until = match mode {
+        GateMode::Deploy { .. } => started + app.health.initial_delay,
+        GateMode::Monitor { .. } => started,
+    };
     let end = started
         + match mode {
             GateMode::Deploy { deadline } => deadline,
