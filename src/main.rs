@@ -616,6 +616,7 @@ async fn watch_in_console(
         theme,
         title,
         banner,
+        db: Some(db.to_path_buf()),
     };
     let result = tui::run(
         fleet,

@@ -1,6 +1,8 @@
 //! The console as a person meets it: `rollguard demo` in a real tmux pane.
 //! Waits for sparklines, presses `?` then `q`, and checks the screen, that
 //! the shell prompt comes back, and that the demo's processes are gone.
+//! Then a bad release of the demo's `payments`, whose armed rollback is
+//! fired from the console's keys.
 
 mod common;
 
@@ -65,14 +67,9 @@ fn demo_apps_running(parent_marker: &str) -> usize {
 
 const SPARK: &[char] = &['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-#[test]
-fn demo_in_tmux_shows_sparklines_help_and_quits() {
-    let test = "demo_in_tmux_shows_sparklines_help_and_quits";
-    if common::program(test, "tmux").is_none() {
-        return;
-    }
-    let bin = env!("CARGO_BIN_EXE_rollguard");
-    let name = format!("rg-test-{}", std::process::id());
+/// A tmux session with a shell at a known prompt.
+fn session(test: &str) -> Session {
+    let name = format!("rg-{test}-{}", std::process::id());
     let s = Session(name.clone());
     let out = Command::new("tmux")
         .args(["new-session", "-d", "-s", &name, "-x", "100", "-y", "30"])
@@ -87,6 +84,17 @@ fn demo_in_tmux_shows_sparklines_help_and_quits() {
     s.wait("the shell prompt", Duration::from_secs(10), |sc| {
         sc.contains("RGPROMPT$")
     });
+    s
+}
+
+#[test]
+fn demo_in_tmux_shows_sparklines_help_and_quits() {
+    let test = "demo_in_tmux_shows_sparklines_help_and_quits";
+    if common::program(test, "tmux").is_none() {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_rollguard");
+    let s = session("help");
     // A private TMPDIR marks this demo's processes (their files live there).
     let tmp = common::TempDir::new("tmux");
     let marker = tmp.0.to_string_lossy().to_string();
@@ -132,6 +140,122 @@ fn demo_in_tmux_shows_sparklines_help_and_quits() {
         "the console's screen must be gone:\n{end}"
     );
     // Everything the demo started has stopped.
+    let end_wait = Instant::now() + Duration::from_secs(5);
+    while demo_apps_running(&marker) > 0 && Instant::now() < end_wait {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(demo_apps_running(&marker), 0, "demo instances left running");
+}
+
+/// The demo's folder under `tmp`, once it has its `rg` script.
+fn demo_dir(tmp: &std::path::Path) -> std::path::PathBuf {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = std::fs::read_dir(tmp)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("rollguard-demo-"))
+                    && p.join("rg").exists()
+            });
+        if let Some(d) = found {
+            return d;
+        }
+        assert!(Instant::now() < end, "no demo folder in {}", tmp.display());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_armed_rollback_is_fired_from_the_console() {
+    let test = "an_armed_rollback_is_fired_from_the_console";
+    if common::program(test, "tmux").is_none() {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_rollguard");
+    let s = session("fire");
+    let tmp = common::TempDir::new("tmux-fire");
+    let marker = tmp.0.to_string_lossy().to_string();
+    s.keys(&[&format!("TMPDIR={marker} {bin} demo"), "Enter"]);
+    let dir = demo_dir(&tmp.0);
+    s.wait("the fleet", Duration::from_secs(40), |sc| {
+        sc.contains("payments") && sc.contains("v1")
+    });
+
+    // v3 passes its first gate, fails while watched, and the rollback
+    // waits for an operator (the demo's payments has confirm = 60 s).
+    let out = Command::new(dir.join("rg"))
+        .args(["deploy", "payments", "v3", "--yes", "--detach", "--json"])
+        .output()
+        .expect("run rg deploy");
+    assert!(
+        out.status.success(),
+        "deploy: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.keys(&["j"]); // select payments
+    let armed = s.wait("the armed rollback", Duration::from_secs(90), |sc| {
+        sc.lines()
+            .any(|l| l.contains("payments") && l.contains("rollback of v3"))
+    });
+    assert!(
+        armed.contains("f fire rollback"),
+        "the footer offers fire:\n{armed}"
+    );
+    assert!(armed.contains("h hold"), "the footer offers hold:\n{armed}");
+
+    // f asks, with a reason; Enter sends.
+    s.keys(&["f"]);
+    let ask = s.wait("the question", Duration::from_secs(10), |sc| {
+        sc.contains("Roll payments back now")
+    });
+    assert!(ask.contains("go back to v1"), "{ask}");
+    s.keys(&["-l", "v3 fails its health checks"]);
+    s.wait("the reason", Duration::from_secs(10), |sc| {
+        sc.contains("reason: v3 fails its health checks")
+    });
+    s.keys(&["Enter"]);
+    s.wait("the rollback to end", Duration::from_secs(90), |sc| {
+        sc.lines()
+            .any(|l| l.contains("payments") && l.contains("v3 rolled back"))
+    });
+
+    // The history says who fired it, why, and that it came from the key.
+    let out = Command::new(dir.join("rg"))
+        .args(["history", "payments", "--json"])
+        .output()
+        .expect("run rg history");
+    let history: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("history prints JSON");
+    let last = &history.as_array().expect("an array")[0];
+    assert_eq!(last["outcome"], "rolled_back", "{last:#}");
+    let store = rollguard::store::Store::open(&dir.join("history.db")).unwrap();
+    let id = last["id"].as_i64().unwrap();
+    let events = store.deployment_events(id, 0).unwrap();
+    let fired = events
+        .iter()
+        .find(|e| e.kind == "command_fire")
+        .unwrap_or_else(|| panic!("no command_fire in {events:#?}"));
+    assert_eq!(fired.reason.as_deref(), Some("v3 fails its health checks"));
+    assert!(
+        events.iter().any(|e| e.kind == "rollback_fired"
+            && e.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("fired by"))),
+        "{events:#?}"
+    );
+
+    s.keys(&["q"]);
+    s.wait("the prompt to return", Duration::from_secs(15), |sc| {
+        sc.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .is_some_and(|l| l.starts_with("RGPROMPT$"))
+    });
     let end_wait = Instant::now() + Duration::from_secs(5);
     while demo_apps_running(&marker) > 0 && Instant::now() < end_wait {
         std::thread::sleep(Duration::from_millis(100));

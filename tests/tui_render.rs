@@ -17,7 +17,7 @@ use rollguard::config::{
     Strategy, TcpProbe,
 };
 use rollguard::model::{ErrorKind, ProbeKey, ProbeResult};
-use rollguard::tui::{self, Action, App, FAIL_BAR, FleetState, Popup, Theme, View};
+use rollguard::tui::{self, Action, App, FAIL_BAR, FleetState, Popup, Request, Theme, Verb, View};
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -283,17 +283,17 @@ fn keys_move_open_back_help_quit() {
     let mut a = new_app(&f);
     let t = Theme::default();
 
-    assert_eq!(a.handle_key(key('j')), Action::Down);
-    assert_eq!(a.handle_key(code(KeyCode::Down)), Action::Down);
+    assert_eq!(a.handle_key(key('j'), &s), Action::Down);
+    assert_eq!(a.handle_key(code(KeyCode::Down), &s), Action::Down);
     assert_eq!(a.selected(), 2);
-    assert_eq!(a.handle_key(key('k')), Action::Up);
+    assert_eq!(a.handle_key(key('k'), &s), Action::Up);
     assert_eq!(a.selected(), 1);
     let buf = render(&a, &s, 80, 24);
     let api = row_of(&buf, "api ");
     assert_eq!(buf[(1, api)].bg, t.selection);
 
     // Enter opens the app view of the selected app.
-    assert_eq!(a.handle_key(code(KeyCode::Enter)), Action::Open);
+    assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::Open);
     assert_eq!(a.view(), View::App(1));
     let text = screen(&render(&a, &s, 80, 24));
     assert!(text.contains("api-1") && text.contains("api-2"), "{text}");
@@ -301,15 +301,15 @@ fn keys_move_open_back_help_quit() {
     assert!(text.contains("Esc back"), "{text}");
 
     // Esc goes back; Backspace too.
-    assert_eq!(a.handle_key(code(KeyCode::Esc)), Action::Back);
+    assert_eq!(a.handle_key(code(KeyCode::Esc), &s), Action::Back);
     assert_eq!(a.view(), View::Fleet);
-    a.handle_key(code(KeyCode::Enter));
-    assert_eq!(a.handle_key(code(KeyCode::Backspace)), Action::Back);
+    a.handle_key(code(KeyCode::Enter), &s);
+    assert_eq!(a.handle_key(code(KeyCode::Backspace), &s), Action::Back);
     assert_eq!(a.view(), View::Fleet);
-    assert_eq!(a.handle_key(code(KeyCode::Esc)), Action::None);
+    assert_eq!(a.handle_key(code(KeyCode::Esc), &s), Action::None);
 
     // ? opens the help listing every key; Esc closes it.
-    assert_eq!(a.handle_key(key('?')), Action::Help);
+    assert_eq!(a.handle_key(key('?'), &s), Action::Help);
     assert_eq!(a.popup(), Some(Popup::Help));
     let text = screen(&render(&a, &s, 80, 24));
     println!("{text}");
@@ -323,35 +323,35 @@ fn keys_move_open_back_help_quit() {
     }
     assert!(text.contains("q, Ctrl-c"), "{text}");
     // Keys other than Esc/?/q/l do nothing while the popup is open.
-    assert_eq!(a.handle_key(code(KeyCode::Enter)), Action::None);
+    assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::None);
     assert_eq!(a.view(), View::Fleet);
-    assert_eq!(a.handle_key(code(KeyCode::Esc)), Action::Back);
+    assert_eq!(a.handle_key(code(KeyCode::Esc), &s), Action::Back);
     assert_eq!(a.popup(), None);
 
     // l toggles the log pane.
     assert!(!a.log_visible());
-    assert_eq!(a.handle_key(key('l')), Action::ToggleLog);
+    assert_eq!(a.handle_key(key('l'), &s), Action::ToggleLog);
     assert!(a.log_visible());
     let text = screen(&render(&a, &s, 80, 24));
     assert!(text.contains(" log "), "{text}");
-    a.handle_key(key('l'));
+    a.handle_key(key('l'), &s);
 
     // g/G jump; selection never leaves the table.
-    a.handle_key(key('G'));
+    a.handle_key(key('G'), &s);
     assert_eq!(a.selected(), 3);
-    a.handle_key(key('j'));
+    a.handle_key(key('j'), &s);
     assert_eq!(a.selected(), 3);
-    a.handle_key(key('g'));
+    a.handle_key(key('g'), &s);
     assert_eq!(a.selected(), 0);
 
     // q and Ctrl-C quit, from anywhere.
-    assert_eq!(a.handle_key(key('q')), Action::Quit);
-    a.handle_key(key('?'));
+    assert_eq!(a.handle_key(key('q'), &s), Action::Quit);
+    a.handle_key(key('?'), &s);
     assert_eq!(
-        a.handle_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        a.handle_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), &s),
         Action::Quit
     );
-    assert_eq!(a.handle_key(key('x')), Action::None);
+    assert_eq!(a.handle_key(key('z'), &s), Action::None);
 }
 
 #[test]
@@ -360,7 +360,7 @@ fn app_view_80x24() {
     let s = state(&f);
     let mut a = new_app(&f);
     let t = Theme::default();
-    a.handle_key(code(KeyCode::Enter));
+    a.handle_key(code(KeyCode::Enter), &s);
     assert_eq!(a.view(), View::App(0));
     let buf = render(&a, &s, 80, 24);
     let text = screen(&buf);
@@ -416,7 +416,7 @@ fn wide_160x48_shows_full_errors() {
         "{text}"
     );
     assert!(text.contains("2/3") && text.contains("66.6%"), "{text}");
-    a.handle_key(code(KeyCode::Enter));
+    a.handle_key(code(KeyCode::Enter), &s);
     let text = screen(&render(&a, &s, 160, 48));
     println!("{text}");
     assert!(
@@ -442,7 +442,7 @@ fn narrow_widths_drop_columns_gracefully() {
     );
     let text = screen(&render(&a, &s, 30, 24));
     assert!(text.contains("web") && text.contains("2/3"), "{text}");
-    a.handle_key(code(KeyCode::Enter));
+    a.handle_key(code(KeyCode::Enter), &s);
     let text = screen(&render(&a, &s, 40, 12));
     assert!(text.contains("web-1"), "{text}");
 }
@@ -461,9 +461,9 @@ fn tiny_sizes_do_not_panic() {
         a.banner = Some("DEMO".into());
         for k in keys {
             if *k == '\r' {
-                a.handle_key(code(KeyCode::Enter));
+                a.handle_key(code(KeyCode::Enter), &s);
             } else {
-                a.handle_key(key(*k));
+                a.handle_key(key(*k), &s);
             }
         }
         for w in [0u16, 1, 2, 3, 5, 8, 13, 20, 21, 34, 43, 44, 49, 50, 55, 79] {
@@ -494,8 +494,8 @@ fn empty_state_and_empty_fleet() {
     });
     let s = FleetState::new(empty.clone());
     let mut a = new_app(&empty);
-    assert_eq!(a.handle_key(code(KeyCode::Enter)), Action::None);
-    a.handle_key(key('j'));
+    assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::None);
+    a.handle_key(key('j'), &s);
     let text = screen(&render(&a, &s, 80, 24));
     assert!(text.contains("no apps in empty.toml"), "{text}");
 }
@@ -529,15 +529,15 @@ fn many_rows_scroll_with_the_selection() {
     let mut a = new_app(&f);
     render(&a, &s, 80, 24);
     for _ in 0..30 {
-        a.handle_key(key('j'));
+        a.handle_key(key('j'), &s);
     }
     let text = screen(&render(&a, &s, 80, 24));
     assert!(text.contains("svc30") && !text.contains("svc00"), "{text}");
-    a.handle_key(code(KeyCode::PageDown));
-    a.handle_key(code(KeyCode::End));
+    a.handle_key(code(KeyCode::PageDown), &s);
+    a.handle_key(code(KeyCode::End), &s);
     let text = screen(&render(&a, &s, 80, 24));
     assert!(text.contains("svc59"), "{text}");
-    a.handle_key(code(KeyCode::Home));
+    a.handle_key(code(KeyCode::Home), &s);
     let text = screen(&render(&a, &s, 80, 24));
     assert!(text.contains("svc00"), "{text}");
 }
@@ -602,16 +602,135 @@ fn rollouts_show_in_the_fleet_and_app_views() {
     let worker = row_of(&buf, "worker ");
     assert!(lines(&buf)[worker as usize].contains('—'), "{text}");
 
-    // The app view says where the rollout is and how to steer it.
-    a.handle_key(code(KeyCode::Enter));
+    assert!(text.contains("x abort"), "the footer offers abort: {text}");
+    assert!(
+        !text.contains("a approve"),
+        "nothing waits for approval: {text}"
+    );
+
+    // The app view says where the rollout is.
+    a.handle_key(code(KeyCode::Enter), &s);
     let buf = render(&a, &s, 120, 24);
     let text = screen(&buf);
     println!("{text}");
     assert!(
-        text.contains(
-            "▶ v2→v3 2/4 · rolling · deployment 7 · healthy: web-1 (512 ms) · rollguard abort web"
-        ),
+        text.contains("▶ v2→v3 2/4 · rolling · deployment 7 · healthy: web-1 (512 ms)"),
         "{text}"
     );
     assert!(text.contains("INSTANCE"), "the table follows: {text}");
+}
+
+/// web waits for approval (deployment 7, v2 → v3); api has no rollout.
+fn waiting_for_approval(f: &Arc<Fleet>) -> FleetState {
+    use rollguard::rollout::watch::{ActiveRollout, AppRollouts};
+    let mut s = state(f);
+    let mut r = vec![AppRollouts::default(); f.apps.len()];
+    r[0].active = Some(ActiveRollout {
+        id: 7,
+        from: Some("v2".into()),
+        to: "v3".into(),
+        strategy: "canary".into(),
+        state: "waiting_approval".into(),
+        stage: 2,
+        stages: 4,
+        ..ActiveRollout::default()
+    });
+    s.set_rollouts(r);
+    s
+}
+
+#[test]
+fn rollout_keys_ask_then_hand_over_the_command() {
+    let f = fleet();
+    let s = waiting_for_approval(&f);
+    let mut a = new_app(&f);
+
+    // The footer offers only what applies: approve and abort, not fire.
+    let text = screen(&render(&a, &s, 100, 24));
+    assert!(
+        text.contains("a approve") && text.contains("x abort"),
+        "{text}"
+    );
+    assert!(!text.contains("fire rollback"), "{text}");
+
+    // A key that does not apply says why, and opens nothing.
+    assert_eq!(a.handle_key(key('f'), &s), Action::None);
+    assert_eq!(a.popup(), None);
+    let text = screen(&render(&a, &s, 100, 24));
+    assert!(
+        text.contains("no rollback of web is armed: the rollout is waiting approval"),
+        "{text}"
+    );
+    // The notice fades.
+    a.now_ms += tui::NOTICE_MS;
+    assert!(a.notice().is_none());
+
+    // `a` asks first; typing fills the reason; Enter hands it over.
+    assert_eq!(a.handle_key(key('a'), &s), Action::Rollout(Verb::Approve));
+    assert_eq!(a.popup(), Some(Popup::Confirm));
+    for c in "step 2 looks fine!".chars() {
+        assert_eq!(a.handle_key(key(c), &s), Action::None, "{c:?} is typed");
+    }
+    a.handle_key(code(KeyCode::Backspace), &s);
+    let text = screen(&render(&a, &s, 100, 24));
+    println!("{text}");
+    assert!(
+        text.contains("Approve deployment 7 of web (v2 → v3)?"),
+        "{text}"
+    );
+    assert!(text.contains("reason: step 2 looks fine▏"), "{text}");
+    assert!(text.contains("Enter sends"), "{text}");
+    assert_eq!(a.take_request(), None, "nothing is sent before Enter");
+    assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::Send);
+    assert_eq!(a.popup(), None);
+    assert_eq!(
+        a.take_request(),
+        Some(Request {
+            app: "web".into(),
+            deployment: 7,
+            verb: Verb::Approve,
+            reason: Some("step 2 looks fine".into()),
+        })
+    );
+    assert_eq!(a.take_request(), None);
+
+    // Esc cancels; an empty reason is none.
+    assert_eq!(a.handle_key(key('x'), &s), Action::Rollout(Verb::Abort));
+    assert_eq!(a.handle_key(code(KeyCode::Esc), &s), Action::Back);
+    assert_eq!(a.popup(), None);
+    assert_eq!(a.take_request(), None);
+    a.handle_key(key('x'), &s);
+    a.handle_key(key(' '), &s);
+    assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::Send);
+    assert_eq!(a.take_request().map(|r| r.reason), Some(None));
+
+    // In the popup `q` is a letter of the reason; Ctrl-C still quits.
+    a.handle_key(key('x'), &s);
+    assert_eq!(a.handle_key(key('q'), &s), Action::None);
+    assert_eq!(a.confirm().map(|c| c.reason.as_str()), Some("q"));
+    assert_eq!(
+        a.handle_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), &s),
+        Action::Quit
+    );
+    a.handle_key(code(KeyCode::Esc), &s);
+
+    // On an app with no rollout the keys say so; in its app view too.
+    a.handle_key(key('j'), &s);
+    assert_eq!(a.handle_key(key('x'), &s), Action::None);
+    assert_eq!(
+        a.notice().map(|n| n.text.as_str()),
+        Some("no rollout of api is running")
+    );
+    a.handle_key(code(KeyCode::Enter), &s);
+    let text = screen(&render(&a, &s, 100, 24));
+    assert!(!text.contains("x abort"), "{text}");
+    assert_eq!(a.handle_key(key('a'), &s), Action::None);
+
+    // The question fits narrow terminals without a panic.
+    a.handle_key(code(KeyCode::Esc), &s);
+    a.handle_key(key('k'), &s);
+    a.handle_key(key('x'), &s);
+    for (w, h) in [(80, 24), (40, 12), (20, 5), (3, 3)] {
+        render(&a, &s, w, h);
+    }
 }

@@ -8,7 +8,8 @@
 //! then so failures show in the sparklines. A `rg` script in the folder
 //! runs rollguard on the demo's config and history, so a newcomer can type
 //! `…/rg deploy checkout v3 --yes` in another terminal and watch it roll
-//! back. Dropping [`DemoFleet`] stops everything it started and removes the
+//! back; `payments` waits a minute for an operator before it rolls back,
+//! to fire or hold from the console. Dropping [`DemoFleet`] stops everything it started and removes the
 //! folder.
 
 pub mod server;
@@ -241,6 +242,11 @@ fn config_text(demo: &DemoFleet, ports: &[u16]) -> String {
              run_dir = \"{dir}/run\"\ngrace = \"3s\"\n\n\
              [app.rollout]\nbatch = 1\npause = \"2s\"\nmin_healthy = 1\n"
         ));
+        // One app asks an operator before it rolls back, so the console's
+        // rollout keys have something to do.
+        if *app == "payments" {
+            t.push_str("auto_rollback = \"confirm\"\nconfirm_window = \"60s\"\n");
+        }
         if demo.nginx_ports.is_some() {
             let n = demo.dir.join("nginx");
             let nginx = find_nginx()

@@ -3,6 +3,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::control::Verb;
+
 /// What a key asks the console to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
@@ -28,6 +30,10 @@ pub enum Action {
     ToggleLog,
     /// Show or hide the help popup.
     Help,
+    /// Ask to send a command to the selected app's rollout.
+    Rollout(Verb),
+    /// Send the command the open question asks about.
+    Send,
     /// Nothing: the key is not bound here.
     None,
 }
@@ -43,6 +49,8 @@ pub enum Scope {
     Fleet,
     /// In the app view.
     App,
+    /// On the rollout of the selected app (fleet and app views).
+    Rollout,
 }
 
 impl Scope {
@@ -53,6 +61,7 @@ impl Scope {
             Scope::Tables => "",
             Scope::Fleet => "fleet",
             Scope::App => "app",
+            Scope::Rollout => "rollout",
         }
     }
 }
@@ -176,6 +185,34 @@ pub const KEYMAP: &[Binding] = &[
         scope: Scope::Global,
         help: "show / hide this help",
         footer: Some("help"),
+    },
+    Binding {
+        keys: &[Key::char('a')],
+        action: Action::Rollout(Verb::Approve),
+        scope: Scope::Rollout,
+        help: "approve the step the rollout waits on",
+        footer: Some("approve"),
+    },
+    Binding {
+        keys: &[Key::char('f')],
+        action: Action::Rollout(Verb::Fire),
+        scope: Scope::Rollout,
+        help: "fire the armed rollback now",
+        footer: Some("fire rollback"),
+    },
+    Binding {
+        keys: &[Key::char('h')],
+        action: Action::Rollout(Verb::Hold),
+        scope: Scope::Rollout,
+        help: "hold the armed rollback",
+        footer: Some("hold"),
+    },
+    Binding {
+        keys: &[Key::char('x')],
+        action: Action::Rollout(Verb::Abort),
+        scope: Scope::Rollout,
+        help: "abort the rollout and roll back",
+        footer: Some("abort"),
     },
     Binding {
         keys: &[Key::plain(KeyCode::Enter)],

@@ -6,11 +6,14 @@
 //! terminal.
 //!
 //! Screen, top to bottom: header, optional banner, the fleet or app table,
-//! optional log pane, footer; the help popup on top.
+//! optional log pane, footer; the help popup or the question before a
+//! rollout command ([`control`]) on top.
 
 mod app;
 mod app_view;
 mod columns;
+mod confirm;
+pub mod control;
 mod fleet_view;
 mod footer;
 mod header;
@@ -31,8 +34,9 @@ use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::Block;
 
-pub use app::{App, Popup, View};
+pub use app::{App, Confirm, NOTICE_MS, Notice, Popup, View};
 pub use app_view::verdict_symbol;
+pub use control::{Request, Verb};
 pub use fleet_view::status_symbol;
 pub use keymap::{Action, KEYMAP};
 pub use logging::{LOG_ENV, init_logging};
@@ -77,10 +81,12 @@ pub fn draw(frame: &mut Frame, app: &App, state: &FleetState) {
         log_pane::draw(frame, l, app);
     }
     if footer_h > 0 {
-        footer::draw(frame, footer_area, app);
+        footer::draw(frame, footer_area, app, state);
     }
-    if app.popup() == Some(Popup::Help) {
-        help::draw(frame, area, app);
+    match app.popup() {
+        Some(Popup::Help) => help::draw(frame, area, app),
+        Some(Popup::Confirm) => confirm::draw(frame, area, app),
+        None => {}
     }
 }
 

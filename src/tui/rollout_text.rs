@@ -104,8 +104,9 @@ pub fn release_cell(
     }
 }
 
-/// The app view's rollout line: the rollout under way with its stage, its
-/// newest progress and the commands that steer it; else the last rollout.
+/// The app view's rollout line: the rollout under way with its stage and
+/// its newest progress (and how to recover it when its worker is gone);
+/// else the last rollout.
 /// `None` when rollguard never deployed the app.
 pub fn rollout_line(app: &str, r: &AppRollouts, now_ms: i64, t: &Theme) -> Option<Line<'static>> {
     let dim = Style::new().fg(t.dim);
@@ -118,19 +119,13 @@ pub fn rollout_line(app: &str, r: &AppRollouts, now_ms: i64, t: &Theme) -> Optio
         if let Some(l) = &a.latest {
             spans.push(Span::styled(format!(" · {l}"), Style::new().fg(t.text)));
         }
-        let hint = if a.interrupted {
-            format!("rollguard recover {app} --rollback|--resume")
-        } else {
-            match a.state.as_str() {
-                "rollback_armed" => format!("rollguard hold {app} · rollguard fire {app}"),
-                "rollback_held" => format!("rollguard fire {app} · rollguard abort {app}"),
-                "waiting_approval" => format!("rollguard approve {app} · rollguard abort {app}"),
-                "failing" | "rolling_back" => String::new(),
-                _ => format!("rollguard abort {app}"),
-            }
-        };
-        if !hint.is_empty() {
-            spans.push(Span::styled(format!(" · {hint}"), dim));
+        // The keys that steer it are in the footer; a dead worker needs
+        // the CLI.
+        if a.interrupted {
+            spans.push(Span::styled(
+                format!(" · rollguard recover {app} --rollback|--resume"),
+                dim,
+            ));
         }
         return Some(Line::from(spans));
     }
@@ -229,17 +224,19 @@ mod tests {
     }
 
     #[test]
-    fn rollout_line_names_the_commands_that_steer_it() {
+    fn rollout_line_says_what_the_rollout_does() {
         let t = Theme::default();
         let line = |r: &AppRollouts| rollout_line("web", r, 10_000, &t).map(|l| plain(&l));
         assert_eq!(
             line(&active("running")).unwrap(),
-            "▶ v2→v3 2/4 · rolling · deployment 7 · healthy: web-2 (512 ms) · rollguard abort web"
+            "▶ v2→v3 2/4 · rolling · deployment 7 · healthy: web-2 (512 ms)"
         );
+        let mut gone = active("running");
+        gone.active.as_mut().unwrap().interrupted = true;
         assert!(
-            line(&active("rollback_armed"))
+            line(&gone)
                 .unwrap()
-                .ends_with("rollguard hold web · rollguard fire web")
+                .ends_with("rollguard recover web --rollback|--resume")
         );
         assert_eq!(line(&AppRollouts::default()), None);
     }

@@ -5,6 +5,7 @@
 //! `try_init` installs a panic hook that restores the terminal).
 
 use std::io;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -18,6 +19,7 @@ use crate::config::Fleet;
 use crate::model::now_ms;
 
 use super::app::App;
+use super::control::Request;
 use super::keymap::Action;
 use super::state::FleetState;
 use super::theme::Theme;
@@ -37,6 +39,9 @@ pub struct RunOptions {
     pub title: String,
     /// A notice shown under the header, e.g. that this is a demo.
     pub banner: Option<String>,
+    /// The history the rollout keys send their commands through; without
+    /// it they are refused.
+    pub db: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -45,6 +50,7 @@ impl Default for RunOptions {
             theme: Theme::default(),
             title: "rollguard".into(),
             banner: None,
+            db: None,
         }
     }
 }
@@ -84,6 +90,9 @@ pub async fn run(
     let mut app = App::new(fleet, opts.theme);
     app.title = opts.title;
     app.banner = opts.banner;
+    let db = opts.db;
+    let actor = crate::rollout::cli::whoami();
+    let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<(Request, Result<(), String>)>();
 
     let result = async {
         let mut tick = tokio::time::interval(FRAME_INTERVAL);
@@ -96,8 +105,16 @@ pub async fn run(
             tokio::select! {
                 ev = rx.recv() => match ev {
                     Some(Ok(Event::Key(key))) => {
-                        if app.handle_key(key) == Action::Quit {
-                            return Ok(());
+                        app.now_ms = now_ms();
+                        let action = app.handle_key(key, &lock(&state));
+                        match action {
+                            Action::Quit => return Ok(()),
+                            Action::Send => {
+                                if let Some(req) = app.take_request() {
+                                    send(req, db.clone(), actor.clone(), sent_tx.clone(), &mut app);
+                                }
+                            }
+                            _ => {}
                         }
                         dirty = true;
                     }
@@ -110,6 +127,17 @@ pub async fn run(
                     if changed.is_err() || *shutdown.borrow_and_update() {
                         return Ok(());
                     }
+                }
+                Some((req, result)) = sent_rx.recv() => {
+                    app.now_ms = now_ms();
+                    match result {
+                        Ok(()) => app.notify(req.sent_text(), false),
+                        Err(e) => app.notify(
+                            format!("could not send {} to {}: {e}", req.verb.as_str(), req.app),
+                            true,
+                        ),
+                    }
+                    dirty = true;
                 }
                 _ = sigterm.recv() => return Ok(()),
                 _ = sighup.recv() => return Ok(()),
@@ -146,6 +174,35 @@ pub async fn run(
     drop(terminal);
     drop(restore);
     result
+}
+
+/// Writes `req` to the history off the async runtime; the outcome comes
+/// back on `done` for the footer.
+fn send(
+    req: Request,
+    db: Option<PathBuf>,
+    actor: String,
+    done: mpsc::UnboundedSender<(Request, Result<(), String>)>,
+    app: &mut App,
+) {
+    let Some(db) = db else {
+        app.notify(
+            format!(
+                "cannot send {}: this console keeps no history",
+                req.verb.as_str()
+            ),
+            true,
+        );
+        return;
+    };
+    app.notify(
+        format!("sending {} to {}…", req.verb.as_str(), req.app),
+        false,
+    );
+    tokio::task::spawn_blocking(move || {
+        let result = req.send(&db, &actor);
+        let _ = done.send((req, result));
+    });
 }
 
 fn lock(state: &Mutex<FleetState>) -> std::sync::MutexGuard<'_, FleetState> {
