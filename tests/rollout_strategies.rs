@@ -82,6 +82,15 @@ async fn canary_behind_nginx_promotes_a_good_release_and_cuts_a_bad_one_quickly(
     let Some(env) = Env::new("canary_behind_nginx", "nginx", "") else {
         return;
     };
+    // The last step sends all traffic to the canary: promotion must then
+    // keep serving while it replaces the instances the canary runs beside.
+    let cfg = std::fs::read_to_string(env.config()).unwrap();
+    assert!(cfg.contains("steps = [25, 50]"));
+    std::fs::write(
+        env.config(),
+        cfg.replace("steps = [25, 50]", "steps = [25, 50, 100]"),
+    )
+    .unwrap();
     let (code, out, err) =
         env.rollguard(&["deploy", "web", "v1", "--yes", "--strategy", "rolling"]);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -94,7 +103,7 @@ async fn canary_behind_nginx_promotes_a_good_release_and_cuts_a_bad_one_quickly(
         .iter()
         .filter_map(|b| b["traffic_percent"].as_f64())
         .collect();
-    assert_eq!(steps, [25.0, 50.0]);
+    assert_eq!(steps, [25.0, 50.0, 100.0]);
     assert!(
         seen.failed.is_empty(),
         "failed requests during a good canary: {:?}",
@@ -282,4 +291,52 @@ async fn manual_canary_steps_wait_for_approve() {
         )
         .unwrap();
     assert!(approved >= 2, "{approved} approvals recorded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_auto_rollback_off_a_failed_switch_is_left_and_the_next_deploy_plans_from_it() {
+    let Some(env) = Env::new("rollback_off", "nginx", "auto_rollback = \"off\"") else {
+        return;
+    };
+    let (code, out, err) =
+        env.rollguard(&["deploy", "web", "v1", "--yes", "--strategy", "rolling"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) =
+        env.rollguard(&["deploy", "web", "v2", "--yes", "--strategy", "blue-green"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    // v3 goes live on the main ports, fails while monitored, and stays:
+    // "off" only reports. The history says main is live and runs v3.
+    let (code, out, err) = env.rollguard(&[
+        "deploy",
+        "web",
+        "v3",
+        "--yes",
+        "--json",
+        "--strategy",
+        "blue-green",
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("no JSON ({e}):\n{out}\n{err}"));
+    assert_eq!(report["outcome"], "failed", "{report}");
+    assert_eq!(code, 1, "{report}");
+    let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for i in s[0]["instances"].as_array().unwrap() {
+        assert_eq!(i["live_side"], "main", "{s}");
+        assert_eq!(i["version"], "v3", "{s}");
+    }
+
+    // So the next blue-green starts on the idle alt side and switches
+    // without stopping what serves traffic.
+    let (code, report, seen) = env
+        .deploy_under_load("v2", &["--strategy", "blue-green"])
+        .await;
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        seen.failed.is_empty(),
+        "failed requests: {:?}",
+        seen.some_failures()
+    );
+    assert_eq!(env.served(&env.alt_ports), ["v2", "v2", "v2"]);
 }

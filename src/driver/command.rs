@@ -40,6 +40,11 @@ impl Command {
         Command { spec }
     }
 
+    /// Whether a `current` command is configured.
+    pub fn tells_current(&self) -> bool {
+        self.spec.current.is_some()
+    }
+
     /// See [`super::Driver::current`]: the trimmed output of `current`
     /// when it is a valid version; `None` (with a warning) when it is empty
     /// or not a version, and `None` when there is no `current` command. A

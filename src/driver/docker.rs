@@ -406,7 +406,7 @@ impl Docker {
     ) -> Result<(), DriverError> {
         let kept = self.kept(exec, slot, name).await?;
         let newest = kept.iter().map(|k| k.1).max().unwrap_or(0);
-        let stamp = crate::model::now_ms().max(newest + 1);
+        let stamp = crate::model::now_ms().max(newest.saturating_add(1));
         let new_name = format!("{name}{KEPT_MARK}{stamp}");
         self.docker_ok(exec, slot, "docker rename", &["rename", id, &new_name])
             .await

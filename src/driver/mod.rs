@@ -166,6 +166,16 @@ impl Driver {
         })
     }
 
+    /// Whether [`Driver::current`] can tell what runs: false for the
+    /// command driver without a `current` command, whose `None` means
+    /// "unknown", not "nothing runs".
+    pub fn tells_current(&self) -> bool {
+        match self {
+            Driver::Command(d) => d.tells_current(),
+            Driver::Docker(_) | Driver::Process(_) => true,
+        }
+    }
+
     /// The version running on `slot`, `None` when nothing runs there.
     pub async fn current(
         &self,

@@ -171,6 +171,11 @@ pub struct Engine {
     cancel: watch::Receiver<bool>,
     aborted: Option<(String, Option<String>)>,
     approved: bool,
+    /// A rollback is under way: an abort is recorded but cancels nothing.
+    rolling_back: bool,
+    /// What the balancer holds is not known (after a crash): the next
+    /// traffic change states every server.
+    routes_unknown: bool,
 }
 
 /// What `run` returns.
@@ -224,6 +229,8 @@ impl Engine {
             cancel,
             aborted: None,
             approved: false,
+            rolling_back: false,
+            routes_unknown: false,
         }
     }
 
@@ -345,7 +352,11 @@ impl Engine {
                 match c.verb.as_str() {
                     "abort" => {
                         self.aborted = Some((c.actor, c.reason));
-                        let _ = self.cancel_tx.send(true);
+                        // A rollback under way is what an abort asks for:
+                        // its health checks must not be cut short.
+                        if !self.rolling_back {
+                            let _ = self.cancel_tx.send(true);
+                        }
                     }
                     "approve" => self.approved = true,
                     _ => {}
@@ -378,7 +389,13 @@ impl Engine {
     async fn apply_routes(&mut self, routes: Vec<Route>) -> Result<(), Failure> {
         let fleet = self.fleet.clone();
         let app = &fleet.apps[self.app];
-        let from = routing::to_routing(&fleet, app, &self.routes);
+        // Unknown routing (after a crash) is stated in full: an empty
+        // `from` makes every server count as changed.
+        let from = if self.routes_unknown {
+            crate::traffic::Routing::default()
+        } else {
+            routing::to_routing(&fleet, app, &self.routes)
+        };
         let to = routing::to_routing(&fleet, app, &routes);
         if from == to {
             return Ok(());
@@ -392,6 +409,7 @@ impl Engine {
         {
             Ok(()) => {
                 self.routes = routes;
+                self.routes_unknown = false;
                 let elapsed_ms = began.elapsed().as_millis() as u64;
                 self.event("traffic_changed", None, json!({"elapsed_ms": elapsed_ms}));
                 Ok(())
@@ -421,15 +439,6 @@ impl Engine {
     /// passed.
     pub async fn recover(mut self, resume: bool) -> Finished {
         self.rebuild_undo();
-        // Routing after a crash is unknown: make the first change touch
-        // every server.
-        self.routes = vec![
-            Route {
-                main: Some(1),
-                alt: Some(1),
-            };
-            self.live.len()
-        ];
         let batches = self.store.batches(self.deployment).unwrap_or_default();
         let first_open = batches
             .iter()
@@ -440,6 +449,11 @@ impl Engine {
                 self.live = self.orig_live.iter().map(|s| s.other()).collect();
             }
         }
+        // Routing after a crash is unknown. Changes are computed from the
+        // steady routing of the live sides, and the first one is applied
+        // in full, whatever the balancer holds.
+        self.routes = routing::steady(&self.live);
+        self.routes_unknown = true;
         self.event(
             "recovery_started",
             None,
@@ -563,6 +577,35 @@ impl Engine {
         self.finish_deployed()
     }
 
+    /// Records what each instance runs and which side is live, as this
+    /// rollout leaves them without a rollback: the next deploy plans from
+    /// it.
+    fn record_as_left(&self) {
+        let app = self.app().name.clone();
+        let to = self.plan.to.to_string();
+        let known = self.store.instance_states(&app).unwrap_or_default();
+        for (i, inst) in self.app().instances.iter().enumerate() {
+            let side = self.live[i];
+            let replaced = self.undo.iter().any(|u| {
+                matches!(u, Undo::Replaced { instance, side: s, .. } if *instance == i && *s == side)
+            });
+            let version = if replaced {
+                Some(to.clone())
+            } else {
+                known
+                    .iter()
+                    .find(|k| k.instance == inst.name)
+                    .and_then(|k| k.version.clone())
+            };
+            let _ = self.store.set_instance_state(
+                &app,
+                &inst.name,
+                version.as_deref(),
+                Some(side.as_str()),
+            );
+        }
+    }
+
     fn finish_deployed(self) -> Finished {
         let app = self.app().name.clone();
         let to = self.plan.to.to_string();
@@ -597,10 +640,13 @@ impl Engine {
         match stage {
             Stage::Replace { instances } => {
                 self.check_min_healthy(instances).await?;
-                // Traffic first off the batch, so no request meets a restart.
-                let mut drained = self.routes.clone();
+                // Traffic first off the sides being replaced, so no request
+                // meets a restart. Only those sides: a canary beside one of
+                // them keeps its share until that instance is promoted.
+                let before = self.routes.clone();
+                let mut drained = before.clone();
                 for &i in instances {
-                    drained[i] = Route::DOWN;
+                    drained[i].set(self.live[i], None);
                 }
                 self.undo.push(Undo::Routed {
                     routes: self.routes.clone(),
@@ -615,9 +661,13 @@ impl Engine {
                 // next batch, not after the whole fleet runs it.
                 let slots = self.replaced_live_slots();
                 self.gate(&slots, self.deadline()).await?;
+                // Back with the weight it had (1 if a canary step had taken
+                // it all); a canary beside it leaves traffic now.
                 let mut up = self.routes.clone();
                 for &i in instances {
-                    up[i] = Route::on(self.live[i]);
+                    let live = self.live[i];
+                    let weight = before[i].get(live).unwrap_or(1);
+                    up[i] = Route::weights(live, Some(weight), None);
                 }
                 self.apply_routes(up).await?;
                 if Some(index) != last_replace {
@@ -689,8 +739,8 @@ impl Engine {
                     f
                 })
             }
-            Stage::Retire { instances, side } => {
-                for &i in instances {
+            Stage::Retire { instances, sides } => {
+                for (&i, side) in instances.iter().zip(sides) {
                     let Some(exec) = self.exec(i) else { continue };
                     let id = self.change(batch, i, "retire", None, json!({"side": side}));
                     let slot = self.slot(i, *side);
@@ -738,7 +788,7 @@ impl Engine {
         })?;
         let slot = self.slot(i, side);
         let label = slot.label();
-        let snapshot = self
+        let mut snapshot = self
             .driver
             .snapshot(&exec, slot)
             .await
@@ -749,6 +799,22 @@ impl Engine {
             })?;
         let app_name = self.app().name.clone();
         let inst_name = self.app().instances[i].name.clone();
+        // A driver that cannot tell what runs (a command driver with no
+        // `current`): the live side runs what rollguard recorded there.
+        if !self.driver.tells_current()
+            && side == self.live[i]
+            && let Some(s) = snapshot.as_mut()
+            && s.version.is_none()
+        {
+            s.version = self
+                .store
+                .instance_states(&app_name)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|st| st.instance == inst_name)
+                .and_then(|st| st.version)
+                .and_then(|v| Version::parse(&v).ok());
+        }
         if let Some(s) = &snapshot {
             let data = json!({"side": side, "snapshot": s});
             if let Err(e) = self.store.save_snapshot(
@@ -966,6 +1032,7 @@ impl Engine {
                     Some("auto_rollback = \"off\": reported only"),
                     Value::Null,
                 );
+                self.record_as_left();
                 self.finish("failed", Outcome::Failed);
                 return Finished {
                     outcome: Outcome::Failed,
@@ -1006,10 +1073,12 @@ impl Engine {
             "rollback_failed"
         };
         let reason = (!unrestored.is_empty()).then(|| {
-            format!(
-                "E_ROLLBACK_PARTIAL: not restored: {}",
-                unrestored.join(", ")
-            )
+            let code = if outcome == Outcome::RollbackFailed {
+                "E_ROLLBACK_FAILED"
+            } else {
+                "E_ROLLBACK_PARTIAL"
+            };
+            format!("{code}: not restored: {}", unrestored.join(", "))
         });
         self.event(
             kind,
@@ -1079,11 +1148,30 @@ impl Engine {
     async fn rollback_to(&mut self, mark: usize) -> Vec<String> {
         let _ = self.cancel_tx.send(false);
         self.cancel = self.cancel_tx.subscribe();
+        self.rolling_back = true;
+        let unrestored = self.undo_to(mark).await;
+        self.rolling_back = false;
+        unrestored
+    }
+
+    async fn undo_to(&mut self, mark: usize) -> Vec<String> {
         let mut unrestored = Vec::new();
         while self.undo.len() > mark {
             let Some(step) = self.undo.pop() else { break };
             match step {
-                Undo::Routed { routes, live } => {
+                Undo::Routed {
+                    mut routes,
+                    mut live,
+                } => {
+                    // Routing changes in a row (canary steps) are undone in
+                    // one go, straight to the oldest: 50% → 0, not → 25 → 0.
+                    while self.undo.len() > mark
+                        && let Some(Undo::Routed { .. }) = self.undo.last()
+                    {
+                        if let Some(Undo::Routed { routes: r, live: l }) = self.undo.pop() {
+                            (routes, live) = (r, l);
+                        }
+                    }
                     self.live = live;
                     if let Err(f) = self.apply_routes(routes).await {
                         self.event("rollback_traffic_failed", Some(&f.reason), Value::Null);

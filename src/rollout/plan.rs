@@ -51,8 +51,10 @@ pub enum Stage {
     Retire {
         /// Which instances.
         instances: Vec<usize>,
-        /// Which side of them, as sides were when the rollout started.
-        side: Side,
+        /// Which side of each (in the order of `instances`), as sides were
+        /// when the rollout started: instances may be live on different
+        /// sides.
+        sides: Vec<Side>,
     },
 }
 
@@ -85,8 +87,12 @@ impl Stage {
                 "monitor for {}",
                 crate::config::format_duration(app.health.monitor)
             ),
-            Stage::Retire { instances, side } => {
-                format!("stop the old {side} side (kept): {}", names(instances))
+            Stage::Retire { instances, sides } => {
+                let side = match sides.first() {
+                    Some(s) if sides.iter().all(|x| x == s) => format!("{s} side"),
+                    _ => "side of each".to_string(),
+                };
+                format!("stop the old {side} (kept): {}", names(instances))
             }
         }
     }
@@ -264,7 +270,7 @@ pub fn plan(
             if !install {
                 stages.push(Stage::Retire {
                     instances: all,
-                    side: sides[0],
+                    sides,
                 });
             }
         }
@@ -285,7 +291,7 @@ pub fn plan(
                 stages.extend(replace_batches(&mut warnings)?);
                 stages.push(Stage::Monitor);
                 stages.push(Stage::Retire {
-                    side: live(0).other(),
+                    sides: canary.iter().map(|&i| live(i).other()).collect(),
                     instances: canary,
                 });
             }
@@ -458,9 +464,34 @@ mod tests {
                 Stage::Monitor,
                 Stage::Retire {
                     instances: vec![0, 1],
-                    side: Side::Main
+                    sides: vec![Side::Main, Side::Main]
                 },
             ]
+        );
+
+        // Instances live on different sides: each retires its own old side.
+        let mut now = running(2, "v1");
+        now[1].live = Side::Alt;
+        let p = plan(
+            &app(2, Rollout::default(), true),
+            Strategy::BlueGreen,
+            &now,
+            &v("v2"),
+        )
+        .unwrap();
+        assert_eq!(
+            p.stages.last(),
+            Some(&Stage::Retire {
+                instances: vec![0, 1],
+                sides: vec![Side::Main, Side::Alt]
+            })
+        );
+        assert_eq!(
+            p.stages
+                .last()
+                .unwrap()
+                .describe(&app(2, Rollout::default(), true)),
+            "stop the old side of each (kept): web-0, web-1"
         );
     }
 
@@ -493,7 +524,7 @@ mod tests {
                 Stage::Monitor,
                 Stage::Retire {
                     instances: vec![0],
-                    side: Side::Alt
+                    sides: vec![Side::Alt]
                 },
             ]
         );

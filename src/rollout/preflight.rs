@@ -102,12 +102,26 @@ pub async fn check(
             )
         })
     };
+    // Without a way to ask (a command driver with no `current`), what runs
+    // is what rollguard last recorded there.
+    let recorded = if driver.tells_current() {
+        Vec::new()
+    } else {
+        store.instance_states(&app.name).unwrap_or_default()
+    };
     let mut now = Vec::new();
     for (i, &side) in live.iter().enumerate() {
-        let version = driver
+        let mut version = driver
             .current(exec_of(i)?, slot(i, side))
             .await
             .map_err(driver_error)?;
+        if version.is_none() {
+            version = recorded
+                .iter()
+                .find(|s| s.instance == app.instances[i].name)
+                .and_then(|s| s.version.as_deref())
+                .and_then(|v| Version::parse(v).ok());
+        }
         now.push(InstanceNow {
             version,
             live: side,

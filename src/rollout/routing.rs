@@ -35,12 +35,6 @@ impl Route {
         }
     }
 
-    /// Drained on both sides.
-    pub const DOWN: Route = Route {
-        main: None,
-        alt: None,
-    };
-
     /// The weight of `side`.
     pub fn get(&self, side: Side) -> Option<u32> {
         match side {
