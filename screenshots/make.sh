@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the screenshots from a real `rollguard demo` in tmux:
 # fleet.png (the fleet view once checkout-2 has had a bad spell) and
-# rollout.png (checkout's view while a bad v3 is deployed and rolled back).
+# rollout.png (payments' view with its rollback armed, about to be fired).
 # Needs tmux, python3 with Pillow and fonts-dejavu-core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,13 +15,23 @@ tmux capture-pane -e -p -t "$session" > /tmp/rollguard-fleet.ans
 python3 screenshots/ansi2png.py /tmp/rollguard-fleet.ans screenshots/fleet.png 100 30
 echo "wrote screenshots/fleet.png"
 
-# The banner names the demo's `rg` script; deploy the bad v3 with it.
+# The banner names the demo's `rg` script; deploy a bad v3 of payments
+# with it. payments asks before it rolls back: wait for the armed rollback,
+# then press f and type a reason, as an operator would.
 rg=$(tmux capture-pane -p -t "$session" | grep -o '/[^ `]*/rg' | head -1)
-tmux new-window -d -t "$session" "$rg deploy checkout v3 --yes >/dev/null 2>&1"
-tmux send-keys -t "$session:0" Enter    # open checkout (the first app)
-sleep "${ROLLOUT_WAIT:-9}"              # v3 runs on some instances, or rolls back
+tmux new-window -d -t "$session" "$rg deploy payments v3 --yes >/dev/null 2>&1"
+tmux send-keys -t "$session:0" j Enter  # open payments (the second app)
+for _ in $(seq 90); do
+  tmux capture-pane -p -t "$session:0" | grep -q 'rollback of v3' && break
+  sleep 1
+done
+tmux send-keys -t "$session:0" f
+sleep 1
+tmux send-keys -t "$session:0" -l "v3 fails its health checks"
+sleep 1
 tmux capture-pane -e -p -t "$session:0" > /tmp/rollguard-rollout.ans
 python3 screenshots/ansi2png.py /tmp/rollguard-rollout.ans screenshots/rollout.png 100 30
 echo "wrote screenshots/rollout.png"
+tmux send-keys -t "$session:0" Enter    # fire it
 sleep 20                                # let the rollback finish
 tmux send-keys -t "$session:0" q

@@ -275,6 +275,8 @@ impl Engine {
         }
     }
 
+    /// Records a change about to be made; -1 (and a warning) when the
+    /// store refuses, for changes that go on regardless (cleanup, restore).
     fn change(
         &self,
         batch: Option<i64>,
@@ -283,24 +285,34 @@ impl Engine {
         from: Option<&str>,
         detail: Value,
     ) -> i64 {
-        let name = self.app().instances[instance].name.clone();
-        let to = self.plan.to.to_string();
-        let detail = (!detail.is_null()).then_some(detail);
-        self.store
-            .record_change(
-                self.deployment,
-                batch,
-                &name,
-                action,
-                from,
-                Some(&to),
-                "started",
-                detail.as_ref(),
-            )
+        self.try_change(batch, instance, action, from, detail)
             .unwrap_or_else(|e| {
                 tracing::warn!("could not record a change: {e}");
                 -1
             })
+    }
+
+    fn try_change(
+        &self,
+        batch: Option<i64>,
+        instance: usize,
+        action: &str,
+        from: Option<&str>,
+        detail: Value,
+    ) -> Result<i64, crate::store::StoreError> {
+        let name = self.app().instances[instance].name.clone();
+        let to = self.plan.to.to_string();
+        let detail = (!detail.is_null()).then_some(detail);
+        self.store.record_change(
+            self.deployment,
+            batch,
+            &name,
+            action,
+            from,
+            Some(&to),
+            "started",
+            detail.as_ref(),
+        )
     }
 
     fn change_done(&self, id: i64, state: &str, detail: Value) {
@@ -836,7 +848,15 @@ impl Engine {
             .as_ref()
             .and_then(|s| s.version.as_ref())
             .map(Version::to_string);
-        let id = self.change(batch, i, "start", from.as_deref(), json!({"side": side}));
+        // Recovery rebuilds its way back from these records: no record, no
+        // start.
+        let id = self
+            .try_change(batch, i, "start", from.as_deref(), json!({"side": side}))
+            .map_err(|e| Failure {
+                trigger: Trigger::StartFailed,
+                reason: format!("cannot record the start of {label}: {e}"),
+                evidence: Value::Null,
+            })?;
         self.undo.push(Undo::Replaced {
             instance: i,
             side,
