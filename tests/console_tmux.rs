@@ -128,6 +128,12 @@ fn demo_in_tmux_shows_sparklines_help_and_quits() {
         assert!(help.contains(line), "help lists {line:?}:\n{help}");
     }
 
+    quit_and_check_stopped(&s, &marker);
+}
+
+/// Presses `q`; the shell prompt comes back, the console's screen is
+/// gone, and so is everything the demo started.
+fn quit_and_check_stopped(s: &Session, marker: &str) {
     s.keys(&["q"]);
     let end = s.wait("the prompt to return", Duration::from_secs(15), |sc| {
         sc.lines()
@@ -139,12 +145,11 @@ fn demo_in_tmux_shows_sparklines_help_and_quits() {
         !end.contains("payments"),
         "the console's screen must be gone:\n{end}"
     );
-    // Everything the demo started has stopped.
     let end_wait = Instant::now() + Duration::from_secs(5);
-    while demo_apps_running(&marker) > 0 && Instant::now() < end_wait {
+    while demo_apps_running(marker) > 0 && Instant::now() < end_wait {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(demo_apps_running(&marker), 0, "demo instances left running");
+    assert_eq!(demo_apps_running(marker), 0, "demo instances left running");
 }
 
 /// The demo's folder under `tmp`, once it has its `rg` script.
@@ -249,16 +254,5 @@ fn an_armed_rollback_is_fired_from_the_console() {
         "{events:#?}"
     );
 
-    s.keys(&["q"]);
-    s.wait("the prompt to return", Duration::from_secs(15), |sc| {
-        sc.lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .is_some_and(|l| l.starts_with("RGPROMPT$"))
-    });
-    let end_wait = Instant::now() + Duration::from_secs(5);
-    while demo_apps_running(&marker) > 0 && Instant::now() < end_wait {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(demo_apps_running(&marker), 0, "demo instances left running");
+    quit_and_check_stopped(&s, &marker);
 }

@@ -84,13 +84,7 @@ async fn canary_behind_nginx_promotes_a_good_release_and_cuts_a_bad_one_quickly(
     };
     // The last step sends all traffic to the canary: promotion must then
     // keep serving while it replaces the instances the canary runs beside.
-    let cfg = std::fs::read_to_string(env.config()).unwrap();
-    assert!(cfg.contains("steps = [25, 50]"));
-    std::fs::write(
-        env.config(),
-        cfg.replace("steps = [25, 50]", "steps = [25, 50, 100]"),
-    )
-    .unwrap();
+    env.edit_config("steps = [25, 50]", "steps = [25, 50, 100]");
     let (code, out, err) =
         env.rollguard(&["deploy", "web", "v1", "--yes", "--strategy", "rolling"]);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -223,13 +217,7 @@ async fn manual_canary_steps_wait_for_approve() {
     let Some(env) = Env::new("manual_canary", "nginx", "") else {
         return;
     };
-    let cfg = std::fs::read_to_string(env.config()).unwrap();
-    assert!(cfg.contains("step_pause = \"2s\""));
-    std::fs::write(
-        env.config(),
-        cfg.replace("step_pause = \"2s\"", "step_pause = \"manual\""),
-    )
-    .unwrap();
+    env.edit_config("step_pause = \"2s\"", "step_pause = \"manual\"");
     let (code, out, err) =
         env.rollguard(&["deploy", "web", "v1", "--yes", "--strategy", "rolling"]);
     assert_eq!(code, 0, "{out}\n{err}");

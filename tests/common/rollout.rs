@@ -162,6 +162,13 @@ conditions = ['[BODY].status == "healthy"']
         self.dir.join("rollguard.toml")
     }
 
+    /// Replaces `from`, which the config must hold, with `to`.
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let cfg = std::fs::read_to_string(self.config()).unwrap();
+        assert!(cfg.contains(from), "the config has no {from:?}");
+        std::fs::write(self.config(), cfg.replace(from, to)).unwrap();
+    }
+
     /// The balancer's URL.
     pub fn url(&self) -> String {
         let port = match &self.lb {
