@@ -7,7 +7,16 @@
 mod common;
 
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// A demo picks free ports and binds them a moment later: two demos at once
+/// could pick the same port. Each test holds this while its demo runs.
+static ONE_DEMO: Mutex<()> = Mutex::new(());
+
+fn one_demo() -> MutexGuard<'static, ()> {
+    ONE_DEMO.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 struct Session(String);
 
@@ -94,6 +103,7 @@ fn demo_in_tmux_shows_sparklines_help_and_quits() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_rollguard");
+    let _one = one_demo();
     let s = session("help");
     // A private TMPDIR marks this demo's processes (their files live there).
     let tmp = common::TempDir::new("tmux");
@@ -181,6 +191,7 @@ fn an_armed_rollback_is_fired_from_the_console() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_rollguard");
+    let _one = one_demo();
     let s = session("fire");
     let tmp = common::TempDir::new("tmux-fire");
     let marker = tmp.0.to_string_lossy().to_string();

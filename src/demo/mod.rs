@@ -98,8 +98,15 @@ impl Drop for DemoFleet {
 /// The apps: name and typical latency.
 const APPS: [(&str, u64); 3] = [("checkout", 25), ("payments", 12), ("search", 40)];
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// `n` distinct free ports: all are held open until every one is chosen,
+/// so none is handed out twice.
+fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
+    let held = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    held.iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect()
 }
 
 fn find_nginx() -> Option<PathBuf> {
@@ -130,12 +137,11 @@ pub async fn start(exe: &Path) -> Result<DemoFleet, UserError> {
         nginx: None,
     };
     write_releases(&demo.dir, exe).map_err(|e| fail("cannot write the demo releases", &e))?;
-    let mut ports = Vec::new();
-    for _ in 0..APPS.len() * 3 {
-        ports.push(free_port().map_err(|e| fail("no free port", &e))?);
-    }
+    // Three instances per app, then one nginx port per app.
+    let mut ports = free_ports(APPS.len() * 4).map_err(|e| fail("no free port", &e))?;
+    let lb_ports = ports.split_off(APPS.len() * 3);
     if let Some(nginx) = find_nginx() {
-        match start_nginx(&demo.dir, &nginx, &ports) {
+        match start_nginx(&demo.dir, &nginx, &ports, &lb_ports) {
             Ok((child, lb_ports)) => {
                 demo.nginx = Some(child);
                 demo.nginx_ports = Some(lb_ports);
@@ -179,11 +185,13 @@ fn write_releases(dir: &Path, exe: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A private nginx with one front port per app; returns it and the ports.
+/// A private nginx with one front port per app (`lb`, in app order) in
+/// front of the instances' `ports`; returns it and the front ports.
 fn start_nginx(
     dir: &Path,
     nginx: &Path,
     ports: &[u16],
+    lb: &[u16],
 ) -> Result<(Child, Vec<(String, u16)>), String> {
     let d = dir.join("nginx");
     std::fs::create_dir_all(d.join("tmp")).map_err(|e| e.to_string())?;
@@ -195,7 +203,7 @@ fn start_nginx(
             .map(|p| format!("server 127.0.0.1:{p};\n"))
             .collect();
         std::fs::write(d.join(format!("{app}.upstream")), upstream).map_err(|e| e.to_string())?;
-        let port = free_port().map_err(|e| e.to_string())?;
+        let port = lb[a];
         lb_ports.push((app.to_string(), port));
         servers.push_str(&format!(
             "  upstream {app} {{ include {d}/{app}.upstream; }}\n  server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{app}; }} }}\n",
