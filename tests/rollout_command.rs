@@ -41,9 +41,7 @@ async fn command_driver_without_current_upgrades_and_rolls_back_from_what_it_rec
     let (code, out, err) = env.rollguard(&["check"]);
     assert_eq!(code, 0, "{out}\n{err}");
 
-    let (code, out, err) =
-        env.rollguard(&["deploy", "web", "v1", "--yes", "--strategy", "rolling"]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    env.deploy_ok("v1", "rolling");
     assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"]);
 
     let (code, report, seen) = env

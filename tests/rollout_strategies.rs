@@ -13,9 +13,7 @@ async fn blue_green_behind_haproxy_switches_and_switches_back_without_failed_req
     let Some(env) = Env::new("blue_green_behind_haproxy", "haproxy", "") else {
         return;
     };
-    let (code, out, err) =
-        env.rollguard(&["deploy", "web", "v1", "--yes", "--strategy", "rolling"]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    env.deploy_ok("v1", "rolling");
 
     let (code, report, seen) = env
         .deploy_under_load("v2", &["--strategy", "blue-green"])
@@ -85,9 +83,7 @@ async fn canary_behind_nginx_promotes_a_good_release_and_cuts_a_bad_one_quickly(
     // The last step sends all traffic to the canary: promotion must then
     // keep serving while it replaces the instances the canary runs beside.
     env.edit_config("steps = [25, 50]", "steps = [25, 50, 100]");
-    let (code, out, err) =
-        env.rollguard(&["deploy", "web", "v1", "--yes", "--strategy", "rolling"]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    env.deploy_ok("v1", "rolling");
 
     let (code, report, seen) = env.deploy_under_load("v2", &["--strategy", "canary"]).await;
     assert_eq!(code, 0, "{report}");
@@ -218,9 +214,7 @@ async fn manual_canary_steps_wait_for_approve() {
         return;
     };
     env.edit_config("step_pause = \"2s\"", "step_pause = \"manual\"");
-    let (code, out, err) =
-        env.rollguard(&["deploy", "web", "v1", "--yes", "--strategy", "rolling"]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    env.deploy_ok("v1", "rolling");
 
     let (code, out, err) = env.rollguard(&[
         "deploy",
@@ -286,12 +280,8 @@ async fn with_auto_rollback_off_a_failed_switch_is_left_and_the_next_deploy_plan
     let Some(env) = Env::new("rollback_off", "nginx", "auto_rollback = \"off\"") else {
         return;
     };
-    let (code, out, err) =
-        env.rollguard(&["deploy", "web", "v1", "--yes", "--strategy", "rolling"]);
-    assert_eq!(code, 0, "{out}\n{err}");
-    let (code, out, err) =
-        env.rollguard(&["deploy", "web", "v2", "--yes", "--strategy", "blue-green"]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    env.deploy_ok("v1", "rolling");
+    env.deploy_ok("v2", "blue-green");
 
     // v3 goes live on the main ports, fails while monitored, and stays:
     // "off" only reports. The history says main is live and runs v3.

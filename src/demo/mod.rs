@@ -9,8 +9,8 @@
 //! runs rollguard on the demo's config and history, so a newcomer can type
 //! `…/rg deploy checkout v3 --yes` in another terminal and watch it roll
 //! back; `payments` waits a minute for an operator before it rolls back,
-//! to fire or hold from the console. Dropping [`DemoFleet`] stops everything it started and removes the
-//! folder.
+//! to fire or hold from the console. Dropping [`DemoFleet`] stops
+//! everything it started and removes the folder.
 
 pub mod server;
 

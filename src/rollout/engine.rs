@@ -661,7 +661,7 @@ impl Engine {
                     drained[i].set(self.live[i], None);
                 }
                 self.undo.push(Undo::Routed {
-                    routes: self.routes.clone(),
+                    routes: before.clone(),
                     live: self.live.clone(),
                 });
                 self.apply_routes(drained).await?;
@@ -818,14 +818,10 @@ impl Engine {
             && let Some(s) = snapshot.as_mut()
             && s.version.is_none()
         {
-            s.version = self
-                .store
-                .instance_states(&app_name)
-                .unwrap_or_default()
+            s.version = super::preflight::recorded_versions(&self.fleet, self.app, &self.store)
                 .into_iter()
-                .find(|st| st.instance == inst_name)
-                .and_then(|st| st.version)
-                .and_then(|v| Version::parse(&v).ok());
+                .nth(i)
+                .flatten();
         }
         if let Some(s) = &snapshot {
             let data = json!({"side": side, "snapshot": s});

@@ -63,6 +63,25 @@ pub fn live_sides(fleet: &Fleet, app: usize, store: &Store) -> Vec<Side> {
         .collect()
 }
 
+/// The version last recorded on each instance of `app`, in config order
+/// (`None` where none is, or it is not a valid version).
+pub fn recorded_versions(fleet: &Fleet, app: usize, store: &Store) -> Vec<Option<Version>> {
+    let states = store
+        .instance_states(&fleet.apps[app].name)
+        .unwrap_or_default();
+    fleet.apps[app]
+        .instances
+        .iter()
+        .map(|inst| {
+            states
+                .iter()
+                .find(|s| s.instance == inst.name)
+                .and_then(|s| s.version.as_deref())
+                .and_then(|v| Version::parse(v).ok())
+        })
+        .collect()
+}
+
 /// Runs every check for deploying `version` of `app_name`. `way_back`
 /// checks that what runs now could be restored (skipped only by a forced
 /// manual rollback).
@@ -107,7 +126,7 @@ pub async fn check(
     let recorded = if driver.tells_current() {
         Vec::new()
     } else {
-        store.instance_states(&app.name).unwrap_or_default()
+        recorded_versions(fleet, app_idx, store)
     };
     let mut now = Vec::new();
     for (i, &side) in live.iter().enumerate() {
@@ -116,11 +135,7 @@ pub async fn check(
             .await
             .map_err(driver_error)?;
         if version.is_none() {
-            version = recorded
-                .iter()
-                .find(|s| s.instance == app.instances[i].name)
-                .and_then(|s| s.version.as_deref())
-                .and_then(|v| Version::parse(v).ok());
+            version = recorded.get(i).cloned().flatten();
         }
         now.push(InstanceNow {
             version,

@@ -162,6 +162,14 @@ conditions = ['[BODY].status == "healthy"']
         self.dir.join("rollguard.toml")
     }
 
+    /// `rollguard deploy web VERSION --yes --strategy STRATEGY`, which must
+    /// succeed.
+    pub fn deploy_ok(&self, version: &str, strategy: &str) {
+        let (code, out, err) =
+            self.rollguard(&["deploy", "web", version, "--yes", "--strategy", strategy]);
+        assert_eq!(code, 0, "deploy {version}: {out}\n{err}");
+    }
+
     /// Replaces `from`, which the config must hold, with `to`.
     pub fn edit_config(&self, from: &str, to: &str) {
         let cfg = std::fs::read_to_string(self.config()).unwrap();
