@@ -1,7 +1,73 @@
 //! rollguard: a terminal console that watches a fleet of applications,
-//! judges their health, and (from the rollout modules on) deploys and rolls
-//! them back. The binary in `main.rs` is a thin command line over this
-//! library; tests use the library directly.
+//! judges their health, and deploys and rolls them back. The binary in
+//! `main.rs` is a thin command line over this library; tests use the
+//! library and the binary as a user would.
+//!
+//! # The flow
+//!
+//! ```text
+//! config.toml ──load + validate──► Fleet (immutable, shared)
+//!                                     │
+//!   monitor: probe scheduler, one task per (instance, probe), jittered
+//!   http · tcp · command and docker through exec (local | ssh)
+//!                                     │ ProbeResult
+//!              ┌──────────────────────┴─────────────────┐
+//!              ▼                                        ▼
+//!      health tracker (verdicts)              store writer (one thread,
+//!      console state, sparklines              batched transactions)
+//!                                                       │
+//!                                                       ▼
+//!           history.db (SQLite, WAL): results, events, deployments,
+//!           batches, changes, snapshots, releases, locks, commands
+//!              ▲                      ▲                       ▲
+//!              │                      │                       │
+//!   console / CLI ──► rollout service ──start (one tx)──► rollout worker
+//!   (print, ask,      (preflight, start,   then spawn      (detached process:
+//!    send commands)    rollback, recover,                   engine + gate,
+//!                      send, lock)                          drivers, traffic)
+//! ```
+//!
+//! The store is the meeting point. A rollout does not live inside the
+//! process that started it: [`rollout::service::start`] writes the lock,
+//! the deployment, its batches and first events in one transaction, then
+//! spawns a detached worker that owns the app's lock, heartbeats it, and
+//! takes operators' commands from the store. A console or SSH session
+//! that drops loses nothing.
+//!
+//! # Modules
+//!
+//! | module | holds | does not |
+//! |---|---|---|
+//! | [`config`] | serde types, discovery, `${ENV}` interpolation, validation with `FILE:LINE:COL`, durations | run anything |
+//! | [`model`] | the vocabulary: probe results, error kinds, verdicts, `Version`; [`model::rollout`]: deployment and batch states, change actions, verbs, outcomes, triggers | I/O |
+//! | [`error`] | the one [`error::Code`] enum (`E_...`, exit code, meaning) and [`error::UserError`] | decide anything |
+//! | [`printable`] | control characters made visible before text reaches a terminal | |
+//! | [`exec`] | one executor interface; local and SSH (a master connection per host); shell templates with quoting | know about apps |
+//! | [`probe`] | http, tcp, command and docker probes; the condition language; the scheduler | decide health |
+//! | [`health`] | consecutive counters, instance and app verdicts | talk to the network |
+//! | [`monitor`] | watching a fleet: scheduler, verdicts, history writer, rollouts read back every second | draw |
+//! | [`store`] | schema and migrations, the batched result writer, typed queries, a deployment's start in one transaction, lock and command rows | hold business rules |
+//! | [`driver`] | docker, process and command drivers: current, present, snapshot, start, restore | route traffic |
+//! | [`traffic`] | nginx (file, validate, reload), HAProxy (runtime API), command hooks | start instances |
+//! | [`rollout`] | `plan` and `routing` (pure), `gate`, `engine` (runs a plan, rolls back), `service` (the one way in: preflight, start, rollback checks, recover, send), `lock`, `report` (a deployment's typed report), `worker`, `cli` (printing over the service) | print or read stdin, except `cli` |
+//! | [`tui`] | the console: state, views, keymap, themes, confirmation of actions | I/O on the draw or input path |
+//! | [`demo`] | the demo fleet and its demo application | ship in the hot path |
+//!
+//! # Rules the design keeps
+//!
+//! 1. Pure core, effects at the edge: plans, routing, verdicts and
+//!    conditions are pure functions with unit tests; drivers, traffic and
+//!    executors are thin adapters tested against the real thing.
+//! 2. Write before act: a rollout's start is recorded before its worker
+//!    runs, and each change before it is made; recovery reads the records.
+//! 3. One writer for probe results; rollout writes are transactions.
+//! 4. The console never waits: I/O happens in tasks.
+//! 5. No user value is pasted into a shell string: commands come from
+//!    templates whose values are quoted.
+//! 6. Errors a user sees have a stable code from [`error::Code`] and say
+//!    what to do next; the README's table is checked against the enum.
+//! 7. Nothing a host sends reaches a terminal raw ([`printable`]); no
+//!    secret reaches the store, a log or `--json`.
 
 pub mod config;
 pub mod demo;
@@ -11,6 +77,7 @@ pub mod exec;
 pub mod health;
 pub mod model;
 pub mod monitor;
+pub mod printable;
 pub mod probe;
 pub mod rollout;
 pub mod store;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use rollguard::config::{self, Fleet};
 use rollguard::error::{Code, UserError};
+use rollguard::model::Verb;
 use rollguard::monitor::Monitor;
 use rollguard::probe::{Prober, probe_once};
 use rollguard::{demo, rollout, tui};
@@ -65,122 +66,23 @@ enum Cmd {
         json: bool,
     },
     /// Deploy VERSION of APP: a health-gated rollout that rolls back on failure.
-    Deploy {
-        /// The app.
-        app: String,
-        /// The version to deploy (image tag or release name).
-        version: String,
-        /// Override the app's strategy.
-        #[arg(long, value_parser = strategy_arg)]
-        strategy: Option<rollguard::config::Strategy>,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        yes: bool,
-        /// Print the plan and stop.
-        #[arg(long)]
-        dry_run: bool,
-        /// Return once the rollout runs in the background.
-        #[arg(long)]
-        detach: bool,
-        /// Print one JSON object at the end.
-        #[arg(long)]
-        json: bool,
-        /// Why (stored in the history).
-        #[arg(long)]
-        reason: Option<String>,
-        /// Break the app's lock first if it is stale or its process is dead.
-        #[arg(long)]
-        break_lock: bool,
-    },
+    Deploy(rollout::cli::DeployArgs),
     /// Put a previous release of APP back, health-checked like a deploy.
-    Rollback {
-        /// The app.
-        app: String,
-        /// A deployment id or a version (default: the last good release).
-        #[arg(long)]
-        to: Option<String>,
-        /// Why (required; stored in the history).
-        #[arg(long)]
-        reason: String,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        yes: bool,
-        /// Print the checks and the plan, and stop.
-        #[arg(long)]
-        dry_run: bool,
-        /// Go on even if a safety check fails.
-        #[arg(long)]
-        force: bool,
-        /// Print one JSON object at the end.
-        #[arg(long)]
-        json: bool,
-    },
+    Rollback(rollout::cli::RollbackArgs),
     /// Approve the next manual step of APP's rollout.
-    Approve {
-        /// The app.
-        app: String,
-        /// Why.
-        #[arg(long)]
-        reason: Option<String>,
-    },
+    Approve(rollout::cli::VerbArgs),
     /// Hold APP's armed rollback (it then waits for `fire` or `abort`).
-    Hold {
-        /// The app.
-        app: String,
-        /// Why.
-        #[arg(long)]
-        reason: Option<String>,
-    },
+    Hold(rollout::cli::VerbArgs),
     /// Fire APP's armed rollback now.
-    Fire {
-        /// The app.
-        app: String,
-        /// Why.
-        #[arg(long)]
-        reason: Option<String>,
-    },
+    Fire(rollout::cli::VerbArgs),
     /// Abort APP's rollout and roll it back.
-    Abort {
-        /// The app.
-        app: String,
-        /// Why.
-        #[arg(long)]
-        reason: Option<String>,
-    },
+    Abort(rollout::cli::VerbArgs),
     /// Show rollouts in progress, locks and what runs where.
-    Status {
-        /// Only this app.
-        app: Option<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List past deployments, newest first.
-    History {
-        /// Only this app.
-        app: Option<String>,
-        /// How many.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        /// Print JSON (one report per deployment).
-        #[arg(long)]
-        json: bool,
-    },
+    Status(rollout::cli::StatusArgs),
+    /// List past deployments and rollbacks, newest first.
+    History(rollout::cli::HistoryArgs),
     /// Finish APP's rollout whose worker died: --resume or --rollback.
-    #[command(group = clap::ArgGroup::new("how").required(true).args(["resume", "rollback"]))]
-    Recover {
-        /// The app.
-        app: String,
-        /// Go on from the first stage that had not passed.
-        #[arg(long)]
-        resume: bool,
-        /// Roll back everything the rollout did.
-        #[arg(long)]
-        rollback: bool,
-        /// Print one JSON object at the end.
-        #[arg(long)]
-        json: bool,
-    },
+    Recover(rollout::cli::RecoverArgs),
     /// Runs one deployment to its end (started by `deploy`).
     #[command(hide = true)]
     Worker {
@@ -223,16 +125,6 @@ enum Cmd {
         #[arg(long)]
         heartbeat_dir: Option<PathBuf>,
     },
-}
-
-fn strategy_arg(s: &str) -> Result<rollguard::config::Strategy, String> {
-    use rollguard::config::Strategy;
-    match s {
-        "rolling" => Ok(Strategy::Rolling),
-        "blue-green" => Ok(Strategy::BlueGreen),
-        "canary" => Ok(Strategy::Canary),
-        _ => Err("one of rolling, blue-green, canary".into()),
-    }
 }
 
 fn duration_arg(s: &str) -> Result<Duration, String> {
@@ -300,108 +192,41 @@ async fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Some(Cmd::Deploy {
-            ref app,
-            ref version,
-            strategy,
-            yes,
-            dry_run,
-            detach,
-            json,
-            ref reason,
-            break_lock,
-        }) => {
+        Some(Cmd::Deploy(ref args)) => {
             let fleet = match load(cli.config.as_deref()) {
                 Ok(f) => f,
                 Err(code) => return code,
             };
-            let args = rollout::cli::DeployArgs {
-                app: app.clone(),
-                version: version.clone(),
-                strategy,
-                yes,
-                dry_run,
-                detach,
-                json,
-                reason: reason.clone(),
-                break_lock,
-            };
-            ExitCode::from(rollout::cli::deploy(&fleet, &db_path(&cli), &args).await)
+            ExitCode::from(rollout::cli::deploy(&fleet, &db_path(&cli), args).await)
         }
-        Some(Cmd::Rollback {
-            ref app,
-            ref to,
-            ref reason,
-            yes,
-            dry_run,
-            force,
-            json,
-        }) => {
+        Some(Cmd::Rollback(ref args)) => {
             let fleet = match load(cli.config.as_deref()) {
                 Ok(f) => f,
                 Err(code) => return code,
             };
-            let args = rollout::cli::RollbackArgs {
-                app: app.clone(),
-                to: to.clone(),
-                reason: reason.clone(),
-                yes,
-                dry_run,
-                force,
-                json,
-            };
-            ExitCode::from(rollout::cli::rollback(&fleet, &db_path(&cli), &args).await)
+            ExitCode::from(rollout::cli::rollback(&fleet, &db_path(&cli), args).await)
         }
-        Some(Cmd::Approve {
-            ref app,
-            ref reason,
-        }) => control(&cli, app, "approve", reason),
-        Some(Cmd::Hold {
-            ref app,
-            ref reason,
-        }) => control(&cli, app, "hold", reason),
-        Some(Cmd::Fire {
-            ref app,
-            ref reason,
-        }) => control(&cli, app, "fire", reason),
-        Some(Cmd::Abort {
-            ref app,
-            ref reason,
-        }) => control(&cli, app, "abort", reason),
-        Some(Cmd::Status { ref app, json }) => {
+        Some(Cmd::Approve(ref args)) => control(&cli, Verb::Approve, args),
+        Some(Cmd::Hold(ref args)) => control(&cli, Verb::Hold, args),
+        Some(Cmd::Fire(ref args)) => control(&cli, Verb::Fire, args),
+        Some(Cmd::Abort(ref args)) => control(&cli, Verb::Abort, args),
+        Some(Cmd::Status(ref args)) => {
             let fleet = match load(cli.config.as_deref()) {
                 Ok(f) => f,
                 Err(code) => return code,
             };
-            ExitCode::from(rollout::cli::status(
-                &fleet,
-                &db_path(&cli),
-                app.as_deref(),
-                json,
-            ))
+            ExitCode::from(rollout::cli::status(&fleet, &db_path(&cli), args))
         }
-        Some(Cmd::History {
-            ref app,
-            limit,
-            json,
-        }) => ExitCode::from(rollout::cli::history(
-            &db_path(&cli),
-            app.as_deref(),
-            limit,
-            json,
-        )),
-        Some(Cmd::Recover {
-            ref app,
-            resume,
-            rollback: _,
-            json,
-        }) => {
-            let mode = if resume {
-                rollout::worker::Mode::Resume
-            } else {
-                rollout::worker::Mode::Rollback
-            };
-            ExitCode::from(rollout::cli::recover(&db_path(&cli), app, mode, json).await)
+        Some(Cmd::History(ref args)) => {
+            // The config is optional here: with it, a misspelt app name is
+            // told apart from an app never deployed.
+            let fleet = config::discover(cli.config.as_deref())
+                .and_then(|p| config::load(&p))
+                .ok();
+            ExitCode::from(rollout::cli::history(fleet.as_ref(), &db_path(&cli), args))
+        }
+        Some(Cmd::Recover(ref args)) => {
+            ExitCode::from(rollout::cli::recover(&db_path(&cli), args).await)
         }
         Some(Cmd::Worker {
             deployment,
@@ -413,7 +238,10 @@ async fn run(cli: Cli) -> ExitCode {
                 Some(m) => match rollout::worker::Mode::parse(m) {
                     Some(mode) => mode,
                     None => {
-                        eprintln!("E_USAGE: --recover is resume or rollback");
+                        eprintln!(
+                            "{}",
+                            UserError::new(Code::Usage, "--recover is resume or rollback")
+                        );
                         return ExitCode::from(EXIT_USAGE);
                     }
                 },
@@ -430,16 +258,10 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn control(cli: &Cli, app: &str, verb: &str, reason: &Option<String>) -> ExitCode {
-    ExitCode::from(rollout::cli::command(
-        &db_path(cli),
-        app,
-        verb,
-        reason.as_deref(),
-    ))
+fn control(cli: &Cli, verb: Verb, args: &rollout::cli::VerbArgs) -> ExitCode {
+    ExitCode::from(rollout::cli::command(&db_path(cli), verb, args))
 }
 
-/// The worker logs to its own log file (its stderr), with timestamps.
 fn init_worker_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROLLGUARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -1,5 +1,12 @@
 //! Domain types shared by every module: probe results, error kinds and
-//! verdicts. Nothing here does I/O.
+//! verdicts here, the words of a rollout in [`rollout`]. Nothing here does
+//! I/O.
+
+pub mod rollout;
+
+pub use rollout::{
+    BatchState, ChangeAction, ChangeState, DeploymentKind, DeploymentState, Outcome, Trigger, Verb,
+};
 
 use std::fmt;
 use std::sync::Arc;
@@ -219,11 +226,20 @@ impl Version {
     }
 
     /// The leading major number, if the version looks like `v1.2.3` or
-    /// `12.0`: used to warn about major-version jumps.
+    /// `12.0` (a number, a dot, more): used to warn about major-version
+    /// jumps. Release names such as `v1` or `42` have none.
     pub fn major(&self) -> Option<u64> {
         let s = self.0.strip_prefix(['v', 'V']).unwrap_or(&self.0);
         let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+        if !s[digits.len()..].starts_with('.') {
+            return None;
+        }
         digits.parse().ok()
+    }
+
+    /// Whether both have a major number and they differ.
+    pub fn major_differs(&self, other: &Version) -> bool {
+        matches!((self.major(), other.major()), (Some(a), Some(b)) if a != b)
     }
 }
 
@@ -272,7 +288,17 @@ mod tests {
             assert!(Version::parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(Version::parse("v12.1").unwrap().major(), Some(12));
-        assert_eq!(Version::parse("3").unwrap().major(), Some(3));
+        // Release names without a dot are not semantic versions: no major.
+        assert_eq!(Version::parse("3").unwrap().major(), None);
+        assert_eq!(Version::parse("v2").unwrap().major(), None);
+        assert_eq!(Version::parse("1.4").unwrap().major(), Some(1));
+        let (v1, v2) = (Version::parse("v1").unwrap(), Version::parse("v2").unwrap());
+        assert!(!v2.major_differs(&v1));
+        let (a, b) = (
+            Version::parse("v1.9.0").unwrap(),
+            Version::parse("v2.0.0").unwrap(),
+        );
+        assert!(b.major_differs(&a));
         assert_eq!(Version::parse("main").unwrap().major(), None);
     }
 }

@@ -316,7 +316,7 @@ async fn docker_rolling_bad_release_rolls_back_to_the_same_containers_without_fa
     assert_eq!(code, 3, "a rolled-back deploy exits 3: {report}");
     assert_eq!(report["outcome"], "rolled_back", "{report}");
     assert_eq!(report["rollback"]["code"], "E_GATE_FAILED", "{report}");
-    let evidence = &report["rollback"]["evidence"]["evidence"];
+    let evidence = &report["rollback"]["evidence"];
     assert_eq!(evidence["probe"], "health", "{report}");
     assert!(
         seen.failed.is_empty(),

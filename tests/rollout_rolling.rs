@@ -60,7 +60,7 @@ async fn rolling_good_and_bad(test: &str, lb: &str) {
     assert_eq!(code, 3, "a rolled-back deploy exits 3: {report}");
     assert_eq!(report["outcome"], "rolled_back");
     assert_eq!(report["rollback"]["code"], "E_GATE_FAILED", "{report}");
-    let evidence = &report["rollback"]["evidence"]["evidence"];
+    let evidence = &report["rollback"]["evidence"];
     assert_eq!(evidence["probe"], "health", "{report}");
     assert_eq!(evidence["failure_threshold"], 2);
     assert!(

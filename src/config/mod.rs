@@ -13,6 +13,8 @@ pub use validate::{LOCAL_HOST, PROBE_PLACEHOLDERS, valid_name};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::error::Code;
+
 pub use duration::{format_duration, parse_duration};
 pub use types::*;
 
@@ -71,7 +73,7 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::NotFound { tried } => {
-                writeln!(f, "E_CONFIG: no config file found; looked in:")?;
+                writeln!(f, "{}: no config file found; looked in:", Code::Config)?;
                 for t in tried {
                     writeln!(f, "  {}", t.display())?;
                 }
@@ -81,7 +83,12 @@ impl fmt::Display for LoadError {
                 )
             }
             LoadError::Read { file, error } => {
-                write!(f, "E_CONFIG: cannot read {}: {error}", file.display())
+                write!(
+                    f,
+                    "{}: cannot read {}: {error}",
+                    Code::Config,
+                    file.display()
+                )
             }
             LoadError::Invalid(errors) => {
                 for (i, e) in errors.iter().enumerate() {

@@ -21,105 +21,13 @@ use super::routing::{self, Route};
 use crate::config::{App, AutoRollback, Fleet, StepPause};
 use crate::driver::{Driver, Side, Slot, Snapshot};
 use crate::exec::Executor;
-use crate::model::{Version, now_ms};
+use crate::model::{Verb, Version, now_ms};
 use crate::probe::Prober;
 use crate::store::Store;
 use crate::store::rollout::Command;
 use crate::traffic::Traffic;
 
-/// How a rollout ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Every stage passed.
-    Deployed,
-    /// A failure was rolled back; every instance is restored and healthy.
-    RolledBack,
-    /// Some instances could not be restored; the others were.
-    RollbackPartial,
-    /// No instance could be restored.
-    RollbackFailed,
-    /// An operator aborted and the rollback succeeded.
-    Aborted,
-    /// A failure with `auto_rollback = "off"`: reported, nothing undone.
-    Failed,
-}
-
-impl Outcome {
-    /// The stored and printed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Deployed => "deployed",
-            Outcome::RolledBack => "rolled_back",
-            Outcome::RollbackPartial => "rollback_partial",
-            Outcome::RollbackFailed => "rollback_failed",
-            Outcome::Aborted => "aborted",
-            Outcome::Failed => "failed",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(s: &str) -> Option<Outcome> {
-        [
-            Outcome::Deployed,
-            Outcome::RolledBack,
-            Outcome::RollbackPartial,
-            Outcome::RollbackFailed,
-            Outcome::Aborted,
-            Outcome::Failed,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
-    }
-
-    /// The exit code of `rollguard deploy`: 0 deployed, 3 rolled back,
-    /// 4 rollback failed or partial, 1 anything else.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Outcome::Deployed => 0,
-            Outcome::RolledBack | Outcome::Aborted => 3,
-            Outcome::RollbackPartial | Outcome::RollbackFailed => 4,
-            Outcome::Failed => 1,
-        }
-    }
-}
-
-/// What started a rollback.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    /// A probe failed `failure_threshold` times in a row (`E_GATE_FAILED`).
-    GateFailed,
-    /// New instances were not healthy within `deadline` (`E_DEADLINE`).
-    Deadline,
-    /// An instance failed to start (`E_START_FAILED`).
-    StartFailed,
-    /// Traffic could not be moved (`E_TRAFFIC`).
-    Traffic,
-    /// A failure while monitoring after the last stage.
-    Monitor,
-    /// Too few healthy instances to take a batch out (`E_MIN_HEALTHY`).
-    MinHealthy,
-    /// An operator aborted.
-    Abort,
-    /// `rollguard recover --rollback` after the worker died.
-    Recovered,
-}
-
-impl Trigger {
-    /// The stable error code users see.
-    pub fn code(self) -> &'static str {
-        match self {
-            Trigger::GateFailed | Trigger::Monitor => "E_GATE_FAILED",
-            Trigger::Deadline => "E_DEADLINE",
-            Trigger::StartFailed => "E_START_FAILED",
-            Trigger::Traffic => "E_TRAFFIC",
-            Trigger::MinHealthy => "E_MIN_HEALTHY",
-            Trigger::Abort => "E_ABORTED",
-            Trigger::Recovered => "E_INTERRUPTED",
-        }
-    }
-}
+pub use crate::model::{Outcome, Trigger};
 
 /// A failure that asks for a rollback.
 #[derive(Clone, Debug)]
@@ -261,13 +169,18 @@ impl Engine {
     /// Records an event of this deployment; a store error is logged, never
     /// fatal (the rollout must not stop because the disk is slow).
     fn event(&self, kind: &str, reason: Option<&str>, evidence: Value) {
+        self.event_by(ACTOR, kind, reason, evidence);
+    }
+
+    /// [`Engine::event`] with the actor who caused it (an operator).
+    fn event_by(&self, actor: &str, kind: &str, reason: Option<&str>, evidence: Value) {
         let app = self.app().name.clone();
         let evidence = (!evidence.is_null()).then_some(evidence);
         if let Err(e) = self.store.record_deployment_event(
             &app,
             Some(self.deployment),
             kind,
-            ACTOR,
+            actor,
             reason,
             evidence.as_ref(),
         ) {
@@ -356,13 +269,14 @@ impl Engine {
     fn handle_signal(&mut self, sig: Signal) {
         match sig {
             Signal::Command(c) => {
-                self.event(
+                self.event_by(
+                    &c.actor,
                     &format!("command_{}", c.verb),
                     c.reason.as_deref(),
                     json!({"actor": c.actor}),
                 );
-                match c.verb.as_str() {
-                    "abort" => {
+                match Verb::parse(&c.verb) {
+                    Some(Verb::Abort) => {
                         self.aborted = Some((c.actor, c.reason));
                         // A rollback under way is what an abort asks for:
                         // its health checks must not be cut short.
@@ -370,8 +284,11 @@ impl Engine {
                             let _ = self.cancel_tx.send(true);
                         }
                     }
-                    "approve" => self.approved = true,
-                    _ => {}
+                    Some(Verb::Approve) => self.approved = true,
+                    // Hold and fire are read where a rollback is armed;
+                    // pause and resume are not steps of this engine yet.
+                    Some(Verb::Hold | Verb::Fire | Verb::Pause | Verb::Resume) => {}
+                    None => tracing::warn!("ignoring an unknown command {:?}", c.verb),
                 }
             }
             Signal::LockLost => {
@@ -576,7 +493,7 @@ impl Engine {
                     self.event(
                         "batch_retried",
                         Some(&f.reason),
-                        json!({"trigger": f.trigger, "code": f.trigger.code(), "evidence": f.evidence,
+                        json!({"trigger": f.trigger, "code": f.trigger.code().as_str(), "evidence": f.evidence,
                                "failed_batches": failed_batches}),
                     );
                     let unrestored = self.rollback_to(mark).await;
@@ -818,10 +735,13 @@ impl Engine {
             && let Some(s) = snapshot.as_mut()
             && s.version.is_none()
         {
-            s.version = super::preflight::recorded_versions(&self.fleet, self.app, &self.store)
-                .into_iter()
-                .nth(i)
-                .flatten();
+            let recorded = super::preflight::recorded_versions(&self.fleet, self.app, &self.store)
+                .map_err(|e| Failure {
+                    trigger: Trigger::Store,
+                    reason: format!("cannot read what {label} runs: {e}"),
+                    evidence: Value::Null,
+                })?;
+            s.version = recorded.into_iter().nth(i).flatten();
         }
         if let Some(s) = &snapshot {
             let data = json!({"side": side, "snapshot": s});
@@ -1029,7 +949,7 @@ impl Engine {
 
     /// A failure: roll back (now, after confirmation, or not at all).
     async fn fail(mut self, f: Failure) -> Finished {
-        let code = f.trigger.code();
+        let code = f.trigger.code().as_str();
         self.set_state("failing");
         self.event(
             "rollout_failed",
@@ -1089,11 +1009,9 @@ impl Engine {
             "rollback_failed"
         };
         let reason = (!unrestored.is_empty()).then(|| {
-            let code = if outcome == Outcome::RollbackFailed {
-                "E_ROLLBACK_FAILED"
-            } else {
-                "E_ROLLBACK_PARTIAL"
-            };
+            let code = outcome
+                .code()
+                .unwrap_or(crate::error::Code::RollbackPartial);
             format!("{code}: not restored: {}", unrestored.join(", "))
         });
         self.event(
@@ -1136,18 +1054,23 @@ impl Engine {
                 }
                 Some(sig) = self.signals.recv() => {
                     if let Signal::Command(c) = &sig {
-                        match c.verb.as_str() {
-                            "fire" | "abort" => {
-                                let by = c.actor.clone();
+                        match Verb::parse(&c.verb) {
+                            Some(Verb::Fire | Verb::Abort) => {
+                                let (by, why) = (c.actor.clone(), c.reason.clone());
                                 self.handle_signal(sig);
-                                self.event("rollback_fired", Some(&format!("fired by {by}")), Value::Null);
+                                let reason = match why {
+                                    Some(w) => format!("fired by {by}: {w}"),
+                                    None => format!("fired by {by}"),
+                                };
+                                self.event_by(&by, "rollback_fired", Some(&reason), Value::Null);
                                 return;
                             }
-                            "hold" => {
+                            Some(Verb::Hold) => {
+                                let (by, why) = (c.actor.clone(), c.reason.clone());
                                 held = true;
                                 self.set_state("rollback_held");
                                 self.handle_signal(sig);
-                                self.event("rollback_held", None, Value::Null);
+                                self.event_by(&by, "rollback_held", why.as_deref(), Value::Null);
                                 continue;
                             }
                             _ => {}

@@ -44,11 +44,14 @@ pub fn driver_error(e: DriverError) -> UserError {
     }
 }
 
-/// The live side of each instance of `app` as last recorded (default main).
-pub fn live_sides(fleet: &Fleet, app: usize, store: &Store) -> Vec<Side> {
+/// The live side of each instance of `app` as last recorded (default
+/// main). A store that cannot be read is an error, never "all main".
+pub fn live_sides(fleet: &Fleet, app: usize, store: &Store) -> Result<Vec<Side>, UserError> {
     let a = &fleet.apps[app];
-    let states = store.instance_states(&a.name).unwrap_or_default();
-    a.instances
+    let states = store
+        .instance_states(&a.name)
+        .map_err(super::lock::store_error)?;
+    Ok(a.instances
         .iter()
         .map(|inst| {
             states
@@ -60,16 +63,20 @@ pub fn live_sides(fleet: &Fleet, app: usize, store: &Store) -> Vec<Side> {
                     |s| if s == "alt" { Side::Alt } else { Side::Main },
                 )
         })
-        .collect()
+        .collect())
 }
 
 /// The version last recorded on each instance of `app`, in config order
 /// (`None` where none is, or it is not a valid version).
-pub fn recorded_versions(fleet: &Fleet, app: usize, store: &Store) -> Vec<Option<Version>> {
+pub fn recorded_versions(
+    fleet: &Fleet,
+    app: usize,
+    store: &Store,
+) -> Result<Vec<Option<Version>>, UserError> {
     let states = store
         .instance_states(&fleet.apps[app].name)
-        .unwrap_or_default();
-    fleet.apps[app]
+        .map_err(super::lock::store_error)?;
+    Ok(fleet.apps[app]
         .instances
         .iter()
         .map(|inst| {
@@ -79,7 +86,7 @@ pub fn recorded_versions(fleet: &Fleet, app: usize, store: &Store) -> Vec<Option
                 .and_then(|s| s.version.as_deref())
                 .and_then(|v| Version::parse(v).ok())
         })
-        .collect()
+        .collect())
 }
 
 /// Runs every check for deploying `version` of `app_name`. `way_back`
@@ -103,7 +110,7 @@ pub async fn check(
     };
     let app = &fleet.apps[app_idx];
     let driver = Driver::for_app(app).map_err(driver_error)?;
-    let live = live_sides(fleet, app_idx, store);
+    let live = live_sides(fleet, app_idx, store)?;
     let slot = |i: usize, side: Side| {
         let inst = &app.instances[i];
         Slot {
@@ -126,7 +133,7 @@ pub async fn check(
     let recorded = if driver.tells_current() {
         Vec::new()
     } else {
-        recorded_versions(fleet, app_idx, store)
+        recorded_versions(fleet, app_idx, store)?
     };
     let mut now = Vec::new();
     for (i, &side) in live.iter().enumerate() {

@@ -5,7 +5,8 @@
 use crate::config::Fleet;
 use crate::store::Store;
 
-use super::cli::{breakable, progress_text};
+use super::cli::progress_text;
+use super::lock::breakable;
 
 /// One app's releases and rollouts, as last read from the store.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -201,7 +202,7 @@ mod tests {
         let id = deployment(&s, "v3");
         let me = LockOwner {
             user: "ana".into(),
-            host: super::super::cli::hostname(),
+            host: super::super::lock::hostname(),
             pid: std::process::id(),
         };
         s.try_lock("web", &me, "deploy v3", Some(id))

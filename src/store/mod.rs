@@ -7,6 +7,8 @@
 //!
 //! - [`schema`]: the migrations and the schema itself.
 //! - `queries`: reading and writing probe results and events.
+//! - `start`: a deployment's start (lock, row, batches, first events) in
+//!   one transaction.
 //! - [`writer`]: a dedicated thread that batches probe results to disk so
 //!   probes never wait for it.
 //! - `error`: [`StoreError`].
@@ -20,6 +22,7 @@ mod error;
 mod queries;
 pub mod rollout;
 pub mod schema;
+mod start;
 pub mod writer;
 
 use std::fs::{DirBuilder, OpenOptions};
@@ -36,6 +39,7 @@ pub use rollout::{
     Release, SnapshotRow,
 };
 pub use schema::SCHEMA_VERSION;
+pub use start::{NewBatch, NewDeployment, StartEvent, StartRecord, lock_evidence};
 pub use writer::{ResultSender, ResultWriter, WriterStats};
 
 /// How long a statement waits for another connection's write lock before

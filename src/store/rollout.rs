@@ -238,7 +238,7 @@ const CHANGE_COLS: &str = "id, deployment_id, batch_id, instance, action, from_v
      to_version, state, at_ms, detail";
 const SNAPSHOT_COLS: &str = "id, deployment_id, app, instance, driver, data, at_ms";
 const RELEASE_COLS: &str = "app, version, first_seen_ms, last_healthy_ms, artifact";
-const LOCK_COLS: &str = "app, deployment_id, owner_user, owner_host, owner_pid, reason, \
+pub(super) const LOCK_COLS: &str = "app, deployment_id, owner_user, owner_host, owner_pid, reason, \
      acquired_ms, heartbeat_ms";
 const COMMAND_COLS: &str = "id, app, deployment_id, verb, actor, reason, at_ms";
 
@@ -1022,7 +1022,7 @@ impl Store {
     /// write lock at once (waiting up to the busy timeout), so what it
     /// reads cannot change before it writes. Rolled back when dropped
     /// without `commit`.
-    fn immediate(&self, op: &'static str) -> Result<Transaction<'_>, StoreError> {
+    pub(super) fn immediate(&self, op: &'static str) -> Result<Transaction<'_>, StoreError> {
         Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(self.sql_err(op))
     }
@@ -1112,7 +1112,7 @@ fn release_from_row(row: &Row<'_>) -> rusqlite::Result<Release> {
     })
 }
 
-fn lock_from_row(row: &Row<'_>) -> rusqlite::Result<Lock> {
+pub(super) fn lock_from_row(row: &Row<'_>) -> rusqlite::Result<Lock> {
     Ok(Lock {
         app: text(row.get_ref(0)?),
         deployment_id: int(row.get_ref(1)?),

@@ -91,7 +91,7 @@ pub async fn run(
     app.title = opts.title;
     app.banner = opts.banner;
     let db = opts.db;
-    let actor = crate::rollout::cli::whoami();
+    let actor = crate::rollout::lock::whoami();
     let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<(Request, Result<(), String>)>();
 
     let result = async {

@@ -1,0 +1,191 @@
+//! A deployment's report: what was planned and done, typed, read in one
+//! place. `history --json` prints it; the console's History view reads it.
+//!
+//! Reading fails when the store fails: a damaged database gives an error,
+//! never a report with no batches.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::lock::store_error;
+use crate::error::UserError;
+use crate::model::{BatchState, DeploymentKind, Verb};
+use crate::store::{Event, InstanceChange, Store};
+
+/// One batch or step as reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct BatchReport {
+    /// Position, from 0.
+    pub index: i64,
+    /// `batch` or `step`.
+    pub kind: String,
+    /// The instances it changes.
+    pub instances: Vec<String>,
+    /// Where it is; a batch the rollout never reached before it ended is
+    /// `skipped`.
+    pub state: String,
+    /// The new side's traffic share in this step.
+    pub traffic_percent: Option<f64>,
+    /// When it started.
+    pub started_at_ms: Option<i64>,
+    /// When it ended.
+    pub ended_at_ms: Option<i64>,
+}
+
+/// An operator's command, with who sent it and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct CommandReport {
+    /// When the rollout took it.
+    pub at_ms: i64,
+    /// What was asked.
+    pub verb: Verb,
+    /// Who asked.
+    pub actor: String,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// Why a rollout rolled back (or failed).
+#[derive(Clone, Debug, Serialize)]
+pub struct RollbackReport {
+    /// What started it, e.g. `gate_failed`.
+    pub trigger: Value,
+    /// The stable code, e.g. `E_GATE_FAILED`.
+    pub code: Value,
+    /// What happened, in words.
+    pub reason: Option<String>,
+    /// What the decision saw: for a gate, the probe, its thresholds, the
+    /// counts and the last samples.
+    pub evidence: Value,
+}
+
+/// Everything recorded of one deployment.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeploymentReport {
+    /// The deployment id.
+    pub id: i64,
+    /// The app.
+    pub app: String,
+    /// A deploy, or a manual rollback.
+    pub kind: DeploymentKind,
+    /// The version before, when one ran everywhere.
+    pub from: Option<String>,
+    /// The version deployed (or rolled back to).
+    pub to: String,
+    /// The strategy.
+    pub strategy: String,
+    /// Where it is.
+    pub state: String,
+    /// How it ended; `None` while it runs.
+    pub outcome: Option<String>,
+    /// Who started it.
+    pub actor: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// When it started.
+    pub started_at_ms: i64,
+    /// When it ended.
+    pub ended_at_ms: Option<i64>,
+    /// How long it took.
+    pub duration_ms: Option<i64>,
+    /// Its batches or steps, in order.
+    pub batches: Vec<BatchReport>,
+    /// Every change made to an instance, in order.
+    pub changes: Vec<InstanceChange>,
+    /// Operators' commands, in order.
+    pub commands: Vec<CommandReport>,
+    /// Why it rolled back, when it did.
+    pub rollback: Option<RollbackReport>,
+    /// Every event, in order.
+    pub events: Vec<Event>,
+    /// Warnings from planning and preflight.
+    pub warnings: Vec<String>,
+}
+
+/// The report of deployment `id`, or `None` when there is none.
+pub fn read(store: &Store, id: i64) -> Result<Option<DeploymentReport>, UserError> {
+    let Some(d) = store.deployment(id).map_err(store_error)? else {
+        return Ok(None);
+    };
+    let ended = d.ended_at_ms.is_some();
+    let batches = store
+        .batches(id)
+        .map_err(store_error)?
+        .into_iter()
+        .map(|b| BatchReport {
+            index: b.idx,
+            kind: b.kind,
+            instances: b.instances,
+            state: if ended && BatchState::parse(&b.state) == Some(BatchState::Pending) {
+                BatchState::Skipped.as_str().to_string()
+            } else {
+                b.state
+            },
+            traffic_percent: b.traffic_percent,
+            started_at_ms: b.started_at_ms,
+            ended_at_ms: b.ended_at_ms,
+        })
+        .collect();
+    let changes = store.changes(id).map_err(store_error)?;
+    let events = store.deployment_events(id, 0).map_err(store_error)?;
+    let commands = events
+        .iter()
+        .filter_map(|e| {
+            let verb = Verb::parse(e.kind.strip_prefix("command_")?)?;
+            let actor = e
+                .evidence
+                .as_ref()
+                .and_then(|v| v["actor"].as_str())
+                .unwrap_or(&e.actor)
+                .to_string();
+            Some(CommandReport {
+                at_ms: e.at_ms,
+                verb,
+                actor,
+                reason: e.reason.clone(),
+            })
+        })
+        .collect();
+    let rollback = events.iter().find(|e| e.kind == "rollout_failed").map(|e| {
+        let ev = e.evidence.clone().unwrap_or(Value::Null);
+        // A gate's outcome wraps its evidence: report the evidence.
+        let inner = &ev["evidence"];
+        let evidence = match inner.get("evidence") {
+            Some(gate) => gate.clone(),
+            None => inner.clone(),
+        };
+        RollbackReport {
+            trigger: ev["trigger"].clone(),
+            code: ev["code"].clone(),
+            reason: e.reason.clone(),
+            evidence,
+        }
+    });
+    let kind = d
+        .plan
+        .get("kind")
+        .and_then(Value::as_str)
+        .and_then(DeploymentKind::parse)
+        .unwrap_or(DeploymentKind::Deploy);
+    Ok(Some(DeploymentReport {
+        id: d.id,
+        app: d.app,
+        kind,
+        from: d.from_version,
+        to: d.to_version,
+        strategy: d.strategy,
+        state: d.state,
+        outcome: d.outcome,
+        actor: d.actor,
+        reason: d.reason,
+        started_at_ms: d.started_at_ms,
+        ended_at_ms: d.ended_at_ms,
+        duration_ms: d.ended_at_ms.map(|e| e - d.started_at_ms),
+        batches,
+        changes,
+        commands,
+        rollback,
+        events,
+        warnings: d.warnings,
+    }))
+}

@@ -1,0 +1,195 @@
+//! What the records of a rollout say after a crash, a broken lock and a
+//! manual rollback, and how the command line reads them: each of these was
+//! a reproduced bug (a later deploy undone by recovery, status listing old
+//! versions on instances that already run the new one, `--to` read
+//! silently, rollbacks listed as deploys, misspelt apps answered with an
+//! empty table, escape sequences printed raw).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::rollout::{Env, version_at};
+
+fn worker_pid(env: &Env) -> i32 {
+    let conn = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
+    conn.query_row("SELECT owner_pid FROM locks WHERE app = 'web'", [], |r| {
+        r.get(0)
+    })
+    .unwrap_or(0)
+}
+
+fn wait_for(what: &str, limit: Duration, mut pred: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !pred() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kill9(pid: i32) {
+    assert!(pid > 0);
+    // SAFETY: SIGKILL to the worker this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
+
+/// Deploys v2 detached and kills its worker once web-1 serves v2.
+fn interrupted_v2(env: &Env) {
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v2", "--yes", "--detach"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let p = env.ports[0];
+    wait_for("v2 on web-1", Duration::from_secs(20), || {
+        version_at(p) == "v2"
+    });
+    let pid = worker_pid(env);
+    kill9(pid);
+    wait_for("the worker to die", Duration::from_secs(5), || {
+        // SAFETY: signal 0 only checks the process exists.
+        unsafe { libc::kill(pid, 0) != 0 }
+        || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"))
+    });
+}
+
+#[test]
+fn status_shows_what_runs_and_break_lock_supersedes_the_interrupted_rollout() {
+    let Some(env) = Env::new("records_supersede", "nginx", "") else {
+        return;
+    };
+    env.deploy_ok("v1", "rolling");
+    interrupted_v2(&env);
+
+    // Status shows what runs, not what was recorded before the rollout.
+    let (code, out, err) = env.rollguard(&["status", "web", "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status[0]["interrupted"], true, "{status:#}");
+    assert_eq!(
+        status[0]["instances"][0]["version"], "v2",
+        "web-1 runs v2: {status:#}"
+    );
+
+    // Breaking the lock settles the interrupted deployment before the new
+    // one starts; recovery afterwards has nothing to undo.
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v2", "--yes", "--break-lock"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("superseded"), "{out}");
+    assert_eq!(env.served(&env.ports), ["v2", "v2", "v2"]);
+    let (code, out, err) = env.rollguard(&["recover", "web", "--rollback"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("E_NO_ROLLOUT"), "{err}");
+    assert_eq!(env.served(&env.ports), ["v2", "v2", "v2"], "nothing undone");
+
+    let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status[0]["interrupted"], false, "{status:#}");
+    let (_, out, _) = env.rollguard(&["history", "web", "--json"]);
+    let history: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let outcomes: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["outcome"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["deployed", "superseded", "deployed"],
+        "{history:#}"
+    );
+    let superseded = &history[1];
+    assert!(
+        superseded["batches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["state"] != "pending" && b["state"] != "running"),
+        "no batch of a settled deployment is left open: {superseded:#}"
+    );
+}
+
+#[test]
+fn rollback_says_how_it_read_to_and_history_lists_it_as_a_rollback() {
+    let Some(env) = Env::new("records_rollback", "nginx", "") else {
+        return;
+    };
+    env.deploy_ok("v1", "rolling");
+    env.deploy_ok("v2", "rolling");
+
+    let (code, _, err) = env.rollguard(&["rollback", "web", "--to", "", "--reason", "x"]);
+    assert_eq!(code, 2, "an empty --to is a usage error: {err}");
+    assert!(err.contains("E_USAGE"), "{err}");
+
+    // `7` names no deployment: it is read as a version, and said so.
+    let (code, out, err) =
+        env.rollguard(&["rollback", "web", "--to", "7", "--reason", "x", "--dry-run"]);
+    assert_ne!(code, 0);
+    assert!(out.contains("read as version 7"), "{out}\n{err}");
+
+    // `1` is a deployment of web (v1): it is read as that deployment.
+    let (code, out, err) =
+        env.rollguard(&["rollback", "web", "--to", "1", "--reason", "x", "--dry-run"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("read as deployment 1 (v1)"), "{out}");
+    assert!(
+        !out.contains("major version jump"),
+        "v2 → v1 is no major jump: {out}"
+    );
+    let (code, out, err) = env.rollguard(&[
+        "rollback",
+        "web",
+        "--to",
+        "version:v1",
+        "--reason",
+        "x",
+        "--dry-run",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("read as version v1"), "{out}");
+
+    let reason = "v2 \u{1b}]0;owned\u{7}breaks checkout";
+    let (code, out, err) = env.rollguard(&["rollback", "web", "--reason", reason, "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        !out.contains('\u{1b}'),
+        "no raw escape reaches the terminal: {out:?}"
+    );
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"]);
+
+    let (code, out, _) = env.rollguard(&["history", "web"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    let newest = out.lines().nth(1).unwrap_or("");
+    assert!(
+        newest.contains("rollback"),
+        "a manual rollback is listed as one: {out}"
+    );
+    assert!(newest.contains("breaks checkout"), "with its reason: {out}");
+    assert!(
+        newest.contains("\\x1b"),
+        "the escape is shown, not sent: {out}"
+    );
+    let (_, out, _) = env.rollguard(&["history", "web", "--json"]);
+    let history: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(history[0]["kind"], "rollback", "{history:#}");
+    assert!(
+        history[0]["started_at_ms"].as_i64().is_some(),
+        "{history:#}"
+    );
+    assert_eq!(history[1]["kind"], "deploy");
+}
+
+#[test]
+fn an_unknown_app_is_a_usage_error_that_lists_the_apps() {
+    let Some(env) = Env::new("records_unknown_app", "nginx", "") else {
+        return;
+    };
+    for cmd in ["history", "status"] {
+        let (code, out, err) = env.rollguard(&[cmd, "nosuch"]);
+        assert_eq!(code, 2, "{cmd}: {out}\n{err}");
+        assert!(
+            err.contains("E_USAGE") && err.contains("apps: web"),
+            "{cmd}: {err}"
+        );
+    }
+}
