@@ -127,6 +127,44 @@ impl Evidence {
     }
 }
 
+/// How much of its failure budget a gate spent, read from a recorded
+/// outcome (the JSON of a [`GateOutcome`], the evidence of a
+/// `gate_passed`, `gate_failed` or `deadline_exceeded` event), for progress
+/// lines and the console: the probe that spent the largest share, e.g.
+/// "health on web-2: 2 of 3 failures". `None` when no probe failed, or for
+/// other JSON.
+pub fn budget_words(outcome: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let entries: Vec<&Value> = match &outcome["evidence"] {
+        Value::Array(all) => all.iter().collect(),
+        one @ Value::Object(_) => vec![one],
+        _ => return None,
+    };
+    let spent = |e: &Value| -> Option<(u64, u64)> {
+        let failures = e["failures"].as_u64()?;
+        let max = e["max_failures"].as_u64()?.max(1);
+        (failures > 0).then_some((failures, max))
+    };
+    let mut worst: Option<(&Value, (u64, u64))> = None;
+    for e in entries {
+        let Some((f, m)) = spent(e) else { continue };
+        // f/m > wf/wm, without division; the first of equals stays.
+        if worst.is_none_or(|(_, (wf, wm))| f.saturating_mul(wm) > wf.saturating_mul(m)) {
+            worst = Some((e, (f, m)));
+        }
+    }
+    let (e, (failures, max_failures)) = worst?;
+    let budget = FailureBudget {
+        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        max_failures: u32::try_from(max_failures).unwrap_or(u32::MAX),
+    };
+    Some(format!(
+        "{} on {}: {budget}",
+        e["probe"].as_str().unwrap_or("?"),
+        e["instance"].as_str().unwrap_or("?")
+    ))
+}
+
 /// Which rule failed a probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -620,6 +658,51 @@ mod tests {
         let ok: Vec<bool> = (0..t.len()).map(|i| i != 3).collect();
         assert_eq!(round(&h, &slots, &mut t, &ok), Judgement::Failed(3));
         assert_eq!((t[3].slot, t[3].probe), ((1, Side::Main), 1));
+    }
+
+    #[test]
+    fn budget_words_name_the_probe_that_spent_the_most() {
+        let entry = |instance: &str, failures: u32, max_failures: u32| Evidence {
+            instance: instance.into(),
+            probe: "health".into(),
+            failures,
+            max_failures,
+            ..evidence_of(&tracks(&health(1, 2, None), &ONE, 1)[0])
+        };
+        let json = |o: &GateOutcome| serde_json::to_value(o).unwrap();
+        let failed = GateOutcome::Failed {
+            evidence: Evidence {
+                rule: Some(FailRule::Budget),
+                reason: Some("2 of 2 failures in the window".into()),
+                ..entry("web-2", 2, 2)
+            },
+        };
+        let recorded = json(&failed);
+        assert_eq!(recorded["evidence"]["rule"], "budget");
+        assert_eq!(
+            budget_words(&recorded).as_deref(),
+            Some("health on web-2: 2 of 2 failures")
+        );
+        // 2 of 5 is a smaller share than 1 of 2.
+        let passed = GateOutcome::Passed {
+            elapsed_ms: 900,
+            evidence: vec![
+                entry("web-1", 0, 3),
+                entry("web-2", 2, 5),
+                entry("web-3", 1, 2),
+            ],
+        };
+        assert_eq!(
+            budget_words(&json(&passed)).as_deref(),
+            Some("health on web-3: 1 of 2 failures")
+        );
+        let clean = GateOutcome::Passed {
+            elapsed_ms: 900,
+            evidence: vec![entry("web-1", 0, 3)],
+        };
+        assert_eq!(budget_words(&json(&clean)), None);
+        assert_eq!(budget_words(&json(&GateOutcome::Cancelled)), None);
+        assert_eq!(budget_words(&serde_json::json!({"routing": "v3"})), None);
     }
 
     #[test]
