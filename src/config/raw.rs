@@ -170,6 +170,7 @@ pub(super) struct RawHealth {
     pub initial_delay: Option<S<String>>,
     pub success_threshold: Option<S<i64>>,
     pub failure_threshold: Option<S<i64>>,
+    pub max_failures: Option<S<i64>>,
     pub require: Option<S<String>>,
     pub deadline: Option<S<String>>,
     pub monitor: Option<S<String>>,

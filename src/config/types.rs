@@ -193,6 +193,10 @@ pub struct Health {
     pub success_threshold: u32,
     /// Consecutive failures that make an instance unhealthy.
     pub failure_threshold: u32,
+    /// Failures of one probe on one instance, in a row or not, that fail a
+    /// rollout gate's window; `None`: `failure_threshold`. Read it with
+    /// [`Health::failure_budget`].
+    pub max_failures: Option<u32>,
     /// How probes combine.
     pub require: Require,
     /// How long a new instance has to become healthy during a rollout.
@@ -208,10 +212,18 @@ impl Default for Health {
             initial_delay: Duration::ZERO,
             success_threshold: 1,
             failure_threshold: 3,
+            max_failures: None,
             require: Require::All,
             deadline: Duration::from_secs(120),
             monitor: Duration::from_secs(300),
         }
+    }
+}
+
+impl Health {
+    /// `max_failures`, or `failure_threshold` when it is not set; at least 1.
+    pub fn failure_budget(&self) -> u32 {
+        self.max_failures.unwrap_or(self.failure_threshold).max(1)
     }
 }
 

@@ -839,6 +839,8 @@ fn health(cx: &mut Ctx<'_>, h: &RawHealth) -> Health {
         initial_delay: cx.duration(&h.initial_delay, d.initial_delay),
         success_threshold: cx.threshold(&h.success_threshold, "success_threshold", 1),
         failure_threshold: cx.threshold(&h.failure_threshold, "failure_threshold", 3),
+        max_failures: (h.max_failures.is_some())
+            .then(|| cx.threshold(&h.max_failures, "max_failures", 1)),
         require: cx.choice(
             &h.require,
             "require",

@@ -7,13 +7,17 @@
 //!
 //! - [`ProbeCounter`] counts consecutive passes and failures of one probe on
 //!   one instance and turns them into a [`Verdict`](crate::model::Verdict).
+//! - [`FailureBudget`] counts all failures of one probe on one instance
+//!   within a window (a rollout gate), in a row or not.
 //! - [`Tracker`] holds a counter per (app, instance, probe) of a
 //!   [`Fleet`](crate::config::Fleet), combines probes into instance verdicts
 //!   (`require = all | any`) and instances into an
 //!   [`AppStatus`](crate::model::AppStatus).
 
+mod budget;
 mod counter;
 mod tracker;
 
+pub use budget::FailureBudget;
 pub use counter::ProbeCounter;
 pub use tracker::{Change, ProbeLoc, Tracker, combine_instances, combine_probes};

@@ -1,13 +1,40 @@
 //! The health gate of a rollout: probes the slots a stage started, directly
 //! (not through the console's monitor), until every one of them has passed
-//! `success_threshold` times in a row — or one of them fails
-//! `failure_threshold` times in a row, or the deadline passes. The same
-//! loop, with [`GateMode::Monitor`], keeps watching new slots for the
-//! app's `monitor` time after the last stage.
+//! `success_threshold` times in a row — or one of them fails, or the
+//! deadline passes. The same loop, with [`GateMode::Monitor`], watches
+//! slots for a fixed time: a step's pause, a manual step, and the app's
+//! `monitor` time after the last stage.
+//!
+//! A probe on a slot fails by either of two rules:
+//!
+//! - `failure_threshold` failures in a row ("3 failures in a row"), or
+//! - `max_failures` failures within the window, in a row or not
+//!   ("2 of 2 failures in the window"): the failure budget, which catches
+//!   a release that fails every other check, where a pass in between keeps
+//!   resetting the streak. It defaults to `failure_threshold`.
+//!
+//! The window is one run of this gate: a deploy gate until it passes (or
+//! its deadline), one pause or watch, the monitor time. Each starts with an
+//! unspent budget, so failures a deploy gate forgave do not count against
+//! the watch after it.
+//!
+//! The budget is per probe on each slot (instance and side), like the
+//! streak, not one total for the gate. That is what its evidence can name
+//! ("health on web-2: 2 of 3 failures"), and it does not tighten as the
+//! fleet grows: with one shared budget, ten instances that each drop a
+//! single check would roll back a good release, and the more instances and
+//! probes an app has, the likelier that gets. An instance that flaps spends
+//! its own budget, whatever the others do. With `require = "any"` a slot
+//! fails when every probe has failed by either rule.
+//!
+//! `initial_delay` spares failures of a deploy gate only, from both rules
+//! (a failure within it is not counted, but still breaks a run of passes);
+//! a watch counts every failure from its start.
 //!
 //! A failure returns at once with its evidence (the probe, its thresholds,
-//! the counts and the last samples), so the rollback starts within one
-//! probe interval of the result that crossed the threshold.
+//! the counts, the rule that fired and the last samples), so the rollback
+//! starts within one probe interval of the result that crossed the line. A
+//! deploy gate never passes with a slot that has spent its budget.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -16,9 +43,9 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::config::{App, Fleet, Require};
+use crate::config::{App, Fleet, Health, Require};
 use crate::driver::Side;
-use crate::health::ProbeCounter;
+use crate::health::{FailureBudget, ProbeCounter};
 use crate::model::{ProbeResult, Verdict};
 use crate::probe::{Prober, Target};
 
@@ -76,8 +103,76 @@ pub struct Evidence {
     pub consecutive_ok: u32,
     /// Failures in a row seen.
     pub consecutive_fail: u32,
+    /// Failures counted in this window, in a row or not.
+    pub failures: u32,
+    /// Failures in the window that fail (`max_failures`).
+    pub max_failures: u32,
+    /// The rule that failed the probe; `None` unless it failed.
+    pub rule: Option<FailRule>,
+    /// The failure in words, "3 failures in a row" or "2 of 2 failures in
+    /// the window"; `None` unless it failed.
+    pub reason: Option<String>,
     /// The newest samples of that probe, oldest first.
     pub last_samples: Vec<Sample>,
+}
+
+impl Evidence {
+    /// How much of the failure budget the window spent: "1 of 3 failures".
+    pub fn budget(&self) -> String {
+        FailureBudget {
+            failures: self.failures,
+            max_failures: self.max_failures,
+        }
+        .to_string()
+    }
+}
+
+/// How much of its failure budget a gate spent, read from a recorded
+/// outcome (the JSON of a [`GateOutcome`], the evidence of a
+/// `gate_passed`, `gate_failed` or `deadline_exceeded` event), for progress
+/// lines and the console: the probe that spent the largest share, e.g.
+/// "health on web-2: 2 of 3 failures". `None` when no probe failed, or for
+/// other JSON.
+pub fn budget_words(outcome: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let entries: Vec<&Value> = match &outcome["evidence"] {
+        Value::Array(all) => all.iter().collect(),
+        one @ Value::Object(_) => vec![one],
+        _ => return None,
+    };
+    let spent = |e: &Value| -> Option<(u64, u64)> {
+        let failures = e["failures"].as_u64()?;
+        let max = e["max_failures"].as_u64()?.max(1);
+        (failures > 0).then_some((failures, max))
+    };
+    let mut worst: Option<(&Value, (u64, u64))> = None;
+    for e in entries {
+        let Some((f, m)) = spent(e) else { continue };
+        // f/m > wf/wm, without division; the first of equals stays.
+        if worst.is_none_or(|(_, (wf, wm))| f.saturating_mul(wm) > wf.saturating_mul(m)) {
+            worst = Some((e, (f, m)));
+        }
+    }
+    let (e, (failures, max_failures)) = worst?;
+    let budget = FailureBudget {
+        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        max_failures: u32::try_from(max_failures).unwrap_or(u32::MAX),
+    };
+    Some(format!(
+        "{} on {}: {budget}",
+        e["probe"].as_str().unwrap_or("?"),
+        e["instance"].as_str().unwrap_or("?")
+    ))
+}
+
+/// Which rule failed a probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailRule {
+    /// `failure_threshold` failures in a row.
+    Consecutive,
+    /// `max_failures` failures within the window.
+    Budget,
 }
 
 /// How a gate ended.
@@ -91,7 +186,8 @@ pub enum GateOutcome {
         /// One entry per slot.
         evidence: Vec<Evidence>,
     },
-    /// A probe failed `failure_threshold` times in a row.
+    /// A probe failed `failure_threshold` times in a row, or `max_failures`
+    /// times in the window (its evidence says which).
     Failed {
         /// The failing probe's evidence.
         evidence: Evidence,
@@ -107,11 +203,116 @@ pub enum GateOutcome {
     Cancelled,
 }
 
+/// What the results of one window add up to for one probe on one slot.
+/// Pure: fed results, read for a verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Tally {
+    counter: ProbeCounter,
+    budget: FailureBudget,
+}
+
+impl Tally {
+    fn new(health: &Health) -> Self {
+        Tally {
+            counter: ProbeCounter::new(),
+            budget: FailureBudget::new(health.failure_budget()),
+        }
+    }
+
+    /// Records one result; `counts = false` is `initial_delay`'s grace.
+    fn observe(&mut self, ok: bool, counts: bool, health: &Health) {
+        self.counter.observe(
+            ok,
+            counts,
+            health.success_threshold,
+            health.failure_threshold,
+        );
+        self.budget.observe(ok, counts);
+    }
+
+    /// The rule that failed it, if one did. A streak is named first: it
+    /// is the plainer account when both rules fire on the same result.
+    fn failed(&self) -> Option<FailRule> {
+        if self.counter.verdict == Verdict::Unhealthy {
+            Some(FailRule::Consecutive)
+        } else if self.budget.spent() {
+            Some(FailRule::Budget)
+        } else {
+            None
+        }
+    }
+
+    /// The streak's verdict, except that a spent budget is unhealthy.
+    fn verdict(&self) -> Verdict {
+        if self.failed().is_some() {
+            Verdict::Unhealthy
+        } else {
+            self.counter.verdict
+        }
+    }
+
+    /// The failure in words, when it failed.
+    fn reason(&self) -> Option<String> {
+        self.failed().map(|rule| match rule {
+            FailRule::Consecutive => {
+                format!("{} failures in a row", self.counter.consecutive_fail)
+            }
+            FailRule::Budget => format!("{} in the window", self.budget),
+        })
+    }
+}
+
 struct Track {
     slot: GateSlot,
     probe: usize,
-    counter: ProbeCounter,
+    tally: Tally,
     samples: VecDeque<Sample>,
+}
+
+/// What one round of results decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Judgement {
+    /// This track failed its slot.
+    Failed(usize),
+    /// Every slot is healthy.
+    Healthy,
+    /// Neither yet.
+    Pending,
+}
+
+/// Judges the tracks after a round. A slot fails when a probe it needs has
+/// failed: with `all`, any probe; with `any`, every probe. A failure wins
+/// over every other slot being healthy.
+fn judge(require: Require, slots: &[GateSlot], tracks: &[Track]) -> Judgement {
+    for slot in slots {
+        let of_slot: Vec<usize> = (0..tracks.len())
+            .filter(|&i| tracks[i].slot == *slot)
+            .collect();
+        let failing: Vec<usize> = of_slot
+            .iter()
+            .copied()
+            .filter(|&i| tracks[i].tally.failed().is_some())
+            .collect();
+        let failed = match require {
+            Require::All => !failing.is_empty(),
+            Require::Any => !of_slot.is_empty() && failing.len() == of_slot.len(),
+        };
+        if failed {
+            return Judgement::Failed(failing[0]);
+        }
+    }
+    let healthy = |slot: &GateSlot| {
+        let verdicts = tracks
+            .iter()
+            .filter(|t| t.slot == *slot)
+            .map(|t| t.tally.verdict());
+        crate::health::combine_probes(require, verdicts) == Verdict::Healthy
+    };
+    if slots.iter().all(healthy) {
+        Judgement::Healthy
+    } else {
+        Judgement::Pending
+    }
 }
 
 const KEEP_SAMPLES: usize = 5;
@@ -125,8 +326,12 @@ fn evidence(app: &App, t: &Track) -> Evidence {
         probe: app.probes[t.probe].name.clone(),
         success_threshold: app.health.success_threshold,
         failure_threshold: app.health.failure_threshold,
-        consecutive_ok: t.counter.consecutive_ok,
-        consecutive_fail: t.counter.consecutive_fail,
+        consecutive_ok: t.tally.counter.consecutive_ok,
+        consecutive_fail: t.tally.counter.consecutive_fail,
+        failures: t.tally.budget.failures,
+        max_failures: t.tally.budget.max_failures,
+        rule: t.tally.failed(),
+        reason: t.tally.reason(),
         last_samples: t.samples.iter().cloned().collect(),
     }
 }
@@ -137,15 +342,6 @@ fn port_of(app: &App, (i, side): GateSlot) -> u16 {
         Side::Main => inst.port,
         Side::Alt => inst.alt_port.unwrap_or(inst.port),
     }
-}
-
-fn slot_healthy(app: &App, tracks: &[Track], slot: GateSlot) -> bool {
-    let verdicts = tracks
-        .iter()
-        .filter(|t| t.slot == slot)
-        .map(|t| t.counter.verdict);
-    let v = crate::health::combine_probes(app.health.require, verdicts);
-    v == Verdict::Healthy
 }
 
 /// Runs the gate of `slots` of `app`. `cancel` turning true stops it.
@@ -175,7 +371,7 @@ pub async fn run(
             (0..app.probes.len()).map(move |probe| Track {
                 slot,
                 probe,
-                counter: ProbeCounter::new(),
+                tally: Tally::new(&app.health),
                 samples: VecDeque::new(),
             })
         })
@@ -206,12 +402,7 @@ pub async fn run(
         };
         let counts = Instant::now() >= grace_until;
         for (t, r) in tracks.iter_mut().zip(results) {
-            t.counter.observe(
-                r.ok,
-                counts || r.ok,
-                app.health.success_threshold,
-                app.health.failure_threshold,
-            );
+            t.tally.observe(r.ok, counts, &app.health);
             if t.samples.len() == KEEP_SAMPLES {
                 t.samples.pop_front();
             }
@@ -224,33 +415,28 @@ pub async fn run(
                 message: r.message,
             });
         }
-        // A slot fails when a probe it needs is unhealthy: with `all`, any
-        // probe; with `any`, every probe.
-        for slot in slots {
-            let of_slot: Vec<&Track> = tracks.iter().filter(|t| t.slot == *slot).collect();
-            let failing = of_slot
-                .iter()
-                .filter(|t| t.counter.verdict == Verdict::Unhealthy)
-                .collect::<Vec<_>>();
-            let failed = match app.health.require {
-                Require::All => !failing.is_empty(),
-                Require::Any => failing.len() == of_slot.len(),
+        let judgement = judge(app.health.require, slots, &tracks);
+        if let Judgement::Failed(i) = judgement {
+            return GateOutcome::Failed {
+                evidence: evidence(app, &tracks[i]),
             };
-            if failed {
-                return GateOutcome::Failed {
-                    evidence: evidence(app, failing[0]),
-                };
-            }
         }
-        let all_healthy = slots.iter().all(|s| slot_healthy(app, &tracks, *s));
+        let all_healthy = judgement == Judgement::Healthy;
         let now = Instant::now();
         match mode {
             GateMode::Deploy { .. } if all_healthy => {
                 return GateOutcome::Passed {
                     elapsed_ms: started.elapsed().as_millis() as u64,
+                    // Per slot, the probe that spent the most of its
+                    // budget (the last probe when none failed).
                     evidence: slots
                         .iter()
-                        .filter_map(|s| tracks.iter().rev().find(|t| t.slot == *s))
+                        .filter_map(|s| {
+                            tracks
+                                .iter()
+                                .filter(|t| t.slot == *s)
+                                .max_by_key(|t| t.tally.budget.failures)
+                        })
                         .map(|t| evidence(app, t))
                         .collect(),
                 };
@@ -260,7 +446,7 @@ pub async fn run(
                     deadline_ms: deadline.as_millis() as u64,
                     evidence: tracks
                         .iter()
-                        .filter(|t| t.counter.verdict != Verdict::Healthy)
+                        .filter(|t| t.tally.verdict() != Verdict::Healthy)
                         .map(|t| evidence(app, t))
                         .collect(),
                 };
@@ -278,5 +464,262 @@ pub async fn run(
             _ = tokio::time::sleep_until(next) => {}
             _ = cancel.wait_for(|c| *c) => return GateOutcome::Cancelled,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(success: u32, failure: u32, max_failures: Option<u32>) -> Health {
+        Health {
+            success_threshold: success,
+            failure_threshold: failure,
+            max_failures,
+            ..Health::default()
+        }
+    }
+
+    /// `probes` tracks on each of `slots`, slot by slot.
+    fn tracks(h: &Health, slots: &[GateSlot], probes: usize) -> Vec<Track> {
+        slots
+            .iter()
+            .flat_map(|&slot| {
+                (0..probes).map(move |probe| Track {
+                    slot,
+                    probe,
+                    tally: Tally::new(h),
+                    samples: VecDeque::new(),
+                })
+            })
+            .collect()
+    }
+
+    /// Feeds one round (a result per track, in order) and judges it.
+    fn round(h: &Health, slots: &[GateSlot], t: &mut [Track], ok: &[bool]) -> Judgement {
+        assert_eq!(t.len(), ok.len());
+        for (t, ok) in t.iter_mut().zip(ok) {
+            t.tally.observe(*ok, true, h);
+        }
+        judge(h.require, slots, t)
+    }
+
+    const ONE: [GateSlot; 1] = [(0, Side::Main)];
+
+    /// Watches one probe on one slot through `results`, one a round,
+    /// until it fails: the rounds it took, the last judgement, evidence.
+    fn watch(h: &Health, results: &[bool]) -> (usize, Judgement, Evidence) {
+        let mut t = tracks(h, &ONE, 1);
+        let mut rounds = 0;
+        let mut j = Judgement::Pending;
+        for ok in results {
+            rounds += 1;
+            j = round(h, &ONE, &mut t, &[*ok]);
+            if matches!(j, Judgement::Failed(_)) {
+                break;
+            }
+        }
+        (rounds, j, evidence_of(&t[0]))
+    }
+
+    /// The budget part of [`Evidence`], without an app to name things.
+    fn evidence_of(t: &Track) -> Evidence {
+        Evidence {
+            instance: String::new(),
+            side: t.slot.1,
+            port: 0,
+            probe: String::new(),
+            success_threshold: 0,
+            failure_threshold: 0,
+            consecutive_ok: t.tally.counter.consecutive_ok,
+            consecutive_fail: t.tally.counter.consecutive_fail,
+            failures: t.tally.budget.failures,
+            max_failures: t.tally.budget.max_failures,
+            rule: t.tally.failed(),
+            reason: t.tally.reason(),
+            last_samples: vec![],
+        }
+    }
+
+    /// Fails every other check, starting with a pass.
+    fn flapping(n: usize) -> Vec<bool> {
+        (0..n).map(|i| i % 2 == 0).collect()
+    }
+
+    #[test]
+    fn a_flapping_probe_spends_its_budget() {
+        // The issue's release: a pass between failures keeps the streak
+        // at 1, so failure_threshold = 2 alone never fires.
+        let streak_only = health(1, 2, Some(u32::MAX));
+        let (rounds, j, e) = watch(&streak_only, &flapping(40));
+        assert_eq!((rounds, j), (40, Judgement::Healthy), "the streak alone");
+        assert_eq!(e.failures, 20);
+
+        // The budget catches it on the second failure.
+        let h = health(1, 2, Some(2));
+        let (rounds, j, e) = watch(&h, &flapping(40));
+        assert_eq!(
+            (rounds, j),
+            (4, Judgement::Failed(0)),
+            "pass, fail, pass, fail"
+        );
+        assert_eq!(e.rule, Some(FailRule::Budget));
+        assert_eq!((e.failures, e.max_failures, e.consecutive_fail), (2, 2, 1));
+        assert_eq!(e.reason.as_deref(), Some("2 of 2 failures in the window"));
+        assert_eq!(e.budget(), "2 of 2 failures");
+    }
+
+    #[test]
+    fn a_single_dropped_check_is_forgiven() {
+        let h = health(1, 2, Some(2));
+        let mut results = vec![true; 30];
+        results[11] = false;
+        let (rounds, j, e) = watch(&h, &results);
+        assert_eq!((rounds, j), (30, Judgement::Healthy));
+        assert_eq!((e.rule, e.reason.as_deref()), (None, None));
+        assert_eq!(e.budget(), "1 of 2 failures");
+    }
+
+    #[test]
+    fn the_budget_defaults_to_failure_threshold() {
+        let h = health(3, 3, None);
+        assert_eq!(h.failure_budget(), 3);
+        // Three failures, never two in a row.
+        let (rounds, j, e) = watch(&h, &[false, true, false, true, false, true]);
+        assert_eq!((rounds, j), (5, Judgement::Failed(0)));
+        assert_eq!(e.reason.as_deref(), Some("3 of 3 failures in the window"));
+    }
+
+    #[test]
+    fn a_streak_is_named_before_the_budget() {
+        let h = health(1, 2, Some(2));
+        let (rounds, j, e) = watch(&h, &[true, false, false]);
+        assert_eq!((rounds, j), (3, Judgement::Failed(0)));
+        assert_eq!(e.rule, Some(FailRule::Consecutive));
+        assert_eq!(e.reason.as_deref(), Some("2 failures in a row"));
+        assert_eq!(e.budget(), "2 of 2 failures");
+    }
+
+    #[test]
+    fn a_budget_larger_than_the_streak_leaves_the_streak_rule_in_force() {
+        let h = health(1, 2, Some(5));
+        let (_, j, e) = watch(&h, &[false, false]);
+        assert_eq!(j, Judgement::Failed(0));
+        assert_eq!(e.reason.as_deref(), Some("2 failures in a row"));
+        assert_eq!(e.budget(), "2 of 5 failures");
+    }
+
+    #[test]
+    fn grace_failures_count_toward_neither_rule() {
+        let h = health(1, 2, Some(2));
+        let mut t = tracks(&h, &ONE, 1);
+        for _ in 0..5 {
+            t[0].tally.observe(false, false, &h);
+            assert_eq!(judge(h.require, &ONE, &t), Judgement::Pending);
+        }
+        assert_eq!(t[0].tally.budget.failures, 0);
+        assert_eq!(round(&h, &ONE, &mut t, &[false]), Judgement::Pending);
+        assert_eq!(round(&h, &ONE, &mut t, &[true]), Judgement::Healthy);
+    }
+
+    #[test]
+    fn a_deploy_gate_does_not_pass_with_a_spent_budget() {
+        // Slot 0 lost two checks with a pass between: its streak says
+        // healthy (failure_threshold 3 is not reached), its budget is
+        // spent. Slot 1 is healthy.
+        let h = health(1, 3, Some(2));
+        let slots = [(0, Side::Main), (1, Side::Main)];
+        let mut t = tracks(&h, &slots, 1);
+        t[1].tally.observe(true, true, &h);
+        for ok in [true, false, true] {
+            t[0].tally.observe(ok, true, &h);
+        }
+        assert_eq!(judge(h.require, &slots, &t), Judgement::Healthy);
+        t[0].tally.observe(false, true, &h);
+        assert_eq!(t[0].tally.counter.verdict, Verdict::Healthy);
+        assert_eq!(t[0].tally.verdict(), Verdict::Unhealthy);
+        assert_eq!(judge(h.require, &slots, &t), Judgement::Failed(0));
+    }
+
+    #[test]
+    fn budgets_are_per_probe_and_slot() {
+        // Each of three slots (two probes each) drops one check of one
+        // probe: six failures in all, none of them a second on its probe.
+        let h = health(1, 2, Some(2));
+        let slots = [(0, Side::Main), (1, Side::Main), (2, Side::Alt)];
+        let mut t = tracks(&h, &slots, 2);
+        for drop in 0..t.len() {
+            let ok: Vec<bool> = (0..t.len()).map(|i| i != drop).collect();
+            let j = round(&h, &slots, &mut t, &ok);
+            assert!(!matches!(j, Judgement::Failed(_)), "{j:?}");
+        }
+        assert!(t.iter().all(|t| t.tally.budget.failures == 1));
+        // A second failure of the probe on slot 2 fails it, and names it.
+        let ok: Vec<bool> = (0..t.len()).map(|i| i != 3).collect();
+        assert_eq!(round(&h, &slots, &mut t, &ok), Judgement::Failed(3));
+        assert_eq!((t[3].slot, t[3].probe), ((1, Side::Main), 1));
+    }
+
+    #[test]
+    fn budget_words_name_the_probe_that_spent_the_most() {
+        let entry = |instance: &str, failures: u32, max_failures: u32| Evidence {
+            instance: instance.into(),
+            probe: "health".into(),
+            failures,
+            max_failures,
+            ..evidence_of(&tracks(&health(1, 2, None), &ONE, 1)[0])
+        };
+        let json = |o: &GateOutcome| serde_json::to_value(o).unwrap();
+        let failed = GateOutcome::Failed {
+            evidence: Evidence {
+                rule: Some(FailRule::Budget),
+                reason: Some("2 of 2 failures in the window".into()),
+                ..entry("web-2", 2, 2)
+            },
+        };
+        let recorded = json(&failed);
+        assert_eq!(recorded["evidence"]["rule"], "budget");
+        assert_eq!(
+            budget_words(&recorded).as_deref(),
+            Some("health on web-2: 2 of 2 failures")
+        );
+        // 2 of 5 is a smaller share than 1 of 2.
+        let passed = GateOutcome::Passed {
+            elapsed_ms: 900,
+            evidence: vec![
+                entry("web-1", 0, 3),
+                entry("web-2", 2, 5),
+                entry("web-3", 1, 2),
+            ],
+        };
+        assert_eq!(
+            budget_words(&json(&passed)).as_deref(),
+            Some("health on web-3: 1 of 2 failures")
+        );
+        let clean = GateOutcome::Passed {
+            elapsed_ms: 900,
+            evidence: vec![entry("web-1", 0, 3)],
+        };
+        assert_eq!(budget_words(&json(&clean)), None);
+        assert_eq!(budget_words(&json(&GateOutcome::Cancelled)), None);
+        assert_eq!(budget_words(&serde_json::json!({"routing": "v3"})), None);
+    }
+
+    #[test]
+    fn with_require_any_a_slot_fails_when_every_probe_failed() {
+        let h = Health {
+            require: Require::Any,
+            ..health(1, 5, Some(2))
+        };
+        let mut t = tracks(&h, &ONE, 2);
+        // Probe 0 spends its budget; probe 1 still holds the slot up.
+        round(&h, &ONE, &mut t, &[false, true]);
+        assert_eq!(round(&h, &ONE, &mut t, &[false, true]), Judgement::Healthy);
+        assert_eq!(t[0].tally.failed(), Some(FailRule::Budget));
+        round(&h, &ONE, &mut t, &[true, false]);
+        assert_eq!(
+            round(&h, &ONE, &mut t, &[true, false]),
+            Judgement::Failed(0)
+        );
     }
 }
