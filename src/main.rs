@@ -215,7 +215,7 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(f) => f,
                 Err(code) => return code,
             };
-            ExitCode::from(rollout::cli::status(&fleet, &db_path(&cli), args))
+            ExitCode::from(rollout::cli::status(&fleet, &db_path(&cli), args).await)
         }
         Some(Cmd::History(ref args)) => {
             // The config is optional here: with it, a misspelt app name is

@@ -337,7 +337,14 @@ pub(crate) fn progress_text(e: &crate::store::Event) -> Option<String> {
                     who.push(name);
                 }
             }
-            format!("healthy: {} ({} ms)", who.join(", "), ev["elapsed_ms"])
+            let spent = super::gate::budget_words(&ev)
+                .map(|b| format!(" · {b}"))
+                .unwrap_or_default();
+            format!(
+                "healthy: {} ({} ms){spent}",
+                who.join(", "),
+                ev["elapsed_ms"]
+            )
         }
         "instance_restored" => match ev["version"].as_str() {
             Some(v) => format!("restored {} to {v}", ev["instance"].as_str().unwrap_or("?")),
@@ -347,7 +354,10 @@ pub(crate) fn progress_text(e: &crate::store::Event) -> Option<String> {
                 ev["side"].as_str().unwrap_or("?")
             ),
         },
-        "gate_failed" => format!("gate failed: {reason}"),
+        "gate_failed" => match super::gate::budget_words(&ev) {
+            Some(b) => format!("gate failed: {reason} ({b})"),
+            None => format!("gate failed: {reason}"),
+        },
         "deadline_exceeded" => format!("deadline exceeded: {reason}"),
         "paused" => format!(
             "pausing {}",
@@ -464,8 +474,17 @@ pub fn command(db: &Path, verb: Verb, args: &VerbArgs) -> u8 {
     }
 }
 
-/// What `status` says of one app.
-fn app_status(store: &Store, app: &crate::config::App) -> Result<Value, UserError> {
+/// What `status` says of one app. `asked` tells what runs on an
+/// instance's side (the driver's answer) where the records cannot.
+async fn app_status<F, Fut>(
+    store: &Store,
+    app: &crate::config::App,
+    asked: F,
+) -> Result<Value, UserError>
+where
+    F: Fn(usize, crate::driver::Side) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Version>, UserError>>,
+{
     let lock = store.lock(&app.name).map_err(store_error)?;
     let active = store
         .unfinished_deployments(Some(&app.name))
@@ -494,6 +513,9 @@ fn app_status(store: &Store, app: &crate::config::App) -> Result<Value, UserErro
             )
         })
         .collect();
+    // Instances an unfinished deployment touched on their live side: what
+    // runs there is asked of the driver, since a change may be half done.
+    let mut touched = Vec::new();
     if let Some(d) = active.first() {
         for c in store.changes(d.id).map_err(store_error)? {
             let side = c
@@ -501,17 +523,27 @@ fn app_status(store: &Store, app: &crate::config::App) -> Result<Value, UserErro
                 .as_ref()
                 .and_then(|v| v["side"].as_str())
                 .unwrap_or("main");
-            if let Some(r) = running
-                .iter_mut()
-                .find(|r| r.0 == c.instance && r.2 == side)
+            if let Some(i) = running
+                .iter()
+                .position(|r| r.0 == c.instance && r.2 == side)
+                && !touched.contains(&i)
             {
-                match (c.action.as_str(), c.state.as_str()) {
-                    ("start", "done") => r.1 = c.to_version.clone(),
-                    ("restore", "done") => r.1 = c.from_version.clone().or(r.1.take()),
-                    _ => {}
-                }
+                touched.push(i);
             }
         }
+    }
+    let mut unsure = Vec::new();
+    for i in touched {
+        let side = if running[i].2 == "alt" {
+            crate::driver::Side::Alt
+        } else {
+            crate::driver::Side::Main
+        };
+        // Nothing the driver can see: a start was cut short, and what runs
+        // there (if anything) is not known. Saying the old version would
+        // be a lie.
+        running[i].1 = asked(i, side).await?.map(|v| v.to_string());
+        unsure.push(i);
     }
     Ok(json!({
         "app": app.name,
@@ -522,13 +554,14 @@ fn app_status(store: &Store, app: &crate::config::App) -> Result<Value, UserErro
         "last": last.first().map(|d| json!({"id": d.id, "from": d.from_version, "to": d.to_version,
             "outcome": d.outcome, "ended_at_ms": d.ended_at_ms})),
         "last_good": good.map(|r| r.version),
-        "instances": running.iter().map(|(i, v, side)| json!({"instance": i, "version": v,
-            "live_side": side})).collect::<Vec<_>>(),
+        "instances": running.iter().enumerate().map(|(n, (i, v, side))| json!({"instance": i,
+            "version": v, "live_side": side, "asked_driver": unsure.contains(&n)}))
+            .collect::<Vec<_>>(),
     }))
 }
 
 /// `rollguard status [APP] [--json]`.
-pub fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
+pub async fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
     let apps: Vec<&crate::config::App> = match &args.app {
         Some(name) => match service::app_index(fleet, name) {
             Ok(i) => vec![&fleet.apps[i]],
@@ -540,13 +573,40 @@ pub fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(&store_error(e)),
     };
+    let execs = crate::exec::Executors::new(&fleet.hosts);
     let mut out = Vec::new();
     for a in apps {
-        match app_status(&store, a) {
+        let asked = |i: usize, side: crate::driver::Side| {
+            let execs = &execs;
+            async move {
+                let inst = &a.instances[i];
+                let (Some(exec), Some(host)) = (execs.get(&inst.host), fleet.host(&inst.host))
+                else {
+                    return Ok(None);
+                };
+                let driver =
+                    crate::driver::Driver::for_app(a).map_err(super::preflight::driver_error)?;
+                let slot = crate::driver::Slot {
+                    app: a,
+                    instance: inst,
+                    host,
+                    side,
+                };
+                driver
+                    .current(exec, slot)
+                    .await
+                    .map_err(super::preflight::driver_error)
+            }
+        };
+        match app_status(&store, a, asked).await {
             Ok(s) => out.push(s),
-            Err(e) => return fail(&e),
+            Err(e) => {
+                execs.close().await;
+                return fail(&e);
+            }
         }
     }
+    execs.close().await;
     if args.json {
         println!("{}", Value::Array(out));
         return 0;

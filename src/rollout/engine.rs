@@ -835,12 +835,21 @@ impl Engine {
                 Ok(())
             }
             GateOutcome::Failed { evidence: e } => {
+                // Which rule fired: the streak or the window's budget.
+                let rule = match e.rule {
+                    Some(super::gate::FailRule::Budget) => format!(
+                        "failed {} of {} checks allowed in the window",
+                        e.failures, e.max_failures
+                    ),
+                    _ => format!(
+                        "failed {} times in a row (threshold {})",
+                        e.consecutive_fail, e.failure_threshold
+                    ),
+                };
                 let reason = format!(
-                    "{} on {} failed {} times in a row (threshold {}): {}",
+                    "{} on {} {rule}: {}",
                     e.probe,
                     e.instance,
-                    e.consecutive_fail,
-                    e.failure_threshold,
                     e.last_samples
                         .last()
                         .map(|s| s.message.as_str())
