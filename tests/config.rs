@@ -249,3 +249,189 @@ fn discovery_order() {
     let e = config::load(Path::new("/nonexistent/x.toml")).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/x.toml"), "{e}");
 }
+
+/// The errors of `text`, or the panic message when parsing panicked.
+fn errors_or_panic(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, String> {
+    let text = text.to_string();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        match config::parse(Path::new("fleet.toml"), &text, env) {
+            Ok(_) => vec![],
+            Err(LoadError::Invalid(errs)) => errs.iter().map(|e| e.to_string()).collect(),
+            Err(other) => vec![other.to_string()],
+        }
+    }));
+    caught.map_err(|p| {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    })
+}
+
+/// BASE with one condition line (written as `literal`) on its probe, which
+/// is line 18.
+fn with_condition(literal: &str) -> String {
+    BASE.replace(
+        "path = \"/health\"",
+        &format!("path = \"/health\"\nconditions = [{literal}]"),
+    )
+}
+
+#[test]
+fn condition_errors_point_into_the_string_as_written() {
+    // A tab escape before a two-byte character: the decoded column must be
+    // mapped back through the escape, not applied to the raw bytes.
+    let errs = errors_or_panic(&with_condition(r#""\t[BODY].é""#), &env).unwrap();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    // `conditions = [` is 14 characters, the quote the 15th, `\t` the
+    // 16th and 17th; the condition's error is after it.
+    let e = config::parse(
+        Path::new("f.toml"),
+        &with_condition(r#""\t[BODY].é""#),
+        &env,
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    let decoded = match rollguard::probe::condition::Condition::parse("\t[BODY].é") {
+        Err(c) => c.column,
+        Ok(_) => panic!("the condition is expected not to parse"),
+    };
+    assert!(decoded > 1, "the error is past the tab: {decoded}");
+    // Raw column: 15 (the quote) + 2 (the escape) + (decoded - 1).
+    let col = 16 + decoded;
+    assert!(
+        e.starts_with(&format!("f.toml:18:{col}: condition does not parse")),
+        "{e}"
+    );
+
+    // An expansion before a multi-byte character: the error points into
+    // the text as written, past the `${...}`.
+    let text = with_condition(r#""${TOKEN}[BODY].é""#);
+    let errs = errors_or_panic(&text, &env).unwrap();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    let decoded = match rollguard::probe::condition::Condition::parse("s3cret[BODY].é") {
+        Err(c) => c.column,
+        Ok(_) => panic!("the condition is expected not to parse"),
+    };
+    assert!(decoded == 1, "the value itself is the problem: {decoded}");
+    assert!(
+        errs[0].starts_with("fleet.toml:18:16: condition does not parse"),
+        "{errs:?}"
+    );
+
+    // A multi-byte value expanded before the error: the column is the one
+    // in the file, after `${NAME}` as written.
+    let wide = |n: &str| (n == "WIDE").then(|| "ééé".to_string());
+    let text = with_condition(r#""[BODY].a${WIDE} = 1""#);
+    let errs = errors_or_panic(&text, &wide).unwrap();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    // `=` is the 13th decoded character; in the file it is the 17th of the
+    // string (`${WIDE}` is 7 characters for 3), so column 15 + 17.
+    assert!(
+        errs[0].starts_with("fleet.toml:18:32: condition does not parse"),
+        "{errs:?}"
+    );
+
+    // Multi-line and literal strings.
+    let text = with_condition("'''\n\t[BODY].é'''");
+    let errs = errors_or_panic(&text, &env).unwrap();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("fleet.toml:19:"), "{errs:?}");
+}
+
+/// A small deterministic generator, so the test needs no dependency and
+/// reproduces the same strings on every run.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[(self.next() % from.len() as u64) as usize]
+    }
+}
+
+#[test]
+fn odd_strings_never_panic_and_errors_point_inside_the_file() {
+    let pieces = [
+        "\\t",
+        "\\n",
+        "\\\\",
+        "\\\"",
+        "\\u00e9",
+        "\\U0001F600",
+        "é",
+        "日本",
+        "😀",
+        "\t",
+        " ",
+        "[BODY]",
+        "[STATUS]",
+        ".a",
+        "==",
+        "=",
+        "<",
+        "200",
+        "\"",
+        "'",
+        "${TOKEN}",
+        "${WIDE}",
+        "${NOPE}",
+        "$${",
+        "${",
+        "}",
+        "$",
+        "{",
+        "x",
+        "\u{301}",
+    ];
+    let env = |n: &str| match n {
+        "TOKEN" => Some("s3cret".to_string()),
+        "WIDE" => Some("é日😀\t".to_string()),
+        _ => None,
+    };
+    let mut g = Gen(0x9E37_79B9_7F4A_7C15);
+    for round in 0..3000 {
+        let len = (g.next() % 8) as usize;
+        let body: String = (0..len).map(|_| g.pick(&pieces)).collect();
+        // Only the pieces valid in each kind of string.
+        let literal = match round % 4 {
+            0 => format!("\"{body}\""),
+            1 => format!("\"\"\"\n{body}\"\"\""),
+            2 => format!("'{}'", body.replace(['\'', '\n'], "")),
+            _ => format!("'''{}'''", body.replace('\'', "")),
+        };
+        let key = g.pick(&["conditions", "path", "body_contains", "timeout", "url"]);
+        let text = if key == "conditions" {
+            with_condition(&literal)
+        } else {
+            BASE.replace("path = \"/health\"", &format!("{key} = {literal}"))
+        };
+        let errs = errors_or_panic(&text, &env)
+            .unwrap_or_else(|p| panic!("panicked on {literal} ({key}): {p}\n{text}"));
+        let lines: Vec<&str> = text.split('\n').collect();
+        for e in &errs {
+            let Some(pos) = e.strip_prefix("fleet.toml:") else {
+                panic!("{e}");
+            };
+            let mut parts = pos.splitn(3, ':');
+            let line: usize = parts.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+            let col: usize = parts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+            assert!(line >= 1 && line <= lines.len(), "{e} for {literal}");
+            let width = lines[line - 1].chars().count();
+            assert!(
+                col >= 1 && col <= width + 1,
+                "{e} (line has {width}) for {literal}"
+            );
+        }
+    }
+}

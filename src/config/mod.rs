@@ -4,6 +4,7 @@
 //! write instead; all errors of a file are reported at once.
 
 mod duration;
+mod literal;
 mod raw;
 mod types;
 mod validate;

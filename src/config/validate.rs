@@ -11,7 +11,7 @@ use super::raw::{
     RawApp, RawCommand, RawDocker, RawFile, RawHealth, RawHost, RawInstance, RawProbe, RawProcess,
     RawRollout, RawSsh, RawTraffic, S,
 };
-use super::{ConfigError, parse_duration, types::*};
+use super::{ConfigError, literal, parse_duration, types::*};
 use crate::probe::condition::Condition;
 
 /// Placeholders a probe's command, container or URL template may use.
@@ -24,9 +24,29 @@ struct Ctx<'a> {
     errors: Vec<ConfigError>,
 }
 
+/// A string after `${NAME}` expansion.
+#[derive(Default)]
+struct Expanded {
+    text: String,
+    /// For each character of `text`, the index of the character of the
+    /// value as written that it comes from (for an expansion: its `$`).
+    origin: Vec<usize>,
+}
+
+impl Expanded {
+    /// Appends `s`, whose first character is character `at` as written.
+    fn push_str(&mut self, s: &str, at: usize) {
+        self.text.push_str(s);
+        self.origin.extend(at..at + s.chars().count());
+    }
+}
+
 impl Ctx<'_> {
     fn pos(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -51,20 +71,29 @@ impl Ctx<'_> {
 
     /// The string with `${NAME}` replaced; `$${` is a literal `${`.
     fn string(&mut self, s: &S<String>) -> String {
+        self.expand(s).text
+    }
+
+    /// [`Ctx::string`], with where each character of the result came from.
+    fn expand(&mut self, s: &S<String>) -> Expanded {
         let raw = s.get_ref();
-        if !raw.contains("${") {
-            return raw.clone();
-        }
-        let mut out = String::new();
+        let mut out = Expanded::default();
         let mut rest = raw.as_str();
+        // Character index in `raw` of the start of `rest`.
+        let mut at = 0;
         while let Some(i) = rest.find("${") {
-            if i > 0 && rest.as_bytes()[i - 1] == b'$' {
-                out.push_str(&rest[..i - 1]);
-                out.push_str("${");
+            let before = &rest[..i];
+            if before.ends_with('$') {
+                out.push_str(&before[..i - 1], at);
+                // The first `$` of `$${` is the escape.
+                let dollar = at + before.chars().count() - 1;
+                out.push_str("${", dollar + 1);
                 rest = &rest[i + 2..];
+                at = dollar + 3;
                 continue;
             }
-            out.push_str(&rest[..i]);
+            out.push_str(before, at);
+            at += before.chars().count();
             let after = &rest[i + 2..];
             let Some(end) = after.find('}') else {
                 self.error(
@@ -72,14 +101,21 @@ impl Ctx<'_> {
                     "`${` without a closing `}`",
                     Some("write ${NAME}, or $${ for a literal ${".into()),
                 );
-                return raw.clone();
+                let mut whole = Expanded::default();
+                whole.push_str(raw, 0);
+                return whole;
             };
             let name = &after[..end];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 self.err(s.span(), format!("`${{{name}}}` is not a variable name"));
             } else {
                 match (self.env)(name) {
-                    Some(v) => out.push_str(&v),
+                    Some(v) => {
+                        // Every character of the value points at its `${`.
+                        out.text.push_str(&v);
+                        out.origin
+                            .extend(std::iter::repeat_n(at, v.chars().count()));
+                    }
                     None => self.error(
                         s.span(),
                         format!("environment variable `{name}` is not set"),
@@ -87,10 +123,36 @@ impl Ctx<'_> {
                     ),
                 }
             }
+            at += name.chars().count() + 3;
             rest = &after[end + 1..];
         }
-        out.push_str(rest);
+        out.push_str(rest, at);
         out
+    }
+
+    /// Reports an error at character `index` of `value`, which
+    /// [`Ctx::expand`] made from `s`: at the place in the file it came from.
+    fn error_in(
+        &mut self,
+        s: &S<String>,
+        value: &Expanded,
+        index: usize,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        let span = s.span();
+        let written = self.text.get(span.clone()).unwrap_or("");
+        // The character of the raw value, then where it is in the file.
+        let raw_index = value
+            .origin
+            .get(index)
+            .copied()
+            .unwrap_or_else(|| s.get_ref().chars().count());
+        let offset = literal::char_offsets(written, s.get_ref())
+            .and_then(|offsets| offsets.get(raw_index).copied())
+            .unwrap_or(0);
+        let start = span.start + offset;
+        self.error(start..start, message, hint);
     }
 
     fn opt_string(&mut self, s: &Option<S<String>>) -> Option<String> {
@@ -1077,22 +1139,14 @@ fn http(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> HttpProbe {
             .get_ref()
             .iter()
             .filter_map(|c| {
-                let v = cx.string(c);
-                match Condition::parse(&v) {
+                let v = cx.expand(c);
+                match Condition::parse(&v.text) {
                     Ok(cond) => Some(cond),
                     Err(e) => {
-                        // Point inside the string: past the opening quote.
-                        let quote = if cx.text[c.span()].starts_with("'''")
-                            || cx.text[c.span()].starts_with("\"\"\"")
-                        {
-                            3
-                        } else {
-                            1
-                        };
-                        let offset: usize = v.chars().take(e.column - 1).map(char::len_utf8).sum();
-                        let start = c.span().start + quote + offset;
-                        cx.error(
-                            start..start,
+                        cx.error_in(
+                            c,
+                            &v,
+                            e.column.saturating_sub(1),
                             format!("condition does not parse: {}", e.message),
                             Some(
                                 "conditions look like [STATUS] == 200, [BODY].status == \"ok\", [RESPONSE_TIME] < 500"
