@@ -435,3 +435,96 @@ fn odd_strings_never_panic_and_errors_point_inside_the_file() {
         }
     }
 }
+
+#[test]
+fn durations_out_of_bounds_are_errors_at_their_key() {
+    // Sums that overflow, and values that would make a wait last forever.
+    let huge = format!("1{}s", "0".repeat(400));
+    for (value, what) in [
+        ("10000000000000000000s10000000000000000000s", "out of range"),
+        ("18446744073709551615s1s", "out of range"),
+        ("5000000000000d", "at most 1d"),
+        (huge.as_str(), "out of range"),
+        ("2d", "at most 1d"),
+    ] {
+        let text = BASE.replace(
+            "path = \"/health\"",
+            &format!("path = \"/health\"\n\n[app.health]\ninterval = \"{value}\""),
+        );
+        let errs = errors_or_panic(&text, &env).unwrap_or_else(|p| panic!("{value}: {p}"));
+        assert_eq!(errs.len(), 1, "{value}: {errs:?}");
+        assert!(
+            errs[0].starts_with("fleet.toml:20:12: "),
+            "{value}: {errs:?}"
+        );
+        assert!(errs[0].contains(what), "{value}: {errs:?}");
+        assert!(errs[0].contains("hint: "), "{value}: {errs:?}");
+    }
+
+    // Every duration key has bounds; one past them is refused at its
+    // place, with what is allowed, and the bound itself is accepted.
+    let cases: [(&str, &str, &str, &str, &str); 14] = [
+        ("[console]", "refresh", "2h", "1h", "at most 1h"),
+        ("[console]", "refresh", "50ms", "100ms", "at least 100ms"),
+        ("[console]", "retention", "3651d", "3650d", "at most 3650d"),
+        ("[app.health]", "initial_delay", "25h", "1d", "at most 1d"),
+        ("[app.health]", "deadline", "8d", "7d", "at most 7d"),
+        ("[app.health]", "deadline", "500ms", "1s", "at least 1s"),
+        ("[app.health]", "monitor", "8d", "0s", "at most 7d"),
+        ("[app.rollout]", "pause", "8d", "7d", "at most 7d"),
+        ("[app.rollout]", "step_pause", "8d", "7d", "at most 7d"),
+        ("[app.rollout]", "confirm_window", "8d", "7d", "at most 7d"),
+        ("[app.process]", "grace", "2h", "1h", "at most 1h"),
+        ("[app.traffic]", "drain_timeout", "2d", "1d", "at most 1d"),
+        ("[[app.probe]]", "timeout", "11m", "10m", "at most 10m"),
+        (
+            "[[host]]",
+            "ssh",
+            "{ connect_timeout = \"11m\" }",
+            "{ connect_timeout = \"10m\" }",
+            "at most 10m",
+        ),
+    ];
+    for (section, key, bad, good, what) in cases {
+        let block = |v: &str| {
+            let body = match section {
+                "[app.process]" => format!("run = \"app\"\n{key} = \"{v}\""),
+                "[app.traffic]" => {
+                    format!("type = \"haproxy\"\nsocket = \"/s\"\nbackend = \"b\"\n{key} = \"{v}\"")
+                }
+                "[[app.probe]]" => format!("name = \"p2\"\ntype = \"tcp\"\n{key} = \"{v}\""),
+                "[[host]]" => format!("name = \"web-2\"\n{key} = {v}"),
+                _ => format!("{key} = \"{v}\""),
+            };
+            let mut text = BASE.to_string();
+            if section == "[console]" || section == "[[host]]" {
+                text = format!("{section}\n{body}\n{text}");
+            } else {
+                text.push_str(&format!("\n{section}\n{body}\n"));
+            }
+            text
+        };
+        let text = block(good);
+        assert_eq!(
+            errors(&text),
+            Vec::<String>::new(),
+            "{section} {key} = {good}"
+        );
+        let text = block(bad);
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{section} {key} = {bad}: {errs:?}");
+        let line = text
+            .lines()
+            .position(|l| l.contains(bad))
+            .map_or(0, |i| i + 1);
+        assert!(
+            errs[0].starts_with(&format!("fleet.toml:{line}:")),
+            "{section} {key} = {bad}: {errs:?}"
+        );
+        let named = if key == "ssh" { "connect_timeout" } else { key };
+        assert!(
+            errs[0].contains(&format!(": {named} must be {what}")) && errs[0].contains("hint: "),
+            "{section} {key} = {bad}: {errs:?}"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use super::raw::{
     RawApp, RawCommand, RawDocker, RawFile, RawHealth, RawHost, RawInstance, RawProbe, RawProcess,
     RawRollout, RawSsh, RawTraffic, S,
 };
-use super::{ConfigError, literal, parse_duration, types::*};
+use super::{ConfigError, format_duration, literal, parse_duration, types::*};
 use crate::probe::condition::Condition;
 
 /// Placeholders a probe's command, container or URL template may use.
@@ -159,13 +159,42 @@ impl Ctx<'_> {
         s.as_ref().map(|s| self.string(s))
     }
 
-    fn duration(&mut self, s: &Option<S<String>>, default: Duration) -> Duration {
+    /// A duration key: its value within `bounds`, else an error at it
+    /// saying what is allowed (and `default`).
+    fn duration(
+        &mut self,
+        s: &Option<S<String>>,
+        key: &str,
+        default: Duration,
+        bounds: Bounds,
+    ) -> Duration {
         let Some(s) = s else { return default };
         let text = self.string(s);
+        let (min, max) = (format_duration(bounds.min), format_duration(bounds.max));
+        let allowed = Some(format!(
+            "{key} takes {min} to {max}, e.g. \"{}\"",
+            format_duration(default.clamp(bounds.min, bounds.max))
+        ));
         match parse_duration(&text) {
+            Ok(d) if d < bounds.min => {
+                self.error(
+                    s.span(),
+                    format!("{key} must be at least {min}, not {}", text.trim()),
+                    allowed,
+                );
+                default
+            }
+            Ok(d) if d > bounds.max => {
+                self.error(
+                    s.span(),
+                    format!("{key} must be at most {max}, not {}", text.trim()),
+                    allowed,
+                );
+                default
+            }
             Ok(d) => d,
             Err(e) => {
-                self.err(s.span(), e);
+                self.error(s.span(), e, allowed);
                 default
             }
         }
@@ -262,6 +291,70 @@ impl Ctx<'_> {
     }
 }
 
+/// The durations a key accepts, both ends included.
+#[derive(Clone, Copy)]
+struct Bounds {
+    min: Duration,
+    max: Duration,
+}
+
+const MS: Duration = Duration::from_millis(1);
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// `[console] refresh`: a summary recomputed at least hourly.
+const REFRESH: Bounds = Bounds {
+    min: Duration::from_millis(100),
+    max: HOUR,
+};
+/// `[console] retention`: up to ten years of probe history.
+const RETENTION: Bounds = Bounds {
+    min: MINUTE,
+    max: Duration::from_secs(3650 * 86_400),
+};
+/// `ssh.connect_timeout`.
+const CONNECT_TIMEOUT: Bounds = Bounds {
+    min: SECOND,
+    max: Duration::from_secs(600),
+};
+/// `[app.health] interval`: a probe runs at least daily.
+const INTERVAL: Bounds = Bounds {
+    min: Duration::from_millis(100),
+    max: DAY,
+};
+/// `[app.health] initial_delay`.
+const INITIAL_DELAY: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: DAY,
+};
+/// `[app.health] deadline`: a new instance gets at least a second.
+const DEADLINE: Bounds = Bounds {
+    min: SECOND,
+    max: Duration::from_secs(7 * 86_400),
+};
+/// Waits within a rollout: `monitor`, `pause`, `step_pause`, `confirm_window`.
+const ROLLOUT_WAIT: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: Duration::from_secs(7 * 86_400),
+};
+/// `[[app.probe]] timeout`.
+const PROBE_TIMEOUT: Bounds = Bounds {
+    min: MS,
+    max: Duration::from_secs(600),
+};
+/// `[app.process] grace` and `[app.docker] stop_timeout`.
+const STOP_WAIT: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: HOUR,
+};
+/// `[app.traffic] drain_timeout`.
+const DRAIN_TIMEOUT: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: DAY,
+};
+
 /// Names of hosts, apps, instances and probes: they appear in container
 /// names, file names and shell commands, so they are kept plain.
 pub fn valid_name(s: &str) -> bool {
@@ -301,19 +394,9 @@ pub(super) fn validate(
         None => Console::default(),
         Some(c) => {
             let d = Console::default();
-            let refresh = cx.duration(&c.refresh, d.refresh);
+            let refresh = cx.duration(&c.refresh, "refresh", d.refresh, REFRESH);
             let theme = cx.opt_string(&c.theme).unwrap_or(d.theme);
-            let retention = cx.duration(&c.retention, d.retention);
-            if retention < Duration::from_secs(60)
-                && let Some(r) = &c.retention
-            {
-                cx.err(r.span(), "retention must be at least 1m");
-            }
-            if refresh < Duration::from_millis(100)
-                && let Some(r) = &c.refresh
-            {
-                cx.err(r.span(), "refresh must be at least 100ms");
-            }
+            let retention = cx.duration(&c.retention, "retention", d.retention, RETENTION);
             Console {
                 refresh,
                 theme,
@@ -398,7 +481,12 @@ fn ssh(cx: &mut Ctx<'_>, s: &RawSsh) -> Ssh {
         identity,
         known_hosts,
         host_key_check,
-        connect_timeout: cx.duration(&s.connect_timeout, Duration::from_secs(10)),
+        connect_timeout: cx.duration(
+            &s.connect_timeout,
+            "connect_timeout",
+            Duration::from_secs(10),
+            CONNECT_TIMEOUT,
+        ),
     }
 }
 
@@ -591,7 +679,12 @@ fn docker(cx: &mut Ctx<'_>, d: &RawDocker) -> DockerSpec {
         port: d.port.as_ref().map(|p| cx.port(p, "port")),
         args,
         keep,
-        stop_timeout: cx.duration(&d.stop_timeout, Duration::from_secs(10)),
+        stop_timeout: cx.duration(
+            &d.stop_timeout,
+            "stop_timeout",
+            Duration::from_secs(10),
+            STOP_WAIT,
+        ),
     }
 }
 
@@ -599,7 +692,7 @@ fn process(cx: &mut Ctx<'_>, p: &RawProcess) -> ProcessSpec {
     ProcessSpec {
         run: driver_template(cx, &p.run),
         present: opt_driver_template(cx, &p.present),
-        grace: cx.duration(&p.grace, Duration::from_secs(10)),
+        grace: cx.duration(&p.grace, "grace", Duration::from_secs(10), STOP_WAIT),
         run_dir: cx
             .opt_string(&p.run_dir)
             .unwrap_or_else(|| "/tmp/rollguard-run".into()),
@@ -689,7 +782,12 @@ fn traffic(
         "haproxy" => Traffic::Haproxy(HaproxyTraffic {
             socket: required(cx, &t.socket, "socket"),
             backend: required(cx, &t.backend, "backend"),
-            drain_timeout: cx.duration(&t.drain_timeout, Duration::from_secs(30)),
+            drain_timeout: cx.duration(
+                &t.drain_timeout,
+                "drain_timeout",
+                Duration::from_secs(30),
+                DRAIN_TIMEOUT,
+            ),
             host,
         }),
         "command" => {
@@ -819,12 +917,17 @@ fn rollout(cx: &mut Ctx<'_>, r: &RawRollout, instances: usize) -> Rollout {
     };
     let step_pause = match &r.step_pause {
         Some(s) if s.get_ref() == "manual" => StepPause::Manual,
-        Some(_) => StepPause::After(cx.duration(&r.step_pause, Duration::from_secs(300))),
+        Some(_) => StepPause::After(cx.duration(
+            &r.step_pause,
+            "step_pause",
+            Duration::from_secs(300),
+            ROLLOUT_WAIT,
+        )),
         None => d.step_pause,
     };
     Rollout {
         batch,
-        pause: cx.duration(&r.pause, d.pause),
+        pause: cx.duration(&r.pause, "pause", d.pause, ROLLOUT_WAIT),
         min_healthy,
         max_failed_batches: count(cx, &r.max_failed_batches, "max_failed_batches", 1, 1),
         canary,
@@ -840,7 +943,12 @@ fn rollout(cx: &mut Ctx<'_>, r: &RawRollout, instances: usize) -> Rollout {
             ],
             AutoRollback::Auto,
         ),
-        confirm_window: cx.duration(&r.confirm_window, d.confirm_window),
+        confirm_window: cx.duration(
+            &r.confirm_window,
+            "confirm_window",
+            d.confirm_window,
+            ROLLOUT_WAIT,
+        ),
     }
 }
 
@@ -890,15 +998,14 @@ fn instance(
 
 fn health(cx: &mut Ctx<'_>, h: &RawHealth) -> Health {
     let d = Health::default();
-    let interval = cx.duration(&h.interval, d.interval);
-    if interval < Duration::from_millis(100)
-        && let Some(i) = &h.interval
-    {
-        cx.err(i.span(), "interval must be at least 100ms");
-    }
     Health {
-        interval,
-        initial_delay: cx.duration(&h.initial_delay, d.initial_delay),
+        interval: cx.duration(&h.interval, "interval", d.interval, INTERVAL),
+        initial_delay: cx.duration(
+            &h.initial_delay,
+            "initial_delay",
+            d.initial_delay,
+            INITIAL_DELAY,
+        ),
         success_threshold: cx.threshold(&h.success_threshold, "success_threshold", 1),
         failure_threshold: cx.threshold(&h.failure_threshold, "failure_threshold", 3),
         require: cx.choice(
@@ -907,8 +1014,8 @@ fn health(cx: &mut Ctx<'_>, h: &RawHealth) -> Health {
             &[("all", Require::All), ("any", Require::Any)],
             Require::All,
         ),
-        deadline: cx.duration(&h.deadline, d.deadline),
-        monitor: cx.duration(&h.monitor, d.monitor),
+        deadline: cx.duration(&h.deadline, "deadline", d.deadline, DEADLINE),
+        monitor: cx.duration(&h.monitor, "monitor", d.monitor, ROLLOUT_WAIT),
     }
 }
 
@@ -959,12 +1066,7 @@ fn foreign_keys(p: &RawProbe, kind: &str) -> Vec<(&'static str, Range<usize>)> {
 fn probe(cx: &mut Ctx<'_>, seen: &mut HashSet<String>, p: &RawProbe) -> Probe {
     let name = cx.unique(seen, &p.name, "probe").to_string();
     let type_name = cx.string(&p.kind);
-    let timeout = cx.duration(&p.timeout, Duration::from_secs(2));
-    if timeout.is_zero()
-        && let Some(t) = &p.timeout
-    {
-        cx.err(t.span(), "timeout must be more than 0");
-    }
+    let timeout = cx.duration(&p.timeout, "timeout", Duration::from_secs(2), PROBE_TIMEOUT);
     if ["http", "tcp", "command", "docker"].contains(&type_name.as_str()) {
         for (key, span) in foreign_keys(p, &type_name) {
             cx.error(
