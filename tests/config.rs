@@ -528,3 +528,66 @@ fn durations_out_of_bounds_are_errors_at_their_key() {
         );
     }
 }
+
+#[test]
+fn url_ports_and_header_values_are_checked_at_load() {
+    let with = |lines: &str| BASE.replace("path = \"/health\"", lines);
+    // Line 17 holds the key; columns are inside the string as written.
+    for (lines, expect) in [
+        (
+            r#"url = "http://{host}:99999/health""#,
+            "fleet.toml:17:22: port 99999 in url is out of range",
+        ),
+        (
+            r#"url = "https://user:pw@example.com:0""#,
+            "fleet.toml:17:36: port 0 in url is out of range",
+        ),
+        (
+            r#"url = "http://[::1]:65536/""#,
+            "fleet.toml:17:21: port 65536 in url is out of range",
+        ),
+        (
+            r#"url = "http://x:8o/""#,
+            "fleet.toml:17:17: `8o` in url is not a port",
+        ),
+        (
+            r#"url = "http://x/a\nb""#,
+            "fleet.toml:17:18: url holds a control character",
+        ),
+        (
+            r#"path = "/a\u0000""#,
+            "fleet.toml:17:11: path holds a control character",
+        ),
+        (
+            "path = \"/h\"\nheaders = { X-Token = \"a\\nb\" }",
+            "fleet.toml:18:25: header X-Token holds a control character",
+        ),
+        (
+            "path = \"/h\"\nheaders = { X-Token = \"${CRLF}\" }",
+            "fleet.toml:18:24: header X-Token holds a control character",
+        ),
+        (
+            "path = \"/h\"\nheaders = { \"Bad Name\" = \"v\" }",
+            "fleet.toml:18:26: \"Bad Name\" is not a header name",
+        ),
+    ] {
+        let env = |n: &str| match n {
+            "CRLF" => Some("ok\r\nInjected: 1".to_string()),
+            other => env(other),
+        };
+        let errs = errors_or_panic(&with(lines), &env).unwrap_or_else(|p| panic!("{lines}: {p}"));
+        assert_eq!(errs.len(), 1, "{lines}: {errs:?}");
+        assert!(errs[0].starts_with(expect), "{lines}: {errs:?}");
+        assert!(errs[0].contains("hint: "), "{lines}: {errs:?}");
+    }
+    // What is fine stays fine: placeholders, a tab in a value, IPv6, no port.
+    for lines in [
+        r#"url = "http://{host}:{port}/health""#,
+        r#"url = "http://[::1]:8080/""#,
+        r#"url = "https://example.com/a:b?c=d:1""#,
+        r#"url = "http://example.com:65535""#,
+        "path = \"/h\"\nheaders = { X-Token = \"a\\tb\", Authorization = \"Bearer ${TOKEN}\" }",
+    ] {
+        assert_eq!(errors(&with(lines)), Vec::<String>::new(), "{lines}");
+    }
+}

@@ -155,6 +155,30 @@ impl Ctx<'_> {
         self.error(start..start, message, hint);
     }
 
+    /// Reports the first control character of `value` (made from `s`),
+    /// which `what` cannot hold on the wire; a tab is fine where `tab`.
+    fn control_chars(&mut self, s: &S<String>, value: &Expanded, what: &str, tab: bool) {
+        let found = value
+            .text
+            .chars()
+            .enumerate()
+            .find(|(_, c)| c.is_control() && !(tab && *c == '\t'));
+        if let Some((at, c)) = found {
+            let hint = if tab {
+                "keep it on one line of printable text (a tab is allowed)"
+            } else {
+                "keep it on one line; percent-encode what it needs (e.g. %0A)"
+            };
+            self.error_in(
+                s,
+                value,
+                at,
+                format!("{what} holds a control character (U+{:04X})", u32::from(c)),
+                Some(hint.into()),
+            );
+        }
+    }
+
     fn opt_string(&mut self, s: &Option<S<String>>) -> Option<String> {
         s.as_ref().map(|s| self.string(s))
     }
@@ -1171,7 +1195,9 @@ fn http(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> HttpProbe {
     }
     let target = match (&p.path, &p.url) {
         (Some(path), None) => {
-            let v = cx.string(path);
+            let expanded = cx.expand(path);
+            cx.control_chars(path, &expanded, "path", false);
+            let v = expanded.text;
             if !v.starts_with('/') {
                 cx.error(
                     path.span(),
@@ -1182,9 +1208,20 @@ fn http(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> HttpProbe {
             HttpTarget::Path { scheme, path: v }
         }
         (None, Some(url)) => {
-            let v = cx.string(url);
+            let expanded = cx.expand(url);
+            let v = expanded.text.clone();
             if !(v.starts_with("http://") || v.starts_with("https://")) {
                 cx.err(url.span(), "url must start with http:// or https://");
+            }
+            cx.control_chars(url, &expanded, "url", false);
+            if let Some((at, message)) = url_port_problem(&v) {
+                cx.error_in(
+                    url,
+                    &expanded,
+                    at,
+                    message,
+                    Some("a port is a number from 1 to 65535, or {port} for the instance's".into()),
+                );
             }
             cx.template(url, &v, PROBE_PLACEHOLDERS, false);
             if p.scheme.is_some() {
@@ -1217,7 +1254,18 @@ fn http(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> HttpProbe {
         Some(h) => h
             .get_ref()
             .iter()
-            .map(|(k, v)| (k.clone(), cx.string(v)))
+            .map(|(k, v)| {
+                if !valid_header_name(k) {
+                    cx.error(
+                        v.span(),
+                        format!("{k:?} is not a header name"),
+                        Some("a header name is letters, digits and any of !#$%&'*+-.^_`|~".into()),
+                    );
+                }
+                let expanded = cx.expand(v);
+                cx.control_chars(v, &expanded, &format!("header {k}"), true);
+                (k.clone(), expanded.text)
+            })
             .collect(),
     };
     let expect_status = match &p.expect_status {
@@ -1269,6 +1317,44 @@ fn http(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> HttpProbe {
         body_contains: cx.opt_string(&p.body_contains),
         conditions,
         insecure_tls: p.insecure_tls.as_ref().is_some_and(|b| *b.get_ref()),
+    }
+}
+
+/// Whether `s` is an HTTP header name (an RFC 9110 token).
+fn valid_header_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+/// What is wrong with the port of `url` (`scheme://[user@]host[:port]/…`),
+/// with the index (in characters) where the port starts. A port that is or
+/// holds a placeholder is left to the run, which fills it in.
+fn url_port_problem(url: &str) -> Option<(usize, String)> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_at = authority.rfind('@').map_or(0, |i| i + 1);
+    let host_port = &authority[host_at..];
+    let colon = if host_port.starts_with('[') {
+        let close = host_port.find(']')?;
+        host_port[close + 1..]
+            .starts_with(':')
+            .then_some(close + 1)?
+    } else {
+        host_port.rfind(':')?
+    };
+    let port = &host_port[colon + 1..];
+    if port.is_empty() || port.contains('{') {
+        return None;
+    }
+    let at = url[..start + host_at + colon + 1].chars().count();
+    if !port.chars().all(|c| c.is_ascii_digit()) {
+        return Some((at, format!("`{port}` in url is not a port")));
+    }
+    match port.parse::<u32>() {
+        Ok(n) if (1..=65535).contains(&n) => None,
+        _ => Some((at, format!("port {port} in url is out of range"))),
     }
 }
 
