@@ -44,9 +44,7 @@ pub(super) fn char_offsets(raw: &str, value: &str) -> Option<Vec<usize>> {
             decoded.push(c);
             continue;
         }
-        let Some((_, e)) = chars.next() else {
-            return None;
-        };
+        let (_, e) = chars.next()?;
         let simple = match e {
             'b' => Some('\u{8}'),
             't' => Some('\t'),
