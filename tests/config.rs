@@ -591,3 +591,27 @@ fn url_ports_and_header_values_are_checked_at_load() {
         assert_eq!(errors(&with(lines)), Vec::<String>::new(), "{lines}");
     }
 }
+
+#[test]
+fn every_app_knows_the_values_from_the_environment() {
+    let text =
+        format!("{BASE}\n[app.process]\nrun = \"app --token ${{TOKEN}} --port ${{PORT}}\"\n")
+            .replace("address = \"127.0.0.1\"", "address = \"${HOSTADDR}\"");
+    let env = |n: &str| match n {
+        "HOSTADDR" => Some("10.1.2.3".to_string()),
+        other => env(other),
+    };
+    let fleet = config::parse(Path::new("f.toml"), &text, &env).unwrap_or_else(|e| panic!("{e}"));
+    let app = &fleet.apps[0];
+    let run = &app.process.as_ref().unwrap().run;
+    assert_eq!(run, "app --token s3cret --port 8081");
+    assert_eq!(app.secrets.mask(run), "app --token *** --port ***");
+    assert_eq!(app.secrets.mask("ssh 10.1.2.3"), "ssh ***");
+    let template = app.secrets.template(run);
+    assert_eq!(template, "app --token ${TOKEN} --port ${PORT}");
+    assert_eq!(app.secrets.expand(&template).as_deref(), Ok(run.as_str()));
+    assert!(!format!("{:?}", app.secrets).contains("s3cret"));
+    // Nothing interpolated, nothing to hide.
+    let plain = config::parse(Path::new("f.toml"), BASE, &env).unwrap();
+    assert!(plain.apps[0].secrets.is_empty());
+}

@@ -6,6 +6,7 @@
 mod duration;
 mod literal;
 mod raw;
+mod secrets;
 mod types;
 mod validate;
 
@@ -15,6 +16,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use duration::{format_duration, parse_duration};
+pub use secrets::{MASK, SECRET_MIN_CHARS, Secrets};
 pub use types::*;
 
 /// One problem in a config file, at a place.

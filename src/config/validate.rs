@@ -11,7 +11,7 @@ use super::raw::{
     RawApp, RawCommand, RawDocker, RawFile, RawHealth, RawHost, RawInstance, RawProbe, RawProcess,
     RawRollout, RawSsh, RawTraffic, S,
 };
-use super::{ConfigError, format_duration, literal, parse_duration, types::*};
+use super::{ConfigError, Secrets, format_duration, literal, parse_duration, types::*};
 use crate::probe::condition::Condition;
 
 /// Placeholders a probe's command, container or URL template may use.
@@ -22,6 +22,8 @@ struct Ctx<'a> {
     text: &'a str,
     env: &'a dyn Fn(&str) -> Option<String>,
     errors: Vec<ConfigError>,
+    /// Every `${NAME}` expanded so far, with its value.
+    interpolated: Vec<(String, String)>,
 }
 
 /// A string after `${NAME}` expansion.
@@ -115,6 +117,7 @@ impl Ctx<'_> {
                         out.text.push_str(&v);
                         out.origin
                             .extend(std::iter::repeat_n(at, v.chars().count()));
+                        self.interpolated.push((name.to_string(), v));
                     }
                     None => self.error(
                         s.span(),
@@ -398,6 +401,7 @@ pub(super) fn validate(
         text,
         env,
         errors: Vec::new(),
+        interpolated: Vec::new(),
     };
     let raw: RawFile = match toml::from_str(text) {
         Ok(r) => r,
@@ -438,11 +442,17 @@ pub(super) fn validate(
 
     let mut app_names = HashSet::new();
     let mut needs_local = false;
-    let apps: Vec<App> = raw
+    let mut apps: Vec<App> = raw
         .app
         .iter()
         .map(|a| app(&mut cx, &mut app_names, &host_names, &mut needs_local, a))
         .collect();
+    // Any value from the environment may reach an app's commands (a host's
+    // address is `{host}`), so every app knows all of them.
+    let secrets = Secrets::new(std::mem::take(&mut cx.interpolated));
+    for a in &mut apps {
+        a.secrets = secrets.clone();
+    }
     if needs_local {
         hosts.push(Host {
             name: LOCAL_HOST.into(),
@@ -621,6 +631,8 @@ fn app(
         command,
         traffic,
         rollout,
+        // Filled in once the whole file is read.
+        secrets: Secrets::default(),
     };
     if app.strategy != Strategy::Rolling {
         // Blue-green runs every instance beside itself; a canary its first ones.
