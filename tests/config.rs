@@ -249,3 +249,369 @@ fn discovery_order() {
     let e = config::load(Path::new("/nonexistent/x.toml")).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/x.toml"), "{e}");
 }
+
+/// The errors of `text`, or the panic message when parsing panicked.
+fn errors_or_panic(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, String> {
+    let text = text.to_string();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        match config::parse(Path::new("fleet.toml"), &text, env) {
+            Ok(_) => vec![],
+            Err(LoadError::Invalid(errs)) => errs.iter().map(|e| e.to_string()).collect(),
+            Err(other) => vec![other.to_string()],
+        }
+    }));
+    caught.map_err(|p| {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    })
+}
+
+/// BASE with one condition line (written as `literal`) on its probe, which
+/// is line 18.
+fn with_condition(literal: &str) -> String {
+    BASE.replace(
+        "path = \"/health\"",
+        &format!("path = \"/health\"\nconditions = [{literal}]"),
+    )
+}
+
+#[test]
+fn condition_errors_point_into_the_string_as_written() {
+    // A tab escape before a two-byte character: the decoded column must be
+    // mapped back through the escape, not applied to the raw bytes.
+    let errs = errors_or_panic(&with_condition(r#""\t[BODY].é""#), &env).unwrap();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    // `conditions = [` is 14 characters, the quote the 15th, `\t` the
+    // 16th and 17th; the condition's error is after it.
+    let e = config::parse(
+        Path::new("f.toml"),
+        &with_condition(r#""\t[BODY].é""#),
+        &env,
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    let decoded = match rollguard::probe::condition::Condition::parse("\t[BODY].é") {
+        Err(c) => c.column,
+        Ok(_) => panic!("the condition is expected not to parse"),
+    };
+    assert!(decoded > 1, "the error is past the tab: {decoded}");
+    // Raw column: 15 (the quote) + 2 (the escape) + (decoded - 1).
+    let col = 16 + decoded;
+    assert!(
+        e.starts_with(&format!("f.toml:18:{col}: condition does not parse")),
+        "{e}"
+    );
+
+    // An expansion before a multi-byte character: the error points into
+    // the text as written, past the `${...}`.
+    let text = with_condition(r#""${TOKEN}[BODY].é""#);
+    let errs = errors_or_panic(&text, &env).unwrap();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    let decoded = match rollguard::probe::condition::Condition::parse("s3cret[BODY].é") {
+        Err(c) => c.column,
+        Ok(_) => panic!("the condition is expected not to parse"),
+    };
+    assert!(decoded == 1, "the value itself is the problem: {decoded}");
+    assert!(
+        errs[0].starts_with("fleet.toml:18:16: condition does not parse"),
+        "{errs:?}"
+    );
+
+    // A multi-byte value expanded before the error: the column is the one
+    // in the file, after `${NAME}` as written.
+    let wide = |n: &str| (n == "WIDE").then(|| "ééé".to_string());
+    let text = with_condition(r#""[BODY].a${WIDE} = 1""#);
+    let errs = errors_or_panic(&text, &wide).unwrap();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    // `=` is the 13th decoded character; in the file it is the 17th of the
+    // string (`${WIDE}` is 7 characters for 3), so column 15 + 17.
+    assert!(
+        errs[0].starts_with("fleet.toml:18:32: condition does not parse"),
+        "{errs:?}"
+    );
+
+    // Multi-line and literal strings.
+    let text = with_condition("'''\n\t[BODY].é'''");
+    let errs = errors_or_panic(&text, &env).unwrap();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("fleet.toml:19:"), "{errs:?}");
+}
+
+/// A small deterministic generator, so the test needs no dependency and
+/// reproduces the same strings on every run.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[(self.next() % from.len() as u64) as usize]
+    }
+}
+
+#[test]
+fn odd_strings_never_panic_and_errors_point_inside_the_file() {
+    let pieces = [
+        "\\t",
+        "\\n",
+        "\\\\",
+        "\\\"",
+        "\\u00e9",
+        "\\U0001F600",
+        "é",
+        "日本",
+        "😀",
+        "\t",
+        " ",
+        "[BODY]",
+        "[STATUS]",
+        ".a",
+        "==",
+        "=",
+        "<",
+        "200",
+        "\"",
+        "'",
+        "${TOKEN}",
+        "${WIDE}",
+        "${NOPE}",
+        "$${",
+        "${",
+        "}",
+        "$",
+        "{",
+        "x",
+        "\u{301}",
+    ];
+    let env = |n: &str| match n {
+        "TOKEN" => Some("s3cret".to_string()),
+        "WIDE" => Some("é日😀\t".to_string()),
+        _ => None,
+    };
+    let mut g = Gen(0x9E37_79B9_7F4A_7C15);
+    for round in 0..3000 {
+        let len = (g.next() % 8) as usize;
+        let body: String = (0..len).map(|_| g.pick(&pieces)).collect();
+        // Only the pieces valid in each kind of string.
+        let literal = match round % 4 {
+            0 => format!("\"{body}\""),
+            1 => format!("\"\"\"\n{body}\"\"\""),
+            2 => format!("'{}'", body.replace(['\'', '\n'], "")),
+            _ => format!("'''{}'''", body.replace('\'', "")),
+        };
+        let key = g.pick(&["conditions", "path", "body_contains", "timeout", "url"]);
+        let text = if key == "conditions" {
+            with_condition(&literal)
+        } else {
+            BASE.replace("path = \"/health\"", &format!("{key} = {literal}"))
+        };
+        let errs = errors_or_panic(&text, &env)
+            .unwrap_or_else(|p| panic!("panicked on {literal} ({key}): {p}\n{text}"));
+        let lines: Vec<&str> = text.split('\n').collect();
+        for e in &errs {
+            let Some(pos) = e.strip_prefix("fleet.toml:") else {
+                panic!("{e}");
+            };
+            let mut parts = pos.splitn(3, ':');
+            let line: usize = parts.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+            let col: usize = parts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+            assert!(line >= 1 && line <= lines.len(), "{e} for {literal}");
+            let width = lines[line - 1].chars().count();
+            assert!(
+                col >= 1 && col <= width + 1,
+                "{e} (line has {width}) for {literal}"
+            );
+        }
+    }
+}
+
+#[test]
+fn durations_out_of_bounds_are_errors_at_their_key() {
+    // Sums that overflow, and values that would make a wait last forever.
+    let huge = format!("1{}s", "0".repeat(400));
+    for (value, what) in [
+        ("10000000000000000000s10000000000000000000s", "out of range"),
+        ("18446744073709551615s1s", "out of range"),
+        ("5000000000000d", "at most 1d"),
+        (huge.as_str(), "out of range"),
+        ("2d", "at most 1d"),
+    ] {
+        let text = BASE.replace(
+            "path = \"/health\"",
+            &format!("path = \"/health\"\n\n[app.health]\ninterval = \"{value}\""),
+        );
+        let errs = errors_or_panic(&text, &env).unwrap_or_else(|p| panic!("{value}: {p}"));
+        assert_eq!(errs.len(), 1, "{value}: {errs:?}");
+        assert!(
+            errs[0].starts_with("fleet.toml:20:12: "),
+            "{value}: {errs:?}"
+        );
+        assert!(errs[0].contains(what), "{value}: {errs:?}");
+        assert!(errs[0].contains("hint: "), "{value}: {errs:?}");
+    }
+
+    // Every duration key has bounds; one past them is refused at its
+    // place, with what is allowed, and the bound itself is accepted.
+    let cases: [(&str, &str, &str, &str, &str); 14] = [
+        ("[console]", "refresh", "2h", "1h", "at most 1h"),
+        ("[console]", "refresh", "50ms", "100ms", "at least 100ms"),
+        ("[console]", "retention", "3651d", "3650d", "at most 3650d"),
+        ("[app.health]", "initial_delay", "25h", "1d", "at most 1d"),
+        ("[app.health]", "deadline", "8d", "7d", "at most 7d"),
+        ("[app.health]", "deadline", "500ms", "1s", "at least 1s"),
+        ("[app.health]", "monitor", "8d", "0s", "at most 7d"),
+        ("[app.rollout]", "pause", "8d", "7d", "at most 7d"),
+        ("[app.rollout]", "step_pause", "8d", "7d", "at most 7d"),
+        ("[app.rollout]", "confirm_window", "8d", "7d", "at most 7d"),
+        ("[app.process]", "grace", "2h", "1h", "at most 1h"),
+        ("[app.traffic]", "drain_timeout", "2d", "1d", "at most 1d"),
+        ("[[app.probe]]", "timeout", "11m", "10m", "at most 10m"),
+        (
+            "[[host]]",
+            "ssh",
+            "{ connect_timeout = \"11m\" }",
+            "{ connect_timeout = \"10m\" }",
+            "at most 10m",
+        ),
+    ];
+    for (section, key, bad, good, what) in cases {
+        let block = |v: &str| {
+            let body = match section {
+                "[app.process]" => format!("run = \"app\"\n{key} = \"{v}\""),
+                "[app.traffic]" => {
+                    format!("type = \"haproxy\"\nsocket = \"/s\"\nbackend = \"b\"\n{key} = \"{v}\"")
+                }
+                "[[app.probe]]" => format!("name = \"p2\"\ntype = \"tcp\"\n{key} = \"{v}\""),
+                "[[host]]" => format!("name = \"web-2\"\n{key} = {v}"),
+                _ => format!("{key} = \"{v}\""),
+            };
+            let mut text = BASE.to_string();
+            if section == "[console]" || section == "[[host]]" {
+                text = format!("{section}\n{body}\n{text}");
+            } else {
+                text.push_str(&format!("\n{section}\n{body}\n"));
+            }
+            text
+        };
+        let text = block(good);
+        assert_eq!(
+            errors(&text),
+            Vec::<String>::new(),
+            "{section} {key} = {good}"
+        );
+        let text = block(bad);
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{section} {key} = {bad}: {errs:?}");
+        let line = text
+            .lines()
+            .position(|l| l.contains(bad))
+            .map_or(0, |i| i + 1);
+        assert!(
+            errs[0].starts_with(&format!("fleet.toml:{line}:")),
+            "{section} {key} = {bad}: {errs:?}"
+        );
+        let named = if key == "ssh" { "connect_timeout" } else { key };
+        assert!(
+            errs[0].contains(&format!(": {named} must be {what}")) && errs[0].contains("hint: "),
+            "{section} {key} = {bad}: {errs:?}"
+        );
+    }
+}
+
+#[test]
+fn url_ports_and_header_values_are_checked_at_load() {
+    let with = |lines: &str| BASE.replace("path = \"/health\"", lines);
+    // Line 17 holds the key; columns are inside the string as written.
+    for (lines, expect) in [
+        (
+            r#"url = "http://{host}:99999/health""#,
+            "fleet.toml:17:22: port 99999 in url is out of range",
+        ),
+        (
+            r#"url = "https://user:pw@example.com:0""#,
+            "fleet.toml:17:36: port 0 in url is out of range",
+        ),
+        (
+            r#"url = "http://[::1]:65536/""#,
+            "fleet.toml:17:21: port 65536 in url is out of range",
+        ),
+        (
+            r#"url = "http://x:8o/""#,
+            "fleet.toml:17:17: `8o` in url is not a port",
+        ),
+        (
+            r#"url = "http://x/a\nb""#,
+            "fleet.toml:17:18: url holds a control character",
+        ),
+        (
+            r#"path = "/a\u0000""#,
+            "fleet.toml:17:11: path holds a control character",
+        ),
+        (
+            "path = \"/h\"\nheaders = { X-Token = \"a\\nb\" }",
+            "fleet.toml:18:25: header X-Token holds a control character",
+        ),
+        (
+            "path = \"/h\"\nheaders = { X-Token = \"${CRLF}\" }",
+            "fleet.toml:18:24: header X-Token holds a control character",
+        ),
+        (
+            "path = \"/h\"\nheaders = { \"Bad Name\" = \"v\" }",
+            "fleet.toml:18:26: \"Bad Name\" is not a header name",
+        ),
+    ] {
+        let env = |n: &str| match n {
+            "CRLF" => Some("ok\r\nInjected: 1".to_string()),
+            other => env(other),
+        };
+        let errs = errors_or_panic(&with(lines), &env).unwrap_or_else(|p| panic!("{lines}: {p}"));
+        assert_eq!(errs.len(), 1, "{lines}: {errs:?}");
+        assert!(errs[0].starts_with(expect), "{lines}: {errs:?}");
+        assert!(errs[0].contains("hint: "), "{lines}: {errs:?}");
+    }
+    // What is fine stays fine: placeholders, a tab in a value, IPv6, no port.
+    for lines in [
+        r#"url = "http://{host}:{port}/health""#,
+        r#"url = "http://[::1]:8080/""#,
+        r#"url = "https://example.com/a:b?c=d:1""#,
+        r#"url = "http://example.com:65535""#,
+        "path = \"/h\"\nheaders = { X-Token = \"a\\tb\", Authorization = \"Bearer ${TOKEN}\" }",
+    ] {
+        assert_eq!(errors(&with(lines)), Vec::<String>::new(), "{lines}");
+    }
+}
+
+#[test]
+fn every_app_knows_the_values_from_the_environment() {
+    let text =
+        format!("{BASE}\n[app.process]\nrun = \"app --token ${{TOKEN}} --port ${{PORT}}\"\n")
+            .replace("address = \"127.0.0.1\"", "address = \"${HOSTADDR}\"");
+    let env = |n: &str| match n {
+        "HOSTADDR" => Some("10.1.2.3".to_string()),
+        other => env(other),
+    };
+    let fleet = config::parse(Path::new("f.toml"), &text, &env).unwrap_or_else(|e| panic!("{e}"));
+    let app = &fleet.apps[0];
+    let run = &app.process.as_ref().unwrap().run;
+    assert_eq!(run, "app --token s3cret --port 8081");
+    assert_eq!(app.secrets.mask(run), "app --token *** --port ***");
+    assert_eq!(app.secrets.mask("ssh 10.1.2.3"), "ssh ***");
+    let template = app.secrets.template(run);
+    assert_eq!(template, "app --token ${TOKEN} --port ${PORT}");
+    assert_eq!(app.secrets.expand(&template).as_deref(), Ok(run.as_str()));
+    assert!(!format!("{:?}", app.secrets).contains("s3cret"));
+    // Nothing interpolated, nothing to hide.
+    let plain = config::parse(Path::new("f.toml"), BASE, &env).unwrap();
+    assert!(plain.apps[0].secrets.is_empty());
+}

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 /// Parses `"250ms"`, `"10s"`, `"5m"`, `"2h"`, `"30d"` and sums like `"1m30s"`.
+/// A value or sum too large for a [`Duration`] is an error, never a panic;
+/// the config's keys have far smaller bounds of their own.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if t.is_empty() {
@@ -46,7 +48,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
                 ));
             }
         };
-        total += Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is out of range"))?;
+        let out_of_range = || format!("`{s}` is out of range");
+        let part = Duration::try_from_secs_f64(secs).map_err(|_| out_of_range())?;
+        total = total.checked_add(part).ok_or_else(out_of_range)?;
     }
     Ok(total)
 }
@@ -85,6 +89,14 @@ mod tests {
         assert!(parse_duration("10y").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("s").is_err());
+        for huge in [
+            "10000000000000000000s10000000000000000000s",
+            "18446744073709551615s1s",
+        ] {
+            assert!(parse_duration(huge).unwrap_err().contains("out of range"));
+        }
+        let long = format!("1{}d", "0".repeat(400));
+        assert!(parse_duration(&long).unwrap_err().contains("out of range"));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! write instead; all errors of a file are reported at once.
 
 mod duration;
+mod literal;
 mod raw;
+mod secrets;
 mod types;
 mod validate;
 
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Code;
 
 pub use duration::{format_duration, parse_duration};
+pub use secrets::{MASK, SECRET_MIN_CHARS, Secrets};
 pub use types::*;
 
 /// One problem in a config file, at a place.

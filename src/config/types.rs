@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::Secrets;
 use crate::probe::condition::Condition;
 
 /// The whole configuration, validated and immutable.
@@ -151,6 +152,9 @@ pub struct App {
     pub traffic: Traffic,
     /// `[app.rollout]`.
     pub rollout: Rollout,
+    /// Every value `${NAME}` put into the config (anywhere in the file):
+    /// drivers keep them out of what they store and log.
+    pub secrets: Secrets,
 }
 
 impl App {

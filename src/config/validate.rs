@@ -11,7 +11,7 @@ use super::raw::{
     RawApp, RawCommand, RawDocker, RawFile, RawHealth, RawHost, RawInstance, RawProbe, RawProcess,
     RawRollout, RawSsh, RawTraffic, S,
 };
-use super::{ConfigError, parse_duration, types::*};
+use super::{ConfigError, Secrets, format_duration, literal, parse_duration, types::*};
 use crate::probe::condition::Condition;
 
 /// Placeholders a probe's command, container or URL template may use.
@@ -22,11 +22,33 @@ struct Ctx<'a> {
     text: &'a str,
     env: &'a dyn Fn(&str) -> Option<String>,
     errors: Vec<ConfigError>,
+    /// Every `${NAME}` expanded so far, with its value.
+    interpolated: Vec<(String, String)>,
+}
+
+/// A string after `${NAME}` expansion.
+#[derive(Default)]
+struct Expanded {
+    text: String,
+    /// For each character of `text`, the index of the character of the
+    /// value as written that it comes from (for an expansion: its `$`).
+    origin: Vec<usize>,
+}
+
+impl Expanded {
+    /// Appends `s`, whose first character is character `at` as written.
+    fn push_str(&mut self, s: &str, at: usize) {
+        self.text.push_str(s);
+        self.origin.extend(at..at + s.chars().count());
+    }
 }
 
 impl Ctx<'_> {
     fn pos(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -51,20 +73,29 @@ impl Ctx<'_> {
 
     /// The string with `${NAME}` replaced; `$${` is a literal `${`.
     fn string(&mut self, s: &S<String>) -> String {
+        self.expand(s).text
+    }
+
+    /// [`Ctx::string`], with where each character of the result came from.
+    fn expand(&mut self, s: &S<String>) -> Expanded {
         let raw = s.get_ref();
-        if !raw.contains("${") {
-            return raw.clone();
-        }
-        let mut out = String::new();
+        let mut out = Expanded::default();
         let mut rest = raw.as_str();
+        // Character index in `raw` of the start of `rest`.
+        let mut at = 0;
         while let Some(i) = rest.find("${") {
-            if i > 0 && rest.as_bytes()[i - 1] == b'$' {
-                out.push_str(&rest[..i - 1]);
-                out.push_str("${");
+            let before = &rest[..i];
+            if before.ends_with('$') {
+                out.push_str(&before[..i - 1], at);
+                // The first `$` of `$${` is the escape.
+                let dollar = at + before.chars().count() - 1;
+                out.push_str("${", dollar + 1);
                 rest = &rest[i + 2..];
+                at = dollar + 3;
                 continue;
             }
-            out.push_str(&rest[..i]);
+            out.push_str(before, at);
+            at += before.chars().count();
             let after = &rest[i + 2..];
             let Some(end) = after.find('}') else {
                 self.error(
@@ -72,14 +103,22 @@ impl Ctx<'_> {
                     "`${` without a closing `}`",
                     Some("write ${NAME}, or $${ for a literal ${".into()),
                 );
-                return raw.clone();
+                let mut whole = Expanded::default();
+                whole.push_str(raw, 0);
+                return whole;
             };
             let name = &after[..end];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 self.err(s.span(), format!("`${{{name}}}` is not a variable name"));
             } else {
                 match (self.env)(name) {
-                    Some(v) => out.push_str(&v),
+                    Some(v) => {
+                        // Every character of the value points at its `${`.
+                        out.text.push_str(&v);
+                        out.origin
+                            .extend(std::iter::repeat_n(at, v.chars().count()));
+                        self.interpolated.push((name.to_string(), v));
+                    }
                     None => self.error(
                         s.span(),
                         format!("environment variable `{name}` is not set"),
@@ -87,23 +126,102 @@ impl Ctx<'_> {
                     ),
                 }
             }
+            at += name.chars().count() + 3;
             rest = &after[end + 1..];
         }
-        out.push_str(rest);
+        out.push_str(rest, at);
         out
+    }
+
+    /// Reports an error at character `index` of `value`, which
+    /// [`Ctx::expand`] made from `s`: at the place in the file it came from.
+    fn error_in(
+        &mut self,
+        s: &S<String>,
+        value: &Expanded,
+        index: usize,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        let span = s.span();
+        let written = self.text.get(span.clone()).unwrap_or("");
+        // The character of the raw value, then where it is in the file.
+        let raw_index = value
+            .origin
+            .get(index)
+            .copied()
+            .unwrap_or_else(|| s.get_ref().chars().count());
+        let offset = literal::char_offsets(written, s.get_ref())
+            .and_then(|offsets| offsets.get(raw_index).copied())
+            .unwrap_or(0);
+        let start = span.start + offset;
+        self.error(start..start, message, hint);
+    }
+
+    /// Reports the first control character of `value` (made from `s`),
+    /// which `what` cannot hold on the wire; a tab is fine where `tab`.
+    fn control_chars(&mut self, s: &S<String>, value: &Expanded, what: &str, tab: bool) {
+        let found = value
+            .text
+            .chars()
+            .enumerate()
+            .find(|(_, c)| c.is_control() && !(tab && *c == '\t'));
+        if let Some((at, c)) = found {
+            let hint = if tab {
+                "keep it on one line of printable text (a tab is allowed)"
+            } else {
+                "keep it on one line; percent-encode what it needs (e.g. %0A)"
+            };
+            self.error_in(
+                s,
+                value,
+                at,
+                format!("{what} holds a control character (U+{:04X})", u32::from(c)),
+                Some(hint.into()),
+            );
+        }
     }
 
     fn opt_string(&mut self, s: &Option<S<String>>) -> Option<String> {
         s.as_ref().map(|s| self.string(s))
     }
 
-    fn duration(&mut self, s: &Option<S<String>>, default: Duration) -> Duration {
+    /// A duration key: its value within `bounds`, else an error at it
+    /// saying what is allowed (and `default`).
+    fn duration(
+        &mut self,
+        s: &Option<S<String>>,
+        key: &str,
+        default: Duration,
+        bounds: Bounds,
+    ) -> Duration {
         let Some(s) = s else { return default };
         let text = self.string(s);
+        let (min, max) = (format_duration(bounds.min), format_duration(bounds.max));
+        let allowed = Some(format!(
+            "{key} takes {min} to {max}, e.g. \"{}\"",
+            format_duration(default.clamp(bounds.min, bounds.max))
+        ));
         match parse_duration(&text) {
+            Ok(d) if d < bounds.min => {
+                self.error(
+                    s.span(),
+                    format!("{key} must be at least {min}, not {}", text.trim()),
+                    allowed,
+                );
+                default
+            }
+            Ok(d) if d > bounds.max => {
+                self.error(
+                    s.span(),
+                    format!("{key} must be at most {max}, not {}", text.trim()),
+                    allowed,
+                );
+                default
+            }
             Ok(d) => d,
             Err(e) => {
-                self.err(s.span(), e);
+                self.error(s.span(), e, allowed);
                 default
             }
         }
@@ -200,6 +318,70 @@ impl Ctx<'_> {
     }
 }
 
+/// The durations a key accepts, both ends included.
+#[derive(Clone, Copy)]
+struct Bounds {
+    min: Duration,
+    max: Duration,
+}
+
+const MS: Duration = Duration::from_millis(1);
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// `[console] refresh`: a summary recomputed at least hourly.
+const REFRESH: Bounds = Bounds {
+    min: Duration::from_millis(100),
+    max: HOUR,
+};
+/// `[console] retention`: up to ten years of probe history.
+const RETENTION: Bounds = Bounds {
+    min: MINUTE,
+    max: Duration::from_secs(3650 * 86_400),
+};
+/// `ssh.connect_timeout`.
+const CONNECT_TIMEOUT: Bounds = Bounds {
+    min: SECOND,
+    max: Duration::from_secs(600),
+};
+/// `[app.health] interval`: a probe runs at least daily.
+const INTERVAL: Bounds = Bounds {
+    min: Duration::from_millis(100),
+    max: DAY,
+};
+/// `[app.health] initial_delay`.
+const INITIAL_DELAY: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: DAY,
+};
+/// `[app.health] deadline`: a new instance gets at least a second.
+const DEADLINE: Bounds = Bounds {
+    min: SECOND,
+    max: Duration::from_secs(7 * 86_400),
+};
+/// Waits within a rollout: `monitor`, `pause`, `step_pause`, `confirm_window`.
+const ROLLOUT_WAIT: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: Duration::from_secs(7 * 86_400),
+};
+/// `[[app.probe]] timeout`.
+const PROBE_TIMEOUT: Bounds = Bounds {
+    min: MS,
+    max: Duration::from_secs(600),
+};
+/// `[app.process] grace` and `[app.docker] stop_timeout`.
+const STOP_WAIT: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: HOUR,
+};
+/// `[app.traffic] drain_timeout`.
+const DRAIN_TIMEOUT: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: DAY,
+};
+
 /// Names of hosts, apps, instances and probes: they appear in container
 /// names, file names and shell commands, so they are kept plain.
 pub fn valid_name(s: &str) -> bool {
@@ -219,6 +401,7 @@ pub(super) fn validate(
         text,
         env,
         errors: Vec::new(),
+        interpolated: Vec::new(),
     };
     let raw: RawFile = match toml::from_str(text) {
         Ok(r) => r,
@@ -239,19 +422,9 @@ pub(super) fn validate(
         None => Console::default(),
         Some(c) => {
             let d = Console::default();
-            let refresh = cx.duration(&c.refresh, d.refresh);
+            let refresh = cx.duration(&c.refresh, "refresh", d.refresh, REFRESH);
             let theme = cx.opt_string(&c.theme).unwrap_or(d.theme);
-            let retention = cx.duration(&c.retention, d.retention);
-            if retention < Duration::from_secs(60)
-                && let Some(r) = &c.retention
-            {
-                cx.err(r.span(), "retention must be at least 1m");
-            }
-            if refresh < Duration::from_millis(100)
-                && let Some(r) = &c.refresh
-            {
-                cx.err(r.span(), "refresh must be at least 100ms");
-            }
+            let retention = cx.duration(&c.retention, "retention", d.retention, RETENTION);
             Console {
                 refresh,
                 theme,
@@ -269,11 +442,17 @@ pub(super) fn validate(
 
     let mut app_names = HashSet::new();
     let mut needs_local = false;
-    let apps: Vec<App> = raw
+    let mut apps: Vec<App> = raw
         .app
         .iter()
         .map(|a| app(&mut cx, &mut app_names, &host_names, &mut needs_local, a))
         .collect();
+    // Any value from the environment may reach an app's commands (a host's
+    // address is `{host}`), so every app knows all of them.
+    let secrets = Secrets::new(std::mem::take(&mut cx.interpolated));
+    for a in &mut apps {
+        a.secrets = secrets.clone();
+    }
     if needs_local {
         hosts.push(Host {
             name: LOCAL_HOST.into(),
@@ -336,7 +515,12 @@ fn ssh(cx: &mut Ctx<'_>, s: &RawSsh) -> Ssh {
         identity,
         known_hosts,
         host_key_check,
-        connect_timeout: cx.duration(&s.connect_timeout, Duration::from_secs(10)),
+        connect_timeout: cx.duration(
+            &s.connect_timeout,
+            "connect_timeout",
+            Duration::from_secs(10),
+            CONNECT_TIMEOUT,
+        ),
     }
 }
 
@@ -447,6 +631,8 @@ fn app(
         command,
         traffic,
         rollout,
+        // Filled in once the whole file is read.
+        secrets: Secrets::default(),
     };
     if app.strategy != Strategy::Rolling {
         // Blue-green runs every instance beside itself; a canary its first ones.
@@ -529,7 +715,12 @@ fn docker(cx: &mut Ctx<'_>, d: &RawDocker) -> DockerSpec {
         port: d.port.as_ref().map(|p| cx.port(p, "port")),
         args,
         keep,
-        stop_timeout: cx.duration(&d.stop_timeout, Duration::from_secs(10)),
+        stop_timeout: cx.duration(
+            &d.stop_timeout,
+            "stop_timeout",
+            Duration::from_secs(10),
+            STOP_WAIT,
+        ),
     }
 }
 
@@ -537,7 +728,7 @@ fn process(cx: &mut Ctx<'_>, p: &RawProcess) -> ProcessSpec {
     ProcessSpec {
         run: driver_template(cx, &p.run),
         present: opt_driver_template(cx, &p.present),
-        grace: cx.duration(&p.grace, Duration::from_secs(10)),
+        grace: cx.duration(&p.grace, "grace", Duration::from_secs(10), STOP_WAIT),
         run_dir: cx
             .opt_string(&p.run_dir)
             .unwrap_or_else(|| "/tmp/rollguard-run".into()),
@@ -627,7 +818,12 @@ fn traffic(
         "haproxy" => Traffic::Haproxy(HaproxyTraffic {
             socket: required(cx, &t.socket, "socket"),
             backend: required(cx, &t.backend, "backend"),
-            drain_timeout: cx.duration(&t.drain_timeout, Duration::from_secs(30)),
+            drain_timeout: cx.duration(
+                &t.drain_timeout,
+                "drain_timeout",
+                Duration::from_secs(30),
+                DRAIN_TIMEOUT,
+            ),
             host,
         }),
         "command" => {
@@ -757,12 +953,17 @@ fn rollout(cx: &mut Ctx<'_>, r: &RawRollout, instances: usize) -> Rollout {
     };
     let step_pause = match &r.step_pause {
         Some(s) if s.get_ref() == "manual" => StepPause::Manual,
-        Some(_) => StepPause::After(cx.duration(&r.step_pause, Duration::from_secs(300))),
+        Some(_) => StepPause::After(cx.duration(
+            &r.step_pause,
+            "step_pause",
+            Duration::from_secs(300),
+            ROLLOUT_WAIT,
+        )),
         None => d.step_pause,
     };
     Rollout {
         batch,
-        pause: cx.duration(&r.pause, d.pause),
+        pause: cx.duration(&r.pause, "pause", d.pause, ROLLOUT_WAIT),
         min_healthy,
         max_failed_batches: count(cx, &r.max_failed_batches, "max_failed_batches", 1, 1),
         canary,
@@ -778,7 +979,12 @@ fn rollout(cx: &mut Ctx<'_>, r: &RawRollout, instances: usize) -> Rollout {
             ],
             AutoRollback::Auto,
         ),
-        confirm_window: cx.duration(&r.confirm_window, d.confirm_window),
+        confirm_window: cx.duration(
+            &r.confirm_window,
+            "confirm_window",
+            d.confirm_window,
+            ROLLOUT_WAIT,
+        ),
     }
 }
 
@@ -828,15 +1034,14 @@ fn instance(
 
 fn health(cx: &mut Ctx<'_>, h: &RawHealth) -> Health {
     let d = Health::default();
-    let interval = cx.duration(&h.interval, d.interval);
-    if interval < Duration::from_millis(100)
-        && let Some(i) = &h.interval
-    {
-        cx.err(i.span(), "interval must be at least 100ms");
-    }
     Health {
-        interval,
-        initial_delay: cx.duration(&h.initial_delay, d.initial_delay),
+        interval: cx.duration(&h.interval, "interval", d.interval, INTERVAL),
+        initial_delay: cx.duration(
+            &h.initial_delay,
+            "initial_delay",
+            d.initial_delay,
+            INITIAL_DELAY,
+        ),
         success_threshold: cx.threshold(&h.success_threshold, "success_threshold", 1),
         failure_threshold: cx.threshold(&h.failure_threshold, "failure_threshold", 3),
         max_failures: (h.max_failures.is_some())
@@ -847,8 +1052,8 @@ fn health(cx: &mut Ctx<'_>, h: &RawHealth) -> Health {
             &[("all", Require::All), ("any", Require::Any)],
             Require::All,
         ),
-        deadline: cx.duration(&h.deadline, d.deadline),
-        monitor: cx.duration(&h.monitor, d.monitor),
+        deadline: cx.duration(&h.deadline, "deadline", d.deadline, DEADLINE),
+        monitor: cx.duration(&h.monitor, "monitor", d.monitor, ROLLOUT_WAIT),
     }
 }
 
@@ -899,12 +1104,7 @@ fn foreign_keys(p: &RawProbe, kind: &str) -> Vec<(&'static str, Range<usize>)> {
 fn probe(cx: &mut Ctx<'_>, seen: &mut HashSet<String>, p: &RawProbe) -> Probe {
     let name = cx.unique(seen, &p.name, "probe").to_string();
     let type_name = cx.string(&p.kind);
-    let timeout = cx.duration(&p.timeout, Duration::from_secs(2));
-    if timeout.is_zero()
-        && let Some(t) = &p.timeout
-    {
-        cx.err(t.span(), "timeout must be more than 0");
-    }
+    let timeout = cx.duration(&p.timeout, "timeout", Duration::from_secs(2), PROBE_TIMEOUT);
     if ["http", "tcp", "command", "docker"].contains(&type_name.as_str()) {
         for (key, span) in foreign_keys(p, &type_name) {
             cx.error(
@@ -1009,7 +1209,9 @@ fn http(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> HttpProbe {
     }
     let target = match (&p.path, &p.url) {
         (Some(path), None) => {
-            let v = cx.string(path);
+            let expanded = cx.expand(path);
+            cx.control_chars(path, &expanded, "path", false);
+            let v = expanded.text;
             if !v.starts_with('/') {
                 cx.error(
                     path.span(),
@@ -1020,9 +1222,20 @@ fn http(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> HttpProbe {
             HttpTarget::Path { scheme, path: v }
         }
         (None, Some(url)) => {
-            let v = cx.string(url);
+            let expanded = cx.expand(url);
+            let v = expanded.text.clone();
             if !(v.starts_with("http://") || v.starts_with("https://")) {
                 cx.err(url.span(), "url must start with http:// or https://");
+            }
+            cx.control_chars(url, &expanded, "url", false);
+            if let Some((at, message)) = url_port_problem(&v) {
+                cx.error_in(
+                    url,
+                    &expanded,
+                    at,
+                    message,
+                    Some("a port is a number from 1 to 65535, or {port} for the instance's".into()),
+                );
             }
             cx.template(url, &v, PROBE_PLACEHOLDERS, false);
             if p.scheme.is_some() {
@@ -1055,7 +1268,18 @@ fn http(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> HttpProbe {
         Some(h) => h
             .get_ref()
             .iter()
-            .map(|(k, v)| (k.clone(), cx.string(v)))
+            .map(|(k, v)| {
+                if !valid_header_name(k) {
+                    cx.error(
+                        v.span(),
+                        format!("{k:?} is not a header name"),
+                        Some("a header name is letters, digits and any of !#$%&'*+-.^_`|~".into()),
+                    );
+                }
+                let expanded = cx.expand(v);
+                cx.control_chars(v, &expanded, &format!("header {k}"), true);
+                (k.clone(), expanded.text)
+            })
             .collect(),
     };
     let expect_status = match &p.expect_status {
@@ -1079,22 +1303,14 @@ fn http(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> HttpProbe {
             .get_ref()
             .iter()
             .filter_map(|c| {
-                let v = cx.string(c);
-                match Condition::parse(&v) {
+                let v = cx.expand(c);
+                match Condition::parse(&v.text) {
                     Ok(cond) => Some(cond),
                     Err(e) => {
-                        // Point inside the string: past the opening quote.
-                        let quote = if cx.text[c.span()].starts_with("'''")
-                            || cx.text[c.span()].starts_with("\"\"\"")
-                        {
-                            3
-                        } else {
-                            1
-                        };
-                        let offset: usize = v.chars().take(e.column - 1).map(char::len_utf8).sum();
-                        let start = c.span().start + quote + offset;
-                        cx.error(
-                            start..start,
+                        cx.error_in(
+                            c,
+                            &v,
+                            e.column.saturating_sub(1),
                             format!("condition does not parse: {}", e.message),
                             Some(
                                 "conditions look like [STATUS] == 200, [BODY].status == \"ok\", [RESPONSE_TIME] < 500"
@@ -1115,6 +1331,44 @@ fn http(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> HttpProbe {
         body_contains: cx.opt_string(&p.body_contains),
         conditions,
         insecure_tls: p.insecure_tls.as_ref().is_some_and(|b| *b.get_ref()),
+    }
+}
+
+/// Whether `s` is an HTTP header name (an RFC 9110 token).
+fn valid_header_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+/// What is wrong with the port of `url` (`scheme://[user@]host[:port]/…`),
+/// with the index (in characters) where the port starts. A port that is or
+/// holds a placeholder is left to the run, which fills it in.
+fn url_port_problem(url: &str) -> Option<(usize, String)> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_at = authority.rfind('@').map_or(0, |i| i + 1);
+    let host_port = &authority[host_at..];
+    let colon = if host_port.starts_with('[') {
+        let close = host_port.find(']')?;
+        host_port[close + 1..]
+            .starts_with(':')
+            .then_some(close + 1)?
+    } else {
+        host_port.rfind(':')?
+    };
+    let port = &host_port[colon + 1..];
+    if port.is_empty() || port.contains('{') {
+        return None;
+    }
+    let at = url[..start + host_at + colon + 1].chars().count();
+    if !port.chars().all(|c| c.is_ascii_digit()) {
+        return Some((at, format!("`{port}` in url is not a port")));
+    }
+    match port.parse::<u32>() {
+        Ok(n) if (1..=65535).contains(&n) => None,
+        _ => Some((at, format!("port {port} in url is out of range"))),
     }
 }
 

@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use super::{DriverError, Slot, Snapshot};
-use crate::config::CommandSpec;
+use crate::config::{CommandSpec, Secrets};
 use crate::exec::shell::{placeholders, render};
 use crate::exec::{Executor, Output};
 use crate::model::Version;
@@ -32,12 +32,27 @@ const DETAIL_CHARS: usize = 300;
 #[derive(Clone, Debug)]
 pub struct Command {
     spec: CommandSpec,
+    secrets: Secrets,
 }
 
 impl Command {
     /// A driver for `spec`.
     pub fn new(spec: CommandSpec) -> Command {
-        Command { spec }
+        Command {
+            spec,
+            secrets: Secrets::default(),
+        }
+    }
+
+    /// The same driver, keeping `secrets` out of what it stores and logs.
+    pub fn with_secrets(mut self, secrets: Secrets) -> Command {
+        self.secrets = secrets;
+        self
+    }
+
+    /// The values it keeps out of what it stores and logs.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// Whether a `current` command is configured.
@@ -70,7 +85,8 @@ impl Command {
         match Version::parse(text) {
             Ok(v) => Ok(Some(v)),
             Err(e) => {
-                tracing::warn!(slot = %slot.label(), error = %e, "current command printed no valid version; taking it as unknown");
+                let error = self.secrets.mask(&e.to_string());
+                tracing::warn!(slot = %slot.label(), %error, "current command printed no valid version; taking it as unknown");
                 Ok(None)
             }
         }
@@ -96,7 +112,8 @@ impl Command {
                 source,
             })?;
         if out.code != Some(0) {
-            tracing::debug!(slot = %slot.label(), %version, detail = %failure_detail(&out), "present command: not present");
+            let detail = self.secrets.mask(&failure_detail(&out));
+            tracing::debug!(slot = %slot.label(), %version, %detail, "present command: not present");
         }
         Ok(out.code == Some(0))
     }

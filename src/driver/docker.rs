@@ -56,6 +56,13 @@
 //! In `set` and `inherited`, `cmd`, `entrypoint`, `healthcheck`,
 //! `working_dir` and `user` are non-null on exactly the side they belong to.
 //!
+//! When the config interpolated values from the environment, they are
+//! secrets: every string of the data holds them as the `${NAME}` they came
+//! from (see [`Secrets::template`]) and `"templated": true` is added. A
+//! restore fills them in from the config it runs with, so an `--env
+//! TOKEN=${TOKEN}` comes back with the real token and the history never
+//! holds it.
+//!
 //! # Restore
 //!
 //! [`Docker::restore`] first looks for the snapshot's container by ID. When
@@ -77,7 +84,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{DriverError, Side, Slot, Snapshot};
-use crate::config::DockerSpec;
+use crate::config::{DockerSpec, Secrets};
 use crate::exec::{Executor, Output, shell};
 use crate::model::Version;
 
@@ -89,6 +96,9 @@ const CREATE_TIMEOUT: Duration = Duration::from_secs(300);
 const KEPT_MARK: &str = "--rg-";
 /// Version of the snapshot `data` layout.
 const FORMAT: u32 = 1;
+/// Key of the snapshot `data` that says its strings are templates (see
+/// [`Secrets::template`]).
+const TEMPLATED: &str = "templated";
 
 /// Label: the app a container belongs to.
 pub const LABEL_APP: &str = "rollguard.app";
@@ -103,12 +113,27 @@ pub const LABEL_VERSION: &str = "rollguard.version";
 #[derive(Clone, Debug)]
 pub struct Docker {
     spec: DockerSpec,
+    secrets: Secrets,
 }
 
 impl Docker {
     /// A driver for `spec`.
     pub fn new(spec: DockerSpec) -> Docker {
-        Docker { spec }
+        Docker {
+            spec,
+            secrets: Secrets::default(),
+        }
+    }
+
+    /// The same driver, keeping `secrets` out of what it stores and logs.
+    pub fn with_secrets(mut self, secrets: Secrets) -> Docker {
+        self.secrets = secrets;
+        self
+    }
+
+    /// The values it keeps out of what it stores and logs.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// See [`super::Driver::current`]: the `rollguard.version` label of the
@@ -187,7 +212,8 @@ impl Docker {
             .get(LABEL_VERSION)
             .and_then(|v| Version::parse(v).ok())
             .or_else(|| image_tag(&c.config.image).and_then(|t| Version::parse(&t).ok()));
-        let data = serde_json::to_value(&data)
+        let data = self
+            .stored(&data)
             .map_err(|e| failed(slot, "snapshot", format!("cannot encode the snapshot: {e}")))?;
         Ok(Some(Snapshot {
             driver: "docker".into(),
@@ -266,7 +292,7 @@ impl Docker {
                 snapshot.driver
             )));
         }
-        let data: SnapshotData = serde_json::from_value(snapshot.data.clone()).map_err(|e| {
+        let data = self.read_stored(&snapshot.data).map_err(|e| {
             DriverError::Config(format!(
                 "{}: the stored docker snapshot cannot be read: {e}",
                 slot.label()
@@ -318,6 +344,33 @@ impl Docker {
     }
 
     // ----- pieces -----
+
+    /// The snapshot `data` as stored: with secrets, every string holds
+    /// them as their `${NAME}` and `"templated": true` says so.
+    fn stored(&self, data: &SnapshotData) -> Result<serde_json::Value, serde_json::Error> {
+        let value = serde_json::to_value(data)?;
+        if self.secrets.is_empty() {
+            return Ok(value);
+        }
+        let mut value = self.secrets.template_json(&value);
+        if let Some(map) = value.as_object_mut() {
+            map.insert(TEMPLATED.into(), serde_json::Value::Bool(true));
+        }
+        Ok(value)
+    }
+
+    /// A stored snapshot `data` with the secrets of today's config filled
+    /// back in.
+    fn read_stored(&self, value: &serde_json::Value) -> Result<SnapshotData, String> {
+        let value = if value.get(TEMPLATED) == Some(&serde_json::Value::Bool(true)) {
+            self.secrets.expand_json(value).map_err(|e| {
+                format!("{e}; set the variable it was made with (as when it was taken) and retry")
+            })?
+        } else {
+            value.clone()
+        };
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
 
     /// `{image}:{version}`.
     fn image_ref(&self, version: &Version) -> String {
@@ -446,6 +499,7 @@ impl Docker {
         let mut kept = match self.kept(exec, slot, name).await {
             Ok(k) => k,
             Err(e) => {
+                let e = self.secrets.mask(&e.to_string());
                 tracing::warn!("{}: cannot list kept containers: {e}", slot.label());
                 return;
             }
@@ -453,6 +507,7 @@ impl Docker {
         kept.sort_by_key(|k| std::cmp::Reverse(k.1));
         for (id, stamp) in kept.iter().skip(self.spec.keep as usize) {
             if let Err(e) = self.docker_ok(exec, slot, "docker rm", &["rm", id]).await {
+                let e = self.secrets.mask(&e.to_string());
                 tracing::warn!(
                     "{}: cannot remove kept container {name}{KEPT_MARK}{stamp}: {e}",
                     slot.label()
@@ -1484,6 +1539,60 @@ fn health_flags(h: &serde_json::Value) -> Vec<(String, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_snapshots_hold_secrets_as_names_and_restore_them() {
+        let secrets = Secrets::new([("API_TOKEN".to_string(), "tok-9f2b-real".to_string())]);
+        let spec = DockerSpec {
+            image: "registry.local/web".into(),
+            container: "{app}-{instance}".into(),
+            port: None,
+            args: vec!["--env=TOKEN=${API_TOKEN}".into()],
+            keep: 1,
+            stop_timeout: Duration::from_secs(1),
+        };
+        let d = Docker::new(spec.clone()).with_secrets(secrets.clone());
+        let mut data = SnapshotData {
+            format: FORMAT,
+            container_id: "abc".into(),
+            image_ref: "registry.local/web:v1".into(),
+            ..SnapshotData::default()
+        };
+        data.set.env = vec!["TOKEN=tok-9f2b-real".into(), "PRICE=$5{x}".into()];
+        data.set.cmd = Some(vec!["serve".into(), "--key=tok-9f2b-real".into()]);
+        data.set
+            .labels
+            .insert("note".into(), "uses tok-9f2b-real".into());
+
+        let stored = d.stored(&data).unwrap();
+        let text = stored.to_string();
+        assert!(!text.contains("tok-9f2b-real"), "{text}");
+        assert!(text.contains("TOKEN=${API_TOKEN}"), "{text}");
+        assert_eq!(stored["format"], 1);
+        assert_eq!(stored[TEMPLATED], true);
+
+        // Read back with the config's values: exactly what was captured, so
+        // a recreate passes the real token again.
+        let back = d.read_stored(&stored).unwrap();
+        assert_eq!(back, data);
+        let mut plan = Plan::new("web-a", "registry.local/web:v1");
+        plan.carry(&back, true);
+        assert!(
+            plan.create_words()
+                .contains(&"TOKEN=tok-9f2b-real".to_string())
+        );
+
+        // A config that no longer has the variable cannot restore it.
+        let without = Docker::new(spec.clone());
+        let e = without.read_stored(&stored).unwrap_err();
+        assert!(e.contains("API_TOKEN"), "{e}");
+
+        // Without secrets the data is stored as captured (older snapshots
+        // read the same way).
+        let plain = Docker::new(spec).stored(&data).unwrap();
+        assert!(plain.get(TEMPLATED).is_none());
+        assert_eq!(without.read_stored(&plain).unwrap(), data);
+    }
 
     #[test]
     fn mount_targets_read_every_spelling() {

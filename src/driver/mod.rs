@@ -8,6 +8,12 @@
 //! main port, or the alt port used by blue-green and canary). The rollout
 //! engine calls [`Driver::snapshot`] and stores the snapshot before it calls
 //! [`Driver::start`], so a rollback can put back exactly what ran.
+//!
+//! Values that came from the environment (the app's [`Secrets`]) never
+//! leave a driver as they are: snapshots hold them as the `${NAME}` they
+//! came from (a restore fills them in from the config again), and the
+//! errors of [`Driver`]'s operations, with the command output they quote,
+//! hold them as `***`.
 
 pub mod command;
 pub mod docker;
@@ -17,7 +23,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{App, DriverKind, Host, Instance};
+use crate::config::{App, DriverKind, Host, Instance, Secrets};
 use crate::exec::{ExecError, Executor};
 use crate::model::Version;
 
@@ -133,7 +139,41 @@ pub enum DriverError {
     Config(String),
 }
 
-/// The driver of one app.
+impl DriverError {
+    /// The same error with every secret in its text masked.
+    pub fn masked(self, secrets: &Secrets) -> DriverError {
+        if secrets.is_empty() {
+            return self;
+        }
+        let m = |s: String| secrets.mask(&s);
+        match self {
+            DriverError::Exec { slot, source } => DriverError::Exec {
+                slot: m(slot),
+                source: match source {
+                    ExecError::Connect { host, message } => ExecError::Connect {
+                        host: m(host),
+                        message: m(message),
+                    },
+                    ExecError::HostKey { host, message } => ExecError::HostKey {
+                        host: m(host),
+                        message: m(message),
+                    },
+                    ExecError::Spawn(message) => ExecError::Spawn(m(message)),
+                    timeout @ ExecError::Timeout(_) => timeout,
+                },
+            },
+            DriverError::Failed { slot, what, detail } => DriverError::Failed {
+                slot: m(slot),
+                what: m(what),
+                detail: m(detail),
+            },
+            DriverError::Config(message) => DriverError::Config(m(message)),
+        }
+    }
+}
+
+/// The driver of one app. Its operations' errors have the app's secrets
+/// masked (see [`DriverError::masked`]).
 #[derive(Clone, Debug)]
 pub enum Driver {
     /// `driver = "docker"`.
@@ -154,16 +194,28 @@ impl Driver {
             ))
         };
         Ok(match app.driver {
-            DriverKind::Docker => Driver::Docker(docker::Docker::new(
-                app.docker.clone().ok_or_else(|| missing("docker"))?,
-            )),
-            DriverKind::Process => Driver::Process(process::Process::new(
-                app.process.clone().ok_or_else(|| missing("process"))?,
-            )),
-            DriverKind::Command => Driver::Command(command::Command::new(
-                app.command.clone().ok_or_else(|| missing("command"))?,
-            )),
+            DriverKind::Docker => Driver::Docker(
+                docker::Docker::new(app.docker.clone().ok_or_else(|| missing("docker"))?)
+                    .with_secrets(app.secrets.clone()),
+            ),
+            DriverKind::Process => Driver::Process(
+                process::Process::new(app.process.clone().ok_or_else(|| missing("process"))?)
+                    .with_secrets(app.secrets.clone()),
+            ),
+            DriverKind::Command => Driver::Command(
+                command::Command::new(app.command.clone().ok_or_else(|| missing("command"))?)
+                    .with_secrets(app.secrets.clone()),
+            ),
         })
+    }
+
+    /// The values the driver keeps out of what it stores and logs.
+    pub fn secrets(&self) -> &Secrets {
+        match self {
+            Driver::Docker(d) => d.secrets(),
+            Driver::Process(d) => d.secrets(),
+            Driver::Command(d) => d.secrets(),
+        }
     }
 
     /// Whether [`Driver::current`] can tell what runs: false for the
@@ -182,11 +234,12 @@ impl Driver {
         exec: &Executor,
         slot: Slot<'_>,
     ) -> Result<Option<Version>, DriverError> {
-        match self {
+        let result = match self {
             Driver::Docker(d) => d.current(exec, slot).await,
             Driver::Process(d) => d.current(exec, slot).await,
             Driver::Command(d) => d.current(exec, slot).await,
-        }
+        };
+        result.map_err(|e| e.masked(self.secrets()))
     }
 
     /// Whether `version`'s artifact (image, release) is present on `slot`'s host.
@@ -196,11 +249,12 @@ impl Driver {
         slot: Slot<'_>,
         version: &Version,
     ) -> Result<bool, DriverError> {
-        match self {
+        let result = match self {
             Driver::Docker(d) => d.present(exec, slot, version).await,
             Driver::Process(d) => d.present(exec, slot, version).await,
             Driver::Command(d) => d.present(exec, slot, version).await,
-        }
+        };
+        result.map_err(|e| e.masked(self.secrets()))
     }
 
     /// What runs on `slot` now, `None` when nothing does.
@@ -209,11 +263,12 @@ impl Driver {
         exec: &Executor,
         slot: Slot<'_>,
     ) -> Result<Option<Snapshot>, DriverError> {
-        match self {
+        let result = match self {
             Driver::Docker(d) => d.snapshot(exec, slot).await,
             Driver::Process(d) => d.snapshot(exec, slot).await,
             Driver::Command(d) => d.snapshot(exec, slot).await,
-        }
+        };
+        result.map_err(|e| e.masked(self.secrets()))
     }
 
     /// Replaces whatever runs on `slot` with `version` (the old one is
@@ -224,20 +279,22 @@ impl Driver {
         slot: Slot<'_>,
         version: &Version,
     ) -> Result<(), DriverError> {
-        match self {
+        let result = match self {
             Driver::Docker(d) => d.start(exec, slot, version).await,
             Driver::Process(d) => d.start(exec, slot, version).await,
             Driver::Command(d) => d.start(exec, slot, version).await,
-        }
+        };
+        result.map_err(|e| e.masked(self.secrets()))
     }
 
     /// Stops what runs on `slot` (kept, not removed, where the driver can).
     pub async fn stop(&self, exec: &Executor, slot: Slot<'_>) -> Result<(), DriverError> {
-        match self {
+        let result = match self {
             Driver::Docker(d) => d.stop(exec, slot).await,
             Driver::Process(d) => d.stop(exec, slot).await,
             Driver::Command(d) => d.stop(exec, slot).await,
-        }
+        };
+        result.map_err(|e| e.masked(self.secrets()))
     }
 
     /// Puts `snapshot` back on `slot`, replacing what runs there now.
@@ -247,16 +304,48 @@ impl Driver {
         slot: Slot<'_>,
         snapshot: &Snapshot,
     ) -> Result<(), DriverError> {
-        match self {
+        let result = match self {
             Driver::Docker(d) => d.restore(exec, slot, snapshot).await,
             Driver::Process(d) => d.restore(exec, slot, snapshot).await,
             Driver::Command(d) => d.restore(exec, slot, snapshot).await,
-        }
+        };
+        result.map_err(|e| e.masked(self.secrets()))
     }
 }
 
 impl fmt::Display for Side {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_masked_in_every_part() {
+        let secrets = Secrets::new([("TOKEN".to_string(), "hunter2-token".to_string())]);
+        let e = DriverError::Failed {
+            slot: "web/a".into(),
+            what: "start".into(),
+            detail: "exit code 1: bad token hunter2-token".into(),
+        }
+        .masked(&secrets);
+        assert_eq!(
+            e.to_string(),
+            "web/a: start failed: exit code 1: bad token ***"
+        );
+        let e = DriverError::Exec {
+            slot: "web/a".into(),
+            source: ExecError::Connect {
+                host: "h".into(),
+                message: "refused for hunter2-token".into(),
+            },
+        }
+        .masked(&secrets);
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = DriverError::Config("uses hunter2-token".into()).masked(&secrets);
+        assert_eq!(e.to_string(), "uses ***");
     }
 }

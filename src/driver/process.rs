@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use super::command::failure_detail;
 use super::{DriverError, Slot, Snapshot};
-use crate::config::ProcessSpec;
+use crate::config::{ProcessSpec, Secrets};
 use crate::exec::shell::{quote, render};
 use crate::exec::{Executor, Output};
 use crate::model::Version;
@@ -247,12 +247,27 @@ struct Status {
 #[derive(Clone, Debug)]
 pub struct Process {
     spec: ProcessSpec,
+    secrets: Secrets,
 }
 
 impl Process {
     /// A driver for `spec`.
     pub fn new(spec: ProcessSpec) -> Process {
-        Process { spec }
+        Process {
+            spec,
+            secrets: Secrets::default(),
+        }
+    }
+
+    /// The same driver, keeping `secrets` out of what it stores and logs.
+    pub fn with_secrets(mut self, secrets: Secrets) -> Process {
+        self.secrets = secrets;
+        self
+    }
+
+    /// The values it keeps out of what it stores and logs.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// See [`super::Driver::current`]: the version file's content when the
@@ -294,13 +309,16 @@ impl Process {
         };
         let out = run(exec, slot, &script, timeout).await?;
         if out.code != Some(0) && self.spec.present.is_some() {
-            tracing::debug!(slot = %slot.label(), %version, detail = %failure_detail(&out), "present command: not present");
+            let detail = self.secrets.mask(&failure_detail(&out));
+            tracing::debug!(slot = %slot.label(), %version, %detail, "present command: not present");
         }
         Ok(out.code == Some(0))
     }
 
     /// See [`super::Driver::snapshot`]: `None` when nothing of ours runs,
-    /// else the version with `{"pid", "command", "port"}` as data.
+    /// else the version with `{"pid", "command", "port"}` as data. The
+    /// command holds each secret as its `${NAME}`; a restore renders `run`
+    /// from the config again and does not read it.
     pub async fn snapshot(
         &self,
         exec: &Executor,
@@ -309,7 +327,7 @@ impl Process {
         let Some(st) = self.status(exec, slot).await? else {
             return Ok(None);
         };
-        let command = self.render_run(slot, &st.version)?;
+        let command = self.secrets.template(&self.render_run(slot, &st.version)?);
         Ok(Some(Snapshot {
             driver: "process".into(),
             version: Some(st.version),
