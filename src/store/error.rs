@@ -85,6 +85,16 @@ impl StoreError {
         }
     }
 
+    /// Whether SQLite found the file damaged (`SQLITE_CORRUPT`, or
+    /// `SQLITE_NOTADB` past its first page): what it holds cannot be
+    /// trusted, and retrying does not help.
+    pub fn is_damaged(&self) -> bool {
+        match self {
+            StoreError::Sqlite { source, .. } => is_damage(source),
+            _ => false,
+        }
+    }
+
     /// What happened, naming the file (without the hint).
     pub fn message(&self) -> String {
         match self {
@@ -94,6 +104,10 @@ impl StoreError {
                 source,
             } => format!(
                 "cannot {action} history database {}: {source}",
+                path.display()
+            ),
+            StoreError::Sqlite { path, op, source } if is_damage(source) => format!(
+                "history database {} is damaged: cannot {op}: {source}",
                 path.display()
             ),
             StoreError::Sqlite { path, op, source } => {
@@ -154,8 +168,9 @@ fn sqlite_hint(e: &rusqlite::Error) -> &'static str {
              and can write them"
         }
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
-            "the file is not a healthy rollguard history database; move it aside \
-             (a new, empty one is created on the next start)"
+            "restore the file from a backup, or move it aside with its -wal and -shm \
+             files (a new, empty history is created on the next start); \
+             `sqlite3 FILE .recover` may save part of it"
         }
         Some(ErrorCode::SystemIoFailure) => {
             "the disk reported an I/O error; check free space and the kernel log (dmesg)"
@@ -165,6 +180,14 @@ fn sqlite_hint(e: &rusqlite::Error) -> &'static str {
              file aside to start a fresh history"
         }
     }
+}
+
+/// Whether a SQLite error says the file's contents are damaged.
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    )
 }
 
 impl fmt::Display for StoreError {
@@ -213,6 +236,25 @@ mod tests {
             assert!(s.contains("/var/lib/rollguard/history.db"), "{s}");
             assert!(s.contains("hint: "), "{s}");
             assert_eq!(e.path(), path.as_path());
+        }
+    }
+
+    #[test]
+    fn damage_says_so_and_points_to_a_backup() {
+        for code in [11, 26] {
+            let e = StoreError::Sqlite {
+                path: PathBuf::from("/h.db"),
+                op: "read deployments",
+                source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None),
+            };
+            assert!(e.is_damaged());
+            assert!(!e.is_transient());
+            let s = e.to_string();
+            assert!(
+                s.starts_with("history database /h.db is damaged: cannot read deployments"),
+                "{s}"
+            );
+            assert!(s.contains("backup"), "{s}");
         }
     }
 
