@@ -39,11 +39,13 @@ pub enum ErrorKind {
     Unhealthy,
     /// The probe could not be run at all (spawn, SSH, docker CLI).
     Exec,
+    /// The answer was not valid HTTP, or broke off after its head.
+    Protocol,
 }
 
 impl ErrorKind {
     /// Every kind, in a stable order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Timeout,
         ErrorKind::Refused,
         ErrorKind::Dns,
@@ -55,6 +57,7 @@ impl ErrorKind {
         ErrorKind::NotRunning,
         ErrorKind::Unhealthy,
         ErrorKind::Exec,
+        ErrorKind::Protocol,
     ];
 
     /// The stored and printed name, e.g. `exit_code`.
@@ -71,6 +74,7 @@ impl ErrorKind {
             ErrorKind::NotRunning => "not_running",
             ErrorKind::Unhealthy => "unhealthy",
             ErrorKind::Exec => "exec",
+            ErrorKind::Protocol => "protocol",
         }
     }
 

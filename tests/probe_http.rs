@@ -88,6 +88,40 @@ async fn server() -> (u16, Arc<AtomicUsize>) {
                             drop(s);
                             return;
                         }
+                        // Not HTTP at all: another protocol's greeting.
+                        "/garbage" => {
+                            let _ = s.write_all(b"SSH-2.0-OpenSSH_9.6\r\nhello\r\n\r\n").await;
+                            return;
+                        }
+                        // The head is cut off after the status line.
+                        "/cut-head" => {
+                            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Ty").await;
+                            return;
+                        }
+                        // The body is shorter than its Content-Length.
+                        "/cut-body" => {
+                            let _ = s
+                                .write_all(
+                                    b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"status\":",
+                                )
+                                .await;
+                            return;
+                        }
+                        // A chunked body whose chunk size is not hex.
+                        "/bad-chunk" => {
+                            let _ = s
+                                .write_all(
+                                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n",
+                                )
+                                .await;
+                            return;
+                        }
+                        "/html" => reply(
+                            200,
+                            "<html>\x1b[31m502 Bad\x07 Gateway\r\n\t</html> and a long tail \
+                             that goes on and on well past any excerpt a message should carry",
+                        ),
+                        "/empty" => reply(200, ""),
                         _ => reply(404, "no"),
                     };
                     if s.write_all(out.as_bytes()).await.is_err() {
@@ -315,4 +349,100 @@ async fn tcp_send_and_expect() {
         ),
         "{r:?}"
     );
+}
+
+/// The error kinds the README's Probes table lists for a probe type.
+fn readme_kinds(probe_type: &str) -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with(&format!("| `{probe_type}` |")))
+        .unwrap_or_else(|| panic!("README has no Probes row for {probe_type}"));
+    let kinds = row.rsplit('|').nth(1).unwrap();
+    kinds
+        .split_whitespace()
+        .map(|k| k.trim_matches('`').to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn protocol_errors_are_a_listed_http_kind() {
+    let (port, connections) = server().await;
+    let f = fleet(port);
+    let listed = readme_kinds("http");
+    for (path, code, says) in [
+        ("/garbage", None, "not an HTTP response"),
+        ("/cut-body", Some(200), "broke off"),
+        ("/bad-chunk", Some(200), "broke off"),
+    ] {
+        let before = connections.load(Ordering::SeqCst);
+        let r = run(&f, &http(path, &[(200, 200)], &[], None)).await;
+        assert!(!r.ok, "{path}: {r:?}");
+        let kind = r.error_kind.map(|k| k.as_str()).unwrap_or_default();
+        assert_eq!(kind, "protocol", "{path}: {r:?}");
+        assert!(
+            listed.iter().any(|k| k == kind),
+            "{path}: `{kind}` is not in the README's http kinds {listed:?}"
+        );
+        assert_eq!(r.code, code, "{path}: {r:?}");
+        assert!(r.message.contains(says), "{path}: {r:?}");
+        assert!(!r.message.chars().any(char::is_control), "{path}: {r:?}");
+        // A wrong answer counts at once; only refused or reset connections are retried.
+        assert_eq!(
+            connections.load(Ordering::SeqCst) - before,
+            1,
+            "{path}: {r:?}"
+        );
+    }
+    // A head cut off mid-way: the server closed the connection before
+    // completing its answer, like a reset one (tried once more).
+    let r = run(&f, &http("/cut-head", &[(200, 200)], &[], None)).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::Refused), "{r:?}");
+    assert!(r.message.contains("also on retry"), "{}", r.message);
+    let kind = r.error_kind.map(|k| k.as_str()).unwrap_or_default();
+    assert!(
+        listed.iter().any(|k| k == kind),
+        "/cut-head: `{kind}` not in {listed:?}: {r:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_condition_on_a_body_that_is_not_json_says_so() {
+    let (port, _) = server().await;
+    let f = fleet(port);
+    let r = run(
+        &f,
+        &http("/html", &[(200, 200)], &[r#"[BODY].healthy == true"#], None),
+    )
+    .await;
+    assert_eq!(r.error_kind, Some(ErrorKind::Condition), "{r:?}");
+    assert!(r.message.contains("[BODY].healthy"), "{}", r.message);
+    assert!(r.message.contains("not JSON"), "{}", r.message);
+    assert!(
+        r.message.contains("502 Bad"),
+        "the excerpt shows the body: {}",
+        r.message
+    );
+    assert!(
+        !r.message.contains("goes on and on"),
+        "the excerpt is short: {}",
+        r.message
+    );
+    assert!(!r.message.chars().any(char::is_control), "{:?}", r.message);
+    assert!(!r.message.contains("missing"), "{}", r.message);
+
+    let r = run(&f, &http("/empty", &[(200, 200)], &["[BODY].n < 5"], None)).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::Condition), "{r:?}");
+    assert!(r.message.contains("empty"), "{}", r.message);
+
+    // JSON without the field still says the field is missing.
+    let r = run(
+        &f,
+        &http("/ok", &[(200, 200)], &["[BODY].nowhere == 1"], None),
+    )
+    .await;
+    assert_eq!(r.error_kind, Some(ErrorKind::Condition), "{r:?}");
+    assert!(r.message.contains("missing"), "{}", r.message);
+    assert!(!r.message.contains("not JSON"), "{}", r.message);
 }

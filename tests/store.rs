@@ -72,10 +72,125 @@ fn store_pragma(path: &std::path::Path, name: &str) -> String {
 fn existing_file_keeps_its_mode() {
     let dir = TempDir::new("store-keep-mode");
     let path = dir.join("history.db");
-    std::fs::write(&path, b"").unwrap();
+    drop(Store::open(&path).unwrap());
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
     Store::open(&path).unwrap();
     assert_eq!(mode(&path), 0o640);
+}
+
+/// Asserts `err` refuses `path` as not a history, naming it and saying
+/// what to do, and that the file was left as it was.
+fn assert_refused(err: StoreError, path: &std::path::Path, before: &[u8], says: &str) {
+    assert!(matches!(err, StoreError::NotHistory { .. }), "{err:?}");
+    assert_eq!(err.path(), path);
+    assert!(!err.is_transient());
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains("not a rollguard history database"), "{text}");
+    assert!(text.contains(says), "{text}");
+    assert!(text.contains("move it aside"), "{text}");
+    assert!(text.contains("--db"), "{text}");
+    let after = std::fs::read(path).unwrap();
+    assert!(
+        after == before,
+        "the file must not be touched ({} bytes before, {} after)",
+        before.len(),
+        after.len()
+    );
+    let user: UserError = err.into();
+    assert_eq!(user.code, Code::Store);
+}
+
+#[test]
+fn empty_file_is_refused_not_taken_as_a_new_history() {
+    let dir = TempDir::new("store-empty");
+    let path = dir.join("history.db");
+    std::fs::write(&path, b"").unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert_refused(err, &path, b"", "empty");
+    assert!(!dir.join("history.db-wal").exists());
+    // Also through the writer.
+    let err = ResultWriter::spawn(path.clone(), Duration::from_secs(60)).unwrap_err();
+    assert_refused(err, &path, b"", "empty");
+}
+
+#[test]
+fn file_that_is_not_sqlite_is_refused() {
+    let dir = TempDir::new("store-not-sqlite");
+    for (name, bytes) in [
+        ("junk.db", vec![b'j'; 4096]),
+        ("short.db", b"hello\n".to_vec()),
+        ("config.toml", b"[[apps]]\nname = \"web\"\n".to_vec()),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert_refused(err, &path, &bytes, "not an SQLite database");
+    }
+}
+
+#[test]
+fn other_sqlite_database_is_refused() {
+    let dir = TempDir::new("store-foreign");
+    // Another program's database: no schema version.
+    let path = dir.join("notes.db");
+    let c = raw(&path);
+    c.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('keep me');")
+        .unwrap();
+    drop(c);
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert_refused(err, &path, &before, "no rollguard tables");
+
+    // One that sets user_version 1 too, with some of our table names.
+    let path = dir.join("other.db");
+    let c = raw(&path);
+    c.execute_batch(
+        "CREATE TABLE deployments (id INTEGER PRIMARY KEY); CREATE TABLE events (x); \
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(c);
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("locks"), "names the missing tables: {text}");
+    assert_refused(err, &path, &before, "lacks rollguard tables");
+}
+
+#[test]
+fn many_opening_a_new_file_at_once_all_get_the_history() {
+    let dir = TempDir::new("store-open-race");
+    for round in 0..5 {
+        let path = dir.join(&format!("history-{round}.db"));
+        let barrier = Arc::new(std::sync::Barrier::new(6));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open(&path).map(|s| s.schema_version().unwrap())
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap().unwrap(), SCHEMA_VERSION);
+        }
+        assert_eq!(mode(&path), 0o600);
+        // Nothing but the database and its companions is left behind.
+        let mut names: Vec<String> = std::fs::read_dir(&dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(&format!("-{round}")))
+            .collect();
+        names.sort();
+        assert!(
+            names
+                .iter()
+                .all(|n| n.starts_with(&format!("history-{round}.db"))),
+            "{names:?}"
+        );
+    }
 }
 
 #[test]

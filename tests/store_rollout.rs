@@ -778,3 +778,255 @@ fn take_commands_from_two_stores_never_delivers_twice() {
     assert_eq!(seen, sent, "every command delivered once");
     eprintln!("commands taken per store: {per_taker:?}");
 }
+
+/// Fills a history with enough deployments, batches, changes, events,
+/// snapshots, releases, instance states and locks that every table spans
+/// many pages, and returns the page count right after the schema was made
+/// (every page after it holds rows).
+fn big_history(path: &std::path::Path) -> i64 {
+    let store = Store::open(path).unwrap();
+    let schema_pages: i64 = raw(path)
+        .pragma_query_value(None, "page_count", |r| r.get(0))
+        .unwrap();
+    let filler = "x".repeat(300);
+    for n in 0..120 {
+        let app = format!("app-{}", n % 4);
+        let id = new_deployment(&store, &app, &format!("2.{n}"));
+        let batches = store
+            .insert_batches(
+                id,
+                &[
+                    ("batch", vec![format!("{app}-1"), filler.clone()], None),
+                    ("batch", vec![format!("{app}-2")], None),
+                ],
+            )
+            .unwrap();
+        store
+            .record_change(
+                id,
+                Some(batches[0]),
+                &format!("{app}-1"),
+                "deploy",
+                Some("1.0"),
+                Some("2.0"),
+                "done",
+                Some(&json!({ "out": filler })),
+            )
+            .unwrap();
+        store
+            .record_deployment_event(&app, Some(id), "note", "alice", Some(&filler), None)
+            .unwrap();
+        store
+            .save_snapshot(
+                Some(id),
+                &app,
+                &format!("{app}-1"),
+                "process",
+                &json!({ "f": filler }),
+            )
+            .unwrap();
+        store
+            .mark_release_healthy(&app, &format!("2.{n}"), now_ms())
+            .unwrap();
+        store
+            .mark_release_healthy(&app, &format!("2.{n}+{filler}"), now_ms())
+            .unwrap();
+        store
+            .set_instance_state(&app, &format!("{app}-{n}-{filler}"), Some("2.0"), None)
+            .unwrap();
+        let locked = if n < 4 {
+            app.clone()
+        } else {
+            format!("locked-{n}-{filler}")
+        };
+        store
+            .try_lock(&locked, &owner(7), &filler, Some(id))
+            .unwrap()
+            .unwrap();
+        store
+            .send_command(&app, Some(id), "pause", "bob", Some(&filler))
+            .unwrap();
+        if n % 2 == 0 {
+            store.finish_deployment(id, "done", "succeeded").unwrap();
+        }
+    }
+    // The last pages hold probe results, so the damage below spares none
+    // of the tables read.
+    let mut store = store;
+    let results: Vec<_> = (0..200)
+        .map(|n| rollguard::model::ProbeResult {
+            key: rollguard::model::ProbeKey {
+                app: "app-0".into(),
+                instance: "app-0-1".into(),
+                probe: "http".into(),
+            },
+            at_ms: n,
+            ok: true,
+            latency_ms: 1.0,
+            code: Some(200),
+            error_kind: None,
+            message: filler.clone(),
+        })
+        .collect();
+    store.insert_results(&results).unwrap();
+    drop(store);
+    schema_pages
+}
+
+/// Overwrites pages `from..=to` (1-based, as SQLite counts) of the file
+/// with bytes that are no SQLite page.
+fn scribble(path: &std::path::Path, from: i64, to: i64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let page_size: i64 = raw(path)
+        .pragma_query_value(None, "page_size", |r| r.get(0))
+        .unwrap();
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for page in from..=to {
+        let mut bytes = vec![0u8; page_size as usize];
+        for b in &mut bytes {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = (x >> 24) as u8;
+        }
+        // No valid page type (2, 5, 10, 13) in the first byte.
+        bytes[0] = 0xEE;
+        f.seek(SeekFrom::Start(((page - 1) * page_size) as u64))
+            .unwrap();
+        f.write_all(&bytes).unwrap();
+    }
+    f.sync_all().unwrap();
+}
+
+/// Every reader of the history, each answering how many items it found
+/// (1 for `Some`, 0 for `None`) for deployment `dep`.
+#[allow(clippy::type_complexity)]
+fn readers(
+    dep: i64,
+) -> Vec<(
+    &'static str,
+    Box<dyn Fn(&Store) -> Result<usize, StoreError>>,
+)> {
+    vec![
+        (
+            "deployments",
+            Box::new(|s: &Store| Ok(s.deployments(None, 1000)?.len())),
+        ),
+        (
+            "deployments of an app",
+            Box::new(|s: &Store| Ok(s.deployments(Some("app-1"), 1000)?.len())),
+        ),
+        (
+            "deployment",
+            Box::new(move |s: &Store| Ok(s.deployment(dep)?.iter().count())),
+        ),
+        (
+            "unfinished deployments",
+            Box::new(|s: &Store| Ok(s.unfinished_deployments(None)?.len())),
+        ),
+        (
+            "batches",
+            Box::new(move |s: &Store| Ok(s.batches(dep)?.len())),
+        ),
+        (
+            "changes",
+            Box::new(move |s: &Store| Ok(s.changes(dep)?.len())),
+        ),
+        (
+            "deployment events",
+            Box::new(move |s: &Store| Ok(s.deployment_events(dep, 0)?.len())),
+        ),
+        (
+            "events",
+            Box::new(|s: &Store| Ok(s.events(None, 1000)?.len())),
+        ),
+        (
+            "deployment snapshots",
+            Box::new(move |s: &Store| Ok(s.deployment_snapshots(dep)?.len())),
+        ),
+        (
+            "latest snapshot",
+            Box::new(|s: &Store| Ok(s.latest_snapshot("app-0", "app-0-1")?.iter().count())),
+        ),
+        (
+            "releases",
+            Box::new(|s: &Store| Ok(s.releases("app-0")?.len())),
+        ),
+        (
+            "release",
+            Box::new(|s: &Store| Ok(s.release("app-0", "2.0")?.iter().count())),
+        ),
+        (
+            "last good release",
+            Box::new(|s: &Store| Ok(s.last_good_release("app-0", None)?.iter().count())),
+        ),
+        (
+            "instance states",
+            Box::new(|s: &Store| Ok(s.instance_states("app-0")?.len())),
+        ),
+        (
+            "lock",
+            Box::new(|s: &Store| Ok(s.lock("app-0")?.iter().count())),
+        ),
+        (
+            "schema version",
+            Box::new(|s: &Store| Ok(s.schema_version()? as usize)),
+        ),
+    ]
+}
+
+#[test]
+fn damaged_pages_are_errors_not_empty_answers() {
+    let dir = TempDir::new("rollout-damaged");
+    let path = dir.join("history.db");
+    let schema_pages = big_history(&path);
+    let pages: i64 = raw(&path)
+        .pragma_query_value(None, "page_count", |r| r.get(0))
+        .unwrap();
+    assert!(
+        pages > schema_pages + 20,
+        "{pages} pages, {schema_pages} for the schema"
+    );
+
+    // Before the damage every reader finds something.
+    let store = Store::open(&path).unwrap();
+    let dep = store.deployments(Some("app-0"), 1).unwrap()[0].id;
+    for (what, read) in readers(dep) {
+        let n = read(&store).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(n > 0, "{what} found nothing before the damage");
+    }
+    drop(store);
+
+    scribble(&path, schema_pages + 1, pages - 1);
+
+    let read_only = Store::open_read_only(&path).expect("the schema pages are intact");
+    let store = Store::open(&path).expect("the schema pages are intact");
+    // Both the usual and the read-only open find every read failing.
+    for ((what, read), store) in readers(dep)
+        .into_iter()
+        .map(|r| (r, &store))
+        .chain(readers(dep).into_iter().map(|r| (r, &read_only)))
+    {
+        if what == "schema version" {
+            // Page 1 is intact: the version is still known.
+            assert_eq!(read(store).unwrap(), 1, "{what}");
+            continue;
+        }
+        let e = match read(store) {
+            Ok(n) => panic!("{what}: the damaged file read as {n} items instead of an error"),
+            Err(e) => e,
+        };
+        assert!(e.is_damaged(), "{what}: {e:?}");
+        let text = e.to_string();
+        assert!(text.contains(&path.display().to_string()), "{what}: {text}");
+        assert!(text.contains("is damaged"), "{what}: {text}");
+        assert!(text.contains("backup"), "{what}: {text}");
+        assert!(!e.is_transient(), "{what}: {text}");
+    }
+    let e = store.take_commands("app-0", dep).unwrap_err();
+    assert!(e.is_damaged(), "take commands: {e}");
+    // Writers fail the same way rather than writing into the damage.
+    let e = store.send_command("app-0", Some(dep), "pause", "bob", None);
+    assert!(e.is_err(), "send a command: {e:?}");
+}

@@ -303,22 +303,55 @@ enum Value {
     Bool(bool),
     Null,
     Missing,
+    /// A JSON path was asked of a body that does not parse as JSON; holds
+    /// the body.
+    NotJson(String),
 }
+
+/// Longest excerpt of a string or body shown in a message, in characters.
+const EXCERPT_CHARS: usize = 40;
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Value::Number(n) => write!(f, "{n}"),
-            Value::Str(s) if s.chars().count() > 40 => {
-                let cut: String = s.chars().take(40).collect();
-                write!(f, "\"{cut}…\"")
-            }
-            Value::Str(s) => write!(f, "\"{s}\""),
+            Value::Str(s) => write!(f, "\"{}\"", excerpt(s)),
             Value::Bool(b) => write!(f, "{b}"),
             Value::Null => f.write_str("null"),
             Value::Missing => f.write_str("missing"),
+            Value::NotJson(body) if body.trim().is_empty() => {
+                f.write_str("the body is empty, not JSON")
+            }
+            Value::NotJson(body) => write!(f, "the body is not JSON (\"{}\")", excerpt(body)),
         }
     }
+}
+
+/// `s` fit for a one-line message: each run of whitespace and control
+/// characters becomes one space, and it is cut to [`EXCERPT_CHARS`]
+/// characters with `…`.
+fn excerpt(s: &str) -> String {
+    let mut out = String::new();
+    let mut count = 0;
+    let mut gap = false;
+    for c in s.chars() {
+        if c.is_whitespace() || c.is_control() {
+            gap = true;
+            continue;
+        }
+        if gap && !out.is_empty() {
+            out.push(' ');
+            count += 1;
+        }
+        gap = false;
+        if count >= EXCERPT_CHARS {
+            out.push('…');
+            return out;
+        }
+        out.push(c);
+        count += 1;
+    }
+    out
 }
 
 impl Condition {
@@ -368,7 +401,12 @@ impl Condition {
     ) -> Result<(), String> {
         let l = resolve(&self.left, resp, json);
         let r = resolve(&self.right, resp, json);
-        if compare(&l, self.op, &r) {
+        if let Some(not_json) = [&l, &r]
+            .into_iter()
+            .find(|v| matches!(v, Value::NotJson(_)))
+        {
+            Err(format!("{} failed: {not_json}", self.source))
+        } else if compare(&l, self.op, &r) {
             Ok(())
         } else {
             Err(format!(
@@ -394,7 +432,7 @@ fn resolve(o: &Operand, resp: &Response<'_>, json: Option<&serde_json::Value>) -
         }
         Operand::Placeholder(Placeholder::Body(path)) => {
             let Some(mut v) = json else {
-                return Value::Missing;
+                return Value::NotJson(resp.body.to_string());
             };
             for seg in path {
                 let next = match seg {
@@ -426,7 +464,8 @@ fn as_number(v: &Value) -> Option<f64> {
 }
 
 fn compare(l: &Value, op: Op, r: &Value) -> bool {
-    if matches!(l, Value::Missing) || matches!(r, Value::Missing) {
+    let absent = |v: &Value| matches!(v, Value::Missing | Value::NotJson(_));
+    if absent(l) || absent(r) {
         return false;
     }
     let ord = match (as_number(l), as_number(r)) {
@@ -489,13 +528,32 @@ mod tests {
         assert!(e.contains("missing"), "{e}");
         assert!(check("[BODY].status != \"down\"", 200, 1.0, body).is_ok());
         assert!(check("[BODY] == \"pong\"", 200, 1.0, "pong").is_ok());
-        assert!(check("[BODY].a == 1", 200, 1.0, "not json").is_err());
+        let e = check("[BODY].a == 1", 200, 1.0, "not json").unwrap_err();
+        assert_eq!(
+            e,
+            r#"[BODY].a == 1 failed: the body is not JSON ("not json")"#
+        );
+        let e = check("[BODY].a != 1", 200, 1.0, " \r\n").unwrap_err();
+        assert_eq!(e, "[BODY].a != 1 failed: the body is empty, not JSON");
     }
 
     #[test]
     fn failure_message_has_measured_value() {
         let e = check("[BODY].error_rate < 5", 200, 1.0, r#"{"error_rate": 7.5}"#).unwrap_err();
         assert_eq!(e, "[BODY].error_rate < 5 failed: 7.5 < 5");
+    }
+
+    #[test]
+    fn excerpts_are_one_short_line() {
+        assert_eq!(excerpt("  a\r\n\tb\x1b[0m\x07c  "), "a b [0m c");
+        let long = "x".repeat(EXCERPT_CHARS + 5);
+        assert_eq!(excerpt(&long), format!("{}…", "x".repeat(EXCERPT_CHARS)));
+        assert_eq!(
+            excerpt(&"é".repeat(EXCERPT_CHARS)),
+            "é".repeat(EXCERPT_CHARS)
+        );
+        let e = check("[BODY] == \"pong\"", 200, 1.0, "po\x1bng\n").unwrap_err();
+        assert_eq!(e, "[BODY] == \"pong\" failed: \"po ng\" == \"pong\"");
     }
 
     #[test]

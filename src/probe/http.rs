@@ -72,7 +72,7 @@ impl Clients {
         let started = Instant::now();
         let mut resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => return classify(&e, timeout),
+            Err(e) => return classify(&e, timeout, Stage::Head),
         };
         let status = resp.status().as_u16();
         let mut body = Vec::new();
@@ -86,7 +86,7 @@ impl Clients {
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return classify(&e, timeout).with_code(status),
+                Err(e) => return classify(&e, timeout, Stage::Body).with_code(status),
             }
         }
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -152,8 +152,34 @@ pub fn judge(p: &HttpProbe, status: u16, elapsed_ms: f64, body: &str) -> Outcome
     Outcome::pass(code, format!("{status} in {elapsed_ms:.0}ms"))
 }
 
+/// How far a request got when it failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for the status line and headers.
+    Head,
+    /// The head arrived; reading the body.
+    Body,
+}
+
+/// Hyper's messages for an answer that does not parse as HTTP/1 (its
+/// parse errors and bytes sent unasked). reqwest does not expose hyper's
+/// error kinds, so they are recognised by their text.
+const NOT_HTTP: &[&str] = &[
+    "invalid http",
+    "invalid content-length",
+    "transfer-encoding parsed",
+    "message head is too large",
+    "unexpected message",
+];
+
 /// Sorts a reqwest error into an [`ErrorKind`] by walking its causes.
-fn classify(e: &reqwest::Error, timeout: Duration) -> Outcome {
+///
+/// An answer that is not HTTP, or that breaks off once its head has
+/// arrived, is [`ErrorKind::Protocol`]: the server answered, wrongly, so
+/// it is not retried. A connection closed before the head was complete
+/// cannot be told apart from a stale or reset one and stays
+/// [`ErrorKind::Refused`].
+fn classify(e: &reqwest::Error, timeout: Duration, stage: Stage) -> Outcome {
     if e.is_timeout() {
         return Outcome::fail(
             ErrorKind::Timeout,
@@ -180,7 +206,9 @@ fn classify(e: &reqwest::Error, timeout: Duration) -> Outcome {
         }
         let lower = text.to_ascii_lowercase();
         if kind.is_none() {
-            if lower.contains("dns error") || lower.contains("failed to lookup") {
+            if NOT_HTTP.iter().any(|m| lower.contains(m)) {
+                kind = Some(ErrorKind::Protocol);
+            } else if lower.contains("dns error") || lower.contains("failed to lookup") {
                 kind = Some(ErrorKind::Dns);
             } else if lower.contains("certificate")
                 || lower.contains("tls")
@@ -202,12 +230,21 @@ fn classify(e: &reqwest::Error, timeout: Duration) -> Outcome {
         }
         source = err.source();
     }
-    let kind = kind.unwrap_or(if e.is_connect() {
-        ErrorKind::Refused
-    } else {
-        ErrorKind::Exec
-    });
+    let kind = match (stage, kind) {
+        (_, Some(ErrorKind::Timeout)) => ErrorKind::Timeout,
+        (Stage::Body, _) => ErrorKind::Protocol,
+        (Stage::Head, Some(kind)) => kind,
+        (Stage::Head, None) if e.is_connect() => ErrorKind::Refused,
+        (Stage::Head, None) => ErrorKind::Exec,
+    };
     let message = match kind {
+        ErrorKind::Protocol if stage == Stage::Body => {
+            format!(
+                "the response broke off after its head ({})",
+                last_part(&chain)
+            )
+        }
+        ErrorKind::Protocol => format!("not an HTTP response ({})", last_part(&chain)),
         ErrorKind::Refused => {
             if chain.contains("refused") {
                 "connection refused".to_string()

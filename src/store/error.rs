@@ -52,6 +52,71 @@ pub enum StoreError {
         /// The `user_version` found in the file.
         found: i64,
     },
+    /// The file exists but is not a rollguard history database; it is left
+    /// untouched. Only a missing file is created as a new history.
+    NotHistory {
+        /// The file concerned.
+        path: PathBuf,
+        /// What it is instead.
+        why: NotHistory,
+    },
+    /// [`Store::open_read_only`](super::Store::open_read_only) found no
+    /// file: no history has been recorded there yet.
+    NoHistory {
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// The schema is older than this binary reads without migrating it
+    /// (see [`READABLE_FROM`](super::schema::READABLE_FROM)).
+    TooOld {
+        /// The database file concerned.
+        path: PathBuf,
+        /// The `user_version` found in the file.
+        found: i64,
+        /// The oldest version this binary reads as it is.
+        readable_from: i64,
+    },
+    /// A read-only open found changes in the `-wal` file but no `-shm`
+    /// file, and SQLite cannot create one (read-only file system or
+    /// folder), so those changes cannot be read.
+    WalWithoutShm {
+        /// The database file concerned.
+        path: PathBuf,
+    },
+}
+
+/// Why an existing file is not taken as a history database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotHistory {
+    /// The file has no bytes at all.
+    Empty,
+    /// A folder, device or other thing that is not a regular file.
+    NotAFile,
+    /// The file does not start with SQLite's header.
+    NotSqlite,
+    /// An SQLite database without rollguard's schema (`user_version` 0).
+    NoSchema,
+    /// An SQLite database with a rollguard schema version that lacks these
+    /// rollguard tables.
+    MissingTables(Vec<String>),
+}
+
+impl fmt::Display for NotHistory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotHistory::Empty => f.write_str("the file is empty (0 bytes)"),
+            NotHistory::NotAFile => f.write_str("it is not a regular file"),
+            NotHistory::NotSqlite => f.write_str("the file is not an SQLite database"),
+            NotHistory::NoSchema => {
+                f.write_str("it is an SQLite database with no rollguard tables")
+            }
+            NotHistory::MissingTables(t) => write!(
+                f,
+                "it is an SQLite database that lacks rollguard tables: {}",
+                t.join(", ")
+            ),
+        }
+    }
 }
 
 impl StoreError {
@@ -61,8 +126,28 @@ impl StoreError {
             StoreError::Io { path, .. }
             | StoreError::Sqlite { path, .. }
             | StoreError::TooNew { path, .. }
-            | StoreError::BadVersion { path, .. } => path,
+            | StoreError::BadVersion { path, .. }
+            | StoreError::NotHistory { path, .. }
+            | StoreError::NoHistory { path }
+            | StoreError::TooOld { path, .. }
+            | StoreError::WalWithoutShm { path } => path,
         }
+    }
+
+    /// The same error about `path` instead (for a database built under a
+    /// temporary name).
+    pub(crate) fn for_path(mut self, new: &std::path::Path) -> StoreError {
+        match &mut self {
+            StoreError::Io { path, .. }
+            | StoreError::Sqlite { path, .. }
+            | StoreError::TooNew { path, .. }
+            | StoreError::BadVersion { path, .. }
+            | StoreError::NotHistory { path, .. }
+            | StoreError::NoHistory { path }
+            | StoreError::TooOld { path, .. }
+            | StoreError::WalWithoutShm { path } => *path = new.to_owned(),
+        }
+        self
     }
 
     /// Whether retrying later may succeed (lock contention, full disk,
@@ -79,9 +164,23 @@ impl StoreError {
                         | ErrorCode::OutOfMemory
                 )
             ),
-            StoreError::Io { .. } | StoreError::TooNew { .. } | StoreError::BadVersion { .. } => {
-                false
-            }
+            StoreError::Io { .. }
+            | StoreError::TooNew { .. }
+            | StoreError::BadVersion { .. }
+            | StoreError::NotHistory { .. }
+            | StoreError::NoHistory { .. }
+            | StoreError::TooOld { .. }
+            | StoreError::WalWithoutShm { .. } => false,
+        }
+    }
+
+    /// Whether SQLite found the file damaged (`SQLITE_CORRUPT`, or
+    /// `SQLITE_NOTADB` past its first page): what it holds cannot be
+    /// trusted, and retrying does not help.
+    pub fn is_damaged(&self) -> bool {
+        match self {
+            StoreError::Sqlite { source, .. } => is_damage(source),
+            _ => false,
         }
     }
 
@@ -94,6 +193,10 @@ impl StoreError {
                 source,
             } => format!(
                 "cannot {action} history database {}: {source}",
+                path.display()
+            ),
+            StoreError::Sqlite { path, op, source } if is_damage(source) => format!(
+                "history database {} is damaged: cannot {op}: {source}",
                 path.display()
             ),
             StoreError::Sqlite { path, op, source } => {
@@ -112,6 +215,28 @@ impl StoreError {
                 "history database {} has schema version {found}, which no rollguard writes",
                 path.display()
             ),
+            StoreError::NotHistory { path, why } => format!(
+                "{} is not a rollguard history database: {why}",
+                path.display()
+            ),
+            StoreError::NoHistory { path } => format!(
+                "no history yet: there is no history database at {}",
+                path.display()
+            ),
+            StoreError::TooOld {
+                path,
+                found,
+                readable_from,
+            } => format!(
+                "history database {} has schema version {found}, older than this rollguard \
+                 reads without upgrading it (from {readable_from} on)",
+                path.display()
+            ),
+            StoreError::WalWithoutShm { path } => format!(
+                "history database {} has changes in its -wal file but no -shm file, and none \
+                 can be created here (read-only file system or folder)",
+                path.display()
+            ),
         }
     }
 
@@ -119,6 +244,12 @@ impl StoreError {
     pub fn hint(&self) -> String {
         match self {
             StoreError::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::ReadOnlyFilesystem => {
+                    "the file system is mounted read-only: remount it read-write or choose \
+                     another history path; commands that only read the history can still \
+                     open it read-only"
+                        .into()
+                }
                 std::io::ErrorKind::PermissionDenied => {
                     "check that you own the file and its folder and can write them, \
                      or choose another history path"
@@ -136,6 +267,26 @@ impl StoreError {
             StoreError::BadVersion { .. } => "this is not a rollguard history database; move it \
                                               aside or point rollguard at another history path"
                 .into(),
+            StoreError::NotHistory { .. } => {
+                "if it is yours, point --db at the history file instead; otherwise move it \
+                 aside, and a new history is created there on the next start"
+                    .into()
+            }
+            StoreError::NoHistory { .. } => {
+                "nothing has been recorded at this path; point --db at the history file, or \
+                 run rollguard (the console, a probe run or a deploy) to start one"
+                    .into()
+            }
+            StoreError::WalWithoutShm { .. } => {
+                "open it once where it is writable, so the changes are folded into the file, \
+                 or copy the file with its -wal to a writable folder and point --db there"
+                    .into()
+            }
+            StoreError::TooOld { .. } => {
+                "open it once with a command that writes the history (the console or a \
+                 deploy), which upgrades it, then retry"
+                    .into()
+            }
         }
     }
 }
@@ -154,8 +305,9 @@ fn sqlite_hint(e: &rusqlite::Error) -> &'static str {
              and can write them"
         }
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
-            "the file is not a healthy rollguard history database; move it aside \
-             (a new, empty one is created on the next start)"
+            "restore the file from a backup, or move it aside with its -wal and -shm \
+             files (a new, empty history is created on the next start); \
+             `sqlite3 FILE .recover` may save part of it"
         }
         Some(ErrorCode::SystemIoFailure) => {
             "the disk reported an I/O error; check free space and the kernel log (dmesg)"
@@ -165,6 +317,14 @@ fn sqlite_hint(e: &rusqlite::Error) -> &'static str {
              file aside to start a fresh history"
         }
     }
+}
+
+/// Whether a SQLite error says the file's contents are damaged.
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    )
 }
 
 impl fmt::Display for StoreError {
@@ -207,12 +367,47 @@ mod tests {
                 path: path.clone(),
                 found: -1,
             },
+            StoreError::NotHistory {
+                path: path.clone(),
+                why: NotHistory::MissingTables(vec!["locks".into()]),
+            },
+            StoreError::NoHistory { path: path.clone() },
+            StoreError::TooOld {
+                path: path.clone(),
+                found: 1,
+                readable_from: 2,
+            },
+            StoreError::WalWithoutShm { path: path.clone() },
+            StoreError::Io {
+                path: path.clone(),
+                action: "write",
+                source: std::io::Error::from(std::io::ErrorKind::ReadOnlyFilesystem),
+            },
         ];
         for e in errors {
             let s = e.to_string();
             assert!(s.contains("/var/lib/rollguard/history.db"), "{s}");
             assert!(s.contains("hint: "), "{s}");
             assert_eq!(e.path(), path.as_path());
+        }
+    }
+
+    #[test]
+    fn damage_says_so_and_points_to_a_backup() {
+        for code in [11, 26] {
+            let e = StoreError::Sqlite {
+                path: PathBuf::from("/h.db"),
+                op: "read deployments",
+                source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None),
+            };
+            assert!(e.is_damaged());
+            assert!(!e.is_transient());
+            let s = e.to_string();
+            assert!(
+                s.starts_with("history database /h.db is damaged: cannot read deployments"),
+                "{s}"
+            );
+            assert!(s.contains("backup"), "{s}");
         }
     }
 

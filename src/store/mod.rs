@@ -1,9 +1,11 @@
 //! The history store: one SQLite file holding probe results, the audit log
 //! and (from the rollout milestone on) deployments and their details.
 //!
-//! This file exists to open the database safely: it creates the file with
-//! mode 0600 before SQLite touches it, turns on WAL, `synchronous=NORMAL`,
-//! a 5 s busy timeout and foreign keys, then migrates the schema.
+//! This file exists to open the database safely: it creates only a missing
+//! file (mode 0600, complete before it appears), refuses an existing file
+//! that is not a rollguard history, turns on WAL, `synchronous=NORMAL`, a
+//! 5 s busy timeout and foreign keys, then migrates the schema. Commands
+//! that only read use [`Store::open_read_only`], which writes nothing.
 //!
 //! - [`schema`]: the migrations and the schema itself.
 //! - `queries`: reading and writing probe results and events.
@@ -26,13 +28,16 @@ mod start;
 pub mod writer;
 
 use std::fs::{DirBuilder, OpenOptions};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-pub use error::StoreError;
+pub use error::{NotHistory, StoreError};
 pub use queries::Event;
 pub use rollout::{
     BATCH_END_STATES, Batch, Command, Deployment, InstanceChange, InstanceState, Lock, LockOwner,
@@ -55,13 +60,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the history database at `path` and brings
-    /// its schema up to date.
+    /// Opens the history database at `path` for reading and writing,
+    /// creating it if the file is missing, and brings its schema up to
+    /// date.
     ///
-    /// Missing parent folders are created with mode 0700 and a missing file
-    /// with mode 0600, before SQLite opens it (SQLite gives the `-wal` and
-    /// `-shm` files the same mode). An existing file keeps its mode. Fails
-    /// with [`StoreError::TooNew`] if a newer rollguard wrote the file.
+    /// Only a missing file is created: a new database is built under a
+    /// temporary name next to it (mode 0600, in a folder created with mode
+    /// 0700 if missing) and linked into place complete, so no process ever
+    /// sees a half-made history, and of several processes creating it at
+    /// once one wins and the others open its file. An existing file keeps
+    /// its mode and must be a rollguard history: an empty file, a file that
+    /// is not SQLite, or another program's SQLite database is refused with
+    /// [`StoreError::NotHistory`] and left untouched. Fails with
+    /// [`StoreError::TooNew`] if a newer rollguard wrote the file.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let io_err = |action| {
             move |source| StoreError::Io {
@@ -77,15 +88,20 @@ impl Store {
                 .create(parent)
                 .map_err(io_err("create the folder of"))?;
         }
-        let file = OpenOptions::new()
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path)?,
+            Err(e) => return Err(io_err("read")(e)),
+            Ok(_) => {}
+        }
+        check_file(path)?;
+        // Fail plainly on a read-only file system or a file we may not
+        // write, before SQLite reports it as "unable to open".
+        OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
             .open(path)
-            .map_err(io_err("create"))?;
-        if let Ok(meta) = file.metadata()
+            .map_err(io_err("write"))?;
+        if let Ok(meta) = std::fs::metadata(path)
             && meta.permissions().mode() & 0o077 != 0
         {
             tracing::warn!(
@@ -94,15 +110,97 @@ impl Store {
                 "history database is readable by other users; consider chmod 600"
             );
         }
-        drop(file);
-
-        let mut store = Store::connect(path)?;
+        let mut store = Store::connect_unconfigured(path)?;
+        // Before anything is written (switching to WAL writes the header).
+        schema::verify(&store.conn, path)?;
+        store.configure()?;
         schema::migrate(&mut store.conn, path)?;
+        Ok(store)
+    }
+
+    /// Opens an existing history database for reading only, for commands
+    /// that only read (`status`, `history`): nothing is created, migrated
+    /// or written, so it works on a read-only file system or without write
+    /// permission on the file or its folder.
+    ///
+    /// - A missing file fails with [`StoreError::NoHistory`] (no history
+    ///   has been recorded there yet); nothing is created.
+    /// - An empty file, a file that is not SQLite or another program's
+    ///   database fails with [`StoreError::NotHistory`], as in
+    ///   [`Store::open`].
+    /// - A schema newer than this binary fails with [`StoreError::TooNew`].
+    ///   An older one is read as it is (it is not migrated) when this
+    ///   binary's readers understand it, from [`schema::READABLE_FROM`] on;
+    ///   one older than that fails with [`StoreError::TooOld`], which says
+    ///   to open it once with a command that writes.
+    /// - A WAL database is read with its `-wal` and `-shm` files where they
+    ///   exist or SQLite may create them. On a read-only file system where
+    ///   neither exists (the last writer closed cleanly, so the main file
+    ///   holds everything), the file is read as immutable: a writer that
+    ///   starts later on another mount of it is not seen. If only the
+    ///   `-wal` file exists, its changes cannot be read and opening fails
+    ///   with [`StoreError::WalWithoutShm`].
+    ///
+    /// Every writing method of the returned store fails (SQLite's
+    /// `SQLITE_READONLY`).
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::NoHistory {
+                    path: path.to_owned(),
+                });
+            }
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: path.to_owned(),
+                    action: "read",
+                    source,
+                });
+            }
+            Ok(_) => {}
+        }
+        check_file(path)?;
+        let store = Store::connect_read_only(path, false)?;
+        let version = match schema::verify(&store.conn, path) {
+            Err(StoreError::Sqlite { source, .. })
+                if source.sqlite_error_code() == Some(ErrorCode::CannotOpen)
+                    && !companion(path, "-wal").exists()
+                    && !companion(path, "-shm").exists() =>
+            {
+                // WAL mode on a read-only file system: SQLite cannot create
+                // the -shm file. With no -wal file either, the main file
+                // holds every change and may be read as immutable.
+                drop(store);
+                let store = Store::connect_read_only(path, true)?;
+                let version = schema::verify(&store.conn, path)?;
+                return schema::check_readable(version, schema::READABLE_FROM, path)
+                    .map(|()| store);
+            }
+            Err(StoreError::Sqlite { source, .. })
+                if source.sqlite_error_code() == Some(ErrorCode::CannotOpen)
+                    && companion(path, "-wal").exists()
+                    && !companion(path, "-shm").exists() =>
+            {
+                return Err(StoreError::WalWithoutShm {
+                    path: path.to_owned(),
+                });
+            }
+            other => other?,
+        };
+        schema::check_readable(version, schema::READABLE_FROM, path)?;
         Ok(store)
     }
 
     /// Opens the existing file and applies the connection settings.
     fn connect(path: &Path) -> Result<Store, StoreError> {
+        let store = Store::connect_unconfigured(path)?;
+        store.configure()?;
+        Ok(store)
+    }
+
+    /// Opens the existing file for reading and writing, with the busy
+    /// timeout, writing nothing yet.
+    fn connect_unconfigured(path: &Path) -> Result<Store, StoreError> {
         let sql_err = |op| {
             move |source| StoreError::Sqlite {
                 path: path.to_owned(),
@@ -110,12 +208,29 @@ impl Store {
                 source,
             }
         };
-        // No CREATE flag: the file exists (we just made it with mode 0600);
+        // No CREATE flag: the file exists (it was checked or just made);
         // if it vanished meanwhile, fail rather than create it with 0644.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(sql_err("open"))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(sql_err("set the busy timeout"))?;
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Switches to WAL, `synchronous=NORMAL` and foreign keys.
+    fn configure(&self) -> Result<(), StoreError> {
+        let path = self.path.as_path();
+        let conn = &self.conn;
+        let sql_err = |op| {
+            move |source| StoreError::Sqlite {
+                path: path.to_owned(),
+                op,
+                source,
+            }
+        };
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(sql_err("switch to WAL mode"))?;
@@ -128,6 +243,34 @@ impl Store {
             .map_err(sql_err("set synchronous=NORMAL"))?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(sql_err("enable foreign keys"))?;
+        Ok(())
+    }
+
+    /// Opens the existing file read-only (as immutable when asked: no
+    /// locks, no -wal or -shm), touching nothing.
+    fn connect_read_only(path: &Path, immutable: bool) -> Result<Store, StoreError> {
+        let sql_err = |op| {
+            move |source| StoreError::Sqlite {
+                path: path.to_owned(),
+                op,
+                source,
+            }
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if immutable {
+            let mut uri = b"file:".to_vec();
+            uri.extend(uri_path(path));
+            uri.extend_from_slice(b"?immutable=1");
+            let uri = String::from_utf8_lossy(&uri).into_owned();
+            Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+        } else {
+            Connection::open_with_flags(path, flags)
+        }
+        .map_err(sql_err("open"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sql_err("set the busy timeout"))?;
+        conn.pragma_update(None, "query_only", true)
+            .map_err(sql_err("make the connection read-only"))?;
         Ok(Store {
             conn,
             path: path.to_owned(),
@@ -153,4 +296,121 @@ impl Store {
             source,
         }
     }
+}
+
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Refuses an existing file that cannot be a history database: not a
+/// regular file, empty, or not starting with SQLite's header. Reads only.
+fn check_file(path: &Path) -> Result<(), StoreError> {
+    let not_history = |why| StoreError::NotHistory {
+        path: path.to_owned(),
+        why,
+    };
+    let io_err = |source| StoreError::Io {
+        path: path.to_owned(),
+        action: "read",
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(not_history(NotHistory::NotAFile));
+    }
+    if meta.len() == 0 {
+        return Err(not_history(NotHistory::Empty));
+    }
+    let mut head = Vec::with_capacity(SQLITE_HEADER.len());
+    std::fs::File::open(path)
+        .and_then(|f| f.take(SQLITE_HEADER.len() as u64).read_to_end(&mut head))
+        .map_err(io_err)?;
+    if head != SQLITE_HEADER {
+        return Err(not_history(NotHistory::NotSqlite));
+    }
+    Ok(())
+}
+
+/// Creates a new history database at `path`, which was missing: builds it
+/// under a temporary name in the same folder and links it into place, so
+/// `path` only ever appears complete. If another process linked its own
+/// first, that one is kept and this one discarded.
+fn create(path: &Path) -> Result<(), StoreError> {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let io_err = |action| {
+        move |source| StoreError::Io {
+            path: path.to_owned(),
+            action,
+            source,
+        }
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(
+        ".{name}.new-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let discard = |tmp: &Path| {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(companion(tmp, suffix));
+        }
+    };
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io_err("create"))?;
+    let built = Store::connect(&tmp).and_then(|mut store| {
+        schema::migrate(&mut store.conn, &tmp)?;
+        // Closing the last connection checkpoints the WAL into the file
+        // and removes the -wal and -shm files.
+        store
+            .conn
+            .close()
+            .map_err(|(_, source)| StoreError::Sqlite {
+                path: tmp.clone(),
+                op: "close the new database",
+                source,
+            })
+    });
+    if let Err(e) = built {
+        discard(&tmp);
+        return Err(e.for_path(path));
+    }
+    let placed = match std::fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(()),
+        // Another process placed its new database first; use that one.
+        Err(_) if path.exists() => Ok(()),
+        // A file system without hard links: rename instead, which could
+        // replace a file another process made in the instant since the
+        // check.
+        Err(_) => std::fs::rename(&tmp, path),
+    };
+    discard(&tmp);
+    placed.map_err(io_err("create"))
+}
+
+/// `path` with `suffix` appended to its file name (`-wal`, `-shm`).
+fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// `path` made absolute and escaped for an SQLite `file:` URI.
+fn uri_path(path: &Path) -> Vec<u8> {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut out = Vec::new();
+    for &b in abs.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b);
+        } else {
+            out.extend(format!("%{b:02X}").into_bytes());
+        }
+    }
+    out
 }

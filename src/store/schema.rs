@@ -13,7 +13,7 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::StoreError;
+use super::{NotHistory, StoreError};
 
 /// Migration 1: the whole first schema.
 const V1: &str = r#"
@@ -169,6 +169,91 @@ pub const MIGRATIONS: &[&str] = &[V1];
 /// The schema version this binary writes: the number of migrations.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// The oldest schema version this binary's readers understand. A file
+/// opened with [`Store::open_read_only`](super::Store::open_read_only) is
+/// not migrated: from this version up to [`SCHEMA_VERSION`] it is read as
+/// it is, and an older one is refused with [`StoreError::TooOld`]. Raise it
+/// when a migration adds a table or column that a reader selects.
+pub const READABLE_FROM: i64 = 1;
+
+/// The tables every rollguard history has had since version 1: those that
+/// migration 1 creates.
+pub fn rollguard_tables() -> Vec<&'static str> {
+    V1.split("CREATE TABLE ")
+        .skip(1)
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect()
+}
+
+/// Checks that the open file is a rollguard history this binary may use,
+/// reading only; returns its schema version. Refuses a negative version
+/// ([`StoreError::BadVersion`]), a newer one ([`StoreError::TooNew`]), and
+/// an SQLite database without rollguard's schema (version 0) or lacking
+/// some of its tables ([`StoreError::NotHistory`]).
+pub(crate) fn verify(conn: &Connection, path: &std::path::Path) -> Result<i64, StoreError> {
+    let sql_err = |op| {
+        move |source| StoreError::Sqlite {
+            path: path.to_owned(),
+            op,
+            source,
+        }
+    };
+    let not_history = |why| StoreError::NotHistory {
+        path: path.to_owned(),
+        why,
+    };
+    let version = user_version(conn).map_err(sql_err("read the schema version"))?;
+    if version < 0 {
+        return Err(StoreError::BadVersion {
+            path: path.to_owned(),
+            found: version,
+        });
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(not_history(NotHistory::NoSchema));
+    }
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(sql_err("read the list of tables"))?;
+    let missing: Vec<String> = rollguard_tables()
+        .into_iter()
+        .filter(|t| !tables.iter().any(|have| have == t))
+        .map(String::from)
+        .collect();
+    if !missing.is_empty() {
+        return Err(not_history(NotHistory::MissingTables(missing)));
+    }
+    Ok(version)
+}
+
+/// Refuses a schema `version` older than `readable_from` for reading
+/// without migrating.
+pub(crate) fn check_readable(
+    version: i64,
+    readable_from: i64,
+    path: &std::path::Path,
+) -> Result<(), StoreError> {
+    if version < readable_from {
+        return Err(StoreError::TooOld {
+            path: path.to_owned(),
+            found: version,
+            readable_from,
+        });
+    }
+    Ok(())
+}
+
 /// Reads `PRAGMA user_version`.
 pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |r| r.get(0))
@@ -225,4 +310,52 @@ pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<(
         version += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollguard_tables_are_those_of_migration_1() {
+        let mut t = rollguard_tables();
+        t.sort_unstable();
+        assert_eq!(
+            t,
+            [
+                "batches",
+                "commands",
+                "deployments",
+                "events",
+                "instance_changes",
+                "instance_state",
+                "locks",
+                "probe_results",
+                "releases",
+                "snapshots"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_schema_older_than_the_readers_is_refused_with_what_to_do() {
+        let path = std::path::Path::new("/h.db");
+        assert!(check_readable(1, 1, path).is_ok());
+        assert!(check_readable(3, 2, path).is_ok());
+        let e = check_readable(1, 2, path).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StoreError::TooOld {
+                    found: 1,
+                    readable_from: 2,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let s = e.to_string();
+        assert!(s.contains("/h.db") && s.contains("older"), "{s}");
+        assert!(s.contains("upgrades it"), "{s}");
+    }
 }
