@@ -38,15 +38,15 @@
 //!
 //! | module | holds | does not |
 //! |---|---|---|
-//! | [`config`] | serde types, discovery, `${ENV}` interpolation, validation with `FILE:LINE:COL`, durations | run anything |
+//! | [`config`] | serde types, discovery, `${ENV}` interpolation (the values kept as secrets, masked or templated before they are stored or logged), validation with `FILE:LINE:COL`, durations with bounds | run anything |
 //! | [`model`] | the vocabulary: probe results, error kinds, verdicts, `Version`; [`model::rollout`]: deployment and batch states, change actions, verbs, outcomes, triggers | I/O |
 //! | [`error`] | the one [`error::Code`] enum (`E_...`, exit code, meaning) and [`error::UserError`] | decide anything |
 //! | [`printable`] | control characters made visible before text reaches a terminal | |
 //! | [`exec`] | one executor interface; local and SSH (a master connection per host); shell templates with quoting | know about apps |
 //! | [`probe`] | http, tcp, command and docker probes; the condition language; the scheduler | decide health |
-//! | [`health`] | consecutive counters, instance and app verdicts | talk to the network |
+//! | [`health`] | consecutive counters, failure budgets, instance and app verdicts | talk to the network |
 //! | [`monitor`] | watching a fleet: scheduler, verdicts, history writer, rollouts read back every second | draw |
-//! | [`store`] | schema and migrations, the batched result writer, typed queries, a deployment's start in one transaction, lock and command rows | hold business rules |
+//! | [`store`] | schema and migrations, opening (only a missing file is created; read-only for reading commands; a damaged or foreign file is an error), the batched result writer, typed queries, a deployment's start in one transaction, lock and command rows | hold business rules |
 //! | [`driver`] | docker, process and command drivers: current, present, snapshot, start, restore | route traffic |
 //! | [`traffic`] | nginx (file, validate, reload), HAProxy (runtime API), command hooks | start instances |
 //! | [`rollout`] | `plan` and `routing` (pure), `gate`, `engine` (runs a plan, rolls back), `service` (the one way in: preflight, start, rollback checks, recover, send), `lock`, `report` (a deployment's typed report), `worker`, `cli` (printing over the service) | print or read stdin, except `cli` |

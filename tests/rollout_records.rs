@@ -198,3 +198,29 @@ fn an_unknown_app_is_a_usage_error_that_lists_the_apps() {
         );
     }
 }
+
+#[test]
+fn an_empty_history_file_is_refused_and_nothing_moves() {
+    let Some(env) = Env::new("records_empty_db", "nginx", "") else {
+        return;
+    };
+    std::fs::write(env.dir.join("history.db"), b"").unwrap();
+    for args in [
+        &["deploy", "web", "v1", "--yes"][..],
+        &["status", "web"][..],
+        &["history", "web"][..],
+    ] {
+        let (code, out, err) = env.rollguard(args);
+        assert_eq!(code, 1, "{args:?}: {out}\n{err}");
+        assert!(err.contains("E_STORE"), "{args:?}: {err}");
+    }
+    assert_eq!(
+        env.served(&env.ports),
+        ["down", "down", "down"],
+        "nothing started"
+    );
+    assert_eq!(
+        std::fs::metadata(env.dir.join("history.db")).unwrap().len(),
+        0
+    );
+}

@@ -153,6 +153,17 @@ fn open(db: &Path) -> Result<Store, UserError> {
     Store::open(db).map_err(store_error)
 }
 
+/// Opens the store for a command that only reads: an existing history is
+/// opened read-only (so `status` and `history` work on a read-only file
+/// system); a missing one is created empty, as any command would.
+fn open_for_reading(db: &Path) -> Result<Store, UserError> {
+    if db.exists() {
+        Store::open_read_only(db).map_err(store_error)
+    } else {
+        open(db)
+    }
+}
+
 fn print_plan(plan: &Plan, fleet: &Fleet, app: usize) {
     let from = plan.from.as_ref().map_or_else(
         || {
@@ -569,9 +580,9 @@ pub async fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
         },
         None => fleet.apps.iter().collect(),
     };
-    let store = match Store::open(db) {
+    let store = match open_for_reading(db) {
         Ok(s) => s,
-        Err(e) => return fail(&store_error(e)),
+        Err(e) => return fail(&e),
     };
     let execs = crate::exec::Executors::new(&fleet.hosts);
     let mut out = Vec::new();
@@ -661,9 +672,9 @@ pub async fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
 /// `rollguard history [APP] [--limit N] [--json]`. `fleet` (when the
 /// config loads) lets a misspelt app be told apart from one never deployed.
 pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
-    let store = match Store::open(db) {
+    let store = match open_for_reading(db) {
         Ok(s) => s,
-        Err(e) => return fail(&store_error(e)),
+        Err(e) => return fail(&e),
     };
     let rows = match store.deployments(args.app.as_deref(), args.limit) {
         Ok(r) => r,
