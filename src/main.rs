@@ -13,6 +13,7 @@ use rollguard::config::{self, Fleet};
 use rollguard::error::{Code, UserError};
 use rollguard::model::Verb;
 use rollguard::monitor::Monitor;
+use rollguard::printable::printable;
 use rollguard::probe::{Prober, probe_once};
 use rollguard::{demo, rollout, tui};
 
@@ -367,10 +368,11 @@ fn print_results(results: &[rollguard::model::ProbeResult]) {
             if r.ok { "yes" } else { "NO" },
             r.latency_ms,
             r.code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            // What an endpoint or a command answered: never raw.
             if r.ok {
-                r.message.clone()
+                printable(&r.message).into_owned()
             } else {
-                format!("{ok}: {}", r.message)
+                format!("{ok}: {}", printable(&r.message))
             },
         );
     }
