@@ -6,11 +6,12 @@
 //! start that cannot be recorded leaves nothing behind (no lock without a
 //! deployment, no deployment without batches).
 //!
-//! Breaking a stale lock happens in the same transaction, and so does
-//! settling what that lock's holder left: a deployment that is unfinished
-//! when a new one of the same app starts can never be running (it would
-//! hold the lock), so it is marked `superseded` and recovery never undoes
-//! the newer deployment to finish the older one.
+//! Breaking an abandoned lock happens in the same transaction, and so does
+//! settling what that lock's holder left: its deployment, if unfinished,
+//! is marked `superseded`, so recovery never undoes the newer deployment to
+//! finish the older one. (Only the broken lock's deployment: a worker that
+//! has just released its lock and is about to record its outcome is never
+//! touched.)
 
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
@@ -75,15 +76,15 @@ pub struct NewDeployment {
 pub struct StartRecord {
     /// The new deployment's id.
     pub deployment: i64,
-    /// Earlier deployments of the app that were unfinished and are now
+    /// The broken lock's deployment, when it was unfinished and is now
     /// `superseded`.
     pub superseded: Vec<i64>,
 }
 
 impl Store {
     /// Records the start of a deployment in one IMMEDIATE transaction:
-    /// breaks `break_lock` if it is still the lock held, takes the lock,
-    /// supersedes unfinished deployments of the app, inserts the
+    /// breaks `break_lock` if it is still the lock held (superseding its
+    /// deployment when unfinished), takes the lock, inserts the
     /// deployment, its batches and its first events. Returns
     /// `Ok(Err(lock))`, writing nothing, when someone else holds the lock.
     pub fn start_deployment(
@@ -121,6 +122,7 @@ impl Store {
             })
             .map_err(self.sql_err(op))
         };
+        let mut broken_deployment = None;
         if let Some(lock) = held {
             match &d.break_lock {
                 Some((stale, why)) if *stale == lock => {
@@ -132,6 +134,7 @@ impl Store {
                         Some(why),
                         Some(&json!({"lock": lock_evidence(&lock)})),
                     )?;
+                    broken_deployment = lock.deployment_id;
                 }
                 // Dropping the transaction rolls it back: nothing written.
                 _ => return Ok(Err(lock)),
@@ -154,10 +157,11 @@ impl Store {
         let superseded: Vec<i64> = tx
             .prepare_cached(
                 "UPDATE deployments SET state = 'superseded', outcome = 'superseded', \
-                 ended_at_ms = ?2 WHERE app = ?1 AND ended_at_ms IS NULL RETURNING id",
+                 ended_at_ms = ?2 WHERE app = ?1 AND id = ?3 AND ended_at_ms IS NULL \
+                 RETURNING id",
             )
             .map_err(err())?
-            .query_map(params![d.app, now], |r| r.get(0))
+            .query_map(params![d.app, now, broken_deployment], |r| r.get(0))
             .map_err(err())?
             .collect::<rusqlite::Result<_>>()
             .map_err(err())?;
