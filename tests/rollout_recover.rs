@@ -5,33 +5,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::rollout::{Env, version_at};
-
-fn worker_pid(env: &Env) -> i32 {
-    let conn = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
-    conn.query_row("SELECT owner_pid FROM locks WHERE app = 'web'", [], |r| {
-        r.get(0)
-    })
-    .unwrap_or(0)
-}
-
-fn wait_for(what: &str, limit: Duration, mut pred: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !pred() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn kill9(pid: i32) {
-    assert!(pid > 0);
-    // SAFETY: SIGKILL to the worker this test started.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-    }
-}
+use common::rollout::{Env, kill9, version_at, wait_for, worker_pid};
 
 fn event_count(env: &Env) -> i64 {
     let conn = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();

@@ -485,17 +485,15 @@ pub fn command(db: &Path, verb: Verb, args: &VerbArgs) -> u8 {
     }
 }
 
-/// What `status` says of one app. `asked` tells what runs on an
-/// instance's side (the driver's answer) where the records cannot.
-async fn app_status<F, Fut>(
+/// What `status` says of one app. Where an unfinished deployment touched
+/// an instance, what runs there is asked of the app's driver through
+/// `execs`, since the records cannot tell a half-done change.
+async fn app_status(
     store: &Store,
+    fleet: &Fleet,
     app: &crate::config::App,
-    asked: F,
-) -> Result<Value, UserError>
-where
-    F: Fn(usize, crate::driver::Side) -> Fut,
-    Fut: std::future::Future<Output = Result<Option<Version>, UserError>>,
-{
+    execs: &crate::exec::Executors,
+) -> Result<Value, UserError> {
     let lock = store.lock(&app.name).map_err(store_error)?;
     let active = store
         .unfinished_deployments(Some(&app.name))
@@ -543,18 +541,35 @@ where
             }
         }
     }
-    let mut unsure = Vec::new();
-    for i in touched {
-        let side = if running[i].2 == "alt" {
-            crate::driver::Side::Alt
-        } else {
-            crate::driver::Side::Main
-        };
-        // Nothing the driver can see: a start was cut short, and what runs
-        // there (if anything) is not known. Saying the old version would
-        // be a lie.
-        running[i].1 = asked(i, side).await?.map(|v| v.to_string());
-        unsure.push(i);
+    let mut asked = Vec::new();
+    if !touched.is_empty() {
+        let driver = crate::driver::Driver::for_app(app).map_err(super::preflight::driver_error)?;
+        for i in touched {
+            let inst = &app.instances[i];
+            let (Some(exec), Some(host)) = (execs.get(&inst.host), fleet.host(&inst.host)) else {
+                continue;
+            };
+            let side = if running[i].2 == "alt" {
+                crate::driver::Side::Alt
+            } else {
+                crate::driver::Side::Main
+            };
+            let slot = crate::driver::Slot {
+                app,
+                instance: inst,
+                host,
+                side,
+            };
+            // Nothing the driver can see: a start was cut short, and what
+            // runs there (if anything) is not known. Saying the old
+            // version would be a lie.
+            running[i].1 = driver
+                .current(exec, slot)
+                .await
+                .map_err(super::preflight::driver_error)?
+                .map(|v| v.to_string());
+            asked.push(i);
+        }
     }
     Ok(json!({
         "app": app.name,
@@ -566,7 +581,7 @@ where
             "outcome": d.outcome, "ended_at_ms": d.ended_at_ms})),
         "last_good": good.map(|r| r.version),
         "instances": running.iter().enumerate().map(|(n, (i, v, side))| json!({"instance": i,
-            "version": v, "live_side": side, "asked_driver": unsure.contains(&n)}))
+            "version": v, "live_side": side, "asked_driver": asked.contains(&n)}))
             .collect::<Vec<_>>(),
     }))
 }
@@ -587,29 +602,7 @@ pub async fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
     let execs = crate::exec::Executors::new(&fleet.hosts);
     let mut out = Vec::new();
     for a in apps {
-        let asked = |i: usize, side: crate::driver::Side| {
-            let execs = &execs;
-            async move {
-                let inst = &a.instances[i];
-                let (Some(exec), Some(host)) = (execs.get(&inst.host), fleet.host(&inst.host))
-                else {
-                    return Ok(None);
-                };
-                let driver =
-                    crate::driver::Driver::for_app(a).map_err(super::preflight::driver_error)?;
-                let slot = crate::driver::Slot {
-                    app: a,
-                    instance: inst,
-                    host,
-                    side,
-                };
-                driver
-                    .current(exec, slot)
-                    .await
-                    .map_err(super::preflight::driver_error)
-            }
-        };
-        match app_status(&store, a, asked).await {
+        match app_status(&store, fleet, a, &execs).await {
             Ok(s) => out.push(s),
             Err(e) => {
                 execs.close().await;

@@ -930,15 +930,16 @@ impl Engine {
                 host,
                 port: self.slot(i, self.live[i]).port().unwrap_or(inst.port),
             };
-            let mut oks = Vec::new();
+            let mut verdicts = Vec::new();
             for p in &app.probes {
-                oks.push(self.prober.run(target, p).await.ok);
+                verdicts.push(if self.prober.run(target, p).await.ok {
+                    crate::model::Verdict::Healthy
+                } else {
+                    crate::model::Verdict::Unhealthy
+                });
             }
-            let ok = match app.health.require {
-                crate::config::Require::All => oks.iter().all(|o| *o),
-                crate::config::Require::Any => oks.iter().any(|o| *o),
-            };
-            if ok {
+            let combined = crate::health::combine_probes(app.health.require, verdicts);
+            if combined == crate::model::Verdict::Healthy {
                 healthy.push(inst.name.clone());
             }
         }

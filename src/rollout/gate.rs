@@ -293,11 +293,15 @@ fn judge(require: Require, slots: &[GateSlot], tracks: &[Track]) -> Judgement {
             .copied()
             .filter(|&i| tracks[i].tally.failed().is_some())
             .collect();
-        let failed = match require {
-            Require::All => !failing.is_empty(),
-            Require::Any => !of_slot.is_empty() && failing.len() == of_slot.len(),
-        };
-        if failed {
+        // A failed probe is unhealthy; one not failed (yet) says nothing.
+        let verdicts = of_slot.iter().map(|i| {
+            if failing.contains(i) {
+                Verdict::Unhealthy
+            } else {
+                Verdict::Unknown
+            }
+        });
+        if crate::health::combine_probes(require, verdicts) == Verdict::Unhealthy {
             return Judgement::Failed(failing[0]);
         }
     }

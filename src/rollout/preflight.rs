@@ -101,13 +101,7 @@ pub async fn check(
     strategy: Option<Strategy>,
     way_back: bool,
 ) -> Result<Preflight, UserError> {
-    let Some(app_idx) = fleet.apps.iter().position(|a| a.name == app_name) else {
-        let names: Vec<_> = fleet.apps.iter().map(|a| a.name.as_str()).collect();
-        return Err(
-            UserError::new(Code::Usage, format!("no app named \"{app_name}\""))
-                .hint(format!("apps: {}", names.join(", "))),
-        );
-    };
+    let app_idx = super::service::app_index(fleet, app_name)?;
     let app = &fleet.apps[app_idx];
     let driver = Driver::for_app(app).map_err(driver_error)?;
     let live = live_sides(fleet, app_idx, store)?;

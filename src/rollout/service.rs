@@ -126,12 +126,18 @@ pub fn start(
         .reason
         .clone()
         .unwrap_or_else(|| format!("deploy {}", req.version));
-    let break_lock = match store.lock(&app.name).map_err(store_error)? {
-        Some(held) if req.break_lock => match lock::breakable(&held) {
+    // The lock to break, as judged now; the start's transaction breaks it
+    // only if it is still that lock, and refuses any lock held otherwise.
+    let held = if req.break_lock {
+        store.lock(&app.name).map_err(store_error)?
+    } else {
+        None
+    };
+    let break_lock = match held {
+        Some(held) => match lock::breakable(&held) {
             Some(why) => Some((held, format!("--break-lock: {why}"))),
             None => return Err(lock::locked_error(&app.name, &held)),
         },
-        Some(held) => return Err(lock::locked_error(&app.name, &held)),
         None => None,
     };
     let kind = if rollback.is_some() {
@@ -140,7 +146,7 @@ pub fn start(
         DeploymentKind::Deploy
     };
     let stored = StoredPlan {
-        kind: kind.as_str().to_string(),
+        kind,
         plan: pre.plan.clone(),
         live: pre.live.clone(),
         config: std::fs::canonicalize(&fleet.source).unwrap_or_else(|_| fleet.source.clone()),
@@ -586,23 +592,18 @@ pub fn recover(
     mode: RecoverMode,
     owner: &LockOwner,
 ) -> Result<Started, UserError> {
-    let active = store
-        .unfinished_deployments(Some(app))
-        .map_err(store_error)?;
-    let Some(d) = active.first() else {
+    let Some(d) = newest_unfinished(store, app)? else {
         return Err(
             UserError::new(Code::NoRollout, format!("no interrupted rollout of {app}"))
                 .hint("`rollguard status` shows what runs; nothing needs recovering"),
         );
     };
-    if let Some(held) = store.lock(app).map_err(store_error)?
-        && lock::breakable(&held).is_none()
-    {
-        return Err(lock::locked_error(app, &held).hint(
+    lock::break_abandoned(store, app, &owner.user, "recover").map_err(|e| match e.code {
+        Code::Locked => e.hint(
             "its worker is alive: the rollout is not interrupted (abort it with `rollguard abort`)",
-        ));
-    }
-    lock::break_abandoned(store, app, &owner.user, "recover")?;
+        ),
+        _ => e,
+    })?;
     lock::take(
         store,
         app,
@@ -623,8 +624,14 @@ pub fn recover(
         Some(how),
         None,
     ) {
-        let _ = store.unlock(app, owner.pid);
-        return Err(store_error(e).hint("nothing was started"));
+        let mut err = store_error(e).hint("nothing was started");
+        if let Err(u) = store.unlock(app, owner.pid) {
+            err.message = format!(
+                "{}; the lock of {app} could not be released: {u}",
+                err.message
+            );
+        }
+        return Err(err);
     }
     let (worker_pid, log) = spawn_worker(db, store, app, d.id, mode, owner)?;
     Ok(Started {
@@ -645,10 +652,7 @@ pub fn send(
     actor: &str,
     reason: Option<&str>,
 ) -> Result<i64, UserError> {
-    let active = store
-        .unfinished_deployments(Some(app))
-        .map_err(store_error)?;
-    let Some(d) = active.first() else {
+    let Some(d) = newest_unfinished(store, app)? else {
         return Err(
             UserError::new(Code::NoRollout, format!("no rollout of {app} is running"))
                 .hint("see `rollguard status` and `rollguard history`"),
@@ -658,4 +662,16 @@ pub fn send(
         .send_command(app, Some(d.id), verb.as_str(), actor, reason)
         .map_err(store_error)?;
     Ok(d.id)
+}
+
+/// The newest deployment of `app` that has not ended: the one commands go
+/// to and recovery finishes.
+fn newest_unfinished(
+    store: &Store,
+    app: &str,
+) -> Result<Option<crate::store::Deployment>, UserError> {
+    let mut active = store
+        .unfinished_deployments(Some(app))
+        .map_err(store_error)?;
+    Ok((!active.is_empty()).then(|| active.swap_remove(0)))
 }

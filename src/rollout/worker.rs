@@ -13,19 +13,21 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::engine::{Engine, Finished, Signal};
+use super::lock::{self, store_error};
 use super::plan::Plan;
 use crate::config::{self, Fleet};
 use crate::driver::{Driver, Side};
 use crate::error::{Code, UserError};
+use crate::model::DeploymentKind;
 use crate::probe::Prober;
 use crate::store::Store;
 
 /// What a deployment row's `plan` column holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoredPlan {
-    /// `deploy`, or `rollback` for `rollguard rollback`.
+    /// A deploy, or a manual rollback (`rollguard rollback`).
     #[serde(default = "deploy_kind")]
-    pub kind: String,
+    pub kind: DeploymentKind,
     /// The plan.
     pub plan: Plan,
     /// Each instance's live side when the rollout was planned.
@@ -34,18 +36,12 @@ pub struct StoredPlan {
     pub config: PathBuf,
 }
 
-fn deploy_kind() -> String {
-    "deploy".into()
+fn deploy_kind() -> DeploymentKind {
+    DeploymentKind::Deploy
 }
 
 /// How often the worker looks for commands.
 pub const COMMAND_POLL: Duration = Duration::from_millis(250);
-/// How often it heartbeats the lock.
-pub const HEARTBEAT: Duration = Duration::from_secs(1);
-
-fn store_err(e: crate::store::StoreError) -> UserError {
-    UserError::new(Code::Store, e.message()).hint(e.hint())
-}
 
 /// What a worker does with its deployment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,10 +118,10 @@ pub fn spawn(
 
 /// Runs deployment `deployment` (the body of `rollguard worker`).
 pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, UserError> {
-    let store = Store::open(db).map_err(store_err)?;
+    let store = Store::open(db).map_err(store_error)?;
     let row = store
         .deployment(deployment)
-        .map_err(store_err)?
+        .map_err(store_error)?
         .ok_or_else(|| UserError::new(Code::Usage, format!("no deployment {deployment}")))?;
     let stored: StoredPlan = serde_json::from_value(row.plan.clone()).map_err(|e| {
         UserError::new(
@@ -169,7 +165,7 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
     let pid = std::process::id();
     store
         .set_lock_owner_pid(&app_name, pid)
-        .map_err(store_err)?;
+        .map_err(store_error)?;
     let driver = Driver::for_app(&fleet.apps[app_idx]).map_err(super::preflight::driver_error)?;
     let prober = Arc::new(Prober::new(&fleet).map_err(|e| UserError::new(Code::Exec, e))?);
     let (tx, rx) = mpsc::unbounded_channel();
@@ -233,9 +229,9 @@ async fn poll(
             }
             Err(e) => tracing::warn!("reading commands: {e}"),
         }
-        if beat.elapsed() >= HEARTBEAT {
+        if beat.elapsed() >= lock::HEARTBEAT {
             beat = tokio::time::Instant::now();
-            match store.heartbeat(&app, pid) {
+            match lock::heartbeat(&store, &app, pid) {
                 Ok(true) => {}
                 Ok(false) if !lost => {
                     lost = true;

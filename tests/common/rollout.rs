@@ -334,3 +334,30 @@ pub fn load(url: String, workers: usize, stop: Arc<AtomicBool>) -> tokio::task::
         all
     })
 }
+
+/// The pid holding the lock of `web` (the rollout's worker), 0 if none.
+pub fn worker_pid(env: &Env) -> i32 {
+    let conn = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
+    conn.query_row("SELECT owner_pid FROM locks WHERE app = 'web'", [], |r| {
+        r.get(0)
+    })
+    .unwrap_or(0)
+}
+
+/// Waits up to `limit` for `pred`, failing the test after that.
+pub fn wait_for(what: &str, limit: Duration, mut pred: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !pred() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends SIGKILL to `pid` (a worker the test started).
+pub fn kill9(pid: i32) {
+    assert!(pid > 0);
+    // SAFETY: SIGKILL to the worker this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
