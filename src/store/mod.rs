@@ -201,13 +201,7 @@ impl Store {
     /// Opens the existing file for reading and writing, with the busy
     /// timeout, writing nothing yet.
     fn connect_unconfigured(path: &Path) -> Result<Store, StoreError> {
-        let sql_err = |op| {
-            move |source| StoreError::Sqlite {
-                path: path.to_owned(),
-                op,
-                source,
-            }
-        };
+        let sql_err = |op| sqlite_error(path, op);
         // No CREATE flag: the file exists (it was checked or just made);
         // if it vanished meanwhile, fail rather than create it with 0644.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -224,13 +218,7 @@ impl Store {
     fn configure(&self) -> Result<(), StoreError> {
         let path = self.path.as_path();
         let conn = &self.conn;
-        let sql_err = |op| {
-            move |source| StoreError::Sqlite {
-                path: path.to_owned(),
-                op,
-                source,
-            }
-        };
+        let sql_err = |op| sqlite_error(path, op);
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(sql_err("switch to WAL mode"))?;
@@ -249,13 +237,7 @@ impl Store {
     /// Opens the existing file read-only (as immutable when asked: no
     /// locks, no -wal or -shm), touching nothing.
     fn connect_read_only(path: &Path, immutable: bool) -> Result<Store, StoreError> {
-        let sql_err = |op| {
-            move |source| StoreError::Sqlite {
-                path: path.to_owned(),
-                op,
-                source,
-            }
-        };
+        let sql_err = |op| sqlite_error(path, op);
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = if immutable {
             let mut uri = b"file:".to_vec();
@@ -290,11 +272,19 @@ impl Store {
 
     /// Maps a SQLite error to a [`StoreError`] naming this file.
     fn sql_err(&self, op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
-        move |source| StoreError::Sqlite {
-            path: self.path.clone(),
-            op,
-            source,
-        }
+        sqlite_error(&self.path, op)
+    }
+}
+
+/// Maps a SQLite error met doing `op` on the database at `path`.
+fn sqlite_error<'a>(
+    path: &'a Path,
+    op: &'static str,
+) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
+    move |source| StoreError::Sqlite {
+        path: path.to_owned(),
+        op,
+        source,
     }
 }
 
