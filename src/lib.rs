@@ -49,15 +49,17 @@
 //! | [`store`] | schema and migrations, opening (only a missing file is created; read-only for reading commands; a damaged or foreign file is an error), the batched result writer, typed queries, a deployment's start in one transaction, lock and command rows | hold business rules |
 //! | [`driver`] | docker, process and command drivers: current, present, snapshot, start, restore | route traffic |
 //! | [`traffic`] | nginx (file, validate, reload), HAProxy (runtime API), command hooks | start instances |
-//! | [`rollout`] | `plan` and `routing` (pure), `gate`, `engine` (runs a plan, rolls back), `service` (the one way in: preflight, start, rollback checks, recover, send), `lock`, `report` (a deployment's typed report), `worker`, `cli` (printing over the service) | print or read stdin, except `cli` |
+//! | [`rollout`] | `plan`, `routing` and `decide` (pure: the next stage, a retry, when and how to roll back, the outcome, the order of restores), `gate`, `engine` (carries decisions out and records them), `service` (the one way in: preflight, start, rollback checks, recover, send), `lock`, `report` (a deployment's typed report), `worker`, `cli` (printing over the service) | print or read stdin, except `cli` |
 //! | [`tui`] | the console: state, views, keymap, themes, confirmation of actions | I/O on the draw or input path |
 //! | [`demo`] | the demo fleet and its demo application | ship in the hot path |
 //!
 //! # Rules the design keeps
 //!
-//! 1. Pure core, effects at the edge: plans, routing, verdicts and
-//!    conditions are pure functions with unit tests; drivers, traffic and
-//!    executors are thin adapters tested against the real thing.
+//! 1. Pure core, effects at the edge: plans, routing, verdicts, conditions
+//!    and the rollout's decisions (`rollout::decide`) are pure functions
+//!    with unit tests; the engine only carries decisions out; drivers,
+//!    traffic and executors are thin adapters tested against the real
+//!    thing.
 //! 2. Write before act: a rollout's start is recorded before its worker
 //!    runs, and each change before it is made; recovery reads the records.
 //! 3. One writer for probe results; rollout writes are transactions.

@@ -78,6 +78,10 @@ enum Cmd {
     Fire(rollout::cli::VerbArgs),
     /// Abort APP's rollout and roll it back.
     Abort(rollout::cli::VerbArgs),
+    /// Pause APP's rollout after the stage that runs (it waits for `resume`).
+    Pause(rollout::cli::VerbArgs),
+    /// Resume APP's paused rollout.
+    Resume(rollout::cli::VerbArgs),
     /// Show rollouts in progress, locks and what runs where.
     Status(rollout::cli::StatusArgs),
     /// List past deployments and rollbacks, newest first.
@@ -211,6 +215,8 @@ async fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Hold(ref args)) => control(&cli, Verb::Hold, args),
         Some(Cmd::Fire(ref args)) => control(&cli, Verb::Fire, args),
         Some(Cmd::Abort(ref args)) => control(&cli, Verb::Abort, args),
+        Some(Cmd::Pause(ref args)) => control(&cli, Verb::Pause, args),
+        Some(Cmd::Resume(ref args)) => control(&cli, Verb::Resume, args),
         Some(Cmd::Status(ref args)) => {
             let fleet = match load(cli.config.as_deref()) {
                 Ok(f) => f,

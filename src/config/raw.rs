@@ -123,6 +123,7 @@ pub(super) struct RawRollout {
     pub step_pause: Option<S<String>>,
     pub auto_rollback: Option<S<String>>,
     pub confirm_window: Option<S<String>>,
+    pub rollback_batch: Option<S<i64>>,
 }
 
 #[derive(Deserialize)]

@@ -496,6 +496,9 @@ pub struct Rollout {
     pub auto_rollback: AutoRollback,
     /// With `Confirm`: the armed rollback fires after this long.
     pub confirm_window: Duration,
+    /// How many slots a rollback restores at once; `None`: every slot the
+    /// rollout replaced.
+    pub rollback_batch: Option<u32>,
 }
 
 impl Default for Rollout {
@@ -510,6 +513,7 @@ impl Default for Rollout {
             step_pause: StepPause::After(Duration::from_secs(300)),
             auto_rollback: AutoRollback::Auto,
             confirm_window: Duration::from_secs(30),
+            rollback_batch: None,
         }
     }
 }

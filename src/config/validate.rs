@@ -985,6 +985,10 @@ fn rollout(cx: &mut Ctx<'_>, r: &RawRollout, instances: usize) -> Rollout {
             d.confirm_window,
             ROLLOUT_WAIT,
         ),
+        rollback_batch: r
+            .rollback_batch
+            .as_ref()
+            .map(|_| count(cx, &r.rollback_batch, "rollback_batch", 1, 1)),
     }
 }
 

@@ -1,13 +1,17 @@
-//! The rollout engine: executes a [`Plan`] stage by stage and, when health
-//! says no or an operator aborts, rolls back what it did in reverse order.
+//! The rollout engine: carries out what [`decide`] says, stage by stage,
+//! and reports what it saw back to it. It runs a [`Plan`]'s stages (drain,
+//! snapshot, start, gate, traffic), undoes a failed batch for a retry, arms
+//! a rollback and waits for the window or an operator, and restores what
+//! it did in the order [`undo_steps`] gives, several slots at once.
 //!
-//! Write before act: each change (snapshot, start, stop, routing) is stored
-//! with state `started` before its side effect and updated to `done` or
-//! `failed` after, so after a crash the store tells what may be half done.
-//! Every decision (gate passed, gate failed, deadline, start failed) is an
-//! event with its evidence. The engine runs in the detached worker process
-//! (`rollguard worker`); commands from consoles and the CLI (`approve`,
-//! `hold`, `fire`, `abort`) reach it through the store.
+//! Write before act: each change (snapshot, start, stop, restore, routing)
+//! is stored with state `started` before its side effect and updated to
+//! `done` or `failed` after, so after a crash the store tells what may be
+//! half done. Every decision (gate passed, gate failed, deadline, start
+//! failed) is an event with its evidence. The engine runs in the detached
+//! worker process (`rollguard worker`); commands from consoles and the CLI
+//! (`approve`, `hold`, `fire`, `abort`, `pause`, `resume`) reach it through
+//! the store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,13 +19,16 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
+use super::decide::{
+    Decision, Done, Observation, Phase, Policy, State, UndoStep, decide, undo_steps,
+};
 use super::gate::{self, GateMode, GateOutcome, GateSlot};
 use super::plan::{Plan, Stage};
 use super::routing::{self, Route};
-use crate::config::{App, AutoRollback, Fleet, StepPause};
+use crate::config::{App, Fleet, StepPause};
 use crate::driver::{Driver, Side, Slot, Snapshot};
 use crate::exec::Executor;
-use crate::model::{Verb, Version, now_ms};
+use crate::model::{BatchState, DeploymentState, Verb, Version, now_ms};
 use crate::probe::Prober;
 use crate::store::Store;
 use crate::store::rollout::Command;
@@ -77,10 +84,21 @@ pub struct Engine {
     signals: mpsc::UnboundedReceiver<Signal>,
     cancel_tx: watch::Sender<bool>,
     cancel: watch::Receiver<bool>,
+    /// Who aborted, and why.
     aborted: Option<(String, Option<String>)>,
     approved: bool,
-    /// A rollback is under way: an abort is recorded but cancels nothing.
-    rolling_back: bool,
+    /// Where the rollout is, as [`decide`] sees it.
+    state: State,
+    /// The app's settings that steer [`decide`].
+    policy: Policy,
+    /// The failure being handled, once something failed.
+    failure: Option<Failure>,
+    /// Who sent the command that ended the last wait, and why.
+    last_command: Option<(String, Option<String>)>,
+    /// When an armed rollback fires by itself.
+    window_end: Option<tokio::time::Instant>,
+    /// The instances the rollback could not restore.
+    unrestored: Vec<String>,
     /// What the balancer holds is not known (after a crash): the next
     /// traffic change states every server.
     routes_unknown: bool,
@@ -117,6 +135,12 @@ impl Engine {
         signals: mpsc::UnboundedReceiver<Signal>,
     ) -> Engine {
         let traffic = Traffic::new(&fleet.apps[app].traffic);
+        let stages = plan.stages.len();
+        let rollout = &fleet.apps[app].rollout;
+        let policy = Policy {
+            auto_rollback: rollout.auto_rollback,
+            max_failed_batches: rollout.max_failed_batches,
+        };
         let routes = routing::steady(&live);
         let (cancel_tx, cancel) = watch::channel(false);
         Engine {
@@ -137,7 +161,12 @@ impl Engine {
             cancel,
             aborted: None,
             approved: false,
-            rolling_back: false,
+            state: State::new(stages),
+            policy,
+            failure: None,
+            last_command: None,
+            window_end: None,
+            unrestored: Vec::new(),
             routes_unknown: false,
         }
     }
@@ -240,21 +269,24 @@ impl Engine {
 
     /// Ends the deployment: the lock is released first, so whoever sees
     /// the outcome can deploy again at once.
-    fn finish(&self, state: &str, outcome: Outcome) {
+    fn finish(&self, state: DeploymentState, outcome: Outcome) {
         let app = self.app().name.clone();
         if let Ok(true) = self.store.unlock(&app, std::process::id()) {
             self.event("lock_released", None, Value::Null);
         }
-        if let Err(e) = self
-            .store
-            .finish_deployment(self.deployment, state, outcome.as_str())
+        if let Err(e) =
+            self.store
+                .finish_deployment(self.deployment, state.as_str(), outcome.as_str())
         {
             tracing::error!("could not record the end of the deployment: {e}");
         }
     }
 
-    fn set_state(&self, state: &str) {
-        if let Err(e) = self.store.set_deployment_state(self.deployment, state) {
+    fn set_state(&self, state: DeploymentState) {
+        if let Err(e) = self
+            .store
+            .set_deployment_state(self.deployment, state.as_str())
+        {
             tracing::warn!("could not set the deployment state: {e}");
         }
     }
@@ -266,7 +298,27 @@ impl Engine {
         }
     }
 
+    /// Records a command and takes what [`decide`] makes of it while a
+    /// stage runs: an abort cancels the stage's gates, an approval ends a
+    /// manual step, a pause is taken after the stage.
     fn handle_signal(&mut self, sig: Signal) {
+        let Some(verb) = self.record_signal(sig) else {
+            return;
+        };
+        let (state, decision) = decide(self.state, &self.policy, Observation::Command(verb));
+        self.state = state;
+        match decision {
+            Decision::CancelStage => {
+                let _ = self.cancel_tx.send(true);
+            }
+            Decision::Approve => self.approved = true,
+            _ => {}
+        }
+    }
+
+    /// Records `sig` (a command as its sender's event, a lost lock) and
+    /// returns the command's verb, if it is one rollguard knows.
+    fn record_signal(&mut self, sig: Signal) -> Option<Verb> {
         match sig {
             Signal::Command(c) => {
                 self.event_by(
@@ -275,21 +327,16 @@ impl Engine {
                     c.reason.as_deref(),
                     json!({"actor": c.actor}),
                 );
-                match Verb::parse(&c.verb) {
-                    Some(Verb::Abort) => {
-                        self.aborted = Some((c.actor, c.reason));
-                        // A rollback under way is what an abort asks for:
-                        // its health checks must not be cut short.
-                        if !self.rolling_back {
-                            let _ = self.cancel_tx.send(true);
-                        }
+                let verb = Verb::parse(&c.verb);
+                match verb {
+                    Some(Verb::Abort) if self.aborted.is_none() => {
+                        self.aborted = Some((c.actor.clone(), c.reason.clone()));
                     }
-                    Some(Verb::Approve) => self.approved = true,
-                    // Hold and fire are read where a rollback is armed;
-                    // pause and resume are not steps of this engine yet.
-                    Some(Verb::Hold | Verb::Fire | Verb::Pause | Verb::Resume) => {}
                     None => tracing::warn!("ignoring an unknown command {:?}", c.verb),
+                    _ => {}
                 }
+                self.last_command = Some((c.actor, c.reason));
+                verb
             }
             Signal::LockLost => {
                 self.event(
@@ -297,6 +344,38 @@ impl Engine {
                     Some("the lock was broken by someone else; finishing anyway"),
                     Value::Null,
                 );
+                None
+            }
+        }
+    }
+
+    /// Waits for the next known command; `until` ends the wait as
+    /// [`Observation::WindowEnded`].
+    async fn next_command(&mut self, until: Option<tokio::time::Instant>) -> Observation {
+        loop {
+            let sleep = async {
+                match until {
+                    Some(end) => tokio::time::sleep_until(end).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = sleep => return Observation::WindowEnded,
+                sig = self.signals.recv() => match sig {
+                    Some(sig) => {
+                        if let Some(verb) = self.record_signal(sig) {
+                            return Observation::Command(verb);
+                        }
+                    }
+                    // The poller is gone: nothing more can arrive.
+                    None => {
+                        if until.is_none() {
+                            std::future::pending::<()>().await;
+                        }
+                        tokio::time::sleep_until(until.unwrap_or_else(tokio::time::Instant::now)).await;
+                        return Observation::WindowEnded;
+                    }
+                },
             }
         }
     }
@@ -353,13 +432,13 @@ impl Engine {
 
     /// Runs the plan to the end: deployed, or rolled back.
     pub async fn run(self) -> Finished {
-        self.set_state("running");
+        self.set_state(DeploymentState::Running);
         self.event(
             "rollout_started",
             None,
             json!({"plan": self.plan, "strategy": self.plan.strategy}),
         );
-        self.run_from(0).await
+        self.drive(Observation::Begin { from: 0 }).await
     }
 
     /// Picks up a deployment whose worker died: rebuilds what was done
@@ -371,7 +450,7 @@ impl Engine {
         let batches = self.store.batches(self.deployment).unwrap_or_default();
         let first_open = batches
             .iter()
-            .position(|b| b.state != "passed")
+            .position(|b| b.state != BatchState::Passed.as_str())
             .unwrap_or(batches.len());
         for stage in self.plan.stages.iter().take(first_open) {
             if matches!(stage, Stage::Switch) {
@@ -390,15 +469,145 @@ impl Engine {
                    "replaced": self.undo.len().saturating_sub(1)}),
         );
         if resume {
-            self.set_state("running");
-            return self.run_from(first_open).await;
+            self.set_state(DeploymentState::Running);
+            return self.drive(Observation::Begin { from: first_open }).await;
         }
-        let f = Failure {
+        self.failure = Some(Failure {
             trigger: Trigger::Recovered,
             reason: "the rollout's worker stopped before the end; rolling back what it did".into(),
             evidence: json!({"from_stage": first_open}),
-        };
-        self.fail(f).await
+        });
+        self.drive(Observation::Interrupted).await
+    }
+
+    /// Carries out what [`decide`] says, observation by observation, until
+    /// the rollout ends.
+    async fn drive(mut self, first: Observation) -> Finished {
+        let batch_ids = self
+            .store
+            .batches(self.deployment)
+            .map(|b| b.into_iter().map(|b| b.id).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let stages = self.plan.stages.clone();
+        // Where the undo stack stood when the running stage began.
+        let mut mark = self.undo.len();
+        let mut seen = first;
+        loop {
+            let before = self.state.phase;
+            let (state, decision) = decide(self.state, &self.policy, seen);
+            self.state = state;
+            if matches!(
+                decision,
+                Decision::Arm | Decision::RollBack { .. } | Decision::LeaveAsIs
+            ) && matches!(before, Phase::Running { .. } | Phase::Paused { .. })
+            {
+                self.record_failure();
+            }
+            seen = match decision {
+                Decision::RunStage { stage } => {
+                    if matches!(before, Phase::Paused { .. }) {
+                        self.set_state(DeploymentState::Running);
+                        let by = self.last_command.clone().map(|(a, _)| a);
+                        self.event("resumed", None, json!({"next_stage": stage, "actor": by}));
+                    }
+                    mark = self.undo.len();
+                    self.run_stage(stage, &stages[stage], batch_ids.get(stage).copied())
+                        .await
+                }
+                Decision::RetryStage { .. } => {
+                    if let Some(f) = &self.failure {
+                        self.event(
+                            "batch_retried",
+                            Some(&f.reason),
+                            json!({"trigger": f.trigger, "code": f.trigger.code().as_str(),
+                                   "evidence": f.evidence, "failed_batches": self.state.failed_batches}),
+                        );
+                    }
+                    let unrestored = self.rollback_to(mark).await;
+                    Observation::BatchUndone {
+                        unrestored: unrestored.len(),
+                    }
+                }
+                Decision::Pause { next } => {
+                    self.set_state(DeploymentState::Paused);
+                    let by = self.last_command.clone().map(|(a, _)| a);
+                    self.event(
+                        "paused_by_operator",
+                        None,
+                        json!({"next_stage": next, "actor": by}),
+                    );
+                    self.next_command(None).await
+                }
+                Decision::Arm => self.arm().await,
+                Decision::Wait => match self.state.phase {
+                    Phase::Held if before == Phase::Armed => {
+                        self.set_state(DeploymentState::RollbackHeld);
+                        let (by, why) = self.last_command.clone().unwrap_or_default();
+                        self.event_by(&by, "rollback_held", why.as_deref(), Value::Null);
+                        self.next_command(None).await
+                    }
+                    Phase::Armed => self.next_command(self.window_end).await,
+                    _ => self.next_command(None).await,
+                },
+                Decision::RollBack { .. } => {
+                    if matches!(before, Phase::Armed | Phase::Held) {
+                        self.record_fired(seen);
+                    }
+                    self.roll_back().await
+                }
+                Decision::LeaveAsIs => return self.leave_as_is(),
+                Decision::Finish(Outcome::Deployed) => return self.finish_deployed(),
+                Decision::Finish(outcome) => return self.finish_rollback(outcome),
+                // Only while a stage runs (taken in `handle_signal`), or a
+                // late observation: nothing to carry out here.
+                Decision::CancelStage | Decision::Approve | Decision::Nothing => {
+                    self.next_command(None).await
+                }
+            };
+        }
+    }
+
+    /// Runs stage `i` and says how it went. A stage that fails records
+    /// its batch as failed and keeps the failure for the events that
+    /// follow.
+    async fn run_stage(&mut self, i: usize, stage: &Stage, batch: Option<i64>) -> Observation {
+        self.drain_signals();
+        if let Some(f) = self.abort_failure() {
+            self.failure = Some(f);
+            return Observation::StageFailed {
+                trigger: Trigger::Abort,
+                retryable: false,
+            };
+        }
+        if let Some(b) = batch {
+            let _ = self.store.set_batch_state(b, BatchState::Running.as_str());
+        }
+        let describe = stage.describe(self.app());
+        self.event(
+            "stage_started",
+            None,
+            json!({"index": i, "stage": stage, "describe": describe}),
+        );
+        match self.stage(i, stage, batch).await {
+            Ok(()) => {
+                if let Some(b) = batch {
+                    let _ = self.store.set_batch_state(b, BatchState::Passed.as_str());
+                }
+                self.drain_signals();
+                Observation::StagePassed
+            }
+            Err(f) => {
+                if let Some(b) = batch {
+                    let _ = self.store.set_batch_state(b, BatchState::Failed.as_str());
+                }
+                let seen = Observation::StageFailed {
+                    trigger: f.trigger,
+                    retryable: matches!(stage, Stage::Replace { .. }),
+                };
+                self.failure = Some(f);
+                seen
+            }
+        }
     }
 
     /// Undo entries from the store: steady routing at the start, then one
@@ -446,66 +655,6 @@ impl Engine {
         }
     }
 
-    async fn run_from(mut self, first: usize) -> Finished {
-        let batch_ids = self
-            .store
-            .batches(self.deployment)
-            .map(|b| b.into_iter().map(|b| b.id).collect::<Vec<_>>())
-            .unwrap_or_default();
-        let stages = self.plan.stages.clone();
-        let mut failed_batches = 0u32;
-        let mut i = first;
-        while i < stages.len() {
-            let batch = batch_ids.get(i).copied();
-            let mark = self.undo.len();
-            self.drain_signals();
-            if let Some(f) = self.abort_failure() {
-                return self.fail(f).await;
-            }
-            if let Some(b) = batch {
-                let _ = self.store.set_batch_state(b, "running");
-            }
-            let describe = stages[i].describe(self.app());
-            self.event(
-                "stage_started",
-                None,
-                json!({"index": i, "stage": stages[i], "describe": describe}),
-            );
-            match self.stage(i, &stages[i], batch).await {
-                Ok(()) => {
-                    if let Some(b) = batch {
-                        let _ = self.store.set_batch_state(b, "passed");
-                    }
-                    i += 1;
-                }
-                Err(f) => {
-                    if let Some(b) = batch {
-                        let _ = self.store.set_batch_state(b, "failed");
-                    }
-                    failed_batches += 1;
-                    let retry = f.trigger != Trigger::Abort
-                        && f.trigger != Trigger::Monitor
-                        && matches!(stages[i], Stage::Replace { .. })
-                        && failed_batches < self.app().rollout.max_failed_batches;
-                    if !retry {
-                        return self.fail(f).await;
-                    }
-                    self.event(
-                        "batch_retried",
-                        Some(&f.reason),
-                        json!({"trigger": f.trigger, "code": f.trigger.code().as_str(), "evidence": f.evidence,
-                               "failed_batches": failed_batches}),
-                    );
-                    let unrestored = self.rollback_to(mark).await;
-                    if !unrestored.is_empty() {
-                        return self.fail(f).await;
-                    }
-                }
-            }
-        }
-        self.finish_deployed()
-    }
-
     /// Records what each instance runs and which side is live, as this
     /// rollout leaves them without a rollback: the next deploy plans from
     /// it.
@@ -548,7 +697,7 @@ impl Engine {
             );
         }
         self.event("rollout_completed", None, json!({"version": to}));
-        self.finish("done", Outcome::Deployed);
+        self.finish(DeploymentState::Done, Outcome::Deployed);
         Finished {
             outcome: Outcome::Deployed,
             unrestored: Vec::new(),
@@ -828,6 +977,11 @@ impl Engine {
                 }
             }
         };
+        self.judge_gate(outcome)
+    }
+
+    /// Records a gate's outcome as its event and turns it into a result.
+    fn judge_gate(&self, outcome: GateOutcome) -> Result<(), Failure> {
         let evidence = serde_json::to_value(&outcome).unwrap_or(Value::Null);
         match outcome {
             GateOutcome::Passed { .. } => {
@@ -891,7 +1045,7 @@ impl Engine {
     /// operator approves (taken as soon as the worker reads it).
     async fn wait_for_approval(&mut self, slots: &[GateSlot]) -> Result<(), Failure> {
         self.approved = false;
-        self.set_state("waiting_approval");
+        self.set_state(DeploymentState::WaitingApproval);
         self.event("waiting_approval", None, Value::Null);
         self.drain_signals();
         while !self.approved {
@@ -902,7 +1056,7 @@ impl Engine {
             self.gate_until(slots, GateMode::Monitor { length }, true)
                 .await?;
         }
-        self.set_state("running");
+        self.set_state(DeploymentState::Running);
         Ok(())
     }
 
@@ -957,182 +1111,167 @@ impl Engine {
         }
     }
 
-    /// A failure: roll back (now, after confirmation, or not at all).
-    async fn fail(mut self, f: Failure) -> Finished {
-        let code = f.trigger.code().as_str();
-        self.set_state("failing");
+    /// Records the failure that [`decide`] answers with a rollback, an
+    /// armed rollback or nothing (`auto_rollback = "off"`).
+    fn record_failure(&mut self) {
+        let f = match self.failure.clone() {
+            Some(f) => f,
+            None => self.abort_failure().unwrap_or(Failure {
+                trigger: Trigger::Abort,
+                reason: "aborted".into(),
+                evidence: Value::Null,
+            }),
+        };
+        self.set_state(DeploymentState::Failing);
         self.event(
             "rollout_failed",
             Some(&f.reason),
-            json!({"trigger": f.trigger, "code": code, "evidence": f.evidence}),
+            json!({"trigger": f.trigger, "code": f.trigger.code().as_str(), "evidence": f.evidence}),
         );
-        let policy = if matches!(f.trigger, Trigger::Abort | Trigger::Recovered) {
-            AutoRollback::Auto
-        } else {
-            self.app().rollout.auto_rollback
-        };
-        match policy {
-            AutoRollback::Off => {
-                self.event(
-                    "rollback_skipped",
-                    Some("auto_rollback = \"off\": reported only"),
-                    Value::Null,
-                );
-                self.record_as_left();
-                self.finish("failed", Outcome::Failed);
-                return Finished {
-                    outcome: Outcome::Failed,
-                    unrestored: Vec::new(),
-                };
-            }
-            AutoRollback::Confirm => self.confirm().await,
-            AutoRollback::Auto => {}
+        self.failure = Some(f);
+    }
+
+    /// `confirm` mode: arms the rollback and waits for the window, `fire`,
+    /// `hold` or `abort`.
+    async fn arm(&mut self) -> Observation {
+        let window = self.app().rollout.confirm_window;
+        self.set_state(DeploymentState::RollbackArmed);
+        self.event(
+            "rollback_armed",
+            None,
+            json!({"fires_in_ms": window.as_millis() as u64}),
+        );
+        self.window_end = Some(tokio::time::Instant::now() + window);
+        self.next_command(self.window_end).await
+    }
+
+    /// Records why an armed rollback fires: its window, or who fired it.
+    fn record_fired(&mut self, seen: Observation) {
+        if seen == Observation::WindowEnded {
+            self.event(
+                "rollback_fired",
+                Some("the confirm window elapsed"),
+                Value::Null,
+            );
+            return;
         }
-        self.set_state("rolling_back");
+        let (by, why) = self.last_command.clone().unwrap_or_default();
+        let reason = match why {
+            Some(w) => format!("fired by {by}: {w}"),
+            None => format!("fired by {by}"),
+        };
+        self.event_by(&by, "rollback_fired", Some(&reason), Value::Null);
+    }
+
+    /// Undoes everything the rollout did; says how many of the instances
+    /// it touched could not be restored.
+    async fn roll_back(&mut self) -> Observation {
+        let (reason, trigger) = match &self.failure {
+            Some(f) => (Some(f.reason.clone()), f.trigger),
+            None => (None, Trigger::Abort),
+        };
+        self.set_state(DeploymentState::RollingBack);
         self.event(
             "rollback_started",
-            Some(&f.reason),
-            json!({"trigger": f.trigger, "code": code}),
+            reason.as_deref(),
+            json!({"trigger": trigger, "code": trigger.code().as_str()}),
         );
         let unrestored = self.rollback_to(0).await;
-        let total = self
+        let touched = self
             .plan
             .stages
             .iter()
             .flat_map(|s| s.instances(self.live.len()))
             .collect::<std::collections::BTreeSet<_>>()
             .len();
-        let outcome = if unrestored.is_empty() {
-            if f.trigger == Trigger::Abort {
-                Outcome::Aborted
-            } else {
-                Outcome::RolledBack
-            }
-        } else if unrestored.len() >= total {
-            Outcome::RollbackFailed
-        } else {
-            Outcome::RollbackPartial
-        };
+        self.unrestored = unrestored.clone();
+        Observation::RollbackDone {
+            unrestored: unrestored.len(),
+            touched,
+        }
+    }
+
+    /// `auto_rollback = "off"`: reports the failure and leaves what runs.
+    fn leave_as_is(self) -> Finished {
+        self.event(
+            "rollback_skipped",
+            Some("auto_rollback = \"off\": reported only"),
+            Value::Null,
+        );
+        self.record_as_left();
+        self.finish(DeploymentState::Failed, Outcome::Failed);
+        Finished {
+            outcome: Outcome::Failed,
+            unrestored: Vec::new(),
+        }
+    }
+
+    /// Ends a rolled-back rollout with `outcome`.
+    fn finish_rollback(self, outcome: Outcome) -> Finished {
+        let unrestored = self.unrestored.clone();
         let kind = if unrestored.is_empty() {
             "rollback_completed"
         } else {
             "rollback_failed"
         };
-        let reason = (!unrestored.is_empty()).then(|| {
-            let code = outcome
-                .code()
-                .unwrap_or(crate::error::Code::RollbackPartial);
-            format!("{code}: not restored: {}", unrestored.join(", "))
-        });
+        let reason = outcome
+            .code()
+            .filter(|_| !unrestored.is_empty())
+            .map(|code| format!("{code}: not restored: {}", unrestored.join(", ")));
         self.event(
             kind,
             reason.as_deref(),
             json!({"unrestored": unrestored, "outcome": outcome}),
         );
-        self.finish("done", outcome);
+        self.finish(DeploymentState::Done, outcome);
         Finished {
             outcome,
             unrestored,
         }
     }
 
-    /// `confirm` mode: arm the rollback and wait for `fire`, the window, or
-    /// `hold` (which then waits for `fire` or `abort`). Returns when the
-    /// rollback should run.
-    async fn confirm(&mut self) {
-        let window = self.app().rollout.confirm_window;
-        self.set_state("rollback_armed");
-        self.event(
-            "rollback_armed",
-            None,
-            json!({"fires_in_ms": window.as_millis() as u64}),
-        );
-        let end = tokio::time::Instant::now() + window;
-        let mut held = false;
-        loop {
-            let sleep = async {
-                if held {
-                    std::future::pending::<()>().await
-                } else {
-                    tokio::time::sleep_until(end).await
-                }
-            };
-            tokio::select! {
-                _ = sleep => {
-                    self.event("rollback_fired", Some("the confirm window elapsed"), Value::Null);
-                    return;
-                }
-                Some(sig) = self.signals.recv() => {
-                    if let Signal::Command(c) = &sig {
-                        match Verb::parse(&c.verb) {
-                            Some(Verb::Fire | Verb::Abort) => {
-                                let (by, why) = (c.actor.clone(), c.reason.clone());
-                                self.handle_signal(sig);
-                                let reason = match why {
-                                    Some(w) => format!("fired by {by}: {w}"),
-                                    None => format!("fired by {by}"),
-                                };
-                                self.event_by(&by, "rollback_fired", Some(&reason), Value::Null);
-                                return;
-                            }
-                            Some(Verb::Hold) => {
-                                let (by, why) = (c.actor.clone(), c.reason.clone());
-                                held = true;
-                                self.set_state("rollback_held");
-                                self.handle_signal(sig);
-                                self.event_by(&by, "rollback_held", why.as_deref(), Value::Null);
-                                continue;
-                            }
-                            _ => {}
-                        }
-                    }
-                    self.handle_signal(sig);
-                }
-            }
-        }
-    }
-
-    /// Undoes everything after `mark` in reverse order. Returns the names
-    /// of instances that could not be restored.
+    /// Undoes everything after `mark` ([`undo_steps`] says in which
+    /// order and which slots together). Returns the names of instances
+    /// that could not be restored.
     async fn rollback_to(&mut self, mark: usize) -> Vec<String> {
+        // Health checks cut short by an abort start again: a rollback is
+        // what an abort asks for.
         let _ = self.cancel_tx.send(false);
         self.cancel = self.cancel_tx.subscribe();
-        self.rolling_back = true;
-        let unrestored = self.undo_to(mark).await;
-        self.rolling_back = false;
-        unrestored
-    }
-
-    async fn undo_to(&mut self, mark: usize) -> Vec<String> {
+        let done: Vec<Done> = self
+            .undo
+            .iter()
+            .enumerate()
+            .map(|(k, u)| match u {
+                Undo::Routed { .. } => Done::Routed { routing: k },
+                Undo::Replaced { .. } => Done::Replaced { slot: k },
+            })
+            .collect();
+        let steps = undo_steps(&done, mark, self.rollback_batch());
         let mut unrestored = Vec::new();
-        while self.undo.len() > mark {
-            let Some(step) = self.undo.pop() else { break };
+        for step in steps {
             match step {
-                Undo::Routed {
-                    mut routes,
-                    mut live,
-                } => {
-                    // Routing changes in a row (canary steps) are undone in
-                    // one go, straight to the oldest: 50% → 0, not → 25 → 0.
-                    while self.undo.len() > mark
-                        && let Some(Undo::Routed { .. }) = self.undo.last()
-                    {
-                        if let Some(Undo::Routed { routes: r, live: l }) = self.undo.pop() {
-                            (routes, live) = (r, l);
+                UndoStep::Route { routing } => {
+                    if let Some(Undo::Routed { routes, live }) = self.undo.get(routing).cloned() {
+                        self.live = live;
+                        if let Err(f) = self.apply_routes(routes).await {
+                            self.event("rollback_traffic_failed", Some(&f.reason), Value::Null);
                         }
                     }
-                    self.live = live;
-                    if let Err(f) = self.apply_routes(routes).await {
-                        self.event("rollback_traffic_failed", Some(&f.reason), Value::Null);
-                    }
                 }
-                Undo::Replaced {
-                    instance,
-                    side,
-                    snapshot,
-                } => {
-                    if let Err(reason) = self.restore(instance, side, snapshot).await {
-                        let name = self.app().instances[instance].name.clone();
+                UndoStep::Restore { slots } => {
+                    let group: Vec<(usize, Side, Option<Snapshot>)> = slots
+                        .iter()
+                        .filter_map(|k| match self.undo.get(*k) {
+                            Some(Undo::Replaced {
+                                instance,
+                                side,
+                                snapshot,
+                            }) => Some((*instance, *side, snapshot.clone())),
+                            _ => None,
+                        })
+                        .collect();
+                    for (name, reason, side) in self.restore_group(group).await {
                         self.event(
                             "instance_not_restored",
                             Some(&reason),
@@ -1145,72 +1284,244 @@ impl Engine {
                 }
             }
         }
+        self.undo.truncate(mark);
         unrestored
     }
 
-    /// Restores one slot: traffic off it, the snapshot back (or stop what
-    /// an install started), gate, traffic back on if it is a live side.
-    async fn restore(
+    /// How many slots a rollback restores at once: `rollback_batch`, by
+    /// default every slot the rollout replaced.
+    fn rollback_batch(&self) -> usize {
+        match self.app().rollout.rollback_batch {
+            Some(n) => n as usize,
+            None => self.undo.len().max(1),
+        }
+    }
+
+    /// Restores a group of slots together: each restore recorded first,
+    /// traffic off them in one change, the snapshots put back (or what an
+    /// install started stopped) at once, the live ones gated at once, and
+    /// traffic back on the healthy ones in one change. When some instance
+    /// that does not run the failed release still serves, every live slot
+    /// still running it leaves traffic with the first group (it only
+    /// answers errors); when none does, one slot is restored alone first so
+    /// that traffic never has nowhere to go. Returns the slots that could
+    /// not be restored: (instance, why, side).
+    async fn restore_group(
         &mut self,
-        i: usize,
-        side: Side,
-        snapshot: Option<Snapshot>,
-    ) -> Result<(), String> {
-        let exec = self.exec(i).ok_or("no executor")?;
-        let mut off = self.routes.clone();
-        off[i].set(side, None);
-        if let Err(f) = self.apply_routes(off).await {
-            return Err(f.reason);
+        group: Vec<(usize, Side, Option<Snapshot>)>,
+    ) -> Vec<(String, String, Side)> {
+        let mut failed = Vec::new();
+        let mut rest = group;
+        while !rest.is_empty() {
+            let wave_len = if self.good_serving() || rest.len() == 1 {
+                rest.len()
+            } else {
+                1
+            };
+            let wave: Vec<_> = rest.drain(..wave_len).collect();
+            failed.extend(self.restore_wave(wave).await);
         }
-        let from = Some(self.plan.to.to_string());
-        let id = self.change(None, i, "restore", from.as_deref(), json!({"side": side}));
-        let slot = self.slot(i, side);
-        let label = slot.label();
-        let result = match &snapshot {
-            Some(s) if s.version.is_some() || s.driver == "docker" => {
-                self.driver.restore(&exec, slot, s).await
-            }
-            _ => self.driver.stop(&exec, slot).await,
-        };
-        if let Err(e) = result {
-            self.change_done(id, "failed", json!({"error": e.to_string()}));
-            // Driver errors already name the slot, except config ones.
-            return Err(match e {
-                crate::driver::DriverError::Config(m) => format!("{label}: {m}"),
-                other => other.to_string(),
+        failed
+    }
+
+    /// Whether a live slot that this rollout did not replace takes traffic.
+    fn good_serving(&self) -> bool {
+        (0..self.live.len()).any(|i| {
+            let side = self.live[i];
+            let replaced = self.undo.iter().any(|u| {
+                matches!(u, Undo::Replaced { instance, side: s, .. } if *instance == i && *s == side)
             });
-        }
-        let restored_something = snapshot.is_some();
-        let is_live = self.live[i] == side;
-        if restored_something && is_live {
-            if let Err(f) = self.gate(&[(i, side)], self.deadline()).await {
-                self.change_done(id, "failed", json!({"error": f.reason}));
-                return Err(format!("{label}: restored but not healthy: {}", f.reason));
+            !replaced && self.routes.get(i).is_some_and(|r| r.get(side).is_some())
+        })
+    }
+
+    async fn restore_wave(
+        &mut self,
+        wave: Vec<(usize, Side, Option<Snapshot>)>,
+    ) -> Vec<(String, String, Side)> {
+        let mut failed = Vec::new();
+        let name = |e: &Engine, i: usize| e.app().instances[i].name.clone();
+        // Write before act: no record, no restore.
+        let from = Some(self.plan.to.to_string());
+        let mut todo = Vec::new();
+        for (i, side, snapshot) in wave {
+            let Some(exec) = self.exec(i) else {
+                failed.push((name(self, i), "no executor".to_string(), side));
+                continue;
+            };
+            match self.try_change(None, i, "restore", from.as_deref(), json!({"side": side})) {
+                Ok(id) => todo.push((i, side, snapshot, exec, id)),
+                Err(e) => failed.push((
+                    name(self, i),
+                    format!("cannot record the restore, so it was not made: {e}"),
+                    side,
+                )),
             }
-            let mut on = self.routes.clone();
-            on[i].set(side, Some(1));
-            if let Err(f) = self.apply_routes(on).await {
-                self.change_done(id, "failed", json!({"error": f.reason}));
-                return Err(f.reason);
+        }
+        if todo.is_empty() {
+            return failed;
+        }
+        // Traffic off the wave, and off every live slot that still runs
+        // the failed release once something good serves.
+        let mut off = self.routes.clone();
+        for (i, side, ..) in &todo {
+            off[*i].set(*side, None);
+        }
+        if self.good_serving() {
+            for u in &self.undo {
+                if let Undo::Replaced { instance, side, .. } = u
+                    && self.live[*instance] == *side
+                {
+                    off[*instance].set(*side, None);
+                }
             }
         }
-        self.change_done(id, "done", Value::Null);
-        let version = snapshot
-            .as_ref()
-            .and_then(|s| s.version.as_ref())
-            .map(Version::to_string);
-        let name = self.app().instances[i].name.clone();
-        if is_live {
-            let app = self.app().name.clone();
-            let _ =
-                self.store
-                    .set_instance_state(&app, &name, version.as_deref(), Some(side.as_str()));
+        if let Err(f) = self.apply_routes(off).await {
+            for (i, side, _, _, id) in todo {
+                self.change_done(id, "failed", json!({"error": f.reason}));
+                failed.push((name(self, i), f.reason.clone(), side));
+            }
+            return failed;
         }
-        self.event(
-            "instance_restored",
-            None,
-            json!({"instance": name, "side": side, "version": version}),
-        );
-        Ok(())
+        // Put the snapshots back, all at once.
+        let results = {
+            let fleet = self.fleet.clone();
+            let driver = &self.driver;
+            let restores = todo.iter().map(|(i, side, snapshot, exec, _)| {
+                let app = &fleet.apps[self.app];
+                let inst = &app.instances[*i];
+                let slot = Slot {
+                    app,
+                    instance: inst,
+                    host: fleet
+                        .host(&inst.host)
+                        .expect("config validation guarantees every instance's host exists"),
+                    side: *side,
+                };
+                async move {
+                    let label = slot.label();
+                    let result = match snapshot {
+                        Some(s) if s.version.is_some() || s.driver == "docker" => {
+                            driver.restore(exec, slot, s).await
+                        }
+                        _ => driver.stop(exec, slot).await,
+                    };
+                    // Driver errors already name the slot, except config ones.
+                    result.map_err(|e| match e {
+                        crate::driver::DriverError::Config(m) => format!("{label}: {m}"),
+                        other => other.to_string(),
+                    })
+                }
+            });
+            futures_util::future::join_all(restores).await
+        };
+        let mut restored = Vec::new();
+        for ((i, side, snapshot, _, id), result) in todo.into_iter().zip(results) {
+            match result {
+                Ok(()) => restored.push((i, side, snapshot, id)),
+                Err(reason) => {
+                    self.change_done(id, "failed", json!({"error": reason}));
+                    failed.push((name(self, i), reason, side));
+                }
+            }
+        }
+        // Gate the live slots that got something back, each on its own
+        // and all at once.
+        let gated: Vec<GateSlot> = restored
+            .iter()
+            .filter(|(i, side, snapshot, _)| snapshot.is_some() && self.live[*i] == *side)
+            .map(|(i, side, ..)| (*i, *side))
+            .collect();
+        let verdicts = self.gate_each(&gated).await;
+        let mut on = self.routes.clone();
+        let mut healthy = Vec::new();
+        for (i, side, snapshot, id) in restored {
+            let label = self.slot(i, side).label();
+            if let Some(Err(f)) = verdicts
+                .iter()
+                .find(|(s, _)| *s == (i, side))
+                .map(|(_, r)| r)
+            {
+                self.change_done(id, "failed", json!({"error": f.reason}));
+                failed.push((
+                    name(self, i),
+                    format!("{label}: restored but not healthy: {}", f.reason),
+                    side,
+                ));
+                continue;
+            }
+            if snapshot.is_some() && self.live[i] == side {
+                on[i].set(side, Some(1));
+            }
+            healthy.push((i, side, snapshot, id));
+        }
+        if let Err(f) = self.apply_routes(on).await {
+            for (i, side, _, id) in healthy {
+                self.change_done(id, "failed", json!({"error": f.reason}));
+                failed.push((name(self, i), f.reason.clone(), side));
+            }
+            return failed;
+        }
+        for (i, side, snapshot, id) in healthy {
+            self.change_done(id, "done", Value::Null);
+            let version = snapshot
+                .as_ref()
+                .and_then(|s| s.version.as_ref())
+                .map(Version::to_string);
+            let inst = name(self, i);
+            if self.live[i] == side {
+                let app = self.app().name.clone();
+                let _ = self.store.set_instance_state(
+                    &app,
+                    &inst,
+                    version.as_deref(),
+                    Some(side.as_str()),
+                );
+            }
+            self.event(
+                "instance_restored",
+                None,
+                json!({"instance": inst, "side": side, "version": version}),
+            );
+        }
+        failed
+    }
+
+    /// Gates each of `slots` on its own, all at once, taking commands
+    /// meanwhile; returns each slot's result.
+    async fn gate_each(&mut self, slots: &[GateSlot]) -> Vec<(GateSlot, Result<(), Failure>)> {
+        if slots.is_empty() {
+            return Vec::new();
+        }
+        let outcomes = {
+            let fleet = self.fleet.clone();
+            let prober = self.prober.clone();
+            let app = &fleet.apps[self.app];
+            let mode = self.deadline();
+            let gates = slots.iter().map(|slot| {
+                gate::run(
+                    &prober,
+                    &fleet,
+                    app,
+                    std::slice::from_ref(slot),
+                    mode,
+                    self.cancel.clone(),
+                )
+            });
+            let all = futures_util::future::join_all(gates);
+            tokio::pin!(all);
+            loop {
+                tokio::select! {
+                    o = &mut all => break o,
+                    Some(sig) = self.signals.recv() => self.handle_signal(sig),
+                }
+            }
+        };
+        slots
+            .iter()
+            .copied()
+            .zip(outcomes)
+            .map(|(slot, o)| (slot, self.judge_gate(o)))
+            .collect()
     }
 }

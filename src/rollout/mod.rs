@@ -3,6 +3,7 @@
 //! starts, rolls back, recovers and steers them.
 
 pub mod cli;
+pub mod decide;
 pub mod engine;
 pub mod gate;
 pub mod lock;

@@ -1,0 +1,909 @@
+//! What a rollout does next: one pure function of the rollout's state and
+//! what was just observed, for rolling, blue-green and canary alike.
+//!
+//! The engine ([`super::engine`]) carries a [`Decision`] out (runs a stage,
+//! undoes a batch, arms a rollback, restores what it did) and reports what
+//! it saw as the next [`Observation`]; [`decide`] alone chooses the next
+//! stage, a retry, when to roll back and how, and which outcome a rollout
+//! ends with. [`undo_steps`] says what to restore and in which order. No
+//! processes, sockets or files here, so every choice has a unit test.
+
+use crate::config::AutoRollback;
+use crate::model::{Outcome, Trigger, Verb};
+
+/// The app's settings that steer decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// What a failure does: roll back at once, arm and wait, or only report.
+    pub auto_rollback: AutoRollback,
+    /// A batch may fail this many times (each undone and tried again)
+    /// before the rollout rolls back; 1 means no retry.
+    pub max_failed_batches: u32,
+}
+
+/// Where a rollout is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Stage `stage` runs (or is next).
+    Running {
+        /// Index into the plan's stages.
+        stage: usize,
+    },
+    /// Paused by an operator after a stage; `next` runs on resume.
+    Paused {
+        /// The stage that runs on resume.
+        next: usize,
+    },
+    /// Failed with `auto_rollback = "confirm"`: the rollback fires when
+    /// the window ends or an operator fires it.
+    Armed,
+    /// An armed rollback held by an operator: it waits for fire or abort.
+    Held,
+    /// Restoring what the rollout did.
+    RollingBack,
+    /// Ended.
+    Ended(Outcome),
+}
+
+/// The rollout's state as decisions see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct State {
+    /// Where it is.
+    pub phase: Phase,
+    /// How many stages the plan has.
+    pub stages: usize,
+    /// Failed attempts of batches so far.
+    pub failed_batches: u32,
+    /// What failed, once something did.
+    pub failure: Option<Trigger>,
+    /// An operator asked to abort.
+    pub abort: bool,
+    /// An operator asked to pause at the next safe point.
+    pub pause: bool,
+}
+
+impl State {
+    /// A rollout of `stages` stages that has not begun.
+    pub fn new(stages: usize) -> State {
+        State {
+            phase: Phase::Running { stage: 0 },
+            stages,
+            failed_batches: 0,
+            failure: None,
+            abort: false,
+            pause: false,
+        }
+    }
+}
+
+/// What the engine saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observation {
+    /// Begin (or, after a crash, resume) at stage `from`.
+    Begin {
+        /// The first stage to run.
+        from: usize,
+    },
+    /// The running stage passed.
+    StagePassed,
+    /// The running stage failed. `retryable`: it replaces a batch of live
+    /// sides (rolling, canary promotion), so undoing it and trying again
+    /// is possible.
+    StageFailed {
+        /// Why.
+        trigger: Trigger,
+        /// Whether the stage may be tried again.
+        retryable: bool,
+    },
+    /// The worker died before the end and recovery rolls it back.
+    Interrupted,
+    /// The failed batch was undone for a retry; `unrestored` instances
+    /// could not be put back.
+    BatchUndone {
+        /// Instances not restored.
+        unrestored: usize,
+    },
+    /// An operator's command arrived.
+    Command(Verb),
+    /// The confirm window of an armed rollback ended.
+    WindowEnded,
+    /// The rollback ended: `unrestored` of the `touched` instances could
+    /// not be restored.
+    RollbackDone {
+        /// Instances not restored.
+        unrestored: usize,
+        /// Instances the rollout changed.
+        touched: usize,
+    },
+}
+
+/// What the engine does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Run stage `stage`.
+    RunStage {
+        /// Index into the plan's stages.
+        stage: usize,
+    },
+    /// Undo what the failed stage did, then (on [`Observation::BatchUndone`]
+    /// with nothing unrestored) run it again.
+    RetryStage {
+        /// The stage.
+        stage: usize,
+    },
+    /// Wait for `resume` (or `abort`) before stage `next`.
+    Pause {
+        /// The stage that runs on resume.
+        next: usize,
+    },
+    /// Arm the rollback and wait for the window, fire, hold or abort.
+    Arm,
+    /// Keep waiting: a hold, or a command with no effect now.
+    Wait,
+    /// Roll back everything the rollout did, because of `trigger`.
+    RollBack {
+        /// What started it.
+        trigger: Trigger,
+    },
+    /// Stop the stage that runs (its gates) so the abort is taken at once.
+    CancelStage,
+    /// End a manual step: the operator approved it.
+    Approve,
+    /// Leave everything as it is (`auto_rollback = "off"`) and end failed.
+    LeaveAsIs,
+    /// The rollout has ended with this outcome.
+    Finish(Outcome),
+    /// Nothing to do.
+    Nothing,
+}
+
+/// The next decision for `state` after `seen`, and the state it leads to.
+pub fn decide(state: State, policy: &Policy, seen: Observation) -> (State, Decision) {
+    let mut s = state;
+    let decision = match (state.phase, seen) {
+        (Phase::Ended(_), _) => Decision::Nothing,
+        (_, Observation::Interrupted) => fail(&mut s, policy, Trigger::Recovered),
+        (_, Observation::Begin { from }) => next_stage(&mut s, from),
+        (Phase::Running { stage }, Observation::StagePassed) => next_stage(&mut s, stage + 1),
+        (Phase::Running { stage }, Observation::StageFailed { trigger, retryable }) => {
+            s.failed_batches += 1;
+            let retry = retryable
+                && !matches!(trigger, Trigger::Abort | Trigger::Monitor | Trigger::Store)
+                && !s.abort
+                && s.failed_batches < policy.max_failed_batches;
+            if retry {
+                s.failure = Some(trigger);
+                Decision::RetryStage { stage }
+            } else {
+                fail(&mut s, policy, trigger)
+            }
+        }
+        (Phase::Running { stage }, Observation::BatchUndone { unrestored }) => {
+            match (unrestored, s.failure) {
+                (0, _) if s.abort => fail(&mut s, policy, Trigger::Abort),
+                (0, _) => Decision::RunStage { stage },
+                (_, trigger) => fail(&mut s, policy, trigger.unwrap_or(Trigger::GateFailed)),
+            }
+        }
+        (phase, Observation::Command(verb)) => command(&mut s, phase, verb),
+        (Phase::Armed, Observation::WindowEnded) => roll_back(&mut s),
+        (
+            Phase::RollingBack,
+            Observation::RollbackDone {
+                unrestored,
+                touched,
+            },
+        ) => {
+            let outcome = if unrestored == 0 {
+                if s.failure == Some(Trigger::Abort) {
+                    Outcome::Aborted
+                } else {
+                    Outcome::RolledBack
+                }
+            } else if unrestored >= touched {
+                Outcome::RollbackFailed
+            } else {
+                Outcome::RollbackPartial
+            };
+            s.phase = Phase::Ended(outcome);
+            Decision::Finish(outcome)
+        }
+        // Anything else does not belong to this phase (a late window end,
+        // a stage result after an abort was taken): nothing to do.
+        _ => Decision::Nothing,
+    };
+    (s, decision)
+}
+
+/// Run stage `next`, unless an abort or pause is waiting, or the plan is
+/// done.
+fn next_stage(s: &mut State, next: usize) -> Decision {
+    if s.abort {
+        return fail(s, &Policy::AUTO, Trigger::Abort);
+    }
+    if next >= s.stages {
+        s.phase = Phase::Ended(Outcome::Deployed);
+        return Decision::Finish(Outcome::Deployed);
+    }
+    if s.pause {
+        s.pause = false;
+        s.phase = Phase::Paused { next };
+        return Decision::Pause { next };
+    }
+    s.phase = Phase::Running { stage: next };
+    Decision::RunStage { stage: next }
+}
+
+impl Policy {
+    /// The policy of an abort or a recovery: roll back at once, whatever
+    /// the app says (a person asked for it).
+    const AUTO: Policy = Policy {
+        auto_rollback: AutoRollback::Auto,
+        max_failed_batches: 1,
+    };
+}
+
+/// A failure: roll back now, arm the rollback, or leave it as it is.
+fn fail(s: &mut State, policy: &Policy, trigger: Trigger) -> Decision {
+    s.failure = Some(trigger);
+    let policy = match trigger {
+        Trigger::Abort | Trigger::Recovered => AutoRollback::Auto,
+        _ => policy.auto_rollback,
+    };
+    match policy {
+        AutoRollback::Auto => roll_back(s),
+        AutoRollback::Confirm => {
+            s.phase = Phase::Armed;
+            Decision::Arm
+        }
+        AutoRollback::Off => {
+            s.phase = Phase::Ended(Outcome::Failed);
+            Decision::LeaveAsIs
+        }
+    }
+}
+
+fn roll_back(s: &mut State) -> Decision {
+    s.phase = Phase::RollingBack;
+    Decision::RollBack {
+        trigger: s.failure.unwrap_or(Trigger::GateFailed),
+    }
+}
+
+/// An operator's command in `phase`.
+fn command(s: &mut State, phase: Phase, verb: Verb) -> Decision {
+    match (phase, verb) {
+        // A rollback under way is what an abort asks for: it goes on, and
+        // its health checks are not cut short.
+        (Phase::RollingBack, _) => Decision::Nothing,
+        (Phase::Running { .. }, Verb::Abort) => {
+            s.abort = true;
+            Decision::CancelStage
+        }
+        (Phase::Running { .. }, Verb::Approve) => Decision::Approve,
+        (Phase::Running { .. }, Verb::Pause) => {
+            s.pause = true;
+            Decision::Nothing
+        }
+        (Phase::Running { .. }, Verb::Resume) => {
+            s.pause = false;
+            Decision::Nothing
+        }
+        (Phase::Paused { next }, Verb::Resume) => {
+            s.phase = Phase::Running { stage: next };
+            Decision::RunStage { stage: next }
+        }
+        (Phase::Paused { .. }, Verb::Abort) => {
+            s.abort = true;
+            fail(s, &Policy::AUTO, Trigger::Abort)
+        }
+        (Phase::Armed | Phase::Held, Verb::Fire | Verb::Abort) => roll_back(s),
+        (Phase::Armed, Verb::Hold) => {
+            s.phase = Phase::Held;
+            Decision::Wait
+        }
+        (Phase::Paused { .. } | Phase::Armed | Phase::Held, _) => Decision::Wait,
+        _ => Decision::Nothing,
+    }
+}
+
+/// One thing a rollout did, as its undo needs it (newest last).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Done {
+    /// Traffic was changed; undoing puts back routing number `routing`
+    /// (the engine keeps the routings).
+    Routed {
+        /// The engine's index of the routing from before the change.
+        routing: usize,
+    },
+    /// A slot was replaced; undoing restores it.
+    Replaced {
+        /// The engine's index of what to restore.
+        slot: usize,
+    },
+}
+
+/// One step of undoing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UndoStep {
+    /// Put back this routing (the oldest of a run of routing changes:
+    /// canary steps go straight back, 50% → 0, not 50 → 25 → 0).
+    Route {
+        /// The engine's index of the routing.
+        routing: usize,
+    },
+    /// Restore these slots, each drained, restored, gated and put back,
+    /// all at once (up to the rollback batch).
+    Restore {
+        /// The engine's indices of what to restore, newest first.
+        slots: Vec<usize>,
+    },
+}
+
+/// What undoing `done[mark..]` takes, in order, newest first:
+/// - a run of routing changes goes straight to the oldest of them (canary
+///   steps: 50% → 0, not 50 → 25 → 0);
+/// - a routing change that comes first (a blue-green switch, a canary
+///   share) is put back before the slots it sent traffic to are restored;
+/// - routing changes between replaced slots (the drain of each rolling
+///   batch) are not replayed one by one: the slots are restored in groups
+///   of at most `batch` (at least 1), each slot drained and put back by its
+///   restore, and the oldest routing is put back once at the end.
+pub fn undo_steps(done: &[Done], mark: usize, batch: usize) -> Vec<UndoStep> {
+    let batch = batch.max(1);
+    let mut steps: Vec<UndoStep> = Vec::new();
+    let mut pending: Option<usize> = None;
+    for d in done.iter().skip(mark).rev() {
+        match *d {
+            Done::Routed { routing } => pending = Some(routing),
+            Done::Replaced { slot } => {
+                let restoring = matches!(steps.last(), Some(UndoStep::Restore { .. }));
+                if !restoring && let Some(routing) = pending.take() {
+                    steps.push(UndoStep::Route { routing });
+                }
+                match steps.last_mut() {
+                    Some(UndoStep::Restore { slots }) if slots.len() < batch => slots.push(slot),
+                    _ => steps.push(UndoStep::Restore { slots: vec![slot] }),
+                }
+            }
+        }
+    }
+    if let Some(routing) = pending {
+        steps.push(UndoStep::Route { routing });
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AUTO: Policy = Policy {
+        auto_rollback: AutoRollback::Auto,
+        max_failed_batches: 1,
+    };
+    const CONFIRM: Policy = Policy {
+        auto_rollback: AutoRollback::Confirm,
+        max_failed_batches: 1,
+    };
+    const OFF: Policy = Policy {
+        auto_rollback: AutoRollback::Off,
+        max_failed_batches: 1,
+    };
+    const RETRY: Policy = Policy {
+        auto_rollback: AutoRollback::Auto,
+        max_failed_batches: 2,
+    };
+
+    /// Feeds `seen` in order; returns every decision.
+    fn run(stages: usize, policy: Policy, seen: &[Observation]) -> (State, Vec<Decision>) {
+        let mut s = State::new(stages);
+        let mut out = Vec::new();
+        for o in seen {
+            let (next, d) = decide(s, &policy, *o);
+            s = next;
+            out.push(d);
+        }
+        (s, out)
+    }
+
+    use Decision as D;
+    use Observation as O;
+
+    fn failed(trigger: Trigger, retryable: bool) -> Observation {
+        O::StageFailed { trigger, retryable }
+    }
+
+    #[test]
+    fn rolling_runs_every_batch_then_monitor_and_is_deployed() {
+        // Rolling: three Replace batches, then Monitor.
+        let (s, d) = run(
+            4,
+            AUTO,
+            &[
+                O::Begin { from: 0 },
+                O::StagePassed,
+                O::StagePassed,
+                O::StagePassed,
+                O::StagePassed,
+            ],
+        );
+        assert_eq!(
+            d,
+            [
+                D::RunStage { stage: 0 },
+                D::RunStage { stage: 1 },
+                D::RunStage { stage: 2 },
+                D::RunStage { stage: 3 },
+                D::Finish(Outcome::Deployed),
+            ]
+        );
+        assert_eq!(s.phase, Phase::Ended(Outcome::Deployed));
+    }
+
+    #[test]
+    fn a_failed_gate_rolls_back_and_the_outcome_counts_what_was_restored() {
+        let seen = [
+            O::Begin { from: 0 },
+            O::StagePassed,
+            failed(Trigger::GateFailed, true),
+        ];
+        let (s, d) = run(4, AUTO, &seen);
+        assert_eq!(
+            d[2],
+            D::RollBack {
+                trigger: Trigger::GateFailed
+            }
+        );
+        for (unrestored, outcome) in [
+            (0, Outcome::RolledBack),
+            (1, Outcome::RollbackPartial),
+            (2, Outcome::RollbackFailed),
+        ] {
+            let (end, d) = decide(
+                s,
+                &AUTO,
+                O::RollbackDone {
+                    unrestored,
+                    touched: 2,
+                },
+            );
+            assert_eq!(d, D::Finish(outcome));
+            assert_eq!(end.phase, Phase::Ended(outcome));
+        }
+    }
+
+    #[test]
+    fn a_retryable_batch_is_undone_and_run_again_within_max_failed_batches() {
+        let seen = [
+            O::Begin { from: 0 },
+            failed(Trigger::Deadline, true),
+            O::BatchUndone { unrestored: 0 },
+            failed(Trigger::Deadline, true),
+        ];
+        let (_, d) = run(3, RETRY, &seen);
+        assert_eq!(
+            d,
+            [
+                D::RunStage { stage: 0 },
+                D::RetryStage { stage: 0 },
+                D::RunStage { stage: 0 },
+                D::RollBack {
+                    trigger: Trigger::Deadline
+                },
+            ]
+        );
+        // A batch that cannot be put back for its retry rolls back all.
+        let seen = [
+            O::Begin { from: 0 },
+            failed(Trigger::StartFailed, true),
+            O::BatchUndone { unrestored: 1 },
+        ];
+        let (_, d) = run(3, RETRY, &seen);
+        assert_eq!(
+            d[2],
+            D::RollBack {
+                trigger: Trigger::StartFailed
+            }
+        );
+    }
+
+    #[test]
+    fn monitor_abort_store_and_non_replace_failures_are_never_retried() {
+        for (trigger, retryable) in [
+            (Trigger::Monitor, true),
+            (Trigger::Abort, true),
+            (Trigger::Store, true),
+            (Trigger::GateFailed, false),
+        ] {
+            let (_, d) = run(
+                3,
+                RETRY,
+                &[O::Begin { from: 0 }, failed(trigger, retryable)],
+            );
+            assert_eq!(d[1], D::RollBack { trigger }, "{trigger}");
+        }
+    }
+
+    #[test]
+    fn blue_green_switch_failure_and_canary_step_failure_roll_back() {
+        // Blue-green: StartIdle, Switch, Monitor, Retire.
+        let (_, d) = run(
+            4,
+            AUTO,
+            &[
+                O::Begin { from: 0 },
+                O::StagePassed,
+                failed(Trigger::Traffic, false),
+            ],
+        );
+        assert_eq!(
+            d[2],
+            D::RollBack {
+                trigger: Trigger::Traffic
+            }
+        );
+        // Canary: StartIdle, Shift 25, Shift 50, Replace…, Monitor, Retire.
+        let (_, d) = run(
+            7,
+            RETRY,
+            &[
+                O::Begin { from: 0 },
+                O::StagePassed,
+                failed(Trigger::GateFailed, false),
+            ],
+        );
+        assert_eq!(
+            d[2],
+            D::RollBack {
+                trigger: Trigger::GateFailed
+            }
+        );
+    }
+
+    #[test]
+    fn confirm_arms_then_fires_on_the_window_on_fire_or_on_abort() {
+        let armed = [O::Begin { from: 0 }, failed(Trigger::GateFailed, true)];
+        let (s, d) = run(2, CONFIRM, &armed);
+        assert_eq!(d[1], D::Arm);
+        assert_eq!(s.phase, Phase::Armed);
+        for ending in [
+            O::WindowEnded,
+            O::Command(Verb::Fire),
+            O::Command(Verb::Abort),
+        ] {
+            let (after, d) = decide(s, &CONFIRM, ending);
+            assert_eq!(
+                d,
+                D::RollBack {
+                    trigger: Trigger::GateFailed
+                },
+                "{ending:?}"
+            );
+            assert_eq!(after.phase, Phase::RollingBack);
+        }
+        // Approve, pause or resume change nothing while armed.
+        let (after, d) = decide(s, &CONFIRM, O::Command(Verb::Approve));
+        assert_eq!((after.phase, d), (Phase::Armed, D::Wait));
+    }
+
+    #[test]
+    fn a_held_rollback_waits_past_the_window_for_fire_or_abort() {
+        let (s, d) = run(
+            2,
+            CONFIRM,
+            &[
+                O::Begin { from: 0 },
+                failed(Trigger::GateFailed, true),
+                O::Command(Verb::Hold),
+            ],
+        );
+        assert_eq!(d[2], D::Wait);
+        assert_eq!(s.phase, Phase::Held);
+        let (s, d) = decide(s, &CONFIRM, O::WindowEnded);
+        assert_eq!((s.phase, d), (Phase::Held, D::Nothing));
+        let (s, d) = decide(s, &CONFIRM, O::Command(Verb::Fire));
+        assert_eq!(
+            (s.phase, d),
+            (
+                Phase::RollingBack,
+                D::RollBack {
+                    trigger: Trigger::GateFailed
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn with_auto_rollback_off_a_failure_is_left_as_it_is() {
+        let (s, d) = run(
+            3,
+            OFF,
+            &[O::Begin { from: 0 }, failed(Trigger::GateFailed, true)],
+        );
+        assert_eq!(d[1], D::LeaveAsIs);
+        assert_eq!(s.phase, Phase::Ended(Outcome::Failed));
+        // An operator's abort still rolls back, whatever the policy.
+        let (_, d) = run(
+            3,
+            OFF,
+            &[
+                O::Begin { from: 0 },
+                O::Command(Verb::Abort),
+                failed(Trigger::Abort, true),
+            ],
+        );
+        assert_eq!(d[1], D::CancelStage);
+        assert_eq!(
+            d[2],
+            D::RollBack {
+                trigger: Trigger::Abort
+            }
+        );
+    }
+
+    #[test]
+    fn an_abort_cancels_the_stage_and_ends_aborted_once_restored() {
+        let (s, d) = run(
+            3,
+            AUTO,
+            &[
+                O::Begin { from: 0 },
+                O::Command(Verb::Abort),
+                failed(Trigger::Abort, true),
+            ],
+        );
+        assert_eq!(d[1], D::CancelStage);
+        assert_eq!(
+            d[2],
+            D::RollBack {
+                trigger: Trigger::Abort
+            }
+        );
+        let (_, d) = decide(
+            s,
+            &AUTO,
+            O::RollbackDone {
+                unrestored: 0,
+                touched: 1,
+            },
+        );
+        assert_eq!(d, D::Finish(Outcome::Aborted));
+        // A stage that passes although an abort came rolls back next.
+        let (_, d) = run(
+            3,
+            AUTO,
+            &[
+                O::Begin { from: 0 },
+                O::Command(Verb::Abort),
+                O::StagePassed,
+            ],
+        );
+        assert_eq!(
+            d[2],
+            D::RollBack {
+                trigger: Trigger::Abort
+            }
+        );
+    }
+
+    #[test]
+    fn an_abort_during_the_rollback_changes_nothing() {
+        let (s, _) = run(
+            2,
+            AUTO,
+            &[O::Begin { from: 0 }, failed(Trigger::GateFailed, true)],
+        );
+        let (s, d) = decide(s, &AUTO, O::Command(Verb::Abort));
+        assert_eq!((s.phase, d), (Phase::RollingBack, D::Nothing));
+        let (_, d) = decide(
+            s,
+            &AUTO,
+            O::RollbackDone {
+                unrestored: 0,
+                touched: 1,
+            },
+        );
+        assert_eq!(
+            d,
+            D::Finish(Outcome::RolledBack),
+            "still a rollback, not an abort"
+        );
+    }
+
+    #[test]
+    fn approve_ends_a_manual_step() {
+        let (_, d) = run(3, AUTO, &[O::Begin { from: 0 }, O::Command(Verb::Approve)]);
+        assert_eq!(d[1], D::Approve);
+    }
+
+    #[test]
+    fn pause_stops_after_the_stage_and_resume_goes_on() {
+        let (s, d) = run(
+            3,
+            AUTO,
+            &[
+                O::Begin { from: 0 },
+                O::Command(Verb::Pause),
+                O::StagePassed,
+            ],
+        );
+        assert_eq!(d[2], D::Pause { next: 1 });
+        assert_eq!(s.phase, Phase::Paused { next: 1 });
+        let (resumed, d) = decide(s, &AUTO, O::Command(Verb::Resume));
+        assert_eq!(d, D::RunStage { stage: 1 });
+        assert_eq!(resumed.phase, Phase::Running { stage: 1 });
+        let (_, d) = decide(s, &AUTO, O::Command(Verb::Abort));
+        assert_eq!(
+            d,
+            D::RollBack {
+                trigger: Trigger::Abort
+            }
+        );
+        // A resume before the stage ends cancels the pause.
+        let (_, d) = run(
+            3,
+            AUTO,
+            &[
+                O::Begin { from: 0 },
+                O::Command(Verb::Pause),
+                O::Command(Verb::Resume),
+                O::StagePassed,
+            ],
+        );
+        assert_eq!(d[3], D::RunStage { stage: 1 });
+    }
+
+    #[test]
+    fn recovery_resumes_from_a_stage_or_rolls_back_at_once() {
+        let (_, d) = run(4, CONFIRM, &[O::Begin { from: 2 }]);
+        assert_eq!(d[0], D::RunStage { stage: 2 });
+        // Rolling back after a crash does not wait for a confirmation.
+        let (s, d) = run(4, CONFIRM, &[O::Interrupted]);
+        assert_eq!(
+            d[0],
+            D::RollBack {
+                trigger: Trigger::Recovered
+            }
+        );
+        let (_, d) = decide(
+            s,
+            &CONFIRM,
+            O::RollbackDone {
+                unrestored: 0,
+                touched: 3,
+            },
+        );
+        assert_eq!(d, D::Finish(Outcome::RolledBack));
+        // Resuming past the last stage is done.
+        let (_, d) = run(4, AUTO, &[O::Begin { from: 4 }]);
+        assert_eq!(d[0], D::Finish(Outcome::Deployed));
+    }
+
+    #[test]
+    fn after_the_end_nothing_happens() {
+        let (s, _) = run(1, AUTO, &[O::Begin { from: 0 }, O::StagePassed]);
+        for o in [O::Command(Verb::Abort), O::WindowEnded, O::StagePassed] {
+            assert_eq!(decide(s, &AUTO, o).1, D::Nothing);
+        }
+    }
+
+    #[test]
+    fn undo_goes_newest_first_and_routing_runs_straight_to_the_oldest() {
+        use Done::*;
+        // Rolling: per batch drain (routing 0, 1, 2) and replace (slot 0, 1, 2).
+        let rolling = [
+            Routed { routing: 0 },
+            Replaced { slot: 0 },
+            Routed { routing: 1 },
+            Replaced { slot: 1 },
+            Routed { routing: 2 },
+            Replaced { slot: 2 },
+        ];
+        assert_eq!(
+            undo_steps(&rolling, 0, 1),
+            [
+                UndoStep::Restore { slots: vec![2] },
+                UndoStep::Restore { slots: vec![1] },
+                UndoStep::Restore { slots: vec![0] },
+                UndoStep::Route { routing: 0 },
+            ]
+        );
+        // In parallel: every replaced slot at once, then the first routing.
+        assert_eq!(
+            undo_steps(&rolling, 0, 3),
+            [
+                UndoStep::Restore {
+                    slots: vec![2, 1, 0]
+                },
+                UndoStep::Route { routing: 0 }
+            ]
+        );
+        assert_eq!(
+            undo_steps(&rolling, 0, 2),
+            [
+                UndoStep::Restore { slots: vec![2, 1] },
+                UndoStep::Restore { slots: vec![0] },
+                UndoStep::Route { routing: 0 },
+            ]
+        );
+        // Only what came after the mark (a retried batch).
+        assert_eq!(
+            undo_steps(&rolling, 4, 1),
+            [
+                UndoStep::Restore { slots: vec![2] },
+                UndoStep::Route { routing: 2 }
+            ]
+        );
+        // Blue-green: start three idle sides, switch; undo switches back
+        // first, then restores the idle sides together when the batch allows.
+        let blue_green = [
+            Replaced { slot: 0 },
+            Replaced { slot: 1 },
+            Replaced { slot: 2 },
+            Routed { routing: 0 },
+        ];
+        assert_eq!(
+            undo_steps(&blue_green, 0, 3),
+            [
+                UndoStep::Route { routing: 0 },
+                UndoStep::Restore {
+                    slots: vec![2, 1, 0]
+                }
+            ]
+        );
+        assert_eq!(
+            undo_steps(&blue_green, 0, 2),
+            [
+                UndoStep::Route { routing: 0 },
+                UndoStep::Restore { slots: vec![2, 1] },
+                UndoStep::Restore { slots: vec![0] },
+            ]
+        );
+        // Canary: start, then three shifts; undo goes to the first routing
+        // and only then stops the canary.
+        let canary = [
+            Replaced { slot: 0 },
+            Routed { routing: 0 },
+            Routed { routing: 1 },
+            Routed { routing: 2 },
+        ];
+        assert_eq!(
+            undo_steps(&canary, 0, 0),
+            [
+                UndoStep::Route { routing: 0 },
+                UndoStep::Restore { slots: vec![0] }
+            ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod canary_promotion {
+    use super::*;
+
+    #[test]
+    fn a_promoted_canary_is_restored_with_the_promoted_batches() {
+        use Done::*;
+        // Canary start (slot 0), two shifts, then promotion of two live
+        // sides, each drained first.
+        let done = [
+            Replaced { slot: 0 },
+            Routed { routing: 0 },
+            Routed { routing: 1 },
+            Routed { routing: 2 },
+            Replaced { slot: 1 },
+            Routed { routing: 3 },
+            Replaced { slot: 2 },
+        ];
+        assert_eq!(
+            undo_steps(&done, 0, 8),
+            [
+                UndoStep::Restore {
+                    slots: vec![2, 1, 0]
+                },
+                UndoStep::Route { routing: 0 }
+            ]
+        );
+    }
+}

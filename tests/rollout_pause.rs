@@ -1,0 +1,78 @@
+//! An operator pauses a rollout between batches and resumes it; an abort
+//! while paused rolls it back. Real processes behind a real nginx, through
+//! the `rollguard` binary.
+
+mod common;
+
+use std::time::Duration;
+
+use common::rollout::{Env, version_at, wait_for};
+
+fn state(env: &Env) -> String {
+    let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    v[0]["active"][0]["state"]
+        .as_str()
+        .unwrap_or("-")
+        .to_string()
+}
+
+fn outcome(env: &Env) -> String {
+    let (_, out, _) = env.rollguard(&["history", "web", "--limit", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    v[0]["outcome"].as_str().unwrap_or("-").to_string()
+}
+
+#[test]
+fn pause_holds_between_batches_resume_finishes_and_abort_while_paused_rolls_back() {
+    let Some(env) = Env::new("rollout_pause", "nginx", "") else {
+        return;
+    };
+    env.deploy_ok("v1", "rolling");
+    env.edit_config("pause = \"0s\"", "pause = \"1s\"");
+
+    for end in ["resume", "abort"] {
+        let (code, out, err) = env.rollguard(&["deploy", "web", "v2", "--yes", "--detach"]);
+        assert_eq!(code, 0, "{out}\n{err}");
+        let (code, out, err) = env.rollguard(&["pause", "web", "--reason", "look first"]);
+        assert_eq!(code, 0, "{out}\n{err}");
+        wait_for("the rollout to pause", Duration::from_secs(20), || {
+            state(&env) == "paused"
+        });
+        // Paused: what runs stays as it is.
+        let seen = env.served(&env.ports);
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(env.served(&env.ports), seen, "nothing moves while paused");
+        assert!(
+            seen.contains(&"v1".to_string()),
+            "paused before the end: {seen:?}"
+        );
+        assert_eq!(state(&env), "paused");
+
+        let (code, out, err) = env.rollguard(&[end, "web", "--reason", "checked"]);
+        assert_eq!(code, 0, "{end}: {out}\n{err}");
+        wait_for("the rollout to end", Duration::from_secs(60), || {
+            outcome(&env) != "-"
+        });
+        let p = env.ports.clone();
+        match end {
+            "resume" => {
+                assert_eq!(outcome(&env), "deployed");
+                assert_eq!(env.served(&p), ["v2", "v2", "v2"]);
+                // Back to v1 for the abort round.
+                env.edit_config("pause = \"1s\"", "pause = \"0s\"");
+                env.deploy_ok("v1", "rolling");
+                env.edit_config("pause = \"0s\"", "pause = \"1s\"");
+            }
+            _ => {
+                assert_eq!(outcome(&env), "aborted");
+                assert!(p.iter().all(|port| version_at(*port) == "v1"));
+            }
+        }
+    }
+    let (_, out, _) = env.rollguard(&["history", "web"]);
+    assert!(
+        out.contains("pause by"),
+        "the pause and who sent it are listed: {out}"
+    );
+}
