@@ -1,24 +1,32 @@
 //! Watching a fleet: starts the probe scheduler and one hub task that hands
 //! every result to the console state (which keeps health verdicts and
-//! sparklines) and to the history writer, and a task that reads each app's
+//! sparklines) and to the history writer, a task that reads each app's
 //! releases and rollouts from the history every second (the rollout
-//! workers write them there). Used by the console, the demo and the
+//! workers write them there), and a task that learns which release runs on
+//! each instance and records a release seen healthy on every instance as a
+//! good one (see [`RELEASES_EVERY`]). Used by the console, the demo and the
 //! headless demo alike.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::config::Fleet;
+use crate::driver::{Driver, Side, Slot};
 use crate::error::{Code, UserError};
-use crate::model::ErrorKind;
+use crate::health::{ReleaseMarks, good_release};
+use crate::model::{ErrorKind, Verdict, Version, now_ms};
 use crate::probe::{Prober, scheduler};
-use crate::rollout::watch::read as read_rollouts;
-use crate::store::Store;
+use crate::rollout::preflight::recorded_versions;
+use crate::rollout::watch::{AppRollouts, read as read_rollouts};
 use crate::store::writer::{ResultWriter, WriterStats};
+use crate::store::{Store, StoreError};
 use crate::tui::state::FleetState;
 
 /// Counters of what the monitor has seen.
@@ -57,10 +65,26 @@ pub struct Monitor {
     probes: JoinSet<()>,
     hub: tokio::task::JoinHandle<()>,
     rollouts: tokio::task::JoinHandle<()>,
+    releases: tokio::task::JoinHandle<()>,
 }
 
 /// How often the console reads the rollouts from the history.
-pub const ROLLOUTS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+pub const ROLLOUTS_EVERY: Duration = Duration::from_secs(1);
+
+/// How often the monitor asks each app's driver which release runs on its
+/// instances, and at most how often it records the same good release
+/// again. It also asks at start and soon after a rollout of the app ends.
+/// A release is good when every instance runs it and every instance's
+/// verdict is healthy (`success_threshold` passes in a row).
+pub const RELEASES_EVERY: Duration = Duration::from_secs(30);
+
+/// How soon a failed reading or record of releases is tried again.
+const RELEASES_RETRY: Duration = Duration::from_secs(10);
+
+/// A good release is recorded only from a reading at most this old; an
+/// older one is read again first, so a release started by hand since is
+/// never taken for the one read before.
+const RELEASES_FRESH: Duration = Duration::from_secs(5);
 
 impl Monitor {
     /// Opens the history at `db` and starts probing `fleet`.
@@ -102,6 +126,13 @@ impl Monitor {
             state.clone(),
             shutdown.subscribe(),
         ));
+        let releases = tokio::spawn(watch_releases(
+            fleet.clone(),
+            db.to_path_buf(),
+            state.clone(),
+            prober.clone(),
+            shutdown.subscribe(),
+        ));
         Ok(Monitor {
             fleet,
             state,
@@ -112,6 +143,7 @@ impl Monitor {
             probes,
             hub,
             rollouts,
+            releases,
         })
     }
 
@@ -131,6 +163,7 @@ impl Monitor {
         while self.probes.join_next().await.is_some() {}
         let _ = (&mut self.hub).await;
         let _ = (&mut self.rollouts).await;
+        let _ = (&mut self.releases).await;
         self.prober.executors().close().await;
         let writer = self.writer;
         tokio::task::spawn_blocking(move || writer.shutdown())
@@ -178,5 +211,378 @@ async fn watch_rollouts(
                 .unwrap_or_else(|p| p.into_inner())
                 .set_rollouts(rollouts);
         }
+    }
+}
+
+/// What the history says of an app's rollouts: one has not ended (running
+/// or interrupted), or which one ended last (`None`: none ever ran). What
+/// a reading of versions was taken under; it holds while this is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RolloutMark {
+    Unsettled,
+    Settled(Option<i64>),
+}
+
+impl RolloutMark {
+    /// The mark of what the console last read (see [`read_rollouts`]).
+    fn of(r: &AppRollouts) -> RolloutMark {
+        match &r.active {
+            Some(_) => RolloutMark::Unsettled,
+            None => RolloutMark::Settled(r.last.as_ref().map(|l| l.id)),
+        }
+    }
+
+    /// The mark of what the history says now, read as [`read_rollouts`]
+    /// reads it.
+    fn read(store: &Store, app: &str) -> Result<RolloutMark, StoreError> {
+        if !store.unfinished_deployments(Some(app))?.is_empty() {
+            return Ok(RolloutMark::Unsettled);
+        }
+        let last = store
+            .deployments(Some(app), 5)?
+            .into_iter()
+            .find(|d| d.outcome.is_some());
+        Ok(RolloutMark::Settled(last.map(|d| d.id)))
+    }
+}
+
+/// Which release runs on each instance of an app (config order; `None`
+/// where it is not known or nothing runs), as read under `rollouts` and
+/// finished `at`.
+struct Reading {
+    versions: Vec<Option<Version>>,
+    rollouts: RolloutMark,
+    at: Instant,
+}
+
+/// The release watch's knowledge of one app.
+struct AppReleases {
+    /// `None` when the app's driver cannot be built or cannot tell what
+    /// runs: the versions rollguard recorded are read instead.
+    driver: Option<Driver>,
+    reading: Option<Reading>,
+    reading_now: bool,
+    next_read: Instant,
+    /// No record is tried before this (after a failed one).
+    next_record: Instant,
+    /// The good release last recorded, for the log.
+    last_good: Option<Version>,
+}
+
+/// A reading that finished: the app, the mark it was taken under, the
+/// versions, and what went wrong on the way.
+type ReadDone = (usize, RolloutMark, Vec<Option<Version>>, Vec<String>);
+
+/// How recording a good release went.
+enum Recorded {
+    Yes,
+    /// The app's rollouts changed since its versions were read.
+    Stale,
+    Failed(String),
+}
+
+/// The store of the release watch, opened on first use (the writer
+/// creates the file) and kept for the next round.
+type SharedStore = Arc<Mutex<Option<Store>>>;
+
+/// Runs `f` on the history, opening it if needed.
+fn with_store<T>(
+    db: &Path,
+    store: &SharedStore,
+    f: impl FnOnce(&Store) -> Result<T, String>,
+) -> Result<T, String> {
+    let mut slot = store.lock().unwrap_or_else(|p| p.into_inner());
+    if slot.is_none() {
+        *slot = Some(Store::open(db).map_err(|e| e.message())?);
+    }
+    let s = slot.as_ref().ok_or("the history is not open")?;
+    f(s)
+}
+
+/// Until `shutdown`: learns which release runs on each instance (from the
+/// app's driver, on the side the probes watch, or from the versions
+/// rollguard recorded when the driver cannot tell) at start, every
+/// [`RELEASES_EVERY`] and soon after a rollout of the app ends; and every
+/// [`ROLLOUTS_EVERY`] records with [`Store::mark_release_healthy`] an app's
+/// release that [`good_release`] finds good, at most once per release per
+/// [`RELEASES_EVERY`] and only from a reading at most [`RELEASES_FRESH`]
+/// old. Nothing is read or recorded while a rollout of the app has not
+/// ended, nor from a reading older than its last rollout.
+/// Readings run in their own tasks and the history in blocking tasks, so
+/// neither probes nor the console wait; failures are logged and retried.
+async fn watch_releases(
+    fleet: Arc<Fleet>,
+    db: PathBuf,
+    state: Arc<Mutex<FleetState>>,
+    prober: Arc<Prober>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let start = Instant::now();
+    let mut apps: Vec<AppReleases> = fleet
+        .apps
+        .iter()
+        .map(|a| AppReleases {
+            driver: match Driver::for_app(a) {
+                Ok(d) if d.tells_current() => Some(d),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(app = %a.name, "the recorded versions stand in for the driver's: {e}");
+                    None
+                }
+            },
+            reading: None,
+            reading_now: false,
+            next_read: start,
+            next_record: start,
+            last_good: None,
+        })
+        .collect();
+    let mut marks = ReleaseMarks::new(fleet.apps.len(), RELEASES_EVERY);
+    let store: SharedStore = Arc::default();
+    let mut reads: JoinSet<ReadDone> = JoinSet::new();
+    let mut reading_ids: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut tick = tokio::time::interval(ROLLOUTS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            Some(done) = reads.join_next_with_id(), if !reads.is_empty() => {
+                let (a, read) = match done {
+                    Ok((id, (a, mark, versions, errors))) => {
+                        reading_ids.remove(&id);
+                        (a, Ok((mark, versions, errors)))
+                    }
+                    Err(e) => match reading_ids.remove(&e.id()) {
+                        Some(a) => (a, Err(e.to_string())),
+                        None => continue,
+                    },
+                };
+                let w = &mut apps[a];
+                w.reading_now = false;
+                let errors = match read {
+                    Ok((mark, versions, errors)) => {
+                        w.reading = Some(Reading { versions, rollouts: mark, at: Instant::now() });
+                        errors
+                    }
+                    Err(e) => vec![e],
+                };
+                let again = if errors.is_empty() {
+                    RELEASES_EVERY
+                } else {
+                    tracing::warn!(
+                        app = %fleet.apps[a].name,
+                        "cannot tell which release runs: {}",
+                        errors.join("; ")
+                    );
+                    RELEASES_RETRY
+                };
+                w.next_read = Instant::now() + again;
+                continue;
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow_and_update() {
+                    return;
+                }
+                continue;
+            }
+        }
+        let now = Instant::now();
+        // What the console knows now: each app's rollouts and verdicts.
+        let seen: Vec<Option<(RolloutMark, Vec<Verdict>)>> = {
+            let st = state.lock().unwrap_or_else(|p| p.into_inner());
+            let t = st.tracker();
+            (0..fleet.apps.len())
+                .map(|a| {
+                    let mark = RolloutMark::of(st.rollouts(a)?);
+                    let verdicts = (0..t.instance_count(a))
+                        .map(|i| t.instance_verdict(a, i))
+                        .collect();
+                    Some((mark, verdicts))
+                })
+                .collect()
+        };
+        let mut due = Vec::new();
+        for (a, w) in apps.iter_mut().enumerate() {
+            let Some((mark, verdicts)) = &seen[a] else {
+                continue;
+            };
+            if w.reading.as_ref().is_some_and(|r| r.rollouts != *mark) {
+                // A rollout started or ended since: read again once it ends.
+                w.reading = None;
+                w.next_read = now;
+            }
+            if *mark == RolloutMark::Unsettled {
+                continue;
+            }
+            if let Some(r) = &w.reading
+                && let Some(v) = good_release(
+                    r.versions
+                        .iter()
+                        .map(Option::as_ref)
+                        .zip(verdicts.iter().copied()),
+                )
+                && now >= w.next_record
+                && marks.due(a, v, now_ms())
+            {
+                if now.saturating_duration_since(r.at) <= RELEASES_FRESH {
+                    due.push((a, v.clone(), r.rollouts));
+                } else {
+                    // Recorded once a reading confirms what runs.
+                    w.next_read = w.next_read.min(now);
+                }
+            }
+            if !w.reading_now && now >= w.next_read {
+                w.reading_now = true;
+                let task = reads.spawn(read_versions(
+                    fleet.clone(),
+                    a,
+                    w.driver.clone(),
+                    prober.clone(),
+                    db.clone(),
+                    store.clone(),
+                    *mark,
+                ));
+                reading_ids.insert(task.id(), a);
+            }
+        }
+        if due.is_empty() {
+            continue;
+        }
+        let at_ms = now_ms();
+        let (job_fleet, job_db, job_store) = (fleet.clone(), db.clone(), store.clone());
+        let outcomes = tokio::task::spawn_blocking(move || {
+            due.into_iter()
+                .map(|(a, v, mark)| {
+                    let name = &job_fleet.apps[a].name;
+                    let outcome = with_store(&job_db, &job_store, |s| {
+                        if RolloutMark::read(s, name).map_err(|e| e.message())? != mark {
+                            return Ok(Recorded::Stale);
+                        }
+                        s.mark_release_healthy(name, v.as_str(), at_ms)
+                            .map_err(|e| e.message())?;
+                        Ok(Recorded::Yes)
+                    })
+                    .unwrap_or_else(Recorded::Failed);
+                    (a, v, outcome)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (a, v, outcome) in outcomes {
+            let (name, w) = (&fleet.apps[a].name, &mut apps[a]);
+            match outcome {
+                Recorded::Yes => {
+                    marks.recorded(a, &v, at_ms);
+                    if w.last_good.as_ref() != Some(&v) {
+                        tracing::info!(app = %name, version = %v, "healthy on every instance: recorded as a good release");
+                        w.last_good = Some(v);
+                    }
+                }
+                // The console sees the new rollout within a second; the
+                // reading is dropped then.
+                Recorded::Stale => {}
+                Recorded::Failed(e) => {
+                    tracing::warn!(app = %name, version = %v, "cannot record a good release: {e}");
+                    w.next_record = Instant::now() + RELEASES_RETRY;
+                }
+            }
+        }
+    }
+}
+
+/// Reads which release runs on each instance of app `app`: from `driver`
+/// on the main side (the one the probes watch), one instance after the
+/// other, or, without a driver that tells, from the versions rollguard
+/// recorded.
+async fn read_versions(
+    fleet: Arc<Fleet>,
+    app: usize,
+    driver: Option<Driver>,
+    prober: Arc<Prober>,
+    db: PathBuf,
+    store: SharedStore,
+    mark: RolloutMark,
+) -> ReadDone {
+    let a = &fleet.apps[app];
+    let Some(driver) = driver else {
+        let f = fleet.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            with_store(&db, &store, |s| {
+                recorded_versions(&f, app, s).map_err(|e| e.to_string())
+            })
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        return match read {
+            Ok(versions) => (app, mark, versions, Vec::new()),
+            Err(e) => (app, mark, vec![None; a.instances.len()], vec![e]),
+        };
+    };
+    let mut versions = Vec::with_capacity(a.instances.len());
+    let mut errors = Vec::new();
+    for inst in &a.instances {
+        let (Some(host), Some(exec)) = (fleet.host(&inst.host), prober.executors().get(&inst.host))
+        else {
+            errors.push(format!("{}: no executor for host {}", inst.name, inst.host));
+            versions.push(None);
+            continue;
+        };
+        let slot = Slot {
+            app: a,
+            instance: inst,
+            host,
+            side: Side::Main,
+        };
+        match driver.current(exec, slot).await {
+            Ok(v) => versions.push(v),
+            Err(e) => {
+                errors.push(e.to_string());
+                versions.push(None);
+            }
+        }
+    }
+    (app, mark, versions, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::watch::read_app;
+
+    /// The mark read from the history is the one the console's reading
+    /// gives, before, during and after a rollout.
+    #[test]
+    fn rollout_marks_agree_with_what_the_console_reads() {
+        let dir = std::env::temp_dir().join(format!("rg-monitor-marks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let s = Store::open(&dir.join("history.db")).unwrap();
+        let both = |s: &Store| {
+            (
+                RolloutMark::read(s, "web").unwrap(),
+                RolloutMark::of(&read_app(s, "web")),
+            )
+        };
+        let none = RolloutMark::Settled(None);
+        assert_eq!(both(&s), (none, none));
+        let id = s
+            .create_deployment(
+                "web",
+                Some("v1"),
+                "v2",
+                "rolling",
+                "ana",
+                None,
+                &serde_json::json!({}),
+                &[],
+            )
+            .unwrap();
+        let running = RolloutMark::Unsettled;
+        assert_eq!(both(&s), (running, running));
+        s.finish_deployment(id, "done", "deployed").unwrap();
+        let ended = RolloutMark::Settled(Some(id));
+        assert_eq!(both(&s), (ended, ended));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

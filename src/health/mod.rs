@@ -13,11 +13,16 @@
 //!   [`Fleet`](crate::config::Fleet), combines probes into instance verdicts
 //!   (`require = all | any`) and instances into an
 //!   [`AppStatus`](crate::model::AppStatus).
+//! - [`good_release`] says which release of an app is good now (one release
+//!   on every instance, every one healthy); [`ReleaseMarks`] says when to
+//!   record it again.
 
 mod budget;
 mod counter;
+mod release;
 mod tracker;
 
 pub use budget::FailureBudget;
 pub use counter::ProbeCounter;
+pub use release::{ReleaseMarks, good_release};
 pub use tracker::{Change, ProbeLoc, Tracker, combine_instances, combine_probes};
