@@ -178,7 +178,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
             )
             .map_err(self.sql_err("record an event"))?;
-        stmt.query_row(params![now_ms(), app, kind, actor, reason, evidence], |r| {
+        stmt.query_one(params![now_ms(), app, kind, actor, reason, evidence], |r| {
             r.get(0)
         })
         .map_err(self.sql_err("record an event"))

@@ -17,6 +17,9 @@
 //!   the command queue use `BEGIN IMMEDIATE`, which takes SQLite's write
 //!   lock before reading, so two processes cannot both win a lock or both
 //!   receive one command.
+//! - A write that returns what it wrote (`INSERT … RETURNING`) reads its
+//!   statement to the end (`query_one`), so a commit that fails (a full
+//!   disk) is an error, never an id of a row that was not kept.
 //! - Updating a row that does not exist (an unknown deployment, batch or
 //!   change id, or an app without a lock) fails with
 //!   [`StoreError::Sqlite`] whose source is
@@ -268,7 +271,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9) RETURNING id",
             )
             .map_err(err())?
-            .query_row(
+            .query_one(
                 params![
                     app,
                     from_version,
@@ -417,7 +420,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
             )
             .map_err(err())?
-            .query_row(
+            .query_one(
                 params![
                     now_ms(),
                     app,
@@ -481,7 +484,7 @@ impl Store {
             for (idx, (kind, instances, traffic)) in batches.iter().enumerate() {
                 let instances = serde_json::to_string(instances).unwrap_or_else(|_| "[]".into());
                 let id: i64 = stmt
-                    .query_row(
+                    .query_one(
                         params![deployment_id, limit_param(idx), kind, instances, traffic],
                         |r| r.get(0),
                     )
@@ -554,7 +557,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
             )
             .map_err(err())?
-            .query_row(
+            .query_one(
                 params![
                     deployment_id,
                     batch_id,
@@ -629,7 +632,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
             )
             .map_err(err())?
-            .query_row(
+            .query_one(
                 params![
                     deployment_id,
                     app,
@@ -945,7 +948,7 @@ impl Store {
                 "DELETE FROM locks WHERE app = ?1 RETURNING {LOCK_COLS}"
             ))
             .map_err(err())?
-            .query_row(params![app], lock_from_row)
+            .query_one(params![app], lock_from_row)
             .optional()
             .map_err(err())
     }
@@ -970,7 +973,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
             )
             .map_err(err())?
-            .query_row(
+            .query_one(
                 params![app, deployment_id, verb, actor, reason, now_ms()],
                 |r| r.get(0),
             )
