@@ -200,3 +200,54 @@ fn an_empty_history_file_is_refused_and_nothing_moves() {
         0
     );
 }
+
+#[test]
+fn resume_of_a_bad_release_never_snapshots_what_the_rollout_started() {
+    let Some(env) = Env::new("records_resume_bad", "nginx", "") else {
+        return;
+    };
+    env.deploy_ok("v1", "rolling");
+    // v3 turns bad 1.5 s after it starts: kill its worker while web-1
+    // runs it, before its gate has decided.
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v3", "--yes", "--detach"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let p = env.ports[0];
+    wait_for("v3 on web-1", Duration::from_secs(20), || {
+        version_at(p) == "v3"
+    });
+    let pid = worker_pid(&env);
+    kill9(pid);
+    wait_for("the worker to die", Duration::from_secs(5), || {
+        // SAFETY: signal 0 only checks that the process exists.
+        let exists = unsafe { libc::kill(pid, 0) } == 0;
+        !exists
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"))
+    });
+
+    // Resuming replaces web-1 again; its gate then fails and the rollback
+    // must put v1 back everywhere, from the snapshot taken before the
+    // rollout, never one of v3.
+    let (code, out, err) = env.rollguard(&["recover", "web", "--resume", "--json"]);
+    assert_eq!(code, 3, "rolled back, not partial: {out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["outcome"], "rolled_back", "{report:#}");
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"]);
+    let conn = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
+    let id = report["id"].as_i64().unwrap();
+    let mut stmt = conn
+        .prepare("SELECT data FROM snapshots WHERE deployment_id = ?1")
+        .unwrap();
+    let versions: Vec<String> = stmt
+        .query_map([id], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|d| {
+            let v: serde_json::Value = serde_json::from_str(&d.unwrap()).unwrap();
+            v["snapshot"]["version"].as_str().unwrap_or("-").to_string()
+        })
+        .collect();
+    assert!(!versions.is_empty());
+    assert!(
+        versions.iter().all(|v| v == "v1"),
+        "a snapshot is only of what ran before the rollout: {versions:?}"
+    );
+}

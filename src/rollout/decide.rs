@@ -108,12 +108,14 @@ pub enum Observation {
     /// The confirm window of an armed rollback ended.
     WindowEnded,
     /// The rollback ended: `unrestored` of the `touched` instances could
-    /// not be restored.
+    /// not be restored, and traffic was or was not put back as it was.
     RollbackDone {
         /// Instances not restored.
         unrestored: usize,
         /// Instances the rollout changed.
         touched: usize,
+        /// Every routing change was undone.
+        traffic_restored: bool,
     },
 }
 
@@ -192,9 +194,13 @@ pub fn decide(state: State, policy: &Policy, seen: Observation) -> (State, Decis
             Observation::RollbackDone {
                 unrestored,
                 touched,
+                traffic_restored,
             },
         ) => {
-            let outcome = if unrestored == 0 {
+            let outcome = if unrestored == 0 && !traffic_restored {
+                // Every instance is back, but traffic is not as it was.
+                Outcome::RollbackPartial
+            } else if unrestored == 0 {
                 if s.failure == Some(Trigger::Abort) {
                     Outcome::Aborted
                 } else {
@@ -466,11 +472,27 @@ mod tests {
                 O::RollbackDone {
                     unrestored,
                     touched: 2,
+                    traffic_restored: true,
                 },
             );
             assert_eq!(d, D::Finish(outcome));
             assert_eq!(end.phase, Phase::Ended(outcome));
         }
+    }
+
+    #[test]
+    fn traffic_that_could_not_be_put_back_makes_the_rollback_partial() {
+        let seen = [O::Begin { from: 0 }, failed(Trigger::GateFailed, true)];
+        let (s, _) = run(4, AUTO, &seen);
+        let done = O::RollbackDone {
+            unrestored: 0,
+            touched: 2,
+            traffic_restored: false,
+        };
+        assert_eq!(
+            decide(s, &AUTO, done).1,
+            D::Finish(Outcome::RollbackPartial)
+        );
     }
 
     #[test]
@@ -666,6 +688,7 @@ mod tests {
             O::RollbackDone {
                 unrestored: 0,
                 touched: 1,
+                traffic_restored: true,
             },
         );
         assert_eq!(d, D::Finish(Outcome::Aborted));
@@ -702,6 +725,7 @@ mod tests {
             O::RollbackDone {
                 unrestored: 0,
                 touched: 1,
+                traffic_restored: true,
             },
         );
         assert_eq!(
@@ -772,6 +796,7 @@ mod tests {
             O::RollbackDone {
                 unrestored: 0,
                 touched: 3,
+                traffic_restored: true,
             },
         );
         assert_eq!(d, D::Finish(Outcome::RolledBack));

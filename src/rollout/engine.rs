@@ -27,6 +27,7 @@ use super::plan::{Plan, Stage};
 use super::routing::{self, Route};
 use crate::config::{App, Fleet, StepPause};
 use crate::driver::{Driver, Side, Slot, Snapshot};
+use crate::error::UserError;
 use crate::exec::Executor;
 use crate::model::{BatchState, DeploymentState, Verb, Version, now_ms};
 use crate::probe::Prober;
@@ -99,6 +100,11 @@ pub struct Engine {
     window_end: Option<tokio::time::Instant>,
     /// The instances the rollback could not restore.
     unrestored: Vec<String>,
+    /// A routing change could not be undone.
+    traffic_unrestored: bool,
+    /// The first record of this rollout that could not be written: the
+    /// rollout stops at the next safe point (`E_STORE`).
+    store_error: std::sync::OnceLock<String>,
     /// What the balancer holds is not known (after a crash): the next
     /// traffic change states every server.
     routes_unknown: bool,
@@ -167,6 +173,8 @@ impl Engine {
             last_command: None,
             window_end: None,
             unrestored: Vec::new(),
+            traffic_unrestored: false,
+            store_error: std::sync::OnceLock::new(),
             routes_unknown: false,
         }
     }
@@ -213,27 +221,12 @@ impl Engine {
             reason,
             evidence.as_ref(),
         ) {
-            tracing::warn!("could not record event {kind}: {e}");
+            self.lost_record(format!("could not record event {kind}: {e}"));
         }
     }
 
     /// Records a change about to be made; -1 (and a warning) when the
     /// store refuses, for changes that go on regardless (cleanup, restore).
-    fn change(
-        &self,
-        batch: Option<i64>,
-        instance: usize,
-        action: &str,
-        from: Option<&str>,
-        detail: Value,
-    ) -> i64 {
-        self.try_change(batch, instance, action, from, detail)
-            .unwrap_or_else(|e| {
-                tracing::warn!("could not record a change: {e}");
-                -1
-            })
-    }
-
     fn try_change(
         &self,
         batch: Option<i64>,
@@ -263,7 +256,7 @@ impl Engine {
         }
         let detail = (!detail.is_null()).then_some(detail);
         if let Err(e) = self.store.set_change_state(id, state, detail.as_ref()) {
-            tracing::warn!("could not update a change: {e}");
+            self.lost_record(format!("could not record that a change is {state}: {e}"));
         }
     }
 
@@ -278,7 +271,41 @@ impl Engine {
             self.store
                 .finish_deployment(self.deployment, state.as_str(), outcome.as_str())
         {
-            tracing::error!("could not record the end of the deployment: {e}");
+            self.lost_record(format!("could not record the end of the deployment: {e}"));
+        }
+    }
+
+    /// Notes a record that could not be written: logged, and the rollout
+    /// stops going forward at the next safe point (write before act).
+    fn lost_record(&self, what: String) {
+        tracing::error!("{what}");
+        let _ = self.store_error.set(what);
+    }
+
+    /// The failure of a rollout that lost a record, if it did.
+    fn store_failure(&self) -> Option<Failure> {
+        self.store_error.get().map(|what| Failure {
+            trigger: Trigger::Store,
+            reason: format!("a record of the rollout could not be written ({what}); stopping here"),
+            evidence: Value::Null,
+        })
+    }
+
+    fn set_batch_state(&self, batch: Option<i64>, state: BatchState) {
+        if let Some(b) = batch
+            && let Err(e) = self.store.set_batch_state(b, state.as_str())
+        {
+            self.lost_record(format!("could not record batch {b} as {state}: {e}"));
+        }
+    }
+
+    fn set_instance_state(&self, instance: &str, version: Option<&str>, side: Side) {
+        let app = self.app().name.clone();
+        if let Err(e) = self
+            .store
+            .set_instance_state(&app, instance, version, Some(side.as_str()))
+        {
+            self.lost_record(format!("could not record what {instance} runs: {e}"));
         }
     }
 
@@ -287,7 +314,7 @@ impl Engine {
             .store
             .set_deployment_state(self.deployment, state.as_str())
         {
-            tracing::warn!("could not set the deployment state: {e}");
+            self.lost_record(format!("could not record the deployment's state: {e}"));
         }
     }
 
@@ -444,10 +471,16 @@ impl Engine {
     /// Picks up a deployment whose worker died: rebuilds what was done
     /// from the stored changes and snapshots, then rolls it all back
     /// (`resume = false`) or goes on from the first stage that had not
-    /// passed.
-    pub async fn recover(mut self, resume: bool) -> Finished {
-        self.rebuild_undo();
-        let batches = self.store.batches(self.deployment).unwrap_or_default();
+    /// passed. Records that cannot be read are an error (`E_STORE`): the
+    /// deployment stays interrupted rather than be recovered from half of
+    /// what it did.
+    pub async fn recover(mut self, resume: bool) -> Result<Finished, UserError> {
+        let unreadable = |e: crate::store::StoreError| {
+            super::lock::store_error(e)
+                .hint("nothing was recovered; fix the history database, then run recover again")
+        };
+        self.rebuild_undo().map_err(unreadable)?;
+        let batches = self.store.batches(self.deployment).map_err(unreadable)?;
         let first_open = batches
             .iter()
             .position(|b| b.state != BatchState::Passed.as_str())
@@ -470,24 +503,27 @@ impl Engine {
         );
         if resume {
             self.set_state(DeploymentState::Running);
-            return self.drive(Observation::Begin { from: first_open }).await;
+            return Ok(self.drive(Observation::Begin { from: first_open }).await);
         }
         self.failure = Some(Failure {
             trigger: Trigger::Recovered,
             reason: "the rollout's worker stopped before the end; rolling back what it did".into(),
             evidence: json!({"from_stage": first_open}),
         });
-        self.drive(Observation::Interrupted).await
+        Ok(self.drive(Observation::Interrupted).await)
     }
 
     /// Carries out what [`decide`] says, observation by observation, until
     /// the rollout ends.
     async fn drive(mut self, first: Observation) -> Finished {
-        let batch_ids = self
-            .store
-            .batches(self.deployment)
-            .map(|b| b.into_iter().map(|b| b.id).collect::<Vec<_>>())
-            .unwrap_or_default();
+        let batch_ids = match self.store.batches(self.deployment) {
+            Ok(b) => b.into_iter().map(|b| b.id).collect::<Vec<_>>(),
+            Err(e) => {
+                // Nothing moves without its records: the first stage stops.
+                self.lost_record(format!("could not read the batches: {e}"));
+                Vec::new()
+            }
+        };
         let stages = self.plan.stages.clone();
         // Where the undo stack stood when the running stage began.
         let mut mark = self.undo.len();
@@ -572,6 +608,13 @@ impl Engine {
     /// follow.
     async fn run_stage(&mut self, i: usize, stage: &Stage, batch: Option<i64>) -> Observation {
         self.drain_signals();
+        if let Some(f) = self.store_failure() {
+            self.failure = Some(f);
+            return Observation::StageFailed {
+                trigger: Trigger::Store,
+                retryable: false,
+            };
+        }
         if let Some(f) = self.abort_failure() {
             self.failure = Some(f);
             return Observation::StageFailed {
@@ -579,9 +622,7 @@ impl Engine {
                 retryable: false,
             };
         }
-        if let Some(b) = batch {
-            let _ = self.store.set_batch_state(b, BatchState::Running.as_str());
-        }
+        self.set_batch_state(batch, BatchState::Running);
         let describe = stage.describe(self.app());
         self.event(
             "stage_started",
@@ -590,16 +631,20 @@ impl Engine {
         );
         match self.stage(i, stage, batch).await {
             Ok(()) => {
-                if let Some(b) = batch {
-                    let _ = self.store.set_batch_state(b, BatchState::Passed.as_str());
-                }
+                self.set_batch_state(batch, BatchState::Passed);
                 self.drain_signals();
+                // A safe point: a lost record stops the rollout here.
+                if let Some(f) = self.store_failure() {
+                    self.failure = Some(f);
+                    return Observation::StageFailed {
+                        trigger: Trigger::Store,
+                        retryable: false,
+                    };
+                }
                 Observation::StagePassed
             }
             Err(f) => {
-                if let Some(b) = batch {
-                    let _ = self.store.set_batch_state(b, BatchState::Failed.as_str());
-                }
+                self.set_batch_state(batch, BatchState::Failed);
                 let seen = Observation::StageFailed {
                     trigger: f.trigger,
                     retryable: matches!(stage, Stage::Replace { .. }),
@@ -613,17 +658,14 @@ impl Engine {
     /// Undo entries from the store: steady routing at the start, then one
     /// restore per slot that was started, with the first snapshot taken of
     /// that slot in this deployment (what ran before it).
-    fn rebuild_undo(&mut self) {
+    fn rebuild_undo(&mut self) -> Result<(), crate::store::StoreError> {
         self.undo.clear();
         self.undo.push(Undo::Routed {
             routes: routing::steady(&self.orig_live),
             live: self.orig_live.clone(),
         });
-        let changes = self.store.changes(self.deployment).unwrap_or_default();
-        let snapshots = self
-            .store
-            .deployment_snapshots(self.deployment)
-            .unwrap_or_default();
+        let changes = self.store.changes(self.deployment)?;
+        let snapshots = self.store.deployment_snapshots(self.deployment)?;
         let side_of = |v: &Value| match v["side"].as_str() {
             Some("alt") => Side::Alt,
             _ => Side::Main,
@@ -653,6 +695,7 @@ impl Engine {
                 snapshot,
             });
         }
+        Ok(())
     }
 
     /// Records what each instance runs and which side is live, as this
@@ -661,7 +704,10 @@ impl Engine {
     fn record_as_left(&self) {
         let app = self.app().name.clone();
         let to = self.plan.to.to_string();
-        let known = self.store.instance_states(&app).unwrap_or_default();
+        let known = self.store.instance_states(&app).unwrap_or_else(|e| {
+            self.lost_record(format!("could not read what the instances ran: {e}"));
+            Vec::new()
+        });
         for (i, inst) in self.app().instances.iter().enumerate() {
             let side = self.live[i];
             let replaced = self.undo.iter().any(|u| {
@@ -675,26 +721,18 @@ impl Engine {
                     .find(|k| k.instance == inst.name)
                     .and_then(|k| k.version.clone())
             };
-            let _ = self.store.set_instance_state(
-                &app,
-                &inst.name,
-                version.as_deref(),
-                Some(side.as_str()),
-            );
+            self.set_instance_state(&inst.name, version.as_deref(), side);
         }
     }
 
     fn finish_deployed(self) -> Finished {
         let app = self.app().name.clone();
         let to = self.plan.to.to_string();
-        let _ = self.store.mark_release_healthy(&app, &to, now_ms());
+        if let Err(e) = self.store.mark_release_healthy(&app, &to, now_ms()) {
+            self.lost_record(format!("could not record {to} as healthy: {e}"));
+        }
         for (i, inst) in self.app().instances.iter().enumerate() {
-            let _ = self.store.set_instance_state(
-                &app,
-                &inst.name,
-                Some(&to),
-                Some(self.live[i].as_str()),
-            );
+            self.set_instance_state(&inst.name, Some(&to), self.live[i]);
         }
         self.event("rollout_completed", None, json!({"version": to}));
         self.finish(DeploymentState::Done, Outcome::Deployed);
@@ -820,7 +858,15 @@ impl Engine {
             Stage::Retire { instances, sides } => {
                 for (&i, side) in instances.iter().zip(sides) {
                     let Some(exec) = self.exec(i) else { continue };
-                    let id = self.change(batch, i, "retire", None, json!({"side": side}));
+                    // Write before act: an unrecorded retire is not made.
+                    let id = match self.try_change(batch, i, "retire", None, json!({"side": side}))
+                    {
+                        Ok(id) => id,
+                        Err(e) => {
+                            self.lost_record(format!("could not record a retire: {e}"));
+                            continue;
+                        }
+                    };
                     let slot = self.slot(i, *side);
                     match self.driver.stop(&exec, slot).await {
                         Ok(()) => self.change_done(id, "done", Value::Null),
@@ -866,6 +912,20 @@ impl Engine {
         })?;
         let slot = self.slot(i, side);
         let label = slot.label();
+        // A slot this rollout replaced before (a resumed batch) keeps the
+        // snapshot of what ran before the rollout: never one of the release
+        // the rollout itself started.
+        let before = self.undo.iter().find_map(|u| match u {
+            Undo::Replaced {
+                instance,
+                side: s,
+                snapshot,
+            } if *instance == i && *s == side => Some(snapshot.clone()),
+            _ => None,
+        });
+        if let Some(snapshot) = before {
+            return self.start_on(batch, i, side, &exec, snapshot, false).await;
+        }
         let mut snapshot = self
             .driver
             .snapshot(&exec, slot)
@@ -909,6 +969,23 @@ impl Engine {
                 });
             }
         }
+        self.start_on(batch, i, side, &exec, snapshot, true).await
+    }
+
+    /// Records the start of the target on (instance, side), then starts it.
+    /// `new_undo`: the slot was not replaced before in this rollout, so its
+    /// restore is added to the undo list.
+    async fn start_on(
+        &mut self,
+        batch: Option<i64>,
+        i: usize,
+        side: Side,
+        exec: &Executor,
+        snapshot: Option<Snapshot>,
+        new_undo: bool,
+    ) -> Result<(), Failure> {
+        let label = self.slot(i, side).label();
+        let inst_name = self.app().instances[i].name.clone();
         let from = snapshot
             .as_ref()
             .and_then(|s| s.version.as_ref())
@@ -922,14 +999,16 @@ impl Engine {
                 reason: format!("cannot record the start of {label}: {e}"),
                 evidence: Value::Null,
             })?;
-        self.undo.push(Undo::Replaced {
-            instance: i,
-            side,
-            snapshot,
-        });
+        if new_undo {
+            self.undo.push(Undo::Replaced {
+                instance: i,
+                side,
+                snapshot,
+            });
+        }
         let to = self.plan.to.clone();
         let slot = self.slot(i, side);
-        match self.driver.start(&exec, slot, &to).await {
+        match self.driver.start(exec, slot, &to).await {
             Ok(()) => {
                 self.change_done(id, "done", Value::Null);
                 Ok(())
@@ -1188,6 +1267,7 @@ impl Engine {
         Observation::RollbackDone {
             unrestored: unrestored.len(),
             touched,
+            traffic_restored: !self.traffic_unrestored,
         }
     }
 
@@ -1209,15 +1289,18 @@ impl Engine {
     /// Ends a rolled-back rollout with `outcome`.
     fn finish_rollback(self, outcome: Outcome) -> Finished {
         let unrestored = self.unrestored.clone();
-        let kind = if unrestored.is_empty() {
+        let kind = if outcome.code().is_none() {
             "rollback_completed"
         } else {
             "rollback_failed"
         };
-        let reason = outcome
-            .code()
-            .filter(|_| !unrestored.is_empty())
-            .map(|code| format!("{code}: not restored: {}", unrestored.join(", ")));
+        let reason = outcome.code().map(|code| {
+            if unrestored.is_empty() {
+                format!("{code}: traffic could not be put back as it was")
+            } else {
+                format!("{code}: not restored: {}", unrestored.join(", "))
+            }
+        });
         self.event(
             kind,
             reason.as_deref(),
@@ -1255,6 +1338,7 @@ impl Engine {
                     if let Some(Undo::Routed { routes, live }) = self.undo.get(routing).cloned() {
                         self.live = live;
                         if let Err(f) = self.apply_routes(routes).await {
+                            self.traffic_unrestored = true;
                             self.event("rollback_traffic_failed", Some(&f.reason), Value::Null);
                         }
                     }
@@ -1470,13 +1554,7 @@ impl Engine {
                 .map(Version::to_string);
             let inst = name(self, i);
             if self.live[i] == side {
-                let app = self.app().name.clone();
-                let _ = self.store.set_instance_state(
-                    &app,
-                    &inst,
-                    version.as_deref(),
-                    Some(side.as_str()),
-                );
+                self.set_instance_state(&inst, version.as_deref(), side);
             }
             self.event(
                 "instance_restored",

@@ -188,18 +188,37 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
         rx,
     );
     let finished = match mode {
-        Mode::Run => engine.run().await,
+        Mode::Run => Ok(engine.run().await),
         Mode::Resume => engine.recover(true).await,
         Mode::Rollback => engine.recover(false).await,
+    };
+    let finished = match finished {
+        Ok(f) => f,
+        Err(e) => {
+            poller.abort();
+            prober.executors().close().await;
+            if let Err(u) = store_unlock(db, &app_name, pid) {
+                tracing::error!("{u}");
+            }
+            return Err(e);
+        }
     };
     poller.abort();
     prober.executors().close().await;
     // The engine released the lock when it finished; this only matters if
     // it could not (a store error), and is a no-op otherwise.
-    if let Ok(s) = Store::open(db) {
-        let _ = s.unlock(&app_name, pid);
+    if let Err(e) = store_unlock(db, &app_name, pid) {
+        tracing::error!("{e}");
     }
     Ok(finished)
+}
+
+/// Releases the lock of `app` if process `pid` still holds it.
+fn store_unlock(db: &Path, app: &str, pid: u32) -> Result<(), String> {
+    Store::open(db)
+        .and_then(|s| s.unlock(app, pid))
+        .map(|_| ())
+        .map_err(|e| format!("could not release the lock of {app}: {e}"))
 }
 
 async fn poll(
