@@ -124,6 +124,7 @@ pub(super) struct RawRollout {
     pub auto_rollback: Option<S<String>>,
     pub confirm_window: Option<S<String>>,
     pub rollback_batch: Option<S<i64>>,
+    pub surge: Option<S<bool>>,
 }
 
 #[derive(Deserialize)]

@@ -499,6 +499,10 @@ pub struct Rollout {
     /// How many slots a rollback restores at once; `None`: every slot the
     /// rollout replaced.
     pub rollback_batch: Option<u32>,
+    /// Rolling: start each batch beside the old side (on `alt_port`),
+    /// switch traffic, and keep the old side until `monitor` ends, so a
+    /// rollback is a traffic switch.
+    pub surge: bool,
 }
 
 impl Default for Rollout {
@@ -514,6 +518,7 @@ impl Default for Rollout {
             auto_rollback: AutoRollback::Auto,
             confirm_window: Duration::from_secs(30),
             rollback_batch: None,
+            surge: false,
         }
     }
 }

@@ -989,6 +989,7 @@ fn rollout(cx: &mut Ctx<'_>, r: &RawRollout, instances: usize) -> Rollout {
             .rollback_batch
             .as_ref()
             .map(|_| count(cx, &r.rollback_batch, "rollback_batch", 1, 1)),
+        surge: r.surge.as_ref().is_some_and(|s| *s.get_ref()),
     }
 }
 

@@ -326,6 +326,10 @@ pub enum Done {
     Replaced {
         /// The engine's index of what to restore.
         slot: usize,
+        /// The slot served when it was replaced (rolling, canary
+        /// promotion), rather than being an idle side started beside the
+        /// one that served (blue-green, canary, surge).
+        in_place: bool,
     },
 }
 
@@ -347,36 +351,54 @@ pub enum UndoStep {
 }
 
 /// What undoing `done[mark..]` takes, in order, newest first:
-/// - a run of routing changes goes straight to the oldest of them (canary
-///   steps: 50% → 0, not 50 → 25 → 0);
-/// - a routing change that comes first (a blue-green switch, a canary
-///   share) is put back before the slots it sent traffic to are restored;
-/// - routing changes between replaced slots (the drain of each rolling
-///   batch) are not replayed one by one: the slots are restored in groups
-///   of at most `batch` (at least 1), each slot drained and put back by its
-///   restore, and the oldest routing is put back once at the end.
+/// - slots replaced in place (rolling batches, canary promotion) are
+///   restored in groups of at most `batch` (at least 1), each slot drained
+///   and put back by its own restore; the routing changes between them (the
+///   drain of each batch) are not replayed one by one;
+/// - idle sides started beside a serving one (blue-green, canary, surge)
+///   are restored only after traffic is back where it was: a run of
+///   routing changes goes straight to the oldest of them (50% → 0, not
+///   50 → 25 → 0; every surge switch at once), then the idle sides are
+///   restored together, up to `batch` at a time.
 pub fn undo_steps(done: &[Done], mark: usize, batch: usize) -> Vec<UndoStep> {
     let batch = batch.max(1);
     let mut steps: Vec<UndoStep> = Vec::new();
-    let mut pending: Option<usize> = None;
+    let mut route: Option<usize> = None;
+    let mut idle: Vec<usize> = Vec::new();
+    let restore = |steps: &mut Vec<UndoStep>, slot: usize, grouped: bool| match steps.last_mut() {
+        Some(UndoStep::Restore { slots }) if grouped && slots.len() < batch => slots.push(slot),
+        _ => steps.push(UndoStep::Restore { slots: vec![slot] }),
+    };
+    let flush = |steps: &mut Vec<UndoStep>, route: &mut Option<usize>, idle: &mut Vec<usize>| {
+        if let Some(routing) = route.take() {
+            steps.push(UndoStep::Route { routing });
+        }
+        for (n, slot) in idle.drain(..).enumerate() {
+            restore(steps, slot, n > 0);
+        }
+    };
     for d in done.iter().skip(mark).rev() {
         match *d {
-            Done::Routed { routing } => pending = Some(routing),
-            Done::Replaced { slot } => {
-                let restoring = matches!(steps.last(), Some(UndoStep::Restore { .. }));
-                if !restoring && let Some(routing) = pending.take() {
-                    steps.push(UndoStep::Route { routing });
-                }
-                match steps.last_mut() {
-                    Some(UndoStep::Restore { slots }) if slots.len() < batch => slots.push(slot),
-                    _ => steps.push(UndoStep::Restore { slots: vec![slot] }),
+            Done::Routed { routing } => route = Some(routing),
+            Done::Replaced {
+                slot,
+                in_place: false,
+            } => idle.push(slot),
+            Done::Replaced {
+                slot,
+                in_place: true,
+            } => {
+                let grouped = matches!(steps.last(), Some(UndoStep::Restore { .. }));
+                if !idle.is_empty() || (route.is_some() && !grouped) {
+                    flush(&mut steps, &mut route, &mut idle);
+                    restore(&mut steps, slot, false);
+                } else {
+                    restore(&mut steps, slot, grouped);
                 }
             }
         }
     }
-    if let Some(routing) = pending {
-        steps.push(UndoStep::Route { routing });
-    }
+    flush(&mut steps, &mut route, &mut idle);
     steps
 }
 
@@ -813,93 +835,107 @@ mod tests {
         }
     }
 
+    use Done::{Replaced, Routed};
+
+    fn restore(slots: &[usize]) -> UndoStep {
+        UndoStep::Restore {
+            slots: slots.to_vec(),
+        }
+    }
+
+    fn route(routing: usize) -> UndoStep {
+        UndoStep::Route { routing }
+    }
+
+    /// Rolling, three batches of one: each drained (routing), then replaced
+    /// in place. Indices are positions in the list, as the engine's are.
+    const ROLLING: [Done; 6] = [
+        Routed { routing: 0 },
+        Replaced {
+            slot: 1,
+            in_place: true,
+        },
+        Routed { routing: 2 },
+        Replaced {
+            slot: 3,
+            in_place: true,
+        },
+        Routed { routing: 4 },
+        Replaced {
+            slot: 5,
+            in_place: true,
+        },
+    ];
+
     #[test]
-    fn undo_goes_newest_first_and_routing_runs_straight_to_the_oldest() {
-        use Done::*;
-        // Rolling: per batch drain (routing 0, 1, 2) and replace (slot 0, 1, 2).
-        let rolling = [
-            Routed { routing: 0 },
-            Replaced { slot: 0 },
-            Routed { routing: 1 },
-            Replaced { slot: 1 },
-            Routed { routing: 2 },
-            Replaced { slot: 2 },
-        ];
+    fn rolling_restores_newest_first_in_groups_then_puts_the_first_routing_back() {
         assert_eq!(
-            undo_steps(&rolling, 0, 1),
-            [
-                UndoStep::Restore { slots: vec![2] },
-                UndoStep::Restore { slots: vec![1] },
-                UndoStep::Restore { slots: vec![0] },
-                UndoStep::Route { routing: 0 },
-            ]
+            undo_steps(&ROLLING, 0, 1),
+            [restore(&[5]), restore(&[3]), restore(&[1]), route(0)]
         );
-        // In parallel: every replaced slot at once, then the first routing.
+        assert_eq!(undo_steps(&ROLLING, 0, 3), [restore(&[5, 3, 1]), route(0)]);
         assert_eq!(
-            undo_steps(&rolling, 0, 3),
-            [
-                UndoStep::Restore {
-                    slots: vec![2, 1, 0]
-                },
-                UndoStep::Route { routing: 0 }
-            ]
-        );
-        assert_eq!(
-            undo_steps(&rolling, 0, 2),
-            [
-                UndoStep::Restore { slots: vec![2, 1] },
-                UndoStep::Restore { slots: vec![0] },
-                UndoStep::Route { routing: 0 },
-            ]
+            undo_steps(&ROLLING, 0, 2),
+            [restore(&[5, 3]), restore(&[1]), route(0)]
         );
         // Only what came after the mark (a retried batch).
-        assert_eq!(
-            undo_steps(&rolling, 4, 1),
-            [
-                UndoStep::Restore { slots: vec![2] },
-                UndoStep::Route { routing: 2 }
-            ]
-        );
-        // Blue-green: start three idle sides, switch; undo switches back
-        // first, then restores the idle sides together when the batch allows.
-        let blue_green = [
-            Replaced { slot: 0 },
-            Replaced { slot: 1 },
-            Replaced { slot: 2 },
-            Routed { routing: 0 },
+        assert_eq!(undo_steps(&ROLLING, 4, 8), [restore(&[5]), route(4)]);
+    }
+
+    #[test]
+    fn blue_green_switches_back_before_it_stops_the_new_sides() {
+        let done = [
+            Replaced {
+                slot: 0,
+                in_place: false,
+            },
+            Replaced {
+                slot: 1,
+                in_place: false,
+            },
+            Replaced {
+                slot: 2,
+                in_place: false,
+            },
+            Routed { routing: 3 },
         ];
+        assert_eq!(undo_steps(&done, 0, 3), [route(3), restore(&[2, 1, 0])]);
         assert_eq!(
-            undo_steps(&blue_green, 0, 3),
-            [
-                UndoStep::Route { routing: 0 },
-                UndoStep::Restore {
-                    slots: vec![2, 1, 0]
-                }
-            ]
+            undo_steps(&done, 0, 2),
+            [route(3), restore(&[2, 1]), restore(&[0])]
         );
-        assert_eq!(
-            undo_steps(&blue_green, 0, 2),
-            [
-                UndoStep::Route { routing: 0 },
-                UndoStep::Restore { slots: vec![2, 1] },
-                UndoStep::Restore { slots: vec![0] },
-            ]
-        );
-        // Canary: start, then three shifts; undo goes to the first routing
-        // and only then stops the canary.
-        let canary = [
-            Replaced { slot: 0 },
-            Routed { routing: 0 },
+    }
+
+    #[test]
+    fn canary_goes_straight_to_its_first_routing_then_stops_the_canary() {
+        let done = [
+            Replaced {
+                slot: 0,
+                in_place: false,
+            },
             Routed { routing: 1 },
             Routed { routing: 2 },
+            Routed { routing: 3 },
         ];
-        assert_eq!(
-            undo_steps(&canary, 0, 0),
-            [
-                UndoStep::Route { routing: 0 },
-                UndoStep::Restore { slots: vec![0] }
-            ]
-        );
+        assert_eq!(undo_steps(&done, 0, 0), [route(1), restore(&[0])]);
+    }
+
+    #[test]
+    fn surge_is_one_traffic_switch_then_the_new_sides_stop_together() {
+        // Per batch: the new side started beside the old, then switched.
+        let done = [
+            Replaced {
+                slot: 0,
+                in_place: false,
+            },
+            Routed { routing: 1 },
+            Replaced {
+                slot: 2,
+                in_place: false,
+            },
+            Routed { routing: 3 },
+        ];
+        assert_eq!(undo_steps(&done, 0, 8), [route(1), restore(&[2, 0])]);
     }
 }
 
@@ -908,26 +944,34 @@ mod canary_promotion {
     use super::*;
 
     #[test]
-    fn a_promoted_canary_is_restored_with_the_promoted_batches() {
+    fn a_promoted_canary_is_stopped_after_traffic_is_back() {
         use Done::*;
-        // Canary start (slot 0), two shifts, then promotion of two live
-        // sides, each drained first.
+        // Canary start (idle side), two shifts, then promotion of two live
+        // sides in place, each drained first.
         let done = [
-            Replaced { slot: 0 },
-            Routed { routing: 0 },
+            Replaced {
+                slot: 0,
+                in_place: false,
+            },
             Routed { routing: 1 },
             Routed { routing: 2 },
-            Replaced { slot: 1 },
             Routed { routing: 3 },
-            Replaced { slot: 2 },
+            Replaced {
+                slot: 4,
+                in_place: true,
+            },
+            Routed { routing: 5 },
+            Replaced {
+                slot: 6,
+                in_place: true,
+            },
         ];
         assert_eq!(
             undo_steps(&done, 0, 8),
             [
-                UndoStep::Restore {
-                    slots: vec![2, 1, 0]
-                },
-                UndoStep::Route { routing: 0 }
+                UndoStep::Restore { slots: vec![6, 4] },
+                UndoStep::Route { routing: 1 },
+                UndoStep::Restore { slots: vec![0] },
             ]
         );
     }

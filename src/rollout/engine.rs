@@ -486,8 +486,14 @@ impl Engine {
             .position(|b| b.state != BatchState::Passed.as_str())
             .unwrap_or(batches.len());
         for stage in self.plan.stages.iter().take(first_open) {
-            if matches!(stage, Stage::Switch) {
-                self.live = self.orig_live.iter().map(|s| s.other()).collect();
+            match stage {
+                Stage::Switch => self.live = self.orig_live.iter().map(|s| s.other()).collect(),
+                Stage::SwitchBatch { instances } => {
+                    for &i in instances {
+                        self.live[i] = self.orig_live[i].other();
+                    }
+                }
+                _ => {}
             }
         }
         // Routing after a crash is unknown. Changes are computed from the
@@ -799,11 +805,51 @@ impl Engine {
                 for &i in instances {
                     self.replace(batch, i, self.live[i].other()).await?;
                 }
-                let slots: Vec<GateSlot> = instances
+                // The new idle sides, and (with surge) every live slot
+                // switched to the new release so far.
+                let mut slots: Vec<GateSlot> = instances
                     .iter()
                     .map(|&i| (i, self.live[i].other()))
                     .collect();
+                slots.extend(self.replaced_live_slots());
                 self.gate(&slots, self.deadline()).await
+            }
+            Stage::SwitchBatch { instances } => {
+                self.undo.push(Undo::Routed {
+                    routes: self.routes.clone(),
+                    live: self.live.clone(),
+                });
+                let mut routes = self.routes.clone();
+                let mut live = self.live.clone();
+                for &i in instances {
+                    // From the side at the start, so a resume does not
+                    // switch back.
+                    live[i] = self.orig_live[i].other();
+                    routes[i] = Route::on(live[i]);
+                }
+                self.apply_routes(routes).await?;
+                self.live = live;
+                let names: Vec<String> = instances
+                    .iter()
+                    .map(|&i| self.app().instances[i].name.clone())
+                    .collect();
+                self.event(
+                    "traffic_switched",
+                    None,
+                    json!({"instances": names, "live": self.live}),
+                );
+                let last_switch = self
+                    .plan
+                    .stages
+                    .iter()
+                    .rposition(|s| matches!(s, Stage::SwitchBatch { .. }));
+                let pause = self.app().rollout.pause;
+                if Some(index) != last_switch && !pause.is_zero() {
+                    self.event("paused", None, json!({"ms": pause.as_millis() as u64}));
+                    let slots = self.replaced_live_slots();
+                    self.watch(&slots, pause).await?;
+                }
+                Ok(())
             }
             Stage::Shift { percent } => {
                 let canary: Vec<usize> = self
@@ -1327,7 +1373,10 @@ impl Engine {
             .enumerate()
             .map(|(k, u)| match u {
                 Undo::Routed { .. } => Done::Routed { routing: k },
-                Undo::Replaced { .. } => Done::Replaced { slot: k },
+                Undo::Replaced { instance, side, .. } => Done::Replaced {
+                    slot: k,
+                    in_place: self.orig_live.get(*instance) == Some(side),
+                },
             })
             .collect();
         let steps = undo_steps(&done, mark, self.rollback_batch());

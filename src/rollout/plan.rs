@@ -45,6 +45,13 @@ pub enum Stage {
     },
     /// Blue-green: move all traffic to the idle sides at once.
     Switch,
+    /// Rolling with `surge`: move these instances' traffic to the idle
+    /// sides that a `StartIdle` just started; the old sides keep running,
+    /// out of traffic, until they are retired after `monitor`.
+    SwitchBatch {
+        /// Which instances.
+        instances: Vec<usize>,
+    },
     /// Keep gating every new instance for the app's `monitor` time.
     Monitor,
     /// Stop the old side (blue-green) or the canary (kept, not removed).
@@ -83,6 +90,10 @@ impl Stage {
             }
             Stage::Shift { percent } => format!("send {percent}% of traffic to the canary"),
             Stage::Switch => "switch all traffic to the new version".into(),
+            Stage::SwitchBatch { instances } => format!(
+                "switch traffic to the new version (the old keeps running): {}",
+                names(instances)
+            ),
             Stage::Monitor => format!(
                 "monitor for {}",
                 crate::config::format_duration(app.health.monitor)
@@ -102,6 +113,7 @@ impl Stage {
         match self {
             Stage::Replace { instances }
             | Stage::StartIdle { instances }
+            | Stage::SwitchBatch { instances }
             | Stage::Retire { instances, .. } => instances.clone(),
             Stage::Shift { .. } | Stage::Switch | Stage::Monitor => (0..all).collect(),
         }
@@ -249,7 +261,34 @@ pub fn plan(
     };
     let mut stages = Vec::new();
     match strategy {
+        Strategy::Rolling if app.rollout.surge && !install => {
+            // Each batch starts beside the old side, which keeps serving
+            // until the switch and keeps running until after `monitor`:
+            // no instance leaves traffic, so min_healthy needs no room.
+            let all: Vec<usize> = (0..total).collect();
+            needs_alt(&all)?;
+            let size = batch_size(app.rollout.batch, total).max(1);
+            for chunk in all.chunks(size) {
+                stages.push(Stage::StartIdle {
+                    instances: chunk.to_vec(),
+                });
+                stages.push(Stage::SwitchBatch {
+                    instances: chunk.to_vec(),
+                });
+            }
+            stages.push(Stage::Monitor);
+            stages.push(Stage::Retire {
+                sides: all.iter().map(|&i| live(i)).collect(),
+                instances: all,
+            });
+        }
         Strategy::Rolling => {
+            if app.rollout.surge {
+                warnings.push(
+                    "nothing runs yet: surge has no old side to keep; installing batch by batch"
+                        .into(),
+                );
+            }
             stages.extend(replace_batches(&mut warnings)?);
             stages.push(Stage::Monitor);
         }
@@ -493,6 +532,60 @@ mod tests {
                 .describe(&app(2, Rollout::default(), true)),
             "stop the old side of each (kept): web-0, web-1"
         );
+    }
+
+    #[test]
+    fn surge_starts_each_batch_beside_the_old_switches_and_retires_after_monitor() {
+        let r = Rollout {
+            batch: BatchSize::Count(2),
+            min_healthy: 2,
+            surge: true,
+            ..Rollout::default()
+        };
+        let e = plan(
+            &app(3, r.clone(), false),
+            Strategy::Rolling,
+            &running(3, "v1"),
+            &v("v2"),
+        );
+        assert!(matches!(e, Err(PlanError::NoAltPort(_))));
+        // min_healthy needs no room: nothing leaves traffic.
+        let p = plan(
+            &app(3, r.clone(), true),
+            Strategy::Rolling,
+            &running(3, "v1"),
+            &v("v2"),
+        )
+        .unwrap();
+        assert_eq!(
+            p.stages,
+            vec![
+                Stage::StartIdle {
+                    instances: vec![0, 1]
+                },
+                Stage::SwitchBatch {
+                    instances: vec![0, 1]
+                },
+                Stage::StartIdle { instances: vec![2] },
+                Stage::SwitchBatch { instances: vec![2] },
+                Stage::Monitor,
+                Stage::Retire {
+                    instances: vec![0, 1, 2],
+                    sides: vec![Side::Main, Side::Main, Side::Main]
+                },
+            ]
+        );
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        // An install has no old side to keep: plain batches.
+        let none: Vec<InstanceNow> = (0..3)
+            .map(|_| InstanceNow {
+                version: None,
+                live: Side::Main,
+            })
+            .collect();
+        let p = plan(&app(3, r, true), Strategy::Rolling, &none, &v("v2")).unwrap();
+        assert!(matches!(p.stages[0], Stage::Replace { .. }));
+        assert!(p.warnings.iter().any(|w| w.contains("surge")));
     }
 
     #[test]
