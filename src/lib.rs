@@ -39,7 +39,7 @@
 //! | module | holds | does not |
 //! |---|---|---|
 //! | [`config`] | serde types, discovery, `${ENV}` interpolation (the values kept as secrets, masked or templated before they are stored or logged), validation with `FILE:LINE:COL`, durations with bounds | run anything |
-//! | [`model`] | the vocabulary: probe results, error kinds, verdicts, `Version`; [`model::rollout`]: deployment and batch states, change actions, verbs, outcomes, triggers | I/O |
+//! | [`model`] | the vocabulary: probe results, error kinds, verdicts, `Version`; [`model::rollout`]: deployment and batch states, change actions, verbs, outcomes, triggers, sides; [`model::event`]: `EventKind`, every event with its typed payload (kinds and JSON meet only in its `to_stored`/`from_stored`); [`model::evidence`]: what a gate saw | I/O |
 //! | [`error`] | the one [`error::Code`] enum (`E_...`, exit code, meaning) and [`error::UserError`] | decide anything |
 //! | [`printable`] | control characters made visible before text reaches a terminal | |
 //! | [`exec`] | one executor interface; local and SSH (a master connection per host); shell templates with quoting | know about apps |

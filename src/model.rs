@@ -2,10 +2,13 @@
 //! verdicts here, the words of a rollout in [`rollout`]. Nothing here does
 //! I/O.
 
+pub mod event;
+pub mod evidence;
 pub mod rollout;
 
 pub use rollout::{
-    BatchState, ChangeAction, ChangeState, DeploymentKind, DeploymentState, Outcome, Trigger, Verb,
+    BatchState, ChangeAction, ChangeState, DeploymentKind, DeploymentState, Outcome, Side, Trigger,
+    Verb,
 };
 
 use std::fmt;

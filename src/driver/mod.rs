@@ -19,41 +19,13 @@ pub mod command;
 pub mod docker;
 pub mod process;
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::config::{App, DriverKind, Host, Instance, Secrets};
 use crate::exec::{ExecError, Executor};
 use crate::model::Version;
 
-/// Which of an instance's two ports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    /// The instance's `port`.
-    Main,
-    /// The instance's `alt_port` (blue-green, canary).
-    Alt,
-}
-
-impl Side {
-    /// `main` or `alt`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Main => "main",
-            Side::Alt => "alt",
-        }
-    }
-
-    /// The other side.
-    pub fn other(self) -> Side {
-        match self {
-            Side::Main => Side::Alt,
-            Side::Alt => Side::Main,
-        }
-    }
-}
+pub use crate::model::Side;
 
 /// One instance on one of its ports: where a driver starts or stops a version.
 #[derive(Clone, Copy, Debug)]
@@ -310,12 +282,6 @@ impl Driver {
             Driver::Command(d) => d.restore(exec, slot, snapshot).await,
         };
         result.map_err(|e| e.masked(self.secrets()))
-    }
-}
-
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -250,6 +250,40 @@ impl Trigger {
     }
 }
 
+/// Which of an instance's two ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The instance's `port`.
+    Main,
+    /// The instance's `alt_port` (blue-green, canary).
+    Alt,
+}
+
+impl Side {
+    /// `main` or `alt`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Main => "main",
+            Side::Alt => "alt",
+        }
+    }
+
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Main => Side::Alt,
+            Side::Alt => Side::Main,
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

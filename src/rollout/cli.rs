@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::engine::Outcome;
+use super::gate::GateOutcome;
 use super::lock::{self, clock_time, store_error};
 use super::plan::{Plan, strategy_name};
 use super::report;
@@ -316,90 +317,113 @@ fn progress_line(e: &crate::store::Event) -> Option<String> {
 
 /// What an event says as progress, or `None` for events not worth a line.
 pub(crate) fn progress_text(e: &crate::store::Event) -> Option<String> {
-    let ev = e.evidence.clone().unwrap_or(Value::Null);
+    use crate::model::event::EventKind as K;
     let reason = e.reason.clone().unwrap_or_default();
-    let text = match e.kind.as_str() {
-        "deploy_requested" | "lock_taken" | "traffic_changing" | "lock_released" => return None,
-        "traffic_changed" => match ev["describe"].as_str() {
-            Some(split) => format!("traffic: {split} ({} ms)", ev["elapsed_ms"]),
-            None => format!("traffic moved ({} ms)", ev["elapsed_ms"]),
+    let with_reason = |what: &str| {
+        if reason.is_empty() {
+            what.to_string()
+        } else {
+            format!("{what}: {reason}")
+        }
+    };
+    let event = match e.typed() {
+        Ok(event) => event,
+        // Written by a newer version: say what it is called.
+        Err(_) => return Some(with_reason(&e.kind.replace('_', " "))),
+    };
+    let text = match &event {
+        K::DeployRequested { .. } | K::LockTaken | K::TrafficChanging { .. } | K::LockReleased => {
+            return None;
+        }
+        K::TrafficChanged {
+            elapsed_ms,
+            describe,
+        } => match describe {
+            Some(split) => format!("traffic: {split} ({elapsed_ms} ms)"),
+            None => format!("traffic moved ({elapsed_ms} ms)"),
         },
-        "rollback_requested" => format!(
+        K::RollbackRequested { .. } => format!(
             "rollback requested by {}: {}",
             e.actor,
             reason.strip_prefix("rollback: ").unwrap_or(&reason)
         ),
-        "rollout_started" => "rollout started".to_string(),
-        "stage_started" => format!(
-            "stage {}: {}",
-            ev["index"].as_u64().unwrap_or(0) + 1,
-            ev["describe"].as_str().unwrap_or("")
-        ),
-        "gate_passed" => {
+        K::RolloutStarted { .. } => "rollout started".to_string(),
+        K::StageStarted {
+            index, describe, ..
+        } => format!("stage {}: {describe}", index + 1),
+        K::GatePassed(outcome) => {
+            let (elapsed_ms, evidence) = match outcome {
+                GateOutcome::Passed {
+                    elapsed_ms,
+                    evidence,
+                } => (*elapsed_ms, evidence.as_slice()),
+                _ => (0, &[][..]),
+            };
             // One name per instance, though each of its probes has evidence.
             let mut who: Vec<&str> = Vec::new();
-            for name in ev["evidence"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|e| e["instance"].as_str())
-            {
-                if !who.contains(&name) {
-                    who.push(name);
+            for ev in evidence {
+                if !who.contains(&ev.instance.as_str()) {
+                    who.push(&ev.instance);
                 }
             }
-            let spent = super::gate::budget_words(&ev)
+            let spent = budget_of(outcome)
                 .map(|b| format!(" · {b}"))
                 .unwrap_or_default();
-            format!(
-                "healthy: {} ({} ms){spent}",
-                who.join(", "),
-                ev["elapsed_ms"]
-            )
+            format!("healthy: {} ({elapsed_ms} ms){spent}", who.join(", "))
         }
-        "instance_restored" => match ev["version"].as_str() {
-            Some(v) => format!("restored {} to {v}", ev["instance"].as_str().unwrap_or("?")),
-            None => format!(
-                "stopped the new version on {} ({} side)",
-                ev["instance"].as_str().unwrap_or("?"),
-                ev["side"].as_str().unwrap_or("?")
-            ),
+        K::InstanceRestored {
+            instance,
+            side,
+            version,
+        } => match version {
+            Some(v) => format!("restored {instance} to {v}"),
+            None => format!("stopped the new version on {instance} ({side} side)"),
         },
-        "gate_failed" => match super::gate::budget_words(&ev) {
+        K::GateFailed(outcome) => match budget_of(outcome) {
             Some(b) => format!("gate failed: {reason} ({b})"),
             None => format!("gate failed: {reason}"),
         },
-        "deadline_exceeded" => format!("deadline exceeded: {reason}"),
-        "paused" => format!(
+        K::DeadlineExceeded(_) => format!("deadline exceeded: {reason}"),
+        K::Paused { ms } => format!(
             "pausing {}",
-            crate::config::format_duration(Duration::from_millis(ev["ms"].as_u64().unwrap_or(0)))
+            crate::config::format_duration(Duration::from_millis(*ms))
         ),
-        "traffic_switched" => "traffic switched".into(),
-        "rollout_failed" => match ev["code"].as_str() {
-            Some(code) => format!("{code}: {reason}"),
-            None => format!("rollout failed: {reason}"),
-        },
-        "rollback_armed" => format!(
-            "rollback armed: fires in {} ms unless held (`rollguard hold`), or now with `rollguard fire`",
-            ev["fires_in_ms"]
+        K::TrafficSwitched {
+            instances: Some(names),
+            ..
+        } => format!("traffic switched to the new version: {}", names.join(", ")),
+        K::TrafficSwitched { .. } => "traffic switched".into(),
+        K::RolloutFailed { code, .. } => format!("{code}: {reason}"),
+        K::RollbackArmed { fires_in_ms } => format!(
+            "rollback armed: fires in {} unless held (`rollguard hold`), or now with `rollguard fire`",
+            crate::config::format_duration(Duration::from_millis(*fires_in_ms))
         ),
-        "rollback_started" => "rolling back".into(),
-        "instance_not_restored" => format!(
-            "could not restore {}: {reason}",
-            ev["instance"].as_str().unwrap_or("?")
-        ),
-        "rollback_completed" => "rollback completed".into(),
-        "rollback_failed" => format!("rollback failed: {reason}"),
-        "rollout_completed" => "deployed".into(),
-        other => {
-            if reason.is_empty() {
-                other.replace('_', " ")
-            } else {
-                format!("{}: {reason}", other.replace('_', " "))
-            }
+        K::RollbackStarted { .. } => "rolling back".into(),
+        K::InstanceNotRestored { instance, .. } => {
+            format!("could not restore {instance}: {reason}")
         }
+        K::RollbackCompleted { .. } => "rollback completed".into(),
+        K::RollbackFailed { .. } => format!("rollback failed: {reason}"),
+        K::RolloutCompleted { .. } => "deployed".into(),
+        K::PausedByOperator { actor, .. } => match actor {
+            Some(a) => format!("paused by {a}; `rollguard resume` goes on"),
+            None => "paused; `rollguard resume` goes on".into(),
+        },
+        K::Resumed { actor, .. } => match actor {
+            Some(a) => format!("resumed by {a}"),
+            None => "resumed".into(),
+        },
+        other => match other.as_command() {
+            Some((verb, sender)) => with_reason(&format!("{verb} by {}", sender.actor)),
+            None => with_reason(&other.to_stored().0.replace('_', " ")),
+        },
     };
     Some(text)
+}
+
+/// How much of its failure budget a gate spent, in words.
+fn budget_of(outcome: &GateOutcome) -> Option<String> {
+    super::gate::budget_words(&serde_json::to_value(outcome).ok()?)
 }
 
 /// Prints progress of deployment `id` until it ends; returns the exit code.

@@ -29,6 +29,7 @@ use crate::config::{App, Fleet, StepPause};
 use crate::driver::{Driver, Side, Slot, Snapshot};
 use crate::error::UserError;
 use crate::exec::Executor;
+use crate::model::event::EventKind;
 use crate::model::{BatchState, DeploymentState, Verb, Version, now_ms};
 use crate::probe::Prober;
 use crate::store::Store;
@@ -203,24 +204,20 @@ impl Engine {
         self.prober.executors().get(&inst.host).cloned()
     }
 
-    /// Records an event of this deployment; a store error is logged, never
-    /// fatal (the rollout must not stop because the disk is slow).
-    fn event(&self, kind: &str, reason: Option<&str>, evidence: Value) {
-        self.event_by(ACTOR, kind, reason, evidence);
+    /// Records an event of this deployment. One that cannot be written
+    /// stops the rollout at the next safe point.
+    fn event(&self, event: EventKind, reason: Option<&str>) {
+        self.event_by(ACTOR, event, reason);
     }
 
     /// [`Engine::event`] with the actor who caused it (an operator).
-    fn event_by(&self, actor: &str, kind: &str, reason: Option<&str>, evidence: Value) {
+    fn event_by(&self, actor: &str, event: EventKind, reason: Option<&str>) {
         let app = self.app().name.clone();
-        let evidence = (!evidence.is_null()).then_some(evidence);
-        if let Err(e) = self.store.record_deployment_event(
-            &app,
-            Some(self.deployment),
-            kind,
-            actor,
-            reason,
-            evidence.as_ref(),
-        ) {
+        if let Err(e) = self
+            .store
+            .record(&app, Some(self.deployment), actor, reason, &event)
+        {
+            let (kind, _) = event.to_stored();
             self.lost_record(format!("could not record event {kind}: {e}"));
         }
     }
@@ -265,7 +262,7 @@ impl Engine {
     fn finish(&self, state: DeploymentState, outcome: Outcome) {
         let app = self.app().name.clone();
         if let Ok(true) = self.store.unlock(&app, std::process::id()) {
-            self.event("lock_released", None, Value::Null);
+            self.event(EventKind::LockReleased, None);
         }
         if let Err(e) =
             self.store
@@ -348,13 +345,15 @@ impl Engine {
     fn record_signal(&mut self, sig: Signal) -> Option<Verb> {
         match sig {
             Signal::Command(c) => {
-                self.event_by(
-                    &c.actor,
-                    &format!("command_{}", c.verb),
-                    c.reason.as_deref(),
-                    json!({"actor": c.actor}),
-                );
                 let verb = Verb::parse(&c.verb);
+                match verb {
+                    Some(v) => self.event_by(
+                        &c.actor,
+                        EventKind::command(v, &c.actor),
+                        c.reason.as_deref(),
+                    ),
+                    None => tracing::warn!("a command this version does not know: {:?}", c.verb),
+                }
                 match verb {
                     Some(Verb::Abort) if self.aborted.is_none() => {
                         self.aborted = Some((c.actor.clone(), c.reason.clone()));
@@ -367,9 +366,8 @@ impl Engine {
             }
             Signal::LockLost => {
                 self.event(
-                    "lock_lost",
+                    EventKind::LockLost,
                     Some("the lock was broken by someone else; finishing anyway"),
-                    Value::Null,
                 );
                 None
             }
@@ -435,7 +433,12 @@ impl Engine {
         if from == to {
             return Ok(());
         }
-        self.event("traffic_changing", None, json!({"to": to}));
+        self.event(
+            EventKind::TrafficChanging {
+                to: serde_json::to_value(&to).unwrap_or(Value::Null),
+            },
+            None,
+        );
         let began = std::time::Instant::now();
         match self
             .traffic
@@ -446,7 +449,13 @@ impl Engine {
                 self.routes = routes;
                 self.routes_unknown = false;
                 let elapsed_ms = began.elapsed().as_millis() as u64;
-                self.event("traffic_changed", None, json!({"elapsed_ms": elapsed_ms}));
+                self.event(
+                    EventKind::TrafficChanged {
+                        elapsed_ms,
+                        describe: Some(routing::describe(&to)),
+                    },
+                    None,
+                );
                 Ok(())
             }
             Err(e) => Err(Failure {
@@ -461,9 +470,11 @@ impl Engine {
     pub async fn run(self) -> Finished {
         self.set_state(DeploymentState::Running);
         self.event(
-            "rollout_started",
+            EventKind::RolloutStarted {
+                plan: serde_json::to_value(&self.plan).unwrap_or(Value::Null),
+                strategy: serde_json::to_value(self.plan.strategy).unwrap_or(Value::Null),
+            },
             None,
-            json!({"plan": self.plan, "strategy": self.plan.strategy}),
         );
         self.drive(Observation::Begin { from: 0 }).await
     }
@@ -502,10 +513,12 @@ impl Engine {
         self.routes = routing::steady(&self.live);
         self.routes_unknown = true;
         self.event(
-            "recovery_started",
+            EventKind::RecoveryStarted {
+                mode: if resume { "resume" } else { "rollback" }.into(),
+                from_stage: first_open,
+                replaced: self.undo.len().saturating_sub(1),
+            },
             None,
-            json!({"mode": if resume { "resume" } else { "rollback" }, "from_stage": first_open,
-                   "replaced": self.undo.len().saturating_sub(1)}),
         );
         if resume {
             self.set_state(DeploymentState::Running);
@@ -550,7 +563,13 @@ impl Engine {
                     if matches!(before, Phase::Paused { .. }) {
                         self.set_state(DeploymentState::Running);
                         let by = self.last_command.clone().map(|(a, _)| a);
-                        self.event("resumed", None, json!({"next_stage": stage, "actor": by}));
+                        self.event(
+                            EventKind::Resumed {
+                                next_stage: stage,
+                                actor: by,
+                            },
+                            None,
+                        );
                     }
                     mark = self.undo.len();
                     self.run_stage(stage, &stages[stage], batch_ids.get(stage).copied())
@@ -559,10 +578,13 @@ impl Engine {
                 Decision::RetryStage { .. } => {
                     if let Some(f) = &self.failure {
                         self.event(
-                            "batch_retried",
+                            EventKind::BatchRetried {
+                                trigger: f.trigger,
+                                code: f.trigger.code().as_str().into(),
+                                evidence: f.evidence.clone(),
+                                failed_batches: self.state.failed_batches,
+                            },
                             Some(&f.reason),
-                            json!({"trigger": f.trigger, "code": f.trigger.code().as_str(),
-                                   "evidence": f.evidence, "failed_batches": self.state.failed_batches}),
                         );
                     }
                     let unrestored = self.rollback_to(mark).await;
@@ -574,9 +596,11 @@ impl Engine {
                     self.set_state(DeploymentState::Paused);
                     let by = self.last_command.clone().map(|(a, _)| a);
                     self.event(
-                        "paused_by_operator",
+                        EventKind::PausedByOperator {
+                            next_stage: next,
+                            actor: by,
+                        },
                         None,
-                        json!({"next_stage": next, "actor": by}),
                     );
                     self.next_command(None).await
                 }
@@ -585,7 +609,7 @@ impl Engine {
                     Phase::Held if before == Phase::Armed => {
                         self.set_state(DeploymentState::RollbackHeld);
                         let (by, why) = self.last_command.clone().unwrap_or_default();
-                        self.event_by(&by, "rollback_held", why.as_deref(), Value::Null);
+                        self.event_by(&by, EventKind::RollbackHeld, why.as_deref());
                         self.next_command(None).await
                     }
                     Phase::Armed => self.next_command(self.window_end).await,
@@ -631,9 +655,12 @@ impl Engine {
         self.set_batch_state(batch, BatchState::Running);
         let describe = stage.describe(self.app());
         self.event(
-            "stage_started",
+            EventKind::StageStarted {
+                index: i,
+                stage: serde_json::to_value(stage).unwrap_or(Value::Null),
+                describe,
+            },
             None,
-            json!({"index": i, "stage": stage, "describe": describe}),
         );
         match self.stage(i, stage, batch).await {
             Ok(()) => {
@@ -740,7 +767,7 @@ impl Engine {
         for (i, inst) in self.app().instances.iter().enumerate() {
             self.set_instance_state(&inst.name, Some(&to), self.live[i]);
         }
-        self.event("rollout_completed", None, json!({"version": to}));
+        self.event(EventKind::RolloutCompleted { version: to }, None);
         self.finish(DeploymentState::Done, Outcome::Deployed);
         Finished {
             outcome: Outcome::Deployed,
@@ -795,7 +822,12 @@ impl Engine {
                 if Some(index) != last_replace {
                     let pause = self.app().rollout.pause;
                     if !pause.is_zero() {
-                        self.event("paused", None, json!({"ms": pause.as_millis() as u64}));
+                        self.event(
+                            EventKind::Paused {
+                                ms: pause.as_millis() as u64,
+                            },
+                            None,
+                        );
                         self.watch(&slots, pause).await?;
                     }
                 }
@@ -834,9 +866,11 @@ impl Engine {
                     .map(|&i| self.app().instances[i].name.clone())
                     .collect();
                 self.event(
-                    "traffic_switched",
+                    EventKind::TrafficSwitched {
+                        live: self.live.clone(),
+                        instances: Some(names),
+                    },
                     None,
-                    json!({"instances": names, "live": self.live}),
                 );
                 let last_switch = self
                     .plan
@@ -845,7 +879,12 @@ impl Engine {
                     .rposition(|s| matches!(s, Stage::SwitchBatch { .. }));
                 let pause = self.app().rollout.pause;
                 if Some(index) != last_switch && !pause.is_zero() {
-                    self.event("paused", None, json!({"ms": pause.as_millis() as u64}));
+                    self.event(
+                        EventKind::Paused {
+                            ms: pause.as_millis() as u64,
+                        },
+                        None,
+                    );
                     let slots = self.replaced_live_slots();
                     self.watch(&slots, pause).await?;
                 }
@@ -884,7 +923,13 @@ impl Engine {
                 let new_live: Vec<Side> = self.orig_live.iter().map(|s| s.other()).collect();
                 self.apply_routes(routing::steady(&new_live)).await?;
                 self.live = new_live;
-                self.event("traffic_switched", None, json!({"live": self.live}));
+                self.event(
+                    EventKind::TrafficSwitched {
+                        live: self.live.clone(),
+                        instances: None,
+                    },
+                    None,
+                );
                 Ok(())
             }
             Stage::Monitor => {
@@ -919,7 +964,7 @@ impl Engine {
                         Err(e) => {
                             // Retiring is cleanup after success: report, go on.
                             self.change_done(id, "failed", json!({"error": e.to_string()}));
-                            self.event("retire_failed", Some(&e.to_string()), Value::Null);
+                            self.event(EventKind::RetireFailed, Some(&e.to_string()));
                         }
                     }
                 }
@@ -1108,9 +1153,9 @@ impl Engine {
     /// Records a gate's outcome as its event and turns it into a result.
     fn judge_gate(&self, outcome: GateOutcome) -> Result<(), Failure> {
         let evidence = serde_json::to_value(&outcome).unwrap_or(Value::Null);
-        match outcome {
+        match &outcome {
             GateOutcome::Passed { .. } => {
-                self.event("gate_passed", None, evidence);
+                self.event(EventKind::GatePassed(outcome.clone()), None);
                 Ok(())
             }
             GateOutcome::Failed { evidence: e } => {
@@ -1134,7 +1179,7 @@ impl Engine {
                         .map(|s| s.message.as_str())
                         .unwrap_or("")
                 );
-                self.event("gate_failed", Some(&reason), evidence.clone());
+                self.event(EventKind::GateFailed(outcome.clone()), Some(&reason));
                 Err(Failure {
                     trigger: Trigger::GateFailed,
                     reason,
@@ -1143,7 +1188,7 @@ impl Engine {
             }
             GateOutcome::Deadline { deadline_ms, .. } => {
                 let reason = format!("not healthy within the deadline of {deadline_ms} ms");
-                self.event("deadline_exceeded", Some(&reason), evidence.clone());
+                self.event(EventKind::DeadlineExceeded(outcome.clone()), Some(&reason));
                 Err(Failure {
                     trigger: Trigger::Deadline,
                     reason,
@@ -1171,7 +1216,7 @@ impl Engine {
     async fn wait_for_approval(&mut self, slots: &[GateSlot]) -> Result<(), Failure> {
         self.approved = false;
         self.set_state(DeploymentState::WaitingApproval);
-        self.event("waiting_approval", None, Value::Null);
+        self.event(EventKind::WaitingApproval, None);
         self.drain_signals();
         while !self.approved {
             if let Some(f) = self.abort_failure() {
@@ -1249,9 +1294,12 @@ impl Engine {
         };
         self.set_state(DeploymentState::Failing);
         self.event(
-            "rollout_failed",
+            EventKind::RolloutFailed {
+                trigger: f.trigger,
+                code: f.trigger.code().as_str().into(),
+                evidence: f.evidence.clone(),
+            },
             Some(&f.reason),
-            json!({"trigger": f.trigger, "code": f.trigger.code().as_str(), "evidence": f.evidence}),
         );
         self.failure = Some(f);
     }
@@ -1262,9 +1310,10 @@ impl Engine {
         let window = self.app().rollout.confirm_window;
         self.set_state(DeploymentState::RollbackArmed);
         self.event(
-            "rollback_armed",
+            EventKind::RollbackArmed {
+                fires_in_ms: window.as_millis() as u64,
+            },
             None,
-            json!({"fires_in_ms": window.as_millis() as u64}),
         );
         self.window_end = Some(tokio::time::Instant::now() + window);
         self.next_command(self.window_end).await
@@ -1273,11 +1322,7 @@ impl Engine {
     /// Records why an armed rollback fires: its window, or who fired it.
     fn record_fired(&mut self, seen: Observation) {
         if seen == Observation::WindowEnded {
-            self.event(
-                "rollback_fired",
-                Some("the confirm window elapsed"),
-                Value::Null,
-            );
+            self.event(EventKind::RollbackFired, Some("the confirm window elapsed"));
             return;
         }
         let (by, why) = self.last_command.clone().unwrap_or_default();
@@ -1285,7 +1330,7 @@ impl Engine {
             Some(w) => format!("fired by {by}: {w}"),
             None => format!("fired by {by}"),
         };
-        self.event_by(&by, "rollback_fired", Some(&reason), Value::Null);
+        self.event_by(&by, EventKind::RollbackFired, Some(&reason));
     }
 
     /// Undoes everything the rollout did; says how many of the instances
@@ -1297,9 +1342,11 @@ impl Engine {
         };
         self.set_state(DeploymentState::RollingBack);
         self.event(
-            "rollback_started",
+            EventKind::RollbackStarted {
+                trigger,
+                code: trigger.code().as_str().into(),
+            },
             reason.as_deref(),
-            json!({"trigger": trigger, "code": trigger.code().as_str()}),
         );
         let unrestored = self.rollback_to(0).await;
         let touched = self
@@ -1320,9 +1367,8 @@ impl Engine {
     /// `auto_rollback = "off"`: reports the failure and leaves what runs.
     fn leave_as_is(self) -> Finished {
         self.event(
-            "rollback_skipped",
+            EventKind::RollbackSkipped,
             Some("auto_rollback = \"off\": reported only"),
-            Value::Null,
         );
         self.record_as_left();
         self.finish(DeploymentState::Failed, Outcome::Failed);
@@ -1335,10 +1381,15 @@ impl Engine {
     /// Ends a rolled-back rollout with `outcome`.
     fn finish_rollback(self, outcome: Outcome) -> Finished {
         let unrestored = self.unrestored.clone();
-        let kind = if outcome.code().is_none() {
-            "rollback_completed"
-        } else {
-            "rollback_failed"
+        let ended = |unrestored: Vec<String>| match outcome.code() {
+            None => EventKind::RollbackCompleted {
+                unrestored,
+                outcome,
+            },
+            Some(_) => EventKind::RollbackFailed {
+                unrestored,
+                outcome,
+            },
         };
         let reason = outcome.code().map(|code| {
             if unrestored.is_empty() {
@@ -1347,11 +1398,7 @@ impl Engine {
                 format!("{code}: not restored: {}", unrestored.join(", "))
             }
         });
-        self.event(
-            kind,
-            reason.as_deref(),
-            json!({"unrestored": unrestored, "outcome": outcome}),
-        );
+        self.event(ended(unrestored.clone()), reason.as_deref());
         self.finish(DeploymentState::Done, outcome);
         Finished {
             outcome,
@@ -1388,7 +1435,7 @@ impl Engine {
                         self.live = live;
                         if let Err(f) = self.apply_routes(routes).await {
                             self.traffic_unrestored = true;
-                            self.event("rollback_traffic_failed", Some(&f.reason), Value::Null);
+                            self.event(EventKind::RollbackTrafficFailed, Some(&f.reason));
                         }
                     }
                 }
@@ -1406,9 +1453,11 @@ impl Engine {
                         .collect();
                     for (name, reason, side) in self.restore_group(group).await {
                         self.event(
-                            "instance_not_restored",
+                            EventKind::InstanceNotRestored {
+                                instance: name.clone(),
+                                side,
+                            },
                             Some(&reason),
-                            json!({"instance": name, "side": side}),
                         );
                         if !unrestored.contains(&name) {
                             unrestored.push(name);
@@ -1606,9 +1655,12 @@ impl Engine {
                 self.set_instance_state(&inst, version.as_deref(), side);
             }
             self.event(
-                "instance_restored",
+                EventKind::InstanceRestored {
+                    instance: inst,
+                    side,
+                    version,
+                },
                 None,
-                json!({"instance": inst, "side": side, "version": version}),
             );
         }
         failed

@@ -39,13 +39,13 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::{App, Fleet, Health, Require};
 use crate::driver::Side;
 use crate::health::{FailureBudget, ProbeCounter};
+pub use crate::model::evidence::{Evidence, FailRule, GateOutcome, Sample};
 use crate::model::{ProbeResult, Verdict};
 use crate::probe::{Prober, Target};
 
@@ -65,66 +65,6 @@ pub enum GateMode {
         /// How long to watch.
         length: Duration,
     },
-}
-
-/// One probe result kept as evidence.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Sample {
-    /// When it started.
-    pub at_ms: i64,
-    /// Passed.
-    pub ok: bool,
-    /// Milliseconds.
-    pub latency_ms: f64,
-    /// HTTP status or exit code.
-    pub code: Option<i64>,
-    /// Why it failed.
-    pub error_kind: Option<String>,
-    /// What was seen.
-    pub message: String,
-}
-
-/// What made a gate decide, for the audit log and `--json`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Evidence {
-    /// The instance.
-    pub instance: String,
-    /// Its side.
-    pub side: Side,
-    /// The port probed.
-    pub port: u16,
-    /// The probe that decided (on a pass: the last one to pass).
-    pub probe: String,
-    /// Passes in a row needed.
-    pub success_threshold: u32,
-    /// Failures in a row that fail.
-    pub failure_threshold: u32,
-    /// Passes in a row seen.
-    pub consecutive_ok: u32,
-    /// Failures in a row seen.
-    pub consecutive_fail: u32,
-    /// Failures counted in this window, in a row or not.
-    pub failures: u32,
-    /// Failures in the window that fail (`max_failures`).
-    pub max_failures: u32,
-    /// The rule that failed the probe; `None` unless it failed.
-    pub rule: Option<FailRule>,
-    /// The failure in words, "3 failures in a row" or "2 of 2 failures in
-    /// the window"; `None` unless it failed.
-    pub reason: Option<String>,
-    /// The newest samples of that probe, oldest first.
-    pub last_samples: Vec<Sample>,
-}
-
-impl Evidence {
-    /// How much of the failure budget the window spent: "1 of 3 failures".
-    pub fn budget(&self) -> String {
-        FailureBudget {
-            failures: self.failures,
-            max_failures: self.max_failures,
-        }
-        .to_string()
-    }
 }
 
 /// How much of its failure budget a gate spent, read from a recorded
@@ -163,44 +103,6 @@ pub fn budget_words(outcome: &serde_json::Value) -> Option<String> {
         e["probe"].as_str().unwrap_or("?"),
         e["instance"].as_str().unwrap_or("?")
     ))
-}
-
-/// Which rule failed a probe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailRule {
-    /// `failure_threshold` failures in a row.
-    Consecutive,
-    /// `max_failures` failures within the window.
-    Budget,
-}
-
-/// How a gate ended.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum GateOutcome {
-    /// Every slot healthy (deploy) or no failure in time (monitor).
-    Passed {
-        /// How long it took, ms.
-        elapsed_ms: u64,
-        /// One entry per slot.
-        evidence: Vec<Evidence>,
-    },
-    /// A probe failed `failure_threshold` times in a row, or `max_failures`
-    /// times in the window (its evidence says which).
-    Failed {
-        /// The failing probe's evidence.
-        evidence: Evidence,
-    },
-    /// Some slot was not healthy by the deadline.
-    Deadline {
-        /// Deadline, ms.
-        deadline_ms: u64,
-        /// The slots that were not healthy, with their last samples.
-        evidence: Vec<Evidence>,
-    },
-    /// Stopped from outside (operator abort).
-    Cancelled,
 }
 
 /// What the results of one window add up to for one probe on one slot.

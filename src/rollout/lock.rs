@@ -167,13 +167,14 @@ pub fn break_abandoned(
     };
     store.break_lock(app).map_err(store_error)?;
     store
-        .record_deployment_event(
+        .record(
             app,
             lock.deployment_id,
-            "lock_broken",
             actor,
             Some(&format!("{why}: {stale}")),
-            Some(&serde_json::json!({"lock": crate::store::lock_evidence(&lock)})),
+            &crate::model::event::EventKind::LockBroken {
+                lock: crate::store::lock_evidence(&lock),
+            },
         )
         .map_err(store_error)?;
     Ok(Some(lock))

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::lock::store_error;
 use crate::error::UserError;
-use crate::model::{BatchState, DeploymentKind, Verb};
+use crate::model::event::EventKind;
+use crate::model::{BatchState, DeploymentKind, Trigger, Verb};
 use crate::store::{Event, InstanceChange, Store};
 
 /// One batch or step as reported.
@@ -49,9 +50,9 @@ pub struct CommandReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct RollbackReport {
     /// What started it, e.g. `gate_failed`.
-    pub trigger: Value,
+    pub trigger: Trigger,
     /// The stable code, e.g. `E_GATE_FAILED`.
-    pub code: Value,
+    pub code: String,
     /// What happened, in words.
     pub reason: Option<String>,
     /// What the decision saw: for a gate, the probe, its thresholds, the
@@ -128,38 +129,39 @@ pub fn read(store: &Store, id: i64) -> Result<Option<DeploymentReport>, UserErro
         .collect();
     let changes = store.changes(id).map_err(store_error)?;
     let events = store.deployment_events(id, 0).map_err(store_error)?;
+    let typed: Vec<Option<EventKind>> = events.iter().map(|e| e.typed().ok()).collect();
     let commands = events
         .iter()
-        .filter_map(|e| {
-            let verb = Verb::parse(e.kind.strip_prefix("command_")?)?;
-            let actor = e
-                .evidence
-                .as_ref()
-                .and_then(|v| v["actor"].as_str())
-                .unwrap_or(&e.actor)
-                .to_string();
+        .zip(&typed)
+        .filter_map(|(e, t)| {
+            let (verb, sender) = t.as_ref()?.as_command()?;
             Some(CommandReport {
                 at_ms: e.at_ms,
                 verb,
-                actor,
+                actor: sender.actor.clone(),
                 reason: e.reason.clone(),
             })
         })
         .collect();
-    let rollback = events.iter().find(|e| e.kind == "rollout_failed").map(|e| {
-        let ev = e.evidence.clone().unwrap_or(Value::Null);
-        // A gate's outcome wraps its evidence: report the evidence.
-        let inner = &ev["evidence"];
-        let evidence = match inner.get("evidence") {
-            Some(gate) => gate.clone(),
-            None => inner.clone(),
-        };
-        RollbackReport {
-            trigger: ev["trigger"].clone(),
-            code: ev["code"].clone(),
-            reason: e.reason.clone(),
+    let rollback = events.iter().zip(&typed).find_map(|(e, t)| match t {
+        Some(EventKind::RolloutFailed {
+            trigger,
+            code,
             evidence,
+        }) => {
+            // A gate's outcome wraps its evidence: report the evidence.
+            let evidence = match evidence.get("evidence") {
+                Some(gate) => gate.clone(),
+                None => evidence.clone(),
+            };
+            Some(RollbackReport {
+                trigger: *trigger,
+                code: code.clone(),
+                reason: e.reason.clone(),
+                evidence,
+            })
         }
+        _ => None,
     });
     let kind = d
         .plan

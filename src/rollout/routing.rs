@@ -112,9 +112,51 @@ pub fn to_routing(fleet: &Fleet, app: &App, routes: &[Route]) -> Routing {
     Routing { servers }
 }
 
+/// A routing in words for progress lines: each serving server with its
+/// share of traffic, e.g. `web-1 50%, web-1-alt 50%, web-2 drained`.
+pub fn describe(routing: &Routing) -> String {
+    let total: u64 = routing
+        .servers
+        .iter()
+        .filter_map(|s| s.weight)
+        .map(u64::from)
+        .sum();
+    let mut parts = Vec::new();
+    for s in &routing.servers {
+        let name = s.haproxy_name();
+        match s.weight {
+            Some(w) if total > 0 => parts.push(format!("{name} {}%", u64::from(w) * 100 / total)),
+            // An alt side that is not in use is not worth a word.
+            None if s.side == Side::Alt => {}
+            _ => parts.push(format!("{name} drained")),
+        }
+    }
+    parts.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routing_in_words() {
+        let server = |instance: &str, side, weight| Server {
+            instance: instance.into(),
+            side,
+            address: "127.0.0.1".into(),
+            port: 1,
+            weight,
+        };
+        let r = Routing {
+            servers: vec![
+                server("web-1", Side::Main, Some(1)),
+                server("web-2", Side::Main, None),
+                server("web-1", Side::Alt, Some(1)),
+                server("web-2", Side::Alt, None),
+            ],
+        };
+        assert_eq!(describe(&r), "web-1 50%, web-2 drained, web-1-alt 50%");
+    }
 
     #[test]
     fn canary_shares() {

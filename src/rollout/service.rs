@@ -16,7 +16,6 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::json;
 
 use super::lock::{self, store_error};
 use super::plan::{Stage, strategy_name};
@@ -26,6 +25,7 @@ use crate::config::{Fleet, Strategy};
 use crate::driver::{Driver, Slot};
 use crate::error::{Code, UserError};
 use crate::exec::Executors;
+use crate::model::event::EventKind;
 use crate::model::{DeploymentKind, Verb, Version};
 use crate::store::{LockOwner, NewBatch, NewDeployment, StartEvent, Store};
 
@@ -178,18 +178,21 @@ pub fn start(
     let mut events = Vec::new();
     if let Some(r) = rollback {
         events.push(StartEvent {
-            kind: "rollback_requested",
+            event: EventKind::RollbackRequested {
+                checks: serde_json::to_value(r).unwrap_or_default(),
+                forced: r.forced,
+            },
             reason: Some(reason.clone()),
-            evidence: Some(json!({"checks": r, "forced": r.forced})),
         });
     }
     events.push(StartEvent {
-        kind: "deploy_requested",
+        event: EventKind::DeployRequested {
+            from: from.clone(),
+            to: req.version.to_string(),
+            strategy: serde_json::to_value(pre.plan.strategy).unwrap_or_default(),
+            kind,
+        },
         reason: Some(reason.clone()),
-        evidence: Some(
-            json!({"from": from, "to": req.version, "strategy": pre.plan.strategy,
-                              "kind": kind}),
-        ),
     });
     let record = NewDeployment {
         app: app.name.clone(),
@@ -616,13 +619,12 @@ pub fn recover(
     } else {
         "rollback"
     };
-    if let Err(e) = store.record_deployment_event(
+    if let Err(e) = store.record(
         app,
         Some(d.id),
-        "recover_requested",
         &owner.user,
         Some(how),
-        None,
+        &EventKind::RecoverRequested,
     ) {
         let mut err = store_error(e).hint("nothing was started");
         if let Err(u) = store.unlock(app, owner.pid) {

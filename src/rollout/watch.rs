@@ -7,6 +7,7 @@ use crate::store::Store;
 
 use super::cli::progress_text;
 use super::lock::breakable;
+use crate::model::event::EventKind;
 
 /// One app's releases and rollouts, as last read from the store.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -99,21 +100,21 @@ pub fn read_app(store: &Store, app: &str) -> AppRollouts {
                 .rev()
                 .filter(|e| {
                     !matches!(
-                        e.kind.as_str(),
-                        "rollback_armed" | "rollback_held" | "rollback_started"
+                        e.typed(),
+                        Ok(EventKind::RollbackArmed { .. }
+                            | EventKind::RollbackHeld
+                            | EventKind::RollbackStarted { .. })
                     )
                 })
                 .find_map(progress_text);
             let fires_at_ms = (d.state == "rollback_armed")
                 .then(|| {
-                    events
-                        .iter()
-                        .rev()
-                        .find(|e| e.kind == "rollback_armed")
-                        .and_then(|e| {
-                            let ms = e.evidence.as_ref()?["fires_in_ms"].as_i64()?;
-                            Some(e.at_ms + ms)
-                        })
+                    events.iter().rev().find_map(|e| match e.typed() {
+                        Ok(EventKind::RollbackArmed { fires_in_ms }) => {
+                            Some(e.at_ms + i64::try_from(fires_in_ms).unwrap_or(i64::MAX))
+                        }
+                        _ => None,
+                    })
                 })
                 .flatten();
             let interrupted = match store.lock(app).ok().flatten() {
@@ -214,7 +215,7 @@ mod tests {
             .unwrap();
         s.set_instance_state("web", "web-3", Some("v2"), None)
             .unwrap();
-        let healthy = json!({"evidence": [{"instance": "web-1"}], "elapsed_ms": 512});
+        let healthy = json!({"result": "passed", "evidence": [{"instance": "web-1"}], "elapsed_ms": 512});
         s.record_deployment_event(
             "web",
             Some(id),

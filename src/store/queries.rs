@@ -49,6 +49,16 @@ pub struct Event {
     pub evidence: Option<serde_json::Value>,
 }
 
+impl Event {
+    /// The event with its typed payload; an error for a kind or payload
+    /// this version cannot read.
+    pub fn typed(
+        &self,
+    ) -> Result<crate::model::event::EventKind, crate::model::event::UnknownEvent> {
+        crate::model::event::EventKind::from_stored(&self.kind, self.evidence.as_ref())
+    }
+}
+
 impl Store {
     /// Writes `results` in one transaction; returns how many rows were
     /// written (all or, on error, none).

@@ -33,6 +33,7 @@ use serde_json::Value;
 
 use super::queries::{event_from_row, int, limit_param, opt_text, real, text};
 use super::{Event, Store, StoreError};
+use crate::model::event::EventKind;
 use crate::model::now_ms;
 
 /// The batch states that end a batch: [`Store::set_batch_state`] stamps
@@ -433,6 +434,21 @@ impl Store {
                 |r| r.get(0),
             )
             .map_err(err())
+    }
+
+    /// Records `event` of `app` (tied to `deployment_id` when given) by
+    /// `actor`, stamped now; returns its id. The typed form of
+    /// [`Store::record_deployment_event`].
+    pub fn record(
+        &self,
+        app: &str,
+        deployment_id: Option<i64>,
+        actor: &str,
+        reason: Option<&str>,
+        event: &EventKind,
+    ) -> Result<i64, StoreError> {
+        let (kind, evidence) = event.to_stored();
+        self.record_deployment_event(app, deployment_id, &kind, actor, reason, evidence.as_ref())
     }
 
     /// The events of deployment `deployment_id` with an id greater than

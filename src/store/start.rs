@@ -18,17 +18,16 @@ use serde_json::{Value, json};
 
 use super::rollout::{LOCK_COLS, lock_from_row};
 use super::{Lock, LockOwner, Store, StoreError};
+use crate::model::event::EventKind;
 use crate::model::now_ms;
 
 /// One event written with the start, tied to the new deployment.
 #[derive(Clone, Debug)]
 pub struct StartEvent {
-    /// Event kind, e.g. `deploy_requested`.
-    pub kind: &'static str,
+    /// The event.
+    pub event: EventKind,
     /// Why, as the actor gave it.
     pub reason: Option<String>,
-    /// Supporting data.
-    pub evidence: Option<Value>,
 }
 
 /// One batch (rolling) or step (canary, blue-green) to record.
@@ -101,10 +100,8 @@ impl Store {
             .query_row(params![d.app], lock_from_row)
             .optional()
             .map_err(err())?;
-        let event = |deployment: Option<i64>,
-                     kind: &str,
-                     reason: Option<&str>,
-                     evidence: Option<&Value>| {
+        let event = |deployment: Option<i64>, event: &EventKind, reason: Option<&str>| {
+            let (kind, evidence) = event.to_stored();
             tx.prepare_cached(
                 "INSERT INTO events (at_ms, app, deployment_id, kind, actor, reason, evidence) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -117,7 +114,7 @@ impl Store {
                     kind,
                     d.owner.user,
                     reason,
-                    evidence.map(Value::to_string)
+                    evidence.as_ref().map(Value::to_string)
                 ])
             })
             .map_err(self.sql_err(op))
@@ -130,9 +127,10 @@ impl Store {
                         .map_err(err())?;
                     event(
                         lock.deployment_id,
-                        "lock_broken",
+                        &EventKind::LockBroken {
+                            lock: lock_evidence(&lock),
+                        },
                         Some(why),
-                        Some(&json!({"lock": lock_evidence(&lock)})),
                     )?;
                     broken_deployment = lock.deployment_id;
                 }
@@ -153,7 +151,7 @@ impl Store {
             ],
         )
         .map_err(err())?;
-        event(None, "lock_taken", Some(&d.reason), None)?;
+        event(None, &EventKind::LockTaken, Some(&d.reason))?;
         let superseded: Vec<i64> = tx
             .prepare_cached(
                 "UPDATE deployments SET state = 'superseded', outcome = 'superseded', \
@@ -174,9 +172,8 @@ impl Store {
             .map_err(err())?;
             event(
                 Some(*old),
-                "deployment_superseded",
+                &EventKind::DeploymentSuperseded,
                 Some("its worker was gone and a new deployment of the app started"),
-                None,
             )?;
         }
         let warnings = Value::from(d.warnings.clone()).to_string();
@@ -220,7 +217,7 @@ impl Store {
         )
         .map_err(err())?;
         for e in &d.events {
-            event(Some(id), e.kind, e.reason.as_deref(), e.evidence.as_ref())?;
+            event(Some(id), &e.event, e.reason.as_deref())?;
         }
         tx.commit().map_err(err())?;
         Ok(Ok(StartRecord {

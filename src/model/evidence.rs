@@ -1,0 +1,128 @@
+//! What a health gate saw when it decided: the probe, its thresholds, the
+//! counts, the rule that fired and the last samples. Stored as the payload
+//! of gate events and shown in progress, reports and the console. Fields
+//! added after the first release read as their default from older records.
+
+use serde::{Deserialize, Serialize};
+
+use crate::health::FailureBudget;
+use crate::model::Side;
+
+/// One probe result kept as evidence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// When it started.
+    pub at_ms: i64,
+    /// Passed.
+    pub ok: bool,
+    /// Milliseconds.
+    pub latency_ms: f64,
+    /// HTTP status or exit code.
+    pub code: Option<i64>,
+    /// Why it failed.
+    pub error_kind: Option<String>,
+    /// What was seen.
+    pub message: String,
+}
+
+/// What made a gate decide, for the audit log and `--json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Evidence {
+    /// The instance.
+    pub instance: String,
+    /// Its side.
+    pub side: Side,
+    /// The port probed.
+    pub port: u16,
+    /// The probe that decided (on a pass: the last one to pass).
+    pub probe: String,
+    /// Passes in a row needed.
+    pub success_threshold: u32,
+    /// Failures in a row that fail.
+    pub failure_threshold: u32,
+    /// Passes in a row seen.
+    pub consecutive_ok: u32,
+    /// Failures in a row seen.
+    pub consecutive_fail: u32,
+    /// Failures counted in this window, in a row or not.
+    pub failures: u32,
+    /// Failures in the window that fail (`max_failures`).
+    pub max_failures: u32,
+    /// The rule that failed the probe; `None` unless it failed.
+    pub rule: Option<FailRule>,
+    /// The failure in words, "3 failures in a row" or "2 of 2 failures in
+    /// the window"; `None` unless it failed.
+    pub reason: Option<String>,
+    /// The newest samples of that probe, oldest first.
+    pub last_samples: Vec<Sample>,
+}
+
+impl Evidence {
+    /// How much of the failure budget the window spent: "1 of 3 failures".
+    pub fn budget(&self) -> String {
+        FailureBudget {
+            failures: self.failures,
+            max_failures: self.max_failures,
+        }
+        .to_string()
+    }
+}
+
+/// Which rule failed a probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailRule {
+    /// `failure_threshold` failures in a row.
+    Consecutive,
+    /// `max_failures` failures within the window.
+    Budget,
+}
+
+/// How a gate ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum GateOutcome {
+    /// Every slot healthy (deploy) or no failure in time (monitor).
+    Passed {
+        /// How long it took, ms.
+        elapsed_ms: u64,
+        /// One entry per slot.
+        evidence: Vec<Evidence>,
+    },
+    /// A probe failed `failure_threshold` times in a row, or `max_failures`
+    /// times in the window (its evidence says which).
+    Failed {
+        /// The failing probe's evidence.
+        evidence: Evidence,
+    },
+    /// Some slot was not healthy by the deadline.
+    Deadline {
+        /// Deadline, ms.
+        deadline_ms: u64,
+        /// The slots that were not healthy, with their last samples.
+        evidence: Vec<Evidence>,
+    },
+    /// Stopped from outside (operator abort).
+    Cancelled,
+}
+
+impl Default for Evidence {
+    fn default() -> Self {
+        Evidence {
+            instance: String::new(),
+            side: Side::Main,
+            port: 0,
+            probe: String::new(),
+            success_threshold: 0,
+            failure_threshold: 0,
+            consecutive_ok: 0,
+            consecutive_fail: 0,
+            failures: 0,
+            max_failures: 0,
+            rule: None,
+            reason: None,
+            last_samples: Vec::new(),
+        }
+    }
+}
