@@ -16,6 +16,7 @@ use super::engine::Outcome;
 use super::gate::GateOutcome;
 use super::lock::{self, clock_time, store_error};
 use super::plan::{Plan, strategy_name};
+use super::preflight::Preflight;
 use super::report;
 use super::service::{self, DeployRequest, RecoverMode, RollbackCheck, RollbackRequest, Started};
 use crate::config::{Fleet, Strategy};
@@ -165,6 +166,35 @@ fn open_for_reading(db: &Path) -> Result<Store, UserError> {
     }
 }
 
+/// Prints the preflight report: the plan, what runs where, and the way
+/// back.
+fn print_report(pre: &Preflight, fleet: &Fleet) {
+    print_plan(&pre.plan, fleet, pre.app);
+    let app = &fleet.apps[pre.app];
+    for (i, now) in pre.now.iter().enumerate() {
+        let back = pre
+            .way_back
+            .iter()
+            .find(|a| a.instance == app.instances[i].name)
+            .map(|a| {
+                if a.present {
+                    ", kept for a rollback"
+                } else {
+                    ", MISSING for a rollback"
+                }
+            })
+            .unwrap_or("");
+        println!(
+            "     {:<20} runs {} on {}{back}",
+            app.instances[i].name,
+            now.version
+                .as_ref()
+                .map_or("nothing".to_string(), Version::to_string),
+            now.live
+        );
+    }
+}
+
 fn print_plan(plan: &Plan, fleet: &Fleet, app: usize) {
     let from = plan.from.as_ref().map_or_else(
         || {
@@ -260,7 +290,7 @@ async fn launch(
     let way_back = !rollback.is_some_and(|r| r.forced);
     let pre = service::preflight(fleet, &store, req, way_back).await?;
     if !ask.json || ask.dry_run {
-        print_plan(&pre.plan, fleet, pre.app);
+        print_report(&pre, fleet);
     }
     if ask.dry_run {
         return Ok(0);

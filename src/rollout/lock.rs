@@ -7,8 +7,8 @@
 //! transaction, [`Store::start_deployment`]), handed to the rollout's
 //! worker, refreshed by the worker every [`HEARTBEAT`], and released by the
 //! engine before it records the outcome. A lock may be broken only when it
-//! is abandoned: its heartbeat is older than [`STALE_AFTER`], or its
-//! process on this host is gone.
+//! is abandoned: held on this host by a process that is gone, or held on
+//! another host with a heartbeat older than [`STALE_AFTER`].
 
 use std::time::Duration;
 
@@ -96,14 +96,14 @@ pub fn stale_reason(
     this_host: &str,
     alive: impl Fn(i64) -> bool,
 ) -> Option<String> {
+    // On this host the process itself says: a live holder keeps its lock
+    // even when its heartbeat lags (a full disk stops heartbeats, not the
+    // rollout), and a dead one has abandoned it at once.
+    if lock.owner_host == this_host {
+        return (!alive(lock.owner_pid)).then(|| format!("its process {} is gone", lock.owner_pid));
+    }
     let age = now_ms.saturating_sub(lock.heartbeat_ms);
-    if age > STALE_AFTER.as_millis() as i64 {
-        return Some(format!("its heartbeat is {}s old", age / 1000));
-    }
-    if lock.owner_host == this_host && !alive(lock.owner_pid) {
-        return Some(format!("its process {} is gone", lock.owner_pid));
-    }
-    None
+    (age > STALE_AFTER.as_millis() as i64).then(|| format!("its heartbeat is {}s old", age / 1000))
 }
 
 /// The `E_LOCKED` error for `app` held by `lock`, with what to do.
@@ -119,9 +119,17 @@ pub fn locked_error(app: &str, lock: &Lock) -> UserError {
             lock.reason
         ),
     );
+    let lagging =
+        crate::model::now_ms().saturating_sub(lock.heartbeat_ms) > STALE_AFTER.as_millis() as i64;
     match breakable(lock) {
         Some(why) => e.hint(format!(
             "the lock looks abandoned ({why}); pass --break-lock to take it"
+        )),
+        None if lagging => e.hint(format!(
+            "its process {} still runs here but has not refreshed the lock for a while \
+             (is the history database's disk full?); abort it with `rollguard abort`, or \
+             stop that process and pass --break-lock",
+            lock.owner_pid
         )),
         None => e.hint("wait for that rollout to end, or abort it with `rollguard abort`"),
     }
@@ -231,6 +239,10 @@ mod tests {
                 .unwrap()
                 .contains("31s")
         );
+        // A live holder on this host keeps its lock, however old its
+        // heartbeat (it may only be failing to write).
+        let lagging = lock("here", 7, now - 600_000);
+        assert_eq!(stale_reason(&lagging, now, "here", |_| true), None);
         // A heartbeat from the future (clocks disagree) is not stale.
         let ahead = lock("there", 7, now + 60_000);
         assert_eq!(stale_reason(&ahead, now, "here", |_| true), None);

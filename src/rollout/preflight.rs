@@ -13,16 +13,33 @@ use crate::store::Store;
 
 use super::plan::{self, InstanceNow, Plan, PlanError};
 
-/// What preflight found: the plan to run.
+/// A release checked on one instance's host.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Artifact {
+    /// The instance.
+    pub instance: String,
+    /// The release.
+    pub version: Version,
+    /// Whether its artifact (image, release folder) is there.
+    pub present: bool,
+}
+
+/// What preflight found, before anything moves: what runs where, the
+/// target's artifacts, the way back, and the plan with its warnings.
 #[derive(Clone, Debug)]
 pub struct Preflight {
     /// Index of the app in the fleet.
     pub app: usize,
     /// Each instance's live side.
     pub live: Vec<Side>,
-    /// What runs now.
+    /// What runs now, per instance.
     pub now: Vec<InstanceNow>,
-    /// The plan.
+    /// The target's artifact on every instance's host.
+    pub artifacts: Vec<Artifact>,
+    /// The way back: the artifact of what runs now on every instance
+    /// (empty for an install, or a forced manual rollback).
+    pub way_back: Vec<Artifact>,
+    /// The plan (its warnings are the report's warnings).
     pub plan: Plan,
 }
 
@@ -151,16 +168,23 @@ pub async fn check(
         PlanError::NoInstances(_) => UserError::new(Code::Config, e.to_string()),
     })?;
     // The target must be there, everywhere it will run.
-    let mut missing = Vec::new();
+    let mut artifacts = Vec::new();
     for (i, &side) in live.iter().enumerate() {
-        if !driver
+        let present = driver
             .present(exec_of(i)?, slot(i, side), version)
             .await
-            .map_err(driver_error)?
-        {
-            missing.push(app.instances[i].name.clone());
-        }
+            .map_err(driver_error)?;
+        artifacts.push(Artifact {
+            instance: app.instances[i].name.clone(),
+            version: version.clone(),
+            present,
+        });
     }
+    let missing: Vec<String> = artifacts
+        .iter()
+        .filter(|a| !a.present)
+        .map(|a| a.instance.clone())
+        .collect();
     if !missing.is_empty() {
         return Err(UserError::new(
             Code::ArtifactMissing,
@@ -169,17 +193,23 @@ pub async fn check(
         .hint("build or copy the release (or image) to those hosts first"));
     }
     // And the way back.
+    let mut back = Vec::new();
     if way_back && !plan.install {
         let mut gone = Vec::new();
         for (i, n) in now.iter().enumerate() {
             let Some(current) = &n.version else { continue };
-            if !driver
+            let present = driver
                 .present(exec_of(i)?, slot(i, live[i]), current)
                 .await
-                .map_err(driver_error)?
-            {
+                .map_err(driver_error)?;
+            if !present {
                 gone.push(format!("{} ({current})", app.instances[i].name));
             }
+            back.push(Artifact {
+                instance: app.instances[i].name.clone(),
+                version: current.clone(),
+                present,
+            });
         }
         if !gone.is_empty() {
             return Err(UserError::new(
@@ -196,6 +226,8 @@ pub async fn check(
         app: app_idx,
         live,
         now,
+        artifacts,
+        way_back: back,
         plan,
     })
 }

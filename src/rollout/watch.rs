@@ -215,7 +215,8 @@ mod tests {
             .unwrap();
         s.set_instance_state("web", "web-3", Some("v2"), None)
             .unwrap();
-        let healthy = json!({"result": "passed", "evidence": [{"instance": "web-1"}], "elapsed_ms": 512});
+        let healthy =
+            json!({"result": "passed", "evidence": [{"instance": "web-1"}], "elapsed_ms": 512});
         s.record_deployment_event(
             "web",
             Some(id),
