@@ -279,6 +279,16 @@ impl Engine {
         let _ = self.store_error.set(what);
     }
 
+    /// At a safe point: the failure to report when a record was lost.
+    fn stop_for_lost_record(&mut self) -> Option<Observation> {
+        let f = self.store_failure()?;
+        self.failure = Some(f);
+        Some(Observation::StageFailed {
+            trigger: Trigger::Store,
+            retryable: false,
+        })
+    }
+
     /// The failure of a rollout that lost a record, if it did.
     fn store_failure(&self) -> Option<Failure> {
         self.store_error.get().map(|what| Failure {
@@ -638,12 +648,8 @@ impl Engine {
     /// follow.
     async fn run_stage(&mut self, i: usize, stage: &Stage, batch: Option<i64>) -> Observation {
         self.drain_signals();
-        if let Some(f) = self.store_failure() {
-            self.failure = Some(f);
-            return Observation::StageFailed {
-                trigger: Trigger::Store,
-                retryable: false,
-            };
+        if let Some(stop) = self.stop_for_lost_record() {
+            return stop;
         }
         if let Some(f) = self.abort_failure() {
             self.failure = Some(f);
@@ -667,12 +673,8 @@ impl Engine {
                 self.set_batch_state(batch, BatchState::Passed);
                 self.drain_signals();
                 // A safe point: a lost record stops the rollout here.
-                if let Some(f) = self.store_failure() {
-                    self.failure = Some(f);
-                    return Observation::StageFailed {
-                        trigger: Trigger::Store,
-                        retryable: false,
-                    };
+                if let Some(stop) = self.stop_for_lost_record() {
+                    return stop;
                 }
                 Observation::StagePassed
             }
