@@ -34,6 +34,11 @@
 //! takes operators' commands from the store. A console or SSH session
 //! that drops loses nothing.
 //!
+//! Three files answer the questions asked most: what a rollout does next
+//! is decided in `rollout/decide.rs` (a pure function), a rollout is
+//! started in `rollout/service.rs` (one transaction, then the worker), and
+//! the app's lock is held and broken in `rollout/lock.rs`.
+//!
 //! # Modules
 //!
 //! | module | holds | does not |
