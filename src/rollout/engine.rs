@@ -30,7 +30,7 @@ use crate::driver::{Driver, Side, Slot, Snapshot};
 use crate::error::UserError;
 use crate::exec::Executor;
 use crate::model::event::EventKind;
-use crate::model::{BatchState, DeploymentState, Verb, Version, now_ms};
+use crate::model::{BatchState, ChangeAction, ChangeState, DeploymentState, Verb, Version, now_ms};
 use crate::probe::Prober;
 use crate::store::Store;
 use crate::store::rollout::Command;
@@ -228,7 +228,7 @@ impl Engine {
         &self,
         batch: Option<i64>,
         instance: usize,
-        action: &str,
+        action: ChangeAction,
         from: Option<&str>,
         detail: Value,
     ) -> Result<i64, crate::store::StoreError> {
@@ -239,20 +239,20 @@ impl Engine {
             self.deployment,
             batch,
             &name,
-            action,
+            action.as_str(),
             from,
             Some(&to),
-            "started",
+            ChangeState::Started.as_str(),
             detail.as_ref(),
         )
     }
 
-    fn change_done(&self, id: i64, state: &str, detail: Value) {
-        if id < 0 {
-            return;
-        }
+    fn change_done(&self, id: i64, state: ChangeState, detail: Value) {
         let detail = (!detail.is_null()).then_some(detail);
-        if let Err(e) = self.store.set_change_state(id, state, detail.as_ref()) {
+        if let Err(e) = self
+            .store
+            .set_change_state(id, state.as_str(), detail.as_ref())
+        {
             self.lost_record(format!("could not record that a change is {state}: {e}"));
         }
     }
@@ -706,7 +706,10 @@ impl Engine {
             _ => Side::Main,
         };
         let mut seen: Vec<(usize, Side)> = Vec::new();
-        for c in changes.iter().filter(|c| c.action == "start") {
+        for c in changes
+            .iter()
+            .filter(|c| ChangeAction::parse(&c.action) == Some(ChangeAction::Start))
+        {
             let Some(i) = self
                 .app()
                 .instances
@@ -952,8 +955,13 @@ impl Engine {
                 for (&i, side) in instances.iter().zip(sides) {
                     let Some(exec) = self.exec(i) else { continue };
                     // Write before act: an unrecorded retire is not made.
-                    let id = match self.try_change(batch, i, "retire", None, json!({"side": side}))
-                    {
+                    let id = match self.try_change(
+                        batch,
+                        i,
+                        ChangeAction::Retire,
+                        None,
+                        json!({"side": side}),
+                    ) {
                         Ok(id) => id,
                         Err(e) => {
                             self.lost_record(format!("could not record a retire: {e}"));
@@ -962,10 +970,14 @@ impl Engine {
                     };
                     let slot = self.slot(i, *side);
                     match self.driver.stop(&exec, slot).await {
-                        Ok(()) => self.change_done(id, "done", Value::Null),
+                        Ok(()) => self.change_done(id, ChangeState::Done, Value::Null),
                         Err(e) => {
                             // Retiring is cleanup after success: report, go on.
-                            self.change_done(id, "failed", json!({"error": e.to_string()}));
+                            self.change_done(
+                                id,
+                                ChangeState::Failed,
+                                json!({"error": e.to_string()}),
+                            );
                             self.event(EventKind::RetireFailed, Some(&e.to_string()));
                         }
                     }
@@ -1086,7 +1098,13 @@ impl Engine {
         // Recovery rebuilds its way back from these records: no record, no
         // start.
         let id = self
-            .try_change(batch, i, "start", from.as_deref(), json!({"side": side}))
+            .try_change(
+                batch,
+                i,
+                ChangeAction::Start,
+                from.as_deref(),
+                json!({"side": side}),
+            )
             .map_err(|e| Failure {
                 trigger: Trigger::StartFailed,
                 reason: format!("cannot record the start of {label}: {e}"),
@@ -1103,11 +1121,11 @@ impl Engine {
         let slot = self.slot(i, side);
         match self.driver.start(exec, slot, &to).await {
             Ok(()) => {
-                self.change_done(id, "done", Value::Null);
+                self.change_done(id, ChangeState::Done, Value::Null);
                 Ok(())
             }
             Err(e) => {
-                self.change_done(id, "failed", json!({"error": e.to_string()}));
+                self.change_done(id, ChangeState::Failed, json!({"error": e.to_string()}));
                 Err(Failure {
                     trigger: Trigger::StartFailed,
                     reason: e.to_string(),
@@ -1533,7 +1551,13 @@ impl Engine {
                 failed.push((name(self, i), "no executor".to_string(), side));
                 continue;
             };
-            match self.try_change(None, i, "restore", from.as_deref(), json!({"side": side})) {
+            match self.try_change(
+                None,
+                i,
+                ChangeAction::Restore,
+                from.as_deref(),
+                json!({"side": side}),
+            ) {
                 Ok(id) => todo.push((i, side, snapshot, exec, id)),
                 Err(e) => failed.push((
                     name(self, i),
@@ -1562,7 +1586,7 @@ impl Engine {
         }
         if let Err(f) = self.apply_routes(off).await {
             for (i, side, _, _, id) in todo {
-                self.change_done(id, "failed", json!({"error": f.reason}));
+                self.change_done(id, ChangeState::Failed, json!({"error": f.reason}));
                 failed.push((name(self, i), f.reason.clone(), side));
             }
             return failed;
@@ -1604,7 +1628,7 @@ impl Engine {
             match result {
                 Ok(()) => restored.push((i, side, snapshot, id)),
                 Err(reason) => {
-                    self.change_done(id, "failed", json!({"error": reason}));
+                    self.change_done(id, ChangeState::Failed, json!({"error": reason}));
                     failed.push((name(self, i), reason, side));
                 }
             }
@@ -1626,7 +1650,7 @@ impl Engine {
                 .find(|(s, _)| *s == (i, side))
                 .map(|(_, r)| r)
             {
-                self.change_done(id, "failed", json!({"error": f.reason}));
+                self.change_done(id, ChangeState::Failed, json!({"error": f.reason}));
                 failed.push((
                     name(self, i),
                     format!("{label}: restored but not healthy: {}", f.reason),
@@ -1641,13 +1665,13 @@ impl Engine {
         }
         if let Err(f) = self.apply_routes(on).await {
             for (i, side, _, id) in healthy {
-                self.change_done(id, "failed", json!({"error": f.reason}));
+                self.change_done(id, ChangeState::Failed, json!({"error": f.reason}));
                 failed.push((name(self, i), f.reason.clone(), side));
             }
             return failed;
         }
         for (i, side, snapshot, id) in healthy {
-            self.change_done(id, "done", Value::Null);
+            self.change_done(id, ChangeState::Done, Value::Null);
             let version = snapshot
                 .as_ref()
                 .and_then(|s| s.version.as_ref())

@@ -26,7 +26,7 @@ use crate::driver::{Driver, Slot};
 use crate::error::{Code, UserError};
 use crate::exec::Executors;
 use crate::model::event::EventKind;
-use crate::model::{DeploymentKind, Verb, Version};
+use crate::model::{DeploymentKind, DeploymentState, Verb, Version};
 use crate::store::{LockOwner, NewBatch, NewDeployment, StartEvent, Store};
 
 /// What to deploy, and who asks.
@@ -253,7 +253,11 @@ fn spawn_worker(
         Err(e) => {
             let mut undo = Vec::new();
             if mode == worker::Mode::Run
-                && let Err(se) = store.finish_deployment(id, "failed", "failed")
+                && let Err(se) = store.finish_deployment(
+                    id,
+                    DeploymentState::Failed.as_str(),
+                    crate::model::Outcome::Failed.as_str(),
+                )
             {
                 undo.push(format!("deployment {id} could not be marked failed: {se}"));
             }

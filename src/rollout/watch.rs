@@ -7,6 +7,7 @@ use crate::store::Store;
 
 use super::cli::progress_text;
 use super::lock::breakable;
+use crate::model::BatchState;
 use crate::model::event::EventKind;
 
 /// One app's releases and rollouts, as last read from the store.
@@ -90,7 +91,7 @@ pub fn read_app(store: &Store, app: &str) -> AppRollouts {
             let batches = store.batches(d.id).unwrap_or_default();
             let stage = batches
                 .iter()
-                .rposition(|b| b.state != "pending")
+                .rposition(|b| BatchState::parse(&b.state) != Some(BatchState::Pending))
                 .map_or(0, |i| i + 1);
             let events = store.deployment_events(d.id, 0).unwrap_or_default();
             // Once a rollback is armed, held or started, why matters more
