@@ -17,15 +17,28 @@
 //!   benchmark turns bad as soon as the `monitor` stage starts, so the
 //!   rollback restores all four. Skipped with a message when `docker info`
 //!   fails (honours `DOCKER_HOST`) or `/bin/busybox` is missing.
+//! * `rolling_docker_bad_after_3s` and `surge_docker_bad_after_3s`
+//!   (`--docker-runs`; skipped like `rolling_docker`): four containers of
+//!   v1 behind nginx, each instance with an `alt_port`; a rolling deploy
+//!   (batch 1, no pause, `monitor = "10s"`; the second with `surge =
+//!   true`) of v2, an image whose httpd answers 500 on its health page and
+//!   on every user request from 3 s after its container starts. Nothing
+//!   the benchmark does turns it bad. The client counts every request not
+//!   answered 2xx (or not answered); the times are ms after v2 went bad:
+//!   3 s after the first v2 container of the run started (`docker
+//!   inspect`). With `ROLLGUARD_BENCH_EVENTS` set, each run's container
+//!   starts, events and failed requests are printed on the same clock.
 //!
 //! Times are wall-clock ms since the epoch on this machine, from the
 //! events the worker records in SQLite and from a client of this process
 //! that sends one request (new connection) through the balancer every
 //! 20 ms. The reference point is the end of the deciding probe: the last
-//! sample of the `gate_failed` evidence, `at_ms + latency_ms`.
+//! sample of the `gate_failed` evidence, `at_ms + latency_ms` (for the
+//! `*_bad_after_3s` scenarios, the moment v2 went bad).
 //!
 //! ```text
-//! cargo bench --bench rollback -- [--runs 5] [--docker-runs 3] [--only blue_green_haproxy,canary_nginx,rolling_docker]
+//! cargo bench --bench rollback -- [--runs 5] [--docker-runs 3] \
+//!     [--only blue_green_haproxy,canary_nginx,rolling_docker,rolling_docker_bad_after_3s,surge_docker_bad_after_3s]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -302,8 +315,18 @@ fn version_of(body: &str) -> Option<String> {
 struct Poll {
     /// When it was sent.
     at_ms: i64,
+    /// The answer's status; `None` when no answer came (connection refused,
+    /// reset or timed out).
+    status: Option<u16>,
     /// 200 and the version in the body.
     ok_version: Option<String>,
+}
+
+impl Poll {
+    /// Not answered with a 2xx status (or not answered at all).
+    fn failed(&self) -> bool {
+        !self.status.is_some_and(|s| (200..300).contains(&s))
+    }
 }
 
 /// A client sending one request through the balancer every 20 ms.
@@ -321,11 +344,17 @@ impl Poller {
             let mut next = Instant::now();
             while !flag.load(Ordering::Relaxed) {
                 let at_ms = now_ms();
-                let ok_version = match http_get(port, "/") {
+                let answer = http_get(port, "/");
+                let status = answer.as_ref().map(|(s, _)| *s);
+                let ok_version = match answer {
                     Some((200, body)) => version_of(&body),
                     _ => None,
                 };
-                polls.push(Poll { at_ms, ok_version });
+                polls.push(Poll {
+                    at_ms,
+                    status,
+                    ok_version,
+                });
                 next += POLL_EVERY;
                 let now = Instant::now();
                 if next > now {
@@ -347,10 +376,11 @@ impl Poller {
 
 /// What the client saw: the send time of the last request not answered
 /// 200 by `old`, and of the first one after it (from then on every answer
-/// came from `old`), plus the count of failed and non-old answers.
+/// came from `old`), plus the count of failed (not 2xx, or no answer) and
+/// non-old answers.
 fn client_back(polls: &[Poll], old: &str) -> (Option<i64>, Option<i64>, usize, usize) {
     let is_old = |p: &Poll| p.ok_version.as_deref() == Some(old);
-    let failed = polls.iter().filter(|p| p.ok_version.is_none()).count();
+    let failed = polls.iter().filter(|p| p.failed()).count();
     let not_old = polls.iter().filter(|p| !is_old(p)).count();
     match polls.iter().rposition(|p| !is_old(p)) {
         None => (None, None, failed, not_old),
@@ -452,7 +482,7 @@ fn events(c: &rusqlite::Connection, dep: i64) -> Vec<Ev> {
 }
 
 /// Timings of one rolled-back deployment, in ms after the end of the
-/// deciding probe.
+/// deciding probe (or, after [`Timing::rebase`], after another moment).
 #[derive(Default)]
 struct Timing {
     /// Deciding probe end (epoch ms, fractional).
@@ -463,6 +493,18 @@ struct Timing {
 impl Timing {
     fn put(&mut self, name: &'static str, at_ms: f64) {
         self.values.push((name, at_ms - self.probe_end));
+    }
+
+    /// Makes every time so far (and every later `put`) relative to
+    /// `zero` (epoch ms) instead of the deciding probe's end, and records
+    /// that end as `deciding_probe_end_ms`.
+    fn rebase(&mut self, zero: f64) {
+        let shift = self.probe_end - zero;
+        for (_, v) in &mut self.values {
+            *v += shift;
+        }
+        self.values.insert(0, ("deciding_probe_end_ms", shift));
+        self.probe_end = zero;
     }
 }
 
@@ -738,81 +780,140 @@ fn docker(args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// Four containers behind nginx, with the image, containers and folders
+/// A file of an image's build folder: (path, contents, mode).
+type ImageFile = (&'static str, String, u32);
+
+/// Builds `tag` with the legacy builder from a fresh folder `ctx` holding
+/// the static busybox as `busybox`, `files` and `dockerfile`.
+fn build_image(ctx: &Path, tag: &str, dockerfile: &str, files: &[ImageFile]) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(ctx).unwrap();
+    std::fs::copy("/bin/busybox", ctx.join("busybox")).map_err(|e| e.to_string())?;
+    for (path, contents, mode) in files {
+        let p = ctx.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, contents).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
+    }
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(ctx)
+        .env("DOCKER_BUILDKIT", "0")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "docker build {tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+/// Fails unless a Docker daemon answers and a static busybox is there.
+fn docker_available() -> Result<(), String> {
+    if find_program("docker").is_none() {
+        return Err("program `docker` is missing".into());
+    }
+    docker(&["info", "--format", "{{.ServerVersion}}"]).map_err(|e| {
+        format!("no Docker daemon answers (`docker info` fails; set DOCKER_HOST?): {e}")
+    })?;
+    if !Path::new("/bin/busybox").is_file() {
+        return Err("a static /bin/busybox is missing (package busybox-static)".into());
+    }
+    Ok(())
+}
+
+/// Four containers behind nginx, with the images, containers and folders
 /// removed on drop.
 struct DockerEnv {
     dir: TempDir,
     lb: Proc,
     app: String,
-    repo: String,
+    /// Every tag the environment built or tagged.
+    tags: Vec<String>,
 }
 
 impl DockerEnv {
+    /// The `rolling_docker` fleet: one image whose `/www` is bind-mounted
+    /// per version from the bench's folder, so the bench can turn a
+    /// release's health bad at a chosen moment.
     fn new() -> Result<DockerEnv, String> {
-        if find_program("docker").is_none() {
-            return Err("program `docker` is missing".into());
-        }
-        docker(&["info", "--format", "{{.ServerVersion}}"]).map_err(|e| {
-            format!("no Docker daemon answers (`docker info` fails; set DOCKER_HOST?): {e}")
-        })?;
-        let busybox = Path::new("/bin/busybox");
-        if !busybox.is_file() {
-            return Err("a static /bin/busybox is missing (package busybox-static)".into());
-        }
+        docker_available()?;
+        let dir = TempDir::new("docker");
         let pid = std::process::id();
         let app = format!("rgbench{pid}");
         let repo = format!("rollguard-bench/web{pid}");
-        let dir = TempDir::new("docker");
-        // The image: busybox httpd serving /www, which is bind-mounted per
-        // version from the bench's folder (so the bench can turn a
-        // release's health bad at a chosen moment).
-        let ctx = dir.join("image");
-        std::fs::create_dir_all(&ctx).unwrap();
-        std::fs::copy(busybox, ctx.join("busybox")).map_err(|e| e.to_string())?;
-        std::fs::write(
-            ctx.join("Dockerfile"),
+        let mut env = DockerEnv::with_nginx(dir, app)?;
+        // The image: busybox httpd serving /www.
+        env.tags.push(format!("{repo}:v1"));
+        build_image(
+            &env.dir.join("image"),
+            &format!("{repo}:v1"),
             "FROM scratch\nCOPY busybox /busybox\nCMD [\"/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
-        )
-        .unwrap();
-        let out = Command::new("docker")
-            .args(["build", "-q", "-t", &format!("{repo}:v1")])
-            .arg(&ctx)
-            .env("DOCKER_BUILDKIT", "0")
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "docker build: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
+            &[],
+        )?;
+        env.tags.push(format!("{repo}:v3"));
         docker(&["tag", &format!("{repo}:v1"), &format!("{repo}:v3")])?;
         for v in ["v1", "v3"] {
-            let www = dir.join(&format!("www-{v}"));
+            let www = env.dir.join(&format!("www-{v}"));
             std::fs::create_dir_all(&www).unwrap();
             std::fs::write(www.join("index.html"), format!("{{\"version\":\"{v}\"}}\n")).unwrap();
             std::fs::write(www.join("health"), "{\"status\":\"healthy\"}\n").unwrap();
         }
+        let d = env.dir.0.display();
+        let app_docker = format!(
+            "image = \"{repo}\"\nport = 8080\nkeep = 1\nstop_timeout = \"1s\"\n\
+             args = [\"--volume\", \"{d}/www-{{version}}:/www:ro\"]\n"
+        );
+        env.write_config(&app_docker, HEALTH, false);
+        Ok(env)
+    }
+
+    /// The folder, app name and nginx (over four free ports, written to
+    /// `ports.txt`), without images or config yet.
+    fn with_nginx(dir: TempDir, app: String) -> Result<DockerEnv, String> {
         let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
         let initial: String = ports
             .iter()
             .map(|p| format!("server 127.0.0.1:{p};\n"))
             .collect();
         let (lb, traffic) = start_nginx(&initial)?;
-        let d = dir.0.display();
+        let ports_txt: String = ports.iter().map(|p| format!("{p}\n")).collect();
+        std::fs::write(dir.join("ports.txt"), ports_txt).unwrap();
+        std::fs::write(dir.join("traffic.toml"), traffic).unwrap();
+        Ok(DockerEnv {
+            dir,
+            lb,
+            app,
+            tags: Vec::new(),
+        })
+    }
+
+    /// Writes `rollguard.toml`: the app on the docker driver with
+    /// `app_docker` as its `[app.docker]`, nginx as its traffic,
+    /// `settings` (health, rollout, probes) and four instances (with an
+    /// `alt_port` each when `alt`).
+    fn write_config(&self, app_docker: &str, settings: &str, alt: bool) {
+        let traffic = std::fs::read_to_string(self.dir.join("traffic.toml")).unwrap();
+        let ports = std::fs::read_to_string(self.dir.join("ports.txt")).unwrap();
+        let app = &self.app;
         let mut cfg = format!(
-            "[[app]]\nname = \"{app}\"\ndriver = \"docker\"\n\n[app.docker]\nimage = \"{repo}\"\n\
-             port = 8080\nkeep = 1\nstop_timeout = \"1s\"\nargs = [\"--volume\", \"{d}/www-{{version}}:/www:ro\"]\n\n\
-             {traffic}{HEALTH}"
+            "[[app]]\nname = \"{app}\"\ndriver = \"docker\"\n\n[app.docker]\n{app_docker}\n\
+             {traffic}{settings}"
         );
-        for (i, p) in ports.iter().enumerate() {
+        for (i, p) in ports.lines().enumerate() {
             cfg.push_str(&format!(
                 "\n[[app.instance]]\nname = \"d{}\"\nport = {p}\n",
                 i + 1
             ));
+            if alt {
+                cfg.push_str(&format!("alt_port = {}\n", free_port()));
+            }
         }
-        std::fs::write(dir.join("rollguard.toml"), cfg).unwrap();
-        Ok(DockerEnv { dir, lb, app, repo })
+        std::fs::write(self.dir.join("rollguard.toml"), cfg).unwrap();
     }
 
     fn set_health(&self, version: &str, healthy: bool) {
@@ -830,24 +931,55 @@ impl DockerEnv {
     fn db(&self) -> PathBuf {
         self.dir.join("history.db")
     }
+
+    fn cfg(&self) -> PathBuf {
+        self.dir.join("rollguard.toml")
+    }
+
+    /// IDs of the app's containers (any state), all of them or those of
+    /// `version`.
+    fn containers(&self, version: Option<&str>) -> Vec<String> {
+        let mut args = vec![
+            "ps".to_string(),
+            "-aq".into(),
+            "--no-trunc".into(),
+            "--filter".into(),
+            format!("label=rollguard.app={}", self.app),
+        ];
+        if let Some(v) = version {
+            args.extend(["--filter".into(), format!("label=rollguard.version={v}")]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        docker(&args)
+            .map(|ids| ids.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for DockerEnv {
     fn drop(&mut self) {
-        if let Ok(ids) = docker(&["ps", "-aq", "--filter", &format!("name=^/{}-", self.app)]) {
-            let ids: Vec<&str> = ids.split_whitespace().collect();
-            if !ids.is_empty() {
-                let mut args = vec!["rm", "-f"];
-                args.extend(ids);
-                let _ = docker(&args);
-            }
+        let mut ids = self.containers(None);
+        if let Ok(named) = docker(&[
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            &format!("name=^/{}-", self.app),
+        ]) {
+            ids.extend(named.split_whitespace().map(str::to_string));
         }
-        let _ = docker(&[
-            "rmi",
-            "-f",
-            &format!("{}:v1", self.repo),
-            &format!("{}:v3", self.repo),
-        ]);
+        ids.sort();
+        ids.dedup();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = docker(&args);
+        }
+        if !self.tags.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(self.tags.iter().map(String::as_str));
+            let _ = docker(&args);
+        }
     }
 }
 
@@ -955,6 +1087,302 @@ fn docker_scenario(runs: usize) -> Result<Vec<Timing>, String> {
     Ok(all)
 }
 
+// ---------------------------------------------------------------- bad after 3 s
+
+/// The bad release of the `*_docker_bad_after_3s` scenarios answers 500 on
+/// every path from this long after its container starts.
+const BAD_AFTER_S: u32 = 3;
+
+/// Health, rollout and probe of the `*_docker_bad_after_3s` scenarios; the
+/// same for both but for `surge`. `monitor` is long enough for the last
+/// replaced container to go bad while it is watched.
+fn bad_after_settings(surge: bool) -> String {
+    let surge = if surge { "surge = true\n" } else { "" };
+    format!(
+        r#"
+[app.health]
+interval = "250ms"
+success_threshold = 2
+failure_threshold = 2
+deadline = "10s"
+monitor = "10s"
+
+[app.rollout]
+batch = 1
+pause = "0s"
+min_healthy = 1
+{surge}
+[[app.probe]]
+name = "health"
+type = "http"
+path = "/health/"
+expect_status = [200]
+timeout = "500ms"
+conditions = ['[BODY].status == "healthy"']
+"#
+    )
+}
+
+/// The entry point of both releases: httpd on 8080 (stopped on SIGTERM);
+/// a release with `/fail_after` creates `/bad` that many seconds after it
+/// starts, and from then on its CGI answers 500.
+const BAD_AFTER_START: &str = "/busybox rm -f /bad\n\
+     if [ -e /fail_after ]; then\n\
+     \x20 ( /busybox sleep \"$(/busybox cat /fail_after)\"; : > /bad ) &\n\
+     fi\n\
+     /busybox httpd -f -p 8080 -h /www &\n\
+     trap '/busybox kill $! 2>/dev/null; exit 0' TERM INT\n\
+     wait\n";
+
+/// `/` and `/health/` of the bad release: busybox httpd runs
+/// `/cgi-bin/index.cgi` for a folder without `index.html`.
+const BAD_AFTER_CGI: &str = "#!/busybox sh\n\
+     if [ -e /bad ]; then\n\
+     \x20 printf 'Status: 500 Internal Server Error\\r\\nContent-Type: application/json\\r\\n\\r\\n{\"version\":\"v2\",\"status\":\"failing\"}\\n'\n\
+     else\n\
+     \x20 printf 'Content-Type: application/json\\r\\n\\r\\n{\"version\":\"v2\",\"status\":\"healthy\"}\\n'\n\
+     fi\n";
+
+impl DockerEnv {
+    /// The `*_docker_bad_after_3s` fleet: `:v1` serves static files and
+    /// is healthy; `:v2` answers 200 for 3 s after its container starts,
+    /// then 500 on its health page and on users' requests alike. Every
+    /// instance has an `alt_port`; `surge` is the only difference between
+    /// the two scenarios.
+    fn bad_after(surge: bool) -> Result<DockerEnv, String> {
+        docker_available()?;
+        let tag = if surge { "surge" } else { "rolling" };
+        let dir = TempDir::new(&format!("docker-bad-{tag}"));
+        let pid = std::process::id();
+        let app = format!("rgbench{pid}-{tag}");
+        let repo = format!("rollguard-bench/bad{pid}-{tag}");
+        let mut env = DockerEnv::with_nginx(dir, app)?;
+        let dockerfile = "FROM scratch\nCOPY busybox /busybox\nCOPY root/ /\nCMD [\"/busybox\", \"sh\", \"/start.sh\"]\n";
+        let start = ("root/start.sh", BAD_AFTER_START.to_string(), 0o644);
+        let v1 = [
+            start.clone(),
+            (
+                "root/www/index.html",
+                "{\"version\":\"v1\"}\n".into(),
+                0o644,
+            ),
+            (
+                "root/www/health/index.html",
+                "{\"version\":\"v1\",\"status\":\"healthy\"}\n".into(),
+                0o644,
+            ),
+        ];
+        let v2 = [
+            start,
+            ("root/fail_after", format!("{BAD_AFTER_S}\n"), 0o644),
+            ("root/www/cgi-bin/index.cgi", BAD_AFTER_CGI.into(), 0o755),
+            ("root/www/health/.keep", String::new(), 0o644),
+        ];
+        for (v, files) in [("v1", &v1[..]), ("v2", &v2[..])] {
+            let image = format!("{repo}:{v}");
+            env.tags.push(image.clone());
+            build_image(
+                &env.dir.join(&format!("image-{v}")),
+                &image,
+                dockerfile,
+                files,
+            )?;
+        }
+        let app_docker =
+            format!("image = \"{repo}\"\nport = 8080\nkeep = 2\nstop_timeout = \"1s\"\n");
+        env.write_config(&app_docker, &bad_after_settings(surge), true);
+        Ok(env)
+    }
+
+    /// (name, started at, epoch ms) of the app's containers of `version`
+    /// started since `since_ms`, earliest first.
+    fn started_since(&self, version: &str, since_ms: f64) -> Vec<(String, f64)> {
+        let ids = self.containers(Some(version));
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let mut args = vec!["inspect", "-f", "{{.Name}} {{.State.StartedAt}}"];
+        args.extend(ids.iter().map(String::as_str));
+        let mut out: Vec<(String, f64)> = docker(&args)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let (name, at) = l.split_once(' ')?;
+                let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
+                let ms = at.timestamp_nanos_opt()? as f64 / 1e6;
+                Some((name.trim_start_matches('/').to_string(), ms))
+            })
+            .filter(|(_, ms)| *ms >= since_ms)
+            .collect();
+        out.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap());
+        out
+    }
+}
+
+/// Installs v1 on four containers, then `runs` times deploys v2 (bad 3 s
+/// after each container starts) rolling, with or without `surge`, under
+/// the 20 ms client, and reads how it went. Times are ms after v2 went
+/// bad: 3 s after the first v2 container of the run started (`docker
+/// inspect`).
+fn bad_after_scenario(surge: bool, runs: usize) -> Result<Vec<Timing>, String> {
+    let env = DockerEnv::bad_after(surge)?;
+    let label = if surge { "surge" } else { "rolling" };
+    let trace = std::env::var_os("ROLLGUARD_BENCH_EVENTS").is_some();
+    let (code, out, err) = rollguard(
+        &env.cfg(),
+        &env.db(),
+        &["deploy", &env.app, "v1", "--yes", "--strategy", "rolling"],
+    );
+    if code != 0 {
+        return Err(format!("installing v1 failed ({code}): {out}\n{err}"));
+    }
+    let mut all = Vec::new();
+    for run in 1..=runs {
+        // Let the fleet settle (and the client find only v1) first.
+        std::thread::sleep(Duration::from_secs(1));
+        let poller = Poller::start(env.lb.port);
+        std::thread::sleep(Duration::from_millis(300));
+        let t0 = now_ms_f();
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(env.cfg())
+            .arg("--db")
+            .arg(env.db())
+            .args([
+                "deploy",
+                &env.app,
+                "v2",
+                "--yes",
+                "--json",
+                "--strategy",
+                "rolling",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let code = loop {
+            if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+                break s.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break -1;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let total = now_ms_f() - t0;
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        std::thread::sleep(Duration::from_millis(500));
+        let polls = poller.finish();
+        if code != 3 {
+            return Err(format!(
+                "{label} run {run}: deploy v2 exited {code}, not 3 (rolled back): {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let started = env.started_since("v2", t0 - 1000.0);
+        let Some(first) = started.first() else {
+            return Err(format!("{label} run {run}: no v2 container was started"));
+        };
+        let went_bad = first.1 + f64::from(BAD_AFTER_S) * 1000.0;
+        let dep = last_deployment(&env.db());
+        let mut t = rollback_timing(&env.db(), dep)?;
+        t.rebase(went_bad);
+        let c = open_db(&env.db());
+        let evs = events(&c, dep);
+        let rollback_at = evs
+            .iter()
+            .find(|e| e.kind == "rollback_started")
+            .map_or(f64::MAX, |e| e.at_ms as f64);
+        let restored = evs.iter().filter(|e| e.kind == "instance_restored").count();
+        let (_, all_old, failed, _) = client_back(&polls, "v1");
+        if let Some(a) = all_old {
+            t.put("client_all_old_version_ms", a as f64);
+        }
+        let fails: Vec<&Poll> = polls.iter().filter(|p| p.failed()).collect();
+        if let (Some(f), Some(l)) = (fails.first(), fails.last()) {
+            t.put("client_first_failed_ms", f.at_ms as f64);
+            t.put("client_last_failed_ms", l.at_ms as f64);
+        }
+        let bad_before = started.iter().filter(|(_, at)| *at < rollback_at).count();
+        t.values
+            .push(("v2_containers_started_before_rollback", bad_before as f64));
+        t.values.push(("instances_restored", restored as f64));
+        t.values.push(("deploy_command_total_ms", total));
+        t.values.push(("client_requests", polls.len() as f64));
+        t.values.push(("client_failed_requests", failed as f64));
+        eprintln!(
+            "  {label} run {run}: {}",
+            t.values
+                .iter()
+                .map(|(k, v)| format!("{k}={v:.0}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        if trace {
+            for (name, at) in &started {
+                eprintln!("    {:>7.0} container {name} started", at - went_bad);
+            }
+            for e in &evs {
+                let what = match e.kind.as_str() {
+                    "stage_started" => e.evidence["describe"].to_string(),
+                    "gate_failed" | "rollout_failed" => e.reason.clone(),
+                    // Which servers take traffic: d1:main=1, d2:alt=off, ...
+                    "traffic_changing" => e.evidence["to"]["servers"]
+                        .as_array()
+                        .map(|servers| {
+                            servers
+                                .iter()
+                                .map(|s| {
+                                    let w = s["weight"]
+                                        .as_i64()
+                                        .map_or("off".to_string(), |w| w.to_string());
+                                    format!(
+                                        "{}:{}={w}",
+                                        s["instance"].as_str().unwrap_or("?"),
+                                        s["side"].as_str().unwrap_or("?")
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .unwrap_or_else(|| e.evidence["to"].to_string()),
+                    "gate_passed" => e.evidence["evidence"]
+                        .as_array()
+                        .map(|slots| {
+                            let names: Vec<&str> = slots
+                                .iter()
+                                .filter_map(|s| s["instance"].as_str())
+                                .collect();
+                            format!("{} ({} ms)", names.join(" "), e.evidence["elapsed_ms"])
+                        })
+                        .unwrap_or_default(),
+                    _ => e.evidence.to_string(),
+                };
+                let what: String = what.chars().take(160).collect();
+                eprintln!("    {:>7.0} {} {what}", e.at_ms as f64 - went_bad, e.kind);
+            }
+            let fails: Vec<String> = fails
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{:.0}:{}",
+                        p.at_ms as f64 - went_bad,
+                        p.status.map_or("none".into(), |s| s.to_string())
+                    )
+                })
+                .collect();
+            eprintln!("    failed requests (ms:status): {}", fails.join(" "));
+        }
+        all.push(t);
+    }
+    Ok(all)
+}
+
 // ---------------------------------------------------------------- report
 
 fn stats(runs: &[Timing]) -> Value {
@@ -1006,17 +1434,20 @@ fn main() {
     let only = arg(
         &args,
         "--only",
-        "blue_green_haproxy,canary_nginx,rolling_docker",
+        "blue_green_haproxy,canary_nginx,rolling_docker,\
+         rolling_docker_bad_after_3s,surge_docker_bad_after_3s",
     );
     let wanted = |s: &str| only.split(',').any(|o| o == s);
     let started = Instant::now();
     let mut report = serde_json::Map::new();
     report.insert("command".into(), json!("cargo bench --bench rollback"));
     report.insert("runs".into(), json!(runs));
+    report.insert("docker_runs".into(), json!(docker_runs));
     report.insert(
         "note".into(),
         json!(
-            "ms after the end of the deciding probe (gate_failed last sample at_ms + latency_ms)"
+            "ms after the end of the deciding probe (gate_failed last sample at_ms + latency_ms); \
+             *_bad_after_3s: ms after v2 went bad (3 s after its first container started)"
         ),
     );
     let mut scenario = |name: &str, f: &dyn Fn() -> Result<Vec<Timing>, String>| {
@@ -1041,6 +1472,12 @@ fn main() {
         process_scenario("nginx", "canary", "v4", runs)
     });
     scenario("rolling_docker", &|| docker_scenario(docker_runs));
+    scenario("rolling_docker_bad_after_3s", &|| {
+        bad_after_scenario(false, docker_runs)
+    });
+    scenario("surge_docker_bad_after_3s", &|| {
+        bad_after_scenario(true, docker_runs)
+    });
     report.insert(
         "bench_wall_s".into(),
         json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0),
