@@ -103,6 +103,8 @@ pub struct Engine {
     unrestored: Vec<String>,
     /// A routing change could not be undone.
     traffic_unrestored: bool,
+    /// Slots put back by the rollback under way.
+    restored: Vec<GateSlot>,
     /// The first record of this rollout that could not be written: the
     /// rollout stops at the next safe point (`E_STORE`).
     store_error: std::sync::OnceLock<String>,
@@ -175,6 +177,7 @@ impl Engine {
             window_end: None,
             unrestored: Vec::new(),
             traffic_unrestored: false,
+            restored: Vec::new(),
             store_error: std::sync::OnceLock::new(),
             routes_unknown: false,
         }
@@ -806,10 +809,8 @@ impl Engine {
                     routes: before.clone(),
                     live: self.live.clone(),
                 });
-                self.apply_routes(drained).await?;
-                for &i in instances {
-                    self.replace(batch, i, self.live[i]).await?;
-                }
+                let pairs = instances.iter().map(|&i| (i, self.live[i])).collect();
+                self.replace_watched(batch, pairs, Some(drained)).await?;
                 // The gate watches every live slot replaced so far, not only
                 // this batch: a release that goes bad later is caught at the
                 // next batch, not after the whole fleet runs it.
@@ -839,9 +840,11 @@ impl Engine {
                 Ok(())
             }
             Stage::StartIdle { instances } => {
-                for &i in instances {
-                    self.replace(batch, i, self.live[i].other()).await?;
-                }
+                let pairs = instances
+                    .iter()
+                    .map(|&i| (i, self.live[i].other()))
+                    .collect();
+                self.replace_watched(batch, pairs, None).await?;
                 // The new idle sides, and (with surge) every live slot
                 // switched to the new release so far.
                 let mut slots: Vec<GateSlot> = instances
@@ -984,6 +987,69 @@ impl Engine {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Replaces `pairs` (instance, side), after moving traffic to
+    /// `drained` when given, while the live slots replaced before keep
+    /// being probed: a release that goes bad between two gates is seen
+    /// while the next batch starts, not only once its gate begins. The
+    /// work in flight is finished (a start is never cut in half); a
+    /// failure seen meanwhile then fails the stage.
+    async fn replace_watched(
+        &mut self,
+        batch: Option<i64>,
+        pairs: Vec<(usize, Side)>,
+        drained: Option<Vec<Route>>,
+    ) -> Result<(), Failure> {
+        let watched = self.replaced_live_slots();
+        let (fleet, prober, cancel, app) = (
+            self.fleet.clone(),
+            self.prober.clone(),
+            self.cancel.clone(),
+            self.app,
+        );
+        let watch = async move {
+            if watched.is_empty() {
+                return std::future::pending::<GateOutcome>().await;
+            }
+            let length = APPROVAL_WATCH;
+            gate::run(
+                &prober,
+                &fleet,
+                &fleet.apps[app],
+                &watched,
+                GateMode::Monitor { length },
+                cancel,
+            )
+            .await
+        };
+        let (result, seen) = {
+            let work = async {
+                if let Some(routes) = drained {
+                    self.apply_routes(routes).await?;
+                }
+                for (i, side) in pairs {
+                    self.replace(batch, i, side).await?;
+                }
+                Ok(())
+            };
+            tokio::pin!(work, watch);
+            let mut seen = None;
+            let result = loop {
+                tokio::select! {
+                    r = &mut work => break r,
+                    o = &mut watch, if seen.is_none() => seen = Some(o),
+                }
+            };
+            (result, seen)
+        };
+        match seen {
+            // What went bad first is why the stage fails.
+            Some(o @ (GateOutcome::Failed { .. } | GateOutcome::Deadline { .. })) => {
+                self.judge_gate(o)
+            }
+            _ => result,
         }
     }
 
@@ -1447,6 +1513,7 @@ impl Engine {
             })
             .collect();
         let steps = undo_steps(&done, mark, self.rollback_batch());
+        self.restored.clear();
         let mut unrestored = Vec::new();
         for step in steps {
             match step {
@@ -1530,11 +1597,18 @@ impl Engine {
     fn good_serving(&self) -> bool {
         (0..self.live.len()).any(|i| {
             let side = self.live[i];
-            let replaced = self.undo.iter().any(|u| {
-                matches!(u, Undo::Replaced { instance, side: s, .. } if *instance == i && *s == side)
-            });
-            !replaced && self.routes.get(i).is_some_and(|r| r.get(side).is_some())
+            !self.runs_failed_release(i, side)
+                && self.routes.get(i).is_some_and(|r| r.get(side).is_some())
         })
+    }
+
+    /// Whether (instance, side) still runs the release being rolled back:
+    /// replaced by this rollout and not restored yet.
+    fn runs_failed_release(&self, i: usize, side: Side) -> bool {
+        !self.restored.contains(&(i, side))
+            && self.undo.iter().any(|u| {
+                matches!(u, Undo::Replaced { instance, side: s, .. } if *instance == i && *s == side)
+            })
     }
 
     async fn restore_wave(
@@ -1576,11 +1650,10 @@ impl Engine {
             off[*i].set(*side, None);
         }
         if self.good_serving() {
-            for u in &self.undo {
-                if let Undo::Replaced { instance, side, .. } = u
-                    && self.live[*instance] == *side
-                {
-                    off[*instance].set(*side, None);
+            for (i, route) in off.iter_mut().enumerate() {
+                let side = self.live[i];
+                if self.runs_failed_release(i, side) {
+                    route.set(side, None);
                 }
             }
         }
@@ -1671,6 +1744,7 @@ impl Engine {
             return failed;
         }
         for (i, side, snapshot, id) in healthy {
+            self.restored.push((i, side));
             self.change_done(id, ChangeState::Done, Value::Null);
             let version = snapshot
                 .as_ref()
