@@ -353,7 +353,7 @@ mod tests {
             EventKind::Paused { ms: 2000 },
             EventKind::RolloutFailed {
                 trigger: Trigger::GateFailed,
-                code: "E_GATE_FAILED".into(),
+                code: crate::error::Code::GateFailed.as_str().into(),
                 evidence: json!({"x": 1}),
             },
             EventKind::InstanceRestored {

@@ -124,9 +124,10 @@ pub struct Finished {
 
 const ACTOR: &str = "rollguard";
 
-/// A manual step is watched in windows this long until it is approved
-/// (each window that passes is recorded as a passed gate).
-const APPROVAL_WATCH: Duration = Duration::from_secs(3600);
+/// A watch that something else ends (an approval of a manual step, a
+/// batch's start under way) runs in windows this long (each window that
+/// passes is recorded as a passed gate).
+const OPEN_WATCH: Duration = Duration::from_secs(3600);
 
 impl Engine {
     /// Builds an engine for deployment `deployment` of `fleet.apps[app]`.
@@ -1013,7 +1014,7 @@ impl Engine {
             if watched.is_empty() {
                 return std::future::pending::<GateOutcome>().await;
             }
-            let length = APPROVAL_WATCH;
+            let length = OPEN_WATCH;
             gate::run(
                 &prober,
                 &fleet,
@@ -1308,7 +1309,7 @@ impl Engine {
             if let Some(f) = self.abort_failure() {
                 return Err(f);
             }
-            let length = APPROVAL_WATCH;
+            let length = OPEN_WATCH;
             self.gate_until(slots, GateMode::Monitor { length }, true)
                 .await?;
         }
