@@ -50,7 +50,7 @@
 //! | [`exec`] | one executor interface; local and SSH (a master connection per host); shell templates with quoting | know about apps |
 //! | [`probe`] | http, tcp, command and docker probes; the condition language; the scheduler | decide health |
 //! | [`health`] | consecutive counters, failure budgets, instance and app verdicts | talk to the network |
-//! | [`monitor`] | watching a fleet: scheduler, verdicts, history writer, rollouts read back every second | draw |
+//! | [`monitor`] | watching a fleet: scheduler, verdicts, history writer, rollouts read back every second, and the release each instance runs (a release seen healthy everywhere is recorded as good) | draw |
 //! | [`store`] | schema and migrations, opening (only a missing file is created; read-only for reading commands; a damaged or foreign file is an error), the batched result writer, typed queries, a deployment's start in one transaction, lock and command rows | hold business rules |
 //! | [`driver`] | docker, process and command drivers: current, present, snapshot, start, restore | route traffic |
 //! | [`traffic`] | nginx (file, validate, reload), HAProxy (runtime API), command hooks | start instances |
