@@ -162,9 +162,56 @@ CREATE INDEX commands_pending    ON commands (app, id) WHERE consumed_ms IS NULL
 CREATE INDEX commands_deployment ON commands (deployment_id);
 "#;
 
+/// Migration 2: the prober lease, health incidents and stored verdicts.
+/// Events name their incident in their payload (`incident`).
+const V2: &str = r#"
+-- Who holds a role for this history, one row per role. The `prober` role
+-- probes the fleet and writes results, verdicts and incidents; the holder
+-- heartbeats it, and a live process takes over a lease whose holder died
+-- or stopped heartbeating (see `Store::take_lease`). token tells holders
+-- apart when a pid is reused.
+CREATE TABLE leases (
+    role          TEXT    PRIMARY KEY NOT NULL,
+    holder_kind   TEXT    NOT NULL,
+    owner_user    TEXT    NOT NULL,
+    owner_host    TEXT    NOT NULL,
+    owner_pid     INTEGER NOT NULL,
+    token         TEXT    NOT NULL,
+    acquired_ms   INTEGER NOT NULL,
+    heartbeat_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- One row per outage of an app: opened when an instance turns unhealthy
+-- (or a rollout's gate fails), resolved once the app stayed healthy for
+-- its resolve_after. At most one open incident per app. evidence is JSON:
+-- every instance and probe that failed during it, with thresholds,
+-- measured values and the last samples.
+CREATE TABLE incidents (
+    id             INTEGER PRIMARY KEY,
+    app            TEXT    NOT NULL,
+    deployment_id  INTEGER REFERENCES deployments (id),
+    opened_ms      INTEGER NOT NULL,
+    healthy_ms     INTEGER,
+    resolved_ms    INTEGER,
+    evidence       TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(evidence))
+);
+CREATE UNIQUE INDEX incidents_open ON incidents (app) WHERE resolved_ms IS NULL;
+CREATE INDEX incidents_app_opened  ON incidents (app, opened_ms);
+
+-- Per instance, the verdict the prober last wrote and since when.
+CREATE TABLE verdicts (
+    app         TEXT    NOT NULL,
+    instance    TEXT    NOT NULL,
+    verdict     TEXT    NOT NULL,
+    since_ms    INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    PRIMARY KEY (app, instance)
+) WITHOUT ROWID;
+"#;
+
 /// Every migration, in order. `MIGRATIONS[i]` takes a database from
 /// version `i` to version `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this binary writes: the number of migrations.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
