@@ -76,6 +76,7 @@
 //! 7. Nothing a host sends reaches a terminal raw ([`printable`]); no
 //!    secret reaches the store, a log or `--json`.
 
+pub mod agent;
 pub mod config;
 pub mod demo;
 pub mod driver;

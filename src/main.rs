@@ -56,6 +56,9 @@ enum Cmd {
         #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = duration_arg)]
         duration: Duration,
     },
+    /// Watch the fleet without a console: probe, judge, record history and
+    /// incidents, log for journald; stops on SIGTERM.
+    Agent(rollguard::agent::AgentArgs),
     /// Validate the config; print every error as FILE:LINE:COL.
     Check,
     /// Probe once and print the results.
@@ -155,6 +158,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Some(Cmd::Check) => check(cli.config.as_deref()),
+        Some(Cmd::Agent(ref args)) => agent(&cli, args).await,
         Some(Cmd::Probe { ref app, json }) => probe(&cli, app.as_deref(), json).await,
         Some(Cmd::Demo { headless, duration }) => demo_cmd(&cli, headless, duration).await,
         Some(Cmd::DemoApp {
@@ -262,6 +266,25 @@ async fn run(cli: Cli) -> ExitCode {
             }
         }
         None => console(&cli).await,
+    }
+}
+
+async fn agent(cli: &Cli, args: &rollguard::agent::AgentArgs) -> ExitCode {
+    if args.systemd_unit {
+        print!("{}", rollguard::agent::UNIT);
+        return ExitCode::SUCCESS;
+    }
+    rollguard::agent::init_logging();
+    let fleet = match load(cli.config.as_deref()) {
+        Ok(f) => Arc::new(f),
+        Err(code) => return code,
+    };
+    match rollguard::agent::run(fleet, &db_path(cli)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::from(e.code.exit_code())
+        }
     }
 }
 
@@ -424,18 +447,20 @@ async fn console(cli: &Cli) -> ExitCode {
         Err(code) => return code,
     };
     let title = fleet.source.display().to_string();
-    watch_in_console(Arc::new(fleet), &db_path(cli), theme, title, None).await
+    let kind = rollguard::monitor::HolderKind::Console;
+    watch_in_console(Arc::new(fleet), &db_path(cli), kind, theme, title, None).await
 }
 
 async fn watch_in_console(
     fleet: Arc<Fleet>,
     db: &Path,
+    kind: rollguard::monitor::HolderKind,
     theme: tui::Theme,
     title: String,
     banner: Option<String>,
 ) -> ExitCode {
     tui::init_logging();
-    let monitor = match Monitor::start(fleet.clone(), db) {
+    let monitor = match Monitor::start_as(fleet.clone(), db, kind) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("{e}");
@@ -498,9 +523,10 @@ async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
             Err(code) => return code,
         };
         let banner = demo.banner();
-        return watch_in_console(fleet, &db, theme, "demo".into(), Some(banner)).await;
+        let kind = rollguard::monitor::HolderKind::Demo;
+        return watch_in_console(fleet, &db, kind, theme, "demo".into(), Some(banner)).await;
     }
-    let monitor = match Monitor::start(fleet.clone(), &db) {
+    let monitor = match Monitor::start_as(fleet.clone(), &db, rollguard::monitor::HolderKind::Demo) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("{e}");

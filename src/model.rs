@@ -4,6 +4,7 @@
 
 pub mod event;
 pub mod evidence;
+pub mod incident;
 pub mod rollout;
 
 pub use rollout::{
@@ -159,6 +160,13 @@ impl Verdict {
             Verdict::Healthy => "healthy",
             Verdict::Unhealthy => "unhealthy",
         }
+    }
+
+    /// Parses a stored name; `None` when it is not known.
+    pub fn parse(s: &str) -> Option<Verdict> {
+        [Verdict::Unknown, Verdict::Healthy, Verdict::Unhealthy]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 

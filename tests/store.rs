@@ -673,3 +673,50 @@ fn writer_drops_a_batch_after_three_failed_tries() {
         (2, 1, 1, 0)
     );
 }
+
+/// The POSIX locks this process holds on the file at `path` (from
+/// `/proc/locks`), as `(kind, start)`.
+fn locks_held_on(path: &std::path::Path) -> Vec<(String, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(path).unwrap().ino();
+    let pid = std::process::id().to_string();
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // "1: POSIX  ADVISORY  READ 28848 fe:00:10133540 1073741826 1073742335"
+            let at = f.iter().position(|x| *x == "ADVISORY")?;
+            let (kind, owner, file, start) = (f.get(at + 1)?, f.get(at + 2)?, f.get(at + 3)?, f.get(at + 4)?);
+            (*owner == pid && file.rsplit(':').next() == Some(&ino.to_string()))
+                .then(|| (kind.to_string(), start.to_string()))
+        })
+        .collect()
+}
+
+/// A second store opened in a process keeps the first one's locks. No
+/// file of the history may be opened and closed behind SQLite's back:
+/// closing any descriptor of a file drops every POSIX lock the process
+/// holds on it, so the first connection's shared lock on the database
+/// went, and an `sqlite3` shell closing its connection then took the
+/// file as unused and removed the -wal and -shm files under the running
+/// console, whose next connections failed with "disk I/O error".
+#[test]
+fn opening_a_second_store_keeps_the_first_ones_locks() {
+    let dir = TempDir::new("second-open");
+    let path = dir.0.join("history.db");
+    let mut first = Store::open(&path).unwrap();
+    first
+        .insert_results(&[result("web", "web-1", now_ms(), 1)])
+        .unwrap();
+    let held = locks_held_on(&path);
+    assert!(!held.is_empty(), "an open WAL connection holds a shared lock");
+    let second = Store::open(&path).unwrap();
+    assert_eq!(locks_held_on(&path), held, "opening a second store");
+    let _ = Store::open_read_only(&path).unwrap();
+    assert_eq!(locks_held_on(&path), held, "opening a store read-only");
+    first
+        .insert_results(&[result("web", "web-1", now_ms(), 2)])
+        .unwrap();
+    assert_eq!(second.result_count().unwrap(), 2);
+}

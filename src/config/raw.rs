@@ -176,4 +176,5 @@ pub(super) struct RawHealth {
     pub require: Option<S<String>>,
     pub deadline: Option<S<String>>,
     pub monitor: Option<S<String>>,
+    pub resolve_after: Option<S<String>>,
 }

@@ -207,6 +207,9 @@ pub struct Health {
     pub deadline: Duration,
     /// How long gating goes on after the last batch.
     pub monitor: Duration,
+    /// How long an app with an open incident must stay healthy for the
+    /// incident to be resolved.
+    pub resolve_after: Duration,
 }
 
 impl Default for Health {
@@ -220,6 +223,7 @@ impl Default for Health {
             require: Require::All,
             deadline: Duration::from_secs(120),
             monitor: Duration::from_secs(300),
+            resolve_after: Duration::from_secs(60),
         }
     }
 }

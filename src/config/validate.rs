@@ -1059,6 +1059,12 @@ fn health(cx: &mut Ctx<'_>, h: &RawHealth) -> Health {
         ),
         deadline: cx.duration(&h.deadline, "deadline", d.deadline, DEADLINE),
         monitor: cx.duration(&h.monitor, "monitor", d.monitor, ROLLOUT_WAIT),
+        resolve_after: cx.duration(
+            &h.resolve_after,
+            "resolve_after",
+            d.resolve_after,
+            ROLLOUT_WAIT,
+        ),
     }
 }
 

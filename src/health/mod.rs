@@ -16,13 +16,17 @@
 //! - [`good_release`] says which release of an app is good now (one release
 //!   on every instance, every one healthy); [`ReleaseMarks`] says when to
 //!   record it again.
+//! - [`AppIncident`] says when an app's outage begins, widens and ends
+//!   (one incident per outage, flaps included).
 
 mod budget;
 mod counter;
+pub mod incident;
 mod release;
 mod tracker;
 
 pub use budget::FailureBudget;
 pub use counter::ProbeCounter;
+pub use incident::{AppIncident, IncidentStep};
 pub use release::{ReleaseMarks, good_release};
 pub use tracker::{Change, ProbeLoc, Tracker, combine_instances, combine_probes};

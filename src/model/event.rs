@@ -12,7 +12,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::evidence::GateOutcome;
+use super::evidence::{Evidence, GateOutcome};
+use super::incident::IncidentCause;
 use super::rollout::{DeploymentKind, Outcome, Side, Trigger, Verb};
 
 /// An event and its payload.
@@ -234,6 +235,41 @@ pub enum EventKind {
     CommandPause(Sender),
     /// An operator resumed the rollout.
     CommandResume(Sender),
+    /// An instance turned unhealthy, or a rollout's gate failed, while the
+    /// app had no open incident: an outage began.
+    IncidentOpened {
+        /// The incident's id.
+        incident: i64,
+        /// What opened it.
+        #[serde(default)]
+        cause: IncidentCause,
+        /// What failed: the probe, its thresholds, the counts, the last
+        /// samples, per instance and probe.
+        #[serde(default)]
+        evidence: Vec<Evidence>,
+    },
+    /// More instances or probes failed during an open incident.
+    IncidentWidened {
+        /// The incident's id.
+        incident: i64,
+        /// What failed since it opened.
+        #[serde(default)]
+        evidence: Vec<Evidence>,
+    },
+    /// The app stayed healthy for its `resolve_after`: the outage ended.
+    IncidentResolved {
+        /// The incident's id.
+        incident: i64,
+        /// When it opened.
+        opened_ms: i64,
+        /// When the app was healthy again.
+        healthy_ms: i64,
+        /// The outage's length: from opening to healthy again.
+        outage_ms: u64,
+        /// The instances that failed during it.
+        #[serde(default)]
+        instances: Vec<String>,
+    },
 }
 
 /// Who sent an operator's command.

@@ -226,6 +226,24 @@ impl Engine {
         }
     }
 
+    /// Opens the app's incident for a failed gate (or widens the open
+    /// one), tied to this deployment, so the failure and the outage it
+    /// caused are one story.
+    fn incident(&self, failed: &[crate::model::evidence::Evidence]) {
+        let app = &self.app().name;
+        let cause = crate::model::incident::IncidentCause::Gate;
+        let opened = self
+            .store
+            .open_incident(app, Some(self.deployment), cause, failed, now_ms());
+        match opened {
+            Ok(crate::store::Opened::New(id)) => {
+                tracing::warn!(app = %app, incident = id, "incident opened by a failed gate");
+            }
+            Ok(_) => {}
+            Err(e) => self.lost_record(format!("could not record the incident: {e}")),
+        }
+    }
+
     /// Records a change about to be made; -1 (and a warning) when the
     /// store refuses, for changes that go on regardless (cleanup, restore).
     fn try_change(
@@ -1267,15 +1285,20 @@ impl Engine {
                         .unwrap_or("")
                 );
                 self.event(EventKind::GateFailed(outcome.clone()), Some(&reason));
+                self.incident(std::slice::from_ref(e));
                 Err(Failure {
                     trigger: Trigger::GateFailed,
                     reason,
                     evidence,
                 })
             }
-            GateOutcome::Deadline { deadline_ms, .. } => {
+            GateOutcome::Deadline {
+                deadline_ms,
+                evidence: late,
+            } => {
                 let reason = format!("not healthy within the deadline of {deadline_ms} ms");
                 self.event(EventKind::DeadlineExceeded(outcome.clone()), Some(&reason));
+                self.incident(late);
                 Err(Failure {
                     trigger: Trigger::Deadline,
                     reason,

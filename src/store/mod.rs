@@ -9,6 +9,10 @@
 //!
 //! - [`schema`]: the migrations and the schema itself.
 //! - `queries`: reading and writing probe results and events.
+//! - [`follow`]: probe results read back by row id.
+//! - `lease`: who holds the prober's lease.
+//! - `incident`: incidents opened, widened and resolved with their events.
+//! - `verdict`: each instance's verdict as the prober last wrote it.
 //! - `start`: a deployment's start (lock, row, batches, first events) in
 //!   one transaction.
 //! - [`writer`]: a dedicated thread that batches probe results to disk so
@@ -21,14 +25,17 @@
 //! writers queue instead of failing.
 
 mod error;
+pub mod follow;
+mod incident;
+mod lease;
 mod queries;
 pub mod rollout;
 pub mod schema;
 mod start;
+mod verdict;
 pub mod writer;
 
 use std::fs::{DirBuilder, OpenOptions};
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -38,6 +45,9 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 pub use error::{NotHistory, StoreError};
+pub use incident::{INCIDENT_ACTOR, Incident, Opened};
+pub use lease::{LeaseHolder, LeaseTake};
+pub use verdict::StoredVerdict;
 pub use queries::Event;
 pub use rollout::{
     BATCH_END_STATES, Batch, Command, Deployment, InstanceChange, InstanceState, Lock, LockOwner,
@@ -96,11 +106,7 @@ impl Store {
         check_file(path)?;
         // Fail plainly on a read-only file system or a file we may not
         // write, before SQLite reports it as "unable to open".
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(io_err("write"))?;
+        check_writable(path).map_err(io_err("write"))?;
         if let Ok(meta) = std::fs::metadata(path)
             && meta.permissions().mode() & 0o077 != 0
         {
@@ -288,36 +294,44 @@ fn sqlite_error<'a>(
     }
 }
 
-/// The first 16 bytes of every SQLite database file.
-const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
-
 /// Refuses an existing file that cannot be a history database: not a
-/// regular file, empty, or not starting with SQLite's header. Reads only.
+/// regular file, or empty. Looks only at its metadata: the file is never
+/// opened here, because closing any descriptor of a database file drops
+/// every POSIX lock this process holds on it, including those of its open
+/// SQLite connections (a file that is not SQLite is told by SQLite's first
+/// read, see `schema::verify`).
 fn check_file(path: &Path) -> Result<(), StoreError> {
     let not_history = |why| StoreError::NotHistory {
         path: path.to_owned(),
         why,
     };
-    let io_err = |source| StoreError::Io {
+    let meta = std::fs::metadata(path).map_err(|source| StoreError::Io {
         path: path.to_owned(),
         action: "read",
         source,
-    };
-    let meta = std::fs::metadata(path).map_err(io_err)?;
+    })?;
     if !meta.is_file() {
         return Err(not_history(NotHistory::NotAFile));
     }
     if meta.len() == 0 {
         return Err(not_history(NotHistory::Empty));
     }
-    let mut head = Vec::with_capacity(SQLITE_HEADER.len());
-    std::fs::File::open(path)
-        .and_then(|f| f.take(SQLITE_HEADER.len() as u64).read_to_end(&mut head))
-        .map_err(io_err)?;
-    if head != SQLITE_HEADER {
-        return Err(not_history(NotHistory::NotSqlite));
-    }
     Ok(())
+}
+
+/// Whether this process may write the file at `path` (`faccessat` with
+/// the effective ids: permissions, a read-only file system), without
+/// opening it (see [`check_file`]).
+fn check_writable(path: &Path) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `c` is a valid NUL-terminated path; faccessat only reads it.
+    let rc = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Creates a new history database at `path`, which was missing: builds it

@@ -24,7 +24,7 @@ const INSERT_RESULT: &str = "INSERT INTO probe_results \
      (at_ms, app, instance, probe, ok, latency_ms, code, error_kind, message) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
-const RESULT_COLUMNS: &str =
+pub(super) const RESULT_COLUMNS: &str =
     "at_ms, app, instance, probe, ok, latency_ms, code, error_kind, message";
 
 /// One row of the audit log.
@@ -225,7 +225,7 @@ pub(super) fn limit_param(n: usize) -> i64 {
 }
 
 /// Reads one `RESULT_COLUMNS` row leniently, sharing equal names.
-fn result_from_row(row: &Row<'_>, names: &mut HashSet<Arc<str>>) -> rusqlite::Result<ProbeResult> {
+pub(super) fn result_from_row(row: &Row<'_>, names: &mut HashSet<Arc<str>>) -> rusqlite::Result<ProbeResult> {
     let mut name = |i: usize| -> rusqlite::Result<Arc<str>> {
         let s = text(row.get_ref(i)?);
         Ok(match names.get(s.as_str()) {

@@ -249,7 +249,14 @@ pub(crate) fn verify(conn: &Connection, path: &std::path::Path) -> Result<i64, S
         path: path.to_owned(),
         why,
     };
-    let version = user_version(conn).map_err(sql_err("read the schema version"))?;
+    // The first read: SQLite tells a file that is not a database here.
+    let version = user_version(conn).map_err(|e| {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+            not_history(NotHistory::NotSqlite)
+        } else {
+            sql_err("read the schema version")(e)
+        }
+    })?;
     if version < 0 {
         return Err(StoreError::BadVersion {
             path: path.to_owned(),

@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::model::AppStatus;
+use crate::monitor::Role;
 
 use super::app::App;
 use super::state::FleetState;
@@ -57,6 +58,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
             parts.push(format!("{degraded} degraded"));
         }
         parts.push(if short {
+            role_short(state.role()).to_string()
+        } else {
+            state.role().describe()
+        });
+        parts.push(if short {
             format!("{rate:.1}/s")
         } else {
             format!("{rate:.1} probes/s")
@@ -80,6 +86,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
         Paragraph::new(line).style(Style::new().fg(t.header_fg).bg(t.header_bg)),
         area,
     );
+}
+
+/// The role in one word, for a narrow header.
+fn role_short(role: &Role) -> &'static str {
+    match role {
+        Role::Starting => "starting",
+        Role::Prober => "probing",
+        Role::Reader(_) => "reading",
+        Role::Alone(_) => "alone",
+    }
 }
 
 /// Draws the banner line (a notice such as "demo mode").

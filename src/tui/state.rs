@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::config::Fleet;
 use crate::health::{Change, ProbeLoc, Tracker};
 use crate::model::{ErrorKind, ProbeResult};
+use crate::monitor::Role;
 use crate::rollout::watch::AppRollouts;
 
 /// Samples kept per probe (and per app) for sparklines.
@@ -175,6 +176,8 @@ pub struct FleetState {
     per_second: [(i64, u32); 10],
     /// Releases and rollouts per app, as last read from the history.
     rollouts: Vec<AppRollouts>,
+    /// Whether this process probes or reads what another one probes.
+    role: Role,
 }
 
 /// Pushes onto a ring of [`SPARK_SAMPLES`], allocating it exactly once.
@@ -220,6 +223,7 @@ impl FleetState {
             last_update_ms: None,
             per_second: [(i64::MIN, 0); 10],
             rollouts: Vec::new(),
+            role: Role::Starting,
         }
     }
 
@@ -275,6 +279,19 @@ impl FleetState {
             self.rollouts = rollouts;
             self.generation += 1;
         }
+    }
+
+    /// Takes the monitor's role; a change bumps the generation.
+    pub fn set_role(&mut self, role: Role) {
+        if role != self.role {
+            self.role = role;
+            self.generation += 1;
+        }
+    }
+
+    /// Whether this process probes or reads what another one probes.
+    pub fn role(&self) -> &Role {
+        &self.role
     }
 
     /// App `app`'s releases and rollouts, once read from the history.

@@ -1,0 +1,301 @@
+//! The prober's lease: of all the consoles, agents and demos open on one
+//! history, one probes the fleet and the others read what it wrote. This
+//! file says who a process is as a holder, when a holder counts as gone,
+//! and runs the loop that takes, keeps and hands over the role.
+//!
+//! Every [`LEASE_EVERY`] the holder renews its lease; any other process
+//! tries to take it, and gets it when it is free or its holder is gone:
+//! on this host, when the holder's process is gone (at once, after a
+//! `kill -9`); anywhere, when its heartbeat is older than [`LEASE_STALE`]
+//! (a host that died, a console suspended with Ctrl-Z). A holder that
+//! finds its lease taken, or cannot renew it for [`LEASE_STALE`], stops
+//! probing and reads instead. A holder that stops gives the lease up, so
+//! the next process takes it within a second.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::probing::Probing;
+use super::reader;
+use super::{Ctx, SharedStore, with_store};
+use crate::model::now_ms;
+use crate::rollout::lock::{hostname, pid_alive, whoami};
+use crate::store::{LeaseHolder, LeaseTake};
+
+/// The role the lease is for.
+pub const PROBER: &str = "prober";
+
+/// How often the holder renews and the others try to take the lease.
+pub const LEASE_EVERY: Duration = Duration::from_secs(1);
+
+/// A lease whose heartbeat is older than this is taken over.
+pub const LEASE_STALE: Duration = Duration::from_secs(5);
+
+/// What a process that holds or asks for the lease is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HolderKind {
+    /// The console.
+    Console,
+    /// `rollguard agent`.
+    Agent,
+    /// `rollguard demo`.
+    Demo,
+}
+
+impl HolderKind {
+    /// The stored and printed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HolderKind::Console => "console",
+            HolderKind::Agent => "agent",
+            HolderKind::Demo => "demo",
+        }
+    }
+}
+
+/// What this process does for the fleet now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Reading what is already stored, before the lease is asked for.
+    Starting,
+    /// It holds the lease and probes.
+    Prober,
+    /// Another process probes; this one reads what it writes.
+    Reader(LeaseHolder),
+    /// It probes without a lease: the history cannot be written, so no
+    /// other process can be told apart (the reason says why).
+    Alone(String),
+}
+
+impl Role {
+    /// Whether this process runs the probes.
+    pub fn probes(&self) -> bool {
+        matches!(self, Role::Prober | Role::Alone(_))
+    }
+
+    /// The role in a few words, for the header and logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Role::Starting => "starting".into(),
+            Role::Prober => "probing".into(),
+            Role::Reader(h) => format!("reading · {} probes", describe_holder(h)),
+            Role::Alone(_) => "probing alone (history unusable)".into(),
+        }
+    }
+}
+
+/// "agent ana@db-1 (pid 42)".
+pub fn describe_holder(h: &LeaseHolder) -> String {
+    format!("{} {}@{} (pid {})", h.kind, h.user, h.host, h.pid)
+}
+
+/// This process as a holder of kind `kind`.
+pub fn me(kind: HolderKind) -> LeaseHolder {
+    let now = now_ms();
+    LeaseHolder {
+        kind: kind.as_str().into(),
+        user: whoami(),
+        host: hostname(),
+        pid: std::process::id(),
+        token: token(),
+        acquired_ms: now,
+        heartbeat_ms: now,
+    }
+}
+
+/// 16 random hex digits (from the kernel; the clock and pid if it fails).
+fn token() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    if random.is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        b = (t ^ (u64::from(std::process::id()) << 40)).to_le_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Whether holder `h` is gone at `now_ms`, seen from `this_host`: its
+/// heartbeat is older than [`LEASE_STALE`], or it ran on this host and
+/// its process is gone. Pure.
+pub fn gone(h: &LeaseHolder, now_ms: i64, this_host: &str, alive: impl Fn(i64) -> bool) -> bool {
+    let age = now_ms.saturating_sub(h.heartbeat_ms);
+    age > LEASE_STALE.as_millis() as i64 || (h.host == this_host && !alive(i64::from(h.pid)))
+}
+
+/// What a round of the lease loop found.
+enum Found {
+    /// This process holds the lease (after taking it over from the one
+    /// named, if any).
+    Held(Option<LeaseHolder>),
+    /// Another process does.
+    HeldBy(LeaseHolder),
+    /// The lease could not be read or written.
+    Failed(String),
+}
+
+/// Takes or renews the lease for `me`.
+async fn round(db: &std::path::Path, store: &SharedStore, me: &LeaseHolder, held: bool) -> Found {
+    let (db, store, me) = (db.to_path_buf(), store.clone(), me.clone());
+    let here = hostname();
+    let done = tokio::task::spawn_blocking(move || {
+        with_store(&db, &store, |s| {
+            let now = now_ms();
+            if held && s.renew_lease(PROBER, &me.token, now).map_err(|e| e.message())? {
+                return Ok(Found::Held(None));
+            }
+            let took = s
+                .take_lease(PROBER, &me, now, |h| gone(h, now, &here, pid_alive))
+                .map_err(|e| e.message())?;
+            Ok(match took {
+                LeaseTake::Held { took_over } => Found::Held(took_over),
+                LeaseTake::HeldBy(h) => Found::HeldBy(h),
+            })
+        })
+    })
+    .await;
+    match done {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => Found::Failed(e),
+        Err(e) => Found::Failed(e.to_string()),
+    }
+}
+
+/// Runs until `shutdown`: reads the recent past from the history, then
+/// every [`LEASE_EVERY`] takes or renews the lease, probing while it holds
+/// it and reading what the holder writes otherwise; publishes the role on
+/// `role`. At the end stops probing and gives the lease up.
+pub(super) async fn run(
+    ctx: Arc<Ctx>,
+    me: LeaseHolder,
+    role: watch::Sender<Role>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let store: SharedStore = Arc::default();
+    let mut last_id = reader::preload(&ctx, &store).await;
+    let mut probing: Option<Probing> = None;
+    let mut renewed_ms = now_ms();
+    let mut warned = false;
+    let mut tick = tokio::time::interval(LEASE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow_and_update() {
+                    break;
+                }
+                continue;
+            }
+        }
+        let held = matches!(*role.borrow(), Role::Prober);
+        let next = match round(&ctx.db, &store, &me, held).await {
+            Found::Held(took_over) => {
+                renewed_ms = now_ms();
+                warned = false;
+                if !held {
+                    match &took_over {
+                        Some(h) => tracing::info!(
+                            "took over probing from {}, whose lease was left",
+                            describe_holder(h)
+                        ),
+                        None => tracing::info!("holding the prober lease: this process probes"),
+                    }
+                }
+                Role::Prober
+            }
+            Found::HeldBy(h) => {
+                if held || !matches!(&*role.borrow(), Role::Reader(o) if o.token == h.token) {
+                    tracing::info!("{} probes; reading what it writes", describe_holder(&h));
+                }
+                Role::Reader(h)
+            }
+            Found::Failed(e) => {
+                if !warned {
+                    tracing::warn!("cannot take or renew the prober lease: {e}");
+                    warned = true;
+                }
+                let stale = now_ms().saturating_sub(renewed_ms) > LEASE_STALE.as_millis() as i64;
+                match &*role.borrow() {
+                    // Keep the role until the lease would count as left.
+                    r @ (Role::Prober | Role::Reader(_)) if !stale => r.clone(),
+                    _ => Role::Alone(e),
+                }
+            }
+        };
+        match (next.probes(), probing.is_some()) {
+            (true, false) => probing = Some(Probing::start(ctx.clone())),
+            (false, true) => {
+                if let Some(p) = probing.take() {
+                    p.stop().await;
+                }
+                // Read on after what this process wrote itself.
+                last_id = reader::newest_id(&ctx, &store).await.unwrap_or(last_id);
+            }
+            _ => {}
+        }
+        if !next.probes() {
+            last_id = reader::read_on(&ctx, &store, last_id).await;
+        }
+        if *role.borrow() != next {
+            ctx.state_mut().set_role(next.clone());
+            role.send_replace(next);
+        }
+    }
+    if let Some(p) = probing.take() {
+        p.stop().await;
+    }
+    if matches!(*role.borrow(), Role::Prober) {
+        let (db, token) = (ctx.db.clone(), me.token.clone());
+        let released = tokio::task::spawn_blocking(move || {
+            with_store(&db, &store, |s| {
+                s.release_lease(PROBER, &token).map_err(|e| e.message())
+            })
+        })
+        .await;
+        if let Ok(Err(e)) = released {
+            tracing::warn!("cannot give up the prober lease (it lapses in {LEASE_STALE:?}): {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(host: &str, pid: u32, heartbeat_ms: i64) -> LeaseHolder {
+        LeaseHolder {
+            kind: "agent".into(),
+            user: "ana".into(),
+            host: host.into(),
+            pid,
+            token: "t".into(),
+            acquired_ms: 0,
+            heartbeat_ms,
+        }
+    }
+
+    #[test]
+    fn a_holder_is_gone_when_its_process_here_is_or_its_heartbeat_is_stale() {
+        let now = 100_000;
+        let alive = |pid: i64| pid == 7;
+        // Here: a live process keeps it while it heartbeats.
+        assert!(!gone(&holder("h", 7, now - 1_000), now, "h", alive));
+        assert!(gone(&holder("h", 8, now - 1_000), now, "h", alive));
+        // Here, alive but silent (suspended): taken over once stale.
+        assert!(gone(&holder("h", 7, now - 6_000), now, "h", alive));
+        // Elsewhere: only the heartbeat says.
+        assert!(!gone(&holder("other", 8, now - 5_000), now, "h", alive));
+        assert!(gone(&holder("other", 8, now - 5_001), now, "h", alive));
+    }
+
+    #[test]
+    fn tokens_differ() {
+        assert_ne!(token(), token());
+        assert_eq!(token().len(), 16);
+    }
+}

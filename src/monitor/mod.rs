@@ -1,0 +1,271 @@
+//! Watching a fleet. Of all the consoles, agents and demos open on one
+//! history, the one that holds the prober's lease ([`lease`]) probes the
+//! fleet: its scheduler's results go through one hub task to the console
+//! state (verdicts, sparklines) and the history writer, and it runs the
+//! release watch ([`releases`]: which release runs, and which is good) and
+//! the incident watch ([`incidents`]). Every other one probes nothing and
+//! reads the results the holder writes ([`reader`]), so any number of
+//! consoles add no load on the fleet and all show the same verdicts. Every
+//! process reads each app's releases and rollouts from the history every
+//! second (the rollout workers write them there). Used by the console, the
+//! agent, the demo and the headless demo alike.
+
+mod incidents;
+pub mod lease;
+mod probing;
+mod reader;
+mod releases;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Fleet;
+use crate::error::{Code, UserError};
+use crate::model::ErrorKind;
+use crate::probe::Prober;
+use crate::probe::scheduler::ResultSender;
+use crate::rollout::watch::read as read_rollouts;
+use crate::store::Store;
+use crate::store::writer::{ResultWriter, WriterStats};
+use crate::tui::state::FleetState;
+
+pub use lease::{HolderKind, Role};
+
+/// Counters of what the monitor has seen.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Probe results seen (probed here, or read from the history while
+    /// another process probes).
+    pub probes: AtomicU64,
+    /// Of which failed.
+    pub failures: AtomicU64,
+    failures_by_kind: [AtomicU64; ErrorKind::ALL.len()],
+}
+
+impl Counters {
+    /// Failures per error kind, omitting kinds never seen.
+    pub fn failures_by_kind(&self) -> Vec<(ErrorKind, u64)> {
+        ErrorKind::ALL
+            .iter()
+            .zip(&self.failures_by_kind)
+            .map(|(k, n)| (*k, n.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Counts one result seen.
+    fn count(&self, error_kind: Option<ErrorKind>) {
+        self.probes.fetch_add(1, Ordering::Relaxed);
+        if let Some(kind) = error_kind {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            let i = ErrorKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+            self.failures_by_kind[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What the monitor's tasks share.
+struct Ctx {
+    fleet: Arc<Fleet>,
+    db: PathBuf,
+    state: Arc<Mutex<FleetState>>,
+    counters: Arc<Counters>,
+    prober: Arc<Prober>,
+    /// Where the scheduler sends its results: the hub.
+    results: ResultSender,
+}
+
+impl Ctx {
+    fn state_mut(&self) -> MutexGuard<'_, FleetState> {
+        // A task that panicked while holding the lock leaves usable data.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A store opened on first use (the writer creates the file) and kept for
+/// the next round, shared by one task's blocking jobs.
+type SharedStore = Arc<Mutex<Option<Store>>>;
+
+/// Runs `f` on the history, opening it if needed.
+fn with_store<T>(
+    db: &Path,
+    store: &SharedStore,
+    f: impl FnOnce(&Store) -> Result<T, String>,
+) -> Result<T, String> {
+    let mut slot = store.lock().unwrap_or_else(|p| p.into_inner());
+    if slot.is_none() {
+        *slot = Some(Store::open(db).map_err(|e| e.message())?);
+    }
+    let s = slot.as_ref().ok_or("the history is not open")?;
+    f(s)
+}
+
+/// A running monitor. Call [`Monitor::stop`] to end it cleanly.
+pub struct Monitor {
+    /// The fleet being watched.
+    pub fleet: Arc<Fleet>,
+    /// Verdicts and recent samples, read by the console.
+    pub state: Arc<Mutex<FleetState>>,
+    /// What has been seen so far.
+    pub counters: Arc<Counters>,
+    prober: Arc<Prober>,
+    writer: ResultWriter,
+    shutdown: watch::Sender<bool>,
+    role: watch::Receiver<Role>,
+    lease: tokio::task::JoinHandle<()>,
+    hub: tokio::task::JoinHandle<()>,
+    rollouts: tokio::task::JoinHandle<()>,
+}
+
+/// How often the console reads the rollouts from the history.
+pub const ROLLOUTS_EVERY: Duration = Duration::from_secs(1);
+
+/// How often the monitor asks each app's driver which release runs on its
+/// instances, and at most how often it records the same good release
+/// again. It also asks at start and soon after a rollout of the app ends.
+/// A release is good when every instance runs it and every instance's
+/// verdict is healthy (`success_threshold` passes in a row).
+pub const RELEASES_EVERY: Duration = Duration::from_secs(30);
+
+impl Monitor {
+    /// Opens the history at `db` and watches `fleet` as a console.
+    pub fn start(fleet: Arc<Fleet>, db: &Path) -> Result<Monitor, UserError> {
+        Monitor::start_as(fleet, db, HolderKind::Console)
+    }
+
+    /// Opens the history at `db` and watches `fleet` as a `kind`: reads the
+    /// recent past, then probes while it holds the prober's lease and
+    /// reads what the holder writes otherwise.
+    pub fn start_as(fleet: Arc<Fleet>, db: &Path, kind: HolderKind) -> Result<Monitor, UserError> {
+        let writer = ResultWriter::spawn(db.to_path_buf(), fleet.console.retention)
+            .map_err(|e| UserError::new(Code::Store, e.message()).hint(e.hint()))?;
+        let prober = Arc::new(Prober::new(&fleet).map_err(|e| UserError::new(Code::Exec, e))?);
+        let state = Arc::new(Mutex::new(FleetState::new(fleet.clone())));
+        let counters = Arc::new(Counters::default());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let sender = writer.sender();
+        let hub_state = state.clone();
+        let hub_counters = counters.clone();
+        let hub = tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(256);
+            while rx.recv_many(&mut batch, 256).await > 0 {
+                {
+                    let mut st = hub_state.lock().unwrap_or_else(|p| p.into_inner());
+                    for r in &batch {
+                        st.observe(r);
+                    }
+                }
+                for r in batch.drain(..) {
+                    hub_counters.count(r.error_kind);
+                    sender.send(r);
+                }
+            }
+        });
+        let ctx = Arc::new(Ctx {
+            fleet: fleet.clone(),
+            db: db.to_path_buf(),
+            state: state.clone(),
+            counters: counters.clone(),
+            prober: prober.clone(),
+            results: tx,
+        });
+        let (role_tx, role) = watch::channel(Role::Starting);
+        let lease = tokio::spawn(lease::run(ctx, lease::me(kind), role_tx, shutdown_rx));
+        let rollouts = tokio::spawn(watch_rollouts(
+            fleet.clone(),
+            db.to_path_buf(),
+            state.clone(),
+            shutdown.subscribe(),
+        ));
+        Ok(Monitor {
+            fleet,
+            state,
+            counters,
+            prober,
+            writer,
+            shutdown,
+            role,
+            lease,
+            hub,
+            rollouts,
+        })
+    }
+
+    /// A receiver that turns true when the monitor stops.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// What this process does for the fleet now; changes are sent on it.
+    pub fn role(&self) -> watch::Receiver<Role> {
+        self.role.clone()
+    }
+
+    /// The history writer's counters.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.writer.stats()
+    }
+
+    /// Stops probing or reading, gives the lease up, flushes history and
+    /// closes SSH connections.
+    pub async fn stop(mut self) -> WriterStats {
+        let _ = self.shutdown.send(true);
+        let _ = (&mut self.lease).await;
+        let _ = (&mut self.rollouts).await;
+        // The lease task held the last sender of the hub's channel.
+        let _ = (&mut self.hub).await;
+        self.prober.executors().close().await;
+        let writer = self.writer;
+        tokio::task::spawn_blocking(move || writer.shutdown())
+            .await
+            .unwrap_or_default()
+    }
+}
+
+/// Every [`ROLLOUTS_EVERY`] until `shutdown`: reads each app's releases and
+/// rollouts into `state`. The history is opened on first use (the writer
+/// creates it); a read that fails is tried again on the next round.
+async fn watch_rollouts(
+    fleet: Arc<Fleet>,
+    db: PathBuf,
+    state: Arc<Mutex<FleetState>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut store: Option<Store> = None;
+    let mut tick = tokio::time::interval(ROLLOUTS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow_and_update() {
+                    return;
+                }
+                continue;
+            }
+        }
+        let (fleet, db, open) = (fleet.clone(), db.clone(), store.take());
+        let read = tokio::task::spawn_blocking(move || {
+            let s = match open {
+                Some(s) => s,
+                None => Store::open(&db).ok()?,
+            };
+            let rollouts = read_rollouts(&s, &fleet);
+            Some((s, rollouts))
+        })
+        .await;
+        if let Ok(Some((s, rollouts))) = read {
+            store = Some(s);
+            state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .set_rollouts(rollouts);
+        }
+    }
+}
+

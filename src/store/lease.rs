@@ -1,0 +1,215 @@
+//! Lease rows: which process holds a role (today only the prober's) for
+//! this history. This file reads and writes the `leases` table in short
+//! IMMEDIATE transactions; when a holder counts as gone is decided by the
+//! caller (see `monitor::lease`), passed in as a function.
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+
+use super::{Store, StoreError};
+
+/// A process that holds or asks for a lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LeaseHolder {
+    /// What it is: `console`, `agent` or `demo`.
+    pub kind: String,
+    /// The user running it.
+    pub user: String,
+    /// The host it runs on.
+    pub host: String,
+    /// Its process id on that host.
+    pub pid: u32,
+    /// Random per process, telling holders apart when a pid is reused.
+    pub token: String,
+    /// When it took the lease, ms since the epoch.
+    pub acquired_ms: i64,
+    /// Its last heartbeat, ms since the epoch.
+    pub heartbeat_ms: i64,
+}
+
+/// What [`Store::take_lease`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseTake {
+    /// The caller holds the lease now: it was free, already the caller's,
+    /// or its holder was gone (`took_over` names that holder).
+    Held {
+        /// The holder the lease was taken from, if any.
+        took_over: Option<LeaseHolder>,
+    },
+    /// Another live process holds it.
+    HeldBy(LeaseHolder),
+}
+
+const COLS: &str = "holder_kind, owner_user, owner_host, owner_pid, token, acquired_ms, heartbeat_ms";
+
+fn holder_from_row(r: &Row<'_>) -> rusqlite::Result<LeaseHolder> {
+    Ok(LeaseHolder {
+        kind: r.get(0)?,
+        user: r.get(1)?,
+        host: r.get(2)?,
+        pid: u32::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+        token: r.get(4)?,
+        acquired_ms: r.get(5)?,
+        heartbeat_ms: r.get(6)?,
+    })
+}
+
+impl Store {
+    /// The holder of `role`'s lease, if anyone ever took it (perhaps one
+    /// that is gone).
+    pub fn lease(&self, role: &str) -> Result<Option<LeaseHolder>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLS} FROM leases WHERE role = ?1"),
+                [role],
+                holder_from_row,
+            )
+            .optional()
+            .map_err(self.sql_err("read a lease"))
+    }
+
+    /// Takes `role`'s lease for `me` at `now_ms` when it is free, already
+    /// held by `me` (same token: then only the heartbeat moves), or held by
+    /// a holder that `gone` says has gone; otherwise reports the holder.
+    /// One IMMEDIATE transaction, so of two processes asking at once one
+    /// gets it.
+    pub fn take_lease(
+        &self,
+        role: &str,
+        me: &LeaseHolder,
+        now_ms: i64,
+        gone: impl Fn(&LeaseHolder) -> bool,
+    ) -> Result<LeaseTake, StoreError> {
+        let op = "take a lease";
+        let err = || self.sql_err(op);
+        let tx = self.immediate(op)?;
+        let current = tx
+            .query_row(
+                &format!("SELECT {COLS} FROM leases WHERE role = ?1"),
+                [role],
+                holder_from_row,
+            )
+            .optional()
+            .map_err(err())?;
+        let took_over = match current {
+            Some(h) if h.token == me.token => {
+                tx.execute(
+                    "UPDATE leases SET heartbeat_ms = ?2 WHERE role = ?1",
+                    params![role, now_ms],
+                )
+                .map_err(err())?;
+                tx.commit().map_err(err())?;
+                return Ok(LeaseTake::Held { took_over: None });
+            }
+            Some(h) if !gone(&h) => return Ok(LeaseTake::HeldBy(h)),
+            other => other,
+        };
+        tx.execute(
+            &format!(
+                "INSERT OR REPLACE INTO leases (role, {COLS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
+            ),
+            params![
+                role,
+                me.kind,
+                me.user,
+                me.host,
+                i64::from(me.pid),
+                me.token,
+                now_ms
+            ],
+        )
+        .map_err(err())?;
+        tx.commit().map_err(err())?;
+        Ok(LeaseTake::Held { took_over })
+    }
+
+    /// Moves the heartbeat of `role`'s lease held with `token` to `now_ms`.
+    /// `false` when the lease is no longer held with that token (another
+    /// process took it over): the caller must stop acting on it.
+    pub fn renew_lease(&self, role: &str, token: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE leases SET heartbeat_ms = ?3 WHERE role = ?1 AND token = ?2",
+                params![role, token, now_ms],
+            )
+            .map_err(self.sql_err("renew a lease"))?;
+        Ok(n == 1)
+    }
+
+    /// Gives up `role`'s lease if it is still held with `token`, so the
+    /// next process takes it at once.
+    pub fn release_lease(&self, role: &str, token: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM leases WHERE role = ?1 AND token = ?2",
+                params![role, token],
+            )
+            .map_err(self.sql_err("release a lease"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(token: &str, pid: u32) -> LeaseHolder {
+        LeaseHolder {
+            kind: "console".into(),
+            user: "ana".into(),
+            host: "h1".into(),
+            pid,
+            token: token.into(),
+            acquired_ms: 0,
+            heartbeat_ms: 0,
+        }
+    }
+
+    fn store(name: &str) -> (std::path::PathBuf, Store) {
+        let dir = std::env::temp_dir().join(format!("rg-lease-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let s = Store::open(&dir.join("history.db")).unwrap();
+        (dir, s)
+    }
+
+    #[test]
+    fn a_lease_is_taken_once_kept_by_its_holder_and_taken_over_when_gone() {
+        let (dir, s) = store("take");
+        let (a, b) = (holder("a", 10), holder("b", 11));
+        assert_eq!(
+            s.take_lease("prober", &a, 1_000, |_| false).unwrap(),
+            LeaseTake::Held { took_over: None }
+        );
+        // b asks while a lives: a holds it.
+        let LeaseTake::HeldBy(h) = s.take_lease("prober", &b, 2_000, |_| false).unwrap() else {
+            panic!("b took a live lease");
+        };
+        assert_eq!((h.token.as_str(), h.acquired_ms), ("a", 1_000));
+        // a renews; its acquisition time stays.
+        assert!(s.renew_lease("prober", "a", 3_000).unwrap());
+        assert_eq!(
+            s.take_lease("prober", &a, 3_500, |_| false).unwrap(),
+            LeaseTake::Held { took_over: None }
+        );
+        let now = s.lease("prober").unwrap().unwrap();
+        assert_eq!((now.acquired_ms, now.heartbeat_ms), (1_000, 3_500));
+        // a is gone: b takes over and a's renewal says it lost the lease.
+        let LeaseTake::Held { took_over: Some(old) } =
+            s.take_lease("prober", &b, 4_000, |h| h.token == "a").unwrap()
+        else {
+            panic!("b did not take over");
+        };
+        assert_eq!(old.token, "a");
+        assert!(!s.renew_lease("prober", "a", 4_100).unwrap());
+        assert!(s.renew_lease("prober", "b", 4_100).unwrap());
+        // Releasing with a stale token does nothing; with the holder's frees it.
+        s.release_lease("prober", "a").unwrap();
+        assert!(s.lease("prober").unwrap().is_some());
+        s.release_lease("prober", "b").unwrap();
+        assert!(s.lease("prober").unwrap().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

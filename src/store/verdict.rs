@@ -1,0 +1,101 @@
+//! Verdict rows: each instance's verdict as the prober last judged it and
+//! since when, for whoever does not probe (`status`, other processes).
+
+use rusqlite::params;
+use serde::Serialize;
+
+use super::queries::text;
+use super::{Store, StoreError};
+use crate::model::Verdict;
+
+/// One instance's stored verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StoredVerdict {
+    /// The instance.
+    pub instance: String,
+    /// Its verdict; a stored name this version does not know reads as
+    /// unknown.
+    pub verdict: Verdict,
+    /// Since when it has had this verdict.
+    pub since_ms: i64,
+    /// When the prober last wrote it.
+    pub updated_ms: i64,
+}
+
+impl Store {
+    /// Writes the verdicts of `app`'s instances at `now_ms`, in one
+    /// transaction; an unchanged verdict keeps its `since_ms`.
+    pub fn write_verdicts(
+        &self,
+        app: &str,
+        rows: &[(&str, Verdict)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let op = "record verdicts";
+        let tx = self.immediate(op)?;
+        {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO verdicts (app, instance, verdict, since_ms, updated_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (app, instance) DO UPDATE SET \
+                     since_ms = CASE WHEN verdict = excluded.verdict THEN since_ms \
+                                ELSE excluded.since_ms END, \
+                     verdict = excluded.verdict, updated_ms = excluded.updated_ms",
+                )
+                .map_err(self.sql_err(op))?;
+            for (instance, verdict) in rows {
+                stmt.execute(params![app, instance, verdict.as_str(), now_ms])
+                    .map_err(self.sql_err(op))?;
+            }
+        }
+        tx.commit().map_err(self.sql_err(op))
+    }
+
+    /// The stored verdicts of `app`'s instances, by instance name.
+    pub fn verdicts(&self, app: &str) -> Result<Vec<StoredVerdict>, StoreError> {
+        let err = || self.sql_err("read verdicts");
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT instance, verdict, since_ms, updated_ms FROM verdicts \
+                 WHERE app = ?1 ORDER BY instance",
+            )
+            .map_err(err())?;
+        let rows = stmt
+            .query_map([app], |r| {
+                Ok(StoredVerdict {
+                    instance: text(r.get_ref(0)?),
+                    verdict: Verdict::parse(&text(r.get_ref(1)?)).unwrap_or(Verdict::Unknown),
+                    since_ms: r.get(2)?,
+                    updated_ms: r.get(3)?,
+                })
+            })
+            .map_err(err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verdict_keeps_its_since_until_it_changes() {
+        let dir = std::env::temp_dir().join(format!("rg-verdict-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let s = Store::open(&dir.join("history.db")).unwrap();
+        s.write_verdicts("web", &[("web-1", Verdict::Healthy)], 1_000)
+            .unwrap();
+        s.write_verdicts("web", &[("web-1", Verdict::Healthy)], 2_000)
+            .unwrap();
+        let v = &s.verdicts("web").unwrap()[0];
+        assert_eq!((v.verdict, v.since_ms, v.updated_ms), (Verdict::Healthy, 1_000, 2_000));
+        s.write_verdicts("web", &[("web-1", Verdict::Unhealthy)], 3_000)
+            .unwrap();
+        let v = &s.verdicts("web").unwrap()[0];
+        assert_eq!((v.verdict, v.since_ms), (Verdict::Unhealthy, 3_000));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
