@@ -55,6 +55,7 @@
 //! | [`driver`] | docker, process and command drivers: current, present, snapshot, start, restore | route traffic |
 //! | [`traffic`] | nginx (file, validate, reload), HAProxy (runtime API), command hooks | start instances |
 //! | [`rollout`] | `plan`, `routing` and `decide` (pure: the next stage, a retry, when and how to roll back, the outcome, the order of restores), `gate`, `engine` (carries decisions out and records them), `service` (the one way in: preflight, start, rollback checks, recover, send), `lock`, `report` (a deployment's typed report), `worker`, `cli` (printing over the service) | print or read stdin, except `cli` |
+//! | [`audit`] | the audit log as people read it: `rollguard events` (its options, the newest events oldest first, `--follow` polling the history for rows newer than the last seen, one line of words per event from its typed payload, JSON Lines) | write the history |
 //! | [`tui`] | the console: state, views, keymap, themes, confirmation of actions | I/O on the draw or input path |
 //! | [`demo`] | the demo fleet and its demo application | ship in the hot path |
 //!
@@ -77,6 +78,7 @@
 //!    secret reaches the store, a log or `--json`.
 
 pub mod agent;
+pub mod audit;
 pub mod config;
 pub mod demo;
 pub mod driver;

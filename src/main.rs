@@ -15,7 +15,7 @@ use rollguard::model::Verb;
 use rollguard::monitor::Monitor;
 use rollguard::printable::printable;
 use rollguard::probe::{Prober, probe_once};
-use rollguard::{demo, rollout, tui};
+use rollguard::{audit, demo, rollout, tui};
 
 /// Exit code: something is unhealthy.
 const EXIT_UNHEALTHY: u8 = 1;
@@ -89,6 +89,8 @@ enum Cmd {
     Status(rollout::cli::StatusArgs),
     /// List past deployments and rollbacks, newest first.
     History(rollout::cli::HistoryArgs),
+    /// Print the audit log of every app, oldest first; --follow goes on.
+    Events(audit::EventsArgs),
     /// Finish APP's rollout whose worker died: --resume or --rollback.
     Recover(rollout::cli::RecoverArgs),
     /// Runs one deployment to its end (started by `deploy`).
@@ -235,6 +237,13 @@ async fn run(cli: Cli) -> ExitCode {
                 .and_then(|p| config::load(&p))
                 .ok();
             ExitCode::from(rollout::cli::history(fleet.as_ref(), &db_path(&cli), args))
+        }
+        Some(Cmd::Events(ref args)) => {
+            // As for `history`: the config only tells a misspelt app apart.
+            let fleet = config::discover(cli.config.as_deref())
+                .and_then(|p| config::load(&p))
+                .ok();
+            ExitCode::from(audit::events(fleet.as_ref(), &db_path(&cli), args).await)
         }
         Some(Cmd::Recover(ref args)) => {
             ExitCode::from(rollout::cli::recover(&db_path(&cli), args).await)
@@ -526,7 +535,8 @@ async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
         let kind = rollguard::monitor::HolderKind::Demo;
         return watch_in_console(fleet, &db, kind, theme, "demo".into(), Some(banner)).await;
     }
-    let monitor = match Monitor::start_as(fleet.clone(), &db, rollguard::monitor::HolderKind::Demo) {
+    let monitor = match Monitor::start_as(fleet.clone(), &db, rollguard::monitor::HolderKind::Demo)
+    {
         Ok(m) => m,
         Err(e) => {
             eprintln!("{e}");

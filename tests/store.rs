@@ -687,7 +687,12 @@ fn locks_held_on(path: &std::path::Path) -> Vec<(String, String)> {
             let f: Vec<&str> = l.split_whitespace().collect();
             // "1: POSIX  ADVISORY  READ 28848 fe:00:10133540 1073741826 1073742335"
             let at = f.iter().position(|x| *x == "ADVISORY")?;
-            let (kind, owner, file, start) = (f.get(at + 1)?, f.get(at + 2)?, f.get(at + 3)?, f.get(at + 4)?);
+            let (kind, owner, file, start) = (
+                f.get(at + 1)?,
+                f.get(at + 2)?,
+                f.get(at + 3)?,
+                f.get(at + 4)?,
+            );
             (*owner == pid && file.rsplit(':').next() == Some(&ino.to_string()))
                 .then(|| (kind.to_string(), start.to_string()))
         })
@@ -710,7 +715,10 @@ fn opening_a_second_store_keeps_the_first_ones_locks() {
         .insert_results(&[result("web", "web-1", now_ms(), 1)])
         .unwrap();
     let held = locks_held_on(&path);
-    assert!(!held.is_empty(), "an open WAL connection holds a shared lock");
+    assert!(
+        !held.is_empty(),
+        "an open WAL connection holds a shared lock"
+    );
     let second = Store::open(&path).unwrap();
     assert_eq!(locks_held_on(&path), held, "opening a second store");
     let _ = Store::open_read_only(&path).unwrap();

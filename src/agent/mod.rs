@@ -69,12 +69,7 @@ where
         let mut fields = String::new();
         ctx.field_format()
             .format_fields(Writer::new(&mut fields), event)?;
-        writeln!(
-            w,
-            "<{}>{level} {}",
-            priority(level),
-            printable(&fields)
-        )
+        writeln!(w, "<{}>{level} {}", priority(level), printable(&fields))
     }
 }
 

@@ -138,7 +138,10 @@ mod tests {
             IncidentStep::Open(vec![(0, 0)])
         );
         a.opened(7, &[(0, 0)]);
-        assert_eq!(a.step(&[U, H], &[(0, 0)], 3_000, AFTER), IncidentStep::Nothing);
+        assert_eq!(
+            a.step(&[U, H], &[(0, 0)], 3_000, AFTER),
+            IncidentStep::Nothing
+        );
         // The other instance fails too: the same incident names it.
         assert_eq!(
             a.step(&[U, U], &[(0, 0), (1, 0)], 4_000, AFTER),

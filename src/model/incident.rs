@@ -88,7 +88,11 @@ mod tests {
             cause: IncidentCause::Probe,
             failed: vec![ev("web-1", "health")],
         };
-        let added = i.widen(&[ev("web-1", "health"), ev("web-2", "health"), ev("web-1", "tcp")]);
+        let added = i.widen(&[
+            ev("web-1", "health"),
+            ev("web-2", "health"),
+            ev("web-1", "tcp"),
+        ]);
         assert_eq!(added.len(), 2);
         assert!(i.widen(&[ev("web-2", "health")]).is_empty());
         assert_eq!(i.instances(), ["web-1", "web-2"]);

@@ -145,7 +145,10 @@ async fn round(db: &std::path::Path, store: &SharedStore, me: &LeaseHolder, held
     let done = tokio::task::spawn_blocking(move || {
         with_store(&db, &store, |s| {
             let now = now_ms();
-            if held && s.renew_lease(PROBER, &me.token, now).map_err(|e| e.message())? {
+            if held
+                && s.renew_lease(PROBER, &me.token, now)
+                    .map_err(|e| e.message())?
+            {
                 return Ok(Found::Held(None));
             }
             let took = s

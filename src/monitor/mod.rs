@@ -268,4 +268,3 @@ async fn watch_rollouts(
         }
     }
 }
-

@@ -749,13 +749,7 @@ pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
         "ID", "STARTED", "APP", "KIND", "FROM", "TO", "STRATEGY", "OUTCOME", "BY"
     );
     for r in &reports {
-        let started = chrono::DateTime::from_timestamp_millis(r.started_at_ms)
-            .map(|t| {
-                t.with_timezone(&chrono::Local)
-                    .format("%Y-%m-%d %H:%M:%S")
-                    .to_string()
-            })
-            .unwrap_or_default();
+        let started = lock::local_time(r.started_at_ms);
         let reason = r.reason.as_deref().unwrap_or("-");
         let reason = if r.kind == crate::model::DeploymentKind::Rollback {
             reason.strip_prefix("rollback: ").unwrap_or(reason)

@@ -193,6 +193,18 @@ pub fn store_error(e: StoreError) -> UserError {
     UserError::new(Code::Store, e.message()).hint(e.hint())
 }
 
+/// `YYYY-MM-DD HH:MM:SS` local time of `ms` (as `history` and `events`
+/// print it), or `?`.
+pub fn local_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
 /// `HH:MM:SS` local time of `ms`, or `?`.
 pub fn clock_time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

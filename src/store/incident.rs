@@ -202,7 +202,13 @@ impl Store {
             "healthy again after an outage of {}",
             crate::config::format_duration(std::time::Duration::from_millis(outage_ms))
         );
-        self.record(&i.app, i.deployment_id, INCIDENT_ACTOR, Some(&reason), &event)?;
+        self.record(
+            &i.app,
+            i.deployment_id,
+            INCIDENT_ACTOR,
+            Some(&reason),
+            &event,
+        )?;
         tx.commit().map_err(err())?;
         Ok(true)
     }
@@ -325,8 +331,12 @@ mod tests {
             .rev()
             .map(|e| e.typed().unwrap())
             .collect();
-        assert!(matches!(&kinds[0], EventKind::IncidentOpened { incident, evidence, .. } if *incident == id && evidence.len() == 1));
-        assert!(matches!(&kinds[1], EventKind::IncidentWidened { evidence, .. } if evidence[0].instance == "web-2"));
+        assert!(
+            matches!(&kinds[0], EventKind::IncidentOpened { incident, evidence, .. } if *incident == id && evidence.len() == 1)
+        );
+        assert!(
+            matches!(&kinds[1], EventKind::IncidentWidened { evidence, .. } if evidence[0].instance == "web-2")
+        );
         assert!(matches!(
             &kinds[2],
             EventKind::IncidentResolved { outage_ms: 60_000, instances, .. } if instances.len() == 2

@@ -40,7 +40,8 @@ pub enum LeaseTake {
     HeldBy(LeaseHolder),
 }
 
-const COLS: &str = "holder_kind, owner_user, owner_host, owner_pid, token, acquired_ms, heartbeat_ms";
+const COLS: &str =
+    "holder_kind, owner_user, owner_host, owner_pid, token, acquired_ms, heartbeat_ms";
 
 fn holder_from_row(r: &Row<'_>) -> rusqlite::Result<LeaseHolder> {
     Ok(LeaseHolder {
@@ -197,8 +198,11 @@ mod tests {
         let now = s.lease("prober").unwrap().unwrap();
         assert_eq!((now.acquired_ms, now.heartbeat_ms), (1_000, 3_500));
         // a is gone: b takes over and a's renewal says it lost the lease.
-        let LeaseTake::Held { took_over: Some(old) } =
-            s.take_lease("prober", &b, 4_000, |h| h.token == "a").unwrap()
+        let LeaseTake::Held {
+            took_over: Some(old),
+        } = s
+            .take_lease("prober", &b, 4_000, |h| h.token == "a")
+            .unwrap()
         else {
             panic!("b did not take over");
         };

@@ -47,7 +47,6 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 pub use error::{NotHistory, StoreError};
 pub use incident::{INCIDENT_ACTOR, Incident, Opened};
 pub use lease::{LeaseHolder, LeaseTake};
-pub use verdict::StoredVerdict;
 pub use queries::Event;
 pub use rollout::{
     BATCH_END_STATES, Batch, Command, Deployment, InstanceChange, InstanceState, Lock, LockOwner,
@@ -55,6 +54,7 @@ pub use rollout::{
 };
 pub use schema::SCHEMA_VERSION;
 pub use start::{NewBatch, NewDeployment, StartEvent, StartRecord, lock_evidence};
+pub use verdict::StoredVerdict;
 pub use writer::{ResultSender, ResultWriter, WriterStats};
 
 /// How long a statement waits for another connection's write lock before

@@ -91,7 +91,10 @@ mod tests {
         s.write_verdicts("web", &[("web-1", Verdict::Healthy)], 2_000)
             .unwrap();
         let v = &s.verdicts("web").unwrap()[0];
-        assert_eq!((v.verdict, v.since_ms, v.updated_ms), (Verdict::Healthy, 1_000, 2_000));
+        assert_eq!(
+            (v.verdict, v.since_ms, v.updated_ms),
+            (Verdict::Healthy, 1_000, 2_000)
+        );
         s.write_verdicts("web", &[("web-1", Verdict::Unhealthy)], 3_000)
             .unwrap();
         let v = &s.verdicts("web").unwrap()[0];
