@@ -512,7 +512,7 @@ pub fn summary(event: &EventKind) -> String {
             ..
         } => format!(
             "incident {incident} resolved after an outage of {} ({})",
-            duration_words(*outage_ms),
+            elapsed_words(*outage_ms),
             instances.join(", ")
         ),
     }
@@ -592,6 +592,16 @@ fn by(actor: Option<&str>) -> String {
 /// Milliseconds as the config writes durations (`60s`, `2m`).
 fn duration_words(ms: u64) -> String {
     config::format_duration(Duration::from_millis(ms))
+}
+
+/// A measured length in words: "3.8s", "4m 5s", "2h 10m".
+fn elapsed_words(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{:.1}s", ms as f64 / 1000.0),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        _ => format!("{}h {}m", s / 3600, s % 3600 / 60),
+    }
 }
 
 fn deploy_summary(kind: DeploymentKind, from: Option<&str>, to: &str, strategy: &Value) -> String {
@@ -699,6 +709,48 @@ fn gate_summary(outcome: &GateOutcome) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn incidents_read_as_what_failed_and_how_long_it_lasted() {
+        use crate::model::evidence::{Evidence, Sample};
+        let e = Evidence {
+            instance: "web-1".into(),
+            probe: "health".into(),
+            reason: Some("2 failures in a row (threshold 2)".into()),
+            last_samples: vec![Sample {
+                at_ms: 0,
+                ok: false,
+                latency_ms: 1.0,
+                code: Some(500),
+                error_kind: Some("status".into()),
+                message: "status 500".into(),
+            }],
+            ..Evidence::default()
+        };
+        let opened = summary(&EventKind::IncidentOpened {
+            incident: 4,
+            cause: crate::model::incident::IncidentCause::Gate,
+            evidence: vec![e],
+        });
+        assert_eq!(
+            opened,
+            "incident 4 opened (a rollout's gate failed): health on web-1 \
+             (2 failures in a row (threshold 2), code 500, status 500)"
+        );
+        let resolved = summary(&EventKind::IncidentResolved {
+            incident: 4,
+            opened_ms: 0,
+            healthy_ms: 3_767,
+            outage_ms: 3_767,
+            instances: vec!["web-1".into(), "web-2".into()],
+        });
+        assert_eq!(
+            resolved,
+            "incident 4 resolved after an outage of 3.8s (web-1, web-2)"
+        );
+        assert_eq!(elapsed_words(245_000), "4m 5s");
+        assert_eq!(elapsed_words(7_800_000), "2h 10m");
+    }
+
     use super::*;
     use crate::model::event::Sender;
     use crate::model::evidence::Evidence;

@@ -8,23 +8,27 @@
 //! ```text
 //! config.toml ──load + validate──► Fleet (immutable, shared)
 //!                                     │
-//!   monitor: probe scheduler, one task per (instance, probe), jittered
-//!   http · tcp · command and docker through exec (local | ssh)
+//!   monitor (console, agent, demo): the prober's lease decides the role
+//!     prober: scheduler, one task per (instance, probe), jittered;
+//!             http · tcp · command and docker through exec (local | ssh)
+//!     reader: results the prober wrote, read back by row id every second
 //!                                     │ ProbeResult
 //!              ┌──────────────────────┴─────────────────┐
 //!              ▼                                        ▼
 //!      health tracker (verdicts)              store writer (one thread,
-//!      console state, sparklines              batched transactions)
-//!                                                       │
-//!                                                       ▼
-//!           history.db (SQLite, WAL): results, events, deployments,
-//!           batches, changes, snapshots, releases, locks, commands
+//!      console state, sparklines              batched transactions;
+//!      incident watch (prober only) ──┐       prober only)
+//!                                     ▼                 ▼
+//!           history.db (SQLite, WAL): results, verdicts, incidents,
+//!           events, deployments, batches, changes, snapshots, releases,
+//!           locks, commands, the prober's lease
 //!              ▲                      ▲                       ▲
 //!              │                      │                       │
 //!   console / CLI ──► rollout service ──start (one tx)──► rollout worker
 //!   (print, ask,      (preflight, start,   then spawn      (detached process:
 //!    send commands)    rollback, recover,                   engine + gate,
 //!                      send, lock)                          drivers, traffic)
+//!   `events --follow`: the audit log, read by row id every 250 ms
 //! ```
 //!
 //! The store is the meeting point. A rollout does not live inside the
@@ -33,6 +37,14 @@
 //! spawns a detached worker that owns the app's lock, heartbeats it, and
 //! takes operators' commands from the store. A console or SSH session
 //! that drops loses nothing.
+//!
+//! Probing has one owner per history too: the process that holds the
+//! prober's lease (`monitor/lease.rs`: taken when free, renewed every
+//! second, taken over when its holder's process is gone or its heartbeat is
+//! 5 s old) probes and writes results, verdicts and incidents; every other
+//! console reads what it writes. `rollguard agent` ([`agent`]) is a
+//! monitor without a console. When an outage begins and ends is decided in
+//! `health/incident.rs` (a pure function); the incident watch records it.
 //!
 //! Three files answer the questions asked most: what a rollout does next
 //! is decided in `rollout/decide.rs` (a pure function), a rollout is
@@ -44,14 +56,15 @@
 //! | module | holds | does not |
 //! |---|---|---|
 //! | [`config`] | serde types, discovery, `${ENV}` interpolation (the values kept as secrets, masked or templated before they are stored or logged), validation with `FILE:LINE:COL`, durations with bounds | run anything |
-//! | [`model`] | the vocabulary: probe results, error kinds, verdicts, `Version`; [`model::rollout`]: deployment and batch states, change actions, verbs, outcomes, triggers, sides; [`model::event`]: `EventKind`, every event with its typed payload (kinds and JSON meet only in its `to_stored`/`from_stored`); [`model::evidence`]: what a gate saw | I/O |
+//! | [`model`] | the vocabulary: probe results, error kinds, verdicts, `Version`; [`model::rollout`]: deployment and batch states, change actions, verbs, outcomes, triggers, sides; [`model::event`]: `EventKind`, every event with its typed payload (kinds and JSON meet only in its `to_stored`/`from_stored`); [`model::evidence`]: what a gate saw; [`model::incident`]: what an incident holds | I/O |
 //! | [`error`] | the one [`error::Code`] enum (`E_...`, exit code, meaning) and [`error::UserError`] | decide anything |
 //! | [`printable`] | control characters made visible before text reaches a terminal | |
 //! | [`exec`] | one executor interface; local and SSH (a master connection per host); shell templates with quoting | know about apps |
 //! | [`probe`] | http, tcp, command and docker probes; the condition language; the scheduler | decide health |
-//! | [`health`] | consecutive counters, failure budgets, instance and app verdicts | talk to the network |
-//! | [`monitor`] | watching a fleet: scheduler, verdicts, history writer, rollouts read back every second, and the release each instance runs (a release seen healthy everywhere is recorded as good) | draw |
-//! | [`store`] | schema and migrations, opening (only a missing file is created; read-only for reading commands; a damaged or foreign file is an error), the batched result writer, typed queries, a deployment's start in one transaction, lock and command rows | hold business rules |
+//! | [`health`] | consecutive counters, failure budgets, instance and app verdicts, when an incident opens, widens and resolves | talk to the network |
+//! | [`monitor`] | watching a fleet: the prober's lease and the role it gives (`lease`), probing while it is held (`probing`: scheduler, history writer, the release watch in `releases`, the incident watch in `incidents`), reading what the holder wrote otherwise and the recent past at start (`reader`), rollouts read back every second | draw |
+//! | [`agent`] | `rollguard agent`: a monitor without a console, journald-ready log lines, SIGTERM, the example systemd unit | draw |
+//! | [`store`] | schema and migrations, opening (only a missing file is created; read-only for reading commands; a damaged or foreign file is an error; a file of the history is never opened behind SQLite's back), the batched result writer, typed queries, results read back by row id, a deployment's start in one transaction, lock, lease, incident, verdict and command rows | hold business rules (who counts as gone, when an incident opens) |
 //! | [`driver`] | docker, process and command drivers: current, present, snapshot, start, restore | route traffic |
 //! | [`traffic`] | nginx (file, validate, reload), HAProxy (runtime API), command hooks | start instances |
 //! | [`rollout`] | `plan`, `routing` and `decide` (pure: the next stage, a retry, when and how to roll back, the outcome, the order of restores), `gate`, `engine` (carries decisions out and records them), `service` (the one way in: preflight, start, rollback checks, recover, send), `lock`, `report` (a deployment's typed report), `worker`, `cli` (printing over the service) | print or read stdin, except `cli` |

@@ -78,6 +78,18 @@ async fn rolling_good_and_bad(test: &str, lb: &str) {
         ["v2", "v2", "v2"],
         "the previous release is back"
     );
+    // The failed gate opened the app's incident, tied to this deployment.
+    let (_, out, _) = env.rollguard(&["events", "--app", "web", "--json"]);
+    let opened: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["kind"] == "incident_opened")
+        .collect();
+    assert_eq!(opened.len(), 1, "one incident: {out}");
+    assert!(report["id"].is_i64(), "{report}");
+    assert_eq!(opened[0]["deployment_id"], report["id"], "{out}");
+    assert_eq!(opened[0]["evidence"]["cause"], "gate", "{out}");
+    assert_eq!(opened[0]["evidence"]["evidence"][0]["probe"], "health");
 
     // History and status tell the story.
     let (_, out, _) = env.rollguard(&["history", "web", "--json"]);

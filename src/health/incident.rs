@@ -56,23 +56,27 @@ impl AppIncident {
     }
 
     /// What to record at `now_ms`, given each instance's verdict (config
-    /// order) and the probes whose own verdict is unhealthy on an
-    /// unhealthy instance (`failing`).
+    /// order), the probes that failed an instance (`failing`: unhealthy on
+    /// an unhealthy instance, or that turned one unhealthy since the last
+    /// step) and whether an instance turned unhealthy since the last step
+    /// (`turned`: it may be healthy again already, but it failed).
     pub fn step(
         &mut self,
         instances: &[Verdict],
         failing: &[Pair],
+        turned: bool,
         now_ms: i64,
         resolve_after_ms: i64,
     ) -> IncidentStep {
-        let unhealthy = instances.contains(&Verdict::Unhealthy);
+        let unhealthy = turned || instances.contains(&Verdict::Unhealthy);
         let Some(id) = self.open else {
             if unhealthy && !failing.is_empty() {
                 return IncidentStep::Open(failing.to_vec());
             }
             return IncidentStep::Nothing;
         };
-        let all_healthy = !instances.is_empty() && instances.iter().all(|v| *v == Verdict::Healthy);
+        let all_healthy =
+            !turned && !instances.is_empty() && instances.iter().all(|v| *v == Verdict::Healthy);
         if !all_healthy {
             self.healthy_since = None;
             let pairs: Vec<Pair> = failing
@@ -127,34 +131,40 @@ mod tests {
     #[test]
     fn an_outage_opens_one_incident_that_widens_and_resolves_after_a_healthy_minute() {
         let mut a = AppIncident::default();
-        assert_eq!(a.step(&[H, H], &[], 0, AFTER), IncidentStep::Nothing);
+        assert_eq!(a.step(&[H, H], &[], false, 0, AFTER), IncidentStep::Nothing);
         assert_eq!(
-            a.step(&[U, H], &[(0, 0)], 1_000, AFTER),
+            a.step(&[U, H], &[(0, 0)], false, 1_000, AFTER),
             IncidentStep::Open(vec![(0, 0)])
         );
         // Not recorded yet: asked again.
         assert_eq!(
-            a.step(&[U, H], &[(0, 0)], 2_000, AFTER),
+            a.step(&[U, H], &[(0, 0)], false, 2_000, AFTER),
             IncidentStep::Open(vec![(0, 0)])
         );
         a.opened(7, &[(0, 0)]);
         assert_eq!(
-            a.step(&[U, H], &[(0, 0)], 3_000, AFTER),
+            a.step(&[U, H], &[(0, 0)], false, 3_000, AFTER),
             IncidentStep::Nothing
         );
         // The other instance fails too: the same incident names it.
         assert_eq!(
-            a.step(&[U, U], &[(0, 0), (1, 0)], 4_000, AFTER),
+            a.step(&[U, U], &[(0, 0), (1, 0)], false, 4_000, AFTER),
             IncidentStep::Widen {
                 id: 7,
                 pairs: vec![(1, 0)]
             }
         );
         a.widened(&[(1, 0)]);
-        assert_eq!(a.step(&[H, H], &[], 10_000, AFTER), IncidentStep::Nothing);
-        assert_eq!(a.step(&[H, H], &[], 69_999, AFTER), IncidentStep::Nothing);
         assert_eq!(
-            a.step(&[H, H], &[], 70_000, AFTER),
+            a.step(&[H, H], &[], false, 10_000, AFTER),
+            IncidentStep::Nothing
+        );
+        assert_eq!(
+            a.step(&[H, H], &[], false, 69_999, AFTER),
+            IncidentStep::Nothing
+        );
+        assert_eq!(
+            a.step(&[H, H], &[], false, 70_000, AFTER),
             IncidentStep::Resolve {
                 id: 7,
                 healthy_ms: 10_000
@@ -164,7 +174,7 @@ mod tests {
         assert_eq!(a.open(), None);
         // The next failure is a new outage.
         assert_eq!(
-            a.step(&[U, H], &[(0, 0)], 80_000, AFTER),
+            a.step(&[U, H], &[(0, 0)], false, 80_000, AFTER),
             IncidentStep::Open(vec![(0, 0)])
         );
     }
@@ -177,24 +187,68 @@ mod tests {
         for _ in 0..10 {
             // Healthy for 30 s, then failing again: never a healthy minute.
             for v in [H, H, H] {
-                assert_eq!(a.step(&[v], &[], t, AFTER), IncidentStep::Nothing);
+                assert_eq!(a.step(&[v], &[], false, t, AFTER), IncidentStep::Nothing);
                 t += 10_000;
             }
-            assert_eq!(a.step(&[U], &[(0, 0)], t, AFTER), IncidentStep::Nothing);
+            assert_eq!(
+                a.step(&[U], &[(0, 0)], false, t, AFTER),
+                IncidentStep::Nothing
+            );
             t += 10_000;
         }
         assert_eq!(a.open(), Some(1));
     }
 
     #[test]
+    fn a_failure_seen_only_between_two_looks_still_counts() {
+        let mut a = AppIncident::default();
+        // Turned unhealthy and back before the step looked: it opens.
+        assert_eq!(
+            a.step(&[H], &[(0, 0)], true, 1_000, AFTER),
+            IncidentStep::Open(vec![(0, 0)])
+        );
+        a.opened(9, &[(0, 0)]);
+        assert_eq!(
+            a.step(&[H], &[], false, 2_000, AFTER),
+            IncidentStep::Nothing
+        );
+        // A flap between looks restarts the healthy minute.
+        assert_eq!(
+            a.step(&[H], &[(0, 0)], true, 50_000, AFTER),
+            IncidentStep::Nothing
+        );
+        assert_eq!(
+            a.step(&[H], &[], false, 61_000, AFTER),
+            IncidentStep::Nothing
+        );
+        assert_eq!(
+            a.step(&[H], &[], false, 111_000, AFTER),
+            IncidentStep::Nothing
+        );
+        assert_eq!(
+            a.step(&[H], &[], false, 121_000, AFTER),
+            IncidentStep::Resolve {
+                id: 9,
+                healthy_ms: 61_000
+            }
+        );
+    }
+
+    #[test]
     fn an_instance_not_known_healthy_holds_resolution() {
         let mut a = AppIncident::default();
         a.opened(3, &[(0, 0)]);
-        assert_eq!(a.step(&[H, N], &[], 0, AFTER), IncidentStep::Nothing);
-        assert_eq!(a.step(&[H, N], &[], 120_000, AFTER), IncidentStep::Nothing);
-        assert_eq!(a.step(&[H, H], &[], 130_000, AFTER), IncidentStep::Nothing);
+        assert_eq!(a.step(&[H, N], &[], false, 0, AFTER), IncidentStep::Nothing);
         assert_eq!(
-            a.step(&[H, H], &[], 190_000, AFTER),
+            a.step(&[H, N], &[], false, 120_000, AFTER),
+            IncidentStep::Nothing
+        );
+        assert_eq!(
+            a.step(&[H, H], &[], false, 130_000, AFTER),
+            IncidentStep::Nothing
+        );
+        assert_eq!(
+            a.step(&[H, H], &[], false, 190_000, AFTER),
             IncidentStep::Resolve {
                 id: 3,
                 healthy_ms: 130_000
@@ -204,7 +258,7 @@ mod tests {
         let mut b = AppIncident::default();
         b.opened(4, &[]);
         assert_eq!(
-            b.step(&[H], &[], 5, 0),
+            b.step(&[H], &[], false, 5, 0),
             IncidentStep::Resolve {
                 id: 4,
                 healthy_ms: 5

@@ -59,12 +59,15 @@ pub(super) async fn watch(ctx: Arc<Ctx>, since_ms: i64, mut shutdown: watch::Rec
     let store: SharedStore = Arc::default();
     let mut apps = vec![AppIncident::default(); ctx.fleet.apps.len()];
     let mut written: Vec<Option<Vec<Verdict>>> = vec![None; ctx.fleet.apps.len()];
+    // The last turn to unhealthy each app's steps took into account.
+    let mut seen_turn: Vec<Option<i64>> = vec![None; ctx.fleet.apps.len()];
     let mut synced: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval(INCIDENTS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = ctx.turns.wake.notified() => {}
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow_and_update() {
                     return;
@@ -84,20 +87,27 @@ pub(super) async fn watch(ctx: Arc<Ctx>, since_ms: i64, mut shutdown: watch::Rec
             let mut writes = Vec::new();
             let mut verdicts = Vec::new();
             for (a, app) in ctx.fleet.apps.iter().enumerate() {
-                let look = look(&st, a, since_ms);
+                let turn = ctx.turns.get(a).filter(|t| *t >= since_ms);
+                let turned = turn.filter(|t| seen_turn[a].is_none_or(|s| *t > s));
+                let look = look(&st, a, since_ms, turned);
                 if written[a].as_ref() != Some(&look.instances) {
                     verdicts.push((a, look.instances.clone()));
                 }
                 let after = app.health.resolve_after.as_millis() as i64;
-                let w = match apps[a].step(&look.instances, &look.failing, now, after) {
-                    IncidentStep::Nothing => continue,
+                let step =
+                    apps[a].step(&look.instances, &look.failing, turned.is_some(), now, after);
+                let w = match step {
+                    IncidentStep::Nothing => {
+                        seen_turn[a] = turn;
+                        continue;
+                    }
                     IncidentStep::Open(p) => Write::Open(p.clone(), evidence(&st, a, &p)),
                     IncidentStep::Widen { pairs, .. } => {
                         Write::Widen(pairs.clone(), evidence(&st, a, &pairs))
                     }
                     IncidentStep::Resolve { id, healthy_ms } => Write::Resolve(id, healthy_ms),
                 };
-                writes.push((a, w));
+                writes.push((a, w, turn));
             }
             (writes, verdicts)
         };
@@ -112,8 +122,11 @@ pub(super) async fn watch(ctx: Arc<Ctx>, since_ms: i64, mut shutdown: watch::Rec
         for (a, instances) in verdicts_ok {
             written[a] = Some(instances);
         }
-        for (a, w) in outcomes {
+        for (a, w, turn) in outcomes {
             let name = &ctx.fleet.apps[a].name;
+            if !matches!(w, Written::Failed(_)) {
+                seen_turn[a] = turn;
+            }
             match w {
                 Written::Opened(o, pairs) => {
                     if let Opened::New(id) = o {
@@ -181,8 +194,9 @@ fn pair_of(app: &App, instance: &str, probe: &str) -> Option<Pair> {
 
 /// App `a`'s instance verdicts, counting only instances whose probes all
 /// reported since `since_ms` (others read as unknown), and its failing
-/// probes on unhealthy instances.
-fn look(st: &FleetState, a: usize, since_ms: i64) -> Look {
+/// probes: those unhealthy on unhealthy instances and, when an instance
+/// turned unhealthy at `turned` or later, those that failed since.
+fn look(st: &FleetState, a: usize, since_ms: i64, turned: Option<i64>) -> Look {
     let app = &st.fleet().apps[a];
     let t = st.tracker();
     let mut instances = Vec::with_capacity(app.instances.len());
@@ -200,12 +214,17 @@ fn look(st: &FleetState, a: usize, since_ms: i64) -> Look {
         } else {
             Verdict::Unknown
         };
-        if v == Verdict::Unhealthy {
-            failing.extend(
-                (0..app.probes.len())
-                    .filter(|p| t.probe_verdict(loc(*p)) == Verdict::Unhealthy)
-                    .map(|p| (i, p)),
-            );
+        for p in 0..app.probes.len() {
+            let now_failing =
+                v == Verdict::Unhealthy && t.probe_verdict(loc(p)) == Verdict::Unhealthy;
+            let failed_since = turned.is_some_and(|at| {
+                st.probe(loc(p))
+                    .last_failure()
+                    .is_some_and(|f| f.at_ms >= at)
+            });
+            if now_failing || failed_since {
+                failing.push((i, p));
+            }
         }
         instances.push(v);
     }
@@ -277,13 +296,16 @@ fn evidence(st: &FleetState, a: usize, pairs: &[Pair]) -> Vec<Evidence> {
 fn record(
     ctx: &Ctx,
     store: &SharedStore,
-    writes: Vec<(usize, Write)>,
+    writes: Vec<(usize, Write, Option<i64>)>,
     verdicts: Vec<(usize, Vec<Verdict>)>,
     now: i64,
-) -> (Vec<(usize, Written)>, Vec<(usize, Vec<Verdict>)>) {
+) -> (
+    Vec<(usize, Written, Option<i64>)>,
+    Vec<(usize, Vec<Verdict>)>,
+) {
     let outcomes = writes
         .into_iter()
-        .map(|(a, w)| {
+        .map(|(a, w, turn)| {
             let name = &ctx.fleet.apps[a].name;
             let done = with_store(&ctx.db, store, |s| {
                 let e = |e: crate::store::StoreError| e.message();
@@ -307,7 +329,7 @@ fn record(
                     }
                 })
             });
-            (a, done.unwrap_or_else(Written::Failed))
+            (a, done.unwrap_or_else(Written::Failed), turn)
         })
         .collect();
     let mut ok = Vec::new();

@@ -2,9 +2,9 @@
 //! history, the one that holds the prober's lease ([`lease`]) probes the
 //! fleet: its scheduler's results go through one hub task to the console
 //! state (verdicts, sparklines) and the history writer, and it runs the
-//! release watch ([`releases`]: which release runs, and which is good) and
-//! the incident watch ([`incidents`]). Every other one probes nothing and
-//! reads the results the holder writes ([`reader`]), so any number of
+//! release watch (`releases`: which release runs, and which is good) and
+//! the incident watch (`incidents`). Every other one probes nothing and
+//! reads the results the holder writes (`reader`), so any number of
 //! consoles add no load on the fleet and all show the same verdicts. Every
 //! process reads each app's releases and rollouts from the history every
 //! second (the rollout workers write them there). Used by the console, the
@@ -68,6 +68,36 @@ impl Counters {
     }
 }
 
+/// When an instance of each app last turned unhealthy (the time of the
+/// result that did it), marked by the hub, which wakes the incident watch,
+/// so no failure is missed between two of its looks.
+#[derive(Debug, Default)]
+struct Turns {
+    at: Mutex<Vec<Option<i64>>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Turns {
+    fn new(apps: usize) -> Turns {
+        Turns {
+            at: Mutex::new(vec![None; apps]),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn mark(&self, app: usize, at_ms: i64) {
+        let mut at = self.at.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = at.get_mut(app) {
+            *slot = Some(slot.map_or(at_ms, |t| t.max(at_ms)));
+        }
+    }
+
+    fn get(&self, app: usize) -> Option<i64> {
+        let at = self.at.lock().unwrap_or_else(|p| p.into_inner());
+        at.get(app).copied().flatten()
+    }
+}
+
 /// What the monitor's tasks share.
 struct Ctx {
     fleet: Arc<Fleet>,
@@ -77,6 +107,8 @@ struct Ctx {
     prober: Arc<Prober>,
     /// Where the scheduler sends its results: the hub.
     results: ResultSender,
+    /// Instances turned unhealthy, for the incident watch.
+    turns: Arc<Turns>,
 }
 
 impl Ctx {
@@ -151,14 +183,25 @@ impl Monitor {
         let sender = writer.sender();
         let hub_state = state.clone();
         let hub_counters = counters.clone();
+        let turns = Arc::new(Turns::new(fleet.apps.len()));
+        let hub_turns = turns.clone();
         let hub = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(256);
             while rx.recv_many(&mut batch, 256).await > 0 {
+                let mut turned = false;
                 {
                     let mut st = hub_state.lock().unwrap_or_else(|p| p.into_inner());
                     for r in &batch {
-                        st.observe(r);
+                        if let Some(c) = st.observe(r)
+                            && c.to == crate::model::Verdict::Unhealthy
+                        {
+                            hub_turns.mark(c.app, r.at_ms);
+                            turned = true;
+                        }
                     }
+                }
+                if turned {
+                    hub_turns.wake.notify_one();
                 }
                 for r in batch.drain(..) {
                     hub_counters.count(r.error_kind);
@@ -173,6 +216,7 @@ impl Monitor {
             counters: counters.clone(),
             prober: prober.clone(),
             results: tx,
+            turns,
         });
         let (role_tx, role) = watch::channel(Role::Starting);
         let lease = tokio::spawn(lease::run(ctx, lease::me(kind), role_tx, shutdown_rx));

@@ -2,7 +2,8 @@
 //! together with their events in one transaction each, so an incident and
 //! its audit log never disagree. At most one incident of an app is open
 //! (a unique index); opening while one is open widens that one instead.
-//! When to open and resolve is decided in `health::incident`.
+//! When to open and resolve is decided in `health::incident`. Incident
+//! events carry no reason: their payload says what failed.
 
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
@@ -144,13 +145,12 @@ impl Store {
                         |r| r.get(0),
                     )
                     .map_err(err())?;
-                let reason = summary(&evidence);
                 let event = EventKind::IncidentOpened {
                     incident: id,
                     cause,
                     evidence: evidence.failed,
                 };
-                self.record(app, deployment, INCIDENT_ACTOR, Some(&reason), &event)?;
+                self.record(app, deployment, INCIDENT_ACTOR, None, &event)?;
                 Opened::New(id)
             }
         };
@@ -198,17 +198,7 @@ impl Store {
             outage_ms,
             instances: i.evidence.instances(),
         };
-        let reason = format!(
-            "healthy again after an outage of {}",
-            crate::config::format_duration(std::time::Duration::from_millis(outage_ms))
-        );
-        self.record(
-            &i.app,
-            i.deployment_id,
-            INCIDENT_ACTOR,
-            Some(&reason),
-            &event,
-        )?;
+        self.record(&i.app, i.deployment_id, INCIDENT_ACTOR, None, &event)?;
         tx.commit().map_err(err())?;
         Ok(true)
     }
@@ -258,30 +248,6 @@ impl Store {
 
 fn to_json(e: &IncidentEvidence) -> String {
     serde_json::to_string(e).unwrap_or_else(|_| "{}".into())
-}
-
-/// "health on web-1: 3 failures in a row; web-2: …", for the event's reason.
-fn summary(e: &IncidentEvidence) -> String {
-    let parts: Vec<String> = e
-        .failed
-        .iter()
-        .map(|f| {
-            let why = f.reason.clone().unwrap_or_else(|| "failed".into());
-            let last = f
-                .last_samples
-                .last()
-                .map(|s| s.message.as_str())
-                .filter(|m| !m.is_empty());
-            match last {
-                Some(m) => format!("{} on {}: {why} ({m})", f.probe, f.instance),
-                None => format!("{} on {}: {why}", f.probe, f.instance),
-            }
-        })
-        .collect();
-    match e.cause {
-        IncidentCause::Gate => format!("rollout gate failed: {}", parts.join("; ")),
-        IncidentCause::Probe => parts.join("; "),
-    }
 }
 
 #[cfg(test)]

@@ -170,7 +170,15 @@ pub async fn run(
 
     stop.store(true, Ordering::Relaxed);
     drop(rx);
-    let _ = tokio::task::spawn_blocking(move || input.join()).await;
+    // The input thread sees `stop` within INPUT_POLL. When the terminal is
+    // gone (SSH dropped, tmux killed), crossterm's poll spins on it and
+    // never returns: the thread is then left to end with the process, and
+    // the console still stops, giving the prober's lease up.
+    let waited = Instant::now();
+    while !input.is_finished() && waited.elapsed() < INPUT_POLL * 3 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(input);
     drop(terminal);
     drop(restore);
     result
