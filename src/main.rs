@@ -493,11 +493,11 @@ async fn watch_in_console(
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!(
-                "{}",
-                UserError::new(Code::Terminal, e.to_string())
-                    .hint("run rollguard in an interactive terminal")
-            );
+            // Not eprintln!: the terminal may be gone, and that panics.
+            use std::io::Write;
+            let e = UserError::new(Code::Terminal, e.to_string())
+                .hint("run rollguard in an interactive terminal");
+            let _ = writeln!(std::io::stderr(), "{e}");
             ExitCode::FAILURE
         }
     }

@@ -349,3 +349,77 @@ fn a_flapping_outage_of_two_instances_is_one_incident_opened_and_resolved_once()
     let _ = std::fs::File::open(&agent.log).map(|mut f| f.read_to_string(&mut text));
     assert!(text.contains("incident opened"), "{text}");
 }
+
+/// A tmux server of its own (`tmux -L NAME`), killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.0)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only asks whether the process exists.
+    unsafe { libc::kill(pid as i32, 0) == 0 }
+}
+
+#[test]
+fn a_console_reads_what_the_agent_probes_takes_over_and_frees_the_lease_when_its_terminal_dies() {
+    let test = "a_console_reads_what_the_agent_probes";
+    if common::program(test, "tmux").is_none() {
+        return;
+    }
+    let dir = TempDir::new("agent-console");
+    let servers = [flapper(), flapper()];
+    let cfg = config(&dir, &[servers[0].port, servers[1].port]);
+    let db = dir.join("history.db");
+    let mut agent = Agent::start(&cfg, &db, dir.join("agent.log"));
+    wait_for(
+        "the agent to take the lease",
+        Duration::from_secs(15),
+        || lease_pid(&db) == Some(agent.pid()),
+    );
+
+    let tmux = Tmux(format!("rg-agent-console-{}", std::process::id()));
+    let console = format!("{BIN} --config {} --db {}", cfg.display(), db.display());
+    tmux.run(&["new-session", "-d", "-x", "120", "-y", "30", &console]);
+    let screen = || tmux.run(&["capture-pane", "-p"]);
+    wait_for(
+        "the console to read what the agent probes",
+        Duration::from_secs(15),
+        || screen().contains(" reading "),
+    );
+    wait_for(
+        "verdicts read from the history",
+        Duration::from_secs(15),
+        || screen().contains("● healthy"),
+    );
+
+    // The agent stops: the console takes the lease over and probes.
+    assert!(agent.signal(libc::SIGTERM).is_some_and(|s| s.success()));
+    wait_for("the console to take over", Duration::from_secs(15), || {
+        screen().contains("probing")
+    });
+    let console_pid = lease_pid(&db).expect("the console holds the lease");
+    assert_ne!(console_pid, agent.pid());
+
+    // Its terminal dies: it stops and gives the lease up.
+    tmux.run(&["kill-server"]);
+    wait_for("the console to stop", Duration::from_secs(15), || {
+        !alive(console_pid)
+    });
+    assert_eq!(lease_pid(&db), None, "the lease is given up");
+}

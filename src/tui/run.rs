@@ -179,7 +179,14 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     drop(input);
-    drop(terminal);
+    // Dropping a terminal whose cursor cannot be shown prints to standard
+    // error, which panics when the terminal is gone; it is not dropped
+    // then, so the console goes on to stop cleanly.
+    if terminal.show_cursor().is_ok() {
+        drop(terminal);
+    } else {
+        std::mem::forget(terminal);
+    }
     drop(restore);
     result
 }
