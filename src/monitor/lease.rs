@@ -179,7 +179,7 @@ pub(super) async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let store: SharedStore = Arc::default();
-    let mut last_id = reader::preload(&ctx, &store).await;
+    let mut follow = reader::Follow::preload(&ctx, &store).await;
     let mut probing: Option<Probing> = None;
     let mut renewed_ms = now_ms();
     let mut warned = false;
@@ -237,12 +237,12 @@ pub(super) async fn run(
                     p.stop().await;
                 }
                 // Read on after what this process wrote itself.
-                last_id = reader::newest_id(&ctx, &store).await.unwrap_or(last_id);
+                follow.skip_to_newest(&ctx, &store).await;
             }
             _ => {}
         }
         if !next.probes() {
-            last_id = reader::read_on(&ctx, &store, last_id).await;
+            follow.read_on(&ctx, &store).await;
         }
         if *role.borrow() != next {
             ctx.state_mut().set_role(next.clone());

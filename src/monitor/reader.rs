@@ -19,83 +19,96 @@ pub const READ_CHUNK: usize = 20_000;
 /// in the last [`RATE_WINDOW_MS`] starts from a shorter past.
 pub const PRELOAD_MAX: usize = 250_000;
 
-/// Reads the recent past (the last [`RATE_WINDOW_MS`], at most
-/// [`PRELOAD_MAX`] rows) into the state; returns the id read up to (0
-/// when the history cannot be read: everything is then read as new).
-pub(super) async fn preload(ctx: &Arc<Ctx>, store: &SharedStore) -> i64 {
-    let (db, s) = (ctx.db.clone(), store.clone());
-    let start = tokio::task::spawn_blocking(move || {
-        with_store(&db, &s, |s| {
-            s.results_start(now_ms() - RATE_WINDOW_MS, PRELOAD_MAX)
-                .map_err(|e| e.message())
+/// Where reading stands: the last row id read, and the names read so far
+/// (kept, so each name is allocated once, not once per row).
+#[derive(Default)]
+pub(super) struct Follow {
+    last_id: i64,
+    names: Names,
+}
+
+impl Follow {
+    /// Reads the recent past (the last [`RATE_WINDOW_MS`], at most
+    /// [`PRELOAD_MAX`] rows) into the state, not counting it as seen. When
+    /// the history cannot be read, everything is read as new later.
+    pub(super) async fn preload(ctx: &Arc<Ctx>, store: &SharedStore) -> Follow {
+        let (db, s) = (ctx.db.clone(), store.clone());
+        let start = tokio::task::spawn_blocking(move || {
+            with_store(&db, &s, |s| {
+                s.results_start(now_ms() - RATE_WINDOW_MS, PRELOAD_MAX)
+                    .map_err(|e| e.message())
+            })
         })
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()));
-    match start {
-        Ok(from) => read(ctx, store, from, false).await,
-        Err(e) => {
-            tracing::warn!("cannot read the recent probe results: {e}");
-            0
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        let mut follow = Follow::default();
+        match start {
+            Ok(from) => {
+                follow.last_id = from;
+                follow.read(ctx, store, false).await;
+            }
+            Err(e) => tracing::warn!("cannot read the recent probe results: {e}"),
+        }
+        follow
+    }
+
+    /// Skips to the newest stored result (what this process wrote itself).
+    pub(super) async fn skip_to_newest(&mut self, ctx: &Arc<Ctx>, store: &SharedStore) {
+        let (db, s) = (ctx.db.clone(), store.clone());
+        let newest = tokio::task::spawn_blocking(move || {
+            with_store(&db, &s, |s| {
+                s.results_start(i64::MAX, 0).map_err(|e| e.message())
+            })
+        })
+        .await;
+        if let Ok(Ok(id)) = newest {
+            self.last_id = id;
         }
     }
-}
 
-/// The id of the newest stored result.
-pub(super) async fn newest_id(ctx: &Arc<Ctx>, store: &SharedStore) -> Option<i64> {
-    let (db, s) = (ctx.db.clone(), store.clone());
-    tokio::task::spawn_blocking(move || {
-        with_store(&db, &s, |s| {
-            s.results_start(i64::MAX, 0).map_err(|e| e.message())
-        })
-    })
-    .await
-    .ok()?
-    .ok()
-}
+    /// Reads every result stored since the last one read into the state,
+    /// a chunk at a time, counting them as seen. A read that fails is
+    /// logged and tried again from the same row next time.
+    pub(super) async fn read_on(&mut self, ctx: &Arc<Ctx>, store: &SharedStore) {
+        self.read(ctx, store, true).await;
+    }
 
-/// Reads every result stored after `after_id` into the state, a chunk at
-/// a time, counting them as seen; returns the last id read. A read that
-/// fails is logged and tried again from the same id next time.
-pub(super) async fn read_on(ctx: &Arc<Ctx>, store: &SharedStore, after_id: i64) -> i64 {
-    read(ctx, store, after_id, true).await
-}
-
-/// [`read_on`], counting the results in the counters when `count`.
-async fn read(ctx: &Arc<Ctx>, store: &SharedStore, after_id: i64, count: bool) -> i64 {
-    let (c, s) = (ctx.clone(), store.clone());
-    let read = tokio::task::spawn_blocking(move || {
-        let mut last = after_id;
-        let mut names = Names::new();
-        loop {
-            let rows = with_store(&c.db, &s, |s| {
-                s.results_after(last, READ_CHUNK, &mut names)
-                    .map_err(|e| e.message())
-            });
-            let rows = match rows {
-                Ok(rows) => rows,
-                Err(e) => return (last, Some(e)),
+    /// [`Follow::read_on`], counting the results in the counters when
+    /// `count`.
+    async fn read(&mut self, ctx: &Arc<Ctx>, store: &SharedStore, count: bool) {
+        let (c, s) = (ctx.clone(), store.clone());
+        let (mut last, mut names) = (self.last_id, std::mem::take(&mut self.names));
+        let read = tokio::task::spawn_blocking(move || {
+            let failed = loop {
+                let rows = with_store(&c.db, &s, |s| {
+                    s.results_after(last, READ_CHUNK, &mut names)
+                        .map_err(|e| e.message())
+                });
+                let rows = match rows {
+                    Ok(rows) => rows,
+                    Err(e) => break Some(e),
+                };
+                let n = rows.len();
+                if let Some((id, _)) = rows.last() {
+                    last = *id;
+                }
+                observe(&c, rows.into_iter().map(|(_, r)| r), count);
+                if n < READ_CHUNK {
+                    break None;
+                }
             };
-            let n = rows.len();
-            if let Some((id, _)) = rows.last() {
-                last = *id;
+            (last, names, failed)
+        })
+        .await;
+        match read {
+            Ok((last, names, failed)) => {
+                self.last_id = last;
+                self.names = names;
+                if let Some(e) = failed {
+                    tracing::warn!("cannot read the probe results the prober wrote: {e}");
+                }
             }
-            observe(&c, rows.into_iter().map(|(_, r)| r), count);
-            if n < READ_CHUNK {
-                return (last, None);
-            }
-        }
-    })
-    .await;
-    match read {
-        Ok((last, None)) => last,
-        Ok((last, Some(e))) => {
-            tracing::warn!("cannot read the probe results the prober wrote: {e}");
-            last
-        }
-        Err(e) => {
-            tracing::warn!("reading probe results stopped: {e}");
-            after_id
+            Err(e) => tracing::warn!("reading probe results stopped: {e}"),
         }
     }
 }
