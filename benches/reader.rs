@@ -178,7 +178,7 @@ fn main() {
     let writer_db = db.clone();
     let writer = std::thread::spawn(move || write(&writer_db, endpoints, until));
     std::thread::sleep(Duration::from_secs(1));
-    let child = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--endpoints", &endpoints.to_string()])
         .args(["--duration", &arg(&args, "--duration", "30s")])
         .env("ROLLGUARD_BENCH_READ", &dir)
@@ -186,9 +186,10 @@ fn main() {
         .spawn()
         .expect("start the reading console");
     let mut line = String::new();
-    BufReader::new(child.stdout.unwrap())
+    BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
+    let _ = child.wait();
     let written = writer.join().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     let mut report: serde_json::Value = serde_json::from_str(line.trim()).expect("a report");
