@@ -83,7 +83,13 @@ fn read(cfg: &Path, db: &Path, duration: Duration) {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let role = monitor.role().borrow().clone();
         assert!(
-            matches!(role, Role::Reader(_)),
+            matches!(
+                role,
+                Role::Reader {
+                    other_fleet: false,
+                    ..
+                }
+            ),
             "the console should read, not {role:?}"
         );
         let seen = || monitor.counters.probes.load(Ordering::Relaxed);
@@ -109,7 +115,7 @@ fn read(cfg: &Path, db: &Path, duration: Duration) {
 
 /// The prober stand-in: holds the lease and writes `endpoints` results a
 /// second, a tenth of them every 100 ms, until `until`.
-fn write(db: &Path, endpoints: usize, until: Instant) -> u64 {
+fn write(db: &Path, fleet: &Fleet, endpoints: usize, until: Instant) -> u64 {
     let mut store = Store::open(db).unwrap();
     let me = LeaseHolder {
         kind: "agent".into(),
@@ -117,6 +123,7 @@ fn write(db: &Path, endpoints: usize, until: Instant) -> u64 {
         host: "bench".into(),
         pid: std::process::id(),
         token: "bench".into(),
+        fleet: rollguard::monitor::lease::fingerprint(fleet),
         acquired_ms: now_ms(),
         heartbeat_ms: now_ms(),
     };
@@ -176,7 +183,8 @@ fn main() {
     // The writer starts first, so the console finds the lease held.
     let until = Instant::now() + duration + Duration::from_secs(8);
     let writer_db = db.clone();
-    let writer = std::thread::spawn(move || write(&writer_db, endpoints, until));
+    let fleet: Fleet = config::load(&dir.join("bench.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let writer = std::thread::spawn(move || write(&writer_db, &fleet, endpoints, until));
     std::thread::sleep(Duration::from_secs(1));
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--endpoints", &endpoints.to_string()])

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use super::probing::Probing;
 use super::reader;
 use super::{Ctx, SharedStore, with_store};
+use crate::config::Fleet;
 use crate::model::now_ms;
 use crate::rollout::lock::{hostname, pid_alive, whoami};
 use crate::store::{LeaseHolder, LeaseTake};
@@ -63,7 +64,13 @@ pub enum Role {
     /// It holds the lease and probes.
     Prober,
     /// Another process probes; this one reads what it writes.
-    Reader(LeaseHolder),
+    Reader {
+        /// Who probes.
+        holder: LeaseHolder,
+        /// It probes another fleet (its config differs from this one's):
+        /// what only this config names is probed by nobody.
+        other_fleet: bool,
+    },
     /// It probes without a lease: the history cannot be written, so no
     /// other process can be told apart (the reason says why).
     Alone(String),
@@ -80,7 +87,17 @@ impl Role {
         match self {
             Role::Starting => "starting".into(),
             Role::Prober => "probing".into(),
-            Role::Reader(h) => format!("reading · {} probes", describe_holder(h)),
+            Role::Reader {
+                holder,
+                other_fleet: false,
+            } => format!("reading · {} probes", describe_holder(holder)),
+            Role::Reader {
+                holder,
+                other_fleet: true,
+            } => format!(
+                "reading · {} probes another config",
+                describe_holder(holder)
+            ),
             Role::Alone(_) => "probing alone (history unusable)".into(),
         }
     }
@@ -91,8 +108,8 @@ pub fn describe_holder(h: &LeaseHolder) -> String {
     format!("{} {}@{} (pid {})", h.kind, h.user, h.host, h.pid)
 }
 
-/// This process as a holder of kind `kind`.
-pub fn me(kind: HolderKind) -> LeaseHolder {
+/// This process as a holder of kind `kind`, probing `fleet`.
+pub fn me(kind: HolderKind, fleet: &Fleet) -> LeaseHolder {
     let now = now_ms();
     LeaseHolder {
         kind: kind.as_str().into(),
@@ -100,9 +117,35 @@ pub fn me(kind: HolderKind) -> LeaseHolder {
         host: hostname(),
         pid: std::process::id(),
         token: token(),
+        fleet: fingerprint(fleet),
         acquired_ms: now,
         heartbeat_ms: now,
     }
+}
+
+/// A fingerprint of what probing `fleet` means: every app, instance (host
+/// and port) and probe, by name, in order; 16 hex digits (FNV-1a, stable
+/// across builds). Two processes with the same fingerprint probe the same
+/// things.
+pub fn fingerprint(fleet: &Fleet) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |s: &str| {
+        for b in s.bytes().chain([0]) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for a in &fleet.apps {
+        eat(&a.name);
+        for i in &a.instances {
+            eat(&i.name);
+            eat(&i.host);
+            eat(&i.port.to_string());
+        }
+        for p in &a.probes {
+            eat(&p.name);
+        }
+    }
+    format!("{h:016x}")
 }
 
 /// 16 random hex digits (from the kernel; the clock and pid if it fails).
@@ -212,10 +255,21 @@ pub(super) async fn run(
                 Role::Prober
             }
             Found::HeldBy(h) => {
-                if held || !matches!(&*role.borrow(), Role::Reader(o) if o.token == h.token) {
+                let other_fleet = h.fleet != me.fleet;
+                let known = matches!(&*role.borrow(), Role::Reader { holder, .. } if holder.token == h.token);
+                if held || !known {
                     tracing::info!("{} probes; reading what it writes", describe_holder(&h));
+                    if other_fleet {
+                        tracing::warn!(
+                            "{} probes another config than this one: apps, instances or probes only this config names are not probed; open it with the same config",
+                            describe_holder(&h)
+                        );
+                    }
                 }
-                Role::Reader(h)
+                Role::Reader {
+                    holder: h,
+                    other_fleet,
+                }
             }
             Found::Failed(e) => {
                 if !warned {
@@ -225,7 +279,7 @@ pub(super) async fn run(
                 let stale = now_ms().saturating_sub(renewed_ms) > LEASE_STALE.as_millis() as i64;
                 match &*role.borrow() {
                     // Keep the role until the lease would count as left.
-                    r @ (Role::Prober | Role::Reader(_)) if !stale => r.clone(),
+                    r @ (Role::Prober | Role::Reader { .. }) if !stale => r.clone(),
                     _ => Role::Alone(e),
                 }
             }
@@ -277,6 +331,7 @@ mod tests {
             host: host.into(),
             pid,
             token: "t".into(),
+            fleet: String::new(),
             acquired_ms: 0,
             heartbeat_ms,
         }
@@ -294,6 +349,22 @@ mod tests {
         // Elsewhere: only the heartbeat says.
         assert!(!gone(&holder("other", 8, now - 5_000), now, "h", alive));
         assert!(gone(&holder("other", 8, now - 5_001), now, "h", alive));
+    }
+
+    #[test]
+    fn the_fingerprint_tells_fleets_apart_and_is_stable() {
+        let fleet = |extra: &str| {
+            let text = format!(
+                "[[app]]\nname = \"web\"\n[[app.instance]]\nname = \"web-1\"\nport = 8080\n{extra}\
+                 [[app.probe]]\nname = \"tcp\"\ntype = \"tcp\"\n"
+            );
+            crate::config::parse(std::path::Path::new("t.toml"), &text, &|_| None).unwrap()
+        };
+        let one = fingerprint(&fleet(""));
+        assert_eq!(one, fingerprint(&fleet("")));
+        assert_eq!(one.len(), 16);
+        let two = fingerprint(&fleet("[[app.instance]]\nname = \"web-2\"\nport = 8081\n"));
+        assert_ne!(one, two);
     }
 
     #[test]

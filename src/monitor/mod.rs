@@ -219,7 +219,12 @@ impl Monitor {
             turns,
         });
         let (role_tx, role) = watch::channel(Role::Starting);
-        let lease = tokio::spawn(lease::run(ctx, lease::me(kind), role_tx, shutdown_rx));
+        let lease = tokio::spawn(lease::run(
+            ctx,
+            lease::me(kind, &fleet),
+            role_tx,
+            shutdown_rx,
+        ));
         let rollouts = tokio::spawn(watch_rollouts(
             fleet.clone(),
             db.to_path_buf(),

@@ -21,6 +21,8 @@ pub struct LeaseHolder {
     pub pid: u32,
     /// Random per process, telling holders apart when a pid is reused.
     pub token: String,
+    /// A fingerprint of the fleet it probes (see `monitor::lease`).
+    pub fleet: String,
     /// When it took the lease, ms since the epoch.
     pub acquired_ms: i64,
     /// Its last heartbeat, ms since the epoch.
@@ -41,7 +43,7 @@ pub enum LeaseTake {
 }
 
 const COLS: &str =
-    "holder_kind, owner_user, owner_host, owner_pid, token, acquired_ms, heartbeat_ms";
+    "holder_kind, owner_user, owner_host, owner_pid, token, fleet, acquired_ms, heartbeat_ms";
 
 fn holder_from_row(r: &Row<'_>) -> rusqlite::Result<LeaseHolder> {
     Ok(LeaseHolder {
@@ -50,8 +52,9 @@ fn holder_from_row(r: &Row<'_>) -> rusqlite::Result<LeaseHolder> {
         host: r.get(2)?,
         pid: u32::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
         token: r.get(4)?,
-        acquired_ms: r.get(5)?,
-        heartbeat_ms: r.get(6)?,
+        fleet: r.get(5)?,
+        acquired_ms: r.get(6)?,
+        heartbeat_ms: r.get(7)?,
     })
 }
 
@@ -108,7 +111,7 @@ impl Store {
         tx.execute(
             &format!(
                 "INSERT OR REPLACE INTO leases (role, {COLS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
             ),
             params![
                 role,
@@ -117,6 +120,7 @@ impl Store {
                 me.host,
                 i64::from(me.pid),
                 me.token,
+                me.fleet,
                 now_ms
             ],
         )
@@ -163,6 +167,7 @@ mod tests {
             host: "h1".into(),
             pid,
             token: token.into(),
+            fleet: String::new(),
             acquired_ms: 0,
             heartbeat_ms: 0,
         }

@@ -169,7 +169,9 @@ const V2: &str = r#"
 -- probes the fleet and writes results, verdicts and incidents; the holder
 -- heartbeats it, and a live process takes over a lease whose holder died
 -- or stopped heartbeating (see `Store::take_lease`). token tells holders
--- apart when a pid is reused.
+-- apart when a pid is reused; fleet is a fingerprint of the apps,
+-- instances and probes the holder probes, so a reader can tell when it
+-- watches another config.
 CREATE TABLE leases (
     role          TEXT    PRIMARY KEY NOT NULL,
     holder_kind   TEXT    NOT NULL,
@@ -177,6 +179,7 @@ CREATE TABLE leases (
     owner_host    TEXT    NOT NULL,
     owner_pid     INTEGER NOT NULL,
     token         TEXT    NOT NULL,
+    fleet         TEXT    NOT NULL DEFAULT '',
     acquired_ms   INTEGER NOT NULL,
     heartbeat_ms  INTEGER NOT NULL
 ) WITHOUT ROWID;

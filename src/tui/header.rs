@@ -93,7 +93,12 @@ fn role_short(role: &Role) -> &'static str {
     match role {
         Role::Starting => "starting",
         Role::Prober => "probing",
-        Role::Reader(_) => "reading",
+        Role::Reader {
+            other_fleet: false, ..
+        } => "reading",
+        Role::Reader {
+            other_fleet: true, ..
+        } => "reading (other config)",
         Role::Alone(_) => "alone",
     }
 }
