@@ -734,3 +734,49 @@ fn rollout_keys_ask_then_hand_over_the_command() {
         render(&a, &s, w, h);
     }
 }
+
+#[test]
+fn the_header_says_whether_this_console_probes_or_reads() {
+    use rollguard::monitor::Role;
+    use rollguard::store::LeaseHolder;
+    let f = fleet();
+    let mut s = state(&f);
+    let a = new_app(&f);
+    s.set_role(Role::Prober);
+    let top = |s: &FleetState, w| lines(&render(&a, s, w, 24))[0].clone();
+    assert!(top(&s, 160).contains("· probing ·"), "{}", top(&s, 160));
+    let holder = LeaseHolder {
+        kind: "agent".into(),
+        user: "ana".into(),
+        host: "db-1".into(),
+        pid: 4242,
+        token: "t".into(),
+        fleet: String::new(),
+        acquired_ms: 0,
+        heartbeat_ms: 0,
+    };
+    s.set_role(Role::Reader {
+        holder: holder.clone(),
+        other_fleet: false,
+    });
+    let wide = top(&s, 160);
+    assert!(
+        wide.contains("reading · agent ana@db-1 (pid 4242) probes"),
+        "{wide}"
+    );
+    // At 80 columns it says so in a word, and still names the file.
+    let narrow = top(&s, 80);
+    assert!(
+        narrow.contains(" reading ") && narrow.contains("fleet.toml"),
+        "{narrow}"
+    );
+    s.set_role(Role::Reader {
+        holder,
+        other_fleet: true,
+    });
+    assert!(
+        top(&s, 160).contains("probes another config"),
+        "{}",
+        top(&s, 160)
+    );
+}

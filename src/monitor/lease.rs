@@ -224,7 +224,8 @@ pub(super) async fn run(
     let store: SharedStore = Arc::default();
     let mut follow = reader::Follow::preload(&ctx, &store).await;
     let mut probing: Option<Probing> = None;
-    let mut renewed_ms = now_ms();
+    // When the lease was last read or written.
+    let mut answered_ms = now_ms();
     let mut warned = false;
     let mut tick = tokio::time::interval(LEASE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -241,7 +242,7 @@ pub(super) async fn run(
         let held = matches!(*role.borrow(), Role::Prober);
         let next = match round(&ctx.db, &store, &me, held).await {
             Found::Held(took_over) => {
-                renewed_ms = now_ms();
+                answered_ms = now_ms();
                 warned = false;
                 if !held {
                     match &took_over {
@@ -255,6 +256,8 @@ pub(super) async fn run(
                 Role::Prober
             }
             Found::HeldBy(h) => {
+                answered_ms = now_ms();
+                warned = false;
                 let other_fleet = h.fleet != me.fleet;
                 let known = matches!(&*role.borrow(), Role::Reader { holder, .. } if holder.token == h.token);
                 if held || !known {
@@ -276,7 +279,7 @@ pub(super) async fn run(
                     tracing::warn!("cannot take or renew the prober lease: {e}");
                     warned = true;
                 }
-                let stale = now_ms().saturating_sub(renewed_ms) > LEASE_STALE.as_millis() as i64;
+                let stale = now_ms().saturating_sub(answered_ms) > LEASE_STALE.as_millis() as i64;
                 match &*role.borrow() {
                     // Keep the role until the lease would count as left.
                     r @ (Role::Prober | Role::Reader { .. }) if !stale => r.clone(),
@@ -298,7 +301,21 @@ pub(super) async fn run(
         if !next.probes() {
             follow.read_on(&ctx, &store).await;
         }
-        if *role.borrow() != next {
+        // A reader's holder heartbeats every second: that is no change.
+        let changed = match (&*role.borrow(), &next) {
+            (
+                Role::Reader {
+                    holder: a,
+                    other_fleet: x,
+                },
+                Role::Reader {
+                    holder: b,
+                    other_fleet: y,
+                },
+            ) => a.token != b.token || x != y,
+            (a, b) => a != b,
+        };
+        if changed {
             ctx.state_mut().set_role(next.clone());
             role.send_replace(next);
         }

@@ -35,7 +35,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
         .file_name()
         .map_or_else(|| path.clone(), |f| f.to_string_lossy().into_owned());
     // Long to short; the first that fits is used, the last is cut.
-    let variants = [(false, &path), (false, &file), (true, &file)];
+    // The tightest leaves the instance count out.
+    let variants = [(0, &path), (0, &file), (1, &file), (2, &file)];
     // The brand, then the caller's title unless it only repeats the path.
     let title = if app.title.is_empty() || app.title == "rollguard" || app.title == path {
         " rollguard ".to_string()
@@ -44,24 +45,25 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
     };
     let room = (area.width as usize).saturating_sub(text::width(&title) + 1);
     let mut summary = String::new();
-    for (short, where_) in variants {
+    for (level, where_) in variants {
+        let short = level > 0;
         let mut parts = vec![format!("{} apps", fleet.apps.len())];
-        parts.push(if short {
-            format!("{instances} inst")
-        } else {
-            format!("{instances} instances")
-        });
+        match level {
+            0 => parts.push(format!("{instances} instances")),
+            1 => parts.push(format!("{instances} inst")),
+            _ => {}
+        }
         if down > 0 {
             parts.push(format!("{down} down"));
         }
         if degraded > 0 {
             parts.push(format!("{degraded} degraded"));
         }
-        parts.push(if short {
-            role_short(state.role()).to_string()
-        } else {
-            state.role().describe()
-        });
+        match (short, role_short(state.role())) {
+            (false, _) => parts.push(state.role().describe()),
+            (true, Some(r)) => parts.push(r.to_string()),
+            (true, None) => {}
+        }
         parts.push(if short {
             format!("{rate:.1}/s")
         } else {
@@ -88,11 +90,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
     );
 }
 
-/// The role in one word, for a narrow header.
-fn role_short(role: &Role) -> &'static str {
-    match role {
-        Role::Starting => "starting",
-        Role::Prober => "probing",
+/// The role in a word, for a narrow header; nothing for the usual one
+/// (this console probes) and for the first moment.
+fn role_short(role: &Role) -> Option<&'static str> {
+    Some(match role {
+        Role::Starting | Role::Prober => return None,
         Role::Reader {
             other_fleet: false, ..
         } => "reading",
@@ -100,7 +102,7 @@ fn role_short(role: &Role) -> &'static str {
             other_fleet: true, ..
         } => "reading (other config)",
         Role::Alone(_) => "alone",
-    }
+    })
 }
 
 /// Draws the banner line (a notice such as "demo mode").
