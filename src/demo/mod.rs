@@ -99,11 +99,34 @@ impl Drop for DemoFleet {
 const APPS: [(&str, u64); 3] = [("checkout", 25), ("payments", 12), ("search", 40)];
 
 /// `n` distinct free ports: all are held open until every one is chosen,
-/// so none is handed out twice.
+/// so none is handed out twice. They are taken below the kernel's range
+/// of ephemeral ports (`ip_local_port_range`), where outgoing connections
+/// (a probe of an instance already started) take their local ports and
+/// could take a chosen port before its instance binds it; from the
+/// ephemeral range only when that finds too few.
 fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
-    let held = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()?;
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let floor = 10_000.min(low / 2);
+    let span = u32::from(low.saturating_sub(floor)).max(1);
+    // A start that differs between processes, so two demos rarely probe
+    // the same ports first.
+    let start = (std::process::id().wrapping_mul(2_654_435_761)) % span;
+    let mut held = Vec::with_capacity(n);
+    for k in 0..span {
+        if held.len() == n {
+            break;
+        }
+        let port = floor + u16::try_from((start + k) % span).unwrap_or(0);
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+        }
+    }
+    while held.len() < n {
+        held.push(TcpListener::bind("127.0.0.1:0")?);
+    }
     held.iter()
         .map(|l| l.local_addr().map(|a| a.port()))
         .collect()
