@@ -10,6 +10,10 @@
 //! cargo bench --bench probes -- [--instances 2000] [--interval 1s] [--duration 60s]
 //! ```
 
+mod common;
+
+use common::{arg, cpu_seconds, status_kb};
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -30,25 +34,6 @@ fn raise_fd_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &l);
         }
     }
-}
-
-/// CPU seconds (user + system) used by this process so far.
-fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the struct we own.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(u.ru_utime) + tv(u.ru_stime)
-}
-
-/// A `/proc/self/status` field in kB (VmHWM: peak resident memory).
-fn status_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
 }
 
 fn serve(n: usize) {
@@ -117,13 +102,6 @@ fn fleet_text(ports: &[u16], interval: &str) -> String {
         ));
     }
     t
-}
-
-fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
 }
 
 fn main() {

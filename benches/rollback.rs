@@ -41,6 +41,10 @@
 //!     [--only blue_green_haproxy,canary_nginx,rolling_docker,rolling_docker_bad_after_3s,surge_docker_bad_after_3s]
 //! ```
 
+mod common;
+
+use common::arg;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -1413,13 +1417,6 @@ fn stats(runs: &[Timing]) -> Value {
         );
     }
     Value::Object(out)
-}
-
-fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
 }
 
 fn main() {
