@@ -29,7 +29,10 @@
 //! The process is started with `setsid` (when the host has it) and `nohup`,
 //! stdin from `/dev/null` and output appended to the log, so it is the
 //! leader of its own session and process group: it survives rollguard, the
-//! executor's `sh`, and the SSH connection. Stopping signals the whole
+//! executor's `sh`, and the SSH connection. Before it becomes the release
+//! (`exec`, which keeps its pid and start time) it writes the slot's start,
+//! version and pid files itself, so they say what runs even when whoever
+//! started it dies mid-start. Stopping signals the whole
 //! group: SIGTERM, up to `grace` of polling every 100 ms, then SIGKILL.
 //! Zombies count as gone (a host's init may be slow to reap them).
 
@@ -57,16 +60,10 @@ const STOP_EXTRA: Duration = Duration::from_secs(10);
 /// How many lines of the log a failed start reports.
 const LOG_TAIL_LINES: usize = 20;
 
-/// Shell functions shared by every script. Uses only POSIX `sh`, `kill`,
-/// `mv`, `rm`, `tail`, `wc` and `sleep`, plus `/proc` or `ps`. Expects the
-/// variables set by [`Process::vars_script`].
-const PRELUDE: &str = r#"
-rg_proc=0
-[ -r /proc/self/stat ] && rg_proc=1
-
-rg_sleep() { sleep "${1:-0.1}" 2>/dev/null || sleep 1; }
-
-# rg_stat PID: whether PID is a live (not zombie) process; sets rg_start to
+/// `rg_stat PID`, shared by [`PRELUDE`] and [`WRAP`].
+macro_rules! rg_stat_fn {
+    () => {
+        r#"# rg_stat PID: whether PID is a live (not zombie) process; sets rg_start to
 # a token that tells apart two processes that had the same pid.
 rg_stat() {
   rg_start=
@@ -86,7 +83,23 @@ rg_stat() {
   return 0
 }
 
-# rg_group PGID: whether a live process is in process group PGID.
+"#
+    };
+}
+
+/// Shell functions shared by every script. Uses only POSIX `sh`, `kill`,
+/// `mv`, `rm`, `tail`, `wc` and `sleep`, plus `/proc` or `ps`. Expects the
+/// variables set by [`Process::vars_script`].
+const PRELUDE: &str = concat!(
+    r#"
+rg_proc=0
+[ -r /proc/self/stat ] && rg_proc=1
+
+rg_sleep() { sleep "${1:-0.1}" 2>/dev/null || sleep 1; }
+
+"#,
+    rg_stat_fn!(),
+    r#"# rg_group PGID: whether a live process is in process group PGID.
 rg_group() {
   if [ "$rg_proc" = 1 ]; then
     rg_g=$1
@@ -171,7 +184,30 @@ rg_stop() {
   fi
   return 0
 }
-"#;
+"#
+);
+
+/// What the started process runs before it becomes the release (`exec`):
+/// it records itself (start time, version, then pid) in the slot's files.
+/// The process keeps its pid and start time across `exec`, so from the
+/// moment the release runs its files say so, even when whoever started it
+/// dies mid-start. Arguments: pidfile, start file, version file, version,
+/// run line.
+const WRAP: &str = concat!(
+    r#"pidf=$1 startf=$2 verf=$3 version=$4 run=$5
+rg_proc=0
+[ -r /proc/self/stat ] && rg_proc=1
+"#,
+    rg_stat_fn!(),
+    r#"rg_stat "$$" || exit 121
+{
+  printf '%s\n' "$rg_start" > "$startf.tmp" && mv -f "$startf.tmp" "$startf" &&
+  printf '%s\n' "$version" > "$verf.tmp" && mv -f "$verf.tmp" "$verf" &&
+  printf '%s\n' "$$" > "$pidf.tmp" && mv -f "$pidf.tmp" "$pidf"
+} || { rm -f "$pidf" "$startf" "$verf" "$pidf.tmp" "$startf.tmp" "$verf.tmp"; exit 122; }
+exec sh -c "$run"
+"#
+);
 
 /// The start script's body; expects `run`, `version` and the slot variables.
 const START: &str = r#"
@@ -181,20 +217,17 @@ rg_stop || exit $?
 printf '%s rollguard: starting %s\n' "$(date '+%Y-%m-%dT%H:%M:%S%z' 2>/dev/null)" "$version" >> "$logf"
 rg_off=$(wc -c < "$logf" | tr -d ' ')
 case $rg_off in ''|*[!0-9]*) rg_off=0 ;; esac
-rg_new="$pidf.new.$$"
-rm -f "$rg_new"
 rg_pre=
 if command -v nohup >/dev/null 2>&1; then rg_pre=nohup; fi
 if command -v setsid >/dev/null 2>&1; then rg_pre="setsid $rg_pre"; fi
-$rg_pre sh -c 'printf "%s\n" "$$" > "$1.tmp" && mv -f "$1.tmp" "$1" && exec sh -c "$2"' rollguard-run "$rg_new" "$run" < /dev/null >> "$logf" 2>&1 &
+$rg_pre sh -c "$rg_wrap" rollguard-run "$pidf" "$startf" "$verf" "$version" "$run" < /dev/null >> "$logf" 2>&1 &
 rg_i=0
-while [ ! -s "$rg_new" ] && [ "$rg_i" -lt 100 ]; do
+while [ ! -s "$pidf" ] && [ "$rg_i" -lt 100 ]; do
   rg_sleep
   rg_i=$((rg_i + 1))
 done
 pid=
-{ read -r pid < "$rg_new"; } 2>/dev/null || pid=
-rm -f "$rg_new" "$rg_new.tmp"
+{ read -r pid < "$pidf"; } 2>/dev/null || pid=
 case $pid in
   ''|*[!0-9]*)
     echo "rollguard-no-pid"
@@ -202,19 +235,7 @@ case $pid in
     exit 4
     ;;
 esac
-if rg_stat "$pid"; then
-  rg_want=$rg_start
-  {
-    printf '%s\n' "$rg_start" > "$startf.tmp" && mv -f "$startf.tmp" "$startf" &&
-    printf '%s\n' "$version" > "$verf.tmp" && mv -f "$verf.tmp" "$verf" &&
-    printf '%s\n' "$pid" > "$pidf.tmp" && mv -f "$pidf.tmp" "$pidf"
-  } || {
-    rg_signal KILL "$pid"
-    rm -f "$pidf" "$startf" "$verf" "$pidf.tmp" "$startf.tmp" "$verf.tmp"
-    exit 10
-  }
-  rg_sleep 0.2
-fi
+rg_sleep 0.2
 if ! rg_owned; then
   rm -f "$pidf" "$startf" "$verf"
   echo "rollguard-died"
@@ -356,10 +377,11 @@ impl Process {
         }
         let run_line = self.render_run(slot, version)?;
         let script = format!(
-            "{}run={}\nversion={}\n{PRELUDE}{}",
+            "{}run={}\nversion={}\nrg_wrap={}\n{PRELUDE}{}",
             self.vars_script(slot),
             quote(&run_line),
             quote(version.as_str()),
+            quote(WRAP),
             START.replace("TAIL", &LOG_TAIL_LINES.to_string()),
         );
         let out = run(exec, slot, &script, self.spec.grace + START_EXTRA).await?;
