@@ -107,6 +107,49 @@ async fn rolling_good_and_bad(test: &str, lb: &str) {
     assert_eq!(s[0]["last_good"], "v2");
 }
 
+/// A release that goes bad while the next batch is still starting (here:
+/// stopping the old process takes its whole `grace`) leaves traffic as
+/// soon as it is seen, not once that start ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_that_fails_during_the_next_start_leaves_traffic_at_once() {
+    let Some(env) = Env::new("rolling_eject", "nginx", "") else {
+        return;
+    };
+    // v5 ignores SIGTERM: each batch of the next rollout waits `grace` (2 s)
+    // for it to stop. v6 fails every request 1.5 s after it starts, so
+    // web-1 goes bad while web-2's old process is still stopping.
+    env.deploy_ok("v5", "rolling");
+    let (code, report, _seen) = env.deploy_under_load("v6", &[]).await;
+    assert_eq!(code, 3, "{report}");
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+
+    let (_, out, _) = env.rollguard(&["events", "--app", "web", "--json"]);
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["deployment_id"] == report["id"])
+        .collect();
+    let position = |f: &dyn Fn(&serde_json::Value) -> bool| events.iter().position(f);
+    let ejected = position(&|e| {
+        e["kind"] == "traffic_changing"
+            && e["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("web-1 fails: out of traffic"))
+    })
+    .unwrap_or_else(|| panic!("web-1 never left traffic on its own: {out}"));
+    let rollback = position(&|e| e["kind"] == "rollback_started").expect("rollback_started");
+    assert!(
+        ejected < rollback,
+        "web-1 left traffic before the start under way ended: {out}"
+    );
+    assert_eq!(events[ejected + 1]["kind"], "traffic_changed", "{out}");
+    assert_eq!(
+        env.served(&env.ports),
+        ["v5", "v5", "v5"],
+        "the previous release is back"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_deploy_is_refused_while_locked_and_abort_rolls_back() {
     let Some(env) = Env::new("second_deploy_is_refused", "nginx", "") else {

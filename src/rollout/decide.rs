@@ -402,6 +402,22 @@ pub fn undo_steps(done: &[Done], mark: usize, batch: usize) -> Vec<UndoStep> {
     steps
 }
 
+/// The slot of a restore group that keeps serving while the others are
+/// restored, when nothing outside the failed release takes traffic:
+/// the newest slot that still takes traffic (it has run the failed release
+/// the shortest, so it is the likeliest to still answer). Every other slot
+/// of the group is restored at once; this one follows as soon as something
+/// restored serves. `serving[k]`: whether the group's k-th slot (newest
+/// first, as [`UndoStep::Restore`] lists them) takes traffic. `None` when
+/// no slot of the group serves, or the group is that one slot: restore
+/// them all together.
+pub fn keeps_serving(serving: &[bool]) -> Option<usize> {
+    if serving.len() < 2 {
+        return None;
+    }
+    serving.iter().position(|&s| s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -974,5 +990,17 @@ mod canary_promotion {
                 UndoStep::Restore { slots: vec![0] },
             ]
         );
+    }
+
+    #[test]
+    fn the_newest_serving_slot_keeps_serving_while_the_rest_is_restored() {
+        // The last batch was drained mid-start (not serving): the newest
+        // slot that serves is the one after it.
+        assert_eq!(keeps_serving(&[false, true, true, true]), Some(1));
+        assert_eq!(keeps_serving(&[true, true]), Some(0));
+        // Nothing serves, or one slot: all at once.
+        assert_eq!(keeps_serving(&[false, false]), None);
+        assert_eq!(keeps_serving(&[true]), None);
+        assert_eq!(keeps_serving(&[]), None);
     }
 }

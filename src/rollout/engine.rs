@@ -20,8 +20,9 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::decide::{
-    Decision, Done, Observation, Phase, Policy, State, UndoStep, decide, undo_steps,
+    Decision, Done, Observation, Phase, Policy, State, UndoStep, decide, keeps_serving, undo_steps,
 };
+use super::eject::{Eject, Ejected};
 use super::gate::{self, GateMode, GateOutcome, GateSlot};
 use super::plan::{Plan, Stage};
 use super::routing::{self, Route};
@@ -1013,8 +1014,9 @@ impl Engine {
     /// `drained` when given, while the live slots replaced before keep
     /// being probed: a release that goes bad between two gates is seen
     /// while the next batch starts, not only once its gate begins. The
-    /// work in flight is finished (a start is never cut in half); a
-    /// failure seen meanwhile then fails the stage.
+    /// work in flight is finished (a start is never cut in half), but a
+    /// slot seen failing meanwhile leaves traffic at once when others still
+    /// serve ([`Eject`]); the failure then fails the stage.
     async fn replace_watched(
         &mut self,
         batch: Option<i64>,
@@ -1028,12 +1030,25 @@ impl Engine {
             self.cancel.clone(),
             self.app,
         );
-        let watch = async move {
+        let eject = Eject {
+            fleet: fleet.clone(),
+            app,
+            prober: prober.clone(),
+            db: self.store.path().to_owned(),
+            deployment: self.deployment,
+            actor: ACTOR,
+            routes_unknown: self.routes_unknown && drained.is_none(),
+            routes: drained.clone().unwrap_or_else(|| self.routes.clone()),
+        };
+        // The drain is in force: a failing slot may leave traffic.
+        let (in_force, drain_done) = tokio::sync::oneshot::channel::<()>();
+        let ejecting = std::sync::atomic::AtomicBool::new(false);
+        let watch = async {
             if watched.is_empty() {
-                return std::future::pending::<GateOutcome>().await;
+                return std::future::pending::<(GateOutcome, Ejected)>().await;
             }
             let length = OPEN_WATCH;
-            gate::run(
+            let outcome = gate::run(
                 &prober,
                 &fleet,
                 &fleet.apps[app],
@@ -1041,13 +1056,31 @@ impl Engine {
                 GateMode::Monitor { length },
                 cancel,
             )
-            .await
+            .await;
+            let slot = match &outcome {
+                GateOutcome::Failed { evidence } => fleet.apps[app]
+                    .instances
+                    .iter()
+                    .position(|i| i.name == evidence.instance)
+                    .map(|i| (i, evidence.side)),
+                _ => None,
+            };
+            let ejected = match slot {
+                // No drain in force (it failed): nothing moves.
+                Some(slot) if drain_done.await.is_ok() => {
+                    ejecting.store(true, std::sync::atomic::Ordering::SeqCst);
+                    eject.run(slot).await
+                }
+                _ => Ejected::Nothing,
+            };
+            (outcome, ejected)
         };
         let (result, seen) = {
             let work = async {
                 if let Some(routes) = drained {
                     self.apply_routes(routes).await?;
                 }
+                let _ = in_force.send(());
                 for (i, side) in pairs {
                     self.replace(batch, i, side).await?;
                 }
@@ -1061,9 +1094,24 @@ impl Engine {
                     o = &mut watch, if seen.is_none() => seen = Some(o),
                 }
             };
+            // A traffic change under way is finished, never dropped.
+            if seen.is_none() && ejecting.load(std::sync::atomic::Ordering::SeqCst) {
+                seen = Some(watch.await);
+            }
             (result, seen)
         };
-        match seen {
+        let outcome = seen.map(|(outcome, ejected)| {
+            match ejected {
+                Ejected::Out(routes) => {
+                    self.routes = routes;
+                    self.routes_unknown = false;
+                }
+                Ejected::Unknown => self.routes_unknown = true,
+                Ejected::Nothing => {}
+            }
+            outcome
+        });
+        match outcome {
             // What went bad first is why the stage fails.
             Some(o @ (GateOutcome::Failed { .. } | GateOutcome::Deadline { .. })) => {
                 self.judge_gate(o)
@@ -1596,9 +1644,11 @@ impl Engine {
     /// traffic back on the healthy ones in one change. When some instance
     /// that does not run the failed release still serves, every live slot
     /// still running it leaves traffic with the first group (it only
-    /// answers errors); when none does, one slot is restored alone first so
-    /// that traffic never has nowhere to go. Returns the slots that could
-    /// not be restored: (instance, why, side).
+    /// answers errors); when none does, the newest slot that still serves
+    /// keeps serving ([`keeps_serving`]) while every other one is restored
+    /// at once, so traffic never has nowhere to go and leaves the oldest
+    /// failing instances first. Returns the slots that could not be
+    /// restored: (instance, why, side).
     async fn restore_group(
         &mut self,
         group: Vec<(usize, Side, Option<Snapshot>)>,
@@ -1606,12 +1656,25 @@ impl Engine {
         let mut failed = Vec::new();
         let mut rest = group;
         while !rest.is_empty() {
-            let wave_len = if self.good_serving() || rest.len() == 1 {
-                rest.len()
+            let keeper = if self.good_serving() {
+                None
             } else {
-                1
+                let serving: Vec<bool> = rest
+                    .iter()
+                    .map(|(i, side, _)| {
+                        self.live[*i] == *side
+                            && self.routes.get(*i).is_some_and(|r| r.get(*side).is_some())
+                    })
+                    .collect();
+                keeps_serving(&serving)
             };
-            let wave: Vec<_> = rest.drain(..wave_len).collect();
+            let wave: Vec<_> = match keeper {
+                Some(k) => {
+                    let kept = rest.remove(k);
+                    std::mem::replace(&mut rest, vec![kept])
+                }
+                None => std::mem::take(&mut rest),
+            };
             failed.extend(self.restore_wave(wave).await);
         }
         failed

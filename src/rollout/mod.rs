@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod decide;
+pub mod eject;
 pub mod engine;
 pub mod gate;
 pub mod lock;

@@ -134,9 +134,49 @@ pub fn describe(routing: &Routing) -> String {
     parts.join(", ")
 }
 
+/// `routes` with `failing` (instance, side) taken out of traffic, when it
+/// takes traffic and something else still would: traffic has to go
+/// somewhere, and a slot that answers errors is no better than none only
+/// when it is the last one. `None` when nothing changes.
+pub fn without(routes: &[Route], failing: (usize, Side)) -> Option<Vec<Route>> {
+    let (i, side) = failing;
+    routes.get(i)?.get(side)?;
+    let mut out = routes.to_vec();
+    out[i].set(side, None);
+    let serving = out.iter().any(|r| r.main.is_some() || r.alt.is_some());
+    serving.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failing_slot_leaves_traffic_unless_it_is_the_last() {
+        let routes = steady(&[Side::Main, Side::Main, Side::Alt]);
+        let out = without(&routes, (0, Side::Main)).unwrap();
+        assert_eq!(
+            out[0],
+            Route {
+                main: None,
+                alt: None
+            }
+        );
+        assert_eq!(out[1..], routes[1..]);
+        // Not in traffic: nothing to change.
+        assert_eq!(without(&out, (0, Side::Main)), None);
+        assert_eq!(without(&routes, (2, Side::Main)), None);
+        assert_eq!(without(&routes, (7, Side::Main)), None);
+        // The last serving slot stays.
+        let one = vec![
+            Route::on(Side::Alt),
+            Route {
+                main: None,
+                alt: None,
+            },
+        ];
+        assert_eq!(without(&one, (0, Side::Alt)), None);
+    }
 
     #[test]
     fn routing_in_words() {

@@ -257,18 +257,24 @@ impl Drop for Env {
     }
 }
 
-/// Writes releases v1..v4 as `releases/VERSION/run` scripts.
+/// Writes releases v1..v6 as `releases/VERSION/run` scripts: v3 fails its
+/// health page 1.5 s after it starts, v4 and v6 every request too; v5
+/// ignores SIGTERM, so stopping it takes the app's whole `grace`.
 pub fn releases(dir: &Path) {
     for (v, extra) in [
         ("v1", ""),
         ("v2", ""),
         ("v3", "--fail-after 1500ms"),
         ("v4", "--fail-after 1500ms --fail-requests"),
+        ("v5", ""),
+        ("v6", "--fail-after 1500ms --fail-requests"),
     ] {
         let d = dir.join("releases").join(v);
         std::fs::create_dir_all(&d).unwrap();
+        // An ignored signal stays ignored across exec.
+        let trap = if v == "v5" { "trap '' TERM\n" } else { "" };
         let script = format!(
-            "#!/bin/sh\nexec '{BIN}' demo-app --version {v} --latency-ms 2 {extra} \"$@\"\n"
+            "#!/bin/sh\n{trap}exec '{BIN}' demo-app --version {v} --latency-ms 2 {extra} \"$@\"\n"
         );
         let run = d.join("run");
         std::fs::write(&run, script).unwrap();
