@@ -541,6 +541,17 @@ fn rollback_timing(db: &Path, dep: i64) -> Result<Timing, String> {
         values: Vec::new(),
     };
     t.put("gate_failed_event_ms", gate.at_ms as f64);
+    // A slot seen failing while a start was under way, taken out of
+    // traffic before the rollback began.
+    if let Some(out) = evs
+        .iter()
+        .find(|e| e.kind == "traffic_changing" && e.reason.contains(" fails: out of traffic"))
+        && let Some(done) = evs
+            .iter()
+            .find(|e| e.kind == "traffic_changed" && e.id > out.id)
+    {
+        t.put("failing_slot_out_of_traffic_ms", done.at_ms as f64);
+    }
     let started = evs
         .iter()
         .find(|e| e.kind == "rollback_started" && e.id > gate.id)

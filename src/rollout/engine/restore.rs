@@ -1,0 +1,326 @@
+//! The engine's way back: undoing a rollout in the order
+//! [`undo_steps`] gives, restore groups in waves (which slot keeps serving
+//! is [`keeps_serving`]'s call), and each restored slot back in traffic as
+//! soon as it passes its own gate.
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use serde_json::{Value, json};
+
+use super::{Engine, Undo};
+use crate::driver::{Side, Slot, Snapshot};
+use crate::model::event::EventKind;
+use crate::model::{ChangeAction, ChangeState, Version};
+use crate::rollout::decide::{Done, UndoStep, keeps_serving, undo_steps};
+use crate::rollout::gate;
+
+impl Engine {
+    /// Undoes everything after `mark` ([`undo_steps`] says in which
+    /// order and which slots together). Returns the names of instances
+    /// that could not be restored.
+    pub(super) async fn rollback_to(&mut self, mark: usize) -> Vec<String> {
+        // Health checks cut short by an abort start again: a rollback is
+        // what an abort asks for.
+        let _ = self.cancel_tx.send(false);
+        self.cancel = self.cancel_tx.subscribe();
+        let done: Vec<Done> = self
+            .undo
+            .iter()
+            .enumerate()
+            .map(|(k, u)| match u {
+                Undo::Routed { .. } => Done::Routed { routing: k },
+                Undo::Replaced { instance, side, .. } => Done::Replaced {
+                    slot: k,
+                    in_place: self.orig_live.get(*instance) == Some(side),
+                },
+            })
+            .collect();
+        let steps = undo_steps(&done, mark, self.rollback_batch());
+        self.restored.clear();
+        let mut unrestored = Vec::new();
+        for step in steps {
+            match step {
+                UndoStep::Route { routing } => {
+                    if let Some(Undo::Routed { routes, live }) = self.undo.get(routing).cloned() {
+                        self.live = live;
+                        if let Err(f) = self.apply_routes(routes).await {
+                            self.traffic_unrestored = true;
+                            self.event(EventKind::RollbackTrafficFailed, Some(&f.reason));
+                        }
+                    }
+                }
+                UndoStep::Restore { slots } => {
+                    let group: Vec<(usize, Side, Option<Snapshot>)> = slots
+                        .iter()
+                        .filter_map(|k| match self.undo.get(*k) {
+                            Some(Undo::Replaced {
+                                instance,
+                                side,
+                                snapshot,
+                            }) => Some((*instance, *side, snapshot.clone())),
+                            _ => None,
+                        })
+                        .collect();
+                    for (name, reason, side) in self.restore_group(group).await {
+                        self.event(
+                            EventKind::InstanceNotRestored {
+                                instance: name.clone(),
+                                side,
+                            },
+                            Some(&reason),
+                        );
+                        if !unrestored.contains(&name) {
+                            unrestored.push(name);
+                        }
+                    }
+                }
+            }
+        }
+        self.undo.truncate(mark);
+        unrestored
+    }
+
+    /// How many slots a rollback restores at once: `rollback_batch`, by
+    /// default every slot the rollout replaced.
+    fn rollback_batch(&self) -> usize {
+        match self.app().rollout.rollback_batch {
+            Some(n) => n as usize,
+            None => self.undo.len().max(1),
+        }
+    }
+
+    /// Restores a group of slots together: each restore recorded first,
+    /// traffic off them in one change, the snapshots put back (or what an
+    /// install started stopped) at once, the live ones gated at once, and
+    /// traffic back on the healthy ones in one change. When some instance
+    /// that does not run the failed release still serves, every live slot
+    /// still running it leaves traffic with the first group (it only
+    /// answers errors); when none does, the newest slot that still serves
+    /// keeps serving ([`keeps_serving`]) while every other one is restored
+    /// at once, so traffic never has nowhere to go and leaves the oldest
+    /// failing instances first. Returns the slots that could not be
+    /// restored: (instance, why, side).
+    async fn restore_group(
+        &mut self,
+        group: Vec<(usize, Side, Option<Snapshot>)>,
+    ) -> Vec<(String, String, Side)> {
+        let mut failed = Vec::new();
+        let mut rest = group;
+        while !rest.is_empty() {
+            let keeper = if self.good_serving() {
+                None
+            } else {
+                let serving: Vec<bool> = rest
+                    .iter()
+                    .map(|(i, side, _)| {
+                        self.live[*i] == *side
+                            && self.routes.get(*i).is_some_and(|r| r.get(*side).is_some())
+                    })
+                    .collect();
+                keeps_serving(&serving)
+            };
+            let wave: Vec<_> = match keeper {
+                Some(k) => {
+                    let kept = rest.remove(k);
+                    std::mem::replace(&mut rest, vec![kept])
+                }
+                None => std::mem::take(&mut rest),
+            };
+            failed.extend(self.restore_wave(wave).await);
+        }
+        failed
+    }
+
+    /// Whether a live slot that this rollout did not replace takes traffic.
+    fn good_serving(&self) -> bool {
+        (0..self.live.len()).any(|i| {
+            let side = self.live[i];
+            !self.runs_failed_release(i, side)
+                && self.routes.get(i).is_some_and(|r| r.get(side).is_some())
+        })
+    }
+
+    /// Whether (instance, side) still runs the release being rolled back:
+    /// replaced by this rollout and not restored yet.
+    fn runs_failed_release(&self, i: usize, side: Side) -> bool {
+        !self.restored.contains(&(i, side))
+            && self.undo.iter().any(|u| {
+                matches!(u, Undo::Replaced { instance, side: s, .. } if *instance == i && *s == side)
+            })
+    }
+
+    /// Restores a wave of slots: each restore recorded first (write before
+    /// act: no record, no restore), traffic off the wave in one change (and
+    /// off every live slot still running the failed release once something
+    /// good serves), then every slot restored and gated on its own, all at
+    /// once. Each live slot comes back into traffic as soon as it passes
+    /// its gate, and every live slot still running the failed release
+    /// leaves with it: the first good instance back ends the errors.
+    async fn restore_wave(
+        &mut self,
+        wave: Vec<(usize, Side, Option<Snapshot>)>,
+    ) -> Vec<(String, String, Side)> {
+        let mut failed = Vec::new();
+        let from = Some(self.plan.to.to_string());
+        let mut todo = Vec::new();
+        for (i, side, snapshot) in wave {
+            let Some(exec) = self.exec(i) else {
+                failed.push((self.name(i), "no executor".to_string(), side));
+                continue;
+            };
+            match self.try_change(
+                None,
+                i,
+                ChangeAction::Restore,
+                from.as_deref(),
+                json!({"side": side}),
+            ) {
+                Ok(id) => todo.push((i, side, snapshot, exec, id)),
+                Err(e) => failed.push((
+                    self.name(i),
+                    format!("cannot record the restore, so it was not made: {e}"),
+                    side,
+                )),
+            }
+        }
+        if todo.is_empty() {
+            return failed;
+        }
+        let mut off = self.routes.clone();
+        for (i, side, ..) in &todo {
+            off[*i].set(*side, None);
+        }
+        if self.good_serving() {
+            self.without_failed_release(&mut off);
+        }
+        if let Err(f) = self.apply_routes(off).await {
+            for (i, side, _, _, id) in todo {
+                self.change_done(id, ChangeState::Failed, json!({"error": f.reason}));
+                failed.push((self.name(i), f.reason.clone(), side));
+            }
+            return failed;
+        }
+        // Every slot restored, then gated when it is live, on its own.
+        let mut pending: FuturesUnordered<_> = todo
+            .into_iter()
+            .map(|(i, side, snapshot, exec, id)| {
+                let (fleet, driver, prober) =
+                    (self.fleet.clone(), self.driver.clone(), self.prober.clone());
+                let (app, mode, cancel) = (self.app, self.deadline(), self.cancel.clone());
+                let live = self.live[i] == side;
+                async move {
+                    let app = &fleet.apps[app];
+                    let inst = &app.instances[i];
+                    let slot = Slot {
+                        app,
+                        instance: inst,
+                        host: fleet
+                            .host(&inst.host)
+                            .expect("config validation guarantees every instance's host exists"),
+                        side,
+                    };
+                    let label = slot.label();
+                    let result = match &snapshot {
+                        Some(s) if s.version.is_some() || s.driver == "docker" => {
+                            driver.restore(&exec, slot, s).await
+                        }
+                        _ => driver.stop(&exec, slot).await,
+                    };
+                    // Driver errors already name the slot, except config ones.
+                    let result = result.map_err(|e| match e {
+                        crate::driver::DriverError::Config(m) => format!("{label}: {m}"),
+                        other => other.to_string(),
+                    });
+                    let gated = match (&result, &snapshot) {
+                        (Ok(()), Some(_)) if live => {
+                            Some(gate::run(&prober, &fleet, app, &[(i, side)], mode, cancel).await)
+                        }
+                        _ => None,
+                    };
+                    (i, side, snapshot, id, result, gated)
+                }
+            })
+            .collect();
+        while !pending.is_empty() {
+            tokio::select! {
+                Some((i, side, snapshot, id, result, gated)) = pending.next() => {
+                    if let Err(f) = self.back_in_traffic(i, side, snapshot, id, result, gated).await {
+                        failed.push(f);
+                    }
+                }
+                Some(sig) = self.signals.recv() => self.handle_signal(sig),
+            }
+        }
+        failed
+    }
+
+    /// Takes a restored slot's result: recorded as failed, or (when live)
+    /// put back into traffic, with every live slot still running the failed
+    /// release taken out, and recorded as restored.
+    async fn back_in_traffic(
+        &mut self,
+        i: usize,
+        side: Side,
+        snapshot: Option<Snapshot>,
+        id: i64,
+        result: Result<(), String>,
+        gated: Option<gate::GateOutcome>,
+    ) -> Result<(), (String, String, Side)> {
+        let label = self.slot(i, side).label();
+        let failure = match (result, gated.map(|o| self.judge_gate(o))) {
+            (Err(reason), _) => Some(reason),
+            (Ok(()), Some(Err(f))) => {
+                Some(format!("{label}: restored but not healthy: {}", f.reason))
+            }
+            (Ok(()), _) => None,
+        };
+        if let Some(reason) = failure {
+            self.change_done(id, ChangeState::Failed, json!({"error": reason}));
+            return Err((self.name(i), reason, side));
+        }
+        self.restored.push((i, side));
+        if snapshot.is_some() && self.live[i] == side {
+            let mut on = self.routes.clone();
+            on[i].set(side, Some(1));
+            self.without_failed_release(&mut on);
+            if let Err(f) = self.apply_routes(on).await {
+                self.restored.retain(|s| *s != (i, side));
+                self.change_done(id, ChangeState::Failed, json!({"error": f.reason}));
+                return Err((self.name(i), f.reason, side));
+            }
+        }
+        self.change_done(id, ChangeState::Done, Value::Null);
+        let version = snapshot
+            .as_ref()
+            .and_then(|s| s.version.as_ref())
+            .map(Version::to_string);
+        let inst = self.name(i);
+        if self.live[i] == side {
+            self.set_instance_state(&inst, version.as_deref(), side);
+        }
+        self.event(
+            EventKind::InstanceRestored {
+                instance: inst,
+                side,
+                version,
+            },
+            None,
+        );
+        Ok(())
+    }
+
+    /// Takes every live slot that still runs the failed release out of
+    /// `routes`.
+    fn without_failed_release(&self, routes: &mut [crate::rollout::routing::Route]) {
+        for (k, route) in routes.iter_mut().enumerate() {
+            let live = self.live[k];
+            if self.runs_failed_release(k, live) {
+                route.set(live, None);
+            }
+        }
+    }
+
+    fn name(&self, i: usize) -> String {
+        self.app().instances[i].name.clone()
+    }
+}
