@@ -7,6 +7,7 @@ pub mod command;
 pub mod condition;
 pub mod docker;
 pub mod http;
+pub mod http1;
 pub mod scheduler;
 pub mod tcp;
 
