@@ -14,6 +14,7 @@
 //! reqwest instead (see `http.rs`).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
@@ -91,10 +92,36 @@ pub struct Connections {
     idle: Mutex<Idle>,
 }
 
+/// FNV-1a: the idle set is looked up twice per run by short keys that
+/// come from the configuration, not from the network, so a fast hash
+/// with no defence against chosen collisions is the right one.
+#[derive(Clone, Copy, Debug)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+
 #[derive(Debug)]
 struct Idle {
     /// Host, then port: connections last used at the given time.
-    peers: HashMap<String, HashMap<u16, Vec<(TcpStream, Instant)>>>,
+    peers: FnvMap<String, FnvMap<u16, Vec<(TcpStream, Instant)>>>,
     swept: Instant,
 }
 
@@ -102,7 +129,7 @@ impl Default for Connections {
     fn default() -> Self {
         Connections {
             idle: Mutex::new(Idle {
-                peers: HashMap::new(),
+                peers: FnvMap::default(),
                 swept: Instant::now(),
             }),
         }
@@ -183,7 +210,7 @@ impl Connections {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         idle.peers
             .values()
-            .flat_map(HashMap::values)
+            .flat_map(|ports| ports.values())
             .map(Vec::len)
             .sum()
     }
