@@ -9,12 +9,13 @@
 //! window), so 10,000 probes need about 40 MB (see
 //! [`FleetState::approx_heap_bytes`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::config::Fleet;
 use crate::health::{Change, ProbeLoc, Tracker};
-use crate::model::{ErrorKind, ProbeResult};
+use crate::model::{ErrorKind, ProbeKey, ProbeResult};
 use crate::monitor::Role;
 use crate::rollout::watch::AppRollouts;
 
@@ -263,6 +264,42 @@ pub struct FleetState {
     rollouts: Vec<AppRollouts>,
     /// Whether this process probes or reads what another one probes.
     role: Role,
+    /// Where the probe of a key seen before sits, by the addresses of the
+    /// key's three names: the scheduler gives every result of one probe
+    /// the same names, so this skips hashing them. The entry keeps its
+    /// key, and so the names, alive: no other name can take an address
+    /// while it is here. At most one entry per probe of the fleet.
+    located: HashMap<[usize; 3], (ProbeKey, ProbeLoc), BuildHasherDefault<AddressHasher>>,
+}
+
+/// Hashes the addresses of [`FleetState::located`]'s keys.
+#[derive(Clone, Copy, Debug, Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// The addresses of a key's names.
+fn addresses(key: &ProbeKey) -> [usize; 3] {
+    let at = |s: &Arc<str>| Arc::as_ptr(s).cast::<u8>() as usize;
+    [at(&key.app), at(&key.instance), at(&key.probe)]
 }
 
 /// Pushes onto a ring of [`SPARK_SAMPLES`], allocating it exactly once.
@@ -314,13 +351,27 @@ impl FleetState {
             per_second: [(i64::MIN, 0); 10],
             rollouts: Vec::new(),
             role: Role::Starting,
+            located: HashMap::default(),
         }
+    }
+
+    /// Where the probe of `key` sits, if it is part of the fleet.
+    fn locate(&mut self, key: &ProbeKey) -> Option<ProbeLoc> {
+        let at = addresses(key);
+        if let Some((_, loc)) = self.located.get(&at) {
+            return Some(*loc);
+        }
+        let loc = self.tracker.locate(key)?;
+        if self.located.len() < self.probes.len() {
+            self.located.insert(at, (key.clone(), loc));
+        }
+        Some(loc)
     }
 
     /// Records one result. Returns the instance verdict change, if any.
     /// Results for probes not in the fleet are counted and ignored.
     pub fn observe(&mut self, r: &ProbeResult) -> Option<Change> {
-        let Some(loc) = self.tracker.locate(&r.key) else {
+        let Some(loc) = self.locate(&r.key) else {
             self.ignored += 1;
             return None;
         };
@@ -494,6 +545,7 @@ impl FleetState {
             + apps
             + self.apps.capacity() * size_of::<AppHistory>()
             + self.offsets.capacity() * size_of::<usize>()
+            + self.located.capacity() * (size_of::<([usize; 3], (ProbeKey, ProbeLoc))>() + 1)
     }
 }
 
@@ -595,6 +647,25 @@ mod tests {
         assert_eq!(s.app_samples(1).len(), 3);
         // Probe p1 has no result yet, so with `require = all` nothing is known.
         assert_eq!(s.tracker().app_status(1), AppStatus::Unknown);
+    }
+
+    #[test]
+    fn shared_and_fresh_names_find_the_same_probe() {
+        let mut s = FleetState::new(fleet(2, 2, 2));
+        let shared = key("app1", "i0", "p1");
+        for at in 0..3 {
+            s.observe(&res(&shared, at * 1_000, true, "ok"));
+            // The same names, allocated anew each time.
+            s.observe(&res(&key("app1", "i0", "p1"), at * 1_000 + 500, false, "no"));
+        }
+        let loc = s.tracker().locate(&shared).unwrap();
+        assert_eq!(s.probe(loc).success_counts(3_000), (3, 6));
+        assert_eq!(s.results(), 6);
+        // At most one remembered key per probe, however many fresh ones.
+        for _ in 0..100 {
+            s.observe(&res(&key("app0", "i1", "p0"), 0, true, ""));
+        }
+        assert!(s.located.len() <= 8, "{}", s.located.len());
     }
 
     #[test]
