@@ -27,13 +27,15 @@ use super::queries::PRUNE_CHUNK;
 use super::{Store, StoreError};
 use crate::model::{ProbeResult, now_ms};
 
-/// Most rows written in one transaction.
-pub const BATCH_MAX: usize = 20_000;
+/// Most rows written in one transaction: a batch of [`FLUSH_INTERVAL`] at
+/// 20,000 results a second.
+pub const BATCH_MAX: usize = 40_000;
 /// Longest a received result waits before its batch is written. Each row
-/// also goes into the `(app, instance, probe, at_ms)` index, whose pages
-/// are rewritten whole on every commit that touches them: fewer, larger
-/// transactions write fewer of them again.
-pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// also goes into the `(app, instance, probe, at_ms)` index, and once a
+/// probe has a few hundred rows its next row goes into an index page of
+/// its own, rewritten whole by each commit that touches it: a batch that
+/// holds two rows of a probe run every second writes that page once.
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(2);
 /// The writer's page cache, in KiB. The index pages where each probe's
 /// next row goes are read on every batch; with thousands of probes they
 /// outgrow SQLite's default of 2 MiB.
@@ -402,8 +404,23 @@ fn take(shared: &Shared, first_wait: Duration) -> (Vec<ProbeResult>, bool) {
     (rows, inbox.closed)
 }
 
-/// Queues `rows` as batches of at most [`BATCH_MAX`].
+/// Queues `rows` as batches of at most [`BATCH_MAX`], each in the order of
+/// the `(app, instance, probe, at_ms)` index: one probe's rows of a batch
+/// then go into its index page one after the other, while it is cached.
 fn enqueue(queue: &mut VecDeque<Batch>, mut rows: Vec<ProbeResult>) {
+    rows.sort_by(|a, b| {
+        let name = |x: &std::sync::Arc<str>, y: &std::sync::Arc<str>| {
+            if std::sync::Arc::ptr_eq(x, y) {
+                std::cmp::Ordering::Equal
+            } else {
+                x.cmp(y)
+            }
+        };
+        name(&a.key.app, &b.key.app)
+            .then_with(|| name(&a.key.instance, &b.key.instance))
+            .then_with(|| name(&a.key.probe, &b.key.probe))
+            .then(a.at_ms.cmp(&b.at_ms))
+    });
     while rows.len() > BATCH_MAX {
         let rest = rows.split_off(BATCH_MAX);
         queue.push_back(Batch { rows, tries: 0 });
