@@ -32,7 +32,7 @@ use crate::model::{ProbeResult, now_ms};
 pub const BATCH_MAX: usize = 40_000;
 /// Longest a received result waits before its batch is written. Each row
 /// also goes into the `(app, instance, probe, at_ms)` index, and once a
-/// probe has a few hundred rows its next row goes into an index page of
+/// probe has a hundred rows or so its next row goes into an index page of
 /// its own, rewritten whole by each commit that touches it: a batch that
 /// holds two rows of a probe run every second writes that page once.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(2);

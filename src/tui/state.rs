@@ -656,7 +656,12 @@ mod tests {
         for at in 0..3 {
             s.observe(&res(&shared, at * 1_000, true, "ok"));
             // The same names, allocated anew each time.
-            s.observe(&res(&key("app1", "i0", "p1"), at * 1_000 + 500, false, "no"));
+            s.observe(&res(
+                &key("app1", "i0", "p1"),
+                at * 1_000 + 500,
+                false,
+                "no",
+            ));
         }
         let loc = s.tracker().locate(&shared).unwrap();
         assert_eq!(s.probe(loc).success_counts(3_000), (3, 6));
