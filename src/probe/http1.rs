@@ -373,7 +373,9 @@ fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<Head>, String> {
     } else {
         Framing::UntilClose
     };
+    // After 101 the connection speaks another protocol.
     let keep_alive = !close
+        && status != 101
         && (http11 || keep)
         && framing != Framing::UntilClose
         && !(coded && length.is_some());
@@ -674,6 +676,10 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((h.framing, h.keep_alive), (Framing::Empty, true));
+        let h = parse_head(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.framing, h.keep_alive), (Framing::Empty, false));
         let h = parse_head(b"HTTP/1.1 204 No Content\r\n\r\n", false)
             .unwrap()
             .unwrap();
