@@ -12,6 +12,12 @@
 //! while idle: the request is sent once more on a new connection, as any
 //! client does. `https://` probes, and URLs with credentials, go through
 //! reqwest instead (see `http.rs`).
+//!
+//! Why not hyper's client connection (`hyper::client::conn::http1`, tried
+//! in this file's place): each kept-alive connection holds a task, a read
+//! buffer and an 8 KiB header buffer, and 10,000 endpoints × 1 s peaked at
+//! 315 MB with a 2 KiB read buffer (355 MB with hyper's defaults, 401 MB
+//! over 180 s) where this file takes 140 MB; the target is 200 MB.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
