@@ -29,13 +29,15 @@ use crate::model::{ProbeResult, now_ms};
 
 /// Most rows written in one transaction: a batch of [`FLUSH_INTERVAL`] at
 /// 20,000 results a second.
-pub const BATCH_MAX: usize = 40_000;
-/// Longest a received result waits before its batch is written. Each row
-/// also goes into the `(app, instance, probe, at_ms)` index, and once a
-/// probe has a hundred rows or so its next row goes into an index page of
-/// its own, rewritten whole by each commit that touches it: a batch that
-/// holds two rows of a probe run every second writes that page once.
-pub const FLUSH_INTERVAL: Duration = Duration::from_secs(2);
+pub const BATCH_MAX: usize = 20_000;
+/// Longest a received result waits before its batch is written: consoles
+/// that read the history look once a second, so a result reaches them
+/// within about two. Each row also goes into the `(app, instance, probe,
+/// at_ms)` index, and once a probe has a hundred rows or so its next row
+/// goes into an index page of its own, rewritten whole by each commit that
+/// touches it: a probe run every second has that page written once a
+/// second.
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// The writer's page cache, in KiB. The index pages where each probe's
 /// next row goes are read on every batch; with thousands of probes they
 /// outgrow SQLite's default of 2 MiB.
