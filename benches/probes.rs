@@ -3,8 +3,9 @@
 //! condition, health and console state, the SQLite history writer) and
 //! reports probes per second, CPU use and peak memory of this process.
 //!
-//! The endpoints are served by a separate process (this binary re-run with
-//! `ROLLGUARD_BENCH_SERVE=N`) so their CPU is not counted.
+//! The endpoints are served by separate processes (this binary re-run with
+//! `ROLLGUARD_BENCH_SERVE=N`, at most 4,000 endpoints each so that each
+//! stays within its descriptor limit) so their CPU is not counted.
 //!
 //! ```text
 //! cargo bench --bench probes -- [--instances 2000] [--interval 1s] [--duration 60s]
@@ -21,6 +22,9 @@ use std::time::{Duration, Instant};
 
 use rollguard::config::{self, Fleet};
 use rollguard::monitor::Monitor;
+
+/// Endpoints served by one server process.
+const SERVE_PER_PROCESS: usize = 4_000;
 
 fn raise_fd_limit() {
     // SAFETY: plain getrlimit/setrlimit on our own process.
@@ -121,17 +125,26 @@ fn main() {
     let interval = config::parse_duration(&interval_s).expect("--interval");
     raise_fd_limit();
 
-    let mut server = Command::new(std::env::current_exe().unwrap())
-        .env("ROLLGUARD_BENCH_SERVE", instances.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the endpoint server");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ports: Vec<u16> = line.trim().split(',').map(|p| p.parse().unwrap()).collect();
+    // Each endpoint takes a listener and a connection (two descriptors,
+    // more while a connection is replaced), so one server process serves
+    // at most SERVE_PER_PROCESS of them within the descriptor limit.
+    let mut servers = Vec::new();
+    let mut ports: Vec<u16> = Vec::with_capacity(instances);
+    for first in (0..instances).step_by(SERVE_PER_PROCESS) {
+        let n = SERVE_PER_PROCESS.min(instances - first);
+        let mut server = Command::new(std::env::current_exe().unwrap())
+            .env("ROLLGUARD_BENCH_SERVE", n.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the endpoint server");
+        let mut line = String::new();
+        BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        ports.extend(line.trim().split(',').map(|p| p.parse::<u16>().unwrap()));
+        servers.push(server);
+    }
 
     let dir = std::env::temp_dir().join(format!("rollguard-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -174,6 +187,12 @@ fn main() {
             .counters
             .failures
             .load(std::sync::atomic::Ordering::Relaxed);
+        let by_kind: serde_json::Map<String, serde_json::Value> = monitor
+            .counters
+            .failures_by_kind()
+            .into_iter()
+            .map(|(k, n)| (k.as_str().to_string(), n.into()))
+            .collect();
         let before_stop = monitor.writer_stats();
         let stats = monitor.stop().await;
         serde_json::json!({
@@ -185,15 +204,18 @@ fn main() {
             "cpu_percent_of_one_core": ((c1 - c0) / wall * 1000.0).round() / 10.0,
             "peak_rss_mb": (status_kb("VmHWM:") as f64 / 1024.0 * 10.0).round() / 10.0,
             "failures": failures,
+            "failures_by_kind": by_kind,
             "history_written": stats.written,
             "history_failed": stats.failed,
             "history_pending_max": max_pending,
             "history_pending_at_end": before_stop.pending,
         })
     });
-    drop(server.stdin.take());
-    let _ = server.kill();
-    let _ = server.wait();
+    for mut server in servers {
+        drop(server.stdin.take());
+        let _ = server.kill();
+        let _ = server.wait();
+    }
     let _ = std::fs::remove_dir_all(&dir);
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
 }

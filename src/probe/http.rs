@@ -1,25 +1,96 @@
-//! The `http` probe: one request, status and body checks, conditions. All
-//! probes share one client (connection reuse); probes with `insecure_tls`
-//! share a second one that accepts any certificate.
+//! The `http` probe: one request, status and body checks, conditions.
+//! Plain `http://` requests go through [`http1`](super::http1), whose
+//! idle connections cost a socket each; `https://` ones (and URLs with
+//! credentials) through one shared reqwest client, and probes with
+//! `insecure_tls` through a second one that accepts any certificate. Both
+//! keep connections between runs.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use super::condition::Response;
+use super::http1::{self, Connections, Failure};
 use super::{MAX_BODY, Outcome, Target};
 use crate::config::{HttpProbe, HttpTarget, format_duration};
 use crate::exec::shell;
 use crate::model::ErrorKind;
 
+/// The `User-Agent` of every probe that does not set its own.
+const USER_AGENT: &str = concat!("rollguard/", env!("CARGO_PKG_VERSION"));
+
 /// The shared HTTP clients.
 #[derive(Debug)]
 pub struct Clients {
+    plain: Connections,
     strict: reqwest::Client,
     insecure: reqwest::Client,
 }
 
+/// Where a plain `http://` request goes.
+struct PlainTarget<'a> {
+    host: Cow<'a, str>,
+    port: u16,
+    authority: String,
+    path: Cow<'a, str>,
+}
+
+/// Whether `path` reaches the server as written: URL parsing would
+/// neither escape nor normalise any of it.
+fn path_as_written(path: &str) -> bool {
+    path.starts_with('/')
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@?%".contains(&b))
+        && !path
+            .split(['?'])
+            .next()
+            .unwrap_or_default()
+            .split('/')
+            .any(|seg| seg == "." || seg == "..")
+}
+
+/// Whether a host is written as URL parsing would leave it.
+fn host_as_written(host: &str) -> bool {
+    host.parse::<std::net::Ipv4Addr>().is_ok()
+        || (!host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && !host.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+}
+
+/// The plain-HTTP target of `url`, or `None` when it is not one (another
+/// scheme, or credentials in it).
+fn plain_from_url(url: &url::Url) -> Option<PlainTarget<'static>> {
+    if url.scheme() != "http" || !url.username().is_empty() || url.password().is_some() {
+        return None;
+    }
+    let host = match url.host()? {
+        url::Host::Domain(d) => d.to_string(),
+        url::Host::Ipv4(a) => a.to_string(),
+        url::Host::Ipv6(a) => a.to_string(),
+    };
+    let host_text = url.host_str()?;
+    let port = url.port_or_known_default()?;
+    let authority = match url.port() {
+        Some(p) => format!("{host_text}:{p}"),
+        None => host_text.to_string(),
+    };
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    Some(PlainTarget {
+        host: Cow::Owned(host),
+        port,
+        authority,
+        path: Cow::Owned(path),
+    })
+}
+
 fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
-        .user_agent(concat!("rollguard/", env!("CARGO_PKG_VERSION")))
+        .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(4)
@@ -38,12 +109,39 @@ impl Clients {
             .tls_danger_accept_invalid_certs(true)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Clients { strict, insecure })
+        Ok(Clients {
+            plain: Connections::default(),
+            strict,
+            insecure,
+        })
+    }
+
+    /// The idle plain-HTTP connections kept now.
+    pub fn idle_connections(&self) -> usize {
+        self.plain.idle_count()
     }
 
     /// Runs one HTTP probe.
     pub async fn run(&self, target: Target<'_>, p: &HttpProbe, timeout: Duration) -> Outcome {
         let url = match &p.target {
+            HttpTarget::Path { scheme, path } if scheme == "http" => {
+                let address = target.host.address.as_str();
+                if path_as_written(path) && host_as_written(address) {
+                    let authority = if target.port == 80 {
+                        address.to_string()
+                    } else {
+                        format!("{address}:{}", target.port)
+                    };
+                    let plain = PlainTarget {
+                        host: Cow::Borrowed(address),
+                        port: target.port,
+                        authority,
+                        path: Cow::Borrowed(path),
+                    };
+                    return self.run_plain(&plain, p, timeout).await;
+                }
+                format!("{scheme}://{}:{}{path}", target.url_host(), target.port)
+            }
             HttpTarget::Path { scheme, path } => {
                 format!("{scheme}://{}:{}{path}", target.url_host(), target.port)
             }
@@ -56,6 +154,11 @@ impl Clients {
                 }
             }
         };
+        if let Ok(parsed) = url::Url::parse(&url)
+            && let Some(plain) = plain_from_url(&parsed)
+        {
+            return self.run_plain(&plain, p, timeout).await;
+        }
         let client = if p.insecure_tls {
             &self.insecure
         } else {
@@ -92,6 +195,84 @@ impl Clients {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let body = String::from_utf8_lossy(&body);
         judge(p, status, elapsed_ms, &body)
+    }
+}
+
+impl Clients {
+    /// Runs one HTTP probe over a plain connection (see [`http1`]).
+    async fn run_plain(&self, t: &PlainTarget<'_>, p: &HttpProbe, timeout: Duration) -> Outcome {
+        let req = http1::Request {
+            method: &p.method,
+            host: &t.host,
+            port: t.port,
+            authority: &t.authority,
+            path: &t.path,
+            headers: &p.headers,
+            user_agent: USER_AGENT,
+        };
+        let started = Instant::now();
+        let mut status = None;
+        let sent = tokio::time::timeout(timeout, self.plain.send(&req, &mut status)).await;
+        let resp = match sent {
+            Ok(Ok(r)) => r,
+            Ok(Err(f)) => return plain_failure(f, timeout),
+            Err(_) => {
+                let o = no_answer(timeout);
+                return match status {
+                    Some(code) => o.with_code(code),
+                    None => o,
+                };
+            }
+        };
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let body = String::from_utf8_lossy(&resp.body);
+        judge(p, resp.status, elapsed_ms, &body)
+    }
+}
+
+fn no_answer(timeout: Duration) -> Outcome {
+    Outcome::fail(
+        ErrorKind::Timeout,
+        None,
+        format!("no answer within {}", format_duration(timeout)),
+    )
+}
+
+/// A plain exchange's failure as an outcome, worded as [`classify`] words
+/// the same failures of the other clients.
+fn plain_failure(f: Failure, timeout: Duration) -> Outcome {
+    match f {
+        Failure::Dns(e) => Outcome::fail(ErrorKind::Dns, None, last_part(&e)),
+        Failure::ConnectTimeout => no_answer(timeout),
+        Failure::Connect(e) => match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                Outcome::fail(ErrorKind::Refused, None, "connection refused")
+            }
+            std::io::ErrorKind::TimedOut => no_answer(timeout),
+            _ => Outcome::fail(
+                ErrorKind::Refused,
+                None,
+                format!("connection reset or closed ({e})"),
+            ),
+        },
+        Failure::Closed { what, .. } => {
+            let message = if what.contains("refused") {
+                "connection refused".to_string()
+            } else {
+                format!("connection reset or closed ({what})")
+            };
+            Outcome::fail(ErrorKind::Refused, None, message)
+        }
+        Failure::NotHttp(what) => Outcome::fail(
+            ErrorKind::Protocol,
+            None,
+            format!("not an HTTP response ({what})"),
+        ),
+        Failure::Body { status, what } => Outcome::fail(
+            ErrorKind::Protocol,
+            Some(i64::from(status)),
+            format!("the response broke off after its head ({what})"),
+        ),
     }
 }
 

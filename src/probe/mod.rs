@@ -7,6 +7,7 @@ pub mod command;
 pub mod condition;
 pub mod docker;
 pub mod http;
+pub mod http1;
 pub mod scheduler;
 pub mod tcp;
 
@@ -112,6 +113,18 @@ impl Prober {
     /// tried once more at once before it counts; the result reports the
     /// second attempt.
     pub async fn run(&self, target: Target<'_>, probe: &Probe) -> ProbeResult {
+        let key = ProbeKey {
+            app: Arc::from(target.app.name.as_str()),
+            instance: Arc::from(target.instance.name.as_str()),
+            probe: Arc::from(probe.name.as_str()),
+        };
+        self.run_as(&key, target, probe).await
+    }
+
+    /// [`Self::run`], with the result's key given (it names `target`'s
+    /// app and instance and `probe`): a loop that runs the same probe
+    /// again and again builds it once.
+    pub async fn run_as(&self, key: &ProbeKey, target: Target<'_>, probe: &Probe) -> ProbeResult {
         let at_ms = now_ms();
         let started = Instant::now();
         let mut outcome = self.attempt(target, probe).await;
@@ -125,11 +138,7 @@ impl Prober {
             }
         }
         ProbeResult {
-            key: ProbeKey {
-                app: Arc::from(target.app.name.as_str()),
-                instance: Arc::from(target.instance.name.as_str()),
-                probe: Arc::from(probe.name.as_str()),
-            },
+            key: key.clone(),
             at_ms,
             ok: outcome.error.is_none(),
             latency_ms: latency.as_secs_f64() * 1000.0,
@@ -156,8 +165,12 @@ impl Prober {
                 },
             }
         };
-        // Every probe enforces its own timeout; this outer bound only guards
-        // against one that does not (a stuck DNS lookup, say).
+        // HTTP and TCP probes bound the whole attempt (name lookup
+        // included) by their timeout. The others enforce it too; this
+        // outer bound only guards against one that does not.
+        if matches!(probe.kind, ProbeKind::Http(_) | ProbeKind::Tcp(_)) {
+            return run.await;
+        }
         match tokio::time::timeout(timeout + Duration::from_millis(500), run).await {
             Ok(o) => o,
             Err(_) => Outcome::fail(

@@ -4,18 +4,24 @@
 //! never queued), so runs of one probe never overlap or pile up. First runs
 //! are spread over one interval so a thousand instances do not fire in the
 //! same millisecond.
+//!
+//! One more task waits for the shutdown signal and then aborts the probe
+//! tasks (a run in flight is dropped, its result never sent), so a probe's
+//! loop does not watch the signal itself: ten thousand loops polling one
+//! signal on every run contend for its lock. Each loop builds its probe's
+//! [`ProbeKey`] once; every result shares its names.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{Prober, Target};
 use crate::config::Fleet;
-use crate::model::ProbeResult;
+use crate::model::{ProbeKey, ProbeResult};
 
 /// Where results go. Unbounded so that a probe never waits on a consumer;
 /// consumers (health, store writer, console) are faster than probes.
@@ -31,38 +37,58 @@ pub fn first_delay(seed: u64, key: (&str, &str, &str), interval: Duration) -> Du
     Duration::from_millis(h.finish() % ms)
 }
 
-/// Starts every probe of `fleet`. Tasks stop when `shutdown` turns true or
-/// when every receiver of `tx` is gone.
+/// Starts every probe of `fleet`. Tasks stop when `shutdown` turns true (or
+/// its sender is gone) or when every receiver of `tx` is gone.
 pub fn spawn(
     fleet: Arc<Fleet>,
     prober: Arc<Prober>,
     tx: ResultSender,
-    shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
 ) -> JoinSet<()> {
     let seed = u64::from(std::process::id())
         ^ std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos().into());
     let mut set = JoinSet::new();
+    let mut loops: Vec<AbortHandle> = Vec::new();
     for (ai, app) in fleet.apps.iter().enumerate() {
+        let app_name: Arc<str> = Arc::from(app.name.as_str());
+        let probe_names: Vec<Arc<str>> = app
+            .probes
+            .iter()
+            .map(|p| Arc::from(p.name.as_str()))
+            .collect();
         for (ii, inst) in app.instances.iter().enumerate() {
+            let inst_name: Arc<str> = Arc::from(inst.name.as_str());
             for (pi, probe) in app.probes.iter().enumerate() {
                 let delay = first_delay(
                     seed,
                     (&app.name, &inst.name, &probe.name),
                     app.health.interval,
                 );
-                set.spawn(probe_loop(
+                let key = ProbeKey {
+                    app: app_name.clone(),
+                    instance: inst_name.clone(),
+                    probe: probe_names[pi].clone(),
+                };
+                loops.push(set.spawn(probe_loop(
                     fleet.clone(),
                     prober.clone(),
                     (ai, ii, pi),
+                    key,
                     delay,
                     tx.clone(),
-                    shutdown.clone(),
-                ));
+                )));
             }
         }
     }
+    set.spawn(async move {
+        // Ends on true, or when the sender is gone.
+        let _ = shutdown.wait_for(|s| *s).await;
+        for l in &loops {
+            l.abort();
+        }
+    });
     set
 }
 
@@ -70,9 +96,9 @@ async fn probe_loop(
     fleet: Arc<Fleet>,
     prober: Arc<Prober>,
     (ai, ii, pi): (usize, usize, usize),
+    key: ProbeKey,
     delay: Duration,
     tx: ResultSender,
-    mut shutdown: watch::Receiver<bool>,
 ) {
     let app = &fleet.apps[ai];
     let instance = &app.instances[ii];
@@ -89,16 +115,8 @@ async fn probe_loop(
     let mut ticks = tokio::time::interval_at(Instant::now() + delay, app.health.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.wait_for(|s| *s) => return,
-            _ = ticks.tick() => {}
-        }
-        let result = tokio::select! {
-            biased;
-            _ = shutdown.wait_for(|s| *s) => return,
-            r = prober.run(target, probe) => r,
-        };
+        ticks.tick().await;
+        let result = prober.run_as(&key, target, probe).await;
         if tx.send(result).is_err() {
             return;
         }

@@ -4,15 +4,18 @@
 //! Separate from the view state ([`App`](super::App): selection, popups) so
 //! that the poller and the drawing never need each other. Everything is
 //! stored by position (app, instance, probe), with compact fixed-size
-//! samples and bounded buffers: a fleet of 2,000 instances with two probes
-//! each needs about 25 MB at most (see [`FleetState::approx_heap_bytes`]).
+//! samples and bounded buffers: a probe needs about 4 KB at most (120
+//! samples of 16 bytes, and 4 bytes per result in the success-rate
+//! window), so 10,000 probes need about 40 MB (see
+//! [`FleetState::approx_heap_bytes`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::config::Fleet;
 use crate::health::{Change, ProbeLoc, Tracker};
-use crate::model::{ErrorKind, ProbeResult};
+use crate::model::{ErrorKind, ProbeKey, ProbeResult};
 use crate::monitor::Role;
 use crate::rollout::watch::AppRollouts;
 
@@ -75,9 +78,88 @@ pub struct ProbeHistory {
     samples: VecDeque<Sample>,
     last: Option<LastResult>,
     last_failure: Option<LastResult>,
-    /// `(at_ms << 1) | ok` per result, oldest first.
-    window: VecDeque<i64>,
-    window_ok: u32,
+    /// The results in the success-rate window, oldest first.
+    window: Window,
+}
+
+/// The results counted by the success rate: for each, when it started and
+/// whether it passed, in 4 bytes: `((at_ms - base_ms) << 1) | ok`. The
+/// entries of one probe lie within minutes of each other, far inside the
+/// 24 days that 31 bits of milliseconds span. The buffer grows by small
+/// steps up to [`RATE_WINDOW_CAP`], so a probe that keeps 300 results
+/// holds about 300 entries, not the next power of two.
+#[derive(Clone, Debug, Default)]
+struct Window {
+    base_ms: i64,
+    entries: VecDeque<u32>,
+    /// How many entries passed.
+    ok: u32,
+}
+
+/// The largest offset from `base_ms` an entry can hold.
+const WINDOW_SPAN_MS: i64 = (u32::MAX >> 1) as i64;
+
+impl Window {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
+    fn decode(&self, e: u32) -> (i64, bool) {
+        (self.base_ms + i64::from(e >> 1), e & 1 == 1)
+    }
+
+    fn front(&self) -> Option<(i64, bool)> {
+        self.entries.front().map(|&e| self.decode(e))
+    }
+
+    fn pop_front(&mut self) {
+        if let Some(e) = self.entries.pop_front() {
+            self.ok -= e & 1;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (i64, bool)> + '_ {
+        self.entries.iter().map(|&e| self.decode(e))
+    }
+
+    /// Appends a result. Entries that cannot share a base with it (more
+    /// than 24 days away, after the clock jumped) are dropped first.
+    fn push_back(&mut self, at_ms: i64, ok: bool) {
+        if self.entries.is_empty() {
+            self.base_ms = at_ms;
+        } else if at_ms < self.base_ms || at_ms - self.base_ms > WINDOW_SPAN_MS {
+            self.rebase(at_ms);
+        }
+        if self.entries.len() == self.entries.capacity() {
+            let step = (self.entries.len() / 8).max(16);
+            let room = RATE_WINDOW_CAP.saturating_sub(self.entries.len()).max(1);
+            self.entries.reserve_exact(step.min(room));
+        }
+        let offset = u32::try_from(at_ms - self.base_ms).unwrap_or(u32::MAX >> 1);
+        self.entries.push_back((offset << 1) | u32::from(ok));
+        self.ok += u32::from(ok);
+    }
+
+    /// Moves the base so that `at_ms` and as many entries as fit share it.
+    fn rebase(&mut self, at_ms: i64) {
+        let old: Vec<(i64, bool)> = self.iter().collect();
+        let lo = old.iter().map(|e| e.0).fold(at_ms, i64::min);
+        let base = lo.max(at_ms.saturating_sub(WINDOW_SPAN_MS));
+        self.entries.clear();
+        self.ok = 0;
+        self.base_ms = base.min(at_ms);
+        for (t, ok) in old {
+            if (self.base_ms..=self.base_ms + WINDOW_SPAN_MS).contains(&t) {
+                let offset = (t - self.base_ms) as u32;
+                self.entries.push_back((offset << 1) | u32::from(ok));
+                self.ok += u32::from(ok);
+            }
+        }
+    }
 }
 
 impl ProbeHistory {
@@ -99,13 +181,13 @@ impl ProbeHistory {
     /// (passed, total) over the [`RATE_WINDOW_MS`] before `now_ms`.
     pub fn success_counts(&self, now_ms: i64) -> (u32, u32) {
         let cutoff = now_ms - RATE_WINDOW_MS;
-        let (mut ok, mut total) = (self.window_ok, self.window.len() as u32);
-        for &e in &self.window {
-            if (e >> 1) >= cutoff {
+        let (mut ok, mut total) = (self.window.ok, self.window.len() as u32);
+        for (at_ms, passed) in self.window.iter() {
+            if at_ms >= cutoff {
                 break;
             }
             total -= 1;
-            ok -= (e & 1) as u32;
+            ok -= u32::from(passed);
         }
         (ok, total)
     }
@@ -119,22 +201,26 @@ impl ProbeHistory {
         push_ring(&mut self.samples, s);
         // Prune by time, then by size.
         let cutoff = r.at_ms - RATE_WINDOW_MS;
-        while let Some(&e) = self.window.front() {
-            if (e >> 1) >= cutoff && self.window.len() < RATE_WINDOW_CAP {
+        while let Some((at_ms, _)) = self.window.front() {
+            if at_ms >= cutoff && self.window.len() < RATE_WINDOW_CAP {
                 break;
             }
             self.window.pop_front();
-            self.window_ok -= (e & 1) as u32;
         }
-        self.window.push_back((r.at_ms << 1) | i64::from(r.ok));
-        self.window_ok += u32::from(r.ok);
+        self.window.push_back(r.at_ms, r.ok);
+        // The same message as last time (a steady "200 in 3ms") keeps its
+        // allocation.
+        let message = match self.last.take() {
+            Some(l) if same_message(&l.message, &r.message) => l.message,
+            _ => short_message(&r.message),
+        };
         let last = LastResult {
             at_ms: r.at_ms,
             ok: r.ok,
             latency_ms: s.latency_ms,
             code: r.code,
             error_kind: r.error_kind,
-            message: short_message(&r.message),
+            message,
         };
         if !r.ok {
             self.last_failure = Some(last.clone());
@@ -145,7 +231,7 @@ impl ProbeHistory {
 
     fn heap_bytes(&self) -> usize {
         self.samples.capacity() * size_of::<Sample>()
-            + self.window.capacity() * size_of::<i64>()
+            + self.window.capacity() * size_of::<u32>()
             + self.last.as_ref().map_or(0, |l| l.message.len())
             + self.last_failure.as_ref().map_or(0, |l| l.message.len())
     }
@@ -178,6 +264,42 @@ pub struct FleetState {
     rollouts: Vec<AppRollouts>,
     /// Whether this process probes or reads what another one probes.
     role: Role,
+    /// Where the probe of a key seen before sits, by the addresses of the
+    /// key's three names: the scheduler gives every result of one probe
+    /// the same names, so this skips hashing them. The entry keeps its
+    /// key, and so the names, alive: no other name can take an address
+    /// while it is here. At most one entry per probe of the fleet.
+    located: HashMap<[usize; 3], (ProbeKey, ProbeLoc), BuildHasherDefault<AddressHasher>>,
+}
+
+/// Hashes the addresses of [`FleetState::located`]'s keys.
+#[derive(Clone, Copy, Debug, Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// The addresses of a key's names.
+fn addresses(key: &ProbeKey) -> [usize; 3] {
+    let at = |s: &Arc<str>| Arc::as_ptr(s).cast::<u8>() as usize;
+    [at(&key.app), at(&key.instance), at(&key.probe)]
 }
 
 /// Pushes onto a ring of [`SPARK_SAMPLES`], allocating it exactly once.
@@ -189,6 +311,11 @@ fn push_ring(ring: &mut VecDeque<Sample>, s: Sample) {
         ring.pop_front();
     }
     ring.push_back(s);
+}
+
+/// Whether `kept` (a message as [`short_message`] keeps it) is `m`'s.
+fn same_message(kept: &str, m: &str) -> bool {
+    m.len() <= MESSAGE_MAX && kept == m
 }
 
 fn short_message(m: &str) -> Box<str> {
@@ -224,13 +351,27 @@ impl FleetState {
             per_second: [(i64::MIN, 0); 10],
             rollouts: Vec::new(),
             role: Role::Starting,
+            located: HashMap::default(),
         }
+    }
+
+    /// Where the probe of `key` sits, if it is part of the fleet.
+    fn locate(&mut self, key: &ProbeKey) -> Option<ProbeLoc> {
+        let at = addresses(key);
+        if let Some((_, loc)) = self.located.get(&at) {
+            return Some(*loc);
+        }
+        let loc = self.tracker.locate(key)?;
+        if self.located.len() < self.probes.len() {
+            self.located.insert(at, (key.clone(), loc));
+        }
+        Some(loc)
     }
 
     /// Records one result. Returns the instance verdict change, if any.
     /// Results for probes not in the fleet are counted and ignored.
     pub fn observe(&mut self, r: &ProbeResult) -> Option<Change> {
-        let Some(loc) = self.tracker.locate(&r.key) else {
+        let Some(loc) = self.locate(&r.key) else {
             self.ignored += 1;
             return None;
         };
@@ -404,6 +545,7 @@ impl FleetState {
             + apps
             + self.apps.capacity() * size_of::<AppHistory>()
             + self.offsets.capacity() * size_of::<usize>()
+            + self.located.capacity() * (size_of::<([usize; 3], (ProbeKey, ProbeLoc))>() + 1)
     }
 }
 
@@ -508,6 +650,30 @@ mod tests {
     }
 
     #[test]
+    fn shared_and_fresh_names_find_the_same_probe() {
+        let mut s = FleetState::new(fleet(2, 2, 2));
+        let shared = key("app1", "i0", "p1");
+        for at in 0..3 {
+            s.observe(&res(&shared, at * 1_000, true, "ok"));
+            // The same names, allocated anew each time.
+            s.observe(&res(
+                &key("app1", "i0", "p1"),
+                at * 1_000 + 500,
+                false,
+                "no",
+            ));
+        }
+        let loc = s.tracker().locate(&shared).unwrap();
+        assert_eq!(s.probe(loc).success_counts(3_000), (3, 6));
+        assert_eq!(s.results(), 6);
+        // At most one remembered key per probe, however many fresh ones.
+        for _ in 0..100 {
+            s.observe(&res(&key("app0", "i1", "p0"), 0, true, ""));
+        }
+        assert!(s.located.len() <= 8, "{}", s.located.len());
+    }
+
+    #[test]
     fn unknown_results_are_ignored() {
         let mut s = FleetState::new(fleet(1, 1, 1));
         assert_eq!(s.observe(&res(&key("x", "i0", "p0"), 0, true, "")), None);
@@ -533,6 +699,41 @@ mod tests {
             .filter(|i| i % 7 != 0)
             .count();
         assert_eq!(ok as usize, expect_ok);
+    }
+
+    #[test]
+    fn the_window_survives_a_clock_that_jumps() {
+        let mut s = FleetState::new(fleet(1, 1, 1));
+        let k = key("app0", "i0", "p0");
+        let day = 24 * 3600 * 1000;
+        s.observe(&res(&k, 40 * day, true, ""));
+        s.observe(&res(&k, 40 * day + 1_000, false, ""));
+        let loc = s.tracker().locate(&k).unwrap();
+        assert_eq!(s.probe(loc).success_counts(40 * day + 2_000), (1, 2));
+        // Backwards by an hour: the later entries stay, and all count.
+        s.observe(&res(&k, 40 * day - 3_600_000, true, ""));
+        assert_eq!(s.probe(loc).success_counts(40 * day + 2_000), (2, 3));
+        assert_eq!(s.probe(loc).window.len(), 3);
+        // Backwards by 30 days: what cannot share a base with it is gone.
+        s.observe(&res(&k, 10 * day, true, ""));
+        assert_eq!(s.probe(loc).success_counts(10 * day + 1), (1, 1));
+        // Forwards by 30 days: the window starts over.
+        s.observe(&res(&k, 70 * day, false, ""));
+        assert_eq!(s.probe(loc).success_counts(70 * day + 1), (0, 1));
+    }
+
+    #[test]
+    fn a_steady_window_holds_about_what_it_keeps() {
+        let mut s = FleetState::new(fleet(1, 1, 1));
+        let k = key("app0", "i0", "p0");
+        // One result a second for ten minutes: 300 in the window.
+        for i in 0..600 {
+            s.observe(&res(&k, i * 1_000, true, "200 in 1ms"));
+        }
+        let loc = s.tracker().locate(&k).unwrap();
+        let h = s.probe(loc);
+        assert_eq!(h.success_counts(599_500), (300, 300));
+        assert!(h.window.capacity() < 360, "{}", h.window.capacity());
     }
 
     #[test]
