@@ -69,7 +69,7 @@
 //! | [`traffic`] | nginx (file, validate, reload), HAProxy (runtime API), command hooks | start instances |
 //! | [`rollout`] | `plan`, `routing` and `decide` (pure: the next stage, a retry, when and how to roll back, the outcome, the order of restores, which slot keeps serving, where traffic goes without a failing slot), `gate`, `engine` (carries decisions out and records them), `eject` (a slot seen failing while a start is under way leaves traffic at once), `service` (the one way in: preflight, start, rollback checks, recover, send), `lock`, `report` (a deployment's typed report), `worker`, `cli` (printing over the service) | print or read stdin, except `cli` |
 //! | [`audit`] | the audit log as people read it: `rollguard events` (its options, the newest events oldest first, `--follow` polling the history for rows newer than the last seen, one line of words per event from its typed payload, JSON Lines) | write the history |
-//! | [`tui`] | the console: state, views, keymap, themes, confirmation of actions | I/O on the draw or input path |
+//! | [`tui`] | the console: data state apart from view state; components as named fields of `App` (fleet view with its `/` filter, its visible rows kept apart from the fleet index; app view; help; the confirm modal; the log pane; one text input), one `Mode` for what is open, a keymap whose bindings know their views and modes (keys, help and footer come from it), one queue for what background tasks report, destructive actions as `ConfirmAction` → modal → `ConfirmedAction` → the one `match` in `tui/perform.rs` that goes through the rollout service; themes | I/O on the draw or input path |
 //! | [`demo`] | the demo fleet and its demo application | ship in the hot path |
 //!
 //! # Rules the design keeps
