@@ -317,9 +317,9 @@ fn keys_move_open_back_help_quit() {
     let text = screen(&render(&a, &s, 80, 24));
     println!("{text}");
     // Every key of the fleet view (all of them but those of the lines one
-    // types in: the question, the filter).
+    // types in: the question, the filter, the command line).
     let listed = tui::keymap::help_bindings(View::Fleet).count();
-    assert!(listed >= 16, "{listed} keys listed");
+    assert!(listed >= 17, "{listed} keys listed");
     for b in tui::keymap::help_bindings(View::Fleet) {
         assert!(
             text.contains(&b.keys_label()),
@@ -900,6 +900,59 @@ fn a_filter_changes_the_rows_not_the_app_an_action_hits() {
     for (w, h) in [(80, 24), (20, 5), (3, 3)] {
         render(&a, &s, w, h);
     }
+}
+
+#[test]
+fn the_command_line_asks_as_the_keys_do() {
+    let f = fleet();
+    let s = two_waiting(&f);
+    let mut a = new_app(&f);
+
+    assert_eq!(a.handle_key(key(':'), &s), Action::Command);
+    for c in "approve worker".chars() {
+        a.handle_key(key(c), &s);
+    }
+    let text = screen(&render(&a, &s, 100, 24));
+    assert!(text.contains(":approve worker▏"), "{text}");
+    assert_eq!(
+        a.handle_key(code(KeyCode::Enter), &s),
+        Action::Rollout(Verb::Approve)
+    );
+    assert_eq!(
+        a.confirm().map(|c| c.question.as_str()),
+        Some("Approve deployment 9 of worker (worker-v1 → worker-v2)?")
+    );
+    a.handle_key(code(KeyCode::Enter), &s);
+    assert_eq!(a.take_confirmed(), Some(approve("worker", 9)));
+
+    let run = |a: &mut App, line: &str| {
+        a.handle_key(key(':'), &s);
+        for c in line.chars() {
+            a.handle_key(key(c), &s);
+        }
+        a.handle_key(code(KeyCode::Enter), &s)
+    };
+    assert_eq!(run(&mut a, "deploy web v3"), Action::None);
+    let said = a.notice().map(|n| n.text.clone()).unwrap_or_default();
+    assert!(said.starts_with("unknown command :deploy"), "{said}");
+    assert_eq!(run(&mut a, "fire web"), Action::None);
+    assert_eq!(
+        a.notice().map(|n| n.text.as_str()),
+        Some("no rollback of web is armed: the rollout is waiting approval")
+    );
+    assert_eq!(run(&mut a, "abort nosuch"), Action::None);
+    assert_eq!(
+        a.notice().map(|n| n.text.as_str()),
+        Some("no app is named \"nosuch\"")
+    );
+    assert_eq!(a.take_confirmed(), None, "nothing was confirmed");
+    assert_eq!(run(&mut a, "q"), Action::Quit);
+
+    // Esc closes the line; `q` in it is a letter.
+    a.handle_key(key(':'), &s);
+    assert_eq!(a.handle_key(key('q'), &s), Action::None);
+    assert_eq!(a.handle_key(code(KeyCode::Esc), &s), Action::Back);
+    assert_eq!(a.mode(), &Mode::Normal);
 }
 
 #[test]

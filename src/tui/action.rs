@@ -1,5 +1,5 @@
 //! The actions that change something and are therefore asked first. A key
-//! builds a [`ConfirmAction`]; the confirm modal
+//! (or a `:` command) builds a [`ConfirmAction`]; the confirm modal
 //! ([`Confirm`](super::components::Confirm)) shows it and takes a reason;
 //! Enter turns it into a [`ConfirmedAction`], which
 //! [`Service::perform`](super::perform::Service::perform) carries out in

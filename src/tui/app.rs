@@ -14,10 +14,11 @@ use crossterm::event::{KeyEvent, KeyEventKind};
 use crate::config::Fleet;
 
 use super::action::{ConfirmAction, ConfirmedAction};
+use super::command::{self, Command};
 use super::components::{AppView, Confirm, FleetView, Help, LogPane, TextInput};
 use super::control::Verb;
 use super::keymap::{self, Action};
-use super::mode::{FILTER_MAX, Mode};
+use super::mode::{COMMAND_MAX, FILTER_MAX, Mode};
 use super::queue::Arrival;
 use super::state::FleetState;
 use super::theme::Theme;
@@ -213,7 +214,7 @@ impl App {
     /// Handles a key: looks it up in the keymap for the current view and
     /// mode and applies it; returns what was done ([`Action::None`] if
     /// nothing). A key no binding takes is typed into the line of the mode
-    /// (the reason, the filter). The caller stops on
+    /// (the reason, the filter, the command line). The caller stops on
     /// [`Action::Quit`], and after [`Action::Send`] performs
     /// [`App::take_confirmed`]. Key releases are ignored.
     pub fn handle_key(&mut self, key: KeyEvent, state: &FleetState) -> Action {
@@ -245,6 +246,7 @@ impl App {
             Mode::Help => self.apply_help(action),
             Mode::Confirm(_) => self.apply_confirm(action),
             Mode::Filter(_) => self.apply_filter(action),
+            Mode::Command(_) => self.apply_command(action, state),
         }
     }
 
@@ -290,6 +292,7 @@ impl App {
                 }
                 View::App(_) => return Action::None,
             },
+            Action::Command => self.mode = Mode::Command(TextInput::new(COMMAND_MAX)),
             Action::Quit | Action::Accept | Action::Send | Action::None => return Action::None,
         }
         action
@@ -324,6 +327,37 @@ impl App {
         }
         self.mode = Mode::Normal;
         action
+    }
+
+    fn apply_command(&mut self, action: Action, state: &FleetState) -> Action {
+        match (action, std::mem::take(&mut self.mode)) {
+            (Action::Back, _) => action,
+            (Action::Accept, Mode::Command(line)) => self.run_command(&line.text(), state),
+            (_, mode) => {
+                self.mode = mode;
+                Action::None
+            }
+        }
+    }
+
+    /// Carries out a `:` line the way its key would be.
+    fn run_command(&mut self, line: &str, state: &FleetState) -> Action {
+        match command::parse(line) {
+            Ok(Command::Quit) => Action::Quit,
+            Ok(Command::Rollout { verb, app }) => {
+                match self.fleet.apps.iter().position(|a| a.name == app) {
+                    Some(index) => self.ask(verb, index, state),
+                    None => {
+                        self.notify(format!("no app is named {app:?}"), true);
+                        Action::None
+                    }
+                }
+            }
+            Err(why) => {
+                self.notify(why, true);
+                Action::None
+            }
+        }
     }
 
     /// Opens the question for `verb` on the rollout of the app at fleet

@@ -1,4 +1,5 @@
-//! The footer line: the line being typed in the `/` filter, else a fresh notice (what a rollout command did), else
+//! The footer line: the line being typed in the `/` filter or the `:`
+//! command line, else a fresh notice (what a rollout command did), else
 //! the keys of the current view and mode, generated from the keymap
 //! (bindings that have a footer word and that [`App::offers`] now).
 
@@ -21,6 +22,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
     let mut spans = vec![Span::raw(" ")];
     let prompt = match app.mode() {
         Mode::Filter(line) => Some(('/', line)),
+        Mode::Command(line) => Some((':', line)),
         _ => None,
     };
     if let Some((mark, line)) = prompt {

@@ -30,7 +30,7 @@ pub enum Action {
     PageDown,
     /// Open the selected app.
     Open,
-    /// Close what is open (popup, question, filter), go back
+    /// Close what is open (popup, question, filter, command line), go back
     /// to the fleet, or clear the fleet's filter.
     Back,
     /// Show or hide the log pane.
@@ -39,7 +39,9 @@ pub enum Action {
     Help,
     /// Open the `/` filter of the list shown.
     Filter,
-    /// Keep the filter typed.
+    /// Open the `:` command line.
+    Command,
+    /// Keep the filter typed, or run the command line.
     Accept,
     /// Ask to send a command to the selected app's rollout.
     Rollout(Verb),
@@ -86,10 +88,12 @@ impl Modes {
     pub const CONFIRM: Modes = Modes(1 << 2);
     /// The `/` filter.
     pub const FILTER: Modes = Modes(1 << 3);
+    /// The `:` command line.
+    pub const COMMAND: Modes = Modes(1 << 4);
     /// Normal or help: where letters are keys.
     pub const BROWSING: Modes = Modes(Self::NORMAL.0 | Self::HELP.0);
     /// Every mode with a line to type in: there letters are text.
-    pub const TYPING: Modes = Modes(Self::CONFIRM.0 | Self::FILTER.0);
+    pub const TYPING: Modes = Modes(Self::CONFIRM.0 | Self::FILTER.0 | Self::COMMAND.0);
 
     /// The set holding only `mode`.
     pub fn of(mode: &Mode) -> Modes {
@@ -98,6 +102,7 @@ impl Modes {
             Mode::Help => Self::HELP,
             Mode::Confirm(_) => Self::CONFIRM,
             Mode::Filter(_) => Self::FILTER,
+            Mode::Command(_) => Self::COMMAND,
         }
     }
 
@@ -267,16 +272,20 @@ pub const KEYMAP: &[Binding] = &[
     bind(&[ENTER], Action::Open, Views::FLEET, NORMAL, "open the selected app", Some("open")),
     bind(&[ENTER], Action::Send, ALL, Modes::CONFIRM, "send the command", Some("send")),
     bind(&[ENTER], Action::Accept, ALL, Modes::FILTER, "keep the filter", Some("keep")),
+    bind(&[ENTER], Action::Accept, ALL, Modes::COMMAND, "run the command", Some("run")),
     bind(&[ESC, Key::plain(KeyCode::Backspace)], Action::Back, ALL, BROWSING,
         "close popup / back to fleet / clear the filter", Some("back")),
     bind(&[ESC], Action::Back, ALL, Modes::CONFIRM, "cancel", Some("cancel")),
     bind(&[ESC], Action::Back, ALL, Modes::FILTER, "clear the filter", Some("clear")),
+    bind(&[ESC], Action::Back, ALL, Modes::COMMAND, "close the command line", Some("close")),
     bind(&[Key::char('j'), Key::plain(KeyCode::Down)], Action::Down, TABLES, NORMAL,
         "select next row", Some("down")),
     bind(&[Key::char('k'), Key::plain(KeyCode::Up)], Action::Up, TABLES, NORMAL,
         "select previous row", Some("up")),
     bind(&[Key::char('l')], Action::ToggleLog, ALL, BROWSING, "show / hide the log pane", Some("logs")),
     bind(&[Key::char('/')], Action::Filter, Views::FLEET, NORMAL, "filter apps by name", Some("filter")),
+    bind(&[Key::char(':')], Action::Command, ALL, NORMAL,
+        "command line (:approve APP, :hold, :fire, :abort, :q)", Some("command")),
     bind(&[Key::char('g'), Key::plain(KeyCode::Home)], Action::Top, TABLES, NORMAL,
         "select first row", None),
     bind(&[Key::char('G'), Key::plain(KeyCode::End)], Action::Bottom, TABLES, NORMAL,
@@ -371,7 +380,12 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice_in_one_view_and_mode() {
-        let modes = [Mode::Normal, Mode::Help, Mode::Filter(TextInput::new(1))];
+        let modes = [
+            Mode::Normal,
+            Mode::Help,
+            Mode::Filter(TextInput::new(1)),
+            Mode::Command(TextInput::new(1)),
+        ];
         for view in [View::Fleet, View::App(0)] {
             for mode in &modes {
                 let keys: Vec<Key> = bindings(view, mode)

@@ -5,12 +5,13 @@
 //! | file | holds |
 //! |---|---|
 //! | `app.rs` | [`App`]: the components as named fields, the [`View`], the [`Mode`], the notice; the event pump (`handle_key` → `apply`, one method per mode) |
-//! | `mode.rs` | [`Mode`]: what is open over the view (normal, help, the question with its action, the `/` filter); one at a time |
+//! | `mode.rs` | [`Mode`]: what is open over the view (normal, help, the question with its action, the `/` filter, the `:` command line); one at a time |
 //! | `keymap.rs` | the one table of keys; each binding says its views and modes; key lookup, the help popup and the footer all read it |
 //! | `components/` | one file each: the fleet view (its filter and the rows it shows, kept apart from the fleet index), the app view, the help popup, the confirm modal, the log pane, the selection of a table, [`TextInput`] |
-//! | `action.rs` | [`ConfirmAction`] (built by a key) and [`ConfirmedAction`] (with the reason) |
+//! | `action.rs` | [`ConfirmAction`] (built by a key or a `:` line) and [`ConfirmedAction`] (with the reason) |
 //! | `perform.rs` | [`Service::perform`]: the one `match` that carries a confirmed action out through the rollout service, on a blocking task |
 //! | `queue.rs` | [`Queue`]: the one queue background tasks post an [`Arrival`] into; the run loop drains it |
+//! | `command.rs` | what a `:` line asks for ([`Command`]), pure |
 //! | `control.rs` | the rollout verbs: where each applies, its question, sending it ([`Request::send`]) |
 //! | `header.rs`, `footer.rs` | the top and bottom lines |
 //! | `state.rs`, `rollout_text.rs`, `sparkline.rs`, `columns.rs`, `text.rs`, `theme.rs` | data state and how it is worded, drawn and coloured |
@@ -30,6 +31,7 @@
 mod action;
 mod app;
 mod columns;
+mod command;
 pub mod components;
 pub mod control;
 mod footer;
@@ -54,6 +56,7 @@ use ratatui::widgets::Block;
 
 pub use action::{ConfirmAction, ConfirmedAction};
 pub use app::{App, NOTICE_MS, Notice, View};
+pub use command::Command;
 pub use components::{Confirm, TextInput, status_symbol, verdict_symbol};
 pub use control::{Request, Verb};
 pub use keymap::{Action, KEYMAP};
@@ -115,7 +118,7 @@ pub fn draw(frame: &mut Frame, app: &App, state: &FleetState) {
     match app.mode() {
         Mode::Help => app.help.draw(frame, area, &cx),
         Mode::Confirm(c) => c.draw(frame, area, &cx),
-        Mode::Normal | Mode::Filter(_) => {}
+        Mode::Normal | Mode::Filter(_) | Mode::Command(_) => {}
     }
 }
 

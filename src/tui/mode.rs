@@ -1,14 +1,16 @@
 //! What is open over the view: nothing, the help, the question before an
-//! action or the `/` filter. One enum instead of a
+//! action, the `/` filter or the `:` command line. One enum instead of a
 //! flag per popup, so that two things are never open at once and the
 //! keymap can say in which of them a key applies
-//! ([`Modes`](super::keymap::Modes)). The `:` command line and a deploy
-//! form will be more variants.
+//! ([`Modes`](super::keymap::Modes)). A deploy form will be one more
+//! variant.
 
 use super::components::{Confirm, TextInput};
 
 /// The longest filter, in characters.
 pub const FILTER_MAX: usize = 64;
+/// The longest command line, in characters.
+pub const COMMAND_MAX: usize = 200;
 
 /// What is open over the view; at most one thing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,6 +25,8 @@ pub enum Mode {
     Confirm(Box<Confirm>),
     /// The `/` filter being typed (the fleet view filters as it changes).
     Filter(TextInput),
+    /// The `:` command line being typed.
+    Command(TextInput),
 }
 
 impl Mode {
@@ -30,7 +34,7 @@ impl Mode {
     pub fn input(&self) -> Option<&TextInput> {
         match self {
             Mode::Confirm(c) => Some(&c.reason),
-            Mode::Filter(t) => Some(t),
+            Mode::Filter(t) | Mode::Command(t) => Some(t),
             Mode::Normal | Mode::Help => None,
         }
     }
@@ -39,7 +43,7 @@ impl Mode {
     pub fn input_mut(&mut self) -> Option<&mut TextInput> {
         match self {
             Mode::Confirm(c) => Some(&mut c.reason),
-            Mode::Filter(t) => Some(t),
+            Mode::Filter(t) | Mode::Command(t) => Some(t),
             Mode::Normal | Mode::Help => None,
         }
     }

@@ -1,5 +1,5 @@
 //! One line of text typed by a person: the confirm modal's reason, the `/`
-//! filter (and, later, the `:` command line and the fields of forms). It
+//! filter and the `:` command line (and, later, the fields of forms). It
 //! keeps the text and a cursor, edits them with the usual keys, caps the
 //! length, and refuses control characters, so what is typed can be shown
 //! and stored as it is.
