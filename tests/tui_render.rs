@@ -17,7 +17,10 @@ use rollguard::config::{
     Strategy, TcpProbe,
 };
 use rollguard::model::{ErrorKind, ProbeKey, ProbeResult};
-use rollguard::tui::{self, Action, App, FAIL_BAR, FleetState, Popup, Request, Theme, Verb, View};
+use rollguard::tui::{
+    self, Action, App, ConfirmAction, ConfirmedAction, FAIL_BAR, FleetState, Mode, Theme, Verb,
+    View,
+};
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -310,10 +313,14 @@ fn keys_move_open_back_help_quit() {
 
     // ? opens the help listing every key; Esc closes it.
     assert_eq!(a.handle_key(key('?'), &s), Action::Help);
-    assert_eq!(a.popup(), Some(Popup::Help));
+    assert_eq!(a.mode(), &Mode::Help);
     let text = screen(&render(&a, &s, 80, 24));
     println!("{text}");
-    for b in tui::KEYMAP {
+    // Every key of the fleet view (all of them but those of the lines one
+    // types in: the question, the filter, the command line).
+    let listed = tui::keymap::help_bindings(View::Fleet).count();
+    assert!(listed >= 17, "{listed} keys listed");
+    for b in tui::keymap::help_bindings(View::Fleet) {
         assert!(
             text.contains(&b.keys_label()),
             "help lacks {:?}\n{text}",
@@ -326,7 +333,7 @@ fn keys_move_open_back_help_quit() {
     assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::None);
     assert_eq!(a.view(), View::Fleet);
     assert_eq!(a.handle_key(code(KeyCode::Esc), &s), Action::Back);
-    assert_eq!(a.popup(), None);
+    assert_eq!(a.mode(), &Mode::Normal);
 
     // l toggles the log pane.
     assert!(!a.log_visible());
@@ -655,7 +662,7 @@ fn rollout_keys_ask_then_hand_over_the_command() {
 
     // A key that does not apply says why, and opens nothing.
     assert_eq!(a.handle_key(key('f'), &s), Action::None);
-    assert_eq!(a.popup(), None);
+    assert_eq!(a.mode(), &Mode::Normal);
     let text = screen(&render(&a, &s, 100, 24));
     assert!(
         text.contains("no rollback of web is armed: the rollout is waiting approval"),
@@ -667,7 +674,7 @@ fn rollout_keys_ask_then_hand_over_the_command() {
 
     // `a` asks first; typing fills the reason; Enter hands it over.
     assert_eq!(a.handle_key(key('a'), &s), Action::Rollout(Verb::Approve));
-    assert_eq!(a.popup(), Some(Popup::Confirm));
+    assert!(matches!(a.mode(), Mode::Confirm(_)));
     for c in "step 2 looks fine!".chars() {
         assert_eq!(a.handle_key(key(c), &s), Action::None, "{c:?} is typed");
     }
@@ -680,34 +687,36 @@ fn rollout_keys_ask_then_hand_over_the_command() {
     );
     assert!(text.contains("reason: step 2 looks fine▏"), "{text}");
     assert!(text.contains("Enter sends"), "{text}");
-    assert_eq!(a.take_request(), None, "nothing is sent before Enter");
+    assert_eq!(a.take_confirmed(), None, "nothing is sent before Enter");
     assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::Send);
-    assert_eq!(a.popup(), None);
+    assert_eq!(a.mode(), &Mode::Normal);
     assert_eq!(
-        a.take_request(),
-        Some(Request {
-            app: "web".into(),
-            deployment: 7,
-            verb: Verb::Approve,
+        a.take_confirmed(),
+        Some(ConfirmedAction {
+            action: ConfirmAction::Rollout {
+                app: "web".into(),
+                deployment: 7,
+                verb: Verb::Approve,
+            },
             reason: Some("step 2 looks fine".into()),
         })
     );
-    assert_eq!(a.take_request(), None);
+    assert_eq!(a.take_confirmed(), None);
 
     // Esc cancels; an empty reason is none.
     assert_eq!(a.handle_key(key('x'), &s), Action::Rollout(Verb::Abort));
     assert_eq!(a.handle_key(code(KeyCode::Esc), &s), Action::Back);
-    assert_eq!(a.popup(), None);
-    assert_eq!(a.take_request(), None);
+    assert_eq!(a.mode(), &Mode::Normal);
+    assert_eq!(a.take_confirmed(), None);
     a.handle_key(key('x'), &s);
     a.handle_key(key(' '), &s);
     assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::Send);
-    assert_eq!(a.take_request().map(|r| r.reason), Some(None));
+    assert_eq!(a.take_confirmed().map(|r| r.reason), Some(None));
 
     // In the popup `q` is a letter of the reason; Ctrl-C still quits.
     a.handle_key(key('x'), &s);
     assert_eq!(a.handle_key(key('q'), &s), Action::None);
-    assert_eq!(a.confirm().map(|c| c.reason.as_str()), Some("q"));
+    assert_eq!(a.confirm().map(|c| c.reason.text()).as_deref(), Some("q"));
     assert_eq!(
         a.handle_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), &s),
         Action::Quit
@@ -779,4 +788,184 @@ fn the_header_says_whether_this_console_probes_or_reads() {
         "{}",
         top(&s, 160)
     );
+}
+
+/// web waits for approval of deployment 7, worker of deployment 9.
+fn two_waiting(f: &Arc<Fleet>) -> FleetState {
+    use rollguard::rollout::watch::{ActiveRollout, AppRollouts};
+    let mut s = state(f);
+    let waiting = |id, app: &str| ActiveRollout {
+        id,
+        from: Some(format!("{app}-v1")),
+        to: format!("{app}-v2"),
+        strategy: "canary".into(),
+        state: "waiting_approval".into(),
+        stage: 1,
+        stages: 3,
+        ..ActiveRollout::default()
+    };
+    let mut r = vec![AppRollouts::default(); f.apps.len()];
+    r[0].active = Some(waiting(7, "web"));
+    r[2].active = Some(waiting(9, "worker"));
+    s.set_rollouts(r);
+    s
+}
+
+fn approve(app: &str, deployment: i64) -> ConfirmedAction {
+    ConfirmAction::Rollout {
+        app: app.into(),
+        deployment,
+        verb: Verb::Approve,
+    }
+    .confirmed("")
+}
+
+#[test]
+fn a_filter_changes_the_rows_not_the_app_an_action_hits() {
+    let f = fleet();
+    let s = two_waiting(&f);
+    let mut a = new_app(&f);
+    let t = Theme::default();
+    assert_eq!(a.selected_app(), Some(0), "row 0 is web");
+
+    // `/` filters as it is typed, ignoring case: only worker is shown,
+    // on row 0.
+    assert_eq!(a.handle_key(key('/'), &s), Action::Filter);
+    for c in "WOR".chars() {
+        assert_eq!(a.handle_key(key(c), &s), Action::None, "{c:?} is typed");
+    }
+    assert_eq!(a.fleet_view().rows(), &[2]);
+    let buf = render(&a, &s, 100, 24);
+    let text = screen(&buf);
+    println!("{text}");
+    assert!(
+        text.contains("/WOR▏"),
+        "the footer shows the filter: {text}"
+    );
+    assert!(text.contains("fleet · 1 of 4 apps · /WOR"), "{text}");
+    assert!(!text.contains("web ") && !text.contains("api "), "{text}");
+    let worker = row_of(&buf, "worker ");
+    assert_eq!(buf[(1, worker)].bg, t.selection, "worker's row is selected");
+
+    // Enter keeps the filter; the action on row 0 hits worker, not web.
+    assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::Accept);
+    assert_eq!(a.mode(), &Mode::Normal);
+    assert_eq!((a.selected(), a.selected_app()), (0, Some(2)));
+    assert_eq!(a.handle_key(key('a'), &s), Action::Rollout(Verb::Approve));
+    let text = screen(&render(&a, &s, 100, 24));
+    assert!(
+        text.contains("Approve deployment 9 of worker (worker-v1 → worker-v2)?"),
+        "{text}"
+    );
+    assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::Send);
+    assert_eq!(a.take_confirmed(), Some(approve("worker", 9)));
+
+    // Enter opens worker; back in the fleet the filter is still there.
+    assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::Open);
+    assert_eq!(a.view(), View::App(2));
+    a.handle_key(code(KeyCode::Esc), &s);
+    assert_eq!(a.fleet_view().rows(), &[2]);
+    // Esc in the fleet view clears it (the footer offers it only then);
+    // worker stays selected, now on its own row.
+    let text = screen(&render(&a, &s, 100, 24));
+    assert!(text.contains("Esc back"), "{text}");
+    assert_eq!(a.handle_key(code(KeyCode::Esc), &s), Action::Back);
+    assert_eq!(a.fleet_view().rows(), &[0, 1, 2, 3]);
+    assert_eq!((a.selected(), a.selected_app()), (2, Some(2)));
+    let text = screen(&render(&a, &s, 100, 24));
+    assert!(!text.contains("Esc back"), "{text}");
+
+    // Esc while typing clears the filter too.
+    a.handle_key(key('/'), &s);
+    a.handle_key(key('b'), &s);
+    assert_eq!(a.fleet_view().rows(), &[0, 3], "web and batch");
+    a.handle_key(key('a'), &s);
+    assert_eq!(a.fleet_view().rows(), &[3]);
+    assert_eq!(a.handle_key(code(KeyCode::Esc), &s), Action::Back);
+    assert_eq!(a.fleet_view().rows(), &[0, 1, 2, 3]);
+
+    // A filter no app matches: nothing is selected, no key acts.
+    a.handle_key(key('/'), &s);
+    for c in "zz".chars() {
+        a.handle_key(key(c), &s);
+    }
+    a.handle_key(code(KeyCode::Enter), &s);
+    assert_eq!(a.selected_app(), None);
+    let text = screen(&render(&a, &s, 100, 24));
+    assert!(text.contains("no app's name contains \"zz\""), "{text}");
+    assert!(!text.contains("a approve"), "{text}");
+    assert_eq!(a.handle_key(key('a'), &s), Action::None);
+    assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::None);
+    assert_eq!(a.mode(), &Mode::Normal);
+    for (w, h) in [(80, 24), (20, 5), (3, 3)] {
+        render(&a, &s, w, h);
+    }
+}
+
+#[test]
+fn the_command_line_asks_as_the_keys_do() {
+    let f = fleet();
+    let s = two_waiting(&f);
+    let mut a = new_app(&f);
+
+    assert_eq!(a.handle_key(key(':'), &s), Action::Command);
+    for c in "approve worker".chars() {
+        a.handle_key(key(c), &s);
+    }
+    let text = screen(&render(&a, &s, 100, 24));
+    assert!(text.contains(":approve worker▏"), "{text}");
+    assert_eq!(
+        a.handle_key(code(KeyCode::Enter), &s),
+        Action::Rollout(Verb::Approve)
+    );
+    assert_eq!(
+        a.confirm().map(|c| c.question.as_str()),
+        Some("Approve deployment 9 of worker (worker-v1 → worker-v2)?")
+    );
+    a.handle_key(code(KeyCode::Enter), &s);
+    assert_eq!(a.take_confirmed(), Some(approve("worker", 9)));
+
+    let run = |a: &mut App, line: &str| {
+        a.handle_key(key(':'), &s);
+        for c in line.chars() {
+            a.handle_key(key(c), &s);
+        }
+        a.handle_key(code(KeyCode::Enter), &s)
+    };
+    assert_eq!(run(&mut a, "deploy web v3"), Action::None);
+    let said = a.notice().map(|n| n.text.clone()).unwrap_or_default();
+    assert!(said.starts_with("unknown command :deploy"), "{said}");
+    assert_eq!(run(&mut a, "fire web"), Action::None);
+    assert_eq!(
+        a.notice().map(|n| n.text.as_str()),
+        Some("no rollback of web is armed: the rollout is waiting approval")
+    );
+    assert_eq!(run(&mut a, "abort nosuch"), Action::None);
+    assert_eq!(
+        a.notice().map(|n| n.text.as_str()),
+        Some("no app is named \"nosuch\"")
+    );
+    assert_eq!(a.take_confirmed(), None, "nothing was confirmed");
+    assert_eq!(run(&mut a, "q"), Action::Quit);
+
+    // Esc closes the line; `q` in it is a letter.
+    a.handle_key(key(':'), &s);
+    assert_eq!(a.handle_key(key('q'), &s), Action::None);
+    assert_eq!(a.handle_key(code(KeyCode::Esc), &s), Action::Back);
+    assert_eq!(a.mode(), &Mode::Normal);
+}
+
+#[test]
+fn help_lists_the_keys_of_the_view_underneath() {
+    let f = fleet();
+    let s = state(&f);
+    let mut a = new_app(&f);
+    a.handle_key(code(KeyCode::Enter), &s);
+    a.handle_key(key('?'), &s);
+    let text = screen(&render(&a, &s, 80, 24));
+    println!("{text}");
+    assert!(text.contains("select next row"), "{text}");
+    assert!(text.contains("Esc or ? closes this help"), "{text}");
+    assert!(!text.contains("open the selected app"), "{text}");
+    assert!(!text.contains("filter apps by name"), "{text}");
 }

@@ -1,54 +1,38 @@
-//! The console's view state: which view is shown, what is selected, which
-//! popup is open. Keys change it through [`App::handle_key`]; the draw code
-//! only reads it. The data shown lives in [`FleetState`](super::FleetState).
+//! The console's view state and its event pump. [`App`] holds the
+//! components as named fields (each owns its state and draws itself), the
+//! [`Mode`] that says what is open over the view, and the notice the
+//! footer shows. A key goes: [`App::handle_key`] → the keymap binding of
+//! the current view and mode → [`App::apply`] (one method per mode) → a
+//! component's state, a new mode, or a confirmed action left for the run
+//! loop to perform. Keys no binding takes are typed into the mode's line.
+//! The data shown lives in [`FleetState`].
 
-use std::cell::Cell;
 use std::sync::Arc;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use tui_logger::TuiWidgetState;
+use crossterm::event::{KeyEvent, KeyEventKind};
 
 use crate::config::Fleet;
 
-use super::control::{Request, Verb};
-use super::keymap::{self, Action, Scope};
+use super::action::{ConfirmAction, ConfirmedAction};
+use super::command::{self, Command};
+use super::components::{AppView, Confirm, FleetView, Help, LogPane, TextInput};
+use super::control::Verb;
+use super::keymap::{self, Action};
+use super::mode::{COMMAND_MAX, FILTER_MAX, Mode};
+use super::queue::Arrival;
 use super::state::FleetState;
 use super::theme::Theme;
 
 /// How long the footer shows a notice.
 pub const NOTICE_MS: i64 = 8_000;
-/// The longest reason the question takes, in characters.
-pub const REASON_MAX: usize = 200;
 
 /// Which table fills the screen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum View {
     /// One row per app.
     Fleet,
-    /// One row per (instance, probe) of the app at this position.
+    /// One row per (instance, probe) of the app at this fleet index.
     App(usize),
-}
-
-/// A popup over the view; at most one is open.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Popup {
-    /// The list of keys.
-    Help,
-    /// The question before a rollout command is sent ([`App::confirm`]).
-    Confirm,
-}
-
-/// The question the console asks before it sends a rollout command.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Confirm {
-    /// What will be sent (its reason is filled in from [`Confirm::reason`]).
-    pub request: Request,
-    /// The question, e.g. "Abort deployment 7 of web (v2 → v3)?".
-    pub question: String,
-    /// What happens then.
-    pub then: String,
-    /// The reason typed so far.
-    pub reason: String,
 }
 
 /// A line the footer shows for [`NOTICE_MS`]: what a command did, or why
@@ -63,7 +47,7 @@ pub struct Notice {
     pub at_ms: i64,
 }
 
-/// View state of the console.
+/// View state of the console. See the module docs.
 pub struct App {
     fleet: Arc<Fleet>,
     /// Colors.
@@ -77,41 +61,36 @@ pub struct App {
     /// loop (or a test) before drawing, so drawing never reads a clock.
     pub now_ms: i64,
     view: View,
-    popup: Option<Popup>,
-    confirm: Option<Confirm>,
+    mode: Mode,
     notice: Option<Notice>,
-    outbox: Option<Request>,
-    show_log: bool,
-    fleet_selected: usize,
-    app_selected: usize,
-    /// Scroll offsets and page height, remembered by the draw code.
-    pub(crate) fleet_offset: Cell<usize>,
-    pub(crate) app_offset: Cell<usize>,
-    pub(crate) page: Cell<usize>,
-    pub(crate) log_state: TuiWidgetState,
+    outbox: Option<ConfirmedAction>,
+    /// The fleet table.
+    pub(crate) fleet_view: FleetView,
+    /// The table of one app.
+    pub(crate) app_view: AppView,
+    /// The log pane.
+    pub(crate) log_pane: LogPane,
+    /// The `?` popup.
+    pub(crate) help: Help,
 }
 
 impl App {
     /// The fleet view, nothing selected but the first app.
     pub fn new(fleet: Arc<Fleet>, theme: Theme) -> Self {
         App {
+            fleet_view: FleetView::new(fleet.clone()),
             fleet,
             theme,
             title: "rollguard".into(),
             banner: None,
             now_ms: 0,
             view: View::Fleet,
-            popup: None,
-            confirm: None,
+            mode: Mode::Normal,
             notice: None,
             outbox: None,
-            show_log: false,
-            fleet_selected: 0,
-            app_selected: 0,
-            fleet_offset: Cell::new(0),
-            app_offset: Cell::new(0),
-            page: Cell::new(10),
-            log_state: TuiWidgetState::new(),
+            app_view: AppView::default(),
+            log_pane: LogPane::default(),
+            help: Help,
         }
     }
 
@@ -125,14 +104,22 @@ impl App {
         self.view
     }
 
-    /// The open popup.
-    pub fn popup(&self) -> Option<Popup> {
-        self.popup
+    /// What is open over the view.
+    pub fn mode(&self) -> &Mode {
+        &self.mode
     }
 
-    /// The open question, when [`Popup::Confirm`] is shown.
+    /// The open question, in [`Mode::Confirm`].
     pub fn confirm(&self) -> Option<&Confirm> {
-        self.confirm.as_ref()
+        match &self.mode {
+            Mode::Confirm(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The fleet table (its filter and the rows it shows).
+    pub fn fleet_view(&self) -> &FleetView {
+        &self.fleet_view
     }
 
     /// The notice to show at [`App::now_ms`], if one is still fresh.
@@ -151,117 +138,231 @@ impl App {
         });
     }
 
-    /// The command the operator confirmed, for the run loop to send.
-    pub fn take_request(&mut self) -> Option<Request> {
+    /// The action the operator confirmed, for the run loop to perform
+    /// (through [`Service::perform`](super::Service::perform)).
+    pub fn take_confirmed(&mut self) -> Option<ConfirmedAction> {
         self.outbox.take()
     }
 
-    /// The app the rollout keys act on: the one shown, or the one selected.
-    pub fn current_app(&self) -> usize {
+    /// Takes in what a background task reports.
+    pub fn arrive(&mut self, arrival: Arrival) {
+        match arrival {
+            Arrival::Sent {
+                request,
+                result: Ok(()),
+            } => self.notify(request.sent_text(), false),
+            Arrival::Sent {
+                request,
+                result: Err(e),
+            } => self.notify(
+                format!(
+                    "could not send {} to {}: {e}",
+                    request.verb.as_str(),
+                    request.app
+                ),
+                true,
+            ),
+        }
+    }
+
+    /// The fleet index of the app the rollout keys act on: the one shown,
+    /// or the one on the selected row; none when the filter shows none.
+    pub fn current_app(&self) -> Option<usize> {
         match self.view {
-            View::App(a) => a,
-            View::Fleet => self.fleet_selected,
+            View::App(a) => Some(a),
+            View::Fleet => self.fleet_view.selected_app(),
         }
     }
 
     /// Whether the log pane is shown.
     pub fn log_visible(&self) -> bool {
-        self.show_log
+        self.log_pane.visible()
     }
 
-    /// Selected row of the current view.
+    /// Selected row of the current view (a position among the rows shown).
     pub fn selected(&self) -> usize {
         match self.view {
-            View::Fleet => self.fleet_selected,
-            View::App(_) => self.app_selected,
+            View::Fleet => self.fleet_view.selected(),
+            View::App(_) => self.app_view.selected(),
         }
     }
 
-    /// Selected app in the fleet view (also the app an app view shows).
-    pub fn selected_app(&self) -> usize {
-        self.fleet_selected
+    /// The fleet index of the app on the fleet view's selected row.
+    pub fn selected_app(&self) -> Option<usize> {
+        self.fleet_view.selected_app()
     }
 
-    /// The scopes whose keys work in the current view.
-    pub fn scopes(&self) -> &'static [Scope] {
-        match self.view {
-            View::Fleet => &[Scope::Global, Scope::Tables, Scope::Fleet, Scope::Rollout],
-            View::App(_) => &[Scope::Global, Scope::Tables, Scope::App, Scope::Rollout],
+    /// Whether `action` would do something now, for the footer: rollout
+    /// verbs only where they apply to the current app's rollout, Back in
+    /// the fleet view only to clear a filter.
+    pub fn offers(&self, action: Action, state: &FleetState) -> bool {
+        match (action, &self.mode, self.view) {
+            (Action::Rollout(verb), Mode::Normal, _) => {
+                let index = self.current_app();
+                let name = index.and_then(|i| self.fleet.apps.get(i)).map(|a| &a.name);
+                let active = index
+                    .and_then(|i| state.rollouts(i))
+                    .and_then(|r| r.active.as_ref());
+                name.is_some_and(|n| verb.check(n, active).is_ok())
+            }
+            (Action::Rollout(_), _, _) => false,
+            (Action::Back, Mode::Normal, View::Fleet) => !self.fleet_view.filter().is_empty(),
+            _ => true,
         }
     }
 
-    fn rows(&self) -> usize {
-        match self.view {
-            View::Fleet => self.fleet.apps.len(),
-            View::App(a) => self
-                .fleet
-                .apps
-                .get(a)
-                .map_or(0, |a| a.instances.len() * a.probes.len()),
-        }
-    }
-
-    /// Handles a key: looks it up in the keymap, applies it, and returns
-    /// what was done ([`Action::None`] if nothing). The caller stops on
-    /// [`Action::Quit`], and after [`Action::Send`] sends
-    /// [`App::take_request`]. `state` tells whether a rollout key applies.
-    /// While a question is open, keys type its reason. Key releases are
-    /// ignored.
+    /// Handles a key: looks it up in the keymap for the current view and
+    /// mode and applies it; returns what was done ([`Action::None`] if
+    /// nothing). A key no binding takes is typed into the line of the mode
+    /// (the reason, the filter, the command line). The caller stops on
+    /// [`Action::Quit`], and after [`Action::Send`] performs
+    /// [`App::take_confirmed`]. Key releases are ignored.
     pub fn handle_key(&mut self, key: KeyEvent, state: &FleetState) -> Action {
         if key.kind == KeyEventKind::Release {
             return Action::None;
         }
-        if self.popup == Some(Popup::Confirm) {
-            return self.answer(key);
+        if let Some(b) = keymap::lookup(&key, self.view, &self.mode) {
+            return self.apply(b.action, state);
         }
-        match keymap::lookup(&key) {
-            Some(b) => self.apply(b.action, state),
-            None => Action::None,
-        }
-    }
-
-    /// A key while the question is open: Enter sends, Esc cancels, Ctrl-C
-    /// quits, the rest edits the reason.
-    fn answer(&mut self, key: KeyEvent) -> Action {
-        let held = key.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
-        let Some(c) = self.confirm.as_mut() else {
-            self.popup = None;
+        let Some(input) = self.mode.input_mut() else {
             return Action::None;
         };
-        match key.code {
-            KeyCode::Char('c') if held == KeyModifiers::CONTROL => Action::Quit,
-            KeyCode::Esc => {
-                self.popup = None;
-                self.confirm = None;
-                Action::Back
-            }
-            KeyCode::Enter => {
-                let mut request = c.request.clone();
-                let reason = c.reason.trim();
-                request.reason = (!reason.is_empty()).then(|| reason.to_string());
-                self.outbox = Some(request);
-                self.popup = None;
-                self.confirm = None;
-                Action::Send
-            }
-            KeyCode::Backspace => {
-                c.reason.pop();
-                Action::None
-            }
-            KeyCode::Char(ch)
-                if held.is_empty() && !ch.is_control() && c.reason.chars().count() < REASON_MAX =>
-            {
-                c.reason.push(ch);
-                Action::None
-            }
-            _ => Action::None,
+        if input.edit(&key)
+            && let Mode::Filter(f) = &self.mode
+        {
+            self.fleet_view.set_filter(&f.text());
+        }
+        Action::None
+    }
+
+    /// Applies an action in the current mode; returns it, or
+    /// [`Action::None`] if it does not apply there.
+    pub fn apply(&mut self, action: Action, state: &FleetState) -> Action {
+        if action == Action::Quit {
+            return Action::Quit;
+        }
+        match self.mode {
+            Mode::Normal => self.apply_normal(action, state),
+            Mode::Help => self.apply_help(action),
+            Mode::Confirm(_) => self.apply_confirm(action),
+            Mode::Filter(_) => self.apply_filter(action),
+            Mode::Command(_) => self.apply_command(action, state),
         }
     }
 
-    /// Opens the question for `verb` on the current app's rollout, or says
-    /// in the footer why it does not apply.
-    fn ask(&mut self, verb: Verb, state: &FleetState) -> Action {
-        let index = self.current_app();
+    fn apply_normal(&mut self, action: Action, state: &FleetState) -> Action {
+        match action {
+            Action::Rollout(verb) => {
+                return match self.current_app() {
+                    Some(index) => self.ask(verb, index, state),
+                    None => Action::None,
+                };
+            }
+            Action::Up
+            | Action::Down
+            | Action::Top
+            | Action::Bottom
+            | Action::PageUp
+            | Action::PageDown => {
+                match self.view {
+                    View::Fleet => self.fleet_view.apply(action),
+                    View::App(i) => self.app_view.apply(action, state, i),
+                };
+            }
+            Action::Open => match (self.view, self.fleet_view.selected_app()) {
+                (View::Fleet, Some(index)) => {
+                    self.view = View::App(index);
+                    self.app_view.reset();
+                }
+                _ => return Action::None,
+            },
+            Action::Back => match self.view {
+                View::App(_) => self.view = View::Fleet,
+                View::Fleet if !self.fleet_view.filter().is_empty() => {
+                    self.fleet_view.set_filter("");
+                }
+                View::Fleet => return Action::None,
+            },
+            Action::ToggleLog => self.log_pane.toggle(),
+            Action::Help => self.mode = Mode::Help,
+            Action::Filter => match self.view {
+                View::Fleet => {
+                    let typed = TextInput::with_text(self.fleet_view.filter(), FILTER_MAX);
+                    self.mode = Mode::Filter(typed);
+                }
+                View::App(_) => return Action::None,
+            },
+            Action::Command => self.mode = Mode::Command(TextInput::new(COMMAND_MAX)),
+            Action::Quit | Action::Accept | Action::Send | Action::None => return Action::None,
+        }
+        action
+    }
+
+    fn apply_help(&mut self, action: Action) -> Action {
+        match action {
+            Action::Back | Action::Help => self.mode = Mode::Normal,
+            Action::ToggleLog => self.log_pane.toggle(),
+            _ => return Action::None,
+        }
+        action
+    }
+
+    fn apply_confirm(&mut self, action: Action) -> Action {
+        match (action, std::mem::take(&mut self.mode)) {
+            (Action::Back, _) => {}
+            (Action::Send, Mode::Confirm(c)) => self.outbox = Some(c.confirmed()),
+            (_, mode) => {
+                self.mode = mode;
+                return Action::None;
+            }
+        }
+        action
+    }
+
+    fn apply_filter(&mut self, action: Action) -> Action {
+        match action {
+            Action::Back => self.fleet_view.set_filter(""),
+            Action::Accept => {}
+            _ => return Action::None,
+        }
+        self.mode = Mode::Normal;
+        action
+    }
+
+    fn apply_command(&mut self, action: Action, state: &FleetState) -> Action {
+        match (action, std::mem::take(&mut self.mode)) {
+            (Action::Back, _) => action,
+            (Action::Accept, Mode::Command(line)) => self.run_command(&line.text(), state),
+            (_, mode) => {
+                self.mode = mode;
+                Action::None
+            }
+        }
+    }
+
+    /// Carries out a `:` line the way its key would be.
+    fn run_command(&mut self, line: &str, state: &FleetState) -> Action {
+        match command::parse(line) {
+            Ok(Command::Quit) => Action::Quit,
+            Ok(Command::Rollout { verb, app }) => {
+                match self.fleet.apps.iter().position(|a| a.name == app) {
+                    Some(index) => self.ask(verb, index, state),
+                    None => {
+                        self.notify(format!("no app is named {app:?}"), true);
+                        Action::None
+                    }
+                }
+            }
+            Err(why) => {
+                self.notify(why, true);
+                Action::None
+            }
+        }
+    }
+
+    /// Opens the question for `verb` on the rollout of the app at fleet
+    /// index `index`, or says in the footer why it does not apply.
+    fn ask(&mut self, verb: Verb, index: usize, state: &FleetState) -> Action {
         let Some(name) = self.fleet.apps.get(index).map(|a| a.name.clone()) else {
             return Action::None;
         };
@@ -275,71 +376,12 @@ impl App {
             (Ok(()), None) => return Action::None,
         };
         let (question, then) = verb.question(&name, r);
-        self.confirm = Some(Confirm {
-            request: Request {
-                app: name,
-                deployment: r.id,
-                verb,
-                reason: None,
-            },
-            question,
-            then,
-            reason: String::new(),
-        });
-        self.popup = Some(Popup::Confirm);
-        Action::Rollout(verb)
-    }
-
-    /// Applies an action; returns it, or [`Action::None`] if it does not
-    /// apply here (e.g. `Open` while a popup is open).
-    pub fn apply(&mut self, action: Action, state: &FleetState) -> Action {
-        if self.popup.is_some() {
-            return match action {
-                Action::Back | Action::Help => {
-                    self.popup = None;
-                    self.confirm = None;
-                    action
-                }
-                Action::Quit => Action::Quit,
-                Action::ToggleLog => {
-                    self.show_log = !self.show_log;
-                    action
-                }
-                _ => Action::None,
-            };
-        }
-        let rows = self.rows();
-        let page = self.page.get().max(1);
-        let sel = match self.view {
-            View::Fleet => &mut self.fleet_selected,
-            View::App(_) => &mut self.app_selected,
+        let action = ConfirmAction::Rollout {
+            app: name,
+            deployment: r.id,
+            verb,
         };
-        let last = rows.saturating_sub(1);
-        match action {
-            Action::Quit | Action::None => {}
-            Action::Send => return Action::None,
-            Action::Rollout(verb) => return self.ask(verb, state),
-            Action::Up => *sel = sel.saturating_sub(1),
-            Action::Down => *sel = (*sel + 1).min(last),
-            Action::Top => *sel = 0,
-            Action::Bottom => *sel = last,
-            Action::PageUp => *sel = sel.saturating_sub(page),
-            Action::PageDown => *sel = (*sel + page).min(last),
-            Action::Open => match self.view {
-                View::Fleet if rows > 0 => {
-                    self.view = View::App(self.fleet_selected);
-                    self.app_selected = 0;
-                    self.app_offset.set(0);
-                }
-                _ => return Action::None,
-            },
-            Action::Back => match self.view {
-                View::App(_) => self.view = View::Fleet,
-                View::Fleet => return Action::None,
-            },
-            Action::ToggleLog => self.show_log = !self.show_log,
-            Action::Help => self.popup = Some(Popup::Help),
-        }
-        action
+        self.mode = Mode::Confirm(Box::new(Confirm::new(action, question, then)));
+        Action::Rollout(verb)
     }
 }

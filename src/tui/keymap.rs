@@ -1,9 +1,15 @@
 //! The one table of keys. Key handling, the `?` help popup and the footer
-//! are all generated from [`KEYMAP`], so they cannot drift apart.
+//! are all generated from [`KEYMAP`], so they cannot drift apart. Each
+//! binding says in which views ([`Views`]) and modes ([`Modes`]) it
+//! applies: the same key may mean one thing in the fleet view and another
+//! in the app view, or be a letter of a reason while a question is open.
+//! Within one view and one mode a key is bound at most once.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::app::View;
 use super::control::Verb;
+use super::mode::Mode;
 
 /// What a key asks the console to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,12 +30,19 @@ pub enum Action {
     PageDown,
     /// Open the selected app.
     Open,
-    /// Close the popup, or go back to the fleet.
+    /// Close what is open (popup, question, filter, command line), go back
+    /// to the fleet, or clear the fleet's filter.
     Back,
     /// Show or hide the log pane.
     ToggleLog,
     /// Show or hide the help popup.
     Help,
+    /// Open the `/` filter of the list shown.
+    Filter,
+    /// Open the `:` command line.
+    Command,
+    /// Keep the filter typed, or run the command line.
+    Accept,
     /// Ask to send a command to the selected app's rollout.
     Rollout(Verb),
     /// Send the command the open question asks about.
@@ -38,31 +51,69 @@ pub enum Action {
     None,
 }
 
-/// Where a binding applies.
+/// A set of views, for where a binding applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// Everywhere.
-    Global,
-    /// In tables (fleet and app views).
-    Tables,
-    /// In the fleet view.
-    Fleet,
-    /// In the app view.
-    App,
-    /// On the rollout of the selected app (fleet and app views).
-    Rollout,
+pub struct Views(u8);
+
+impl Views {
+    /// The fleet view.
+    pub const FLEET: Views = Views(1);
+    /// The app view.
+    pub const APP: Views = Views(1 << 1);
+    /// The views that are tables of rows.
+    pub const TABLES: Views = Views(Self::FLEET.0 | Self::APP.0);
+    /// Every view.
+    pub const ALL: Views = Views(u8::MAX);
+
+    /// Whether `view` is in the set.
+    pub fn contains(self, view: View) -> bool {
+        let bit = match view {
+            View::Fleet => Self::FLEET,
+            View::App(_) => Self::APP,
+        };
+        self.0 & bit.0 != 0
+    }
 }
 
-impl Scope {
-    /// How the help popup names it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Scope::Global => "",
-            Scope::Tables => "",
-            Scope::Fleet => "fleet",
-            Scope::App => "app",
-            Scope::Rollout => "rollout",
+/// A set of modes, for where a binding applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Modes(u8);
+
+impl Modes {
+    /// Nothing open over the view.
+    pub const NORMAL: Modes = Modes(1);
+    /// The help popup.
+    pub const HELP: Modes = Modes(1 << 1);
+    /// The question before an action.
+    pub const CONFIRM: Modes = Modes(1 << 2);
+    /// The `/` filter.
+    pub const FILTER: Modes = Modes(1 << 3);
+    /// The `:` command line.
+    pub const COMMAND: Modes = Modes(1 << 4);
+    /// Normal or help: where letters are keys.
+    pub const BROWSING: Modes = Modes(Self::NORMAL.0 | Self::HELP.0);
+    /// Every mode with a line to type in: there letters are text.
+    pub const TYPING: Modes = Modes(Self::CONFIRM.0 | Self::FILTER.0 | Self::COMMAND.0);
+
+    /// The set holding only `mode`.
+    pub fn of(mode: &Mode) -> Modes {
+        match mode {
+            Mode::Normal => Self::NORMAL,
+            Mode::Help => Self::HELP,
+            Mode::Confirm(_) => Self::CONFIRM,
+            Mode::Filter(_) => Self::FILTER,
+            Mode::Command(_) => Self::COMMAND,
         }
+    }
+
+    /// Whether the sets share a mode.
+    pub fn meets(self, other: Modes) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// Whether `mode` is in the set.
+    pub fn contains(self, mode: &Mode) -> bool {
+        self.meets(Modes::of(mode))
     }
 }
 
@@ -143,15 +194,18 @@ impl Key {
     }
 }
 
-/// A binding: keys, what they do, and how help and footer describe it.
+/// A binding: keys, what they do, where, and how help and footer
+/// describe it.
 #[derive(Clone, Copy, Debug)]
 pub struct Binding {
     /// The keys; the first is the one shown in the footer.
     pub keys: &'static [Key],
     /// What they do.
     pub action: Action,
-    /// Where they apply.
-    pub scope: Scope,
+    /// The views it applies in.
+    pub views: Views,
+    /// The modes it applies in.
+    pub modes: Modes,
     /// One line for the help popup.
     pub help: &'static str,
     /// A word for the footer; `None` keeps it out of the footer.
@@ -167,127 +221,117 @@ impl Binding {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    /// Whether it applies in `view` while `mode` is open.
+    pub fn applies(&self, view: View, mode: &Mode) -> bool {
+        self.views.contains(view) && self.modes.contains(mode)
+    }
 }
+
+/// A binding in one view, in the modes of `modes`.
+const fn bind(
+    keys: &'static [Key],
+    action: Action,
+    views: Views,
+    modes: Modes,
+    help: &'static str,
+    footer: Option<&'static str>,
+) -> Binding {
+    Binding {
+        keys,
+        action,
+        views,
+        modes,
+        help,
+        footer,
+    }
+}
+
+const ENTER: Key = Key::plain(KeyCode::Enter);
+const ESC: Key = Key::plain(KeyCode::Esc);
+const ALL: Views = Views::ALL;
+const TABLES: Views = Views::TABLES;
+const NORMAL: Modes = Modes::NORMAL;
+const BROWSING: Modes = Modes::BROWSING;
 
 /// Every key of the console, most important first (the footer is cut
 /// from the right on narrow terminals).
+#[rustfmt::skip]
 pub const KEYMAP: &[Binding] = &[
-    Binding {
-        keys: &[Key::char('q'), Key::ctrl('c')],
-        action: Action::Quit,
-        scope: Scope::Global,
-        help: "quit",
-        footer: Some("quit"),
-    },
-    Binding {
-        keys: &[Key::char('?')],
-        action: Action::Help,
-        scope: Scope::Global,
-        help: "show / hide this help",
-        footer: Some("help"),
-    },
-    Binding {
-        keys: &[Key::char('a')],
-        action: Action::Rollout(Verb::Approve),
-        scope: Scope::Rollout,
-        help: "approve the step the rollout waits on",
-        footer: Some("approve"),
-    },
-    Binding {
-        keys: &[Key::char('f')],
-        action: Action::Rollout(Verb::Fire),
-        scope: Scope::Rollout,
-        help: "fire the armed rollback now",
-        footer: Some("fire rollback"),
-    },
-    Binding {
-        keys: &[Key::char('h')],
-        action: Action::Rollout(Verb::Hold),
-        scope: Scope::Rollout,
-        help: "hold the armed rollback",
-        footer: Some("hold"),
-    },
-    Binding {
-        keys: &[Key::char('x')],
-        action: Action::Rollout(Verb::Abort),
-        scope: Scope::Rollout,
-        help: "abort the rollout and roll back",
-        footer: Some("abort"),
-    },
-    Binding {
-        keys: &[Key::plain(KeyCode::Enter)],
-        action: Action::Open,
-        scope: Scope::Fleet,
-        help: "open the selected app",
-        footer: Some("open"),
-    },
-    Binding {
-        keys: &[Key::plain(KeyCode::Esc), Key::plain(KeyCode::Backspace)],
-        action: Action::Back,
-        scope: Scope::Global,
-        help: "close popup / back to fleet",
-        footer: Some("back"),
-    },
-    Binding {
-        keys: &[Key::char('j'), Key::plain(KeyCode::Down)],
-        action: Action::Down,
-        scope: Scope::Tables,
-        help: "select next row",
-        footer: Some("down"),
-    },
-    Binding {
-        keys: &[Key::char('k'), Key::plain(KeyCode::Up)],
-        action: Action::Up,
-        scope: Scope::Tables,
-        help: "select previous row",
-        footer: Some("up"),
-    },
-    Binding {
-        keys: &[Key::char('l')],
-        action: Action::ToggleLog,
-        scope: Scope::Global,
-        help: "show / hide the log pane",
-        footer: Some("logs"),
-    },
-    Binding {
-        keys: &[Key::char('g'), Key::plain(KeyCode::Home)],
-        action: Action::Top,
-        scope: Scope::Tables,
-        help: "select first row",
-        footer: None,
-    },
-    Binding {
-        keys: &[Key::char('G'), Key::plain(KeyCode::End)],
-        action: Action::Bottom,
-        scope: Scope::Tables,
-        help: "select last row",
-        footer: None,
-    },
-    Binding {
-        keys: &[Key::plain(KeyCode::PageUp), Key::ctrl('u')],
-        action: Action::PageUp,
-        scope: Scope::Tables,
-        help: "page up",
-        footer: None,
-    },
-    Binding {
-        keys: &[Key::plain(KeyCode::PageDown), Key::ctrl('d')],
-        action: Action::PageDown,
-        scope: Scope::Tables,
-        help: "page down",
-        footer: None,
-    },
+    bind(&[Key::char('q'), Key::ctrl('c')], Action::Quit, ALL, BROWSING, "quit", Some("quit")),
+    bind(&[Key::ctrl('c')], Action::Quit, ALL, Modes::TYPING, "quit", None),
+    bind(&[Key::char('?')], Action::Help, ALL, BROWSING, "show / hide this help", Some("help")),
+    bind(&[Key::char('a')], Action::Rollout(Verb::Approve), TABLES, NORMAL,
+        "approve the step the rollout waits on", Some("approve")),
+    bind(&[Key::char('f')], Action::Rollout(Verb::Fire), TABLES, NORMAL,
+        "fire the armed rollback now", Some("fire rollback")),
+    bind(&[Key::char('h')], Action::Rollout(Verb::Hold), TABLES, NORMAL,
+        "hold the armed rollback", Some("hold")),
+    bind(&[Key::char('x')], Action::Rollout(Verb::Abort), TABLES, NORMAL,
+        "abort the rollout and roll back", Some("abort")),
+    bind(&[ENTER], Action::Open, Views::FLEET, NORMAL, "open the selected app", Some("open")),
+    bind(&[ENTER], Action::Send, ALL, Modes::CONFIRM, "send the command", Some("send")),
+    bind(&[ENTER], Action::Accept, ALL, Modes::FILTER, "keep the filter", Some("keep")),
+    bind(&[ENTER], Action::Accept, ALL, Modes::COMMAND, "run the command", Some("run")),
+    bind(&[ESC, Key::plain(KeyCode::Backspace)], Action::Back, ALL, BROWSING,
+        "close popup / back to fleet / clear the filter", Some("back")),
+    bind(&[ESC], Action::Back, ALL, Modes::CONFIRM, "cancel", Some("cancel")),
+    bind(&[ESC], Action::Back, ALL, Modes::FILTER, "clear the filter", Some("clear")),
+    bind(&[ESC], Action::Back, ALL, Modes::COMMAND, "close the command line", Some("close")),
+    bind(&[Key::char('j'), Key::plain(KeyCode::Down)], Action::Down, TABLES, NORMAL,
+        "select next row", Some("down")),
+    bind(&[Key::char('k'), Key::plain(KeyCode::Up)], Action::Up, TABLES, NORMAL,
+        "select previous row", Some("up")),
+    bind(&[Key::char('l')], Action::ToggleLog, ALL, BROWSING, "show / hide the log pane", Some("logs")),
+    bind(&[Key::char('/')], Action::Filter, Views::FLEET, NORMAL, "filter apps by name", Some("filter")),
+    bind(&[Key::char(':')], Action::Command, ALL, NORMAL,
+        "command line (:approve APP, :hold, :fire, :abort, :q)", Some("command")),
+    bind(&[Key::char('g'), Key::plain(KeyCode::Home)], Action::Top, TABLES, NORMAL,
+        "select first row", None),
+    bind(&[Key::char('G'), Key::plain(KeyCode::End)], Action::Bottom, TABLES, NORMAL,
+        "select last row", None),
+    bind(&[Key::plain(KeyCode::PageUp), Key::ctrl('u')], Action::PageUp, TABLES, NORMAL,
+        "page up", None),
+    bind(&[Key::plain(KeyCode::PageDown), Key::ctrl('d')], Action::PageDown, TABLES, NORMAL,
+        "page down", None),
 ];
 
-/// The binding `ev` triggers, if any. Scope is not checked here: the
-/// console decides what an action means where it is.
-pub fn lookup(ev: &KeyEvent) -> Option<&'static Binding> {
-    KEYMAP.iter().find(|b| b.keys.iter().any(|k| k.matches(ev)))
+/// The binding `ev` triggers in `view` while `mode` is open, if any.
+pub fn lookup(ev: &KeyEvent, view: View, mode: &Mode) -> Option<&'static Binding> {
+    bindings(view, mode).find(|b| b.keys.iter().any(|k| k.matches(ev)))
+}
+
+/// The bindings that apply in `view` while `mode` is open, in table order.
+pub fn bindings(view: View, mode: &Mode) -> impl Iterator<Item = &'static Binding> {
+    bindings_in(view, Modes::of(mode))
+}
+
+fn bindings_in(view: View, modes: Modes) -> impl Iterator<Item = &'static Binding> {
+    KEYMAP
+        .iter()
+        .filter(move |b| b.views.contains(view) && b.modes.meets(modes))
+}
+
+/// The bindings the help popup lists over `view`: those of the view itself
+/// and those of the help popup.
+pub fn help_bindings(view: View) -> impl Iterator<Item = &'static Binding> {
+    KEYMAP
+        .iter()
+        .filter(move |b| b.views.contains(view) && b.modes.meets(BROWSING))
+}
+
+/// The first key bound to `action` in `view` in one of `modes`, as shown
+/// ("Enter"), for popups that name their keys.
+pub fn key_label(action: Action, view: View, modes: Modes) -> String {
+    bindings_in(view, modes)
+        .find(|b| b.action == action)
+        .map_or_else(|| "?".into(), |b| b.keys[0].label())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tui::components::TextInput;
 
     fn ev(code: KeyCode, m: KeyModifiers) -> KeyEvent {
         KeyEvent::new(code, m)
@@ -295,7 +339,7 @@ mod tests {
 
     #[test]
     fn keys_resolve() {
-        let a = |code, m| lookup(&ev(code, m)).map(|b| b.action);
+        let a = |code, m| lookup(&ev(code, m), View::Fleet, &Mode::Normal).map(|b| b.action);
         assert_eq!(
             a(KeyCode::Char('q'), KeyModifiers::NONE),
             Some(Action::Quit)
@@ -319,10 +363,46 @@ mod tests {
     }
 
     #[test]
-    fn no_key_is_bound_twice() {
-        let keys: Vec<Key> = KEYMAP.iter().flat_map(|b| b.keys.iter().copied()).collect();
-        for (i, k) in keys.iter().enumerate() {
-            assert!(!keys[i + 1..].contains(k), "{k:?} bound twice");
+    fn a_key_means_what_the_view_and_mode_say() {
+        let enter = ev(KeyCode::Enter, KeyModifiers::NONE);
+        let q = ev(KeyCode::Char('q'), KeyModifiers::NONE);
+        let act = |e: &KeyEvent, v, m: &Mode| lookup(e, v, m).map(|b| b.action);
+        let filter = Mode::Filter(TextInput::new(8));
+        assert_eq!(act(&enter, View::Fleet, &Mode::Normal), Some(Action::Open));
+        assert_eq!(act(&enter, View::App(0), &Mode::Normal), None);
+        assert_eq!(act(&enter, View::Fleet, &Mode::Help), None);
+        assert_eq!(act(&enter, View::Fleet, &filter), Some(Action::Accept));
+        assert_eq!(act(&q, View::Fleet, &Mode::Help), Some(Action::Quit));
+        assert_eq!(act(&q, View::Fleet, &filter), None, "q is a letter there");
+        let slash = ev(KeyCode::Char('/'), KeyModifiers::NONE);
+        assert_eq!(act(&slash, View::App(0), &Mode::Normal), None);
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_view_and_mode() {
+        let modes = [
+            Mode::Normal,
+            Mode::Help,
+            Mode::Filter(TextInput::new(1)),
+            Mode::Command(TextInput::new(1)),
+        ];
+        for view in [View::Fleet, View::App(0)] {
+            for mode in &modes {
+                let keys: Vec<Key> = bindings(view, mode)
+                    .flat_map(|b| b.keys.iter().copied())
+                    .collect();
+                for (i, k) in keys.iter().enumerate() {
+                    assert!(!keys[i + 1..].contains(k), "{k:?} bound twice in {view:?}");
+                }
+            }
+        }
+        let confirm: Vec<Key> = KEYMAP
+            .iter()
+            .filter(|b| b.modes.meets(Modes::CONFIRM))
+            .flat_map(|b| b.keys.iter().copied())
+            .collect();
+        for (i, k) in confirm.iter().enumerate() {
+            assert!(!confirm[i + 1..].contains(k), "{k:?} bound twice");
         }
     }
 
@@ -332,5 +412,6 @@ mod tests {
         assert_eq!(Key::plain(KeyCode::Up).label(), "↑");
         let quit = KEYMAP.iter().find(|b| b.action == Action::Quit).unwrap();
         assert_eq!(quit.keys_label(), "q, Ctrl-c");
+        assert_eq!(key_label(Action::Back, View::Fleet, Modes::HELP), "Esc");
     }
 }

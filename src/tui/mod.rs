@@ -1,26 +1,46 @@
-//! The interactive console, built like gitui and oxker: data state
+//! The interactive console, built like gitui and oxker. Data state
 //! ([`FleetState`], fed by the prober) is kept apart from view state
-//! ([`App`]: view, selection, popup); each panel is one file with a draw
-//! function that only reads them; keys go through one [`keymap`] that
-//! also generates the help popup and the footer; [`run`] owns the
-//! terminal.
+//! ([`App`]); [`run`] owns the terminal.
+//!
+//! | file | holds |
+//! |---|---|
+//! | `app.rs` | [`App`]: the components as named fields, the [`View`], the [`Mode`], the notice; the event pump (`handle_key` → `apply`, one method per mode) |
+//! | `mode.rs` | [`Mode`]: what is open over the view (normal, help, the question with its action, the `/` filter, the `:` command line); one at a time |
+//! | `keymap.rs` | the one table of keys; each binding says its views and modes; key lookup, the help popup and the footer all read it |
+//! | `components/` | one file each: the fleet view (its filter and the rows it shows, kept apart from the fleet index), the app view, the help popup, the confirm modal, the log pane, the selection of a table, [`TextInput`] |
+//! | `action.rs` | [`ConfirmAction`] (built by a key or a `:` line) and [`ConfirmedAction`] (with the reason) |
+//! | `perform.rs` | [`Service::perform`]: the one `match` that carries a confirmed action out through the rollout service, on a blocking task |
+//! | `queue.rs` | [`Queue`]: the one queue background tasks post an [`Arrival`] into; the run loop drains it |
+//! | `command.rs` | what a `:` line asks for ([`Command`]), pure |
+//! | `control.rs` | the rollout verbs: where each applies, its question, sending it ([`Request::send`]) |
+//! | `header.rs`, `footer.rs` | the top and bottom lines |
+//! | `state.rs`, `rollout_text.rs`, `sparkline.rs`, `columns.rs`, `text.rs`, `theme.rs` | data state and how it is worded, drawn and coloured |
+//!
+//! A key goes: the input thread (crossterm) → the run loop →
+//! [`App::handle_key`] → the binding for the current view and mode (or,
+//! unbound, the mode's line of text) → [`App::apply`]. A destructive key
+//! opens [`Mode::Confirm`] with its [`ConfirmAction`]; Enter leaves a
+//! [`ConfirmedAction`] that the run loop hands to [`Service::perform`],
+//! whose outcome comes back through the [`Queue`] to [`App::arrive`].
+//! Nothing on the draw or input path does I/O.
 //!
 //! Screen, top to bottom: header, optional banner, the fleet or app table,
-//! optional log pane, footer; the help popup or the question before a
-//! rollout command ([`control`]) on top.
+//! optional log pane, footer (or the line being typed); the help popup or
+//! the question on top.
 
+mod action;
 mod app;
-mod app_view;
 mod columns;
-mod confirm;
+mod command;
+pub mod components;
 pub mod control;
-mod fleet_view;
 mod footer;
 mod header;
-mod help;
 pub mod keymap;
-mod log_pane;
 mod logging;
+mod mode;
+mod perform;
+mod queue;
 mod rollout_text;
 mod run;
 mod sparkline;
@@ -34,24 +54,36 @@ use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::Block;
 
-pub use app::{App, Confirm, NOTICE_MS, Notice, Popup, View};
-pub use app_view::verdict_symbol;
+pub use action::{ConfirmAction, ConfirmedAction};
+pub use app::{App, NOTICE_MS, Notice, View};
+pub use command::Command;
+pub use components::{Confirm, TextInput, status_symbol, verdict_symbol};
 pub use control::{Request, Verb};
-pub use fleet_view::status_symbol;
 pub use keymap::{Action, KEYMAP};
 pub use logging::{LOG_ENV, init_logging};
+pub use mode::Mode;
+pub use perform::Service;
+pub use queue::{Arrival, Queue};
 pub use run::{FRAME_INTERVAL, RunOptions, run};
 pub use sparkline::{BARS, FAIL_BAR, LatencySparkline};
 pub use state::{FleetState, LastError, LastResult, ProbeHistory, Sample};
 pub use theme::{BUILTIN_THEMES, Theme, ThemeError};
 
-/// Draws the whole console for the current view. Reads `app.now_ms` as
-/// "now"; does no I/O. Works at any size, down to 1x1.
+use components::{Component, DrawContext};
+
+/// Draws the whole console for the current view and mode. Reads
+/// `app.now_ms` as "now"; does no I/O. Works at any size, down to 1x1.
 pub fn draw(frame: &mut Frame, app: &App, state: &FleetState) {
     let area = frame.area();
     if area.is_empty() {
         return;
     }
+    let cx = DrawContext {
+        state,
+        theme: &app.theme,
+        now_ms: app.now_ms,
+        view: app.view(),
+    };
     let banner_h = u16::from(app.banner.is_some() && area.height >= 10);
     let footer_h = u16::from(area.height >= 3);
     let [header_area, banner_area, body, footer_area] = Layout::vertical([
@@ -74,19 +106,19 @@ pub fn draw(frame: &mut Frame, app: &App, state: &FleetState) {
         (body, None)
     };
     match app.view() {
-        View::Fleet => fleet_view::draw(frame, table_area, app, state),
-        View::App(i) => app_view::draw(frame, table_area, app, state, i),
+        View::Fleet => app.fleet_view.draw(frame, table_area, &cx),
+        View::App(_) => app.app_view.draw(frame, table_area, &cx),
     }
     if let Some(l) = log_area {
-        log_pane::draw(frame, l, app);
+        app.log_pane.draw(frame, l, &cx);
     }
     if footer_h > 0 {
         footer::draw(frame, footer_area, app, state);
     }
-    match app.popup() {
-        Some(Popup::Help) => help::draw(frame, area, app),
-        Some(Popup::Confirm) => confirm::draw(frame, area, app),
-        None => {}
+    match app.mode() {
+        Mode::Help => app.help.draw(frame, area, &cx),
+        Mode::Confirm(c) => c.draw(frame, area, &cx),
+        Mode::Normal | Mode::Filter(_) | Mode::Command(_) => {}
     }
 }
 

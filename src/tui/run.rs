@@ -1,6 +1,8 @@
 //! The console's run loop: owns the terminal, reads keys on a thread of
-//! its own, and redraws when the data or the view changed, at most ten
-//! times a second. Always gives the terminal back, whether it ends by `q`,
+//! its own, hands each key to the [`App`], performs what the operator
+//! confirmed through the [`Service`], drains the [`Queue`] of what
+//! background tasks report, and redraws when the data or the view
+//! changed, at most ten times a second. Always gives the terminal back, whether it ends by `q`,
 //! the shutdown signal, SIGTERM/SIGHUP, an error or a panic (ratatui's
 //! `try_init` installs a panic hook that restores the terminal).
 
@@ -19,8 +21,9 @@ use crate::config::Fleet;
 use crate::model::now_ms;
 
 use super::app::App;
-use super::control::Request;
 use super::keymap::Action;
+use super::perform::Service;
+use super::queue::Queue;
 use super::state::FleetState;
 use super::theme::Theme;
 
@@ -90,9 +93,8 @@ pub async fn run(
     let mut app = App::new(fleet, opts.theme);
     app.title = opts.title;
     app.banner = opts.banner;
-    let db = opts.db;
-    let actor = crate::rollout::lock::whoami();
-    let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<(Request, Result<(), String>)>();
+    let (queue, mut arrivals) = Queue::new();
+    let service = Service::new(opts.db, crate::rollout::lock::whoami(), queue);
 
     let result = async {
         let mut tick = tokio::time::interval(FRAME_INTERVAL);
@@ -107,14 +109,14 @@ pub async fn run(
                     Some(Ok(Event::Key(key))) => {
                         app.now_ms = now_ms();
                         let action = app.handle_key(key, &lock(&state));
-                        match action {
-                            Action::Quit => return Ok(()),
-                            Action::Send => {
-                                if let Some(req) = app.take_request() {
-                                    send(req, db.clone(), actor.clone(), sent_tx.clone(), &mut app);
-                                }
+                        if action == Action::Quit {
+                            return Ok(());
+                        }
+                        if let Some(confirmed) = app.take_confirmed() {
+                            match service.perform(confirmed) {
+                                Ok(said) => app.notify(said, false),
+                                Err(why) => app.notify(why, true),
                             }
-                            _ => {}
                         }
                         dirty = true;
                     }
@@ -128,14 +130,12 @@ pub async fn run(
                         return Ok(());
                     }
                 }
-                Some((req, result)) = sent_rx.recv() => {
+                Some(arrival) = arrivals.recv() => {
                     app.now_ms = now_ms();
-                    match result {
-                        Ok(()) => app.notify(req.sent_text(), false),
-                        Err(e) => app.notify(
-                            format!("could not send {} to {}: {e}", req.verb.as_str(), req.app),
-                            true,
-                        ),
+                    app.arrive(arrival);
+                    // Take in whatever else has arrived before drawing.
+                    while let Ok(more) = arrivals.try_recv() {
+                        app.arrive(more);
                     }
                     dirty = true;
                 }
@@ -189,35 +189,6 @@ pub async fn run(
     }
     drop(restore);
     result
-}
-
-/// Writes `req` to the history off the async runtime; the outcome comes
-/// back on `done` for the footer.
-fn send(
-    req: Request,
-    db: Option<PathBuf>,
-    actor: String,
-    done: mpsc::UnboundedSender<(Request, Result<(), String>)>,
-    app: &mut App,
-) {
-    let Some(db) = db else {
-        app.notify(
-            format!(
-                "cannot send {}: this console keeps no history",
-                req.verb.as_str()
-            ),
-            true,
-        );
-        return;
-    };
-    app.notify(
-        format!("sending {} to {}…", req.verb.as_str(), req.app),
-        false,
-    );
-    tokio::task::spawn_blocking(move || {
-        let result = req.send(&db, &actor);
-        let _ = done.send((req, result));
-    });
 }
 
 fn lock(state: &Mutex<FleetState>) -> std::sync::MutexGuard<'_, FleetState> {

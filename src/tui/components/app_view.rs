@@ -1,0 +1,287 @@
+//! The app view: one row per (instance, probe) of one app, with the
+//! probe's verdict, its own sparkline, its last latency and code, and its
+//! last error, under a line on the rollout under way (or the last one).
+//! Where an engineer goes to see *which* instance is failing and why. `Esc`
+//! goes back to the fleet.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+
+use crate::health::ProbeLoc;
+use crate::model::Verdict;
+use crate::tui::app::View;
+use crate::tui::columns::{Col, fit};
+use crate::tui::keymap::Action;
+use crate::tui::rollout_text::rollout_line;
+use crate::tui::sparkline::LatencySparkline;
+use crate::tui::state::FleetState;
+use crate::tui::text;
+
+use super::fleet_view::{rate_color, status_symbol};
+use super::{Component, DrawContext, Selection};
+
+/// Symbol of a verdict: ● healthy, ✖ unhealthy, ○ unknown.
+pub fn verdict_symbol(v: Verdict) -> char {
+    match v {
+        Verdict::Healthy => '●',
+        Verdict::Unhealthy => '✖',
+        Verdict::Unknown => '○',
+    }
+}
+
+/// The table of one app (the one [`View::App`] names): its selected row.
+#[derive(Debug, Default)]
+pub struct AppView {
+    selection: Selection,
+}
+
+impl AppView {
+    /// The selected row.
+    pub fn selected(&self) -> usize {
+        self.selection.selected()
+    }
+
+    /// Starts over at the first row, for a newly opened app.
+    pub fn reset(&mut self) {
+        self.selection.reset();
+    }
+
+    /// Moves the selection among the rows of app `index`; returns whether
+    /// `action` is a motion.
+    pub fn apply(&mut self, action: Action, state: &FleetState, index: usize) -> bool {
+        let rows = state
+            .fleet()
+            .apps
+            .get(index)
+            .map_or(0, |a| a.instances.len() * a.probes.len());
+        self.selection.apply(action, rows)
+    }
+}
+
+impl Component for AppView {
+    fn draw(&self, frame: &mut Frame, area: Rect, cx: &DrawContext) {
+        if let View::App(index) = cx.view {
+            draw(self, frame, area, cx, index);
+        }
+    }
+}
+
+/// Draws the table of app `index` into `area`.
+fn draw(view: &AppView, frame: &mut Frame, area: Rect, cx: &DrawContext, index: usize) {
+    let (t, state, now_ms) = (cx.theme, cx.state, cx.now_ms);
+    let fleet = state.fleet();
+    let Some(a) = fleet.apps.get(index) else {
+        return;
+    };
+    let block = crate::tui::panel(title(a, index, cx), area, t);
+    let mut inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.is_empty() {
+        return;
+    }
+    // The rollout under way (or the last one) on the first line.
+    if inner.height > 2
+        && let Some(line) = state
+            .rollouts(index)
+            .and_then(|r| rollout_line(&a.name, r, now_ms, t))
+    {
+        let top = Rect { height: 1, ..inner };
+        frame.render_widget(Paragraph::new(line), top);
+        inner.y += 1;
+        inner.height -= 1;
+    }
+    let np = a.probes.len();
+    let n = a.instances.len() * np;
+    if n == 0 {
+        frame.render_widget(
+            Paragraph::new("no instances or no probes").style(Style::new().fg(t.dim)),
+            inner,
+        );
+        return;
+    }
+
+    // Below 90 columns the verdict is a colored symbol only.
+    let compact = inner.width < 90;
+    let probe_labels: Vec<String> = a
+        .probes
+        .iter()
+        .map(|p| format!("{} ({})", p.name, p.kind.type_name()))
+        .collect();
+    let widths = column_widths(a, &probe_labels, inner.width, compact);
+
+    let visible = inner.height.saturating_sub(1) as usize;
+    let (selected, offset) = view.selection.place(visible, n);
+
+    let header = Row::new(
+        [
+            "INSTANCE",
+            "PROBE",
+            if compact { "" } else { "VERDICT" },
+            "LATENCY",
+            "LAST",
+            "LAST ERROR",
+        ]
+        .into_iter()
+        .zip(&widths)
+        .filter(|(_, w)| **w > 0)
+        .map(|(h, _)| Cell::from(h)),
+    )
+    .style(Style::new().fg(t.dim).add_modifier(Modifier::BOLD));
+
+    let rows = (offset..n.min(offset + visible)).map(|r| {
+        let loc = ProbeLoc {
+            app: index,
+            instance: r / np,
+            probe: r % np,
+        };
+        probe_row(loc, &probe_labels, &widths, compact, cx)
+    });
+
+    let table = Table::new(
+        rows,
+        widths
+            .iter()
+            .filter(|w| **w > 0)
+            .map(|w| Constraint::Length(*w)),
+    )
+    .header(header)
+    .column_spacing(1)
+    .row_highlight_style(Style::new().bg(t.selection));
+    let mut ts = TableState::new().with_selected(Some(selected - offset));
+    frame.render_stateful_widget(table, inner, &mut ts);
+}
+
+/// The panel's title: the app, its status, healthy instances, success rate.
+fn title(a: &crate::config::App, index: usize, cx: &DrawContext) -> Line<'static> {
+    let (t, state) = (cx.theme, cx.state);
+    let tracker = state.tracker();
+    let status = tracker.app_status(index);
+    let (healthy, total) = tracker.healthy_count(index);
+    let (ok, n_results) = state.success_counts(index, cx.now_ms);
+    Line::from(vec![
+        Span::styled(
+            format!(" {} ", a.name),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            format!("{} {} ", status_symbol(status), status.as_str()),
+            Style::new().fg(t.status(status)),
+        ),
+        Span::raw(format!("· {healthy}/{total} healthy · ")),
+        Span::styled(
+            format!("{} ok 5m ", text::rate(ok, n_results)),
+            Style::new().fg(rate_color(t, ok, n_results)),
+        ),
+    ])
+}
+
+/// The widths of the columns at `width`, for an app whose probes are
+/// labelled `probe_labels`.
+fn column_widths(
+    a: &crate::config::App,
+    probe_labels: &[String],
+    width: u16,
+    compact: bool,
+) -> Vec<u16> {
+    let inst_w = a
+        .instances
+        .iter()
+        .map(|i| text::width(&i.name))
+        .max()
+        .unwrap_or(0)
+        .clamp(8, 20) as u16;
+    let probe_w = probe_labels
+        .iter()
+        .map(|l| text::width(l))
+        .max()
+        .unwrap_or(0)
+        .clamp(5, 24) as u16;
+    fit(
+        width,
+        1,
+        &[
+            Col::new(inst_w.min(8), inst_w, inst_w, 0),
+            Col::new(probe_w.min(8), probe_w, probe_w, 0),
+            Col::fixed(if compact { 1 } else { 11 }),
+            Col::new(8, 16, 30, 2),
+            Col::new(10, 10, 10, 1),
+            Col::new(12, 48, u16::MAX, 3),
+        ],
+    )
+}
+
+/// The row of the probe at `loc`, its cells cut to `widths`.
+fn probe_row(
+    loc: ProbeLoc,
+    labels: &[String],
+    widths: &[u16],
+    compact: bool,
+    cx: &DrawContext,
+) -> Row<'static> {
+    let (t, state, now_ms) = (cx.theme, cx.state, cx.now_ms);
+    let tracker = state.tracker();
+    let index = loc.app;
+    let a = &state.fleet().apps[index];
+    let inst = &a.instances[loc.instance];
+    let history = state.probe(loc);
+    let iv = tracker.instance_verdict(index, loc.instance);
+    let pv = tracker.probe_verdict(loc);
+    let mut cells: Vec<Cell> = Vec::with_capacity(6);
+    cells.push(Cell::from(Span::styled(
+        text::truncate(&inst.name, widths[0] as usize),
+        Style::new().fg(t.verdict(iv)).add_modifier(Modifier::BOLD),
+    )));
+    cells.push(Cell::from(Span::styled(
+        text::truncate(&labels[loc.probe], widths[1] as usize),
+        Style::new().fg(t.text),
+    )));
+    let mut verdict = if compact {
+        verdict_symbol(pv).to_string()
+    } else {
+        format!("{} {}", verdict_symbol(pv), pv.as_str())
+    };
+    if !compact && tracker.in_grace(index, loc.instance, now_ms) {
+        verdict = format!("{} grace", verdict_symbol(pv));
+    }
+    cells.push(Cell::from(Span::styled(
+        verdict,
+        Style::new().fg(t.verdict(pv)),
+    )));
+    if widths[3] > 0 {
+        let spark = LatencySparkline::new(history.samples(), t);
+        cells.push(Cell::from(spark.to_line(widths[3] as usize)));
+    }
+    if widths[4] > 0 {
+        let s = match history.last() {
+            Some(l) => {
+                let code = l.code.map(|c| format!(" {c}")).unwrap_or_default();
+                let style = Style::new().fg(if l.ok { t.text } else { t.down });
+                Span::styled(format!("{}{code}", text::latency(l.latency_ms)), style)
+            }
+            None => Span::styled("—", Style::new().fg(t.dim)),
+        };
+        cells.push(Cell::from(s));
+    }
+    if widths[5] > 0 {
+        let cell = match history.last_failure() {
+            Some(e) => {
+                let kind = e.error_kind.map_or("failed", |k| k.as_str());
+                let ago = text::age(now_ms - e.at_ms);
+                let s = if e.message.is_empty() {
+                    format!("{kind} ({ago} ago)")
+                } else {
+                    format!("{kind}: {} ({ago} ago)", e.message)
+                };
+                let current = history.last().is_some_and(|l| !l.ok);
+                let style = Style::new().fg(if current { t.down } else { t.dim });
+                Cell::from(Span::styled(text::truncate(&s, widths[5] as usize), style))
+            }
+            None => Cell::from(""),
+        };
+        cells.push(cell);
+    }
+    Row::new(cells)
+}

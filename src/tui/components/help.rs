@@ -1,0 +1,71 @@
+//! The `?` popup: every binding of the view underneath (and of the help
+//! itself), with all its keys, generated from the keymap.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use crate::tui::keymap::{self, Action, Binding, Modes};
+use crate::tui::text;
+
+use super::{Component, DrawContext};
+
+/// The help popup. It keeps no state yet (a scroll offset will come with
+/// views that have more keys than a screen has rows).
+#[derive(Debug, Default)]
+pub struct Help;
+
+impl Component for Help {
+    /// Draws the popup centred in `area`.
+    fn draw(&self, frame: &mut Frame, area: Rect, cx: &DrawContext) {
+        let t = cx.theme;
+        let rows: Vec<&Binding> = keymap::help_bindings(cx.view).collect();
+        let key_w = rows
+            .iter()
+            .map(|b| text::width(&b.keys_label()))
+            .max()
+            .unwrap_or(0);
+        let mut lines: Vec<Line> = rows
+            .iter()
+            .map(|b| {
+                Line::from(vec![
+                    Span::styled(
+                        format!(" {:<key_w$}  ", b.keys_label()),
+                        Style::new().fg(t.header_bg).add_modifier(Modifier::BOLD),
+                    ),
+                    Span::styled(b.help, Style::new().fg(t.text)),
+                ])
+            })
+            .collect();
+        let key = |a| keymap::key_label(a, cx.view, Modes::HELP);
+        lines.push(Line::from(Span::styled(
+            format!(
+                " {} or {} closes this help",
+                key(Action::Back),
+                key(Action::Help)
+            ),
+            Style::new().fg(t.dim),
+        )));
+        let want_w = lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 3;
+        let want_h = lines.len() as u16 + 2;
+        let w = want_w.min(area.width);
+        let h = want_h.min(area.height);
+        let popup = Rect::new(
+            area.x + (area.width - w) / 2,
+            area.y + (area.height - h) / 2,
+            w,
+            h,
+        );
+        frame.render_widget(Clear, popup);
+        frame.render_widget(
+            Paragraph::new(lines).block(
+                Block::bordered()
+                    .title(" keys ")
+                    .border_style(Style::new().fg(t.border)),
+            ),
+            popup,
+        );
+    }
+}

@@ -1,0 +1,58 @@
+//! What is open over the view: nothing, the help, the question before an
+//! action, the `/` filter or the `:` command line. One enum instead of a
+//! flag per popup, so that two things are never open at once and the
+//! keymap can say in which of them a key applies
+//! ([`Modes`](super::keymap::Modes)). A deploy form will be one more
+//! variant.
+
+use super::components::{Confirm, TextInput};
+
+/// The longest filter, in characters.
+pub const FILTER_MAX: usize = 64;
+/// The longest command line, in characters.
+pub const COMMAND_MAX: usize = 200;
+
+/// What is open over the view; at most one thing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Nothing: keys move, open and act.
+    #[default]
+    Normal,
+    /// The list of keys.
+    Help,
+    /// The question before a destructive action, with the action it
+    /// confirms and the reason being typed.
+    Confirm(Box<Confirm>),
+    /// The `/` filter being typed (the fleet view filters as it changes).
+    Filter(TextInput),
+    /// The `:` command line being typed.
+    Command(TextInput),
+}
+
+impl Mode {
+    /// The line being typed, in the modes that have one.
+    pub fn input(&self) -> Option<&TextInput> {
+        match self {
+            Mode::Confirm(c) => Some(&c.reason),
+            Mode::Filter(t) | Mode::Command(t) => Some(t),
+            Mode::Normal | Mode::Help => None,
+        }
+    }
+
+    /// The line being typed, to edit.
+    pub fn input_mut(&mut self) -> Option<&mut TextInput> {
+        match self {
+            Mode::Confirm(c) => Some(&mut c.reason),
+            Mode::Filter(t) | Mode::Command(t) => Some(t),
+            Mode::Normal | Mode::Help => None,
+        }
+    }
+
+    /// What the footer says after the keys of the mode, if anything.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Mode::Confirm(_) => Some("type a reason"),
+            _ => None,
+        }
+    }
+}
