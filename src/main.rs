@@ -78,9 +78,9 @@ enum Cmd {
     /// Hold APP's armed rollback (it then waits for `fire` or `abort`).
     Hold(rollout::cli::VerbArgs),
     /// Fire APP's armed rollback now.
-    Fire(rollout::cli::VerbArgs),
+    Fire(rollout::cli::GuardedVerbArgs),
     /// Abort APP's rollout and roll it back.
-    Abort(rollout::cli::VerbArgs),
+    Abort(rollout::cli::GuardedVerbArgs),
     /// Pause APP's rollout after the stage that runs (it waits for `resume`).
     Pause(rollout::cli::VerbArgs),
     /// Resume APP's paused rollout.
@@ -219,8 +219,8 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Some(Cmd::Approve(ref args)) => control(&cli, Verb::Approve, args),
         Some(Cmd::Hold(ref args)) => control(&cli, Verb::Hold, args),
-        Some(Cmd::Fire(ref args)) => control(&cli, Verb::Fire, args),
-        Some(Cmd::Abort(ref args)) => control(&cli, Verb::Abort, args),
+        Some(Cmd::Fire(ref args)) => guarded(&cli, Verb::Fire, args),
+        Some(Cmd::Abort(ref args)) => guarded(&cli, Verb::Abort, args),
         Some(Cmd::Pause(ref args)) => control(&cli, Verb::Pause, args),
         Some(Cmd::Resume(ref args)) => control(&cli, Verb::Resume, args),
         Some(Cmd::Status(ref args)) => {
@@ -299,6 +299,20 @@ async fn agent(cli: &Cli, args: &rollguard::agent::AgentArgs) -> ExitCode {
 
 fn control(cli: &Cli, verb: Verb, args: &rollout::cli::VerbArgs) -> ExitCode {
     ExitCode::from(rollout::cli::command(&db_path(cli), verb, args))
+}
+
+/// `abort` and `fire`: the config says whether the app is protected.
+fn guarded(cli: &Cli, verb: Verb, args: &rollout::cli::GuardedVerbArgs) -> ExitCode {
+    let fleet = match load(cli.config.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    ExitCode::from(rollout::cli::guarded_command(
+        &fleet,
+        &db_path(cli),
+        verb,
+        args,
+    ))
 }
 
 fn init_worker_logging() {
