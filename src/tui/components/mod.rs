@@ -18,7 +18,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 
 pub use app_view::{AppView, verdict_symbol};
-pub use confirm::{Confirm, REASON_MAX};
+pub use confirm::{Button, Confirm, Press, REASON_MAX};
 pub use fleet_view::{FleetView, status_symbol};
 pub use help::Help;
 pub use log_pane::LogPane;
