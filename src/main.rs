@@ -41,6 +41,10 @@ struct Cli {
     /// Console theme: a built-in name (default, light) or a theme file.
     #[arg(long, global = true, value_name = "NAME")]
     theme: Option<String>,
+    /// Open the console only to watch: no key or `:` command acts (also
+    /// `[console] read_only = true`).
+    #[arg(long)]
+    read_only: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -158,6 +162,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> ExitCode {
+    if cli.read_only && !matches!(cli.command, None | Some(Cmd::Demo { .. })) {
+        eprintln!(
+            "{}",
+            UserError::new(Code::Usage, "--read-only is an option of the console")
+                .hint("run `rollguard --read-only` (or `rollguard --read-only demo`)")
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     match cli.command {
         Some(Cmd::Check) => check(cli.config.as_deref()),
         Some(Cmd::Agent(ref args)) => agent(&cli, args).await,
@@ -471,7 +483,9 @@ async fn console(cli: &Cli) -> ExitCode {
     };
     let title = fleet.source.display().to_string();
     let kind = rollguard::monitor::HolderKind::Console;
-    watch_in_console(Arc::new(fleet), &db_path(cli), kind, theme, title, None).await
+    let read_only = cli.read_only || fleet.console.read_only;
+    let fleet = Arc::new(fleet);
+    watch_in_console(fleet, &db_path(cli), kind, theme, title, None, read_only).await
 }
 
 async fn watch_in_console(
@@ -481,6 +495,7 @@ async fn watch_in_console(
     theme: tui::Theme,
     title: String,
     banner: Option<String>,
+    read_only: bool,
 ) -> ExitCode {
     tui::init_logging();
     let monitor = match Monitor::start_as(fleet.clone(), db, kind) {
@@ -495,6 +510,7 @@ async fn watch_in_console(
         title,
         banner,
         db: Some(db.to_path_buf()),
+        read_only,
     };
     let result = tui::run(
         fleet,
@@ -547,7 +563,9 @@ async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
         };
         let banner = demo.banner();
         let kind = rollguard::monitor::HolderKind::Demo;
-        return watch_in_console(fleet, &db, kind, theme, "demo".into(), Some(banner)).await;
+        let read_only = cli.read_only || fleet.console.read_only;
+        let title = "demo".to_string();
+        return watch_in_console(fleet, &db, kind, theme, title, Some(banner), read_only).await;
     }
     let monitor = match Monitor::start_as(fleet.clone(), &db, rollguard::monitor::HolderKind::Demo)
     {

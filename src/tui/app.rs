@@ -60,6 +60,9 @@ pub struct App {
     /// "Now" for the frame being drawn, ms since the epoch: set by the run
     /// loop (or a test) before drawing, so drawing never reads a clock.
     pub now_ms: i64,
+    /// Only watch: no key or `:` command acts (`--read-only`,
+    /// `[console] read_only`).
+    pub read_only: bool,
     view: View,
     mode: Mode,
     notice: Option<Notice>,
@@ -84,6 +87,7 @@ impl App {
             title: "rollguard".into(),
             banner: None,
             now_ms: 0,
+            read_only: false,
             view: View::Fleet,
             mode: Mode::Normal,
             notice: None,
@@ -193,9 +197,13 @@ impl App {
     }
 
     /// Whether `action` would do something now, for the footer: rollout
-    /// verbs only where they apply to the current app's rollout, Back in the fleet view only to clear a filter,
+    /// verbs only where they apply to the current app's rollout (never on a
+    /// read-only console), Back in the fleet view only to clear a filter,
     /// the question's other line only on a protected app.
     pub fn offers(&self, action: Action, state: &FleetState) -> bool {
+        if self.read_only && action.acts() {
+            return false;
+        }
         match (action, &self.mode, self.view) {
             (Action::Rollout(verb), Mode::Normal, _) => {
                 let index = self.current_app();
@@ -390,8 +398,16 @@ impl App {
 
     /// Opens the question for `verb` on the rollout of the app at fleet
     /// index `index` (asking a protected app's name too), or says in the
-    /// footer why it does not apply.
+    /// footer why it does not apply. Every action of a key or a `:` line
+    /// comes here, so this is where a read-only console refuses them.
     fn ask(&mut self, verb: Verb, index: usize, state: &FleetState) -> Action {
+        if self.read_only {
+            self.notify(
+                format!("read-only console: {} is not available", verb.as_str()),
+                true,
+            );
+            return Action::None;
+        }
         let Some((name, protected)) = self
             .fleet
             .apps

@@ -59,6 +59,14 @@ pub enum Action {
     None,
 }
 
+impl Action {
+    /// Whether it changes something (so a read-only console refuses it and
+    /// does not offer it).
+    pub fn acts(self) -> bool {
+        matches!(self, Action::Rollout(_))
+    }
+}
+
 /// A set of views, for where a binding applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Views(u8);

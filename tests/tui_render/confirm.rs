@@ -1,7 +1,7 @@
 //! The question before an action, key by key: it opens on Cancel, Enter
 //! there closes it, abort and fire refuse without a reason, a protected
 //! app's name must be typed, no action goes out with fewer than three
-//! deliberate keys.
+//! deliberate keys; and a read-only console acts on nothing.
 
 use ratatui::style::Modifier;
 
@@ -228,17 +228,19 @@ fn deliberate_keys() -> Vec<KeyEvent> {
 }
 
 /// Every confirmed action that some sequence of `n` keys from `keys`
-/// sends from a fresh console, with the sequence.
+/// sends from a fresh console (`read_only` or not), with the sequence.
 fn sent_within(
     f: &Arc<Fleet>,
     s: &FleetState,
     keys: &[KeyEvent],
     n: usize,
+    read_only: bool,
 ) -> Vec<(Vec<KeyCode>, ConfirmedAction)> {
     let mut sent = Vec::new();
     let mut seq = vec![0usize; n];
     loop {
         let mut a = new_app(f);
+        a.read_only = read_only;
         for &k in &seq {
             if a.handle_key(keys[k], s) == Action::Quit {
                 break;
@@ -264,13 +266,13 @@ fn no_action_goes_out_with_fewer_than_three_deliberate_keys() {
         for state_name in ["waiting_approval", "rollback_armed", "running"] {
             let s = rollout_in(&fleet, state_name);
             for n in 1..=2 {
-                let sent = sent_within(&fleet, &s, &keys, n);
+                let sent = sent_within(&fleet, &s, &keys, n, false);
                 assert!(sent.is_empty(), "{state_name}, {n} keys: {sent:?}");
             }
             // Three keys send only what needs no reason, on an app that is
             // not protected, and only as the verb's key, a move to the
             // action's button, Enter.
-            for (seq, c) in sent_within(&fleet, &s, &keys, 3) {
+            for (seq, c) in sent_within(&fleet, &s, &keys, 3, false) {
                 assert!(!protected, "{state_name}: {seq:?} sent {c:?}");
                 assert!(!c.action.needs_reason(), "{seq:?} sent {c:?}");
                 assert!(
@@ -286,10 +288,74 @@ fn no_action_goes_out_with_fewer_than_three_deliberate_keys() {
     // The bound is reached: `a`, Tab, Enter approves.
     let f = fleet();
     let s = rollout_in(&f, "waiting_approval");
-    let sent = sent_within(&f, &s, &keys, 3);
+    let sent = sent_within(&f, &s, &keys, 3, false);
     assert!(
         sent.iter()
             .any(|(seq, _)| seq == &[KeyCode::Char('a'), KeyCode::Tab, KeyCode::Enter]),
         "{sent:?}"
     );
+}
+
+#[test]
+fn a_read_only_console_acts_on_nothing_and_says_so() {
+    let f = fleet();
+    let s = rollout_in(&f, "rollback_armed");
+    let mut a = new_app(&f);
+    a.read_only = true;
+
+    // The header says so; the footer offers no action.
+    let buf = render(&a, &s, 100, 24);
+    let text = screen(&buf);
+    println!("{text}");
+    assert!(
+        lines(&buf)[0].starts_with(" rollguard · read-only "),
+        "{}",
+        lines(&buf)[0]
+    );
+    for offer in ["x abort", "f fire rollback", "h hold", "a approve"] {
+        assert!(!text.contains(offer), "{offer} is offered: {text}");
+    }
+    assert!(text.contains("q quit"), "the rest is: {text}");
+    // Still there at 80 columns.
+    assert!(lines(&render(&a, &s, 80, 24))[0].contains("read-only"));
+
+    // Keys and `:` commands that act say so, and open nothing.
+    for k in ['x', 'f', 'h', 'a'] {
+        assert_eq!(a.handle_key(key(k), &s), Action::None);
+        assert_eq!(a.mode(), &Mode::Normal);
+        let said = a.notice().map(|n| n.text.clone()).unwrap_or_default();
+        assert!(said.starts_with("read-only console: "), "{k}: {said}");
+    }
+    let text = screen(&render(&a, &s, 100, 24));
+    assert!(
+        text.contains("read-only console: approve is not available"),
+        "{text}"
+    );
+    a.handle_key(key(':'), &s);
+    typed(&mut a, &s, "abort web");
+    assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::None);
+    assert_eq!(a.mode(), &Mode::Normal);
+    assert_eq!(
+        a.notice().map(|n| n.text.as_str()),
+        Some("read-only console: abort is not available")
+    );
+    assert_eq!(a.take_confirmed(), None);
+    // No sequence of up to three keys sends anything (on a console that
+    // acts, `a` Tab Enter would approve).
+    let keys = deliberate_keys();
+    assert!(!sent_within(&f, &s, &keys, 3, false).is_empty());
+    for n in 1..=3 {
+        let sent = sent_within(&f, &s, &keys, n, true);
+        assert!(sent.is_empty(), "{n} keys: {sent:?}");
+    }
+
+    // The help lists the keys that act as unavailable.
+    a.handle_key(key('?'), &s);
+    let text = screen(&render(&a, &s, 100, 30));
+    println!("{text}");
+    assert!(
+        text.contains("abort the rollout and roll back (unavailable: read-only)"),
+        "{text}"
+    );
+    assert!(!text.contains("select next row (unavailable"), "{text}");
 }

@@ -41,6 +41,9 @@ pub struct DrawContext<'a> {
     pub now_ms: i64,
     /// The view shown.
     pub view: View,
+    /// Whether the console only watches (the help marks the keys that act
+    /// as unavailable).
+    pub read_only: bool,
 }
 
 /// A part of the screen that draws itself.
