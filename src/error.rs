@@ -16,6 +16,8 @@ pub enum Code {
     Usage,
     /// No terminal to confirm on, and no `--yes`.
     Confirm,
+    /// A protected app's destructive command was not confirmed with its name.
+    Protected,
     /// Another rollout holds the app's lock.
     Locked,
     /// A probe failed past its thresholds during a rollout or its monitoring.
@@ -66,10 +68,11 @@ pub enum Code {
 
 impl Code {
     /// Every code, in the README's order.
-    pub const ALL: [Code; 26] = [
+    pub const ALL: [Code; 27] = [
         Code::Config,
         Code::Usage,
         Code::Confirm,
+        Code::Protected,
         Code::Locked,
         Code::GateFailed,
         Code::Deadline,
@@ -101,6 +104,7 @@ impl Code {
             Code::Config => "E_CONFIG",
             Code::Usage => "E_USAGE",
             Code::Confirm => "E_CONFIRM",
+            Code::Protected => "E_PROTECTED",
             Code::Locked => "E_LOCKED",
             Code::GateFailed => "E_GATE_FAILED",
             Code::Deadline => "E_DEADLINE",
@@ -128,11 +132,12 @@ impl Code {
     }
 
     /// The exit code of a command that ends with this error: 2 for usage,
-    /// config and confirmation, 3 when a rollout was rolled back, 4 when
-    /// its rollback failed or was partial, 5 when locked, 1 otherwise.
+    /// config and confirmation (a protected app's too), 3 when a rollout
+    /// was rolled back, 4 when its rollback failed or was partial, 5 when
+    /// locked, 1 otherwise.
     pub fn exit_code(self) -> u8 {
         match self {
-            Code::Config | Code::Usage | Code::Confirm => 2,
+            Code::Config | Code::Usage | Code::Confirm | Code::Protected => 2,
             Code::Locked => 5,
             Code::GateFailed
             | Code::Deadline
@@ -166,6 +171,9 @@ impl Code {
                 "a command-line argument names nothing that exists, or a version is invalid"
             }
             Code::Confirm => "no terminal to confirm on and no `--yes`: nothing was done",
+            Code::Protected => {
+                "the app is protected: `--yes` needs `--confirm-app` with its name; nothing was done"
+            }
             Code::Locked => "another rollout holds the app's lock",
             Code::GateFailed => {
                 "a probe failed during a rollout or its monitoring; the rollout was rolled back"

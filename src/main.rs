@@ -41,6 +41,10 @@ struct Cli {
     /// Console theme: a built-in name (default, light) or a theme file.
     #[arg(long, global = true, value_name = "NAME")]
     theme: Option<String>,
+    /// Open the console only to watch: no key or `:` command acts (also
+    /// `[console] read_only = true`).
+    #[arg(long)]
+    read_only: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -78,9 +82,9 @@ enum Cmd {
     /// Hold APP's armed rollback (it then waits for `fire` or `abort`).
     Hold(rollout::cli::VerbArgs),
     /// Fire APP's armed rollback now.
-    Fire(rollout::cli::VerbArgs),
+    Fire(rollout::cli::GuardedVerbArgs),
     /// Abort APP's rollout and roll it back.
-    Abort(rollout::cli::VerbArgs),
+    Abort(rollout::cli::GuardedVerbArgs),
     /// Pause APP's rollout after the stage that runs (it waits for `resume`).
     Pause(rollout::cli::VerbArgs),
     /// Resume APP's paused rollout.
@@ -158,6 +162,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> ExitCode {
+    if cli.read_only && !matches!(cli.command, None | Some(Cmd::Demo { .. })) {
+        eprintln!(
+            "{}",
+            UserError::new(Code::Usage, "--read-only is an option of the console")
+                .hint("run `rollguard --read-only` (or `rollguard --read-only demo`)")
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     match cli.command {
         Some(Cmd::Check) => check(cli.config.as_deref()),
         Some(Cmd::Agent(ref args)) => agent(&cli, args).await,
@@ -219,8 +231,8 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Some(Cmd::Approve(ref args)) => control(&cli, Verb::Approve, args),
         Some(Cmd::Hold(ref args)) => control(&cli, Verb::Hold, args),
-        Some(Cmd::Fire(ref args)) => control(&cli, Verb::Fire, args),
-        Some(Cmd::Abort(ref args)) => control(&cli, Verb::Abort, args),
+        Some(Cmd::Fire(ref args)) => guarded(&cli, Verb::Fire, args),
+        Some(Cmd::Abort(ref args)) => guarded(&cli, Verb::Abort, args),
         Some(Cmd::Pause(ref args)) => control(&cli, Verb::Pause, args),
         Some(Cmd::Resume(ref args)) => control(&cli, Verb::Resume, args),
         Some(Cmd::Status(ref args)) => {
@@ -299,6 +311,20 @@ async fn agent(cli: &Cli, args: &rollguard::agent::AgentArgs) -> ExitCode {
 
 fn control(cli: &Cli, verb: Verb, args: &rollout::cli::VerbArgs) -> ExitCode {
     ExitCode::from(rollout::cli::command(&db_path(cli), verb, args))
+}
+
+/// `abort` and `fire`: the config says whether the app is protected.
+fn guarded(cli: &Cli, verb: Verb, args: &rollout::cli::GuardedVerbArgs) -> ExitCode {
+    let fleet = match load(cli.config.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    ExitCode::from(rollout::cli::guarded_command(
+        &fleet,
+        &db_path(cli),
+        verb,
+        args,
+    ))
 }
 
 fn init_worker_logging() {
@@ -457,7 +483,9 @@ async fn console(cli: &Cli) -> ExitCode {
     };
     let title = fleet.source.display().to_string();
     let kind = rollguard::monitor::HolderKind::Console;
-    watch_in_console(Arc::new(fleet), &db_path(cli), kind, theme, title, None).await
+    let read_only = cli.read_only || fleet.console.read_only;
+    let fleet = Arc::new(fleet);
+    watch_in_console(fleet, &db_path(cli), kind, theme, title, None, read_only).await
 }
 
 async fn watch_in_console(
@@ -467,6 +495,7 @@ async fn watch_in_console(
     theme: tui::Theme,
     title: String,
     banner: Option<String>,
+    read_only: bool,
 ) -> ExitCode {
     tui::init_logging();
     let monitor = match Monitor::start_as(fleet.clone(), db, kind) {
@@ -481,6 +510,7 @@ async fn watch_in_console(
         title,
         banner,
         db: Some(db.to_path_buf()),
+        read_only,
     };
     let result = tui::run(
         fleet,
@@ -533,7 +563,9 @@ async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
         };
         let banner = demo.banner();
         let kind = rollguard::monitor::HolderKind::Demo;
-        return watch_in_console(fleet, &db, kind, theme, "demo".into(), Some(banner)).await;
+        let read_only = cli.read_only || fleet.console.read_only;
+        let title = "demo".to_string();
+        return watch_in_console(fleet, &db, kind, theme, title, Some(banner), read_only).await;
     }
     let monitor = match Monitor::start_as(fleet.clone(), &db, rollguard::monitor::HolderKind::Demo)
     {

@@ -73,6 +73,28 @@ fn minimal_config_gets_defaults() {
         other => panic!("{other:?}"),
     }
     assert_eq!(fleet.console.retention.as_secs(), 30 * 86_400);
+    assert!(
+        !fleet.console.read_only,
+        "a console acts unless told not to"
+    );
+    assert!(!app.protected, "apps are not protected unless told so");
+}
+
+#[test]
+fn a_read_only_console_and_a_protected_app() {
+    let text = format!(
+        "[console]\nread_only = true\n{}",
+        BASE.replace(
+            "name = \"checkout\"\n",
+            "name = \"checkout\"\nprotected = true\n"
+        )
+    );
+    let fleet = config::parse(Path::new("f.toml"), &text, &env).unwrap();
+    assert!(fleet.console.read_only);
+    assert!(fleet.app("checkout").unwrap().protected);
+    let errs = errors("[console]\nread_only = \"yes\"\n");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("fleet.toml:2:"), "{errs:?}");
 }
 
 #[test]

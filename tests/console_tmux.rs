@@ -224,7 +224,7 @@ fn an_armed_rollback_is_fired_from_the_console() {
     );
     assert!(armed.contains("h hold"), "the footer offers hold:\n{armed}");
 
-    // f asks, with a reason; Enter sends.
+    // f asks, on Cancel, with a reason; Tab moves to Fire, Enter sends.
     s.keys(&["f"]);
     let ask = s.wait("the question", Duration::from_secs(10), |sc| {
         sc.contains("Roll payments back now")
@@ -232,7 +232,11 @@ fn an_armed_rollback_is_fired_from_the_console() {
     assert!(ask.contains("go back to v1"), "{ask}");
     s.keys(&["-l", "v3 fails its health checks"]);
     s.wait("the reason", Duration::from_secs(10), |sc| {
-        sc.contains("reason: v3 fails its health checks")
+        sc.contains("reason: v3 fails its health checks") && sc.contains("> Cancel <")
+    });
+    s.keys(&["Tab"]);
+    s.wait("Fire focused", Duration::from_secs(10), |sc| {
+        sc.contains("> Fire <")
     });
     s.keys(&["Enter"]);
     s.wait("the rollback to end", Duration::from_secs(90), |sc| {

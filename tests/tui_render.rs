@@ -22,6 +22,9 @@ use rollguard::tui::{
     View,
 };
 
+#[path = "tui_render/confirm.rs"]
+mod confirm;
+
 const T0: i64 = 1_700_000_000_000;
 
 fn tcp(name: &str) -> Probe {
@@ -672,7 +675,8 @@ fn rollout_keys_ask_then_hand_over_the_command() {
     a.now_ms += tui::NOTICE_MS;
     assert!(a.notice().is_none());
 
-    // `a` asks first; typing fills the reason; Enter hands it over.
+    // `a` asks first; typing fills the reason; Tab moves to the action's
+    // button, and Enter there hands it over.
     assert_eq!(a.handle_key(key('a'), &s), Action::Rollout(Verb::Approve));
     assert!(matches!(a.mode(), Mode::Confirm(_)));
     for c in "step 2 looks fine!".chars() {
@@ -686,7 +690,14 @@ fn rollout_keys_ask_then_hand_over_the_command() {
         "{text}"
     );
     assert!(text.contains("reason: step 2 looks fine▏"), "{text}");
-    assert!(text.contains("Enter sends"), "{text}");
+    assert!(text.contains("> Cancel <     Approve"), "{text}");
+    assert!(
+        text.contains("Tab chooses  Enter presses  Esc cancels"),
+        "{text}"
+    );
+    assert_eq!(a.handle_key(code(KeyCode::Tab), &s), Action::SwitchButton);
+    let text = screen(&render(&a, &s, 100, 24));
+    assert!(text.contains("  Cancel     > Approve <"), "{text}");
     assert_eq!(a.take_confirmed(), None, "nothing is sent before Enter");
     assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::Send);
     assert_eq!(a.mode(), &Mode::Normal);
@@ -708,8 +719,9 @@ fn rollout_keys_ask_then_hand_over_the_command() {
     assert_eq!(a.handle_key(code(KeyCode::Esc), &s), Action::Back);
     assert_eq!(a.mode(), &Mode::Normal);
     assert_eq!(a.take_confirmed(), None);
-    a.handle_key(key('x'), &s);
+    a.handle_key(key('a'), &s);
     a.handle_key(key(' '), &s);
+    a.handle_key(code(KeyCode::Tab), &s);
     assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::Send);
     assert_eq!(a.take_confirmed().map(|r| r.reason), Some(None));
 
@@ -857,6 +869,7 @@ fn a_filter_changes_the_rows_not_the_app_an_action_hits() {
         text.contains("Approve deployment 9 of worker (worker-v1 → worker-v2)?"),
         "{text}"
     );
+    a.handle_key(code(KeyCode::Tab), &s);
     assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::Send);
     assert_eq!(a.take_confirmed(), Some(approve("worker", 9)));
 
@@ -922,7 +935,8 @@ fn the_command_line_asks_as_the_keys_do() {
         a.confirm().map(|c| c.question.as_str()),
         Some("Approve deployment 9 of worker (worker-v1 → worker-v2)?")
     );
-    a.handle_key(code(KeyCode::Enter), &s);
+    a.handle_key(code(KeyCode::Right), &s);
+    assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::Send);
     assert_eq!(a.take_confirmed(), Some(approve("worker", 9)));
 
     let run = |a: &mut App, line: &str| {

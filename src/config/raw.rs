@@ -24,6 +24,7 @@ pub(super) struct RawConsole {
     pub refresh: Option<S<String>>,
     pub theme: Option<S<String>>,
     pub retention: Option<S<String>>,
+    pub read_only: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -49,6 +49,9 @@ pub struct Console {
     pub theme: String,
     /// Probe results older than this are pruned from history.
     pub retention: Duration,
+    /// The console only watches: no key or `:` command acts (as with
+    /// `--read-only`).
+    pub read_only: bool,
 }
 
 impl Default for Console {
@@ -57,6 +60,7 @@ impl Default for Console {
             refresh: Duration::from_secs(1),
             theme: "default".into(),
             retention: Duration::from_secs(30 * 86_400),
+            read_only: false,
         }
     }
 }
@@ -134,7 +138,9 @@ pub struct App {
     pub driver: DriverKind,
     /// How rollouts proceed.
     pub strategy: Strategy,
-    /// Protected apps ask for stronger confirmation.
+    /// A protected app's destructive actions (deploy, rollback, abort,
+    /// fire) are confirmed by typing its name: in the console's question,
+    /// at the CLI's prompt, or with `--yes --confirm-app NAME`.
     pub protected: bool,
     /// `[[app.instance]]`.
     pub instances: Vec<Instance>,

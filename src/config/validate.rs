@@ -429,6 +429,7 @@ pub(super) fn validate(
                 refresh,
                 theme,
                 retention,
+                read_only: c.read_only.unwrap_or(d.read_only),
             }
         }
     };

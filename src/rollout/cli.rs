@@ -1,17 +1,18 @@
 //! The rollout commands of the command line, a printing layer over the
 //! [`service`](super::service): `deploy`, `rollback`, `recover`, `status`,
 //! `history` and the operator verbs `approve`, `hold`, `fire`, `abort`.
-//! This is the only place that asks a person (the `[y/N]` prompt) and
-//! prints; each command returns the process exit code, and errors are
-//! printed with their code. Text from hosts and users goes through
+//! This is the only place that prints, and with
+//! [`consent`](super::consent) (the `[y/N]` prompt, a protected app's
+//! name) the only one that asks a person; each command returns the
+//! process exit code, and errors are printed with their code. Text from hosts and users goes through
 //! [`printable`].
 
-use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::consent::{self, ConsentArgs};
 use super::engine::Outcome;
 use super::gate::GateOutcome;
 use super::lock::{self, clock_time, store_error};
@@ -35,9 +36,9 @@ pub struct DeployArgs {
     /// Override the app's strategy.
     #[arg(long, value_parser = strategy_arg)]
     pub strategy: Option<Strategy>,
-    /// Do not ask for confirmation.
-    #[arg(long)]
-    pub yes: bool,
+    /// `--yes`, `--confirm-app`.
+    #[command(flatten)]
+    pub consent: ConsentArgs,
     /// Print the plan and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -68,9 +69,9 @@ pub struct RollbackArgs {
     /// Why (required; stored in the history).
     #[arg(long)]
     pub reason: String,
-    /// Do not ask for confirmation.
-    #[arg(long)]
-    pub yes: bool,
+    /// `--yes`, `--confirm-app`.
+    #[command(flatten)]
+    pub consent: ConsentArgs,
     /// Print the checks and the plan, and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -82,7 +83,7 @@ pub struct RollbackArgs {
     pub json: bool,
 }
 
-/// `rollguard approve|hold|fire|abort` options.
+/// `rollguard approve|hold|pause|resume` options.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct VerbArgs {
     /// The app.
@@ -90,6 +91,18 @@ pub struct VerbArgs {
     /// Why (stored with the command).
     #[arg(long)]
     pub reason: Option<String>,
+}
+
+/// `rollguard abort|fire` options: those of the other verbs, and the
+/// confirmation a protected app asks for.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct GuardedVerbArgs {
+    /// The app and the reason.
+    #[command(flatten)]
+    pub verb: VerbArgs,
+    /// `--yes`, `--confirm-app` (they matter on a protected app).
+    #[command(flatten)]
+    pub consent: ConsentArgs,
 }
 
 /// `rollguard status` options.
@@ -222,29 +235,11 @@ fn print_plan(plan: &Plan, fleet: &Fleet, app: usize) {
     }
 }
 
-/// Asks `[y/N]` on the terminal; `E_CONFIRM` without one.
-fn confirm(yes: bool, what: &str) -> Result<bool, UserError> {
-    if yes {
-        return Ok(true);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(UserError::new(
-            Code::Confirm,
-            "no terminal to confirm the plan on; nothing was done",
-        )
-        .hint(format!("pass --yes to {what} without asking")));
-    }
-    print!("Proceed? [y/N] ");
-    let _ = std::io::stdout().flush();
-    let mut answer = String::new();
-    if std::io::stdin().read_line(&mut answer).is_err() {
-        return Ok(false);
-    }
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
-
 /// `rollguard deploy`.
 pub async fn deploy(fleet: &Fleet, db: &Path, args: &DeployArgs) -> u8 {
+    if let Err(e) = consent::check(&args.app, protected(fleet, &args.app), &args.consent) {
+        return fail(&e);
+    }
     let version = match Version::parse(&args.version) {
         Ok(v) => v,
         Err(e) => return fail(&UserError::new(Code::Usage, e.to_string())),
@@ -258,7 +253,7 @@ pub async fn deploy(fleet: &Fleet, db: &Path, args: &DeployArgs) -> u8 {
         owner: lock::me(),
     };
     let ask = Ask {
-        yes: args.yes,
+        yes: args.consent.yes,
         dry_run: args.dry_run,
         detach: args.detach,
         json: args.json,
@@ -295,14 +290,12 @@ async fn launch(
     if ask.dry_run {
         return Ok(0);
     }
-    if !confirm(
-        ask.yes,
-        if rollback.is_some() {
-            "roll back"
-        } else {
-            "deploy"
-        },
-    )? {
+    let what = if rollback.is_some() {
+        "roll back"
+    } else {
+        "deploy"
+    };
+    if !consent::ask(&req.app, protected(fleet, &req.app), ask.yes, what)? {
         println!("Nothing was done.");
         return Ok(EXIT_OTHER);
     }
@@ -515,7 +508,35 @@ pub async fn follow(store: &Store, id: i64, worker_pid: u32, json_out: bool) -> 
     }
 }
 
-/// `rollguard approve|hold|fire|abort APP [--reason]`.
+/// Whether the app named `app` is protected (an app the config does not
+/// name is not).
+fn protected(fleet: &Fleet, app: &str) -> bool {
+    fleet.app(app).is_some_and(|a| a.protected)
+}
+
+/// `rollguard abort|fire APP [--reason] [--yes --confirm-app APP]`: as
+/// [`command`], once a protected app's name is confirmed.
+pub fn guarded_command(fleet: &Fleet, db: &Path, verb: Verb, args: &GuardedVerbArgs) -> u8 {
+    let app = &args.verb.app;
+    let protected = protected(fleet, app);
+    if let Err(e) = consent::check(app, protected, &args.consent) {
+        return fail(&e);
+    }
+    if protected {
+        match consent::ask(app, true, args.consent.yes, verb.as_str()) {
+            Ok(true) => {}
+            Ok(false) => {
+                println!("Nothing was done.");
+                return EXIT_OTHER;
+            }
+            Err(e) => return fail(&e),
+        }
+    }
+    command(db, verb, &args.verb)
+}
+
+/// `rollguard approve|hold|pause|resume APP [--reason]` (and `abort`,
+/// `fire` through [`guarded_command`]).
 pub fn command(db: &Path, verb: Verb, args: &VerbArgs) -> u8 {
     let run = || -> Result<i64, UserError> {
         let store = open(db)?;
@@ -799,7 +820,8 @@ pub async fn rollback(fleet: &Fleet, db: &Path, args: &RollbackArgs) -> u8 {
 }
 
 async fn rollback_inner(fleet: &Fleet, db: &Path, args: &RollbackArgs) -> Result<u8, UserError> {
-    service::app_index(fleet, &args.app)?;
+    let index = service::app_index(fleet, &args.app)?;
+    consent::check(&args.app, fleet.apps[index].protected, &args.consent)?;
     if args.reason.trim().is_empty() {
         return Err(UserError::new(
             Code::Usage,
@@ -842,7 +864,7 @@ async fn rollback_inner(fleet: &Fleet, db: &Path, args: &RollbackArgs) -> Result
     }
     let req = service::rollback_request(&args.app, &check, &args.reason, lock::me());
     let ask = Ask {
-        yes: args.yes,
+        yes: args.consent.yes,
         dry_run: args.dry_run,
         detach: false,
         json: args.json,

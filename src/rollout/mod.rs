@@ -3,6 +3,7 @@
 //! starts, rolls back, recovers and steers them.
 
 pub mod cli;
+pub mod consent;
 pub mod decide;
 pub mod eject;
 pub mod engine;

@@ -42,6 +42,26 @@ impl ConfirmAction {
         }
     }
 
+    /// Whether it needs a reason: aborting and firing a rollback do (a
+    /// rollback by hand will); approving and holding take one if given.
+    pub fn needs_reason(&self) -> bool {
+        match self {
+            ConfirmAction::Rollout { verb, .. } => matches!(verb, Verb::Abort | Verb::Fire),
+        }
+    }
+
+    /// The word on the modal's button that confirms it: `Approve`, `Abort`, ….
+    pub fn button(&self) -> &'static str {
+        match self {
+            ConfirmAction::Rollout { verb, .. } => match verb {
+                Verb::Approve => "Approve",
+                Verb::Hold => "Hold",
+                Verb::Fire => "Fire",
+                Verb::Abort => "Abort",
+            },
+        }
+    }
+
     /// The action confirmed with `reason` (blank is none).
     pub fn confirmed(self, reason: &str) -> ConfirmedAction {
         let reason = reason.trim();
@@ -74,6 +94,7 @@ mod tests {
         };
         assert_eq!(a.name(), "abort");
         assert_eq!(a.app(), "web");
+        assert!(a.needs_reason());
         assert_eq!(a.clone().confirmed("  ").reason, None);
         assert_eq!(
             a.confirmed(" v3 fails ").reason.as_deref(),

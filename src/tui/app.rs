@@ -15,7 +15,7 @@ use crate::config::Fleet;
 
 use super::action::{ConfirmAction, ConfirmedAction};
 use super::command::{self, Command};
-use super::components::{AppView, Confirm, FleetView, Help, LogPane, TextInput};
+use super::components::{AppView, Confirm, FleetView, Help, LogPane, Press, TextInput};
 use super::control::Verb;
 use super::keymap::{self, Action};
 use super::mode::{COMMAND_MAX, FILTER_MAX, Mode};
@@ -60,6 +60,9 @@ pub struct App {
     /// "Now" for the frame being drawn, ms since the epoch: set by the run
     /// loop (or a test) before drawing, so drawing never reads a clock.
     pub now_ms: i64,
+    /// Only watch: no key or `:` command acts (`--read-only`,
+    /// `[console] read_only`).
+    pub read_only: bool,
     view: View,
     mode: Mode,
     notice: Option<Notice>,
@@ -84,6 +87,7 @@ impl App {
             title: "rollguard".into(),
             banner: None,
             now_ms: 0,
+            read_only: false,
             view: View::Fleet,
             mode: Mode::Normal,
             notice: None,
@@ -193,9 +197,13 @@ impl App {
     }
 
     /// Whether `action` would do something now, for the footer: rollout
-    /// verbs only where they apply to the current app's rollout, Back in
-    /// the fleet view only to clear a filter.
+    /// verbs only where they apply to the current app's rollout (never on a
+    /// read-only console), Back in the fleet view only to clear a filter,
+    /// the question's other line only on a protected app.
     pub fn offers(&self, action: Action, state: &FleetState) -> bool {
+        if self.read_only && action.acts() {
+            return false;
+        }
         match (action, &self.mode, self.view) {
             (Action::Rollout(verb), Mode::Normal, _) => {
                 let index = self.current_app();
@@ -207,6 +215,7 @@ impl App {
             }
             (Action::Rollout(_), _, _) => false,
             (Action::Back, Mode::Normal, View::Fleet) => !self.fleet_view.filter().is_empty(),
+            (Action::SwitchLine, Mode::Confirm(c), _) => c.name.is_some(),
             _ => true,
         }
     }
@@ -214,15 +223,19 @@ impl App {
     /// Handles a key: looks it up in the keymap for the current view and
     /// mode and applies it; returns what was done ([`Action::None`] if
     /// nothing). A key no binding takes is typed into the line of the mode
-    /// (the reason, the filter, the command line). The caller stops on
-    /// [`Action::Quit`], and after [`Action::Send`] performs
-    /// [`App::take_confirmed`]. Key releases are ignored.
+    /// (the question's reason or app name, the filter, the command line).
+    /// The caller stops on [`Action::Quit`], and after [`Action::Send`]
+    /// performs [`App::take_confirmed`]. Key releases are ignored.
     pub fn handle_key(&mut self, key: KeyEvent, state: &FleetState) -> Action {
         if key.kind == KeyEventKind::Release {
             return Action::None;
         }
         if let Some(b) = keymap::lookup(&key, self.view, &self.mode) {
             return self.apply(b.action, state);
+        }
+        if let Mode::Confirm(c) = &mut self.mode {
+            c.edit(&key);
+            return Action::None;
         }
         let Some(input) = self.mode.input_mut() else {
             return Action::None;
@@ -293,7 +306,13 @@ impl App {
                 View::App(_) => return Action::None,
             },
             Action::Command => self.mode = Mode::Command(TextInput::new(COMMAND_MAX)),
-            Action::Quit | Action::Accept | Action::Send | Action::None => return Action::None,
+            Action::Quit
+            | Action::Accept
+            | Action::Press
+            | Action::SwitchButton
+            | Action::SwitchLine
+            | Action::Send
+            | Action::None => return Action::None,
         }
         action
     }
@@ -307,16 +326,33 @@ impl App {
         action
     }
 
+    /// In the question: Esc and Cancel close it; Enter on the action's
+    /// button confirms it unless the question refuses (a reason or the
+    /// name missing), which it says.
     fn apply_confirm(&mut self, action: Action) -> Action {
-        match (action, std::mem::take(&mut self.mode)) {
-            (Action::Back, _) => {}
-            (Action::Send, Mode::Confirm(c)) => self.outbox = Some(c.confirmed()),
-            (_, mode) => {
-                self.mode = mode;
-                return Action::None;
+        let Mode::Confirm(c) = &mut self.mode else {
+            return Action::None;
+        };
+        match action {
+            Action::Back => {}
+            Action::SwitchButton => {
+                c.switch_button();
+                return action;
             }
+            Action::SwitchLine if c.switch_line() => return action,
+            Action::Press => match c.press() {
+                Press::Cancel => {}
+                Press::Refused => return Action::None,
+                Press::Confirmed(done) => {
+                    self.outbox = Some(done);
+                    self.mode = Mode::Normal;
+                    return Action::Send;
+                }
+            },
+            _ => return Action::None,
         }
-        action
+        self.mode = Mode::Normal;
+        Action::Back
     }
 
     fn apply_filter(&mut self, action: Action) -> Action {
@@ -361,9 +397,23 @@ impl App {
     }
 
     /// Opens the question for `verb` on the rollout of the app at fleet
-    /// index `index`, or says in the footer why it does not apply.
+    /// index `index` (asking a protected app's name too), or says in the
+    /// footer why it does not apply. Every action of a key or a `:` line
+    /// comes here, so this is where a read-only console refuses them.
     fn ask(&mut self, verb: Verb, index: usize, state: &FleetState) -> Action {
-        let Some(name) = self.fleet.apps.get(index).map(|a| a.name.clone()) else {
+        if self.read_only {
+            self.notify(
+                format!("read-only console: {} is not available", verb.as_str()),
+                true,
+            );
+            return Action::None;
+        }
+        let Some((name, protected)) = self
+            .fleet
+            .apps
+            .get(index)
+            .map(|a| (a.name.clone(), a.protected))
+        else {
             return Action::None;
         };
         let active = state.rollouts(index).and_then(|r| r.active.as_ref());
@@ -381,7 +431,8 @@ impl App {
             deployment: r.id,
             verb,
         };
-        self.mode = Mode::Confirm(Box::new(Confirm::new(action, question, then)));
+        let confirm = Confirm::new(action, question, then, protected);
+        self.mode = Mode::Confirm(Box::new(confirm));
         Action::Rollout(verb)
     }
 }

@@ -1,4 +1,5 @@
-//! The header line: what this console is watching and how fresh it is.
+//! The header line: what this console is watching, how fresh it is, and
+//! whether it is read-only.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -38,11 +39,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
     // The tightest leaves the instance count out.
     let variants = [(0, &path), (0, &file), (1, &file), (2, &file)];
     // The brand, then the caller's title unless it only repeats the path.
-    let title = if app.title.is_empty() || app.title == "rollguard" || app.title == path {
-        " rollguard ".to_string()
+    // Then "read-only" when it only watches: never cut.
+    let mut title = if app.title.is_empty() || app.title == "rollguard" || app.title == path {
+        " rollguard".to_string()
     } else {
-        format!(" rollguard · {} ", app.title)
+        format!(" rollguard · {}", app.title)
     };
+    if app.read_only {
+        title.push_str(" · read-only");
+    }
+    title.push(' ');
     let room = (area.width as usize).saturating_sub(text::width(&title) + 1);
     let mut summary = String::new();
     for (level, where_) in variants {

@@ -45,10 +45,26 @@ pub enum Action {
     Accept,
     /// Ask to send a command to the selected app's rollout.
     Rollout(Verb),
-    /// Send the command the open question asks about.
+    /// Press the question's focused button (Cancel, or the action).
+    Press,
+    /// Move the question's focus to its other button.
+    SwitchButton,
+    /// Type into the question's other line (the reason, or a protected
+    /// app's name).
+    SwitchLine,
+    /// Not a key's: what a press of the action's button came to when it
+    /// confirmed the action (the run loop then performs it).
     Send,
     /// Nothing: the key is not bound here.
     None,
+}
+
+impl Action {
+    /// Whether it changes something (so a read-only console refuses it and
+    /// does not offer it).
+    pub fn acts(self) -> bool {
+        matches!(self, Action::Rollout(_))
+    }
 }
 
 /// A set of views, for where a binding applies.
@@ -182,6 +198,7 @@ impl Key {
             KeyCode::PageUp => "PgUp".into(),
             KeyCode::PageDown => "PgDn".into(),
             KeyCode::Tab => "Tab".into(),
+            KeyCode::BackTab => "Shift-Tab".into(),
             other => format!("{other:?}"),
         };
         if self.modifiers.contains(KeyModifiers::CONTROL) {
@@ -270,7 +287,12 @@ pub const KEYMAP: &[Binding] = &[
     bind(&[Key::char('x')], Action::Rollout(Verb::Abort), TABLES, NORMAL,
         "abort the rollout and roll back", Some("abort")),
     bind(&[ENTER], Action::Open, Views::FLEET, NORMAL, "open the selected app", Some("open")),
-    bind(&[ENTER], Action::Send, ALL, Modes::CONFIRM, "send the command", Some("send")),
+    bind(&[ENTER], Action::Press, ALL, Modes::CONFIRM, "press the focused button", Some("press")),
+    bind(&[Key::plain(KeyCode::Tab), Key::plain(KeyCode::BackTab), Key::plain(KeyCode::Left),
+        Key::plain(KeyCode::Right)], Action::SwitchButton, ALL, Modes::CONFIRM,
+        "move between Cancel and the action", Some("choose")),
+    bind(&[Key::plain(KeyCode::Up), Key::plain(KeyCode::Down)], Action::SwitchLine, ALL,
+        Modes::CONFIRM, "type the reason or the app's name", Some("line")),
     bind(&[ENTER], Action::Accept, ALL, Modes::FILTER, "keep the filter", Some("keep")),
     bind(&[ENTER], Action::Accept, ALL, Modes::COMMAND, "run the command", Some("run")),
     bind(&[ESC, Key::plain(KeyCode::Backspace)], Action::Back, ALL, BROWSING,

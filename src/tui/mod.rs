@@ -7,22 +7,26 @@
 //! | `app.rs` | [`App`]: the components as named fields, the [`View`], the [`Mode`], the notice; the event pump (`handle_key` → `apply`, one method per mode) |
 //! | `mode.rs` | [`Mode`]: what is open over the view (normal, help, the question with its action, the `/` filter, the `:` command line); one at a time |
 //! | `keymap.rs` | the one table of keys; each binding says its views and modes; key lookup, the help popup and the footer all read it |
-//! | `components/` | one file each: the fleet view (its filter and the rows it shows, kept apart from the fleet index), the app view, the help popup, the confirm modal, the log pane, the selection of a table, [`TextInput`] |
+//! | `components/` | one file each: the fleet view (its filter and the rows it shows, kept apart from the fleet index), the app view, the help popup, the confirm modal (Cancel and the action's button, the reason, a protected app's name), the log pane, the selection of a table, [`TextInput`] |
 //! | `action.rs` | [`ConfirmAction`] (built by a key or a `:` line) and [`ConfirmedAction`] (with the reason) |
 //! | `perform.rs` | [`Service::perform`]: the one `match` that carries a confirmed action out through the rollout service, on a blocking task |
 //! | `queue.rs` | [`Queue`]: the one queue background tasks post an [`Arrival`] into; the run loop drains it |
 //! | `command.rs` | what a `:` line asks for ([`Command`]), pure |
 //! | `control.rs` | the rollout verbs: where each applies, its question, sending it ([`Request::send`]) |
-//! | `header.rs`, `footer.rs` | the top and bottom lines |
+//! | `header.rs`, `footer.rs` | the top line (with "read-only" when it is) and the bottom line |
 //! | `state.rs`, `rollout_text.rs`, `sparkline.rs`, `columns.rs`, `text.rs`, `theme.rs` | data state and how it is worded, drawn and coloured |
 //!
 //! A key goes: the input thread (crossterm) → the run loop →
 //! [`App::handle_key`] → the binding for the current view and mode (or,
 //! unbound, the mode's line of text) → [`App::apply`]. A destructive key
-//! opens [`Mode::Confirm`] with its [`ConfirmAction`]; Enter leaves a
+//! opens [`Mode::Confirm`] with its [`ConfirmAction`], focused on Cancel;
+//! Enter on the action's button (Tab or ← → to reach it), once a required
+//! reason and a protected app's name are typed, leaves a
 //! [`ConfirmedAction`] that the run loop hands to [`Service::perform`],
-//! whose outcome comes back through the [`Queue`] to [`App::arrive`].
-//! Nothing on the draw or input path does I/O.
+//! whose outcome comes back through the [`Queue`] to [`App::arrive`]. On
+//! a read-only console ([`App::read_only`]) every action is refused where
+//! the question would open, and none is offered. Nothing on the draw or
+//! input path does I/O.
 //!
 //! Screen, top to bottom: header, optional banner, the fleet or app table,
 //! optional log pane, footer (or the line being typed); the help popup or
@@ -83,6 +87,7 @@ pub fn draw(frame: &mut Frame, app: &App, state: &FleetState) {
         theme: &app.theme,
         now_ms: app.now_ms,
         view: app.view(),
+        read_only: app.read_only,
     };
     let banner_h = u16::from(app.banner.is_some() && area.height >= 10);
     let footer_h = u16::from(area.height >= 3);

@@ -21,7 +21,7 @@ pub enum Mode {
     /// The list of keys.
     Help,
     /// The question before a destructive action, with the action it
-    /// confirms and the reason being typed.
+    /// confirms, the lines being typed and the button focused.
     Confirm(Box<Confirm>),
     /// The `/` filter being typed (the fleet view filters as it changes).
     Filter(TextInput),
@@ -33,7 +33,7 @@ impl Mode {
     /// The line being typed, in the modes that have one.
     pub fn input(&self) -> Option<&TextInput> {
         match self {
-            Mode::Confirm(c) => Some(&c.reason),
+            Mode::Confirm(c) => Some(c.line()),
             Mode::Filter(t) | Mode::Command(t) => Some(t),
             Mode::Normal | Mode::Help => None,
         }
@@ -42,7 +42,7 @@ impl Mode {
     /// The line being typed, to edit.
     pub fn input_mut(&mut self) -> Option<&mut TextInput> {
         match self {
-            Mode::Confirm(c) => Some(&mut c.reason),
+            Mode::Confirm(c) => Some(c.line_mut()),
             Mode::Filter(t) | Mode::Command(t) => Some(t),
             Mode::Normal | Mode::Help => None,
         }
@@ -51,6 +51,8 @@ impl Mode {
     /// What the footer says after the keys of the mode, if anything.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
+            Mode::Confirm(c) if c.name.is_some() => Some("type a reason and the app's name"),
+            Mode::Confirm(c) if c.action.needs_reason() => Some("type a reason (required)"),
             Mode::Confirm(_) => Some("type a reason"),
             _ => None,
         }

@@ -45,6 +45,8 @@ pub struct RunOptions {
     /// The history the rollout keys send their commands through; without
     /// it they are refused.
     pub db: Option<PathBuf>,
+    /// Only watch: no key or `:` command acts, and the header says so.
+    pub read_only: bool,
 }
 
 impl Default for RunOptions {
@@ -54,6 +56,7 @@ impl Default for RunOptions {
             title: "rollguard".into(),
             banner: None,
             db: None,
+            read_only: false,
         }
     }
 }
@@ -93,6 +96,7 @@ pub async fn run(
     let mut app = App::new(fleet, opts.theme);
     app.title = opts.title;
     app.banner = opts.banner;
+    app.read_only = opts.read_only;
     let (queue, mut arrivals) = Queue::new();
     let service = Service::new(opts.db, crate::rollout::lock::whoami(), queue);
 

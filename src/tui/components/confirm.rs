@@ -1,8 +1,19 @@
 //! The question before a destructive action: what will happen, a line to
-//! type the reason (stored with the actor), and the keys that send or
-//! cancel, named from the keymap. It is open while the console's mode is
-//! [`Mode::Confirm`](crate::tui::Mode::Confirm), which holds it.
+//! type the reason (stored with the actor), on a protected app a line to
+//! type its name, and two buttons, Cancel and the action. It is open while
+//! the console's mode is [`Mode::Confirm`](crate::tui::Mode::Confirm),
+//! which holds it.
+//!
+//! Nothing is done by accident: the question opens with Cancel focused,
+//! so Enter alone closes it; the operator moves to the action's button
+//! (Tab, ← →) and presses Enter. The action's button refuses, with a line
+//! saying why, while a required reason is blank (abort, fire) or while the
+//! name typed is not the protected app's exactly. Characters go to the
+//! line being typed (the reason, or the name: ↑ ↓ move between them),
+//! whichever button is focused. The focused button is drawn reversed and
+//! between `>` `<`, so it shows without colour too.
 
+use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -11,15 +22,36 @@ use ratatui::widgets::{Block, Clear, Padding, Paragraph, Wrap};
 
 use crate::tui::action::{ConfirmAction, ConfirmedAction};
 use crate::tui::keymap::{self, Action, Modes};
-use crate::tui::text;
 
 use super::{Component, DrawContext, TextInput};
 
 /// The longest reason the question takes, in characters.
 pub const REASON_MAX: usize = 200;
+/// The longest app name the question takes, in characters.
+const NAME_MAX: usize = 64;
 
-/// An open question: the action it confirms, in words, and the reason
-/// typed so far.
+/// The buttons of the question.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Button {
+    /// Close the question; nothing is done.
+    Cancel,
+    /// Do the action (if its reason and name are given).
+    Act,
+}
+
+/// What pressing the focused button came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Press {
+    /// Cancel was pressed: close the question.
+    Cancel,
+    /// The action's button refused; the question says why.
+    Refused,
+    /// The action is confirmed.
+    Confirmed(ConfirmedAction),
+}
+
+/// An open question: the action it confirms, in words, the lines typed so
+/// far, and the button focused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Confirm {
     /// What will be done once confirmed.
@@ -30,23 +62,160 @@ pub struct Confirm {
     pub then: String,
     /// The reason being typed.
     pub reason: TextInput,
+    /// The app's name being typed, when the app is protected.
+    pub name: Option<TextInput>,
+    /// Whether keys type into the name (else into the reason).
+    typing_name: bool,
+    /// The button Enter presses.
+    focus: Button,
+    /// Why the action's button refused last, until the next edit.
+    refusal: Option<String>,
 }
 
 impl Confirm {
-    /// A question about `action`, no reason typed yet.
-    pub fn new(action: ConfirmAction, question: String, then: String) -> Self {
+    /// A question about `action`, Cancel focused, no reason typed yet;
+    /// `protected` asks for the app's name too.
+    pub fn new(action: ConfirmAction, question: String, then: String, protected: bool) -> Self {
         Confirm {
             action,
             question,
             then,
             reason: TextInput::new(REASON_MAX),
+            name: protected.then(|| TextInput::new(NAME_MAX)),
+            typing_name: false,
+            focus: Button::Cancel,
+            refusal: None,
         }
     }
 
-    /// The action, confirmed with the reason typed.
-    pub fn confirmed(&self) -> ConfirmedAction {
-        self.action.clone().confirmed(&self.reason.text())
+    /// The button Enter presses.
+    pub fn focus(&self) -> Button {
+        self.focus
     }
+
+    /// Why the action's button refused, if it did since the last edit.
+    pub fn refusal(&self) -> Option<&str> {
+        self.refusal.as_deref()
+    }
+
+    /// The line keys type into.
+    pub fn line(&self) -> &TextInput {
+        match &self.name {
+            Some(name) if self.typing_name => name,
+            _ => &self.reason,
+        }
+    }
+
+    /// The line keys type into, to edit.
+    pub fn line_mut(&mut self) -> &mut TextInput {
+        match &mut self.name {
+            Some(name) if self.typing_name => name,
+            _ => &mut self.reason,
+        }
+    }
+
+    /// Applies an editing key to the line typed into; returns whether the
+    /// text changed (which clears a refusal).
+    pub fn edit(&mut self, key: &KeyEvent) -> bool {
+        let changed = self.line_mut().edit(key);
+        if changed {
+            self.refusal = None;
+        }
+        changed
+    }
+
+    /// Moves the focus to the other button.
+    pub fn switch_button(&mut self) {
+        self.focus = match self.focus {
+            Button::Cancel => Button::Act,
+            Button::Act => Button::Cancel,
+        };
+    }
+
+    /// Types into the other line; false when there is only the reason.
+    pub fn switch_line(&mut self) -> bool {
+        if self.name.is_none() {
+            return false;
+        }
+        self.typing_name = !self.typing_name;
+        true
+    }
+
+    /// Presses the focused button.
+    pub fn press(&mut self) -> Press {
+        if self.focus == Button::Cancel {
+            return Press::Cancel;
+        }
+        match self.missing() {
+            Some(why) => {
+                self.refusal = Some(why);
+                Press::Refused
+            }
+            None => Press::Confirmed(self.action.clone().confirmed(&self.reason.text())),
+        }
+    }
+
+    /// What the action still needs, in words, if anything.
+    fn missing(&self) -> Option<String> {
+        let verb = self.action.name();
+        let app = self.action.app();
+        if self.action.needs_reason() && self.reason.text().trim().is_empty() {
+            return Some(format!("a reason is required to {verb}: type it first"));
+        }
+        match &self.name {
+            Some(name) if name.text() != app => Some(format!(
+                "{app} is protected: type its name exactly to {verb}"
+            )),
+            _ => None,
+        }
+    }
+
+    /// The two buttons, the focused one reversed and marked.
+    fn buttons<'a>(&self, cx: &DrawContext) -> Line<'a> {
+        let t = cx.theme;
+        let button = |word: &str, which: Button| {
+            if self.focus == which {
+                Span::styled(
+                    format!("> {word} <"),
+                    Style::new()
+                        .fg(t.text)
+                        .add_modifier(Modifier::REVERSED | Modifier::BOLD),
+                )
+            } else {
+                Span::styled(format!("  {word}  "), Style::new().fg(t.text))
+            }
+        };
+        Line::from(vec![
+            Span::raw("  "),
+            button("Cancel", Button::Cancel),
+            Span::raw("   "),
+            button(self.action.button(), Button::Act),
+        ])
+    }
+}
+
+/// The line of a text field: its label, then the text (with the cursor
+/// when it is the line typed into), or a dim placeholder while it is empty.
+fn field<'a>(
+    label: String,
+    input: &TextInput,
+    typing: bool,
+    placeholder: &'static str,
+    cx: &DrawContext,
+) -> Line<'a> {
+    let t = cx.theme;
+    let dim = Style::new().fg(t.dim);
+    let cursor = Style::new().fg(t.header_bg).add_modifier(Modifier::BOLD);
+    let mut spans = vec![Span::styled(label, dim)];
+    if typing {
+        spans.extend(input.spans(Style::new().fg(t.text), cursor));
+    } else {
+        spans.push(Span::styled(input.text(), Style::new().fg(t.text)));
+    }
+    if input.is_empty() {
+        spans.push(Span::styled(placeholder, dim));
+    }
+    Line::from(spans)
 }
 
 impl Component for Confirm {
@@ -56,32 +225,47 @@ impl Component for Confirm {
         let key = Style::new().fg(t.header_bg).add_modifier(Modifier::BOLD);
         let dim = Style::new().fg(t.dim);
         let label = |a| keymap::key_label(a, cx.view, Modes::CONFIRM);
-        let mut reason = vec![Span::styled("reason: ", dim)];
-        reason.extend(self.reason.spans(Style::new().fg(t.text), key));
-        let lines = vec![
+        let mut lines = vec![
             Line::from(Span::styled(
-                self.question.as_str(),
+                self.question.clone(),
                 Style::new().fg(t.text).add_modifier(Modifier::BOLD),
             )),
-            Line::from(Span::styled(self.then.as_str(), Style::new().fg(t.text))),
+            Line::from(Span::styled(self.then.clone(), Style::new().fg(t.text))),
             Line::default(),
-            Line::from(reason),
-            Line::default(),
-            Line::from(vec![
-                Span::styled(label(Action::Send), key),
-                Span::styled(" sends  ", dim),
-                Span::styled(label(Action::Back), key),
-                Span::styled(" cancels", dim),
-            ]),
+            field(
+                "reason: ".into(),
+                &self.reason,
+                !self.typing_name,
+                if self.action.needs_reason() {
+                    " (required)"
+                } else {
+                    " (optional)"
+                },
+                cx,
+            ),
         ];
-        let widest = [&self.question, &self.then]
-            .iter()
-            .map(|s| text::width(s))
-            .max()
-            .unwrap_or(0)
-            .max(8 + text::width(&self.reason.text()) + 1)
-            .max(48);
-        let w = (widest as u16).saturating_add(6).min(area.width);
+        if let Some(name) = &self.name {
+            let label = format!("type {} to confirm: ", self.action.app());
+            lines.push(field(label, name, self.typing_name, "", cx));
+        }
+        lines.push(Line::default());
+        lines.push(self.buttons(cx));
+        if let Some(why) = &self.refusal {
+            lines.push(Line::from(Span::styled(
+                format!("✖ {why}"),
+                Style::new().fg(t.down).add_modifier(Modifier::BOLD),
+            )));
+        }
+        lines.push(Line::from(vec![
+            Span::styled(label(Action::SwitchButton), key),
+            Span::styled(" chooses  ", dim),
+            Span::styled(label(Action::Press), key),
+            Span::styled(" presses  ", dim),
+            Span::styled(label(Action::Back), key),
+            Span::styled(" cancels", dim),
+        ]));
+        let widest = lines.iter().map(Line::width).max().unwrap_or(0).max(48);
+        let w = (widest as u16).saturating_add(4).min(area.width);
         let inner_w = w.saturating_sub(4).max(1) as usize;
         // Rows once wrapped at the inner width.
         let rows: usize = lines

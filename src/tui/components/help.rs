@@ -1,5 +1,6 @@
 //! The `?` popup: every binding of the view underneath (and of the help
-//! itself), with all its keys, generated from the keymap.
+//! itself), with all its keys, generated from the keymap. On a read-only
+//! console the keys that act are listed as unavailable.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -30,9 +31,18 @@ impl Component for Help {
         let mut lines: Vec<Line> = rows
             .iter()
             .map(|b| {
+                let keys = format!(" {:<key_w$}  ", b.keys_label());
+                if cx.read_only && b.action.acts() {
+                    let dim = Style::new().fg(t.dim).add_modifier(Modifier::CROSSED_OUT);
+                    return Line::from(vec![
+                        Span::styled(keys, dim),
+                        Span::styled(b.help, dim),
+                        Span::styled(" (unavailable: read-only)", Style::new().fg(t.dim)),
+                    ]);
+                }
                 Line::from(vec![
                     Span::styled(
-                        format!(" {:<key_w$}  ", b.keys_label()),
+                        keys,
                         Style::new().fg(t.header_bg).add_modifier(Modifier::BOLD),
                     ),
                     Span::styled(b.help, Style::new().fg(t.text)),

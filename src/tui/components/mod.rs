@@ -18,7 +18,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 
 pub use app_view::{AppView, verdict_symbol};
-pub use confirm::{Confirm, REASON_MAX};
+pub use confirm::{Button, Confirm, Press, REASON_MAX};
 pub use fleet_view::{FleetView, status_symbol};
 pub use help::Help;
 pub use log_pane::LogPane;
@@ -41,6 +41,9 @@ pub struct DrawContext<'a> {
     pub now_ms: i64,
     /// The view shown.
     pub view: View,
+    /// Whether the console only watches (the help marks the keys that act
+    /// as unavailable).
+    pub read_only: bool,
 }
 
 /// A part of the screen that draws itself.
