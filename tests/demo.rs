@@ -1,7 +1,9 @@
 //! `rollguard demo --headless` as a newcomer meets it, with real
 //! processes: however it ends (its time is up, Ctrl-C, SIGTERM, with a
 //! detached rollout still running), nothing it started is left, no port it
-//! used still listens, and its folder is gone.
+//! used still listens, and its folder is gone; and a good release of each
+//! of its apps deploys, even with a rollout held long enough for a
+//! flapping instance to flap.
 
 mod common;
 #[path = "common/demo.rs"]
@@ -255,4 +257,84 @@ fn quitting_the_demo_stops_a_detached_rollout_and_removes_its_folder() {
     // A worker left running would go on: fail its gate, restore, and
     // recreate the folder's run files.
     print.assert_stays_gone(Duration::from_secs(6));
+}
+
+/// The outcome of deployment `id`, once it has one.
+fn outcome(db: &Path, id: i64) -> Option<String> {
+    rollguard::store::Store::open(db)
+        .ok()?
+        .deployment(id)
+        .ok()??
+        .outcome
+}
+
+/// Every app's good release `v2`, each rollout paused by an operator after
+/// its second batch (the flapping instance is the second of its app) and
+/// resumed 30 s later, so its last batch and the 15 s `monitor` after it
+/// watch the second instance from 30 s to about 50 s after it started: a
+/// flap of that instance in that time would fail the rollout. Each must
+/// end deployed.
+#[test]
+fn a_good_release_of_every_demo_app_deploys_despite_the_flapping_instance() {
+    let _one = one_demo();
+    let mut demo = Demo::start("300s");
+    let db = demo.dir.join("history.db");
+    let apps = ["checkout", "payments", "search"];
+    let ids: Vec<i64> = apps
+        .iter()
+        .map(|a| deploy_detached(&demo, a, "v2"))
+        .collect();
+    // Pause each as soon as its second batch begins: it pauses after it.
+    let mut resume_at = vec![None; apps.len()];
+    let end = Instant::now() + Duration::from_secs(40);
+    while resume_at.iter().any(Option::is_none) {
+        for (k, app) in apps.iter().enumerate() {
+            if resume_at[k].is_some() {
+                continue;
+            }
+            let b = batches(&db, ids[k]);
+            if let Some(started) = b.iter().find(|b| b.idx == 1).and_then(|b| b.started_at_ms) {
+                let (ok, out) = demo.rg(&["pause", app]);
+                assert!(ok, "pause {app}: {out}");
+                resume_at[k] = Some(started + 30_000);
+            }
+        }
+        assert!(
+            Instant::now() < end,
+            "the rollouts did not reach their 2nd batch"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut resumed = vec![false; apps.len()];
+    let mut done: Vec<Option<String>> = vec![None; apps.len()];
+    let end = Instant::now() + Duration::from_secs(70);
+    while done.iter().any(Option::is_none) {
+        let now = rollguard::model::now_ms();
+        for (k, app) in apps.iter().enumerate() {
+            if !resumed[k] && resume_at[k].is_some_and(|t| now >= t) {
+                let (ok, out) = demo.rg(&["resume", app]);
+                assert!(ok, "resume {app}: {out}");
+                resumed[k] = true;
+            }
+            if done[k].is_none() {
+                done[k] = outcome(&db, ids[k]);
+            }
+        }
+        if Instant::now() > end {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    for (k, app) in apps.iter().enumerate() {
+        if done[k].as_deref() != Some("deployed") {
+            let (_, history) = demo.rg(&["history", app, "--json"]);
+            let why = serde_json::from_str::<serde_json::Value>(&history)
+                .ok()
+                .and_then(|h| h[0]["rollback"]["reason"].as_str().map(str::to_string));
+            panic!("{app} v2 ended {:?}, not deployed: {why:?}", done[k]);
+        }
+    }
+    demo.signal(libc::SIGINT, true);
+    let (_, print) = demo.wait_exit(Duration::from_secs(30));
+    print.assert_all_gone(Duration::from_secs(3));
 }

@@ -4,8 +4,9 @@
 //! `v1` and `v2` (good) and `v3` (starts, then fails its health checks) in
 //! a temporary folder. When nginx is installed, a private nginx fronts each
 //! app and rollouts move traffic through it; otherwise rollouts run without
-//! traffic switching, and the banner says so. One instance flaps now and
-//! then so failures show in the sparklines. A `rg` script in the folder runs rollguard on the demo's
+//! traffic switching, and the banner says so. One instance ([`FLAPPER`])
+//! flaps now and then so failures show in the sparklines, until a rollout
+//! replaces it. A `rg` script in the folder runs rollguard on the demo's
 //! config and history, so a newcomer can type `…/rg deploy checkout v3
 //! --yes` in another terminal and watch it roll back; `payments` waits a
 //! minute for an operator before it rolls back, to fire or hold from the
@@ -225,7 +226,27 @@ fn watch_signals(teardown: Arc<Teardown>) {
     });
 }
 
-/// `releases/VERSION/run` scripts that run the demo application.
+/// The demo's flaky instance, so that failures show in the sparklines.
+///
+/// It belongs to `search`, the one app the guided flow (the banner, the
+/// README) does not deploy: `checkout`'s and `payments`' rollbacks are then
+/// v3's doing alone. And only the process the demo itself starts for it
+/// flaps (it finds the mark `install_v1` leaves in `FLAP_MARKS` and
+/// takes it away); whatever process a rollout starts there, of any release,
+/// is sound. A newcomer expects a good release to deploy, and the gate
+/// watches every instance it replaced until the end of `monitor`, however
+/// long an operator holds the rollout: a flap that went on in the new
+/// process would fail `v2` (and a rollback to `v1`) for nothing the release
+/// did. The flaky instance is "fixed" by its first deploy, as a restart
+/// would fix a real one.
+pub const FLAPPER: &str = "search-2";
+
+/// The folder (in the demo's) of the marks that make an instance flap.
+const FLAP_MARKS: &str = "flap";
+
+/// `releases/VERSION/run` scripts that run the demo application. An
+/// instance whose mark is in [`FLAP_MARKS`] takes it and flaps (see
+/// [`FLAPPER`]).
 fn write_releases(dir: &Path, exe: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     for (v, extra) in [("v1", ""), ("v2", ""), ("v3", " --fail-after 8s")] {
@@ -233,11 +254,18 @@ fn write_releases(dir: &Path, exe: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(&d)?;
         let script = format!(
             "#!/bin/sh\n# Release {v} of the demo application.\n\
-             exec {exe} demo-app --version {v} --parent {parent} --flap-if checkout-2 \
-             --heartbeat-dir {beats}{extra} \"$@\"\n",
+             # The instance whose mark is in {marks} takes it, and flaps.\n\
+             flap= prev=\n\
+             for a in \"$@\"; do\n\
+             \x20 if [ \"$prev\" = --instance ] && rm {marks}/\"$a\" 2>/dev/null; then flap=--flap; fi\n\
+             \x20 prev=$a\n\
+             done\n\
+             exec {exe} demo-app --version {v} --parent {parent} \
+             --heartbeat-dir {beats}{extra} $flap \"$@\"\n",
             exe = shell::quote(&exe.to_string_lossy()),
             parent = std::process::id(),
             beats = shell::quote(&dir.join("run").to_string_lossy()),
+            marks = shell::quote(&dir.join(FLAP_MARKS).to_string_lossy()),
         );
         let run = d.join("run");
         std::fs::write(&run, script)?;
@@ -387,6 +415,16 @@ async fn install_v1(demo: &DemoFleet) -> Result<(), UserError> {
     let fleet = Arc::new(fleet);
     let execs = Executors::new(&fleet.hosts);
     let v1 = Version::parse("v1").expect("valid");
+    // The mark that makes the flaky instance's first process flap.
+    let marks = demo.dir.join(FLAP_MARKS);
+    std::fs::create_dir_all(&marks)
+        .and_then(|()| std::fs::write(marks.join(FLAPPER), b""))
+        .map_err(|e| {
+            UserError::new(
+                Code::Demo,
+                format!("cannot write the demo's flap mark: {e}"),
+            )
+        })?;
     for app in &fleet.apps {
         let driver = Driver::for_app(app).map_err(|e| UserError::new(Code::Demo, e.to_string()))?;
         for inst in &app.instances {
@@ -424,5 +462,8 @@ async fn install_v1(demo: &DemoFleet) -> Result<(), UserError> {
             }
         }
     }
+    // Taken by now (an instance answers after its script ran); a mark
+    // still there must not make a rollout's process flap.
+    let _ = std::fs::remove_file(marks.join(FLAPPER));
     Ok(())
 }
