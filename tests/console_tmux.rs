@@ -1,10 +1,13 @@
 //! The console as a person meets it: `rollguard demo` in a real tmux pane.
 //! Waits for sparklines, presses `?` then `q`, and checks the screen, that
-//! the shell prompt comes back, and that the demo's processes are gone.
+//! the shell prompt comes back, and that everything the demo started is
+//! gone (nginx's workers too), its ports closed and its folder removed.
 //! Then a bad release of the demo's `payments`, whose armed rollback is
 //! fired from the console's keys.
 
 mod common;
+#[path = "common/demo.rs"]
+mod demo_footprint;
 
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
@@ -109,6 +112,7 @@ fn demo_in_tmux_shows_sparklines_help_and_quits() {
     let tmp = common::TempDir::new("tmux");
     let marker = tmp.0.to_string_lossy().to_string();
     s.keys(&[&format!("TMPDIR={marker} {bin} demo"), "Enter"]);
+    let sampler = demo_footprint::Sampler::start(&demo_dir(&tmp.0));
 
     // Each app row shows a sparkline of at least eight results.
     let screen = s.wait(
@@ -139,6 +143,7 @@ fn demo_in_tmux_shows_sparklines_help_and_quits() {
     }
 
     quit_and_check_stopped(&s, &marker);
+    sampler.finish().assert_all_gone(Duration::from_secs(5));
 }
 
 /// Presses `q`; the shell prompt comes back, the console's screen is
@@ -197,6 +202,7 @@ fn an_armed_rollback_is_fired_from_the_console() {
     let marker = tmp.0.to_string_lossy().to_string();
     s.keys(&[&format!("TMPDIR={marker} {bin} demo"), "Enter"]);
     let dir = demo_dir(&tmp.0);
+    let sampler = demo_footprint::Sampler::start(&dir);
     s.wait("the fleet", Duration::from_secs(40), |sc| {
         sc.contains("payments") && sc.contains("v1")
     });
@@ -270,4 +276,5 @@ fn an_armed_rollback_is_fired_from_the_console() {
     );
 
     quit_and_check_stopped(&s, &marker);
+    sampler.finish().assert_all_gone(Duration::from_secs(5));
 }

@@ -4,21 +4,29 @@
 //! `v1` and `v2` (good) and `v3` (starts, then fails its health checks) in
 //! a temporary folder. When nginx is installed, a private nginx fronts each
 //! app and rollouts move traffic through it; otherwise rollouts run without
-//! traffic switching, and the banner says so. One instance flaps now and
-//! then so failures show in the sparklines. A `rg` script in the folder
-//! runs rollguard on the demo's config and history, so a newcomer can type
-//! `…/rg deploy checkout v3 --yes` in another terminal and watch it roll
-//! back; `payments` waits a minute for an operator before it rolls back,
-//! to fire or hold from the console. Dropping [`DemoFleet`] stops
-//! everything it started and removes the folder.
+//! traffic switching, and the banner says so. One instance ([`FLAPPER`])
+//! flaps now and then so failures show in the sparklines, until a rollout
+//! replaces it. A `rg` script in the folder runs rollguard on the demo's
+//! config and history, so a newcomer can type `…/rg deploy checkout v3
+//! --yes` in another terminal and watch it roll back; `payments` waits a
+//! minute for an operator before it rolls back, to fire or hold from the
+//! console. However the demo ends (dropping [`DemoFleet`], Ctrl-C, SIGTERM,
+//! SIGHUP), it stops everything it started, rollouts still running on its
+//! history and nginx's workers included, and removes the folder
+//! (`teardown.rs`).
 
 pub mod server;
+mod teardown;
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+use teardown::Teardown;
 
 use crate::config;
 use crate::driver::{Driver, Side, Slot};
@@ -38,7 +46,7 @@ pub struct DemoFleet {
     pub rg: PathBuf,
     /// nginx's port per app, when nginx fronts the apps.
     pub nginx_ports: Option<Vec<(String, u16)>>,
-    nginx: Option<Child>,
+    teardown: Arc<Teardown>,
 }
 
 impl DemoFleet {
@@ -64,34 +72,7 @@ impl DemoFleet {
 
 impl Drop for DemoFleet {
     fn drop(&mut self) {
-        // Instances started by the process driver run detached: stop their
-        // process groups from the pidfiles.
-        let run = self.dir.join("run");
-        for app in std::fs::read_dir(&run).into_iter().flatten().flatten() {
-            for f in std::fs::read_dir(app.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                if f.path().extension().is_some_and(|e| e == "pid")
-                    && let Some(pid) = std::fs::read_to_string(f.path())
-                        .ok()
-                        .and_then(|s| s.trim().parse::<i32>().ok())
-                        .filter(|p| *p > 1)
-                {
-                    // SAFETY: signals to process groups this demo started.
-                    unsafe {
-                        libc::kill(-pid, libc::SIGTERM);
-                        libc::kill(pid, libc::SIGTERM);
-                    }
-                }
-            }
-        }
-        if let Some(n) = &mut self.nginx {
-            let _ = n.kill();
-            let _ = n.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.teardown.run();
     }
 }
 
@@ -151,13 +132,16 @@ pub async fn start(exe: &Path) -> Result<DemoFleet, UserError> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("run"))
         .map_err(|e| fail("cannot create the demo folder", &e))?;
+    let config = dir.join("rollguard.toml");
+    let teardown = Arc::new(Teardown::new(&dir, &config));
+    watch_signals(teardown.clone());
     let mut demo = DemoFleet {
-        config: dir.join("rollguard.toml"),
+        config,
         db: dir.join("history.db"),
         rg: dir.join("rg"),
         dir,
         nginx_ports: None,
-        nginx: None,
+        teardown,
     };
     write_releases(&demo.dir, exe).map_err(|e| fail("cannot write the demo releases", &e))?;
     // Three instances per app, then one nginx port per app.
@@ -166,7 +150,7 @@ pub async fn start(exe: &Path) -> Result<DemoFleet, UserError> {
     if let Some(nginx) = find_nginx() {
         match start_nginx(&demo.dir, &nginx, &ports, &lb_ports) {
             Ok((child, lb_ports)) => {
-                demo.nginx = Some(child);
+                demo.teardown.set_nginx(child);
                 demo.nginx_ports = Some(lb_ports);
             }
             Err(e) => tracing::warn!("the demo runs without nginx: {e}"),
@@ -184,10 +168,85 @@ pub async fn start(exe: &Path) -> Result<DemoFleet, UserError> {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(&demo.rg, std::fs::Permissions::from_mode(0o755));
     install_v1(&demo).await?;
+    if demo.interrupted() {
+        // Dropping the demo stops what it started.
+        return Err(UserError::new(
+            Code::Demo,
+            "interrupted while the demo was starting",
+        ));
+    }
     Ok(demo)
 }
 
-/// `releases/VERSION/run` scripts that run the demo application.
+impl DemoFleet {
+    fn interrupted(&self) -> bool {
+        self.teardown.interrupted.load(Ordering::Relaxed)
+    }
+}
+
+/// How long the demo's own way out has after a signal before the signal
+/// watch stops the fleet itself and exits.
+const SIGNAL_GRACE: Duration = Duration::from_secs(10);
+
+/// Ctrl-C, SIGTERM and SIGHUP end the demo the way its end does, so
+/// [`Teardown`] runs. The console ends on SIGTERM and SIGHUP by itself
+/// (and gives the terminal back) and `--headless` on Ctrl-C, each then
+/// dropping the [`DemoFleet`]; SIGTERM and SIGHUP are handed on as
+/// SIGINT, so `--headless` ends on them too, with its summary. Should
+/// nothing have ended the demo [`SIGNAL_GRACE`] after the signal (it came
+/// before the way out listened, or the console does not listen for that
+/// one), this watch stops the fleet and exits with the signal's status.
+fn watch_signals(teardown: Arc<Teardown>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::warn!("the demo cannot watch for signals; it stops its fleet only when it ends");
+        return;
+    };
+    tokio::spawn(async move {
+        let sig = tokio::select! {
+            _ = term.recv() => libc::SIGTERM,
+            _ = int.recv() => libc::SIGINT,
+            _ = hup.recv() => libc::SIGHUP,
+        };
+        teardown.interrupted.store(true, Ordering::Relaxed);
+        if sig != libc::SIGINT {
+            // SAFETY: a signal to this very process, which handles it.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGINT);
+            }
+        }
+        tokio::time::sleep(SIGNAL_GRACE).await;
+        let t = teardown.clone();
+        let _ = tokio::task::spawn_blocking(move || t.run()).await;
+        std::process::exit(128 + sig);
+    });
+}
+
+/// The demo's flaky instance, so that failures show in the sparklines.
+///
+/// It belongs to `search`, the one app the guided flow (the banner, the
+/// README) does not deploy: `checkout`'s and `payments`' rollbacks are then
+/// v3's doing alone. And only the process the demo itself starts for it
+/// flaps (it finds the mark `install_v1` leaves in `FLAP_MARKS` and
+/// takes it away); whatever process a rollout starts there, of any release,
+/// is sound. A newcomer expects a good release to deploy, and the gate
+/// watches every instance it replaced until the end of `monitor`, however
+/// long an operator holds the rollout: a flap that went on in the new
+/// process would fail `v2` (and a rollback to `v1`) for nothing the release
+/// did. The flaky instance is "fixed" by its first deploy, as a restart
+/// would fix a real one.
+pub const FLAPPER: &str = "search-2";
+
+/// The folder (in the demo's) of the marks that make an instance flap.
+const FLAP_MARKS: &str = "flap";
+
+/// `releases/VERSION/run` scripts that run the demo application. An
+/// instance whose mark is in [`FLAP_MARKS`] takes it and flaps (see
+/// [`FLAPPER`]).
 fn write_releases(dir: &Path, exe: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     for (v, extra) in [("v1", ""), ("v2", ""), ("v3", " --fail-after 8s")] {
@@ -195,11 +254,18 @@ fn write_releases(dir: &Path, exe: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(&d)?;
         let script = format!(
             "#!/bin/sh\n# Release {v} of the demo application.\n\
-             exec {exe} demo-app --version {v} --parent {parent} --flap-if checkout-2 \
-             --heartbeat-dir {beats}{extra} \"$@\"\n",
+             # The instance whose mark is in {marks} takes it, and flaps.\n\
+             flap= prev=\n\
+             for a in \"$@\"; do\n\
+             \x20 if [ \"$prev\" = --instance ] && rm {marks}/\"$a\" 2>/dev/null; then flap=--flap; fi\n\
+             \x20 prev=$a\n\
+             done\n\
+             exec {exe} demo-app --version {v} --parent {parent} \
+             --heartbeat-dir {beats}{extra} $flap \"$@\"\n",
             exe = shell::quote(&exe.to_string_lossy()),
             parent = std::process::id(),
             beats = shell::quote(&dir.join("run").to_string_lossy()),
+            marks = shell::quote(&dir.join(FLAP_MARKS).to_string_lossy()),
         );
         let run = d.join("run");
         std::fs::write(&run, script)?;
@@ -240,14 +306,32 @@ fn start_nginx(
         d = d.display()
     );
     std::fs::write(d.join("nginx.conf"), conf).map_err(|e| e.to_string())?;
-    let child = Command::new(nginx)
-        .arg("-p")
+    let mut cmd = Command::new(nginx);
+    cmd.arg("-p")
         .arg(&d)
         .arg("-c")
         .arg(d.join("nginx.conf"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        // A process group of its own: the teardown stops nginx gracefully
+        // and, as a last resort, SIGKILLs the whole group, workers
+        // included; and a terminal's Ctrl-C reaches the demo, not nginx.
+        .process_group(0);
+    // Should the demo die without its teardown (SIGKILL), the master gets
+    // SIGTERM (nginx's fast shutdown, workers included). The signal is
+    // sent when the spawning thread ends: this runs on the thread that
+    // drives the demo (the main thread under `block_on`), which lasts as
+    // long as the demo.
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl is async-signal-safe; nothing else runs in pre_exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let child = cmd
         .spawn()
         .map_err(|e| format!("cannot start nginx: {e}"))?;
     Ok((child, lb_ports))
@@ -331,6 +415,16 @@ async fn install_v1(demo: &DemoFleet) -> Result<(), UserError> {
     let fleet = Arc::new(fleet);
     let execs = Executors::new(&fleet.hosts);
     let v1 = Version::parse("v1").expect("valid");
+    // The mark that makes the flaky instance's first process flap.
+    let marks = demo.dir.join(FLAP_MARKS);
+    std::fs::create_dir_all(&marks)
+        .and_then(|()| std::fs::write(marks.join(FLAPPER), b""))
+        .map_err(|e| {
+            UserError::new(
+                Code::Demo,
+                format!("cannot write the demo's flap mark: {e}"),
+            )
+        })?;
     for app in &fleet.apps {
         let driver = Driver::for_app(app).map_err(|e| UserError::new(Code::Demo, e.to_string()))?;
         for inst in &app.instances {
@@ -362,10 +456,14 @@ async fn install_v1(demo: &DemoFleet) -> Result<(), UserError> {
         for inst in &app.instances {
             while std::net::TcpStream::connect(("127.0.0.1", inst.port)).is_err()
                 && Instant::now() < end
+                && !demo.interrupted()
             {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
+    // Taken by now (an instance answers after its script ran); a mark
+    // still there must not make a rollout's process flap.
+    let _ = std::fs::remove_file(marks.join(FLAPPER));
     Ok(())
 }
