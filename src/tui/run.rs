@@ -3,7 +3,7 @@
 //! confirmed through the [`Service`], drains the [`Queue`] of what
 //! background tasks report, and redraws when the data or the view
 //! changed, at most ten times a second. Always gives the terminal back, whether it ends by `q`,
-//! the shutdown signal, SIGTERM/SIGHUP, an error or a panic (ratatui's
+//! the shutdown signal, SIGTERM/SIGHUP/SIGINT, an error or a panic (ratatui's
 //! `try_init` installs a panic hook that restores the terminal).
 
 use std::io;
@@ -83,6 +83,9 @@ pub async fn run(
 ) -> io::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    // Ctrl-C is a key in raw mode; a SIGINT sent from outside ends the
+    // console like SIGTERM, giving the terminal back.
+    let mut sigint = signal(SignalKind::interrupt())?;
     if *shutdown.borrow_and_update() {
         return Ok(());
     }
@@ -145,6 +148,7 @@ pub async fn run(
                 }
                 _ = sigterm.recv() => return Ok(()),
                 _ = sighup.recv() => return Ok(()),
+                _ = sigint.recv() => return Ok(()),
                 _ = tick.tick() => {}
             }
 
