@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the screenshots from a real `rollguard demo` in tmux:
-# fleet.png (the fleet view once checkout-2 has had a bad spell) and
+# fleet.png (the fleet view once search-2 has had a bad spell) and
 # rollout.png (payments' view with its rollback armed, about to be fired).
 # Needs tmux, python3 with Pillow and fonts-dejavu-core.
 set -euo pipefail
@@ -10,14 +10,14 @@ session="rg-shot-$$"
 tmux new-session -d -s "$session" -x 100 -y 30
 trap 'tmux kill-session -t "$session" 2>/dev/null || true' EXIT
 tmux send-keys -t "$session" "./target/release/rollguard demo" Enter
-sleep "${WAIT:-40}"     # long enough for checkout-2's first bad spell
+sleep "${WAIT:-30}"     # long enough for search-2's first bad spell
 tmux capture-pane -e -p -t "$session" > /tmp/rollguard-fleet.ans
 python3 screenshots/ansi2png.py /tmp/rollguard-fleet.ans screenshots/fleet.png 100 30
 echo "wrote screenshots/fleet.png"
 
 # The banner names the demo's `rg` script; deploy a bad v3 of payments
 # with it. payments asks before it rolls back: wait for the armed rollback,
-# then press f and type a reason, as an operator would.
+# then press f, type a reason and move to Fire, as an operator would.
 rg=$(tmux capture-pane -p -t "$session" | grep -o '/[^ `]*/rg' | head -1)
 tmux new-window -d -t "$session" "$rg deploy payments v3 --yes >/dev/null 2>&1"
 tmux send-keys -t "$session:0" j Enter  # open payments (the second app)
@@ -28,6 +28,7 @@ done
 tmux send-keys -t "$session:0" f
 sleep 1
 tmux send-keys -t "$session:0" -l "v3 fails its health checks"
+tmux send-keys -t "$session:0" Tab      # from Cancel to Fire
 sleep 1
 tmux capture-pane -e -p -t "$session:0" > /tmp/rollguard-rollout.ans
 python3 screenshots/ansi2png.py /tmp/rollguard-rollout.ans screenshots/rollout.png 100 30

@@ -422,6 +422,18 @@ pub fn keeps_serving(serving: &[bool]) -> Option<usize> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_newest_serving_slot_keeps_serving_while_the_rest_is_restored() {
+        // The last batch was drained mid-start (not serving): the newest
+        // slot that serves is the one after it.
+        assert_eq!(keeps_serving(&[false, true, true, true]), Some(1));
+        assert_eq!(keeps_serving(&[true, true]), Some(0));
+        // Nothing serves, or one slot: all at once.
+        assert_eq!(keeps_serving(&[false, false]), None);
+        assert_eq!(keeps_serving(&[true]), None);
+        assert_eq!(keeps_serving(&[]), None);
+    }
+
     const AUTO: Policy = Policy {
         auto_rollback: AutoRollback::Auto,
         max_failed_batches: 1,
@@ -990,17 +1002,5 @@ mod canary_promotion {
                 UndoStep::Restore { slots: vec![0] },
             ]
         );
-    }
-
-    #[test]
-    fn the_newest_serving_slot_keeps_serving_while_the_rest_is_restored() {
-        // The last batch was drained mid-start (not serving): the newest
-        // slot that serves is the one after it.
-        assert_eq!(keeps_serving(&[false, true, true, true]), Some(1));
-        assert_eq!(keeps_serving(&[true, true]), Some(0));
-        // Nothing serves, or one slot: all at once.
-        assert_eq!(keeps_serving(&[false, false]), None);
-        assert_eq!(keeps_serving(&[true]), None);
-        assert_eq!(keeps_serving(&[]), None);
     }
 }

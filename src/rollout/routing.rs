@@ -135,9 +135,9 @@ pub fn describe(routing: &Routing) -> String {
 }
 
 /// `routes` with `failing` (instance, side) taken out of traffic, when it
-/// takes traffic and something else still would: traffic has to go
-/// somewhere, and a slot that answers errors is no better than none only
-/// when it is the last one. `None` when nothing changes.
+/// takes traffic and some other slot still would. The only slot that
+/// serves stays: with none at all, every request would fail too. `None`
+/// when nothing changes.
 pub fn without(routes: &[Route], failing: (usize, Side)) -> Option<Vec<Route>> {
     let (i, side) = failing;
     routes.get(i)?.get(side)?;
