@@ -3,8 +3,8 @@
 //! is [`keeps_serving`]'s call), and each restored slot back in traffic as
 //! soon as it passes its own gate.
 
-use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 
 use super::{Engine, Undo};
@@ -13,6 +13,17 @@ use crate::model::event::EventKind;
 use crate::model::{ChangeAction, ChangeState, Version};
 use crate::rollout::decide::{Done, UndoStep, keeps_serving, undo_steps};
 use crate::rollout::gate;
+
+/// A slot restored (or not) and gated (when live): instance, side, its
+/// snapshot, the restore's change id, the driver's result, the gate's.
+type Restored = (
+    usize,
+    Side,
+    Option<Snapshot>,
+    i64,
+    Result<(), String>,
+    Option<gate::GateOutcome>,
+);
 
 impl Engine {
     /// Undoes everything after `mark` ([`undo_steps`] says in which
@@ -133,10 +144,15 @@ impl Engine {
 
     /// Whether a live slot that this rollout did not replace takes traffic.
     fn good_serving(&self) -> bool {
+        self.good_serving_in(&self.routes)
+    }
+
+    /// [`Self::good_serving`] with `routes` in force.
+    fn good_serving_in(&self, routes: &[crate::rollout::routing::Route]) -> bool {
         (0..self.live.len()).any(|i| {
             let side = self.live[i];
             !self.runs_failed_release(i, side)
-                && self.routes.get(i).is_some_and(|r| r.get(side).is_some())
+                && routes.get(i).is_some_and(|r| r.get(side).is_some())
         })
     }
 
@@ -243,10 +259,13 @@ impl Engine {
             .collect();
         while !pending.is_empty() {
             tokio::select! {
-                Some((i, side, snapshot, id, result, gated)) = pending.next() => {
-                    if let Err(f) = self.back_in_traffic(i, side, snapshot, id, result, gated).await {
-                        failed.push(f);
+                Some(first) = pending.next() => {
+                    // Those done by now share one traffic change.
+                    let mut done = vec![first];
+                    while let Some(Some(more)) = pending.next().now_or_never() {
+                        done.push(more);
                     }
+                    failed.extend(self.back_in_traffic(done).await);
                 }
                 Some(sig) = self.signals.recv() => self.handle_signal(sig),
             }
@@ -254,59 +273,70 @@ impl Engine {
         failed
     }
 
-    /// Takes a restored slot's result: recorded as failed, or (when live)
-    /// put back into traffic, with every live slot still running the failed
-    /// release taken out, and recorded as restored.
-    async fn back_in_traffic(
-        &mut self,
-        i: usize,
-        side: Side,
-        snapshot: Option<Snapshot>,
-        id: i64,
-        result: Result<(), String>,
-        gated: Option<gate::GateOutcome>,
-    ) -> Result<(), (String, String, Side)> {
-        let label = self.slot(i, side).label();
-        let failure = match (result, gated.map(|o| self.judge_gate(o))) {
-            (Err(reason), _) => Some(reason),
-            (Ok(()), Some(Err(f))) => {
-                Some(format!("{label}: restored but not healthy: {}", f.reason))
+    /// Takes restored slots' results: each recorded as failed, or put back
+    /// into traffic (the live ones, in one change, which also takes out
+    /// every live slot still running the failed release) and recorded as
+    /// restored. Returns the slots that failed: (instance, why, side).
+    async fn back_in_traffic(&mut self, done: Vec<Restored>) -> Vec<(String, String, Side)> {
+        let mut failed = Vec::new();
+        let mut healthy = Vec::new();
+        for (i, side, snapshot, id, result, gated) in done {
+            let label = self.slot(i, side).label();
+            let failure = match (result, gated.map(|o| self.judge_gate(o))) {
+                (Err(reason), _) => Some(reason),
+                (Ok(()), Some(Err(f))) => {
+                    Some(format!("{label}: restored but not healthy: {}", f.reason))
+                }
+                (Ok(()), _) => None,
+            };
+            match failure {
+                Some(reason) => {
+                    self.change_done(id, ChangeState::Failed, json!({"error": reason}));
+                    failed.push((self.name(i), reason, side));
+                }
+                None => healthy.push((i, side, snapshot, id)),
             }
-            (Ok(()), _) => None,
-        };
-        if let Some(reason) = failure {
-            self.change_done(id, ChangeState::Failed, json!({"error": reason}));
-            return Err((self.name(i), reason, side));
         }
-        self.restored.push((i, side));
-        if snapshot.is_some() && self.live[i] == side {
-            let mut on = self.routes.clone();
-            on[i].set(side, Some(1));
+        let mut on = self.routes.clone();
+        for (i, side, snapshot, _) in &healthy {
+            self.restored.push((*i, *side));
+            if snapshot.is_some() && self.live[*i] == *side {
+                on[*i].set(*side, Some(1));
+            }
+        }
+        // Never nothing: the failed release leaves only once something
+        // good serves.
+        if self.good_serving_in(&on) {
             self.without_failed_release(&mut on);
-            if let Err(f) = self.apply_routes(on).await {
+        }
+        if let Err(f) = self.apply_routes(on).await {
+            for (i, side, _, id) in healthy {
                 self.restored.retain(|s| *s != (i, side));
                 self.change_done(id, ChangeState::Failed, json!({"error": f.reason}));
-                return Err((self.name(i), f.reason, side));
+                failed.push((self.name(i), f.reason.clone(), side));
             }
+            return failed;
         }
-        self.change_done(id, ChangeState::Done, Value::Null);
-        let version = snapshot
-            .as_ref()
-            .and_then(|s| s.version.as_ref())
-            .map(Version::to_string);
-        let inst = self.name(i);
-        if self.live[i] == side {
-            self.set_instance_state(&inst, version.as_deref(), side);
+        for (i, side, snapshot, id) in healthy {
+            self.change_done(id, ChangeState::Done, Value::Null);
+            let version = snapshot
+                .as_ref()
+                .and_then(|s| s.version.as_ref())
+                .map(Version::to_string);
+            let inst = self.name(i);
+            if self.live[i] == side {
+                self.set_instance_state(&inst, version.as_deref(), side);
+            }
+            self.event(
+                EventKind::InstanceRestored {
+                    instance: inst,
+                    side,
+                    version,
+                },
+                None,
+            );
         }
-        self.event(
-            EventKind::InstanceRestored {
-                instance: inst,
-                side,
-                version,
-            },
-            None,
-        );
-        Ok(())
+        failed
     }
 
     /// Takes every live slot that still runs the failed release out of
