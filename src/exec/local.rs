@@ -48,6 +48,7 @@ impl Local {
 
         let result = drive(
             child.wait(),
+            std::future::ready(()),
             read_into(out_pipe, &mut stdout),
             read_into(err_pipe, &mut stderr),
             deadline,
@@ -81,23 +82,29 @@ impl Local {
 }
 
 /// Polls `wait` (the process's exit) and the two output readers together.
-/// Returns `None` when `deadline` passes before `wait` finishes. After the
-/// process exits, the readers get [`DRAIN_GRACE`] (within the deadline) to
-/// reach the end of their streams; a stream still held open by a leftover
-/// background process is then abandoned.
+/// `wait` is first polled once `ready` has finished: over SSH, taking the
+/// exit status ends the session, so it has to wait until the output is
+/// known to be complete. Returns `None` when `deadline` passes before
+/// `wait` finishes. After the process exits, the readers get
+/// [`DRAIN_GRACE`] (within the deadline) to reach the end of their streams;
+/// a stream still held open by a leftover background process is then
+/// abandoned.
 pub(crate) async fn drive<T>(
     wait: impl Future<Output = T>,
+    ready: impl Future<Output = ()>,
     read_out: impl Future<Output = ()>,
     read_err: impl Future<Output = ()>,
     deadline: Instant,
 ) -> Option<T> {
-    tokio::pin!(wait, read_out, read_err);
+    tokio::pin!(wait, ready, read_out, read_err);
+    let mut is_ready = false;
     let mut out_done = false;
     let mut err_done = false;
     let status = loop {
         tokio::select! {
             biased;
-            st = &mut wait => break st,
+            st = &mut wait, if is_ready => break st,
+            _ = &mut ready, if !is_ready => is_ready = true,
             _ = &mut read_out, if !out_done => out_done = true,
             _ = &mut read_err, if !err_done => err_done = true,
             _ = tokio::time::sleep_until(deadline) => return None,

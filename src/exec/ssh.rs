@@ -6,6 +6,13 @@
 //! (on stderr, removed from the output); on timeout a second command over
 //! the same master kills its whole process group, because closing an SSH
 //! channel does not stop the remote process.
+//!
+//! The wrapper also ends both output streams with a marker once the script
+//! has exited. sshd may send the exit status before the script's last
+//! output, and when the mux client leaves (which it does on taking the exit
+//! status) the master shuts the session's output pipes, dropping any output
+//! still to come. So the exit status is only taken once both markers have
+//! arrived, or both streams have ended.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -17,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::time::Instant;
 
-use super::local::{Capped, drive, read_into};
+use super::local::{Capped, drive};
 use super::shell::quote;
 use super::{ExecError, Output};
 use crate::config::{HostKeyCheck, Ssh};
@@ -29,6 +36,10 @@ const MAX_CHANNELS: usize = 8;
 
 /// Printed by the wrapper (with the remote pid) before the script starts.
 const PID_MARKER: &[u8] = b"rollguard-remote-pid=";
+
+/// Start of the marker the wrapper prints on stdout and on stderr once the
+/// script has exited; a random tail makes it unique to the run.
+const END_MARKER: &str = "rollguard-remote-end-";
 
 /// How long after a timeout we still wait for the remote pid to arrive.
 const PID_GRACE: Duration = Duration::from_secs(2);
@@ -129,7 +140,8 @@ impl SshHost {
             Ok(Err(e)) => return Attempt::Done(Err(e)),
             Ok(Ok(s)) => s,
         };
-        let wrapped = wrap(script);
+        let end = end_marker();
+        let wrapped = wrap(script, &end);
         let spawned = tokio::time::timeout_at(
             deadline,
             session
@@ -169,12 +181,26 @@ impl SshHost {
             armed: true,
         };
         let mut stdout = Capped::default();
-        let mut err_task = tokio::spawn(read_stderr(child.stderr().take(), pid_tx));
+        // Each turns true when its stream has shown the end marker; its
+        // sender is dropped when the stream ends.
+        let (out_end_tx, mut out_end) = watch::channel(false);
+        let (err_end_tx, mut err_end) = watch::channel(false);
+        let mut err_task = tokio::spawn(read_stderr(
+            child.stderr().take(),
+            pid_tx,
+            EndScan::new(&end, err_end_tx),
+        ));
         let mut stderr = None;
         let out_pipe = child.stdout().take();
         let status = drive(
             child.wait(),
-            read_into(out_pipe, &mut stdout),
+            // Taking the exit status ends the session, and the master drops
+            // what output it still holds: first have all of it.
+            async {
+                let _ = out_end.wait_for(|&seen| seen).await;
+                let _ = err_end.wait_for(|&seen| seen).await;
+            },
+            read_stdout(out_pipe, &mut stdout, EndScan::new(&end, out_end_tx)),
             async {
                 stderr = (&mut err_task).await.ok();
             },
@@ -436,23 +462,111 @@ fn control_dir() -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// The line sent to the remote login shell: reports the pid (which is the
-/// session and process group leader, as sshd starts each command in a new
-/// session), then becomes `sh -c script`.
-fn wrap(script: &str) -> String {
+/// A fresh end marker: [`END_MARKER`] and 64 random bits in hex.
+fn end_marker() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    // Each RandomState has its own random keys.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(RUNS.fetch_add(1, Ordering::Relaxed));
+    format!("{END_MARKER}{:016x}", h.finish())
+}
+
+/// The line sent to the remote login shell. The wrapper reports its pid
+/// (the session and process group leader, as sshd starts each command in a
+/// new session; the script runs in that group), runs `sh -c script`, prints
+/// `end` on stdout and on stderr, and exits as the script did. A script
+/// killed by a signal that ends a process by default is reported as killed
+/// (by SIGKILL): sh cannot tell it from `exit 128+n`, which is taken as a
+/// signal too.
+fn wrap(script: &str, end: &str) -> String {
     let marker = std::str::from_utf8(PID_MARKER).unwrap_or("rollguard-remote-pid=");
-    let inner = format!("printf '{marker}%s\\n' \"$$\" >&2; exec sh -c \"$1\"");
+    let end = quote(end);
+    let inner = format!(
+        "printf '{marker}%s\\n' \"$$\" >&2; sh -c \"$1\"; rg_rc=$?; \
+         printf %s {end}; printf %s {end} >&2; \
+         if [ \"$rg_rc\" -gt 128 ]; then \
+         case $(kill -l \"$rg_rc\" 2>/dev/null) in \
+         HUP|INT|QUIT|ILL|TRAP|ABRT|BUS|FPE|KILL|USR1|SEGV|USR2|PIPE|ALRM|TERM|SYS) \
+         kill -s KILL \"$$\";; esac; fi; exit \"$rg_rc\""
+    );
     format!("exec sh -c {} rollguard {}", quote(&inner), quote(script))
 }
 
+/// Takes the end marker out of a stream as it passes, and reports it.
+struct EndScan {
+    marker: Vec<u8>,
+    /// Bytes that may be the start of the marker, not yet passed on.
+    pending: Vec<u8>,
+    seen: bool,
+    tx: watch::Sender<bool>,
+}
+
+impl EndScan {
+    fn new(marker: &str, tx: watch::Sender<bool>) -> EndScan {
+        EndScan {
+            marker: marker.as_bytes().to_vec(),
+            pending: Vec::new(),
+            seen: false,
+            tx,
+        }
+    }
+
+    /// Passes `data` on to `into`, less the marker (the first one only).
+    fn feed(&mut self, data: &[u8], into: &mut Capped) {
+        if self.seen || self.marker.is_empty() {
+            into.push(data);
+            return;
+        }
+        self.pending.extend_from_slice(data);
+        if let Some(at) = find(&self.pending, &self.marker) {
+            into.push(&self.pending[..at]);
+            into.push(&self.pending[at + self.marker.len()..]);
+            self.pending = Vec::new();
+            self.seen = true;
+            let _ = self.tx.send(true);
+        } else {
+            let keep = (self.marker.len() - 1).min(self.pending.len());
+            let cut = self.pending.len() - keep;
+            into.push(&self.pending[..cut]);
+            self.pending.drain(..cut);
+        }
+    }
+
+    /// At the end of the stream: passes on what was held back.
+    fn finish(self, into: &mut Capped) {
+        into.push(&self.pending);
+    }
+}
+
+/// Reads remote stdout to its end into `into`, through `scan`.
+async fn read_stdout<R: AsyncRead + Unpin>(pipe: Option<R>, into: &mut Capped, mut scan: EndScan) {
+    if let Some(mut pipe) = pipe {
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            match pipe.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => scan.feed(&chunk[..n], into),
+            }
+        }
+    }
+    scan.finish(into);
+}
+
 /// Reads remote stderr into a capped buffer, taking out the pid marker line
-/// (sent on `pid`) that the wrapper prints before the script starts.
+/// (sent on `pid`) that the wrapper prints before the script starts, and
+/// then the end marker, through `scan`.
 async fn read_stderr<R: AsyncRead + Unpin>(
     pipe: Option<R>,
     pid: watch::Sender<Option<u32>>,
+    mut scan: EndScan,
 ) -> Capped {
     let mut into = Capped::default();
-    let Some(mut pipe) = pipe else { return into };
+    let Some(mut pipe) = pipe else {
+        scan.finish(&mut into);
+        return into;
+    };
     let mut pending: Vec<u8> = Vec::new();
     let mut searching = true;
     let mut chunk = vec![0u8; 16 * 1024];
@@ -462,7 +576,7 @@ async fn read_stderr<R: AsyncRead + Unpin>(
             Ok(n) => n,
         };
         if !searching {
-            into.push(&chunk[..n]);
+            scan.feed(&chunk[..n], &mut into);
             continue;
         }
         pending.extend_from_slice(&chunk[..n]);
@@ -477,21 +591,25 @@ async fn read_stderr<R: AsyncRead + Unpin>(
                 let _ = pid.send(Some(p));
             }
             into.push(&pending[..at]);
-            into.push(&pending[at + nl + 1..]);
+            scan.feed(&pending[at + nl + 1..], &mut into);
             pending.clear();
             searching = false;
         } else if pending.len() > 8 * 1024 {
             // Something printed a lot before the wrapper could; give up.
-            into.push(&pending);
+            scan.feed(&pending, &mut into);
             pending.clear();
             searching = false;
         }
     }
-    into.push(&pending);
+    scan.feed(&pending, &mut into);
+    scan.finish(&mut into);
     into
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
@@ -500,32 +618,96 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn marker_is_removed_and_pid_reported() {
-        let data: &[u8] = b"motd\nrollguard-remote-pid=4242\nreal error\n";
+    async fn markers_are_removed_and_reported() {
+        let end = "rollguard-remote-end-0123456789abcdef";
+        let data = format!("motd\nrollguard-remote-pid=4242\nreal error\n{end}late\n");
         let (tx, rx) = watch::channel(None);
-        let out = read_stderr(Some(data), tx).await;
+        let (end_tx, end_rx) = watch::channel(false);
+        let out = read_stderr(Some(data.as_bytes()), tx, EndScan::new(end, end_tx)).await;
         assert_eq!(*rx.borrow(), Some(4242));
-        assert_eq!(out.into_string(), "motd\nreal error\n");
+        assert!(*end_rx.borrow());
+        assert_eq!(out.into_string(), "motd\nreal error\nlate\n");
 
         let (tx, rx) = watch::channel(None);
-        let out = read_stderr(Some(&b"no marker \xff"[..]), tx).await;
+        let (end_tx, end_rx) = watch::channel(false);
+        let out = read_stderr(Some(&b"no marker \xff"[..]), tx, EndScan::new(end, end_tx)).await;
         assert_eq!(*rx.borrow(), None);
+        assert!(!*end_rx.borrow());
         assert_eq!(out.into_string(), "no marker \u{fffd}");
     }
 
     #[test]
-    fn wrapper_runs_the_script_and_reports_pid() {
-        let script = "printf '%s\\n' \"it's\" '$HOME'; echo e >&2; exit 5";
-        let out = std::process::Command::new("sh")
+    fn end_marker_is_found_across_reads() {
+        let end = end_marker();
+        assert_ne!(end, end_marker());
+        let data = format!("out{end}after");
+        for split in 0..data.len() {
+            let (tx, rx) = watch::channel(false);
+            let mut scan = EndScan::new(&end, tx);
+            let mut into = Capped::default();
+            for part in data.as_bytes()[..split].chunks(3) {
+                scan.feed(part, &mut into);
+            }
+            scan.feed(&data.as_bytes()[split..], &mut into);
+            assert!(*rx.borrow(), "split at {split}");
+            scan.finish(&mut into);
+            assert_eq!(into.into_string(), "outafter");
+        }
+        // A near miss is passed on whole.
+        let (tx, rx) = watch::channel(false);
+        let mut scan = EndScan::new(&end, tx);
+        let mut into = Capped::default();
+        scan.feed(&end.as_bytes()[..end.len() - 1], &mut into);
+        scan.feed(b"!", &mut into);
+        scan.finish(&mut into);
+        assert!(!*rx.borrow());
+        assert_eq!(into.into_string(), format!("{}!", &end[..end.len() - 1]));
+    }
+
+    fn run_wrapped(script: &str, end: &str) -> std::process::Output {
+        std::process::Command::new("sh")
             .arg("-c")
-            .arg(wrap(script))
+            .arg(wrap(script, end))
             .output()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn wrapper_runs_the_script_and_reports_pid_and_end() {
+        use std::os::unix::process::ExitStatusExt;
+        let end = end_marker();
+        let script = "printf '%s\\n' \"it's\" '$HOME'; echo e >&2; exit 5";
+        let out = run_wrapped(script, &end);
         assert_eq!(out.status.code(), Some(5));
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "it's\n$HOME\n");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("it's\n$HOME\n{end}")
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.starts_with("rollguard-remote-pid="), "{err}");
-        assert!(err.ends_with("\ne\n"), "{err}");
+        assert!(err.ends_with(&format!("\ne\n{end}")), "{err}");
+
+        // The script stays in the wrapper's process group (which sshd makes
+        // the wrapper lead; here it is ours), so killing the group kills it.
+        let out = run_wrapped("ps -o pgid= -p $$", &end);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // SAFETY: getpgrp has no preconditions and cannot fail.
+        let own = unsafe { libc::getpgrp() };
+        assert_eq!(
+            stdout.trim_end_matches(end.as_str()).trim(),
+            own.to_string()
+        );
+
+        let out = run_wrapped("kill -s KILL $$", &end);
+        assert_eq!(out.status.signal(), Some(libc::SIGKILL));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), end);
+        let out = run_wrapped("exit 127", &end);
+        assert_eq!(out.status.code(), Some(127));
+        let out = run_wrapped("exit 200", &end);
+        assert_eq!(out.status.code(), Some(200));
+        let out = run_wrapped("exec >&- 2>&-; exit 3", &end);
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), end);
     }
 
     #[test]
