@@ -4,6 +4,8 @@
 # rollout.png (payments' view with its rollback armed, about to be fired).
 # Needs tmux, python3 with Pillow and fonts-dejavu-core.
 set -euo pipefail
+# The Debian python3 has python3-pil; a python3 earlier in PATH may not.
+py=/usr/bin/python3; [ -x "$py" ] || py=python3
 cd "$(dirname "$0")/.."
 cargo build --release
 session="rg-shot-$$"
@@ -12,7 +14,7 @@ trap 'tmux kill-session -t "$session" 2>/dev/null || true' EXIT
 tmux send-keys -t "$session" "./target/release/rollguard demo" Enter
 sleep "${WAIT:-30}"     # long enough for search-2's first bad spell
 tmux capture-pane -e -p -t "$session" > /tmp/rollguard-fleet.ans
-python3 screenshots/ansi2png.py /tmp/rollguard-fleet.ans screenshots/fleet.png 100 30
+"$py" screenshots/ansi2png.py /tmp/rollguard-fleet.ans screenshots/fleet.png 100 30
 echo "wrote screenshots/fleet.png"
 
 # The banner names the demo's `rg` script; deploy a bad v3 of payments
@@ -31,7 +33,7 @@ tmux send-keys -t "$session:0" -l "v3 fails its health checks"
 tmux send-keys -t "$session:0" Tab      # from Cancel to Fire
 sleep 1
 tmux capture-pane -e -p -t "$session:0" > /tmp/rollguard-rollout.ans
-python3 screenshots/ansi2png.py /tmp/rollguard-rollout.ans screenshots/rollout.png 100 30
+"$py" screenshots/ansi2png.py /tmp/rollguard-rollout.ans screenshots/rollout.png 100 30
 echo "wrote screenshots/rollout.png"
 tmux send-keys -t "$session:0" Enter    # fire it
 sleep 20                                # let the rollback finish
