@@ -552,6 +552,36 @@ fn many_rows_scroll_with_the_selection() {
     assert!(text.contains("svc00"), "{text}");
 }
 
+/// An armed rollback's countdown is never cut off in the fleet view:
+/// other columns give way first.
+#[test]
+fn an_armed_rollback_countdown_is_never_cut_off() {
+    use rollguard::rollout::watch::{ActiveRollout, AppRollouts};
+    let f = fleet();
+    let mut s = state(&f);
+    let mut r = vec![AppRollouts::default(); f.apps.len()];
+    r[0].active = Some(ActiveRollout {
+        id: 7,
+        from: Some("v2".into()),
+        to: "v3-release-candidate".into(),
+        strategy: "rolling".into(),
+        state: "rollback_armed".into(),
+        stage: 2,
+        stages: 4,
+        fires_at_ms: Some(now() + 57_500),
+        ..ActiveRollout::default()
+    });
+    s.set_rollouts(r);
+    let a = new_app(&f);
+    for (w, h) in [(80, 24), (100, 30), (60, 20)] {
+        let text = screen(&render(&a, &s, w, h));
+        assert!(
+            text.contains("⚠ rollback of v3-release-candidate in 5"),
+            "{w}x{h}:\n{text}"
+        );
+    }
+}
+
 #[test]
 fn rollouts_show_in_the_fleet_and_app_views() {
     use rollguard::rollout::watch::{ActiveRollout, AppRollouts, EndedRollout};

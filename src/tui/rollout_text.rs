@@ -62,6 +62,14 @@ fn active_words(a: &ActiveRollout, now_ms: i64, t: &Theme) -> (String, Style) {
     }
 }
 
+/// How wide the RELEASE cell of a rollout under way is, in columns (0
+/// when none is): the fleet view makes room for it rather than cut off a
+/// countdown.
+pub fn active_width(r: Option<&AppRollouts>, now_ms: i64, t: &Theme) -> usize {
+    r.and_then(|r| r.active.as_ref())
+        .map_or(0, |a| text::width(&active_words(a, now_ms, t).0))
+}
+
 /// The fleet view's RELEASE cell: the rollout under way, else the versions
 /// running (and a recent rollout that did not deploy), else a dash.
 pub fn release_cell(

@@ -21,7 +21,7 @@ use crate::config::Fleet;
 use crate::model::AppStatus;
 use crate::tui::columns::{Col, fit};
 use crate::tui::keymap::Action;
-use crate::tui::rollout_text::release_cell;
+use crate::tui::rollout_text::{active_width, release_cell};
 use crate::tui::sparkline::LatencySparkline;
 use crate::tui::text;
 use crate::tui::theme::Theme;
@@ -158,7 +158,14 @@ fn draw(view: &FleetView, frame: &mut Frame, area: Rect, cx: &DrawContext) {
     }
 
     let compact = inner.width < 44;
-    let widths = column_widths(fleet, inner.width, compact);
+    // Every app's rollout words count (not only the rows shown), so that a
+    // filter does not make the columns jump.
+    let rollout_w = (0..fleet.apps.len())
+        .map(|i| active_width(cx.state.rollouts(i), cx.now_ms, t))
+        .max()
+        .unwrap_or(0)
+        .min(60) as u16;
+    let widths = column_widths(fleet, inner.width, compact, rollout_w);
 
     let visible = inner.height.saturating_sub(1) as usize;
     let (selected, offset) = view.selection.place(visible, n);
@@ -199,8 +206,10 @@ fn draw(view: &FleetView, frame: &mut Frame, area: Rect, cx: &DrawContext) {
 }
 
 /// The widths of the columns at `width`; names and instance counts of all
-/// apps count, so that a filter does not make the columns jump.
-fn column_widths(fleet: &Fleet, width: u16, compact: bool) -> Vec<u16> {
+/// apps count, so that a filter does not make the columns jump. A rollout
+/// under way needs `rollout_w` columns of RELEASE: it gets them before
+/// any other column but STATUS, APP and INST grows, and is never dropped.
+fn column_widths(fleet: &Fleet, width: u16, compact: bool, rollout_w: u16) -> Vec<u16> {
     let name_w = fleet
         .apps
         .iter()
@@ -222,7 +231,11 @@ fn column_widths(fleet: &Fleet, width: u16, compact: bool) -> Vec<u16> {
             Col::fixed(if compact { 1 } else { 10 }),
             Col::new(name_w.min(8), name_w, name_w, 0),
             Col::fixed(inst_w),
-            Col::new(10, 20, 24, 2),
+            if rollout_w > 0 {
+                Col::new(rollout_w, rollout_w.max(20), rollout_w.max(24), 0)
+            } else {
+                Col::new(10, 20, 24, 2)
+            },
             Col::new(8, 16, 30, 2),
             Col::new(6, 6, 6, 1),
             Col::new(12, 48, u16::MAX, 3),
