@@ -5,10 +5,10 @@
 //! goes back to the fleet.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Cell, Paragraph, Row};
 
 use crate::health::ProbeLoc;
 use crate::model::Verdict;
@@ -115,21 +115,14 @@ fn draw(view: &AppView, frame: &mut Frame, area: Rect, cx: &DrawContext, index: 
     let visible = inner.height.saturating_sub(1) as usize;
     let (selected, offset) = view.selection.place(visible, n);
 
-    let header = Row::new(
-        [
-            "INSTANCE",
-            "PROBE",
-            if compact { "" } else { "VERDICT" },
-            "LATENCY",
-            "LAST",
-            "LAST ERROR",
-        ]
-        .into_iter()
-        .zip(&widths)
-        .filter(|(_, w)| **w > 0)
-        .map(|(h, _)| Cell::from(h)),
-    )
-    .style(Style::new().fg(t.dim).add_modifier(Modifier::BOLD));
+    let headings = [
+        "INSTANCE",
+        "PROBE",
+        if compact { "" } else { "VERDICT" },
+        "LATENCY",
+        "LAST",
+        "LAST ERROR",
+    ];
 
     let rows = (offset..n.min(offset + visible)).map(|r| {
         let loc = ProbeLoc {
@@ -140,18 +133,7 @@ fn draw(view: &AppView, frame: &mut Frame, area: Rect, cx: &DrawContext, index: 
         probe_row(loc, &probe_labels, &widths, compact, cx)
     });
 
-    let table = Table::new(
-        rows,
-        widths
-            .iter()
-            .filter(|w| **w > 0)
-            .map(|w| Constraint::Length(*w)),
-    )
-    .header(header)
-    .column_spacing(1)
-    .row_highlight_style(Style::new().bg(t.selection));
-    let mut ts = TableState::new().with_selected(Some(selected - offset));
-    frame.render_stateful_widget(table, inner, &mut ts);
+    super::draw_table(frame, inner, &headings, &widths, rows, selected - offset, t);
 }
 
 /// The panel's title: the app, its status, healthy instances, success rate.

@@ -12,10 +12,10 @@
 use std::sync::Arc;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Cell, Paragraph, Row};
 
 use crate::config::Fleet;
 use crate::model::AppStatus;
@@ -170,39 +170,21 @@ fn draw(view: &FleetView, frame: &mut Frame, area: Rect, cx: &DrawContext) {
     let visible = inner.height.saturating_sub(1) as usize;
     let (selected, offset) = view.selection.place(visible, n);
 
-    let header = Row::new(
-        [
-            if compact { "" } else { "STATUS" },
-            "APP",
-            "INST",
-            "RELEASE",
-            "LATENCY",
-            "OK 5M",
-            "LAST ERROR",
-        ]
-        .into_iter()
-        .zip(&widths)
-        .filter(|(_, w)| **w > 0)
-        .map(|(h, _)| Cell::from(h)),
-    )
-    .style(Style::new().fg(t.dim).add_modifier(Modifier::BOLD));
+    let headings = [
+        if compact { "" } else { "STATUS" },
+        "APP",
+        "INST",
+        "RELEASE",
+        "LATENCY",
+        "OK 5M",
+        "LAST ERROR",
+    ];
 
     let rows = view.rows[offset..n.min(offset + visible)]
         .iter()
         .map(|&i| app_row(i, &widths, compact, cx));
 
-    let table = Table::new(
-        rows,
-        widths
-            .iter()
-            .filter(|w| **w > 0)
-            .map(|w| Constraint::Length(*w)),
-    )
-    .header(header)
-    .column_spacing(1)
-    .row_highlight_style(Style::new().bg(t.selection));
-    let mut ts = TableState::new().with_selected(Some(selected - offset));
-    frame.render_stateful_widget(table, inner, &mut ts);
+    super::draw_table(frame, inner, &headings, &widths, rows, selected - offset, t);
 }
 
 /// The widths of the columns at `width`; names and instance counts of all

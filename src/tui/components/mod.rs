@@ -15,7 +15,9 @@ mod selection;
 mod text_input;
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::widgets::{Cell, Row, Table, TableState};
 
 pub use app_view::{AppView, verdict_symbol};
 pub use confirm::{Button, Confirm, Press, REASON_MAX};
@@ -50,4 +52,38 @@ pub struct DrawContext<'a> {
 pub trait Component {
     /// Draws into `area`; reads only itself and `cx`.
     fn draw(&self, frame: &mut Frame, area: Rect, cx: &DrawContext);
+}
+
+/// Draws a table view's rows under its column headings: a column of width
+/// 0 (dropped by [`fit`](super::columns::fit)) is left out of both, and
+/// `selected` (a position among `rows`) is highlighted.
+pub(crate) fn draw_table<'a>(
+    frame: &mut Frame,
+    area: Rect,
+    headings: &[&'a str],
+    widths: &[u16],
+    rows: impl IntoIterator<Item = Row<'a>>,
+    selected: usize,
+    t: &Theme,
+) {
+    let header = Row::new(
+        headings
+            .iter()
+            .zip(widths)
+            .filter(|(_, w)| **w > 0)
+            .map(|(h, _)| Cell::from(*h)),
+    )
+    .style(Style::new().fg(t.dim).add_modifier(Modifier::BOLD));
+    let table = Table::new(
+        rows,
+        widths
+            .iter()
+            .filter(|w| **w > 0)
+            .map(|w| Constraint::Length(*w)),
+    )
+    .header(header)
+    .column_spacing(1)
+    .row_highlight_style(Style::new().bg(t.selection));
+    let mut ts = TableState::new().with_selected(Some(selected));
+    frame.render_stateful_widget(table, area, &mut ts);
 }
