@@ -372,38 +372,42 @@ impl Pruner {
 fn take(shared: &Shared, first_wait: Duration) -> (Vec<ProbeResult>, bool) {
     let mut inbox = shared.inbox();
     let until = Instant::now() + first_wait;
-    while inbox.rows.is_empty() && !inbox.closed {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        inbox.waiting = Waiting::First;
-        inbox = shared
-            .wake
-            .wait_timeout(inbox, left)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
-    }
+    inbox = wait_while(shared, inbox, until, Waiting::First, |i| i.rows.is_empty());
     if let Some(since) = inbox.since {
         let until = since + FLUSH_INTERVAL;
-        while inbox.rows.len() < BATCH_MAX && !inbox.closed {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            inbox.waiting = Waiting::Full;
-            inbox = shared
-                .wake
-                .wait_timeout(inbox, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        inbox = wait_while(shared, inbox, until, Waiting::Full, |i| {
+            i.rows.len() < BATCH_MAX
+        });
     }
     inbox.waiting = Waiting::No;
     inbox.since = None;
     let capacity = inbox.rows.len().min(BATCH_MAX);
     let rows = std::mem::replace(&mut inbox.rows, Vec::with_capacity(capacity));
     (rows, inbox.closed)
+}
+
+/// Waits, saying how (`waiting`, so producers know when to wake the
+/// thread), while `more` holds, until `until` or shutdown.
+fn wait_while<'a>(
+    shared: &'a Shared,
+    mut inbox: MutexGuard<'a, Inbox>,
+    until: Instant,
+    waiting: Waiting,
+    more: impl Fn(&Inbox) -> bool,
+) -> MutexGuard<'a, Inbox> {
+    while more(&inbox) && !inbox.closed {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        inbox.waiting = waiting;
+        inbox = shared
+            .wake
+            .wait_timeout(inbox, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    inbox
 }
 
 /// Queues `rows` as batches of at most [`BATCH_MAX`], each in the order of
