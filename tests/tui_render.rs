@@ -552,26 +552,34 @@ fn many_rows_scroll_with_the_selection() {
     assert!(text.contains("svc00"), "{text}");
 }
 
-/// An armed rollback's countdown is never cut off in the fleet view:
-/// other columns give way first.
-#[test]
-fn an_armed_rollback_countdown_is_never_cut_off() {
+/// web's rollout (deployment 7, v2 → `to`, at stage 2 of 4) in `state_name`
+/// in the test fleet's state; the other apps have none. An armed rollback
+/// fires in about a minute.
+fn with_rollout(f: &Arc<Fleet>, state_name: &str, to: &str, strategy: &str) -> FleetState {
     use rollguard::rollout::watch::{ActiveRollout, AppRollouts};
-    let f = fleet();
-    let mut s = state(&f);
+    let mut s = state(f);
     let mut r = vec![AppRollouts::default(); f.apps.len()];
     r[0].active = Some(ActiveRollout {
         id: 7,
         from: Some("v2".into()),
-        to: "v3-release-candidate".into(),
-        strategy: "rolling".into(),
-        state: "rollback_armed".into(),
+        to: to.into(),
+        strategy: strategy.into(),
+        state: state_name.into(),
         stage: 2,
         stages: 4,
-        fires_at_ms: Some(now() + 57_500),
+        fires_at_ms: (state_name == "rollback_armed").then_some(now() + 57_500),
         ..ActiveRollout::default()
     });
     s.set_rollouts(r);
+    s
+}
+
+/// An armed rollback's countdown is never cut off in the fleet view:
+/// other columns give way first.
+#[test]
+fn an_armed_rollback_countdown_is_never_cut_off() {
+    let f = fleet();
+    let s = with_rollout(&f, "rollback_armed", "v3-release-candidate", "rolling");
     let a = new_app(&f);
     for (w, h) in [(80, 24), (100, 30), (60, 20)] {
         let text = screen(&render(&a, &s, w, h));

@@ -11,22 +11,7 @@ use super::*;
 
 /// web's rollout (deployment 7, v2 → v3) in `state`; api has none.
 fn rollout_in(f: &Arc<Fleet>, state_name: &str) -> FleetState {
-    use rollguard::rollout::watch::{ActiveRollout, AppRollouts};
-    let mut s = super::state(f);
-    let mut r = vec![AppRollouts::default(); f.apps.len()];
-    r[0].active = Some(ActiveRollout {
-        id: 7,
-        from: Some("v2".into()),
-        to: "v3".into(),
-        strategy: "canary".into(),
-        state: state_name.into(),
-        stage: 2,
-        stages: 4,
-        fires_at_ms: (state_name == "rollback_armed").then_some(now() + 30_000),
-        ..ActiveRollout::default()
-    });
-    s.set_rollouts(r);
-    s
+    super::with_rollout(f, state_name, "v3", "canary")
 }
 
 /// The test fleet with web protected.
