@@ -511,6 +511,7 @@ async fn watch_in_console(
         banner,
         db: Some(db.to_path_buf()),
         read_only,
+        theme_dirs: theme_dirs(&fleet.source),
     };
     let result = tui::run(
         fleet,

@@ -8,10 +8,14 @@
 mod common;
 #[path = "common/demo.rs"]
 mod demo_footprint;
+#[path = "common/tmux.rs"]
+mod tmux;
+
+use tmux::{SPARK, demo_dir, quit_and_check_stopped, session};
 
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A demo picks free ports and binds them a moment later: two demos at once
 /// could pick the same port. Each test holds this while its demo runs.
@@ -19,84 +23,6 @@ static ONE_DEMO: Mutex<()> = Mutex::new(());
 
 fn one_demo() -> MutexGuard<'static, ()> {
     ONE_DEMO.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-struct Session(String);
-
-impl Session {
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").args(args).output().expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-
-    fn capture(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", &self.0])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", &self.0];
-        args.extend_from_slice(keys);
-        self.tmux(&args);
-    }
-
-    /// Waits until the screen satisfies `pred`; returns the last capture.
-    fn wait(&self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + limit;
-        loop {
-            let screen = self.capture();
-            if pred(&screen) {
-                return screen;
-            }
-            if Instant::now() > end {
-                panic!("timed out waiting for {what}; screen:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .output();
-    }
-}
-
-fn demo_apps_running(parent_marker: &str) -> usize {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ps -eo args | grep -c '[d]emo-app.*{parent_marker}' || true"
-        ))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
-}
-
-const SPARK: &[char] = &['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-
-/// A tmux session with a shell at a known prompt.
-fn session(test: &str) -> Session {
-    let name = format!("rg-{test}-{}", std::process::id());
-    let s = Session(name.clone());
-    let out = Command::new("tmux")
-        .args(["new-session", "-d", "-s", &name, "-x", "100", "-y", "30"])
-        .args(["env", "PS1=RGPROMPT$ ", "sh", "-i"])
-        .output()
-        .expect("start tmux");
-    assert!(
-        out.status.success(),
-        "tmux: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    s.wait("the shell prompt", Duration::from_secs(10), |sc| {
-        sc.contains("RGPROMPT$")
-    });
-    s
 }
 
 #[test]
@@ -136,7 +62,7 @@ fn demo_in_tmux_shows_sparklines_help_and_quits() {
     });
     for line in [
         "open the selected app",
-        "close popup / back to fleet",
+        "close popup / go back",
         "show / hide the log pane",
     ] {
         assert!(help.contains(line), "help lists {line:?}:\n{help}");
@@ -144,49 +70,6 @@ fn demo_in_tmux_shows_sparklines_help_and_quits() {
 
     quit_and_check_stopped(&s, &marker);
     sampler.finish().assert_all_gone(Duration::from_secs(5));
-}
-
-/// Presses `q`; the shell prompt comes back, the console's screen is
-/// gone, and so is everything the demo started.
-fn quit_and_check_stopped(s: &Session, marker: &str) {
-    s.keys(&["q"]);
-    let end = s.wait("the prompt to return", Duration::from_secs(15), |sc| {
-        sc.lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .is_some_and(|l| l.starts_with("RGPROMPT$"))
-    });
-    assert!(
-        !end.contains("payments"),
-        "the console's screen must be gone:\n{end}"
-    );
-    let end_wait = Instant::now() + Duration::from_secs(5);
-    while demo_apps_running(marker) > 0 && Instant::now() < end_wait {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(demo_apps_running(marker), 0, "demo instances left running");
-}
-
-/// The demo's folder under `tmp`, once it has its `rg` script.
-fn demo_dir(tmp: &std::path::Path) -> std::path::PathBuf {
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        let found = std::fs::read_dir(tmp)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("rollguard-demo-"))
-                    && p.join("rg").exists()
-            });
-        if let Some(d) = found {
-            return d;
-        }
-        assert!(Instant::now() < end, "no demo folder in {}", tmp.display());
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]

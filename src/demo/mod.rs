@@ -6,9 +6,10 @@
 //! app and rollouts move traffic through it; otherwise rollouts run without
 //! traffic switching, and the banner says so. One instance ([`FLAPPER`])
 //! flaps now and then so failures show in the sparklines, until a rollout
-//! replaces it. A `rg` script in the folder runs rollguard on the demo's
-//! config and history, so a newcomer can type `…/rg deploy checkout v3
-//! --yes` in another terminal and watch it roll back; `payments` waits a
+//! replaces it. A newcomer types `:deploy checkout v3` in the console and
+//! watches it roll back; a `rg` script in the folder runs rollguard on the
+//! demo's config and history, for the same from another terminal
+//! (`…/rg deploy checkout v3 --yes`); `payments` waits a
 //! minute for an operator before it rolls back, to fire or hold from the
 //! console. However the demo ends (dropping [`DemoFleet`], Ctrl-C, SIGTERM,
 //! SIGHUP), it stops everything it started, rollouts still running on its
@@ -64,7 +65,7 @@ impl DemoFleet {
             None => "nginx not installed: rollouts run without traffic switching".into(),
         };
         format!(
-            "demo · try `{} deploy checkout v3 --yes` in another terminal · {lb}",
+            "demo · type `:deploy checkout v3` and watch it roll back (H: history, R: rollout) · or `{} deploy checkout v3 --yes` in another terminal · {lb}",
             self.rg.display()
         )
     }

@@ -16,7 +16,6 @@ use super::consent::{self, ConsentArgs};
 use super::engine::Outcome;
 use super::gate::GateOutcome;
 use super::lock::{self, clock_time, store_error};
-use super::plan::{Plan, strategy_name};
 use super::preflight::Preflight;
 use super::report;
 use super::service::{self, DeployRequest, RecoverMode, RollbackCheck, RollbackRequest, Started};
@@ -145,7 +144,8 @@ pub struct RecoverArgs {
     pub json: bool,
 }
 
-fn strategy_arg(s: &str) -> Result<Strategy, String> {
+/// Reads a strategy as the command line and the console spell it.
+pub fn strategy_arg(s: &str) -> Result<Strategy, String> {
     match s {
         "rolling" => Ok(Strategy::Rolling),
         "blue-green" => Ok(Strategy::BlueGreen),
@@ -182,56 +182,8 @@ fn open_for_reading(db: &Path) -> Result<Store, UserError> {
 /// Prints the preflight report: the plan, what runs where, and the way
 /// back.
 fn print_report(pre: &Preflight, fleet: &Fleet) {
-    print_plan(&pre.plan, fleet, pre.app);
-    let app = &fleet.apps[pre.app];
-    for (i, now) in pre.now.iter().enumerate() {
-        let back = pre
-            .way_back
-            .iter()
-            .find(|a| a.instance == app.instances[i].name)
-            .map(|a| {
-                if a.present {
-                    ", kept for a rollback"
-                } else {
-                    ", MISSING for a rollback"
-                }
-            })
-            .unwrap_or("");
-        println!(
-            "     {:<20} runs {} on {}{back}",
-            app.instances[i].name,
-            now.version
-                .as_ref()
-                .map_or("nothing".to_string(), Version::to_string),
-            now.live
-        );
-    }
-}
-
-fn print_plan(plan: &Plan, fleet: &Fleet, app: usize) {
-    let from = plan.from.as_ref().map_or_else(
-        || {
-            if plan.install {
-                "nothing (install)".to_string()
-            } else {
-                "mixed versions".to_string()
-            }
-        },
-        Version::to_string,
-    );
-    println!(
-        "Deploy {} {} → {} ({}, {} instances)",
-        plan.app,
-        from,
-        plan.to,
-        strategy_name(plan.strategy),
-        fleet.apps[app].instances.len()
-    );
-    for (i, s) in plan.stages.iter().enumerate() {
-        println!("  {:>2}. {}", i + 1, s.describe(&fleet.apps[app]));
-    }
-    for w in &plan.warnings {
-        println!("  warning: {}", printable(w));
+    for line in pre.lines(fleet) {
+        println!("{}", printable(&line));
     }
 }
 

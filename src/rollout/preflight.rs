@@ -43,6 +43,65 @@ pub struct Preflight {
     pub plan: Plan,
 }
 
+impl Preflight {
+    /// The report in lines, as the CLI prints it and the console's
+    /// question shows it: the plan's summary, its stages, its warnings,
+    /// then what runs on each instance and whether it is kept for a
+    /// rollback. Text from hosts and the config is not yet made
+    /// printable: the caller does that for its terminal.
+    pub fn lines(&self, fleet: &Fleet) -> Vec<String> {
+        let app = &fleet.apps[self.app];
+        let plan = &self.plan;
+        let from = plan.from.as_ref().map_or_else(
+            || {
+                if plan.install {
+                    "nothing (install)".to_string()
+                } else {
+                    "mixed versions".to_string()
+                }
+            },
+            Version::to_string,
+        );
+        let mut out = vec![format!(
+            "Deploy {} {} → {} ({}, {} instances)",
+            plan.app,
+            from,
+            plan.to,
+            plan::strategy_name(plan.strategy),
+            app.instances.len()
+        )];
+        for (i, s) in plan.stages.iter().enumerate() {
+            out.push(format!("  {:>2}. {}", i + 1, s.describe(app)));
+        }
+        for w in &plan.warnings {
+            out.push(format!("  warning: {w}"));
+        }
+        for (i, now) in self.now.iter().enumerate() {
+            let back = self
+                .way_back
+                .iter()
+                .find(|a| a.instance == app.instances[i].name)
+                .map(|a| {
+                    if a.present {
+                        ", kept for a rollback"
+                    } else {
+                        ", MISSING for a rollback"
+                    }
+                })
+                .unwrap_or("");
+            out.push(format!(
+                "     {:<20} runs {} on {}{back}",
+                app.instances[i].name,
+                now.version
+                    .as_ref()
+                    .map_or("nothing".to_string(), Version::to_string),
+                now.live
+            ));
+        }
+        out
+    }
+}
+
 /// Maps a driver error met during preflight to a user error.
 pub fn driver_error(e: DriverError) -> UserError {
     match e {

@@ -5,13 +5,17 @@
 //! [`Service::perform`](super::perform::Service::perform) carries out in
 //! its one `match`. Nothing destructive is done any other way.
 //!
-//! Today the actions are the commands to a rollout in flight (approve,
-//! hold, fire, abort). Deploy, a rollback by hand, pause and resume and
-//! breaking a stale lock become more variants here, the words of their
-//! question where the console asks it (`App::ask`), and an arm of that
-//! `match`.
+//! A deploy and a rollback by hand are checked before they are asked
+//! ([`Prepared`]: the plan and the preflight report, made in the
+//! background by [`Service::prepare`](super::perform::Service::prepare)),
+//! so the question shows what will run before anything does.
+
+use std::sync::Arc;
 
 use super::control::Verb;
+use crate::model::Version;
+use crate::rollout::preflight::Preflight;
+use crate::rollout::service::RollbackCheck;
 
 /// An action waiting for the operator to confirm it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,28 +29,66 @@ pub enum ConfirmAction {
         /// What to do.
         verb: Verb,
     },
+    /// Start a deploy or a rollback by hand, as checked.
+    Start(Prepared),
+    /// Break an app's abandoned lock.
+    BreakLock {
+        /// The app.
+        app: String,
+    },
 }
+
+/// A deploy or a rollback by hand, planned and checked, waiting to start.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The app.
+    pub app: String,
+    /// The release to start.
+    pub version: Version,
+    /// The preflight report the question showed.
+    pub preflight: Arc<Preflight>,
+    /// A rollback's checks; `None` for a deploy.
+    pub rollback: Option<Arc<RollbackCheck>>,
+    /// A strategy other than the app's (a deploy's).
+    pub strategy: Option<crate::config::Strategy>,
+}
+
+impl PartialEq for Prepared {
+    fn eq(&self, other: &Self) -> bool {
+        self.app == other.app
+            && self.version == other.version
+            && Arc::ptr_eq(&self.preflight, &other.preflight)
+    }
+}
+
+impl Eq for Prepared {}
 
 impl ConfirmAction {
     /// The app it acts on.
     pub fn app(&self) -> &str {
         match self {
-            ConfirmAction::Rollout { app, .. } => app,
+            ConfirmAction::Rollout { app, .. } | ConfirmAction::BreakLock { app } => app,
+            ConfirmAction::Start(p) => &p.app,
         }
     }
 
-    /// A word for the modal's title: `approve`, `abort`, ….
+    /// A word for the modal's title: `approve`, `abort`, `deploy`, ….
     pub fn name(&self) -> &'static str {
         match self {
             ConfirmAction::Rollout { verb, .. } => verb.as_str(),
+            ConfirmAction::Start(p) if p.rollback.is_some() => "roll back",
+            ConfirmAction::Start(_) => "deploy",
+            ConfirmAction::BreakLock { .. } => "break the lock",
         }
     }
 
-    /// Whether it needs a reason: aborting and firing a rollback do (a
-    /// rollback by hand will); approving and holding take one if given.
+    /// Whether it needs a reason: aborting, firing a rollback, a rollback
+    /// by hand and breaking a lock do; the others take one if given.
     pub fn needs_reason(&self) -> bool {
         match self {
             ConfirmAction::Rollout { verb, .. } => matches!(verb, Verb::Abort | Verb::Fire),
+            ConfirmAction::Start(p) => p.rollback.is_some(),
+            ConfirmAction::BreakLock { .. } => true,
         }
     }
 
@@ -58,7 +100,12 @@ impl ConfirmAction {
                 Verb::Hold => "Hold",
                 Verb::Fire => "Fire",
                 Verb::Abort => "Abort",
+                Verb::Pause => "Pause",
+                Verb::Resume => "Resume",
             },
+            ConfirmAction::Start(p) if p.rollback.is_some() => "Roll back",
+            ConfirmAction::Start(_) => "Deploy",
+            ConfirmAction::BreakLock { .. } => "Break lock",
         }
     }
 
@@ -100,5 +147,12 @@ mod tests {
             a.confirmed(" v3 fails ").reason.as_deref(),
             Some("v3 fails")
         );
+    }
+
+    #[test]
+    fn breaking_a_lock_needs_a_reason() {
+        let a = ConfirmAction::BreakLock { app: "web".into() };
+        assert!(a.needs_reason());
+        assert_eq!(a.button(), "Break lock");
     }
 }

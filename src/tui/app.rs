@@ -14,11 +14,16 @@ use crossterm::event::{KeyEvent, KeyEventKind};
 use crate::config::Fleet;
 
 use super::action::{ConfirmAction, ConfirmedAction};
-use super::command::{self, Command};
-use super::components::{AppView, Confirm, FleetView, Help, LogPane, Press, TextInput};
+use super::command::{self, Command, Words};
+use super::components::{
+    AppView, Confirm, DeploymentView, EventsView, FleetView, Help, HistoryView, LogPane, Press,
+    TextInput,
+};
 use super::control::Verb;
 use super::keymap::{self, Action};
-use super::mode::{COMMAND_MAX, FILTER_MAX, Mode};
+use super::load::{Load, Loaded};
+use super::mode::{COMMAND_MAX, FILTER_MAX, Mode, Pending};
+use super::prepare::Intent;
 use super::queue::Arrival;
 use super::state::FleetState;
 use super::theme::Theme;
@@ -26,14 +31,25 @@ use super::theme::Theme;
 /// How long the footer shows a notice.
 pub const NOTICE_MS: i64 = 8_000;
 
-/// Which table fills the screen.
+/// What fills the screen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum View {
     /// One row per app.
     Fleet,
-    /// One row per (instance, probe) of the app at this fleet index.
+    /// One row per (instance, probe) of the app at this fleet index, its
+    /// releases and its recent deployments.
     App(usize),
+    /// Every app's deployments and rollbacks, newest first.
+    History,
+    /// One deployment: its batches, instances, "why" card and timeline
+    /// (the Rollout view of an app's rollout, or one opened from History).
+    Deployment(i64),
+    /// The live audit log of every app.
+    Events,
 }
+
+/// How many `:` lines the command line remembers.
+const COMMAND_HISTORY: usize = 50;
 
 /// A line the footer shows for [`NOTICE_MS`]: what a command did, or why
 /// it could not be sent.
@@ -64,9 +80,21 @@ pub struct App {
     /// `[console] read_only`).
     pub read_only: bool,
     view: View,
+    /// Where Esc goes from a deployment's view.
+    back_to: View,
     mode: Mode,
     notice: Option<Notice>,
     outbox: Option<ConfirmedAction>,
+    /// A deploy or rollback to check, with its token, for the run loop.
+    checks: Option<(u64, Intent)>,
+    /// The token of the last check asked.
+    last_token: u64,
+    /// A theme asked for by `:theme` that is not built in, for the run
+    /// loop to read.
+    theme_wanted: Option<String>,
+    /// The `:` lines run, oldest first, and where ↑ ↓ are among them.
+    command_history: Vec<String>,
+    command_at: usize,
     /// The fleet table.
     pub(crate) fleet_view: FleetView,
     /// The table of one app.
@@ -75,6 +103,12 @@ pub struct App {
     pub(crate) log_pane: LogPane,
     /// The `?` popup.
     pub(crate) help: Help,
+    /// The History view.
+    pub(crate) history_view: HistoryView,
+    /// One deployment (Rollout view, or opened from History).
+    pub(crate) deployment_view: DeploymentView,
+    /// The Events view.
+    pub(crate) events_view: EventsView,
 }
 
 impl App {
@@ -89,12 +123,21 @@ impl App {
             now_ms: 0,
             read_only: false,
             view: View::Fleet,
+            back_to: View::Fleet,
             mode: Mode::Normal,
             notice: None,
             outbox: None,
+            checks: None,
+            last_token: 0,
+            theme_wanted: None,
+            command_history: Vec::new(),
+            command_at: 0,
             app_view: AppView::default(),
             log_pane: LogPane::default(),
             help: Help,
+            history_view: HistoryView::default(),
+            deployment_view: DeploymentView::default(),
+            events_view: EventsView::default(),
         }
     }
 
@@ -148,9 +191,86 @@ impl App {
         self.outbox.take()
     }
 
+    /// The deploy or rollback to check, for the run loop (through
+    /// [`Service::prepare`](super::Service::prepare)), with the token its
+    /// answer must carry.
+    pub fn take_check(&mut self) -> Option<(u64, Intent)> {
+        self.checks.take()
+    }
+
+    /// A theme `:theme` asked for that is not built in, for the run loop
+    /// to read from the theme folders.
+    pub fn take_theme_wanted(&mut self) -> Option<String> {
+        self.theme_wanted.take()
+    }
+
+    /// What the view shown wants read from the history, for the run loop
+    /// (through [`Service::load`](super::Service::load)).
+    pub fn wanted(&self) -> Option<Load> {
+        match self.view {
+            View::Fleet => None,
+            View::App(i) => self
+                .fleet
+                .apps
+                .get(i)
+                .map(|a| Load::AppRecords(a.name.clone())),
+            View::History => Some(Load::History),
+            View::Deployment(id) => Some(Load::Report(id)),
+            View::Events => Some(Load::Events {
+                after: self.events_view.last_id(),
+            }),
+        }
+    }
+
     /// Takes in what a background task reports.
     pub fn arrive(&mut self, arrival: Arrival) {
         match arrival {
+            Arrival::Prepared { token, result } => {
+                if !matches!(&self.mode, Mode::Pending(p) if p.token == token) {
+                    return; // no longer waited for
+                }
+                self.mode = Mode::Normal;
+                match result {
+                    Ok(q) => {
+                        let q = *q;
+                        if self.read_only {
+                            return;
+                        }
+                        let confirm = Confirm::new(q.action, q.question, q.then, q.protected)
+                            .with_details(q.details);
+                        self.mode = Mode::Confirm(Box::new(confirm));
+                    }
+                    Err(why) => self.notify(why, true),
+                }
+            }
+            Arrival::Theme {
+                name,
+                result: Ok(theme),
+            } => {
+                self.theme = *theme;
+                self.notify(format!("theme {name}"), false);
+            }
+            Arrival::Theme {
+                result: Err(why), ..
+            } => self.notify(why, true),
+            Arrival::Done(Ok(said)) => self.notify(said, false),
+            Arrival::Done(Err(why)) => self.notify(why, true),
+            Arrival::Loaded(Ok(loaded)) => match loaded {
+                Loaded::History(rows) => self.history_view.set_rows(rows),
+                Loaded::Report {
+                    id,
+                    report,
+                    incident,
+                } => self.deployment_view.set(id, report, incident),
+                Loaded::Events(events) => self.events_view.extend(events),
+                Loaded::AppRecords(records) => self.app_view.set_records(records),
+            },
+            Arrival::Loaded(Err(why)) => match self.view {
+                View::History => self.history_view.set_error(why),
+                View::Deployment(_) => self.deployment_view.set_error(why),
+                View::Events => self.events_view.set_error(why),
+                View::Fleet | View::App(_) => {}
+            },
             Arrival::Sent {
                 request,
                 result: Ok(()),
@@ -170,11 +290,19 @@ impl App {
     }
 
     /// The fleet index of the app the rollout keys act on: the one shown,
-    /// or the one on the selected row; none when the filter shows none.
+    /// the one on the selected row, or the deployment's; none when the
+    /// filter shows none.
     pub fn current_app(&self) -> Option<usize> {
+        let by_name = |name: &str| self.fleet.apps.iter().position(|a| a.name == name);
         match self.view {
             View::App(a) => Some(a),
             View::Fleet => self.fleet_view.selected_app(),
+            View::Deployment(_) => self.deployment_view.report().and_then(|r| by_name(&r.app)),
+            View::History => self
+                .history_view
+                .selected_deployment()
+                .and_then(|d| by_name(&d.app)),
+            View::Events => None,
         }
     }
 
@@ -188,6 +316,8 @@ impl App {
         match self.view {
             View::Fleet => self.fleet_view.selected(),
             View::App(_) => self.app_view.selected(),
+            View::History => self.history_view.selected(),
+            View::Deployment(_) | View::Events => 0,
         }
     }
 
@@ -214,6 +344,11 @@ impl App {
                 name.is_some_and(|n| verb.check(n, active).is_ok())
             }
             (Action::Rollout(_), _, _) => false,
+            (Action::Deploy | Action::Rollback, Mode::Normal, _) => self.current_app().is_some(),
+            (Action::ShowRollout, Mode::Normal, _) => self
+                .current_app()
+                .and_then(|i| state.rollouts(i))
+                .is_some_and(|r| r.active.is_some() || r.last.is_some()),
             (Action::Back, Mode::Normal, View::Fleet) => !self.fleet_view.filter().is_empty(),
             (Action::SwitchLine, Mode::Confirm(c), _) => c.name.is_some(),
             _ => true,
@@ -260,6 +395,14 @@ impl App {
             Mode::Confirm(_) => self.apply_confirm(action),
             Mode::Filter(_) => self.apply_filter(action),
             Mode::Command(_) => self.apply_command(action, state),
+            Mode::Pending(_) => match action {
+                Action::Back => {
+                    self.mode = Mode::Normal;
+                    self.notify("stopped waiting: nothing was started", false);
+                    action
+                }
+                _ => Action::None,
+            },
         }
     }
 
@@ -271,6 +414,51 @@ impl App {
                     None => Action::None,
                 };
             }
+            Action::Deploy => {
+                let Some(a) = self.current_app().and_then(|i| self.fleet.apps.get(i)) else {
+                    return Action::None;
+                };
+                if self.read_only {
+                    self.notify("read-only console: deploy is not available", true);
+                    return Action::None;
+                }
+                let line = format!("deploy {} ", a.name);
+                self.mode = Mode::Command(TextInput::with_text(&line, COMMAND_MAX));
+            }
+            Action::Rollback => {
+                let Some(app) = self
+                    .current_app()
+                    .and_then(|i| self.fleet.apps.get(i))
+                    .map(|a| a.name.clone())
+                else {
+                    return Action::None;
+                };
+                let to = match self.view {
+                    View::History => self
+                        .history_view
+                        .selected_deployment()
+                        .map(|d| format!("deployment:{}", d.id)),
+                    _ => None,
+                };
+                return self.check(Intent::Rollback { app, to });
+            }
+            Action::ShowHistory => self.show(View::History),
+            Action::ShowEvents => self.show(View::Events),
+            Action::ShowRollout => {
+                let Some(r) = self.current_app().and_then(|i| state.rollouts(i)) else {
+                    return Action::None;
+                };
+                let Some(id) = r
+                    .active
+                    .as_ref()
+                    .map(|a| a.id)
+                    .or(r.last.as_ref().map(|l| l.id))
+                else {
+                    self.notify("no rollout of this app is recorded yet", true);
+                    return Action::None;
+                };
+                self.open_deployment(id);
+            }
             Action::Up
             | Action::Down
             | Action::Top
@@ -280,17 +468,31 @@ impl App {
                 match self.view {
                     View::Fleet => self.fleet_view.apply(action),
                     View::App(i) => self.app_view.apply(action, state, i),
+                    View::History => self.history_view.apply(action),
+                    View::Deployment(_) => self.deployment_view.apply(action),
+                    View::Events => self.events_view.apply(action),
                 };
             }
-            Action::Open => match (self.view, self.fleet_view.selected_app()) {
-                (View::Fleet, Some(index)) => {
-                    self.view = View::App(index);
-                    self.app_view.reset();
-                }
+            Action::Open => match self.view {
+                View::Fleet => match self.fleet_view.selected_app() {
+                    Some(index) => {
+                        self.view = View::App(index);
+                        self.app_view.reset();
+                    }
+                    None => return Action::None,
+                },
+                View::History => match self.history_view.selected_deployment() {
+                    Some(d) => {
+                        let id = d.id;
+                        self.open_deployment(id);
+                    }
+                    None => return Action::None,
+                },
                 _ => return Action::None,
             },
             Action::Back => match self.view {
-                View::App(_) => self.view = View::Fleet,
+                View::Deployment(_) => self.view = self.back_to,
+                View::App(_) | View::History | View::Events => self.view = View::Fleet,
                 View::Fleet if !self.fleet_view.filter().is_empty() => {
                     self.fleet_view.set_filter("");
                 }
@@ -303,18 +505,61 @@ impl App {
                     let typed = TextInput::with_text(self.fleet_view.filter(), FILTER_MAX);
                     self.mode = Mode::Filter(typed);
                 }
-                View::App(_) => return Action::None,
+                _ => return Action::None,
             },
-            Action::Command => self.mode = Mode::Command(TextInput::new(COMMAND_MAX)),
+            Action::Command => {
+                self.command_at = self.command_history.len();
+                self.mode = Mode::Command(TextInput::new(COMMAND_MAX));
+            }
             Action::Quit
             | Action::Accept
             | Action::Press
             | Action::SwitchButton
             | Action::SwitchLine
+            | Action::Complete
+            | Action::Older
+            | Action::Newer
             | Action::Send
             | Action::None => return Action::None,
         }
         action
+    }
+
+    /// Shows `view` (the Fleet, History or Events).
+    fn show(&mut self, view: View) {
+        if self.view != view {
+            self.view = view;
+        }
+    }
+
+    /// Shows deployment `id`; Esc comes back to the view shown now.
+    fn open_deployment(&mut self, id: i64) {
+        if !matches!(self.view, View::Deployment(_)) {
+            self.back_to = self.view;
+        }
+        self.deployment_view.show(id);
+        self.view = View::Deployment(id);
+    }
+
+    /// Leaves `intent` for the run loop to check and waits for its
+    /// question (Esc stops waiting). Refused on a read-only console.
+    fn check(&mut self, intent: Intent) -> Action {
+        let (what, done) = match intent {
+            Intent::Deploy { .. } => ("deploy", Action::Deploy),
+            Intent::Rollback { .. } => ("rollback", Action::Rollback),
+        };
+        if self.read_only {
+            self.notify(format!("read-only console: {what} is not available"), true);
+            return Action::None;
+        }
+        self.last_token += 1;
+        let token = self.last_token;
+        self.mode = Mode::Pending(Pending {
+            token,
+            what: intent.checking(),
+        });
+        self.checks = Some((token, intent));
+        done
     }
 
     fn apply_help(&mut self, action: Action) -> Action {
@@ -368,7 +613,45 @@ impl App {
     fn apply_command(&mut self, action: Action, state: &FleetState) -> Action {
         match (action, std::mem::take(&mut self.mode)) {
             (Action::Back, _) => action,
-            (Action::Accept, Mode::Command(line)) => self.run_command(&line.text(), state),
+            (Action::Accept, Mode::Command(line)) => {
+                let text = line.text();
+                let text = text.trim();
+                if !text.is_empty() && self.command_history.last().map(String::as_str) != Some(text)
+                {
+                    self.command_history.push(text.to_string());
+                    if self.command_history.len() > COMMAND_HISTORY {
+                        self.command_history.remove(0);
+                    }
+                }
+                self.run_command(text, state)
+            }
+            (Action::Complete, Mode::Command(line)) => {
+                let words = self.words(state);
+                let completed = command::complete(&line.text(), &words);
+                self.mode = Mode::Command(match completed {
+                    Some((text, all)) => {
+                        if all.len() > 1 {
+                            self.notify(all.join("  "), false);
+                        }
+                        TextInput::with_text(&text, COMMAND_MAX)
+                    }
+                    None => line,
+                });
+                action
+            }
+            (Action::Older | Action::Newer, Mode::Command(line)) => {
+                let n = self.command_history.len();
+                self.command_at = match action {
+                    Action::Older => self.command_at.saturating_sub(1),
+                    _ => (self.command_at + 1).min(n),
+                };
+                self.mode = Mode::Command(match self.command_history.get(self.command_at) {
+                    Some(old) => TextInput::with_text(old, COMMAND_MAX),
+                    None if self.command_at == n => TextInput::new(COMMAND_MAX),
+                    None => line,
+                });
+                action
+            }
             (_, mode) => {
                 self.mode = mode;
                 Action::None
@@ -376,24 +659,122 @@ impl App {
         }
     }
 
-    /// Carries out a `:` line the way its key would be.
-    fn run_command(&mut self, line: &str, state: &FleetState) -> Action {
-        match command::parse(line) {
-            Ok(Command::Quit) => Action::Quit,
-            Ok(Command::Rollout { verb, app }) => {
-                match self.fleet.apps.iter().position(|a| a.name == app) {
-                    Some(index) => self.ask(verb, index, state),
-                    None => {
-                        self.notify(format!("no app is named {app:?}"), true);
-                        Action::None
+    /// What completion offers: the apps, the releases the console knows
+    /// of each (what runs, what was deployed, the last good), the themes.
+    fn words<'a>(&'a self, state: &'a FleetState) -> Words<'a> {
+        let releases = self
+            .fleet
+            .apps
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let mut known: Vec<String> = Vec::new();
+                let mut add = |v: &str| {
+                    if !known.iter().any(|k| k == v) {
+                        known.push(v.to_string());
+                    }
+                };
+                if let Some(r) = state.rollouts(i) {
+                    r.versions.iter().for_each(|v| add(v));
+                    if let Some(x) = &r.active {
+                        add(&x.to);
+                        x.from.iter().for_each(|v| add(v));
+                    }
+                    if let Some(x) = &r.last {
+                        add(&x.to);
                     }
                 }
-            }
+                self.app_view.known_releases(&a.name).for_each(&mut add);
+                known.sort();
+                (a.name.as_str(), known)
+            })
+            .collect();
+        Words {
+            apps: self.fleet.apps.iter().map(|a| a.name.as_str()).collect(),
+            releases,
+            themes: super::theme::BUILTIN_THEMES.to_vec(),
+        }
+    }
+
+    /// Carries out a `:` line the way its key would be.
+    fn run_command(&mut self, line: &str, state: &FleetState) -> Action {
+        let command = match command::parse(line) {
+            Ok(c) => c,
             Err(why) => {
                 self.notify(why, true);
-                Action::None
+                return Action::None;
             }
+        };
+        let known = |app: &str| self.fleet.apps.iter().position(|a| a.name == app);
+        let app = match &command {
+            Command::Rollout { app, .. }
+            | Command::Deploy { app, .. }
+            | Command::Rollback { app, .. }
+            | Command::BreakLock { app } => Some(app.clone()),
+            Command::Quit | Command::Theme(_) | Command::Show(_) => None,
+        };
+        let index = match app.as_deref().map(|a| (a, known(a))) {
+            Some((_, Some(i))) => Some(i),
+            Some((a, None)) => {
+                self.notify(format!("no app is named {a:?}"), true);
+                return Action::None;
+            }
+            None => None,
+        };
+        match (command, index) {
+            (Command::Quit, _) => Action::Quit,
+            (Command::Rollout { verb, .. }, Some(i)) => self.ask(verb, i, state),
+            (
+                Command::Deploy {
+                    app,
+                    version,
+                    strategy,
+                },
+                Some(_),
+            ) => self.check(Intent::Deploy {
+                app,
+                version,
+                strategy,
+            }),
+            (Command::Rollback { app, to }, Some(_)) => self.check(Intent::Rollback { app, to }),
+            (Command::BreakLock { app }, Some(i)) => self.ask_break_lock(app, i),
+            (Command::Theme(name), _) => {
+                match super::theme::Theme::builtin(&name) {
+                    Some(theme) => {
+                        self.theme = theme;
+                        self.notify(format!("theme {name}"), false);
+                    }
+                    None => self.theme_wanted = Some(name),
+                }
+                Action::Command
+            }
+            (Command::Show(view), _) => {
+                self.show(match view {
+                    "history" => View::History,
+                    "events" => View::Events,
+                    _ => View::Fleet,
+                });
+                Action::Command
+            }
+            (_, None) => Action::None,
         }
+    }
+
+    /// Opens the question before breaking the lock of `app`.
+    fn ask_break_lock(&mut self, app: String, index: usize) -> Action {
+        if self.read_only {
+            self.notify("read-only console: break-lock is not available", true);
+            return Action::None;
+        }
+        let protected = self.fleet.apps.get(index).is_some_and(|a| a.protected);
+        let confirm = Confirm::new(
+            ConfirmAction::BreakLock { app: app.clone() },
+            format!("Break the lock of {app}?"),
+            "Only an abandoned lock is broken (its process gone or its heartbeat stale); a live one is refused.".into(),
+            protected,
+        );
+        self.mode = Mode::Confirm(Box::new(confirm));
+        Action::Command
     }
 
     /// Opens the question for `verb` on the rollout of the app at fleet

@@ -1,5 +1,5 @@
-//! Steering a rollout from the console: `approve`, `hold`, `fire` and
-//! `abort`, the same commands as the CLI's, written to the history for the
+//! Steering a rollout from the console: `approve`, `hold`, `fire`,
+//! `abort`, `pause` and `resume`, the same commands as the CLI's, written to the history for the
 //! detached rollout worker to take (within a second). This module decides
 //! which of them applies to a rollout as last read, words the question the
 //! console asks before sending one, and sends it.
@@ -9,30 +9,11 @@ use std::path::Path;
 use crate::rollout::watch::ActiveRollout;
 use crate::store::Store;
 
-/// A command for a running rollout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Verb {
-    /// Let a manual step go on.
-    Approve,
-    /// Keep an armed rollback from firing.
-    Hold,
-    /// Fire an armed or held rollback now.
-    Fire,
-    /// Stop the rollout and roll back.
-    Abort,
-}
+pub use crate::model::Verb;
 
+/// The console's words for a [`Verb`]: where it applies and the question
+/// asked before it is sent.
 impl Verb {
-    /// The verb as the store and the CLI spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verb::Approve => "approve",
-            Verb::Hold => "hold",
-            Verb::Fire => "fire",
-            Verb::Abort => "abort",
-        }
-    }
-
     /// Whether it applies to `r` as last read; if not, why not, in words
     /// the console shows (naming `app`).
     pub fn check(self, app: &str, r: Option<&ActiveRollout>) -> Result<(), String> {
@@ -50,6 +31,8 @@ impl Verb {
             Verb::Hold => state == "rollback_armed",
             Verb::Fire => matches!(state, "rollback_armed" | "rollback_held"),
             Verb::Abort => !matches!(state, "rolling_back" | "failing"),
+            Verb::Pause => matches!(state, "running" | "waiting_approval"),
+            Verb::Resume => state == "paused",
         };
         if ok {
             return Ok(());
@@ -64,6 +47,9 @@ impl Verb {
                 format!("no rollback of {app} is armed: the rollout is {now}")
             }
             Verb::Abort => format!("the rollout of {app} is already {now}"),
+            Verb::Pause if state == "paused" => format!("the rollout of {app} is already paused"),
+            Verb::Pause => format!("the rollout of {app} cannot pause now: it is {now}"),
+            Verb::Resume => format!("the rollout of {app} is not paused: it is {now}"),
         })
     }
 
@@ -95,6 +81,14 @@ impl Verb {
                 } else {
                     "It stops and removes what it started.".into()
                 },
+            ),
+            Verb::Pause => (
+                format!("Pause deployment {id} of {app} ({change})?"),
+                "It stops at the next safe point and waits for resume.".into(),
+            ),
+            Verb::Resume => (
+                format!("Resume deployment {id} of {app} ({change})?"),
+                "It goes on from where it paused.".into(),
             ),
         }
     }

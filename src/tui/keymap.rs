@@ -45,6 +45,24 @@ pub enum Action {
     Accept,
     /// Ask to send a command to the selected app's rollout.
     Rollout(Verb),
+    /// Start typing a deploy of the current app (`:deploy APP `).
+    Deploy,
+    /// Check a rollback by hand of the current app (in History: to the
+    /// release the selected deployment deployed), then ask it.
+    Rollback,
+    /// Show the History view.
+    ShowHistory,
+    /// Show the Events view.
+    ShowEvents,
+    /// Show the rollout of the current app (the one in flight, else the
+    /// last).
+    ShowRollout,
+    /// Complete the word typed on the command line.
+    Complete,
+    /// The command line typed before this one.
+    Older,
+    /// The command line typed after this one.
+    Newer,
     /// Press the question's focused button (Cancel, or the action).
     Press,
     /// Move the question's focus to its other button.
@@ -63,7 +81,7 @@ impl Action {
     /// Whether it changes something (so a read-only console refuses it and
     /// does not offer it).
     pub fn acts(self) -> bool {
-        matches!(self, Action::Rollout(_))
+        matches!(self, Action::Rollout(_) | Action::Deploy | Action::Rollback)
     }
 }
 
@@ -76,16 +94,34 @@ impl Views {
     pub const FLEET: Views = Views(1);
     /// The app view.
     pub const APP: Views = Views(1 << 1);
+    /// The History view.
+    pub const HISTORY: Views = Views(1 << 2);
+    /// One deployment: the Rollout view, or one opened from History.
+    pub const DEPLOYMENT: Views = Views(1 << 3);
+    /// The Events view.
+    pub const EVENTS: Views = Views(1 << 4);
     /// The views that are tables of rows.
-    pub const TABLES: Views = Views(Self::FLEET.0 | Self::APP.0);
+    pub const TABLES: Views = Views(Self::FLEET.0 | Self::APP.0 | Self::HISTORY.0);
+    /// The views that move or scroll with the arrows.
+    pub const LISTS: Views = Views(Self::TABLES.0 | Self::DEPLOYMENT.0 | Self::EVENTS.0);
+    /// The views about one app, where the rollout keys act on it.
+    pub const OF_APP: Views = Views(Self::FLEET.0 | Self::APP.0 | Self::DEPLOYMENT.0);
     /// Every view.
     pub const ALL: Views = Views(u8::MAX);
+
+    /// Both sets.
+    pub const fn with(self, other: Views) -> Views {
+        Views(self.0 | other.0)
+    }
 
     /// Whether `view` is in the set.
     pub fn contains(self, view: View) -> bool {
         let bit = match view {
             View::Fleet => Self::FLEET,
             View::App(_) => Self::APP,
+            View::History => Self::HISTORY,
+            View::Deployment(_) => Self::DEPLOYMENT,
+            View::Events => Self::EVENTS,
         };
         self.0 & bit.0 != 0
     }
@@ -106,6 +142,8 @@ impl Modes {
     pub const FILTER: Modes = Modes(1 << 3);
     /// The `:` command line.
     pub const COMMAND: Modes = Modes(1 << 4);
+    /// Waiting for a deploy's or a rollback's checks.
+    pub const PENDING: Modes = Modes(1 << 5);
     /// Normal or help: where letters are keys.
     pub const BROWSING: Modes = Modes(Self::NORMAL.0 | Self::HELP.0);
     /// Every mode with a line to type in: there letters are text.
@@ -119,6 +157,7 @@ impl Modes {
             Mode::Confirm(_) => Self::CONFIRM,
             Mode::Filter(_) => Self::FILTER,
             Mode::Command(_) => Self::COMMAND,
+            Mode::Pending(_) => Self::PENDING,
         }
     }
 
@@ -268,6 +307,8 @@ const ENTER: Key = Key::plain(KeyCode::Enter);
 const ESC: Key = Key::plain(KeyCode::Esc);
 const ALL: Views = Views::ALL;
 const TABLES: Views = Views::TABLES;
+const LISTS: Views = Views::LISTS;
+const OF_APP: Views = Views::OF_APP;
 const NORMAL: Modes = Modes::NORMAL;
 const BROWSING: Modes = Modes::BROWSING;
 
@@ -277,16 +318,33 @@ const BROWSING: Modes = Modes::BROWSING;
 pub const KEYMAP: &[Binding] = &[
     bind(&[Key::char('q'), Key::ctrl('c')], Action::Quit, ALL, BROWSING, "quit", Some("quit")),
     bind(&[Key::ctrl('c')], Action::Quit, ALL, Modes::TYPING, "quit", None),
+    bind(&[Key::ctrl('c')], Action::Quit, ALL, Modes::PENDING, "quit", None),
     bind(&[Key::char('?')], Action::Help, ALL, BROWSING, "show / hide this help", Some("help")),
-    bind(&[Key::char('a')], Action::Rollout(Verb::Approve), TABLES, NORMAL,
+    bind(&[Key::char('a')], Action::Rollout(Verb::Approve), OF_APP, NORMAL,
         "approve the step the rollout waits on", Some("approve")),
-    bind(&[Key::char('f')], Action::Rollout(Verb::Fire), TABLES, NORMAL,
+    bind(&[Key::char('f')], Action::Rollout(Verb::Fire), OF_APP, NORMAL,
         "fire the armed rollback now", Some("fire rollback")),
-    bind(&[Key::char('h')], Action::Rollout(Verb::Hold), TABLES, NORMAL,
+    bind(&[Key::char('h')], Action::Rollout(Verb::Hold), OF_APP, NORMAL,
         "hold the armed rollback", Some("hold")),
-    bind(&[Key::char('x')], Action::Rollout(Verb::Abort), TABLES, NORMAL,
+    bind(&[Key::char('x')], Action::Rollout(Verb::Abort), OF_APP, NORMAL,
         "abort the rollout and roll back", Some("abort")),
+    bind(&[Key::char('p')], Action::Rollout(Verb::Pause), OF_APP, NORMAL,
+        "pause the rollout at its next safe point", Some("pause")),
+    bind(&[Key::char('r')], Action::Rollout(Verb::Resume), OF_APP, NORMAL,
+        "resume the paused rollout", Some("resume")),
     bind(&[ENTER], Action::Open, Views::FLEET, NORMAL, "open the selected app", Some("open")),
+    bind(&[ENTER], Action::Open, Views::HISTORY, NORMAL,
+        "open the deployment: timeline and why", Some("open")),
+    bind(&[Key::char('d')], Action::Deploy, Views::FLEET.with(Views::APP), NORMAL,
+        "deploy a release of the app (checked, then asked)", Some("deploy")),
+    bind(&[Key::char('b')], Action::Rollback, TABLES.with(Views::DEPLOYMENT), NORMAL,
+        "roll back by hand (History: to the selected deployment's release)", Some("rollback")),
+    bind(&[Key::char('R')], Action::ShowRollout, OF_APP, NORMAL,
+        "the app's rollout: batches, instances, why", Some("rollout")),
+    bind(&[Key::char('H')], Action::ShowHistory, ALL, NORMAL,
+        "history of deployments and rollbacks", Some("history")),
+    bind(&[Key::char('E')], Action::ShowEvents, ALL, NORMAL,
+        "live events of every app", Some("events")),
     bind(&[ENTER], Action::Press, ALL, Modes::CONFIRM, "press the focused button", Some("press")),
     bind(&[Key::plain(KeyCode::Tab), Key::plain(KeyCode::BackTab), Key::plain(KeyCode::Left),
         Key::plain(KeyCode::Right)], Action::SwitchButton, ALL, Modes::CONFIRM,
@@ -295,26 +353,35 @@ pub const KEYMAP: &[Binding] = &[
         Modes::CONFIRM, "type the reason or the app's name", Some("line")),
     bind(&[ENTER], Action::Accept, ALL, Modes::FILTER, "keep the filter", Some("keep")),
     bind(&[ENTER], Action::Accept, ALL, Modes::COMMAND, "run the command", Some("run")),
+    bind(&[Key::plain(KeyCode::Tab)], Action::Complete, ALL, Modes::COMMAND,
+        "complete the word", Some("complete")),
+    bind(&[Key::plain(KeyCode::Up)], Action::Older, ALL, Modes::COMMAND,
+        "the command typed before", None),
+    bind(&[Key::plain(KeyCode::Down)], Action::Newer, ALL, Modes::COMMAND,
+        "the command typed after", None),
     bind(&[ESC, Key::plain(KeyCode::Backspace)], Action::Back, ALL, BROWSING,
-        "close popup / back to fleet / clear the filter", Some("back")),
+        "close popup / go back / clear the filter", Some("back")),
     bind(&[ESC], Action::Back, ALL, Modes::CONFIRM, "cancel", Some("cancel")),
     bind(&[ESC], Action::Back, ALL, Modes::FILTER, "clear the filter", Some("clear")),
     bind(&[ESC], Action::Back, ALL, Modes::COMMAND, "close the command line", Some("close")),
-    bind(&[Key::char('j'), Key::plain(KeyCode::Down)], Action::Down, TABLES, NORMAL,
-        "select next row", Some("down")),
-    bind(&[Key::char('k'), Key::plain(KeyCode::Up)], Action::Up, TABLES, NORMAL,
-        "select previous row", Some("up")),
+    bind(&[ESC], Action::Back, ALL, Modes::PENDING, "stop waiting (nothing was started)",
+        Some("stop waiting")),
+    bind(&[Key::char('j'), Key::plain(KeyCode::Down)], Action::Down, LISTS, NORMAL,
+        "next row / scroll down", Some("down")),
+    bind(&[Key::char('k'), Key::plain(KeyCode::Up)], Action::Up, LISTS, NORMAL,
+        "previous row / scroll up", Some("up")),
     bind(&[Key::char('l')], Action::ToggleLog, ALL, BROWSING, "show / hide the log pane", Some("logs")),
     bind(&[Key::char('/')], Action::Filter, Views::FLEET, NORMAL, "filter apps by name", Some("filter")),
     bind(&[Key::char(':')], Action::Command, ALL, NORMAL,
-        "command line (:approve APP, :hold, :fire, :abort, :q)", Some("command")),
-    bind(&[Key::char('g'), Key::plain(KeyCode::Home)], Action::Top, TABLES, NORMAL,
-        "select first row", None),
-    bind(&[Key::char('G'), Key::plain(KeyCode::End)], Action::Bottom, TABLES, NORMAL,
-        "select last row", None),
-    bind(&[Key::plain(KeyCode::PageUp), Key::ctrl('u')], Action::PageUp, TABLES, NORMAL,
+        "command line (:deploy APP V, :rollback APP, :abort APP, :theme NAME, :q; Tab completes)",
+        Some("command")),
+    bind(&[Key::char('g'), Key::plain(KeyCode::Home)], Action::Top, LISTS, NORMAL,
+        "first row / oldest", None),
+    bind(&[Key::char('G'), Key::plain(KeyCode::End)], Action::Bottom, LISTS, NORMAL,
+        "last row / newest", None),
+    bind(&[Key::plain(KeyCode::PageUp), Key::ctrl('u')], Action::PageUp, LISTS, NORMAL,
         "page up", None),
-    bind(&[Key::plain(KeyCode::PageDown), Key::ctrl('d')], Action::PageDown, TABLES, NORMAL,
+    bind(&[Key::plain(KeyCode::PageDown), Key::ctrl('d')], Action::PageDown, LISTS, NORMAL,
         "page down", None),
 ];
 
@@ -407,8 +474,18 @@ mod tests {
             Mode::Help,
             Mode::Filter(TextInput::new(1)),
             Mode::Command(TextInput::new(1)),
+            Mode::Pending(crate::tui::mode::Pending {
+                token: 1,
+                what: String::new(),
+            }),
         ];
-        for view in [View::Fleet, View::App(0)] {
+        for view in [
+            View::Fleet,
+            View::App(0),
+            View::History,
+            View::Deployment(1),
+            View::Events,
+        ] {
             for mode in &modes {
                 let keys: Vec<Key> = bindings(view, mode)
                     .flat_map(|b| b.keys.iter().copied())

@@ -41,9 +41,11 @@ pub mod control;
 mod footer;
 mod header;
 pub mod keymap;
+pub mod load;
 mod logging;
 mod mode;
 mod perform;
+mod prepare;
 mod queue;
 mod rollout_text;
 mod run;
@@ -65,8 +67,9 @@ pub use components::{Confirm, TextInput, status_symbol, verdict_symbol};
 pub use control::{Request, Verb};
 pub use keymap::{Action, KEYMAP};
 pub use logging::{LOG_ENV, init_logging};
-pub use mode::Mode;
+pub use mode::{Mode, Pending};
 pub use perform::Service;
+pub use prepare::{Intent, Question};
 pub use queue::{Arrival, Queue};
 pub use run::{FRAME_INTERVAL, RunOptions, run};
 pub use sparkline::{BARS, FAIL_BAR, LatencySparkline};
@@ -113,6 +116,9 @@ pub fn draw(frame: &mut Frame, app: &App, state: &FleetState) {
     match app.view() {
         View::Fleet => app.fleet_view.draw(frame, table_area, &cx),
         View::App(_) => app.app_view.draw(frame, table_area, &cx),
+        View::History => app.history_view.draw(frame, table_area, &cx),
+        View::Deployment(_) => app.deployment_view.draw(frame, table_area, &cx),
+        View::Events => app.events_view.draw(frame, table_area, &cx),
     }
     if let Some(l) = log_area {
         app.log_pane.draw(frame, l, &cx);
@@ -123,6 +129,7 @@ pub fn draw(frame: &mut Frame, app: &App, state: &FleetState) {
     match app.mode() {
         Mode::Help => app.help.draw(frame, area, &cx),
         Mode::Confirm(c) => c.draw(frame, area, &cx),
+        Mode::Pending(p) => components::draw_pending(frame, area, p, &cx),
         Mode::Normal | Mode::Filter(_) | Mode::Command(_) => {}
     }
 }

@@ -2,8 +2,7 @@
 //! action, the `/` filter or the `:` command line. One enum instead of a
 //! flag per popup, so that two things are never open at once and the
 //! keymap can say in which of them a key applies
-//! ([`Modes`](super::keymap::Modes)). A deploy form will be one more
-//! variant.
+//! ([`Modes`](super::keymap::Modes)).
 
 use super::components::{Confirm, TextInput};
 
@@ -27,6 +26,18 @@ pub enum Mode {
     Filter(TextInput),
     /// The `:` command line being typed.
     Command(TextInput),
+    /// A deploy or a rollback is being checked before it is asked; Esc
+    /// stops waiting for it.
+    Pending(Pending),
+}
+
+/// What the console waits for before it asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// The check's token: only its answer is taken.
+    pub token: u64,
+    /// What is being checked, in words.
+    pub what: String,
 }
 
 impl Mode {
@@ -35,7 +46,7 @@ impl Mode {
         match self {
             Mode::Confirm(c) => Some(c.line()),
             Mode::Filter(t) | Mode::Command(t) => Some(t),
-            Mode::Normal | Mode::Help => None,
+            Mode::Normal | Mode::Help | Mode::Pending(_) => None,
         }
     }
 
@@ -44,7 +55,7 @@ impl Mode {
         match self {
             Mode::Confirm(c) => Some(c.line_mut()),
             Mode::Filter(t) | Mode::Command(t) => Some(t),
-            Mode::Normal | Mode::Help => None,
+            Mode::Normal | Mode::Help | Mode::Pending(_) => None,
         }
     }
 

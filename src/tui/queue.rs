@@ -1,16 +1,19 @@
 //! The one queue of what arrives from background tasks: the outcome of a
-//! command sent to the history today; a deploy's preflight report, a
-//! history page or a worker's log lines later. Tasks post an [`Arrival`];
-//! the run loop drains the queue and hands each one to
+//! command or a start, a deploy's or rollback's checked question, and the
+//! records a view asked for. Tasks post an [`Arrival`]; the run loop
+//! drains the queue and hands each one to
 //! [`App::arrive`](super::App::arrive), so the view state is only ever
 //! changed on the loop's own task.
 
 use tokio::sync::mpsc;
 
 use super::control::Request;
+use super::load::Loaded;
+use super::prepare::Question;
+use super::theme::Theme;
 
 /// Something a background task reports to the console.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Arrival {
     /// A rollout command was written to the history, or could not be.
     Sent {
@@ -18,6 +21,27 @@ pub enum Arrival {
         request: Request,
         /// What came of it: the error in words.
         result: Result<(), String>,
+    },
+    /// A deploy or a rollback by hand was checked: the question to ask,
+    /// or why it cannot be done. `token` is the one the console waits on;
+    /// a question it no longer waits for (Esc) is dropped.
+    Prepared {
+        /// Which check this answers.
+        token: u64,
+        /// The question, or why not.
+        result: Result<Box<Question>, String>,
+    },
+    /// A confirmed action other than a command was done, or failed: what
+    /// to say.
+    Done(Result<String, String>),
+    /// Records a view asked for, or why they could not be read.
+    Loaded(Result<Loaded, String>),
+    /// A theme `:theme` asked for was read, or could not be.
+    Theme {
+        /// Its name.
+        name: String,
+        /// The theme, or why not.
+        result: Result<Box<Theme>, String>,
     },
 }
 

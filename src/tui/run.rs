@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub db: Option<PathBuf>,
     /// Only watch: no key or `:` command acts, and the header says so.
     pub read_only: bool,
+    /// Where `:theme` looks for theme files that are not built in.
+    pub theme_dirs: Vec<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -57,6 +59,7 @@ impl Default for RunOptions {
             banner: None,
             db: None,
             read_only: false,
+            theme_dirs: Vec::new(),
         }
     }
 }
@@ -101,7 +104,14 @@ pub async fn run(
     app.banner = opts.banner;
     app.read_only = opts.read_only;
     let (queue, mut arrivals) = Queue::new();
-    let service = Service::new(opts.db, crate::rollout::lock::whoami(), queue);
+    let theme_dirs = opts.theme_dirs.clone();
+    let service = Service::new(
+        app.fleet().clone(),
+        opts.db,
+        crate::rollout::lock::whoami(),
+        queue.clone(),
+    );
+    let mut reads = Reads::default();
 
     let result = async {
         let mut tick = tokio::time::interval(FRAME_INTERVAL);
@@ -125,6 +135,12 @@ pub async fn run(
                                 Err(why) => app.notify(why, true),
                             }
                         }
+                        if let Some((token, intent)) = app.take_check() {
+                            service.prepare(token, intent);
+                        }
+                        if let Some(name) = app.take_theme_wanted() {
+                            load_theme(name, theme_dirs.clone(), &queue);
+                        }
                         dirty = true;
                     }
                     Some(Ok(Event::Resize(..))) => dirty = true,
@@ -139,9 +155,11 @@ pub async fn run(
                 }
                 Some(arrival) = arrivals.recv() => {
                     app.now_ms = now_ms();
+                    reads.arrived(&arrival);
                     app.arrive(arrival);
                     // Take in whatever else has arrived before drawing.
                     while let Ok(more) = arrivals.try_recv() {
+                        reads.arrived(&more);
                         app.arrive(more);
                     }
                     dirty = true;
@@ -152,6 +170,7 @@ pub async fn run(
                 _ = tick.tick() => {}
             }
 
+            reads.maybe_read(&app, &service);
             if last_frame.is_some_and(|t| t.elapsed() < FRAME_INTERVAL) {
                 continue; // the next tick draws
             }
@@ -197,6 +216,56 @@ pub async fn run(
     }
     drop(restore);
     result
+}
+
+/// How often a view's records are read again while it is shown.
+const READ_EVERY: Duration = Duration::from_secs(1);
+
+/// The reading of what the view shown wants: one read at a time, again
+/// about every [`READ_EVERY`], at once when another view is shown.
+#[derive(Default)]
+struct Reads {
+    in_flight: bool,
+    last: Option<(super::app::View, Instant)>,
+}
+
+impl Reads {
+    /// Starts a read if the view wants one and it is due.
+    fn maybe_read(&mut self, app: &App, service: &Service) {
+        if self.in_flight {
+            return;
+        }
+        let Some(load) = app.wanted() else {
+            return;
+        };
+        let due = match self.last {
+            Some((view, at)) => view != app.view() || at.elapsed() >= READ_EVERY,
+            None => true,
+        };
+        if due && service.load(load) {
+            self.in_flight = true;
+            self.last = Some((app.view(), Instant::now()));
+        }
+    }
+
+    /// Notes that a read came back.
+    fn arrived(&mut self, arrival: &super::queue::Arrival) {
+        if matches!(arrival, super::queue::Arrival::Loaded(_)) {
+            self.in_flight = false;
+        }
+    }
+}
+
+/// Reads theme `name` from `dirs` on a blocking task; it arrives as
+/// [`Arrival::Theme`](super::queue::Arrival::Theme).
+fn load_theme(name: String, dirs: Vec<PathBuf>, queue: &Queue) {
+    let queue = queue.clone();
+    tokio::task::spawn_blocking(move || {
+        let result = Theme::load(&name, &dirs)
+            .map(Box::new)
+            .map_err(|e| e.to_string());
+        queue.post(super::queue::Arrival::Theme { name, result });
+    });
 }
 
 fn lock(state: &Mutex<FleetState>) -> std::sync::MutexGuard<'_, FleetState> {

@@ -1,7 +1,9 @@
 //! The app view: one row per (instance, probe) of one app, with the
 //! probe's verdict, its own sparkline, its last latency and code, and its
-//! last error, under a line on the rollout under way (or the last one).
-//! Where an engineer goes to see *which* instance is failing and why. `Esc`
+//! last error, under a line on the rollout under way (or the last one);
+//! below it the app's releases (the last known good one marked) and its
+//! recent deployments, read from the history about once a second. Where
+//! an engineer goes to see *which* instance is failing and why. `Esc`
 //! goes back to the fleet.
 
 use ratatui::Frame;
@@ -15,6 +17,7 @@ use crate::model::Verdict;
 use crate::tui::app::View;
 use crate::tui::columns::{Col, fit};
 use crate::tui::keymap::Action;
+use crate::tui::load::AppRecords;
 use crate::tui::rollout_text::rollout_line;
 use crate::tui::sparkline::LatencySparkline;
 use crate::tui::state::FleetState;
@@ -32,10 +35,12 @@ pub fn verdict_symbol(v: Verdict) -> char {
     }
 }
 
-/// The table of one app (the one [`View::App`] names): its selected row.
+/// The table of one app (the one [`View::App`] names): its selected row,
+/// and its records as last read.
 #[derive(Debug, Default)]
 pub struct AppView {
     selection: Selection,
+    records: Option<AppRecords>,
 }
 
 impl AppView {
@@ -47,6 +52,20 @@ impl AppView {
     /// Starts over at the first row, for a newly opened app.
     pub fn reset(&mut self) {
         self.selection.reset();
+        self.records = None;
+    }
+
+    /// Takes in the app's releases and deployments as read.
+    pub fn set_records(&mut self, records: AppRecords) {
+        self.records = Some(records);
+    }
+
+    /// The releases of `app` last read (for completion).
+    pub fn known_releases<'a>(&'a self, app: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.records
+            .iter()
+            .filter(move |r| r.app == app)
+            .flat_map(|r| r.releases.iter().map(|x| x.version.as_str()))
     }
 
     /// Moves the selection among the rows of app `index`; returns whether
@@ -92,6 +111,20 @@ fn draw(view: &AppView, frame: &mut Frame, area: Rect, cx: &DrawContext, index: 
         frame.render_widget(Paragraph::new(line), top);
         inner.y += 1;
         inner.height -= 1;
+    }
+    // Releases and recent deployments at the bottom, when there is room.
+    if let Some(records) = view.records.as_ref().filter(|r| r.app == a.name)
+        && inner.height >= 10
+    {
+        let lines = record_lines(records, inner.width as usize, cx);
+        let h = (lines.len() as u16).min(inner.height / 3);
+        let bottom = Rect {
+            y: inner.y + inner.height - h,
+            height: h,
+            ..inner
+        };
+        frame.render_widget(Paragraph::new(lines), bottom);
+        inner.height -= h;
     }
     let np = a.probes.len();
     let n = a.instances.len() * np;
@@ -266,4 +299,64 @@ fn probe_row(
         cells.push(cell);
     }
     Row::new(cells)
+}
+
+/// The releases line and one line per recent deployment.
+fn record_lines(r: &AppRecords, width: usize, cx: &DrawContext) -> Vec<Line<'static>> {
+    use crate::printable::printable;
+    let t = cx.theme;
+    let dim = Style::new().fg(t.dim);
+    let mut spans = vec![Span::styled("releases: ", dim)];
+    for (i, rel) in r.releases.iter().take(8).enumerate() {
+        if i > 0 {
+            spans.push(Span::raw("  "));
+        }
+        let good = r.last_good.as_deref() == Some(rel.version.as_str());
+        spans.push(Span::styled(
+            printable(&rel.version).into_owned(),
+            Style::new().fg(t.text).add_modifier(if good {
+                Modifier::BOLD
+            } else {
+                Modifier::empty()
+            }),
+        ));
+        if good {
+            spans.push(Span::styled(" ✔ last good", Style::new().fg(t.healthy)));
+        }
+    }
+    if r.releases.is_empty() {
+        spans.push(Span::styled("none recorded yet", dim));
+    }
+    let mut lines = vec![Line::from(spans)];
+    for d in r.deployments.iter().take(4) {
+        let (style, symbol) = super::history_view::outcome_style(d, t);
+        let kind = if super::is_rollback(d) {
+            "rollback"
+        } else {
+            "deploy"
+        };
+        let change = match &d.from_version {
+            Some(f) => format!("{f} → {}", d.to_version),
+            None => format!("→ {}", d.to_version),
+        };
+        let outcome = d.outcome.as_deref().unwrap_or(&d.state).replace('_', " ");
+        let text = format!(
+            "#{} {kind} {change} · {} ago by {}{}",
+            d.id,
+            text::age(cx.now_ms - d.started_at_ms),
+            d.actor,
+            d.reason
+                .as_deref()
+                .map(|r| format!(" · {r}"))
+                .unwrap_or_default()
+        );
+        lines.push(Line::from(vec![
+            Span::styled(format!("{symbol} {outcome:<11} "), style),
+            Span::styled(
+                text::truncate(&printable(&text), width.saturating_sub(14)),
+                dim,
+            ),
+        ]));
+    }
+    lines
 }

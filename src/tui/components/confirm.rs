@@ -60,6 +60,9 @@ pub struct Confirm {
     pub question: String,
     /// What happens then.
     pub then: String,
+    /// What was checked: the plan, the preflight report, warnings (a
+    /// deploy's and a rollback's; empty for the others).
+    pub details: Vec<String>,
     /// The reason being typed.
     pub reason: TextInput,
     /// The app's name being typed, when the app is protected.
@@ -80,12 +83,19 @@ impl Confirm {
             action,
             question,
             then,
+            details: Vec::new(),
             reason: TextInput::new(REASON_MAX),
             name: protected.then(|| TextInput::new(NAME_MAX)),
             typing_name: false,
             focus: Button::Cancel,
             refusal: None,
         }
+    }
+
+    /// The question with the report of what was checked.
+    pub fn with_details(mut self, details: Vec<String>) -> Self {
+        self.details = details;
+        self
     }
 
     /// The button Enter presses.
@@ -232,18 +242,48 @@ impl Component for Confirm {
             )),
             Line::from(Span::styled(self.then.clone(), Style::new().fg(t.text))),
             Line::default(),
-            field(
-                "reason: ".into(),
-                &self.reason,
-                !self.typing_name,
-                if self.action.needs_reason() {
-                    " (required)"
-                } else {
-                    " (optional)"
-                },
-                cx,
-            ),
         ];
+        // The report gets the rows the rest leaves (the question, the
+        // lines to type and the buttons always show).
+        let fixed = 8 + u16::from(self.name.is_some()) + u16::from(self.refusal.is_some());
+        let room = area.height.saturating_sub(fixed + 2) as usize;
+        if !self.details.is_empty() && room > 0 {
+            let shown = if self.details.len() > room {
+                room.saturating_sub(1)
+            } else {
+                self.details.len()
+            };
+            for d in &self.details[..shown] {
+                let style = if d.contains("warning") || d.contains("MISSING") || d.starts_with('✖')
+                {
+                    Style::new().fg(t.degraded)
+                } else {
+                    dim
+                };
+                lines.push(Line::from(Span::styled(d.clone(), style)));
+            }
+            if shown < self.details.len() {
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "… {} more lines (a taller terminal shows them)",
+                        self.details.len() - shown
+                    ),
+                    dim,
+                )));
+            }
+            lines.push(Line::default());
+        }
+        lines.extend([field(
+            "reason: ".into(),
+            &self.reason,
+            !self.typing_name,
+            if self.action.needs_reason() {
+                " (required)"
+            } else {
+                " (optional)"
+            },
+            cx,
+        )]);
         if let Some(name) = &self.name {
             let label = format!("type {} to confirm: ", self.action.app());
             lines.push(field(label, name, self.typing_name, "", cx));

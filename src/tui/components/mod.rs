@@ -8,8 +8,11 @@
 
 mod app_view;
 mod confirm;
+mod deployment_view;
+mod events_view;
 mod fleet_view;
 mod help;
+mod history_view;
 mod log_pane;
 mod selection;
 mod text_input;
@@ -21,8 +24,11 @@ use ratatui::widgets::{Cell, Row, Table, TableState};
 
 pub use app_view::{AppView, verdict_symbol};
 pub use confirm::{Button, Confirm, Press, REASON_MAX};
+pub use deployment_view::{DeploymentView, instance_state, why_lines};
+pub use events_view::EventsView;
 pub use fleet_view::{FleetView, status_symbol};
 pub use help::Help;
+pub use history_view::{HistoryView, is_rollback};
 pub use log_pane::LogPane;
 pub use selection::Selection;
 pub use text_input::{CURSOR, TextInput};
@@ -86,4 +92,41 @@ pub(crate) fn draw_table<'a>(
     .row_highlight_style(Style::new().bg(t.selection));
     let mut ts = TableState::new().with_selected(Some(selected));
     frame.render_stateful_widget(table, area, &mut ts);
+}
+
+/// The line shown while a deploy or a rollback is checked: what is
+/// checked, and that Esc stops waiting.
+pub(crate) fn draw_pending(
+    frame: &mut Frame,
+    area: Rect,
+    p: &crate::tui::mode::Pending,
+    cx: &DrawContext,
+) {
+    use ratatui::text::{Line, Span};
+    use ratatui::widgets::{Block, Clear, Paragraph};
+    let t = cx.theme;
+    let lines = vec![
+        Line::from(Span::styled(p.what.clone(), Style::new().fg(t.text))),
+        Line::from(Span::styled(
+            "plan, artifacts, the way back… Esc stops waiting (nothing starts)",
+            Style::new().fg(t.dim),
+        )),
+    ];
+    let w = (lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 4).min(area.width);
+    let h = 4.min(area.height);
+    let popup = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered()
+                .title(" checking ")
+                .border_style(Style::new().fg(t.rollout)),
+        ),
+        popup,
+    );
 }

@@ -1,0 +1,592 @@
+//! One deployment, as it runs or as it ended: the Rollout view of an app's
+//! rollout in flight (`R`), and what History opens. From its report
+//! ([`DeploymentReport`], read about once a second while shown):
+//!
+//! - a summary: the change, strategy, state, who started it and why, how
+//!   long it has run; an armed rollback's countdown and a pause's;
+//! - a gauge per batch or canary step, with its instances and traffic;
+//! - each instance's state (waiting, draining, starting, verifying,
+//!   healthy, failed, restored) and the gate's failure budget;
+//! - the "why" card when it rolled back or failed: the probe that failed,
+//!   its thresholds, what was measured, the last samples, and the incident
+//!   it belongs to;
+//! - the timeline: every event with its actor and reason (↑ ↓ scroll it).
+//!
+//! Everything from the history is made printable before it is drawn.
+
+use std::cell::Cell;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use crate::audit::summary;
+use crate::model::event::EventKind;
+use crate::model::evidence::{Evidence, GateOutcome};
+use crate::printable::printable;
+use crate::rollout::lock::clock_time;
+use crate::rollout::report::{BatchReport, DeploymentReport, RollbackReport};
+use crate::store::{Event, Incident};
+use crate::tui::keymap::Action;
+use crate::tui::text;
+use crate::tui::theme::Theme;
+
+use super::{Component, DrawContext};
+
+/// How many of the failing probe's last samples the "why" card lists.
+const WHY_SAMPLES: usize = 5;
+
+/// The deployment shown, as last read, and the timeline's scroll.
+#[derive(Debug, Default)]
+pub struct DeploymentView {
+    id: i64,
+    report: Option<Box<DeploymentReport>>,
+    incident: Option<Incident>,
+    missing: bool,
+    error: Option<String>,
+    /// Timeline rows scrolled up from the newest; 0 follows the newest.
+    scroll: usize,
+    /// Timeline rows that fit, as last drawn (for page motions).
+    page: Cell<usize>,
+}
+
+impl DeploymentView {
+    /// Starts showing deployment `id` (nothing read yet).
+    pub fn show(&mut self, id: i64) {
+        if self.id != id {
+            *self = DeploymentView {
+                id,
+                ..DeploymentView::default()
+            };
+        }
+    }
+
+    /// The deployment shown.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// Its report, once read.
+    pub fn report(&self) -> Option<&DeploymentReport> {
+        self.report.as_deref()
+    }
+
+    /// Takes in what was read for deployment `id` (ignored if another is
+    /// shown by now).
+    pub fn set(
+        &mut self,
+        id: i64,
+        report: Option<Box<DeploymentReport>>,
+        incident: Option<Incident>,
+    ) {
+        if id != self.id {
+            return;
+        }
+        self.missing = report.is_none();
+        self.report = report;
+        self.incident = incident;
+        self.error = None;
+    }
+
+    /// Says why it could not be read (what was read stays).
+    pub fn set_error(&mut self, why: String) {
+        self.error = Some(why);
+    }
+
+    /// Scrolls the timeline; whether `action` is a motion.
+    pub fn apply(&mut self, action: Action) -> bool {
+        let n = self.report.as_ref().map_or(0, |r| r.events.len());
+        let page = self.page.get().max(1);
+        self.scroll = match action {
+            Action::Up => self.scroll + 1,
+            Action::Down => self.scroll.saturating_sub(1),
+            Action::PageUp => self.scroll + page,
+            Action::PageDown => self.scroll.saturating_sub(page),
+            Action::Top => n,
+            Action::Bottom => 0,
+            _ => return false,
+        }
+        .min(n.saturating_sub(1));
+        true
+    }
+}
+
+impl Component for DeploymentView {
+    fn draw(&self, frame: &mut Frame, area: Rect, cx: &DrawContext) {
+        let t = cx.theme;
+        let Some(r) = self.report.as_deref() else {
+            let words = if self.missing {
+                format!("there is no deployment {}", self.id)
+            } else if let Some(e) = &self.error {
+                format!("✖ cannot read deployment {}: {}", self.id, printable(e))
+            } else {
+                format!("reading deployment {}…", self.id)
+            };
+            let block = crate::tui::panel(Line::from(" Deployment "), area, t);
+            frame.render_widget(
+                Paragraph::new(words)
+                    .style(Style::new().fg(t.dim))
+                    .block(block),
+                area,
+            );
+            return;
+        };
+        let block = crate::tui::panel(title(r, t), area, t);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        if inner.is_empty() {
+            return;
+        }
+        let mut left = summary_lines(r, cx);
+        left.push(Line::default());
+        left.extend(stage_lines(r, inner.width, t));
+        left.push(Line::default());
+        left.extend(instance_lines(r, t));
+        let why = r
+            .rollback
+            .as_ref()
+            .map(|rb| why_lines(rb, self.incident.as_ref(), t));
+        if inner.width >= 120 {
+            let [l, right] =
+                Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                    .areas(inner);
+            if let Some(w) = why {
+                left.push(Line::default());
+                left.extend(w);
+            }
+            frame.render_widget(Paragraph::new(left).wrap(Wrap { trim: false }), l);
+            self.draw_timeline(frame, right, r, t);
+        } else {
+            if let Some(w) = why {
+                left.push(Line::default());
+                left.extend(w);
+            }
+            let top_h =
+                (left.len() as u16).min(inner.height.saturating_sub(4).max(inner.height / 2));
+            let [top, bottom] =
+                Layout::vertical([Constraint::Length(top_h), Constraint::Min(0)]).areas(inner);
+            frame.render_widget(Paragraph::new(left), top);
+            self.draw_timeline(frame, bottom, r, t);
+        }
+    }
+}
+
+impl DeploymentView {
+    /// The timeline, newest at the bottom, scrolled by `scroll`.
+    fn draw_timeline(&self, frame: &mut Frame, area: Rect, r: &DeploymentReport, t: &Theme) {
+        if area.height < 2 {
+            return;
+        }
+        let block = Block::new()
+            .title(Span::styled(
+                format!(" timeline · {} events ", r.events.len()),
+                Style::new().fg(t.dim),
+            ))
+            .borders(ratatui::widgets::Borders::TOP)
+            .border_style(Style::new().fg(t.border));
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let rows = inner.height as usize;
+        self.page.set(rows);
+        let n = r.events.len();
+        let end = n.saturating_sub(self.scroll.min(n.saturating_sub(1)));
+        let start = end.saturating_sub(rows);
+        let lines: Vec<Line> = r.events[start..end]
+            .iter()
+            .map(|e| timeline_line(e, inner.width as usize, t))
+            .collect();
+        frame.render_widget(Paragraph::new(lines), inner);
+    }
+}
+
+fn title(r: &DeploymentReport, t: &Theme) -> Line<'static> {
+    let change = match &r.from {
+        Some(f) => format!("{} → {}", printable(f), printable(&r.to)),
+        None => format!("→ {}", printable(&r.to)),
+    };
+    let kind = r.kind.as_str();
+    Line::from(vec![
+        Span::styled(
+            format!(" {kind} {} · {} ", r.id, printable(&r.app)),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(format!("{change} "), Style::new().fg(t.rollout)),
+    ])
+}
+
+/// The words and colour of where a deployment is.
+fn state_span(r: &DeploymentReport, t: &Theme) -> Span<'static> {
+    let (word, style) = match r.outcome.as_deref() {
+        Some("deployed") => ("✔ deployed".to_string(), Style::new().fg(t.healthy)),
+        Some("aborted") => ("↩ aborted".to_string(), Style::new().fg(t.degraded)),
+        Some("rolled_back") => ("↩ rolled back".to_string(), Style::new().fg(t.degraded)),
+        Some(o) => (
+            format!("✖ {}", o.replace('_', " ")),
+            Style::new().fg(t.down).add_modifier(Modifier::BOLD),
+        ),
+        None => (
+            format!("▶ {}", r.state.replace('_', " ")),
+            Style::new().fg(t.rollout).add_modifier(Modifier::BOLD),
+        ),
+    };
+    Span::styled(word, style)
+}
+
+fn summary_lines(r: &DeploymentReport, cx: &DrawContext) -> Vec<Line<'static>> {
+    let t = cx.theme;
+    let dim = Style::new().fg(t.dim);
+    let took = match r.duration_ms {
+        Some(ms) => format!("took {}", text::age(ms)),
+        None => format!("running for {}", text::age(cx.now_ms - r.started_at_ms)),
+    };
+    let mut lines = vec![Line::from(vec![
+        state_span(r, t),
+        Span::styled(
+            format!(
+                " · {} · started {} by {} · {took}",
+                printable(&r.strategy),
+                clock_time(r.started_at_ms),
+                printable(&r.actor)
+            ),
+            dim,
+        ),
+    ])];
+    if let Some(reason) = r.reason.as_deref().filter(|s| !s.is_empty()) {
+        lines.push(Line::from(Span::styled(
+            format!("reason: {}", printable(reason)),
+            Style::new().fg(t.text),
+        )));
+    }
+    if r.outcome.is_none()
+        && let Some(line) = countdown(r, cx)
+    {
+        lines.push(line);
+    }
+    lines
+}
+
+/// An armed rollback's or a pause's countdown, for a rollout in flight.
+fn countdown(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>> {
+    let t = cx.theme;
+    let last = r.events.iter().rev().find_map(|e| match e.typed().ok()? {
+        k @ (EventKind::RollbackArmed { .. } | EventKind::Paused { .. }) => Some((e.at_ms, k)),
+        EventKind::RollbackHeld
+        | EventKind::RollbackFired
+        | EventKind::RollbackStarted { .. }
+        | EventKind::StageStarted { .. } => Some((e.at_ms, EventKind::LockTaken)),
+        _ => None,
+    })?;
+    let left = |ms: u64| text::age(last.0 + ms as i64 - cx.now_ms);
+    match last.1 {
+        EventKind::RollbackArmed { fires_in_ms } if r.state == "rollback_armed" => {
+            let why = r
+                .rollback
+                .as_ref()
+                .and_then(|rb| rb.reason.clone())
+                .unwrap_or_else(|| "a gate failed".into());
+            Some(Line::from(vec![
+                Span::styled(
+                    format!("⚠ rollback fires in {} ", left(fires_in_ms)),
+                    Style::new().fg(t.down).add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(
+                    format!("unless held (h) · fire now (f) · {}", printable(&why)),
+                    Style::new().fg(t.text),
+                ),
+            ]))
+        }
+        EventKind::Paused { ms } if r.state == "running" => Some(Line::from(Span::styled(
+            format!("⏸ pause ends in {}", left(ms)),
+            Style::new().fg(t.rollout),
+        ))),
+        _ => None,
+    }
+}
+
+/// A gauge per batch or step: how many of its instances are done.
+fn stage_lines(r: &DeploymentReport, width: u16, t: &Theme) -> Vec<Line<'static>> {
+    let bar_w = if width >= 100 { 20 } else { 10 };
+    r.batches
+        .iter()
+        .map(|b| {
+            let done = b
+                .instances
+                .iter()
+                .filter(|i| instance_state(r, i) == "healthy")
+                .count();
+            let total = b.instances.len().max(1);
+            let filled = match b.state.as_str() {
+                "passed" => bar_w,
+                "running" | "verifying" => done * bar_w / total,
+                _ => 0,
+            };
+            let style = match b.state.as_str() {
+                "passed" => Style::new().fg(t.healthy),
+                "failed" | "rolled_back" => Style::new().fg(t.down),
+                "running" | "verifying" => Style::new().fg(t.rollout),
+                _ => Style::new().fg(t.dim),
+            };
+            let traffic = b
+                .traffic_percent
+                .map(|p| format!(" · {p:.0}% traffic"))
+                .unwrap_or_default();
+            Line::from(vec![
+                Span::styled(
+                    format!("{} {:>2} ", b.kind, b.index + 1),
+                    Style::new().fg(t.text),
+                ),
+                Span::styled("█".repeat(filled), style),
+                Span::styled("░".repeat(bar_w - filled), Style::new().fg(t.dim)),
+                Span::styled(format!(" {} ", stage_word(b)), style),
+                Span::styled(
+                    format!("{}{traffic}", printable(&b.instances.join(", "))),
+                    Style::new().fg(t.dim),
+                ),
+            ])
+        })
+        .collect()
+}
+
+fn stage_word(b: &BatchReport) -> String {
+    b.state.replace('_', " ")
+}
+
+/// What an instance is going through, from the newest change recorded
+/// for it: waiting, draining, starting, verifying, healthy, failed,
+/// restoring, restored.
+pub fn instance_state(r: &DeploymentReport, instance: &str) -> &'static str {
+    let Some(c) = r.changes.iter().rev().find(|c| c.instance == instance) else {
+        return "waiting";
+    };
+    match (c.action.as_str(), c.state.as_str()) {
+        (_, "failed") => "failed",
+        ("restore", "done") => "restored",
+        ("restore", _) => "restoring",
+        ("drain", "done") | ("stop", "done") => "starting",
+        ("drain", _) => "draining",
+        ("verify", "done") | ("deploy", "done") | ("start", "done") => {
+            if r.events.iter().rev().any(|e| {
+                matches!(e.typed(), Ok(EventKind::GatePassed(GateOutcome::Passed { ref evidence, .. }))
+                    if evidence.iter().any(|ev| ev.instance == instance))
+            }) {
+                "healthy"
+            } else {
+                "verifying"
+            }
+        }
+        ("verify", _) => "verifying",
+        _ => "starting",
+    }
+}
+
+fn instance_lines(r: &DeploymentReport, t: &Theme) -> Vec<Line<'static>> {
+    let mut names: Vec<&str> = Vec::new();
+    for b in &r.batches {
+        for i in &b.instances {
+            if !names.contains(&i.as_str()) {
+                names.push(i);
+            }
+        }
+    }
+    let mut spans = vec![Span::styled("instances: ", Style::new().fg(t.dim))];
+    for (n, name) in names.iter().enumerate() {
+        let state = instance_state(r, name);
+        let (symbol, style) = match state {
+            "healthy" => ("●", Style::new().fg(t.healthy)),
+            "failed" => ("✖", Style::new().fg(t.down).add_modifier(Modifier::BOLD)),
+            "restored" => ("↩", Style::new().fg(t.degraded)),
+            "waiting" => ("○", Style::new().fg(t.dim)),
+            _ => ("◐", Style::new().fg(t.rollout)),
+        };
+        if n > 0 {
+            spans.push(Span::raw("  "));
+        }
+        spans.push(Span::styled(
+            format!("{symbol} {} {state}", printable(name)),
+            style,
+        ));
+    }
+    let mut lines = vec![Line::from(spans)];
+    if r.outcome.is_none()
+        && let Some(ev) = latest_evidence(r)
+    {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "gate: {} on {} · {} in the window · {} of {} in a row",
+                printable(&ev.probe),
+                printable(&ev.instance),
+                ev.budget(),
+                ev.consecutive_fail,
+                ev.failure_threshold
+            ),
+            Style::new().fg(t.text),
+        )));
+    }
+    lines
+}
+
+/// The evidence of the newest gate decision.
+fn latest_evidence(r: &DeploymentReport) -> Option<Evidence> {
+    r.events.iter().rev().find_map(|e| match e.typed().ok()? {
+        EventKind::GateFailed(GateOutcome::Failed { evidence })
+        | EventKind::DeadlineExceeded(GateOutcome::Failed { evidence }) => Some(evidence),
+        EventKind::GatePassed(GateOutcome::Passed { evidence, .. })
+        | EventKind::GateFailed(GateOutcome::Deadline { evidence, .. })
+        | EventKind::DeadlineExceeded(GateOutcome::Deadline { evidence, .. }) => {
+            evidence.into_iter().next()
+        }
+        _ => None,
+    })
+}
+
+/// The evidence stored with a rollback: one probe's, or the first of a
+/// deadline's.
+fn rollback_evidence(rb: &RollbackReport) -> Option<Evidence> {
+    if let Ok(one) = serde_json::from_value::<Evidence>(rb.evidence.clone())
+        && !one.probe.is_empty()
+    {
+        return Some(one);
+    }
+    serde_json::from_value::<Vec<Evidence>>(rb.evidence.clone())
+        .ok()
+        .and_then(|v| v.into_iter().next())
+}
+
+/// The "why" card: what started the rollback, the probe, its thresholds,
+/// what was measured, the last samples, and the incident.
+pub fn why_lines(
+    rb: &RollbackReport,
+    incident: Option<&Incident>,
+    t: &Theme,
+) -> Vec<Line<'static>> {
+    let head = Style::new().fg(t.down).add_modifier(Modifier::BOLD);
+    let dim = Style::new().fg(t.dim);
+    let body = Style::new().fg(t.text);
+    let mut lines = vec![Line::from(vec![
+        Span::styled("WHY ", head),
+        Span::styled(
+            format!(
+                "{} ({})",
+                rb.trigger.as_str().replace('_', " "),
+                printable(&rb.code),
+            ),
+            head,
+        ),
+    ])];
+    if let Some(reason) = rb.reason.as_deref() {
+        lines.push(Line::from(Span::styled(
+            printable(reason).into_owned(),
+            body,
+        )));
+    }
+    if let Some(ev) = rollback_evidence(rb) {
+        lines.push(Line::from(vec![
+            Span::styled("probe ", dim),
+            Span::styled(
+                format!(
+                    "{} on {} (port {}, {} side)",
+                    printable(&ev.probe),
+                    printable(&ev.instance),
+                    ev.port,
+                    ev.side.as_str()
+                ),
+                body.add_modifier(Modifier::BOLD),
+            ),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("thresholds ", dim),
+            Span::styled(
+                format!(
+                    "fails after {} in a row or {} in the window; passes after {} in a row",
+                    ev.failure_threshold, ev.max_failures, ev.success_threshold
+                ),
+                body,
+            ),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("measured ", dim),
+            Span::styled(
+                format!(
+                    "{} failed in a row, {} · {}",
+                    ev.consecutive_fail,
+                    ev.budget(),
+                    ev.reason.as_deref().map(printable).unwrap_or_default()
+                ),
+                Style::new().fg(t.down),
+            ),
+        ]));
+        let n = ev.last_samples.len();
+        for s in &ev.last_samples[n.saturating_sub(WHY_SAMPLES)..] {
+            let (mark, style) = if s.ok {
+                ("✔", Style::new().fg(t.healthy))
+            } else {
+                ("✖", Style::new().fg(t.down))
+            };
+            let code = s.code.map(|c| format!(" {c}")).unwrap_or_default();
+            let kind = s
+                .error_kind
+                .as_deref()
+                .map(|k| format!(" {k}"))
+                .unwrap_or_default();
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {mark} {} ", clock_time(s.at_ms)), style),
+                Span::styled(
+                    format!(
+                        "{}{code}{kind} {}",
+                        text::latency(s.latency_ms as f32),
+                        printable(&s.message)
+                    ),
+                    body,
+                ),
+            ]));
+        }
+    }
+    if let Some(i) = incident {
+        let state = match i.resolved_ms {
+            Some(ms) => format!("resolved {}", clock_time(ms)),
+            None => "open".into(),
+        };
+        lines.push(Line::from(vec![
+            Span::styled("incident ", dim),
+            Span::styled(
+                format!(
+                    "#{} opened {} ({}), {} · `rollguard events {}`",
+                    i.id,
+                    clock_time(i.opened_ms),
+                    i.evidence.cause.as_str(),
+                    state,
+                    printable(&i.app)
+                ),
+                body,
+            ),
+        ]));
+    }
+    lines
+}
+
+fn timeline_line(e: &Event, width: usize, t: &Theme) -> Line<'static> {
+    let what = e
+        .typed()
+        .map(|k| summary(&k))
+        .unwrap_or_else(|_| e.kind.clone());
+    let reason = e
+        .reason
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| format!(" — {r}"))
+        .unwrap_or_default();
+    let style = if e.kind.contains("fail") || e.kind.starts_with("rollback") {
+        Style::new().fg(t.down)
+    } else if e.kind.starts_with("command") {
+        Style::new().fg(t.rollout)
+    } else {
+        Style::new().fg(t.text)
+    };
+    let rest = printable(&format!("{} · {} · {what}{reason}", e.kind, e.actor)).into_owned();
+    Line::from(vec![
+        Span::styled(format!("{} ", clock_time(e.at_ms)), Style::new().fg(t.dim)),
+        Span::styled(text::truncate(&rest, width.saturating_sub(9)), style),
+    ])
+}

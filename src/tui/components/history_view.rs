@@ -1,0 +1,216 @@
+//! The History view: every app's deployments and rollbacks by hand,
+//! newest first, with who started each, why, how it ended and how long it
+//! took. A rollback by hand reads as a rollback, not a deploy. Enter opens
+//! one (its timeline and "why" card); `b` rolls its app back to the
+//! release it deployed. The rows come from the history through
+//! [`Load::History`](crate::tui::load::Load), about once a second while
+//! the view is open.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row};
+
+use crate::model::DeploymentKind;
+use crate::printable::printable;
+use crate::store::Deployment;
+use crate::tui::columns::{Col, fit};
+use crate::tui::keymap::Action;
+use crate::tui::text;
+use crate::tui::theme::Theme;
+
+use super::{Component, DrawContext, Selection};
+
+/// The History view's rows and selection.
+#[derive(Debug, Default)]
+pub struct HistoryView {
+    rows: Vec<Deployment>,
+    loaded: bool,
+    error: Option<String>,
+    selection: Selection,
+}
+
+impl HistoryView {
+    /// Takes in the rows read (newest first), keeping the same deployment
+    /// selected when it is still listed.
+    pub fn set_rows(&mut self, rows: Vec<Deployment>) {
+        let keep = self.selected_deployment().map(|d| d.id);
+        self.rows = rows;
+        self.loaded = true;
+        self.error = None;
+        if let Some(at) = keep.and_then(|id| self.rows.iter().position(|d| d.id == id)) {
+            self.selection.select(at);
+        }
+    }
+
+    /// Says why the rows could not be read (the last rows stay).
+    pub fn set_error(&mut self, why: String) {
+        self.error = Some(why);
+    }
+
+    /// The deployment on the selected row.
+    pub fn selected_deployment(&self) -> Option<&Deployment> {
+        self.rows.get(
+            self.selection
+                .selected()
+                .min(self.rows.len().saturating_sub(1)),
+        )
+    }
+
+    /// The selected row.
+    pub fn selected(&self) -> usize {
+        self.selection.selected()
+    }
+
+    /// Moves the selection; whether `action` is a motion.
+    pub fn apply(&mut self, action: Action) -> bool {
+        self.selection.apply(action, self.rows.len())
+    }
+}
+
+/// Whether `d` is a rollback by hand.
+pub fn is_rollback(d: &Deployment) -> bool {
+    d.plan
+        .get("kind")
+        .and_then(serde_json::Value::as_str)
+        .and_then(DeploymentKind::parse)
+        == Some(DeploymentKind::Rollback)
+}
+
+/// The colour of an outcome or a state, and its symbol (so it reads
+/// without colour too).
+pub fn outcome_style(d: &Deployment, t: &Theme) -> (Style, &'static str) {
+    match d.outcome.as_deref() {
+        Some("deployed") => (Style::new().fg(t.healthy), "✔"),
+        Some("rolled_back" | "aborted") => (Style::new().fg(t.degraded), "↩"),
+        Some(_) => (Style::new().fg(t.down).add_modifier(Modifier::BOLD), "✖"),
+        None => (Style::new().fg(t.rollout), "▶"),
+    }
+}
+
+impl Component for HistoryView {
+    fn draw(&self, frame: &mut Frame, area: Rect, cx: &DrawContext) {
+        let t = cx.theme;
+        let title = Line::from(vec![
+            Span::styled(" History ", Style::new().add_modifier(Modifier::BOLD)),
+            Span::styled(
+                format!("· {} deployments ", self.rows.len()),
+                Style::new().fg(t.dim),
+            ),
+        ]);
+        let block = crate::tui::panel(title, area, t);
+        let mut inner = block.inner(area);
+        frame.render_widget(block, area);
+        if inner.is_empty() {
+            return;
+        }
+        if let Some(why) = &self.error {
+            let top = Rect { height: 1, ..inner };
+            frame.render_widget(
+                Paragraph::new(format!("✖ cannot read the history: {}", printable(why)))
+                    .style(Style::new().fg(t.down)),
+                top,
+            );
+            inner.y += 1;
+            inner.height = inner.height.saturating_sub(1);
+        }
+        if self.rows.is_empty() {
+            let words = if self.loaded {
+                "no deployments yet: `:deploy APP VERSION` starts one"
+            } else {
+                "reading the history…"
+            };
+            frame.render_widget(Paragraph::new(words).style(Style::new().fg(t.dim)), inner);
+            return;
+        }
+        let widths = fit(
+            inner.width,
+            1,
+            &[
+                Col::fixed(5),
+                Col::new(6, 12, 20, 0),
+                Col::fixed(8),
+                Col::new(10, 22, 34, 0),
+                Col::fixed(13),
+                Col::new(7, 10, 10, 3),
+                Col::new(14, 14, 14, 4),
+                Col::new(6, 8, 8, 5),
+                Col::new(8, 12, 20, 6),
+                Col::new(10, 30, u16::MAX, 2),
+            ],
+        );
+        let visible = inner.height.saturating_sub(1) as usize;
+        let n = self.rows.len();
+        let (selected, offset) = self.selection.place(visible, n);
+        let rows = self.rows[offset..n.min(offset + visible)]
+            .iter()
+            .map(|d| row(d, &widths, cx));
+        super::draw_table(
+            frame,
+            inner,
+            &[
+                "ID", "APP", "KIND", "CHANGE", "OUTCOME", "STRATEGY", "STARTED", "TOOK", "ACTOR",
+                "REASON",
+            ],
+            &widths,
+            rows,
+            selected - offset,
+            t,
+        );
+    }
+}
+
+fn row<'a>(d: &Deployment, w: &[u16], cx: &DrawContext) -> Row<'a> {
+    let t = cx.theme;
+    let cut = |s: &str, i: usize| text::truncate(&printable(s), w[i] as usize);
+    let (style, symbol) = outcome_style(d, t);
+    let outcome = d.outcome.as_deref().unwrap_or(&d.state).replace('_', " ");
+    let kind = if is_rollback(d) { "rollback" } else { "deploy" };
+    let change = match &d.from_version {
+        Some(f) => format!("{f} → {}", d.to_version),
+        None => format!("→ {}", d.to_version),
+    };
+    let took = match d.ended_at_ms {
+        Some(end) => text::age(end - d.started_at_ms),
+        None => format!("{}…", text::age(cx.now_ms - d.started_at_ms)),
+    };
+    let dim = Style::new().fg(t.dim);
+    let cells = vec![
+        Cell::from(Span::styled(d.id.to_string(), dim)),
+        Cell::from(Span::styled(
+            cut(&d.app, 1),
+            Style::new().add_modifier(Modifier::BOLD),
+        )),
+        Cell::from(if kind == "rollback" {
+            Span::styled(kind, Style::new().fg(t.degraded))
+        } else {
+            Span::raw(kind)
+        }),
+        Cell::from(cut(&change, 3)),
+        Cell::from(Span::styled(cut(&format!("{symbol} {outcome}"), 4), style)),
+        Cell::from(cut(&d.strategy, 5)),
+        Cell::from(Span::styled(short_time(d.started_at_ms), dim)),
+        Cell::from(took),
+        Cell::from(cut(&d.actor, 8)),
+        Cell::from(Span::styled(cut(d.reason.as_deref().unwrap_or(""), 9), dim)),
+    ];
+    Row::new(
+        cells
+            .into_iter()
+            .zip(w)
+            .filter(|(_, w)| **w > 0)
+            .map(|(c, _)| c),
+    )
+}
+
+/// `MM-DD HH:MM:SS` local time of `ms`, or `?`.
+fn short_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| "?".into())
+}

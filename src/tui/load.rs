@@ -1,0 +1,128 @@
+//! What the console reads from the history for the view shown, off the
+//! draw and input path: the view says what it wants ([`Load`], from
+//! [`App::wanted`](super::App::wanted)), the run loop has it read on a
+//! blocking task at most about once a second, and what was read comes
+//! back through the [`Queue`](super::Queue) as [`Loaded`]. The probe
+//! results and the rollouts of the fleet view come from the monitor
+//! instead; these are the records only some views show.
+
+use std::path::Path;
+
+use crate::rollout::report::{self, DeploymentReport};
+use crate::store::{Deployment, Event, Incident, Release, Store};
+
+/// How many deployments the History view lists.
+pub const HISTORY_ROWS: usize = 200;
+/// How many events the Events view keeps.
+pub const EVENTS_KEPT: usize = 2_000;
+
+/// What a view wants read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// The newest deployments of every app (History).
+    History,
+    /// One deployment's report and its incident (a rollout, a "why").
+    Report(i64),
+    /// Events newer than `after` (0: the newest [`EVENTS_KEPT`]).
+    Events {
+        /// The last event id already shown.
+        after: i64,
+    },
+    /// An app's releases and recent deployments (the App view).
+    AppRecords(String),
+}
+
+/// An app's releases and deployments, as the App view shows them.
+#[derive(Clone, Debug, Default)]
+pub struct AppRecords {
+    /// The app.
+    pub app: String,
+    /// Its releases, newest first.
+    pub releases: Vec<Release>,
+    /// The last release seen healthy everywhere.
+    pub last_good: Option<String>,
+    /// Its newest deployments, newest first.
+    pub deployments: Vec<Deployment>,
+}
+
+/// What was read.
+#[derive(Clone, Debug)]
+pub enum Loaded {
+    /// The newest deployments, newest first.
+    History(Vec<Deployment>),
+    /// A deployment's report (`None`: there is no such deployment) and the
+    /// incident it belongs to.
+    Report {
+        /// The deployment asked for.
+        id: i64,
+        /// Its report.
+        report: Option<Box<DeploymentReport>>,
+        /// The incident opened during it, if one was.
+        incident: Option<Incident>,
+    },
+    /// Events newer than those shown, oldest first.
+    Events(Vec<Event>),
+    /// An app's records.
+    AppRecords(AppRecords),
+}
+
+/// Reads what `load` asks from the history at `db`, opened read-only.
+/// Blocking.
+pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
+    let store = Store::open_read_only(db).map_err(|e| e.message())?;
+    let err = |e: crate::store::StoreError| e.message();
+    Ok(match load {
+        Load::History => Loaded::History(store.deployments(None, HISTORY_ROWS).map_err(err)?),
+        Load::Report(id) => {
+            let report = report::read(&store, *id).map_err(|e| e.to_string())?;
+            let incident = match &report {
+                Some(r) => incident_of(&store, r).map_err(err)?,
+                None => None,
+            };
+            Loaded::Report {
+                id: *id,
+                report: report.map(Box::new),
+                incident,
+            }
+        }
+        Load::Events { after: 0 } => {
+            Loaded::Events(store.newest_events(None, None, EVENTS_KEPT).map_err(err)?)
+        }
+        Load::Events { after } => Loaded::Events(
+            store
+                .events_after(*after, None, None, EVENTS_KEPT)
+                .map_err(err)?,
+        ),
+        Load::AppRecords(app) => {
+            let releases = store.releases(app).map_err(err)?;
+            Loaded::AppRecords(AppRecords {
+                app: app.clone(),
+                last_good: store
+                    .last_good_release(app, None)
+                    .map_err(err)?
+                    .map(|r| r.version),
+                releases,
+                deployments: store.deployments(Some(app), 10).map_err(err)?,
+            })
+        }
+    })
+}
+
+/// The incident a deployment belongs to: one recorded as opened during it,
+/// else the app's incident open while it ran.
+fn incident_of(
+    store: &Store,
+    r: &DeploymentReport,
+) -> Result<Option<Incident>, crate::store::StoreError> {
+    let incidents = store.incidents(Some(&r.app), 50)?;
+    let end = r.ended_at_ms.unwrap_or(i64::MAX);
+    Ok(incidents
+        .iter()
+        .find(|i| i.deployment_id == Some(r.id))
+        .or_else(|| {
+            incidents.iter().find(|i| {
+                i.opened_ms <= end && i.resolved_ms.is_none_or(|res| res >= r.started_at_ms)
+            })
+        })
+        .cloned())
+}

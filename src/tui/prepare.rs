@@ -1,0 +1,192 @@
+//! Before a deploy or a rollback by hand is asked, it is planned and
+//! checked, off the input path: [`prepare`] runs the rollout service's
+//! preflight (and a rollback's safety checks) and words the question from
+//! what they found, so the operator sees the plan, what runs where, the
+//! way back and the warnings before anything moves. What it finds comes
+//! back through the [`Queue`](super::Queue) as a [`Question`].
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::{Fleet, Strategy};
+use crate::model::Version;
+use crate::printable::printable;
+use crate::rollout::lock;
+use crate::rollout::service::{self, DeployRequest, RollbackRequest};
+use crate::store::Store;
+
+use super::action::{ConfirmAction, Prepared};
+
+/// What the console asks to have checked before it asks the operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Intent {
+    /// Deploy `version` of `app`.
+    Deploy {
+        /// The app.
+        app: String,
+        /// The release.
+        version: Version,
+        /// A strategy other than the app's.
+        strategy: Option<Strategy>,
+    },
+    /// Roll `app` back by hand: to the last good release, or to what `to`
+    /// names (a deployment id or a version, as `rollguard rollback --to`).
+    Rollback {
+        /// The app.
+        app: String,
+        /// The target as typed; `None` is the last good release.
+        to: Option<String>,
+    },
+}
+
+impl Intent {
+    /// The app it is about.
+    pub fn app(&self) -> &str {
+        match self {
+            Intent::Deploy { app, .. } | Intent::Rollback { app, .. } => app,
+        }
+    }
+
+    /// What is being checked, for the line shown while it is.
+    pub fn checking(&self) -> String {
+        match self {
+            Intent::Deploy { app, version, .. } => {
+                format!("checking the deploy of {app} {version}…")
+            }
+            Intent::Rollback { app, to: None } => format!("checking a rollback of {app}…"),
+            Intent::Rollback { app, to: Some(to) } => {
+                format!("checking a rollback of {app} to {to}…")
+            }
+        }
+    }
+}
+
+/// A question ready to ask: the action and its words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Question {
+    /// What a confirmation does.
+    pub action: ConfirmAction,
+    /// The question.
+    pub question: String,
+    /// What happens then.
+    pub then: String,
+    /// The report: plan, checks, what runs where, warnings.
+    pub details: Vec<String>,
+    /// Whether the app's name must be typed.
+    pub protected: bool,
+}
+
+/// Plans and checks `intent` against the history at `db`. Blocking (it
+/// runs the preflight's remote checks on `handle`): call it on a blocking
+/// task.
+pub fn prepare(
+    fleet: &Fleet,
+    db: &Path,
+    intent: &Intent,
+    handle: &tokio::runtime::Handle,
+) -> Result<Question, String> {
+    let index = service::app_index(fleet, intent.app()).map_err(|e| e.to_string())?;
+    let app = &fleet.apps[index];
+    let store = Store::open(db).map_err(|e| e.message())?;
+    match intent {
+        Intent::Deploy {
+            app: name,
+            version,
+            strategy,
+        } => {
+            let req = DeployRequest {
+                app: name.clone(),
+                version: version.clone(),
+                strategy: *strategy,
+                reason: None,
+                break_lock: false,
+                owner: lock::me(),
+            };
+            let pre = handle
+                .block_on(service::preflight(fleet, &store, &req, true))
+                .map_err(|e| e.to_string())?;
+            let details = pre
+                .lines(fleet)
+                .iter()
+                .map(|l| printable(l).into_owned())
+                .collect();
+            let from = pre.plan.from.as_ref().map(Version::to_string);
+            Ok(Question {
+                question: match &from {
+                    Some(f) => format!("Deploy {name} {f} → {version}?"),
+                    None => format!("Deploy {version} of {name}?"),
+                },
+                then: "A detached worker runs it; quitting the console stops nothing.".into(),
+                action: ConfirmAction::Start(Prepared {
+                    app: name.clone(),
+                    version: version.clone(),
+                    preflight: Arc::new(pre),
+                    rollback: None,
+                    strategy: *strategy,
+                }),
+                details,
+                protected: app.protected,
+            })
+        }
+        Intent::Rollback { app: name, to } => {
+            let req = RollbackRequest {
+                app: name.clone(),
+                to: to.clone(),
+                force: false,
+            };
+            let check = handle
+                .block_on(service::check_rollback(fleet, &store, &req))
+                .map_err(|e| e.to_string())?;
+            let mut details: Vec<String> = check
+                .checks
+                .iter()
+                .map(|c| format!("{} {}", if c.ok { "✔" } else { "✖" }, printable(&c.detail)))
+                .collect();
+            details.extend(
+                check
+                    .warnings
+                    .iter()
+                    .map(|w| format!("warning: {}", printable(w))),
+            );
+            if let Some(refusal) = check.refusal() {
+                let mut why = refusal.to_string();
+                if !details.is_empty() {
+                    why.push_str(" (");
+                    why.push_str(&details.join("; "));
+                    why.push(')');
+                }
+                return Err(why);
+            }
+            let deploy = service::rollback_request(name, &check, "", lock::me());
+            let pre = handle
+                .block_on(service::preflight(fleet, &store, &deploy, !check.forced))
+                .map_err(|e| e.to_string())?;
+            details.extend(pre.lines(fleet).iter().map(|l| printable(l).into_owned()));
+            let from: Vec<String> = check.current.iter().map(Version::to_string).collect();
+            let target = check.target.clone();
+            Ok(Question {
+                question: format!(
+                    "Roll {name} back {} → {target}?",
+                    if from.is_empty() {
+                        "-".to_string()
+                    } else {
+                        from.join(", ")
+                    }
+                ),
+                then: format!(
+                    "Every instance goes back to {target} ({}); a detached worker runs it.",
+                    check.took
+                ),
+                action: ConfirmAction::Start(Prepared {
+                    app: name.clone(),
+                    version: target,
+                    preflight: Arc::new(pre),
+                    rollback: Some(Arc::new(check)),
+                    strategy: None,
+                }),
+                details,
+                protected: app.protected,
+            })
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The console's own deploys and rollbacks, end to end in tmux, as a
+//! person on call does them in the demo: `:deploy checkout v3`, the plan
+//! in the question, Cancel does nothing, the deploy confirmed, its gate
+//! failing and the rollback on screen, then History and the "why" card;
+//! a good release deployed, rolled back by hand with `b`, and rolled
+//! forward again by picking its deployment in History.
+
+mod common;
+#[path = "common/demo.rs"]
+mod demo_footprint;
+#[path = "common/tmux.rs"]
+mod tmux;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tmux::{Session, demo_dir, quit_and_check_stopped, session};
+
+static ONE_DEMO: Mutex<()> = Mutex::new(());
+
+fn one_demo() -> MutexGuard<'static, ()> {
+    ONE_DEMO.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The deployments of the demo's history, newest first.
+fn deployments(dir: &Path) -> Vec<rollguard::store::Deployment> {
+    let store = rollguard::store::Store::open_read_only(&dir.join("history.db")).unwrap();
+    store.deployments(None, 50).unwrap()
+}
+
+/// Types a `:` line and waits for its question, still on Cancel.
+fn ask(s: &Session, line: &str, question: &str) -> String {
+    s.keys(&[":"]);
+    s.keys(&["-l", line]);
+    s.keys(&["Enter"]);
+    s.wait(question, Duration::from_secs(60), |sc| {
+        sc.contains(question) && sc.contains("> Cancel <")
+    })
+}
+
+/// Sends single keys one at a time (Esc then a letter would otherwise
+/// read as Alt + the letter).
+fn press(s: &Session, keys: &[&str]) {
+    for k in keys {
+        s.keys(&[k]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn a_deploy_from_the_console_rolls_back_and_history_says_why() {
+    let test = "a_deploy_from_the_console_rolls_back_and_history_says_why";
+    if common::program(test, "tmux").is_none() {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_rollguard");
+    let _one = one_demo();
+    let s = session("deploy");
+    let tmp = common::TempDir::new("tmux-deploy");
+    let marker = tmp.0.to_string_lossy().to_string();
+    s.keys(&[&format!("TMPDIR={marker} {bin} demo"), "Enter"]);
+    let dir = demo_dir(&tmp.0);
+    let sampler = demo_footprint::Sampler::start(&dir);
+    s.wait("the fleet", Duration::from_secs(40), |sc| {
+        sc.contains("checkout") && sc.contains("v1")
+    });
+
+    // The question shows the plan and the way back before anything runs.
+    let q = ask(&s, "deploy checkout v3", "Deploy checkout v1 → v3?");
+    assert!(q.contains("replace checkout-1"), "the plan's stages:\n{q}");
+    assert!(q.contains("kept for a rollback"), "the way back:\n{q}");
+    // Enter on Cancel closes it, and nothing is started.
+    s.keys(&["Enter"]);
+    s.wait("the question to close", Duration::from_secs(10), |sc| {
+        !sc.contains("Deploy checkout v1 → v3?")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(deployments(&dir).is_empty(), "Cancel started nothing");
+
+    ask(&s, "deploy checkout v3", "Deploy checkout v1 → v3?");
+    s.keys(&["-l", "try v3"]);
+    s.keys(&["Tab"]);
+    s.wait("Deploy focused", Duration::from_secs(10), |sc| {
+        sc.contains("> Deploy <")
+    });
+    s.keys(&["Enter"]);
+    s.wait("the start", Duration::from_secs(30), |sc| {
+        sc.contains("deployment 1 started")
+    });
+    let d = &deployments(&dir)[0];
+    assert_eq!(
+        (d.to_version.as_str(), d.reason.as_deref()),
+        ("v3", Some("try v3"))
+    );
+
+    // The rollout view of checkout (once the console has read that it
+    // runs): batches, instances, then the why.
+    s.wait(
+        "the rollout on checkout's row",
+        Duration::from_secs(10),
+        |sc| {
+            sc.lines()
+                .any(|l| l.contains("checkout") && l.contains("v1→v3"))
+        },
+    );
+    press(&s, &["R"]);
+    s.wait("the rollout view", Duration::from_secs(10), |sc| {
+        sc.contains("deploy 1 · checkout v1 → v3") && sc.contains("batch")
+    });
+    let why = s.wait("the rollback and its why", Duration::from_secs(120), |sc| {
+        sc.contains("rolled back") && sc.contains("WHY") && sc.contains("E_GATE_FAILED")
+    });
+    assert!(why.contains("probe health on checkout-"), "{why}");
+    assert!(why.contains("thresholds"), "{why}");
+    assert!(why.contains("measured"), "{why}");
+    assert!(why.contains("✖"), "the failed samples:\n{why}");
+
+    // History lists it as a rolled-back deploy; Enter opens the same card.
+    press(&s, &["Escape", "H"]);
+    let history = s.wait("History", Duration::from_secs(10), |sc| {
+        sc.contains("History") && sc.contains("rolled back")
+    });
+    assert!(
+        history
+            .lines()
+            .any(|l| l.contains("checkout") && l.contains("deploy") && l.contains("try v3")),
+        "{history}"
+    );
+    press(&s, &["Enter"]);
+    s.wait("the why card from History", Duration::from_secs(10), |sc| {
+        sc.contains("WHY") && sc.contains("E_GATE_FAILED")
+    });
+
+    quit_and_check_stopped(&s, &marker);
+    sampler.finish().assert_all_gone(Duration::from_secs(5));
+}
+
+#[test]
+fn a_rollback_by_hand_and_one_picked_from_history() {
+    let test = "a_rollback_by_hand_and_one_picked_from_history";
+    if common::program(test, "tmux").is_none() {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_rollguard");
+    let _one = one_demo();
+    let s = session("rollback");
+    let tmp = common::TempDir::new("tmux-rollback");
+    let marker = tmp.0.to_string_lossy().to_string();
+    s.keys(&[&format!("TMPDIR={marker} {bin} demo"), "Enter"]);
+    let dir = demo_dir(&tmp.0);
+    let sampler = demo_footprint::Sampler::start(&dir);
+    s.wait("the fleet", Duration::from_secs(40), |sc| {
+        sc.contains("checkout") && sc.contains("v1")
+    });
+    let finished = |n: usize| {
+        let end = std::time::Instant::now() + Duration::from_secs(150);
+        loop {
+            let d = deployments(&dir);
+            let store = rollguard::store::Store::open_read_only(&dir.join("history.db")).unwrap();
+            let unlocked = store.lock("checkout").unwrap().is_none();
+            if d.len() >= n && d[0].outcome.is_some() && unlocked {
+                return d;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "deployment {n} did not end: {d:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+
+    // v1 must be known good before it is replaced, to be the way back.
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    while rollguard::store::Store::open_read_only(&dir.join("history.db"))
+        .and_then(|st| st.last_good_release("checkout", None))
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        assert!(std::time::Instant::now() < end, "v1 never recorded good");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    ask(&s, "deploy checkout v2", "Deploy checkout v1 → v2?");
+    press(&s, &["Tab", "Enter"]);
+    let d = finished(1);
+    assert_eq!(d[0].outcome.as_deref(), Some("deployed"), "{d:#?}");
+
+    // `b` on checkout's row: back to the last good release other than v2.
+    s.wait("v2 running", Duration::from_secs(30), |sc| {
+        sc.lines()
+            .any(|l| l.contains("checkout") && l.contains("v2"))
+    });
+    press(&s, &["b"]);
+    let q = s.wait("the rollback question", Duration::from_secs(60), |sc| {
+        sc.contains("Roll checkout back v2 → v1?") && sc.contains("> Cancel <")
+    });
+    assert!(q.contains("reason: ") && q.contains("(required)"), "{q}");
+    // Without a reason the button refuses.
+    press(&s, &["Tab", "Enter"]);
+    s.wait("the refusal", Duration::from_secs(10), |sc| {
+        sc.contains("a reason is required")
+    });
+    s.keys(&["-l", "v2 slows checkout"]);
+    press(&s, &["Enter"]);
+    let d = finished(2);
+    assert_eq!(d[0].to_version, "v1");
+    assert_eq!(d[0].outcome.as_deref(), Some("deployed"), "{d:#?}");
+    assert_eq!(d[0].reason.as_deref(), Some("rollback: v2 slows checkout"));
+
+    // History shows it as a rollback; picking the v2 deploy rolls forward.
+    press(&s, &["H"]);
+    let history = s.wait("History with the rollback", Duration::from_secs(10), |sc| {
+        sc.lines()
+            .any(|l| l.contains("rollback") && l.contains("v2 → v1"))
+    });
+    assert!(
+        history
+            .lines()
+            .any(|l| l.contains("deploy") && l.contains("v1 → v2")),
+        "{history}"
+    );
+    press(&s, &["j", "b"]);
+    s.wait(
+        "the question for deployment 1",
+        Duration::from_secs(60),
+        |sc| sc.contains("Roll checkout back v1 → v2?") && sc.contains("deployment 1"),
+    );
+    s.keys(&["-l", "v2 was fine after all"]);
+    press(&s, &["Tab", "Enter"]);
+    let d = finished(3);
+    assert_eq!(
+        (d[0].to_version.as_str(), d[0].outcome.as_deref()),
+        ("v2", Some("deployed")),
+        "{d:#?}"
+    );
+
+    quit_and_check_stopped(&s, &marker);
+    sampler.finish().assert_all_gone(Duration::from_secs(5));
+}
