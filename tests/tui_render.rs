@@ -24,6 +24,8 @@ use rollguard::tui::{
 
 #[path = "tui_render/confirm.rs"]
 mod confirm;
+#[path = "tui_render/theme.rs"]
+mod theme;
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -180,6 +182,13 @@ fn row_of(buf: &Buffer, needle: &str) -> u16 {
         .unwrap_or_else(|| panic!("no line with {needle:?} in\n{}", screen(buf))) as u16
 }
 
+/// Whether the cell at `(x, y)` is drawn as the selected row is in `t`:
+/// its background and its modifiers.
+fn selected_cell(buf: &Buffer, x: u16, y: u16, t: &Theme) -> bool {
+    let cell = &buf[(x, y)];
+    cell.bg == t.selection && cell.modifier.contains(t.selection_modifiers)
+}
+
 fn key(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
 }
@@ -277,9 +286,10 @@ fn fleet_view_colors() {
     assert!(ok_cells(api) >= 8);
     assert_ne!(t.ok_bar, t.fail_bar);
 
-    // The first row is selected: its background is the selection color.
-    assert_eq!(buf[(1, web)].bg, t.selection);
-    assert_ne!(buf[(1, api)].bg, t.selection);
+    // The first row is selected: it has the selection's style (reverse
+    // video in the default theme), and only it.
+    assert!(selected_cell(&buf, 1, web, &t));
+    assert!(!selected_cell(&buf, 1, api, &t));
 }
 
 #[test]
@@ -296,7 +306,7 @@ fn keys_move_open_back_help_quit() {
     assert_eq!(a.selected(), 1);
     let buf = render(&a, &s, 80, 24);
     let api = row_of(&buf, "api ");
-    assert_eq!(buf[(1, api)].bg, t.selection);
+    assert!(selected_cell(&buf, 1, api, &t));
 
     // Enter opens the app view of the selected app.
     assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::Open);
@@ -895,7 +905,10 @@ fn a_filter_changes_the_rows_not_the_app_an_action_hits() {
     assert!(text.contains("fleet · 1 of 4 apps · /WOR"), "{text}");
     assert!(!text.contains("web ") && !text.contains("api "), "{text}");
     let worker = row_of(&buf, "worker ");
-    assert_eq!(buf[(1, worker)].bg, t.selection, "worker's row is selected");
+    assert!(
+        selected_cell(&buf, 1, worker, &t),
+        "worker's row is selected"
+    );
 
     // Enter keeps the filter; the action on row 0 hits worker, not web.
     assert_eq!(a.handle_key(code(KeyCode::Enter), &s), Action::Accept);
