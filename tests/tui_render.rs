@@ -24,6 +24,8 @@ use rollguard::tui::{
 
 #[path = "tui_render/confirm.rs"]
 mod confirm;
+#[path = "tui_render/keys.rs"]
+mod keys;
 #[path = "tui_render/theme.rs"]
 mod theme;
 
@@ -331,9 +333,10 @@ fn keys_move_open_back_help_quit() {
     println!("{text}");
     // Every key of the fleet view (all of them but those of the lines one
     // types in: the question, the filter, the command line).
-    let listed = tui::keymap::help_bindings(View::Fleet).count();
+    let keymap = tui::keymap::Keymap::default();
+    let listed = keymap.help_bindings(View::Fleet).count();
     assert!(listed >= 17, "{listed} keys listed");
-    for b in tui::keymap::help_bindings(View::Fleet) {
+    for b in keymap.help_bindings(View::Fleet) {
         assert!(
             text.contains(&b.keys_label()),
             "help lacks {:?}\n{text}",

@@ -17,7 +17,7 @@ use super::action::{ConfirmAction, ConfirmedAction};
 use super::command::{self, Command};
 use super::components::{AppView, Confirm, FleetView, Help, LogPane, Press, TextInput};
 use super::control::Verb;
-use super::keymap::{self, Action};
+use super::keymap::{Action, Keymap};
 use super::mode::{COMMAND_MAX, FILTER_MAX, Mode};
 use super::queue::Arrival;
 use super::state::FleetState;
@@ -75,11 +75,16 @@ pub struct App {
     pub(crate) log_pane: LogPane,
     /// The `?` popup.
     pub(crate) help: Help,
+    /// The keys: the built-in table with the fleet's `[console.keys]`
+    /// (the help popup lists the same).
+    pub(crate) keymap: Arc<Keymap>,
 }
 
 impl App {
-    /// The fleet view, nothing selected but the first app.
+    /// The fleet view, nothing selected but the first app; the keys are
+    /// the fleet's (its `[console.keys]` were checked when it loaded).
     pub fn new(fleet: Arc<Fleet>, theme: Theme) -> Self {
+        let keymap = Arc::new(Keymap::new(&fleet.console.keys).unwrap_or_default());
         App {
             fleet_view: FleetView::new(fleet.clone()),
             fleet,
@@ -94,7 +99,8 @@ impl App {
             outbox: None,
             app_view: AppView::default(),
             log_pane: LogPane::default(),
-            help: Help,
+            help: Help::new(keymap.clone()),
+            keymap,
         }
     }
 
@@ -230,7 +236,7 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return Action::None;
         }
-        if let Some(b) = keymap::lookup(&key, self.view, &self.mode) {
+        if let Some(b) = self.keymap.lookup(&key, self.view, &self.mode) {
             return self.apply(b.action, state);
         }
         if let Mode::Confirm(c) = &mut self.mode {

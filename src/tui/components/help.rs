@@ -1,6 +1,9 @@
 //! The `?` popup: every binding of the view underneath (and of the help
-//! itself), with all its keys, generated from the keymap. On a read-only
-//! console the keys that act are listed as unavailable.
+//! itself), with all its keys, generated from the console's keymap (so a
+//! key `[console.keys]` gave shows). On a read-only console the keys that
+//! act are listed as unavailable.
+
+use std::sync::Arc;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -8,21 +11,30 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use crate::tui::keymap::{self, Action, Binding, Modes};
+use crate::tui::keymap::{Action, Binding, Keymap, Modes};
 use crate::tui::text;
 
 use super::{Component, DrawContext};
 
-/// The help popup. It keeps no state yet (a scroll offset will come with
-/// views that have more keys than a screen has rows).
+/// The help popup: the keys it lists. (A scroll offset will come with
+/// views that have more keys than a screen has rows.)
 #[derive(Debug, Default)]
-pub struct Help;
+pub struct Help {
+    keymap: Arc<Keymap>,
+}
+
+impl Help {
+    /// A popup that lists the keys of `keymap`.
+    pub fn new(keymap: Arc<Keymap>) -> Self {
+        Help { keymap }
+    }
+}
 
 impl Component for Help {
     /// Draws the popup centred in `area`.
     fn draw(&self, frame: &mut Frame, area: Rect, cx: &DrawContext) {
         let t = cx.theme;
-        let rows: Vec<&Binding> = keymap::help_bindings(cx.view).collect();
+        let rows: Vec<&Binding> = self.keymap.help_bindings(cx.view).collect();
         let key_w = rows
             .iter()
             .map(|b| text::width(&b.keys_label()))
@@ -49,7 +61,7 @@ impl Component for Help {
                 ])
             })
             .collect();
-        let key = |a| keymap::key_label(a, cx.view, Modes::HELP);
+        let key = |a| self.keymap.key_label(a, cx.view, Modes::HELP);
         lines.push(Line::from(Span::styled(
             format!(
                 " {} or {} closes this help",
