@@ -38,7 +38,10 @@ struct Cli {
     /// The history database (default: $XDG_DATA_HOME/rollguard/history.db).
     #[arg(long, global = true, value_name = "FILE")]
     db: Option<PathBuf>,
-    /// Console theme: a built-in name (default, light) or a theme file.
+    /// Console theme: a built-in (default, dark, light, high-contrast,
+    /// mono), a file NAME.toml in themes/ beside the config or in
+    /// $XDG_CONFIG_HOME/rollguard/themes, or a path; wins over NO_COLOR and
+    /// [console] theme.
     #[arg(long, global = true, value_name = "NAME")]
     theme: Option<String>,
     /// Open the console only to watch: no key or `:` command acts (also
@@ -446,30 +449,30 @@ fn db_path(cli: &Cli) -> PathBuf {
     cli.db.clone().unwrap_or_else(config::default_db_path)
 }
 
+/// The console's theme: `--theme`, else `mono` under `NO_COLOR`, else
+/// `[console] theme` (see [`tui::Theme::pick`]).
 fn theme(cli: &Cli, fleet: &Fleet) -> Result<tui::Theme, ExitCode> {
-    let name = cli
-        .theme
-        .clone()
-        .unwrap_or_else(|| fleet.console.theme.clone());
-    let dirs = theme_dirs(&fleet.source);
-    tui::Theme::load(&name, &dirs).map_err(|e| {
+    let no_color = std::env::var_os("NO_COLOR");
+    let name = tui::Theme::pick(
+        cli.theme.as_deref(),
+        &fleet.console.theme,
+        no_color.as_deref(),
+    );
+    let dirs = tui::Theme::search_dirs(&fleet.source);
+    tui::Theme::load(name, &dirs).map_err(|e| {
         eprintln!(
             "{}",
-            UserError::new(Code::Config, e.to_string())
-                .hint("built-in themes: default, light; or give a path to a theme file")
+            UserError::new(Code::Config, e.to_string()).hint(format!(
+                "built-in themes: {}; or a file NAME.toml in {}; or a path to a theme file",
+                tui::BUILTIN_THEMES.join(", "),
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ))
         );
         ExitCode::from(EXIT_USAGE)
     })
-}
-
-/// Where theme files are looked for: beside the config, then the user's.
-fn theme_dirs(config: &Path) -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(parent) = config.parent() {
-        dirs.push(parent.join("themes"));
-    }
-    dirs.push(config::xdg_dir("XDG_CONFIG_HOME", ".config").join("rollguard/themes"));
-    dirs
 }
 
 async fn console(cli: &Cli) -> ExitCode {
@@ -511,7 +514,7 @@ async fn watch_in_console(
         banner,
         db: Some(db.to_path_buf()),
         read_only,
-        theme_dirs: theme_dirs(&fleet.source),
+        theme_dirs: tui::Theme::search_dirs(&fleet.source),
     };
     let result = tui::run(
         fleet,

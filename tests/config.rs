@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use rollguard::config::{self, LoadError, ProbeKind, Require};
+use rollguard::config::{self, KeyRemap, LoadError, ProbeKind, Require};
+use rollguard::tui::View;
+use rollguard::tui::keymap::Keymap;
 
 fn env(name: &str) -> Option<String> {
     match name {
@@ -56,6 +58,110 @@ fn example_config_is_valid() {
     // The app without hosts runs on the implicit local host.
     assert_eq!(fleet.app("search").unwrap().instances[0].host, "local");
     assert!(fleet.host("local").is_some());
+}
+
+#[test]
+fn the_example_gives_every_action_its_default_keys() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let fleet = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut named: Vec<&str> = fleet
+        .console
+        .keys
+        .iter()
+        .map(|r| r.action.as_str())
+        .collect();
+    let mut all = rollguard::tui::Action::remappable();
+    named.sort_unstable();
+    all.sort_unstable();
+    assert_eq!(
+        named, all,
+        "config.example.toml lists every action that takes keys"
+    );
+    let example = Keymap::new(&fleet.console.keys).unwrap();
+    let default = Keymap::default();
+    for view in [View::Fleet, View::App(0)] {
+        let keys =
+            |k: &Keymap| -> Vec<String> { k.help_bindings(view).map(|b| b.keys_label()).collect() };
+        assert_eq!(keys(&example), keys(&default), "{view:?}");
+    }
+    // The README names each of them, and the keys they take.
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for name in all {
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "README lacks `{name}`"
+        );
+    }
+}
+
+#[test]
+fn console_keys_are_read_in_file_order() {
+    let text = format!(
+        "[console.keys]\nquit = \"Q\"\ndown = [\"j\", \"Down\"]\nabort = \"X\"\nfire = \"ctrl-f\"\n{BASE}"
+    );
+    let fleet = config::parse(Path::new("f.toml"), &text, &env).unwrap_or_else(|e| panic!("{e}"));
+    let remap = |action: &str, keys: &[&str]| KeyRemap {
+        action: action.into(),
+        keys: keys.iter().map(|k| k.to_string()).collect(),
+    };
+    assert_eq!(
+        fleet.console.keys,
+        [
+            remap("quit", &["Q"]),
+            remap("down", &["j", "Down"]),
+            remap("abort", &["X"]),
+            remap("fire", &["ctrl-f"]),
+        ]
+    );
+    let plain = config::parse(Path::new("f.toml"), BASE, &env).unwrap();
+    assert!(plain.console.keys.is_empty(), "no remap unless asked");
+}
+
+#[test]
+fn a_key_conflict_is_an_error_at_the_key() {
+    // Two lines on one key: the later one is at fault.
+    let errs = errors("[console.keys]\nquit = \"Q\"\nabort = [\"x\", \"Q\"]\n");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("fleet.toml:3:15: key \"Q\" would mean both abort and quit"),
+        "{errs:?}"
+    );
+    assert!(errs[0].contains("hint: "), "{errs:?}");
+    // A key another action has by default.
+    let errs = errors("[console]\ntheme = \"mono\"\n\n[console.keys]\nhelp = \"q\"\n");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("fleet.toml:5:8: key \"q\" would mean both help and quit"),
+        "{errs:?}"
+    );
+    assert!(errs[0].contains("quit's key by default"), "{errs:?}");
+    // An unknown action at its name, an unreadable key at the key; every
+    // one reported.
+    let errs = errors("[console.keys]\nabrot = \"X\"\nup = [\"k\", \"Upp\"]\npress = \"p\"\n");
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0].starts_with("fleet.toml:2:1: unknown action \"abrot\""),
+        "{errs:?}"
+    );
+    assert!(
+        errs[0].contains("hint: actions that take keys: quit"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("fleet.toml:3:12: \"Upp\" is not a key"),
+        "{errs:?}"
+    );
+    assert!(errs[1].contains("PageDown"), "{errs:?}");
+    assert!(
+        errs[2].starts_with("fleet.toml:4:1: press keeps its keys"),
+        "{errs:?}"
+    );
+    // A value that is neither a key nor a list of keys.
+    let errs = errors("[console.keys]\nfire = 3\n");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("fleet.toml:2:8:"), "{errs:?}");
+    assert!(errs[0].contains("a key such as \"q\""), "{errs:?}");
 }
 
 #[test]

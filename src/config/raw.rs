@@ -2,8 +2,10 @@
 //! so that validation can point at `FILE:LINE:COL`. Unknown keys are errors.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use toml::Spanned;
 
 pub(super) type S<T> = Spanned<T>;
@@ -25,6 +27,40 @@ pub(super) struct RawConsole {
     pub theme: Option<S<String>>,
     pub retention: Option<S<String>>,
     pub read_only: Option<bool>,
+    pub keys: Option<BTreeMap<S<String>, S<RawKeys>>>,
+}
+
+/// A value of `[console.keys]`: one key (whose place is the value's), or a
+/// list of keys, each with its place.
+pub(super) enum RawKeys {
+    One(String),
+    List(Vec<S<String>>),
+}
+
+impl<'de> Deserialize<'de> for RawKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = RawKeys;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key such as \"q\", or a list of keys such as [\"j\", \"Down\"]")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawKeys, E> {
+                Ok(RawKeys::One(v.to_string()))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawKeys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = seq.next_element::<S<String>>()? {
+                    keys.push(key);
+                }
+                Ok(RawKeys::List(keys))
+            }
+        }
+        d.deserialize_any(Keys)
+    }
 }
 
 #[derive(Deserialize)]

@@ -52,6 +52,10 @@ pub struct Console {
     /// The console only watches: no key or `:` command acts (as with
     /// `--read-only`).
     pub read_only: bool,
+    /// `[console.keys]`: the keys given to actions, in file order (checked
+    /// by [`Keymap::new`](crate::tui::keymap::Keymap::new) when the file
+    /// loads).
+    pub keys: Vec<KeyRemap>,
 }
 
 impl Default for Console {
@@ -61,8 +65,19 @@ impl Default for Console {
             theme: "default".into(),
             retention: Duration::from_secs(30 * 86_400),
             read_only: false,
+            keys: Vec::new(),
         }
     }
+}
+
+/// One line of `[console.keys]`: an action's name and the keys given it,
+/// as written (`abort = "X"`, `down = ["j", "Down"]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRemap {
+    /// The action, e.g. `abort`.
+    pub action: String,
+    /// Its keys, e.g. `X`, `ctrl-f`, `Down`.
+    pub keys: Vec<String>,
 }
 
 /// `[[host]]`: a machine that instances run on.

@@ -2,17 +2,18 @@
 //! and every semantic check (unknown hosts, duplicates, ranges, probe keys,
 //! conditions, templates). Errors are collected, not returned at the first.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::raw::{
-    RawApp, RawCommand, RawDocker, RawFile, RawHealth, RawHost, RawInstance, RawProbe, RawProcess,
-    RawRollout, RawSsh, RawTraffic, S,
+    RawApp, RawCommand, RawDocker, RawFile, RawHealth, RawHost, RawInstance, RawKeys, RawProbe,
+    RawProcess, RawRollout, RawSsh, RawTraffic, S,
 };
 use super::{ConfigError, Secrets, format_duration, literal, parse_duration, types::*};
 use crate::probe::condition::Condition;
+use crate::tui::keymap::{Keymap, RemapPlace};
 
 /// Placeholders a probe's command, container or URL template may use.
 pub const PROBE_PLACEHOLDERS: &[&str] = &["app", "instance", "host", "port"];
@@ -425,11 +426,16 @@ pub(super) fn validate(
             let refresh = cx.duration(&c.refresh, "refresh", d.refresh, REFRESH);
             let theme = cx.opt_string(&c.theme).unwrap_or(d.theme);
             let retention = cx.duration(&c.retention, "retention", d.retention, RETENTION);
+            let keys = c
+                .keys
+                .as_ref()
+                .map_or(d.keys, |table| console_keys(&mut cx, table));
             Console {
                 refresh,
                 theme,
                 retention,
                 read_only: c.read_only.unwrap_or(d.read_only),
+                keys,
             }
         }
     };
@@ -476,6 +482,43 @@ pub(super) fn validate(
 
 /// The host an instance runs on when it names none: this machine.
 pub const LOCAL_HOST: &str = "local";
+
+/// `[console.keys]`, in file order. What the keymap refuses (an unknown
+/// action, a key it cannot read, a key that would mean two things) is an
+/// error at the action's name or at the key.
+fn console_keys(cx: &mut Ctx<'_>, table: &BTreeMap<S<String>, S<RawKeys>>) -> Vec<KeyRemap> {
+    let mut lines: Vec<(&S<String>, Vec<S<String>>)> = table
+        .iter()
+        .map(|(action, keys)| {
+            let keys = match keys.get_ref() {
+                RawKeys::One(key) => vec![S::new(keys.span(), key.clone())],
+                RawKeys::List(list) => list.clone(),
+            };
+            (action, keys)
+        })
+        .collect();
+    lines.sort_by_key(|(action, _)| action.span().start);
+    let remaps: Vec<KeyRemap> = lines
+        .iter()
+        .map(|(action, keys)| KeyRemap {
+            action: action.get_ref().clone(),
+            keys: keys.iter().map(|k| k.get_ref().clone()).collect(),
+        })
+        .collect();
+    if let Err(errors) = Keymap::new(&remaps) {
+        for e in errors {
+            let span = match e.place {
+                RemapPlace::Action(n) => lines.get(n).map(|(action, _)| action.span()),
+                RemapPlace::Key(n, k) => {
+                    lines.get(n).and_then(|(_, keys)| keys.get(k)).map(S::span)
+                }
+            };
+            let span = span.unwrap_or_default();
+            cx.error(span, e.message, Some(e.hint));
+        }
+    }
+    remaps
+}
 
 fn host(cx: &mut Ctx<'_>, seen: &mut HashSet<String>, h: &S<RawHost>) -> Host {
     let h = h.get_ref();

@@ -20,7 +20,7 @@ use super::components::{
     TextInput,
 };
 use super::control::Verb;
-use super::keymap::{self, Action};
+use super::keymap::{Action, Keymap};
 use super::load::{Load, Loaded};
 use super::mode::{COMMAND_MAX, FILTER_MAX, Mode, Pending};
 use super::prepare::Intent;
@@ -109,11 +109,16 @@ pub struct App {
     pub(crate) deployment_view: DeploymentView,
     /// The Events view.
     pub(crate) events_view: EventsView,
+    /// The keys: the built-in table with the fleet's `[console.keys]`
+    /// (the help popup lists the same).
+    pub(crate) keymap: Arc<Keymap>,
 }
 
 impl App {
-    /// The fleet view, nothing selected but the first app.
+    /// The fleet view, nothing selected but the first app; the keys are
+    /// the fleet's (its `[console.keys]` were checked when it loaded).
     pub fn new(fleet: Arc<Fleet>, theme: Theme) -> Self {
+        let keymap = Arc::new(Keymap::new(&fleet.console.keys).unwrap_or_default());
         App {
             fleet_view: FleetView::new(fleet.clone()),
             fleet,
@@ -134,10 +139,11 @@ impl App {
             command_at: 0,
             app_view: AppView::default(),
             log_pane: LogPane::default(),
-            help: Help,
+            help: Help::new(keymap.clone()),
             history_view: HistoryView::default(),
             deployment_view: DeploymentView::default(),
             events_view: EventsView::default(),
+            keymap,
         }
     }
 
@@ -365,7 +371,7 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return Action::None;
         }
-        if let Some(b) = keymap::lookup(&key, self.view, &self.mode) {
+        if let Some(b) = self.keymap.lookup(&key, self.view, &self.mode) {
             return self.apply(b.action, state);
         }
         if let Mode::Confirm(c) = &mut self.mode {

@@ -1,7 +1,8 @@
 //! The footer line: the line being typed in the `/` filter or the `:`
 //! command line, else a fresh notice (what a rollout command did), else
-//! the keys of the current view and mode, generated from the keymap
-//! (bindings that have a footer word and that [`App::offers`] now).
+//! the keys of the current view and mode, generated from the console's
+//! keymap, remapped keys and all (bindings that have a footer word and
+//! that [`App::offers`] now).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -10,7 +11,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::app::App;
-use super::keymap;
 use super::mode::Mode;
 use super::state::FleetState;
 
@@ -35,7 +35,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
         frame.render_widget(Paragraph::new(line), area);
         return;
     }
-    for b in keymap::bindings(app.view(), app.mode()) {
+    for b in app.keymap.bindings(app.view(), app.mode()) {
         let Some(label) = b.footer else { continue };
         if !app.offers(b.action, state) {
             continue;

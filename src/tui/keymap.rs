@@ -4,12 +4,25 @@
 //! applies: the same key may mean one thing in the fleet view and another
 //! in the app view, or be a letter of a reason while a question is open.
 //! Within one view and one mode a key is bound at most once.
+//!
+//! The console reads a [`Keymap`]: [`KEYMAP`] with the keys the config's
+//! `[console.keys]` gives actions by name ([`Action::name`]). Such a line
+//! replaces the keys of the action's bindings where letters are keys (the
+//! normal and help modes); the keys of the modes with a line to type in
+//! (the question, the `/` filter, the `:` command line) are fixed, so a
+//! letter there is always text and the question's keys are always the same
+//! deliberate ones. [`Keymap::new`] refuses an unknown action, a key it
+//! cannot read and a key that would mean two things in one view and mode,
+//! saying which line of `[console.keys]` is at fault.
+
+use std::borrow::Cow;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::app::View;
 use super::control::Verb;
 use super::mode::Mode;
+use crate::config::KeyRemap;
 
 /// What a key asks the console to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -83,6 +96,52 @@ impl Action {
     pub fn acts(self) -> bool {
         matches!(self, Action::Rollout(_) | Action::Deploy | Action::Rollback)
     }
+
+    /// Its name in `[console.keys]`, e.g. `toggle_log`, `abort`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Quit => "quit",
+            Action::Up => "up",
+            Action::Down => "down",
+            Action::Top => "top",
+            Action::Bottom => "bottom",
+            Action::PageUp => "page_up",
+            Action::PageDown => "page_down",
+            Action::Open => "open",
+            Action::Back => "back",
+            Action::ToggleLog => "toggle_log",
+            Action::Help => "help",
+            Action::Filter => "filter",
+            Action::Command => "command",
+            Action::Accept => "accept",
+            Action::Rollout(verb) => verb.as_str(),
+            Action::Deploy => "deploy",
+            Action::Rollback => "rollback",
+            Action::ShowHistory => "history",
+            Action::ShowEvents => "events",
+            Action::ShowRollout => "rollout",
+            Action::Complete => "complete",
+            Action::Older => "older",
+            Action::Newer => "newer",
+            Action::Press => "press",
+            Action::SwitchButton => "switch_button",
+            Action::SwitchLine => "switch_line",
+            Action::Send => "send",
+            Action::None => "none",
+        }
+    }
+
+    /// The names `[console.keys]` takes: the actions with a binding where
+    /// letters are keys, in [`KEYMAP`] order.
+    pub fn remappable() -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for b in KEYMAP.iter().filter(|b| b.remappable()) {
+            if !names.contains(&b.action.name()) {
+                names.push(b.action.name());
+            }
+        }
+        names
+    }
 }
 
 /// A set of views, for where a binding applies.
@@ -124,6 +183,22 @@ impl Views {
             View::Events => Self::EVENTS,
         };
         self.0 & bit.0 != 0
+    }
+
+    /// Whether the sets share a view.
+    pub fn meets(self, other: Views) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// The views of both sets, in words: "fleet view", "app view", ...
+    fn shared_words(self, other: Views) -> &'static str {
+        let both = self.0 & other.0;
+        match (both & Self::FLEET.0 != 0, both & Self::APP.0 != 0) {
+            (true, true) => "fleet and app views",
+            (true, false) => "fleet view",
+            (false, true) => "app view",
+            (false, false) => "same view",
+        }
     }
 }
 
@@ -220,6 +295,51 @@ impl Key {
         }
     }
 
+    /// A key as `[console.keys]` writes it: one character (`x`, `X`, `?`,
+    /// `↑`), or a name, whatever its case: `Enter`, `Esc`, `Tab`,
+    /// `Shift-Tab`, `Up`, `Down`, `Left`, `Right`, `Home`, `End`, `PageUp`,
+    /// `PageDown`, `Backspace`, `Delete`, `Insert`, `Space`, `F1`..`F12`
+    /// (and the labels help shows, such as `PgUp`, `Bksp`); after any of
+    /// `ctrl-` and `alt-`. `None` for anything else.
+    pub fn parse(text: &str) -> Option<Key> {
+        let mut modifiers = KeyModifiers::NONE;
+        let mut rest = text;
+        loop {
+            let prefix = |p: &str| {
+                rest.len() > p.len()
+                    && rest
+                        .get(..p.len())
+                        .is_some_and(|h| h.eq_ignore_ascii_case(p))
+            };
+            if prefix("ctrl-") {
+                modifiers |= KeyModifiers::CONTROL;
+                rest = &rest[5..];
+            } else if prefix("alt-") {
+                modifiers |= KeyModifiers::ALT;
+                rest = &rest[4..];
+            } else {
+                break;
+            }
+        }
+        let mut chars = rest.chars();
+        let code = match (chars.next(), chars.next()) {
+            (Some(c), None) => match c {
+                '↑' => KeyCode::Up,
+                '↓' => KeyCode::Down,
+                '←' => KeyCode::Left,
+                '→' => KeyCode::Right,
+                c if c.is_control() => return None,
+                // Ctrl-x and Ctrl-X are one key (see `matches`).
+                c if modifiers.contains(KeyModifiers::CONTROL) => {
+                    KeyCode::Char(c.to_ascii_lowercase())
+                }
+                c => KeyCode::Char(c),
+            },
+            _ => named_key(rest)?,
+        };
+        Some(Key { code, modifiers })
+    }
+
     /// How help and footer show it, e.g. `q`, `Ctrl-c`, `↑`, `Enter`.
     pub fn label(&self) -> String {
         let base = match self.code {
@@ -238,24 +358,65 @@ impl Key {
             KeyCode::PageDown => "PgDn".into(),
             KeyCode::Tab => "Tab".into(),
             KeyCode::BackTab => "Shift-Tab".into(),
+            KeyCode::Delete => "Del".into(),
+            KeyCode::Insert => "Ins".into(),
+            KeyCode::F(n) => format!("F{n}"),
             other => format!("{other:?}"),
         };
-        if self.modifiers.contains(KeyModifiers::CONTROL) {
-            format!("Ctrl-{base}")
-        } else if self.modifiers.contains(KeyModifiers::ALT) {
-            format!("Alt-{base}")
+        let ctrl = if self.modifiers.contains(KeyModifiers::CONTROL) {
+            "Ctrl-"
         } else {
-            base
-        }
+            ""
+        };
+        let alt = if self.modifiers.contains(KeyModifiers::ALT) {
+            "Alt-"
+        } else {
+            ""
+        };
+        format!("{ctrl}{alt}{base}")
     }
 }
 
+/// A key's name as [`Key::parse`] takes it, whatever its case.
+fn named_key(name: &str) -> Option<KeyCode> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "enter" | "return" => KeyCode::Enter,
+        "esc" | "escape" => KeyCode::Esc,
+        "tab" => KeyCode::Tab,
+        "shift-tab" | "backtab" => KeyCode::BackTab,
+        "up" => KeyCode::Up,
+        "down" => KeyCode::Down,
+        "left" => KeyCode::Left,
+        "right" => KeyCode::Right,
+        "home" => KeyCode::Home,
+        "end" => KeyCode::End,
+        "pageup" | "pgup" => KeyCode::PageUp,
+        "pagedown" | "pgdn" => KeyCode::PageDown,
+        "backspace" | "bksp" => KeyCode::Backspace,
+        "delete" | "del" => KeyCode::Delete,
+        "insert" | "ins" => KeyCode::Insert,
+        "space" => KeyCode::Char(' '),
+        other => {
+            let digits = other.strip_prefix('f').filter(|d| {
+                !d.is_empty() && d.len() <= 2 && d.bytes().all(|b| b.is_ascii_digit())
+            })?;
+            match digits.parse() {
+                Ok(n @ 1..=12) => KeyCode::F(n),
+                _ => return None,
+            }
+        }
+    })
+}
+
+/// What [`Key::parse`] takes, for a hint.
+const KEY_WORDS: &str = "a key is one character (\"x\", \"X\", \"?\") or a name: Enter, Esc, Tab, Shift-Tab, Up, Down, Left, Right, Home, End, PageUp, PageDown, Backspace, Delete, Insert, Space, F1..F12; with ctrl- or alt- in front for a chord (\"ctrl-f\")";
+
 /// A binding: keys, what they do, where, and how help and footer
 /// describe it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Binding {
-    /// The keys; the first is the one shown in the footer.
-    pub keys: &'static [Key],
+    /// The keys; the first is the one shown in the footer. Never empty.
+    pub keys: Cow<'static, [Key]>,
     /// What they do.
     pub action: Action,
     /// The views it applies in.
@@ -282,6 +443,12 @@ impl Binding {
     pub fn applies(&self, view: View, mode: &Mode) -> bool {
         self.views.contains(view) && self.modes.contains(mode)
     }
+
+    /// Whether `[console.keys]` may change its keys: only where letters
+    /// are keys, never in a mode with a line to type in.
+    pub fn remappable(&self) -> bool {
+        !self.modes.meets(Modes::TYPING)
+    }
 }
 
 /// A binding in one view, in the modes of `modes`.
@@ -294,7 +461,7 @@ const fn bind(
     footer: Option<&'static str>,
 ) -> Binding {
     Binding {
-        keys,
+        keys: Cow::Borrowed(keys),
         action,
         views,
         modes,
@@ -335,10 +502,12 @@ pub const KEYMAP: &[Binding] = &[
     bind(&[ENTER], Action::Open, Views::FLEET, NORMAL, "open the selected app", Some("open")),
     bind(&[ENTER], Action::Open, Views::HISTORY, NORMAL,
         "open the deployment: timeline and why", Some("open")),
+    bind(&[ESC, Key::plain(KeyCode::Backspace)], Action::Back, ALL, BROWSING,
+        "close popup / go back / clear the filter", Some("back")),
     bind(&[Key::char('d')], Action::Deploy, Views::FLEET.with(Views::APP), NORMAL,
         "deploy a release of the app (checked, then asked)", Some("deploy")),
     bind(&[Key::char('b')], Action::Rollback, TABLES.with(Views::DEPLOYMENT), NORMAL,
-        "roll back by hand (History: to the selected deployment's release)", Some("rollback")),
+        "roll back by hand (in History: to the row's release)", Some("rollback")),
     bind(&[Key::char('R')], Action::ShowRollout, OF_APP, NORMAL,
         "the app's rollout: batches, instances, why", Some("rollout")),
     bind(&[Key::char('H')], Action::ShowHistory, ALL, NORMAL,
@@ -359,62 +528,264 @@ pub const KEYMAP: &[Binding] = &[
         "the command typed before", None),
     bind(&[Key::plain(KeyCode::Down)], Action::Newer, ALL, Modes::COMMAND,
         "the command typed after", None),
-    bind(&[ESC, Key::plain(KeyCode::Backspace)], Action::Back, ALL, BROWSING,
-        "close popup / go back / clear the filter", Some("back")),
     bind(&[ESC], Action::Back, ALL, Modes::CONFIRM, "cancel", Some("cancel")),
     bind(&[ESC], Action::Back, ALL, Modes::FILTER, "clear the filter", Some("clear")),
     bind(&[ESC], Action::Back, ALL, Modes::COMMAND, "close the command line", Some("close")),
     bind(&[ESC], Action::Back, ALL, Modes::PENDING, "stop waiting (nothing was started)",
         Some("stop waiting")),
     bind(&[Key::char('j'), Key::plain(KeyCode::Down)], Action::Down, LISTS, NORMAL,
-        "next row / scroll down", Some("down")),
+        "next row", Some("down")),
     bind(&[Key::char('k'), Key::plain(KeyCode::Up)], Action::Up, LISTS, NORMAL,
-        "previous row / scroll up", Some("up")),
+        "previous row", Some("up")),
     bind(&[Key::char('l')], Action::ToggleLog, ALL, BROWSING, "show / hide the log pane", Some("logs")),
     bind(&[Key::char('/')], Action::Filter, Views::FLEET, NORMAL, "filter apps by name", Some("filter")),
     bind(&[Key::char(':')], Action::Command, ALL, NORMAL,
-        "command line (:deploy APP V, :rollback APP, :abort APP, :theme NAME, :q; Tab completes)",
+        "command line: :deploy, :rollback, :theme, :q, Tab completes",
         Some("command")),
     bind(&[Key::char('g'), Key::plain(KeyCode::Home)], Action::Top, LISTS, NORMAL,
-        "first row / oldest", None),
+        "first row", None),
     bind(&[Key::char('G'), Key::plain(KeyCode::End)], Action::Bottom, LISTS, NORMAL,
-        "last row / newest", None),
+        "last row", None),
     bind(&[Key::plain(KeyCode::PageUp), Key::ctrl('u')], Action::PageUp, LISTS, NORMAL,
         "page up", None),
     bind(&[Key::plain(KeyCode::PageDown), Key::ctrl('d')], Action::PageDown, LISTS, NORMAL,
         "page down", None),
 ];
 
-/// The binding `ev` triggers in `view` while `mode` is open, if any.
-pub fn lookup(ev: &KeyEvent, view: View, mode: &Mode) -> Option<&'static Binding> {
-    bindings(view, mode).find(|b| b.keys.iter().any(|k| k.matches(ev)))
-}
-
-/// The bindings that apply in `view` while `mode` is open, in table order.
-pub fn bindings(view: View, mode: &Mode) -> impl Iterator<Item = &'static Binding> {
-    bindings_in(view, Modes::of(mode))
-}
-
-fn bindings_in(view: View, modes: Modes) -> impl Iterator<Item = &'static Binding> {
-    KEYMAP
-        .iter()
-        .filter(move |b| b.views.contains(view) && b.modes.meets(modes))
-}
-
-/// The bindings the help popup lists over `view`: those of the view itself
-/// and those of the help popup.
-pub fn help_bindings(view: View) -> impl Iterator<Item = &'static Binding> {
-    KEYMAP
-        .iter()
-        .filter(move |b| b.views.contains(view) && b.modes.meets(BROWSING))
-}
-
 /// The first key bound to `action` in `view` in one of `modes`, as shown
-/// ("Enter"), for popups that name their keys.
+/// ("Enter"), in the built-in table. Right for the keys of the modes with
+/// a line to type in, which `[console.keys]` never changes; for the others
+/// ask the console's [`Keymap`].
 pub fn key_label(action: Action, view: View, modes: Modes) -> String {
-    bindings_in(view, modes)
+    KEYMAP
+        .iter()
+        .filter(|b| b.views.contains(view) && b.modes.meets(modes))
         .find(|b| b.action == action)
-        .map_or_else(|| "?".into(), |b| b.keys[0].label())
+        .and_then(|b| b.keys.first())
+        .map_or_else(|| "?".into(), Key::label)
+}
+
+/// Where in `[console.keys]` a problem is: lines are counted in file order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemapPlace {
+    /// The action's name on line `n`.
+    Action(usize),
+    /// Key `k` of line `n`.
+    Key(usize, usize),
+}
+
+/// A line of `[console.keys]` that cannot be taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemapError {
+    /// Where.
+    pub place: RemapPlace,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+/// The keys in effect: [`KEYMAP`] with the keys `[console.keys]` gives
+/// actions (see the module docs). [`Keymap::default`] is [`KEYMAP`] as it
+/// is. Built once when the console opens; looking a key up does no I/O.
+#[derive(Clone, Debug)]
+pub struct Keymap {
+    bindings: Vec<Binding>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        Keymap {
+            bindings: KEYMAP.to_vec(),
+        }
+    }
+}
+
+/// The action `[console.keys]` names `name`, if it may be given keys;
+/// else why not.
+fn remappable_action(name: &str) -> Result<Action, String> {
+    let action = KEYMAP.iter().map(|b| b.action).find(|a| a.name() == name);
+    match action {
+        Some(a) if KEYMAP.iter().any(|b| b.action == a && b.remappable()) => Ok(a),
+        Some(_) => Err(format!(
+            "{name} keeps its keys: those of the question, the filter and the command line are fixed"
+        )),
+        None => Err(format!("unknown action {name:?} in [console.keys]")),
+    }
+}
+
+impl Keymap {
+    /// [`KEYMAP`] with `remaps` (the lines of `[console.keys]`, in file
+    /// order): each replaces the keys of its action where letters are keys.
+    /// Every line that cannot be taken is an error: an action that is
+    /// unknown or keeps its keys, a key [`Key::parse`] cannot read, no key
+    /// at all, or a key that would mean two actions in one view and mode
+    /// (blamed on the later line; a built-in key is never blamed).
+    pub fn new(remaps: &[KeyRemap]) -> Result<Keymap, Vec<RemapError>> {
+        let mut bindings = KEYMAP.to_vec();
+        // Which line and key of `remaps` each key of each binding is.
+        let mut origins: Vec<Vec<Option<(usize, usize)>>> =
+            bindings.iter().map(|b| vec![None; b.keys.len()]).collect();
+        let mut errors = Vec::new();
+        for (n, remap) in remaps.iter().enumerate() {
+            let action = match remappable_action(&remap.action) {
+                Ok(a) => a,
+                Err(message) => {
+                    errors.push(RemapError {
+                        place: RemapPlace::Action(n),
+                        message,
+                        hint: format!(
+                            "actions that take keys: {}",
+                            Action::remappable().join(", ")
+                        ),
+                    });
+                    continue;
+                }
+            };
+            if remap.keys.is_empty() {
+                let now = bindings
+                    .iter()
+                    .find(|b| b.action == action && b.remappable())
+                    .map_or_else(String::new, Binding::keys_label);
+                errors.push(RemapError {
+                    place: RemapPlace::Action(n),
+                    message: format!("{} is given no key", remap.action),
+                    hint: format!(
+                        "give it a key (\"X\") or a list ([\"X\", \"ctrl-x\"]), or leave it out to keep {now}"
+                    ),
+                });
+                continue;
+            }
+            let mut keys: Vec<Key> = Vec::new();
+            let mut from = Vec::new();
+            let mut readable = true;
+            for (k, text) in remap.keys.iter().enumerate() {
+                match Key::parse(text) {
+                    Some(key) if keys.contains(&key) => {}
+                    Some(key) => {
+                        keys.push(key);
+                        from.push(Some((n, k)));
+                    }
+                    None => {
+                        readable = false;
+                        errors.push(RemapError {
+                            place: RemapPlace::Key(n, k),
+                            message: format!("{text:?} is not a key"),
+                            hint: KEY_WORDS.into(),
+                        });
+                    }
+                }
+            }
+            if !readable {
+                continue;
+            }
+            for (b, origin) in bindings.iter_mut().zip(&mut origins) {
+                if b.action == action && b.remappable() {
+                    b.keys = Cow::Owned(keys.clone());
+                    origin.clone_from(&from);
+                }
+            }
+        }
+        errors.extend(conflicts(&bindings, &origins, remaps));
+        if errors.is_empty() {
+            return Ok(Keymap { bindings });
+        }
+        errors.sort_by_key(|e| match e.place {
+            RemapPlace::Action(n) => (n, 0),
+            RemapPlace::Key(n, k) => (n, k),
+        });
+        Err(errors)
+    }
+
+    /// The binding `ev` triggers in `view` while `mode` is open, if any.
+    pub fn lookup(&self, ev: &KeyEvent, view: View, mode: &Mode) -> Option<&Binding> {
+        self.bindings(view, mode)
+            .find(|b| b.keys.iter().any(|k| k.matches(ev)))
+    }
+
+    /// The bindings that apply in `view` while `mode` is open, in table
+    /// order.
+    pub fn bindings(&self, view: View, mode: &Mode) -> impl Iterator<Item = &Binding> {
+        self.bindings_in(view, Modes::of(mode))
+    }
+
+    fn bindings_in(&self, view: View, modes: Modes) -> impl Iterator<Item = &Binding> {
+        self.bindings
+            .iter()
+            .filter(move |b| b.views.contains(view) && b.modes.meets(modes))
+    }
+
+    /// The bindings the help popup lists over `view`: those of the view
+    /// itself and those of the help popup.
+    pub fn help_bindings(&self, view: View) -> impl Iterator<Item = &Binding> {
+        self.bindings_in(view, BROWSING)
+    }
+
+    /// The first key bound to `action` in `view` in one of `modes`, as
+    /// shown ("Enter"), for popups that name their keys; "?" if none is.
+    pub fn key_label(&self, action: Action, view: View, modes: Modes) -> String {
+        self.bindings_in(view, modes)
+            .find(|b| b.action == action)
+            .and_then(|b| b.keys.first())
+            .map_or_else(|| "?".into(), Key::label)
+    }
+}
+
+/// Every key of `remaps` that would mean two actions in one view and mode
+/// of `bindings` (whose keys come from the places in `origins`), once
+/// each, blamed on the later line.
+fn conflicts(
+    bindings: &[Binding],
+    origins: &[Vec<Option<(usize, usize)>>],
+    remaps: &[KeyRemap],
+) -> Vec<RemapError> {
+    let mut blamed: Vec<(usize, usize)> = Vec::new();
+    let mut errors = Vec::new();
+    for (i, a) in bindings.iter().enumerate() {
+        for (j, b) in bindings.iter().enumerate().skip(i + 1) {
+            if a.action == b.action || !a.views.meets(b.views) || !a.modes.meets(b.modes) {
+                continue;
+            }
+            for (ka, oa) in a.keys.iter().zip(&origins[i]) {
+                for (kb, ob) in b.keys.iter().zip(&origins[j]) {
+                    if ka != kb {
+                        continue;
+                    }
+                    let (at, this, other, other_given) = match (*oa, *ob) {
+                        (None, None) => continue,
+                        (Some(x), None) => (x, a, b, false),
+                        (None, Some(y)) => (y, b, a, false),
+                        (Some(x), Some(y)) if x > y => (x, a, b, true),
+                        (Some(_), Some(y)) => (y, b, a, true),
+                    };
+                    if blamed.contains(&at) {
+                        continue;
+                    }
+                    blamed.push(at);
+                    let (this, other) = (this.action.name(), other.action.name());
+                    let hint = if other_given {
+                        format!(
+                            "a key means one thing in a view: pick another key for {this} or for {other}"
+                        )
+                    } else {
+                        format!(
+                            "it is {other}'s key by default: pick another key for {this}, or give {other} another key in [console.keys] as well"
+                        )
+                    };
+                    errors.push(RemapError {
+                        place: RemapPlace::Key(at.0, at.1),
+                        message: format!(
+                            "key {:?} would mean both {this} and {other} in the {}",
+                            remaps[at.0].keys[at.1],
+                            a.views.shared_words(b.views)
+                        ),
+                        hint,
+                    });
+                }
+            }
+        }
+    }
+    errors
 }
 
 #[cfg(test)]
@@ -426,9 +797,30 @@ mod tests {
         KeyEvent::new(code, m)
     }
 
+    fn remap(action: &str, keys: &[&str]) -> KeyRemap {
+        KeyRemap {
+            action: action.into(),
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    fn keymap(remaps: &[KeyRemap]) -> Keymap {
+        Keymap::new(remaps).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn errors(remaps: &[KeyRemap]) -> Vec<RemapError> {
+        Keymap::new(remaps).expect_err("refused")
+    }
+
+    /// The action `ev` triggers in the fleet view, nothing open.
+    fn fleet_action(k: &Keymap, ev: KeyEvent) -> Option<Action> {
+        k.lookup(&ev, View::Fleet, &Mode::Normal).map(|b| b.action)
+    }
+
     #[test]
     fn keys_resolve() {
-        let a = |code, m| lookup(&ev(code, m), View::Fleet, &Mode::Normal).map(|b| b.action);
+        let k = Keymap::default();
+        let a = |code, m| fleet_action(&k, ev(code, m));
         assert_eq!(
             a(KeyCode::Char('q'), KeyModifiers::NONE),
             Some(Action::Quit)
@@ -453,9 +845,10 @@ mod tests {
 
     #[test]
     fn a_key_means_what_the_view_and_mode_say() {
+        let k = Keymap::default();
         let enter = ev(KeyCode::Enter, KeyModifiers::NONE);
         let q = ev(KeyCode::Char('q'), KeyModifiers::NONE);
-        let act = |e: &KeyEvent, v, m: &Mode| lookup(e, v, m).map(|b| b.action);
+        let act = |e: &KeyEvent, v, m: &Mode| k.lookup(e, v, m).map(|b| b.action);
         let filter = Mode::Filter(TextInput::new(8));
         assert_eq!(act(&enter, View::Fleet, &Mode::Normal), Some(Action::Open));
         assert_eq!(act(&enter, View::App(0), &Mode::Normal), None);
@@ -479,6 +872,7 @@ mod tests {
                 what: String::new(),
             }),
         ];
+        let k = Keymap::default();
         for view in [
             View::Fleet,
             View::App(0),
@@ -487,11 +881,15 @@ mod tests {
             View::Events,
         ] {
             for mode in &modes {
-                let keys: Vec<Key> = bindings(view, mode)
+                let keys: Vec<Key> = k
+                    .bindings(view, mode)
                     .flat_map(|b| b.keys.iter().copied())
                     .collect();
-                for (i, k) in keys.iter().enumerate() {
-                    assert!(!keys[i + 1..].contains(k), "{k:?} bound twice in {view:?}");
+                for (i, key) in keys.iter().enumerate() {
+                    assert!(
+                        !keys[i + 1..].contains(key),
+                        "{key:?} bound twice in {view:?}"
+                    );
                 }
             }
         }
@@ -500,17 +898,230 @@ mod tests {
             .filter(|b| b.modes.meets(Modes::CONFIRM))
             .flat_map(|b| b.keys.iter().copied())
             .collect();
-        for (i, k) in confirm.iter().enumerate() {
-            assert!(!confirm[i + 1..].contains(k), "{k:?} bound twice");
+        for (i, key) in confirm.iter().enumerate() {
+            assert!(!confirm[i + 1..].contains(key), "{key:?} bound twice");
         }
+        // The same check as a remap gets: the built-in table passes it.
+        assert!(Keymap::new(&[]).is_ok());
+        assert!(KEYMAP.iter().all(|b| !b.keys.is_empty()));
     }
 
     #[test]
     fn labels() {
         assert_eq!(Key::ctrl('c').label(), "Ctrl-c");
         assert_eq!(Key::plain(KeyCode::Up).label(), "↑");
+        assert_eq!(Key::plain(KeyCode::F(5)).label(), "F5");
         let quit = KEYMAP.iter().find(|b| b.action == Action::Quit).unwrap();
         assert_eq!(quit.keys_label(), "q, Ctrl-c");
         assert_eq!(key_label(Action::Back, View::Fleet, Modes::HELP), "Esc");
+    }
+
+    #[test]
+    fn keys_parse_from_characters_and_names() {
+        let key = |code, modifiers| Some(Key { code, modifiers });
+        let none = KeyModifiers::NONE;
+        assert_eq!(Key::parse("q"), Some(Key::char('q')));
+        assert_eq!(Key::parse("X"), Some(Key::char('X')));
+        assert_eq!(Key::parse("?"), Some(Key::char('?')));
+        assert_eq!(Key::parse("-"), Some(Key::char('-')));
+        assert_eq!(Key::parse(" "), Some(Key::char(' ')));
+        assert_eq!(Key::parse("Space"), Some(Key::char(' ')));
+        assert_eq!(Key::parse("enter"), key(KeyCode::Enter, none));
+        assert_eq!(Key::parse("ESC"), key(KeyCode::Esc, none));
+        assert_eq!(Key::parse("PageDown"), key(KeyCode::PageDown, none));
+        assert_eq!(Key::parse("pgup"), key(KeyCode::PageUp, none));
+        assert_eq!(Key::parse("Shift-Tab"), key(KeyCode::BackTab, none));
+        assert_eq!(Key::parse("f12"), key(KeyCode::F(12), none));
+        assert_eq!(Key::parse("↓"), key(KeyCode::Down, none));
+        assert_eq!(Key::parse("ctrl-f"), Some(Key::ctrl('f')));
+        assert_eq!(Key::parse("Ctrl-F"), Some(Key::ctrl('f')), "one key");
+        assert_eq!(Key::parse("ctrl--"), Some(Key::ctrl('-')));
+        assert_eq!(
+            Key::parse("alt-x"),
+            key(KeyCode::Char('x'), KeyModifiers::ALT)
+        );
+        assert_eq!(
+            Key::parse("ctrl-alt-Up"),
+            key(KeyCode::Up, KeyModifiers::CONTROL | KeyModifiers::ALT)
+        );
+        for bad in [
+            "", "qq", "ctrl-", "ctrl", "shift-x", "f0", "f13", "f+1", "hyper-x", "\u{1b}", "\t",
+            "Entr",
+        ] {
+            assert_eq!(Key::parse(bad), None, "{bad:?}");
+        }
+        // Every key help shows reads back as itself.
+        for b in KEYMAP {
+            for k in b.keys.iter() {
+                assert_eq!(Key::parse(&k.label()), Some(*k), "{}", k.label());
+            }
+        }
+    }
+
+    #[test]
+    fn every_action_has_a_name_and_the_remappable_ones_are_those_with_keys() {
+        let names = Action::remappable();
+        for want in [
+            "quit",
+            "help",
+            "approve",
+            "fire",
+            "hold",
+            "abort",
+            "open",
+            "back",
+            "down",
+            "up",
+            "toggle_log",
+            "filter",
+            "command",
+            "top",
+            "bottom",
+            "page_up",
+            "page_down",
+        ] {
+            assert!(names.contains(&want), "{want} in {names:?}");
+        }
+        for fixed in [
+            "press",
+            "switch_button",
+            "switch_line",
+            "accept",
+            "send",
+            "none",
+        ] {
+            assert!(!names.contains(&fixed), "{fixed}");
+        }
+        let mut all: Vec<&str> = KEYMAP.iter().map(|b| b.action.name()).collect();
+        all.dedup();
+        for n in &all {
+            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{n}");
+        }
+        assert_eq!(Action::Rollout(Verb::Abort).name(), "abort");
+    }
+
+    #[test]
+    fn a_remap_replaces_the_keys_where_letters_are_keys() {
+        let k = keymap(&[
+            remap("quit", &["Q"]),
+            remap("down", &["n", "Down", "n"]),
+            remap("abort", &["X"]),
+            remap("fire", &["ctrl-F"]),
+            remap("back", &["Esc"]),
+        ]);
+        let plain = |c| ev(KeyCode::Char(c), KeyModifiers::NONE);
+        assert_eq!(fleet_action(&k, plain('Q')), Some(Action::Quit));
+        assert_eq!(fleet_action(&k, plain('q')), None, "q no longer quits");
+        assert_eq!(
+            fleet_action(&k, ev(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            None,
+            "quit's keys are Q only"
+        );
+        assert_eq!(fleet_action(&k, plain('n')), Some(Action::Down));
+        assert_eq!(fleet_action(&k, plain('j')), None);
+        assert_eq!(
+            fleet_action(&k, plain('X')),
+            Some(Action::Rollout(Verb::Abort))
+        );
+        assert_eq!(fleet_action(&k, plain('x')), None);
+        assert_eq!(
+            fleet_action(&k, ev(KeyCode::Char('f'), KeyModifiers::CONTROL)),
+            Some(Action::Rollout(Verb::Fire))
+        );
+        assert_eq!(
+            fleet_action(&k, ev(KeyCode::Backspace, KeyModifiers::NONE)),
+            None
+        );
+        // In the help popup too, in both views.
+        assert_eq!(
+            k.lookup(&plain('Q'), View::App(0), &Mode::Help)
+                .map(|b| b.action),
+            Some(Action::Quit)
+        );
+        // The typing modes keep theirs: Ctrl-c quits, Esc closes.
+        let filter = Mode::Filter(TextInput::new(8));
+        let ctrl_c = ev(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(
+            k.lookup(&ctrl_c, View::Fleet, &filter).map(|b| b.action),
+            Some(Action::Quit)
+        );
+        assert!(k.lookup(&plain('Q'), View::Fleet, &filter).is_none());
+        // Help and footer read the new keys; duplicates are kept once.
+        let help: Vec<String> = k
+            .help_bindings(View::Fleet)
+            .map(|b| b.keys_label())
+            .collect();
+        assert!(help.contains(&"Q".to_string()), "{help:?}");
+        assert!(help.contains(&"n, ↓".to_string()), "{help:?}");
+        assert!(help.contains(&"Ctrl-f".to_string()), "{help:?}");
+        assert_eq!(k.key_label(Action::Back, View::Fleet, Modes::HELP), "Esc");
+        assert_eq!(
+            k.key_label(Action::Rollout(Verb::Abort), View::App(0), Modes::NORMAL),
+            "X"
+        );
+        // Keys freed by a remap may be taken by another action.
+        let k = keymap(&[remap("quit", &["Q"]), remap("hold", &["q"])]);
+        assert_eq!(
+            fleet_action(&k, plain('q')),
+            Some(Action::Rollout(Verb::Hold))
+        );
+    }
+
+    #[test]
+    fn a_key_meaning_two_things_is_refused_at_the_later_line() {
+        // Against a built-in key: the remap is blamed.
+        let e = errors(&[remap("abort", &["X", "q"])]);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].place, RemapPlace::Key(0, 1));
+        assert!(
+            e[0].message
+                .contains("\"q\" would mean both abort and quit"),
+            "{e:?}"
+        );
+        assert!(e[0].message.contains("fleet and app views"), "{e:?}");
+        assert!(e[0].hint.contains("quit's key by default"), "{e:?}");
+        // Between two lines: the later one.
+        let e = errors(&[remap("quit", &["Q"]), remap("toggle_log", &["L", "Q"])]);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].place, RemapPlace::Key(1, 1));
+        assert!(e[0].message.contains("both toggle_log and quit"), "{e:?}");
+        // Only where both apply: Enter opens in the fleet view alone.
+        let e = errors(&[remap("command", &["Enter"])]);
+        assert!(
+            e[0].message
+                .contains("both command and open in the fleet view"),
+            "{e:?}"
+        );
+        // A key of a typing mode is no conflict: Enter presses in the
+        // question, and may open in the fleet view as it does by default.
+        assert!(Keymap::new(&[remap("open", &["Enter", "o"])]).is_ok());
+    }
+
+    #[test]
+    fn unknown_actions_unreadable_keys_and_empty_lists_are_refused() {
+        let e = errors(&[
+            remap("abrot", &["X"]),
+            remap("press", &["p"]),
+            remap("up", &["k", "ctrl-", "Upp"]),
+            remap("down", &[]),
+        ]);
+        let places: Vec<RemapPlace> = e.iter().map(|e| e.place).collect();
+        assert_eq!(
+            places,
+            [
+                RemapPlace::Action(0),
+                RemapPlace::Action(1),
+                RemapPlace::Key(2, 1),
+                RemapPlace::Key(2, 2),
+                RemapPlace::Action(3),
+            ]
+        );
+        assert!(e[0].message.contains("unknown action \"abrot\""), "{e:?}");
+        assert!(e[0].hint.contains("abort"), "{e:?}");
+        assert!(e[1].message.contains("press keeps its keys"), "{e:?}");
+        assert!(e[2].message.contains("\"ctrl-\" is not a key"), "{e:?}");
+        assert!(e[2].hint.contains("PageDown"), "{e:?}");
+        assert!(e[4].message.contains("down is given no key"), "{e:?}");
+        assert!(e[4].hint.contains("j, ↓"), "{e:?}");
     }
 }

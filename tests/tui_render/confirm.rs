@@ -342,5 +342,5 @@ fn a_read_only_console_acts_on_nothing_and_says_so() {
         text.contains("abort the rollout and roll back (unavailable: read-only)"),
         "{text}"
     );
-    assert!(!text.contains("select next row (unavailable"), "{text}");
+    assert!(!text.contains("next row (unavailable"), "{text}");
 }

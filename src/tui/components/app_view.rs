@@ -143,7 +143,8 @@ fn draw(view: &AppView, frame: &mut Frame, area: Rect, cx: &DrawContext, index: 
         .iter()
         .map(|p| format!("{} ({})", p.name, p.kind.type_name()))
         .collect();
-    let widths = column_widths(a, &probe_labels, inner.width, compact);
+    let room = inner.width.saturating_sub(t.marker_width());
+    let widths = column_widths(a, &probe_labels, room, compact);
 
     let visible = inner.height.saturating_sub(1) as usize;
     let (selected, offset) = view.selection.place(visible, n);

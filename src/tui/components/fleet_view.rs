@@ -165,7 +165,8 @@ fn draw(view: &FleetView, frame: &mut Frame, area: Rect, cx: &DrawContext) {
         .max()
         .unwrap_or(0)
         .min(60) as u16;
-    let widths = column_widths(fleet, inner.width, compact, rollout_w);
+    let room = inner.width.saturating_sub(t.marker_width());
+    let widths = column_widths(fleet, room, compact, rollout_w);
 
     let visible = inner.height.saturating_sub(1) as usize;
     let (selected, offset) = view.selection.place(visible, n);

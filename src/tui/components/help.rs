@@ -1,6 +1,9 @@
 //! The `?` popup: every binding of the view underneath (and of the help
-//! itself), with all its keys, generated from the keymap. On a read-only
-//! console the keys that act are listed as unavailable.
+//! itself), with all its keys, generated from the console's keymap (so a
+//! key `[console.keys]` gave shows). On a read-only console the keys that
+//! act are listed as unavailable.
+
+use std::sync::Arc;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -8,35 +11,47 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use crate::tui::keymap::{self, Action, Binding, Modes};
+use crate::tui::keymap::{Action, Binding, Keymap, Modes};
 use crate::tui::text;
 
 use super::{Component, DrawContext};
 
-/// The help popup. It keeps no state yet (a scroll offset will come with
-/// views that have more keys than a screen has rows).
+/// The help popup: the keys it lists.
 #[derive(Debug, Default)]
-pub struct Help;
+pub struct Help {
+    keymap: Arc<Keymap>,
+}
+
+impl Help {
+    /// A popup that lists the keys of `keymap`.
+    pub fn new(keymap: Arc<Keymap>) -> Self {
+        Help { keymap }
+    }
+}
 
 impl Component for Help {
     /// Draws the popup centred in `area`.
     fn draw(&self, frame: &mut Frame, area: Rect, cx: &DrawContext) {
         let t = cx.theme;
-        let rows: Vec<&Binding> = keymap::help_bindings(cx.view).collect();
-        let key_w = rows
+        let rows: Vec<&Binding> = self.keymap.help_bindings(cx.view).collect();
+        let entries = entries(&rows);
+        // Keys longer than this (a motion and its opposite) push their
+        // words right instead of widening the column for every line.
+        let key_w = entries
             .iter()
-            .map(|b| text::width(&b.keys_label()))
+            .map(|e| text::width(&e.keys))
+            .filter(|w| *w <= 16)
             .max()
             .unwrap_or(0);
-        let mut lines: Vec<Line> = rows
+        let lines: Vec<Line> = entries
             .iter()
-            .map(|b| {
-                let keys = format!(" {:<key_w$}  ", b.keys_label());
-                if cx.read_only && b.action.acts() {
+            .map(|e| {
+                let keys = format!(" {:<key_w$}  ", e.keys);
+                if cx.read_only && e.acts {
                     let dim = Style::new().fg(t.dim).add_modifier(Modifier::CROSSED_OUT);
                     return Line::from(vec![
                         Span::styled(keys, dim),
-                        Span::styled(b.help, dim),
+                        Span::styled(e.help.clone(), dim),
                         Span::styled(" (unavailable: read-only)", Style::new().fg(t.dim)),
                     ]);
                 }
@@ -45,20 +60,23 @@ impl Component for Help {
                         keys,
                         Style::new().fg(t.header_bg).add_modifier(Modifier::BOLD),
                     ),
-                    Span::styled(b.help, Style::new().fg(t.text)),
+                    Span::styled(e.help.clone(), Style::new().fg(t.text)),
                 ])
             })
             .collect();
-        let key = |a| keymap::key_label(a, cx.view, Modes::HELP);
-        lines.push(Line::from(Span::styled(
-            format!(
-                " {} or {} closes this help",
-                key(Action::Back),
-                key(Action::Help)
-            ),
-            Style::new().fg(t.dim),
-        )));
-        let want_w = lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 3;
+        let key = |a| self.keymap.key_label(a, cx.view, Modes::HELP);
+        let title = format!(
+            " keys · {} or {} closes ",
+            key(Action::Back),
+            key(Action::Help)
+        );
+        let want_w = lines
+            .iter()
+            .map(Line::width)
+            .max()
+            .unwrap_or(0)
+            .max(text::width(&title) + 2) as u16
+            + 3;
         let want_h = lines.len() as u16 + 2;
         let w = want_w.min(area.width);
         let h = want_h.min(area.height);
@@ -72,10 +90,50 @@ impl Component for Help {
         frame.render_widget(
             Paragraph::new(lines).block(
                 Block::bordered()
-                    .title(" keys ")
+                    .title(title)
                     .border_style(Style::new().fg(t.border)),
             ),
             popup,
         );
     }
+}
+
+/// One line of the help: keys, words, and whether it acts.
+struct Entry {
+    keys: String,
+    help: String,
+    acts: bool,
+}
+
+/// The lines of the help: one per binding, except that a motion and its
+/// opposite (down and up, top and bottom, page down and up) share one, so
+/// the keys of the busiest view fit an 80x24 terminal.
+fn entries(rows: &[&Binding]) -> Vec<Entry> {
+    let pairs = [
+        (Action::Down, Action::Up),
+        (Action::Top, Action::Bottom),
+        (Action::PageUp, Action::PageDown),
+    ];
+    let mut out: Vec<Entry> = Vec::with_capacity(rows.len());
+    let mut i = 0;
+    while i < rows.len() {
+        let b = rows[i];
+        let next = rows.get(i + 1);
+        if let Some(n) = next.filter(|n| pairs.contains(&(b.action, n.action))) {
+            out.push(Entry {
+                keys: format!("{} / {}", b.keys_label(), n.keys_label()),
+                help: format!("{} / {}", b.help, n.help),
+                acts: false,
+            });
+            i += 2;
+            continue;
+        }
+        out.push(Entry {
+            keys: b.keys_label(),
+            help: b.help.to_string(),
+            acts: b.action.acts(),
+        });
+        i += 1;
+    }
+    out
 }

@@ -62,7 +62,8 @@ pub trait Component {
 
 /// Draws a table view's rows under its column headings: a column of width
 /// 0 (dropped by [`fit`](super::columns::fit)) is left out of both, and
-/// `selected` (a position among `rows`) is highlighted.
+/// `selected` (a position among `rows`) is highlighted in the theme's
+/// selection style, behind its marker if it has one.
 pub(crate) fn draw_table<'a>(
     frame: &mut Frame,
     area: Rect,
@@ -89,7 +90,12 @@ pub(crate) fn draw_table<'a>(
     )
     .header(header)
     .column_spacing(1)
-    .row_highlight_style(Style::new().bg(t.selection));
+    .row_highlight_style(t.selection_style());
+    // The marker shows the selection without color (mono, NO_COLOR).
+    let table = match t.selection_marker.as_str() {
+        "" => table,
+        marker => table.highlight_symbol(marker.to_string()),
+    };
     let mut ts = TableState::new().with_selected(Some(selected));
     frame.render_stateful_widget(table, area, &mut ts);
 }
