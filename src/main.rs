@@ -333,9 +333,11 @@ fn guarded(cli: &Cli, verb: Verb, args: &rollout::cli::GuardedVerbArgs) -> ExitC
 fn init_worker_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROLLGUARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The worker's standard error is its log file: no colour codes.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(false)
         .try_init();
 }
 

@@ -20,6 +20,32 @@ pub fn printable_lines(s: &str) -> Cow<'_, str> {
     escape(s, true)
 }
 
+/// [`printable`] of `s` without its colour and style codes (`ESC [ … m`),
+/// for logs written by programs that colour their output: the colours are
+/// dropped, every other control character is made visible as usual.
+pub fn printable_uncoloured(s: &str) -> Cow<'_, str> {
+    if !s.contains("\x1b[") {
+        return printable(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find("\x1b[") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let params = after
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(after.len());
+        if after[params..].starts_with('m') {
+            rest = &after[params + 1..];
+        } else {
+            out.push('\x1b');
+            rest = &rest[at + 1..];
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(printable(&out).into_owned())
+}
+
 fn escape(s: &str, keep_newlines: bool) -> Cow<'_, str> {
     if !s
         .chars()
@@ -58,5 +84,18 @@ mod tests {
         assert_eq!(printable("a\nb\tc\r"), "a\\nb\\tc\\r");
         assert_eq!(printable("\u{9b}31m é"), "\\u{9b}31m é");
         assert_eq!(super::printable_lines("a\nb\x1b"), "a\nb\\x1b");
+    }
+
+    #[test]
+    fn colour_codes_are_dropped_and_other_escapes_shown() {
+        use super::printable_uncoloured as u;
+        assert_eq!(u("plain"), "plain");
+        assert_eq!(
+            u("\x1b[2m03:48\x1b[0m \x1b[32m INFO\x1b[0m x"),
+            "03:48  INFO x"
+        );
+        assert_eq!(u("\x1b[2Jclear"), "\\x1b[2Jclear");
+        assert_eq!(u("\x1b]0;title\x07"), "\\x1b]0;title\\x07");
+        assert_eq!(u("end\x1b["), "end\\x1b[");
     }
 }

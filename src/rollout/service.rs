@@ -243,11 +243,7 @@ fn spawn_worker(
         )
     })?;
     let db_abs = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
-    let log = db_abs
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("rollouts")
-        .join(format!("{id}.log"));
+    let log = worker_log(&db_abs, id);
     let pid = match worker::spawn(&exe, &db_abs, id, mode, &log) {
         Ok(pid) => pid,
         Err(e) => {
@@ -278,6 +274,15 @@ fn spawn_worker(
         tracing::warn!("could not hand the lock of {app} to worker {pid}: {e}");
     }
     Ok((pid, log))
+}
+
+/// Where the worker of deployment `id` writes its log: `rollouts/ID.log`
+/// beside the history at `db`.
+pub fn worker_log(db: &Path, id: i64) -> PathBuf {
+    db.parent()
+        .unwrap_or(Path::new("."))
+        .join("rollouts")
+        .join(format!("{id}.log"))
 }
 
 /// What `--to` names: a deployment or a version, and how it was read.

@@ -9,15 +9,15 @@
 
 use std::sync::Arc;
 
-use crossterm::event::{KeyEvent, KeyEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::config::Fleet;
 
 use super::action::{ConfirmAction, ConfirmedAction};
 use super::command::{self, Command, Words};
 use super::components::{
-    AppView, Confirm, DeploymentView, EventsView, FleetView, Help, HistoryView, LogPane, Press,
-    TextInput,
+    AppView, Confirm, DeploymentView, EventsView, FleetView, Help, HistoryView, LogPane, LogsView,
+    Press, TextInput,
 };
 use super::control::Verb;
 use super::keymap::{Action, Keymap};
@@ -46,6 +46,8 @@ pub enum View {
     Deployment(i64),
     /// The live audit log of every app.
     Events,
+    /// rollguard's log and a rollout worker's.
+    Logs,
 }
 
 /// How many `:` lines the command line remembers.
@@ -80,8 +82,9 @@ pub struct App {
     /// `[console] read_only`).
     pub read_only: bool,
     view: View,
-    /// Where Esc goes from a deployment's view.
-    back_to: View,
+    /// The views Esc goes back to from a deployment's or the Logs view,
+    /// the last one first.
+    back_to: Vec<View>,
     mode: Mode,
     notice: Option<Notice>,
     outbox: Option<ConfirmedAction>,
@@ -109,6 +112,8 @@ pub struct App {
     pub(crate) deployment_view: DeploymentView,
     /// The Events view.
     pub(crate) events_view: EventsView,
+    /// The Logs view.
+    pub(crate) logs_view: LogsView,
     /// The keys: the built-in table with the fleet's `[console.keys]`
     /// (the help popup lists the same).
     pub(crate) keymap: Arc<Keymap>,
@@ -128,7 +133,7 @@ impl App {
             now_ms: 0,
             read_only: false,
             view: View::Fleet,
-            back_to: View::Fleet,
+            back_to: Vec::new(),
             mode: Mode::Normal,
             notice: None,
             outbox: None,
@@ -143,6 +148,7 @@ impl App {
             history_view: HistoryView::default(),
             deployment_view: DeploymentView::default(),
             events_view: EventsView::default(),
+            logs_view: LogsView::default(),
             keymap,
         }
     }
@@ -225,6 +231,7 @@ impl App {
             View::Events => Some(Load::Events {
                 after: self.events_view.last_id(),
             }),
+            View::Logs => self.logs_view.deployment().map(Load::WorkerLog),
         }
     }
 
@@ -270,12 +277,13 @@ impl App {
                 } => self.deployment_view.set(id, report, incident),
                 Loaded::Events(events) => self.events_view.extend(events),
                 Loaded::AppRecords(records) => self.app_view.set_records(records),
+                Loaded::WorkerLog { id, lines } => self.logs_view.set_lines(id, lines),
             },
             Arrival::Loaded(Err(why)) => match self.view {
                 View::History => self.history_view.set_error(why),
                 View::Deployment(_) => self.deployment_view.set_error(why),
                 View::Events => self.events_view.set_error(why),
-                View::Fleet | View::App(_) => {}
+                View::Fleet | View::App(_) | View::Logs => self.notify(why, true),
             },
             Arrival::Sent {
                 request,
@@ -308,7 +316,7 @@ impl App {
                 .history_view
                 .selected_deployment()
                 .and_then(|d| by_name(&d.app)),
-            View::Events => None,
+            View::Events | View::Logs => None,
         }
     }
 
@@ -323,7 +331,7 @@ impl App {
             View::Fleet => self.fleet_view.selected(),
             View::App(_) => self.app_view.selected(),
             View::History => self.history_view.selected(),
-            View::Deployment(_) | View::Events => 0,
+            View::Deployment(_) | View::Events | View::Logs => 0,
         }
     }
 
@@ -373,6 +381,15 @@ impl App {
         }
         if let Some(b) = self.keymap.lookup(&key, self.view, &self.mode) {
             return self.apply(b.action, state);
+        }
+        // Esc and a key typed quickly after it arrive as Alt + the key
+        // (terminals and tmux send Esc as the Alt prefix): unbound, it
+        // is taken as the two keys it was.
+        if key.modifiers.contains(KeyModifiers::ALT) && matches!(key.code, KeyCode::Char(_)) {
+            let esc = KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE);
+            self.handle_key(esc, state);
+            let plain = KeyEvent::new(key.code, key.modifiers - KeyModifiers::ALT);
+            return self.handle_key(plain, state);
         }
         if let Mode::Confirm(c) = &mut self.mode {
             c.edit(&key);
@@ -449,6 +466,35 @@ impl App {
                 return self.check(Intent::Rollback { app, to });
             }
             Action::ShowHistory => self.show(View::History),
+            Action::ShowLogs => {
+                let shown = match self.view {
+                    View::Deployment(_) => {
+                        self.deployment_view.report().map(|r| (r.id, r.app.clone()))
+                    }
+                    _ => self.current_app().and_then(|i| {
+                        let r = state.rollouts(i)?;
+                        let id = r
+                            .active
+                            .as_ref()
+                            .map(|a| a.id)
+                            .or(r.last.as_ref().map(|l| l.id))?;
+                        Some((id, self.fleet.apps.get(i)?.name.clone()))
+                    }),
+                };
+                let shown = shown.or_else(|| {
+                    self.logs_view.deployment().map(|id| {
+                        let app = self.deployment_view.report().map(|r| r.app.clone());
+                        (id, app.unwrap_or_default())
+                    })
+                });
+                self.logs_view.show(shown);
+                self.go(View::Logs);
+            }
+            Action::MoreDetail | Action::LessDetail => {
+                if !self.logs_view.apply(action) {
+                    return Action::None;
+                }
+            }
             Action::ShowEvents => self.show(View::Events),
             Action::ShowRollout => {
                 let Some(r) = self.current_app().and_then(|i| state.rollouts(i)) else {
@@ -477,6 +523,7 @@ impl App {
                     View::History => self.history_view.apply(action),
                     View::Deployment(_) => self.deployment_view.apply(action),
                     View::Events => self.events_view.apply(action),
+                    View::Logs => self.logs_view.apply(action),
                 };
             }
             Action::Open => match self.view {
@@ -497,8 +544,13 @@ impl App {
                 _ => return Action::None,
             },
             Action::Back => match self.view {
-                View::Deployment(_) => self.view = self.back_to,
-                View::App(_) | View::History | View::Events => self.view = View::Fleet,
+                View::Deployment(_) | View::Logs => {
+                    self.view = self.back_to.pop().unwrap_or(View::Fleet);
+                }
+                View::App(_) | View::History | View::Events => {
+                    self.back_to.clear();
+                    self.view = View::Fleet;
+                }
                 View::Fleet if !self.fleet_view.filter().is_empty() => {
                     self.fleet_view.set_filter("");
                 }
@@ -531,20 +583,29 @@ impl App {
         action
     }
 
-    /// Shows `view` (the Fleet, History or Events).
+    /// Shows `view` (the Fleet, History or Events): a place of its own,
+    /// so Esc from it goes to the fleet.
     fn show(&mut self, view: View) {
+        self.back_to.clear();
+        self.view = view;
+    }
+
+    /// Shows `view` over the one shown now, which Esc comes back to.
+    fn go(&mut self, view: View) {
         if self.view != view {
+            self.back_to.push(self.view);
             self.view = view;
         }
     }
 
     /// Shows deployment `id`; Esc comes back to the view shown now.
     fn open_deployment(&mut self, id: i64) {
-        if !matches!(self.view, View::Deployment(_)) {
-            self.back_to = self.view;
-        }
         self.deployment_view.show(id);
-        self.view = View::Deployment(id);
+        if let View::Deployment(_) = self.view {
+            self.view = View::Deployment(id);
+        } else {
+            self.go(View::Deployment(id));
+        }
     }
 
     /// Leaves `intent` for the run loop to check and waits for its

@@ -70,6 +70,12 @@ pub enum Action {
     /// Show the rollout of the current app (the one in flight, else the
     /// last).
     ShowRollout,
+    /// Show the Logs view.
+    ShowLogs,
+    /// Show more detail of rollguard's log (a lower level).
+    MoreDetail,
+    /// Show less detail of rollguard's log.
+    LessDetail,
     /// Complete the word typed on the command line.
     Complete,
     /// The command line typed before this one.
@@ -120,6 +126,9 @@ impl Action {
             Action::ShowHistory => "history",
             Action::ShowEvents => "events",
             Action::ShowRollout => "rollout",
+            Action::ShowLogs => "logs",
+            Action::MoreDetail => "more_detail",
+            Action::LessDetail => "less_detail",
             Action::Complete => "complete",
             Action::Older => "older",
             Action::Newer => "newer",
@@ -159,10 +168,13 @@ impl Views {
     pub const DEPLOYMENT: Views = Views(1 << 3);
     /// The Events view.
     pub const EVENTS: Views = Views(1 << 4);
+    /// The Logs view.
+    pub const LOGS: Views = Views(1 << 5);
     /// The views that are tables of rows.
     pub const TABLES: Views = Views(Self::FLEET.0 | Self::APP.0 | Self::HISTORY.0);
     /// The views that move or scroll with the arrows.
-    pub const LISTS: Views = Views(Self::TABLES.0 | Self::DEPLOYMENT.0 | Self::EVENTS.0);
+    pub const LISTS: Views =
+        Views(Self::TABLES.0 | Self::DEPLOYMENT.0 | Self::EVENTS.0 | Self::LOGS.0);
     /// The views about one app, where the rollout keys act on it.
     pub const OF_APP: Views = Views(Self::FLEET.0 | Self::APP.0 | Self::DEPLOYMENT.0);
     /// Every view.
@@ -181,6 +193,7 @@ impl Views {
             View::History => Self::HISTORY,
             View::Deployment(_) => Self::DEPLOYMENT,
             View::Events => Self::EVENTS,
+            View::Logs => Self::LOGS,
         };
         self.0 & bit.0 != 0
     }
@@ -190,14 +203,26 @@ impl Views {
         self.0 & other.0 != 0
     }
 
-    /// The views of both sets, in words: "fleet view", "app view", ...
-    fn shared_words(self, other: Views) -> &'static str {
+    /// The views of both sets, in words: "fleet view", "fleet and app
+    /// views", ...
+    fn shared_words(self, other: Views) -> String {
         let both = self.0 & other.0;
-        match (both & Self::FLEET.0 != 0, both & Self::APP.0 != 0) {
-            (true, true) => "fleet and app views",
-            (true, false) => "fleet view",
-            (false, true) => "app view",
-            (false, false) => "same view",
+        let names: Vec<&str> = [
+            (Self::FLEET, "fleet"),
+            (Self::APP, "app"),
+            (Self::HISTORY, "History"),
+            (Self::DEPLOYMENT, "rollout"),
+            (Self::EVENTS, "Events"),
+            (Self::LOGS, "Logs"),
+        ]
+        .iter()
+        .filter(|(v, _)| both & v.0 != 0)
+        .map(|(_, n)| *n)
+        .collect();
+        match names.as_slice() {
+            [] => "same view".into(),
+            [one] => format!("{one} view"),
+            [first @ .., last] => format!("{} and {last} views", first.join(", ")),
         }
     }
 }
@@ -514,6 +539,12 @@ pub const KEYMAP: &[Binding] = &[
         "history of deployments and rollbacks", Some("history")),
     bind(&[Key::char('E')], Action::ShowEvents, ALL, NORMAL,
         "live events of every app", Some("events")),
+    bind(&[Key::char('L')], Action::ShowLogs, ALL, NORMAL,
+        "rollguard's log and the rollout worker's", Some("logs")),
+    bind(&[Key::char('+')], Action::MoreDetail, Views::LOGS, NORMAL,
+        "more detail in rollguard's log", Some("more")),
+    bind(&[Key::char('-')], Action::LessDetail, Views::LOGS, NORMAL,
+        "less detail in rollguard's log", Some("less")),
     bind(&[ENTER], Action::Press, ALL, Modes::CONFIRM, "press the focused button", Some("press")),
     bind(&[Key::plain(KeyCode::Tab), Key::plain(KeyCode::BackTab), Key::plain(KeyCode::Left),
         Key::plain(KeyCode::Right)], Action::SwitchButton, ALL, Modes::CONFIRM,
@@ -537,7 +568,7 @@ pub const KEYMAP: &[Binding] = &[
         "next row", Some("down")),
     bind(&[Key::char('k'), Key::plain(KeyCode::Up)], Action::Up, LISTS, NORMAL,
         "previous row", Some("up")),
-    bind(&[Key::char('l')], Action::ToggleLog, ALL, BROWSING, "show / hide the log pane", Some("logs")),
+    bind(&[Key::char('l')], Action::ToggleLog, ALL, BROWSING, "show / hide the log pane", Some("log pane")),
     bind(&[Key::char('/')], Action::Filter, Views::FLEET, NORMAL, "filter apps by name", Some("filter")),
     bind(&[Key::char(':')], Action::Command, ALL, NORMAL,
         "command line: :deploy, :rollback, :theme, :q, Tab completes",
@@ -879,6 +910,7 @@ mod tests {
             View::History,
             View::Deployment(1),
             View::Events,
+            View::Logs,
         ] {
             for mode in &modes {
                 let keys: Vec<Key> = k
@@ -1078,10 +1110,10 @@ mod tests {
                 .contains("\"q\" would mean both abort and quit"),
             "{e:?}"
         );
-        assert!(e[0].message.contains("fleet and app views"), "{e:?}");
+        assert!(e[0].message.contains("fleet, app and rollout views"), "{e:?}");
         assert!(e[0].hint.contains("quit's key by default"), "{e:?}");
         // Between two lines: the later one.
-        let e = errors(&[remap("quit", &["Q"]), remap("toggle_log", &["L", "Q"])]);
+        let e = errors(&[remap("quit", &["Q"]), remap("toggle_log", &["Z", "Q"])]);
         assert_eq!(e.len(), 1, "{e:?}");
         assert_eq!(e[0].place, RemapPlace::Key(1, 1));
         assert!(e[0].message.contains("both toggle_log and quit"), "{e:?}");

@@ -30,6 +30,8 @@ pub enum Load {
     },
     /// An app's releases and recent deployments (the App view).
     AppRecords(String),
+    /// The end of a deployment's worker log (the Logs view).
+    WorkerLog(i64),
 }
 
 /// An app's releases and deployments, as the App view shows them.
@@ -64,16 +66,33 @@ pub enum Loaded {
     Events(Vec<Event>),
     /// An app's records.
     AppRecords(AppRecords),
+    /// The last lines of a deployment's worker log, made printable.
+    WorkerLog {
+        /// The deployment.
+        id: i64,
+        /// Its lines, oldest first (at most [`WORKER_LOG_LINES`]).
+        lines: Vec<String>,
+    },
 }
+
+/// How many lines of a worker's log the Logs view shows.
+pub const WORKER_LOG_LINES: usize = 500;
+/// How much of the end of a worker's log is read.
+const WORKER_LOG_TAIL: u64 = 256 * 1024;
 
 /// Reads what `load` asks from the history at `db`, opened read-only.
 /// Blocking.
 pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
-    let store = Store::open_read_only(db).map_err(|e| e.message())?;
+    let open = || Store::open_read_only(db).map_err(|e| e.message());
     let err = |e: crate::store::StoreError| e.message();
     Ok(match load {
-        Load::History => Loaded::History(store.deployments(None, HISTORY_ROWS).map_err(err)?),
+        Load::WorkerLog(id) => Loaded::WorkerLog {
+            id: *id,
+            lines: worker_log(db, *id)?,
+        },
+        Load::History => Loaded::History(open()?.deployments(None, HISTORY_ROWS).map_err(err)?),
         Load::Report(id) => {
+            let store = open()?;
             let report = report::read(&store, *id).map_err(|e| e.to_string())?;
             let incident = match &report {
                 Some(r) => incident_of(&store, r).map_err(err)?,
@@ -85,15 +104,18 @@ pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
                 incident,
             }
         }
-        Load::Events { after: 0 } => {
-            Loaded::Events(store.newest_events(None, None, EVENTS_KEPT).map_err(err)?)
-        }
+        Load::Events { after: 0 } => Loaded::Events(
+            open()?
+                .newest_events(None, None, EVENTS_KEPT)
+                .map_err(err)?,
+        ),
         Load::Events { after } => Loaded::Events(
-            store
+            open()?
                 .events_after(*after, None, None, EVENTS_KEPT)
                 .map_err(err)?,
         ),
         Load::AppRecords(app) => {
+            let store = open()?;
             let releases = store.releases(app).map_err(err)?;
             Loaded::AppRecords(AppRecords {
                 app: app.clone(),
@@ -125,4 +147,35 @@ fn incident_of(
             })
         })
         .cloned())
+}
+
+/// The last lines of the worker log of deployment `id`, each made
+/// printable without colour codes (a worker's log holds what drivers and
+/// hosts printed).
+fn worker_log(db: &Path, id: i64) -> Result<Vec<String>, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let path = crate::rollout::service::worker_log(db, id);
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = len.saturating_sub(WORKER_LOG_TAIL);
+    file.seek(SeekFrom::Start(from))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(WORKER_LOG_TAIL)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if from > 0 && !lines.is_empty() {
+        lines.remove(0); // cut in the middle
+    }
+    let skip = lines.len().saturating_sub(WORKER_LOG_LINES);
+    Ok(lines[skip..]
+        .iter()
+        .map(|l| crate::printable::printable_uncoloured(l).into_owned())
+        .collect())
 }

@@ -4,14 +4,16 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `app.rs` | [`App`]: the components as named fields, the [`View`], the [`Mode`], the notice; the event pump (`handle_key` → `apply`, one method per mode) |
-//! | `mode.rs` | [`Mode`]: what is open over the view (normal, help, the question with its action, the `/` filter, the `:` command line); one at a time |
-//! | `keymap.rs` | the one table of keys; each binding says its views and modes; key lookup, the help popup and the footer all read it |
-//! | `components/` | one file each: the fleet view (its filter and the rows it shows, kept apart from the fleet index), the app view, the help popup, the confirm modal (Cancel and the action's button, the reason, a protected app's name), the log pane, the selection of a table, [`TextInput`] |
-//! | `action.rs` | [`ConfirmAction`] (built by a key or a `:` line) and [`ConfirmedAction`] (with the reason) |
-//! | `perform.rs` | [`Service::perform`]: the one `match` that carries a confirmed action out through the rollout service, on a blocking task |
+//! | `app.rs` | [`App`]: the components as named fields, the [`View`] and the views Esc goes back to, the [`Mode`], the notice, the `:` lines typed; the event pump (`handle_key` → `apply`, one method per mode); what the view wants read ([`App::wanted`]) and taking in what arrives ([`App::arrive`]) |
+//! | `mode.rs` | [`Mode`]: what is open over the view (normal, help, the question with its action, the `/` filter, the `:` command line, a deploy or rollback being checked); one at a time |
+//! | `keymap.rs` | the one table of keys; each binding says its views and modes; `[console.keys]` remaps it once at start ([`keymap::Keymap`]); key lookup, the help popup and the footer all read it |
+//! | `components/` | one file each: the fleet view (its filter and the rows it shows, kept apart from the fleet index), the app view (probes, releases with the last good, recent deployments), History, one deployment (the Rollout view: gauges per batch, instance states, the failure budget, countdowns, the "why" card, the timeline), Events, Logs (rollguard's log by level, a worker's log), the help popup, the confirm modal (Cancel and the action's button, the report of what was checked, the reason, a protected app's name), the log pane, the selection of a table, [`TextInput`] |
+//! | `action.rs` | [`ConfirmAction`] (built by a key, a `:` line or a checked deploy or rollback) and [`ConfirmedAction`] (with the reason) |
+//! | `prepare.rs` | a deploy's or rollback's [`Intent`] checked through the rollout service (preflight, rollback checks) into the [`Question`] the modal asks |
+//! | `perform.rs` | [`Service`]: `perform`, the one `match` that carries a confirmed action out through the rollout service; `prepare`; `load`; all on blocking tasks |
+//! | `load.rs` | what a view reads from the history ([`load::Load`] → [`load::Loaded`]): History's deployments, a deployment's report and incident, events after an id, an app's releases, a worker's log |
 //! | `queue.rs` | [`Queue`]: the one queue background tasks post an [`Arrival`] into; the run loop drains it |
-//! | `command.rs` | what a `:` line asks for ([`Command`]), pure |
+//! | `command.rs` | what a `:` line asks for ([`Command`]) and how a word is completed, pure |
 //! | `control.rs` | the rollout verbs: where each applies, its question, sending it ([`Request::send`]) |
 //! | `header.rs`, `footer.rs` | the top line (with "read-only" when it is) and the bottom line |
 //! | `state.rs`, `rollout_text.rs`, `sparkline.rs`, `columns.rs`, `text.rs`, `theme.rs` | data state and how it is worded, drawn and coloured |
@@ -23,13 +25,17 @@
 //! Enter on the action's button (Tab or ← → to reach it), once a required
 //! reason and a protected app's name are typed, leaves a
 //! [`ConfirmedAction`] that the run loop hands to [`Service::perform`],
-//! whose outcome comes back through the [`Queue`] to [`App::arrive`]. On
-//! a read-only console ([`App::read_only`]) every action is refused where
-//! the question would open, and none is offered. Nothing on the draw or
-//! input path does I/O.
+//! whose outcome comes back through the [`Queue`] to [`App::arrive`]. A
+//! deploy or a rollback by hand is checked first: [`Mode::Pending`] waits
+//! while [`Service::prepare`] runs the preflight, and its question (the
+//! plan, the way back, the warnings) arrives through the queue. The view
+//! shown says what it wants read; the run loop has [`Service::load`] read
+//! it about once a second. On a read-only console ([`App::read_only`])
+//! every action is refused where the question would open, and none is
+//! offered. Nothing on the draw or input path does I/O.
 //!
-//! Screen, top to bottom: header, optional banner, the fleet or app table,
-//! optional log pane, footer (or the line being typed); the help popup or
+//! Screen, top to bottom: header, optional banner, the view (fleet, app,
+//! History, a deployment, Events, Logs), optional log pane, footer (or the line being typed); the help popup or
 //! the question on top.
 
 mod action;
@@ -119,6 +125,7 @@ pub fn draw(frame: &mut Frame, app: &App, state: &FleetState) {
         View::History => app.history_view.draw(frame, table_area, &cx),
         View::Deployment(_) => app.deployment_view.draw(frame, table_area, &cx),
         View::Events => app.events_view.draw(frame, table_area, &cx),
+        View::Logs => app.logs_view.draw(frame, table_area, &cx),
     }
     if let Some(l) = log_area {
         app.log_pane.draw(frame, l, &cx);

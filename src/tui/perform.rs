@@ -72,6 +72,12 @@ impl Service {
                 let actor = self.actor.clone();
                 tokio::task::spawn_blocking(move || {
                     let result = request.send(&db, &actor);
+                    match &result {
+                        Ok(()) => tracing::info!("{actor} sent {verb} to {}", request.app),
+                        Err(e) => {
+                            tracing::warn!("{actor} could not send {verb} to {}: {e}", request.app)
+                        }
+                    }
                     queue.post(Arrival::Sent { request, result });
                 });
                 Ok(said)
@@ -84,9 +90,19 @@ impl Service {
                     prepared.app,
                     prepared.version
                 );
-                let fleet = self.fleet.clone();
+                let (fleet, actor) = (self.fleet.clone(), self.actor.clone());
                 tokio::task::spawn_blocking(move || {
-                    queue.post(Arrival::Done(start(&fleet, &db, &prepared, reason)));
+                    let result = start(&fleet, &db, &prepared, reason);
+                    match &result {
+                        Ok(said) => tracing::info!("{actor}: {said}"),
+                        Err(e) => tracing::warn!(
+                            "{actor} could not {} {} {}: {e}",
+                            action_name(&prepared),
+                            prepared.app,
+                            prepared.version
+                        ),
+                    }
+                    queue.post(Arrival::Done(result));
                 });
                 Ok(said)
             }
@@ -95,19 +111,11 @@ impl Service {
                 let actor = self.actor.clone();
                 let why = reason.unwrap_or_default();
                 tokio::task::spawn_blocking(move || {
-                    let result = Store::open(&db)
-                        .map_err(|e| e.message())
-                        .and_then(|store| {
-                            lock::break_abandoned(&store, &app, &actor, &why)
-                                .map_err(|e| e.to_string())
-                        })
-                        .map(|broken| match broken {
-                            Some(l) => format!(
-                                "the lock of {app} held by {}@{} (pid {}) is broken",
-                                l.owner_user, l.owner_host, l.owner_pid
-                            ),
-                            None => format!("{app} was not locked"),
-                        });
+                    let result = break_lock(&db, &app, &actor, &why);
+                    match &result {
+                        Ok(said) => tracing::info!("{actor}: {said} ({why})"),
+                        Err(e) => tracing::warn!("{actor} could not break the lock of {app}: {e}"),
+                    }
                     queue.post(Arrival::Done(result));
                 });
                 Ok("breaking the lock…".into())
@@ -150,6 +158,19 @@ impl Service {
         });
         true
     }
+}
+
+/// Breaks the abandoned lock of `app` as `actor` for `why`; what to say.
+fn break_lock(db: &std::path::Path, app: &str, actor: &str, why: &str) -> Result<String, String> {
+    let store = Store::open(db).map_err(|e| e.message())?;
+    let broken = lock::break_abandoned(&store, app, actor, why).map_err(|e| e.to_string())?;
+    Ok(match broken {
+        Some(l) => format!(
+            "the lock of {app} held by {}@{} (pid {}) is broken",
+            l.owner_user, l.owner_host, l.owner_pid
+        ),
+        None => format!("{app} was not locked"),
+    })
 }
 
 fn action_name(p: &Prepared) -> &'static str {

@@ -14,7 +14,7 @@ fn remapped_fleet() -> Arc<Fleet> {
     let mut f = (*fleet()).clone();
     f.console.keys = vec![
         remap("quit", &["Q"]),
-        remap("toggle_log", &["L", "ctrl-l"]),
+        remap("toggle_log", &["Z", "ctrl-l"]),
         remap("abort", &["X"]),
     ];
     Arc::new(f)
@@ -43,7 +43,7 @@ fn help_and_footer_show_the_remapped_keys() {
     let quit = line_of(" quit ");
     assert!(quit.contains(" Q ") && !quit.contains("Ctrl-c"), "{text}");
     assert!(
-        line_of("show / hide the log pane").contains("L, Ctrl-l"),
+        line_of("show / hide the log pane").contains("Z, Ctrl-l"),
         "{text}"
     );
     assert!(line_of("abort the rollout").contains(" X "), "{text}");
@@ -54,7 +54,7 @@ fn help_and_footer_show_the_remapped_keys() {
 
     // The new keys act; the old ones are free.
     assert_eq!(a.handle_key(key('q'), &s), Action::None);
-    assert_eq!(a.handle_key(key('L'), &s), Action::ToggleLog);
+    assert_eq!(a.handle_key(key('Z'), &s), Action::ToggleLog);
     assert!(a.log_visible());
     assert_eq!(a.handle_key(code(KeyCode::Esc), &s), Action::Back);
     assert_eq!(a.handle_key(key('x'), &s), Action::None);

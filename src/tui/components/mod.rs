@@ -14,6 +14,7 @@ mod fleet_view;
 mod help;
 mod history_view;
 mod log_pane;
+mod logs_view;
 mod selection;
 mod text_input;
 
@@ -30,6 +31,7 @@ pub use fleet_view::{FleetView, status_symbol};
 pub use help::Help;
 pub use history_view::{HistoryView, is_rollback};
 pub use log_pane::LogPane;
+pub use logs_view::LogsView;
 pub use selection::Selection;
 pub use text_input::{CURSOR, TextInput};
 
