@@ -238,3 +238,165 @@ fn a_rollback_by_hand_and_one_picked_from_history() {
     quit_and_check_stopped(&s, &marker);
     sampler.finish().assert_all_gone(Duration::from_secs(5));
 }
+
+#[test]
+fn two_consoles_see_each_others_hold_and_fire() {
+    let test = "two_consoles_see_each_others_hold_and_fire";
+    if common::program(test, "tmux").is_none() {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_rollguard");
+    let _one = one_demo();
+    let a = session("two-a");
+    let tmp = common::TempDir::new("tmux-two");
+    let marker = tmp.0.to_string_lossy().to_string();
+    a.keys(&[&format!("TMPDIR={marker} {bin} demo"), "Enter"]);
+    let dir = demo_dir(&tmp.0);
+    let sampler = demo_footprint::Sampler::start(&dir);
+    a.wait("the fleet", Duration::from_secs(40), |sc| {
+        sc.contains("payments") && sc.contains("v1")
+    });
+    // The second console reads the demo's history (`rg` runs rollguard on
+    // its config and history).
+    let b = session("two-b");
+    b.keys(&[&format!("{}", dir.join("rg").display()), "Enter"]);
+    b.wait("the second console", Duration::from_secs(40), |sc| {
+        sc.contains("payments") && sc.contains("v1")
+    });
+
+    // v3 of the demo's payments fails while watched; its rollback waits
+    // for an operator (auto_rollback = "confirm").
+    press(&a, &["j"]);
+    ask(&a, "deploy payments v3", "Deploy payments v1 → v3?");
+    press(&a, &["Tab", "Enter"]);
+    let armed_row = |sc: &str| {
+        sc.lines()
+            .any(|l| l.contains("payments") && l.contains("rollback of v3"))
+    };
+    a.wait("the armed rollback", Duration::from_secs(120), armed_row);
+    b.wait(
+        "the armed rollback, in the other console",
+        Duration::from_secs(10),
+        armed_row,
+    );
+
+    // Held in the second console: the first one sees it held.
+    press(&b, &["j", "h"]);
+    b.wait("the hold question", Duration::from_secs(10), |sc| {
+        sc.contains("Hold the rollback of payments")
+    });
+    b.keys(&["-l", "looking at it"]);
+    press(&b, &["Tab", "Enter"]);
+    let held_row = |sc: &str| {
+        sc.lines()
+            .any(|l| l.contains("payments") && l.contains("held"))
+    };
+    b.wait("held", Duration::from_secs(15), held_row);
+    a.wait(
+        "held, in the other console",
+        Duration::from_secs(10),
+        held_row,
+    );
+
+    // Fired in the first: both see it rolled back.
+    press(&a, &["f"]);
+    a.wait("the fire question", Duration::from_secs(10), |sc| {
+        sc.contains("Roll payments back now")
+    });
+    a.keys(&["-l", "v3 is bad"]);
+    press(&a, &["Tab", "Enter"]);
+    let back_row = |sc: &str| {
+        sc.lines()
+            .any(|l| l.contains("payments") && l.contains("v3 rolled back"))
+    };
+    a.wait("the rollback", Duration::from_secs(90), back_row);
+    b.wait(
+        "the rollback, in the other console",
+        Duration::from_secs(10),
+        back_row,
+    );
+
+    let store = rollguard::store::Store::open_read_only(&dir.join("history.db")).unwrap();
+    let id = deployments(&dir)[0].id;
+    let kinds: Vec<(String, Option<String>)> = store
+        .deployment_events(id, 0)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind.starts_with("command_"))
+        .map(|e| (e.kind, e.reason))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (
+                "command_hold".to_string(),
+                Some("looking at it".to_string())
+            ),
+            ("command_fire".to_string(), Some("v3 is bad".to_string())),
+        ]
+    );
+
+    b.keys(&["q"]);
+    quit_and_check_stopped(&a, &marker);
+    sampler.finish().assert_all_gone(Duration::from_secs(5));
+}
+
+#[test]
+fn quitting_the_console_mid_rollout_stops_nothing() {
+    let test = "quitting_the_console_mid_rollout_stops_nothing";
+    if common::program(test, "tmux").is_none() {
+        return;
+    }
+    let Some(env) = common::rollout::Env::new(test, "nginx", "") else {
+        return;
+    };
+    env.deploy_ok("v1", "rolling");
+    let bin = env!("CARGO_BIN_EXE_rollguard");
+    let s = session("quit-mid");
+    let db = env.dir.join("history.db");
+    s.keys(&[
+        &format!(
+            "{bin} --config {} --db {}",
+            env.config().display(),
+            db.display()
+        ),
+        "Enter",
+    ]);
+    s.wait("the console", Duration::from_secs(30), |sc| {
+        sc.contains("web") && sc.contains("v1")
+    });
+    ask(&s, "deploy web v2", "Deploy web v1 → v2?");
+    press(&s, &["Tab", "Enter"]);
+    s.wait("the start", Duration::from_secs(30), |sc| {
+        sc.contains("deployment 2 started")
+    });
+    s.keys(&["q"]);
+    s.wait("the prompt", Duration::from_secs(15), |sc| {
+        sc.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .is_some_and(|l| l.starts_with("RGPROMPT$"))
+    });
+    // The rollout goes on without the console, to the end.
+    let end = std::time::Instant::now() + Duration::from_secs(120);
+    let d = loop {
+        let store = rollguard::store::Store::open_read_only(&db).unwrap();
+        let d = store.deployment(2).unwrap().expect("deployment 2");
+        if d.outcome.is_some() {
+            break d;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "deployment 2 did not end: {d:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(
+        (d.to_version.as_str(), d.outcome.as_deref()),
+        ("v2", Some("deployed")),
+        "{d:#?}"
+    );
+    let (code, out, _) = env.rollguard(&["status", "web", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\"v2\""), "every instance runs v2: {out}");
+}

@@ -95,6 +95,10 @@ pub struct App {
     /// A theme asked for by `:theme` that is not built in, for the run
     /// loop to read.
     theme_wanted: Option<String>,
+    /// The releases the history knows, by app, for completion; and
+    /// whether to read them again (each time the command line opens).
+    releases: Vec<(String, Vec<String>)>,
+    releases_wanted: bool,
     /// The `:` lines run, oldest first, and where ↑ ↓ are among them.
     command_history: Vec<String>,
     command_at: usize,
@@ -140,6 +144,8 @@ impl App {
             checks: None,
             last_token: 0,
             theme_wanted: None,
+            releases: Vec::new(),
+            releases_wanted: false,
             command_history: Vec::new(),
             command_at: 0,
             app_view: AppView::default(),
@@ -216,6 +222,13 @@ impl App {
         self.theme_wanted.take()
     }
 
+    /// The reading of every app's releases (for completion) the command
+    /// line asks for when it opens, for the run loop.
+    pub fn take_releases_wanted(&mut self) -> Option<Load> {
+        std::mem::take(&mut self.releases_wanted)
+            .then(|| Load::Releases(self.fleet.apps.iter().map(|a| a.name.clone()).collect()))
+    }
+
     /// What the view shown wants read from the history, for the run loop
     /// (through [`Service::load`](super::Service::load)).
     pub fn wanted(&self) -> Option<Load> {
@@ -278,6 +291,7 @@ impl App {
                 Loaded::Events(events) => self.events_view.extend(events),
                 Loaded::AppRecords(records) => self.app_view.set_records(records),
                 Loaded::WorkerLog { id, lines } => self.logs_view.set_lines(id, lines),
+                Loaded::Releases(releases) => self.releases = releases,
             },
             Arrival::Loaded(Err(why)) => match self.view {
                 View::History => self.history_view.set_error(why),
@@ -446,6 +460,8 @@ impl App {
                     return Action::None;
                 }
                 let line = format!("deploy {} ", a.name);
+                self.command_at = self.command_history.len();
+                self.releases_wanted = true;
                 self.mode = Mode::Command(TextInput::with_text(&line, COMMAND_MAX));
             }
             Action::Rollback => {
@@ -567,6 +583,7 @@ impl App {
             },
             Action::Command => {
                 self.command_at = self.command_history.len();
+                self.releases_wanted = true;
                 self.mode = Mode::Command(TextInput::new(COMMAND_MAX));
             }
             Action::Quit
@@ -727,7 +744,8 @@ impl App {
     }
 
     /// What completion offers: the apps, the releases the console knows
-    /// of each (what runs, what was deployed, the last good), the themes.
+    /// of each (what runs, what was deployed, what the history records),
+    /// the themes.
     fn words<'a>(&'a self, state: &'a FleetState) -> Words<'a> {
         let releases = self
             .fleet
@@ -752,6 +770,11 @@ impl App {
                     }
                 }
                 self.app_view.known_releases(&a.name).for_each(&mut add);
+                self.releases
+                    .iter()
+                    .filter(|(app, _)| *app == a.name)
+                    .flat_map(|(_, v)| v)
+                    .for_each(|v| add(v));
                 known.sort();
                 (a.name.as_str(), known)
             })

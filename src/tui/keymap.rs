@@ -1110,7 +1110,10 @@ mod tests {
                 .contains("\"q\" would mean both abort and quit"),
             "{e:?}"
         );
-        assert!(e[0].message.contains("fleet, app and rollout views"), "{e:?}");
+        assert!(
+            e[0].message.contains("fleet, app and rollout views"),
+            "{e:?}"
+        );
         assert!(e[0].hint.contains("quit's key by default"), "{e:?}");
         // Between two lines: the later one.
         let e = errors(&[remap("quit", &["Q"]), remap("toggle_log", &["Z", "Q"])]);

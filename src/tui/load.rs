@@ -32,6 +32,8 @@ pub enum Load {
     AppRecords(String),
     /// The end of a deployment's worker log (the Logs view).
     WorkerLog(i64),
+    /// The releases the history knows of these apps (completion).
+    Releases(Vec<String>),
 }
 
 /// An app's releases and deployments, as the App view shows them.
@@ -66,6 +68,8 @@ pub enum Loaded {
     Events(Vec<Event>),
     /// An app's records.
     AppRecords(AppRecords),
+    /// Each app's releases, newest first (completion).
+    Releases(Vec<(String, Vec<String>)>),
     /// The last lines of a deployment's worker log, made printable.
     WorkerLog {
         /// The deployment.
@@ -114,6 +118,18 @@ pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
                 .events_after(*after, None, None, EVENTS_KEPT)
                 .map_err(err)?,
         ),
+        Load::Releases(apps) => {
+            let store = open()?;
+            let mut out = Vec::with_capacity(apps.len());
+            for app in apps {
+                let versions = store.releases(app).map_err(err)?;
+                out.push((
+                    app.clone(),
+                    versions.into_iter().map(|r| r.version).collect(),
+                ));
+            }
+            Loaded::Releases(out)
+        }
         Load::AppRecords(app) => {
             let store = open()?;
             let releases = store.releases(app).map_err(err)?;

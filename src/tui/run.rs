@@ -138,6 +138,9 @@ pub async fn run(
                         if let Some((token, intent)) = app.take_check() {
                             service.prepare(token, intent);
                         }
+                        if let Some(load) = app.take_releases_wanted() {
+                            service.load(load);
+                        }
                         if let Some(name) = app.take_theme_wanted() {
                             load_theme(name, theme_dirs.clone(), &queue);
                         }
@@ -250,8 +253,13 @@ impl Reads {
 
     /// Notes that a read came back.
     fn arrived(&mut self, arrival: &super::queue::Arrival) {
-        if matches!(arrival, super::queue::Arrival::Loaded(_)) {
-            self.in_flight = false;
+        use super::load::Loaded;
+        use super::queue::Arrival;
+        match arrival {
+            // Completion's reading is not the view's.
+            Arrival::Loaded(Ok(Loaded::Releases(_))) => {}
+            Arrival::Loaded(_) => self.in_flight = false,
+            _ => {}
         }
     }
 }
