@@ -106,7 +106,7 @@ fn a_deploy_from_the_console_rolls_back_and_history_says_why() {
     );
     press(&s, &["R"]);
     s.wait("the rollout view", Duration::from_secs(10), |sc| {
-        sc.contains("deploy 1 · checkout v1 → v3") && sc.contains("batch")
+        sc.contains("deploy 1 · checkout v1 → v3") && sc.contains("replace checkout-1")
     });
     let why = s.wait("the rollback and its why", Duration::from_secs(120), |sc| {
         sc.contains("rolled back") && sc.contains("WHY") && sc.contains("E_GATE_FAILED")

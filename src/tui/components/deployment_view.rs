@@ -259,12 +259,68 @@ fn summary_lines(r: &DeploymentReport, cx: &DrawContext) -> Vec<Line<'static>> {
             Style::new().fg(t.text),
         )));
     }
-    if r.outcome.is_none()
-        && let Some(line) = countdown(r, cx)
-    {
-        lines.push(line);
+    if r.outcome.is_none() {
+        lines.extend(countdown(r, cx).or_else(|| gate_deadline(r, cx)));
+        if let Some(split) = traffic_split(r) {
+            lines.push(Line::from(vec![
+                Span::styled("traffic: ", dim),
+                Span::styled(printable(&split).into_owned(), Style::new().fg(t.text)),
+            ]));
+        }
     }
     lines
+}
+
+/// How long the running batch or step has left to be healthy before its
+/// gate fails it (the app's `health.deadline`).
+fn gate_deadline(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>> {
+    let app = cx.state.fleet().apps.iter().find(|a| a.name == r.app)?;
+    let b = r.batches.iter().find(|b| b.state == "running")?;
+    let started = b.started_at_ms?;
+    let style = Style::new().fg(cx.theme.rollout);
+    if stage_describe(r, b).is_some_and(|d| d.starts_with("monitor")) {
+        let left = started + app.health.monitor.as_millis() as i64 - cx.now_ms;
+        return Some(Line::from(Span::styled(
+            format!("⏱ monitoring: ends in {}", text::age(left.max(0))),
+            style,
+        )));
+    }
+    let passed = r
+        .events
+        .iter()
+        .any(|e| e.at_ms >= started && e.kind == "gate_passed");
+    if passed {
+        return None;
+    }
+    let left = started + app.health.deadline.as_millis() as i64 - cx.now_ms;
+    Some(Line::from(Span::styled(
+        format!(
+            "⏱ stage {}: healthy within {} or its gate fails",
+            b.index + 1,
+            text::age(left.max(0))
+        ),
+        style,
+    )))
+}
+
+/// What a stage does, in the words its `stage_started` event gave.
+fn stage_describe(r: &DeploymentReport, b: &BatchReport) -> Option<String> {
+    r.events.iter().find_map(|e| match e.typed().ok()? {
+        EventKind::StageStarted {
+            index, describe, ..
+        } if index as i64 == b.index && !describe.is_empty() => Some(describe),
+        _ => None,
+    })
+}
+
+/// The newest traffic split, in words ("web-1 drained, web-2 50%, …").
+fn traffic_split(r: &DeploymentReport) -> Option<String> {
+    r.events.iter().rev().find_map(|e| match e.typed().ok()? {
+        EventKind::TrafficChanged {
+            describe: Some(d), ..
+        } => Some(d),
+        _ => None,
+    })
 }
 
 /// An armed rollback's or a pause's countdown, for a rollout in flight.
@@ -332,16 +388,14 @@ fn stage_lines(r: &DeploymentReport, width: u16, t: &Theme) -> Vec<Line<'static>
                 .traffic_percent
                 .map(|p| format!(" · {p:.0}% traffic"))
                 .unwrap_or_default();
+            let what = stage_describe(r, b).unwrap_or_else(|| b.instances.join(", "));
             Line::from(vec![
-                Span::styled(
-                    format!("{} {:>2} ", b.kind, b.index + 1),
-                    Style::new().fg(t.text),
-                ),
+                Span::styled(format!("{:>2}. ", b.index + 1), Style::new().fg(t.text)),
                 Span::styled("█".repeat(filled), style),
                 Span::styled("░".repeat(bar_w - filled), Style::new().fg(t.dim)),
-                Span::styled(format!(" {} ", stage_word(b)), style),
+                Span::styled(format!(" {:<8} ", stage_word(b)), style),
                 Span::styled(
-                    format!("{}{traffic}", printable(&b.instances.join(", "))),
+                    format!("{}{traffic}", printable(&what)),
                     Style::new().fg(t.dim),
                 ),
             ])
