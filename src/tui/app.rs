@@ -482,6 +482,19 @@ impl App {
                 return self.check(Intent::Rollback { app, to });
             }
             Action::ShowHistory => self.show(View::History),
+            Action::NextView | Action::PrevView => {
+                let main = [View::Fleet, View::History, View::Events, View::Logs];
+                let at = main.iter().position(|v| *v == self.view).unwrap_or(0);
+                let n = main.len();
+                let to = match action {
+                    Action::NextView => main[(at + 1) % n],
+                    _ => main[(at + n - 1) % n],
+                };
+                if to == View::Logs {
+                    return self.apply_normal(Action::ShowLogs, state);
+                }
+                self.show(to);
+            }
             Action::ShowLogs => {
                 let shown = match self.view {
                     View::Deployment(_) => {

@@ -72,6 +72,10 @@ pub enum Action {
     ShowRollout,
     /// Show the Logs view.
     ShowLogs,
+    /// The next of the main views (Fleet, History, Events, Logs).
+    NextView,
+    /// The previous of the main views.
+    PrevView,
     /// Show more detail of rollguard's log (a lower level).
     MoreDetail,
     /// Show less detail of rollguard's log.
@@ -127,6 +131,8 @@ impl Action {
             Action::ShowEvents => "events",
             Action::ShowRollout => "rollout",
             Action::ShowLogs => "logs",
+            Action::NextView => "next_view",
+            Action::PrevView => "previous_view",
             Action::MoreDetail => "more_detail",
             Action::LessDetail => "less_detail",
             Action::Complete => "complete",
@@ -523,7 +529,7 @@ pub const KEYMAP: &[Binding] = &[
     bind(&[Key::char('p')], Action::Rollout(Verb::Pause), OF_APP, NORMAL,
         "pause the rollout at its next safe point", Some("pause")),
     bind(&[Key::char('r')], Action::Rollout(Verb::Resume), OF_APP, NORMAL,
-        "resume the paused rollout", Some("resume")),
+        "resume it", Some("resume")),
     bind(&[ENTER], Action::Open, Views::FLEET, NORMAL, "open the selected app", Some("open")),
     bind(&[ENTER], Action::Open, Views::HISTORY, NORMAL,
         "open the deployment: timeline and why", Some("open")),
@@ -541,6 +547,10 @@ pub const KEYMAP: &[Binding] = &[
         "live events of every app", Some("events")),
     bind(&[Key::char('L')], Action::ShowLogs, ALL, NORMAL,
         "rollguard's log and the rollout worker's", Some("logs")),
+    bind(&[Key::plain(KeyCode::Tab)], Action::NextView, ALL, NORMAL,
+        "next view: fleet, History, Events, Logs", None),
+    bind(&[Key::plain(KeyCode::BackTab)], Action::PrevView, ALL, NORMAL,
+        "previous view", None),
     bind(&[Key::char('+')], Action::MoreDetail, Views::LOGS, NORMAL,
         "more detail in rollguard's log", Some("more")),
     bind(&[Key::char('-')], Action::LessDetail, Views::LOGS, NORMAL,

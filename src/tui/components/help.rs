@@ -11,6 +11,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
+use crate::tui::control::Verb;
 use crate::tui::keymap::{Action, Binding, Keymap, Modes};
 use crate::tui::text;
 
@@ -106,13 +107,16 @@ struct Entry {
 }
 
 /// The lines of the help: one per binding, except that a motion and its
-/// opposite (down and up, top and bottom, page down and up) share one, so
+/// opposite (down and up, top and bottom, page up and down, the next and
+/// the previous view, pause and resume) share one, so
 /// the keys of the busiest view fit an 80x24 terminal.
 fn entries(rows: &[&Binding]) -> Vec<Entry> {
     let pairs = [
         (Action::Down, Action::Up),
         (Action::Top, Action::Bottom),
         (Action::PageUp, Action::PageDown),
+        (Action::NextView, Action::PrevView),
+        (Action::Rollout(Verb::Pause), Action::Rollout(Verb::Resume)),
     ];
     let mut out: Vec<Entry> = Vec::with_capacity(rows.len());
     let mut i = 0;
@@ -123,7 +127,7 @@ fn entries(rows: &[&Binding]) -> Vec<Entry> {
             out.push(Entry {
                 keys: format!("{} / {}", b.keys_label(), n.keys_label()),
                 help: format!("{} / {}", b.help, n.help),
-                acts: false,
+                acts: b.action.acts() || n.action.acts(),
             });
             i += 2;
             continue;
