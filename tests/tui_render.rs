@@ -26,6 +26,8 @@ use rollguard::tui::{
 mod confirm;
 #[path = "tui_render/keys.rs"]
 mod keys;
+#[path = "tui_render/snapshots.rs"]
+mod snapshots;
 #[path = "tui_render/theme.rs"]
 mod theme;
 
