@@ -67,18 +67,18 @@ fn a_deploy_from_the_console_rolls_back_and_history_says_why() {
     });
 
     // The question shows the plan and the way back before anything runs.
-    let q = ask(&s, "deploy checkout v3", "Deploy checkout v1 → v3?");
+    let q = ask(&s, "deploy checkout v3", "Deploy checkout v1 → v3 (rolling");
     assert!(q.contains("replace checkout-1"), "the plan's stages:\n{q}");
     assert!(q.contains("kept for a rollback"), "the way back:\n{q}");
     // Enter on Cancel closes it, and nothing is started.
     s.keys(&["Enter"]);
     s.wait("the question to close", Duration::from_secs(10), |sc| {
-        !sc.contains("Deploy checkout v1 → v3?")
+        !sc.contains("Deploy checkout v1 → v3 (rolling")
     });
     std::thread::sleep(Duration::from_secs(1));
     assert!(deployments(&dir).is_empty(), "Cancel started nothing");
 
-    ask(&s, "deploy checkout v3", "Deploy checkout v1 → v3?");
+    ask(&s, "deploy checkout v3", "Deploy checkout v1 → v3 (rolling");
     s.keys(&["-l", "try v3"]);
     s.keys(&["Tab"]);
     s.wait("Deploy focused", Duration::from_secs(10), |sc| {
@@ -181,7 +181,7 @@ fn a_rollback_by_hand_and_one_picked_from_history() {
         assert!(std::time::Instant::now() < end, "v1 never recorded good");
         std::thread::sleep(Duration::from_millis(500));
     }
-    ask(&s, "deploy checkout v2", "Deploy checkout v1 → v2?");
+    ask(&s, "deploy checkout v2", "Deploy checkout v1 → v2 (rolling");
     press(&s, &["Tab", "Enter"]);
     let d = finished(1);
     assert_eq!(d[0].outcome.as_deref(), Some("deployed"), "{d:#?}");
@@ -267,7 +267,7 @@ fn two_consoles_see_each_others_hold_and_fire() {
     // v3 of the demo's payments fails while watched; its rollback waits
     // for an operator (auto_rollback = "confirm").
     press(&a, &["j"]);
-    ask(&a, "deploy payments v3", "Deploy payments v1 → v3?");
+    ask(&a, "deploy payments v3", "Deploy payments v1 → v3 (rolling");
     press(&a, &["Tab", "Enter"]);
     let armed_row = |sc: &str| {
         sc.lines()
@@ -365,7 +365,7 @@ fn quitting_the_console_mid_rollout_stops_nothing() {
     s.wait("the console", Duration::from_secs(30), |sc| {
         sc.contains("web") && sc.contains("v1")
     });
-    ask(&s, "deploy web v2", "Deploy web v1 → v2?");
+    ask(&s, "deploy web v2", "Deploy web v1 → v2 (rolling");
     press(&s, &["Tab", "Enter"]);
     s.wait("the start", Duration::from_secs(30), |sc| {
         sc.contains("deployment 2 started")

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::lock::store_error;
+use super::plan::Stage;
 use crate::error::UserError;
 use crate::model::event::EventKind;
 use crate::model::{BatchState, DeploymentKind, Trigger, Verb};
@@ -31,6 +32,9 @@ pub struct BatchReport {
     pub started_at_ms: Option<i64>,
     /// When it ended.
     pub ended_at_ms: Option<i64>,
+    /// What the plan has it do; `None` when the stored plan does not say
+    /// (or says it in a form this version cannot read).
+    pub stage: Option<Stage>,
 }
 
 /// An operator's command, with who sent it and why.
@@ -109,6 +113,16 @@ pub fn read(store: &Store, id: i64) -> Result<Option<DeploymentReport>, UserErro
         return Ok(None);
     };
     let ended = d.ended_at_ms.is_some();
+    let stages: Vec<Option<Stage>> = d
+        .plan
+        .pointer("/plan/stages")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|v| serde_json::from_value(v.clone()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
     let batches = store
         .batches(id)
         .map_err(store_error)?
@@ -125,6 +139,9 @@ pub fn read(store: &Store, id: i64) -> Result<Option<DeploymentReport>, UserErro
             traffic_percent: b.traffic_percent,
             started_at_ms: b.started_at_ms,
             ended_at_ms: b.ended_at_ms,
+            stage: usize::try_from(b.idx)
+                .ok()
+                .and_then(|i| stages.get(i).cloned().flatten()),
         })
         .collect();
     let changes = store.changes(id).map_err(store_error)?;

@@ -99,6 +99,8 @@ pub struct App {
     /// whether to read them again (each time the command line opens).
     releases: Vec<(String, Vec<String>)>,
     releases_wanted: bool,
+    /// What the last Tab could complete to, while the line is unchanged.
+    completions: Vec<String>,
     /// The `:` lines run, oldest first, and where ↑ ↓ are among them.
     command_history: Vec<String>,
     command_at: usize,
@@ -146,6 +148,7 @@ impl App {
             theme_wanted: None,
             releases: Vec::new(),
             releases_wanted: false,
+            completions: Vec::new(),
             command_history: Vec::new(),
             command_at: 0,
             app_view: AppView::default(),
@@ -207,6 +210,12 @@ impl App {
     /// (through [`Service::perform`](super::Service::perform)).
     pub fn take_confirmed(&mut self) -> Option<ConfirmedAction> {
         self.outbox.take()
+    }
+
+    /// What the last Tab on the command line could complete to (shown
+    /// while the line is unchanged).
+    pub fn completions(&self) -> &[String] {
+        &self.completions
     }
 
     /// The deploy or rollback to check, for the run loop (through
@@ -412,6 +421,7 @@ impl App {
         let Some(input) = self.mode.input_mut() else {
             return Action::None;
         };
+        self.completions.clear();
         if input.edit(&key)
             && let Mode::Filter(f) = &self.mode
         {
@@ -708,6 +718,9 @@ impl App {
     }
 
     fn apply_command(&mut self, action: Action, state: &FleetState) -> Action {
+        if action != Action::Complete {
+            self.completions.clear();
+        }
         match (action, std::mem::take(&mut self.mode)) {
             (Action::Back, _) => action,
             (Action::Accept, Mode::Command(line)) => {
@@ -727,12 +740,13 @@ impl App {
                 let completed = command::complete(&line.text(), &words);
                 self.mode = Mode::Command(match completed {
                     Some((text, all)) => {
-                        if all.len() > 1 {
-                            self.notify(all.join("  "), false);
-                        }
+                        self.completions = all;
                         TextInput::with_text(&text, COMMAND_MAX)
                     }
-                    None => line,
+                    None => {
+                        self.completions.clear();
+                        line
+                    }
                 });
                 action
             }

@@ -29,21 +29,37 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
         spans.push(Span::styled(mark.to_string(), key));
         spans.extend(line.spans(Style::new().fg(t.text), key));
         spans.push(Span::raw("  "));
+        // What Tab could complete to, when it could be more than one.
+        if let (Mode::Command(_), [_, _, ..]) = (app.mode(), app.completions()) {
+            spans.push(Span::styled(app.completions().join("  "), word));
+            frame.render_widget(Paragraph::new(Line::from(spans)), area);
+            return;
+        }
     } else if let Some(n) = app.notice() {
         let color = if n.error { t.down } else { t.healthy };
         let line = Line::from(Span::styled(format!(" {}", n.text), Style::new().fg(color)));
         frame.render_widget(Paragraph::new(line), area);
         return;
     }
+    // Whole keys only: one that does not fit is left out, never cut.
+    let mut used: usize = spans.iter().map(Span::width).sum();
+    let room = area.width as usize;
     for b in app.keymap.bindings(app.view(), app.mode()) {
         let Some(label) = b.footer else { continue };
         if !app.offers(b.action, state) {
             continue;
         }
-        spans.push(Span::styled(b.keys[0].label(), key));
-        spans.push(Span::styled(format!(" {label}  "), word));
+        let k = Span::styled(b.keys[0].label(), key);
+        let w = Span::styled(format!(" {label}  "), word);
+        let need = k.width() + w.width() - 2;
+        if used + need > room {
+            break;
+        }
+        used += k.width() + w.width();
+        spans.push(k);
+        spans.push(w);
     }
-    if let Some(hint) = app.mode().hint() {
+    if let Some(hint) = app.mode().hint().filter(|h| used + h.len() <= room) {
         spans.push(Span::styled(hint, word));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

@@ -66,7 +66,7 @@ use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::Block;
 
-pub use action::{ConfirmAction, ConfirmedAction};
+pub use action::{ConfirmAction, ConfirmedAction, Prepared};
 pub use app::{App, NOTICE_MS, Notice, View};
 pub use command::Command;
 pub use components::{Confirm, TextInput, status_symbol, verdict_symbol};

@@ -105,17 +105,20 @@ pub fn prepare(
             let pre = handle
                 .block_on(service::preflight(fleet, &store, &req, true))
                 .map_err(|e| e.to_string())?;
-            let details = pre
+            // The report's first line ("Deploy web v1 → v3 (rolling, 3
+            // instances)") is the question itself.
+            let mut details: Vec<String> = pre
                 .lines(fleet)
                 .iter()
                 .map(|l| printable(l).into_owned())
                 .collect();
-            let from = pre.plan.from.as_ref().map(Version::to_string);
+            let question = if details.is_empty() {
+                format!("Deploy {name} {version}?")
+            } else {
+                format!("{}?", details.remove(0))
+            };
             Ok(Question {
-                question: match &from {
-                    Some(f) => format!("Deploy {name} {f} → {version}?"),
-                    None => format!("Deploy {version} of {name}?"),
-                },
+                question,
                 then: "A detached worker runs it; quitting the console stops nothing.".into(),
                 action: ConfirmAction::Start(Prepared {
                     app: name.clone(),

@@ -14,7 +14,7 @@ use super::theme::Theme;
 const RECENT_MS: i64 = 30 * 60 * 1000;
 
 /// Seconds left until `at_ms`, rounded up, never below 0.
-fn secs_until(at_ms: i64, now_ms: i64) -> i64 {
+pub(crate) fn secs_until(at_ms: i64, now_ms: i64) -> i64 {
     ((at_ms - now_ms).max(0) + 999) / 1000
 }
 

@@ -27,9 +27,11 @@ use crate::model::event::EventKind;
 use crate::model::evidence::{Evidence, GateOutcome};
 use crate::printable::printable;
 use crate::rollout::lock::clock_time;
+use crate::rollout::plan::Stage;
 use crate::rollout::report::{BatchReport, DeploymentReport, RollbackReport};
 use crate::store::{Event, Incident};
 use crate::tui::keymap::Action;
+use crate::tui::rollout_text::secs_until;
 use crate::tui::text;
 use crate::tui::theme::Theme;
 
@@ -139,38 +141,73 @@ impl Component for DeploymentView {
         if inner.is_empty() {
             return;
         }
-        let mut left = summary_lines(r, cx);
-        left.push(Line::default());
-        left.extend(stage_lines(r, inner.width, t));
-        left.push(Line::default());
-        left.extend(instance_lines(r, t));
         let why = r
             .rollback
             .as_ref()
             .map(|rb| why_lines(rb, self.incident.as_ref(), t));
+        let mut left = summary_lines(r, cx);
         if inner.width >= 120 {
+            left.push(Line::default());
+            left.extend(stage_lines(r, inner.width, cx));
+            left.push(Line::default());
+            left.extend(instance_lines(r, t));
+            if let Some(w) = why {
+                left.push(Line::default());
+                left.extend(w);
+            }
             let [l, right] =
                 Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
                     .areas(inner);
-            if let Some(w) = why {
-                left.push(Line::default());
-                left.extend(w);
-            }
             frame.render_widget(Paragraph::new(left).wrap(Wrap { trim: false }), l);
             self.draw_timeline(frame, right, r, t);
-        } else {
-            if let Some(w) = why {
-                left.push(Line::default());
-                left.extend(w);
-            }
-            let top_h =
-                (left.len() as u16).min(inner.height.saturating_sub(4).max(inner.height / 2));
-            let [top, bottom] =
-                Layout::vertical([Constraint::Length(top_h), Constraint::Min(0)]).areas(inner);
-            frame.render_widget(Paragraph::new(left), top);
-            self.draw_timeline(frame, bottom, r, t);
+            return;
         }
+        // One column: what matters most first (the summary, then why it
+        // rolled back, then the stages and instances), each line cut to
+        // the width; the timeline gets what is left (when there is a why
+        // card, possibly nothing: `↑` `↓` still scroll it on a taller
+        // terminal).
+        let has_why = why.is_some();
+        if let Some(w) = why {
+            left.push(Line::default());
+            left.extend(w);
+        }
+        left.push(Line::default());
+        left.extend(stage_lines(r, inner.width, cx));
+        left.extend(instance_lines(r, t));
+        let width = inner.width as usize;
+        let left: Vec<Line> = left.into_iter().map(|l| fit(l, width)).collect();
+        let keep_for_timeline = if has_why { 0 } else { 4 };
+        let top_h = (left.len() as u16).min(inner.height.saturating_sub(keep_for_timeline));
+        let [top, bottom] =
+            Layout::vertical([Constraint::Length(top_h), Constraint::Min(0)]).areas(inner);
+        frame.render_widget(Paragraph::new(left), top);
+        self.draw_timeline(frame, bottom, r, t);
     }
+}
+
+/// `line` cut to `width` columns, the last one kept shown as `…`.
+fn fit(line: Line<'static>, width: usize) -> Line<'static> {
+    if line.width() <= width {
+        return line;
+    }
+    let mut used = 0;
+    let mut spans = Vec::new();
+    for span in line.spans {
+        let w = span.width();
+        if used + w < width {
+            used += w;
+            spans.push(span);
+            continue;
+        }
+        let room = width - used;
+        spans.push(Span::styled(
+            text::truncate(&span.content, room),
+            span.style,
+        ));
+        break;
+    }
+    Line::from(spans)
 }
 
 impl DeploymentView {
@@ -226,6 +263,14 @@ fn state_span(r: &DeploymentReport, t: &Theme) -> Span<'static> {
             format!("✖ {}", o.replace('_', " ")),
             Style::new().fg(t.down).add_modifier(Modifier::BOLD),
         ),
+        None if r.state == "rollback_armed" => (
+            "⚠ rollback armed".to_string(),
+            Style::new().fg(t.down).add_modifier(Modifier::BOLD),
+        ),
+        None if r.state == "rollback_held" => (
+            "⏸ rollback held".to_string(),
+            Style::new().fg(t.degraded).add_modifier(Modifier::BOLD),
+        ),
         None => (
             format!("▶ {}", r.state.replace('_', " ")),
             Style::new().fg(t.rollout).add_modifier(Modifier::BOLD),
@@ -278,7 +323,7 @@ fn gate_deadline(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>
     let b = r.batches.iter().find(|b| b.state == "running")?;
     let started = b.started_at_ms?;
     let style = Style::new().fg(cx.theme.rollout);
-    if stage_describe(r, b).is_some_and(|d| d.starts_with("monitor")) {
+    if b.stage == Some(Stage::Monitor) {
         let left = started + app.health.monitor.as_millis() as i64 - cx.now_ms;
         return Some(Line::from(Span::styled(
             format!("⏱ monitoring: ends in {}", text::age(left.max(0))),
@@ -303,8 +348,13 @@ fn gate_deadline(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>
     )))
 }
 
-/// What a stage does, in the words its `stage_started` event gave.
-fn stage_describe(r: &DeploymentReport, b: &BatchReport) -> Option<String> {
+/// What a stage does, in words: from the plan and the app's config, else
+/// as its `stage_started` event said it.
+fn stage_describe(r: &DeploymentReport, b: &BatchReport, cx: &DrawContext) -> Option<String> {
+    let app = cx.state.fleet().apps.iter().find(|a| a.name == r.app);
+    if let (Some(stage), Some(app)) = (&b.stage, app) {
+        return Some(stage.describe(app));
+    }
     r.events.iter().find_map(|e| match e.typed().ok()? {
         EventKind::StageStarted {
             index, describe, ..
@@ -334,7 +384,8 @@ fn countdown(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>> {
         | EventKind::StageStarted { .. } => Some((e.at_ms, EventKind::LockTaken)),
         _ => None,
     })?;
-    let left = |ms: u64| text::age(last.0 + ms as i64 - cx.now_ms);
+    // Rounded up, as the fleet view counts.
+    let left = |ms: u64| format!("{}s", secs_until(last.0 + ms as i64, cx.now_ms));
     match last.1 {
         EventKind::RollbackArmed { fires_in_ms } if r.state == "rollback_armed" => {
             let why = r
@@ -362,7 +413,8 @@ fn countdown(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>> {
 }
 
 /// A gauge per batch or step: how many of its instances are done.
-fn stage_lines(r: &DeploymentReport, width: u16, t: &Theme) -> Vec<Line<'static>> {
+fn stage_lines(r: &DeploymentReport, width: u16, cx: &DrawContext) -> Vec<Line<'static>> {
+    let t = cx.theme;
     let bar_w = if width >= 100 { 20 } else { 10 };
     r.batches
         .iter()
@@ -388,7 +440,7 @@ fn stage_lines(r: &DeploymentReport, width: u16, t: &Theme) -> Vec<Line<'static>
                 .traffic_percent
                 .map(|p| format!(" · {p:.0}% traffic"))
                 .unwrap_or_default();
-            let what = stage_describe(r, b).unwrap_or_else(|| b.instances.join(", "));
+            let what = stage_describe(r, b, cx).unwrap_or_else(|| b.instances.join(", "));
             Line::from(vec![
                 Span::styled(format!("{:>2}. ", b.index + 1), Style::new().fg(t.text)),
                 Span::styled("█".repeat(filled), style),
@@ -414,6 +466,22 @@ pub fn instance_state(r: &DeploymentReport, instance: &str) -> &'static str {
     let Some(c) = r.changes.iter().rev().find(|c| c.instance == instance) else {
         return "waiting";
     };
+    let failed_gate = r.events.iter().any(|e| {
+        e.at_ms >= c.at_ms
+            && match e.typed() {
+                Ok(EventKind::GateFailed(o) | EventKind::DeadlineExceeded(o)) => match o {
+                    GateOutcome::Failed { evidence } => evidence.instance == instance,
+                    GateOutcome::Deadline { evidence, .. } => {
+                        evidence.iter().any(|ev| ev.instance == instance)
+                    }
+                    _ => false,
+                },
+                _ => false,
+            }
+    });
+    if failed_gate && c.action != "restore" {
+        return "failed";
+    }
     match (c.action.as_str(), c.state.as_str()) {
         (_, "failed") => "failed",
         ("restore", "done") => "restored",
@@ -562,12 +630,14 @@ pub fn why_lines(
         lines.push(Line::from(vec![
             Span::styled("measured ", dim),
             Span::styled(
-                format!(
-                    "{} failed in a row, {} · {}",
-                    ev.consecutive_fail,
-                    ev.budget(),
-                    ev.reason.as_deref().map(printable).unwrap_or_default()
-                ),
+                match ev.reason.as_deref() {
+                    Some(why) => format!("{} · {} in the window", printable(why), ev.budget()),
+                    None => format!(
+                        "{} failed in a row · {} in the window",
+                        ev.consecutive_fail,
+                        ev.budget()
+                    ),
+                },
                 Style::new().fg(t.down),
             ),
         ]));

@@ -1,7 +1,8 @@
 //! The Events view: the live audit log of every app (incidents opened and
 //! resolved, rollouts, gates, commands with actor and reason), the same
-//! stream and the same lines as `rollguard events --follow`, newest at the
-//! bottom. It follows the newest until scrolled (↑ ↓ PgUp PgDn; `G`
+//! stream as `rollguard events --follow`, newest at the bottom, each line
+//! shortened to what fits a screen: time, app, kind, what happened, why
+//! and who. It follows the newest until scrolled (↑ ↓ PgUp PgDn; `G`
 //! follows again). New events are read by id about once a second.
 
 use std::cell::Cell;
@@ -13,7 +14,9 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::audit::text_line;
+use crate::audit::summary;
+use crate::printable::printable;
+use crate::rollout::lock::clock_time;
 use crate::store::Event;
 use crate::tui::keymap::Action;
 use crate::tui::load::EVENTS_KEPT;
@@ -49,7 +52,7 @@ impl EventsView {
             if self.scroll > 0 {
                 self.scroll += 1;
             }
-            self.lines.push_back((e.id, e.kind.clone(), text_line(&e)));
+            self.lines.push_back((e.id, e.kind.clone(), line(&e)));
         }
         while self.lines.len() > EVENTS_KEPT {
             self.lines.pop_front();
@@ -132,4 +135,31 @@ impl Component for EventsView {
             .collect();
         frame.render_widget(Paragraph::new(lines), inner);
     }
+}
+
+/// One event in a line: time, app, kind, what happened (from its typed
+/// payload), its reason and who; everything from the history printable.
+fn line(e: &Event) -> String {
+    let what = e
+        .typed()
+        .map(|k| summary(&k))
+        .unwrap_or_else(|_| "(a payload this version cannot read)".into());
+    let reason = e
+        .reason
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| format!(" — {r}"))
+        .unwrap_or_default();
+    let deployment = e
+        .deployment_id
+        .map(|d| format!(" #{d}"))
+        .unwrap_or_default();
+    printable(&format!(
+        "{} {:<10} {:<18} {what}{reason} · {}{deployment}",
+        clock_time(e.at_ms),
+        text::truncate(&e.app, 10),
+        text::truncate(&e.kind, 18),
+        e.actor
+    ))
+    .into_owned()
 }

@@ -85,7 +85,15 @@ pub fn outcome_style(d: &Deployment, t: &Theme) -> (Style, &'static str) {
         Some("deployed") => (Style::new().fg(t.healthy), "✔"),
         Some("rolled_back" | "aborted") => (Style::new().fg(t.degraded), "↩"),
         Some(_) => (Style::new().fg(t.down).add_modifier(Modifier::BOLD), "✖"),
-        None => (Style::new().fg(t.rollout), "▶"),
+        None => match d.state.as_str() {
+            "rollback_armed" => (Style::new().fg(t.down).add_modifier(Modifier::BOLD), "⚠"),
+            "rollback_held" => (
+                Style::new().fg(t.degraded).add_modifier(Modifier::BOLD),
+                "⏸",
+            ),
+            "failing" | "rolling_back" => (Style::new().fg(t.degraded), "↺"),
+            _ => (Style::new().fg(t.rollout), "▶"),
+        },
     }
 }
 
@@ -131,13 +139,13 @@ impl Component for HistoryView {
                 Col::fixed(5),
                 Col::new(6, 12, 20, 0),
                 Col::fixed(8),
-                Col::new(10, 22, 34, 0),
-                Col::fixed(13),
-                Col::new(7, 10, 10, 3),
-                Col::new(14, 14, 14, 4),
-                Col::new(6, 8, 8, 5),
-                Col::new(8, 12, 20, 6),
-                Col::new(10, 30, u16::MAX, 2),
+                Col::new(10, 18, 34, 0),
+                Col::new(13, 18, 20, 0),
+                Col::new(10, 10, 10, 6),
+                Col::new(14, 14, 14, 3),
+                Col::new(6, 8, 8, 2),
+                Col::new(8, 12, 20, 5),
+                Col::new(10, 30, u16::MAX, 4),
             ],
         );
         let visible = inner.height.saturating_sub(1) as usize;

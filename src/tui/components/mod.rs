@@ -111,7 +111,7 @@ pub(crate) fn draw_pending(
     cx: &DrawContext,
 ) {
     use ratatui::text::{Line, Span};
-    use ratatui::widgets::{Block, Clear, Paragraph};
+    use ratatui::widgets::{Block, Clear, Padding, Paragraph};
     let t = cx.theme;
     let lines = vec![
         Line::from(Span::styled(p.what.clone(), Style::new().fg(t.text))),
@@ -120,7 +120,7 @@ pub(crate) fn draw_pending(
             Style::new().fg(t.dim),
         )),
     ];
-    let w = (lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 4).min(area.width);
+    let w = (lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 6).min(area.width);
     let h = 4.min(area.height);
     let popup = Rect::new(
         area.x + (area.width - w) / 2,
@@ -133,6 +133,7 @@ pub(crate) fn draw_pending(
         Paragraph::new(lines).block(
             Block::bordered()
                 .title(" checking ")
+                .padding(Padding::horizontal(1))
                 .border_style(Style::new().fg(t.rollout)),
         ),
         popup,
