@@ -15,6 +15,7 @@
 //! | `control.rs` | the rollout verbs: where each applies, its question, sending it ([`Request::send`]) |
 //! | `header.rs`, `footer.rs` | the top line (with "read-only" when it is) and the bottom line |
 //! | `state.rs`, `rollout_text.rs`, `sparkline.rs`, `columns.rs`, `text.rs`, `theme.rs` | data state and how it is worded, drawn and coloured |
+//! | `too_small.rs` | the one message drawn below 80x24 |
 //!
 //! A key goes: the input thread (crossterm) → the run loop →
 //! [`App::handle_key`] → the binding for the current view and mode (or,
@@ -30,7 +31,7 @@
 //!
 //! Screen, top to bottom: header, optional banner, the fleet or app table,
 //! optional log pane, footer (or the line being typed); the help popup or
-//! the question on top.
+//! the question on top. Below 80x24, one message saying so instead.
 
 mod action;
 mod app;
@@ -51,6 +52,7 @@ mod sparkline;
 pub mod state;
 mod text;
 mod theme;
+pub mod too_small;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -76,11 +78,15 @@ pub use theme::{BUILTIN_THEMES, Theme, ThemeError};
 use components::{Component, DrawContext};
 
 /// Draws the whole console for the current view and mode. Reads
-/// `app.now_ms` as "now"; does no I/O. Works at any size, down to 1x1.
+/// `app.now_ms` as "now"; does no I/O. Below 80x24 it draws only a
+/// message saying so ([`too_small`]); it never panics, down to 1x1.
 pub fn draw(frame: &mut Frame, app: &App, state: &FleetState) {
     let area = frame.area();
     if area.is_empty() {
         return;
+    }
+    if too_small::too_small(area) {
+        return too_small::draw(frame, &app.theme);
     }
     let cx = DrawContext {
         state,
