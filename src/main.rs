@@ -45,6 +45,11 @@ struct Cli {
     /// `[console] read_only = true`).
     #[arg(long)]
     read_only: bool,
+    /// Let the console take the mouse: a click selects a row, the wheel
+    /// moves the selection (also `[console] mouse = true`). Off by
+    /// default, so the terminal's own selection and copy work as usual.
+    #[arg(long)]
+    mouse: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -162,11 +167,19 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> ExitCode {
-    if cli.read_only && !matches!(cli.command, None | Some(Cmd::Demo { .. })) {
+    let console_flag = match (cli.read_only, cli.mouse) {
+        (true, _) => Some("--read-only"),
+        (false, true) => Some("--mouse"),
+        (false, false) => None,
+    };
+    if let Some(flag) = console_flag
+        && !matches!(cli.command, None | Some(Cmd::Demo { .. }))
+    {
         eprintln!(
             "{}",
-            UserError::new(Code::Usage, "--read-only is an option of the console")
-                .hint("run `rollguard --read-only` (or `rollguard --read-only demo`)")
+            UserError::new(Code::Usage, format!("{flag} is an option of the console")).hint(
+                format!("run `rollguard {flag}` (or `rollguard {flag} demo`)")
+            )
         );
         return ExitCode::from(EXIT_USAGE);
     }
@@ -446,19 +459,17 @@ fn db_path(cli: &Cli) -> PathBuf {
     cli.db.clone().unwrap_or_else(config::default_db_path)
 }
 
-fn theme(cli: &Cli, fleet: &Fleet) -> Result<tui::Theme, ExitCode> {
+/// The console's theme; the error is for the caller to print (exit code
+/// [`EXIT_USAGE`]).
+fn theme(cli: &Cli, fleet: &Fleet) -> Result<tui::Theme, UserError> {
     let name = cli
         .theme
         .clone()
         .unwrap_or_else(|| fleet.console.theme.clone());
     let dirs = theme_dirs(&fleet.source);
     tui::Theme::load(&name, &dirs).map_err(|e| {
-        eprintln!(
-            "{}",
-            UserError::new(Code::Config, e.to_string())
-                .hint("built-in themes: default, light; or give a path to a theme file")
-        );
-        ExitCode::from(EXIT_USAGE)
+        UserError::new(Code::Config, e.to_string())
+            .hint("built-in themes: default, light; or give a path to a theme file")
     })
 }
 
@@ -479,23 +490,28 @@ async fn console(cli: &Cli) -> ExitCode {
     };
     let theme = match theme(cli, &fleet) {
         Ok(t) => t,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
     };
-    let title = fleet.source.display().to_string();
+    let opts = tui::RunOptions {
+        theme,
+        title: fleet.source.display().to_string(),
+        read_only: cli.read_only || fleet.console.read_only,
+        mouse: cli.mouse || fleet.console.mouse,
+        ..tui::RunOptions::default()
+    };
     let kind = rollguard::monitor::HolderKind::Console;
-    let read_only = cli.read_only || fleet.console.read_only;
-    let fleet = Arc::new(fleet);
-    watch_in_console(fleet, &db_path(cli), kind, theme, title, None, read_only).await
+    watch_in_console(Arc::new(fleet), &db_path(cli), kind, opts).await
 }
 
+/// Watches `fleet` in the console, its history at `db`.
 async fn watch_in_console(
     fleet: Arc<Fleet>,
     db: &Path,
     kind: rollguard::monitor::HolderKind,
-    theme: tui::Theme,
-    title: String,
-    banner: Option<String>,
-    read_only: bool,
+    opts: tui::RunOptions,
 ) -> ExitCode {
     tui::init_logging();
     let monitor = match Monitor::start_as(fleet.clone(), db, kind) {
@@ -506,11 +522,8 @@ async fn watch_in_console(
         }
     };
     let opts = tui::RunOptions {
-        theme,
-        title,
-        banner,
         db: Some(db.to_path_buf()),
-        read_only,
+        ..opts
     };
     let result = tui::run(
         fleet,
@@ -559,13 +572,21 @@ async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
     if !headless {
         let theme = match theme(cli, &fleet) {
             Ok(t) => t,
-            Err(code) => return code,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
         };
-        let banner = demo.banner();
+        let opts = tui::RunOptions {
+            theme,
+            title: "demo".into(),
+            banner: Some(demo.banner()),
+            read_only: cli.read_only || fleet.console.read_only,
+            mouse: cli.mouse || fleet.console.mouse,
+            ..tui::RunOptions::default()
+        };
         let kind = rollguard::monitor::HolderKind::Demo;
-        let read_only = cli.read_only || fleet.console.read_only;
-        let title = "demo".to_string();
-        return watch_in_console(fleet, &db, kind, theme, title, Some(banner), read_only).await;
+        return watch_in_console(fleet, &db, kind, opts).await;
     }
     let monitor = match Monitor::start_as(fleet.clone(), &db, rollguard::monitor::HolderKind::Demo)
     {

@@ -24,6 +24,8 @@ use rollguard::tui::{
 
 #[path = "tui_render/confirm.rs"]
 mod confirm;
+#[path = "tui_render/mouse.rs"]
+mod mouse;
 #[path = "tui_render/too_small.rs"]
 mod too_small;
 

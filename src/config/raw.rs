@@ -25,6 +25,7 @@ pub(super) struct RawConsole {
     pub theme: Option<S<String>>,
     pub retention: Option<S<String>>,
     pub read_only: Option<bool>,
+    pub mouse: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -52,6 +52,9 @@ pub struct Console {
     /// The console only watches: no key or `:` command acts (as with
     /// `--read-only`).
     pub read_only: bool,
+    /// The console takes the mouse: a click selects, the wheel scrolls (as
+    /// `--mouse`).
+    pub mouse: bool,
 }
 
 impl Default for Console {
@@ -61,6 +64,7 @@ impl Default for Console {
             theme: "default".into(),
             retention: Duration::from_secs(30 * 86_400),
             read_only: false,
+            mouse: false,
         }
     }
 }

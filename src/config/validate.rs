@@ -430,6 +430,7 @@ pub(super) fn validate(
                 theme,
                 retention,
                 read_only: c.read_only.unwrap_or(d.read_only),
+                mouse: c.mouse.unwrap_or(d.mouse),
             }
         }
     };

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use crossterm::event::{KeyEvent, KeyEventKind};
+use ratatui::layout::Rect;
 
 use crate::config::Fleet;
 
@@ -19,6 +20,7 @@ use super::components::{AppView, Confirm, FleetView, Help, LogPane, Press, TextI
 use super::control::Verb;
 use super::keymap::{self, Action};
 use super::mode::{COMMAND_MAX, FILTER_MAX, Mode};
+use super::mouse;
 use super::queue::Arrival;
 use super::state::FleetState;
 use super::theme::Theme;
@@ -434,5 +436,23 @@ impl App {
         let confirm = Confirm::new(action, question, then, protected);
         self.mode = Mode::Confirm(Box::new(confirm));
         Action::Rollout(verb)
+    }
+
+    /// A click (with `--mouse`) at (`column`, `row`) of a screen of `area`:
+    /// selects the table row under it, as [`Action::Up`] and
+    /// [`Action::Down`] would move there; returns whether it did. Only
+    /// with nothing open over the view; a click elsewhere does nothing.
+    pub fn click(&mut self, column: u16, row: u16, area: Rect, state: &FleetState) -> bool {
+        if !matches!(self.mode, Mode::Normal) {
+            return false;
+        }
+        let around = mouse::Around::of(self, state);
+        let Some(shown) = mouse::shown_row(area, around, column, row) else {
+            return false;
+        };
+        match self.view {
+            View::Fleet => self.fleet_view.select_shown(shown),
+            View::App(i) => self.app_view.select_shown(shown, state, i),
+        }
     }
 }

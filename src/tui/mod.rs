@@ -15,7 +15,8 @@
 //! | `control.rs` | the rollout verbs: where each applies, its question, sending it ([`Request::send`]) |
 //! | `header.rs`, `footer.rs` | the top line (with "read-only" when it is) and the bottom line |
 //! | `state.rs`, `rollout_text.rs`, `sparkline.rs`, `columns.rs`, `text.rs`, `theme.rs` | data state and how it is worded, drawn and coloured |
-//! | `too_small.rs` | the one message drawn below 80x24 |
+//! | `run.rs`, `terminal.rs` | the run loop (keys, Ctrl-Z, the mouse, when a frame is due); the terminal held and given back (a panic included), suspended, and written to sparingly |
+//! | `mouse.rs`, `too_small.rs` | the table row under a click (pure); the one message drawn below 80x24 |
 //!
 //! A key goes: the input thread (crossterm) → the run loop →
 //! [`App::handle_key`] → the binding for the current view and mode (or,
@@ -44,12 +45,14 @@ mod header;
 pub mod keymap;
 mod logging;
 mod mode;
+pub mod mouse;
 mod perform;
 mod queue;
 mod rollout_text;
 mod run;
 mod sparkline;
 pub mod state;
+mod terminal;
 mod text;
 mod theme;
 pub mod too_small;
@@ -73,6 +76,7 @@ pub use queue::{Arrival, Queue};
 pub use run::{FRAME_INTERVAL, RunOptions, run};
 pub use sparkline::{BARS, FAIL_BAR, LatencySparkline};
 pub use state::{FleetState, LastError, LastResult, ProbeHistory, Sample};
+pub use terminal::LightBackend;
 pub use theme::{BUILTIN_THEMES, Theme, ThemeError};
 
 use components::{Component, DrawContext};
