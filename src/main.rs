@@ -22,6 +22,13 @@ const EXIT_UNHEALTHY: u8 = 1;
 /// Exit code: usage or config error.
 const EXIT_USAGE: u8 = 2;
 
+/// What the demo's first screen says while its fleet starts.
+const DEMO_SETTING_UP: [&str; 3] = [
+    "rollguard · demo",
+    "Setting up the demo: three apps of three instances each (release v1) start on loopback, behind nginx when it is installed…",
+    "Ctrl-C stops it.",
+];
+
 #[derive(Parser)]
 #[command(
     name = "rollguard",
@@ -503,20 +510,24 @@ async fn console(cli: &Cli) -> ExitCode {
         ..tui::RunOptions::default()
     };
     let kind = rollguard::monitor::HolderKind::Console;
-    watch_in_console(Arc::new(fleet), &db_path(cli), kind, opts).await
+    watch_in_console(Arc::new(fleet), &db_path(cli), kind, opts, None).await
 }
 
-/// Watches `fleet` in the console, its history at `db`.
+/// Watches `fleet` in the console, its history at `db`. A screen shown
+/// while the fleet was set up is handed over to the console, or given
+/// back before an error is printed.
 async fn watch_in_console(
     fleet: Arc<Fleet>,
     db: &Path,
     kind: rollguard::monitor::HolderKind,
     opts: tui::RunOptions,
+    setting_up: Option<tui::SettingUp>,
 ) -> ExitCode {
     tui::init_logging();
     let monitor = match Monitor::start_as(fleet.clone(), db, kind) {
         Ok(m) => m,
         Err(e) => {
+            drop(setting_up);
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
@@ -525,6 +536,9 @@ async fn watch_in_console(
         db: Some(db.to_path_buf()),
         ..opts
     };
+    if let Some(s) = setting_up {
+        s.hand_over();
+    }
     let result = tui::run(
         fleet,
         monitor.state.clone(),
@@ -557,22 +571,30 @@ async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Starting nine instances takes a moment: say so at once.
+    let setting_up = (!headless).then(|| tui::SettingUp::show(&DEMO_SETTING_UP));
     let demo = match demo::start(&exe).await {
         Ok(d) => d,
         Err(e) => {
+            drop(setting_up);
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    let fleet = match load(Some(&demo.config)) {
+    let fleet = match config::load(&demo.config) {
         Ok(f) => Arc::new(f),
-        Err(code) => return code,
+        Err(e) => {
+            drop(setting_up);
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
     };
     let db = cli.db.clone().unwrap_or_else(|| demo.db.clone());
     if !headless {
         let theme = match theme(cli, &fleet) {
             Ok(t) => t,
             Err(e) => {
+                drop(setting_up);
                 eprintln!("{e}");
                 return ExitCode::from(EXIT_USAGE);
             }
@@ -586,7 +608,7 @@ async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
             ..tui::RunOptions::default()
         };
         let kind = rollguard::monitor::HolderKind::Demo;
-        return watch_in_console(fleet, &db, kind, opts).await;
+        return watch_in_console(fleet, &db, kind, opts, setting_up).await;
     }
     let monitor = match Monitor::start_as(fleet.clone(), &db, rollguard::monitor::HolderKind::Demo)
     {

@@ -76,7 +76,7 @@ pub use queue::{Arrival, Queue};
 pub use run::{FRAME_INTERVAL, RunOptions, run};
 pub use sparkline::{BARS, FAIL_BAR, LatencySparkline};
 pub use state::{FleetState, LastError, LastResult, ProbeHistory, Sample};
-pub use terminal::LightBackend;
+pub use terminal::{LightBackend, SettingUp};
 pub use theme::{BUILTIN_THEMES, Theme, ThemeError};
 
 use components::{Component, DrawContext};

@@ -118,6 +118,65 @@ impl Drop for Held {
     }
 }
 
+/// A plain screen shown while what the console will watch is being set up
+/// (the demo's instances starting): the alternate screen with a few lines
+/// on it, the terminal otherwise left as it is, so that Ctrl-C still
+/// interrupts. Given back when dropped, unless handed over to the console
+/// ([`SettingUp::hand_over`]), which then takes the same screen on without
+/// a glimpse of the shell's in between.
+#[derive(Debug)]
+pub struct SettingUp {
+    shown: bool,
+}
+
+impl SettingUp {
+    /// Shows `lines`, one under the other; shows nothing when standard
+    /// output is not a terminal.
+    pub fn show(lines: &[&str]) -> SettingUp {
+        use std::io::IsTerminal;
+        let mut out = io::stdout();
+        if !out.is_terminal() {
+            return SettingUp { shown: false };
+        }
+        let mut shown = Ok(());
+        let mut keep = |r: io::Result<()>| {
+            if shown.is_ok() {
+                shown = r;
+            }
+        };
+        keep(queue!(
+            out,
+            terminal::EnterAlternateScreen,
+            cursor::Hide,
+            terminal::Clear(terminal::ClearType::All)
+        ));
+        for (row, line) in (1u16..).step_by(2).zip(lines) {
+            keep(queue!(
+                out,
+                cursor::MoveTo(1, row),
+                crossterm::style::Print(line)
+            ));
+        }
+        keep(out.flush());
+        SettingUp { shown: true }
+    }
+
+    /// The console takes the screen over: it is not given back here.
+    pub fn hand_over(mut self) {
+        self.shown = false;
+    }
+}
+
+impl Drop for SettingUp {
+    fn drop(&mut self) {
+        if self.shown {
+            let mut out = io::stdout();
+            let _ = queue!(out, terminal::LeaveAlternateScreen, cursor::Show);
+            let _ = out.flush();
+        }
+    }
+}
+
 /// Takes the terminal: raw mode, the alternate screen, the mouse.
 fn enter(mouse: bool) -> io::Result<()> {
     terminal::enable_raw_mode()?;
