@@ -22,6 +22,13 @@ const EXIT_UNHEALTHY: u8 = 1;
 /// Exit code: usage or config error.
 const EXIT_USAGE: u8 = 2;
 
+/// What the demo's first screen says while its fleet starts.
+const DEMO_SETTING_UP: [&str; 3] = [
+    "rollguard · demo",
+    "Setting up the demo: three apps of three instances each (release v1) start on loopback, behind nginx when it is installed…",
+    "Ctrl-C stops it.",
+];
+
 #[derive(Parser)]
 #[command(
     name = "rollguard",
@@ -48,6 +55,11 @@ struct Cli {
     /// `[console] read_only = true`).
     #[arg(long)]
     read_only: bool,
+    /// Let the console take the mouse: a click selects a row, the wheel
+    /// moves the selection (also `[console] mouse = true`). Off by
+    /// default, so the terminal's own selection and copy work as usual.
+    #[arg(long)]
+    mouse: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -165,11 +177,19 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> ExitCode {
-    if cli.read_only && !matches!(cli.command, None | Some(Cmd::Demo { .. })) {
+    let console_flag = match (cli.read_only, cli.mouse) {
+        (true, _) => Some("--read-only"),
+        (false, true) => Some("--mouse"),
+        (false, false) => None,
+    };
+    if let Some(flag) = console_flag
+        && !matches!(cli.command, None | Some(Cmd::Demo { .. }))
+    {
         eprintln!(
             "{}",
-            UserError::new(Code::Usage, "--read-only is an option of the console")
-                .hint("run `rollguard --read-only` (or `rollguard --read-only demo`)")
+            UserError::new(Code::Usage, format!("{flag} is an option of the console")).hint(
+                format!("run `rollguard {flag}` (or `rollguard {flag} demo`)")
+            )
         );
         return ExitCode::from(EXIT_USAGE);
     }
@@ -452,8 +472,9 @@ fn db_path(cli: &Cli) -> PathBuf {
 }
 
 /// The console's theme: `--theme`, else `mono` under `NO_COLOR`, else
-/// `[console] theme` (see [`tui::Theme::pick`]).
-fn theme(cli: &Cli, fleet: &Fleet) -> Result<tui::Theme, ExitCode> {
+/// `[console] theme` (see [`tui::Theme::pick`]); the error is for the
+/// caller to print (exit code [`EXIT_USAGE`]).
+fn theme(cli: &Cli, fleet: &Fleet) -> Result<tui::Theme, UserError> {
     let no_color = std::env::var_os("NO_COLOR");
     let name = tui::Theme::pick(
         cli.theme.as_deref(),
@@ -462,18 +483,14 @@ fn theme(cli: &Cli, fleet: &Fleet) -> Result<tui::Theme, ExitCode> {
     );
     let dirs = tui::Theme::search_dirs(&fleet.source);
     tui::Theme::load(name, &dirs).map_err(|e| {
-        eprintln!(
-            "{}",
-            UserError::new(Code::Config, e.to_string()).hint(format!(
-                "built-in themes: {}; or a file NAME.toml in {}; or a path to a theme file",
-                tui::BUILTIN_THEMES.join(", "),
-                dirs.iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            ))
-        );
-        ExitCode::from(EXIT_USAGE)
+        UserError::new(Code::Config, e.to_string()).hint(format!(
+            "built-in themes: {}; or a file NAME.toml in {}; or a path to a theme file",
+            tui::BUILTIN_THEMES.join(", "),
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ))
     })
 }
 
@@ -484,40 +501,49 @@ async fn console(cli: &Cli) -> ExitCode {
     };
     let theme = match theme(cli, &fleet) {
         Ok(t) => t,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
     };
-    let title = fleet.source.display().to_string();
+    let opts = tui::RunOptions {
+        theme,
+        title: fleet.source.display().to_string(),
+        read_only: cli.read_only || fleet.console.read_only,
+        mouse: cli.mouse || fleet.console.mouse,
+        ..tui::RunOptions::default()
+    };
     let kind = rollguard::monitor::HolderKind::Console;
-    let read_only = cli.read_only || fleet.console.read_only;
-    let fleet = Arc::new(fleet);
-    watch_in_console(fleet, &db_path(cli), kind, theme, title, None, read_only).await
+    watch_in_console(Arc::new(fleet), &db_path(cli), kind, opts, None).await
 }
 
+/// Watches `fleet` in the console, its history at `db`. A screen shown
+/// while the fleet was set up is handed over to the console, or given
+/// back before an error is printed.
 async fn watch_in_console(
     fleet: Arc<Fleet>,
     db: &Path,
     kind: rollguard::monitor::HolderKind,
-    theme: tui::Theme,
-    title: String,
-    banner: Option<String>,
-    read_only: bool,
+    opts: tui::RunOptions,
+    setting_up: Option<tui::SettingUp>,
 ) -> ExitCode {
     tui::init_logging();
     let monitor = match Monitor::start_as(fleet.clone(), db, kind) {
         Ok(m) => m,
         Err(e) => {
+            drop(setting_up);
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
     let opts = tui::RunOptions {
-        theme,
-        title,
-        banner,
         db: Some(db.to_path_buf()),
-        read_only,
         theme_dirs: tui::Theme::search_dirs(&fleet.source),
+        ..opts
     };
+    if let Some(s) = setting_up {
+        s.hand_over();
+    }
     let result = tui::run(
         fleet,
         monitor.state.clone(),
@@ -550,28 +576,44 @@ async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Starting nine instances takes a moment: say so at once.
+    let setting_up = (!headless).then(|| tui::SettingUp::show(&DEMO_SETTING_UP));
     let demo = match demo::start(&exe).await {
         Ok(d) => d,
         Err(e) => {
+            drop(setting_up);
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    let fleet = match load(Some(&demo.config)) {
+    let fleet = match config::load(&demo.config) {
         Ok(f) => Arc::new(f),
-        Err(code) => return code,
+        Err(e) => {
+            drop(setting_up);
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
     };
     let db = cli.db.clone().unwrap_or_else(|| demo.db.clone());
     if !headless {
         let theme = match theme(cli, &fleet) {
             Ok(t) => t,
-            Err(code) => return code,
+            Err(e) => {
+                drop(setting_up);
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
         };
-        let banner = demo.banner();
+        let opts = tui::RunOptions {
+            theme,
+            title: "demo".into(),
+            banner: Some(demo.banner()),
+            read_only: cli.read_only || fleet.console.read_only,
+            mouse: cli.mouse || fleet.console.mouse,
+            ..tui::RunOptions::default()
+        };
         let kind = rollguard::monitor::HolderKind::Demo;
-        let read_only = cli.read_only || fleet.console.read_only;
-        let title = "demo".to_string();
-        return watch_in_console(fleet, &db, kind, theme, title, Some(banner), read_only).await;
+        return watch_in_console(fleet, &db, kind, opts, setting_up).await;
     }
     let monitor = match Monitor::start_as(fleet.clone(), &db, rollguard::monitor::HolderKind::Demo)
     {

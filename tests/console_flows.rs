@@ -8,14 +8,12 @@
 mod common;
 #[path = "common/demo.rs"]
 mod demo_footprint;
-#[path = "common/tmux.rs"]
-mod tmux;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use tmux::{Session, demo_dir, quit_and_check_stopped, session};
+use common::tmux::{Session, demo_dir, quit_and_check_stopped, session};
 
 static ONE_DEMO: Mutex<()> = Mutex::new(());
 

@@ -8,10 +8,8 @@
 mod common;
 #[path = "common/demo.rs"]
 mod demo_footprint;
-#[path = "common/tmux.rs"]
-mod tmux;
 
-use tmux::{SPARK, demo_dir, quit_and_check_stopped, session};
+use common::tmux::{SPARK, demo_dir, quit_and_check_stopped, session};
 
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};

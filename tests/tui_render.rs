@@ -26,10 +26,14 @@ use rollguard::tui::{
 mod confirm;
 #[path = "tui_render/keys.rs"]
 mod keys;
+#[path = "tui_render/mouse.rs"]
+mod mouse;
 #[path = "tui_render/snapshots.rs"]
 mod snapshots;
 #[path = "tui_render/theme.rs"]
 mod theme;
+#[path = "tui_render/too_small.rs"]
+mod too_small;
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -451,28 +455,6 @@ fn wide_160x48_shows_full_errors() {
 }
 
 #[test]
-fn narrow_widths_drop_columns_gracefully() {
-    let f = fleet();
-    let s = state(&f);
-    let mut a = new_app(&f);
-    let text = screen(&render(&a, &s, 50, 24));
-    assert!(!text.contains("LAST ERROR"), "{text}");
-    // What runs (or the rollout under way) outlasts the sparkline.
-    assert!(!text.contains("LATENCY"), "{text}");
-    assert!(text.contains("RELEASE") && text.contains("2/3"), "{text}");
-    let text = screen(&render(&a, &s, 64, 24));
-    assert!(
-        text.contains("RELEASE") && text.contains("LATENCY"),
-        "{text}"
-    );
-    let text = screen(&render(&a, &s, 30, 24));
-    assert!(text.contains("web") && text.contains("2/3"), "{text}");
-    a.handle_key(code(KeyCode::Enter), &s);
-    let text = screen(&render(&a, &s, 40, 12));
-    assert!(text.contains("web-1"), "{text}");
-}
-
-#[test]
 fn tiny_sizes_do_not_panic() {
     let f = fleet();
     let s = state(&f);
@@ -596,7 +578,7 @@ fn an_armed_rollback_countdown_is_never_cut_off() {
     let f = fleet();
     let s = with_rollout(&f, "rollback_armed", "v3-release-candidate", "rolling");
     let a = new_app(&f);
-    for (w, h) in [(80, 24), (100, 30), (60, 20)] {
+    for (w, h) in [(80, 24), (100, 30), (120, 40)] {
         let text = screen(&render(&a, &s, w, h));
         assert!(
             text.contains("⚠ rollback of v3-release-candidate in 5"),

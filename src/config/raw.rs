@@ -28,6 +28,7 @@ pub(super) struct RawConsole {
     pub retention: Option<S<String>>,
     pub read_only: Option<bool>,
     pub keys: Option<BTreeMap<S<String>, S<RawKeys>>>,
+    pub mouse: Option<bool>,
 }
 
 /// A value of `[console.keys]`: one key (whose place is the value's), or a

@@ -56,6 +56,9 @@ pub struct Console {
     /// by [`Keymap::new`](crate::tui::keymap::Keymap::new) when the file
     /// loads).
     pub keys: Vec<KeyRemap>,
+    /// The console takes the mouse: a click selects, the wheel scrolls (as
+    /// `--mouse`).
+    pub mouse: bool,
 }
 
 impl Default for Console {
@@ -66,6 +69,7 @@ impl Default for Console {
             retention: Duration::from_secs(30 * 86_400),
             read_only: false,
             keys: Vec::new(),
+            mouse: false,
         }
     }
 }

@@ -436,6 +436,7 @@ pub(super) fn validate(
                 retention,
                 read_only: c.read_only.unwrap_or(d.read_only),
                 keys,
+                mouse: c.mouse.unwrap_or(d.mouse),
             }
         }
     };

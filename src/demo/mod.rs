@@ -426,9 +426,16 @@ async fn install_v1(demo: &DemoFleet) -> Result<(), UserError> {
                 format!("cannot write the demo's flap mark: {e}"),
             )
         })?;
-    for app in &fleet.apps {
-        let driver = Driver::for_app(app).map_err(|e| UserError::new(Code::Demo, e.to_string()))?;
-        for inst in &app.instances {
+    let drivers = (fleet.apps.iter())
+        .map(|app| Driver::for_app(app).map(|d| (app, d)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| UserError::new(Code::Demo, e.to_string()))?;
+    // Every instance starts at once (one after another, the nine starts
+    // took about three seconds: each waits a moment to see that its process
+    // still runs).
+    let starts = drivers.iter().flat_map(|(app, driver)| {
+        let (fleet, execs, v1) = (&fleet, &execs, &v1);
+        app.instances.iter().map(move |inst| async move {
             let host = fleet.host(&inst.host).expect("validated");
             let slot = Slot {
                 app,
@@ -437,11 +444,13 @@ async fn install_v1(demo: &DemoFleet) -> Result<(), UserError> {
                 side: Side::Main,
             };
             let exec = execs.get(&inst.host).expect("one executor per host");
-            driver.start(exec, slot, &v1).await.map_err(|e| {
-                UserError::new(Code::Demo, format!("cannot start {}: {e}", inst.name))
-            })?;
-        }
-    }
+            driver
+                .start(exec, slot, v1)
+                .await
+                .map_err(|e| UserError::new(Code::Demo, format!("cannot start {}: {e}", inst.name)))
+        })
+    });
+    futures_util::future::try_join_all(starts).await?;
     // Record v1 as what runs, so status and rollback know it.
     if let Ok(store) = crate::store::Store::open(&demo.db) {
         for app in &fleet.apps {

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::layout::Rect;
 
 use crate::config::Fleet;
 
@@ -23,6 +24,7 @@ use super::control::Verb;
 use super::keymap::{Action, Keymap};
 use super::load::{Load, Loaded};
 use super::mode::{COMMAND_MAX, FILTER_MAX, Mode, Pending};
+use super::mouse;
 use super::prepare::Intent;
 use super::queue::Arrival;
 use super::state::FleetState;
@@ -932,5 +934,26 @@ impl App {
         let confirm = Confirm::new(action, question, then, protected);
         self.mode = Mode::Confirm(Box::new(confirm));
         Action::Rollout(verb)
+    }
+
+    /// A click (with `--mouse`) at (`column`, `row`) of a screen of `area`:
+    /// selects the table row under it, as [`Action::Up`] and
+    /// [`Action::Down`] would move there; returns whether it did. Only
+    /// with nothing open over the view; a click elsewhere does nothing.
+    pub fn click(&mut self, column: u16, row: u16, area: Rect, state: &FleetState) -> bool {
+        if !matches!(self.mode, Mode::Normal) {
+            return false;
+        }
+        let around = mouse::Around::of(self, state);
+        let Some(shown) = mouse::shown_row(area, around, column, row) else {
+            return false;
+        };
+        match self.view {
+            View::Fleet => self.fleet_view.select_shown(shown),
+            View::App(i) => self.app_view.select_shown(shown, state, i),
+            View::History => self.history_view.select_shown(shown),
+            // Not tables: the wheel scrolls them, a click does nothing.
+            View::Deployment(_) | View::Events | View::Logs => false,
+        }
     }
 }

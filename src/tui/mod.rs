@@ -17,6 +17,8 @@
 //! | `control.rs` | the rollout verbs: where each applies, its question, sending it ([`Request::send`]) |
 //! | `header.rs`, `footer.rs` | the top line (with "read-only" when it is) and the bottom line |
 //! | `state.rs`, `rollout_text.rs`, `sparkline.rs`, `columns.rs`, `text.rs`, `theme.rs` | data state and how it is worded, drawn and coloured |
+//! | `run.rs`, `terminal.rs` | the run loop (keys, Ctrl-Z, the mouse, when a frame is due); the terminal held and given back (a panic included), suspended, and written to sparingly |
+//! | `mouse.rs`, `too_small.rs` | the table row under a click (pure); the one message drawn below 80x24 |
 //!
 //! A key goes: the input thread (crossterm) → the run loop →
 //! [`App::handle_key`] → the binding for the current view and mode (or,
@@ -35,8 +37,9 @@
 //! offered. Nothing on the draw or input path does I/O.
 //!
 //! Screen, top to bottom: header, optional banner, the view (fleet, app,
-//! History, a deployment, Events, Logs), optional log pane, footer (or the line being typed); the help popup or
-//! the question on top.
+//! History, a deployment, Events, Logs), optional log pane, footer (or
+//! the line being typed); the help popup or the question on top. Below
+//! 80x24, one message saying so instead.
 
 mod action;
 mod app;
@@ -50,6 +53,7 @@ pub mod keymap;
 pub mod load;
 mod logging;
 mod mode;
+pub mod mouse;
 mod perform;
 mod prepare;
 mod queue;
@@ -57,8 +61,10 @@ mod rollout_text;
 mod run;
 mod sparkline;
 pub mod state;
+mod terminal;
 mod text;
 mod theme;
+pub mod too_small;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -80,16 +86,21 @@ pub use queue::{Arrival, Queue};
 pub use run::{FRAME_INTERVAL, RunOptions, run};
 pub use sparkline::{BARS, FAIL_BAR, LatencySparkline};
 pub use state::{FleetState, LastError, LastResult, ProbeHistory, Sample};
+pub use terminal::{LightBackend, SettingUp};
 pub use theme::{BUILTIN_THEMES, Theme, ThemeError};
 
 use components::{Component, DrawContext};
 
 /// Draws the whole console for the current view and mode. Reads
-/// `app.now_ms` as "now"; does no I/O. Works at any size, down to 1x1.
+/// `app.now_ms` as "now"; does no I/O. Below 80x24 it draws only a
+/// message saying so ([`too_small`]); it never panics, down to 1x1.
 pub fn draw(frame: &mut Frame, app: &App, state: &FleetState) {
     let area = frame.area();
     if area.is_empty() {
         return;
+    }
+    if too_small::too_small(area) {
+        return too_small::draw(frame, &app.theme);
     }
     let cx = DrawContext {
         state,

@@ -1,10 +1,24 @@
-//! The console's run loop: owns the terminal, reads keys on a thread of
-//! its own, hands each key to the [`App`], performs what the operator
-//! confirmed through the [`Service`], drains the [`Queue`] of what
-//! background tasks report, and redraws when the data or the view
-//! changed, at most ten times a second. Always gives the terminal back, whether it ends by `q`,
-//! the shutdown signal, SIGTERM/SIGHUP/SIGINT, an error or a panic (ratatui's
-//! `try_init` installs a panic hook that restores the terminal).
+//! The console's run loop: holds the terminal ([`super::terminal`]), reads
+//! keys (and, with `--mouse`, clicks and the wheel) on a thread of its own,
+//! hands each key to the [`App`], performs what the operator confirmed
+//! through the [`Service`], drains the [`Queue`] of what background tasks
+//! report, and draws a frame when one is due. Always gives the terminal
+//! back, whether it ends by `q`, the shutdown signal, SIGTERM/SIGHUP/SIGINT,
+//! an error or a panic.
+//!
+//! When a frame is due: at once (within [`FRAME_INTERVAL`]) after a key, a
+//! click, a resize, a report, or a change of a verdict, a rollout or the
+//! role; and once a second for what only time and new samples change
+//! (ages, rates, sparklines), however many results came in that second.
+//! Only cells that changed are written, and a frame with none writes
+//! nothing, so an idle console over SSH stays light.
+//!
+//! Ctrl-Z is taken here, before the [`App`] sees any key (it is not in the
+//! keymap): the input thread stops reading at once, so that every key
+//! typed while the console is suspended reaches the shell; the terminal is
+//! given back and the job stopped; on `fg` the terminal is taken again and
+//! the next frame drawn whole. Where no shell could continue it (`ssh -t
+//! host rollguard`), the footer says so and the console goes on.
 
 use std::io;
 use std::path::PathBuf;
@@ -13,7 +27,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{self, Event};
+use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::layout::Rect;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
@@ -22,17 +37,23 @@ use crate::model::now_ms;
 
 use super::app::App;
 use super::keymap::Action;
+use super::mouse::Gesture;
 use super::perform::Service;
 use super::queue::Queue;
 use super::state::FleetState;
+use super::terminal::{Held, Screen};
 use super::theme::Theme;
+use super::too_small;
 
 /// Shortest time between two frames (10 frames per second at most).
 pub const FRAME_INTERVAL: Duration = Duration::from_millis(100);
 /// How long the input thread waits for a key before checking whether to stop.
 const INPUT_POLL: Duration = Duration::from_millis(100);
+/// What the footer says when Ctrl-Z cannot suspend the console.
+const CANNOT_SUSPEND: &str =
+    "Ctrl-Z: no shell with job control started this console, so it cannot be suspended; q quits";
 
-/// How the console looks.
+/// How the console looks and what it takes from the terminal.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     /// Colors.
@@ -49,6 +70,10 @@ pub struct RunOptions {
     pub read_only: bool,
     /// Where `:theme` looks for theme files that are not built in.
     pub theme_dirs: Vec<PathBuf>,
+    /// Take the mouse (`--mouse`, `[console] mouse`): a click selects a
+    /// row, the wheel moves the selection. Off by default, so that the
+    /// terminal's own selection and copy work as usual.
+    pub mouse: bool,
 }
 
 impl Default for RunOptions {
@@ -60,17 +85,33 @@ impl Default for RunOptions {
             db: None,
             read_only: false,
             theme_dirs: Vec::new(),
+            mouse: false,
         }
     }
 }
 
-/// Gives the terminal back when dropped.
-struct Restore;
+/// What the input thread hands the run loop.
+#[derive(Debug)]
+enum Input {
+    /// A key, a click, a resize.
+    Event(Event),
+    /// Ctrl-Z: the thread reads nothing more until it is told to go on.
+    Suspend,
+    /// Reading the terminal failed; the thread has stopped.
+    Failed(io::Error),
+}
 
-impl Drop for Restore {
-    fn drop(&mut self) {
-        let _ = ratatui::try_restore();
-    }
+/// What the last frame drew from.
+#[derive(Debug)]
+struct Drawn {
+    /// The state's headline generation.
+    headline: Option<u64>,
+    /// The second of "now".
+    second: i64,
+    /// The size of the screen.
+    area: Rect,
+    /// When it was written.
+    at: Option<Instant>,
 }
 
 /// Runs the console until `q`/Ctrl-C, until `shutdown` becomes `true` (or
@@ -89,15 +130,18 @@ pub async fn run(
     // Ctrl-C is a key in raw mode; a SIGINT sent from outside ends the
     // console like SIGTERM, giving the terminal back.
     let mut sigint = signal(SignalKind::interrupt())?;
+    // Continued after a stop, by Ctrl-Z's `fg` or from outside: the
+    // terminal is taken again and drawn whole.
+    let mut sigcont = signal(SignalKind::from_raw(libc::SIGCONT))?;
     if *shutdown.borrow_and_update() {
         return Ok(());
     }
 
-    let restore = Restore;
-    let mut terminal = ratatui::try_init()?;
+    let (held, mut screen) = Held::take(opts.mouse)?;
     let (tx, mut rx) = mpsc::channel(64);
     let stop = Arc::new(AtomicBool::new(false));
-    let input = spawn_input(tx, stop.clone())?;
+    let (go_on, told) = std::sync::mpsc::channel();
+    let input = spawn_input(tx, stop.clone(), told)?;
 
     let mut app = App::new(fleet, opts.theme);
     app.title = opts.title;
@@ -117,13 +161,16 @@ pub async fn run(
         let mut tick = tokio::time::interval(FRAME_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut dirty = true;
-        let mut drawn_generation = None;
-        let mut drawn_second = i64::MIN;
-        let mut last_frame: Option<Instant> = None;
+        let mut drawn = Drawn {
+            headline: None,
+            second: i64::MIN,
+            area: Rect::default(),
+            at: None,
+        };
         loop {
             tokio::select! {
-                ev = rx.recv() => match ev {
-                    Some(Ok(Event::Key(key))) => {
+                input = rx.recv() => match input {
+                    Some(Input::Event(Event::Key(key))) => {
                         app.now_ms = now_ms();
                         let action = app.handle_key(key, &lock(&state));
                         if action == Action::Quit {
@@ -146,9 +193,34 @@ pub async fn run(
                         }
                         dirty = true;
                     }
-                    Some(Ok(Event::Resize(..))) => dirty = true,
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(e),
+                    Some(Input::Event(Event::Mouse(m))) => {
+                        let state = lock(&state);
+                        dirty |= match Gesture::of(&m) {
+                            _ if too_small::too_small(drawn.area) => false,
+                            Some(Gesture::Up) => app.apply(Action::Up, &state) != Action::None,
+                            Some(Gesture::Down) => app.apply(Action::Down, &state) != Action::None,
+                            Some(Gesture::Click { column, row }) => {
+                                app.click(column, row, drawn.area, &state)
+                            }
+                            None => false,
+                        };
+                    }
+                    Some(Input::Event(Event::Resize(..))) => dirty = true,
+                    Some(Input::Event(_)) => {}
+                    Some(Input::Suspend) => {
+                        if held.can_suspend() {
+                            held.suspend(&mut screen)?;
+                            // The SIGCONT that continued it is taken in here,
+                            // not drawn for a second time.
+                            let _ = tokio::time::timeout(FRAME_INTERVAL, sigcont.recv()).await;
+                        } else {
+                            app.now_ms = now_ms();
+                            app.notify(CANNOT_SUSPEND, true);
+                        }
+                        let _ = go_on.send(());
+                        dirty = true;
+                    }
+                    Some(Input::Failed(e)) => return Err(e),
                     None => return Err(io::Error::other("the keyboard input thread stopped")),
                 },
                 changed = shutdown.changed() => {
@@ -167,6 +239,10 @@ pub async fn run(
                     }
                     dirty = true;
                 }
+                _ = sigcont.recv() => {
+                    held.retake(&mut screen)?;
+                    dirty = true;
+                }
                 _ = sigterm.recv() => return Ok(()),
                 _ = sighup.recv() => return Ok(()),
                 _ = sigint.recv() => return Ok(()),
@@ -174,32 +250,25 @@ pub async fn run(
             }
 
             reads.maybe_read(&app, &service);
-            if last_frame.is_some_and(|t| t.elapsed() < FRAME_INTERVAL) {
+            if drawn.at.is_some_and(|t| t.elapsed() < FRAME_INTERVAL) {
                 continue; // the next tick draws
             }
             let now = now_ms();
-            let generation = lock(&state).generation();
-            if !dirty && drawn_generation == Some(generation) && drawn_second == now / 1000 {
+            let headline = lock(&state).headline_generation();
+            let due =
+                dirty || drawn.headline != Some(headline) || drawn.second != now.div_euclid(1000);
+            if !due {
                 continue;
             }
-            terminal.autoresize()?;
-            {
-                let state = lock(&state);
-                app.now_ms = now;
-                let mut frame = terminal.get_frame();
-                super::draw(&mut frame, &app, &state);
-                drawn_generation = Some(state.generation());
-            }
-            terminal.apply_buffer()?;
-            drawn_second = now / 1000;
+            draw(&mut screen, &mut app, &state, now, &mut drawn)?;
             dirty = false;
-            last_frame = Some(Instant::now());
         }
     }
     .await;
 
     stop.store(true, Ordering::Relaxed);
     drop(rx);
+    drop(go_on);
     // The input thread sees `stop` within INPUT_POLL. When the terminal is
     // gone (SSH dropped, tmux killed), crossterm's poll spins on it and
     // never returns: the thread is then left to end with the process, and
@@ -212,12 +281,12 @@ pub async fn run(
     // Dropping a terminal whose cursor cannot be shown prints to standard
     // error, which panics when the terminal is gone; it is not dropped
     // then, so the console goes on to stop cleanly.
-    if terminal.show_cursor().is_ok() {
-        drop(terminal);
+    if screen.show_cursor().is_ok() {
+        drop(screen);
     } else {
-        std::mem::forget(terminal);
+        std::mem::forget(screen);
     }
-    drop(restore);
+    drop(held);
     result
 }
 
@@ -276,35 +345,93 @@ fn load_theme(name: String, dirs: Vec<PathBuf>, queue: &Queue) {
     });
 }
 
+/// Renders a frame into memory with `state` locked, then writes what
+/// changed with it unlocked.
+fn draw(
+    screen: &mut Screen,
+    app: &mut App,
+    state: &Mutex<FleetState>,
+    now: i64,
+    drawn: &mut Drawn,
+) -> io::Result<()> {
+    screen.autoresize()?;
+    {
+        let state = lock(state);
+        app.now_ms = now;
+        let mut frame = screen.get_frame();
+        drawn.area = frame.area();
+        super::draw(&mut frame, app, &state);
+        drawn.headline = Some(state.headline_generation());
+    }
+    screen.apply_buffer()?;
+    drawn.second = now.div_euclid(1000);
+    drawn.at = Some(Instant::now());
+    Ok(())
+}
+
 fn lock(state: &Mutex<FleetState>) -> std::sync::MutexGuard<'_, FleetState> {
     // A prober that panicked while holding the lock leaves usable data.
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Whether `key` is Ctrl-Z.
+fn is_suspend(key: &KeyEvent) -> bool {
+    key.code == KeyCode::Char('z')
+        && key.modifiers.contains(KeyModifiers::CONTROL)
+        && key.kind != KeyEventKind::Release
+}
+
 /// Reads terminal events on a thread so that nothing async ever blocks on
-/// the terminal. Stops when `stop` is set or the receiver is gone.
+/// the terminal. Stops when `stop` is set or the receiver is gone. After
+/// Ctrl-Z it reads nothing until told to go on through `told`.
 fn spawn_input(
-    tx: mpsc::Sender<io::Result<Event>>,
+    tx: mpsc::Sender<Input>,
     stop: Arc<AtomicBool>,
+    told: std::sync::mpsc::Receiver<()>,
 ) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("rollguard-input".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                match event::poll(INPUT_POLL) {
-                    Ok(false) => {}
-                    Ok(true) => {
-                        let ev = event::read();
-                        let failed = ev.is_err();
-                        if tx.blocking_send(ev).is_err() || failed {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
+                let input = match event::poll(INPUT_POLL) {
+                    Ok(false) => continue,
+                    Ok(true) => match event::read() {
+                        Ok(Event::Key(k)) if is_suspend(&k) => Input::Suspend,
+                        Ok(ev) => Input::Event(ev),
+                        Err(e) => Input::Failed(e),
+                    },
+                    Err(e) => Input::Failed(e),
+                };
+                let (suspend, failed) = (
+                    matches!(input, Input::Suspend),
+                    matches!(input, Input::Failed(_)),
+                );
+                if tx.blocking_send(input).is_err() || failed {
+                    return;
+                }
+                if suspend && told.recv().is_err() {
+                    return;
                 }
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctrl_z_is_taken_for_suspending() {
+        let k = |c, m| KeyEvent::new(KeyCode::Char(c), m);
+        assert!(is_suspend(&k('z', KeyModifiers::CONTROL)));
+        assert!(is_suspend(&k(
+            'z',
+            KeyModifiers::CONTROL | KeyModifiers::SHIFT
+        )));
+        assert!(!is_suspend(&k('z', KeyModifiers::NONE)));
+        assert!(!is_suspend(&k('c', KeyModifiers::CONTROL)));
+        let mut release = k('z', KeyModifiers::CONTROL);
+        release.kind = KeyEventKind::Release;
+        assert!(!is_suspend(&release));
+    }
 }

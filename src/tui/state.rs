@@ -255,6 +255,8 @@ pub struct FleetState {
     probes: Vec<ProbeHistory>,
     apps: Vec<AppHistory>,
     generation: u64,
+    /// Bumped with `generation` when more than a sample changed.
+    headline: u64,
     results: u64,
     ignored: u64,
     last_update_ms: Option<i64>,
@@ -345,6 +347,7 @@ impl FleetState {
             apps: vec![AppHistory::default(); fleet.apps.len()],
             fleet,
             generation: 0,
+            headline: 0,
             results: 0,
             ignored: 0,
             last_update_ms: None,
@@ -399,6 +402,9 @@ impl FleetState {
             *slot = (sec, 1);
         }
         self.generation += 1;
+        if change.is_some() {
+            self.headline += 1;
+        }
         change
     }
 
@@ -406,6 +412,7 @@ impl FleetState {
     /// and failures within the app's `initial_delay` do not count.
     pub fn restarted(&mut self, app: usize, instance: usize, now_ms: i64) -> Option<Change> {
         self.generation += 1;
+        self.headline += 1;
         self.tracker.restarted(app, instance, now_ms)
     }
 
@@ -419,6 +426,7 @@ impl FleetState {
         if rollouts != self.rollouts {
             self.rollouts = rollouts;
             self.generation += 1;
+            self.headline += 1;
         }
     }
 
@@ -427,6 +435,7 @@ impl FleetState {
         if role != self.role {
             self.role = role;
             self.generation += 1;
+            self.headline += 1;
         }
     }
 
@@ -453,6 +462,13 @@ impl FleetState {
     /// Increases on every change: redraw only when it moved.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// Increases when more than a probe's sample changed: a verdict, a
+    /// restart, the rollouts or the role. The console draws these at once,
+    /// and new samples alone (sparklines, rates) once a second.
+    pub fn headline_generation(&self) -> u64 {
+        self.headline
     }
 
     /// Results observed so far (excluding ignored ones).
@@ -647,6 +663,24 @@ mod tests {
         assert_eq!(s.app_samples(1).len(), 3);
         // Probe p1 has no result yet, so with `require = all` nothing is known.
         assert_eq!(s.tracker().app_status(1), AppStatus::Unknown);
+    }
+
+    #[test]
+    fn the_headline_moves_with_verdicts_not_with_every_sample() {
+        let mut s = FleetState::new(fleet(1, 1, 1));
+        let k = key("app0", "i0", "p0");
+        // success_threshold = 1: the first pass makes the instance healthy.
+        assert!(s.observe(&res(&k, 1_000, true, "ok")).is_some());
+        let h = s.headline_generation();
+        assert_eq!(h, 1);
+        s.observe(&res(&k, 2_000, true, "ok"));
+        s.observe(&res(&k, 3_000, true, "ok"));
+        assert_eq!(s.headline_generation(), h, "samples alone");
+        assert_eq!(s.generation(), 3);
+        s.set_role(Role::Prober);
+        assert_eq!(s.headline_generation(), h + 1);
+        s.set_role(Role::Prober);
+        assert_eq!(s.headline_generation(), h + 1, "the same role");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod docker;
 pub mod lb;
 pub mod rollout;
 pub mod sshd;
+pub mod tmux;
 
 use std::path::{Path, PathBuf};
 

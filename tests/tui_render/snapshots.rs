@@ -1292,7 +1292,7 @@ fn history_outcomes_read_by_colour_and_by_symbol() {
     };
     for (id, outcome) in [
         ("8 ", "▶ running"),
-        ("7 ", "▶ rollback"),
+        ("7 ", "⚠ rollback armed"),
         ("6 ", "✔ deployed"),
         ("4 ", "↩ rolled back"),
         ("1 ", "✖ rollback"),
@@ -1303,6 +1303,7 @@ fn history_outcomes_read_by_colour_and_by_symbol() {
     assert_drawn(&buf, "↩ rolled back", t.degraded, Modifier::empty());
     assert_drawn(&buf, "✖ rollback", t.down, Modifier::BOLD);
     assert_drawn(&buf, "▶ running", t.rollout, Modifier::empty());
+    assert_drawn(&buf, "⚠ rollback armed", t.down, Modifier::BOLD);
     assert!(row("6 ").contains("rollback"), "a rollback by hand says so");
     let (x, y) = cell_of(&buf, "rollback v3 → v2");
     for dx in 0..8 {
@@ -1386,7 +1387,7 @@ fn mono_history_and_deployments_keep_their_meaning_without_colour() {
     assert_no_colour(&buf);
     for symbol in [
         "▶ running",
-        "▶ rollback",
+        "⚠ rollback armed",
         "✔ deployed",
         "↩ rolled back",
         "✖ rollback",

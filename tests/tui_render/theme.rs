@@ -72,8 +72,8 @@ fn mono_draws_no_color_yet_marks_the_selection_and_failures() {
     let fail_bars = line(worker).matches(FAIL_BAR).count();
     assert!(fail_bars >= 8, "{text}");
 
-    // Narrow, the status column is a symbol only: still there.
-    let buf = render(&a, &s, 40, 12);
+    // At the smallest size drawn, the status symbol is still there.
+    let buf = render(&a, &s, 80, 24);
     let text = screen(&buf);
     println!("{text}");
     assert_no_color(&buf);

@@ -78,6 +78,17 @@ impl AppView {
             .map_or(0, |a| a.instances.len() * a.probes.len());
         self.selection.apply(action, rows)
     }
+
+    /// Selects the row shown `shown` lines under the first one shown among
+    /// the rows of app `index` (a click); returns whether there is one.
+    pub(crate) fn select_shown(&mut self, shown: usize, state: &FleetState, index: usize) -> bool {
+        let rows = state
+            .fleet()
+            .apps
+            .get(index)
+            .map_or(0, |a| a.instances.len() * a.probes.len());
+        self.selection.select_shown(shown, rows)
+    }
 }
 
 impl Component for AppView {

@@ -119,6 +119,12 @@ impl FleetView {
     pub fn apply(&mut self, action: Action) -> bool {
         self.selection.apply(action, self.rows.len())
     }
+
+    /// Selects the row shown `shown` lines under the first one shown (a
+    /// click); returns whether there is one.
+    pub(crate) fn select_shown(&mut self, shown: usize) -> bool {
+        self.selection.select_shown(shown, self.rows.len())
+    }
 }
 
 impl Component for FleetView {

@@ -63,6 +63,11 @@ impl HistoryView {
         self.selection.selected()
     }
 
+    /// Selects the `shown`-th row on screen (a click); whether there is one.
+    pub fn select_shown(&mut self, shown: usize) -> bool {
+        self.selection.select_shown(shown, self.rows.len())
+    }
+
     /// Moves the selection; whether `action` is a motion.
     pub fn apply(&mut self, action: Action) -> bool {
         self.selection.apply(action, self.rows.len())
@@ -137,10 +142,10 @@ impl Component for HistoryView {
             1,
             &[
                 Col::fixed(5),
-                Col::new(6, 12, 20, 0),
+                Col::new(6, 8, 20, 0),
                 Col::fixed(8),
-                Col::new(10, 18, 34, 0),
-                Col::new(13, 18, 20, 0),
+                Col::new(10, 14, 34, 0),
+                Col::new(16, 18, 20, 0),
                 Col::new(10, 10, 10, 6),
                 Col::new(14, 14, 14, 3),
                 Col::new(6, 8, 8, 2),

@@ -72,6 +72,18 @@ impl Selection {
         self.page.set(visible.max(1));
         (selected, offset)
     }
+
+    /// Selects the row shown `shown` lines under the first row shown, as
+    /// last placed (a click), if there is such a row among `rows`; returns
+    /// whether it did.
+    pub fn select_shown(&mut self, shown: usize, rows: usize) -> bool {
+        let row = self.offset.get() + shown;
+        let ok = shown < self.page.get() && row < rows;
+        if ok {
+            self.selected = row;
+        }
+        ok
+    }
 }
 
 #[cfg(test)]
@@ -91,5 +103,17 @@ mod tests {
         assert_eq!(s.selected(), 2);
         assert!(!s.apply(Action::Open, 5));
         assert_eq!(s.place(2, 1), (0, 0), "fewer rows than the selection");
+    }
+
+    #[test]
+    fn a_row_shown_is_selected_through_the_scroll() {
+        let mut s = Selection::default();
+        s.apply(Action::Bottom, 20);
+        assert_eq!(s.place(5, 20), (19, 15));
+        assert!(s.select_shown(1, 20));
+        assert_eq!(s.selected(), 16);
+        assert!(!s.select_shown(5, 20), "below the rows shown");
+        assert!(!s.select_shown(4, 18), "past the last row");
+        assert_eq!(s.selected(), 16);
     }
 }
