@@ -501,6 +501,9 @@ const fn bind(
     }
 }
 
+/// Ctrl-Z: taken before the keymap, to suspend the console.
+pub const SUSPEND: Key = Key::ctrl('z');
+
 const ENTER: Key = Key::plain(KeyCode::Enter);
 const ESC: Key = Key::plain(KeyCode::Esc);
 const ALL: Views = Views::ALL;
@@ -702,6 +705,17 @@ impl Keymap {
             let mut readable = true;
             for (k, text) in remap.keys.iter().enumerate() {
                 match Key::parse(text) {
+                    Some(key) if key == SUSPEND => {
+                        readable = false;
+                        errors.push(RemapError {
+                            place: RemapPlace::Key(n, k),
+                            message: format!(
+                                "{text:?} suspends the console (back with `fg`); it cannot be given to {}",
+                                remap.action
+                            ),
+                            hint: "pick another key".into(),
+                        });
+                    }
                     Some(key) if keys.contains(&key) => {}
                     Some(key) => {
                         keys.push(key);
@@ -1107,6 +1121,13 @@ mod tests {
             fleet_action(&k, plain('q')),
             Some(Action::Rollout(Verb::Hold))
         );
+    }
+
+    #[test]
+    fn ctrl_z_is_kept_for_suspending() {
+        let e = errors(&[remap("abort", &["ctrl-z"])]);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].message.contains("suspends the console"), "{e:?}");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{self, Event, KeyEvent, KeyEventKind};
 use ratatui::layout::Rect;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
@@ -376,9 +376,7 @@ fn lock(state: &Mutex<FleetState>) -> std::sync::MutexGuard<'_, FleetState> {
 
 /// Whether `key` is Ctrl-Z.
 fn is_suspend(key: &KeyEvent) -> bool {
-    key.code == KeyCode::Char('z')
-        && key.modifiers.contains(KeyModifiers::CONTROL)
-        && key.kind != KeyEventKind::Release
+    super::keymap::SUSPEND.matches(key) && key.kind != KeyEventKind::Release
 }
 
 /// Reads terminal events on a thread so that nothing async ever blocks on
