@@ -417,6 +417,7 @@ fn spawn_input(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crossterm::event::{KeyCode, KeyModifiers};
 
     #[test]
     fn ctrl_z_is_taken_for_suspending() {
