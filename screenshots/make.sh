@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Regenerates the screenshots from a real `rollguard demo` in tmux:
-# fleet.png (the fleet view once search-2 has had a bad spell) and
-# rollout.png (payments' view with its rollback armed, about to be fired).
+# Regenerates the screenshots from a real `rollguard demo` in tmux, driven
+# by keys as an operator would:
+#   fleet.png    the fleet view once search-2 has had a bad spell
+#   deploy.png   the question before `:deploy checkout v3`: the plan
+#   rollout.png  checkout's Rollout view while v3 goes out
+#   why.png      the same once v3 failed and was rolled back: the why card
+#   app.png      checkout's app view: probes, releases, deployments
+#   confirm.png  payments' armed rollback about to be fired, reason typed
+#   history.png  History: the two deployments
+#   events.png   Events: the audit log of every app
+#   logs.png     Logs: rollguard's log and payments' worker log
 # Needs tmux, python3 with Pillow and fonts-dejavu-core.
 set -euo pipefail
 # The Debian python3 has python3-pil; a python3 earlier in PATH may not.
@@ -11,30 +19,73 @@ cargo build --release
 session="rg-shot-$$"
 tmux new-session -d -s "$session" -x 100 -y 30
 trap 'tmux kill-session -t "$session" 2>/dev/null || true' EXIT
+
+shot() { # NAME: the pane as it is now
+  tmux capture-pane -e -p -t "$session" > "/tmp/rollguard-$1.ans"
+  "$py" screenshots/ansi2png.py "/tmp/rollguard-$1.ans" "screenshots/$1.png" 100 30
+  echo "wrote screenshots/$1.png"
+}
+key() { # KEYS...: one at a time (Esc then a letter would read as Alt)
+  for k in "$@"; do tmux send-keys -t "$session" "$k"; sleep 0.4; done
+}
+wait_for() { # TEXT [SECONDS]
+  for _ in $(seq "${2:-90}"); do
+    tmux capture-pane -p -t "$session" | grep -qF -- "$1" && return 0
+    sleep 1
+  done
+  echo "timed out waiting for: $1" >&2
+  return 1
+}
+colon() { # LINE: typed on the `:` line
+  key ":"
+  tmux send-keys -t "$session" -l "$1"
+  key Enter
+}
+
 tmux send-keys -t "$session" "./target/release/rollguard demo" Enter
 sleep "${WAIT:-30}"     # long enough for search-2's first bad spell
-tmux capture-pane -e -p -t "$session" > /tmp/rollguard-fleet.ans
-"$py" screenshots/ansi2png.py /tmp/rollguard-fleet.ans screenshots/fleet.png 100 30
-echo "wrote screenshots/fleet.png"
+shot fleet
 
-# The banner names the demo's `rg` script; deploy a bad v3 of payments
-# with it. payments asks before it rolls back: wait for the armed rollback,
-# then press f, type a reason and move to Fire, as an operator would.
-rg=$(tmux capture-pane -p -t "$session" | grep -o '/[^ `]*/rg' | head -1)
-tmux new-window -d -t "$session" "$rg deploy payments v3 --yes >/dev/null 2>&1"
-tmux send-keys -t "$session:0" j Enter  # open payments (the second app)
-for _ in $(seq 90); do
-  tmux capture-pane -p -t "$session:0" | grep -q 'rollback of v3' && break
-  sleep 1
-done
-tmux send-keys -t "$session:0" f
+colon "deploy checkout v3"
+wait_for "> Cancel <"
+tmux send-keys -t "$session" -l "v3: faster checkout"
+sleep 0.5
+shot deploy
+key Tab Enter
+wait_for "deployment 1 started"
+sleep 2                 # the fleet view reads the rollout within a second
+key R
+sleep 6                 # a batch or two out
+shot rollout
+wait_for "WHY" 120
 sleep 1
-tmux send-keys -t "$session:0" -l "v3 fails its health checks"
-tmux send-keys -t "$session:0" Tab      # from Cancel to Fire
-sleep 1
-tmux capture-pane -e -p -t "$session:0" > /tmp/rollguard-rollout.ans
-"$py" screenshots/ansi2png.py /tmp/rollguard-rollout.ans screenshots/rollout.png 100 30
-echo "wrote screenshots/rollout.png"
-tmux send-keys -t "$session:0" Enter    # fire it
-sleep 20                                # let the rollback finish
-tmux send-keys -t "$session:0" q
+shot why
+
+key Escape Enter        # checkout's app view
+sleep 3
+shot app
+key Escape
+
+key j                   # payments asks before it rolls back
+colon "deploy payments v3"
+wait_for "> Cancel <"
+key Tab Enter
+wait_for "rollback of v3" 120
+key f
+wait_for "Roll payments back now"
+tmux send-keys -t "$session" -l "v3 fails its health checks"
+key Tab                 # from Cancel to Fire
+shot confirm
+key Enter
+wait_for "v3 rolled back" 90
+
+key H
+sleep 2
+shot history
+key E
+sleep 2
+shot events
+key Escape L
+sleep 2
+shot logs
+key q
