@@ -200,9 +200,11 @@ impl App {
     }
 
     /// Shows `text` in the footer for a while.
+    /// Text from hosts and the history is made printable here.
     pub fn notify(&mut self, text: impl Into<String>, error: bool) {
+        let text: String = text.into();
         self.notice = Some(Notice {
-            text: text.into(),
+            text: crate::printable::printable(&text).into_owned(),
             error,
             at_ms: self.now_ms,
         });

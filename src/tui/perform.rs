@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::Fleet;
+use crate::printable::printable;
 use crate::rollout::lock;
 use crate::rollout::service::{self, DeployRequest};
 use crate::store::Store;
@@ -75,7 +76,11 @@ impl Service {
                     match &result {
                         Ok(()) => tracing::info!("{actor} sent {verb} to {}", request.app),
                         Err(e) => {
-                            tracing::warn!("{actor} could not send {verb} to {}: {e}", request.app)
+                            tracing::warn!(
+                                "{actor} could not send {verb} to {}: {}",
+                                request.app,
+                                printable(e)
+                            )
                         }
                     }
                     queue.post(Arrival::Sent { request, result });
@@ -96,10 +101,11 @@ impl Service {
                     match &result {
                         Ok(said) => tracing::info!("{actor}: {said}"),
                         Err(e) => tracing::warn!(
-                            "{actor} could not {} {} {}: {e}",
+                            "{actor} could not {} {} {}: {}",
                             action_name(&prepared),
                             prepared.app,
-                            prepared.version
+                            prepared.version,
+                            printable(e)
                         ),
                     }
                     queue.post(Arrival::Done(result));
@@ -113,8 +119,11 @@ impl Service {
                 tokio::task::spawn_blocking(move || {
                     let result = break_lock(&db, &app, &actor, &why);
                     match &result {
-                        Ok(said) => tracing::info!("{actor}: {said} ({why})"),
-                        Err(e) => tracing::warn!("{actor} could not break the lock of {app}: {e}"),
+                        Ok(said) => tracing::info!("{actor}: {said} ({})", printable(&why)),
+                        Err(e) => tracing::warn!(
+                            "{actor} could not break the lock of {app}: {}",
+                            printable(e)
+                        ),
                     }
                     queue.post(Arrival::Done(result));
                 });
