@@ -47,6 +47,9 @@ pub struct AppRecords {
     pub last_good: Option<String>,
     /// Its newest deployments, newest first.
     pub deployments: Vec<Deployment>,
+    /// The release each instance runs, as rollguard last recorded it
+    /// (instances it never deployed are not there).
+    pub running: Vec<(String, String)>,
 }
 
 /// What was read.
@@ -141,6 +144,12 @@ pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
                     .map(|r| r.version),
                 releases,
                 deployments: store.deployments(Some(app), 10).map_err(err)?,
+                running: store
+                    .instance_states(app)
+                    .map_err(err)?
+                    .into_iter()
+                    .filter_map(|i| Some((i.instance, i.version?)))
+                    .collect(),
             })
         }
     })

@@ -162,6 +162,7 @@ fn draw(view: &AppView, frame: &mut Frame, area: Rect, cx: &DrawContext, index: 
 
     let headings = [
         "INSTANCE",
+        "RELEASE",
         "PROBE",
         if compact { "" } else { "VERDICT" },
         "LATENCY",
@@ -175,7 +176,16 @@ fn draw(view: &AppView, frame: &mut Frame, area: Rect, cx: &DrawContext, index: 
             instance: r / np,
             probe: r % np,
         };
-        probe_row(loc, &probe_labels, &widths, compact, cx)
+        let release = view
+            .records
+            .as_ref()
+            .filter(|r| r.app == a.name)
+            .and_then(|r| {
+                let name = &a.instances[loc.instance].name;
+                r.running.iter().find(|(i, _)| i == name)
+            })
+            .map(|(_, v)| v.as_str());
+        probe_row(loc, release, &probe_labels, &widths, compact, cx)
     });
 
     super::draw_table(frame, inner, &headings, &widths, rows, selected - offset, t);
@@ -231,6 +241,7 @@ fn column_widths(
         1,
         &[
             Col::new(inst_w.min(8), inst_w, inst_w, 0),
+            Col::new(7, 10, 16, 4),
             Col::new(probe_w.min(8), probe_w, probe_w, 0),
             Col::fixed(if compact { 1 } else { 11 }),
             Col::new(8, 16, 30, 2),
@@ -243,6 +254,7 @@ fn column_widths(
 /// The row of the probe at `loc`, its cells cut to `widths`.
 fn probe_row(
     loc: ProbeLoc,
+    release: Option<&str>,
     labels: &[String],
     widths: &[u16],
     compact: bool,
@@ -261,8 +273,17 @@ fn probe_row(
         text::truncate(&inst.name, widths[0] as usize),
         Style::new().fg(t.verdict(iv)).add_modifier(Modifier::BOLD),
     )));
+    if widths[1] > 0 {
+        cells.push(Cell::from(match release {
+            Some(v) => Span::styled(
+                text::truncate(&crate::printable::printable(v), widths[1] as usize),
+                Style::new().fg(t.text),
+            ),
+            None => Span::styled("—", Style::new().fg(t.dim)),
+        }));
+    }
     cells.push(Cell::from(Span::styled(
-        text::truncate(&labels[loc.probe], widths[1] as usize),
+        text::truncate(&labels[loc.probe], widths[2] as usize),
         Style::new().fg(t.text),
     )));
     let mut verdict = if compact {
@@ -277,11 +298,11 @@ fn probe_row(
         verdict,
         Style::new().fg(t.verdict(pv)),
     )));
-    if widths[3] > 0 {
-        let spark = LatencySparkline::new(history.samples(), t);
-        cells.push(Cell::from(spark.to_line(widths[3] as usize)));
-    }
     if widths[4] > 0 {
+        let spark = LatencySparkline::new(history.samples(), t);
+        cells.push(Cell::from(spark.to_line(widths[4] as usize)));
+    }
+    if widths[5] > 0 {
         let s = match history.last() {
             Some(l) => {
                 let code = l.code.map(|c| format!(" {c}")).unwrap_or_default();
@@ -292,7 +313,7 @@ fn probe_row(
         };
         cells.push(Cell::from(s));
     }
-    if widths[5] > 0 {
+    if widths[6] > 0 {
         let cell = match history.last_failure() {
             Some(e) => {
                 let kind = e.error_kind.map_or("failed", |k| k.as_str());
@@ -304,7 +325,7 @@ fn probe_row(
                 };
                 let current = history.last().is_some_and(|l| !l.ok);
                 let style = Style::new().fg(if current { t.down } else { t.dim });
-                Cell::from(Span::styled(text::truncate(&s, widths[5] as usize), style))
+                Cell::from(Span::styled(text::truncate(&s, widths[6] as usize), style))
             }
             None => Cell::from(""),
         };
