@@ -100,6 +100,7 @@ pub mod exec;
 pub mod health;
 pub mod model;
 pub mod monitor;
+pub mod notify;
 pub mod printable;
 pub mod probe;
 pub mod rollout;
