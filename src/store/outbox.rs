@@ -337,6 +337,18 @@ impl Store {
         Ok(true)
     }
 
+    /// How many notifications wait to be sent (pending or being sent).
+    pub fn unsent_notifications(&self) -> Result<usize, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM notifications WHERE state IN ('pending', 'sending')",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| usize::try_from(n).unwrap_or(0))
+            .map_err(self.sql_err("count notifications"))
+    }
+
     /// Notification `id`, if there is one.
     pub fn notification(&self, id: i64) -> Result<Option<Notification>, StoreError> {
         self.conn
