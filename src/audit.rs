@@ -515,6 +515,33 @@ pub fn summary(event: &EventKind) -> String {
             elapsed_words(*outage_ms),
             instances.join(", ")
         ),
+        K::NotificationSent {
+            receiver,
+            notification,
+            topic,
+            attempts,
+        } => format!(
+            "{topic} sent to {receiver} (notification {notification}, {})",
+            attempts_words(*attempts)
+        ),
+        K::NotificationFailed {
+            receiver,
+            notification,
+            topic,
+            attempts,
+        } => format!(
+            "{topic} NOT sent to {receiver}: given up (notification {notification}, {})",
+            attempts_words(*attempts)
+        ),
+    }
+}
+
+/// "1 attempt", "3 attempts".
+fn attempts_words(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".into()
+    } else {
+        format!("{n} attempts")
     }
 }
 

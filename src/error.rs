@@ -64,11 +64,13 @@ pub enum Code {
     Terminal,
     /// The demo could not start its fleet.
     Demo,
+    /// A notification could not be sent.
+    Notify,
 }
 
 impl Code {
     /// Every code, in the README's order.
-    pub const ALL: [Code; 27] = [
+    pub const ALL: [Code; 28] = [
         Code::Config,
         Code::Usage,
         Code::Confirm,
@@ -96,6 +98,7 @@ impl Code {
         Code::Exec,
         Code::Terminal,
         Code::Demo,
+        Code::Notify,
     ];
 
     /// The code as printed, e.g. `E_CONFIG`.
@@ -128,6 +131,7 @@ impl Code {
             Code::Exec => "E_EXEC",
             Code::Terminal => "E_TERMINAL",
             Code::Demo => "E_DEMO",
+            Code::Notify => "E_NOTIFY",
         }
     }
 
@@ -158,7 +162,8 @@ impl Code {
             | Code::Store
             | Code::Exec
             | Code::Terminal
-            | Code::Demo => 1,
+            | Code::Demo
+            | Code::Notify => 1,
             Code::RollbackPartial | Code::RollbackFailed => 4,
         }
     }
@@ -211,6 +216,7 @@ impl Code {
             Code::Exec => "a command could not be started",
             Code::Terminal => "the console could not use the terminal",
             Code::Demo => "the demo could not start its fleet",
+            Code::Notify => "a receiver refused a notification or did not answer (`notify test`)",
         }
     }
 

@@ -21,7 +21,7 @@
 //!                                     ▼                 ▼
 //!           history.db (SQLite, WAL): results, verdicts, incidents,
 //!           events, deployments, batches, changes, snapshots, releases,
-//!           locks, commands, the prober's lease
+//!           locks, commands, the prober's lease, the notification outbox
 //!              ▲                      ▲                       ▲
 //!              │                      │                       │
 //!   console / CLI ──► rollout service ──start (one tx)──► rollout worker
@@ -29,6 +29,12 @@
 //!    send commands)    rollback, recover,                   engine + gate,
 //!                      send, lock)                          drivers, traffic)
 //!   `events --follow`: the audit log, read by row id every 250 ms
+//!
+//!   notifier (run by the lease holder, and by every rollout worker while
+//!   it runs; reads and writes history.db): events past the outbox's
+//!   cursor → outbox rows (one tx) → claimed with a lease (one tx) → each
+//!   sent in its own task (slack · discord · webhook · pagerduty ·
+//!   command), retried with backoff, then sent or `notification_failed`
 //! ```
 //!
 //! The store is the meeting point. A rollout does not live inside the
@@ -55,7 +61,7 @@
 //!
 //! | module | holds | does not |
 //! |---|---|---|
-//! | [`config`] | serde types, discovery, `${ENV}` interpolation (the values kept as secrets, masked or templated before they are stored or logged), validation with `FILE:LINE:COL`, durations with bounds | run anything |
+//! | [`config`] | serde types, discovery, `[[notify]]` receivers (kept by each app they hear of, their URLs and keys as secrets), `${ENV}` interpolation (the values kept as secrets, masked or templated before they are stored or logged), validation with `FILE:LINE:COL`, durations with bounds | run anything |
 //! | [`model`] | the vocabulary: probe results, error kinds, verdicts, `Version`; [`model::rollout`]: deployment and batch states, change actions, verbs, outcomes, triggers, sides; [`model::event`]: `EventKind`, every event with its typed payload (kinds and JSON meet only in its `to_stored`/`from_stored`); [`model::evidence`]: what a gate saw; [`model::incident`]: what an incident holds | I/O |
 //! | [`error`] | the one [`error::Code`] enum (`E_...`, exit code, meaning) and [`error::UserError`] | decide anything |
 //! | [`printable`] | control characters made visible before text reaches a terminal | |
@@ -64,12 +70,13 @@
 //! | [`health`] | consecutive counters, failure budgets, instance and app verdicts, when an incident opens, widens and resolves | talk to the network |
 //! | [`monitor`] | watching a fleet: the prober's lease and the role it gives (`lease`), probing while it is held (`probing`: scheduler, the release watch in `releases`, the incident watch in `incidents`; results go through one hub to the state and the history writer), reading what the holder wrote otherwise and the recent past at start (`reader`), rollouts read back every second | draw |
 //! | [`agent`] | `rollguard agent`: a monitor without a console, journald-ready log lines, SIGTERM, the example systemd unit | draw |
-//! | [`store`] | schema and migrations, opening (only a missing file is created; read-only for reading commands; a damaged or foreign file is an error; a file of the history is never opened behind SQLite's back), the batched result writer, typed queries, results read back by row id, a deployment's start in one transaction, lock, lease, incident, verdict and command rows | hold business rules (who counts as gone, when an incident opens) |
+//! | [`store`] | schema and migrations, opening (only a missing file is created; read-only for reading commands; a damaged or foreign file is an error; a file of the history is never opened behind SQLite's back), the batched result writer, typed queries, results read back by row id, a deployment's start in one transaction, lock, lease, incident, verdict and command rows, the notification outbox (`outbox`: rows made past a cursor, claimed with a lease, at least once) | hold business rules (who counts as gone, when an incident opens) |
 //! | [`driver`] | docker, process and command drivers: current, present, snapshot, start, restore | route traffic |
 //! | [`traffic`] | nginx (file, validate, reload), HAProxy (runtime API), command hooks | start instances |
 //! | [`rollout`] | `plan`, `routing` and `decide` (pure: the next stage, a retry, when and how to roll back, the outcome, the order of restores, which slot keeps serving, where traffic goes without a failing slot), `gate`, `engine` (carries decisions out and records them; its way back, in `engine/restore.rs`, puts each restored slot back into traffic as soon as its gate passes), `eject` (a slot seen failing while a start is under way leaves traffic at once), `service` (the one way in: preflight, start, rollback checks, recover, send), `lock`, `report` (a deployment's typed report), `worker`, `cli` (printing over the service), `consent` (the CLI's confirmations: `[y/N]`, a protected app's name typed at the prompt or given with `--yes --confirm-app NAME`) | print or read stdin, except `cli` and `consent` |
 //! | [`audit`] | the audit log as people read it: `rollguard events` (its options, the newest events oldest first, `--follow` polling the history for rows newer than the last seen, one line of words per event from its typed payload, JSON Lines) | write the history |
 //! | [`tui`] | the console: data state apart from view state; components as named fields of `App` (fleet view with its `/` filter, its visible rows kept apart from the fleet index; app view with releases and deployments; History; one deployment, the Rollout view with its "why" card and timeline; Events; Logs; help; the confirm modal; the log pane; one text input), one `Mode` for what is open, a keymap whose bindings know their views and modes (keys, help and footer come from it; `[console.keys]` remaps it), `:` commands with completion and a history of lines, a read-only mode (`--read-only`, `[console] read_only`) in which no key or command acts, one queue for what background tasks report, views that say what to read and a run loop that reads it off the input path, deploys and rollbacks checked through the rollout service before they are asked, destructive actions as `ConfirmAction` → modal (opens on Cancel; a reason required for abort, fire, rollback and breaking a lock; a protected app's name typed) → `ConfirmedAction` → the one `match` in `tui/perform.rs` that goes through the rollout service (a start spawns a detached worker); themes (built-in and files, `NO_COLOR`); the terminal held and given back (Ctrl-Z, a panic), written to only where cells changed, the mouse only with `--mouse`, one message below 80x24 | I/O on the draw or input path |
+//! | [`notify`] | receivers' topics (`topic`), what a message says (`message`, pure: one incident → one message and one "resolved"), each receiver type's body (`payload`: Slack blocks, Discord embed, the webhook JSON, PagerDuty trigger/resolve, a command's stdin and Markdown timeline), the webhook's HMAC-SHA256 signature (`signature`), backoff and giving up (`retry`), events into outbox rows (`enqueue`), one attempt over HTTP or a quoted command template (`deliver`), the [`notify::Notifier`] task (`sender`: run by the prober's lease holder and by every rollout worker while it runs, so a rollout's notifications go out with no console open), `rollguard notify test` (`cli`) | block probing, a gate or a rollback; store a secret |
 //! | [`demo`] | the demo fleet, its demo application, and its teardown (`teardown`: whichever way the demo ends, rollout workers, instances and nginx stopped in that order and the folder removed) | ship in the hot path |
 //!
 //! # Rules the design keeps
@@ -81,6 +88,7 @@
 //!    thing.
 //! 2. Write before act: a rollout's start is recorded before its worker
 //!    runs, and each change before it is made; recovery reads the records.
+//!    A notification is an outbox row before it is sent.
 //! 3. One writer for probe results; rollout writes are transactions.
 //! 4. The console never waits: I/O happens in tasks.
 //! 5. No user value is pasted into a shell string: commands come from
@@ -100,6 +108,7 @@ pub mod exec;
 pub mod health;
 pub mod model;
 pub mod monitor;
+pub mod notify;
 pub mod printable;
 pub mod probe;
 pub mod rollout;

@@ -112,6 +112,8 @@ enum Cmd {
     Events(audit::EventsArgs),
     /// Finish APP's rollout whose worker died: --resume or --rollback.
     Recover(rollout::cli::RecoverArgs),
+    /// Notifications: `notify test NAME` sends a sample to one receiver.
+    Notify(rollguard::notify::cli::NotifyArgs),
     /// Runs one deployment to its end (started by `deploy`).
     #[command(hide = true)]
     Worker {
@@ -279,6 +281,13 @@ async fn run(cli: Cli) -> ExitCode {
                 .and_then(|p| config::load(&p))
                 .ok();
             ExitCode::from(audit::events(fleet.as_ref(), &db_path(&cli), args).await)
+        }
+        Some(Cmd::Notify(ref args)) => {
+            let fleet = match load(cli.config.as_deref()) {
+                Ok(f) => f,
+                Err(code) => return code,
+            };
+            ExitCode::from(rollguard::notify::cli::notify(&fleet, args).await)
         }
         Some(Cmd::Recover(ref args)) => {
             ExitCode::from(rollout::cli::recover(&db_path(&cli), args).await)

@@ -743,3 +743,175 @@ fn every_app_knows_the_values_from_the_environment() {
     let plain = config::parse(Path::new("f.toml"), BASE, &env).unwrap();
     assert!(plain.apps[0].secrets.is_empty());
 }
+
+/// The `[[notify]]` examples of config.example.toml, uncommented.
+fn example_receivers() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let block = text
+        .split("# notify examples begin\n")
+        .nth(1)
+        .and_then(|rest| rest.split("# notify examples end").next())
+        .expect("config.example.toml has its notify examples");
+    block
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn notify_env(name: &str) -> Option<String> {
+    match name {
+        "SLACK_WEBHOOK_URL" => Some("https://hooks.slack.com/services/T1/B2/sl4ck-t0ken".into()),
+        "DISCORD_WEBHOOK_URL" => Some("https://discord.com/api/webhooks/1/d1sc0rd-t0ken".into()),
+        "ROLLGUARD_HOOK_SECRET" => Some("h00k-s3cret".into()),
+        "PAGERDUTY_ROUTING_KEY" => Some("r0uting-k3y".into()),
+        other => env(other),
+    }
+}
+
+#[test]
+fn the_example_receivers_load_with_their_secrets_hidden() {
+    use rollguard::config::ReceiverKind;
+    use rollguard::notify::topic::Topic;
+    let text = format!("{BASE}\n{}", example_receivers());
+    let fleet =
+        config::parse(Path::new("f.toml"), &text, &notify_env).unwrap_or_else(|e| panic!("{e}"));
+    let receivers = fleet.receivers();
+    let types: Vec<&str> = receivers.iter().map(|r| r.kind.type_name()).collect();
+    assert_eq!(
+        types,
+        ["slack", "discord", "webhook", "pagerduty", "command"]
+    );
+    let pager = fleet.receiver("pager").unwrap();
+    assert!(matches!(
+        &pager.kind,
+        ReceiverKind::Pagerduty { url, routing_key }
+            if url == config::PAGERDUTY_URL && routing_key == "r0uting-k3y"
+    ));
+    assert_eq!(pager.retry_for, std::time::Duration::from_secs(6 * 3600));
+    let discord = fleet.receiver("team-discord").unwrap();
+    assert_eq!(discord.on, Topic::DEFAULT);
+    assert_eq!(discord.timeout, std::time::Duration::from_secs(10));
+    assert_eq!(
+        fleet.apps[0].notify.len(),
+        5,
+        "every receiver hears of checkout"
+    );
+    for r in &receivers {
+        let shown = format!("{r:?}");
+        for var in [
+            "SLACK_WEBHOOK_URL",
+            "DISCORD_WEBHOOK_URL",
+            "ROLLGUARD_HOOK_SECRET",
+            "PAGERDUTY_ROUTING_KEY",
+        ] {
+            let s = notify_env(var).unwrap();
+            assert!(!shown.contains(&s), "{shown}");
+            assert_eq!(r.secrets.mask(&format!("x {s} y")), "x *** y", "{}", r.name);
+        }
+    }
+    // A URL written in the file is hidden as well.
+    let hook = fleet.receiver("audit-hook").unwrap();
+    assert_eq!(
+        hook.secrets
+            .mask("POST https://hooks.example.internal/rollguard"),
+        "POST ***"
+    );
+}
+
+#[test]
+fn receivers_are_checked_at_their_place() {
+    let with = |entry: &str| errors(&format!("{BASE}\n[[notify]]\n{entry}"));
+    // The entry's first line (its name) is line 20.
+    for (entry, at, what) in [
+        (
+            "name = \"a\"\ntype = \"sms\"\nurl = \"http://x\"",
+            "21:8",
+            "unknown receiver type \"sms\"",
+        ),
+        (
+            "name = \"a\"\ntype = \"email\"",
+            "21:8",
+            "\"email\" is not supported yet",
+        ),
+        (
+            "name = \"a\"\ntype = \"slack\"",
+            "20:8",
+            "slack receiver \"a\" has no `url`",
+        ),
+        (
+            "name = \"a\"\ntype = \"slack\"\nurl = \"hooks.slack.com\"",
+            "22:7",
+            "not an http:// or https:// URL",
+        ),
+        (
+            "name = \"a\"\ntype = \"slack\"\nurl = \"http://x\"\nrouting_key = \"k\"",
+            "23:15",
+            "`routing_key` does not apply to a slack receiver",
+        ),
+        (
+            "name = \"a\"\ntype = \"pagerduty\"",
+            "20:8",
+            "has no `routing_key`",
+        ),
+        (
+            "name = \"a\"\ntype = \"slack\"\nurl = \"http://x\"\non = [\"incident_opened\", \"incident_widened\"]",
+            "23:26",
+            "unknown notification \"incident_widened\"",
+        ),
+        (
+            "name = \"a\"\ntype = \"slack\"\nurl = \"http://x\"\non = []",
+            "23:6",
+            "listens to nothing",
+        ),
+        (
+            "name = \"a\"\ntype = \"slack\"\nurl = \"http://x\"\napps = [\"checkout\", \"shop\"]",
+            "23:21",
+            "no app named \"shop\"",
+        ),
+        (
+            "name = \"a\"\ntype = \"command\"\nrun = \"notify '{app}'\"",
+            "22:7",
+            "inside single quotes",
+        ),
+        (
+            "name = \"a\"\ntype = \"command\"\nrun = \"notify {nope}\"",
+            "22:7",
+            "unknown placeholder {nope}",
+        ),
+        (
+            "name = \"a\"\ntype = \"slack\"\nurl = \"http://x\"\ntimeout = \"10m\"",
+            "23:11",
+            "timeout must be at most 5m",
+        ),
+        (
+            "name = \"a b\"\ntype = \"slack\"\nurl = \"http://x\"",
+            "20:8",
+            "receiver name \"a b\" is not allowed",
+        ),
+    ] {
+        let errs = with(entry);
+        assert_eq!(errs.len(), 1, "{entry}: {errs:?}");
+        assert!(
+            errs[0].starts_with(&format!("fleet.toml:{at}: ")),
+            "{entry}: {errs:?}"
+        );
+        assert!(errs[0].contains(what), "{entry}: {errs:?}");
+    }
+    let twice = errors(&format!(
+        "{BASE}\n[[notify]]\nname = \"a\"\ntype = \"slack\"\nurl = \"http://x\"\n\
+         [[notify]]\nname = \"a\"\ntype = \"discord\"\nurl = \"http://y\"\n"
+    ));
+    assert_eq!(twice.len(), 1, "{twice:?}");
+    assert!(
+        twice[0].contains("duplicate receiver name \"a\""),
+        "{twice:?}"
+    );
+    // A secret that is not a URL is pointed at, never repeated.
+    let secret = errors(&format!(
+        "{BASE}\n[[notify]]\nname = \"a\"\ntype = \"slack\"\nurl = \"${{TOKEN}}\"\n"
+    ));
+    assert_eq!(secret.len(), 1, "{secret:?}");
+    assert!(!secret[0].contains("s3cret"), "{secret:?}");
+}

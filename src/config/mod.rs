@@ -5,6 +5,7 @@
 
 mod duration;
 mod literal;
+mod notify;
 mod raw;
 mod secrets;
 mod types;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Code;
 
 pub use duration::{format_duration, parse_duration};
+pub use notify::{COMMAND_PLACEHOLDERS, PAGERDUTY_URL, Receiver, ReceiverKind};
 pub use secrets::{MASK, SECRET_MIN_CHARS, Secrets};
 pub use types::*;
 

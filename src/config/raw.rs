@@ -18,6 +18,26 @@ pub(super) struct RawFile {
     pub host: Vec<S<RawHost>>,
     #[serde(default)]
     pub app: Vec<S<RawApp>>,
+    #[serde(default)]
+    pub notify: Vec<S<RawNotify>>,
+}
+
+/// `[[notify]]`: keys of every receiver type; validation refuses those
+/// that do not apply to its type.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNotify {
+    pub name: S<String>,
+    #[serde(rename = "type")]
+    pub kind: S<String>,
+    pub on: Option<S<Vec<S<String>>>>,
+    pub apps: Option<S<Vec<S<String>>>>,
+    pub timeout: Option<S<String>>,
+    pub retry_for: Option<S<String>>,
+    pub url: Option<S<String>>,
+    pub secret: Option<S<String>>,
+    pub routing_key: Option<S<String>>,
+    pub run: Option<S<String>>,
 }
 
 #[derive(Deserialize)]

@@ -52,6 +52,11 @@ impl Secrets {
         }
     }
 
+    /// These secrets and `other`'s.
+    pub fn union(&self, other: &Secrets) -> Secrets {
+        Secrets::new(self.entries.iter().chain(other.entries.iter()).cloned())
+    }
+
     /// Whether there is nothing to hide.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

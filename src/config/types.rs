@@ -2,9 +2,10 @@
 //! [`super::load`], so every value here has passed validation.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::Secrets;
+use super::{Receiver, Secrets};
 use crate::probe::condition::Condition;
 
 /// The whole configuration, validated and immutable.
@@ -29,6 +30,28 @@ impl Fleet {
     /// The app named `name`.
     pub fn app(&self, name: &str) -> Option<&App> {
         self.apps.iter().find(|a| a.name == name)
+    }
+
+    /// Every `[[notify]]` receiver, in file order. (A receiver is kept by
+    /// each app it is told about, in [`App::notify`].)
+    pub fn receivers(&self) -> Vec<Arc<Receiver>> {
+        let mut all: Vec<Arc<Receiver>> = Vec::new();
+        for r in self.apps.iter().flat_map(|a| &a.notify) {
+            if !all.iter().any(|x| x.name == r.name) {
+                all.push(r.clone());
+            }
+        }
+        all.sort_by_key(|r| r.order);
+        all
+    }
+
+    /// The receiver named `name`.
+    pub fn receiver(&self, name: &str) -> Option<Arc<Receiver>> {
+        self.apps
+            .iter()
+            .flat_map(|a| &a.notify)
+            .find(|r| r.name == name)
+            .cloned()
     }
 
     /// Total number of (instance, probe) pairs: how many probe tasks run.
@@ -180,6 +203,8 @@ pub struct App {
     /// Every value `${NAME}` put into the config (anywhere in the file):
     /// drivers keep them out of what they store and log.
     pub secrets: Secrets,
+    /// The `[[notify]]` receivers told about this app, in file order.
+    pub notify: Vec<Arc<Receiver>>,
 }
 
 impl App {

@@ -7,11 +7,13 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod notify;
+
 use super::raw::{
-    RawApp, RawCommand, RawDocker, RawFile, RawHealth, RawHost, RawInstance, RawKeys, RawProbe,
-    RawProcess, RawRollout, RawSsh, RawTraffic, S,
+    RawApp, RawCommand, RawDocker, RawFile, RawHealth, RawHost, RawInstance, RawKeys, RawNotify,
+    RawProbe, RawProcess, RawRollout, RawSsh, RawTraffic, S,
 };
-use super::{ConfigError, Secrets, format_duration, literal, parse_duration, types::*};
+use super::{ConfigError, Receiver, Secrets, format_duration, literal, parse_duration, types::*};
 use crate::probe::condition::Condition;
 use crate::tui::keymap::{Keymap, RemapPlace};
 
@@ -455,11 +457,24 @@ pub(super) fn validate(
         .iter()
         .map(|a| app(&mut cx, &mut app_names, &host_names, &mut needs_local, a))
         .collect();
+    let receivers = notify::receivers(&mut cx, &raw.notify, &app_names);
     // Any value from the environment may reach an app's commands (a host's
     // address is `{host}`), so every app knows all of them.
     let secrets = Secrets::new(std::mem::take(&mut cx.interpolated));
+    let receivers: Vec<std::sync::Arc<Receiver>> = receivers
+        .into_iter()
+        .map(|mut r| {
+            r.secrets = secrets.union(&r.secrets);
+            std::sync::Arc::new(r)
+        })
+        .collect();
     for a in &mut apps {
         a.secrets = secrets.clone();
+        a.notify = receivers
+            .iter()
+            .filter(|r| r.apps.as_ref().is_none_or(|names| names.contains(&a.name)))
+            .cloned()
+            .collect();
     }
     if needs_local {
         hosts.push(Host {
@@ -678,6 +693,7 @@ fn app(
         rollout,
         // Filled in once the whole file is read.
         secrets: Secrets::default(),
+        notify: Vec::new(),
     };
     if app.strategy != Strategy::Rolling {
         // Blue-green runs every instance beside itself; a canary its first ones.

@@ -270,6 +270,29 @@ pub enum EventKind {
         #[serde(default)]
         instances: Vec<String>,
     },
+    /// A notification reached its receiver.
+    NotificationSent {
+        /// The receiver's name.
+        receiver: String,
+        /// The notification's id (its outbox row).
+        notification: i64,
+        /// What it told of (`incident_opened`, ...).
+        topic: String,
+        /// Attempts it took.
+        attempts: u32,
+    },
+    /// A notification was given up after its retries (the reason says
+    /// what its receiver last answered).
+    NotificationFailed {
+        /// The receiver's name.
+        receiver: String,
+        /// The notification's id (its outbox row).
+        notification: i64,
+        /// What it told of.
+        topic: String,
+        /// Attempts made.
+        attempts: u32,
+    },
 }
 
 /// Who sent an operator's command.

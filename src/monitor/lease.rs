@@ -10,7 +10,8 @@
 //! (a host that died, a console suspended with Ctrl-Z). A holder that
 //! finds its lease taken, or cannot renew it for [`LEASE_STALE`], stops
 //! probing and reads instead. A holder that stops gives the lease up, so
-//! the next process takes it within a second.
+//! the next process takes it within a second. While it holds the lease, a
+//! process also runs the notifier (`notify::sender`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use super::reader;
 use super::{Ctx, SharedStore, with_store};
 use crate::config::Fleet;
 use crate::model::now_ms;
+use crate::notify::Notifier;
 use crate::rollout::lock::{hostname, pid_alive, whoami};
 use crate::store::{LeaseHolder, LeaseTake};
 
@@ -149,7 +151,7 @@ pub fn fingerprint(fleet: &Fleet) -> String {
 }
 
 /// 16 random hex digits (from the kernel; the clock and pid if it fails).
-fn token() -> String {
+pub fn token() -> String {
     use std::io::Read;
     let mut b = [0u8; 8];
     let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
@@ -224,6 +226,8 @@ pub(super) async fn run(
     let store: SharedStore = Arc::default();
     let mut follow = reader::Follow::preload(&ctx, &store).await;
     let mut probing: Option<Probing> = None;
+    // The holder also sends the history's notifications.
+    let mut notifier: Option<Notifier> = None;
     // When the lease was last read or written.
     let mut answered_ms = now_ms();
     let mut warned = false;
@@ -287,6 +291,15 @@ pub(super) async fn run(
                 }
             }
         };
+        match (matches!(next, Role::Prober), notifier.is_some()) {
+            (true, false) => notifier = Notifier::start(ctx.fleet.clone(), &ctx.db),
+            (false, true) => {
+                if let Some(n) = notifier.take() {
+                    n.stop().await;
+                }
+            }
+            _ => {}
+        }
         match (next.probes(), probing.is_some()) {
             (true, false) => probing = Some(Probing::start(ctx.clone())),
             (false, true) => {
@@ -322,6 +335,9 @@ pub(super) async fn run(
     }
     if let Some(p) = probing.take() {
         p.stop().await;
+    }
+    if let Some(n) = notifier.take() {
+        n.stop().await;
     }
     if matches!(*role.borrow(), Role::Prober) {
         let (db, token) = (ctx.db.clone(), me.token.clone());

@@ -2,7 +2,10 @@
 //! one deployment's engine to the end, so a rollout survives the console or
 //! SSH session that started it. It takes over the app's lock, heartbeats
 //! it, and polls the store for operator commands (`approve`, `hold`,
-//! `fire`, `abort`), which it picks up within a second.
+//! `fire`, `abort`), which it picks up within a second. It also runs a
+//! notifier (`notify::sender`) while it runs and, once its rollout ended
+//! and the lock is free, for up to [`NOTIFY_FINISH`] until nothing is left
+//! to send, so its rollout's notifications go out with no console open.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -19,6 +22,7 @@ use crate::config::{self, Fleet};
 use crate::driver::{Driver, Side};
 use crate::error::{Code, UserError};
 use crate::model::DeploymentKind;
+use crate::notify::Notifier;
 use crate::probe::Prober;
 use crate::store::Store;
 
@@ -39,6 +43,10 @@ pub struct StoredPlan {
 fn deploy_kind() -> DeploymentKind {
     DeploymentKind::Deploy
 }
+
+/// How long a finished worker goes on sending its rollout's last
+/// notifications; what is left is sent by the next notifier.
+pub const NOTIFY_FINISH: Duration = Duration::from_secs(15);
 
 /// How often the worker looks for commands.
 pub const COMMAND_POLL: Duration = Duration::from_millis(250);
@@ -168,6 +176,9 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
         .map_err(store_error)?;
     let driver = Driver::for_app(&fleet.apps[app_idx]).map_err(super::preflight::driver_error)?;
     let prober = Arc::new(Prober::new(&fleet).map_err(|e| UserError::new(Code::Exec, e))?);
+    // This rollout's notifications go out even when no console or agent
+    // runs; several notifiers on one history send each once.
+    let notifier = Notifier::start(fleet.clone(), db);
     let (tx, rx) = mpsc::unbounded_channel();
     let poller = tokio::spawn(poll(
         db.to_path_buf(),
@@ -200,6 +211,9 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
             if let Err(u) = store_unlock(db, &app_name, pid) {
                 tracing::error!("{u}");
             }
+            if let Some(n) = notifier {
+                n.finish(NOTIFY_FINISH).await;
+            }
             return Err(e);
         }
     };
@@ -209,6 +223,10 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
     // it could not (a store error), and is a no-op otherwise.
     if let Err(e) = store_unlock(db, &app_name, pid) {
         tracing::error!("{e}");
+    }
+    // The lock is free: the app's next rollout does not wait for this.
+    if let Some(n) = notifier {
+        n.finish(NOTIFY_FINISH).await;
     }
     Ok(finished)
 }

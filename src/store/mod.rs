@@ -12,6 +12,8 @@
 //! - [`follow`]: probe results read back by row id.
 //! - `lease`: who holds the prober's lease.
 //! - `incident`: incidents opened, widened and resolved with their events.
+//! - `outbox`: notifications written before they are sent, claimed by
+//!   one sender at a time, marked sent or given up.
 //! - `verdict`: each instance's verdict as the prober last wrote it.
 //! - `start`: a deployment's start (lock, row, batches, first events) in
 //!   one transaction.
@@ -28,6 +30,7 @@ mod error;
 pub mod follow;
 mod incident;
 mod lease;
+mod outbox;
 mod queries;
 pub mod rollout;
 pub mod schema;
@@ -47,6 +50,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 pub use error::{NotHistory, StoreError};
 pub use incident::{INCIDENT_ACTOR, Incident, Opened};
 pub use lease::{LeaseHolder, LeaseTake};
+pub use outbox::{NOTIFY_ACTOR, NewNotification, Notification, NotificationState};
 pub use queries::Event;
 pub use rollout::{
     BATCH_END_STATES, Batch, Command, Deployment, InstanceChange, InstanceState, Lock, LockOwner,

@@ -212,9 +212,53 @@ CREATE TABLE verdicts (
 ) WITHOUT ROWID;
 "#;
 
+/// Migration 3: the notification outbox and how far the audit log has
+/// been turned into notifications.
+const V3: &str = r#"
+-- One row per notification to send to one receiver: written before it is
+-- sent, claimed by one sender at a time (claimed_by, claimed_until_ms: a
+-- claim whose sender died lapses and another takes it), then sent or,
+-- after its retries, failed. payload is the body as sent, without
+-- secrets (URLs, keys and signatures are added at sending). dedup_key
+-- groups one incident's or deployment's notifications: a receiver gets
+-- them in order.
+CREATE TABLE notifications (
+    id                INTEGER PRIMARY KEY,
+    receiver          TEXT    NOT NULL,
+    event_id          INTEGER NOT NULL REFERENCES events (id),
+    app               TEXT    NOT NULL,
+    deployment_id     INTEGER REFERENCES deployments (id),
+    topic             TEXT    NOT NULL,
+    dedup_key         TEXT    NOT NULL,
+    payload           TEXT    NOT NULL CHECK (json_valid(payload)),
+    state             TEXT    NOT NULL DEFAULT 'pending'
+                      CHECK (state IN ('pending', 'sending', 'sent', 'failed')),
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms   INTEGER NOT NULL,
+    claimed_by        TEXT,
+    claimed_until_ms  INTEGER,
+    last_error        TEXT,
+    created_ms        INTEGER NOT NULL,
+    sent_ms           INTEGER,
+    UNIQUE (receiver, event_id)
+);
+CREATE INDEX notifications_due ON notifications (receiver, next_attempt_ms)
+    WHERE state IN ('pending', 'sending');
+CREATE INDEX notifications_key ON notifications (receiver, dedup_key, id);
+
+-- The id of the last event turned into notifications: one row. Starts at
+-- the newest event when the table is made, so upgrading does not send
+-- the past.
+CREATE TABLE notify_cursor (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    event_id  INTEGER NOT NULL
+);
+INSERT INTO notify_cursor (id, event_id) SELECT 1, coalesce(max(id), 0) FROM events;
+"#;
+
 /// Every migration, in order. `MIGRATIONS[i]` takes a database from
 /// version `i` to version `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this binary writes: the number of migrations.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,0 +1,257 @@
+//! Validating `[[notify]]`: unique names, a known type and the keys that
+//! type takes, `on` naming known topics, `apps` naming known apps, URLs
+//! that are http(s), a `run` template whose values are quoted. Messages
+//! never repeat a URL, a secret or a key: they point at its place.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::{Bounds, Ctx, HOUR, RawNotify, S};
+use crate::config::{COMMAND_PLACEHOLDERS, PAGERDUTY_URL, Receiver, ReceiverKind, Secrets};
+use crate::notify::topic::Topic;
+
+/// `timeout` of one attempt.
+const TIMEOUT: Bounds = Bounds {
+    min: Duration::from_millis(100),
+    max: Duration::from_secs(300),
+};
+/// `retry_for`: how long a notification is tried.
+const RETRY_FOR: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: Duration::from_secs(7 * 86_400),
+};
+
+/// The types this version delivers to, and those it knows but refuses.
+const TYPES: &str = "\"slack\", \"discord\", \"webhook\", \"pagerduty\", \"command\"";
+const LATER: &[&str] = &["email", "websocket"];
+
+/// Every `[[notify]]` entry; `apps` are the app names the file defines.
+pub(super) fn receivers(
+    cx: &mut Ctx<'_>,
+    raw: &[S<RawNotify>],
+    apps: &HashSet<String>,
+) -> Vec<Receiver> {
+    let mut seen = HashSet::new();
+    raw.iter()
+        .enumerate()
+        .filter_map(|(order, n)| receiver(cx, &mut seen, apps, order, n.get_ref()))
+        .collect()
+}
+
+fn receiver(
+    cx: &mut Ctx<'_>,
+    seen: &mut HashSet<String>,
+    apps: &HashSet<String>,
+    order: usize,
+    n: &RawNotify,
+) -> Option<Receiver> {
+    let name = cx.unique(seen, &n.name, "receiver").to_string();
+    let type_name = cx.string(&n.kind);
+    if LATER.contains(&type_name.as_str()) {
+        cx.error(
+            n.kind.span(),
+            format!("receiver type \"{type_name}\" is not supported yet"),
+            Some(format!(
+                "type is one of {TYPES}; a `command` receiver can run a mail or chat tool"
+            )),
+        );
+        return None;
+    }
+    let own_keys: &[&str] = match type_name.as_str() {
+        "slack" | "discord" => &["url"],
+        "webhook" => &["url", "secret"],
+        "pagerduty" => &["url", "routing_key"],
+        "command" => &["run"],
+        other => {
+            cx.error(
+                n.kind.span(),
+                format!("unknown receiver type \"{other}\""),
+                Some(format!("type is one of {TYPES}")),
+            );
+            return None;
+        }
+    };
+    let typed_keys = [
+        ("url", n.url.as_ref()),
+        ("secret", n.secret.as_ref()),
+        ("routing_key", n.routing_key.as_ref()),
+        ("run", n.run.as_ref()),
+    ];
+    for (key, value) in typed_keys {
+        if let Some(v) = value.filter(|_| !own_keys.contains(&key)) {
+            cx.error(
+                v.span(),
+                format!("`{key}` does not apply to a {type_name} receiver"),
+                Some("remove it, or change the receiver's type".into()),
+            );
+        }
+    }
+    // Values that must not be shown, whether or not they came from ${NAME}.
+    let mut hidden: Vec<(String, String)> = Vec::new();
+    let mut secret = |cx: &mut Ctx<'_>, key: &str, s: &S<String>| {
+        let v = cx.string(s);
+        if v.trim().is_empty() {
+            cx.err(s.span(), format!("{key} is empty"));
+        }
+        hidden.push((format!("{name}.{key}"), v.clone()));
+        v
+    };
+    let required = |cx: &mut Ctx<'_>, key: &str, example: &str| {
+        cx.error(
+            n.name.span(),
+            format!("{type_name} receiver \"{name}\" has no `{key}`"),
+            Some(format!("add {key} = {example}")),
+        );
+    };
+    let url = |cx: &mut Ctx<'_>, v: &str, s: &S<String>| {
+        if !is_http_url(v) {
+            cx.error(
+                s.span(),
+                "url is not an http:// or https:// URL",
+                Some(
+                    "write the full URL, e.g. \"${SLACK_WEBHOOK_URL}\" with the variable exported"
+                        .into(),
+                ),
+            );
+        }
+    };
+    let kind = match type_name.as_str() {
+        "slack" | "discord" | "webhook" => {
+            let u = match &n.url {
+                Some(s) => {
+                    let v = secret(cx, "url", s);
+                    url(cx, &v, s);
+                    v
+                }
+                None => {
+                    required(cx, "url", "\"${WEBHOOK_URL}\"");
+                    String::new()
+                }
+            };
+            match type_name.as_str() {
+                "slack" => ReceiverKind::Slack { url: u },
+                "discord" => ReceiverKind::Discord { url: u },
+                _ => ReceiverKind::Webhook {
+                    url: u,
+                    secret: n.secret.as_ref().map(|s| secret(cx, "secret", s)),
+                },
+            }
+        }
+        "pagerduty" => {
+            let routing_key = match &n.routing_key {
+                Some(s) => secret(cx, "routing_key", s),
+                None => {
+                    required(cx, "routing_key", "\"${PAGERDUTY_ROUTING_KEY}\"");
+                    String::new()
+                }
+            };
+            let u = match &n.url {
+                Some(s) => {
+                    let v = cx.string(s);
+                    url(cx, &v, s);
+                    v
+                }
+                None => PAGERDUTY_URL.to_string(),
+            };
+            ReceiverKind::Pagerduty {
+                url: u,
+                routing_key,
+            }
+        }
+        _ => {
+            let run = match &n.run {
+                Some(s) => {
+                    let v = cx.string(s);
+                    if v.trim().is_empty() {
+                        cx.err(s.span(), "run is empty");
+                    }
+                    cx.template(s, &v, COMMAND_PLACEHOLDERS, true);
+                    v
+                }
+                None => {
+                    required(
+                        cx,
+                        "run",
+                        "\"gh issue create --title {app} --body-file {timeline}\"",
+                    );
+                    String::new()
+                }
+            };
+            ReceiverKind::Command { run }
+        }
+    };
+    let on = match &n.on {
+        None => Topic::DEFAULT.to_vec(),
+        Some(list) => {
+            if list.get_ref().is_empty() {
+                cx.error(
+                    list.span(),
+                    format!("receiver \"{name}\" listens to nothing"),
+                    Some(format!(
+                        "name some of: {}; or leave `on` out",
+                        topic_names()
+                    )),
+                );
+            }
+            let mut on = Vec::new();
+            for t in list.get_ref() {
+                match Topic::parse(t.get_ref()) {
+                    Some(topic) if !on.contains(&topic) => on.push(topic),
+                    Some(_) => {}
+                    None => cx.error(
+                        t.span(),
+                        format!("unknown notification \"{}\"", t.get_ref()),
+                        Some(format!("`on` takes {}", topic_names())),
+                    ),
+                }
+            }
+            on
+        }
+    };
+    let apps = n.apps.as_ref().map(|list| {
+        let mut names = Vec::new();
+        for a in list.get_ref() {
+            if !apps.contains(a.get_ref()) {
+                let mut known: Vec<&String> = apps.iter().collect();
+                known.sort();
+                let known: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
+                cx.error(
+                    a.span(),
+                    format!("no app named \"{}\"", a.get_ref()),
+                    Some(format!("apps: {}", known.join(", "))),
+                );
+            } else if !names.contains(a.get_ref()) {
+                names.push(a.get_ref().clone());
+            }
+        }
+        names
+    });
+    let timeout = cx.duration(&n.timeout, "timeout", Duration::from_secs(10), TIMEOUT);
+    let retry_for = cx.duration(&n.retry_for, "retry_for", HOUR, RETRY_FOR);
+    Some(Receiver {
+        name,
+        order,
+        kind,
+        on,
+        apps,
+        timeout,
+        retry_for,
+        // The file's ${NAME} values are added once the whole file is read.
+        secrets: Secrets::new(hidden),
+    })
+}
+
+/// Every topic name, quoted, for hints.
+fn topic_names() -> String {
+    Topic::ALL
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether `s` is an absolute http(s) URL with a host.
+fn is_http_url(s: &str) -> bool {
+    url::Url::parse(s)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}

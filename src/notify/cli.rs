@@ -1,0 +1,122 @@
+//! `rollguard notify test NAME`: sends a sample message to one receiver
+//! now, without the outbox, and prints what came back (the status and the
+//! first bytes of the answer, made printable, secrets masked). A
+//! PagerDuty receiver gets a trigger and then its resolve, so the test
+//! leaves no alert open.
+
+use serde_json::json;
+
+use super::deliver::{attempt, client};
+use super::message::{Message, Severity};
+use super::payload::body;
+use super::retry::Judgement;
+use super::topic::Topic;
+use crate::config::{Fleet, ReceiverKind};
+use crate::error::{Code, UserError};
+use crate::model::now_ms;
+
+/// `rollguard notify` commands.
+#[derive(Clone, Debug, clap::Args)]
+pub struct NotifyArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: NotifyCommand,
+}
+
+/// The `rollguard notify` subcommands.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum NotifyCommand {
+    /// Send a sample message to receiver NAME now and print what came back.
+    Test {
+        /// The `[[notify]]` entry's name.
+        name: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs `rollguard notify ...`; returns the exit code.
+pub async fn notify(fleet: &Fleet, args: &NotifyArgs) -> u8 {
+    match &args.command {
+        NotifyCommand::Test { name, json } => match test(fleet, name, *json).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("{e}");
+                e.code.exit_code()
+            }
+        },
+    }
+}
+
+async fn test(fleet: &Fleet, name: &str, json_out: bool) -> Result<(), UserError> {
+    let Some(r) = fleet.receiver(name) else {
+        let names: Vec<String> = fleet.receivers().iter().map(|r| r.name.clone()).collect();
+        let hint = if names.is_empty() {
+            format!(
+                "{} has no [[notify]] entry; see config.example.toml",
+                fleet.source.display()
+            )
+        } else {
+            format!("receivers: {}", names.join(", "))
+        };
+        return Err(UserError::new(
+            Code::Usage,
+            format!("no receiver named \"{name}\" in {}", fleet.source.display()),
+        )
+        .hint(hint));
+    };
+    let now = now_ms();
+    let sample = Message::sample(&r.name, now).masked(&r.secrets);
+    let mut messages = vec![sample.clone()];
+    if matches!(r.kind, ReceiverKind::Pagerduty { .. }) {
+        messages.push(Message {
+            topic: Topic::IncidentResolved,
+            severity: Severity::Ok,
+            ..sample
+        });
+    }
+    let http = client();
+    let mut answers = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let Some(payload) = body(&r.kind, m) else {
+            continue;
+        };
+        let id = -(i as i64) - 1;
+        let a = attempt(&http, &r, id, m.topic.as_str(), &m.app, &payload).await;
+        answers.push(a);
+    }
+    let delivered =
+        !answers.is_empty() && answers.iter().all(|a| a.judgement == Judgement::Delivered);
+    let said: Vec<&str> = answers.iter().map(|a| a.answer.as_str()).collect();
+    if json_out {
+        let doc = json!({
+            "receiver": r.name,
+            "type": r.kind.type_name(),
+            "delivered": delivered,
+            "answers": said,
+        });
+        println!("{doc}");
+    } else {
+        for a in &said {
+            println!("{} ({}): {a}", r.name, r.kind.type_name());
+        }
+    }
+    if delivered {
+        return Ok(());
+    }
+    let hint = match r.kind {
+        ReceiverKind::Command { .. } => "check the receiver's `run`: it must exit 0",
+        ReceiverKind::Pagerduty { .. } => "check the receiver's `routing_key` and `url`",
+        _ => "check the receiver's `url` (and that the variable it comes from is exported)",
+    };
+    Err(UserError::new(
+        Code::Notify,
+        format!(
+            "receiver {} did not take the test message: {}",
+            r.name,
+            said.join("; ")
+        ),
+    )
+    .hint(hint))
+}
