@@ -4,7 +4,7 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `app.rs` | [`App`]: the components as named fields, the [`View`] and the views Esc goes back to, the [`Mode`], the notice, the `:` lines typed; the event pump (`handle_key` → `apply`, one method per mode); what the view wants read ([`App::wanted`]) and taking in what arrives ([`App::arrive`]) |
+//! | `app.rs` | [`App`]: the components as named fields, the [`View`] and the views Esc goes back to, the [`Mode`], the notice, the `:` lines typed; the event pump (`handle_key` → `apply`, one method per mode); what the view wants read ([`App::wanted`]) and taking in what arrives ([`App::arrive`]); `app/command_line.rs`: the `:` line run, completed and recalled |
 //! | `mode.rs` | [`Mode`]: what is open over the view (normal, help, the question with its action, the `/` filter, the `:` command line, a deploy or rollback being checked); one at a time |
 //! | `keymap.rs` | the one table of keys; each binding says its views and modes; `[console.keys]` remaps it once at start ([`keymap::Keymap`]); key lookup, the help popup and the footer all read it |
 //! | `components/` | one file each: the fleet view (its filter and the rows it shows, kept apart from the fleet index), the app view (probes, releases with the last good, recent deployments), History, one deployment (the Rollout view: gauges per batch, instance states, the failure budget, countdowns, the "why" card, the timeline), Events, Logs (rollguard's log by level, a worker's log), the help popup, the confirm modal (Cancel and the action's button, the report of what was checked, the reason, a protected app's name), the log pane, the selection of a table, [`TextInput`] |
