@@ -449,6 +449,29 @@ async fn a_release_that_exits_at_once_fails_with_its_log() {
 }
 
 #[tokio::test]
+async fn available_lists_the_release_folders_whose_program_is_there() {
+    let Some(fx) = Fixture::new("available_lists_the_release_folders", None) else {
+        return;
+    };
+    let (e, s) = (fx.exec(), fx.slot(Side::Main));
+    // v3's program is not executable; "not a release" is no release name;
+    // `$(touch x)` is a folder named like a command, never run.
+    let bin = fx.dir.join("releases/v3/bin");
+    fs::create_dir_all(&bin).unwrap();
+    fs::write(bin.join("app"), "#!/bin/sh\n").unwrap();
+    for odd in ["not a release", "$(touch pwned)"] {
+        let bin = fx.dir.join(&format!("releases/{odd}/bin"));
+        fs::create_dir_all(&bin).unwrap();
+        let app = bin.join("app");
+        fs::write(&app, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&app, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let got = fx.driver().available(&e, s).await.unwrap();
+    assert_eq!(got, Some(vec![v("v1"), v("v2")]));
+    assert!(!fx.dir.join("pwned").exists() && !std::path::Path::new("pwned").exists());
+}
+
+#[tokio::test]
 async fn present_checks_the_release() {
     let Some(mut fx) = Fixture::new("present_checks_the_release", None) else {
         return;

@@ -192,6 +192,24 @@ impl Docker {
             .is_some())
     }
 
+    /// See [`super::Driver::available`]: the tags of the app's image on
+    /// the host that are release names.
+    pub async fn available(
+        &self,
+        exec: &Executor,
+        slot: Slot<'_>,
+    ) -> Result<Vec<Version>, DriverError> {
+        let out = run_ok(
+            exec,
+            slot,
+            "list images",
+            &["image", "ls", "--format", "{{.Tag}}", &self.spec.image],
+            OP_TIMEOUT,
+        )
+        .await?;
+        Ok(release_names(&out))
+    }
+
     /// See [`super::Driver::snapshot`]: the container's configuration, split
     /// into what was set on the container and what it inherits from its
     /// image (see the module docs for the layout).
@@ -645,6 +663,17 @@ fn placeholder_name(mut i: usize) -> String {
     }
     s.reverse();
     format!("w_{}", String::from_utf8_lossy(&s))
+}
+
+/// The lines of `out` that are release names, each once, in order.
+pub(crate) fn release_names(out: &str) -> Vec<Version> {
+    let mut seen: Vec<Version> = Vec::new();
+    for v in out.lines().filter_map(|l| Version::parse(l.trim()).ok()) {
+        if !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    seen
 }
 
 /// Runs `docker WORDS` and returns the output whatever the exit code.

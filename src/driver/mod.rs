@@ -229,6 +229,23 @@ impl Driver {
         result.map_err(|e| e.masked(self.secrets()))
     }
 
+    /// The releases whose artifact is on `slot`'s host, for completion:
+    /// the docker image's tags, or the process driver's release folders
+    /// (when `run`'s program names `{version}` as a part of its path).
+    /// `None` when the driver cannot list them (the command driver).
+    pub async fn available(
+        &self,
+        exec: &Executor,
+        slot: Slot<'_>,
+    ) -> Result<Option<Vec<Version>>, DriverError> {
+        let result = match self {
+            Driver::Docker(d) => d.available(exec, slot).await.map(Some),
+            Driver::Process(d) => d.available(exec, slot).await,
+            Driver::Command(_) => Ok(None),
+        };
+        result.map_err(|e| e.masked(self.secrets()))
+    }
+
     /// What runs on `slot` now, `None` when nothing does.
     pub async fn snapshot(
         &self,

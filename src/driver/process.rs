@@ -301,6 +301,48 @@ impl Process {
         Ok(self.status(exec, slot).await?.map(|s| s.version))
     }
 
+    /// See [`super::Driver::available`]: when the program `run` starts
+    /// names `{version}` as a part of its path (`/srv/app/{version}/run`),
+    /// the release folders on the host whose program is there; `None`
+    /// otherwise.
+    pub async fn available(
+        &self,
+        exec: &Executor,
+        slot: Slot<'_>,
+    ) -> Result<Option<Vec<Version>>, DriverError> {
+        let Some(script) = self.available_script(slot)? else {
+            return Ok(None);
+        };
+        let out = run(exec, slot, &script, QUERY_TIMEOUT).await?;
+        Ok(Some(super::docker::release_names(&out.stdout)))
+    }
+
+    /// The script that lists the release folders: the program's path
+    /// before and after `{version}`, as the shell reads them, around a
+    /// `*` (a name with a `/` is no release, and nothing else is run).
+    fn available_script(&self, slot: Slot<'_>) -> Result<Option<String>, DriverError> {
+        let Some(word) = first_word(&self.spec.run) else {
+            return Ok(None);
+        };
+        let Some((before, after)) = word.split_once("{version}") else {
+            return Ok(None);
+        };
+        if after.contains("{version}") || after.is_empty() && before.is_empty() {
+            return Ok(None);
+        }
+        let vars = slot.vars(None);
+        let before = self.render(slot, "run", before, &vars)?;
+        let after = self.render(slot, "run", after, &vars)?;
+        Ok(Some(format!(
+            "pre={before}\nsuf={after}\n\
+             for p in \"$pre\"*\"$suf\"; do\n\
+             v=${{p#\"$pre\"}}; v=${{v%\"$suf\"}}\n\
+             case $v in */*) continue ;; esac\n\
+             [ -f \"$p\" ] && [ -x \"$p\" ] && printf '%s\\n' \"$v\"\n\
+             done\n"
+        )))
+    }
+
     /// See [`super::Driver::present`]: runs `present` if set (exit 0 means
     /// present), else checks that the first word of the rendered `run` is
     /// an executable file (or, without a `/`, a command on the PATH).

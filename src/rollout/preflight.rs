@@ -102,6 +102,34 @@ impl Preflight {
     }
 }
 
+/// The releases whose artifact the driver finds on the host of `app`'s
+/// first instance, for completion; empty when it cannot list them. A
+/// release offered here is still checked on every host by [`check`].
+pub async fn available(fleet: &Fleet, execs: &Executors, app: usize) -> Vec<Version> {
+    let Some(a) = fleet.apps.get(app) else {
+        return Vec::new();
+    };
+    let (Ok(driver), Some(inst)) = (Driver::for_app(a), a.instances.first()) else {
+        return Vec::new();
+    };
+    let (Some(exec), Some(host)) = (execs.get(&inst.host), fleet.host(&inst.host)) else {
+        return Vec::new();
+    };
+    let slot = Slot {
+        app: a,
+        instance: inst,
+        host,
+        side: Side::Main,
+    };
+    match driver.available(exec, slot).await {
+        Ok(found) => found.unwrap_or_default(),
+        Err(e) => {
+            tracing::debug!("cannot list the releases of {}: {e}", a.name);
+            Vec::new()
+        }
+    }
+}
+
 /// Maps a driver error met during preflight to a user error.
 pub fn driver_error(e: DriverError) -> UserError {
     match e {

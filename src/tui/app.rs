@@ -105,6 +105,12 @@ pub struct App {
     releases_wanted: bool,
     /// What the last Tab could complete to, while the line is unchanged.
     completions: Vec<String>,
+    /// The releases whose artifacts are on each app's hosts, as last
+    /// listed, by app; when each app was last asked (ms); the app to ask
+    /// for now, for the run loop.
+    available: Vec<(String, Vec<String>)>,
+    available_asked: Vec<(usize, i64)>,
+    available_wanted: Option<usize>,
     /// The `:` lines run, oldest first, and where ↑ ↓ are among them.
     command_history: Vec<String>,
     command_at: usize,
@@ -153,6 +159,9 @@ impl App {
             releases: Vec::new(),
             releases_wanted: false,
             completions: Vec::new(),
+            available: Vec::new(),
+            available_asked: Vec::new(),
+            available_wanted: None,
             command_history: Vec::new(),
             command_at: 0,
             app_view: AppView::default(),
@@ -244,6 +253,29 @@ impl App {
             .then(|| Load::Releases(self.fleet.apps.iter().map(|a| a.name.clone()).collect()))
     }
 
+    /// The app whose hosts to list releases on (for completion), for the
+    /// run loop (through [`Service::available`](super::Service::available)).
+    pub fn take_available_wanted(&mut self) -> Option<usize> {
+        self.available_wanted.take()
+    }
+
+    /// Asks for the releases on the hosts of the app at fleet index
+    /// `index`, unless they were asked for in the last 30 seconds.
+    fn want_available(&mut self, index: usize) {
+        const AGAIN_MS: i64 = 30_000;
+        let now = self.now_ms;
+        if self
+            .available_asked
+            .iter()
+            .any(|(i, at)| *i == index && now - at < AGAIN_MS)
+        {
+            return;
+        }
+        self.available_asked.retain(|(i, _)| *i != index);
+        self.available_asked.push((index, now));
+        self.available_wanted = Some(index);
+    }
+
     /// What the view shown wants read from the history, for the run loop
     /// (through [`Service::load`](super::Service::load)).
     pub fn wanted(&self) -> Option<Load> {
@@ -307,6 +339,10 @@ impl App {
                 Loaded::AppRecords(records) => self.app_view.set_records(records),
                 Loaded::WorkerLog { id, lines } => self.logs_view.set_lines(id, lines),
                 Loaded::Releases(releases) => self.releases = releases,
+                Loaded::Available { app, versions } => {
+                    self.available.retain(|(a, _)| *a != app);
+                    self.available.push((app, versions));
+                }
             },
             Arrival::Loaded(Err(why)) => match self.view {
                 View::History => self.history_view.set_error(why),
@@ -476,6 +512,9 @@ impl App {
                     return Action::None;
                 }
                 let line = format!("deploy {} ", a.name);
+                if let Some(i) = self.current_app() {
+                    self.want_available(i);
+                }
                 self.command_at = self.command_history.len();
                 self.releases_wanted = true;
                 self.mode = Mode::Command(TextInput::with_text(&line, COMMAND_MAX));

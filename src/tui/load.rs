@@ -73,6 +73,13 @@ pub enum Loaded {
     AppRecords(AppRecords),
     /// Each app's releases, newest first (completion).
     Releases(Vec<(String, Vec<String>)>),
+    /// The releases whose artifacts are on an app's hosts (completion).
+    Available {
+        /// The app.
+        app: String,
+        /// The releases.
+        versions: Vec<String>,
+    },
     /// The last lines of a deployment's worker log, made printable.
     WorkerLog {
         /// The deployment.

@@ -154,6 +154,25 @@ impl Service {
         });
     }
 
+    /// Lists the releases whose artifacts are on the hosts of the app at
+    /// fleet index `app`, in the background; they arrive as
+    /// [`Loaded::Available`](super::load::Loaded::Available).
+    pub fn available(&self, app: usize) {
+        let Some(name) = self.fleet.apps.get(app).map(|a| a.name.clone()) else {
+            return;
+        };
+        let (fleet, queue) = (self.fleet.clone(), self.queue.clone());
+        tokio::spawn(async move {
+            let execs = crate::exec::Executors::new(&fleet.hosts);
+            let found = crate::rollout::preflight::available(&fleet, &execs, app).await;
+            execs.close().await;
+            queue.post(Arrival::Loaded(Ok(super::load::Loaded::Available {
+                app: name,
+                versions: found.iter().map(ToString::to_string).collect(),
+            })));
+        });
+    }
+
     /// Reads what `load` asks in the background; it arrives as
     /// [`Arrival::Loaded`]. Returns false (and reads nothing) without a
     /// history.

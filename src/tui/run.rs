@@ -188,6 +188,9 @@ pub async fn run(
                         if let Some(load) = app.take_releases_wanted() {
                             service.load(load);
                         }
+                        if let Some(index) = app.take_available_wanted() {
+                            service.available(index);
+                        }
                         if let Some(name) = app.take_theme_wanted() {
                             load_theme(name, theme_dirs.clone(), &queue);
                         }
@@ -325,8 +328,8 @@ impl Reads {
         use super::load::Loaded;
         use super::queue::Arrival;
         match arrival {
-            // Completion's reading is not the view's.
-            Arrival::Loaded(Ok(Loaded::Releases(_))) => {}
+            // Completion's readings are not the view's.
+            Arrival::Loaded(Ok(Loaded::Releases(_) | Loaded::Available { .. })) => {}
             Arrival::Loaded(_) => self.in_flight = false,
             _ => {}
         }

@@ -23,6 +23,15 @@ impl App {
                 self.run_command(text, state)
             }
             (Action::Complete, Mode::Command(line)) => {
+                // Completing a release: list what is on the app's hosts
+                // too, for the next Tab.
+                let text = line.text();
+                let typed: Vec<&str> = text.split_whitespace().collect();
+                if let ["deploy" | "rollback", app, ..] = typed.as_slice()
+                    && let Some(i) = self.fleet.apps.iter().position(|a| a.name == *app)
+                {
+                    self.want_available(i);
+                }
                 let words = self.words(state);
                 let completed = command::complete(&line.text(), &words);
                 self.mode = Mode::Command(match completed {
@@ -58,8 +67,8 @@ impl App {
     }
 
     /// What completion offers: the apps, the releases the console knows
-    /// of each (what runs, what was deployed, what the history records),
-    /// the themes.
+    /// of each (what runs, what was deployed, what the history records,
+    /// what is on its hosts), the themes.
     fn words<'a>(&'a self, state: &'a FleetState) -> Words<'a> {
         let releases = self
             .fleet
@@ -86,6 +95,7 @@ impl App {
                 self.app_view.known_releases(&a.name).for_each(&mut add);
                 self.releases
                     .iter()
+                    .chain(&self.available)
                     .filter(|(app, _)| *app == a.name)
                     .flat_map(|(_, v)| v)
                     .for_each(|v| add(v));

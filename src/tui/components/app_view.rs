@@ -236,19 +236,25 @@ fn column_widths(
         .max()
         .unwrap_or(0)
         .clamp(5, 24) as u16;
-    fit(
-        width,
-        1,
-        &[
-            Col::new(inst_w.min(8), inst_w, inst_w, 0),
-            Col::new(7, 10, 16, 4),
-            Col::new(probe_w.min(8), probe_w, probe_w, 0),
-            Col::fixed(if compact { 1 } else { 11 }),
-            Col::new(8, 16, 30, 2),
-            Col::new(10, 10, 10, 1),
-            Col::new(12, 48, u16::MAX, 3),
-        ],
-    )
+    // Below 96 columns the last error needs the room more than the
+    // release each instance runs.
+    let with_release = width >= 96;
+    let mut cols = vec![Col::new(inst_w.min(8), inst_w, inst_w, 0)];
+    if with_release {
+        cols.push(Col::new(7, 10, 16, 4));
+    }
+    cols.extend([
+        Col::new(probe_w.min(8), probe_w, probe_w, 0),
+        Col::fixed(if compact { 1 } else { 11 }),
+        Col::new(8, 16, 30, 2),
+        Col::new(10, 10, 10, 1),
+        Col::new(12, 48, u16::MAX, 3),
+    ]);
+    let mut widths = fit(width, 1, &cols);
+    if !with_release {
+        widths.insert(1, 0);
+    }
+    widths
 }
 
 /// The row of the probe at `loc`, its cells cut to `widths`.
