@@ -294,8 +294,10 @@ pub(super) async fn run(
         match (matches!(next, Role::Prober), notifier.is_some()) {
             (true, false) => notifier = Notifier::start(ctx.fleet.clone(), &ctx.db),
             (false, true) => {
+                // Its sends in flight may take up to their timeout: they
+                // end in the background, not in the way of the lease.
                 if let Some(n) = notifier.take() {
-                    n.stop().await;
+                    tokio::spawn(n.stop());
                 }
             }
             _ => {}

@@ -68,9 +68,11 @@ pub async fn attempt(
             post(client, t, url, &body, None, id, topic).await
         }
     };
+    // Masked whole, then cut: a secret echoed back is never left half
+    // shown by the cut.
     Attempt {
         judgement: done.judgement,
-        answer: r.secrets.mask(&printable(&done.answer)),
+        answer: cut(&printable(&r.secrets.mask(&done.answer))),
     }
 }
 
@@ -144,16 +146,32 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// "HTTP 200: ok" with at most [`ANSWER_BYTES`] of the body.
+/// How much of an answer is read before it is masked and cut.
+const READ_BYTES: usize = 64 * 1024;
+
+/// "HTTP 200: ok" with the body (at most [`READ_BYTES`] of it), before it
+/// is masked and cut ([`cut`]).
 fn describe(head: &str, body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(ANSWER_BYTES)]);
+    let text = String::from_utf8_lossy(&body[..body.len().min(READ_BYTES)]);
     let text = text.trim();
-    let more = if body.len() > ANSWER_BYTES { "…" } else { "" };
     if text.is_empty() {
         head.to_string()
     } else {
-        format!("{head}: {text}{more}")
+        format!("{head}: {text}")
     }
+}
+
+/// `answer` cut to at most [`ANSWER_BYTES`] (at a character boundary),
+/// `…` marking a cut.
+fn cut(answer: &str) -> String {
+    if answer.len() <= ANSWER_BYTES {
+        return answer.to_string();
+    }
+    let mut end = ANSWER_BYTES;
+    while !answer.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &answer[..end])
 }
 
 /// Runs `run` with `{app}`, `{receiver}`, `{topic}` and `{timeline}`
@@ -256,7 +274,8 @@ mod tests {
         assert_eq!(describe("HTTP 200", b" ok \n"), "HTTP 200: ok");
         assert_eq!(describe("HTTP 204", b""), "HTTP 204");
         let long = vec![b'x'; 500];
-        let d = describe("HTTP 500", &long);
+        let d = cut(&describe("HTTP 500", &long));
         assert!(d.ends_with('…') && d.len() < 220, "{d}");
+        assert_eq!(cut("é".repeat(150).as_str()).chars().last(), Some('…'));
     }
 }

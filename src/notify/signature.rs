@@ -36,7 +36,7 @@ pub fn verify(
     let Ok(sig) = hex::decode(hex_sig) else {
         return false;
     };
-    (now_s - timestamp).abs() <= tolerance_s
+    now_s.abs_diff(timestamp) <= tolerance_s.unsigned_abs()
         && mac(secret, timestamp, body).is_some_and(|m| m.verify_slice(&sig).is_ok())
 }
 

@@ -31,7 +31,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
         spans.push(Span::raw("  "));
         // What Tab could complete to, when it could be more than one.
         if let (Mode::Command(_), [_, _, ..]) = (app.mode(), app.completions()) {
-            spans.push(Span::styled(app.completions().join("  "), word));
+            let all = app.completions().join("  ");
+            spans.push(Span::styled(
+                crate::printable::printable(&all).into_owned(),
+                word,
+            ));
             frame.render_widget(Paragraph::new(Line::from(spans)), area);
             return;
         }

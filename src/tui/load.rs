@@ -128,17 +128,25 @@ pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
                 .events_after(*after, None, None, EVENTS_KEPT)
                 .map_err(err)?,
         ),
+        // Only completion reads these: a failure leaves it without them
+        // (and is logged), rather than showing as the view's error.
         Load::Releases(apps) => {
-            let store = open()?;
-            let mut out = Vec::with_capacity(apps.len());
-            for app in apps {
-                let versions = store.releases(app).map_err(err)?;
-                out.push((
-                    app.clone(),
-                    versions.into_iter().map(|r| r.version).collect(),
-                ));
-            }
-            Loaded::Releases(out)
+            let read = || -> Result<Vec<(String, Vec<String>)>, String> {
+                let store = open()?;
+                let mut out = Vec::with_capacity(apps.len());
+                for app in apps {
+                    let versions = store.releases(app).map_err(err)?;
+                    out.push((
+                        app.clone(),
+                        versions.into_iter().map(|r| r.version).collect(),
+                    ));
+                }
+                Ok(out)
+            };
+            Loaded::Releases(read().unwrap_or_else(|e| {
+                tracing::debug!("cannot read the releases for completion: {e}");
+                Vec::new()
+            }))
         }
         Load::AppRecords(app) => {
             let store = open()?;

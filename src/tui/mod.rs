@@ -10,7 +10,7 @@
 //! | `components/` | one file each: the fleet view (its filter and the rows it shows, kept apart from the fleet index), the app view (probes, releases with the last good, recent deployments), History, one deployment (the Rollout view: gauges per batch, instance states, the failure budget, countdowns, the "why" card, the timeline), Events, Logs (rollguard's log by level, a worker's log), the help popup, the confirm modal (Cancel and the action's button, the report of what was checked, the reason, a protected app's name), the log pane, the selection of a table, [`TextInput`] |
 //! | `action.rs` | [`ConfirmAction`] (built by a key, a `:` line or a checked deploy or rollback) and [`ConfirmedAction`] (with the reason) |
 //! | `prepare.rs` | a deploy's or rollback's [`Intent`] checked through the rollout service (preflight, rollback checks) into the [`Question`] the modal asks |
-//! | `perform.rs` | [`Service`]: `perform`, the one `match` that carries a confirmed action out through the rollout service; `prepare`; `load`; all on blocking tasks |
+//! | `perform.rs` | [`Service`]: `perform`, the one `match` that carries a confirmed action out through the rollout service; `prepare`; `load` (on blocking tasks); `available`, the releases on an app's hosts (a task of its own, over SSH where the host is remote) |
 //! | `load.rs` | what a view reads from the history ([`load::Load`] → [`load::Loaded`]): History's deployments, a deployment's report and incident, events after an id, an app's releases, a worker's log |
 //! | `queue.rs` | [`Queue`]: the one queue background tasks post an [`Arrival`] into; the run loop drains it |
 //! | `command.rs` | what a `:` line asks for ([`Command`]) and how a word is completed, pure |

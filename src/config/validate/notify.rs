@@ -147,7 +147,7 @@ fn receiver(
             };
             let u = match &n.url {
                 Some(s) => {
-                    let v = cx.string(s);
+                    let v = secret(cx, "url", s);
                     url(cx, &v, s);
                     v
                 }
@@ -210,6 +210,13 @@ fn receiver(
     };
     let apps = n.apps.as_ref().map(|list| {
         let mut names = Vec::new();
+        if list.get_ref().is_empty() {
+            cx.error(
+                list.span(),
+                "apps is empty: this receiver would hear of no app",
+                Some("name the apps it is for, or leave `apps` out for every app".into()),
+            );
+        }
         for a in list.get_ref() {
             if !apps.contains(a.get_ref()) {
                 let mut known: Vec<&String> = apps.iter().collect();

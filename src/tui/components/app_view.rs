@@ -382,7 +382,7 @@ fn record_lines(r: &AppRecords, width: usize, cx: &DrawContext) -> Vec<Line<'sta
         let text = format!(
             "#{} {kind} {change} · {} ago by {}{}",
             d.id,
-            text::age(cx.now_ms - d.started_at_ms),
+            text::age(cx.now_ms.saturating_sub(d.started_at_ms)),
             d.actor,
             d.reason
                 .as_deref()

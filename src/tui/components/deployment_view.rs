@@ -110,7 +110,7 @@ impl DeploymentView {
             Action::Bottom => 0,
             _ => return false,
         }
-        .min(n.saturating_sub(1));
+        .min(n.saturating_sub(page));
         true
     }
 }
@@ -260,7 +260,7 @@ fn state_span(r: &DeploymentReport, t: &Theme) -> Span<'static> {
         Some("aborted") => ("↩ aborted".to_string(), Style::new().fg(t.degraded)),
         Some("rolled_back") => ("↩ rolled back".to_string(), Style::new().fg(t.degraded)),
         Some(o) => (
-            format!("✖ {}", o.replace('_', " ")),
+            format!("✖ {}", printable(&o.replace('_', " "))),
             Style::new().fg(t.down).add_modifier(Modifier::BOLD),
         ),
         None if r.state == "rollback_armed" => (
@@ -272,7 +272,7 @@ fn state_span(r: &DeploymentReport, t: &Theme) -> Span<'static> {
             Style::new().fg(t.degraded).add_modifier(Modifier::BOLD),
         ),
         None => (
-            format!("▶ {}", r.state.replace('_', " ")),
+            format!("▶ {}", printable(&r.state.replace('_', " "))),
             Style::new().fg(t.rollout).add_modifier(Modifier::BOLD),
         ),
     };
@@ -284,7 +284,10 @@ fn summary_lines(r: &DeploymentReport, cx: &DrawContext) -> Vec<Line<'static>> {
     let dim = Style::new().fg(t.dim);
     let took = match r.duration_ms {
         Some(ms) => format!("took {}", text::age(ms)),
-        None => format!("running for {}", text::age(cx.now_ms - r.started_at_ms)),
+        None => format!(
+            "running for {}",
+            text::age(cx.now_ms.saturating_sub(r.started_at_ms))
+        ),
     };
     let mut lines = vec![Line::from(vec![
         state_span(r, t),
@@ -316,19 +319,31 @@ fn summary_lines(r: &DeploymentReport, cx: &DrawContext) -> Vec<Line<'static>> {
     lines
 }
 
-/// How long the running batch or step has left to be healthy before its
-/// gate fails it (the app's `health.deadline`).
+/// How long the running stage has left: the monitoring time of a monitor
+/// stage; for a stage that starts instances (replace, start beside the
+/// old), the gate's `health.deadline` counted from the newest change of its
+/// instances (the gate starts once they are started, so this is a little
+/// early, never late). Other stages have no deadline of their own.
 fn gate_deadline(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>> {
     let app = cx.state.fleet().apps.iter().find(|a| a.name == r.app)?;
     let b = r.batches.iter().find(|b| b.state == "running")?;
     let started = b.started_at_ms?;
     let style = Style::new().fg(cx.theme.rollout);
+    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     if b.stage == Some(Stage::Monitor) {
-        let left = started + app.health.monitor.as_millis() as i64 - cx.now_ms;
+        let left = started
+            .saturating_add(ms(app.health.monitor))
+            .saturating_sub(cx.now_ms);
         return Some(Line::from(Span::styled(
             format!("⏱ monitoring: ends in {}", text::age(left.max(0))),
             style,
         )));
+    }
+    if !matches!(
+        b.stage,
+        Some(Stage::Replace { .. } | Stage::StartIdle { .. })
+    ) {
+        return None;
     }
     let passed = r
         .events
@@ -337,11 +352,20 @@ fn gate_deadline(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>
     if passed {
         return None;
     }
-    let left = started + app.health.deadline.as_millis() as i64 - cx.now_ms;
+    let from = r
+        .changes
+        .iter()
+        .filter(|c| b.instances.contains(&c.instance) && c.at_ms >= started)
+        .map(|c| c.at_ms)
+        .max()
+        .unwrap_or(started);
+    let left = from
+        .saturating_add(ms(app.health.deadline))
+        .saturating_sub(cx.now_ms);
     Some(Line::from(Span::styled(
         format!(
             "⏱ stage {}: healthy within {} or its gate fails",
-            b.index + 1,
+            b.index.saturating_add(1),
             text::age(left.max(0))
         ),
         style,
@@ -385,7 +409,10 @@ fn countdown(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>> {
         _ => None,
     })?;
     // Rounded up, as the fleet view counts.
-    let left = |ms: u64| format!("{}s", secs_until(last.0 + ms as i64, cx.now_ms));
+    let left = |ms: u64| {
+        let at = last.0.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
+        format!("{}s", secs_until(at, cx.now_ms))
+    };
     match last.1 {
         EventKind::RollbackArmed { fires_in_ms } if r.state == "rollback_armed" => {
             let why = r
@@ -442,7 +469,10 @@ fn stage_lines(r: &DeploymentReport, width: u16, cx: &DrawContext) -> Vec<Line<'
                 .unwrap_or_default();
             let what = stage_describe(r, b, cx).unwrap_or_else(|| b.instances.join(", "));
             Line::from(vec![
-                Span::styled(format!("{:>2}. ", b.index + 1), Style::new().fg(t.text)),
+                Span::styled(
+                    format!("{:>2}. ", b.index.saturating_add(1)),
+                    Style::new().fg(t.text),
+                ),
                 Span::styled("█".repeat(filled), style),
                 Span::styled("░".repeat(bar_w - filled), Style::new().fg(t.dim)),
                 Span::styled(format!(" {:<8} ", stage_word(b)), style),
@@ -456,7 +486,7 @@ fn stage_lines(r: &DeploymentReport, width: u16, cx: &DrawContext) -> Vec<Line<'
 }
 
 fn stage_word(b: &BatchReport) -> String {
-    b.state.replace('_', " ")
+    printable(&b.state.replace('_', " ")).into_owned()
 }
 
 /// What an instance is going through, from the newest change recorded

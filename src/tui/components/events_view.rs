@@ -48,9 +48,10 @@ impl EventsView {
         self.loaded = true;
         self.error = None;
         let last = self.last_id();
+        let most = |n: usize, page: usize| n.saturating_sub(page.max(1));
         for e in events.into_iter().filter(|e| e.id > last) {
             if self.scroll > 0 {
-                self.scroll += 1;
+                self.scroll = (self.scroll + 1).min(most(self.lines.len() + 1, self.page.get()));
             }
             self.lines.push_back((e.id, e.kind.clone(), line(&e)));
         }
@@ -77,7 +78,7 @@ impl EventsView {
             Action::Bottom => 0,
             _ => return false,
         }
-        .min(n.saturating_sub(1));
+        .min(n.saturating_sub(page));
         true
     }
 }

@@ -185,8 +185,8 @@ fn row<'a>(d: &Deployment, w: &[u16], cx: &DrawContext) -> Row<'a> {
         None => format!("→ {}", d.to_version),
     };
     let took = match d.ended_at_ms {
-        Some(end) => text::age(end - d.started_at_ms),
-        None => format!("{}…", text::age(cx.now_ms - d.started_at_ms)),
+        Some(end) => text::age(end.saturating_sub(d.started_at_ms)),
+        None => format!("{}…", text::age(cx.now_ms.saturating_sub(d.started_at_ms))),
     };
     let dim = Style::new().fg(t.dim);
     let cells = vec![

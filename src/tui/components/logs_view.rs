@@ -114,7 +114,7 @@ impl LogsView {
             Action::Bottom => self.scroll = 0,
             _ => return false,
         }
-        self.scroll = self.scroll.min(n.saturating_sub(1));
+        self.scroll = self.scroll.min(n.saturating_sub(page));
         true
     }
 }
