@@ -871,6 +871,11 @@ fn receivers_are_checked_at_their_place() {
             "no app named \"shop\"",
         ),
         (
+            "name = \"a\"\ntype = \"slack\"\nurl = \"http://x\"\napps = []",
+            "23:8",
+            "apps is empty",
+        ),
+        (
             "name = \"a\"\ntype = \"command\"\nrun = \"notify '{app}'\"",
             "22:7",
             "inside single quotes",

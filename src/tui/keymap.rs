@@ -9,7 +9,8 @@
 //! `[console.keys]` gives actions by name ([`Action::name`]). Such a line
 //! replaces the keys of the action's bindings where letters are keys (the
 //! normal and help modes); the keys of the modes with a line to type in
-//! (the question, the `/` filter, the `:` command line) are fixed, so a
+//! (the question, the `/` filter, the `:` command line) and of the wait
+//! for a deploy's checks (Esc, Ctrl-C) are fixed, so a
 //! letter there is always text and the question's keys are always the same
 //! deliberate ones. [`Keymap::new`] refuses an unknown action, a key it
 //! cannot read and a key that would mean two things in one view and mode,
@@ -478,7 +479,7 @@ impl Binding {
     /// Whether `[console.keys]` may change its keys: only where letters
     /// are keys, never in a mode with a line to type in.
     pub fn remappable(&self) -> bool {
-        !self.modes.meets(Modes::TYPING)
+        !self.modes.meets(Modes::TYPING) && !self.modes.meets(Modes::PENDING)
     }
 }
 
