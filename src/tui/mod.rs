@@ -108,6 +108,7 @@ pub fn draw(frame: &mut Frame, app: &App, state: &FleetState) {
         now_ms: app.now_ms,
         view: app.view(),
         read_only: app.read_only,
+        keys: &app.keymap,
     };
     let banner_h = u16::from(app.banner.is_some() && area.height >= 10);
     let footer_h = u16::from(area.height >= 3);

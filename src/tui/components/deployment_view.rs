@@ -30,7 +30,8 @@ use crate::rollout::lock::clock_time;
 use crate::rollout::plan::Stage;
 use crate::rollout::report::{BatchReport, DeploymentReport, RollbackReport};
 use crate::store::{Event, Incident};
-use crate::tui::keymap::Action;
+use crate::tui::control::Verb;
+use crate::tui::keymap::{Action, Modes};
 use crate::tui::rollout_text::secs_until;
 use crate::tui::text;
 use crate::tui::theme::Theme;
@@ -408,6 +409,7 @@ fn countdown(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>> {
         | EventKind::StageStarted { .. } => Some((e.at_ms, EventKind::LockTaken)),
         _ => None,
     })?;
+    let key = |a| cx.keys.key_label(a, cx.view, Modes::NORMAL);
     // Rounded up, as the fleet view counts.
     let left = |ms: u64| {
         let at = last.0.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
@@ -426,7 +428,12 @@ fn countdown(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>> {
                     Style::new().fg(t.down).add_modifier(Modifier::BOLD),
                 ),
                 Span::styled(
-                    format!("unless held (h) · fire now (f) · {}", printable(&why)),
+                    format!(
+                        "unless held ({}) · fire now ({}) · {}",
+                        key(Action::Rollout(Verb::Hold)),
+                        key(Action::Rollout(Verb::Fire)),
+                        printable(&why)
+                    ),
                     Style::new().fg(t.text),
                 ),
             ]))

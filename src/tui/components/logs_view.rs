@@ -14,7 +14,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use tui_logger::{LevelFilter, TuiLoggerLevelOutput, TuiLoggerWidget, TuiWidgetState};
 
-use crate::tui::keymap::Action;
+use crate::tui::keymap::{Action, Modes};
 use crate::tui::text;
 
 use super::{Component, DrawContext};
@@ -131,7 +131,13 @@ impl Component for LogsView {
                     .title(Line::from(vec![
                         Span::styled(" rollguard log ", Style::new().add_modifier(Modifier::BOLD)),
                         Span::styled(
-                            format!("· {level} and worse · + more detail, - less "),
+                            format!(
+                                "· {level} and worse · {} more detail, {} less ",
+                                cx.keys
+                                    .key_label(Action::MoreDetail, cx.view, Modes::NORMAL),
+                                cx.keys
+                                    .key_label(Action::LessDetail, cx.view, Modes::NORMAL)
+                            ),
                             Style::new().fg(t.dim),
                         ),
                     ]))

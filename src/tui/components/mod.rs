@@ -54,6 +54,8 @@ pub struct DrawContext<'a> {
     /// Whether the console only watches (the help marks the keys that act
     /// as unavailable).
     pub read_only: bool,
+    /// The keys in effect, for words that name one.
+    pub keys: &'a super::keymap::Keymap,
 }
 
 /// A part of the screen that draws itself.
