@@ -118,23 +118,7 @@ impl Ctx {
     }
 }
 
-/// A store opened on first use (the writer creates the file) and kept for
-/// the next round, shared by one task's blocking jobs.
-type SharedStore = Arc<Mutex<Option<Store>>>;
-
-/// Runs `f` on the history, opening it if needed.
-fn with_store<T>(
-    db: &Path,
-    store: &SharedStore,
-    f: impl FnOnce(&Store) -> Result<T, String>,
-) -> Result<T, String> {
-    let mut slot = store.lock().unwrap_or_else(|p| p.into_inner());
-    if slot.is_none() {
-        *slot = Some(Store::open(db).map_err(|e| e.message())?);
-    }
-    let s = slot.as_ref().ok_or("the history is not open")?;
-    f(s)
-}
+use crate::store::{SharedStore, with_store};
 
 /// A running monitor. Call [`Monitor::stop`] to end it cleanly.
 pub struct Monitor {

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -38,21 +38,7 @@ pub const CLAIM_MARGIN: Duration = Duration::from_secs(2);
 /// Attempts one receiver may have in flight at once.
 pub const IN_FLIGHT: usize = 4;
 
-/// A store opened on first use, shared by one notifier's blocking jobs.
-type Shared = Arc<Mutex<Option<Store>>>;
-
-fn with_store<T>(
-    db: &Path,
-    store: &Shared,
-    f: impl FnOnce(&Store) -> Result<T, String>,
-) -> Result<T, String> {
-    let mut slot = store.lock().unwrap_or_else(|p| p.into_inner());
-    if slot.is_none() {
-        *slot = Some(Store::open(db).map_err(|e| e.message())?);
-    }
-    let s = slot.as_ref().ok_or("the history is not open")?;
-    f(s)
-}
+use crate::store::{SharedStore as Shared, with_store};
 
 /// Runs `f` on the history in a blocking task.
 async fn blocking<T: Send + 'static>(
