@@ -183,6 +183,23 @@ fn screen(buf: &Buffer) -> String {
     lines(buf).join("\n")
 }
 
+/// Every cell of `buf` in the terminal's own colors.
+fn assert_no_color(buf: &Buffer) {
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            let c = &buf[(x, y)];
+            assert!(
+                c.fg == Color::Reset && c.bg == Color::Reset,
+                "({x}, {y}) {:?} has fg {:?} bg {:?}\n{}",
+                c.symbol(),
+                c.fg,
+                c.bg,
+                screen(buf)
+            );
+        }
+    }
+}
+
 fn row_of(buf: &Buffer, needle: &str) -> u16 {
     lines(buf)
         .iter()

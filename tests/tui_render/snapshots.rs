@@ -1356,23 +1356,6 @@ fn a_deployment_view_reads_by_colour_and_by_symbol() {
     assert_drawn(&buf, "✖ api-1 failed", t.down, Modifier::BOLD);
 }
 
-/// Every cell of `buf` in the terminal's own colours.
-fn assert_no_colour(buf: &Buffer) {
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            let c = &buf[(x, y)];
-            assert!(
-                c.fg == Color::Reset && c.bg == Color::Reset,
-                "({x}, {y}) {:?} has fg {:?} bg {:?}\n{}",
-                c.symbol(),
-                c.fg,
-                c.bg,
-                screen(buf)
-            );
-        }
-    }
-}
-
 #[test]
 fn mono_history_and_deployments_keep_their_meaning_without_colour() {
     let s = story("mono");
@@ -1384,7 +1367,7 @@ fn mono_history_and_deployments_keep_their_meaning_without_colour() {
     s.key(&mut a, key('j'));
     let buf = render(&a, &s.state, 160, 48);
     let text = screen(&buf);
-    assert_no_colour(&buf);
+    assert_no_color(&buf);
     for symbol in [
         "▶ running",
         "⚠ rollback armed",
@@ -1420,7 +1403,7 @@ fn mono_history_and_deployments_keep_their_meaning_without_colour() {
     s.feed(&mut a);
     let buf = render(&a, &s.state, 160, 48);
     let text = screen(&buf);
-    assert_no_colour(&buf);
+    assert_no_color(&buf);
     for symbol in [
         "⚠ rollback fires in",
         "● web-1 healthy",

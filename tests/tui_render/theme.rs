@@ -14,23 +14,6 @@ fn themed_app(f: &Arc<Fleet>, theme: &str) -> App {
     a
 }
 
-/// Every cell of `buf` in the terminal's own colors.
-fn assert_no_color(buf: &Buffer) {
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            let c = &buf[(x, y)];
-            assert!(
-                c.fg == Color::Reset && c.bg == Color::Reset,
-                "({x}, {y}) {:?} has fg {:?} bg {:?}\n{}",
-                c.symbol(),
-                c.fg,
-                c.bg,
-                screen(buf)
-            );
-        }
-    }
-}
-
 /// The rows of `buf` that start with `marker` inside the panel's border.
 fn marked_rows(buf: &Buffer, marker: &str) -> Vec<usize> {
     lines(buf)

@@ -14,8 +14,6 @@
 //!
 //! Everything from the history is made printable before it is drawn.
 
-use std::cell::Cell;
-
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -36,7 +34,7 @@ use crate::tui::rollout_text::secs_until;
 use crate::tui::text;
 use crate::tui::theme::Theme;
 
-use super::{Component, DrawContext};
+use super::{Component, DrawContext, Tail};
 
 /// How many of the failing probe's last samples the "why" card lists.
 const WHY_SAMPLES: usize = 5;
@@ -49,10 +47,8 @@ pub struct DeploymentView {
     incident: Option<Incident>,
     missing: bool,
     error: Option<String>,
-    /// Timeline rows scrolled up from the newest; 0 follows the newest.
-    scroll: usize,
-    /// Timeline rows that fit, as last drawn (for page motions).
-    page: Cell<usize>,
+    /// Where the timeline is scrolled to.
+    timeline: Tail,
 }
 
 impl DeploymentView {
@@ -101,18 +97,7 @@ impl DeploymentView {
     /// Scrolls the timeline; whether `action` is a motion.
     pub fn apply(&mut self, action: Action) -> bool {
         let n = self.report.as_ref().map_or(0, |r| r.events.len());
-        let page = self.page.get().max(1);
-        self.scroll = match action {
-            Action::Up => self.scroll + 1,
-            Action::Down => self.scroll.saturating_sub(1),
-            Action::PageUp => self.scroll + page,
-            Action::PageDown => self.scroll.saturating_sub(page),
-            Action::Top => n,
-            Action::Bottom => 0,
-            _ => return false,
-        }
-        .min(n.saturating_sub(page));
-        true
+        self.timeline.apply(action, n)
     }
 }
 
@@ -212,7 +197,7 @@ fn fit(line: Line<'static>, width: usize) -> Line<'static> {
 }
 
 impl DeploymentView {
-    /// The timeline, newest at the bottom, scrolled by `scroll`.
+    /// The timeline, newest at the bottom, where it is scrolled to.
     fn draw_timeline(&self, frame: &mut Frame, area: Rect, r: &DeploymentReport, t: &Theme) {
         if area.height < 2 {
             return;
@@ -226,12 +211,8 @@ impl DeploymentView {
             .border_style(Style::new().fg(t.border));
         let inner = block.inner(area);
         frame.render_widget(block, area);
-        let rows = inner.height as usize;
-        self.page.set(rows);
-        let n = r.events.len();
-        let end = n.saturating_sub(self.scroll.min(n.saturating_sub(1)));
-        let start = end.saturating_sub(rows);
-        let lines: Vec<Line> = r.events[start..end]
+        let shown = self.timeline.window(r.events.len(), inner.height as usize);
+        let lines: Vec<Line> = r.events[shown]
             .iter()
             .map(|e| timeline_line(e, inner.width as usize, t))
             .collect();

@@ -5,7 +5,6 @@
 //! and who. It follows the newest until scrolled (↑ ↓ PgUp PgDn; `G`
 //! follows again). New events are read by id about once a second.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 
 use ratatui::Frame;
@@ -22,7 +21,7 @@ use crate::tui::keymap::Action;
 use crate::tui::load::EVENTS_KEPT;
 use crate::tui::text;
 
-use super::{Component, DrawContext};
+use super::{Component, DrawContext, Tail};
 
 /// The events shown and the scroll.
 #[derive(Debug, Default)]
@@ -31,9 +30,8 @@ pub struct EventsView {
     lines: VecDeque<(i64, String, String)>,
     loaded: bool,
     error: Option<String>,
-    /// Rows scrolled up from the newest; 0 follows the newest.
-    scroll: usize,
-    page: Cell<usize>,
+    /// Where it is scrolled to.
+    tail: Tail,
 }
 
 impl EventsView {
@@ -48,11 +46,8 @@ impl EventsView {
         self.loaded = true;
         self.error = None;
         let last = self.last_id();
-        let most = |n: usize, page: usize| n.saturating_sub(page.max(1));
         for e in events.into_iter().filter(|e| e.id > last) {
-            if self.scroll > 0 {
-                self.scroll = (self.scroll + 1).min(most(self.lines.len() + 1, self.page.get()));
-            }
+            self.tail.grew(self.lines.len() + 1);
             self.lines.push_back((e.id, e.kind.clone(), line(&e)));
         }
         while self.lines.len() > EVENTS_KEPT {
@@ -67,29 +62,16 @@ impl EventsView {
 
     /// Scrolls; whether `action` is a motion.
     pub fn apply(&mut self, action: Action) -> bool {
-        let n = self.lines.len();
-        let page = self.page.get().max(1);
-        self.scroll = match action {
-            Action::Up => self.scroll + 1,
-            Action::Down => self.scroll.saturating_sub(1),
-            Action::PageUp => self.scroll + page,
-            Action::PageDown => self.scroll.saturating_sub(page),
-            Action::Top => n,
-            Action::Bottom => 0,
-            _ => return false,
-        }
-        .min(n.saturating_sub(page));
-        true
+        self.tail.apply(action, self.lines.len())
     }
 }
 
 impl Component for EventsView {
     fn draw(&self, frame: &mut Frame, area: Rect, cx: &DrawContext) {
         let t = cx.theme;
-        let follow = if self.scroll == 0 {
-            "following".to_string()
-        } else {
-            format!("{} newer below · G follows", self.scroll)
+        let follow = match self.tail.up() {
+            0 => "following".to_string(),
+            up => format!("{up} newer below · G follows"),
         };
         let title = Line::from(vec![
             Span::styled(" Events ", Style::new().add_modifier(Modifier::BOLD)),
@@ -110,15 +92,11 @@ impl Component for EventsView {
             frame.render_widget(Paragraph::new(words).style(Style::new().fg(t.dim)), inner);
             return;
         }
-        let rows = inner.height as usize;
-        self.page.set(rows);
-        let n = self.lines.len();
-        let end = n - self.scroll.min(n - 1);
-        let start = end.saturating_sub(rows);
+        let shown = self.tail.window(self.lines.len(), inner.height as usize);
         let width = inner.width as usize;
         let lines: Vec<Line> = self
             .lines
-            .range(start..end)
+            .range(shown)
             .map(|(_, kind, line)| {
                 let style = if kind.contains("fail") || kind.starts_with("incident_opened") {
                     Style::new().fg(t.down)

@@ -9,6 +9,7 @@ use ratatui::widgets::Block;
 use tui_logger::{TuiLoggerLevelOutput, TuiLoggerWidget, TuiWidgetState};
 
 use super::{Component, DrawContext};
+use crate::tui::theme::Theme;
 
 /// The log pane: whether it is shown, and tui-logger's own state.
 #[derive(Default)]
@@ -32,25 +33,33 @@ impl LogPane {
 impl Component for LogPane {
     fn draw(&self, frame: &mut Frame, area: Rect, cx: &DrawContext) {
         let t = cx.theme;
-        let widget = TuiLoggerWidget::default()
-            .block(
-                Block::bordered()
-                    .title(" log ")
-                    .border_style(Style::new().fg(t.border)),
-            )
-            .style(Style::new().fg(t.text))
-            .style_error(Style::new().fg(t.down))
-            .style_warn(Style::new().fg(t.degraded))
-            .style_info(Style::new().fg(t.text))
-            .style_debug(Style::new().fg(t.dim))
-            .style_trace(Style::new().fg(t.dim))
-            .output_separator(' ')
-            .output_timestamp(Some("%H:%M:%S".into()))
-            .output_level(Some(TuiLoggerLevelOutput::Abbreviated))
-            .output_target(true)
-            .output_file(false)
-            .output_line(false)
-            .state(&self.state);
-        frame.render_widget(widget, area);
+        let block = Block::bordered()
+            .title(" log ")
+            .border_style(Style::new().fg(t.border));
+        frame.render_widget(logger(block, &self.state, t), area);
     }
+}
+
+/// rollguard's log as the log pane and the Logs view draw it: time, level,
+/// target and message, coloured by level, in `block`.
+pub(super) fn logger<'a>(
+    block: Block<'a>,
+    state: &'a TuiWidgetState,
+    t: &Theme,
+) -> TuiLoggerWidget<'a> {
+    TuiLoggerWidget::default()
+        .block(block)
+        .style(Style::new().fg(t.text))
+        .style_error(Style::new().fg(t.down))
+        .style_warn(Style::new().fg(t.degraded))
+        .style_info(Style::new().fg(t.text))
+        .style_debug(Style::new().fg(t.dim))
+        .style_trace(Style::new().fg(t.dim))
+        .output_separator(' ')
+        .output_timestamp(Some("%H:%M:%S".into()))
+        .output_level(Some(TuiLoggerLevelOutput::Abbreviated))
+        .output_target(true)
+        .output_file(false)
+        .output_line(false)
+        .state(state)
 }

@@ -5,19 +5,17 @@
 //! and made printable (drivers and hosts write into it), newest at the
 //! bottom; ↑ ↓ scroll them.
 
-use std::cell::Cell;
-
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
-use tui_logger::{LevelFilter, TuiLoggerLevelOutput, TuiLoggerWidget, TuiWidgetState};
+use tui_logger::{LevelFilter, TuiWidgetState};
 
 use crate::tui::keymap::{Action, Modes};
 use crate::tui::text;
 
-use super::{Component, DrawContext};
+use super::{Component, DrawContext, Tail};
 
 /// The levels `+` and `-` step through, least detail first.
 const LEVELS: [LevelFilter; 5] = [
@@ -36,9 +34,8 @@ pub struct LogsView {
     /// Index into [`LEVELS`].
     level: usize,
     state: TuiWidgetState,
-    /// Worker log rows scrolled up from the newest.
-    scroll: usize,
-    page: Cell<usize>,
+    /// Where the worker's log is scrolled to.
+    tail: Tail,
 }
 
 impl Default for LogsView {
@@ -48,8 +45,7 @@ impl Default for LogsView {
             lines: Vec::new(),
             level: 2,
             state: TuiWidgetState::new().set_default_display_level(LEVELS[2]),
-            scroll: 0,
-            page: Cell::new(10),
+            tail: Tail::with_page(10),
         }
     }
 }
@@ -70,7 +66,7 @@ impl LogsView {
         if self.deployment != deployment {
             self.deployment = deployment;
             self.lines.clear();
-            self.scroll = 0;
+            self.tail.reset();
         }
     }
 
@@ -94,8 +90,6 @@ impl LogsView {
     /// `+` / `-` change the level shown, ↑ ↓ scroll the worker's log;
     /// whether `action` did something here.
     pub fn apply(&mut self, action: Action) -> bool {
-        let n = self.lines.len();
-        let page = self.page.get().max(1);
         match action {
             Action::MoreDetail | Action::LessDetail => {
                 self.level = match action {
@@ -104,18 +98,10 @@ impl LogsView {
                 };
                 let state = std::mem::take(&mut self.state);
                 self.state = state.set_default_display_level(LEVELS[self.level]);
-                return true;
+                true
             }
-            Action::Up => self.scroll += 1,
-            Action::Down => self.scroll = self.scroll.saturating_sub(1),
-            Action::PageUp => self.scroll += page,
-            Action::PageDown => self.scroll = self.scroll.saturating_sub(page),
-            Action::Top => self.scroll = n,
-            Action::Bottom => self.scroll = 0,
-            _ => return false,
+            _ => self.tail.apply(action, self.lines.len()),
         }
-        self.scroll = self.scroll.min(n.saturating_sub(page));
-        true
     }
 }
 
@@ -125,38 +111,22 @@ impl Component for LogsView {
         let [top, bottom] =
             Layout::vertical([Constraint::Percentage(45), Constraint::Min(3)]).areas(area);
         let level = LEVELS[self.level].as_str().to_lowercase();
-        let logger = TuiLoggerWidget::default()
-            .block(
-                Block::bordered()
-                    .title(Line::from(vec![
-                        Span::styled(" rollguard log ", Style::new().add_modifier(Modifier::BOLD)),
-                        Span::styled(
-                            format!(
-                                "· {level} and worse · {} more detail, {} less ",
-                                cx.keys
-                                    .key_label(Action::MoreDetail, cx.view, Modes::NORMAL),
-                                cx.keys
-                                    .key_label(Action::LessDetail, cx.view, Modes::NORMAL)
-                            ),
-                            Style::new().fg(t.dim),
-                        ),
-                    ]))
-                    .border_style(Style::new().fg(t.border)),
-            )
-            .style(Style::new().fg(t.text))
-            .style_error(Style::new().fg(t.down))
-            .style_warn(Style::new().fg(t.degraded))
-            .style_info(Style::new().fg(t.text))
-            .style_debug(Style::new().fg(t.dim))
-            .style_trace(Style::new().fg(t.dim))
-            .output_separator(' ')
-            .output_timestamp(Some("%H:%M:%S".into()))
-            .output_level(Some(TuiLoggerLevelOutput::Abbreviated))
-            .output_target(true)
-            .output_file(false)
-            .output_line(false)
-            .state(&self.state);
-        frame.render_widget(logger, top);
+        let block = Block::bordered()
+            .title(Line::from(vec![
+                Span::styled(" rollguard log ", Style::new().add_modifier(Modifier::BOLD)),
+                Span::styled(
+                    format!(
+                        "· {level} and worse · {} more detail, {} less ",
+                        cx.keys
+                            .key_label(Action::MoreDetail, cx.view, Modes::NORMAL),
+                        cx.keys
+                            .key_label(Action::LessDetail, cx.view, Modes::NORMAL)
+                    ),
+                    Style::new().fg(t.dim),
+                ),
+            ]))
+            .border_style(Style::new().fg(t.border));
+        frame.render_widget(super::log_pane::logger(block, &self.state, t), top);
 
         let title = match &self.deployment {
             Some((id, app)) => format!(" worker log · deployment {id} of {app} "),
@@ -170,8 +140,7 @@ impl Component for LogsView {
             .border_style(Style::new().fg(t.border));
         let inner = block.inner(bottom);
         frame.render_widget(block, bottom);
-        let rows = inner.height as usize;
-        self.page.set(rows);
+        let shown = self.tail.window(self.lines.len(), inner.height as usize);
         if self.lines.is_empty() {
             let words = if self.deployment.is_some() {
                 "nothing written yet"
@@ -181,11 +150,8 @@ impl Component for LogsView {
             frame.render_widget(Paragraph::new(words).style(Style::new().fg(t.dim)), inner);
             return;
         }
-        let n = self.lines.len();
-        let end = n - self.scroll.min(n - 1);
-        let start = end.saturating_sub(rows);
         let width = inner.width as usize;
-        let lines: Vec<Line> = self.lines[start..end]
+        let lines: Vec<Line> = self.lines[shown]
             .iter()
             .map(|l| {
                 Line::from(Span::styled(

@@ -16,6 +16,7 @@ mod history_view;
 mod log_pane;
 mod logs_view;
 mod selection;
+mod tail;
 mod text_input;
 
 use ratatui::Frame;
@@ -33,6 +34,7 @@ pub use history_view::{HistoryView, is_rollback};
 pub use log_pane::LogPane;
 pub use logs_view::LogsView;
 pub use selection::Selection;
+pub use tail::Tail;
 pub use text_input::{CURSOR, TextInput};
 
 use super::app::View;
