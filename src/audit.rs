@@ -333,16 +333,8 @@ fn header() -> String {
 /// `-`), kind, actor, its [`summary`] and its reason. Every text from the
 /// history is made [`printable`].
 pub fn text_line(e: &Event) -> String {
-    let what = match e.typed() {
-        Ok(kind) => summary(&kind),
-        Err(_) => UNREADABLE.to_string(),
-    };
-    let reason = e
-        .reason
-        .as_deref()
-        .filter(|r| !r.trim().is_empty())
-        .map(|r| format!(" — {}", printable(r)))
-        .unwrap_or_default();
+    let what = what(e);
+    let reason = printable(&reason_suffix(e)).into_owned();
     format!(
         "{:>6}  {:<19}  {:<12} {:>6}  {:<23} {:<10} {}{reason}",
         e.id,
@@ -353,6 +345,25 @@ pub fn text_line(e: &Event) -> String {
         printable(&e.actor),
         printable(&what),
     )
+}
+
+/// What `e` says: the [`summary`] of its payload, or [`UNREADABLE`] when
+/// this version cannot read it. As stored: not yet printable.
+pub fn what(e: &Event) -> String {
+    match e.typed() {
+        Ok(kind) => summary(&kind),
+        Err(_) => UNREADABLE.to_string(),
+    }
+}
+
+/// ` — REASON` when `e` has a reason, else nothing. As stored: not yet
+/// printable.
+pub fn reason_suffix(e: &Event) -> String {
+    e.reason
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| format!(" — {r}"))
+        .unwrap_or_default()
 }
 
 /// One event of `--json`: a line of JSON Lines.

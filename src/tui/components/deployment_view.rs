@@ -20,7 +20,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use crate::audit::summary;
+use crate::audit::{reason_suffix, what};
 use crate::model::event::EventKind;
 use crate::model::evidence::{Evidence, GateOutcome};
 use crate::printable::printable;
@@ -709,16 +709,7 @@ pub fn why_lines(
 }
 
 fn timeline_line(e: &Event, width: usize, t: &Theme) -> Line<'static> {
-    let what = e
-        .typed()
-        .map(|k| summary(&k))
-        .unwrap_or_else(|_| e.kind.clone());
-    let reason = e
-        .reason
-        .as_deref()
-        .filter(|r| !r.trim().is_empty())
-        .map(|r| format!(" — {r}"))
-        .unwrap_or_default();
+    let (what, reason) = (what(e), reason_suffix(e));
     let style = if e.kind.contains("fail") || e.kind.starts_with("rollback") {
         Style::new().fg(t.down)
     } else if e.kind.starts_with("command") {

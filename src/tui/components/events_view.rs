@@ -13,7 +13,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::audit::summary;
+use crate::audit::{reason_suffix, what};
 use crate::printable::printable;
 use crate::rollout::lock::clock_time;
 use crate::store::Event;
@@ -119,16 +119,7 @@ impl Component for EventsView {
 /// One event in a line: time, app, kind, what happened (from its typed
 /// payload), its reason and who; everything from the history printable.
 fn line(e: &Event) -> String {
-    let what = e
-        .typed()
-        .map(|k| summary(&k))
-        .unwrap_or_else(|_| "(a payload this version cannot read)".into());
-    let reason = e
-        .reason
-        .as_deref()
-        .filter(|r| !r.trim().is_empty())
-        .map(|r| format!(" — {r}"))
-        .unwrap_or_default();
+    let (what, reason) = (what(e), reason_suffix(e));
     let deployment = e
         .deployment_id
         .map(|d| format!(" #{d}"))

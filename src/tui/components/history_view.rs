@@ -14,6 +14,7 @@ use ratatui::widgets::{Cell, Paragraph, Row};
 
 use crate::model::DeploymentKind;
 use crate::printable::printable;
+use crate::rollout::lock::day_time;
 use crate::store::Deployment;
 use crate::tui::columns::{Col, fit};
 use crate::tui::keymap::Action;
@@ -203,7 +204,7 @@ fn row<'a>(d: &Deployment, w: &[u16], cx: &DrawContext) -> Row<'a> {
         Cell::from(cut(&change, 3)),
         Cell::from(Span::styled(cut(&format!("{symbol} {outcome}"), 4), style)),
         Cell::from(cut(&d.strategy, 5)),
-        Cell::from(Span::styled(short_time(d.started_at_ms), dim)),
+        Cell::from(Span::styled(day_time(d.started_at_ms), dim)),
         Cell::from(took),
         Cell::from(cut(&d.actor, 8)),
         Cell::from(Span::styled(cut(d.reason.as_deref().unwrap_or(""), 9), dim)),
@@ -215,15 +216,4 @@ fn row<'a>(d: &Deployment, w: &[u16], cx: &DrawContext) -> Row<'a> {
             .filter(|(_, w)| **w > 0)
             .map(|(c, _)| c),
     )
-}
-
-/// `MM-DD HH:MM:SS` local time of `ms`, or `?`.
-fn short_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_else(|| "?".into())
 }
