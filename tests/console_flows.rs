@@ -46,26 +46,59 @@ fn press(s: &Session, keys: &[&str]) {
     }
 }
 
+/// `rollguard demo` in a tmux pane of its own, with a private TMPDIR that
+/// marks its processes, its folder, and what it started (to check it all
+/// goes when it quits).
+struct Demo {
+    s: Session,
+    tmp: common::TempDir,
+    dir: std::path::PathBuf,
+    sampler: demo_footprint::Sampler,
+}
+
+impl Demo {
+    /// Starts the demo in session `name` and waits for `app` on v1.
+    fn start(name: &str, app: &str) -> Demo {
+        let bin = env!("CARGO_BIN_EXE_rollguard");
+        let s = session(name);
+        let tmp = common::TempDir::new(&format!("tmux-{name}"));
+        let marker = tmp.0.to_string_lossy().to_string();
+        s.keys(&[&format!("TMPDIR={marker} {bin} demo"), "Enter"]);
+        let dir = demo_dir(&tmp.0);
+        let sampler = demo_footprint::Sampler::start(&dir);
+        s.wait("the fleet", Duration::from_secs(40), |sc| {
+            sc.contains(app) && sc.contains("v1")
+        });
+        Demo {
+            s,
+            tmp,
+            dir,
+            sampler,
+        }
+    }
+
+    /// Presses `q`: the prompt comes back and everything the demo started
+    /// is gone.
+    fn quit(self) {
+        quit_and_check_stopped(&self.s, &self.tmp.0.to_string_lossy());
+        self.sampler
+            .finish()
+            .assert_all_gone(Duration::from_secs(5));
+    }
+}
+
 #[test]
 fn a_deploy_from_the_console_rolls_back_and_history_says_why() {
     let test = "a_deploy_from_the_console_rolls_back_and_history_says_why";
     if common::program(test, "tmux").is_none() {
         return;
     }
-    let bin = env!("CARGO_BIN_EXE_rollguard");
     let _one = one_demo();
-    let s = session("deploy");
-    let tmp = common::TempDir::new("tmux-deploy");
-    let marker = tmp.0.to_string_lossy().to_string();
-    s.keys(&[&format!("TMPDIR={marker} {bin} demo"), "Enter"]);
-    let dir = demo_dir(&tmp.0);
-    let sampler = demo_footprint::Sampler::start(&dir);
-    s.wait("the fleet", Duration::from_secs(40), |sc| {
-        sc.contains("checkout") && sc.contains("v1")
-    });
+    let demo = Demo::start("deploy", "checkout");
+    let (s, dir) = (&demo.s, &demo.dir);
 
     // The question shows the plan and the way back before anything runs.
-    let q = ask(&s, "deploy checkout v3", "Deploy checkout v1 → v3 (rolling");
+    let q = ask(s, "deploy checkout v3", "Deploy checkout v1 → v3 (rolling");
     assert!(q.contains("replace checkout-1"), "the plan's stages:\n{q}");
     assert!(q.contains("kept for a rollback"), "the way back:\n{q}");
     // Enter on Cancel closes it, and nothing is started.
@@ -74,9 +107,9 @@ fn a_deploy_from_the_console_rolls_back_and_history_says_why() {
         !sc.contains("Deploy checkout v1 → v3 (rolling")
     });
     std::thread::sleep(Duration::from_secs(1));
-    assert!(deployments(&dir).is_empty(), "Cancel started nothing");
+    assert!(deployments(dir).is_empty(), "Cancel started nothing");
 
-    ask(&s, "deploy checkout v3", "Deploy checkout v1 → v3 (rolling");
+    ask(s, "deploy checkout v3", "Deploy checkout v1 → v3 (rolling");
     s.keys(&["-l", "try v3"]);
     s.keys(&["Tab"]);
     s.wait("Deploy focused", Duration::from_secs(10), |sc| {
@@ -86,7 +119,7 @@ fn a_deploy_from_the_console_rolls_back_and_history_says_why() {
     s.wait("the start", Duration::from_secs(30), |sc| {
         sc.contains("deployment 1 started")
     });
-    let d = &deployments(&dir)[0];
+    let d = &deployments(dir)[0];
     assert_eq!(
         (d.to_version.as_str(), d.reason.as_deref()),
         ("v3", Some("try v3"))
@@ -102,7 +135,7 @@ fn a_deploy_from_the_console_rolls_back_and_history_says_why() {
                 .any(|l| l.contains("checkout") && l.contains("v1→v3"))
         },
     );
-    press(&s, &["R"]);
+    press(s, &["R"]);
     s.wait("the rollout view", Duration::from_secs(10), |sc| {
         sc.contains("deploy 1 · checkout v1 → v3") && sc.contains("replace checkout-1")
     });
@@ -115,7 +148,7 @@ fn a_deploy_from_the_console_rolls_back_and_history_says_why() {
     assert!(why.contains("✖"), "the failed samples:\n{why}");
 
     // History lists it as a rolled-back deploy; Enter opens the same card.
-    press(&s, &["Escape", "H"]);
+    press(s, &["Escape", "H"]);
     let history = s.wait("History", Duration::from_secs(10), |sc| {
         sc.contains("History") && sc.contains("rolled back")
     });
@@ -125,13 +158,12 @@ fn a_deploy_from_the_console_rolls_back_and_history_says_why() {
             .any(|l| l.contains("checkout") && l.contains("deploy") && l.contains("try v3")),
         "{history}"
     );
-    press(&s, &["Enter"]);
+    press(s, &["Enter"]);
     s.wait("the why card from History", Duration::from_secs(10), |sc| {
         sc.contains("WHY") && sc.contains("E_GATE_FAILED")
     });
 
-    quit_and_check_stopped(&s, &marker);
-    sampler.finish().assert_all_gone(Duration::from_secs(5));
+    demo.quit();
 }
 
 #[test]
@@ -140,21 +172,13 @@ fn a_rollback_by_hand_and_one_picked_from_history() {
     if common::program(test, "tmux").is_none() {
         return;
     }
-    let bin = env!("CARGO_BIN_EXE_rollguard");
     let _one = one_demo();
-    let s = session("rollback");
-    let tmp = common::TempDir::new("tmux-rollback");
-    let marker = tmp.0.to_string_lossy().to_string();
-    s.keys(&[&format!("TMPDIR={marker} {bin} demo"), "Enter"]);
-    let dir = demo_dir(&tmp.0);
-    let sampler = demo_footprint::Sampler::start(&dir);
-    s.wait("the fleet", Duration::from_secs(40), |sc| {
-        sc.contains("checkout") && sc.contains("v1")
-    });
+    let demo = Demo::start("rollback", "checkout");
+    let (s, dir) = (&demo.s, &demo.dir);
     let finished = |n: usize| {
         let end = std::time::Instant::now() + Duration::from_secs(150);
         loop {
-            let d = deployments(&dir);
+            let d = deployments(dir);
             let store = rollguard::store::Store::open_read_only(&dir.join("history.db")).unwrap();
             let unlocked = store.lock("checkout").unwrap().is_none();
             if d.len() >= n && d[0].outcome.is_some() && unlocked {
@@ -179,8 +203,8 @@ fn a_rollback_by_hand_and_one_picked_from_history() {
         assert!(std::time::Instant::now() < end, "v1 never recorded good");
         std::thread::sleep(Duration::from_millis(500));
     }
-    ask(&s, "deploy checkout v2", "Deploy checkout v1 → v2 (rolling");
-    press(&s, &["Tab", "Enter"]);
+    ask(s, "deploy checkout v2", "Deploy checkout v1 → v2 (rolling");
+    press(s, &["Tab", "Enter"]);
     let d = finished(1);
     assert_eq!(d[0].outcome.as_deref(), Some("deployed"), "{d:#?}");
 
@@ -189,25 +213,25 @@ fn a_rollback_by_hand_and_one_picked_from_history() {
         sc.lines()
             .any(|l| l.contains("checkout") && l.contains("v2"))
     });
-    press(&s, &["b"]);
+    press(s, &["b"]);
     let q = s.wait("the rollback question", Duration::from_secs(60), |sc| {
         sc.contains("Roll checkout back v2 → v1?") && sc.contains("> Cancel <")
     });
     assert!(q.contains("reason: ") && q.contains("(required)"), "{q}");
     // Without a reason the button refuses.
-    press(&s, &["Tab", "Enter"]);
+    press(s, &["Tab", "Enter"]);
     s.wait("the refusal", Duration::from_secs(10), |sc| {
         sc.contains("a reason is required")
     });
     s.keys(&["-l", "v2 slows checkout"]);
-    press(&s, &["Enter"]);
+    press(s, &["Enter"]);
     let d = finished(2);
     assert_eq!(d[0].to_version, "v1");
     assert_eq!(d[0].outcome.as_deref(), Some("deployed"), "{d:#?}");
     assert_eq!(d[0].reason.as_deref(), Some("rollback: v2 slows checkout"));
 
     // History shows it as a rollback; picking the v2 deploy rolls forward.
-    press(&s, &["H"]);
+    press(s, &["H"]);
     let history = s.wait("History with the rollback", Duration::from_secs(10), |sc| {
         sc.lines()
             .any(|l| l.contains("rollback") && l.contains("v2 → v1"))
@@ -218,14 +242,14 @@ fn a_rollback_by_hand_and_one_picked_from_history() {
             .any(|l| l.contains("deploy") && l.contains("v1 → v2")),
         "{history}"
     );
-    press(&s, &["j", "b"]);
+    press(s, &["j", "b"]);
     s.wait(
         "the question for deployment 1",
         Duration::from_secs(60),
         |sc| sc.contains("Roll checkout back v1 → v2?") && sc.contains("deployment 1"),
     );
     s.keys(&["-l", "v2 was fine after all"]);
-    press(&s, &["Tab", "Enter"]);
+    press(s, &["Tab", "Enter"]);
     let d = finished(3);
     assert_eq!(
         (d[0].to_version.as_str(), d[0].outcome.as_deref()),
@@ -233,8 +257,7 @@ fn a_rollback_by_hand_and_one_picked_from_history() {
         "{d:#?}"
     );
 
-    quit_and_check_stopped(&s, &marker);
-    sampler.finish().assert_all_gone(Duration::from_secs(5));
+    demo.quit();
 }
 
 #[test]
@@ -243,17 +266,9 @@ fn two_consoles_see_each_others_hold_and_fire() {
     if common::program(test, "tmux").is_none() {
         return;
     }
-    let bin = env!("CARGO_BIN_EXE_rollguard");
     let _one = one_demo();
-    let a = session("two-a");
-    let tmp = common::TempDir::new("tmux-two");
-    let marker = tmp.0.to_string_lossy().to_string();
-    a.keys(&[&format!("TMPDIR={marker} {bin} demo"), "Enter"]);
-    let dir = demo_dir(&tmp.0);
-    let sampler = demo_footprint::Sampler::start(&dir);
-    a.wait("the fleet", Duration::from_secs(40), |sc| {
-        sc.contains("payments") && sc.contains("v1")
-    });
+    let demo = Demo::start("two-a", "payments");
+    let (a, dir) = (&demo.s, &demo.dir);
     // The second console reads the demo's history (`rg` runs rollguard on
     // its config and history).
     let b = session("two-b");
@@ -264,9 +279,9 @@ fn two_consoles_see_each_others_hold_and_fire() {
 
     // v3 of the demo's payments fails while watched; its rollback waits
     // for an operator (auto_rollback = "confirm").
-    press(&a, &["j"]);
-    ask(&a, "deploy payments v3", "Deploy payments v1 → v3 (rolling");
-    press(&a, &["Tab", "Enter"]);
+    press(a, &["j"]);
+    ask(a, "deploy payments v3", "Deploy payments v1 → v3 (rolling");
+    press(a, &["Tab", "Enter"]);
     let armed_row = |sc: &str| {
         sc.lines()
             .any(|l| l.contains("payments") && l.contains("rollback of v3"))
@@ -297,12 +312,12 @@ fn two_consoles_see_each_others_hold_and_fire() {
     );
 
     // Fired in the first: both see it rolled back.
-    press(&a, &["f"]);
+    press(a, &["f"]);
     a.wait("the fire question", Duration::from_secs(10), |sc| {
         sc.contains("Roll payments back now")
     });
     a.keys(&["-l", "v3 is bad"]);
-    press(&a, &["Tab", "Enter"]);
+    press(a, &["Tab", "Enter"]);
     let back_row = |sc: &str| {
         sc.lines()
             .any(|l| l.contains("payments") && l.contains("v3 rolled back"))
@@ -315,7 +330,7 @@ fn two_consoles_see_each_others_hold_and_fire() {
     );
 
     let store = rollguard::store::Store::open_read_only(&dir.join("history.db")).unwrap();
-    let id = deployments(&dir)[0].id;
+    let id = deployments(dir)[0].id;
     let kinds: Vec<(String, Option<String>)> = store
         .deployment_events(id, 0)
         .unwrap()
@@ -335,8 +350,7 @@ fn two_consoles_see_each_others_hold_and_fire() {
     );
 
     b.keys(&["q"]);
-    quit_and_check_stopped(&a, &marker);
-    sampler.finish().assert_all_gone(Duration::from_secs(5));
+    demo.quit();
 }
 
 #[test]
