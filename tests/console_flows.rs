@@ -125,6 +125,15 @@ fn a_deploy_from_the_console_rolls_back_and_history_says_why() {
         ("v3", Some("try v3"))
     );
 
+    // The log says what the console did, and who.
+    press(s, &["L"]);
+    s.wait(
+        "the start in rollguard's log",
+        Duration::from_secs(10),
+        |sc| sc.contains("rollguard log") && sc.contains("rollguard::tui::perform"),
+    );
+    press(s, &["Escape"]);
+
     // The rollout view of checkout (once the console has read that it
     // runs): batches, instances, then the why.
     s.wait(
