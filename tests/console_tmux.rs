@@ -3,7 +3,8 @@
 //! the shell prompt comes back, and that everything the demo started is
 //! gone (nginx's workers too), its ports closed and its folder removed.
 //! Then a bad release of the demo's `payments`, whose armed rollback is
-//! fired from the console's keys.
+//! fired from the console's keys. And what the demo shows while it sets
+//! up, before the fleet is up.
 
 mod common;
 #[path = "common/demo.rs"]
@@ -156,6 +157,58 @@ fn an_armed_rollback_is_fired_from_the_console() {
         "{events:#?}"
     );
 
+    quit_and_check_stopped(&s, &marker);
+    sampler.finish().assert_all_gone(Duration::from_secs(5));
+}
+
+/// The reproduced bug: the screen stayed blank for about three seconds
+/// while the demo's instances started. What the demo writes to the
+/// terminal is recorded from its first byte (`tmux pipe-pane`): a screen
+/// that says the demo is being set up comes before the first frame that
+/// names an app, and the console then takes that screen over.
+#[test]
+fn the_demo_says_it_is_setting_up_before_its_fleet_is_up() {
+    let test = "the_demo_says_it_is_setting_up_before_its_fleet_is_up";
+    if common::program(test, "tmux").is_none() {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_rollguard");
+    let _one = one_demo();
+    let s = session("setting-up");
+    let tmp = common::TempDir::new("tmux-setting-up");
+    let marker = tmp.0.to_string_lossy().to_string();
+    let record = tmp.0.join("terminal.out");
+    s.tmux(&[
+        "pipe-pane",
+        "-o",
+        "-t",
+        &s.0,
+        &format!("cat >> '{}'", record.display()),
+    ]);
+    s.keys(&[&format!("TMPDIR={marker} {bin} demo"), "Enter"]);
+    let sampler = demo_footprint::Sampler::start(&demo_dir(&tmp.0));
+    s.wait("the fleet", Duration::from_secs(40), |sc| {
+        sc.contains("checkout") && sc.contains("v1")
+    });
+    let out = String::from_utf8_lossy(&std::fs::read(&record).unwrap()).into_owned();
+    let setting_up = out
+        .find("Setting up the demo")
+        .unwrap_or_else(|| panic!("no set-up screen in what the demo wrote:\n{out:?}"));
+    let first_app = ["checkout", "payments", "search"]
+        .iter()
+        .filter_map(|app| out.find(app))
+        .min()
+        .expect("the fleet was drawn");
+    assert!(
+        setting_up < first_app,
+        "the set-up screen comes first ({setting_up} vs {first_app})"
+    );
+    // Handed over: the shell's screen is not put back between the two.
+    let between = &out[setting_up..first_app];
+    assert!(
+        !between.contains("\x1b[?1049l"),
+        "the alternate screen was left between set-up and the console: {between:?}"
+    );
     quit_and_check_stopped(&s, &marker);
     sampler.finish().assert_all_gone(Duration::from_secs(5));
 }
