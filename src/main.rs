@@ -587,7 +587,12 @@ async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
     };
     // Starting nine instances takes a moment: say so at once.
     let setting_up = (!headless).then(|| tui::SettingUp::show(&DEMO_SETTING_UP));
-    let demo = match demo::start(&exe).await {
+    let say = if headless {
+        demo::receiver::Say::Stderr
+    } else {
+        demo::receiver::Say::Log
+    };
+    let demo = match demo::start(&exe, say).await {
         Ok(d) => d,
         Err(e) => {
             drop(setting_up);

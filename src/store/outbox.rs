@@ -384,4 +384,19 @@ impl Store {
         rows.reverse();
         Ok(rows)
     }
+
+    /// Each receiver's newest notification about `app`, by receiver name.
+    pub fn latest_notifications(&self, app: &str) -> Result<Vec<Notification>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {COLS} FROM notifications WHERE id IN \
+                 (SELECT max(id) FROM notifications WHERE app = ?1 GROUP BY receiver) \
+                 ORDER BY receiver"
+            ))
+            .and_then(|mut s| {
+                s.query_map([app], from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(self.sql_err("read the latest notifications"))
+    }
 }

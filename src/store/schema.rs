@@ -256,9 +256,16 @@ CREATE TABLE notify_cursor (
 INSERT INTO notify_cursor (id, event_id) SELECT 1, coalesce(max(id), 0) FROM events;
 "#;
 
+/// Migration 4: what each receiver was last told about an app, found
+/// without reading the whole outbox (the console's App view asks every
+/// second).
+const V4: &str = r#"
+CREATE INDEX notifications_app ON notifications (app, receiver, id);
+"#;
+
 /// Every migration, in order. `MIGRATIONS[i]` takes a database from
 /// version `i` to version `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this binary writes: the number of migrations.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use crate::rollout::report::{self, DeploymentReport};
-use crate::store::{Deployment, Event, Incident, Release, Store};
+use crate::store::{Deployment, Event, Incident, Notification, Release, Store};
 
 /// How many deployments the History view lists.
 pub const HISTORY_ROWS: usize = 200;
@@ -50,6 +50,8 @@ pub struct AppRecords {
     /// The release each instance runs, as rollguard last recorded it
     /// (instances it never deployed are not there).
     pub running: Vec<(String, String)>,
+    /// Each receiver's newest notification about the app, by receiver.
+    pub told: Vec<Notification>,
 }
 
 /// What was read.
@@ -165,6 +167,12 @@ pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
                     .into_iter()
                     .filter_map(|i| Some((i.instance, i.version?)))
                     .collect(),
+                // A history older than the outbox (read as it is) has none.
+                told: if store.schema_version().map_err(err)? >= 3 {
+                    store.latest_notifications(app).map_err(err)?
+                } else {
+                    Vec::new()
+                },
             })
         }
     })

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 
 use ratatui::style::Modifier;
 
-use rollguard::config::{App as AppConfig, CommandSpec, Host};
+use rollguard::config::{App as AppConfig, CommandSpec, Host, Receiver, ReceiverKind, Secrets};
 use rollguard::model::event::EventKind;
 use rollguard::model::evidence::{Evidence, FailRule, GateOutcome, Sample};
 use rollguard::model::incident::IncidentCause;
@@ -43,6 +43,7 @@ use rollguard::model::{
     BatchState, ChangeAction, ChangeState, DeploymentKind, DeploymentState, Outcome, Side, Trigger,
     Version,
 };
+use rollguard::notify::topic::Topic;
 use rollguard::rollout::plan::{self, InstanceNow, Plan, Stage};
 use rollguard::rollout::service::{Check, RollbackCheck};
 use rollguard::rollout::watch::{ActiveRollout, AppRollouts};
@@ -153,6 +154,25 @@ fn story_fleet() -> Arc<Fleet> {
     for (i, inst) in f.apps[1].instances.iter_mut().enumerate() {
         inst.alt_port = Some(9001 + i as u16);
     }
+    // Two receivers hear of web.
+    f.apps[0].notify = ["oncall-slack", "pager"]
+        .iter()
+        .enumerate()
+        .map(|(order, name)| {
+            Arc::new(Receiver {
+                name: name.to_string(),
+                order,
+                kind: ReceiverKind::Slack {
+                    url: "http://127.0.0.1:9/".into(),
+                },
+                on: Topic::DEFAULT.to_vec(),
+                apps: None,
+                timeout: std::time::Duration::from_secs(5),
+                retry_for: std::time::Duration::from_secs(60),
+                secrets: Secrets::new([]),
+            })
+        })
+        .collect();
     Arc::new(f)
 }
 
@@ -960,6 +980,40 @@ fn write_story(db: &Path, fleet: &Arc<Fleet>) {
             fires_in_ms: 60_000,
         },
     );
+
+    // The armed rollback was told: Slack took it; the pager answered 500
+    // until it was given up.
+    let told = |_: &Store, e: &rollguard::store::Event| {
+        if e.kind != "rollback_armed" {
+            return Vec::new();
+        }
+        ["oncall-slack", "pager"]
+            .map(|r| rollguard::store::NewNotification {
+                receiver: r.into(),
+                topic: "rollback_armed".into(),
+                dedup_key: "deployment-7".into(),
+                payload: serde_json::json!({}),
+            })
+            .to_vec()
+    };
+    h.at(ago(2), |s| {
+        s.enqueue_notifications(1000, told, ago(2)).unwrap()
+    });
+    h.at(ago(1), |s| {
+        for n in s
+            .claim_notifications("oncall-slack", "t", ago(2), 10_000, 5)
+            .unwrap()
+        {
+            assert!(s.mark_notification_sent(n.id, "t", ago(1)).unwrap());
+        }
+        for n in s
+            .claim_notifications("pager", "t", ago(2), 10_000, 5)
+            .unwrap()
+        {
+            let e = "HTTP 500: upstream down";
+            assert!(s.give_up_notification(n.id, "t", ago(1), e).unwrap());
+        }
+    });
 }
 
 /// The story: its fleet, its state, and its history in a folder of its

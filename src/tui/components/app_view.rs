@@ -127,7 +127,8 @@ fn draw(view: &AppView, frame: &mut Frame, area: Rect, cx: &DrawContext, index: 
     if let Some(records) = view.records.as_ref().filter(|r| r.app == a.name)
         && inner.height >= 10
     {
-        let lines = record_lines(records, inner.width as usize, cx);
+        let mut lines = record_lines(records, inner.width as usize, cx);
+        lines.push(told_line(a, records, inner.width as usize, cx));
         let h = (lines.len() as u16).min(inner.height / 3);
         let bottom = Rect {
             y: inner.y + inner.height - h,
@@ -398,4 +399,84 @@ fn record_lines(r: &AppRecords, width: usize, cx: &DrawContext) -> Vec<Line<'sta
         ]));
     }
     lines
+}
+
+/// What each of the app's receivers was last told and how it went:
+/// `told: oncall ✓ rollback_finished 2m ago · pager ✖ HTTP 500 (3 tries)`.
+/// A receiver with nothing sent yet about the app says so.
+fn told_line(
+    a: &crate::config::App,
+    r: &AppRecords,
+    width: usize,
+    cx: &DrawContext,
+) -> Line<'static> {
+    use crate::printable::printable;
+    use crate::store::NotificationState as S;
+    let t = cx.theme;
+    let dim = Style::new().fg(t.dim);
+    let mut spans = vec![Span::styled("told: ", dim)];
+    if a.notify.is_empty() {
+        spans.push(Span::styled(
+            "no [[notify]] receiver hears of this app",
+            dim,
+        ));
+        return Line::from(spans);
+    }
+    let mut used = 6;
+    for (i, rc) in a.notify.iter().enumerate() {
+        let (mark, style, what) = match r.told.iter().find(|n| n.receiver == rc.name) {
+            None => ("·", dim, "nothing yet".to_string()),
+            Some(n) => {
+                let age = |ms: i64| text::age(cx.now_ms.saturating_sub(ms));
+                match n.state {
+                    S::Sent => (
+                        "✓",
+                        Style::new().fg(t.healthy),
+                        format!("{} {} ago", n.topic, age(n.sent_ms.unwrap_or(n.created_ms))),
+                    ),
+                    S::Pending | S::Sending => (
+                        "…",
+                        Style::new().fg(t.degraded),
+                        match &n.last_error {
+                            Some(e) => {
+                                format!("{} retrying after {}: {e}", n.topic, tries(n.attempts))
+                            }
+                            None => format!("{} sending", n.topic),
+                        },
+                    ),
+                    S::Failed => (
+                        "✖",
+                        Style::new().fg(t.down),
+                        format!(
+                            "{} failed after {}: {}",
+                            n.topic,
+                            tries(n.attempts),
+                            n.last_error.as_deref().unwrap_or("no answer")
+                        ),
+                    ),
+                }
+            }
+        };
+        let part = format!("{} {mark} {}", rc.name, printable(&what));
+        let sep = if i > 0 { 3 } else { 0 };
+        let room = width.saturating_sub(used + sep);
+        if room < 8 {
+            break;
+        }
+        if i > 0 {
+            spans.push(Span::styled(" · ", dim));
+        }
+        let part = text::truncate(&part, room);
+        used += sep + part.chars().count();
+        spans.push(Span::styled(part, style));
+    }
+    Line::from(spans)
+}
+
+fn tries(n: u32) -> String {
+    if n == 1 {
+        "1 try".to_string()
+    } else {
+        format!("{n} tries")
+    }
 }
