@@ -10,7 +10,8 @@
 //!                                     │
 //!   monitor (console, agent, demo): the prober's lease decides the role
 //!     prober: scheduler, one task per (instance, probe), jittered;
-//!             http · tcp · command and docker through exec (local | ssh)
+//!             http · tcp · prometheus · command and docker through exec
+//!             (local | ssh)
 //!     reader: results the prober wrote, read back by row id every second
 //!                                     │ ProbeResult
 //!              ┌──────────────────────┴─────────────────┐
@@ -66,7 +67,7 @@
 //! | [`error`] | the one [`error::Code`] enum (`E_...`, exit code, meaning) and [`error::UserError`] | decide anything |
 //! | [`printable`] | control characters made visible before text reaches a terminal | |
 //! | [`exec`] | one executor interface; local and SSH (a master connection per host); shell templates with quoting | know about apps |
-//! | [`probe`] | http, tcp, command and docker probes; the condition language; the scheduler | decide health |
+//! | [`probe`] | http, tcp, command, docker and prometheus probes (`prometheus`: a PromQL query whose placeholders are escaped inside its string literals, the API's answer read as a value or no data); the condition language (comparisons of values or arithmetic); the scheduler | decide health |
 //! | [`health`] | consecutive counters, failure budgets, instance and app verdicts, when an incident opens, widens and resolves | talk to the network |
 //! | [`monitor`] | watching a fleet: the prober's lease and the role it gives (`lease`), probing while it is held (`probing`: scheduler, the release watch in `releases`, the incident watch in `incidents`; results go through one hub to the state and the history writer), reading what the holder wrote otherwise and the recent past at start (`reader`), rollouts read back every second | draw |
 //! | [`agent`] | `rollguard agent`: a monitor without a console, journald-ready log lines, SIGTERM, the example systemd unit | draw |

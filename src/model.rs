@@ -45,11 +45,13 @@ pub enum ErrorKind {
     Exec,
     /// The answer was not valid HTTP, or broke off after its head.
     Protocol,
+    /// A Prometheus query gave no value (no series, or `NaN`).
+    NoData,
 }
 
 impl ErrorKind {
     /// Every kind, in a stable order.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Timeout,
         ErrorKind::Refused,
         ErrorKind::Dns,
@@ -62,6 +64,7 @@ impl ErrorKind {
         ErrorKind::Unhealthy,
         ErrorKind::Exec,
         ErrorKind::Protocol,
+        ErrorKind::NoData,
     ];
 
     /// The stored and printed name, e.g. `exit_code`.
@@ -79,6 +82,7 @@ impl ErrorKind {
             ErrorKind::Unhealthy => "unhealthy",
             ErrorKind::Exec => "exec",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::NoData => "no_data",
         }
     }
 

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\n==> %s\n' "$*"; }
 
-packages=(openssh-server nginx-light haproxy docker.io tmux busybox-static socat)
+packages=(openssh-server nginx-light haproxy docker.io tmux busybox-static socat prometheus)
 need_pkg() {
   case "$1" in
     openssh-server) [ -x /usr/sbin/sshd ] ;;
@@ -40,7 +40,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # The packages' own services are not wanted: tests start their own.
-  for svc in nginx haproxy ssh docker containerd; do
+  for svc in nginx haproxy ssh docker containerd prometheus; do
     (service "$svc" stop || true) >/dev/null 2>&1
   done
 fi

@@ -221,6 +221,12 @@ pub(super) struct RawProbe {
     pub output_contains: Option<S<String>>,
     // docker
     pub container: Option<S<String>>,
+    // prometheus (and url, conditions, insecure_tls)
+    pub query: Option<S<String>>,
+    pub on_no_data: Option<S<String>>,
+    pub bearer_token: Option<S<String>>,
+    pub username: Option<S<String>>,
+    pub password: Option<S<String>>,
 }
 
 #[derive(Deserialize)]

@@ -307,6 +307,8 @@ pub enum ProbeKind {
     Command(CommandProbe),
     /// `type = "docker"`.
     Docker(DockerProbe),
+    /// `type = "prometheus"`.
+    Prometheus(PrometheusProbe),
 }
 
 impl ProbeKind {
@@ -317,6 +319,7 @@ impl ProbeKind {
             ProbeKind::Tcp(_) => "tcp",
             ProbeKind::Command(_) => "command",
             ProbeKind::Docker(_) => "docker",
+            ProbeKind::Prometheus(_) => "prometheus",
         }
     }
 }
@@ -368,6 +371,83 @@ pub struct HttpProbe {
     pub conditions: Vec<Condition>,
     /// Accept any TLS certificate (explicit per probe).
     pub insecure_tls: bool,
+}
+
+/// `type = "prometheus"`: a PromQL query judged by its conditions.
+#[derive(Clone, Debug)]
+pub struct PrometheusProbe {
+    /// The Prometheus server, e.g. `http://prometheus:9090`.
+    pub url: String,
+    /// The query; `{app}` `{instance}` `{host}` `{port}` stand inside its
+    /// string literals (see [`crate::probe::prometheus::fill`]).
+    pub query: String,
+    /// Conditions on `[VALUE]` (and `[RESPONSE_TIME]`), at least one.
+    pub conditions: Vec<Condition>,
+    /// What an answer without a value means.
+    pub on_no_data: NoData,
+    /// How to authenticate.
+    pub auth: PromAuth,
+    /// Accept any TLS certificate (explicit per probe).
+    pub insecure_tls: bool,
+}
+
+/// What a Prometheus probe makes of an answer without a value (no
+/// series, or `NaN`): `on_no_data`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NoData {
+    /// A failure of kind `no_data` (the default).
+    #[default]
+    Fail,
+    /// A pass.
+    Pass,
+    /// Recorded as `no_data`, but counted neither way by health or a gate.
+    Skip,
+}
+
+impl NoData {
+    /// The name written in `on_no_data`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoData::Fail => "fail",
+            NoData::Pass => "pass",
+            NoData::Skip => "skip",
+        }
+    }
+}
+
+/// How a Prometheus probe authenticates. Its `Debug` shows no secret.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum PromAuth {
+    /// None.
+    #[default]
+    None,
+    /// `Authorization: Bearer TOKEN` (`bearer_token`).
+    Bearer(String),
+    /// Basic auth (`username`, `password`).
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password (a secret).
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for PromAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PromAuth::None => "None",
+            PromAuth::Bearer(_) => "Bearer(***)",
+            PromAuth::Basic { .. } => "Basic(***)",
+        })
+    }
+}
+
+impl Probe {
+    /// Whether its `no_data` results go uncounted, by health and by a gate
+    /// (`on_no_data = "skip"`).
+    pub fn skips_no_data(&self) -> bool {
+        matches!(&self.kind, ProbeKind::Prometheus(p) if p.on_no_data == NoData::Skip)
+    }
 }
 
 /// `type = "tcp"`.

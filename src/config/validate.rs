@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod notify;
+mod prometheus;
 
 use super::raw::{
     RawApp, RawCommand, RawDocker, RawFile, RawHealth, RawHost, RawInstance, RawKeys, RawNotify,
@@ -1147,8 +1148,19 @@ fn foreign_keys(p: &RawProbe, kind: &str) -> Vec<(&'static str, Range<usize>)> {
             "http",
             p.body_contains.as_ref().map(S::span),
         ),
-        ("conditions", "http", p.conditions.as_ref().map(S::span)),
-        ("insecure_tls", "http", p.insecure_tls.as_ref().map(S::span)),
+        ("query", "prometheus", p.query.as_ref().map(S::span)),
+        (
+            "on_no_data",
+            "prometheus",
+            p.on_no_data.as_ref().map(S::span),
+        ),
+        (
+            "bearer_token",
+            "prometheus",
+            p.bearer_token.as_ref().map(S::span),
+        ),
+        ("username", "prometheus", p.username.as_ref().map(S::span)),
+        ("password", "prometheus", p.password.as_ref().map(S::span)),
         ("send", "tcp", p.send.as_ref().map(S::span)),
         ("expect", "tcp", p.expect.as_ref().map(S::span)),
         ("command", "command", p.command.as_ref().map(S::span)),
@@ -1167,6 +1179,14 @@ fn foreign_keys(p: &RawProbe, kind: &str) -> Vec<(&'static str, Range<usize>)> {
     if kind != "tcp" {
         keys.push(("port", "tcp", p.port.as_ref().map(S::span)));
     }
+    // Keys an http and a prometheus probe both take.
+    if kind != "http" && kind != "prometheus" {
+        keys.push(("conditions", "http", p.conditions.as_ref().map(S::span)));
+        keys.push(("insecure_tls", "http", p.insecure_tls.as_ref().map(S::span)));
+    }
+    if kind == "prometheus" {
+        keys.retain(|(k, _, _)| *k != "url");
+    }
     keys.into_iter()
         .filter(|(_, owner, span)| *owner != kind && span.is_some())
         .map(|(k, _, span)| (k, span.unwrap_or(0..0)))
@@ -1177,7 +1197,7 @@ fn probe(cx: &mut Ctx<'_>, seen: &mut HashSet<String>, p: &RawProbe) -> Probe {
     let name = cx.unique(seen, &p.name, "probe").to_string();
     let type_name = cx.string(&p.kind);
     let timeout = cx.duration(&p.timeout, "timeout", Duration::from_secs(2), PROBE_TIMEOUT);
-    if ["http", "tcp", "command", "docker"].contains(&type_name.as_str()) {
+    if ["http", "tcp", "command", "docker", "prometheus"].contains(&type_name.as_str()) {
         for (key, span) in foreign_keys(p, &type_name) {
             cx.error(
                 span,
@@ -1242,11 +1262,15 @@ fn probe(cx: &mut Ctx<'_>, seen: &mut HashSet<String>, p: &RawProbe) -> Probe {
             };
             ProbeKind::Docker(DockerProbe { container })
         }
+        "prometheus" => ProbeKind::Prometheus(prometheus::probe(cx, &name, p)),
         other => {
             cx.error(
                 p.kind.span(),
                 format!("unknown probe type \"{other}\""),
-                Some("type is one of \"http\", \"tcp\", \"command\", \"docker\"".into()),
+                Some(
+                    "type is one of \"http\", \"tcp\", \"command\", \"docker\", \"prometheus\""
+                        .into(),
+                ),
             );
             ProbeKind::Tcp(TcpProbe {
                 port: None,
@@ -1369,32 +1393,7 @@ fn http(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> HttpProbe {
                 .collect()
         }
     };
-    let conditions = match &p.conditions {
-        None => Vec::new(),
-        Some(list) => list
-            .get_ref()
-            .iter()
-            .filter_map(|c| {
-                let v = cx.expand(c);
-                match Condition::parse(&v.text) {
-                    Ok(cond) => Some(cond),
-                    Err(e) => {
-                        cx.error_in(
-                            c,
-                            &v,
-                            e.column.saturating_sub(1),
-                            format!("condition does not parse: {}", e.message),
-                            Some(
-                                "conditions look like [STATUS] == 200, [BODY].status == \"ok\", [RESPONSE_TIME] < 500"
-                                    .into(),
-                            ),
-                        );
-                        None
-                    }
-                }
-            })
-            .collect(),
-    };
+    let conditions = conditions(cx, &p.conditions, HTTP_READS);
     HttpProbe {
         method,
         target,
@@ -1404,6 +1403,66 @@ fn http(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> HttpProbe {
         conditions,
         insecure_tls: p.insecure_tls.as_ref().is_some_and(|b| *b.get_ref()),
     }
+}
+
+/// What an HTTP probe's conditions read.
+const HTTP_READS: &[&str] = &["[STATUS]", "[RESPONSE_TIME]", "[BODY]"];
+
+/// A probe's `conditions`, each parsed, reading only the placeholders
+/// named in `reads`; errors point at the character.
+fn conditions(
+    cx: &mut Ctx<'_>,
+    list: &Option<S<Vec<S<String>>>>,
+    reads: &[&str],
+) -> Vec<Condition> {
+    let Some(list) = list else {
+        return Vec::new();
+    };
+    let example = if reads.contains(&"[VALUE]") {
+        "conditions look like [VALUE] < 0.05, [VALUE] >= 1"
+    } else {
+        "conditions look like [STATUS] == 200, [BODY].status == \"ok\", [RESPONSE_TIME] < 500"
+    };
+    list.get_ref()
+        .iter()
+        .filter_map(|c| {
+            let v = cx.expand(c);
+            let cond = match Condition::parse(&v.text) {
+                Ok(cond) => cond,
+                Err(e) => {
+                    cx.error_in(
+                        c,
+                        &v,
+                        e.column.saturating_sub(1),
+                        format!("condition does not parse: {}", e.message),
+                        Some(example.into()),
+                    );
+                    return None;
+                }
+            };
+            if let Some(p) = cond
+                .placeholders()
+                .into_iter()
+                .find(|p| !reads.contains(&p.name()))
+            {
+                let at = v.text.find(p.name()).unwrap_or(0);
+                let at = v.text[..at].chars().count();
+                cx.error_in(
+                    c,
+                    &v,
+                    at,
+                    format!(
+                        "this probe has no {}; it reads {}",
+                        p.name(),
+                        reads.join(", ")
+                    ),
+                    Some(example.into()),
+                );
+                return None;
+            }
+            Some(cond)
+        })
+        .collect()
 }
 
 /// Whether `s` is an HTTP header name (an RFC 9110 token).

@@ -97,6 +97,9 @@ struct AppTrack {
     initial_delay_ms: i64,
     instance_index: HashMap<String, usize>,
     probe_index: HashMap<String, usize>,
+    /// Per probe: its `no_data` results are not counted (`on_no_data =
+    /// "skip"`).
+    skips_no_data: Vec<bool>,
     instances: Vec<InstanceTrack>,
     healthy: usize,
     unhealthy: usize,
@@ -157,6 +160,7 @@ impl Tracker {
                     .unwrap_or(i64::MAX),
                 instance_index: positions(a.instances.iter().map(|i| i.name.as_str())),
                 probe_index: positions(a.probes.iter().map(|p| p.name.as_str())),
+                skips_no_data: a.probes.iter().map(|p| p.skips_no_data()).collect(),
                 instances: vec![
                     InstanceTrack {
                         probes: vec![ProbeCounter::new(); a.probes.len()],
@@ -219,6 +223,11 @@ impl Tracker {
     /// instance's grace period.
     pub fn observe(&mut self, r: &ProbeResult, now_ms: i64) -> Option<Change> {
         let loc = self.locate(&r.key)?;
+        if r.error_kind == Some(crate::model::ErrorKind::NoData)
+            && self.apps[loc.app].skips_no_data[loc.probe]
+        {
+            return None;
+        }
         self.observe_at(loc, r.ok, r.at_ms.min(now_ms))
     }
 

@@ -1,5 +1,8 @@
-//! The condition language of HTTP probes, in the style of Gatus:
-//! `[BODY].status == "healthy"`, `[STATUS] < 300`, `[RESPONSE_TIME] <= 500`.
+//! The condition language of probes, in the style of Gatus:
+//! `[BODY].status == "healthy"`, `[STATUS] < 300`, `[RESPONSE_TIME] <= 500`
+//! for HTTP; `[VALUE] < 0.05` and `[CANARY] <= [BASELINE] * 1.2 + 0.01`
+//! for Prometheus queries. Each side is a value or arithmetic on numbers
+//! (`+ - * /`, parentheses).
 //!
 //! A condition is parsed once when the config loads ([`Condition::parse`],
 //! whose errors carry the column inside the string) and evaluated against
@@ -17,6 +20,26 @@ pub enum Placeholder {
     ResponseTime,
     /// `[BODY]` or `[BODY].a.b[0]`: the body, or a value inside its JSON.
     Body(Vec<PathSeg>),
+    /// `[VALUE]`: a Prometheus query's value for the instance.
+    Value,
+    /// `[CANARY]`: the query's value over the new release's instances.
+    Canary,
+    /// `[BASELINE]`: the query's value over the old release's instances.
+    Baseline,
+}
+
+impl Placeholder {
+    /// How it is written.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Placeholder::Status => "[STATUS]",
+            Placeholder::ResponseTime => "[RESPONSE_TIME]",
+            Placeholder::Body(_) => "[BODY]",
+            Placeholder::Value => "[VALUE]",
+            Placeholder::Canary => "[CANARY]",
+            Placeholder::Baseline => "[BASELINE]",
+        }
+    }
 }
 
 /// One step of a JSON path.
@@ -39,6 +62,41 @@ pub enum Operand {
     Str(String),
     /// `true` or `false`.
     Bool(bool),
+}
+
+/// Arithmetic between two numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arith {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+}
+
+/// One side of a comparison: a value, or arithmetic on numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// A placeholder or a literal.
+    Operand(Operand),
+    /// `left op right`.
+    Arith(Box<Expr>, Arith, Box<Expr>),
+}
+
+impl Expr {
+    fn placeholders<'a>(&'a self, out: &mut Vec<&'a Placeholder>) {
+        match self {
+            Expr::Operand(Operand::Placeholder(p)) => out.push(p),
+            Expr::Operand(_) => {}
+            Expr::Arith(l, _, r) => {
+                l.placeholders(out);
+                r.placeholders(out);
+            }
+        }
+    }
 }
 
 /// A comparison operator.
@@ -76,12 +134,12 @@ impl Op {
 pub struct Condition {
     /// The text as written, for messages.
     pub source: String,
-    /// Left operand.
-    pub left: Operand,
+    /// Left side.
+    pub left: Expr,
     /// Operator.
     pub op: Op,
-    /// Right operand.
-    pub right: Operand,
+    /// Right side.
+    pub right: Expr,
 }
 
 /// Why a condition does not parse.
@@ -101,7 +159,7 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// What a response offers to conditions.
+/// What an HTTP response offers to conditions.
 pub struct Response<'a> {
     /// HTTP status.
     pub status: u16,
@@ -109,6 +167,28 @@ pub struct Response<'a> {
     pub response_time_ms: f64,
     /// The body, capped.
     pub body: &'a str,
+}
+
+/// What a Prometheus query offers to conditions: `None` where the query
+/// gave no value.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Reading {
+    /// `[VALUE]`.
+    pub value: Option<f64>,
+    /// `[CANARY]`.
+    pub canary: Option<f64>,
+    /// `[BASELINE]`.
+    pub baseline: Option<f64>,
+    /// `[RESPONSE_TIME]`: milliseconds the query took.
+    pub response_time_ms: f64,
+}
+
+/// What a condition is evaluated against.
+pub enum Subject<'a> {
+    /// An HTTP response and its body parsed as JSON (`None`: it is not).
+    Http(&'a Response<'a>, Option<&'a serde_json::Value>),
+    /// A Prometheus query's values.
+    Metric(&'a Reading),
 }
 
 struct Lexer<'a> {
@@ -185,6 +265,9 @@ impl<'a> Lexer<'a> {
         match name.as_str() {
             "STATUS" => Ok(Placeholder::Status),
             "RESPONSE_TIME" => Ok(Placeholder::ResponseTime),
+            "VALUE" => Ok(Placeholder::Value),
+            "CANARY" => Ok(Placeholder::Canary),
+            "BASELINE" => Ok(Placeholder::Baseline),
             "BODY" => {
                 let mut path = Vec::new();
                 loop {
@@ -223,7 +306,9 @@ impl<'a> Lexer<'a> {
             }
             _ => self.err(
                 start,
-                format!("unknown placeholder [{name}]; known: [STATUS], [RESPONSE_TIME], [BODY]"),
+                format!(
+                    "unknown placeholder [{name}]; known: [STATUS], [RESPONSE_TIME], [BODY], [VALUE], [CANARY], [BASELINE]"
+                ),
             ),
         }
     }
@@ -272,6 +357,68 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// `term (('+' | '-') term)*`
+    fn expr(&mut self) -> Result<Expr, ParseError> {
+        let mut left = self.term()?;
+        loop {
+            self.skip_ws();
+            let op = match self.peek() {
+                Some('+') => Arith::Add,
+                Some('-') => Arith::Sub,
+                _ => return Ok(left),
+            };
+            self.pos += 1;
+            let right = self.term()?;
+            left = self.arith(left, op, right)?;
+        }
+    }
+
+    /// `factor (('*' | '/') factor)*`
+    fn term(&mut self) -> Result<Expr, ParseError> {
+        let mut left = self.factor()?;
+        loop {
+            self.skip_ws();
+            let op = match self.peek() {
+                Some('*') => Arith::Mul,
+                Some('/') => Arith::Div,
+                _ => return Ok(left),
+            };
+            self.pos += 1;
+            let right = self.factor()?;
+            left = self.arith(left, op, right)?;
+        }
+    }
+
+    /// A value or `( expr )`.
+    fn factor(&mut self) -> Result<Expr, ParseError> {
+        self.skip_ws();
+        if self.peek() != Some('(') {
+            return self.operand().map(Expr::Operand);
+        }
+        let open = self.pos;
+        self.pos += 1;
+        let e = self.expr()?;
+        self.skip_ws();
+        if self.peek() != Some(')') {
+            return self.err(open, "this `(` has no closing `)`");
+        }
+        self.pos += 1;
+        Ok(e)
+    }
+
+    /// `left op right`, refused unless both sides can be numbers.
+    fn arith(&self, left: Expr, op: Arith, right: Expr) -> Result<Expr, ParseError> {
+        for side in [&left, &right] {
+            if let Expr::Operand(Operand::Str(_) | Operand::Bool(_)) = side {
+                return self.err(
+                    self.pos.saturating_sub(1),
+                    "only numbers and placeholders can be added, subtracted, multiplied or divided",
+                );
+            }
+        }
+        Ok(Expr::Arith(Box::new(left), op, Box::new(right)))
+    }
+
     fn op(&mut self) -> Result<Op, ParseError> {
         self.skip_ws();
         let at = self.pos;
@@ -314,7 +461,7 @@ const EXCERPT_CHARS: usize = 40;
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Value::Number(n) => write!(f, "{n}"),
+            Value::Number(n) => f.write_str(&shown(*n)),
             Value::Str(s) => write!(f, "\"{}\"", excerpt(s)),
             Value::Bool(b) => write!(f, "{b}"),
             Value::Null => f.write_str("null"),
@@ -325,6 +472,20 @@ impl fmt::Display for Value {
             Value::NotJson(body) => write!(f, "the body is not JSON (\"{}\")", excerpt(body)),
         }
     }
+}
+
+/// `n` to 12 significant digits, so arithmetic reads as written
+/// (`0.07`, not `0.06999999999999999`).
+fn shown(n: f64) -> String {
+    if n == 0.0 || !n.is_finite() {
+        return format!("{n}");
+    }
+    let digits = 12 - n.abs().log10().ceil() as i32;
+    if !(-15..=15).contains(&digits) {
+        return format!("{n}");
+    }
+    let f = 10f64.powi(digits);
+    format!("{}", (n * f).round() / f)
 }
 
 /// `s` fit for a one-line message: each run of whitespace and control
@@ -362,75 +523,146 @@ impl Condition {
             pos: 0,
             _src: src,
         };
-        let left = lx.operand()?;
+        let left = lx.expr()?;
         let op = lx.op()?;
-        let right = lx.operand()?;
+        let right = lx.expr()?;
         lx.skip_ws();
         if lx.pos < lx.chars.len() {
             return lx.err(lx.pos, "unexpected text after the condition");
         }
-        let has_placeholder =
-            matches!(left, Operand::Placeholder(_)) || matches!(right, Operand::Placeholder(_));
-        if !has_placeholder {
-            return lx.err(
-                0,
-                "a condition must read [STATUS], [RESPONSE_TIME] or [BODY]",
-            );
-        }
-        Ok(Condition {
+        let c = Condition {
             source: src.to_string(),
             left,
             op,
             right,
-        })
+        };
+        if c.placeholders().is_empty() {
+            return lx.err(
+                0,
+                "a condition must read a placeholder: [STATUS], [RESPONSE_TIME], [BODY], [VALUE], [CANARY] or [BASELINE]",
+            );
+        }
+        Ok(c)
+    }
+
+    /// The placeholders it reads, left to right.
+    pub fn placeholders(&self) -> Vec<&Placeholder> {
+        let mut out = Vec::new();
+        self.left.placeholders(&mut out);
+        self.right.placeholders(&mut out);
+        out
     }
 
     /// Whether this condition needs the body parsed as JSON.
     pub fn needs_json(&self) -> bool {
-        [&self.left, &self.right]
+        self.placeholders()
             .iter()
-            .any(|o| matches!(o, Operand::Placeholder(Placeholder::Body(p)) if !p.is_empty()))
+            .any(|p| matches!(p, Placeholder::Body(path) if !path.is_empty()))
     }
 
-    /// Evaluates against a response. `json` is the body parsed once by the
-    /// caller (`None` when it is not JSON). `Err` says what was measured.
+    /// Evaluates against an HTTP response. `json` is the body parsed once
+    /// by the caller (`None` when it is not JSON). `Err` says what was
+    /// measured.
     pub fn eval(
         &self,
         resp: &Response<'_>,
         json: Option<&serde_json::Value>,
     ) -> Result<(), String> {
-        let l = resolve(&self.left, resp, json);
-        let r = resolve(&self.right, resp, json);
+        self.eval_on(&Subject::Http(resp, json))
+    }
+
+    /// Evaluates against `subject`. `Err` says what was measured: both
+    /// sides' values, and each placeholder's when a side is arithmetic.
+    pub fn eval_on(&self, subject: &Subject<'_>) -> Result<(), String> {
+        let l = evaluate(&self.left, subject);
+        let r = evaluate(&self.right, subject);
         if let Some(not_json) = [&l, &r]
             .into_iter()
             .find(|v| matches!(v, Value::NotJson(_)))
         {
-            Err(format!("{} failed: {not_json}", self.source))
-        } else if compare(&l, self.op, &r) {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} failed: {} {} {}",
-                self.source,
-                l,
-                self.op.as_str(),
-                r
-            ))
+            return Err(format!("{} failed: {not_json}", self.source));
+        }
+        if compare(&l, self.op, &r) {
+            return Ok(());
+        }
+        let mut msg = format!("{} failed: {} {} {}", self.source, l, self.op.as_str(), r);
+        let arithmetic = [&self.left, &self.right]
+            .iter()
+            .any(|e| matches!(e, Expr::Arith(..)));
+        if arithmetic {
+            let mut seen = Vec::new();
+            for p in self.placeholders() {
+                if !seen.contains(&p) {
+                    seen.push(p);
+                }
+            }
+            let values: Vec<String> = seen
+                .iter()
+                .map(|p| format!("{} = {}", p.name(), resolve_placeholder(p, subject)))
+                .collect();
+            msg.push_str(&format!(" ({})", values.join(", ")));
+        }
+        Err(msg)
+    }
+}
+
+fn evaluate(e: &Expr, subject: &Subject<'_>) -> Value {
+    match e {
+        Expr::Operand(o) => resolve(o, subject),
+        Expr::Arith(l, op, r) => {
+            let (l, r) = (evaluate(l, subject), evaluate(r, subject));
+            if let Some(absent) = [&l, &r]
+                .into_iter()
+                .find(|v| matches!(v, Value::Missing | Value::NotJson(_)))
+            {
+                return absent.clone();
+            }
+            let (Some(a), Some(b)) = (as_number(&l), as_number(&r)) else {
+                return Value::Missing;
+            };
+            let n = match op {
+                Arith::Add => a + b,
+                Arith::Sub => a - b,
+                Arith::Mul => a * b,
+                Arith::Div => a / b,
+            };
+            if n.is_finite() {
+                Value::Number(n)
+            } else {
+                Value::Missing
+            }
         }
     }
 }
 
-fn resolve(o: &Operand, resp: &Response<'_>, json: Option<&serde_json::Value>) -> Value {
+fn resolve(o: &Operand, subject: &Subject<'_>) -> Value {
     match o {
         Operand::Number(n) => Value::Number(*n),
         Operand::Str(s) => Value::Str(s.clone()),
         Operand::Bool(b) => Value::Bool(*b),
-        Operand::Placeholder(Placeholder::Status) => Value::Number(f64::from(resp.status)),
-        Operand::Placeholder(Placeholder::ResponseTime) => Value::Number(resp.response_time_ms),
-        Operand::Placeholder(Placeholder::Body(path)) if path.is_empty() => {
-            Value::Str(resp.body.to_string())
-        }
-        Operand::Placeholder(Placeholder::Body(path)) => {
+        Operand::Placeholder(p) => resolve_placeholder(p, subject),
+    }
+}
+
+fn resolve_placeholder(p: &Placeholder, subject: &Subject<'_>) -> Value {
+    let number = |v: Option<f64>| v.map_or(Value::Missing, Value::Number);
+    match (p, subject) {
+        (Placeholder::Value, Subject::Metric(m)) => number(m.value),
+        (Placeholder::Canary, Subject::Metric(m)) => number(m.canary),
+        (Placeholder::Baseline, Subject::Metric(m)) => number(m.baseline),
+        (Placeholder::ResponseTime, Subject::Metric(m)) => Value::Number(m.response_time_ms),
+        (_, Subject::Metric(_)) => Value::Missing,
+        (p, Subject::Http(resp, json)) => resolve_http(p, resp, *json),
+    }
+}
+
+fn resolve_http(p: &Placeholder, resp: &Response<'_>, json: Option<&serde_json::Value>) -> Value {
+    match p {
+        Placeholder::Value | Placeholder::Canary | Placeholder::Baseline => Value::Missing,
+        Placeholder::Status => Value::Number(f64::from(resp.status)),
+        Placeholder::ResponseTime => Value::Number(resp.response_time_ms),
+        Placeholder::Body(path) if path.is_empty() => Value::Str(resp.body.to_string()),
+        Placeholder::Body(path) => {
             let Some(mut v) = json else {
                 return Value::NotJson(resp.body.to_string());
             };
@@ -574,5 +806,67 @@ mod tests {
         assert_eq!(e.column, 13);
         assert!(Condition::parse("1 == 1").is_err());
         assert!(Condition::parse("").is_err());
+    }
+
+    fn metric(
+        cond: &str,
+        value: Option<f64>,
+        canary: Option<f64>,
+        baseline: Option<f64>,
+    ) -> Result<(), String> {
+        let c = Condition::parse(cond).unwrap();
+        c.eval_on(&Subject::Metric(&Reading {
+            value,
+            canary,
+            baseline,
+            response_time_ms: 3.0,
+        }))
+    }
+
+    #[test]
+    fn arithmetic_follows_precedence_and_parentheses() {
+        assert!(metric("[VALUE] == 1 + 2 * 3", Some(7.0), None, None).is_ok());
+        assert!(metric("[VALUE] == (1 + 2) * 3", Some(9.0), None, None).is_ok());
+        assert!(metric("[VALUE] == 10 - 4 - 3", Some(3.0), None, None).is_ok());
+        assert!(metric("[VALUE] == 8 / 4 / 2", Some(1.0), None, None).is_ok());
+        assert!(metric("[VALUE]*2 < 1", Some(0.4), None, None).is_ok());
+        assert!(metric("[VALUE] - 1 > -0.5", Some(0.6), None, None).is_ok());
+    }
+
+    #[test]
+    fn a_canary_is_compared_with_its_baseline_and_the_message_shows_both() {
+        let c = "[CANARY] <= [BASELINE] * 1.2 + 0.01";
+        assert!(metric(c, None, Some(0.05), Some(0.05)).is_ok());
+        let e = metric(c, None, Some(0.31), Some(0.05)).unwrap_err();
+        assert_eq!(
+            e,
+            "[CANARY] <= [BASELINE] * 1.2 + 0.01 failed: 0.31 <= 0.07 ([CANARY] = 0.31, [BASELINE] = 0.05)"
+        );
+        // No baseline value: the comparison cannot hold.
+        let e = metric(c, None, Some(0.01), None).unwrap_err();
+        assert!(e.contains("[BASELINE] = missing"), "{e}");
+        // Division by zero is no number.
+        assert!(metric("[VALUE] / 0 < 1", Some(1.0), None, None).is_err());
+    }
+
+    #[test]
+    fn metric_placeholders_are_missing_from_an_http_response_and_back() {
+        assert!(check("[VALUE] < 1", 200, 1.0, "").is_err());
+        assert!(metric("[STATUS] == 200", Some(1.0), None, None).is_err());
+        assert!(metric("[RESPONSE_TIME] < 5", Some(1.0), None, None).is_ok());
+    }
+
+    #[test]
+    fn arithmetic_on_text_is_refused_at_parse() {
+        let e = Condition::parse("[BODY].a == \"x\" + 1").unwrap_err();
+        assert!(e.message.contains("only numbers"), "{e}");
+        let e = Condition::parse("[VALUE] < (1 + 2").unwrap_err();
+        assert_eq!(e.column, 11);
+        assert!(Condition::parse("1 + 1 == 2").is_err());
+        let c = Condition::parse("[CANARY] <= [BASELINE] * 2").unwrap();
+        assert_eq!(
+            c.placeholders(),
+            vec![&Placeholder::Canary, &Placeholder::Baseline]
+        );
     }
 }

@@ -116,6 +116,16 @@ impl Clients {
         })
     }
 
+    /// The reqwest client: one that accepts any certificate when
+    /// `insecure`.
+    pub(crate) fn client(&self, insecure: bool) -> &reqwest::Client {
+        if insecure {
+            &self.insecure
+        } else {
+            &self.strict
+        }
+    }
+
     /// The idle plain-HTTP connections kept now.
     pub fn idle_connections(&self) -> usize {
         self.plain.idle_count()
@@ -230,7 +240,7 @@ impl Clients {
     }
 }
 
-fn no_answer(timeout: Duration) -> Outcome {
+pub(crate) fn no_answer(timeout: Duration) -> Outcome {
     Outcome::fail(
         ErrorKind::Timeout,
         None,
@@ -335,7 +345,7 @@ pub fn judge(p: &HttpProbe, status: u16, elapsed_ms: f64, body: &str) -> Outcome
 
 /// How far a request got when it failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
+pub(crate) enum Stage {
     /// Waiting for the status line and headers.
     Head,
     /// The head arrived; reading the body.
@@ -360,7 +370,7 @@ const NOT_HTTP: &[&str] = &[
 /// it is not retried. A connection closed before the head was complete
 /// cannot be told apart from a stale or reset one and stays
 /// [`ErrorKind::Refused`].
-fn classify(e: &reqwest::Error, timeout: Duration, stage: Stage) -> Outcome {
+pub(crate) fn classify(e: &reqwest::Error, timeout: Duration, stage: Stage) -> Outcome {
     if e.is_timeout() {
         return Outcome::fail(
             ErrorKind::Timeout,

@@ -8,6 +8,7 @@ pub mod condition;
 pub mod docker;
 pub mod http;
 pub mod http1;
+pub mod prometheus;
 pub mod scheduler;
 pub mod tcp;
 
@@ -163,12 +164,27 @@ impl Prober {
                     Some(e) => docker::run(e, target, d, timeout).await,
                     None => no_executor(target),
                 },
+                ProbeKind::Prometheus(p) => {
+                    let vars = target.vars();
+                    let vars: Vec<(&str, &str)> =
+                        vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    match prometheus::fill(&p.query, &vars) {
+                        Ok(q) => {
+                            let client = self.http.client(p.insecure_tls);
+                            prometheus::run(client, p, &q, timeout).await
+                        }
+                        Err(e) => Outcome::fail(ErrorKind::Exec, None, e.message),
+                    }
+                }
             }
         };
         // HTTP and TCP probes bound the whole attempt (name lookup
         // included) by their timeout. The others enforce it too; this
         // outer bound only guards against one that does not.
-        if matches!(probe.kind, ProbeKind::Http(_) | ProbeKind::Tcp(_)) {
+        if matches!(
+            probe.kind,
+            ProbeKind::Http(_) | ProbeKind::Tcp(_) | ProbeKind::Prometheus(_)
+        ) {
             return run.await;
         }
         match tokio::time::timeout(timeout + Duration::from_millis(500), run).await {

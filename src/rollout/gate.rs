@@ -308,7 +308,11 @@ pub async fn run(
         };
         let counts = Instant::now() >= grace_until;
         for (t, r) in tracks.iter_mut().zip(results) {
-            t.tally.observe(r.ok, counts, &app.health);
+            let uncounted = r.error_kind == Some(crate::model::ErrorKind::NoData)
+                && app.probes[t.probe].skips_no_data();
+            if !uncounted {
+                t.tally.observe(r.ok, counts, &app.health);
+            }
             if t.samples.len() == KEEP_SAMPLES {
                 t.samples.pop_front();
             }

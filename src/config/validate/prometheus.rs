@@ -1,0 +1,132 @@
+//! Validating a `type = "prometheus"` probe: an http(s) `url`, a `query`
+//! whose placeholders stand inside its string literals, at least one
+//! condition on `[VALUE]`, `on_no_data`, and credentials that come from
+//! the environment (so they are kept as secrets and never shown).
+
+use super::{Ctx, RawProbe, S, conditions};
+use crate::config::{NoData, PromAuth, PrometheusProbe};
+use crate::probe::prometheus::{QUERY_PLACEHOLDERS, fill};
+
+/// What a Prometheus probe's conditions read.
+const READS: &[&str] = &["[VALUE]", "[RESPONSE_TIME]"];
+
+/// The probe `name` of `p`.
+pub(super) fn probe(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> PrometheusProbe {
+    let url = match &p.url {
+        Some(u) => {
+            let v = cx.expand(u);
+            if !(v.text.starts_with("http://") || v.text.starts_with("https://")) {
+                cx.err(u.span(), "url must start with http:// or https://");
+            } else if url::Url::parse(&v.text).is_err() {
+                cx.err(u.span(), "url is not a URL");
+            }
+            cx.control_chars(u, &v, "url", false);
+            v.text
+        }
+        None => {
+            cx.error(
+                p.name.span(),
+                format!("prometheus probe \"{name}\" has no `url`"),
+                Some("add url = \"http://prometheus:9090\", the Prometheus server".into()),
+            );
+            String::new()
+        }
+    };
+    let query = match &p.query {
+        Some(q) => {
+            let v = cx.expand(q);
+            if v.text.trim().is_empty() {
+                cx.err(q.span(), "query is empty");
+            }
+            let dummy: Vec<(&str, &str)> = QUERY_PLACEHOLDERS.iter().map(|k| (*k, "x")).collect();
+            if let Err(e) = fill(&v.text, &dummy) {
+                cx.error_in(q, &v, e.at, e.message, None);
+            }
+            v.text
+        }
+        None => {
+            cx.error(
+                p.name.span(),
+                format!("prometheus probe \"{name}\" has no `query`"),
+                Some("add query = 'up{instance=\"{instance}\"}', in PromQL".into()),
+            );
+            String::new()
+        }
+    };
+    let conditions = conditions(cx, &p.conditions, READS);
+    if p.conditions.is_none() {
+        cx.error(
+            p.name.span(),
+            format!("prometheus probe \"{name}\" has no `conditions`"),
+            Some("add conditions = [\"[VALUE] < 0.05\"]: what the value must be".into()),
+        );
+    }
+    let on_no_data = match &p.on_no_data {
+        None => NoData::default(),
+        Some(s) => match cx.string(s).as_str() {
+            "fail" => NoData::Fail,
+            "pass" => NoData::Pass,
+            "skip" => NoData::Skip,
+            other => {
+                cx.error(
+                    s.span(),
+                    format!("on_no_data \"{other}\" is not known"),
+                    Some(
+                        "on_no_data is \"fail\" (the default), \"pass\" or \"skip\" (not counted)"
+                            .into(),
+                    ),
+                );
+                NoData::Fail
+            }
+        },
+    };
+    PrometheusProbe {
+        url,
+        query,
+        conditions,
+        on_no_data,
+        auth: auth(cx, p),
+        insecure_tls: p.insecure_tls.as_ref().is_some_and(|b| *b.get_ref()),
+    }
+}
+
+/// `bearer_token`, or `username` and `password`; a secret must be a
+/// `${NAME}` of the environment.
+fn auth(cx: &mut Ctx<'_>, p: &RawProbe) -> PromAuth {
+    let secret = |cx: &mut Ctx<'_>, s: &S<String>, key: &str| {
+        if !s.get_ref().trim_start().starts_with("${") {
+            cx.error(
+                s.span(),
+                format!("{key} is written in the file"),
+                Some(format!(
+                    "write {key} = \"${{PROMETHEUS_{}}}\" and export that variable: a secret in the environment is never shown or stored",
+                    key.to_ascii_uppercase()
+                )),
+            );
+        }
+        cx.string(s)
+    };
+    match (&p.bearer_token, &p.username, &p.password) {
+        (None, None, None) => PromAuth::None,
+        (Some(t), None, None) => PromAuth::Bearer(secret(cx, t, "bearer_token")),
+        (None, Some(u), Some(pw)) => PromAuth::Basic {
+            username: cx.string(u),
+            password: secret(cx, pw, "password"),
+        },
+        (Some(t), _, _) => {
+            cx.err(
+                t.span(),
+                "give bearer_token or username and password, not both",
+            );
+            PromAuth::None
+        }
+        (None, Some(u), None) => {
+            cx.err(u.span(), "username needs a password");
+            PromAuth::None
+        }
+        (None, None, Some(pw)) => {
+            cx.err(pw.span(), "password needs a username");
+            PromAuth::None
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! `type = "prometheus"`: a PromQL query through Prometheus' HTTP API
+//! (`GET /api/v1/query`), judged by conditions on `[VALUE]`. The query's
+//! placeholders (`{app}`, `{instance}`, `{host}`, `{port}`) may stand only
+//! inside a string literal, where their values are escaped so that no value
+//! can change the query's structure ([`fill`]); inside a regular expression
+//! matcher (`=~`, `!~`) they are also taken literally. What came back is a
+//! number, one series, or nothing ([`read_answer`]); nothing, and `NaN` (a
+//! rate of nothing), is `no_data`, treated as the probe's `on_no_data`
+//! says. Parsing and filling are pure.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::Outcome;
+use super::condition::{Reading, Subject};
+use crate::config::{NoData, PromAuth, PrometheusProbe};
+use crate::model::ErrorKind;
+use crate::printable::printable;
+
+/// The placeholders a query may use.
+pub const QUERY_PLACEHOLDERS: &[&str] = &["app", "instance", "host", "port"];
+
+/// Bytes of an answer read at most.
+const MAX_ANSWER: usize = 1024 * 1024;
+
+/// Where a placeholder stands in a query that cannot take it: the
+/// character column (from 0) and what to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FillError {
+    /// Character index of the `{` in the query.
+    pub at: usize,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
+
+/// The kind of literal being read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quote {
+    /// `"…"` or `'…'`: backslash escapes.
+    Escaped(char),
+    /// `` `…` ``: no escapes.
+    Raw,
+}
+
+/// `query` with each `{name}` of `vars` replaced by its value, escaped for
+/// the string literal it stands in (and for the regular expression, after
+/// `=~` or `!~`). A placeholder outside a string literal is an error: a
+/// value there could add to the query.
+pub fn fill(query: &str, vars: &[(&str, &str)]) -> Result<String, FillError> {
+    let chars: Vec<char> = query.chars().collect();
+    let mut out = String::with_capacity(query.len() + 16);
+    let mut quote: Option<(Quote, bool)> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '{'
+            && let Some((name, len)) = placeholder_at(&chars[i..], vars)
+        {
+            let value = vars
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map_or("", |(_, v)| *v);
+            match quote {
+                None => {
+                    return Err(FillError {
+                        at: i,
+                        message: format!(
+                            "{{{name}}} stands outside a string, where a value could change the query; \
+                             put it in quotes, e.g. {name}=\"{{{name}}}\""
+                        ),
+                    });
+                }
+                Some((q, regex)) => {
+                    let literal = if regex {
+                        regex_escape(value)
+                    } else {
+                        value.to_string()
+                    };
+                    out.push_str(&escape_for(q, &literal).ok_or_else(|| FillError {
+                        at: i,
+                        message: format!(
+                            "the value of {{{name}}} holds a backtick, which a raw string cannot hold; \
+                             use \"…\" quotes"
+                        ),
+                    })?);
+                }
+            }
+            i += len;
+            continue;
+        }
+        out.push(c);
+        match quote {
+            None if c == '"' || c == '\'' || c == '`' => {
+                let regex = out[..out.len() - 1].trim_end().ends_with('~');
+                let q = if c == '`' {
+                    Quote::Raw
+                } else {
+                    Quote::Escaped(c)
+                };
+                quote = Some((q, regex));
+            }
+            Some((Quote::Escaped(_), _)) if c == '\\' => {
+                if let Some(&next) = chars.get(i + 1) {
+                    out.push(next);
+                    i += 1;
+                }
+            }
+            Some((Quote::Escaped(q), _)) if c == q => quote = None,
+            Some((Quote::Raw, _)) if c == '`' => quote = None,
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// The placeholder of `vars` that `chars` starts with, and its length.
+fn placeholder_at<'a>(chars: &[char], vars: &[(&'a str, &str)]) -> Option<(&'a str, usize)> {
+    vars.iter().map(|(k, _)| *k).find_map(|k| {
+        let len = k.chars().count() + 2;
+        let matches = chars.len() >= len
+            && chars[1..len - 1].iter().copied().eq(k.chars())
+            && chars[len - 1] == '}';
+        matches.then_some((k, len))
+    })
+}
+
+/// `s` taken literally by a regular expression (RE2).
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `s` written inside a string literal of kind `q`; `None` when it cannot
+/// be (a backtick in a raw string).
+fn escape_for(q: Quote, s: &str) -> Option<String> {
+    match q {
+        Quote::Raw => (!s.contains('`')).then(|| s.to_string()),
+        Quote::Escaped(quote) => {
+            let mut out = String::with_capacity(s.len());
+            for c in s.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if c == quote => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            Some(out)
+        }
+    }
+}
+
+/// What a query answered.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    /// One number (a scalar, or a vector of one series).
+    Value(f64),
+    /// No series, or `NaN`.
+    NoData(String),
+    /// Something else: several series, a range vector, an error.
+    Refused(String),
+}
+
+/// Reads the JSON of `/api/v1/query`.
+pub fn read_answer(body: &Value) -> Answer {
+    if body["status"] != "success" {
+        let error = body["error"].as_str().unwrap_or("no error given");
+        let kind = body["errorType"].as_str().unwrap_or("error");
+        return Answer::Refused(format!("Prometheus said {kind}: {error}"));
+    }
+    let data = &body["data"];
+    let result = &data["result"];
+    let sample = match data["resultType"].as_str() {
+        Some("scalar") => result,
+        Some("vector") => match result.as_array().map(Vec::as_slice) {
+            Some([]) => return Answer::NoData("no series".into()),
+            Some([one]) => &one["value"],
+            Some(many) => {
+                return Answer::Refused(format!(
+                    "{} series came back; [VALUE] reads one: aggregate them (sum, max, avg by nothing)",
+                    many.len()
+                ));
+            }
+            None => return Answer::Refused("a vector without a result list".into()),
+        },
+        Some("matrix") => {
+            return Answer::Refused(
+                "a range vector came back; query an instant vector (e.g. rate(x[1m]), not x[1m])"
+                    .into(),
+            );
+        }
+        Some(other) => return Answer::Refused(format!("a {other} came back, not a number")),
+        None => return Answer::Refused("an answer without a resultType".into()),
+    };
+    let Some(text) = sample.get(1).and_then(Value::as_str) else {
+        return Answer::Refused("a sample without a value".into());
+    };
+    match text.parse::<f64>() {
+        Ok(v) if v.is_nan() => Answer::NoData("NaN (no samples to divide)".into()),
+        Ok(v) => Answer::Value(v),
+        Err(_) => Answer::Refused(format!("{:?} is not a number", printable(text))),
+    }
+}
+
+/// Runs the probe once with `query` already filled in.
+pub async fn run(
+    client: &reqwest::Client,
+    p: &PrometheusProbe,
+    query: &str,
+    timeout: Duration,
+) -> Outcome {
+    let started = Instant::now();
+    let base = format!("{}/api/v1/query", p.url.trim_end_matches('/'));
+    let mut url = match url::Url::parse(&base) {
+        Ok(u) => u,
+        Err(e) => return Outcome::fail(ErrorKind::Exec, None, format!("url: {e}")),
+    };
+    url.query_pairs_mut()
+        .append_pair("query", query)
+        .append_pair("timeout", &format!("{}s", timeout.as_secs_f64()));
+    let mut req = client.get(url).timeout(timeout);
+    req = match &p.auth {
+        PromAuth::None => req,
+        PromAuth::Bearer(token) => req.bearer_auth(token),
+        PromAuth::Basic { username, password } => req.basic_auth(username, Some(password)),
+    };
+    let answer = async {
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_ANSWER {
+                break;
+            }
+        }
+        Ok::<_, reqwest::Error>((status, body))
+    };
+    let (status, body) = match tokio::time::timeout(timeout, answer).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => return super::http::classify(&e, timeout, super::http::Stage::Head),
+        Err(_) => return super::http::no_answer(timeout),
+    };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let code = Some(i64::from(status));
+    let json: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) if status != 200 => {
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            return Outcome::fail(
+                ErrorKind::Status,
+                code,
+                format!("HTTP {status}: {}", printable(text.trim())),
+            );
+        }
+        Err(_) => {
+            return Outcome::fail(
+                ErrorKind::Protocol,
+                code,
+                "the answer is not JSON: is url a Prometheus server?",
+            );
+        }
+    };
+    judge(p, code, &read_answer(&json), elapsed_ms)
+}
+
+/// The outcome of one answer: its conditions for a value, `on_no_data`
+/// for none.
+pub fn judge(p: &PrometheusProbe, code: Option<i64>, answer: &Answer, elapsed_ms: f64) -> Outcome {
+    let value = match answer {
+        Answer::Value(v) => *v,
+        Answer::Refused(why) => {
+            return Outcome::fail(ErrorKind::Status, code, printable(why).into_owned());
+        }
+        Answer::NoData(why) => {
+            let why = printable(why);
+            return match p.on_no_data {
+                NoData::Fail => Outcome::fail(ErrorKind::NoData, code, format!("no data: {why}")),
+                NoData::Pass => {
+                    Outcome::pass(code, format!("no data ({why}): passes, as on_no_data says"))
+                }
+                NoData::Skip => Outcome::fail(
+                    ErrorKind::NoData,
+                    code,
+                    format!("no data ({why}): not counted, as on_no_data says"),
+                ),
+            };
+        }
+    };
+    let reading = Reading {
+        value: Some(value),
+        response_time_ms: elapsed_ms,
+        ..Reading::default()
+    };
+    for c in &p.conditions {
+        if let Err(why) = c.eval_on(&Subject::Metric(&reading)) {
+            return Outcome::fail(ErrorKind::Condition, code, why);
+        }
+    }
+    Outcome::pass(code, format!("value {}", shown(value)))
+}
+
+/// A value as a message shows it.
+fn shown(v: f64) -> String {
+    let r = (v * 1e9).round() / 1e9;
+    if r == 0.0 && v != 0.0 {
+        format!("{v:e}")
+    } else {
+        format!("{r}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const VARS: &[(&str, &str)] = &[("app", "checkout"), ("instance", "web-1.a")];
+
+    #[test]
+    fn a_placeholder_in_a_string_is_filled_and_escaped() {
+        let q = r#"sum(rate(x{app="{app}",instance="{instance}"}[1m]))"#;
+        assert_eq!(
+            fill(q, VARS).unwrap(),
+            r#"sum(rate(x{app="checkout",instance="web-1.a"}[1m]))"#
+        );
+        let hostile = [("app", r#"a"} or vector(1) or x{b=""#)];
+        let filled = fill(r#"up{app="{app}"}"#, &hostile).unwrap();
+        assert_eq!(filled, r#"up{app="a\"} or vector(1) or x{b=\""}"#);
+        let filled = fill("up{app='{app}'}", &[("app", "it's\\")]).unwrap();
+        assert_eq!(filled, r"up{app='it\'s\\'}");
+        let filled = fill(r#"up{app="{app}"}"#, &[("app", "a\nb")]).unwrap();
+        assert_eq!(filled, r#"up{app="a\nb"}"#);
+    }
+
+    #[test]
+    fn in_a_regex_matcher_a_value_is_taken_literally() {
+        let filled = fill(r#"up{instance=~"{instance}"}"#, VARS).unwrap();
+        assert_eq!(filled, r#"up{instance=~"web-1\\.a"}"#);
+        let filled = fill(r#"up{instance !~ "{instance}|x"}"#, VARS).unwrap();
+        assert_eq!(filled, r#"up{instance !~ "web-1\\.a|x"}"#);
+    }
+
+    #[test]
+    fn a_placeholder_outside_a_string_is_refused() {
+        let e = fill("up{app}", VARS).unwrap_err();
+        assert_eq!(e.at, 2);
+        assert!(e.message.contains("put it in quotes"), "{}", e.message);
+        let e = fill(r#"up{job="x"} * {instance}"#, VARS).unwrap_err();
+        assert_eq!(e.at, 14);
+        // A quote inside a string does not end it.
+        let q = r#"up{a="say \"{app}\""}"#;
+        assert_eq!(fill(q, VARS).unwrap(), r#"up{a="say \"checkout\""}"#);
+        // Braces that are not placeholders are the query's own.
+        assert_eq!(fill("up{job=\"x\"}", VARS).unwrap(), "up{job=\"x\"}");
+    }
+
+    #[test]
+    fn a_raw_string_cannot_take_a_backtick() {
+        assert_eq!(fill("up{a=`{app}`}", VARS).unwrap(), "up{a=`checkout`}");
+        assert!(fill("up{a=`{app}`}", &[("app", "a`b")]).is_err());
+    }
+
+    fn vector(values: &[&str]) -> Value {
+        let result: Vec<Value> = values
+            .iter()
+            .map(|v| json!({"metric": {}, "value": [1.5, v]}))
+            .collect();
+        json!({"status": "success", "data": {"resultType": "vector", "result": result}})
+    }
+
+    #[test]
+    fn answers_read_as_a_value_nothing_or_a_refusal() {
+        assert_eq!(read_answer(&vector(&["0.25"])), Answer::Value(0.25));
+        assert!(matches!(read_answer(&vector(&[])), Answer::NoData(_)));
+        assert!(matches!(read_answer(&vector(&["NaN"])), Answer::NoData(_)));
+        assert_eq!(
+            read_answer(&vector(&["+Inf"])),
+            Answer::Value(f64::INFINITY)
+        );
+        let Answer::Refused(why) = read_answer(&vector(&["1", "2"])) else {
+            panic!()
+        };
+        assert!(why.contains("2 series"), "{why}");
+        let scalar =
+            json!({"status": "success", "data": {"resultType": "scalar", "result": [1.0, "3"]}});
+        assert_eq!(read_answer(&scalar), Answer::Value(3.0));
+        let matrix = json!({"status": "success", "data": {"resultType": "matrix", "result": []}});
+        assert!(matches!(read_answer(&matrix), Answer::Refused(_)));
+        let err =
+            json!({"status": "error", "errorType": "bad_data", "error": "parse error at char 3"});
+        assert_eq!(
+            read_answer(&err),
+            Answer::Refused("Prometheus said bad_data: parse error at char 3".into())
+        );
+        assert!(matches!(read_answer(&json!([1, 2])), Answer::Refused(_)));
+        assert!(matches!(read_answer(&vector(&["x"])), Answer::Refused(_)));
+    }
+
+    fn probe(on_no_data: NoData, condition: &str) -> PrometheusProbe {
+        PrometheusProbe {
+            url: "http://127.0.0.1:9090".into(),
+            query: "up".into(),
+            conditions: vec![super::super::condition::Condition::parse(condition).unwrap()],
+            on_no_data,
+            auth: PromAuth::None,
+            insecure_tls: false,
+        }
+    }
+
+    #[test]
+    fn a_value_is_judged_by_the_conditions_and_no_data_as_configured() {
+        let p = probe(NoData::Fail, "[VALUE] < 0.05");
+        let ok = judge(&p, Some(200), &Answer::Value(0.01), 3.0);
+        assert_eq!((ok.error, ok.message.as_str()), (None, "value 0.01"));
+        let bad = judge(&p, Some(200), &Answer::Value(0.2), 3.0);
+        assert_eq!(bad.error, Some(ErrorKind::Condition));
+        assert_eq!(bad.message, "[VALUE] < 0.05 failed: 0.2 < 0.05");
+        let none = Answer::NoData("no series".into());
+        assert_eq!(
+            judge(&p, Some(200), &none, 3.0).error,
+            Some(ErrorKind::NoData)
+        );
+        let pass = judge(&probe(NoData::Pass, "[VALUE] < 1"), Some(200), &none, 3.0);
+        assert_eq!(pass.error, None);
+        let skip = judge(&probe(NoData::Skip, "[VALUE] < 1"), Some(200), &none, 3.0);
+        assert_eq!(skip.error, Some(ErrorKind::NoData));
+        assert!(skip.message.contains("not counted"), "{}", skip.message);
+    }
+}

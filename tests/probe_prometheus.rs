@@ -1,0 +1,345 @@
+//! The `prometheus` probe against a real Prometheus on loopback, which
+//! scrapes a small exporter the test controls (its error ratio changes on
+//! cue): a value within the condition passes, one above it fails with the
+//! measured value, a query without data is treated as `on_no_data` says,
+//! a query Prometheus refuses says why, and an instance name is taken
+//! literally even inside a regex matcher. Through `rollguard probe --json`, as a user
+//! runs it.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// An exporter whose `/metrics` text the test sets.
+struct Exporter {
+    port: u16,
+    text: Arc<Mutex<String>>,
+}
+
+impl Exporter {
+    async fn start(text: &str) -> Exporter {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let text = Arc::new(Mutex::new(text.to_string()));
+        let served = text.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let body = served.lock().unwrap().clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(head.as_bytes()).await;
+                    let _ = s.write_all(body.as_bytes()).await;
+                });
+            }
+        });
+        Exporter { port, text }
+    }
+
+    fn set(&self, text: &str) {
+        *self.text.lock().unwrap() = text.to_string();
+    }
+}
+
+/// A Prometheus on loopback scraping `targets` every second; killed on
+/// drop.
+struct Prometheus {
+    child: Child,
+    port: u16,
+    _dir: common::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Prometheus {
+    fn start(test: &str, exporter: u16) -> Option<Prometheus> {
+        let bin = common::program(test, "prometheus")?;
+        // A free port can be taken before Prometheus binds it: a few tries.
+        for _ in 0..5 {
+            let dir = common::TempDir::new("prometheus");
+            let config = dir.join("prometheus.yml");
+            std::fs::write(
+                &config,
+                format!(
+                    "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                     scrape_configs:\n  - job_name: app\n    honor_labels: true\n    static_configs:\n      - targets: ['127.0.0.1:{exporter}']\n"
+                ),
+            )
+            .unwrap();
+            let port = free_port();
+            let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+            let child = Command::new(&bin)
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            let mut p = Prometheus {
+                child,
+                port,
+                _dir: dir,
+            };
+            let end = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < end && matches!(p.child.try_wait(), Ok(None)) {
+                if get(port, "/-/ready").starts_with("HTTP/1.0 200") {
+                    return Some(p);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let log = std::fs::read_to_string(p._dir.join("prometheus.log")).unwrap_or_default();
+            if !log.contains("address already in use") {
+                panic!("Prometheus did not start:\n{log}");
+            }
+        }
+        panic!("Prometheus found no free port in 5 tries");
+    }
+
+    /// Waits until the value of `query` is `want`, as Prometheus has it.
+    fn wait_for(&self, query: &str, want: &str) {
+        let end = Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        while Instant::now() < end {
+            last = query_text(self.port, query);
+            if last.contains(&format!("\"{want}\"]")) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let targets = get(self.port, "/api/v1/targets");
+        panic!("{query} did not become {want}: {last}\ntargets: {targets}");
+    }
+}
+
+/// `GET path` from 127.0.0.1:`port`: the whole answer, or "" when none.
+fn get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn query_text(port: u16, query: &str) -> String {
+    let mut url = url::Url::parse("http://x/api/v1/query").unwrap();
+    url.query_pairs_mut().append_pair("query", query);
+    get(
+        port,
+        &format!("/api/v1/query?{}", url.query().unwrap_or_default()),
+    )
+}
+
+fn metrics(ratio: f64) -> String {
+    format!(
+        "# TYPE demo_error_ratio gauge\n\
+         demo_error_ratio{{app=\"checkout\",instance=\"web-1\"}} {ratio}\n\
+         demo_error_ratio{{app=\"checkout\",instance=\"web-2\"}} 0.5\n"
+    )
+}
+
+/// Runs `rollguard probe --json` on a fleet of one instance named
+/// `instance` with `probes` (TOML); the results.
+fn probe(dir: &common::TempDir, instance: &str, probes: &str) -> Vec<serde_json::Value> {
+    let config = dir.join("fleet.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[app]]\nname = \"checkout\"\n[[app.instance]]\nname = {instance:?}\nport = 1\n{probes}"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .arg("--config")
+        .arg(&config)
+        .args(["probe", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    match serde_json::from_str::<Vec<serde_json::Value>>(&stdout) {
+        Ok(r) if !r.is_empty() => r,
+        _ => panic!(
+            "no results: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+fn prometheus_probe(port: u16, name: &str, query: &str, extra: &str) -> String {
+    format!(
+        "[[app.probe]]\nname = \"{name}\"\ntype = \"prometheus\"\nurl = \"http://127.0.0.1:{port}\"\n\
+         query = '{query}'\nconditions = [\"[VALUE] < 0.05\"]\n{extra}\n"
+    )
+}
+
+const RATIO: &str = r#"demo_error_ratio{app="{app}",instance="{instance}"}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prometheus_query_is_judged_by_its_value() {
+    let test = "a_prometheus_query_is_judged_by_its_value";
+    let exporter = Exporter::start(&metrics(0.01)).await;
+    let Some(prom) = Prometheus::start(test, exporter.port) else {
+        return;
+    };
+    let q = r#"demo_error_ratio{instance="web-1"}"#;
+    prom.wait_for(q, "0.01");
+    let dir = common::TempDir::new("prom-probe");
+    let probes = prometheus_probe(prom.port, "errors", RATIO, "");
+
+    let r = probe(&dir, "web-1", &probes);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0]["ok"], true, "{r:?}");
+    assert_eq!(r[0]["message"], "value 0.01", "{r:?}");
+
+    exporter.set(&metrics(0.31));
+    prom.wait_for(q, "0.31");
+    let r = probe(&dir, "web-1", &probes);
+    assert_eq!(r[0]["ok"], false, "{r:?}");
+    assert_eq!(r[0]["error_kind"], "condition", "{r:?}");
+    assert_eq!(
+        r[0]["message"], "[VALUE] < 0.05 failed: 0.31 < 0.05",
+        "{r:?}"
+    );
+    // The other instance has its own value.
+    let r = probe(&dir, "web-2", &probes);
+    assert_eq!(
+        r[0]["message"], "[VALUE] < 0.05 failed: 0.5 < 0.05",
+        "{r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_data_is_treated_as_configured_and_a_bad_query_says_why() {
+    let test = "no_data_is_treated_as_configured_and_a_bad_query_says_why";
+    let exporter = Exporter::start(&metrics(0.01)).await;
+    let Some(prom) = Prometheus::start(test, exporter.port) else {
+        return;
+    };
+    prom.wait_for(r#"demo_error_ratio{instance="web-1"}"#, "0.01");
+    let dir = common::TempDir::new("prom-nodata");
+    let none = r#"demo_error_ratio{app="{app}",instance="nowhere"}"#;
+    let probes = [
+        prometheus_probe(prom.port, "fails", none, ""),
+        prometheus_probe(prom.port, "passes", none, "on_no_data = \"pass\""),
+        prometheus_probe(prom.port, "skips", none, "on_no_data = \"skip\""),
+        prometheus_probe(prom.port, "bad", "sum(demo_error_ratio", ""),
+        prometheus_probe(prom.port, "many", "demo_error_ratio", ""),
+    ]
+    .concat();
+    let r = probe(&dir, "web-1", &probes);
+    let by = |name: &str| {
+        r.iter()
+            .find(|x| x["probe"] == name)
+            .unwrap_or_else(|| panic!("{name}: {r:?}"))
+            .clone()
+    };
+    let fails = by("fails");
+    assert_eq!(
+        (&fails["ok"], &fails["error_kind"]),
+        (&false.into(), &"no_data".into()),
+        "{fails}"
+    );
+    assert_eq!(fails["message"], "no data: no series", "{fails}");
+    assert_eq!(by("passes")["ok"], true);
+    let skips = by("skips");
+    assert_eq!(skips["error_kind"], "no_data", "{skips}");
+    assert!(
+        skips["message"].as_str().unwrap().contains("not counted"),
+        "{skips}"
+    );
+    let bad = by("bad");
+    assert_eq!(bad["ok"], false, "{bad}");
+    assert_eq!(bad["code"], 400, "{bad}");
+    assert!(
+        bad["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Prometheus said bad_data"),
+        "{bad}"
+    );
+    let many = by("many");
+    assert!(
+        many["message"].as_str().unwrap().contains("2 series"),
+        "{many}"
+    );
+}
+
+/// Instance names are letters, digits, `.`, `_` and `-` (the config
+/// refuses others); inside a regex matcher even `.` is taken literally,
+/// so `web-.` does not match `web-1`. (Quotes and braces in a value are
+/// escaped too: see `probe::prometheus`'s unit tests.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_name_is_taken_literally_inside_a_regex() {
+    let test = "an_instance_name_is_taken_literally_inside_a_regex";
+    let exporter = Exporter::start(&metrics(0.01)).await;
+    let Some(prom) = Prometheus::start(test, exporter.port) else {
+        return;
+    };
+    prom.wait_for(r#"demo_error_ratio{instance="web-1"}"#, "0.01");
+    let dir = common::TempDir::new("prom-regex");
+    let regex = r#"demo_error_ratio{instance=~"{instance}"}"#;
+    let probes = prometheus_probe(prom.port, "errors", regex, "");
+    let r = probe(&dir, "web-.", &probes);
+    assert_eq!(r[0]["error_kind"], "no_data", "{r:?}");
+    let r = probe(&dir, "web-1", &probes);
+    assert_eq!(r[0]["message"], "value 0.01", "{r:?}");
+}
+
+#[test]
+fn a_placeholder_outside_a_string_is_refused_at_its_column() {
+    let dir = common::TempDir::new("prom-config");
+    let config = dir.join("fleet.toml");
+    std::fs::write(
+        &config,
+        "[[app]]\nname = \"a\"\n[[app.instance]]\nname = \"i\"\nport = 1\n\
+         [[app.probe]]\nname = \"p\"\ntype = \"prometheus\"\nurl = \"http://127.0.0.1:9\"\n\
+         query = 'up{instance=~\".+\"} * {instance}'\nconditions = [\"[STATUS] == 200\"]\n\
+         bearer_token = \"literal\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .arg("--config")
+        .arg(&config)
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fleet.toml:10:31"), "{err}");
+    assert!(err.contains("stands outside a string"), "{err}");
+    assert!(err.contains("this probe has no [STATUS]"), "{err}");
+    assert!(err.contains("bearer_token is written in the file"), "{err}");
+    assert!(
+        !err.contains("literal\""),
+        "the secret is not repeated: {err}"
+    );
+}
