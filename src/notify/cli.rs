@@ -110,6 +110,10 @@ async fn test(fleet: &Fleet, name: &str, json_out: bool) -> Result<(), UserError
     let hint = match r.kind {
         ReceiverKind::Command { .. } => "check the receiver's `run`: it must exit 0",
         ReceiverKind::Pagerduty { .. } => "check the receiver's `routing_key` and `url`",
+        ReceiverKind::Email(_) => {
+            "check the receiver's `host`, `port`, `tls`, `username` and `to` (and that the \
+             password's variable is exported)"
+        }
         _ => "check the receiver's `url` (and that the variable it comes from is exported)",
     };
     Err(UserError::new(

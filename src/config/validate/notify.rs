@@ -1,7 +1,8 @@
 //! Validating `[[notify]]`: unique names, a known type and the keys that
 //! type takes, `on` naming known topics, `apps` naming known apps, URLs
-//! that are http(s), a `run` template whose values are quoted. Messages
-//! never repeat a URL, a secret or a key: they point at its place.
+//! that are http(s), a `run` template whose values are quoted (an `email`
+//! receiver's keys are checked in `validate/email.rs`). Messages never
+//! repeat a URL, a secret or a key: they point at its place.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -22,8 +23,8 @@ const RETRY_FOR: Bounds = Bounds {
 };
 
 /// The types this version delivers to, and those it knows but refuses.
-const TYPES: &str = "\"slack\", \"discord\", \"webhook\", \"pagerduty\", \"command\"";
-const LATER: &[&str] = &["email", "websocket"];
+const TYPES: &str = "\"slack\", \"discord\", \"webhook\", \"pagerduty\", \"command\", \"email\"";
+const LATER: &[&str] = &["websocket"];
 
 /// Every `[[notify]]` entry; `apps` are the app names the file defines.
 pub(super) fn receivers(
@@ -62,6 +63,7 @@ fn receiver(
         "webhook" => &["url", "secret"],
         "pagerduty" => &["url", "routing_key"],
         "command" => &["run"],
+        "email" => super::email::KEYS,
         other => {
             cx.error(
                 n.kind.span(),
@@ -71,16 +73,25 @@ fn receiver(
             return None;
         }
     };
+    let span = |s: &Option<S<String>>| s.as_ref().map(|s| s.span());
     let typed_keys = [
-        ("url", n.url.as_ref()),
-        ("secret", n.secret.as_ref()),
-        ("routing_key", n.routing_key.as_ref()),
-        ("run", n.run.as_ref()),
+        ("url", span(&n.url)),
+        ("secret", span(&n.secret)),
+        ("routing_key", span(&n.routing_key)),
+        ("run", span(&n.run)),
+        ("host", span(&n.host)),
+        ("port", n.port.as_ref().map(|p| p.span())),
+        ("tls", span(&n.tls)),
+        ("username", span(&n.username)),
+        ("password", span(&n.password)),
+        ("from", span(&n.from)),
+        ("to", n.to.as_ref().map(|t| t.span())),
+        ("ca_file", span(&n.ca_file)),
     ];
     for (key, value) in typed_keys {
-        if let Some(v) = value.filter(|_| !own_keys.contains(&key)) {
+        if let Some(at) = value.filter(|_| !own_keys.contains(&key)) {
             cx.error(
-                v.span(),
+                at,
                 format!("`{key}` does not apply to a {type_name} receiver"),
                 Some("remove it, or change the receiver's type".into()),
             );
@@ -158,6 +169,7 @@ fn receiver(
                 routing_key,
             }
         }
+        "email" => ReceiverKind::Email(super::email::spec(cx, n, &name, &mut hidden)),
         _ => {
             let run = match &n.run {
                 Some(s) => {
