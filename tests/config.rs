@@ -767,6 +767,7 @@ fn notify_env(name: &str) -> Option<String> {
         "ROLLGUARD_HOOK_SECRET" => Some("h00k-s3cret".into()),
         "PAGERDUTY_ROUTING_KEY" => Some("r0uting-k3y".into()),
         "SMTP_PASSWORD" => Some("smtp-pa55".into()),
+        "ROLLGUARD_STREAM_TOKEN" => Some("str3am-t0k".into()),
         other => env(other),
     }
 }
@@ -788,7 +789,8 @@ fn the_example_receivers_load_with_their_secrets_hidden() {
             "webhook",
             "pagerduty",
             "command",
-            "email"
+            "email",
+            "websocket"
         ]
     );
     let mail = fleet.receiver("oncall-mail").unwrap();
@@ -809,7 +811,7 @@ fn the_example_receivers_load_with_their_secrets_hidden() {
     assert_eq!(discord.timeout, std::time::Duration::from_secs(10));
     assert_eq!(
         fleet.apps[0].notify.len(),
-        6,
+        7,
         "every receiver hears of checkout"
     );
     for r in &receivers {
@@ -820,6 +822,7 @@ fn the_example_receivers_load_with_their_secrets_hidden() {
             "ROLLGUARD_HOOK_SECRET",
             "PAGERDUTY_ROUTING_KEY",
             "SMTP_PASSWORD",
+            "ROLLGUARD_STREAM_TOKEN",
         ] {
             let s = notify_env(var).unwrap();
             assert!(!shown.contains(&s), "{shown}");
@@ -850,9 +853,9 @@ fn receivers_are_checked_at_their_place() {
             "unknown receiver type \"sms\"",
         ),
         (
-            "name = \"a\"\ntype = \"websocket\"",
-            "21:8",
-            "\"websocket\" is not supported yet",
+            "name = \"a\"\ntype = \"websocket\"\ntoken = \"${TOKEN}\"",
+            "20:8",
+            "websocket receiver \"a\" has no `listen`",
         ),
         (
             &format!("{EMAIL}\nusername = \"ops\"\npassword = \"hunter22\""),

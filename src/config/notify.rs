@@ -62,8 +62,8 @@ impl fmt::Debug for Receiver {
     }
 }
 
-/// The receiver types this version delivers to. (`websocket` is refused
-/// at load with "not supported yet".)
+/// The receiver types: those told through the outbox, and `websocket`,
+/// a live stream of the audit log.
 #[derive(Clone, PartialEq, Eq)]
 pub enum ReceiverKind {
     /// A Slack incoming webhook: a message with blocks.
@@ -98,6 +98,17 @@ pub enum ReceiverKind {
     },
     /// Mail through an SMTP server, one thread per incident or deployment.
     Email(EmailSpec),
+    /// A listener on this machine that streams the audit log's events as
+    /// JSON to clients that present `token` (no outbox rows).
+    Websocket {
+        /// The loopback address it listens on.
+        listen: std::net::SocketAddr,
+        /// What a client must present (a secret).
+        token: String,
+        /// No `on` was given: every event is streamed, not only those of
+        /// its topics.
+        every_event: bool,
+    },
 }
 
 /// How an `email` receiver talks to its SMTP server.
@@ -165,6 +176,12 @@ impl ReceiverKind {
             ReceiverKind::Pagerduty { .. } => "pagerduty",
             ReceiverKind::Command { .. } => "command",
             ReceiverKind::Email(_) => "email",
+            ReceiverKind::Websocket { .. } => "websocket",
         }
+    }
+
+    /// Whether it is told through the outbox (all but `websocket`).
+    pub fn outbox(&self) -> bool {
+        !matches!(self, ReceiverKind::Websocket { .. })
     }
 }

@@ -46,6 +46,8 @@ pub(super) struct RawNotify {
     pub from: Option<S<String>>,
     pub to: Option<S<Vec<S<String>>>>,
     pub ca_file: Option<S<String>>,
+    pub listen: Option<S<String>>,
+    pub token: Option<S<String>>,
 }
 
 #[derive(Deserialize)]

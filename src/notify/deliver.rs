@@ -69,6 +69,10 @@ pub async fn attempt(
             post(client, t, url, &body, None, id, topic).await
         }
         ReceiverKind::Email(spec) => super::smtp::send(spec, t, id, topic, payload).await,
+        ReceiverKind::Websocket { .. } => Attempt {
+            judgement: Judgement::Refused,
+            answer: "a websocket receiver is a live stream: nothing is sent to it".into(),
+        },
     };
     // Masked whole, then cut: a secret echoed back is never left half
     // shown by the cut.

@@ -24,6 +24,8 @@
 //! - [`smtp`]: one attempt at an email, through its SMTP server.
 //! - [`sender`]: the [`Notifier`] task, run by the prober's lease holder
 //!   and by every rollout worker while it runs.
+//! - [`stream`]: `websocket` receivers, the audit log streamed live to
+//!   clients with a token (no outbox), run by the prober's lease holder.
 //! - [`cli`]: `rollguard notify test NAME`.
 
 pub mod cli;
@@ -36,6 +38,8 @@ pub mod retry;
 pub mod sender;
 pub mod signature;
 pub mod smtp;
+pub mod stream;
 pub mod topic;
 
 pub use sender::Notifier;
+pub use stream::Stream;

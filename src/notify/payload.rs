@@ -33,6 +33,8 @@ pub fn body(kind: &ReceiverKind, m: &Message) -> Option<Value> {
             "timeline": markdown(m),
         }),
         ReceiverKind::Email(spec) => super::email::body(m, &spec.from),
+        // A live stream, not told through the outbox.
+        ReceiverKind::Websocket { .. } => return None,
     })
 }
 

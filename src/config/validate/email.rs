@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 
+use super::notify::from_environment;
 use super::{Ctx, RawNotify, S};
 use crate::config::{EmailSpec, SmtpTls};
 
@@ -64,7 +65,10 @@ pub(super) fn spec(
         }
         v
     });
-    let password = n.password.as_ref().map(|s| password(cx, s, name, hidden));
+    let password = n
+        .password
+        .as_ref()
+        .map(|s| from_environment(cx, s, "password", "SMTP_PASSWORD", name, hidden));
     match (&n.username, &n.password) {
         (Some(_), None) => required(cx, "password", "\"${SMTP_PASSWORD}\""),
         (None, Some(p)) => cx.error(
@@ -132,35 +136,6 @@ pub(super) fn spec(
         to,
         ca_pem,
     }
-}
-
-/// The password, which must be written as one `${NAME}`.
-fn password(
-    cx: &mut Ctx<'_>,
-    s: &S<String>,
-    name: &str,
-    hidden: &mut Vec<(String, String)>,
-) -> String {
-    let raw = s.get_ref().trim();
-    let one_variable = raw
-        .strip_prefix("${")
-        .and_then(|r| r.strip_suffix('}'))
-        .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-    if !one_variable {
-        cx.error(
-            s.span(),
-            "password is written in the file",
-            Some(
-                "a password comes from the environment: password = \"${SMTP_PASSWORD}\", \
-                 with SMTP_PASSWORD exported"
-                    .into(),
-            ),
-        );
-        return String::new();
-    }
-    let v = cx.string(s);
-    hidden.push((format!("{name}.password"), v.clone()));
-    v
 }
 
 /// A mailbox, `Name <addr@example.com>` or `addr@example.com`.
