@@ -773,6 +773,8 @@ fn notify_env(name: &str) -> Option<String> {
         "DISCORD_WEBHOOK_URL" => Some("https://discord.com/api/webhooks/1/d1sc0rd-t0ken".into()),
         "ROLLGUARD_HOOK_SECRET" => Some("h00k-s3cret".into()),
         "PAGERDUTY_ROUTING_KEY" => Some("r0uting-k3y".into()),
+        "SMTP_PASSWORD" => Some("smtp-pa55".into()),
+        "ROLLGUARD_STREAM_TOKEN" => Some("str3am-t0k".into()),
         other => env(other),
     }
 }
@@ -788,8 +790,22 @@ fn the_example_receivers_load_with_their_secrets_hidden() {
     let types: Vec<&str> = receivers.iter().map(|r| r.kind.type_name()).collect();
     assert_eq!(
         types,
-        ["slack", "discord", "webhook", "pagerduty", "command"]
+        [
+            "slack",
+            "discord",
+            "webhook",
+            "pagerduty",
+            "command",
+            "email",
+            "websocket"
+        ]
     );
+    let mail = fleet.receiver("oncall-mail").unwrap();
+    let ReceiverKind::Email(spec) = &mail.kind else {
+        panic!("{mail:?}")
+    };
+    assert_eq!((spec.port, spec.tls), (587, config::SmtpTls::Starttls));
+    assert_eq!(spec.password.as_deref(), Some("smtp-pa55"));
     let pager = fleet.receiver("pager").unwrap();
     assert!(matches!(
         &pager.kind,
@@ -802,7 +818,7 @@ fn the_example_receivers_load_with_their_secrets_hidden() {
     assert_eq!(discord.timeout, std::time::Duration::from_secs(10));
     assert_eq!(
         fleet.apps[0].notify.len(),
-        5,
+        7,
         "every receiver hears of checkout"
     );
     for r in &receivers {
@@ -812,6 +828,8 @@ fn the_example_receivers_load_with_their_secrets_hidden() {
             "DISCORD_WEBHOOK_URL",
             "ROLLGUARD_HOOK_SECRET",
             "PAGERDUTY_ROUTING_KEY",
+            "SMTP_PASSWORD",
+            "ROLLGUARD_STREAM_TOKEN",
         ] {
             let s = notify_env(var).unwrap();
             assert!(!shown.contains(&s), "{shown}");
@@ -827,6 +845,10 @@ fn the_example_receivers_load_with_their_secrets_hidden() {
     );
 }
 
+/// An email receiver's lines, from line 20.
+const EMAIL: &str = "name = \"a\"\ntype = \"email\"\nhost = \"smtp.example.com\"\n\
+                     from = \"rg@example.com\"\nto = [\"oncall@example.com\"]";
+
 #[test]
 fn receivers_are_checked_at_their_place() {
     let with = |entry: &str| errors(&format!("{BASE}\n[[notify]]\n{entry}"));
@@ -838,9 +860,54 @@ fn receivers_are_checked_at_their_place() {
             "unknown receiver type \"sms\"",
         ),
         (
-            "name = \"a\"\ntype = \"email\"",
-            "21:8",
-            "\"email\" is not supported yet",
+            "name = \"a\"\ntype = \"websocket\"\ntoken = \"${TOKEN}\"",
+            "20:8",
+            "websocket receiver \"a\" has no `listen`",
+        ),
+        (
+            &format!("{EMAIL}\nusername = \"ops\"\npassword = \"hunter22\""),
+            "26:12",
+            "password is written in the file",
+        ),
+        (
+            &format!("{EMAIL}\ntls = \"none\"\nusername = \"ops\"\npassword = \"${{TOKEN}}\""),
+            "27:12",
+            "the password would cross the network unencrypted to smtp.example.com",
+        ),
+        (
+            &format!("{EMAIL}\npassword = \"${{TOKEN}}\""),
+            "25:12",
+            "password without a username",
+        ),
+        (
+            &EMAIL.replace("rg@example.com", "not an address"),
+            "23:8",
+            "from is not an email address",
+        ),
+        (
+            &EMAIL.replace("\nto = [\"oncall@example.com\"]", ""),
+            "20:8",
+            "email receiver \"a\" has no `to`",
+        ),
+        (
+            &format!("{EMAIL}\nport = 70000"),
+            "25:8",
+            "port 70000 is out of range",
+        ),
+        (
+            &format!("{EMAIL}\ntls = \"ssl\""),
+            "25:7",
+            "unknown tls \"ssl\"",
+        ),
+        (
+            &format!("{EMAIL}\nca_file = \"no-such-ca.pem\""),
+            "25:11",
+            "cannot read ca_file",
+        ),
+        (
+            "name = \"a\"\ntype = \"slack\"\nurl = \"http://x\"\nport = 25",
+            "23:8",
+            "`port` does not apply to a slack receiver",
         ),
         (
             "name = \"a\"\ntype = \"slack\"",

@@ -3,7 +3,7 @@
 #
 # On a fresh Debian machine, as root, it first installs what the tests need
 # (openssh-server, nginx-light, haproxy, docker.io, tmux, busybox-static,
-# socat),
+# socat, python3-aiosmtpd),
 # starts a private dockerd (own data root and socket) when no Docker daemon
 # answers, and stops it again at the end. It exports ROLLGUARD_REQUIRE_REAL=1
 # so that a test whose real component is missing fails instead of skipping.
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\n==> %s\n' "$*"; }
 
-packages=(openssh-server nginx-light haproxy docker.io tmux busybox-static socat prometheus)
+packages=(openssh-server nginx-light haproxy docker.io tmux busybox-static socat prometheus python3-aiosmtpd)
 need_pkg() {
   case "$1" in
     openssh-server) [ -x /usr/sbin/sshd ] ;;
@@ -23,6 +23,8 @@ need_pkg() {
     docker.io) command -v dockerd >/dev/null ;;
     tmux) command -v tmux >/dev/null ;;
     socat) command -v socat >/dev/null ;;
+    # The email tests' SMTP server (tests/smtp_server.py).
+    python3-aiosmtpd) /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null ;;
     # The docker tests copy busybox into images FROM scratch: it must be static.
     busybox-static) [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ;;
   esac

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Code;
 
 pub use duration::{format_duration, parse_duration};
-pub use notify::{COMMAND_PLACEHOLDERS, PAGERDUTY_URL, Receiver, ReceiverKind};
+pub use notify::{COMMAND_PLACEHOLDERS, EmailSpec, PAGERDUTY_URL, Receiver, ReceiverKind, SmtpTls};
 pub use secrets::{MASK, SECRET_MIN_CHARS, Secrets};
 pub use types::*;
 

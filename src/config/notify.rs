@@ -1,8 +1,9 @@
 //! `[[notify]]`: the receivers that are told when an incident opens, a
 //! rollout fails or a rollback fires. Built only by validation. A
-//! receiver's URL, signing secret and routing key are secrets whatever way
-//! they were written: its [`Receiver::secrets`] hides them (and every
-//! `${NAME}` value of the file), and its `Debug` shows none of them.
+//! receiver's URL, signing secret, routing key and SMTP password are
+//! secrets whatever way they were written: its [`Receiver::secrets`] hides
+//! them (and every `${NAME}` value of the file), and its `Debug` shows
+//! none of them.
 
 use std::fmt;
 use std::time::Duration;
@@ -61,8 +62,8 @@ impl fmt::Debug for Receiver {
     }
 }
 
-/// The receiver types this version delivers to. (`email` and `websocket`
-/// are refused at load with "not supported yet".)
+/// The receiver types: those told through the outbox, and `websocket`,
+/// a live stream of the audit log.
 #[derive(Clone, PartialEq, Eq)]
 pub enum ReceiverKind {
     /// A Slack incoming webhook: a message with blocks.
@@ -95,6 +96,74 @@ pub enum ReceiverKind {
         /// The template; see [`COMMAND_PLACEHOLDERS`].
         run: String,
     },
+    /// Mail through an SMTP server, one thread per incident or deployment.
+    Email(EmailSpec),
+    /// A listener on this machine that streams the audit log's events as
+    /// JSON to clients that present `token` (no outbox rows).
+    Websocket {
+        /// The loopback address it listens on.
+        listen: std::net::SocketAddr,
+        /// What a client must present (a secret).
+        token: String,
+        /// No `on` was given: every event is streamed, not only those of
+        /// its topics.
+        every_event: bool,
+    },
+}
+
+/// How an `email` receiver talks to its SMTP server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which the server must offer
+    /// (port 587 by default).
+    Starttls,
+    /// TLS from the first byte (port 465 by default).
+    Tls,
+    /// No encryption: for a relay on this machine (port 25 by default).
+    None,
+}
+
+impl SmtpTls {
+    /// The `tls` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpTls::Starttls => "starttls",
+            SmtpTls::Tls => "tls",
+            SmtpTls::None => "none",
+        }
+    }
+
+    /// The port used when `port` is not given.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        }
+    }
+}
+
+/// An `email` receiver's server, login and addresses.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailSpec {
+    /// The SMTP server's name or address (also the name its certificate
+    /// must hold).
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// How the connection is encrypted.
+    pub tls: SmtpTls,
+    /// The login, when the server wants one.
+    pub username: Option<String>,
+    /// Its password (a secret, from the environment).
+    pub password: Option<String>,
+    /// The sender, `Name <addr@example.com>` or `addr@example.com`.
+    pub from: String,
+    /// The recipients.
+    pub to: Vec<String>,
+    /// PEM certificates trusted besides the system's (`ca_file`), read at
+    /// load.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl ReceiverKind {
@@ -106,6 +175,13 @@ impl ReceiverKind {
             ReceiverKind::Webhook { .. } => "webhook",
             ReceiverKind::Pagerduty { .. } => "pagerduty",
             ReceiverKind::Command { .. } => "command",
+            ReceiverKind::Email(_) => "email",
+            ReceiverKind::Websocket { .. } => "websocket",
         }
+    }
+
+    /// Whether it is told through the outbox (all but `websocket`).
+    pub fn outbox(&self) -> bool {
+        !matches!(self, ReceiverKind::Websocket { .. })
     }
 }

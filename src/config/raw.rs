@@ -38,6 +38,16 @@ pub(super) struct RawNotify {
     pub secret: Option<S<String>>,
     pub routing_key: Option<S<String>>,
     pub run: Option<S<String>>,
+    pub host: Option<S<String>>,
+    pub port: Option<S<i64>>,
+    pub tls: Option<S<String>>,
+    pub username: Option<S<String>>,
+    pub password: Option<S<String>>,
+    pub from: Option<S<String>>,
+    pub to: Option<S<Vec<S<String>>>>,
+    pub ca_file: Option<S<String>>,
+    pub listen: Option<S<String>>,
+    pub token: Option<S<String>>,
 }
 
 #[derive(Deserialize)]

@@ -11,7 +11,8 @@
 //! finds its lease taken, or cannot renew it for [`LEASE_STALE`], stops
 //! probing and reads instead. A holder that stops gives the lease up, so
 //! the next process takes it within a second. While it holds the lease, a
-//! process also runs the notifier (`notify::sender`).
+//! process also runs the notifier (`notify::sender`) and the live event
+//! stream of `websocket` receivers (`notify::stream`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +24,7 @@ use super::reader;
 use super::{Ctx, SharedStore, with_store};
 use crate::config::Fleet;
 use crate::model::now_ms;
-use crate::notify::Notifier;
+use crate::notify::{Notifier, Stream};
 use crate::rollout::lock::{hostname, pid_alive, whoami};
 use crate::store::{LeaseHolder, LeaseTake};
 
@@ -228,6 +229,7 @@ pub(super) async fn run(
     let mut probing: Option<Probing> = None;
     // The holder also sends the history's notifications.
     let mut notifier: Option<Notifier> = None;
+    let mut stream: Option<Stream> = None;
     // When the lease was last read or written.
     let mut answered_ms = now_ms();
     let mut warned = false;
@@ -291,16 +293,22 @@ pub(super) async fn run(
                 }
             }
         };
-        match (matches!(next, Role::Prober), notifier.is_some()) {
-            (true, false) => notifier = Notifier::start(ctx.fleet.clone(), &ctx.db),
-            (false, true) => {
-                // Its sends in flight may take up to their timeout: they
-                // end in the background, not in the way of the lease.
-                if let Some(n) = notifier.take() {
-                    tokio::spawn(n.stop());
-                }
+        if matches!(next, Role::Prober) {
+            if notifier.is_none() {
+                notifier = Notifier::start(ctx.fleet.clone(), &ctx.db);
             }
-            _ => {}
+            if stream.is_none() {
+                stream = Stream::start(ctx.fleet.clone(), &ctx.db);
+            }
+        } else {
+            // Its sends in flight may take up to their timeout: they end
+            // in the background, not in the way of the lease.
+            if let Some(n) = notifier.take() {
+                tokio::spawn(n.stop());
+            }
+            if let Some(s) = stream.take() {
+                s.stop().await;
+            }
         }
         match (next.probes(), probing.is_some()) {
             (true, false) => probing = Some(Probing::start(ctx.clone())),
@@ -340,6 +348,9 @@ pub(super) async fn run(
     }
     if let Some(n) = notifier.take() {
         n.stop().await;
+    }
+    if let Some(s) = stream.take() {
+        s.stop().await;
     }
     if matches!(*role.borrow(), Role::Prober) {
         let (db, token) = (ctx.db.clone(), me.token.clone());

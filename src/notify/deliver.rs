@@ -1,6 +1,7 @@
 //! One attempt at one notification: an HTTP POST (Slack, Discord, a
 //! webhook signed when it has a secret, PagerDuty with its routing key
-//! added) or a local command, bounded by the receiver's `timeout`. What
+//! added), an email (`smtp`) or a local command, bounded by the
+//! receiver's `timeout`. What
 //! came back is described in a line without secrets or control
 //! characters, for the outbox, the log and `rollguard notify test`.
 
@@ -67,6 +68,11 @@ pub async fn attempt(
             let body = with_routing_key(payload, routing_key);
             post(client, t, url, &body, None, id, topic).await
         }
+        ReceiverKind::Email(spec) => super::smtp::send(spec, t, id, topic, payload).await,
+        ReceiverKind::Websocket { .. } => Attempt {
+            judgement: Judgement::Refused,
+            answer: "a websocket receiver is a live stream: nothing is sent to it".into(),
+        },
     };
     // Masked whole, then cut: a secret echoed back is never left half
     // shown by the cut.
@@ -121,7 +127,8 @@ async fn post(
     }
 }
 
-fn timed_out(timeout: Duration) -> Attempt {
+/// A timeout, in words.
+pub(super) fn timed_out(timeout: Duration) -> Attempt {
     Attempt {
         judgement: Judgement::Retry,
         answer: format!(
@@ -132,7 +139,7 @@ fn timed_out(timeout: Duration) -> Attempt {
 }
 
 /// An error and its causes, one after the other.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

@@ -10,6 +10,7 @@ use super::payload;
 use super::topic::Topic;
 use crate::config::Fleet;
 use crate::model::DeploymentKind;
+use crate::model::event::EventKind;
 use crate::rollout::worker::StoredPlan;
 use crate::store::{Event, NewNotification, Store, StoreError};
 
@@ -36,21 +37,31 @@ pub fn plan(fleet: &Fleet, store: &Store, event: &Event) -> Vec<NewNotification>
     if receivers.is_empty() {
         return Vec::new();
     }
-    let deployment = event
+    let row = event
         .deployment_id
-        .and_then(|id| store.deployment(id).ok().flatten())
-        .map(|d| {
-            let rollback = serde_json::from_value::<StoredPlan>(d.plan.clone())
-                .is_ok_and(|p| p.kind == DeploymentKind::Rollback);
-            DeploymentFacts {
-                id: d.id,
-                from: d.from_version,
-                to: d.to_version,
-                rollback,
-                actor: d.actor,
-                reason: d.reason,
-            }
-        });
+        .and_then(|id| store.deployment(id).ok().flatten());
+    let started_ms = row.as_ref().map(|d| d.started_at_ms);
+    let deployment = row.map(|d| {
+        let rollback = serde_json::from_value::<StoredPlan>(d.plan.clone())
+            .is_ok_and(|p| p.kind == DeploymentKind::Rollback);
+        DeploymentFacts {
+            id: d.id,
+            from: d.from_version,
+            to: d.to_version,
+            rollback,
+            actor: d.actor,
+            reason: d.reason,
+        }
+    });
+    let since_ms = match &kind {
+        EventKind::IncidentOpened { incident, .. } => store
+            .incident(*incident)
+            .ok()
+            .flatten()
+            .map(|i| i.opened_ms),
+        EventKind::IncidentResolved { opened_ms, .. } => Some(*opened_ms),
+        _ => started_ms,
+    };
     let cx = Context {
         event_id: event.id,
         at_ms: event.at_ms,
@@ -59,6 +70,7 @@ pub fn plan(fleet: &Fleet, store: &Store, event: &Event) -> Vec<NewNotification>
         reason: event.reason.as_deref(),
         deployment,
         auto_rollback: Some(app.rollout.auto_rollback),
+        since_ms,
     };
     let Some(m) = message(&kind, &cx) else {
         return Vec::new();

@@ -83,6 +83,9 @@ pub struct Context<'a> {
     pub deployment: Option<DeploymentFacts>,
     /// The app's `auto_rollback`, when the config names the app.
     pub auto_rollback: Option<AutoRollback>,
+    /// When the event's incident (or else its deployment) began, when it
+    /// is known.
+    pub since_ms: Option<i64>,
 }
 
 /// A notification in words, before any receiver's format.
@@ -120,6 +123,12 @@ pub struct Message {
     pub look: String,
     /// Groups one incident's or one deployment's messages.
     pub dedup_key: String,
+    /// A few words of why, for a subject line: "health failing on
+    /// checkout-2", "after 4m 5s".
+    pub cause: Option<String>,
+    /// When the incident or deployment this message belongs to began:
+    /// with `dedup_key`, it names the thread of an email receiver.
+    pub since_ms: Option<i64>,
 }
 
 fn topic_name<S: serde::Serializer>(t: &Topic, s: S) -> Result<S::Ok, S::Error> {
@@ -138,6 +147,9 @@ impl Message {
             m(w);
         }
         m(&mut self.look);
+        if let Some(c) = self.cause.as_mut() {
+            m(c);
+        }
         self
     }
 
@@ -159,6 +171,8 @@ impl Message {
             who: None,
             look: format!("rollguard notify test {receiver}"),
             dedup_key: format!("test-{at_ms}"),
+            cause: Some("a test".into()),
+            since_ms: None,
         }
     }
 }
@@ -194,6 +208,8 @@ pub fn message(event: &EventKind, cx: &Context<'_>) -> Option<Message> {
         who: who(cx),
         look: status.clone(),
         dedup_key: deployment_key,
+        cause: None,
+        since_ms: cx.since_ms,
     };
     match event {
         EventKind::IncidentOpened {
@@ -213,6 +229,7 @@ pub fn message(event: &EventKind, cx: &Context<'_>) -> Option<Message> {
                 IncidentCause::Probe => format!("{app} turned unhealthy on {names}."),
             };
             m.why = evidence.iter().map(evidence_line).collect();
+            m.cause = failing_words(evidence);
             m.done = match (cause, dep) {
                 (IncidentCause::Gate, _) => {
                     format!("The rollout of {target} fails; what follows is its rollback policy.")
@@ -243,6 +260,7 @@ pub fn message(event: &EventKind, cx: &Context<'_>) -> Option<Message> {
                 "{app} is healthy again after an outage of {}.",
                 elapsed_words(*outage_ms)
             );
+            m.cause = Some(format!("after {}", elapsed_words(*outage_ms)));
             if !instances.is_empty() {
                 m.why = vec![format!("instances that failed: {}", instances.join(", "))];
             }
@@ -365,6 +383,31 @@ fn instances(evidence: &[Evidence]) -> String {
     }
 }
 
+/// "health failing on checkout-2", "health on web-1, tcp on web-2
+/// failing": what failed, in a few words; at most three named.
+fn failing_words(evidence: &[Evidence]) -> Option<String> {
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for e in evidence {
+        if !pairs.contains(&(e.probe.as_str(), e.instance.as_str())) {
+            pairs.push((&e.probe, &e.instance));
+        }
+    }
+    let (first, _) = *pairs.first()?;
+    let more = pairs.len().saturating_sub(3);
+    let shown = &pairs[..pairs.len().min(3)];
+    let mut words = if shown.iter().all(|(p, _)| *p == first) {
+        let names: Vec<&str> = shown.iter().map(|(_, i)| *i).collect();
+        format!("{first} failing on {}", names.join(", "))
+    } else {
+        let names: Vec<String> = shown.iter().map(|(p, i)| format!("{p} on {i}")).collect();
+        format!("{} failing", names.join(", "))
+    };
+    if more > 0 {
+        words.push_str(&format!(" and {more} more"));
+    }
+    Some(words)
+}
+
 /// "health on checkout-2: 3 failures in a row (threshold 3); last: code
 /// 500 in 12 ms, status 500".
 pub fn evidence_line(e: &Evidence) -> String {
@@ -437,6 +480,7 @@ mod tests {
             reason: None,
             deployment,
             auto_rollback: Some(AutoRollback::Confirm),
+            since_ms: Some(1_699_999_990_000),
         }
     }
 
@@ -487,6 +531,8 @@ mod tests {
         );
         assert!(m.done.contains("nothing was changed"), "{}", m.done);
         assert_eq!(m.look, "rollguard events --app checkout --since 1h");
+        assert_eq!(m.cause.as_deref(), Some("health failing on checkout-2"));
+        assert_eq!(m.since_ms, Some(1_699_999_990_000));
         assert_eq!(
             (m.severity, m.dedup_key.as_str()),
             (Severity::Critical, "incident-4")
@@ -510,6 +556,32 @@ mod tests {
             evidence: vec![failing()],
         };
         assert_eq!(message(&widened, &cx(None)), None);
+        assert_eq!(r.cause.as_deref(), Some("after 4m 5s"));
+    }
+
+    #[test]
+    fn a_cause_names_at_most_three_failures() {
+        let on = |probe: &str, instance: &str| Evidence {
+            probe: probe.into(),
+            instance: instance.into(),
+            ..failing()
+        };
+        let two = [on("health", "a"), on("health", "b"), on("health", "a")];
+        assert_eq!(
+            failing_words(&two).as_deref(),
+            Some("health failing on a, b")
+        );
+        let mixed = [
+            on("health", "a"),
+            on("tcp", "b"),
+            on("tcp", "c"),
+            on("x", "d"),
+        ];
+        assert_eq!(
+            failing_words(&mixed).as_deref(),
+            Some("health on a, tcp on b, tcp on c failing and 1 more")
+        );
+        assert_eq!(failing_words(&[]), None);
     }
 
     #[test]

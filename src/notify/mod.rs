@@ -1,5 +1,5 @@
 //! Telling people: notifications of incidents, failed rollouts and
-//! rollbacks sent to Slack, Discord, webhooks, PagerDuty and local
+//! rollbacks sent to Slack, Discord, webhooks, PagerDuty, email and local
 //! commands, without losing one and without delaying anything else.
 //!
 //! The flow: events are recorded in the audit log as ever; the notifier
@@ -16,22 +16,30 @@
 //! - [`topic`]: the names `on = [...]` takes, and which event is which.
 //! - [`message`]: what a notification says (pure).
 //! - [`payload`]: each receiver type's body (pure).
+//! - [`email`]: an email's subject, thread headers and text (pure).
 //! - [`signature`]: the webhook's HMAC-SHA256 signature (pure).
 //! - [`retry`]: the backoff schedule and when to give up (pure).
 //! - [`enqueue`]: events into outbox rows.
 //! - [`deliver`]: one attempt, over HTTP or a local command.
+//! - [`smtp`]: one attempt at an email, through its SMTP server.
 //! - [`sender`]: the [`Notifier`] task, run by the prober's lease holder
 //!   and by every rollout worker while it runs.
+//! - [`stream`]: `websocket` receivers, the audit log streamed live to
+//!   clients with a token (no outbox), run by the prober's lease holder.
 //! - [`cli`]: `rollguard notify test NAME`.
 
 pub mod cli;
 pub mod deliver;
+pub mod email;
 pub mod enqueue;
 pub mod message;
 pub mod payload;
 pub mod retry;
 pub mod sender;
 pub mod signature;
+pub mod smtp;
+pub mod stream;
 pub mod topic;
 
 pub use sender::Notifier;
+pub use stream::Stream;

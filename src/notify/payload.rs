@@ -1,7 +1,8 @@
 //! Each receiver type's body, built from one [`Message`]: Slack blocks,
 //! a Discord embed, rollguard's own webhook JSON, a PagerDuty Events v2
 //! trigger or resolve, and what a command receiver is given (the webhook
-//! JSON on standard input and a Markdown timeline in a file). Pure. A
+//! JSON on standard input and a Markdown timeline in a file), an email's
+//! subject, thread ids and text (`email`). Pure. A
 //! body holds no secret: a PagerDuty routing key is added when it is
 //! sent ([`with_routing_key`]), a signature is made when it is sent.
 //!
@@ -31,6 +32,9 @@ pub fn body(kind: &ReceiverKind, m: &Message) -> Option<Value> {
             "event": webhook(m),
             "timeline": markdown(m),
         }),
+        ReceiverKind::Email(spec) => super::email::body(m, &spec.from),
+        // A live stream, not told through the outbox.
+        ReceiverKind::Websocket { .. } => return None,
     })
 }
 
@@ -284,6 +288,8 @@ mod tests {
             who: None,
             look: "rollguard events --app checkout --since 1h".into(),
             dedup_key: "incident-4".into(),
+            cause: Some("health failing on checkout-2".into()),
+            since_ms: Some(1_699_999_990_000),
         }
     }
 

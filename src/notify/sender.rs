@@ -61,15 +61,16 @@ pub struct Notifier {
 
 impl Notifier {
     /// Starts notifying `fleet`'s receivers from the history at `db`;
-    /// `None` when the config has no receiver (this process then leaves
-    /// the audit log to notifiers that have some).
+    /// `None` when the config has no receiver told through the outbox
+    /// (this process then leaves the audit log to notifiers that have
+    /// some).
     pub fn start(fleet: Arc<Fleet>, db: &Path) -> Option<Notifier> {
         Notifier::start_every(fleet, db, POLL)
     }
 
     /// [`Notifier::start`], looking every `poll`.
     pub fn start_every(fleet: Arc<Fleet>, db: &Path, poll: Duration) -> Option<Notifier> {
-        if fleet.receivers().is_empty() {
+        if !fleet.receivers().iter().any(|r| r.kind.outbox()) {
             return None;
         }
         let (shutdown, rx) = watch::channel(false);
@@ -119,7 +120,11 @@ fn token() -> String {
 }
 
 async fn run(fleet: Arc<Fleet>, db: PathBuf, poll: Duration, mut shutdown: watch::Receiver<bool>) {
-    let receivers = fleet.receivers();
+    let receivers: Vec<Arc<Receiver>> = fleet
+        .receivers()
+        .into_iter()
+        .filter(|r| r.kind.outbox())
+        .collect();
     let token = token();
     let store: Shared = Arc::default();
     let http = client();

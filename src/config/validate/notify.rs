@@ -1,9 +1,11 @@
 //! Validating `[[notify]]`: unique names, a known type and the keys that
 //! type takes, `on` naming known topics, `apps` naming known apps, URLs
-//! that are http(s), a `run` template whose values are quoted. Messages
-//! never repeat a URL, a secret or a key: they point at its place.
+//! that are http(s), a `run` template whose values are quoted (an `email`
+//! receiver's keys are checked in `validate/email.rs`). Messages never
+//! repeat a URL, a secret or a key: they point at its place.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{Bounds, Ctx, HOUR, RawNotify, S};
@@ -21,9 +23,9 @@ const RETRY_FOR: Bounds = Bounds {
     max: Duration::from_secs(7 * 86_400),
 };
 
-/// The types this version delivers to, and those it knows but refuses.
-const TYPES: &str = "\"slack\", \"discord\", \"webhook\", \"pagerduty\", \"command\"";
-const LATER: &[&str] = &["email", "websocket"];
+/// The receiver types.
+const TYPES: &str =
+    "\"slack\", \"discord\", \"webhook\", \"pagerduty\", \"command\", \"email\", \"websocket\"";
 
 /// Every `[[notify]]` entry; `apps` are the app names the file defines.
 pub(super) fn receivers(
@@ -47,21 +49,13 @@ fn receiver(
 ) -> Option<Receiver> {
     let name = cx.unique(seen, &n.name, "receiver").to_string();
     let type_name = cx.string(&n.kind);
-    if LATER.contains(&type_name.as_str()) {
-        cx.error(
-            n.kind.span(),
-            format!("receiver type \"{type_name}\" is not supported yet"),
-            Some(format!(
-                "type is one of {TYPES}; a `command` receiver can run a mail or chat tool"
-            )),
-        );
-        return None;
-    }
     let own_keys: &[&str] = match type_name.as_str() {
         "slack" | "discord" => &["url"],
         "webhook" => &["url", "secret"],
         "pagerduty" => &["url", "routing_key"],
         "command" => &["run"],
+        "email" => super::email::KEYS,
+        "websocket" => &["listen", "token"],
         other => {
             cx.error(
                 n.kind.span(),
@@ -71,16 +65,37 @@ fn receiver(
             return None;
         }
     };
+    let span = |s: &Option<S<String>>| s.as_ref().map(|s| s.span());
     let typed_keys = [
-        ("url", n.url.as_ref()),
-        ("secret", n.secret.as_ref()),
-        ("routing_key", n.routing_key.as_ref()),
-        ("run", n.run.as_ref()),
+        ("url", span(&n.url)),
+        ("secret", span(&n.secret)),
+        ("routing_key", span(&n.routing_key)),
+        ("run", span(&n.run)),
+        ("host", span(&n.host)),
+        ("port", n.port.as_ref().map(|p| p.span())),
+        ("tls", span(&n.tls)),
+        ("username", span(&n.username)),
+        ("password", span(&n.password)),
+        ("from", span(&n.from)),
+        ("to", n.to.as_ref().map(|t| t.span())),
+        ("ca_file", span(&n.ca_file)),
+        ("listen", span(&n.listen)),
+        ("token", span(&n.token)),
+        // A live stream is neither retried nor bounded per message.
+        (
+            "timeout",
+            span(&n.timeout).filter(|_| type_name == "websocket"),
+        ),
+        (
+            "retry_for",
+            span(&n.retry_for).filter(|_| type_name == "websocket"),
+        ),
     ];
     for (key, value) in typed_keys {
-        if let Some(v) = value.filter(|_| !own_keys.contains(&key)) {
+        let common = matches!(key, "timeout" | "retry_for");
+        if let Some(at) = value.filter(|_| common || !own_keys.contains(&key)) {
             cx.error(
-                v.span(),
+                at,
                 format!("`{key}` does not apply to a {type_name} receiver"),
                 Some("remove it, or change the receiver's type".into()),
             );
@@ -158,6 +173,8 @@ fn receiver(
                 routing_key,
             }
         }
+        "email" => ReceiverKind::Email(super::email::spec(cx, n, &name, &mut hidden)),
+        "websocket" => websocket(cx, n, &name, &mut hidden),
         _ => {
             let run = match &n.run {
                 Some(s) => {
@@ -246,6 +263,102 @@ fn receiver(
         // The file's ${NAME} values are added once the whole file is read.
         secrets: Secrets::new(hidden),
     })
+}
+
+/// A websocket receiver: a loopback `listen` address and a `token` from
+/// the environment. Without `on` it streams every event.
+fn websocket(
+    cx: &mut Ctx<'_>,
+    n: &RawNotify,
+    name: &str,
+    hidden: &mut Vec<(String, String)>,
+) -> ReceiverKind {
+    let listen = match &n.listen {
+        Some(s) => {
+            let v = cx.string(s);
+            match v.parse::<SocketAddr>() {
+                Ok(a) if a.ip().is_loopback() => Some(a),
+                Ok(_) => {
+                    cx.error(
+                        s.span(),
+                        format!("listen {v} is not a loopback address"),
+                        Some(
+                            "the event stream listens on this machine only, e.g. \
+                             \"127.0.0.1:9466\"; reach it from elsewhere through SSH"
+                                .into(),
+                        ),
+                    );
+                    None
+                }
+                Err(_) => {
+                    cx.error(
+                        s.span(),
+                        format!("listen \"{v}\" is not an address and port"),
+                        Some("write it as \"127.0.0.1:9466\" or \"[::1]:9466\"".into()),
+                    );
+                    None
+                }
+            }
+        }
+        None => {
+            cx.error(
+                n.name.span(),
+                format!("websocket receiver \"{name}\" has no `listen`"),
+                Some("add listen = \"127.0.0.1:9466\"".into()),
+            );
+            None
+        }
+    };
+    let token = match &n.token {
+        Some(s) => from_environment(cx, s, "token", "ROLLGUARD_STREAM_TOKEN", name, hidden),
+        None => {
+            cx.error(
+                n.name.span(),
+                format!("websocket receiver \"{name}\" has no `token`"),
+                Some("add token = \"${ROLLGUARD_STREAM_TOKEN}\" with the variable exported".into()),
+            );
+            String::new()
+        }
+    };
+    ReceiverKind::Websocket {
+        listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+        token,
+        every_event: n.on.is_none(),
+    }
+}
+
+/// A secret `key` of receiver `name`, which must be written as one
+/// `${NAME}` (e.g. `${example}`): its value is added to `hidden`.
+pub(super) fn from_environment(
+    cx: &mut Ctx<'_>,
+    s: &S<String>,
+    key: &str,
+    example: &str,
+    name: &str,
+    hidden: &mut Vec<(String, String)>,
+) -> String {
+    let raw = s.get_ref().trim();
+    let one_variable = raw
+        .strip_prefix("${")
+        .and_then(|r| r.strip_suffix('}'))
+        .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    if !one_variable {
+        cx.error(
+            s.span(),
+            format!("{key} is written in the file"),
+            Some(format!(
+                "a {key} comes from the environment: {key} = \"${{{example}}}\", with {example} \
+                 exported"
+            )),
+        );
+        return String::new();
+    }
+    let v = cx.string(s);
+    if v.trim().is_empty() {
+        cx.err(s.span(), format!("{key} is empty"));
+    }
+    hidden.push((format!("{name}.{key}"), v.clone()));
+    v
 }
 
 /// Every topic name, quoted, for hints.
