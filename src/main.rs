@@ -113,6 +113,9 @@ enum Cmd {
     /// Availability, latency, outages, deployments, rollbacks and the
     /// time to recover, per app and instance over a window (default 24h).
     Report(rollguard::report::cli::ReportArgs),
+    /// Write the Markdown timeline of an incident (ID) or a deployment
+    /// (deployment:ID) to start a postmortem; times in UTC.
+    Incident(rollguard::report::cli::IncidentArgs),
     /// Finish APP's rollout whose worker died: --resume or --rollback.
     Recover(rollout::cli::RecoverArgs),
     /// Notifications: `notify test NAME` sends a sample to one receiver.
@@ -296,6 +299,9 @@ async fn run(cli: Cli) -> ExitCode {
                 &db_path(&cli),
                 args,
             ))
+        }
+        Some(Cmd::Incident(ref args)) => {
+            ExitCode::from(rollguard::report::cli::incident(&db_path(&cli), args))
         }
         Some(Cmd::Notify(ref args)) => {
             let fleet = match load(cli.config.as_deref()) {

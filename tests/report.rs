@@ -1,8 +1,9 @@
-//! `rollguard report`, the real binary on a
+//! `rollguard report` and `rollguard incident`, the real binary on a
 //! history filled through the store with known results, incidents and
 //! deployments: the numbers (availability, percentiles, longest outage,
-//! mean time to recovery, counts) in the table, `--json` and `--csv`;
-//! unknown apps as `E_USAGE`.
+//! mean time to recovery, counts) in the table, `--json` and `--csv`; the
+//! timeline of an incident and of a deployment, in order; unknown apps and
+//! ids as `E_USAGE`.
 
 mod common;
 
@@ -488,8 +489,100 @@ fn the_report_gives_the_numbers_in_every_format() {
     );
 }
 
+fn in_order(doc: &str, lines: &[&str]) {
+    let mut from = 0;
+    for want in lines {
+        match doc[from..].find(want) {
+            Some(at) => from += at + want.len(),
+            None => panic!("{want:?} not found after byte {from} in:\n{doc}"),
+        }
+    }
+}
+
 #[test]
-fn unknown_apps_are_usage_errors() {
+fn the_timeline_of_an_incident_and_of_a_deployment() {
+    let dir = TempDir::new("report-timeline");
+    let (config, db) = (config(&dir), dir.join("history.db"));
+    fill(&db);
+
+    let md = stdout_ok(&run(&config, &db, &["incident", "1"]));
+    assert!(!md.contains('\x1b'), "{md:?}");
+    in_order(
+        &md,
+        &[
+            "# Incident 1: web\n",
+            "- **Opened:** ",
+            "- **Duration:** 5.0s (opened → healthy again)",
+            "- **Release:** v1 → v2 (deployment 1, rolled back)",
+            "- **Outcome:** resolved",
+            "- **Trigger:** gate (during deployment 1): `health` on `web-1`: 3 failures in a row",
+            "All times are UTC (+00:00).",
+            "## What failed",
+            "thresholds: 3 failures in a row fail, 2 passes in a row pass",
+            "## Deployments during the incident",
+            "deployment 1: v1 → v2 (rolling) by ana",
+            "## Timeline",
+            "**probe failed** `health` on `web-1`: code 500, 12.0 ms, status, `` status 500 *boom* `x` ``",
+            "**gate failed** health on web-1: 3 failures in a row",
+            "  - `health` on `web-1` (main side, port 18100)",
+            "**incident opened** incident 1 opened",
+            "**rollout failed**",
+            "**command fire** fire sent by bo — fire it \\\\x1b\\[2J customers see errors",
+            "**rollback started**",
+            "**notification sent** rollback\\_started sent to oncall",
+            "**incident resolved** incident 1 resolved after an outage of 5.0s",
+            "## Probe failures during the outage",
+            "`health` on `web-1`: 10 failed results from ",
+        ],
+    );
+    assert_eq!(
+        md.matches("**probe failed**").count(),
+        3,
+        "each sample once: {md}"
+    );
+
+    let out = dir.join("postmortem.md");
+    let written = run(
+        &config,
+        &db,
+        &["incident", "deployment:1", "-o", out.to_str().unwrap()],
+    );
+    assert!(stdout_ok(&written).is_empty());
+    let md = std::fs::read_to_string(&out).unwrap();
+    in_order(
+        &md,
+        &[
+            "# Deployment 1: web\n",
+            "- **What:** deploy v1 → v2 (rolling)",
+            "- **Started:** ",
+            " by ana — ship v2",
+            "- **Duration:** 20.0s",
+            "- **Outcome:** rolled back",
+            "- **Trigger:** failed: E\\_GATE\\_FAILED (gate\\_failed)",
+            "## Incidents during the deployment",
+            "incident 1 (gate): opened ",
+            "## Timeline",
+            "**deploy requested** deploy v1 → v2 (rolling) — by ana — ship v2",
+            "**stage started**",
+            "**traffic changed** web-1 50%, web-2 50% (120 ms)",
+            "**probe failed**",
+            "**gate failed**",
+            "**incident opened**",
+            "**rollout failed**",
+            "**rollback armed**",
+            "**command fire**",
+            "**rollback fired**",
+            "**rollback started**",
+            "**notification sent**",
+            "**instance restored** web-1 runs v1 again",
+            "**rollback completed** rolled back",
+            "**incident resolved**",
+        ],
+    );
+}
+
+#[test]
+fn unknown_apps_and_ids_are_usage_errors() {
     let dir = TempDir::new("report-unknown");
     let (config, db) = (config(&dir), dir.join("history.db"));
     let usage = Some(i32::from(Code::Usage.exit_code()));
@@ -503,17 +596,28 @@ fn unknown_apps_are_usage_errors() {
         run(&config, &db, &["report", "nosuch"]).status.code(),
         usage
     );
+    let out = run(&config, &db, &["incident", "3"]);
+    assert_eq!(out.status.code(), usage);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no history database"));
 
     fill(&db);
-    for args in [&["report", "nosuch"][..], &["report", "--since", "soon"]] {
+    for args in [
+        &["report", "nosuch"][..],
+        &["incident", "99"],
+        &["incident", "deployment:99"],
+        &["incident", "twelve"],
+        &["report", "--since", "soon"],
+    ] {
         let out = run(&config, &db, args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), usage, "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "{args:?}");
-        if args[1] != "--since" {
+        if args[1] != "twelve" && args[1] != "--since" {
             assert!(stderr.starts_with(Code::Usage.as_str()), "{stderr}");
         }
     }
     let out = run(&config, &db, &["report", "nosuch"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("apps: web, api"));
+    let out = run(&config, &db, &["incident", "99"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the history holds no incident 99"));
 }

@@ -1,14 +1,16 @@
-//! `rollguard report` on the command line: its options, the history
-//! opened read-only (never created), an unknown app told as `E_USAGE`
-//! with what exists, and the output written to standard output. Returns
+//! `rollguard report` and `rollguard incident` on the command line: their
+//! options, the history opened read-only (never created), an unknown app
+//! or id told as `E_USAGE` with what exists, and the output written to
+//! standard output (or, for `incident -o FILE`, to a file). Each returns
 //! the process exit code.
 
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Since;
 use super::availability::{self, AppReport};
 use super::render::{self, Report};
+use super::timeline::{self, Subject};
 use crate::config::Fleet;
 use crate::error::{Code, UserError};
 use crate::model::now_ms;
@@ -30,6 +32,17 @@ pub struct ReportArgs {
     /// Print CSV: a header, then a row per app and per instance.
     #[arg(long)]
     pub csv: bool,
+}
+
+/// `rollguard incident` options.
+#[derive(Clone, Debug, clap::Args)]
+pub struct IncidentArgs {
+    /// The incident (12, incident:12) or deployment (deployment:7).
+    #[arg(value_name = "ID", value_parser = Subject::parse)]
+    pub subject: Subject,
+    /// Write the Markdown to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// Prints `e` and returns its exit code.
@@ -151,5 +164,40 @@ fn write_stdout(text: &str) -> Result<(), UserError> {
             format!("cannot write to standard output: {e}"),
         )),
         _ => Ok(()),
+    }
+}
+
+/// `rollguard incident ID [-o FILE]`: the Markdown timeline of an
+/// incident or a deployment.
+pub fn incident(db: &Path, args: &IncidentArgs) -> u8 {
+    match run_incident(db, args) {
+        Ok(()) => 0,
+        Err(e) => fail(&e),
+    }
+}
+
+fn run_incident(db: &Path, args: &IncidentArgs) -> Result<(), UserError> {
+    let Some(store) = open_existing(db)? else {
+        let e = timeline::unknown(args.subject);
+        return Err(UserError::new(
+            e.code,
+            format!(
+                "{}: there is no history database at {}",
+                e.message,
+                db.display()
+            ),
+        )
+        .hint("point --db at the history (or --config at the fleet whose history it is)"));
+    };
+    let markdown = timeline::timeline(&store, args.subject)?;
+    match &args.output {
+        None => write_stdout(&markdown),
+        Some(path) => std::fs::write(path, markdown).map_err(|e| {
+            UserError::new(
+                Code::Usage,
+                format!("cannot write the timeline to {}: {e}", path.display()),
+            )
+            .hint("name a file in a folder that exists and that you may write")
+        }),
     }
 }

@@ -1,24 +1,33 @@
 //! Reading history back for people: `rollguard report` (per app and
 //! instance over a window: availability, probes and failures, latency
 //! percentiles, the longest outage, deployments, rollbacks and the mean
-//! time to recovery) and the hourly availability the console's History
-//! view charts.
+//! time to recovery), the hourly availability the console's History view
+//! charts, and `rollguard incident` (the Markdown timeline of one incident
+//! or deployment, to start a postmortem).
 //!
 //! Each part loads rows through the store's read-only queries, then
 //! computes or renders with pure functions:
 //! - [`availability`]: the report's numbers ([`availability::app_report`])
 //!   and [`availability::hourly_availability`] ([`HourBucket`]s).
 //! - [`render`]: the report as an aligned table, JSON or CSV.
-//! - [`cli`]: the command: options, opening the history read-only,
+//! - [`timeline`]: one incident's or deployment's rows ([`timeline::load`])
+//!   and their Markdown ([`timeline::render`]); [`timeline::timeline`]
+//!   does both, for the command and for a notification's `{timeline}`.
+//! - [`markdown`]: text from hosts and users made safe in Markdown.
+//! - [`cli`]: the two commands: options, opening the history read-only,
 //!   errors with their code, output.
 
 pub mod availability;
 pub mod cli;
+pub mod markdown;
+pub mod postmortem;
 pub mod render;
+pub mod timeline;
 
 use std::time::Duration;
 
 pub use availability::{AppReport, HourBucket, hourly_availability};
+pub use timeline::{Subject, timeline};
 
 /// A span of time: `from_ms <= at_ms < to_ms`, ms since the epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
