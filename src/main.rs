@@ -110,6 +110,12 @@ enum Cmd {
     History(rollout::cli::HistoryArgs),
     /// Print the audit log of every app, oldest first; --follow goes on.
     Events(audit::EventsArgs),
+    /// Availability, latency, outages, deployments, rollbacks and the
+    /// time to recover, per app and instance over a window (default 24h).
+    Report(rollguard::report::cli::ReportArgs),
+    /// Write the Markdown timeline of an incident (ID) or a deployment
+    /// (deployment:ID) to start a postmortem; times in UTC.
+    Incident(rollguard::report::cli::IncidentArgs),
     /// Finish APP's rollout whose worker died: --resume or --rollback.
     Recover(rollout::cli::RecoverArgs),
     /// Notifications: `notify test NAME` sends a sample to one receiver.
@@ -281,6 +287,21 @@ async fn run(cli: Cli) -> ExitCode {
                 .and_then(|p| config::load(&p))
                 .ok();
             ExitCode::from(audit::events(fleet.as_ref(), &db_path(&cli), args).await)
+        }
+        Some(Cmd::Report(ref args)) => {
+            // As for `history`: the config names the apps and instances to
+            // report, and tells a misspelt app apart; the history suffices.
+            let fleet = config::discover(cli.config.as_deref())
+                .and_then(|p| config::load(&p))
+                .ok();
+            ExitCode::from(rollguard::report::cli::report(
+                fleet.as_ref(),
+                &db_path(&cli),
+                args,
+            ))
+        }
+        Some(Cmd::Incident(ref args)) => {
+            ExitCode::from(rollguard::report::cli::incident(&db_path(&cli), args))
         }
         Some(Cmd::Notify(ref args)) => {
             let fleet = match load(cli.config.as_deref()) {

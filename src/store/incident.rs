@@ -233,6 +233,29 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().map_err(err())
     }
 
+    /// `app`'s incidents that were open at some time in `from_ms..=to_ms`
+    /// (opened by its end, not healthy again before its start), oldest
+    /// first.
+    pub fn incidents_between(
+        &self,
+        app: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let err = || self.sql_err("read incidents");
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {COLS} FROM incidents WHERE app = ?1 AND opened_ms <= ?3 \
+                 AND coalesce(healthy_ms, resolved_ms, ?2) >= ?2 ORDER BY opened_ms, id"
+            ))
+            .map_err(err())?;
+        let rows = stmt
+            .query_map(params![app, from_ms, to_ms], incident_from_row)
+            .map_err(err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(err())
+    }
+
     /// Incident `id`, if there is one.
     pub fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError> {
         self.conn

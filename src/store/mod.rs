@@ -15,6 +15,9 @@
 //! - `outbox`: notifications written before they are sent, claimed by
 //!   one sender at a time, marked sent or given up.
 //! - `verdict`: each instance's verdict as the prober last wrote it.
+//! - `report`: what `rollguard report` and `rollguard incident` read:
+//!   probe results aggregated per instance, per probe and per hour,
+//!   deployments and rollbacks counted, the rows around one incident.
 //! - `start`: a deployment's start (lock, row, batches, first events) in
 //!   one transaction.
 //! - [`writer`]: a dedicated thread that batches probe results to disk so
@@ -32,6 +35,7 @@ mod incident;
 mod lease;
 mod outbox;
 mod queries;
+mod report;
 pub mod rollout;
 pub mod schema;
 mod start;
@@ -52,6 +56,7 @@ pub use incident::{INCIDENT_ACTOR, Incident, Opened};
 pub use lease::{LeaseHolder, LeaseTake};
 pub use outbox::{NOTIFY_ACTOR, NewNotification, Notification, NotificationState};
 pub use queries::Event;
+pub use report::{DeploymentCount, FailureSpan, ResultPoint, ResultTally};
 pub use rollout::{
     BATCH_END_STATES, Batch, Command, Deployment, InstanceChange, InstanceState, Lock, LockOwner,
     Release, SnapshotRow,

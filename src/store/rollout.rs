@@ -233,7 +233,7 @@ pub struct Command {
     pub at_ms: i64,
 }
 
-const DEPLOYMENT_COLS: &str = "id, app, from_version, to_version, strategy, state, outcome, \
+pub(super) const DEPLOYMENT_COLS: &str = "id, app, from_version, to_version, strategy, state, outcome, \
      actor, reason, started_at_ms, ended_at_ms, plan, warnings";
 const EVENT_COLS: &str = "id, at_ms, app, deployment_id, kind, actor, reason, evidence";
 const BATCH_COLS: &str =
@@ -1062,7 +1062,7 @@ impl Store {
 
 // ----- lenient row readers -----
 
-fn deployment_from_row(row: &Row<'_>) -> rusqlite::Result<Deployment> {
+pub(super) fn deployment_from_row(row: &Row<'_>) -> rusqlite::Result<Deployment> {
     Ok(Deployment {
         id: int(row.get_ref(0)?).unwrap_or(0),
         app: text(row.get_ref(1)?),
