@@ -837,10 +837,18 @@ fn a_command_receiver_gets_the_event_on_stdin_and_the_timeline_in_a_file() {
             .unwrap();
         let event: Value = serde_json::from_str(&json).unwrap();
         assert_eq!(event["incident"], id);
+        // The incident's timeline, as `rollguard incident` writes it.
         assert!(
-            rest.starts_with(&format!("# web is failing: incident {id} opened\n")),
+            rest.starts_with(&format!("# Incident {id}: web\n")),
             "{rest}"
         );
-        assert!(rest.contains("## Why\n\n- tcp on web-1"), "{rest}");
+        for part in [
+            "## What failed",
+            "## Timeline",
+            "tcp on web-1",
+            "incident_opened",
+        ] {
+            assert!(rest.contains(part), "{part}: {rest}");
+        }
     });
 }

@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use super::deliver::{attempt, client};
 use super::enqueue::enqueue;
 use super::retry::{Judgement, Next, after_failure};
-use crate::config::{Fleet, Receiver};
+use crate::config::{Fleet, Receiver, ReceiverKind};
 use crate::model::now_ms;
 use crate::store::{Notification, Store};
 
@@ -212,10 +212,38 @@ struct Job {
 }
 
 impl Job {
+    /// A command receiver's body with, in its `timeline`, the incident's
+    /// (else the deployment's) whole timeline as the history has it now,
+    /// as `rollguard incident` writes it; the message's own Markdown when
+    /// it cannot be read.
+    async fn with_timeline(&self, payload: &serde_json::Value) -> serde_json::Value {
+        use crate::report::{Subject, timeline};
+        let event = &payload["event"];
+        let subject = match (event["incident"].as_i64(), event["deployment"].as_i64()) {
+            (Some(i), _) => Subject::Incident(i),
+            (None, Some(d)) => Subject::Deployment(d),
+            (None, None) => return payload.clone(),
+        };
+        let read = blocking(&self.db, &self.store, move |s| {
+            timeline(s, subject).map_err(|e| e.to_string())
+        })
+        .await;
+        let mut payload = payload.clone();
+        match read {
+            Ok(markdown) => payload["timeline"] = serde_json::Value::String(markdown),
+            Err(e) => tracing::debug!("the timeline of {subject} cannot be read: {e}"),
+        }
+        payload
+    }
+
     /// Sends `n` once and records how it went.
     async fn send(self, n: Notification) {
         let r = &self.receiver;
-        let a = attempt(&self.http, r, n.id, &n.topic, &n.app, &n.payload).await;
+        let payload = match r.kind {
+            ReceiverKind::Command { .. } => self.with_timeline(&n.payload).await,
+            _ => n.payload.clone(),
+        };
+        let a = attempt(&self.http, r, n.id, &n.topic, &n.app, &payload).await;
         let now = now_ms();
         let next = match a.judgement {
             Judgement::Delivered => None,

@@ -286,6 +286,12 @@ impl App {
                 .apps
                 .get(i)
                 .map(|a| Load::AppRecords(a.name.clone())),
+            View::History if self.history_view.availability_due(self.now_ms) => {
+                Some(Load::Availability {
+                    apps: self.fleet.apps.iter().map(|a| a.name.clone()).collect(),
+                    now_ms: self.now_ms,
+                })
+            }
             View::History => Some(Load::History),
             View::Deployment(id) => Some(Load::Report(id)),
             View::Events => Some(Load::Events {
@@ -293,6 +299,12 @@ impl App {
             }),
             View::Logs => self.logs_view.deployment().map(Load::WorkerLog),
         }
+    }
+
+    /// What History shows above its table: its error line, and its chart's
+    /// apps.
+    pub fn history_above(&self) -> (bool, usize) {
+        self.history_view.above()
     }
 
     /// Takes in what a background task reports.
@@ -330,6 +342,9 @@ impl App {
             Arrival::Done(Err(why)) => self.notify(why, true),
             Arrival::Loaded(Ok(loaded)) => match loaded {
                 Loaded::History(rows) => self.history_view.set_rows(rows),
+                Loaded::Availability { at_ms, apps } => {
+                    self.history_view.set_availability(at_ms, apps)
+                }
                 Loaded::Report {
                     id,
                     report,

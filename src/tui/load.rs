@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use crate::report::{HourBucket, Window, hourly_availability};
 use crate::rollout::report::{self, DeploymentReport};
 use crate::store::{Deployment, Event, Incident, Notification, Release, Store};
 
@@ -34,6 +35,14 @@ pub enum Load {
     WorkerLog(i64),
     /// The releases the history knows of these apps (completion).
     Releases(Vec<String>),
+    /// These apps' hourly availability over the last 24 hours (History's
+    /// chart), at this time.
+    Availability {
+        /// The apps, in fleet order.
+        apps: Vec<String>,
+        /// Now, ms since the epoch.
+        now_ms: i64,
+    },
 }
 
 /// An app's releases and deployments, as the App view shows them.
@@ -75,6 +84,13 @@ pub enum Loaded {
     AppRecords(AppRecords),
     /// Each app's releases, newest first (completion).
     Releases(Vec<(String, Vec<String>)>),
+    /// Each app's availability per hour, oldest first (History's chart).
+    Availability {
+        /// When it was read.
+        at_ms: i64,
+        /// Per app, in fleet order.
+        apps: Vec<(String, Vec<HourBucket>)>,
+    },
     /// The releases whose artifacts are on an app's hosts (completion).
     Available {
         /// The app.
@@ -89,6 +105,20 @@ pub enum Loaded {
         /// Its lines, oldest first (at most [`WORKER_LOG_LINES`]).
         lines: Vec<String>,
     },
+}
+
+/// The hours History's chart shows.
+pub const CHART_HOURS: i64 = 24;
+
+/// The window of History's chart at `now_ms`: the current hour and the
+/// [`CHART_HOURS`] − 1 before it.
+pub fn chart_window(now_ms: i64) -> Window {
+    const HOUR: i64 = 3_600_000;
+    let this_hour = now_ms - now_ms.rem_euclid(HOUR);
+    Window {
+        from_ms: this_hour - (CHART_HOURS - 1) * HOUR,
+        to_ms: now_ms.max(this_hour + 1),
+    }
 }
 
 /// How many lines of a worker's log the Logs view shows.
@@ -149,6 +179,21 @@ pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
                 tracing::debug!("cannot read the releases for completion: {e}");
                 Vec::new()
             }))
+        }
+        Load::Availability { apps, now_ms } => {
+            let store = open()?;
+            let window = chart_window(*now_ms);
+            let mut out = Vec::with_capacity(apps.len());
+            for app in apps {
+                out.push((
+                    app.clone(),
+                    hourly_availability(&store, app, window).map_err(err)?,
+                ));
+            }
+            Loaded::Availability {
+                at_ms: *now_ms,
+                apps: out,
+            }
         }
         Load::AppRecords(app) => {
             let store = open()?;

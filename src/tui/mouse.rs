@@ -56,6 +56,8 @@ pub struct Around {
     pub log: bool,
     /// A line above the table's headings (the app view's rollout line).
     pub line_above: bool,
+    /// History's error line and the apps of its chart, above its table.
+    pub history: Option<(bool, usize)>,
 }
 
 impl Around {
@@ -72,6 +74,7 @@ impl Around {
             banner: app.banner.is_some(),
             log: app.log_visible(),
             line_above,
+            history: (app.view() == View::History).then(|| app.history_above()),
         }
     }
 }
@@ -110,6 +113,11 @@ pub fn shown_row(area: Rect, around: Around, column: u16, row: u16) -> Option<us
     if around.line_above && inner.height > 2 {
         inner.y += 1;
         inner.height -= 1;
+    }
+    if let Some((error, apps)) = around.history {
+        let above = super::components::history_lines_above(error, apps, inner.height);
+        inner.y += above;
+        inner.height -= above;
     }
     let first = inner.y.saturating_add(1);
     let rows = inner.height.saturating_sub(1);

@@ -1016,6 +1016,40 @@ fn write_story(db: &Path, fleet: &Arc<Fleet>) {
     });
 }
 
+/// A day of probe results for History's chart: web lost a fifth of an
+/// hour five hours ago and one result two hours ago, api has an hour
+/// without results, worker fails half of this hour; batch has none.
+fn write_results(db: &Path) {
+    let mut store = Store::open(db).unwrap();
+    let hour = 3_600_000;
+    let this_hour = now() - now().rem_euclid(hour);
+    let mut rows = Vec::new();
+    for h in 0..24 {
+        let start = this_hour - (23 - h) * hour;
+        for m in 0..60 {
+            let at = start + m * 50_000;
+            if at > now() {
+                break;
+            }
+            let web_fails = (h == 18 && m < 12) || (h == 21 && m == 0);
+            rows.push(result("web", "web-1", "tcp", at, !web_fails, 20.0));
+            if h != 13 {
+                rows.push(result("api", "api-1", "tcp", at, true, 10.0));
+            }
+            let worker_fails = h == 23 && m % 2 == 0;
+            rows.push(result(
+                "worker",
+                "worker-1",
+                "alive",
+                at,
+                !worker_fails,
+                30.0,
+            ));
+        }
+    }
+    store.insert_results(&rows).unwrap();
+}
+
 /// The story: its fleet, its state, and its history in a folder of its
 /// own.
 struct Story {
@@ -1030,6 +1064,7 @@ fn story(name: &str) -> Story {
     let dir = Scratch::new(name);
     let db = dir.0.join("history.db");
     write_story(&db, &fleet);
+    write_results(&db);
     Story {
         state: story_state(&fleet),
         fleet,
@@ -1104,6 +1139,54 @@ fn snapshot_history_view() {
         &a,
         &s.state,
     );
+}
+
+#[test]
+fn snapshot_history_with_its_availability_chart() {
+    let s = story("history-chart");
+    let mut a = s.console();
+    s.key(&mut a, key('H'));
+    s.feed(&mut a);
+    let wanted = a.wanted();
+    assert!(
+        matches!(wanted, Some(Load::Availability { .. })),
+        "{wanted:?}"
+    );
+    s.feed(&mut a);
+    assert_eq!(a.wanted(), Some(Load::History), "read once a minute");
+    snap(
+        "history_chart",
+        "History with each app's availability over 24 hours: web's bad hour five hours ago, api's hour without results, worker failing now, batch without results",
+        &a,
+        &s.state,
+    );
+}
+
+/// A click in History lands on the row under it, below the chart and
+/// below the error line when one shows.
+#[test]
+fn a_click_in_history_under_its_chart_and_its_error_line() {
+    let s = story("history-click");
+    let mut a = s.console();
+    s.key(&mut a, key('H'));
+    s.feed(&mut a);
+    s.feed(&mut a);
+    let area = ratatui::layout::Rect::new(0, 0, 100, 30);
+    for error in [false, true] {
+        if error {
+            a.arrive(Arrival::Loaded(Err("database is locked".into())));
+        }
+        let buf = render(&a, &s.state, 100, 30);
+        let text = lines(&buf).join("\n");
+        assert!(text.contains("availability"), "{text}");
+        assert_eq!(text.contains("cannot read the history"), error, "{text}");
+        let y = row_of(&buf, "v11 → v12");
+        assert!(a.click(20, y, area, &s.state), "{text}");
+        assert_eq!(a.selected(), 4, "deployment 4's row:\n{text}");
+        let y = row_of(&buf, "v5 → v6");
+        assert!(a.click(20, y, area, &s.state));
+        assert_eq!(a.selected(), 0);
+    }
 }
 
 #[test]

@@ -4,7 +4,9 @@
 //! one (its timeline and "why" card); `b` rolls its app back to the
 //! release it deployed. The rows come from the history through
 //! [`Load::History`](crate::tui::load::Load), about once a second while
-//! the view is open.
+//! the view is open. Above them, when there is room, each app's
+//! availability over the last 24 hours, a cell per hour
+//! ([`Load::Availability`](crate::tui::load::Load), once a minute).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -14,6 +16,7 @@ use ratatui::widgets::{Cell, Paragraph, Row};
 
 use crate::model::DeploymentKind;
 use crate::printable::printable;
+use crate::report::HourBucket;
 use crate::rollout::lock::day_time;
 use crate::store::Deployment;
 use crate::tui::columns::{Col, fit};
@@ -30,9 +33,55 @@ pub struct HistoryView {
     loaded: bool,
     error: Option<String>,
     selection: Selection,
+    /// Each app's hourly availability, oldest hour first, and when it was
+    /// read.
+    availability: Option<(i64, Vec<AppHours>)>,
+}
+
+/// An app and its hours, oldest first.
+pub type AppHours = (String, Vec<HourBucket>);
+
+/// How often the chart is read again.
+const CHART_EVERY_MS: i64 = 60_000;
+
+/// Lines drawn above the table in a panel whose inside is `height` lines
+/// high: the error line, when there is one, and the chart of `apps` apps
+/// (its title and a line per app) when it leaves the table eight lines.
+/// What `draw` does, and what a click goes by.
+pub fn lines_above(error: bool, apps: usize, height: u16) -> u16 {
+    let error = u16::from(error);
+    let chart = u16::try_from(apps).map_or(u16::MAX, |a| a.saturating_add(1));
+    if apps > 0 && height.saturating_sub(error) >= chart.saturating_add(8) {
+        error + chart
+    } else {
+        error
+    }
 }
 
 impl HistoryView {
+    /// Whether the chart should be read again.
+    pub fn availability_due(&self, now_ms: i64) -> bool {
+        self.loaded
+            && self
+                .availability
+                .as_ref()
+                .is_none_or(|(at, _)| now_ms.saturating_sub(*at) >= CHART_EVERY_MS)
+    }
+
+    /// Takes in the chart read at `at_ms`.
+    pub fn set_availability(&mut self, at_ms: i64, apps: Vec<AppHours>) {
+        self.availability = Some((at_ms, apps));
+    }
+
+    /// Whether the error line shows, and the apps the chart has: what
+    /// [`lines_above`] goes by.
+    pub fn above(&self) -> (bool, usize) {
+        (
+            self.error.is_some(),
+            self.availability.as_ref().map_or(0, |(_, a)| a.len()),
+        )
+    }
+
     /// Takes in the rows read (newest first), keeping the same deployment
     /// selected when it is still listed.
     pub fn set_rows(&mut self, rows: Vec<Deployment>) {
@@ -119,6 +168,8 @@ impl Component for HistoryView {
         if inner.is_empty() {
             return;
         }
+        let (error, apps) = self.above();
+        let chart = lines_above(error, apps, inner.height) - u16::from(error);
         if let Some(why) = &self.error {
             let top = Rect { height: 1, ..inner };
             frame.render_widget(
@@ -128,6 +179,17 @@ impl Component for HistoryView {
             );
             inner.y += 1;
             inner.height = inner.height.saturating_sub(1);
+        }
+        if chart > 0
+            && let Some((_, availability)) = &self.availability
+        {
+            let top = Rect {
+                height: chart,
+                ..inner
+            };
+            frame.render_widget(Paragraph::new(chart_lines(availability, cx)), top);
+            inner.y += chart;
+            inner.height -= chart;
         }
         if self.rows.is_empty() {
             let words = if self.loaded {
@@ -216,4 +278,85 @@ fn row<'a>(d: &Deployment, w: &[u16], cx: &DrawContext) -> Row<'a> {
             .filter(|(_, w)| **w > 0)
             .map(|(c, _)| c),
     )
+}
+
+/// The chart: a title, then per app its name, a cell per hour (oldest at
+/// the left; its height and colour say the hour's availability, `·` an
+/// hour without results) and the availability over the whole window.
+fn chart_lines(apps: &[AppHours], cx: &DrawContext) -> Vec<Line<'static>> {
+    let t = cx.theme;
+    let dim = Style::new().fg(t.dim);
+    let name_w = apps
+        .iter()
+        .map(|(a, _)| a.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(4, 16);
+    let mut lines = vec![Line::from(Span::styled(
+        "availability, last 24 h to now: █ ≥99.9%  ▆ ≥99%  ▄ ≥95%  ▂ less  · no results",
+        dim,
+    ))];
+    for (app, hours) in apps {
+        let mut spans = vec![Span::styled(
+            format!("{:<name_w$} ", text::truncate(&printable(app), name_w)),
+            Style::new().add_modifier(Modifier::BOLD),
+        )];
+        for h in hours {
+            let (cell, style) = match h.availability() {
+                None => ("·", dim),
+                Some(a) => level(a, t),
+            };
+            spans.push(Span::styled(cell, style));
+        }
+        let (ok, total) = hours
+            .iter()
+            .fold((0u64, 0u64), |(o, n), h| (o + h.ok, n + h.total));
+        let whole = if total == 0 {
+            Span::styled("  no results", dim)
+        } else {
+            let a = ok as f64 / total as f64;
+            Span::styled(format!(" {:>6.2}%", floor_2(a * 100.0)), level(a, t).1)
+        };
+        spans.push(whole);
+        lines.push(Line::from(spans));
+    }
+    lines
+}
+
+/// The cell and colour of availability `a` (0 to 1).
+fn level(a: f64, t: &Theme) -> (&'static str, Style) {
+    if a >= 0.999 {
+        ("█", Style::new().fg(t.healthy))
+    } else if a >= 0.99 {
+        ("▆", Style::new().fg(t.degraded))
+    } else if a >= 0.95 {
+        ("▄", Style::new().fg(t.degraded))
+    } else {
+        ("▂", Style::new().fg(t.down))
+    }
+}
+
+/// `x` cut (not rounded) to two decimals, so 99.996% never reads 100.00%.
+fn floor_2(x: f64) -> f64 {
+    (x * 100.0).floor() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_shows_only_where_it_leaves_the_table_room() {
+        assert_eq!(lines_above(false, 3, 12), 4);
+        assert_eq!(lines_above(false, 3, 11), 0);
+        assert_eq!(lines_above(true, 3, 13), 5);
+        assert_eq!(lines_above(true, 3, 12), 1);
+        assert_eq!(lines_above(false, 0, 40), 0);
+    }
+
+    #[test]
+    fn availability_is_cut_not_rounded_up() {
+        assert_eq!(floor_2(99.996), 99.99);
+        assert_eq!(floor_2(100.0), 100.0);
+    }
 }

@@ -30,7 +30,7 @@ pub use deployment_view::{DeploymentView, instance_state, why_lines};
 pub use events_view::EventsView;
 pub use fleet_view::{FleetView, status_symbol};
 pub use help::Help;
-pub use history_view::{HistoryView, is_rollback};
+pub use history_view::{HistoryView, is_rollback, lines_above as history_lines_above};
 pub use log_pane::LogPane;
 pub use logs_view::LogsView;
 pub use selection::Selection;
