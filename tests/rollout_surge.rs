@@ -84,6 +84,13 @@ async fn surge(test: &str, lb: &str) {
             .all(|c| c["detail"]["side"] == "main" && c["state"] == "done"),
         "{restores:#?}"
     );
+    // The record says what was put back: v3 replaced by v2 again.
+    assert!(
+        restores
+            .iter()
+            .all(|c| c["from_version"] == "v3" && c["to_version"] == "v2"),
+        "{restores:#?}"
+    );
     let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();
     for i in status[0]["instances"].as_array().unwrap() {

@@ -248,6 +248,8 @@ impl Engine {
 
     /// Records a change about to be made; -1 (and a warning) when the
     /// store refuses, for changes that go on regardless (cleanup, restore).
+    /// Records a change of `instance` from release `from` to the plan's
+    /// release, before it is made.
     fn try_change(
         &self,
         batch: Option<i64>,
@@ -256,8 +258,21 @@ impl Engine {
         from: Option<&str>,
         detail: Value,
     ) -> Result<i64, crate::store::StoreError> {
-        let name = self.app().instances[instance].name.clone();
         let to = self.plan.to.to_string();
+        self.try_change_to(batch, instance, action, from, Some(&to), detail)
+    }
+
+    /// [`Self::try_change`] to release `to`.
+    fn try_change_to(
+        &self,
+        batch: Option<i64>,
+        instance: usize,
+        action: ChangeAction,
+        from: Option<&str>,
+        to: Option<&str>,
+        detail: Value,
+    ) -> Result<i64, crate::store::StoreError> {
+        let name = self.app().instances[instance].name.clone();
         let detail = (!detail.is_null()).then_some(detail);
         self.store.record_change(
             self.deployment,
@@ -265,7 +280,7 @@ impl Engine {
             &name,
             action.as_str(),
             from,
-            Some(&to),
+            to,
             ChangeState::Started.as_str(),
             detail.as_ref(),
         )

@@ -184,11 +184,19 @@ impl Engine {
                 failed.push((self.name(i), "no executor".to_string(), side));
                 continue;
             };
-            match self.try_change(
+            // What is put back: the release the snapshot saw, else the
+            // plan's way back.
+            let restored = snapshot
+                .as_ref()
+                .and_then(|s| s.version.as_ref())
+                .or(self.plan.from.as_ref())
+                .map(ToString::to_string);
+            match self.try_change_to(
                 None,
                 i,
                 ChangeAction::Restore,
                 from.as_deref(),
+                restored.as_deref(),
                 json!({"side": side}),
             ) {
                 Ok(id) => todo.push((i, side, snapshot, exec, id)),
