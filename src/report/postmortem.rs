@@ -426,8 +426,7 @@ fn event_entry(e: &Event, typed: Option<&EventKind>, evidence: &[Evidence]) -> E
     if let Some(EventKind::TrafficChanging { to }) = typed
         && !to.is_null()
     {
-        let routing: String = to.to_string().chars().take(300).collect();
-        details.push(format!("asked: {}", md::code(&routing)));
+        details.push(format!("asked: {}", asked(to)));
     }
     Entry {
         at_ms: e.at_ms,
@@ -440,6 +439,33 @@ fn event_entry(e: &Event, typed: Option<&EventKind>, evidence: &[Evidence]) -> E
         ),
         details,
     }
+}
+
+/// The routing a `traffic_changing` asked for, in words: each server's
+/// instance (and side when it is not the main one) and its weight, or
+/// `out` when it takes no traffic. A routing of another shape is shown as
+/// its JSON, cut.
+fn asked(to: &serde_json::Value) -> String {
+    let Some(servers) = to["servers"].as_array() else {
+        let json: String = to.to_string().chars().take(300).collect();
+        return md::code(&json);
+    };
+    let words: Vec<String> = servers
+        .iter()
+        .map(|s| {
+            let name = s["instance"].as_str().unwrap_or("?");
+            let side = match s["side"].as_str() {
+                Some("main") | None => String::new(),
+                Some(other) => format!(" ({other})"),
+            };
+            let weight = match s["weight"].as_u64() {
+                Some(w) => format!("weight {w}"),
+                None => "out".to_string(),
+            };
+            format!("{}{} {weight}", md::code(name), md::text(&side))
+        })
+        .collect();
+    words.join(", ")
 }
 
 fn change_entry(c: &InstanceChange) -> Entry {
@@ -615,5 +641,15 @@ mod tests {
         e.kind = "teleported".into();
         let md = render(&rows(vec![e]));
         assert!(md.contains("**teleported** (unreadable payload)"), "{md}");
+    }
+
+    #[test]
+    fn a_routing_asked_for_reads_in_words() {
+        let to = serde_json::json!({"servers": [
+            {"instance": "web-1", "side": "main", "weight": null, "port": 1},
+            {"instance": "web-2", "side": "alt", "weight": 2, "port": 2}
+        ]});
+        assert_eq!(asked(&to), "`web-1` out, `web-2` (alt) weight 2");
+        assert_eq!(asked(&serde_json::json!({"x": 1})), "`{\"x\":1}`");
     }
 }
