@@ -3,7 +3,8 @@
 //! the prober killed with `kill -9` is taken over by the other; SIGTERM
 //! stops an agent cleanly and frees the lease; a real HTTP server that
 //! fails and flaps makes one incident, opened and resolved once, whose
-//! evidence names both instances that failed together.
+//! evidence names both instances that failed together, and two messages
+//! to a webhook receiver: its opening and its end.
 
 mod common;
 
@@ -77,6 +78,11 @@ fn flapper() -> Flapper {
 
 /// A config of app `web` with one instance per port, probed every 100 ms.
 fn config(dir: &TempDir, ports: &[u16]) -> PathBuf {
+    config_with(dir, ports, "")
+}
+
+/// [`config`] with `extra` TOML at its end (e.g. `[[notify]]`).
+fn config_with(dir: &TempDir, ports: &[u16], extra: &str) -> PathBuf {
     let mut t = String::from("[[app]]\nname = \"web\"\n");
     for (i, p) in ports.iter().enumerate() {
         t.push_str(&format!(
@@ -88,9 +94,46 @@ fn config(dir: &TempDir, ports: &[u16]) -> PathBuf {
         "[[app.probe]]\nname = \"health\"\ntype = \"http\"\npath = \"/health\"\ntimeout = \"1s\"\n\
          [app.health]\ninterval = \"100ms\"\nfailure_threshold = 2\nresolve_after = \"2s\"\n",
     );
+    t.push_str(extra);
     let path = dir.join("fleet.toml");
     std::fs::write(&path, t).unwrap();
     path
+}
+
+/// A webhook receiver on loopback: answers 200 and keeps each
+/// notification's topic and body.
+fn receiver() -> (u16, Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = got.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let (mut topic, mut length) = (String::new(), 0usize);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("x-rollguard-topic:") {
+                    topic = v.trim().to_string();
+                }
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            let body = serde_json::from_slice(&body).unwrap_or_default();
+            kept.lock().unwrap().push((topic, body));
+        }
+    });
+    (port, got)
 }
 
 /// A running agent, killed on drop.
@@ -262,7 +305,12 @@ fn events(db: &Path, kind: &str) -> Vec<serde_json::Value> {
 fn a_flapping_outage_of_two_instances_is_one_incident_opened_and_resolved_once() {
     let dir = TempDir::new("agent-incident");
     let servers = [flapper(), flapper()];
-    let cfg = config(&dir, &[servers[0].port, servers[1].port]);
+    // The on-call are told of it: once when it opens, once when it ends.
+    let (hook, told) = receiver();
+    let notify = format!(
+        "[[notify]]\nname = \"oncall\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{hook}/hook\"\n"
+    );
+    let cfg = config_with(&dir, &[servers[0].port, servers[1].port], &notify);
     let db = dir.join("history.db");
     let mut agent = Agent::start(&cfg, &db, dir.join("agent.log"));
     wait_for("probes to run", Duration::from_secs(15), || {
@@ -324,6 +372,17 @@ fn a_flapping_outage_of_two_instances_is_one_incident_opened_and_resolved_once()
     // (about 5 s), not counting the healthy wait before resolving.
     let outage = resolved[0]["outage_ms"].as_u64().unwrap();
     assert!((3_000..15_000).contains(&outage), "outage {outage} ms");
+    // Two messages for the whole flapping outage, about that incident.
+    wait_for("both messages", Duration::from_secs(15), || {
+        told.lock().unwrap().len() >= 2
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let told = told.lock().unwrap().clone();
+    let topics: Vec<&str> = told.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(topics, ["incident_opened", "incident_resolved"], "{told:?}");
+    for (_, body) in &told {
+        assert_eq!(&body["incident"], id, "{body}");
+    }
     let instances = resolved[0]["instances"].as_array().unwrap();
     assert_eq!(instances.len(), 2, "{resolved:?}");
 
