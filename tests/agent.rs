@@ -100,9 +100,12 @@ fn config_with(dir: &TempDir, ports: &[u16], extra: &str) -> PathBuf {
     path
 }
 
+/// What a receiver got: each notification's topic and body.
+type Told = Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+
 /// A webhook receiver on loopback: answers 200 and keeps each
 /// notification's topic and body.
-fn receiver() -> (u16, Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>) {
+fn receiver() -> (u16, Told) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let got = Arc::new(std::sync::Mutex::new(Vec::new()));

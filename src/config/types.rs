@@ -442,6 +442,17 @@ impl std::fmt::Debug for PromAuth {
     }
 }
 
+impl App {
+    /// The probes whose `no_data` results go uncounted (`on_no_data =
+    /// "skip"`), by name.
+    pub fn uncounted_probes(&self) -> Vec<String> {
+        (self.probes.iter())
+            .filter(|p| p.skips_no_data())
+            .map(|p| p.name.clone())
+            .collect()
+    }
+}
+
 impl Probe {
     /// Whether its `no_data` results go uncounted, by health and by a gate
     /// (`on_no_data = "skip"`).

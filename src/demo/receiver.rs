@@ -26,6 +26,9 @@ pub enum Say {
     Stderr,
 }
 
+/// How long one request may take to arrive.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The largest body kept; a bigger one is refused with 413.
 const MAX_BODY: usize = 256 * 1024;
 
@@ -34,14 +37,16 @@ const MAX_BODY: usize = 256 * 1024;
 pub async fn start(dir: PathBuf, say: Say) -> std::io::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
-    std::fs::create_dir_all(&dir)?;
+    tokio::fs::create_dir_all(&dir).await?;
     let count = Arc::new(AtomicU64::new(0));
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let (dir, count) = (dir.clone(), count.clone());
             tokio::spawn(async move {
-                if let Some(body) = answer(stream).await {
-                    keep(&dir, &count, &body, say);
+                // A client that sends nothing is not waited for.
+                if let Ok(Some(body)) = tokio::time::timeout(ANSWER_WITHIN, answer(stream)).await {
+                    let _ =
+                        tokio::task::spawn_blocking(move || keep(&dir, &count, &body, say)).await;
                 }
             });
         }
@@ -95,7 +100,7 @@ async fn answer(mut stream: TcpStream) -> Option<Vec<u8>> {
         .then(|| buf[head_end..end].to_vec())
 }
 
-/// Keeps `body` as the next `N.json` and says what it got.
+/// Keeps `body` as the next `N.json` and says what it got. Blocking.
 fn keep(dir: &std::path::Path, count: &AtomicU64, body: &[u8], say: Say) {
     let n = count.fetch_add(1, Ordering::Relaxed) + 1;
     let _ = std::fs::write(dir.join(format!("{n}.json")), body);

@@ -306,8 +306,10 @@ pub(super) async fn run(
             if let Some(n) = notifier.take() {
                 tokio::spawn(n.stop());
             }
+            // Its clients may take a few seconds to close: that must not
+            // hold up stopping the probing this process no longer owns.
             if let Some(s) = stream.take() {
-                s.stop().await;
+                tokio::spawn(s.stop());
             }
         }
         match (next.probes(), probing.is_some()) {

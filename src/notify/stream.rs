@@ -37,9 +37,10 @@ use crate::store::{Event, SharedStore, with_store};
 
 /// Events a client may fall behind before it is disconnected.
 pub const BUFFER: usize = 512;
-/// Events read at once, and pages read per look at most.
-const PAGE: usize = 500;
-const PAGES: usize = 8;
+/// Events read at once, and pages read per look at most: together half a
+/// client's buffer, so a burst read at once never leaves a client behind.
+const PAGE: usize = 128;
+const PAGES: usize = 2;
 /// How often the history is read for new events.
 pub const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 /// How often a client is pinged.

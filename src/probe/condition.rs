@@ -1,8 +1,10 @@
 //! The condition language of probes, in the style of Gatus:
 //! `[BODY].status == "healthy"`, `[STATUS] < 300`, `[RESPONSE_TIME] <= 500`
-//! for HTTP; `[VALUE] < 0.05` and `[CANARY] <= [BASELINE] * 1.2 + 0.01`
-//! for Prometheus queries. Each side is a value or arithmetic on numbers
-//! (`+ - * /`, parentheses).
+//! for HTTP; `[VALUE] < 0.05` for Prometheus queries. Each side is a
+//! value or arithmetic on numbers (`+ - * /`, parentheses). The language
+//! also reads `[CANARY]` and `[BASELINE]` (a query's values over a
+//! rollout's new and old instances), which no probe offers yet: a config
+//! that names them is refused at load.
 //!
 //! A condition is parsed once when the config loads ([`Condition::parse`],
 //! whose errors carry the column inside the string) and evaluated against
@@ -476,7 +478,7 @@ impl fmt::Display for Value {
 
 /// `n` to 12 significant digits, so arithmetic reads as written
 /// (`0.07`, not `0.06999999999999999`).
-fn shown(n: f64) -> String {
+pub(crate) fn shown(n: f64) -> String {
     if n == 0.0 || !n.is_finite() {
         return format!("{n}");
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::Outcome;
-use super::condition::{Reading, Subject};
+use super::condition::{Reading, Subject, shown};
 use crate::config::{NoData, PromAuth, PrometheusProbe};
 use crate::model::ErrorKind;
 use crate::printable::printable;
@@ -87,6 +87,15 @@ pub fn fill(query: &str, vars: &[(&str, &str)]) -> Result<String, FillError> {
                 }
             }
             i += len;
+            continue;
+        }
+        if quote.is_none() && c == '#' {
+            // A comment, to the end of its line: copied as it is (a quote in
+            // it starts no string, a placeholder in it is not filled).
+            while i < chars.len() && chars[i] != '\n' {
+                out.push(chars[i]);
+                i += 1;
+            }
             continue;
         }
         out.push(c);
@@ -231,31 +240,39 @@ pub async fn run(
     };
     url.query_pairs_mut()
         .append_pair("query", query)
-        .append_pair("timeout", &format!("{}s", timeout.as_secs_f64()));
+        // Prometheus reads a plain number as seconds ("0.5"); "0.5s" it refuses.
+        .append_pair("timeout", &timeout.as_secs_f64().to_string());
     let mut req = client.get(url).timeout(timeout);
     req = match &p.auth {
         PromAuth::None => req,
         PromAuth::Bearer(token) => req.bearer_auth(token),
         PromAuth::Basic { username, password } => req.basic_auth(username, Some(password)),
     };
+    use super::http::{Stage, classify, no_answer};
     let answer = async {
-        let resp = req.send().await?;
+        let mut resp = req.send().await.map_err(|e| (e, Stage::Head))?;
         let status = resp.status().as_u16();
-        let mut resp = resp;
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| (e, Stage::Body))? {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_ANSWER {
                 break;
             }
         }
-        Ok::<_, reqwest::Error>((status, body))
+        Ok::<_, (reqwest::Error, Stage)>((status, body))
     };
     let (status, body) = match tokio::time::timeout(timeout, answer).await {
         Ok(Ok(a)) => a,
-        Ok(Err(e)) => return super::http::classify(&e, timeout, super::http::Stage::Head),
-        Err(_) => return super::http::no_answer(timeout),
+        Ok(Err((e, stage))) => return classify(&e, timeout, stage),
+        Err(_) => return no_answer(timeout),
     };
+    if body.len() > MAX_ANSWER {
+        return Outcome::fail(
+            ErrorKind::Protocol,
+            Some(i64::from(status)),
+            "the answer is larger than 1 MiB: aggregate the query to one series",
+        );
+    }
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let code = Some(i64::from(status));
     let json: Value = match serde_json::from_slice(&body) {
@@ -315,16 +332,6 @@ pub fn judge(p: &PrometheusProbe, code: Option<i64>, answer: &Answer, elapsed_ms
     Outcome::pass(code, format!("value {}", shown(value)))
 }
 
-/// A value as a message shows it.
-fn shown(v: f64) -> String {
-    let r = (v * 1e9).round() / 1e9;
-    if r == 0.0 && v != 0.0 {
-        format!("{v:e}")
-    } else {
-        format!("{r}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,6 +375,15 @@ mod tests {
         assert_eq!(fill(q, VARS).unwrap(), r#"up{a="say \"checkout\""}"#);
         // Braces that are not placeholders are the query's own.
         assert_eq!(fill("up{job=\"x\"}", VARS).unwrap(), "up{job=\"x\"}");
+    }
+
+    #[test]
+    fn a_comment_starts_no_string() {
+        let q = "up # it's a comment {app}\n* on() {instance}";
+        let e = fill(q, VARS).unwrap_err();
+        assert_eq!(e.at, q.find("{instance}").unwrap());
+        let q = "up{a=\"{app}\"} # {app}";
+        assert_eq!(fill(q, VARS).unwrap(), "up{a=\"checkout\"} # {app}");
     }
 
     #[test]

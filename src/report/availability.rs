@@ -93,8 +93,9 @@ pub fn hourly_availability(
     store: &Store,
     app: &str,
     window: Window,
+    uncounted: &[String],
 ) -> Result<Vec<HourBucket>, StoreError> {
-    let counts = store.hourly_results(app, window.from_ms, window.to_ms)?;
+    let counts = store.hourly_results(app, window.from_ms, window.to_ms, uncounted)?;
     Ok(hourly(window, &counts))
 }
 
@@ -385,10 +386,16 @@ pub struct AppHistory {
     pub incidents: Vec<Incident>,
 }
 
-/// Reads what the report of `app` over `window` needs.
-pub fn load(store: &Store, app: &str, window: Window) -> Result<AppHistory, StoreError> {
+/// Reads what the report of `app` over `window` needs; the `no_data`
+/// results of the probes named in `uncounted` are not counted.
+pub fn load(
+    store: &Store,
+    app: &str,
+    window: Window,
+    uncounted: &[String],
+) -> Result<AppHistory, StoreError> {
     let (from, to) = (window.from_ms, window.to_ms);
-    let (tallies, points) = store.result_summary(app, from, to)?;
+    let (tallies, points) = store.result_summary(app, from, to, uncounted)?;
     Ok(AppHistory {
         tallies,
         points,

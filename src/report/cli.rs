@@ -110,7 +110,11 @@ fn run_report(fleet: Option<&Fleet>, db: &Path, args: &ReportArgs) -> Result<(),
     }
     let mut reports: Vec<AppReport> = Vec::new();
     for (app, always) in apps {
-        let history = availability::load(&store, &app, window).map_err(store_error)?;
+        // As health counts: a `skip` probe's no_data results are not.
+        let uncounted = configured(&app)
+            .map(|a| a.uncounted_probes())
+            .unwrap_or_default();
+        let history = availability::load(&store, &app, window, &uncounted).map_err(store_error)?;
         if !always && history.is_empty() {
             continue;
         }

@@ -75,6 +75,16 @@ pub struct FailureSpan {
 
 const EVENT_COLS: &str = "id, at_ms, app, deployment_id, kind, actor, reason, evidence";
 
+/// The results a report leaves out: `no_data` of the probes named in
+/// `?4`, a JSON array (see [`uncounted_json`]).
+const UNCOUNTED: &str =
+    "AND NOT (error_kind IS 'no_data' AND probe IN (SELECT value FROM json_each(?4)))";
+
+/// `names` as the JSON array [`UNCOUNTED`] reads.
+fn uncounted_json(names: &[String]) -> String {
+    serde_json::to_string(names).unwrap_or_else(|_| "[]".into())
+}
+
 impl Store {
     /// `app`'s probe results with `from_ms <= at_ms < to_ms`, read in one
     /// pass in the index's order (no sort) and folded as they stream:
@@ -83,21 +93,29 @@ impl Store {
     /// back, with each probe's first and last, ordered by instance, probe
     /// and time. Memory grows with the instances and distinct latencies,
     /// not with the results.
+    ///
+    /// The `no_data` results of the probes named in `uncounted` (those
+    /// whose `on_no_data` is `skip`) are left out, as health leaves them.
     pub fn result_summary(
         &self,
         app: &str,
         from_ms: i64,
         to_ms: i64,
+        uncounted: &[String],
     ) -> Result<(Vec<ResultTally>, Vec<ResultPoint>), StoreError> {
         let err = || self.sql_err("read probe results");
         let mut stmt = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT instance, probe, at_ms, ok != 0, latency_ms FROM probe_results \
-                 WHERE app = ?1 AND at_ms >= ?2 AND at_ms < ?3 ORDER BY instance, probe, at_ms",
-            )
+                 WHERE app = ?1 AND at_ms >= ?2 AND at_ms < ?3 {UNCOUNTED} \
+                 ORDER BY instance, probe, at_ms"
+            ))
             .map_err(err())?;
-        let mut rows = stmt.query(params![app, from_ms, to_ms]).map_err(err())?;
+        let skip = uncounted_json(uncounted);
+        let mut rows = stmt
+            .query(params![app, from_ms, to_ms, skip])
+            .map_err(err())?;
         let mut fold = ResultFold::default();
         while let Some(r) = rows.next().map_err(err())? {
             let ok = int(r.get_ref(3).map_err(err())?).is_some_and(|v| v != 0);
@@ -114,24 +132,27 @@ impl Store {
     }
 
     /// `app`'s probe results with `from_ms <= at_ms < to_ms` counted per
-    /// hour of the clock (UTC): `(hour's start, passed, all)`, by hour.
+    /// hour of the clock (UTC): `(hour's start, passed, all)`, by hour;
+    /// without the `no_data` results of the probes named in `uncounted`.
     pub fn hourly_results(
         &self,
         app: &str,
         from_ms: i64,
         to_ms: i64,
+        uncounted: &[String],
     ) -> Result<Vec<(i64, u64, u64)>, StoreError> {
         let err = || self.sql_err("count probe results per hour");
         let mut stmt = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT at_ms - at_ms % 3600000 AS hour, sum(ok != 0), count(*) \
-                 FROM probe_results WHERE app = ?1 AND at_ms >= ?2 AND at_ms < ?3 \
-                 GROUP BY hour ORDER BY hour",
-            )
+                 FROM probe_results WHERE app = ?1 AND at_ms >= ?2 AND at_ms < ?3 {UNCOUNTED} \
+                 GROUP BY hour ORDER BY hour"
+            ))
             .map_err(err())?;
+        let skip = uncounted_json(uncounted);
         let rows = stmt
-            .query_map(params![app, from_ms, to_ms], |r| {
+            .query_map(params![app, from_ms, to_ms, skip], |r| {
                 Ok((int(r.get_ref(0)?).unwrap_or(0), count(r, 1)?, count(r, 2)?))
             })
             .map_err(err())?;
@@ -513,5 +534,45 @@ mod tests {
                 ("b", "h", 7, true),
             ]
         );
+    }
+
+    #[test]
+    fn the_no_data_of_a_skip_probe_is_not_counted() {
+        use crate::model::{ErrorKind, ProbeKey, ProbeResult};
+        let dir = std::env::temp_dir().join(format!("rg-uncounted-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut store = Store::open(&dir.join("history.db")).unwrap();
+        let result = |probe: &str, at_ms: i64, kind: Option<ErrorKind>| ProbeResult {
+            key: ProbeKey {
+                app: "web".into(),
+                instance: "web-1".into(),
+                probe: probe.into(),
+            },
+            at_ms,
+            ok: kind.is_none(),
+            latency_ms: 5.0,
+            code: None,
+            error_kind: kind,
+            message: String::new(),
+        };
+        let rows = [
+            result("errors", 1_000, None),
+            result("errors", 2_000, Some(ErrorKind::NoData)),
+            result("errors", 3_000, Some(ErrorKind::NoData)),
+            result("errors", 4_000, Some(ErrorKind::Condition)),
+            result("health", 5_000, Some(ErrorKind::NoData)),
+        ];
+        store.insert_results(&rows).unwrap();
+        let skip = ["errors".to_string()];
+        let hours = store.hourly_results("web", 0, 3_600_000, &skip).unwrap();
+        // Counted: the pass, the condition failure, and health's no_data.
+        assert_eq!(hours, [(0, 1, 3)]);
+        let all = store.hourly_results("web", 0, 3_600_000, &[]).unwrap();
+        assert_eq!(all, [(0, 1, 5)]);
+        let (tallies, _) = store.result_summary("web", 0, 10_000, &skip).unwrap();
+        let counted: u64 = tallies.iter().map(|t| t.count).sum();
+        assert_eq!(counted, 3);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

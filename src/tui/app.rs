@@ -288,7 +288,9 @@ impl App {
                 .map(|a| Load::AppRecords(a.name.clone())),
             View::History if self.history_view.availability_due(self.now_ms) => {
                 Some(Load::Availability {
-                    apps: self.fleet.apps.iter().map(|a| a.name.clone()).collect(),
+                    apps: (self.fleet.apps.iter())
+                        .map(|a| (a.name.clone(), a.uncounted_probes()))
+                        .collect(),
                     now_ms: self.now_ms,
                 })
             }

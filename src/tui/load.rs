@@ -38,8 +38,9 @@ pub enum Load {
     /// These apps' hourly availability over the last 24 hours (History's
     /// chart), at this time.
     Availability {
-        /// The apps, in fleet order.
-        apps: Vec<String>,
+        /// The apps, in fleet order, each with its probes whose `no_data`
+        /// results are not counted.
+        apps: Vec<(String, Vec<String>)>,
         /// Now, ms since the epoch.
         now_ms: i64,
     },
@@ -180,19 +181,25 @@ pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
                 Vec::new()
             }))
         }
+        // A chart that cannot be read is left out (and logged) until the
+        // next minute's try; the table goes on being read meanwhile.
         Load::Availability { apps, now_ms } => {
-            let store = open()?;
-            let window = chart_window(*now_ms);
-            let mut out = Vec::with_capacity(apps.len());
-            for app in apps {
-                out.push((
-                    app.clone(),
-                    hourly_availability(&store, app, window).map_err(err)?,
-                ));
-            }
+            let read = || -> Result<Vec<_>, String> {
+                let store = open()?;
+                let window = chart_window(*now_ms);
+                apps.iter()
+                    .map(|(app, uncounted)| {
+                        let hours = hourly_availability(&store, app, window, uncounted);
+                        Ok((app.clone(), hours.map_err(err)?))
+                    })
+                    .collect()
+            };
             Loaded::Availability {
                 at_ms: *now_ms,
-                apps: out,
+                apps: read().unwrap_or_else(|e| {
+                    tracing::warn!("cannot read the availability chart: {e}");
+                    Vec::new()
+                }),
             }
         }
         Load::AppRecords(app) => {

@@ -54,10 +54,16 @@ pub(super) fn probe(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> PrometheusPro
         }
     };
     let conditions = conditions(cx, &p.conditions, READS);
-    if p.conditions.is_none() {
+    let reads_value = conditions.iter().any(|c| {
+        c.placeholders()
+            .iter()
+            .any(|p| matches!(p, crate::probe::condition::Placeholder::Value))
+    });
+    if !reads_value {
+        let span = p.conditions.as_ref().map_or(p.name.span(), S::span);
         cx.error(
-            p.name.span(),
-            format!("prometheus probe \"{name}\" has no `conditions`"),
+            span,
+            format!("prometheus probe \"{name}\" has no condition on [VALUE]"),
             Some("add conditions = [\"[VALUE] < 0.05\"]: what the value must be".into()),
         );
     }
@@ -94,17 +100,9 @@ pub(super) fn probe(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> PrometheusPro
 /// `${NAME}` of the environment.
 fn auth(cx: &mut Ctx<'_>, p: &RawProbe) -> PromAuth {
     let secret = |cx: &mut Ctx<'_>, s: &S<String>, key: &str| {
-        if !s.get_ref().trim_start().starts_with("${") {
-            cx.error(
-                s.span(),
-                format!("{key} is written in the file"),
-                Some(format!(
-                    "write {key} = \"${{PROMETHEUS_{}}}\" and export that variable: a secret in the environment is never shown or stored",
-                    key.to_ascii_uppercase()
-                )),
-            );
-        }
-        cx.string(s)
+        let example = format!("PROMETHEUS_{}", key.to_ascii_uppercase());
+        let name = cx.string(&p.name);
+        super::notify::from_environment(cx, s, key, &example, &name, &mut Vec::new())
     };
     match (&p.bearer_token, &p.username, &p.password) {
         (None, None, None) => PromAuth::None,

@@ -246,8 +246,6 @@ impl Engine {
         }
     }
 
-    /// Records a change about to be made; -1 (and a warning) when the
-    /// store refuses, for changes that go on regardless (cleanup, restore).
     /// Records a change of `instance` from release `from` to the plan's
     /// release, before it is made.
     fn try_change(

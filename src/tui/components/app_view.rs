@@ -424,7 +424,9 @@ fn told_line(
     }
     let mut used = 6;
     for (i, rc) in a.notify.iter().enumerate() {
-        let (mark, style, what) = match r.told.iter().find(|n| n.receiver == rc.name) {
+        let told = r.told.iter().find(|n| n.receiver == rc.name);
+        let (mark, style, what) = match told {
+            None if !rc.kind.outbox() => ("~", dim, "a live stream".to_string()),
             None => ("·", dim, "nothing yet".to_string()),
             Some(n) => {
                 let age = |ms: i64| text::age(cx.now_ms.saturating_sub(ms));
