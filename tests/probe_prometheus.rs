@@ -213,7 +213,8 @@ async fn a_prometheus_query_is_judged_by_its_value() {
     let q = r#"demo_error_ratio{instance="web-1"}"#;
     prom.wait_for(q, "0.01");
     let dir = common::TempDir::new("prom-probe");
-    let probes = prometheus_probe(prom.port, "errors", RATIO, "");
+    // A timeout under a second reaches Prometheus as a number it reads.
+    let probes = prometheus_probe(prom.port, "errors", RATIO, "timeout = \"750ms\"");
 
     let r = probe(&dir, "web-1", &probes);
     assert_eq!(r.len(), 1, "{r:?}");
