@@ -401,3 +401,51 @@ fn a_bad_listen_is_refused_at_its_line_and_column() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("fleet.toml:2:10: listen \"nowhere\""), "{err}");
 }
+
+/// Waits until `log` holds `line`, at most `secs`.
+fn wait_log(log: &Path, line: &str, secs: u64) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if std::fs::read_to_string(log).is_ok_and(|l| l.contains(line)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn the_agent_that_loses_the_lease_stops_serving_and_the_one_that_takes_it_serves() {
+    let dir = TempDir::new("metrics-lease");
+    let one = flapper();
+    let port = free_port();
+    let cfg = config(&dir, &[one.port], port);
+    let db = dir.join("history.db");
+    let (log_a, log_b) = (dir.join("a.log"), dir.join("b.log"));
+    let a = agent(&cfg, &db, &log_a);
+    assert!(wait_log(&log_a, "serving Prometheus metrics", 20));
+    let b = agent(&cfg, &db, &log_b);
+    assert!(wait_log(&log_b, "probes; reading what it writes", 20));
+    assert!(get(port, "/metrics").starts_with("HTTP/1.1 200 "));
+    // A suspended holder's lease goes stale; the other agent takes it and
+    // cannot bind the address A still holds, so it tries again.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(a.0.id() as i32, libc::SIGSTOP) };
+    assert!(
+        wait_log(&log_b, "took over probing", 20),
+        "{:?}",
+        std::fs::read_to_string(&log_b)
+    );
+    assert!(wait_log(&log_b, "cannot serve /metrics on", 20));
+    // Resumed, A finds its lease taken and stops serving; B then binds.
+    unsafe { libc::kill(a.0.id() as i32, libc::SIGCONT) };
+    assert!(wait_log(&log_a, "probes; reading what it writes", 20));
+    assert!(
+        wait_log(&log_b, "serving Prometheus metrics", 20),
+        "{:?}",
+        std::fs::read_to_string(&log_b)
+    );
+    let text = get(port, "/metrics");
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    drop(b);
+}
