@@ -7,8 +7,13 @@
 //! `ROLLGUARD_BENCH_SERVE=N`, at most 4,000 endpoints each so that each
 //! stays within its descriptor limit) so their CPU is not counted.
 //!
+//! With `--metrics`, the config also sets `[metrics] listen` and
+//! `/metrics` is scraped every second while it runs (as Prometheus
+//! would), so the two runs compare what exporting costs; it also reports
+//! how long a scrape took and how big its text was.
+//!
 //! ```text
-//! cargo bench --bench probes -- [--instances 2000] [--interval 1s] [--duration 60s]
+//! cargo bench --bench probes -- [--instances 2000] [--interval 1s] [--duration 60s] [--metrics]
 //! ```
 
 mod common;
@@ -90,8 +95,11 @@ fn serve(n: usize) {
     });
 }
 
-fn fleet_text(ports: &[u16], interval: &str) -> String {
+fn fleet_text(ports: &[u16], interval: &str, metrics: Option<u16>) -> String {
     let mut t = String::from("[console]\nretention = \"1d\"\n");
+    if let Some(port) = metrics {
+        t.push_str(&format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
+    }
     for (a, chunk) in ports.chunks(100).enumerate() {
         t.push_str(&format!("\n[[app]]\nname = \"app{a}\"\n"));
         for (i, p) in chunk.iter().enumerate() {
@@ -106,6 +114,58 @@ fn fleet_text(ports: &[u16], interval: &str) -> String {
         ));
     }
     t
+}
+
+/// What scraping `/metrics` saw.
+#[derive(Default)]
+struct Scrapes {
+    count: usize,
+    failed: usize,
+    ms: Vec<f64>,
+    bytes: usize,
+}
+
+impl Scrapes {
+    fn median_ms(&self) -> f64 {
+        let mut ms = self.ms.clone();
+        ms.sort_by(f64::total_cmp);
+        ms.get(ms.len() / 2)
+            .map_or(0.0, |m| (m * 10.0).round() / 10.0)
+    }
+
+    fn max_ms(&self) -> f64 {
+        (self.ms.iter().copied().fold(0.0, f64::max) * 10.0).round() / 10.0
+    }
+}
+
+/// GETs `/metrics` from 127.0.0.1:`port` every second for `duration`.
+async fn scrape_every_second(port: u16, duration: Duration) -> Scrapes {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut seen = Scrapes::default();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let t0 = Instant::now();
+    while t0.elapsed() < duration {
+        tick.tick().await;
+        let started = Instant::now();
+        let got = async {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
+                .await?;
+            let mut body = Vec::new();
+            s.read_to_end(&mut body).await?;
+            Ok::<_, std::io::Error>(body)
+        }
+        .await;
+        match got {
+            Ok(body) if body.starts_with(b"HTTP/1.1 200 ") => {
+                seen.count += 1;
+                seen.bytes = body.len();
+                seen.ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            _ => seen.failed += 1,
+        }
+    }
+    seen
 }
 
 fn main() {
@@ -123,6 +183,12 @@ fn main() {
     let interval_s = arg(&args, "--interval", "1s");
     let duration = config::parse_duration(&arg(&args, "--duration", "60s")).expect("--duration");
     let interval = config::parse_duration(&interval_s).expect("--interval");
+    let metrics = args.iter().any(|a| a == "--metrics").then(|| {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port for /metrics")
+    });
     raise_fd_limit();
 
     // Each endpoint takes a listener and a connection (two descriptors,
@@ -149,7 +215,7 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("rollguard-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("bench.toml");
-    std::fs::write(&cfg, fleet_text(&ports, &interval_s)).unwrap();
+    std::fs::write(&cfg, fleet_text(&ports, &interval_s, metrics)).unwrap();
     let fleet: Fleet = config::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -170,11 +236,16 @@ fn main() {
             cpu_seconds(),
             Instant::now(),
         );
+        let scraper = metrics.map(|port| tokio::spawn(scrape_every_second(port, duration)));
         let mut max_pending = 0;
         while t0.elapsed() < duration {
             tokio::time::sleep(Duration::from_millis(250)).await;
             max_pending = max_pending.max(monitor.writer_stats().pending);
         }
+        let scrapes = match scraper {
+            Some(s) => s.await.unwrap_or_default(),
+            None => Scrapes::default(),
+        };
         let (p1, c1, wall) = (
             monitor
                 .counters
@@ -209,6 +280,12 @@ fn main() {
             "history_failed": stats.failed,
             "history_pending_max": max_pending,
             "history_pending_at_end": before_stop.pending,
+            "metrics_scraped": metrics.is_some(),
+            "metrics_scrapes": scrapes.count,
+            "metrics_scrapes_failed": scrapes.failed,
+            "metrics_scrape_ms_median": scrapes.median_ms(),
+            "metrics_scrape_ms_max": scrapes.max_ms(),
+            "metrics_bytes": scrapes.bytes,
         })
     });
     for mut server in servers {

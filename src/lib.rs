@@ -19,6 +19,7 @@
 //!      health tracker (verdicts)              store writer (one thread,
 //!      console state, sparklines              batched transactions;
 //!      incident watch (prober only) ──┐       prober only)
+//!      /metrics slots (prober only)   │
 //!                                     ▼                 ▼
 //!           history.db (SQLite, WAL): results, verdicts, incidents,
 //!           events, deployments, batches, changes, snapshots, releases,
@@ -42,6 +43,10 @@
 //!   event stream (`websocket` receivers; run by the lease holder only):
 //!   the audit log read by row id every 250 ms → each client with the
 //!   token, through a bounded buffer (no outbox)
+//!   /metrics (`[metrics] listen`; run by the lease holder only): the hub
+//!   counts each result in its probe's slot (atomics); a scrape copies
+//!   the slots, verdicts and rollouts and writes Prometheus' text; the
+//!   history's deployments, rollbacks and incidents counted every 10 s
 //! ```
 //!
 //! The store is the meeting point. A rollout does not live inside the
@@ -85,6 +90,7 @@
 //! | [`report`] | reading history back: `rollguard report` (`availability`: availability as the share of results that passed, p50/p95/p99 of passing latencies, the longest run of failures per instance and the longest incident per app, deployments by outcome, rollbacks automatic or by hand, the mean time from an incident's opening to healthy again; the console's hourly availability as `HourBucket`s; `render`: table, JSON, CSV), `rollguard incident` (`timeline`: one incident's or deployment's rows loaded, `postmortem`: written as Markdown, pure; `markdown`: host text escaped or in code spans), `cli` | write the history, open it for writing, or create it |
 //! | [`tui`] | the console: data state apart from view state; components as named fields of `App` (fleet view with its `/` filter, its visible rows kept apart from the fleet index; app view with releases, deployments and what each receiver was last told; History; one deployment, the Rollout view with its "why" card and timeline; Events; Logs; help; the confirm modal; the log pane; one text input), one `Mode` for what is open, a keymap whose bindings know their views and modes (keys, help and footer come from it; `[console.keys]` remaps it), `:` commands with completion and a history of lines, a read-only mode (`--read-only`, `[console] read_only`) in which no key or command acts, one queue for what background tasks report, views that say what to read and a run loop that reads it off the input path, deploys and rollbacks checked through the rollout service before they are asked, destructive actions as `ConfirmAction` → modal (opens on Cancel; a reason required for abort, fire, rollback and breaking a lock; a protected app's name typed) → `ConfirmedAction` → the one `match` in `tui/perform.rs` that goes through the rollout service (a start spawns a detached worker); themes (built-in and files, `NO_COLOR`); the terminal held and given back (Ctrl-Z, a panic), written to only where cells changed, the mouse only with `--mouse`, one message below 80x24 | I/O on the draw or input path |
 //! | [`notify`] | receivers' topics (`topic`), what a message says (`message`, pure: one incident → one message and one "resolved"), each receiver type's body (`payload`: Slack blocks, Discord embed, the webhook JSON, PagerDuty trigger/resolve, a command's stdin and Markdown timeline), an email's subject, thread headers and text (`email`, pure), the webhook's HMAC-SHA256 signature (`signature`), backoff and giving up (`retry`), events into outbox rows (`enqueue`), one attempt over HTTP or a quoted command template (`deliver`) or SMTP (`smtp`), the [`notify::Notifier`] task (`sender`: run by the prober's lease holder and by every rollout worker while it runs, so a rollout's notifications go out with no console open), the live event stream of `websocket` receivers (`stream`: a loopback listener run by the prober's lease holder, a token checked at the handshake, a bounded buffer per client, no outbox), `rollguard notify test` (`cli`) | block probing, a gate or a rollback; store a secret |
+//! | [`metrics`] | `/metrics` for Prometheus: each probe's slot of counts the hub fills (`probes`: last result, latency histogram, failures per kind; atomics, found by position), the history's counts read every 10 s (`history`), the text format (`exposition`, pure), the listener the lease holder runs (`serve`) | block the hub; export a secret |
 //! | [`demo`] | the demo fleet, its demo application, its Slack stand-in (`receiver`: a loopback HTTP server its `[[notify]]` posts to, saying what it got in the log), and its teardown (`teardown`: whichever way the demo ends, rollout workers, instances and nginx stopped in that order and the folder removed) | ship in the hot path |
 //!
 //! # Rules the design keeps
@@ -114,6 +120,7 @@ pub mod driver;
 pub mod error;
 pub mod exec;
 pub mod health;
+pub mod metrics;
 pub mod model;
 pub mod monitor;
 pub mod notify;

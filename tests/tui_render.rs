@@ -87,6 +87,7 @@ fn app(name: &str, instances: usize, probes: Vec<Probe>) -> AppConfig {
 
 fn fleet() -> Arc<Fleet> {
     Arc::new(Fleet {
+        metrics: None,
         source: PathBuf::from("/etc/rollguard/fleet.toml"),
         console: Console::default(),
         hosts: vec![],
@@ -511,6 +512,7 @@ fn empty_state_and_empty_fleet() {
     assert!(text.contains("○ unknown") && text.contains("—"), "{text}");
 
     let empty = Arc::new(Fleet {
+        metrics: None,
         source: PathBuf::from("empty.toml"),
         console: Console::default(),
         hosts: vec![],
@@ -544,6 +546,7 @@ fn many_rows_scroll_with_the_selection() {
         .map(|i| app(&format!("svc{i:02}"), 1, vec![tcp("tcp")]))
         .collect();
     let f = Arc::new(Fleet {
+        metrics: None,
         source: PathBuf::from("big.toml"),
         console: Console::default(),
         hosts: vec![],

@@ -20,6 +20,14 @@ pub(super) struct RawFile {
     pub app: Vec<S<RawApp>>,
     #[serde(default)]
     pub notify: Vec<S<RawNotify>>,
+    pub metrics: Option<S<RawMetrics>>,
+}
+
+/// `[metrics]`: where `/metrics` is served.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub listen: Option<S<String>>,
 }
 
 /// `[[notify]]`: keys of every receiver type; validation refuses those

@@ -19,6 +19,16 @@ pub struct Fleet {
     pub hosts: Vec<Host>,
     /// `[[app]]`, in file order.
     pub apps: Vec<App>,
+    /// `[metrics]`: `None` when absent (nothing is served).
+    pub metrics: Option<Metrics>,
+}
+
+/// `[metrics]`: the address where the prober's lease holder serves
+/// Prometheus' `GET /metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metrics {
+    /// `listen`: an IP address and port.
+    pub listen: std::net::SocketAddr,
 }
 
 impl Fleet {

@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod email;
+mod metrics;
 mod notify;
 mod prometheus;
 
 use super::raw::{
-    RawApp, RawCommand, RawDocker, RawFile, RawHealth, RawHost, RawInstance, RawKeys, RawNotify,
-    RawProbe, RawProcess, RawRollout, RawSsh, RawTraffic, S,
+    RawApp, RawCommand, RawDocker, RawFile, RawHealth, RawHost, RawInstance, RawKeys, RawMetrics,
+    RawNotify, RawProbe, RawProcess, RawRollout, RawSsh, RawTraffic, S,
 };
 use super::{ConfigError, Receiver, Secrets, format_duration, literal, parse_duration, types::*};
 use crate::probe::condition::Condition;
@@ -486,12 +487,18 @@ pub(super) fn validate(
         });
     }
 
+    let metrics = raw
+        .metrics
+        .as_ref()
+        .and_then(|m| metrics::metrics(&mut cx, m));
+
     if cx.errors.is_empty() {
         Ok(Fleet {
             source: path.to_path_buf(),
             console,
             hosts,
             apps,
+            metrics,
         })
     } else {
         Err(cx.errors)

@@ -370,6 +370,7 @@ mod tests {
 
     fn fleet(apps: Vec<App>) -> Fleet {
         Fleet {
+            metrics: None,
             source: PathBuf::from("test.toml"),
             console: Console::default(),
             hosts: vec![],

@@ -11,8 +11,9 @@
 //! finds its lease taken, or cannot renew it for [`LEASE_STALE`], stops
 //! probing and reads instead. A holder that stops gives the lease up, so
 //! the next process takes it within a second. While it holds the lease, a
-//! process also runs the notifier (`notify::sender`) and the live event
-//! stream of `websocket` receivers (`notify::stream`).
+//! process also runs the notifier (`notify::sender`), the live event
+//! stream of `websocket` receivers (`notify::stream`) and, with
+//! `[metrics] listen`, the `/metrics` listener (`metrics::serve`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use super::probing::Probing;
 use super::reader;
 use super::{Ctx, SharedStore, with_store};
 use crate::config::Fleet;
+use crate::metrics;
 use crate::model::now_ms;
 use crate::notify::{Notifier, Stream};
 use crate::rollout::lock::{hostname, pid_alive, whoami};
@@ -230,6 +232,7 @@ pub(super) async fn run(
     // The holder also sends the history's notifications.
     let mut notifier: Option<Notifier> = None;
     let mut stream: Option<Stream> = None;
+    let mut metrics: Option<metrics::Server> = None;
     // When the lease was last read or written.
     let mut answered_ms = now_ms();
     let mut warned = false;
@@ -300,6 +303,14 @@ pub(super) async fn run(
             if stream.is_none() {
                 stream = Stream::start(ctx.fleet.clone(), &ctx.db);
             }
+            if metrics.is_none() {
+                metrics = metrics::Server::start(
+                    ctx.fleet.clone(),
+                    &ctx.db,
+                    ctx.state.clone(),
+                    ctx.probe_counters.clone(),
+                );
+            }
         } else {
             // Its sends in flight may take up to their timeout: they end
             // in the background, not in the way of the lease.
@@ -310,6 +321,9 @@ pub(super) async fn run(
             // hold up stopping the probing this process no longer owns.
             if let Some(s) = stream.take() {
                 tokio::spawn(s.stop());
+            }
+            if let Some(m) = metrics.take() {
+                m.stop().await;
             }
         }
         match (next.probes(), probing.is_some()) {
@@ -353,6 +367,9 @@ pub(super) async fn run(
     }
     if let Some(s) = stream.take() {
         s.stop().await;
+    }
+    if let Some(m) = metrics.take() {
+        m.stop().await;
     }
     if matches!(*role.borrow(), Role::Prober) {
         let (db, token) = (ctx.db.clone(), me.token.clone());

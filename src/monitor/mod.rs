@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::Fleet;
 use crate::error::{Code, UserError};
+use crate::metrics::ProbeCounters;
 use crate::model::ErrorKind;
 use crate::probe::Prober;
 use crate::probe::scheduler::ResultSender;
@@ -109,6 +110,8 @@ struct Ctx {
     results: ResultSender,
     /// Instances turned unhealthy, for the incident watch.
     turns: Arc<Turns>,
+    /// What the hub counts for `/metrics`.
+    probe_counters: Arc<ProbeCounters>,
 }
 
 impl Ctx {
@@ -163,12 +166,14 @@ impl Monitor {
         let state = Arc::new(Mutex::new(FleetState::new(fleet.clone())));
         let counters = Arc::new(Counters::default());
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::unbounded_channel::<crate::model::ProbeResult>();
         let sender = writer.sender();
         let hub_state = state.clone();
         let hub_counters = counters.clone();
         let turns = Arc::new(Turns::new(fleet.apps.len()));
         let hub_turns = turns.clone();
+        let probe_counters = Arc::new(ProbeCounters::new(&fleet));
+        let hub_probe_counters = probe_counters.clone();
         let hub = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(256);
             while rx.recv_many(&mut batch, 256).await > 0 {
@@ -176,6 +181,9 @@ impl Monitor {
                 {
                     let mut st = hub_state.lock().unwrap_or_else(|p| p.into_inner());
                     for r in &batch {
+                        if let Some(loc) = st.locate(&r.key) {
+                            hub_probe_counters.record(loc, r);
+                        }
                         if let Some(c) = st.observe(r)
                             && c.to == crate::model::Verdict::Unhealthy
                         {
@@ -201,6 +209,7 @@ impl Monitor {
             prober: prober.clone(),
             results: tx,
             turns,
+            probe_counters,
         });
         let (role_tx, role) = watch::channel(Role::Starting);
         let lease = tokio::spawn(lease::run(

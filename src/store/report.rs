@@ -347,6 +347,17 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().map_err(err())
     }
 
+    /// `app`'s incidents: `(all, not resolved)`; one index range.
+    pub fn incident_counts(&self, app: &str) -> Result<(u64, u64), StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT count(*), count(*) FILTER (WHERE resolved_ms IS NULL) \
+                 FROM incidents WHERE app = ?1",
+            )
+            .and_then(|mut s| s.query_one([app], |r| Ok((count(r, 0)?, count(r, 1)?))))
+            .map_err(self.sql_err("count incidents"))
+    }
+
     /// Whether the history holds anything of `app`: a probe result, an
     /// event, a deployment or an incident.
     pub fn knows_app(&self, app: &str) -> Result<bool, StoreError> {

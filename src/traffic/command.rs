@@ -238,6 +238,7 @@ mod tests {
         let log = dir.join("log");
         let h = hooks(&log, true);
         let fleet = Fleet {
+            metrics: None,
             source: "t.toml".into(),
             console: Default::default(),
             hosts: vec![Host {

@@ -358,8 +358,9 @@ impl FleetState {
         }
     }
 
-    /// Where the probe of `key` sits, if it is part of the fleet.
-    fn locate(&mut self, key: &ProbeKey) -> Option<ProbeLoc> {
+    /// Where the probe of `key` sits, if it is part of the fleet (found by
+    /// the addresses of its names after the first time).
+    pub fn locate(&mut self, key: &ProbeKey) -> Option<ProbeLoc> {
         let at = addresses(key);
         if let Some((_, loc)) = self.located.get(&at) {
             return Some(*loc);
@@ -577,6 +578,7 @@ mod tests {
 
     fn fleet(apps: usize, instances: usize, probes: usize) -> Arc<Fleet> {
         Arc::new(Fleet {
+            metrics: None,
             source: PathBuf::from("t.toml"),
             console: Console::default(),
             hosts: vec![],

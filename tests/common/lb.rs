@@ -207,6 +207,7 @@ pub fn routing(servers: Vec<Server>) -> Routing {
 /// A fleet with the `local` host and one app `web` using `traffic`.
 pub fn fleet(traffic: TrafficConfig) -> (Fleet, Executors) {
     let fleet = Fleet {
+        metrics: None,
         source: "t.toml".into(),
         console: Default::default(),
         hosts: vec![Host {
