@@ -25,6 +25,7 @@ use futures_util::{SinkExt, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, watch};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -216,8 +217,8 @@ async fn serve(
     r: &Receiver,
     tcp: TcpStream,
     peer: SocketAddr,
-    mut events: broadcast::Receiver<Arc<Event>>,
-    mut shutdown: watch::Receiver<bool>,
+    events: broadcast::Receiver<Arc<Event>>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let ReceiverKind::Websocket {
         token, every_event, ..
@@ -225,6 +226,18 @@ async fn serve(
     else {
         return;
     };
+    let Some(ws) = handshake(tcp, token).await else {
+        tracing::info!(receiver = %r.name, "{peer} refused: no valid token or no handshake");
+        return;
+    };
+    tracing::info!(receiver = %r.name, "{peer} connected to the event stream");
+    let why = send_events(r, *every_event, ws, events, shutdown).await;
+    tracing::info!(receiver = %r.name, "{peer} left the event stream: {why}");
+}
+
+/// The WebSocket handshake, within [`HANDSHAKE_WITHIN`]: refused with 401
+/// unless the client presents `token`.
+async fn handshake(tcp: TcpStream, token: &str) -> Option<WebSocketStream<TcpStream>> {
     // The handshake's own type: tungstenite's callback returns it unboxed.
     #[allow(clippy::result_large_err)]
     let check = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
@@ -243,11 +256,18 @@ async fn serve(
         tokio_tungstenite::accept_hdr_async(tcp, check),
     )
     .await;
-    let Ok(Ok(ws)) = accepted else {
-        tracing::info!(receiver = %r.name, "{peer} refused: no valid token or no handshake");
-        return;
-    };
-    tracing::info!(receiver = %r.name, "{peer} connected to the event stream");
+    accepted.ok()?.ok()
+}
+
+/// Sends the client the events `r` streams, pings it, and closes it when
+/// it falls behind, goes silent or the stream stops; returns why it ended.
+async fn send_events(
+    r: &Receiver,
+    every_event: bool,
+    ws: WebSocketStream<TcpStream>,
+    mut events: broadcast::Receiver<Arc<Event>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> String {
     let (mut sink, mut incoming) = ws.split();
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
@@ -258,23 +278,22 @@ async fn serve(
             reason: why.into(),
         }))
     };
-    let why: String = loop {
-        let frame = tokio::select! {
+    loop {
+        let (frame, last) = tokio::select! {
             got = events.recv() => match got {
-                Ok(e) if wanted(&r.on, *every_event, r.apps.as_deref(), &e) => {
-                    Message::text(crate::audit::json_line(&e))
+                Ok(e) if wanted(&r.on, every_event, r.apps.as_deref(), &e) => {
+                    (Message::text(crate::audit::json_line(&e)), None)
                 }
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     let why = format!("too slow: {n} events behind; reconnect");
-                    let _ = tokio::time::timeout(SEND_WITHIN, sink.send(close(CloseCode::Policy, &why))).await;
-                    break why;
+                    (close(CloseCode::Policy, &why), Some(why))
                 }
-                Err(broadcast::error::RecvError::Closed) => break "the stream ended".into(),
+                Err(broadcast::error::RecvError::Closed) => return "the stream ended".into(),
             },
             got = incoming.next() => match got {
-                Some(Ok(Message::Close(_))) | None => break "it closed".into(),
-                Some(Err(e)) => break e.to_string(),
+                Some(Ok(Message::Close(_))) | None => return "it closed".into(),
+                Some(Err(e)) => return e.to_string(),
                 Some(Ok(_)) => {
                     heard = tokio::time::Instant::now();
                     continue;
@@ -283,24 +302,26 @@ async fn serve(
             _ = ping.tick() => {
                 if heard.elapsed() > SILENT_FOR {
                     let why = "no answer to pings".to_string();
-                    let _ = tokio::time::timeout(SEND_WITHIN, sink.send(close(CloseCode::Away, &why))).await;
-                    break why;
+                    (close(CloseCode::Away, &why), Some(why))
+                } else {
+                    (Message::Ping(Bytes::from_static(b"rollguard")), None)
                 }
-                Message::Ping(Bytes::from_static(b"rollguard"))
             }
             _ = shutdown.changed() => {
                 let why = "rollguard stopped streaming here".to_string();
-                let _ = tokio::time::timeout(SEND_WITHIN, sink.send(close(CloseCode::Away, &why))).await;
-                break why;
+                (close(CloseCode::Away, &why), Some(why))
             }
         };
-        match tokio::time::timeout(SEND_WITHIN, sink.send(frame)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => break e.to_string(),
-            Err(_) => break "its socket took nothing: too slow".into(),
+        let sent = tokio::time::timeout(SEND_WITHIN, sink.send(frame)).await;
+        if let Some(why) = last {
+            return why;
         }
-    };
-    tracing::info!(receiver = %r.name, "{peer} left the event stream: {why}");
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return e.to_string(),
+            Err(_) => return "its socket took nothing: too slow".into(),
+        }
+    }
 }
 
 /// Whether `req` presents `token`: `Authorization: Bearer TOKEN` or
