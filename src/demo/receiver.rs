@@ -110,9 +110,13 @@ fn keep(dir: &std::path::Path, count: &AtomicU64, body: &[u8], say: Say) {
     };
     let text = printable_lines(&text);
     match say {
+        // One line a message in the log (its title), the whole message
+        // with more detail (`+`), so the console's own lines stay in view.
         Say::Log => {
-            for line in text.lines() {
-                tracing::info!(target: "rollguard::demo::receiver", "Slack got: {line}");
+            let title = text.lines().next().unwrap_or_default();
+            tracing::info!(target: "rollguard::demo::receiver", "Slack got: {title}");
+            for line in text.lines().skip(1) {
+                tracing::debug!(target: "rollguard::demo::receiver", "  {line}");
             }
         }
         Say::Stderr => {
