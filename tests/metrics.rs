@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::TempDir;
+use common::prometheus::{Prometheus, request};
+use common::sshd::free_port;
 use rollguard::store::Store;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rollguard");
@@ -64,14 +66,6 @@ fn flapper() -> Flapper {
         }
     });
     Flapper { port, failing }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// App `web` with one instance per port, probed every 200 ms, serving
@@ -141,113 +135,8 @@ fn history(db: &Path) {
         .unwrap();
 }
 
-/// `METHOD path` to 127.0.0.1:`port`: the whole answer, or "" when none.
-fn request(port: u16, method: &str, path: &str) -> String {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(s, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
 fn get(port: u16, path: &str) -> String {
     request(port, "GET", path)
-}
-
-/// A Prometheus on loopback scraping `target` every second.
-struct Prometheus {
-    _child: Killed,
-    port: u16,
-    _dir: TempDir,
-}
-
-impl Prometheus {
-    fn start(test: &str, target: u16) -> Option<Prometheus> {
-        let bin = common::program(test, "prometheus")?;
-        for _ in 0..5 {
-            let dir = TempDir::new("metrics-prometheus");
-            let config = dir.join("prometheus.yml");
-            // honor_labels keeps rollguard's `instance` label as it is.
-            std::fs::write(
-                &config,
-                format!(
-                    "global:\n  scrape_interval: 1s\n\
-                     scrape_configs:\n  - job_name: rollguard\n    honor_labels: true\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
-                ),
-            )
-            .unwrap();
-            let port = free_port();
-            let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-            let child = Killed(
-                Command::new(&bin)
-                    .arg(format!("--config.file={}", config.display()))
-                    .arg(format!(
-                        "--storage.tsdb.path={}",
-                        dir.join("data").display()
-                    ))
-                    .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(log)
-                    .spawn()
-                    .unwrap(),
-            );
-            let mut p = Prometheus {
-                _child: child,
-                port,
-                _dir: dir,
-            };
-            let end = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < end && matches!(p._child.0.try_wait(), Ok(None)) {
-                if get(port, "/-/ready").starts_with("HTTP/1.0 200") {
-                    return Some(p);
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let log = std::fs::read_to_string(p._dir.join("prometheus.log")).unwrap_or_default();
-            if !log.contains("address already in use") {
-                panic!("Prometheus did not start:\n{log}");
-            }
-        }
-        panic!("Prometheus found no free port in 5 tries");
-    }
-
-    /// The value of `query` (one series), if Prometheus has one.
-    fn value(&self, query: &str) -> Option<f64> {
-        let mut url = url::Url::parse("http://x/api/v1/query").unwrap();
-        url.query_pairs_mut().append_pair("query", query);
-        let answer = get(
-            self.port,
-            &format!("/api/v1/query?{}", url.query().unwrap_or_default()),
-        );
-        let body = answer.split("\r\n\r\n").nth(1)?;
-        let v: serde_json::Value = serde_json::from_str(body).ok()?;
-        let result = v["data"]["result"].as_array()?;
-        if result.len() != 1 {
-            return None;
-        }
-        result[0]["value"][1].as_str()?.parse().ok()
-    }
-
-    /// Waits until `query`'s value satisfies `ok`; the value.
-    fn wait_for(&self, query: &str, what: &str, ok: impl Fn(f64) -> bool) -> f64 {
-        let end = Instant::now() + Duration::from_secs(30);
-        let mut last = None;
-        while Instant::now() < end {
-            last = self.value(query);
-            if let Some(v) = last
-                && ok(v)
-            {
-                return v;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let targets = get(self.port, "/api/v1/targets");
-        panic!("{query} did not become {what} (last {last:?})\ntargets: {targets}");
-    }
 }
 
 #[test]

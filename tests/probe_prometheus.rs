@@ -8,9 +8,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use common::prometheus::Prometheus;
+
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -47,116 +48,6 @@ impl Exporter {
     fn set(&self, text: &str) {
         *self.text.lock().unwrap() = text.to_string();
     }
-}
-
-/// A Prometheus on loopback scraping `targets` every second; killed on
-/// drop.
-struct Prometheus {
-    child: Child,
-    port: u16,
-    _dir: common::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Prometheus {
-    fn start(test: &str, exporter: u16) -> Option<Prometheus> {
-        let bin = common::program(test, "prometheus")?;
-        // A free port can be taken before Prometheus binds it: a few tries.
-        for _ in 0..5 {
-            let dir = common::TempDir::new("prometheus");
-            let config = dir.join("prometheus.yml");
-            std::fs::write(
-                &config,
-                format!(
-                    "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-                     scrape_configs:\n  - job_name: app\n    honor_labels: true\n    static_configs:\n      - targets: ['127.0.0.1:{exporter}']\n"
-                ),
-            )
-            .unwrap();
-            let port = free_port();
-            let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-            let child = Command::new(&bin)
-                .arg(format!("--config.file={}", config.display()))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.join("data").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            let mut p = Prometheus {
-                child,
-                port,
-                _dir: dir,
-            };
-            let end = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < end && matches!(p.child.try_wait(), Ok(None)) {
-                if get(port, "/-/ready").starts_with("HTTP/1.0 200") {
-                    return Some(p);
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let log = std::fs::read_to_string(p._dir.join("prometheus.log")).unwrap_or_default();
-            if !log.contains("address already in use") {
-                panic!("Prometheus did not start:\n{log}");
-            }
-        }
-        panic!("Prometheus found no free port in 5 tries");
-    }
-
-    /// Waits until the value of `query` is `want`, as Prometheus has it.
-    fn wait_for(&self, query: &str, want: &str) {
-        let end = Instant::now() + Duration::from_secs(30);
-        let mut last = String::new();
-        while Instant::now() < end {
-            last = query_text(self.port, query);
-            if last.contains(&format!("\"{want}\"]")) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let targets = get(self.port, "/api/v1/targets");
-        panic!("{query} did not become {want}: {last}\ntargets: {targets}");
-    }
-}
-
-/// `GET path` from 127.0.0.1:`port`: the whole answer, or "" when none.
-fn get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
-fn query_text(port: u16, query: &str) -> String {
-    let mut url = url::Url::parse("http://x/api/v1/query").unwrap();
-    url.query_pairs_mut().append_pair("query", query);
-    get(
-        port,
-        &format!("/api/v1/query?{}", url.query().unwrap_or_default()),
-    )
 }
 
 fn metrics(ratio: f64) -> String {
@@ -211,7 +102,7 @@ async fn a_prometheus_query_is_judged_by_its_value() {
         return;
     };
     let q = r#"demo_error_ratio{instance="web-1"}"#;
-    prom.wait_for(q, "0.01");
+    prom.wait_for(q, "0.01", |v| v == 0.01);
     let dir = common::TempDir::new("prom-probe");
     // A timeout under a second reaches Prometheus as a number it reads.
     let probes = prometheus_probe(prom.port, "errors", RATIO, "timeout = \"750ms\"");
@@ -222,7 +113,7 @@ async fn a_prometheus_query_is_judged_by_its_value() {
     assert_eq!(r[0]["message"], "value 0.01", "{r:?}");
 
     exporter.set(&metrics(0.31));
-    prom.wait_for(q, "0.31");
+    prom.wait_for(q, "0.31", |v| v == 0.31);
     let r = probe(&dir, "web-1", &probes);
     assert_eq!(r[0]["ok"], false, "{r:?}");
     assert_eq!(r[0]["error_kind"], "condition", "{r:?}");
@@ -245,7 +136,9 @@ async fn no_data_is_treated_as_configured_and_a_bad_query_says_why() {
     let Some(prom) = Prometheus::start(test, exporter.port) else {
         return;
     };
-    prom.wait_for(r#"demo_error_ratio{instance="web-1"}"#, "0.01");
+    prom.wait_for(r#"demo_error_ratio{instance="web-1"}"#, "0.01", |v| {
+        v == 0.01
+    });
     let dir = common::TempDir::new("prom-nodata");
     let none = r#"demo_error_ratio{app="{app}",instance="nowhere"}"#;
     let probes = [
@@ -305,7 +198,9 @@ async fn an_instance_name_is_taken_literally_inside_a_regex() {
     let Some(prom) = Prometheus::start(test, exporter.port) else {
         return;
     };
-    prom.wait_for(r#"demo_error_ratio{instance="web-1"}"#, "0.01");
+    prom.wait_for(r#"demo_error_ratio{instance="web-1"}"#, "0.01", |v| {
+        v == 0.01
+    });
     let dir = common::TempDir::new("prom-regex");
     let regex = r#"demo_error_ratio{instance=~"{instance}"}"#;
     let probes = prometheus_probe(prom.port, "errors", regex, "");

@@ -6,6 +6,7 @@
 
 pub mod docker;
 pub mod lb;
+pub mod prometheus;
 pub mod rollout;
 pub mod sshd;
 pub mod tmux;
