@@ -11,12 +11,13 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::TempDir;
+use common::agent::Agent;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rollguard");
@@ -137,58 +138,6 @@ fn receiver() -> (u16, Told) {
         }
     });
     (port, got)
-}
-
-/// A running agent, killed on drop.
-struct Agent {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Agent {
-    fn start(cfg: &Path, db: &Path, log: PathBuf) -> Agent {
-        let child = Command::new(BIN)
-            .args(["--config"])
-            .arg(cfg)
-            .arg("--db")
-            .arg(db)
-            .arg("agent")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Agent { child, log }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Sends `signal` and waits for the exit, at most 15 s.
-    fn signal(&mut self, signal: i32) -> Option<std::process::ExitStatus> {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return Some(s);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn read(db: &Path) -> Connection {
@@ -407,8 +356,7 @@ fn a_flapping_outage_of_two_instances_is_one_incident_opened_and_resolved_once()
         .collect();
     assert_eq!(verdicts, ["healthy", "healthy"]);
     assert!(agent.signal(libc::SIGTERM).is_some_and(|s| s.success()));
-    let mut text = String::new();
-    let _ = std::fs::File::open(&agent.log).map(|mut f| f.read_to_string(&mut text));
+    let text = agent.log();
     assert!(text.contains("incident opened"), "{text}");
 }
 

@@ -10,12 +10,13 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::TempDir;
+use common::agent::Agent;
 use common::prometheus::{Prometheus, request};
 use common::sshd::free_port;
 use rollguard::store::Store;
@@ -87,30 +88,8 @@ fn config(dir: &TempDir, ports: &[u16], metrics: u16) -> PathBuf {
     path
 }
 
-/// A running process, killed on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn agent(cfg: &Path, db: &Path, log: &Path) -> Killed {
-    Killed(
-        Command::new(BIN)
-            .arg("--config")
-            .arg(cfg)
-            .arg("--db")
-            .arg(db)
-            .arg("agent")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap(),
-    )
+fn agent(cfg: &Path, db: &Path, log: &Path) -> Agent {
+    Agent::start(cfg, db, log.to_path_buf())
 }
 
 /// A history with one deployment of `web` that ended `deployed`, and a
@@ -319,7 +298,7 @@ fn the_agent_that_loses_the_lease_stops_serving_and_the_one_that_takes_it_serves
     // A suspended holder's lease goes stale; the other agent takes it and
     // cannot bind the address A still holds, so it tries again.
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(a.0.id() as i32, libc::SIGSTOP) };
+    unsafe { libc::kill(a.pid() as i32, libc::SIGSTOP) };
     assert!(
         wait_log(&log_b, "took over probing", 20),
         "{:?}",
@@ -327,7 +306,7 @@ fn the_agent_that_loses_the_lease_stops_serving_and_the_one_that_takes_it_serves
     );
     assert!(wait_log(&log_b, "cannot serve /metrics on", 20));
     // Resumed, A finds its lease taken and stops serving; B then binds.
-    unsafe { libc::kill(a.0.id() as i32, libc::SIGCONT) };
+    unsafe { libc::kill(a.pid() as i32, libc::SIGCONT) };
     assert!(wait_log(&log_a, "probes; reading what it writes", 20));
     assert!(
         wait_log(&log_b, "serving Prometheus metrics", 20),

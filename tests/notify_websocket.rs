@@ -7,10 +7,12 @@ mod common;
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::TempDir;
+use common::agent::Agent;
+use common::sshd::free_port;
 use futures_util::StreamExt;
 use rollguard::config;
 use rollguard::model::evidence::Evidence;
@@ -25,14 +27,6 @@ const TOKEN: (&str, &str) = ("STREAM_TOKEN", "str3am-t0ken-5b1d");
 
 fn env(name: &str) -> Option<String> {
     (name == TOKEN.0).then(|| TOKEN.1.to_string())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn config_text(probe_port: u16, receivers: &str) -> String {
@@ -50,32 +44,9 @@ fn stream(name: &str, port: u16, extra: &str) -> String {
     )
 }
 
-/// A running `rollguard agent`, killed on drop.
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn agent(cfg: &Path, db: &Path, log: &Path) -> Agent {
-    Agent(
-        Command::new(BIN)
-            .arg("--config")
-            .arg(cfg)
-            .arg("--db")
-            .arg(db)
-            .arg("agent")
-            .env("ROLLGUARD_LOG", "debug")
-            .env(TOKEN.0, TOKEN.1)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap(),
-    )
+    let env = [("ROLLGUARD_LOG", "debug"), TOKEN];
+    Agent::start_with(cfg, db, log.to_path_buf(), &env)
 }
 
 type Client =

@@ -4,6 +4,7 @@
 //! fails the test instead.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod docker;
 pub mod lb;
 pub mod prometheus;
