@@ -2,16 +2,27 @@
 """Renders a terminal capture with colours (`tmux capture-pane -e -p`) to PNG.
 
 Usage: ansi2png.py CAPTURE.txt OUT.png [COLUMNS ROWS]
-Needs Pillow and the DejaVu Sans Mono font (Debian: fonts-dejavu-core).
+Needs Pillow and the DejaVu Sans Mono font (Debian: fonts-dejavu-core);
+coloured circles (🔴 🟠 🟢) are drawn in their colour over the two cells
+they take, and other symbols that font lacks with Symbola when it is
+installed (fonts-symbola).
 """
+import os
 import re
 import sys
+import unicodedata
 
 from PIL import Image, ImageDraw, ImageFont
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
 BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf"
+SYMBOLS = "/usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf"
 SIZE = 15
+# An emoji's colour, from its name ("LARGE RED CIRCLE").
+NAMED = {
+    "RED": (222, 86, 86), "ORANGE": (240, 150, 60), "YELLOW": (230, 190, 80),
+    "GREEN": (80, 200, 120), "BLUE": (90, 150, 230), "PURPLE": (190, 120, 220),
+}
 BG = (24, 26, 33)
 FG = (214, 219, 229)
 BASE16 = [
@@ -85,7 +96,8 @@ def parse(text, cols, rows):
                 if x < cols:
                     f, b = (bg, fg) if rev else (fg, bg)
                     grid[y][x] = (ch, f, b, bold)
-                x += 1
+                # A wide character takes two cells; tmux writes it once.
+                x += 2 if unicodedata.east_asian_width(ch) in "WF" else 1
     return grid
 
 
@@ -97,6 +109,7 @@ def main():
     grid = parse(text, cols, rows)
     font = ImageFont.truetype(FONT, SIZE)
     bold = ImageFont.truetype(BOLD, SIZE)
+    symbols = ImageFont.truetype(SYMBOLS, SIZE) if os.path.exists(SYMBOLS) else None
     left, top, right, bottom = font.getbbox("█")
     cw = round(font.getlength("M"))
     ch = SIZE + 4
@@ -112,6 +125,16 @@ def main():
                 # Block elements: draw exactly, fonts leave gaps.
                 h = ch * ("▁▂▃▄▅▆▇█".index(c) + 1) // 8
                 d.rectangle([px, py + ch - h, px + cw - 1, py + ch - 1], fill=f)
+            elif ord(c) > 0xFFFF and "CIRCLE" in unicodedata.name(c, "").split():
+                # A coloured circle (🔴 🟠 🟢): drawn, as fonts draw it
+                # hatched or not at all.
+                words = unicodedata.name(c).split()
+                colour = next((v for k, v in NAMED.items() if k in words), f)
+                r = min(cw, ch) * 0.8
+                cx, cy = px + cw, py + ch / 2
+                d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
+            elif ord(c) > 0xFFFF and symbols is not None:
+                d.text((px + 2, py + 1), c, font=symbols, fill=f)
             elif c != " ":
                 d.text((px, py + 1), c, font=bold if is_bold else font, fill=f)
     img.save(out)

@@ -10,7 +10,7 @@
 #   history.png  History: the two deployments
 #   events.png   Events: the audit log of every app
 #   logs.png     Logs: rollguard's log and payments' worker log
-# Needs tmux, python3 with Pillow and fonts-dejavu-core.
+# Needs tmux, python3 with Pillow, fonts-dejavu-core and fonts-symbola (emoji).
 set -euo pipefail
 # The Debian python3 has python3-pil; a python3 earlier in PATH may not.
 py=/usr/bin/python3; [ -x "$py" ] || py=python3
