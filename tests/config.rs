@@ -48,14 +48,17 @@ fn example_config_is_valid() {
     let fleet = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(fleet.apps.len(), 2);
     let checkout = fleet.app("checkout").unwrap();
-    assert_eq!(checkout.probes.len(), 5);
+    assert_eq!(checkout.probes.len(), 6);
     match &checkout.probes[4].kind {
         ProbeKind::Prometheus(p) => {
             assert_eq!(p.conditions.len(), 1);
             assert_eq!(p.on_no_data, config::NoData::Pass);
+            assert!(!checkout.probes[4].compares());
         }
         other => panic!("{other:?}"),
     }
+    // The comparison of a canary with its baseline.
+    assert!(checkout.probes[5].compares());
     assert_eq!(checkout.health.require, Require::All);
     assert_eq!(checkout.health.failure_threshold, 3);
     match &checkout.probes[0].kind {

@@ -106,6 +106,7 @@ async fn initial_delay_spares_a_deploy_gate_but_not_a_watch() {
         &fleet,
         app,
         &slots,
+        &[],
         GateMode::Deploy { deadline },
         never.clone(),
     )
@@ -122,6 +123,7 @@ async fn initial_delay_spares_a_deploy_gate_but_not_a_watch() {
         &fleet,
         app,
         &slots,
+        &[],
         GateMode::Monitor {
             length: Duration::from_secs(5),
         },
@@ -143,6 +145,7 @@ async fn watch(fleet: &Fleet, length: Duration) -> GateOutcome {
         fleet,
         &fleet.apps[0],
         &[(0, Side::Main)],
+        &[],
         GateMode::Monitor { length },
         never,
     )

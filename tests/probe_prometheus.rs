@@ -8,47 +8,9 @@
 
 mod common;
 
-use common::prometheus::Prometheus;
+use common::prometheus::{Exporter, Prometheus};
 
 use std::process::Command;
-use std::sync::{Arc, Mutex};
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// An exporter whose `/metrics` text the test sets.
-struct Exporter {
-    port: u16,
-    text: Arc<Mutex<String>>,
-}
-
-impl Exporter {
-    async fn start(text: &str) -> Exporter {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let text = Arc::new(Mutex::new(text.to_string()));
-        let served = text.clone();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                let body = served.lock().unwrap().clone();
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    let _ = s.read(&mut buf).await;
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = s.write_all(head.as_bytes()).await;
-                    let _ = s.write_all(body.as_bytes()).await;
-                });
-            }
-        });
-        Exporter { port, text }
-    }
-
-    fn set(&self, text: &str) {
-        *self.text.lock().unwrap() = text.to_string();
-    }
-}
 
 fn metrics(ratio: f64) -> String {
     format!(

@@ -391,7 +391,8 @@ pub struct PrometheusProbe {
     /// The query; `{app}` `{instance}` `{host}` `{port}` stand inside its
     /// string literals (see [`crate::probe::prometheus::fill`]).
     pub query: String,
-    /// Conditions on `[VALUE]` (and `[RESPONSE_TIME]`), at least one.
+    /// Conditions on `[VALUE]` (and `[RESPONSE_TIME]`), or, for a
+    /// comparison, on `[CANARY]` and `[BASELINE]`; at least one.
     pub conditions: Vec<Condition>,
     /// What an answer without a value means.
     pub on_no_data: NoData,
@@ -468,6 +469,30 @@ impl Probe {
     /// (`on_no_data = "skip"`).
     pub fn skips_no_data(&self) -> bool {
         matches!(&self.kind, ProbeKind::Prometheus(p) if p.on_no_data == NoData::Skip)
+    }
+
+    /// Whether it compares a rollout's new side with its old one (a
+    /// `prometheus` probe whose conditions read `[CANARY]` or
+    /// `[BASELINE]`). Such a probe judges no instance on its own: only a
+    /// rollout's gates run it, while an old side serves, and health, the
+    /// prober and `rollguard probe` leave it out.
+    pub fn compares(&self) -> bool {
+        matches!(&self.kind, ProbeKind::Prometheus(p) if p.compares())
+    }
+}
+
+impl PrometheusProbe {
+    /// Whether a condition reads `[CANARY]` or `[BASELINE]`.
+    pub fn compares(&self) -> bool {
+        self.conditions.iter().any(|c| {
+            c.placeholders().iter().any(|p| {
+                matches!(
+                    p,
+                    crate::probe::condition::Placeholder::Canary
+                        | crate::probe::condition::Placeholder::Baseline
+                )
+            })
+        })
     }
 }
 

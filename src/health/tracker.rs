@@ -100,6 +100,9 @@ struct AppTrack {
     /// Per probe: its `no_data` results are not counted (`on_no_data =
     /// "skip"`).
     skips_no_data: Vec<bool>,
+    /// Per probe: it judges each instance (a comparison does not: see
+    /// [`crate::config::Probe::compares`]).
+    judges: Vec<bool>,
     instances: Vec<InstanceTrack>,
     healthy: usize,
     unhealthy: usize,
@@ -119,7 +122,10 @@ impl AppTrack {
     fn refresh(&mut self, app: usize, instance: usize) -> Option<Change> {
         let inst = &self.instances[instance];
         let from = inst.verdict;
-        let to = combine_probes(self.require, inst.probes.iter().map(|c| c.verdict));
+        let judged = (inst.probes.iter().zip(&self.judges))
+            .filter(|(_, judges)| **judges)
+            .map(|(c, _)| c.verdict);
+        let to = combine_probes(self.require, judged);
         if from == to {
             return None;
         }
@@ -161,6 +167,7 @@ impl Tracker {
                 instance_index: positions(a.instances.iter().map(|i| i.name.as_str())),
                 probe_index: positions(a.probes.iter().map(|p| p.name.as_str())),
                 skips_no_data: a.probes.iter().map(|p| p.skips_no_data()).collect(),
+                judges: a.probes.iter().map(|p| !p.compares()).collect(),
                 instances: vec![
                     InstanceTrack {
                         probes: vec![ProbeCounter::new(); a.probes.len()],
@@ -536,5 +543,33 @@ mod tests {
         assert_eq!(t.instance_count(1), 3);
         assert_eq!(t.probe_count(1), 2);
         assert_eq!(t.app_count(), 2);
+    }
+
+    #[test]
+    fn a_comparison_probe_judges_no_instance() {
+        use crate::config::{NoData, PromAuth, PrometheusProbe};
+        use crate::probe::condition::Condition;
+        let mut a = app("web", 1, &["tcp"], Health::default());
+        a.probes.push(Probe {
+            name: "errors".into(),
+            timeout: Duration::from_secs(1),
+            kind: ProbeKind::Prometheus(PrometheusProbe {
+                url: "http://127.0.0.1:9090".into(),
+                query: "up{port=\"{port}\"}".into(),
+                conditions: vec![Condition::parse("[CANARY] <= [BASELINE]").unwrap()],
+                on_no_data: NoData::Fail,
+                auth: PromAuth::None,
+                insecure_tls: false,
+            }),
+        });
+        let f = fleet(vec![a]);
+        let mut t = Tracker::new(&f);
+        // The comparison never has a result outside a rollout: the
+        // instance is healthy on its own probe.
+        let c = t
+            .observe(&result("web", "web-0", "tcp", true, 0), 0)
+            .unwrap();
+        assert_eq!(c.to, Verdict::Healthy);
+        assert_eq!(t.app_status(0), AppStatus::Healthy);
     }
 }

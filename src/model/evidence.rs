@@ -56,9 +56,36 @@ pub struct Evidence {
     pub reason: Option<String>,
     /// The newest samples of that probe, oldest first.
     pub last_samples: Vec<Sample>,
+    /// A comparison's `[CANARY]`, the new side's value, when it had one;
+    /// absent for other probes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<f64>,
+    /// A comparison's `[BASELINE]`, the old side's value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
+    /// The old side's instances a comparison asked (its new side's are
+    /// `instance`, comma-separated); empty for other probes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub baseline_instances: Vec<String>,
 }
 
 impl Evidence {
+    /// A comparison's two values and what was asked: "canary 0.31 on web-1
+    /// · baseline 0.05 on web-1, web-2, web-3"; `None` for other probes.
+    pub fn comparison(&self) -> Option<String> {
+        if self.baseline_instances.is_empty() {
+            return None;
+        }
+        let value = |v: Option<f64>| v.map_or("no data".into(), crate::probe::condition::shown);
+        Some(format!(
+            "canary {} on {} · baseline {} on {}",
+            value(self.canary),
+            self.instance,
+            value(self.baseline),
+            self.baseline_instances.join(", ")
+        ))
+    }
+
     /// How much of the failure budget the window spent: "1 of 3 failures".
     pub fn budget(&self) -> String {
         FailureBudget {
@@ -123,6 +150,9 @@ impl Default for Evidence {
             rule: None,
             reason: None,
             last_samples: Vec::new(),
+            canary: None,
+            baseline: None,
+            baseline_instances: Vec::new(),
         }
     }
 }

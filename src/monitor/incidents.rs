@@ -285,6 +285,7 @@ fn evidence(st: &FleetState, a: usize, pairs: &[Pair]) -> Vec<Evidence> {
                     counter.consecutive_fail, h.failure_threshold
                 )),
                 last_samples,
+                ..Evidence::default()
             }
         })
         .collect()

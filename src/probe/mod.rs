@@ -122,6 +122,63 @@ impl Prober {
         self.run_as(&key, target, probe).await
     }
 
+    /// Runs a comparison probe once (see [`Probe::compares`]): its query
+    /// for each target of the new side (`canary`) and of the old
+    /// (`baseline`). The result is keyed by the first canary's instance;
+    /// `None` when `probe` compares nothing or a side has no target.
+    pub async fn compare(
+        &self,
+        probe: &Probe,
+        canary: &[Target<'_>],
+        baseline: &[Target<'_>],
+    ) -> Option<(ProbeResult, prometheus::Compared)> {
+        let ProbeKind::Prometheus(p) = &probe.kind else {
+            return None;
+        };
+        let first = canary.first()?;
+        if baseline.is_empty() || !p.compares() {
+            return None;
+        }
+        let at_ms = now_ms();
+        let started = Instant::now();
+        let queries = |side: &[Target<'_>]| -> Result<Vec<String>, String> {
+            side.iter()
+                .map(|t| {
+                    let vars = t.vars();
+                    let vars: Vec<(&str, &str)> =
+                        vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    prometheus::fill(&p.query, &vars).map_err(|e| e.message)
+                })
+                .collect()
+        };
+        let compared = match (queries(canary), queries(baseline)) {
+            (Ok(new), Ok(old)) => {
+                let client = self.http.client(p.insecure_tls);
+                prometheus::compare(client, p, &new, &old, probe.timeout).await
+            }
+            (Err(e), _) | (_, Err(e)) => prometheus::Compared {
+                outcome: Outcome::fail(ErrorKind::Exec, None, e),
+                canary: None,
+                baseline: None,
+            },
+        };
+        let o = &compared.outcome;
+        let result = ProbeResult {
+            key: ProbeKey {
+                app: Arc::from(first.app.name.as_str()),
+                instance: Arc::from(first.instance.name.as_str()),
+                probe: Arc::from(probe.name.as_str()),
+            },
+            at_ms,
+            ok: o.error.is_none(),
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            code: o.code,
+            error_kind: o.error,
+            message: o.message.clone(),
+        };
+        Some((result, compared))
+    }
+
     /// [`Self::run`], with the result's key given (it names `target`'s
     /// app and instance and `probe`): a loop that runs the same probe
     /// again and again builds it once.
@@ -210,7 +267,8 @@ fn no_executor(target: Target<'_>) -> Outcome {
 }
 
 /// Runs every probe of every instance of `apps` once, concurrently, and
-/// returns the results in config order. Used by `rollguard probe`.
+/// returns the results in config order; comparisons
+/// ([`Probe::compares`]) are left out. Used by `rollguard probe`.
 pub async fn probe_once(fleet: &Fleet, prober: &Prober, apps: &[&App]) -> Vec<ProbeResult> {
     let mut runs = Vec::new();
     for app in apps {
@@ -218,7 +276,8 @@ pub async fn probe_once(fleet: &Fleet, prober: &Prober, apps: &[&App]) -> Vec<Pr
             let Some(host) = fleet.host(&instance.host) else {
                 continue;
             };
-            for probe in &app.probes {
+            // A comparison has no old side to compare with here.
+            for probe in app.probes.iter().filter(|p| !p.compares()) {
                 let target = Target {
                     app,
                     instance,

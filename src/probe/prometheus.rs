@@ -6,7 +6,10 @@
 //! matcher (`=~`, `!~`) they are also taken literally. What came back is a
 //! number, one series, or nothing ([`read_answer`]); nothing, and `NaN` (a
 //! rate of nothing), is `no_data`, treated as the probe's `on_no_data`
-//! says. Parsing and filling are pure.
+//! says. A comparison ([`compare`]) runs the query for each instance of
+//! a rollout's new side and of its old side and judges `[CANARY]` against
+//! `[BASELINE]`, the means of the two. Parsing, filling and judging are
+//! pure.
 
 use std::time::{Duration, Instant};
 
@@ -232,12 +235,35 @@ pub async fn run(
     query: &str,
     timeout: Duration,
 ) -> Outcome {
+    match ask(client, p, query, timeout).await {
+        Ok(asked) => judge(p, asked.code, &asked.answer, asked.elapsed_ms),
+        Err(failed) => failed,
+    }
+}
+
+/// What one query answered, and how long it took.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Asked {
+    /// The HTTP status.
+    pub code: Option<i64>,
+    /// The answer.
+    pub answer: Answer,
+    /// Milliseconds from request to answer.
+    pub elapsed_ms: f64,
+}
+
+/// Asks Prometheus `query`: its answer, or the failure of asking (no
+/// answer, not JSON, too large).
+pub async fn ask(
+    client: &reqwest::Client,
+    p: &PrometheusProbe,
+    query: &str,
+    timeout: Duration,
+) -> Result<Asked, Outcome> {
     let started = Instant::now();
     let base = format!("{}/api/v1/query", p.url.trim_end_matches('/'));
-    let mut url = match url::Url::parse(&base) {
-        Ok(u) => u,
-        Err(e) => return Outcome::fail(ErrorKind::Exec, None, format!("url: {e}")),
-    };
+    let mut url = url::Url::parse(&base)
+        .map_err(|e| Outcome::fail(ErrorKind::Exec, None, format!("url: {e}")))?;
     url.query_pairs_mut()
         .append_pair("query", query)
         // Prometheus reads a plain number as seconds ("0.5"); "0.5s" it refuses.
@@ -263,15 +289,15 @@ pub async fn run(
     };
     let (status, body) = match tokio::time::timeout(timeout, answer).await {
         Ok(Ok(a)) => a,
-        Ok(Err((e, stage))) => return classify(&e, timeout, stage),
-        Err(_) => return no_answer(timeout),
+        Ok(Err((e, stage))) => return Err(classify(&e, timeout, stage)),
+        Err(_) => return Err(no_answer(timeout)),
     };
     if body.len() > MAX_ANSWER {
-        return Outcome::fail(
+        return Err(Outcome::fail(
             ErrorKind::Protocol,
             Some(i64::from(status)),
             "the answer is larger than 1 MiB: aggregate the query to one series",
-        );
+        ));
     }
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let code = Some(i64::from(status));
@@ -279,21 +305,166 @@ pub async fn run(
         Ok(v) => v,
         Err(_) if status != 200 => {
             let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-            return Outcome::fail(
+            return Err(Outcome::fail(
                 ErrorKind::Status,
                 code,
                 format!("HTTP {status}: {}", printable(text.trim())),
-            );
+            ));
         }
         Err(_) => {
-            return Outcome::fail(
+            return Err(Outcome::fail(
                 ErrorKind::Protocol,
                 code,
                 "the answer is not JSON: is url a Prometheus server?",
-            );
+            ));
         }
     };
-    judge(p, code, &read_answer(&json), elapsed_ms)
+    Ok(Asked {
+        code,
+        answer: read_answer(&json),
+        elapsed_ms,
+    })
+}
+
+/// A comparison of a rollout's two sides: its outcome and the value of
+/// each side, when it had one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Compared {
+    /// Pass or fail, as for any probe.
+    pub outcome: Outcome,
+    /// `[CANARY]`: the mean of the new side's values.
+    pub canary: Option<f64>,
+    /// `[BASELINE]`: the mean of the old side's values.
+    pub baseline: Option<f64>,
+}
+
+/// Runs a comparison: the query filled for each instance of the new side
+/// (`canary`) and of the old (`baseline`), all at once, judged by
+/// [`judge_sides`].
+pub async fn compare(
+    client: &reqwest::Client,
+    p: &PrometheusProbe,
+    canary: &[String],
+    baseline: &[String],
+    timeout: Duration,
+) -> Compared {
+    if let Some(q) = canary.iter().find(|q| baseline.contains(q)) {
+        return Compared {
+            outcome: Outcome::fail(
+                ErrorKind::Exec,
+                None,
+                format!(
+                    "the query is the same for the new side and the old ({}): select each side's series by {{port}}",
+                    printable(q)
+                ),
+            ),
+            canary: None,
+            baseline: None,
+        };
+    }
+    let asks: Vec<_> = (canary.iter().chain(baseline))
+        .map(|q| ask(client, p, q, timeout))
+        .collect();
+    let mut answers = super::join_all(asks).await;
+    let old = answers.split_off(canary.len());
+    judge_sides(p, &answers, &old)
+}
+
+/// The mean of one side's values, or why it has none.
+fn side_value(answers: &[Result<Asked, Outcome>]) -> Result<f64, SideMissing> {
+    let mut values = Vec::new();
+    let mut no_data = None;
+    for a in answers {
+        match a {
+            Err(failed) => return Err(SideMissing::Failed(failed.clone())),
+            Ok(Asked {
+                answer: Answer::Refused(why),
+                code,
+                ..
+            }) => {
+                return Err(SideMissing::Failed(Outcome::fail(
+                    ErrorKind::Status,
+                    *code,
+                    printable(why).into_owned(),
+                )));
+            }
+            Ok(Asked {
+                answer: Answer::NoData(why),
+                ..
+            }) => no_data = Some(why.clone()),
+            Ok(Asked {
+                answer: Answer::Value(v),
+                ..
+            }) => values.push(*v),
+        }
+    }
+    if values.is_empty() {
+        return Err(SideMissing::NoData(
+            no_data.unwrap_or_else(|| "no instance".into()),
+        ));
+    }
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    // 12 significant digits, as shown: three 0.01s mean 0.01.
+    Ok(shown(mean).parse().unwrap_or(mean))
+}
+
+/// Why a side has no value.
+enum SideMissing {
+    /// A query failed or was refused: the comparison fails so.
+    Failed(Outcome),
+    /// No instance of the side had data.
+    NoData(String),
+}
+
+/// Judges a comparison from what each side's queries answered: `[CANARY]`
+/// and `[BASELINE]` are the mean of each side's values (an instance with
+/// no data is left out). A query that failed fails the comparison; a side
+/// with no data at all is `no_data`, as `on_no_data` says. Pure.
+pub fn judge_sides(
+    p: &PrometheusProbe,
+    canary: &[Result<Asked, Outcome>],
+    baseline: &[Result<Asked, Outcome>],
+) -> Compared {
+    let code = (canary.iter().chain(baseline)).find_map(|a| a.as_ref().ok().and_then(|a| a.code));
+    let elapsed_ms = (canary.iter().chain(baseline))
+        .filter_map(|a| a.as_ref().ok().map(|a| a.elapsed_ms))
+        .fold(0.0, f64::max);
+    let (new, old) = (side_value(canary), side_value(baseline));
+    let values = (new.as_ref().ok().copied(), old.as_ref().ok().copied());
+    let outcome = match (new, old) {
+        (Err(SideMissing::Failed(o)), _) | (_, Err(SideMissing::Failed(o))) => o,
+        (Err(SideMissing::NoData(why)), _) => judge(
+            p,
+            code,
+            &Answer::NoData(format!("the new side: {why}")),
+            elapsed_ms,
+        ),
+        (_, Err(SideMissing::NoData(why))) => judge(
+            p,
+            code,
+            &Answer::NoData(format!("the old side: {why}")),
+            elapsed_ms,
+        ),
+        (Ok(c), Ok(b)) => {
+            let reading = Reading {
+                canary: Some(c),
+                baseline: Some(b),
+                response_time_ms: elapsed_ms,
+                ..Reading::default()
+            };
+            match (p.conditions.iter())
+                .find_map(|cond| cond.eval_on(&Subject::Metric(&reading)).err())
+            {
+                Some(why) => Outcome::fail(ErrorKind::Condition, code, why),
+                None => Outcome::pass(code, format!("canary {} · baseline {}", shown(c), shown(b))),
+            }
+        }
+    };
+    Compared {
+        outcome,
+        canary: values.0,
+        baseline: values.1,
+    }
 }
 
 /// The outcome of one answer: its conditions for a value, `on_no_data`
@@ -457,5 +628,89 @@ mod tests {
         let skip = judge(&probe(NoData::Skip, "[VALUE] < 1"), Some(200), &none, 3.0);
         assert_eq!(skip.error, Some(ErrorKind::NoData));
         assert!(skip.message.contains("not counted"), "{}", skip.message);
+    }
+
+    fn asked(answer: Answer) -> Result<Asked, Outcome> {
+        Ok(Asked {
+            code: Some(200),
+            answer,
+            elapsed_ms: 4.0,
+        })
+    }
+
+    #[test]
+    fn a_comparison_takes_each_sides_mean_and_shows_both_values() {
+        let p = probe(NoData::Fail, "[CANARY] <= [BASELINE] * 1.2 + 0.01");
+        let level = judge_sides(
+            &p,
+            &[asked(Answer::Value(0.01))],
+            &[
+                asked(Answer::Value(0.01)),
+                asked(Answer::Value(0.01)),
+                asked(Answer::Value(0.01)),
+            ],
+        );
+        assert_eq!(level.outcome.error, None);
+        assert_eq!(level.outcome.message, "canary 0.01 · baseline 0.01");
+        // Three 0.01s mean 0.01, not 0.010000000000000002.
+        assert_eq!((level.canary, level.baseline), (Some(0.01), Some(0.01)));
+
+        // An instance without data is left out of its side's mean.
+        let rising = judge_sides(
+            &p,
+            &[asked(Answer::Value(0.3))],
+            &[
+                asked(Answer::Value(0.02)),
+                asked(Answer::NoData("no series".into())),
+                asked(Answer::Value(0.04)),
+            ],
+        );
+        assert_eq!(rising.outcome.error, Some(ErrorKind::Condition));
+        assert_eq!(
+            rising.outcome.message,
+            "[CANARY] <= [BASELINE] * 1.2 + 0.01 failed: 0.3 <= 0.046 ([CANARY] = 0.3, [BASELINE] = 0.03)"
+        );
+        assert_eq!((rising.canary, rising.baseline), (Some(0.3), Some(0.03)));
+    }
+
+    #[test]
+    fn a_side_without_data_is_no_data_and_a_refusal_fails() {
+        let none = || asked(Answer::NoData("no series".into()));
+        let p = probe(NoData::Fail, "[CANARY] <= [BASELINE]");
+        let c = judge_sides(&p, &[none()], &[asked(Answer::Value(0.1))]);
+        assert_eq!(c.outcome.error, Some(ErrorKind::NoData));
+        assert!(
+            c.outcome.message.contains("the new side"),
+            "{}",
+            c.outcome.message
+        );
+        assert_eq!((c.canary, c.baseline), (None, Some(0.1)));
+        let c = judge_sides(&p, &[asked(Answer::Value(0.1))], &[none(), none()]);
+        assert!(
+            c.outcome.message.contains("the old side"),
+            "{}",
+            c.outcome.message
+        );
+        let skip = probe(NoData::Skip, "[CANARY] <= [BASELINE]");
+        let c = judge_sides(&skip, &[none()], &[none()]);
+        assert_eq!(c.outcome.error, Some(ErrorKind::NoData));
+        assert!(
+            c.outcome.message.contains("not counted"),
+            "{}",
+            c.outcome.message
+        );
+        // Prometheus refusing one query fails the comparison, saying why.
+        let refused = asked(Answer::Refused("Prometheus said bad_data: x".into()));
+        let c = judge_sides(&p, &[asked(Answer::Value(0.1))], &[refused]);
+        assert_eq!(c.outcome.error, Some(ErrorKind::Status));
+        assert_eq!(c.outcome.message, "Prometheus said bad_data: x");
+        // So does a query that got no answer.
+        let down = Err(Outcome::fail(
+            ErrorKind::Refused,
+            None,
+            "connection refused",
+        ));
+        let c = judge_sides(&p, &[down], &[asked(Answer::Value(0.1))]);
+        assert_eq!(c.outcome.error, Some(ErrorKind::Refused));
     }
 }

@@ -60,7 +60,8 @@ pub fn spawn(
             .collect();
         for (ii, inst) in app.instances.iter().enumerate() {
             let inst_name: Arc<str> = Arc::from(inst.name.as_str());
-            for (pi, probe) in app.probes.iter().enumerate() {
+            // A comparison runs only in a rollout's gates.
+            for (pi, probe) in app.probes.iter().enumerate().filter(|(_, p)| !p.compares()) {
                 let delay = first_delay(
                     seed,
                     (&app.name, &inst.name, &probe.name),

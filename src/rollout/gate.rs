@@ -37,6 +37,8 @@
 //! deploy gate never passes with a slot that has spent its budget.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -165,10 +167,34 @@ impl Tally {
 }
 
 struct Track {
+    /// The slot probed; for a comparison, the gate's first slot.
     slot: GateSlot,
+    /// A comparison of the gate's slots with the old side: it belongs to
+    /// every slot, and can fail them but never holds a deploy gate.
+    compares: bool,
     probe: usize,
     tally: Tally,
     samples: VecDeque<Sample>,
+    /// A comparison's last `[CANARY]` and `[BASELINE]`.
+    values: (Option<f64>, Option<f64>),
+}
+
+impl Track {
+    fn new(slot: GateSlot, probe: usize, compares: bool, health: &Health) -> Track {
+        Track {
+            slot,
+            compares,
+            probe,
+            tally: Tally::new(health),
+            samples: VecDeque::new(),
+            values: (None, None),
+        }
+    }
+
+    /// Whether it judges `slot`.
+    fn judges(&self, slot: &GateSlot) -> bool {
+        self.compares || self.slot == *slot
+    }
 }
 
 /// What one round of results decided.
@@ -184,11 +210,14 @@ enum Judgement {
 
 /// Judges the tracks after a round. A slot fails when a probe it needs has
 /// failed: with `all`, any probe; with `any`, every probe. A failure wins
-/// over every other slot being healthy.
+/// over every other slot being healthy. A comparison counts for every slot
+/// when it fails, but a slot is healthy on its own probes: a comparison
+/// that has not passed yet (no traffic on the new side to compare) holds
+/// no gate.
 fn judge(require: Require, slots: &[GateSlot], tracks: &[Track]) -> Judgement {
     for slot in slots {
         let of_slot: Vec<usize> = (0..tracks.len())
-            .filter(|&i| tracks[i].slot == *slot)
+            .filter(|&i| tracks[i].judges(slot))
             .collect();
         let failing: Vec<usize> = of_slot
             .iter()
@@ -210,7 +239,7 @@ fn judge(require: Require, slots: &[GateSlot], tracks: &[Track]) -> Judgement {
     let healthy = |slot: &GateSlot| {
         let verdicts = tracks
             .iter()
-            .filter(|t| t.slot == *slot)
+            .filter(|t| t.slot == *slot && !t.compares)
             .map(|t| t.tally.verdict());
         crate::health::combine_probes(require, verdicts) == Verdict::Healthy
     };
@@ -223,10 +252,25 @@ fn judge(require: Require, slots: &[GateSlot], tracks: &[Track]) -> Judgement {
 
 const KEEP_SAMPLES: usize = 5;
 
-fn evidence(app: &App, t: &Track) -> Evidence {
+fn evidence(app: &App, sides: &Sides<'_>, t: &Track) -> Evidence {
     let inst = &app.instances[t.slot.0];
+    let names = |slots: &[GateSlot]| -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for (i, _) in slots {
+            let name = &app.instances[*i].name;
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+    };
+    let (instance, baseline_instances) = if t.compares {
+        (names(sides.new).join(", "), names(sides.old))
+    } else {
+        (inst.name.clone(), Vec::new())
+    };
     Evidence {
-        instance: inst.name.clone(),
+        instance,
         side: t.slot.1,
         port: port_of(app, t.slot),
         probe: app.probes[t.probe].name.clone(),
@@ -239,7 +283,46 @@ fn evidence(app: &App, t: &Track) -> Evidence {
         rule: t.tally.failed(),
         reason: t.tally.reason(),
         last_samples: t.samples.iter().cloned().collect(),
+        canary: t.values.0,
+        baseline: t.values.1,
+        baseline_instances,
     }
+}
+
+/// A probe's result and, for a comparison, its `[CANARY]` and
+/// `[BASELINE]`.
+type Probed = (ProbeResult, (Option<f64>, Option<f64>));
+
+/// The tracks of a gate over `slots`: each probe on each slot, except a
+/// comparison, which is one track for the gate, and only when there is an
+/// old side to compare with (`compare`).
+fn tracks_of(app: &App, slots: &[GateSlot], compare: bool) -> Vec<Track> {
+    let Some(&first) = slots.first() else {
+        return Vec::new();
+    };
+    let (comparisons, own): (Vec<usize>, Vec<usize>) =
+        (0..app.probes.len()).partition(|&p| app.probes[p].compares());
+    let mut tracks: Vec<Track> = slots
+        .iter()
+        .flat_map(|&slot| {
+            own.iter()
+                .map(move |&p| Track::new(slot, p, false, &app.health))
+        })
+        .collect();
+    if compare {
+        tracks.extend(
+            comparisons
+                .iter()
+                .map(|&p| Track::new(first, p, true, &app.health)),
+        );
+    }
+    tracks
+}
+
+/// The gate's slots and the old side's: what a comparison compares.
+struct Sides<'a> {
+    new: &'a [GateSlot],
+    old: &'a [GateSlot],
 }
 
 fn port_of(app: &App, (i, side): GateSlot) -> u16 {
@@ -250,12 +333,17 @@ fn port_of(app: &App, (i, side): GateSlot) -> u16 {
     }
 }
 
-/// Runs the gate of `slots` of `app`. `cancel` turning true stops it.
+/// Runs the gate of `slots` of `app` (slots of the new release).
+/// `baseline` are the slots of the old release that still serve: a
+/// comparison probe ([`crate::config::Probe::compares`]) compares `slots`
+/// with them, once a round; with no `baseline`, comparisons are left out.
+/// `cancel` turning true stops it.
 pub async fn run(
     prober: &Prober,
     fleet: &Fleet,
     app: &App,
     slots: &[GateSlot],
+    baseline: &[GateSlot],
     mode: GateMode,
     mut cancel: watch::Receiver<bool>,
 ) -> GateOutcome {
@@ -271,35 +359,50 @@ pub async fn run(
             GateMode::Deploy { deadline } => deadline,
             GateMode::Monitor { length } => length,
         };
-    let mut tracks: Vec<Track> = slots
-        .iter()
-        .flat_map(|&slot| {
-            (0..app.probes.len()).map(move |probe| Track {
-                slot,
-                probe,
-                tally: Tally::new(&app.health),
-                samples: VecDeque::new(),
+    let sides = Sides {
+        new: slots,
+        old: baseline,
+    };
+    let mut tracks = tracks_of(app, slots, !baseline.is_empty());
+    let targets = |slots: &[GateSlot]| -> Vec<Target<'_>> {
+        slots
+            .iter()
+            .filter_map(|&slot| {
+                let instance = &app.instances[slot.0];
+                Some(Target {
+                    app,
+                    instance,
+                    host: fleet.host(&instance.host)?,
+                    port: port_of(app, slot),
+                })
             })
-        })
-        .collect();
+            .collect()
+    };
+    let (new_targets, old_targets) = (targets(slots), targets(baseline));
     let interval = app.health.interval;
     loop {
         let round = Instant::now();
-        // One round: every probe of every slot, concurrently.
-        let results: Vec<ProbeResult> = {
-            let mut futures = Vec::new();
+        // One round: every probe of every slot, and every comparison,
+        // concurrently.
+        let results: Vec<Option<Probed>> = {
+            let mut futures: Vec<Pin<Box<dyn Future<Output = Option<Probed>> + '_>>> = Vec::new();
             for t in &tracks {
-                let inst = &app.instances[t.slot.0];
-                let Some(host) = fleet.host(&inst.host) else {
+                let probe = &app.probes[t.probe];
+                if t.compares {
+                    let (new, old) = (&new_targets, &old_targets);
+                    futures.push(Box::pin(async move {
+                        let (r, c) = prober.compare(probe, new, old).await?;
+                        Some((r, (c.canary, c.baseline)))
+                    }));
+                    continue;
+                }
+                let Some(target) = targets(std::slice::from_ref(&t.slot)).pop() else {
+                    futures.push(Box::pin(async { None }));
                     continue;
                 };
-                let target = Target {
-                    app,
-                    instance: inst,
-                    host,
-                    port: port_of(app, t.slot),
-                };
-                futures.push(prober.run(target, &app.probes[t.probe]));
+                futures.push(Box::pin(async move {
+                    Some((prober.run(target, probe).await, (None, None)))
+                }));
             }
             tokio::select! {
                 r = crate::probe::join_all(futures) => r,
@@ -307,7 +410,11 @@ pub async fn run(
             }
         };
         let counts = Instant::now() >= grace_until;
-        for (t, r) in tracks.iter_mut().zip(results) {
+        for (t, probed) in tracks.iter_mut().zip(results) {
+            let Some((r, values)) = probed else { continue };
+            if t.compares {
+                t.values = values;
+            }
             let uncounted = r.error_kind == Some(crate::model::ErrorKind::NoData)
                 && app.probes[t.probe].skips_no_data();
             if !uncounted {
@@ -328,7 +435,7 @@ pub async fn run(
         let judgement = judge(app.health.require, slots, &tracks);
         if let Judgement::Failed(i) = judgement {
             return GateOutcome::Failed {
-                evidence: evidence(app, &tracks[i]),
+                evidence: evidence(app, &sides, &tracks[i]),
             };
         }
         let all_healthy = judgement == Judgement::Healthy;
@@ -344,10 +451,11 @@ pub async fn run(
                         .filter_map(|s| {
                             tracks
                                 .iter()
-                                .filter(|t| t.slot == *s)
+                                .filter(|t| t.slot == *s && !t.compares)
                                 .max_by_key(|t| t.tally.budget.failures)
                         })
-                        .map(|t| evidence(app, t))
+                        .chain(tracks.iter().filter(|t| t.compares))
+                        .map(|t| evidence(app, &sides, t))
                         .collect(),
                 };
             }
@@ -356,15 +464,15 @@ pub async fn run(
                     deadline_ms: deadline.as_millis() as u64,
                     evidence: tracks
                         .iter()
-                        .filter(|t| t.tally.verdict() != Verdict::Healthy)
-                        .map(|t| evidence(app, t))
+                        .filter(|t| !t.compares && t.tally.verdict() != Verdict::Healthy)
+                        .map(|t| evidence(app, &sides, t))
                         .collect(),
                 };
             }
             GateMode::Monitor { .. } if now >= end => {
                 return GateOutcome::Passed {
                     elapsed_ms: started.elapsed().as_millis() as u64,
-                    evidence: tracks.iter().map(|t| evidence(app, t)).collect(),
+                    evidence: tracks.iter().map(|t| evidence(app, &sides, t)).collect(),
                 };
             }
             _ => {}
@@ -394,14 +502,7 @@ mod tests {
     fn tracks(h: &Health, slots: &[GateSlot], probes: usize) -> Vec<Track> {
         slots
             .iter()
-            .flat_map(|&slot| {
-                (0..probes).map(move |probe| Track {
-                    slot,
-                    probe,
-                    tally: Tally::new(h),
-                    samples: VecDeque::new(),
-                })
-            })
+            .flat_map(|&slot| (0..probes).map(move |probe| Track::new(slot, probe, false, h)))
             .collect()
     }
 
@@ -447,7 +548,7 @@ mod tests {
             max_failures: t.tally.budget.max_failures,
             rule: t.tally.failed(),
             reason: t.tally.reason(),
-            last_samples: vec![],
+            ..Evidence::default()
         }
     }
 
@@ -631,5 +732,72 @@ mod tests {
             round(&h, &ONE, &mut t, &[true, false]),
             Judgement::Failed(0)
         );
+    }
+
+    #[test]
+    fn a_failed_comparison_fails_every_slot_but_holds_no_gate() {
+        let h = health(2, 2, None);
+        let slots = [(0, Side::Alt), (1, Side::Alt)];
+        // One probe on each slot, and one comparison for the gate.
+        let mut t = tracks(&h, &slots, 1);
+        t.push(Track::new(slots[0], 1, true, &h));
+        // The slots' own probes pass; the comparison has no data yet
+        // (skipped: nothing fed). Healthy on their own probes.
+        for tr in t.iter_mut().take(2) {
+            tr.tally.observe(true, true, &h);
+            tr.tally.observe(true, true, &h);
+        }
+        assert_eq!(judge(h.require, &slots, &t), Judgement::Healthy);
+        // The comparison fails twice in a row: the gate fails, on it.
+        t[2].tally.observe(false, true, &h);
+        assert_eq!(judge(h.require, &slots, &t), Judgement::Healthy);
+        t[2].tally.observe(false, true, &h);
+        assert_eq!(judge(h.require, &slots, &t), Judgement::Failed(2));
+        // With `any`, a slot whose own probe passes is not failed by it.
+        let any = Health {
+            require: Require::Any,
+            ..h.clone()
+        };
+        assert_eq!(judge(any.require, &slots, &t), Judgement::Healthy);
+    }
+
+    #[test]
+    fn a_comparison_is_one_track_and_only_with_an_old_side() {
+        use crate::config::{NoData, Probe, ProbeKind, PromAuth, PrometheusProbe};
+        use crate::probe::condition::Condition;
+        let prom = |name: &str, condition: &str| Probe {
+            name: name.into(),
+            timeout: Duration::from_secs(1),
+            kind: ProbeKind::Prometheus(PrometheusProbe {
+                url: "http://127.0.0.1:9090".into(),
+                query: "up{instance=\"{port}\"}".into(),
+                conditions: vec![Condition::parse(condition).unwrap()],
+                on_no_data: NoData::Fail,
+                auth: PromAuth::None,
+                insecure_tls: false,
+            }),
+        };
+        let app = App {
+            probes: vec![
+                prom("value", "[VALUE] < 1"),
+                prom("errors", "[CANARY] <= [BASELINE] * 1.2"),
+            ],
+            ..App::default()
+        };
+        let slots = [(0, Side::Alt), (1, Side::Alt)];
+        let t = tracks_of(&app, &slots, true);
+        let shape: Vec<(GateSlot, usize, bool)> =
+            t.iter().map(|t| (t.slot, t.probe, t.compares)).collect();
+        assert_eq!(
+            shape,
+            [
+                (slots[0], 0, false),
+                (slots[1], 0, false),
+                (slots[0], 1, true)
+            ]
+        );
+        // No old side serving (the last batch, after a switch): no
+        // comparison.
+        assert_eq!(tracks_of(&app, &slots, false).len(), 2);
     }
 }

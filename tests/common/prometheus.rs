@@ -1,12 +1,55 @@
 //! A real Prometheus on loopback for tests: scraping one target every
 //! second (with `honor_labels`, so a target's own `instance` label is
-//! kept), asked through its HTTP API. Killed on drop.
+//! kept), asked through its HTTP API. Killed on drop. And the small
+//! exporter it scrapes, whose metrics the test sets.
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use super::{TempDir, program, sshd::free_port};
+
+/// An exporter whose `/metrics` text the test sets.
+pub struct Exporter {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    text: Arc<Mutex<String>>,
+}
+
+impl Exporter {
+    /// Starts serving `text` to every request.
+    pub async fn start(text: &str) -> Exporter {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let text = Arc::new(Mutex::new(text.to_string()));
+        let served = text.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let body = served.lock().unwrap().clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(head.as_bytes()).await;
+                    let _ = s.write_all(body.as_bytes()).await;
+                });
+            }
+        });
+        Exporter { port, text }
+    }
+
+    /// What it serves from now on.
+    pub fn set(&self, text: &str) {
+        *self.text.lock().unwrap() = text.to_string();
+    }
+}
 
 /// A running Prometheus.
 pub struct Prometheus {

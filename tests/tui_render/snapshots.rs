@@ -759,6 +759,7 @@ fn failing(a: &AppConfig, n: usize, probe: &str, samples: Vec<Sample>) -> Eviden
         rule: Some(FailRule::Consecutive),
         reason: Some(format!("{in_a_row} failures in a row")),
         last_samples: samples,
+        ..Evidence::default()
     }
 }
 

@@ -1,14 +1,22 @@
 //! Validating a `type = "prometheus"` probe: an http(s) `url`, a `query`
 //! whose placeholders stand inside its string literals, at least one
-//! condition on `[VALUE]`, `on_no_data`, and credentials that come from
-//! the environment (so they are kept as secrets and never shown).
+//! condition on `[VALUE]` (or, for a comparison, on `[CANARY]` and
+//! `[BASELINE]`, never both kinds in one probe), `on_no_data`, and
+//! credentials that come from the environment (so they are kept as secrets
+//! and never shown).
 
 use super::{Ctx, RawProbe, S, conditions};
 use crate::config::{NoData, PromAuth, PrometheusProbe};
+use crate::probe::condition::Placeholder;
 use crate::probe::prometheus::{QUERY_PLACEHOLDERS, fill};
 
 /// What a Prometheus probe's conditions read.
-const READS: &[&str] = &["[VALUE]", "[RESPONSE_TIME]"];
+const READS: &[&str] = &["[VALUE]", "[RESPONSE_TIME]", "[CANARY]", "[BASELINE]"];
+
+/// The placeholders that tell one instance's side from another's: a
+/// comparison's query must name one, or it would ask the same of both
+/// sides.
+const PER_SIDE: &[&str] = &["{instance}", "{host}", "{port}"];
 
 /// The probe `name` of `p`.
 pub(super) fn probe(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> PrometheusProbe {
@@ -54,17 +62,47 @@ pub(super) fn probe(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> PrometheusPro
         }
     };
     let conditions = conditions(cx, &p.conditions, READS);
-    let reads_value = conditions.iter().any(|c| {
-        c.placeholders()
+    let reads = |want: &dyn Fn(&Placeholder) -> bool| {
+        conditions
             .iter()
-            .any(|p| matches!(p, crate::probe::condition::Placeholder::Value))
-    });
-    if !reads_value {
-        let span = p.conditions.as_ref().map_or(p.name.span(), S::span);
+            .any(|c| c.placeholders().into_iter().any(want))
+    };
+    let reads_value = reads(&|p| matches!(p, Placeholder::Value));
+    let compares = reads(&|p| matches!(p, Placeholder::Canary | Placeholder::Baseline));
+    let span = p.conditions.as_ref().map_or(p.name.span(), S::span);
+    if reads_value && compares {
+        cx.error(
+            span,
+            format!(
+                "prometheus probe \"{name}\" reads [VALUE] and compares [CANARY] with [BASELINE]"
+            ),
+            Some(
+                "make them two probes: one judges each instance by [VALUE], the other compares a rollout's new side with its old"
+                    .into(),
+            ),
+        );
+    } else if !reads_value && !compares {
         cx.error(
             span,
             format!("prometheus probe \"{name}\" has no condition on [VALUE]"),
-            Some("add conditions = [\"[VALUE] < 0.05\"]: what the value must be".into()),
+            Some(
+                "add conditions = [\"[VALUE] < 0.05\"]: what the value must be (or [CANARY] <= [BASELINE] * 1.2 to compare a rollout's sides)"
+                    .into(),
+            ),
+        );
+    } else if compares
+        && let Some(q) = &p.query
+        && !PER_SIDE.iter().any(|k| query.contains(k))
+    {
+        cx.error(
+            q.span(),
+            format!(
+                "prometheus probe \"{name}\" compares sides, but its query names no instance: it would ask the same of both"
+            ),
+            Some(
+                "select each side's series by {port} (a canary and a blue-green side share their instance's name and host), {instance} or {host}, e.g. instance=\"{host}:{port}\""
+                    .into(),
+            ),
         );
     }
     let on_no_data = match &p.on_no_data {

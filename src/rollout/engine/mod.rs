@@ -1038,6 +1038,7 @@ impl Engine {
         drained: Option<Vec<Route>>,
     ) -> Result<(), Failure> {
         let watched = self.replaced_live_slots();
+        let baseline = self.baseline_slots();
         let (fleet, prober, cancel, app) = (
             self.fleet.clone(),
             self.prober.clone(),
@@ -1067,6 +1068,7 @@ impl Engine {
                 &fleet,
                 &fleet.apps[app],
                 &watched,
+                &baseline,
                 GateMode::Monitor { length },
                 cancel,
             )
@@ -1132,6 +1134,23 @@ impl Engine {
             }
             _ => result,
         }
+    }
+
+    /// The old release's slots that still serve: the live side of every
+    /// instance this rollout has not replaced there (none on an install).
+    /// A comparison probe
+    /// compares a gate's slots with them; none once the new release serves
+    /// everywhere (the last batch, after a blue-green switch).
+    fn baseline_slots(&self) -> Vec<GateSlot> {
+        // An install has nothing old serving.
+        if self.plan.install {
+            return Vec::new();
+        }
+        let replaced = self.replaced_live_slots();
+        (0..self.live.len())
+            .map(|i| (i, self.live[i]))
+            .filter(|slot| !replaced.contains(slot))
+            .collect()
     }
 
     /// Live slots this rollout has replaced so far, in order.
@@ -1300,7 +1319,8 @@ impl Engine {
             let prober = self.prober.clone();
             let app = &fleet.apps[self.app];
             let cancel = self.cancel.clone();
-            let gate = gate::run(&prober, &fleet, app, slots, mode, cancel);
+            let baseline = self.baseline_slots();
+            let gate = gate::run(&prober, &fleet, app, slots, &baseline, mode, cancel);
             tokio::pin!(gate);
             loop {
                 tokio::select! {
@@ -1427,7 +1447,7 @@ impl Engine {
                 port: self.slot(i, self.live[i]).port().unwrap_or(inst.port),
             };
             let mut verdicts = Vec::new();
-            for p in &app.probes {
+            for p in app.probes.iter().filter(|p| !p.compares()) {
                 verdicts.push(if self.prober.run(target, p).await.ok {
                     crate::model::Verdict::Healthy
                 } else {

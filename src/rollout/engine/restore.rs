@@ -257,7 +257,11 @@ impl Engine {
                     });
                     let gated = match (&result, &snapshot) {
                         (Ok(()), Some(_)) if live => {
-                            Some(gate::run(&prober, &fleet, app, &[(i, side)], mode, cancel).await)
+                            // A restored old release has nothing to compare with.
+                            Some(
+                                gate::run(&prober, &fleet, app, &[(i, side)], &[], mode, cancel)
+                                    .await,
+                            )
                         }
                         _ => None,
                     };

@@ -659,6 +659,12 @@ pub fn why_lines(
                 Style::new().fg(t.down),
             ),
         ]));
+        if let Some(compared) = ev.comparison() {
+            lines.push(Line::from(vec![
+                Span::styled("compared ", dim),
+                Span::styled(printable(&compared).into_owned(), body),
+            ]));
+        }
         let n = ev.last_samples.len();
         for s in &ev.last_samples[n.saturating_sub(WHY_SAMPLES)..] {
             let (mark, style) = if s.ok {
