@@ -626,11 +626,14 @@ fn rollouts_show_in_the_fleet_and_app_views() {
             latest: Some("healthy: web-1 (512 ms)".into()),
             fires_at_ms: None,
             interrupted: false,
+            ..ActiveRollout::default()
         }),
         last: None,
+        ..AppRollouts::default()
     };
     r[1] = AppRollouts {
         versions: vec!["v5".into()],
+        alt_live: Vec::new(),
         active: None,
         last: Some(EndedRollout {
             id: 3,

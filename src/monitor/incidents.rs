@@ -7,6 +7,11 @@
 //! changes. Only results probed since this process began probing count,
 //! so a stored past never opens an incident; incidents opened elsewhere
 //! (another prober, a rollout's failed gate) are adopted and resolved here.
+//! The instances a running rollout has changed are its own: it restarts
+//! them on purpose and its gates judge them (a failed gate opens the
+//! incident), so they open nothing here, checked again in the history at
+//! the moment of writing; once the rollout ends, what its restarts did to
+//! their counts is forgotten.
 //! Writes run in blocking tasks; a failed one is logged and asked again.
 
 use std::sync::Arc;
@@ -50,6 +55,8 @@ enum Write {
 /// How a write went.
 enum Written {
     Opened(Opened, Vec<Pair>),
+    /// Not opened: every instance it named is a running rollout's.
+    Deferred,
     Resolved,
     Failed(String),
 }
@@ -62,6 +69,9 @@ pub(super) async fn watch(ctx: Arc<Ctx>, since_ms: i64, mut shutdown: watch::Rec
     // The last turn to unhealthy each app's steps took into account.
     let mut seen_turn: Vec<Option<i64>> = vec![None; ctx.fleet.apps.len()];
     let mut synced: Option<tokio::time::Instant> = None;
+    // Per app, the instances a running rollout has changed (its gates
+    // judge them), as of the last round.
+    let mut in_rollout: Vec<Vec<usize>> = vec![Vec::new(); ctx.fleet.apps.len()];
     let mut tick = tokio::time::interval(INCIDENTS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -83,13 +93,20 @@ pub(super) async fn watch(ctx: Arc<Ctx>, since_ms: i64, mut shutdown: watch::Rec
         }
         let now = now_ms();
         let (writes, verdicts) = {
-            let st = ctx.state_mut();
+            let mut st = ctx.state_mut();
             let mut writes = Vec::new();
             let mut verdicts = Vec::new();
             for (a, app) in ctx.fleet.apps.iter().enumerate() {
+                let now_in = changed_by_rollout(&st, a);
+                // Left by a rollout that ended: what its restarts did to
+                // the counts is forgotten, and `initial_delay` applies.
+                for &i in in_rollout[a].iter().filter(|i| !now_in.contains(i)) {
+                    st.restarted(a, i, now);
+                }
+                in_rollout[a] = now_in;
                 let turn = ctx.turns.get(a).filter(|t| *t >= since_ms);
                 let turned = turn.filter(|t| seen_turn[a].is_none_or(|s| *t > s));
-                let look = look(&st, a, since_ms, turned);
+                let look = look(&st, a, since_ms, turned, &in_rollout[a]);
                 if written[a].as_ref() != Some(&look.instances) {
                     verdicts.push((a, look.instances.clone()));
                 }
@@ -124,7 +141,7 @@ pub(super) async fn watch(ctx: Arc<Ctx>, since_ms: i64, mut shutdown: watch::Rec
         }
         for (a, w, turn) in outcomes {
             let name = &ctx.fleet.apps[a].name;
-            if !matches!(w, Written::Failed(_)) {
+            if !matches!(w, Written::Failed(_) | Written::Deferred) {
                 seen_turn[a] = turn;
             }
             match w {
@@ -143,6 +160,7 @@ pub(super) async fn watch(ctx: Arc<Ctx>, since_ms: i64, mut shutdown: watch::Rec
                 Written::Failed(e) => {
                     tracing::warn!(app = %name, "cannot record an incident: {e}");
                 }
+                Written::Deferred => {}
             }
         }
     }
@@ -192,29 +210,63 @@ fn pair_of(app: &App, instance: &str, probe: &str) -> Option<Pair> {
     Some((i, p))
 }
 
+/// The instances of app `a` that its running rollout has changed; none
+/// when no rollout runs or its worker is gone (then the prober judges them
+/// again).
+fn changed_by_rollout(st: &FleetState, a: usize) -> Vec<usize> {
+    let app = &st.fleet().apps[a];
+    let Some(active) = st
+        .rollouts(a)
+        .and_then(|r| r.active.as_ref())
+        .filter(|r| !r.interrupted)
+    else {
+        return Vec::new();
+    };
+    (0..app.instances.len())
+        .filter(|&i| active.changed.contains(&app.instances[i].name))
+        .collect()
+}
+
 /// App `a`'s instance verdicts, counting only instances whose probes all
 /// reported since `since_ms` (others read as unknown), and its failing
 /// probes: those unhealthy on unhealthy instances and, when an instance
-/// turned unhealthy at `turned` or later, those that failed since.
-fn look(st: &FleetState, a: usize, since_ms: i64, turned: Option<i64>) -> Look {
+/// turned unhealthy at `turned` or later, those that failed since. The
+/// instances in `in_rollout` read as unknown and fail nothing: a running
+/// rollout restarts them on purpose, and its gates judge them (a failed
+/// gate opens the incident itself).
+fn look(
+    st: &FleetState,
+    a: usize,
+    since_ms: i64,
+    turned: Option<i64>,
+    in_rollout: &[usize],
+) -> Look {
     let app = &st.fleet().apps[a];
     let t = st.tracker();
     let mut instances = Vec::with_capacity(app.instances.len());
     let mut failing = Vec::new();
+    // A comparison has results only in a rollout's gates.
+    let judged: Vec<usize> = (0..app.probes.len())
+        .filter(|&p| !app.probes[p].compares())
+        .collect();
     for i in 0..app.instances.len() {
         let loc = |probe| ProbeLoc {
             app: a,
             instance: i,
             probe,
         };
-        let fresh = (0..app.probes.len())
-            .all(|p| st.probe(loc(p)).last().is_some_and(|l| l.at_ms >= since_ms));
-        let v = if fresh && !app.probes.is_empty() {
+        if in_rollout.contains(&i) {
+            instances.push(Verdict::Unknown);
+            continue;
+        }
+        let fresh =
+            (judged.iter()).all(|&p| st.probe(loc(p)).last().is_some_and(|l| l.at_ms >= since_ms));
+        let v = if fresh && !judged.is_empty() {
             t.instance_verdict(a, i)
         } else {
             Verdict::Unknown
         };
-        for p in 0..app.probes.len() {
+        for &p in &judged {
             let now_failing =
                 v == Verdict::Unhealthy && t.probe_verdict(loc(p)) == Verdict::Unhealthy;
             let failed_since = turned.is_some_and(|at| {
@@ -291,6 +343,37 @@ fn evidence(st: &FleetState, a: usize, pairs: &[Pair]) -> Vec<Evidence> {
         .collect()
 }
 
+/// Fills in what each sample of `ev` measured (status, error kind,
+/// message) from the results stored for app `app`: the console's memory
+/// keeps those only for the newest result. A sample not stored yet (the
+/// writer batches every second) keeps what it has.
+fn measured(s: &crate::store::Store, app: &str, ev: &mut [Evidence]) {
+    let Some(oldest) = ev
+        .iter()
+        .flat_map(|e| &e.last_samples)
+        .map(|x| x.at_ms)
+        .min()
+    else {
+        return;
+    };
+    let Ok(stored) = s.recent_results(Some(app), oldest, 10_000) else {
+        return;
+    };
+    for e in ev.iter_mut() {
+        for sample in e.last_samples.iter_mut().filter(|x| x.message.is_empty()) {
+            if let Some(r) = stored.iter().find(|r| {
+                r.at_ms == sample.at_ms
+                    && *r.key.instance == *e.instance
+                    && *r.key.probe == *e.probe
+            }) {
+                sample.code = r.code;
+                sample.error_kind = r.error_kind.map(|k| k.as_str().to_string());
+                sample.message = r.message.clone();
+            }
+        }
+    }
+}
+
 /// Writes this round's incident steps and changed verdicts; returns how
 /// each step went and the verdicts written.
 #[allow(clippy::type_complexity)]
@@ -308,22 +391,35 @@ fn record(
         .into_iter()
         .map(|(a, w, turn)| {
             let name = &ctx.fleet.apps[a].name;
+            let app = &ctx.fleet.apps[a];
             let done = with_store(&ctx.db, store, |s| {
                 let e = |e: crate::store::StoreError| e.message();
+                // The history says now which instances a rollout holds
+                // (the console's reading of it may be a second old).
+                let outside = |pairs: Vec<Pair>, ev: Vec<Evidence>| {
+                    let fresh = now - crate::rollout::lock::STALE_AFTER.as_millis() as i64;
+                    let held = s.instances_in_rollout(name, fresh).map_err(e)?;
+                    let free = |i: usize| !held.contains(&app.instances[i].name);
+                    let pairs: Vec<Pair> = pairs.into_iter().filter(|p| free(p.0)).collect();
+                    let ev: Vec<Evidence> = ev
+                        .into_iter()
+                        .filter(|x| !held.contains(&x.instance))
+                        .collect();
+                    Ok::<_, String>((!pairs.is_empty()).then_some((pairs, ev)))
+                };
                 Ok(match w {
-                    Write::Open(pairs, ev) => {
-                        let o = s
-                            .open_incident(name, None, IncidentCause::Probe, &ev, now)
-                            .map_err(e)?;
-                        Written::Opened(o, pairs)
-                    }
-                    // Widened in the store's open incident, whichever it is.
-                    Write::Widen(pairs, ev) => {
-                        let o = s
-                            .open_incident(name, None, IncidentCause::Probe, &ev, now)
-                            .map_err(e)?;
-                        Written::Opened(o, pairs)
-                    }
+                    // Opened, or widened in the store's open incident,
+                    // whichever it is.
+                    Write::Open(pairs, ev) | Write::Widen(pairs, ev) => match outside(pairs, ev)? {
+                        Some((pairs, mut ev)) => {
+                            measured(s, name, &mut ev);
+                            let o = s
+                                .open_incident(name, None, IncidentCause::Probe, &ev, now)
+                                .map_err(e)?;
+                            Written::Opened(o, pairs)
+                        }
+                        None => Written::Deferred,
+                    },
                     Write::Resolve(id, healthy_ms) => {
                         s.resolve_incident(id, healthy_ms, now).map_err(e)?;
                         Written::Resolved
@@ -351,4 +447,64 @@ fn record(
         }
     }
     (outcomes, ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ErrorKind, ProbeKey, ProbeResult};
+
+    #[test]
+    fn every_stored_sample_of_the_evidence_says_what_it_measured() {
+        let dir = std::env::temp_dir().join(format!("rg-incident-measured-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut store = crate::store::Store::open(&dir.join("history.db")).unwrap();
+        let result = |at_ms: i64, ok: bool, code: i64, message: &str| ProbeResult {
+            key: ProbeKey {
+                app: Arc::from("web"),
+                instance: Arc::from("web-1"),
+                probe: Arc::from("health"),
+            },
+            at_ms,
+            ok,
+            latency_ms: 3.0,
+            code: Some(code),
+            error_kind: (!ok).then_some(ErrorKind::Status),
+            message: message.into(),
+        };
+        store
+            .insert_results(&[
+                result(1_000, true, 200, "200 OK"),
+                result(2_000, false, 500, "status 500, expected 200"),
+            ])
+            .unwrap();
+        let sample = |at_ms: i64, ok: bool| Sample {
+            at_ms,
+            ok,
+            latency_ms: 3.0,
+            code: None,
+            error_kind: None,
+            message: String::new(),
+        };
+        let mut ev = vec![Evidence {
+            instance: "web-1".into(),
+            probe: "health".into(),
+            // The third is not stored yet: it keeps what it has.
+            last_samples: vec![
+                sample(1_000, true),
+                sample(2_000, false),
+                sample(3_000, false),
+            ],
+            ..Evidence::default()
+        }];
+        measured(&store, "web", &mut ev);
+        let s = &ev[0].last_samples;
+        assert_eq!((s[0].code, s[0].message.as_str()), (Some(200), "200 OK"));
+        assert_eq!(s[1].code, Some(500));
+        assert_eq!(s[1].error_kind.as_deref(), Some("status"));
+        assert_eq!(s[1].message, "status 500, expected 200");
+        assert_eq!((s[2].code, s[2].message.as_str()), (None, ""));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -28,7 +28,7 @@ use crate::error::{Code, UserError};
 use crate::metrics::ProbeCounters;
 use crate::model::ErrorKind;
 use crate::probe::Prober;
-use crate::probe::scheduler::ResultSender;
+use crate::probe::scheduler::{LivePorts, ResultSender};
 use crate::rollout::watch::read as read_rollouts;
 use crate::store::Store;
 use crate::store::writer::{ResultWriter, WriterStats};
@@ -112,6 +112,8 @@ struct Ctx {
     turns: Arc<Turns>,
     /// What the hub counts for `/metrics`.
     probe_counters: Arc<ProbeCounters>,
+    /// The side each instance serves on, for the scheduler.
+    ports: Arc<LivePorts>,
 }
 
 impl Ctx {
@@ -201,6 +203,7 @@ impl Monitor {
                 }
             }
         });
+        let ports = Arc::new(LivePorts::new(&fleet));
         let ctx = Arc::new(Ctx {
             fleet: fleet.clone(),
             db: db.to_path_buf(),
@@ -210,6 +213,7 @@ impl Monitor {
             results: tx,
             turns,
             probe_counters,
+            ports: ports.clone(),
         });
         let (role_tx, role) = watch::channel(Role::Starting);
         let lease = tokio::spawn(lease::run(
@@ -222,6 +226,7 @@ impl Monitor {
             fleet.clone(),
             db.to_path_buf(),
             state.clone(),
+            ports,
             shutdown.subscribe(),
         ));
         Ok(Monitor {
@@ -270,12 +275,14 @@ impl Monitor {
 }
 
 /// Every [`ROLLOUTS_EVERY`] until `shutdown`: reads each app's releases and
-/// rollouts into `state`. The history is opened on first use (the writer
-/// creates it); a read that fails is tried again on the next round.
+/// rollouts into `state`, and the side each instance serves on into
+/// `ports`. The history is opened on first use (the writer creates it); a
+/// read that fails is tried again on the next round.
 async fn watch_rollouts(
     fleet: Arc<Fleet>,
     db: PathBuf,
     state: Arc<Mutex<FleetState>>,
+    ports: Arc<LivePorts>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut store: Option<Store> = None;
@@ -291,18 +298,23 @@ async fn watch_rollouts(
                 continue;
             }
         }
-        let (fleet, db, open) = (fleet.clone(), db.clone(), store.take());
+        let (all, db, open) = (fleet.clone(), db.clone(), store.take());
         let read = tokio::task::spawn_blocking(move || {
             let s = match open {
                 Some(s) => s,
                 None => Store::open(&db).ok()?,
             };
-            let rollouts = read_rollouts(&s, &fleet);
+            let rollouts = read_rollouts(&s, &all);
             Some((s, rollouts))
         })
         .await;
         if let Ok(Some((s, rollouts))) = read {
             store = Some(s);
+            for (a, (app, r)) in fleet.apps.iter().zip(&rollouts).enumerate() {
+                for (i, inst) in app.instances.iter().enumerate() {
+                    ports.set_alt(&fleet, a, i, r.alt_live.contains(&inst.name));
+                }
+            }
             state
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

@@ -27,6 +27,7 @@ impl Probing {
         let probes = scheduler::spawn(
             ctx.fleet.clone(),
             ctx.prober.clone(),
+            ctx.ports.clone(),
             ctx.results.clone(),
             rx.clone(),
         );

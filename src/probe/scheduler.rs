@@ -9,10 +9,13 @@
 //! tasks (a run in flight is dropped, its result never sent), so a probe's
 //! loop does not watch the signal itself: ten thousand loops polling one
 //! signal on every run contend for its lock. Each loop builds its probe's
-//! [`ProbeKey`] once; every result shares its names.
+//! [`ProbeKey`] once; every result shares its names. Each run probes the
+//! port its instance serves on now ([`LivePorts`]): after a blue-green
+//! switch, its `alt_port`.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -26,6 +29,46 @@ use crate::model::{ProbeKey, ProbeResult};
 /// Where results go. Unbounded so that a probe never waits on a consumer;
 /// consumers (health, store writer, console) are faster than probes.
 pub type ResultSender = mpsc::UnboundedSender<ProbeResult>;
+
+/// The port each instance of a fleet serves on now: its `port`, or its
+/// `alt_port` while the history records that side as live. Set by the
+/// monitor from what it reads; read by every run of a probe.
+#[derive(Debug)]
+pub struct LivePorts {
+    ports: Vec<Vec<AtomicU16>>,
+}
+
+impl LivePorts {
+    /// Every instance of `fleet` on its `port`.
+    pub fn new(fleet: &Fleet) -> LivePorts {
+        LivePorts {
+            ports: (fleet.apps.iter())
+                .map(|a| a.instances.iter().map(|i| AtomicU16::new(i.port)).collect())
+                .collect(),
+        }
+    }
+
+    /// The port of instance `i` of app `a`.
+    pub fn get(&self, a: usize, i: usize) -> Option<u16> {
+        Some(self.ports.get(a)?.get(i)?.load(Ordering::Relaxed))
+    }
+
+    /// Instance `i` of app `a` of `fleet` serves on its alt side
+    /// (`alt`), or on its main one.
+    pub fn set_alt(&self, fleet: &Fleet, a: usize, i: usize, alt: bool) {
+        let (Some(inst), Some(port)) = (
+            fleet.apps.get(a).and_then(|x| x.instances.get(i)),
+            self.ports.get(a).and_then(|x| x.get(i)),
+        ) else {
+            return;
+        };
+        let p = match inst.alt_port {
+            Some(alt_port) if alt => alt_port,
+            _ => inst.port,
+        };
+        port.store(p, Ordering::Relaxed);
+    }
+}
 
 /// The delay before the first run of a probe: a stable spread over
 /// `interval` derived from the probe's identity and `seed`.
@@ -42,6 +85,7 @@ pub fn first_delay(seed: u64, key: (&str, &str, &str), interval: Duration) -> Du
 pub fn spawn(
     fleet: Arc<Fleet>,
     prober: Arc<Prober>,
+    ports: Arc<LivePorts>,
     tx: ResultSender,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinSet<()> {
@@ -75,6 +119,7 @@ pub fn spawn(
                 loops.push(set.spawn(probe_loop(
                     fleet.clone(),
                     prober.clone(),
+                    ports.clone(),
                     (ai, ii, pi),
                     key,
                     delay,
@@ -96,6 +141,7 @@ pub fn spawn(
 async fn probe_loop(
     fleet: Arc<Fleet>,
     prober: Arc<Prober>,
+    ports: Arc<LivePorts>,
     (ai, ii, pi): (usize, usize, usize),
     key: ProbeKey,
     delay: Duration,
@@ -107,16 +153,16 @@ async fn probe_loop(
     let Some(host) = fleet.host(&instance.host) else {
         return;
     };
-    let target = Target {
-        app,
-        instance,
-        host,
-        port: instance.port,
-    };
     let mut ticks = tokio::time::interval_at(Instant::now() + delay, app.health.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        let target = Target {
+            app,
+            instance,
+            host,
+            port: ports.get(ai, ii).unwrap_or(instance.port),
+        };
         let result = prober.run_as(&key, target, probe).await;
         if tx.send(result).is_err() {
             return;

@@ -7,8 +7,8 @@ use crate::store::Store;
 
 use super::cli::progress_text;
 use super::lock::breakable;
-use crate::model::BatchState;
 use crate::model::event::EventKind;
+use crate::model::{BatchState, Side};
 
 /// One app's releases and rollouts, as last read from the store.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -16,6 +16,9 @@ pub struct AppRollouts {
     /// The versions its instances run, as recorded, each once, in instance
     /// order (empty when rollguard never deployed it).
     pub versions: Vec<String>,
+    /// The instances whose live side is their `alt_port`, as recorded (a
+    /// blue-green switch, or a surge, left it there): the side to probe.
+    pub alt_live: Vec<String>,
     /// The rollout that has not ended, if any.
     pub active: Option<ActiveRollout>,
     /// The newest rollout that ended.
@@ -47,6 +50,9 @@ pub struct ActiveRollout {
     pub fires_at_ms: Option<i64>,
     /// Its worker is gone (crashed or killed): `rollguard recover` it.
     pub interrupted: bool,
+    /// The instances it has started, stopped or restored something on so
+    /// far, each once: while it runs, its gates judge them.
+    pub changed: Vec<String>,
 }
 
 /// How the newest ended rollout ended.
@@ -75,7 +81,11 @@ pub fn read(store: &Store, fleet: &Fleet) -> Vec<AppRollouts> {
 /// Reads one app.
 pub fn read_app(store: &Store, app: &str) -> AppRollouts {
     let mut versions: Vec<String> = Vec::new();
+    let mut alt_live = Vec::new();
     for s in store.instance_states(app).unwrap_or_default() {
+        if s.live_side.as_deref() == Some(Side::Alt.as_str()) {
+            alt_live.push(s.instance.clone());
+        }
         if let Some(v) = s.version
             && !versions.contains(&v)
         {
@@ -122,6 +132,12 @@ pub fn read_app(store: &Store, app: &str) -> AppRollouts {
                 Some(l) => l.deployment_id == Some(d.id) && breakable(&l).is_some(),
                 None => true,
             };
+            let mut changed: Vec<String> = Vec::new();
+            for c in store.changes(d.id).unwrap_or_default() {
+                if !changed.contains(&c.instance) {
+                    changed.push(c.instance);
+                }
+            }
             ActiveRollout {
                 id: d.id,
                 from: d.from_version,
@@ -133,6 +149,7 @@ pub fn read_app(store: &Store, app: &str) -> AppRollouts {
                 latest,
                 fires_at_ms,
                 interrupted,
+                changed,
             }
         });
     let last = store
@@ -148,6 +165,7 @@ pub fn read_app(store: &Store, app: &str) -> AppRollouts {
         });
     AppRollouts {
         versions,
+        alt_live,
         active,
         last,
     }

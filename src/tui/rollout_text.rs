@@ -187,8 +187,10 @@ mod tests {
                 latest: Some("healthy: web-2 (512 ms)".into()),
                 fires_at_ms: Some(20_500),
                 interrupted: false,
+                ..ActiveRollout::default()
             }),
             last: None,
+            ..AppRollouts::default()
         }
     }
 
@@ -207,6 +209,7 @@ mod tests {
 
         let settled = AppRollouts {
             versions: vec!["v2".into()],
+            alt_live: Vec::new(),
             active: None,
             last: Some(EndedRollout {
                 id: 8,

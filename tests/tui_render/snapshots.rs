@@ -197,6 +197,7 @@ fn story_state(f: &Arc<Fleet>) -> FleetState {
             ..ActiveRollout::default()
         }),
         last: None,
+        ..AppRollouts::default()
     };
     let worker = AppRollouts {
         versions: vec!["v11".into()],
