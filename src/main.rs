@@ -450,9 +450,16 @@ async fn probe(cli: &Cli, only: Option<&str>, json: bool) -> ExitCode {
     prober.executors().close().await;
     if json {
         let arr: Vec<_> = results.iter().map(|r| r.to_json()).collect();
-        println!("{}", serde_json::Value::Array(arr));
+        // A closed pipe ends the output; nothing else can fail here.
+        let _ = rollguard::printable::write_stdout(&format!("{}\n", serde_json::Value::Array(arr)));
     } else {
-        print_results(&results);
+        if let Err(e) = print_results(&results) {
+            eprintln!(
+                "{}",
+                UserError::new(Code::Terminal, format!("cannot write the results: {e}"))
+            );
+            return ExitCode::FAILURE;
+        }
     }
     if results.iter().all(|r| r.ok) {
         ExitCode::SUCCESS
@@ -461,7 +468,10 @@ async fn probe(cli: &Cli, only: Option<&str>, json: bool) -> ExitCode {
     }
 }
 
-fn print_results(results: &[rollguard::model::ProbeResult]) {
+/// The results as a table on standard output.
+fn print_results(results: &[rollguard::model::ProbeResult]) -> std::io::Result<()> {
+    use std::fmt::Write as _;
+    let mut o = String::new();
     let w = |f: &dyn Fn(&rollguard::model::ProbeResult) -> usize, min: usize| {
         results.iter().map(f).max().unwrap_or(0).max(min)
     };
@@ -470,7 +480,8 @@ fn print_results(results: &[rollguard::model::ProbeResult]) {
         w(&|r| r.key.instance.len(), 8),
         w(&|r| r.key.probe.len(), 5),
     );
-    println!(
+    let _ = writeln!(
+        o,
         "{:wa$}  {:wi$}  {:wp$}  {:4}  {:>8}  {:5}  MESSAGE",
         "APP", "INSTANCE", "PROBE", "OK", "LATENCY", "CODE"
     );
@@ -479,7 +490,8 @@ fn print_results(results: &[rollguard::model::ProbeResult]) {
             None => "ok".to_string(),
             Some(k) => k.to_string(),
         };
-        println!(
+        let _ = writeln!(
+            o,
             "{:wa$}  {:wi$}  {:wp$}  {:4}  {:>6.1}ms  {:5}  {}",
             r.key.app,
             r.key.instance,
@@ -495,6 +507,7 @@ fn print_results(results: &[rollguard::model::ProbeResult]) {
             },
         );
     }
+    rollguard::printable::write_stdout(&o)
 }
 
 fn db_path(cli: &Cli) -> PathBuf {

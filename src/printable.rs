@@ -8,6 +8,18 @@
 //! given the same text.
 
 use std::borrow::Cow;
+use std::io::Write as _;
+
+/// Writes `text` to standard output at once. Nobody reading it any more
+/// (the closed pipe that `| head` leaves) is not an error: the output
+/// simply ends there.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
 
 /// `s` with each control character written as a visible escape (`\n`,
 /// `\t`, `\x1b`, `\u{9b}`); unchanged (and not copied) when it has none.

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::agent::Agent;
-use common::rollout::{BIN, Env, wait_for};
+use common::rollout::{Env, wait_for};
 use rusqlite::{Connection, OpenFlags};
 
 /// How many events of `kind` the history holds.
@@ -34,20 +34,6 @@ fn last_result(db: &Path, instance: &str) -> Option<(bool, String)> {
         |r| Ok((r.get::<_, bool>(0)?, r.get::<_, String>(1)?)),
     )
     .ok()
-}
-
-/// Writes release `v9`: a good one that takes 2 s to start listening.
-fn slow_release(env: &Env) {
-    let d = env.dir.join("releases").join("v9");
-    std::fs::create_dir_all(&d).unwrap();
-    let run = d.join("run");
-    std::fs::write(
-        &run,
-        format!("#!/bin/sh\nsleep 2\nexec '{BIN}' demo-app --version v9 --latency-ms 2 \"$@\"\n"),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// Kills the process group of `instance`'s `side` ("main" or "alt").
@@ -74,8 +60,7 @@ fn a_rollouts_restarts_open_no_incident_and_its_instances_are_judged_again_after
     let Some(env) = Env::new("agent_beside_a_rollout", "nginx", "") else {
         return;
     };
-    slow_release(&env);
-    // The gates wait out the slow start; the agent must too.
+    // v7 takes 2 s to start: the gates wait it out; the agent must too.
     env.edit_config(
         "deadline = \"10s\"",
         "deadline = \"10s\"\ninitial_delay = \"3s\"",
@@ -86,9 +71,9 @@ fn a_rollouts_restarts_open_no_incident_and_its_instances_are_judged_again_after
     wait_for("the agent to probe", Duration::from_secs(20), || {
         last_result(&db, "web-3").is_some_and(|(ok, _)| ok)
     });
-    // Each instance refuses connections for 2 s while v9 starts: eight
+    // Each instance refuses connections for 2 s while v7 starts: eight
     // failed probes in a row, four times the failure threshold.
-    env.deploy_ok("v9", "rolling");
+    env.deploy_ok("v7", "rolling");
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
         count(&db, "incident_opened"),

@@ -96,6 +96,33 @@ fn kill_9_then_recover_rollback_and_resume() {
 }
 
 #[test]
+fn a_resumed_batch_is_not_failed_by_the_restart_it_repeats() {
+    let Some(env) = Env::new("resume_first_batch", "nginx", "") else {
+        return;
+    };
+    // v7 takes 2 s to start: its deploy gates wait it out.
+    env.edit_config(
+        "deadline = \"10s\"",
+        "deadline = \"10s\"\ninitial_delay = \"3s\"",
+    );
+    env.deploy_ok("v1", "rolling");
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v7", "--yes", "--detach"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // Killed while web-1 is between v1 and v7.
+    let p = env.ports.clone();
+    wait_for("web-1 to stop v1", Duration::from_secs(20), || {
+        version_at(p[0]) == "down"
+    });
+    kill9(worker_pid(&env));
+    std::thread::sleep(Duration::from_millis(300));
+    // Resuming repeats web-1's start; what the restart refuses meanwhile
+    // is the start's, not a failure of the release.
+    let (code, out, err) = env.rollguard(&["recover", "web", "--resume"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(env.served(&env.ports), ["v7", "v7", "v7"]);
+}
+
+#[test]
 fn recover_refuses_while_the_worker_lives() {
     let Some(env) = Env::new("recover_refuses", "nginx", "") else {
         return;

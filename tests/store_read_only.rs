@@ -338,3 +338,49 @@ fn wal_file_without_shm_on_a_read_only_mount_is_a_clear_error() {
     assert!(text.contains(&path.display().to_string()), "{text}");
     assert!(text.contains("-wal"), "{text}");
 }
+
+#[test]
+fn status_and_history_without_a_history_on_a_read_only_mount_read_it_as_empty() {
+    let test = "status_and_history_without_a_history_on_a_read_only_mount_read_it_as_empty";
+    let dir = TempDir::new("ro-mount-none");
+    let Some(mnt) = mount_or_skip(test, &dir) else {
+        return;
+    };
+    mnt.make_read_only();
+    let config = dir.join("fleet.toml");
+    std::fs::write(
+        &config,
+        "[[app]]\nname = \"web\"\n[[app.instance]]\nname = \"web-1\"\nport = 1\n\
+         [[app.probe]]\nname = \"tcp\"\ntype = \"tcp\"\n",
+    )
+    .unwrap();
+    let db = mnt.0.join("history.db");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, out, err) = run(&["history", "--json"]);
+    assert_eq!((code, out.trim()), (Some(0), "[]"), "{err}");
+    let (code, out, err) = run(&["status"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("never deployed by rollguard"), "{out}");
+    assert!(names(&mnt.0).is_empty(), "nothing is created");
+    // Nor on a writable folder.
+    let elsewhere = dir.join("none.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .arg("--db")
+        .arg(&elsewhere)
+        .arg("history")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!elsewhere.exists(), "history created a database");
+}

@@ -1,6 +1,7 @@
 //! Nothing an endpoint answers reaches the terminal raw: `rollguard probe`
 //! prints what a hostile server sent (escape sequences that set the window
-//! title and clear the screen) as visible text.
+//! title and clear the screen) as visible text. And a reader that goes
+//! away (`| head`) ends the output of a reading command without a panic.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -69,4 +70,44 @@ port = {port}
         "no raw control character reaches the terminal: {stdout:?}"
     );
     assert!(stdout.contains("web-1"), "{stdout}");
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_of_reading_commands_without_a_panic() {
+    let dir = std::env::temp_dir().join(format!("rollguard-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("rollguard.toml");
+    std::fs::write(
+        &config,
+        "[[app]]\nname = \"web\"\n[[app.instance]]\nname = \"web-1\"\nport = 1\n\
+         [[app.probe]]\nname = \"tcp\"\ntype = \"tcp\"\ntimeout = \"200ms\"\n",
+    )
+    .unwrap();
+    let commands: [&[&str]; 6] = [
+        &["status"],
+        &["status", "--json"],
+        &["history"],
+        &["history", "--json"],
+        &["probe"],
+        &["probe", "--json"],
+    ];
+    for args in commands {
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("--db")
+            .arg(dir.join("history.db"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Nobody reads: the pipe is closed before anything is written.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -163,6 +163,41 @@ fn fail(e: &UserError) -> u8 {
     e.code.exit_code()
 }
 
+/// Text for standard output, gathered before it is written at once by
+/// [`emit`].
+macro_rules! out {
+    ($o:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = write!($o, $($arg)*);
+    }};
+}
+
+/// [`out!`] with a line end.
+macro_rules! outln {
+    ($o:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($o, $($arg)*);
+    }};
+}
+
+/// Writes `text` to standard output: 0, also when nobody reads it any
+/// more (the closed pipe `| head` leaves), else the error's exit code.
+fn emit(text: &str) -> u8 {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => fail(&UserError::new(
+            Code::Terminal,
+            format!("cannot write to standard output: {e}"),
+        )),
+    }
+}
+
 /// Opens the store for a command that writes.
 fn open(db: &Path) -> Result<Store, UserError> {
     Store::open(db).map_err(store_error)
@@ -170,12 +205,14 @@ fn open(db: &Path) -> Result<Store, UserError> {
 
 /// Opens the store for a command that only reads: an existing history is
 /// opened read-only (so `status` and `history` work on a read-only file
-/// system); a missing one is created empty, as any command would.
+/// system); a missing one reads as an empty history, created nowhere.
 fn open_for_reading(db: &Path) -> Result<Store, UserError> {
     if db.exists() {
         Store::open_read_only(db).map_err(store_error)
     } else {
-        open(db)
+        // No history yet: nothing to read, and nothing is created (a
+        // read-only file system works too).
+        Store::empty(db).map_err(store_error)
     }
 }
 
@@ -615,6 +652,7 @@ async fn app_status(
 
 /// `rollguard status [APP] [--json]`.
 pub async fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
+    let mut o = String::new();
     let apps: Vec<&crate::config::App> = match &args.app {
         Some(name) => match service::app_index(fleet, name) {
             Ok(i) => vec![&fleet.apps[i]],
@@ -639,37 +677,41 @@ pub async fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
     }
     execs.close().await;
     if args.json {
-        println!("{}", Value::Array(out));
-        return 0;
+        outln!(o, "{}", Value::Array(out));
+        return emit(&o);
     }
     let text = |v: &Value, or: &str| printable(v.as_str().unwrap_or(or)).into_owned();
     for s in &out {
-        print!("{}", text(&s["app"], ""));
+        out!(o, "{}", text(&s["app"], ""));
         match s["active"].as_array().and_then(|a| a.first()) {
-            Some(d) if s["interrupted"] == true => println!(
+            Some(d) if s["interrupted"] == true => outln!(
+                o,
                 "  INTERRUPTED deployment {} to {} (state {}): its worker is gone",
                 d["id"],
                 text(&d["to"], "?"),
                 text(&d["state"], "?")
             ),
-            Some(d) => println!(
+            Some(d) => outln!(
+                o,
                 "  deploying {} (deployment {}, {})",
                 text(&d["to"], "?"),
                 d["id"],
                 text(&d["state"], "?")
             ),
             None => match s["last"].as_object() {
-                Some(l) => println!(
+                Some(l) => outln!(
+                    o,
                     "  last: {} → {} {}",
                     text(&l["from"], "-"),
                     text(&l["to"], "?"),
                     text(&l["outcome"], "?").replace('_', " ")
                 ),
-                None => println!("  never deployed by rollguard"),
+                None => outln!(o, "  never deployed by rollguard"),
             },
         }
         if let Some(l) = s["lock"].as_object() {
-            println!(
+            outln!(
+                o,
                 "  locked by {}@{} pid {}: {}",
                 text(&l["user"], "?"),
                 text(&l["host"], "?"),
@@ -678,7 +720,8 @@ pub async fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
             );
         }
         for i in s["instances"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
+                o,
                 "  {:<20} {:<16} live on {}",
                 text(&i["instance"], "?"),
                 text(&i["version"], "-"),
@@ -686,12 +729,13 @@ pub async fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
             );
         }
     }
-    0
+    emit(&o)
 }
 
 /// `rollguard history [APP] [--limit N] [--json]`. `fleet` (when the
 /// config loads) lets a misspelt app be told apart from one never deployed.
 pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
+    let mut o = String::new();
     let store = match open_for_reading(db) {
         Ok(s) => s,
         Err(e) => return fail(&e),
@@ -714,12 +758,21 @@ pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
         }
     }
     if args.json {
-        println!("{}", json!(reports));
-        return 0;
+        outln!(o, "{}", json!(reports));
+        return emit(&o);
     }
-    println!(
+    outln!(
+        o,
         "{:>5}  {:<19}  {:<12} {:<8} {:<10} {:<10} {:<11} {:<16} {:<10} REASON",
-        "ID", "STARTED", "APP", "KIND", "FROM", "TO", "STRATEGY", "OUTCOME", "BY"
+        "ID",
+        "STARTED",
+        "APP",
+        "KIND",
+        "FROM",
+        "TO",
+        "STRATEGY",
+        "OUTCOME",
+        "BY"
     );
     for r in &reports {
         let started = lock::local_time(r.started_at_ms);
@@ -729,7 +782,8 @@ pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
         } else {
             reason
         };
-        println!(
+        outln!(
+            o,
             "{:>5}  {:<19}  {:<12} {:<8} {:<10} {:<10} {:<11} {:<16} {:<10} {}",
             r.id,
             started,
@@ -743,7 +797,8 @@ pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
             printable(reason)
         );
         for c in &r.commands {
-            println!(
+            outln!(
+                o,
                 "       {}  {} by {}{}",
                 clock_time(c.at_ms),
                 c.verb,
@@ -755,7 +810,7 @@ pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
             );
         }
     }
-    0
+    emit(&o)
 }
 
 /// `rollguard rollback APP [--to ID|VERSION] --reason TEXT`: puts a

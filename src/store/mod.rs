@@ -133,6 +133,20 @@ impl Store {
         Ok(store)
     }
 
+    /// An empty history in memory, with the schema: what a command that
+    /// only reads (`status`, `history`) reads when no database file
+    /// exists yet. Nothing is created on disk.
+    pub fn empty(path: &Path) -> Result<Store, StoreError> {
+        let sql_err = |op| sqlite_error(path, op);
+        let conn = Connection::open_in_memory().map_err(sql_err("open an empty history for"))?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        schema::migrate(&mut store.conn, path)?;
+        Ok(store)
+    }
+
     /// Opens an existing history database for reading only, for commands
     /// that only read (`status`, `history`): nothing is created, migrated
     /// or written, so it works on a read-only file system or without write

@@ -257,9 +257,10 @@ impl Drop for Env {
     }
 }
 
-/// Writes releases v1..v6 as `releases/VERSION/run` scripts: v3 fails its
-/// health page 1.5 s after it starts, v4 and v6 every request too; v5
-/// ignores SIGTERM, so stopping it takes the app's whole `grace`.
+/// Writes releases v1..v7 as `releases/VERSION/run` scripts: v3
+/// fails its health page 1.5 s after it starts, v4 and v6 every request
+/// too; v5 ignores SIGTERM, so stopping it takes the app's whole `grace`;
+/// v7 is good but takes 2 s to start listening.
 pub fn releases(dir: &Path) {
     for (v, extra) in [
         ("v1", ""),
@@ -268,11 +269,16 @@ pub fn releases(dir: &Path) {
         ("v4", "--fail-after 1500ms --fail-requests"),
         ("v5", ""),
         ("v6", "--fail-after 1500ms --fail-requests"),
+        ("v7", ""),
     ] {
         let d = dir.join("releases").join(v);
         std::fs::create_dir_all(&d).unwrap();
         // An ignored signal stays ignored across exec.
-        let trap = if v == "v5" { "trap '' TERM\n" } else { "" };
+        let trap = match v {
+            "v5" => "trap '' TERM\n",
+            "v7" => "sleep 2\n",
+            _ => "",
+        };
         let script = format!(
             "#!/bin/sh\n{trap}exec '{BIN}' demo-app --version {v} --latency-ms 2 {extra} \"$@\"\n"
         );

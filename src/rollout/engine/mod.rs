@@ -1037,7 +1037,11 @@ impl Engine {
         pairs: Vec<(usize, Side)>,
         drained: Option<Vec<Route>>,
     ) -> Result<(), Failure> {
-        let watched = self.replaced_live_slots();
+        // Not the slots being replaced now: a resumed batch replaces again
+        // a slot it replaced before, and its restart is no failure.
+        let watched: Vec<GateSlot> = (self.replaced_live_slots().into_iter())
+            .filter(|s| !pairs.contains(s))
+            .collect();
         let baseline = self.baseline_slots();
         let (fleet, prober, cancel, app) = (
             self.fleet.clone(),
@@ -1348,10 +1352,9 @@ impl Engine {
             GateOutcome::Failed { evidence: e } => {
                 // Which rule fired: the streak or the window's budget.
                 let rule = match e.rule {
-                    Some(super::gate::FailRule::Budget) => format!(
-                        "failed {} of {} checks allowed in the window",
-                        e.failures, e.max_failures
-                    ),
+                    Some(super::gate::FailRule::Budget) => {
+                        format!("spent its failure budget: {} in the window", e.budget())
+                    }
                     _ => format!(
                         "failed {} times in a row (threshold {})",
                         e.consecutive_fail, e.failure_threshold
