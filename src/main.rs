@@ -446,7 +446,9 @@ async fn probe(cli: &Cli, only: Option<&str>, json: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let results = probe_once(&fleet, &prober, &apps).await;
+    // The side each instance serves on, as the history records it.
+    let ports = rollguard::probe::scheduler::LivePorts::recorded(&fleet, &db_path(cli));
+    let results = probe_once(&fleet, &prober, &apps, &ports).await;
     prober.executors().close().await;
     if json {
         let arr: Vec<_> = results.iter().map(|r| r.to_json()).collect();

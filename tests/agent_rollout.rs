@@ -3,7 +3,8 @@
 //! two seconds to start open no incident (the rollout's gates judge those
 //! instances), and once it ends the agent judges them again, so an
 //! instance that dies afterwards opens one. After a blue-green switch the
-//! agent probes the side that serves, not the one the switch left.
+//! agent and `rollguard probe` probe the side that serves, not the one the
+//! switch left.
 
 mod common;
 
@@ -119,6 +120,9 @@ fn after_a_blue_green_switch_the_agent_probes_the_side_that_serves() {
         "the agent's log:\n{}",
         agent.log()
     );
+    // So does `rollguard probe`.
+    let (code, out, err) = env.rollguard(&["probe", "--json"]);
+    assert_eq!(code, 0, "rollguard probe after the switch: {out}\n{err}");
     // What the agent probes is the live side: killing it is seen.
     kill(&env, "web-1", "alt");
     wait_for("an incident for web-1", Duration::from_secs(20), || {

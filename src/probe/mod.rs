@@ -266,13 +266,21 @@ fn no_executor(target: Target<'_>) -> Outcome {
     )
 }
 
-/// Runs every probe of every instance of `apps` once, concurrently, and
-/// returns the results in config order; comparisons
-/// ([`Probe::compares`]) are left out. Used by `rollguard probe`.
-pub async fn probe_once(fleet: &Fleet, prober: &Prober, apps: &[&App]) -> Vec<ProbeResult> {
+/// Runs every probe of every instance of `apps` once, concurrently, on
+/// the port each serves on (`ports`), and returns the results in config
+/// order; comparisons ([`Probe::compares`]) are left out. Used by
+/// `rollguard probe`.
+pub async fn probe_once(
+    fleet: &Fleet,
+    prober: &Prober,
+    apps: &[&App],
+    ports: &scheduler::LivePorts,
+) -> Vec<ProbeResult> {
     let mut runs = Vec::new();
     for app in apps {
-        for instance in &app.instances {
+        let a = fleet.apps.iter().position(|x| x.name == app.name);
+        for (i, instance) in app.instances.iter().enumerate() {
+            let port = a.and_then(|a| ports.get(a, i)).unwrap_or(instance.port);
             let Some(host) = fleet.host(&instance.host) else {
                 continue;
             };
@@ -282,7 +290,7 @@ pub async fn probe_once(fleet: &Fleet, prober: &Prober, apps: &[&App]) -> Vec<Pr
                     app,
                     instance,
                     host,
-                    port: instance.port,
+                    port,
                 };
                 runs.push(prober.run(target, probe));
             }

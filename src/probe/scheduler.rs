@@ -48,6 +48,28 @@ impl LivePorts {
         }
     }
 
+    /// The sides the history at `db` records as live, when it can be read
+    /// (a missing or unreadable history leaves every instance on its
+    /// `port`).
+    pub fn recorded(fleet: &Fleet, db: &std::path::Path) -> LivePorts {
+        let ports = LivePorts::new(fleet);
+        if !db.exists() {
+            return ports;
+        }
+        let Ok(store) = crate::store::Store::open_read_only(db) else {
+            return ports;
+        };
+        for (a, app) in fleet.apps.iter().enumerate() {
+            for s in store.instance_states(&app.name).unwrap_or_default() {
+                if let Some(i) = app.instances.iter().position(|x| x.name == s.instance) {
+                    let alt = s.live_side.as_deref() == Some(crate::model::Side::Alt.as_str());
+                    ports.set_alt(fleet, a, i, alt);
+                }
+            }
+        }
+        ports
+    }
+
     /// The port of instance `i` of app `a`.
     pub fn get(&self, a: usize, i: usize) -> Option<u16> {
         Some(self.ports.get(a)?.get(i)?.load(Ordering::Relaxed))

@@ -486,15 +486,45 @@ pub async fn follow(store: &Store, id: i64, worker_pid: u32, json_out: bool) -> 
             return outcome.exit_code();
         }
         if !lock::pid_alive(i64::from(worker_pid)) && started.elapsed() > Duration::from_secs(2) {
-            let e = UserError::new(
-                Code::Exec,
-                format!("the rollout worker (pid {worker_pid}) of deployment {id} is gone before the end"),
-            )
-            .hint("see `rollguard status` for what it left");
+            let gone = format!(
+                "the rollout worker (pid {worker_pid}) of deployment {id} is gone before the end"
+            );
+            // What it said last, when it stopped over an error it could not
+            // record (a full disk: E_STORE).
+            let log = service::worker_log(store.path(), id);
+            let e = match last_error(&log) {
+                Some((code, line)) => {
+                    UserError::new(code, format!("{gone}; its log ends: {}", printable(&line)))
+                }
+                None => UserError::new(Code::Exec, gone),
+            }
+            .hint(format!(
+                "see `rollguard status` for what it left, and its log {}",
+                log.display()
+            ));
             return fail(&e);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The last error code a worker's log names, with its line: how a worker
+/// that could not record its end said why.
+fn last_error(log: &Path) -> Option<(Code, String)> {
+    use std::io::{Read as _, Seek as _};
+    let mut f = std::fs::File::open(log).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(std::io::SeekFrom::Start(len.saturating_sub(64 * 1024)))
+        .ok()?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).ok()?;
+    let tail = String::from_utf8_lossy(&tail);
+    tail.lines().rev().find_map(|line| {
+        let code = line
+            .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+            .find_map(Code::parse)?;
+        Some((code, line.trim().to_string()))
+    })
 }
 
 /// Whether the app named `app` is protected (an app the config does not
@@ -911,4 +941,30 @@ pub async fn recover(db: &Path, args: &RecoverArgs) -> u8 {
         );
     }
     follow(&store, started.id, started.worker_pid, args.json).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gone_workers_last_error_is_read_from_its_log() {
+        let dir = std::env::temp_dir().join(format!("rg-worker-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("7.log");
+        std::fs::write(
+            &log,
+            "2026-12-02T10:00:00Z  INFO rollout started\n\
+             2026-12-02T10:00:01Z ERROR E_STORE: could not record a change: database or disk is full\n\
+             2026-12-02T10:00:01Z  INFO stopping\n",
+        )
+        .unwrap();
+        let (code, line) = last_error(&log).unwrap();
+        assert_eq!(code, Code::Store);
+        assert!(line.ends_with("database or disk is full"), "{line}");
+        std::fs::write(&log, "INFO all fine, E_NOT_A_CODE\n").unwrap();
+        assert!(last_error(&log).is_none());
+        assert!(last_error(&dir.join("none.log")).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

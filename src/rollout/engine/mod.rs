@@ -312,7 +312,8 @@ impl Engine {
     /// Notes a record that could not be written: logged, and the rollout
     /// stops going forward at the next safe point (write before act).
     fn lost_record(&self, what: String) {
-        tracing::error!("{what}");
+        // With its code: a follower that finds this worker gone reads it.
+        tracing::error!("{}: {what}", crate::error::Code::Store);
         let _ = self.store_error.set(what);
     }
 
