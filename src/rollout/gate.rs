@@ -213,7 +213,7 @@ enum Judgement {
 /// over every other slot being healthy. A comparison counts for every slot
 /// when it fails, but a slot is healthy on its own probes: a comparison
 /// that has not passed yet (no traffic on the new side to compare) holds
-/// no gate.
+/// no gate, unless the slot has no probe but comparisons.
 fn judge(require: Require, slots: &[GateSlot], tracks: &[Track]) -> Judgement {
     for slot in slots {
         let of_slot: Vec<usize> = (0..tracks.len())
@@ -237,10 +237,19 @@ fn judge(require: Require, slots: &[GateSlot], tracks: &[Track]) -> Judgement {
         }
     }
     let healthy = |slot: &GateSlot| {
-        let verdicts = tracks
-            .iter()
+        let own: Vec<Verdict> = (tracks.iter())
             .filter(|t| t.slot == *slot && !t.compares)
-            .map(|t| t.tally.verdict());
+            .map(|t| t.tally.verdict())
+            .collect();
+        // A slot with no probe of its own is judged by the comparisons.
+        let verdicts = if own.is_empty() {
+            (tracks.iter())
+                .filter(|t| t.compares)
+                .map(|t| t.tally.verdict())
+                .collect()
+        } else {
+            own
+        };
         crate::health::combine_probes(require, verdicts) == Verdict::Healthy
     };
     if slots.iter().all(healthy) {
@@ -364,6 +373,17 @@ pub async fn run(
         old: baseline,
     };
     let mut tracks = tracks_of(app, slots, !baseline.is_empty());
+    // Every probe compares and no old side serves: nothing here can judge
+    // the new release (the comparisons did while an old side served).
+    if tracks.is_empty()
+        && !app.probes.is_empty()
+        && let GateMode::Deploy { .. } = mode
+    {
+        return GateOutcome::Passed {
+            elapsed_ms: 0,
+            evidence: Vec::new(),
+        };
+    }
     let targets = |slots: &[GateSlot]| -> Vec<Target<'_>> {
         slots
             .iter()
@@ -799,5 +819,16 @@ mod tests {
         // No old side serving (the last batch, after a switch): no
         // comparison.
         assert_eq!(tracks_of(&app, &slots, false).len(), 2);
+    }
+
+    #[test]
+    fn a_slot_without_probes_of_its_own_is_judged_by_the_comparison() {
+        let h = health(2, 2, None);
+        let slots = [(0, Side::Alt)];
+        let mut t = vec![Track::new(slots[0], 0, true, &h)];
+        assert_eq!(judge(h.require, &slots, &t), Judgement::Pending);
+        t[0].tally.observe(true, true, &h);
+        t[0].tally.observe(true, true, &h);
+        assert_eq!(judge(h.require, &slots, &t), Judgement::Healthy);
     }
 }
