@@ -103,7 +103,12 @@ async fn answer(mut stream: TcpStream) -> Option<Vec<u8>> {
 /// Keeps `body` as the next `N.json` and says what it got. Blocking.
 fn keep(dir: &std::path::Path, count: &AtomicU64, body: &[u8], say: Say) {
     let n = count.fetch_add(1, Ordering::Relaxed) + 1;
-    let _ = std::fs::write(dir.join(format!("{n}.json")), body);
+    // Whole or not at all: whoever reads the folder never sees half a
+    // message.
+    let tmp = dir.join(format!(".{n}.json.tmp"));
+    if std::fs::write(&tmp, body).is_ok() {
+        let _ = std::fs::rename(&tmp, dir.join(format!("{n}.json")));
+    }
     let text = match serde_json::from_slice::<Value>(body) {
         Ok(v) => slack_text(&v),
         Err(_) => "(a body that is not JSON)".to_string(),
