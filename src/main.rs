@@ -446,8 +446,17 @@ async fn probe(cli: &Cli, only: Option<&str>, json: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // The side each instance serves on, as the history records it.
-    let ports = rollguard::probe::scheduler::LivePorts::recorded(&fleet, &db_path(cli));
+    // The side each instance serves on, as the history records it (none
+    // recorded, or none readable: each on its `port`).
+    let ports = rollguard::probe::scheduler::LivePorts::new(&fleet);
+    let db = db_path(cli);
+    if db.exists()
+        && let Ok(store) = rollguard::store::Store::open_read_only(&db)
+    {
+        let rollouts = rollguard::rollout::watch::read(&store, &fleet);
+        let alt: Vec<&[String]> = rollouts.iter().map(|r| r.alt_live.as_slice()).collect();
+        ports.set_recorded(&fleet, &alt);
+    }
     let results = probe_once(&fleet, &prober, &apps, &ports).await;
     prober.executors().close().await;
     if json {

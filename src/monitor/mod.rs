@@ -310,11 +310,8 @@ async fn watch_rollouts(
         .await;
         if let Ok(Some((s, rollouts))) = read {
             store = Some(s);
-            for (a, (app, r)) in fleet.apps.iter().zip(&rollouts).enumerate() {
-                for (i, inst) in app.instances.iter().enumerate() {
-                    ports.set_alt(&fleet, a, i, r.alt_live.contains(&inst.name));
-                }
-            }
+            let alt: Vec<&[String]> = rollouts.iter().map(|r| r.alt_live.as_slice()).collect();
+            ports.set_recorded(&fleet, &alt);
             state
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

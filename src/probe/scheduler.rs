@@ -48,26 +48,15 @@ impl LivePorts {
         }
     }
 
-    /// The sides the history at `db` records as live, when it can be read
-    /// (a missing or unreadable history leaves every instance on its
-    /// `port`).
-    pub fn recorded(fleet: &Fleet, db: &std::path::Path) -> LivePorts {
-        let ports = LivePorts::new(fleet);
-        if !db.exists() {
-            return ports;
-        }
-        let Ok(store) = crate::store::Store::open_read_only(db) else {
-            return ports;
-        };
+    /// Each instance of `fleet` on the side the history records: on its
+    /// `alt_port` when app `a`'s `alt_live[a]` names it, else its `port`.
+    pub fn set_recorded(&self, fleet: &Fleet, alt_live: &[&[String]]) {
         for (a, app) in fleet.apps.iter().enumerate() {
-            for s in store.instance_states(&app.name).unwrap_or_default() {
-                if let Some(i) = app.instances.iter().position(|x| x.name == s.instance) {
-                    let alt = s.live_side.as_deref() == Some(crate::model::Side::Alt.as_str());
-                    ports.set_alt(fleet, a, i, alt);
-                }
+            let alt = alt_live.get(a).copied().unwrap_or_default();
+            for (i, inst) in app.instances.iter().enumerate() {
+                self.set_alt(fleet, a, i, alt.contains(&inst.name));
             }
         }
-        ports
     }
 
     /// The port of instance `i` of app `a`.
