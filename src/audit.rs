@@ -716,9 +716,7 @@ fn gate_summary(outcome: &GateOutcome) -> String {
                     who.push(&ev.instance);
                 }
             }
-            let spent = serde_json::to_value(outcome)
-                .ok()
-                .and_then(|v| crate::rollout::gate::budget_words(&v))
+            let spent = crate::rollout::gate::budget_words(outcome)
                 .map(|b| format!(" · {b}"))
                 .unwrap_or_default();
             match who.as_slice() {

@@ -101,6 +101,30 @@ async fn rolling_good_and_bad(test: &str, lb: &str) {
         .map(|d| d["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(outcomes, ["rolled_back", "deployed", "deployed"]);
+    // Its events carry the gate's evidence flat, never nested in the
+    // outcome (`evidence.evidence`).
+    let event = |kind: &str| {
+        h[0]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {}", h[0]))["evidence"]
+            .clone()
+    };
+    let gate = event("gate_failed");
+    assert_eq!(
+        (gate["result"].as_str(), gate["probe"].as_str()),
+        (Some("failed"), Some("health")),
+        "{gate}"
+    );
+    assert!(gate.get("evidence").is_none(), "{gate}");
+    let failed = event("rollout_failed");
+    assert_eq!(failed["trigger"], "gate_failed", "{failed}");
+    assert_eq!(failed["probe"], "health", "{failed}");
+    assert!(failed.get("evidence").is_none(), "{failed}");
+    let passed = event("gate_passed");
+    assert!(passed["instances"][0]["probe"].is_string(), "{passed}");
     let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
     let s: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(s[0]["lock"].is_null(), "the lock is released: {s}");

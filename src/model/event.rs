@@ -146,8 +146,9 @@ pub enum EventKind {
         trigger: Trigger,
         /// Its code.
         code: String,
-        /// What the failure saw.
-        #[serde(default)]
+        /// What the failure saw, its keys beside the trigger's (for a
+        /// gate: its flat outcome).
+        #[serde(flatten)]
         evidence: Value,
         /// Failed attempts so far.
         failed_batches: u32,
@@ -159,8 +160,9 @@ pub enum EventKind {
         trigger: Trigger,
         /// Its code.
         code: String,
-        /// What the failure saw (for a gate: its outcome).
-        #[serde(default)]
+        /// What the failure saw, its keys beside the trigger's (for a
+        /// gate: its flat outcome, `{"result": "failed", "instance": …}`).
+        #[serde(flatten)]
         evidence: Value,
     },
     /// The rollback is armed and fires unless held.
@@ -361,18 +363,62 @@ impl EventKind {
         (kind, evidence)
     }
 
-    /// Reads a stored event back.
+    /// Reads a stored event back; a payload in the nested form older
+    /// versions wrote is lifted first (see [`lifted`]).
     pub fn from_stored(kind: &str, evidence: Option<&Value>) -> Result<EventKind, UnknownEvent> {
         let mut doc = serde_json::Map::new();
         doc.insert("kind".into(), Value::String(kind.to_string()));
         if let Some(e) = evidence.filter(|e| !e.is_null()) {
-            doc.insert("evidence".into(), e.clone());
+            doc.insert("evidence".into(), lifted(kind, e.clone()));
         }
         serde_json::from_value(Value::Object(doc)).map_err(|e| UnknownEvent {
             kind: kind.to_string(),
             why: e.to_string(),
         })
     }
+}
+
+/// A payload in the form versions before the flat one wrote, made flat:
+/// a failed gate's `{"result": "failed", "evidence": {…}}` becomes
+/// `{"result": "failed", …}`, and a failure's `{"trigger", "code",
+/// "evidence": outcome}` gets the outcome's keys beside its own. Other
+/// payloads are returned as they are.
+fn lifted(kind: &str, mut payload: Value) -> Value {
+    fn merge_nested(outer: &mut serde_json::Map<String, Value>) {
+        if let Some(Value::Object(inner)) = outer.remove("evidence") {
+            for (k, v) in inner {
+                outer.entry(k).or_insert(v);
+            }
+        }
+    }
+    let Some(outer) = payload.as_object_mut() else {
+        return payload;
+    };
+    match kind {
+        "gate_passed" | "gate_failed" | "deadline_exceeded" => {
+            if outer.get("result").and_then(Value::as_str) == Some("failed") {
+                merge_nested(outer);
+            }
+        }
+        "rollout_failed" | "batch_retried" => match outer.get("evidence") {
+            Some(Value::Object(_)) => {
+                if let Some(Value::Object(mut inner)) = outer.remove("evidence") {
+                    if inner.get("result").and_then(Value::as_str) == Some("failed") {
+                        merge_nested(&mut inner);
+                    }
+                    for (k, v) in inner {
+                        outer.entry(k).or_insert(v);
+                    }
+                }
+            }
+            Some(Value::Null) => {
+                outer.remove("evidence");
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+    payload
 }
 
 #[cfg(test)]
@@ -438,5 +484,86 @@ mod tests {
         assert_eq!(err.kind, "teleported");
         assert!(EventKind::from_stored("paused", Some(&json!({"ms": "soon"}))).is_err());
         assert!(EventKind::from_stored("paused", None).is_err());
+    }
+
+    #[test]
+    fn a_gates_evidence_is_stored_flat_and_old_nested_records_read_the_same() {
+        use crate::model::evidence::Evidence;
+        let evidence = Evidence {
+            instance: "web-2".into(),
+            probe: "health".into(),
+            failures: 2,
+            ..Evidence::default()
+        };
+        let failed = GateOutcome::Failed {
+            evidence: evidence.clone(),
+        };
+        let (kind, stored) = EventKind::GateFailed(failed.clone()).to_stored();
+        let stored = stored.unwrap();
+        assert_eq!(kind, "gate_failed");
+        assert_eq!(stored["result"], "failed");
+        assert_eq!(stored["probe"], "health", "{stored}");
+        assert!(stored.get("evidence").is_none(), "{stored}");
+        let rollout = EventKind::RolloutFailed {
+            trigger: Trigger::GateFailed,
+            code: "E_GATE_FAILED".into(),
+            evidence: serde_json::to_value(&failed).unwrap(),
+        };
+        let (_, flat) = rollout.to_stored();
+        let flat = flat.unwrap();
+        assert_eq!(flat["trigger"], "gate_failed");
+        assert_eq!(flat["instance"], "web-2", "{flat}");
+        assert_eq!(
+            EventKind::from_stored("rollout_failed", Some(&flat)),
+            Ok(rollout.clone())
+        );
+
+        // The nested forms an older version wrote.
+        let nested_gate = json!({"result": "failed", "evidence": evidence});
+        assert_eq!(
+            EventKind::from_stored("gate_failed", Some(&nested_gate)),
+            Ok(EventKind::GateFailed(failed.clone()))
+        );
+        let nested_rollout =
+            json!({"trigger": "gate_failed", "code": "E_GATE_FAILED", "evidence": nested_gate});
+        assert_eq!(
+            EventKind::from_stored("rollout_failed", Some(&nested_rollout)),
+            Ok(rollout)
+        );
+        let passed =
+            json!({"result": "passed", "elapsed_ms": 5, "evidence": [{"instance": "web-1"}]});
+        let Ok(EventKind::GatePassed(GateOutcome::Passed { evidence, .. })) =
+            EventKind::from_stored("gate_passed", Some(&passed))
+        else {
+            panic!("an old pass reads");
+        };
+        assert_eq!(evidence[0].instance, "web-1");
+        let (_, now) = EventKind::GatePassed(GateOutcome::Passed {
+            elapsed_ms: 5,
+            evidence,
+        })
+        .to_stored();
+        assert_eq!(now.unwrap()["instances"][0]["instance"], "web-1");
+    }
+
+    #[test]
+    fn a_failure_with_nothing_seen_reads_back() {
+        let e = EventKind::RolloutFailed {
+            trigger: Trigger::Abort,
+            code: "E_ABORTED".into(),
+            evidence: Value::Null,
+        };
+        let (kind, stored) = e.to_stored();
+        assert_eq!(
+            stored,
+            Some(json!({"trigger": "abort", "code": "E_ABORTED"}))
+        );
+        let back = EventKind::from_stored(&kind, stored.as_ref()).unwrap();
+        let EventKind::RolloutFailed { trigger, .. } = back else {
+            panic!("{back:?}")
+        };
+        assert_eq!(trigger, Trigger::Abort);
+        let old = json!({"trigger": "abort", "code": "E_ABORTED", "evidence": null});
+        assert!(EventKind::from_stored(&kind, Some(&old)).is_ok());
     }
 }

@@ -106,7 +106,10 @@ pub enum FailRule {
     Budget,
 }
 
-/// How a gate ended.
+/// How a gate ended. Stored flat: a failure is `{"result": "failed",
+/// "instance": …, "probe": …}`, a pass or a deadline lists its slots under
+/// `instances`. Records written before that (the evidence nested under
+/// `evidence`) are lifted by [`crate::model::event::EventKind::from_stored`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum GateOutcome {
@@ -115,12 +118,14 @@ pub enum GateOutcome {
         /// How long it took, ms.
         elapsed_ms: u64,
         /// One entry per slot.
+        #[serde(rename = "instances", alias = "evidence", default)]
         evidence: Vec<Evidence>,
     },
     /// A probe failed `failure_threshold` times in a row, or `max_failures`
     /// times in the window (its evidence says which).
     Failed {
         /// The failing probe's evidence.
+        #[serde(flatten)]
         evidence: Evidence,
     },
     /// Some slot was not healthy by the deadline.
@@ -128,6 +133,7 @@ pub enum GateOutcome {
         /// Deadline, ms.
         deadline_ms: u64,
         /// The slots that were not healthy, with their last samples.
+        #[serde(rename = "instances", alias = "evidence", default)]
         evidence: Vec<Evidence>,
     },
     /// Stopped from outside (operator abort).

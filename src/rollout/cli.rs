@@ -435,7 +435,7 @@ pub(crate) fn progress_text(e: &crate::store::Event) -> Option<String> {
 
 /// How much of its failure budget a gate spent, in words.
 fn budget_of(outcome: &GateOutcome) -> Option<String> {
-    super::gate::budget_words(&serde_json::to_value(outcome).ok()?)
+    super::gate::budget_words(outcome)
 }
 
 /// Prints progress of deployment `id` until it ends; returns the exit code.

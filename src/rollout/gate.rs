@@ -69,42 +69,32 @@ pub enum GateMode {
     },
 }
 
-/// How much of its failure budget a gate spent, read from a recorded
-/// outcome (the JSON of a [`GateOutcome`], the evidence of a
-/// `gate_passed`, `gate_failed` or `deadline_exceeded` event), for progress
-/// lines and the console: the probe that spent the largest share, e.g.
-/// "health on web-2: 2 of 3 failures". `None` when no probe failed, or for
-/// other JSON.
-pub fn budget_words(outcome: &serde_json::Value) -> Option<String> {
-    use serde_json::Value;
-    let entries: Vec<&Value> = match &outcome["evidence"] {
-        Value::Array(all) => all.iter().collect(),
-        one @ Value::Object(_) => vec![one],
-        _ => return None,
+/// How much of its failure budget a gate spent, for progress lines and the
+/// console: the probe that spent the largest share, e.g. "health on web-2:
+/// 2 of 3 failures". `None` when no probe failed.
+pub fn budget_words(outcome: &GateOutcome) -> Option<String> {
+    let entries: &[Evidence] = match outcome {
+        GateOutcome::Passed { evidence, .. } | GateOutcome::Deadline { evidence, .. } => evidence,
+        GateOutcome::Failed { evidence } => std::slice::from_ref(evidence),
+        GateOutcome::Cancelled => return None,
     };
-    let spent = |e: &Value| -> Option<(u64, u64)> {
-        let failures = e["failures"].as_u64()?;
-        let max = e["max_failures"].as_u64()?.max(1);
-        (failures > 0).then_some((failures, max))
-    };
-    let mut worst: Option<(&Value, (u64, u64))> = None;
-    for e in entries {
-        let Some((f, m)) = spent(e) else { continue };
+    let mut worst: Option<(&Evidence, FailureBudget)> = None;
+    for e in entries.iter().filter(|e| e.failures > 0) {
+        let spent = FailureBudget {
+            failures: e.failures,
+            max_failures: e.max_failures.max(1),
+        };
         // f/m > wf/wm, without division; the first of equals stays.
-        if worst.is_none_or(|(_, (wf, wm))| f.saturating_mul(wm) > wf.saturating_mul(m)) {
-            worst = Some((e, (f, m)));
+        let more = |w: &FailureBudget| {
+            u64::from(spent.failures) * u64::from(w.max_failures)
+                > u64::from(w.failures) * u64::from(spent.max_failures)
+        };
+        if worst.as_ref().is_none_or(|(_, w)| more(w)) {
+            worst = Some((e, spent));
         }
     }
-    let (e, (failures, max_failures)) = worst?;
-    let budget = FailureBudget {
-        failures: u32::try_from(failures).unwrap_or(u32::MAX),
-        max_failures: u32::try_from(max_failures).unwrap_or(u32::MAX),
-    };
-    Some(format!(
-        "{} on {}: {budget}",
-        e["probe"].as_str().unwrap_or("?"),
-        e["instance"].as_str().unwrap_or("?")
-    ))
+    let (e, budget) = worst?;
+    Some(format!("{} on {}: {budget}", e.probe, e.instance))
 }
 
 /// What the results of one window add up to for one probe on one slot.
@@ -708,10 +698,9 @@ mod tests {
                 ..entry("web-2", 2, 2)
             },
         };
-        let recorded = json(&failed);
-        assert_eq!(recorded["evidence"]["rule"], "budget");
+        assert_eq!(json(&failed)["rule"], "budget", "stored flat");
         assert_eq!(
-            budget_words(&recorded).as_deref(),
+            budget_words(&failed).as_deref(),
             Some("health on web-2: 2 of 2 failures")
         );
         // 2 of 5 is a smaller share than 1 of 2.
@@ -724,16 +713,15 @@ mod tests {
             ],
         };
         assert_eq!(
-            budget_words(&json(&passed)).as_deref(),
+            budget_words(&passed).as_deref(),
             Some("health on web-3: 1 of 2 failures")
         );
         let clean = GateOutcome::Passed {
             elapsed_ms: 900,
             evidence: vec![entry("web-1", 0, 3)],
         };
-        assert_eq!(budget_words(&json(&clean)), None);
-        assert_eq!(budget_words(&json(&GateOutcome::Cancelled)), None);
-        assert_eq!(budget_words(&serde_json::json!({"routing": "v3"})), None);
+        assert_eq!(budget_words(&clean), None);
+        assert_eq!(budget_words(&GateOutcome::Cancelled), None);
     }
 
     #[test]

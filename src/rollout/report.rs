@@ -59,8 +59,9 @@ pub struct RollbackReport {
     pub code: String,
     /// What happened, in words.
     pub reason: Option<String>,
-    /// What the decision saw: for a gate, the probe, its thresholds, the
-    /// counts and the last samples.
+    /// What the decision saw: for a failed gate, flat, the probe, its
+    /// thresholds, the counts and the last samples beside `"result":
+    /// "failed"`; for a deadline, the slots not healthy under `instances`.
     pub evidence: Value,
 }
 
@@ -145,8 +146,15 @@ pub fn read(store: &Store, id: i64) -> Result<Option<DeploymentReport>, UserErro
         })
         .collect();
     let changes = store.changes(id).map_err(store_error)?;
-    let events = store.deployment_events(id, 0).map_err(store_error)?;
+    let mut events = store.deployment_events(id, 0).map_err(store_error)?;
     let typed: Vec<Option<EventKind>> = events.iter().map(|e| e.typed().ok()).collect();
+    // Each payload in the form this version writes, whatever version
+    // wrote it: a gate's evidence flat, never nested in its outcome.
+    for (e, t) in events.iter_mut().zip(&typed) {
+        if let Some(t) = t {
+            e.evidence = t.to_stored().1;
+        }
+    }
     let commands = events
         .iter()
         .zip(&typed)
@@ -165,19 +173,12 @@ pub fn read(store: &Store, id: i64) -> Result<Option<DeploymentReport>, UserErro
             trigger,
             code,
             evidence,
-        }) => {
-            // A gate's outcome wraps its evidence: report the evidence.
-            let evidence = match evidence.get("evidence") {
-                Some(gate) => gate.clone(),
-                None => evidence.clone(),
-            };
-            Some(RollbackReport {
-                trigger: *trigger,
-                code: code.clone(),
-                reason: e.reason.clone(),
-                evidence,
-            })
-        }
+        }) => Some(RollbackReport {
+            trigger: *trigger,
+            code: code.clone(),
+            reason: e.reason.clone(),
+            evidence: evidence.clone(),
+        }),
         _ => None,
     });
     let kind = d
