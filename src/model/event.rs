@@ -384,10 +384,15 @@ impl EventKind {
 /// "evidence": outcome}` gets the outcome's keys beside its own. Other
 /// payloads are returned as they are.
 fn lifted(kind: &str, mut payload: Value) -> Value {
-    fn merge_nested(outer: &mut serde_json::Map<String, Value>) {
-        if let Some(Value::Object(inner)) = outer.remove("evidence") {
+    type Object = serde_json::Map<String, Value>;
+    fn failed(o: &Object) -> bool {
+        o.get("result").and_then(Value::as_str) == Some("failed")
+    }
+    /// Moves the keys of `o["evidence"]` (an object) beside its own.
+    fn merge_nested(o: &mut Object) {
+        if let Some(Value::Object(inner)) = o.remove("evidence") {
             for (k, v) in inner {
-                outer.entry(k).or_insert(v);
+                o.entry(k).or_insert(v);
             }
         }
     }
@@ -395,21 +400,13 @@ fn lifted(kind: &str, mut payload: Value) -> Value {
         return payload;
     };
     match kind {
-        "gate_passed" | "gate_failed" | "deadline_exceeded" => {
-            if outer.get("result").and_then(Value::as_str) == Some("failed") {
-                merge_nested(outer);
-            }
-        }
-        "rollout_failed" | "batch_retried" => match outer.get("evidence") {
-            Some(Value::Object(_)) => {
-                if let Some(Value::Object(mut inner)) = outer.remove("evidence") {
-                    if inner.get("result").and_then(Value::as_str) == Some("failed") {
-                        merge_nested(&mut inner);
-                    }
-                    for (k, v) in inner {
-                        outer.entry(k).or_insert(v);
-                    }
+        "gate_passed" | "gate_failed" | "deadline_exceeded" if failed(outer) => merge_nested(outer),
+        "rollout_failed" | "batch_retried" => match outer.get_mut("evidence") {
+            Some(Value::Object(inner)) => {
+                if failed(inner) {
+                    merge_nested(inner);
                 }
+                merge_nested(outer);
             }
             Some(Value::Null) => {
                 outer.remove("evidence");
