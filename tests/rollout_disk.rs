@@ -461,6 +461,22 @@ fn full_disk_mid_rollout_changes_nothing_unrecorded() {
         ));
     }
     problems.extend(status_lies(&env, &db, &format!("after {how}")));
+    // The records of the ended deployment leave no batch open.
+    let open: Vec<(i64, String)> = read(&db)
+        .prepare(
+            "SELECT idx, state FROM batches WHERE deployment_id = ?1 \
+             AND (state IN ('pending', 'running') OR ended_at_ms IS NULL)",
+        )
+        .unwrap()
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    if !open.is_empty() {
+        problems.push(format!(
+            "after {how}: batches (index, state) left open or without an end: {open:?}"
+        ));
+    }
 
     assert!(
         problems.is_empty(),

@@ -87,6 +87,18 @@ fn status_shows_what_runs_and_break_lock_supersedes_the_interrupted_rollout() {
             .all(|b| b["state"] != "pending" && b["state"] != "running"),
         "no batch of a settled deployment is left open: {superseded:#}"
     );
+    // web-1 was changed in the first batch: it was interrupted, not skipped.
+    assert!(
+        matches!(
+            superseded["batches"][0]["state"].as_str(),
+            Some("interrupted" | "passed")
+        ),
+        "{superseded:#}"
+    );
+    assert!(
+        superseded["batches"][0]["ended_at_ms"].is_i64(),
+        "{superseded:#}"
+    );
 }
 
 #[test]

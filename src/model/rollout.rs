@@ -99,16 +99,44 @@ named! {
         RolledBack => "rolled_back",
         /// Never run: the rollout ended before it.
         Skipped => "skipped",
+        /// Its worker stopped while it ran, and a later deployment
+        /// superseded the deployment before it was recovered: some of its
+        /// changes may have been made (the changes say which).
+        Interrupted => "interrupted",
     }
 }
 
 impl BatchState {
     /// Whether the batch has ended.
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            BatchState::Passed | BatchState::Failed | BatchState::RolledBack | BatchState::Skipped
-        )
+        !matches!(self, BatchState::Pending | BatchState::Running)
+    }
+
+    /// Where a batch in this state is once its deployment has ended with
+    /// `outcome`: one not reached is skipped; one a rollback undid (it
+    /// passed, or ran when the failure or the crash came) is rolled back;
+    /// one left running by a worker that stopped is interrupted when the
+    /// deployment is superseded. A failed batch stays failed, so the report
+    /// says where the rollout failed.
+    pub fn settled(self, outcome: Outcome) -> BatchState {
+        use BatchState::*;
+        let undone = matches!(
+            outcome,
+            Outcome::RolledBack
+                | Outcome::RollbackPartial
+                | Outcome::RollbackFailed
+                | Outcome::Aborted
+        );
+        match self {
+            Pending => Skipped,
+            Running | Passed if undone => RolledBack,
+            Running => match outcome {
+                Outcome::Deployed => Passed,
+                Outcome::Failed => Failed,
+                _ => Interrupted,
+            },
+            other => other,
+        }
     }
 }
 
@@ -323,5 +351,26 @@ mod tests {
         assert_eq!(Outcome::RolledBack.exit_code(), 3);
         assert_eq!(Outcome::RollbackPartial.exit_code(), 4);
         assert_eq!(Trigger::Monitor.code(), Code::GateFailed);
+    }
+
+    #[test]
+    fn a_batch_is_settled_by_how_its_deployment_ended() {
+        use BatchState::*;
+        assert_eq!(Pending.settled(Outcome::Deployed), Skipped);
+        assert_eq!(Pending.settled(Outcome::RolledBack), Skipped);
+        assert_eq!(Passed.settled(Outcome::Deployed), Passed);
+        assert_eq!(Passed.settled(Outcome::RolledBack), RolledBack);
+        assert_eq!(Running.settled(Outcome::RolledBack), RolledBack);
+        assert_eq!(Running.settled(Outcome::Aborted), RolledBack);
+        assert_eq!(Failed.settled(Outcome::RolledBack), Failed);
+        assert_eq!(Running.settled(Outcome::Failed), Failed);
+        assert_eq!(Passed.settled(Outcome::Failed), Passed);
+        assert_eq!(Running.settled(Outcome::Superseded), Interrupted);
+        assert_eq!(Passed.settled(Outcome::Superseded), Passed);
+        for s in BatchState::ALL {
+            for o in Outcome::ALL {
+                assert!(s.settled(*o).is_final(), "{s} after {o}");
+            }
+        }
     }
 }

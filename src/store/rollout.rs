@@ -34,11 +34,12 @@ use serde_json::Value;
 use super::queries::{event_from_row, int, limit_param, opt_text, real, text};
 use super::{Event, Store, StoreError};
 use crate::model::event::EventKind;
-use crate::model::now_ms;
+use crate::model::{BatchState, Outcome, now_ms};
 
 /// The batch states that end a batch: [`Store::set_batch_state`] stamps
 /// `ended_at_ms` when it sets one of these.
-pub const BATCH_END_STATES: &[&str] = &["passed", "failed", "rolled_back", "skipped"];
+pub const BATCH_END_STATES: &[&str] =
+    &["passed", "failed", "rolled_back", "skipped", "interrupted"];
 
 /// One rollout or rollback of an app.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -307,17 +308,27 @@ impl Store {
     /// Ends a deployment: sets its state and outcome and stamps
     /// `ended_at_ms` now (again, if it had already ended). Fails if there
     /// is no deployment `id`.
+    ///
+    /// In the same transaction its batches are settled (see
+    /// [`settle_batches`]): none is left `pending` or `running` once the
+    /// deployment has ended.
     pub fn finish_deployment(&self, id: i64, state: &str, outcome: &str) -> Result<(), StoreError> {
         let op = "finish a deployment";
-        let n = self
-            .conn
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(self.sql_err(op))?;
+        let now = now_ms();
+        let n = tx
             .prepare_cached(
                 "UPDATE deployments SET state = ?2, outcome = ?3, ended_at_ms = ?4 WHERE id = ?1",
             )
             .map_err(self.sql_err(op))?
-            .execute(params![id, state, outcome, now_ms()])
+            .execute(params![id, state, outcome, now])
             .map_err(self.sql_err(op))?;
-        self.expect_row(n, "finish a deployment: no deployment has that id")
+        self.expect_row(n, "finish a deployment: no deployment has that id")?;
+        if let Some(outcome) = Outcome::parse(outcome) {
+            settle_batches(&tx, id, outcome, now).map_err(self.sql_err(op))?;
+        }
+        tx.commit().map_err(self.sql_err(op))
     }
 
     /// Appends a warning to a deployment, in one statement (two processes
@@ -1104,6 +1115,29 @@ pub(super) fn deployment_from_row(row: &Row<'_>) -> rusqlite::Result<Deployment>
         plan: opt_json(row.get_ref(11)?).unwrap_or(Value::Null),
         warnings: string_list(opt_json(row.get_ref(12)?)),
     })
+}
+
+/// Settles the batches of deployment `id`, which ended with `outcome`,
+/// inside the caller's transaction: each open or undone batch takes the
+/// state [`BatchState::settled`] gives it, ended `now` unless it had ended.
+/// A stored state this version does not know is left as it is.
+pub(super) fn settle_batches(
+    tx: &Transaction<'_>,
+    id: i64,
+    outcome: Outcome,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE batches SET state = ?3, ended_at_ms = COALESCE(ended_at_ms, ?4) \
+         WHERE deployment_id = ?1 AND state = ?2",
+    )?;
+    for &from in BatchState::ALL {
+        let to = from.settled(outcome);
+        if to != from {
+            stmt.execute(params![id, from.as_str(), to.as_str(), now])?;
+        }
+    }
+    Ok(())
 }
 
 fn batch_from_row(row: &Row<'_>) -> rusqlite::Result<Batch> {

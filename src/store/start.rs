@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::rollout::{LOCK_COLS, lock_from_row};
 use super::{Lock, LockOwner, Store, StoreError};
 use crate::model::event::EventKind;
-use crate::model::now_ms;
+use crate::model::{Outcome, now_ms};
 
 /// One event written with the start, tied to the new deployment.
 #[derive(Clone, Debug)]
@@ -164,12 +164,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()
             .map_err(err())?;
         for old in &superseded {
-            tx.execute(
-                "UPDATE batches SET state = 'skipped', ended_at_ms = ?2 \
-                 WHERE deployment_id = ?1 AND state IN ('pending', 'running')",
-                params![old, now],
-            )
-            .map_err(err())?;
+            super::rollout::settle_batches(&tx, *old, Outcome::Superseded, now).map_err(err())?;
             event(
                 Some(*old),
                 &EventKind::DeploymentSuperseded,

@@ -448,6 +448,7 @@ fn stage_lines(r: &DeploymentReport, width: u16, cx: &DrawContext) -> Vec<Line<'
             let style = match b.state.as_str() {
                 "passed" => Style::new().fg(t.healthy),
                 "failed" | "rolled_back" => Style::new().fg(t.down),
+                "interrupted" => Style::new().fg(t.degraded),
                 "running" | "verifying" => Style::new().fg(t.rollout),
                 _ => Style::new().fg(t.dim),
             };
