@@ -257,6 +257,20 @@ impl UserError {
         self.hint = Some(hint.into());
         self
     }
+
+    /// `E_USAGE`: no app named `name` in the config or the history; the
+    /// hint names those that are (`known`).
+    pub fn unknown_app(name: &str, known: &[String]) -> Self {
+        let e = UserError::new(
+            Code::Usage,
+            format!("no app named \"{name}\" in the config or the history"),
+        );
+        if known.is_empty() {
+            e.hint("no app is known yet: check --config and --db")
+        } else {
+            e.hint(format!("apps: {}", known.join(", ")))
+        }
+    }
 }
 
 impl fmt::Display for UserError {

@@ -276,9 +276,7 @@ async fn run(cli: Cli) -> ExitCode {
         Some(Cmd::History(ref args)) => {
             // The config is optional here: with it, a misspelt app name is
             // told apart from an app never deployed.
-            let fleet = config::discover(cli.config.as_deref())
-                .and_then(|p| config::load(&p))
-                .ok();
+            let fleet = optional_fleet(&cli);
             ExitCode::from(rollout::cli::history(fleet.as_ref(), &db_path(&cli), args))
         }
         Some(Cmd::Events(ref args)) => {
@@ -311,7 +309,8 @@ async fn run(cli: Cli) -> ExitCode {
             ExitCode::from(rollguard::notify::cli::notify(&fleet, args).await)
         }
         Some(Cmd::Recover(ref args)) => {
-            ExitCode::from(rollout::cli::recover(&db_path(&cli), args).await)
+            let fleet = optional_fleet(&cli);
+            ExitCode::from(rollout::cli::recover(fleet.as_ref(), &db_path(&cli), args).await)
         }
         Some(Cmd::Worker {
             deployment,
@@ -362,8 +361,23 @@ async fn agent(cli: &Cli, args: &rollguard::agent::AgentArgs) -> ExitCode {
     }
 }
 
+/// The config when there is one that loads, for commands that work
+/// without it: with it, a misspelt app name is told apart from an app with
+/// nothing to do.
+fn optional_fleet(cli: &Cli) -> Option<config::Fleet> {
+    config::discover(cli.config.as_deref())
+        .and_then(|p| config::load(&p))
+        .ok()
+}
+
 fn control(cli: &Cli, verb: Verb, args: &rollout::cli::VerbArgs) -> ExitCode {
-    ExitCode::from(rollout::cli::command(&db_path(cli), verb, args))
+    let fleet = optional_fleet(cli);
+    ExitCode::from(rollout::cli::command(
+        fleet.as_ref(),
+        &db_path(cli),
+        verb,
+        args,
+    ))
 }
 
 /// `abort` and `fire`: the config says whether the app is protected.

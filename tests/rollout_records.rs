@@ -177,14 +177,26 @@ fn an_unknown_app_is_a_usage_error_that_lists_the_apps() {
     let Some(env) = Env::new("records_unknown_app", "nginx", "") else {
         return;
     };
-    for cmd in ["history", "status"] {
-        let (code, out, err) = env.rollguard(&[cmd, "nosuch"]);
-        assert_eq!(code, 2, "{cmd}: {out}\n{err}");
+    for args in [
+        &["history", "nosuch"][..],
+        &["status", "nosuch"][..],
+        &["approve", "nosuch"][..],
+        &["hold", "nosuch", "--reason", "x"][..],
+        &["pause", "nosuch"][..],
+        &["abort", "nosuch", "--reason", "x"][..],
+        &["recover", "nosuch", "--rollback"][..],
+    ] {
+        let (code, out, err) = env.rollguard(args);
+        assert_eq!(code, 2, "{args:?}: {out}\n{err}");
         assert!(
             err.contains("E_USAGE") && err.contains("apps: web"),
-            "{cmd}: {err}"
+            "{args:?}: {err}"
         );
     }
+    // A known app with nothing running is told so.
+    let (code, _, err) = env.rollguard(&["approve", "web"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("E_NO_ROLLOUT"), "{err}");
 }
 
 #[test]

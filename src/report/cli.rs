@@ -76,7 +76,7 @@ fn run_report(fleet: Option<&Fleet>, db: &Path, args: &ReportArgs) -> Result<(),
         if let (Some(name), Some(fleet)) = (&args.app, fleet)
             && configured(name).is_none()
         {
-            return Err(unknown_app(name, &fleet_names(Some(fleet))));
+            return Err(UserError::unknown_app(name, &fleet_names(Some(fleet))));
         }
         eprintln!(
             "no history yet: there is no history database at {}",
@@ -96,7 +96,7 @@ fn run_report(fleet: Option<&Fleet>, db: &Path, args: &ReportArgs) -> Result<(),
                     names.push(a);
                 }
             }
-            return Err(unknown_app(name, &names));
+            return Err(UserError::unknown_app(name, &names));
         }
         None => fleet_names(fleet).into_iter().map(|n| (n, true)).collect(),
     };
@@ -143,19 +143,6 @@ fn fleet_names(fleet: Option<&Fleet>) -> Vec<String> {
     fleet
         .map(|f| f.apps.iter().map(|a| a.name.clone()).collect())
         .unwrap_or_default()
-}
-
-/// `E_USAGE`: no app of that name in the config or the history.
-fn unknown_app(name: &str, known: &[String]) -> UserError {
-    let e = UserError::new(
-        Code::Usage,
-        format!("no app named \"{name}\" in the config or the history"),
-    );
-    if known.is_empty() {
-        e.hint("no app is known yet: check --config and --db")
-    } else {
-        e.hint(format!("apps: {}", known.join(", ")))
-    }
 }
 
 /// Writes `text` to standard output; a reader that went away (`| head`)

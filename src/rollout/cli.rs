@@ -551,12 +551,13 @@ pub fn guarded_command(fleet: &Fleet, db: &Path, verb: Verb, args: &GuardedVerbA
             Err(e) => return fail(&e),
         }
     }
-    command(db, verb, &args.verb)
+    command(Some(fleet), db, verb, &args.verb)
 }
 
 /// `rollguard approve|hold|pause|resume APP [--reason]` (and `abort`,
-/// `fire` through [`guarded_command`]).
-pub fn command(db: &Path, verb: Verb, args: &VerbArgs) -> u8 {
+/// `fire` through [`guarded_command`]). `fleet` is the config when one
+/// loads: an app neither it nor the history knows is `E_USAGE`.
+pub fn command(fleet: Option<&Fleet>, db: &Path, verb: Verb, args: &VerbArgs) -> u8 {
     let run = || -> Result<i64, UserError> {
         let store = open(db)?;
         service::send(
@@ -566,6 +567,7 @@ pub fn command(db: &Path, verb: Verb, args: &VerbArgs) -> u8 {
             &lock::whoami(),
             args.reason.as_deref(),
         )
+        .map_err(|e| unknown_app(&store, fleet, &args.app, e))
     };
     match run() {
         Ok(id) => {
@@ -909,11 +911,32 @@ async fn rollback_inner(fleet: &Fleet, db: &Path, args: &RollbackArgs) -> Result
     launch(fleet, db, &req, Some(&check), ask).await
 }
 
+/// An app named nowhere (neither in `fleet` nor in the history) is a
+/// misspelling, not an app with no rollout: `E_NO_ROLLOUT` becomes
+/// `E_USAGE` with the apps there are. Other errors are returned as they are.
+fn unknown_app(store: &Store, fleet: Option<&Fleet>, app: &str, e: UserError) -> UserError {
+    if e.code != Code::NoRollout
+        || fleet.is_some_and(|f| f.app(app).is_some())
+        || store.knows_app(app).unwrap_or(true)
+    {
+        return e;
+    }
+    let mut known: Vec<String> = fleet
+        .map(|f| f.apps.iter().map(|a| a.name.clone()).collect())
+        .unwrap_or_default();
+    for a in store.history_apps().unwrap_or_default() {
+        if !known.contains(&a) {
+            known.push(a);
+        }
+    }
+    UserError::unknown_app(app, &known)
+}
+
 /// `rollguard recover APP --resume|--rollback`: finishes a rollout whose
 /// worker died (crash, `kill -9`, a reboot). Refused while the worker is
 /// alive. The stale lock is broken (and that is recorded), a new worker
 /// takes it, and this command follows it like `deploy` does.
-pub async fn recover(db: &Path, args: &RecoverArgs) -> u8 {
+pub async fn recover(fleet: Option<&Fleet>, db: &Path, args: &RecoverArgs) -> u8 {
     let mode = if args.resume {
         RecoverMode::Resume
     } else {
@@ -925,7 +948,7 @@ pub async fn recover(db: &Path, args: &RecoverArgs) -> u8 {
     };
     let started = match service::recover(db, &store, &args.app, mode, &lock::me()) {
         Ok(s) => s,
-        Err(e) => return fail(&e),
+        Err(e) => return fail(&unknown_app(&store, fleet, &args.app, e)),
     };
     if !args.json {
         println!(
