@@ -997,3 +997,15 @@ fn receivers_are_checked_at_their_place() {
     assert_eq!(secret.len(), 1, "{secret:?}");
     assert!(!secret[0].contains("s3cret"), "{secret:?}");
 }
+
+/// A value from the environment may be a secret: an error that quotes
+/// what it read masks it.
+#[test]
+fn an_error_never_quotes_a_value_from_the_environment() {
+    let text = format!("{BASE}conditions = [\"[STATUS] == ${{TOKEN}}\"]\n");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("condition does not parse"), "{errs:?}");
+    assert!(!errs[0].contains("s3cret"), "{errs:?}");
+    assert!(errs[0].contains("***"), "{errs:?}");
+}

@@ -501,6 +501,16 @@ pub(super) fn validate(
             metrics,
         })
     } else {
+        // An error quotes what it read, and what it read may hold a value
+        // from the environment: those are masked.
+        let mut hide = secrets.union(&Secrets::new(std::mem::take(&mut cx.interpolated)));
+        for r in &receivers {
+            hide = hide.union(&r.secrets);
+        }
+        for e in &mut cx.errors {
+            e.message = hide.mask(&e.message);
+            e.hint = e.hint.as_deref().map(|h| hide.mask(h));
+        }
         Err(cx.errors)
     }
 }
