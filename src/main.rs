@@ -152,6 +152,9 @@ enum Cmd {
         /// Fail while this file exists.
         #[arg(long)]
         fail_if_exists: Option<PathBuf>,
+        /// The share of made-up requests that fail (`/metrics`).
+        #[arg(long)]
+        error_ratio: Option<f64>,
         /// The instance it serves (for --flap-if and --heartbeat-dir).
         #[arg(long)]
         instance: Option<String>,
@@ -217,6 +220,7 @@ async fn run(cli: Cli) -> ExitCode {
             fail_after,
             fail_requests,
             fail_if_exists,
+            error_ratio,
             instance,
             flap_if,
             heartbeat_dir,
@@ -237,6 +241,7 @@ async fn run(cli: Cli) -> ExitCode {
                 fail_after,
                 fail_requests,
                 fail_if_exists,
+                error_ratio,
             };
             match demo::server::serve(opts).await {
                 Ok(()) => ExitCode::SUCCESS,

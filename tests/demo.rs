@@ -79,7 +79,7 @@ impl Demo {
             let nginx = self.dir.join("nginx").join("nginx.pid").exists()
                 || !self.dir.join("nginx").exists();
             if self.dir.join("rg").exists()
-                && print.ports.len() == 12
+                && print.ports.len() == self.listening()
                 && nginx
                 && print
                     .ports
@@ -97,6 +97,22 @@ impl Demo {
         }
         // The monitor starts once the fleet answers.
         std::thread::sleep(Duration::from_millis(1500));
+    }
+
+    /// How many ports the demo listens on once up: its instances' (as
+    /// its config lists them), nginx's one per app when it runs one, and
+    /// its Prometheus's when it runs one.
+    fn listening(&self) -> usize {
+        let config = std::fs::read_to_string(self.dir.join("rollguard.toml")).unwrap_or_default();
+        let count = |table: &str| config.lines().filter(|l| l.trim() == table).count();
+        let mut n = count("[[app.instance]]");
+        if self.dir.join("nginx").exists() {
+            n += count("[[app]]");
+        }
+        if self.dir.join("prometheus").exists() {
+            n += 1;
+        }
+        n
     }
 
     fn stderr(&self) -> String {
@@ -336,5 +352,68 @@ fn a_good_release_of_every_demo_app_deploys_despite_the_flapping_instance() {
     }
     demo.signal(libc::SIGINT, true);
     let (_, print) = demo.wait_exit(Duration::from_secs(30));
+    print.assert_all_gone(Duration::from_secs(3));
+}
+
+/// With Prometheus installed, the demo's fourth app deploys by canary and
+/// a private Prometheus judges it: `v4` passes every health check while a
+/// quarter of its requests fail, and is rolled back by the comparison with
+/// both ratios in the evidence; `v2`, whose ratio is the old instances',
+/// is promoted. Without Prometheus the demo has three apps.
+#[test]
+fn the_demos_canary_is_judged_by_its_own_prometheus() {
+    let _one = one_demo();
+    let mut demo = Demo::start("300s");
+    let config = std::fs::read_to_string(demo.dir.join("rollguard.toml")).unwrap();
+    let Some(_) = common::program("demo_canary_prometheus", "prometheus") else {
+        assert!(!config.contains("name = \"catalog\""), "{config}");
+        return;
+    };
+    assert!(config.contains("type = \"prometheus\""), "{config}");
+    let deploy = |version: &str| {
+        let out = Command::new(demo.dir.join("rg"))
+            .args(["deploy", "catalog", version, "--yes", "--json"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let report: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+            panic!(
+                "deploy {version} printed no JSON ({e}): {text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code(), report)
+    };
+    let (code, report) = deploy("v4");
+    assert_eq!(code, Some(3), "v4 is rolled back: {report:#}");
+    let evidence = &report["rollback"]["evidence"];
+    assert_eq!(evidence["probe"], "errors", "{report:#}");
+    let canary = evidence["canary"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{report:#}"));
+    let baseline = evidence["baseline"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert!(
+        canary > 0.1 && baseline < 0.05,
+        "canary {canary}, baseline {baseline}"
+    );
+    assert_eq!(
+        evidence["baseline_instances"],
+        serde_json::json!(["catalog-1", "catalog-2", "catalog-3"]),
+        "{report:#}"
+    );
+    let (code, report) = deploy("v2");
+    assert_eq!(code, Some(0), "v2 is promoted: {report:#}");
+    assert_eq!(report["outcome"], "deployed");
+    demo.signal(libc::SIGINT, true);
+    let (_, print) = demo.wait_exit(Duration::from_secs(30));
+    assert!(
+        print
+            .procs
+            .values()
+            .any(|p| p.args.iter().any(|a| a.contains("prometheus.yml"))),
+        "the footprint has the demo's Prometheus"
+    );
     print.assert_all_gone(Duration::from_secs(3));
 }

@@ -15,7 +15,15 @@
 //! SIGHUP), it stops everything it started, rollouts still running on its
 //! history and nginx's workers included, and removes the folder
 //! (`teardown.rs`).
+//!
+//! When Prometheus is installed too, a fourth app ([`CANARY_APP`]) deploys
+//! by canary, and a private Prometheus ([`prometheus`]) scrapes its
+//! instances' request counters: its gates compare the canary's error ratio
+//! with the old instances'. Release `v4` passes every health check while a
+//! quarter of its requests fail; `:deploy catalog v4` is rolled back by
+//! Prometheus alone, and its "why" card shows both ratios.
 
+mod prometheus;
 pub mod receiver;
 pub mod server;
 mod teardown;
@@ -50,6 +58,10 @@ pub struct DemoFleet {
     pub nginx_ports: Option<Vec<(String, u16)>>,
     /// The port of the demo's Slack stand-in ([`receiver`]).
     pub receiver_port: u16,
+    /// The port of the demo's Prometheus, when it runs one.
+    pub prometheus_port: Option<u16>,
+    /// The apps: name and typical latency, in config order.
+    apps: Vec<(&'static str, u64)>,
     teardown: Arc<Teardown>,
 }
 
@@ -67,10 +79,22 @@ impl DemoFleet {
             ),
             None => "nginx not installed: rollouts run without traffic switching".into(),
         };
+        let canary = match self.prometheus_port {
+            Some(_) => format!(
+                " · `:deploy {} v4`: Prometheus judges its canary",
+                CANARY_APP.0
+            ),
+            None => String::new(),
+        };
         format!(
-            "demo · type `:deploy checkout v3` and watch it roll back (H: history, R: rollout, L: what Slack got) · or `{} deploy checkout v3 --yes` in another terminal · {lb}",
+            "demo · type `:deploy checkout v3` and watch it roll back{canary} (H: history, R: rollout, L: what Slack got) · or `{} deploy checkout v3 --yes` in another terminal · {lb}",
             self.rg.display()
         )
+    }
+
+    /// Whether `app` is the canary app judged by Prometheus.
+    fn is_canary_app(&self, app: &str) -> bool {
+        self.prometheus_port.is_some() && app == CANARY_APP.0
     }
 }
 
@@ -82,6 +106,11 @@ impl Drop for DemoFleet {
 
 /// The apps: name and typical latency.
 const APPS: [(&str, u64); 3] = [("checkout", 25), ("payments", 12), ("search", 40)];
+
+/// The app added when Prometheus is installed, deployed by canary and
+/// judged by its error ratio (name, typical latency). Its instances have
+/// alt ports, where the canary starts.
+pub const CANARY_APP: (&str, u64) = ("catalog", 30);
 
 /// `n` distinct free ports: all are held open until every one is chosen,
 /// so none is handed out twice. They are taken below the kernel's range
@@ -140,6 +169,11 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
     let config = dir.join("rollguard.toml");
     let teardown = Arc::new(Teardown::new(&dir, &config));
     watch_signals(teardown.clone());
+    let prometheus_bin = prometheus::find();
+    let mut apps = APPS.to_vec();
+    if prometheus_bin.is_some() {
+        apps.push(CANARY_APP);
+    }
     let mut demo = DemoFleet {
         config,
         db: dir.join("history.db"),
@@ -147,17 +181,42 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
         dir,
         nginx_ports: None,
         receiver_port: 0,
+        prometheus_port: None,
+        apps,
         teardown,
     };
     demo.receiver_port = receiver::start(demo.dir.join("notifications"), say)
         .await
         .map_err(|e| fail("cannot start the demo's notification receiver", &e))?;
     write_releases(&demo.dir, exe).map_err(|e| fail("cannot write the demo releases", &e))?;
-    // Three instances per app, then one nginx port per app.
-    let mut ports = free_ports(APPS.len() * 4).map_err(|e| fail("no free port", &e))?;
-    let lb_ports = ports.split_off(APPS.len() * 3);
+    // Three instances per app, one nginx port per app, and with Prometheus
+    // the canary app's three alt ports and Prometheus' own.
+    let n = demo.apps.len();
+    let extra = if prometheus_bin.is_some() { 4 } else { 0 };
+    let mut ports = free_ports(n * 4 + extra).map_err(|e| fail("no free port", &e))?;
+    let mut lb_ports = ports.split_off(n * 3);
+    let mut alt_ports = lb_ports.split_off(n);
+    if let Some(bin) = &prometheus_bin {
+        let port = alt_ports.pop().unwrap_or_default();
+        // The canary app is the last: its main ports, then its alt ports.
+        let mut targets = ports[(n - 1) * 3..].to_vec();
+        targets.extend(&alt_ports);
+        match prometheus::start(bin, &demo.dir, port, &targets) {
+            Ok(child) => {
+                demo.teardown.set_prometheus(child);
+                demo.prometheus_port = Some(port);
+            }
+            Err(e) => {
+                tracing::warn!("the demo runs without Prometheus: {e}");
+                demo.apps.pop();
+                ports.truncate((n - 1) * 3);
+                lb_ports.pop();
+                alt_ports.clear();
+            }
+        }
+    }
     if let Some(nginx) = find_nginx() {
-        match start_nginx(&demo.dir, &nginx, &ports, &lb_ports) {
+        match start_nginx(&demo.dir, &nginx, &demo.apps, &ports, &lb_ports) {
             Ok((child, lb_ports)) => {
                 demo.teardown.set_nginx(child);
                 demo.nginx_ports = Some(lb_ports);
@@ -165,7 +224,7 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
             Err(e) => tracing::warn!("the demo runs without nginx: {e}"),
         }
     }
-    let text = config_text(&demo, &ports);
+    let text = config_text(&demo, &ports, &alt_ports);
     std::fs::write(&demo.config, text).map_err(|e| fail("cannot write the demo config", &e))?;
     let rg = format!(
         "#!/bin/sh\n# Runs rollguard on this demo's fleet and history.\nexec {} --config {} --db {} \"$@\"\n",
@@ -177,6 +236,15 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(&demo.rg, std::fs::Permissions::from_mode(0o755));
     install_v1(&demo).await?;
+    if let Some(port) = demo.prometheus_port {
+        wait_for_port(&demo, port).await;
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            tracing::warn!(
+                "the demo's Prometheus does not answer on :{port} yet; see {}",
+                demo.dir.join("prometheus/log").display()
+            );
+        }
+    }
     if demo.interrupted() {
         // Dropping the demo stops what it started.
         return Err(UserError::new(
@@ -258,7 +326,13 @@ const FLAP_MARKS: &str = "flap";
 /// [`FLAPPER`]).
 fn write_releases(dir: &Path, exe: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    for (v, extra) in [("v1", ""), ("v2", ""), ("v3", " --fail-after 8s")] {
+    for (v, extra) in [
+        ("v1", ""),
+        ("v2", ""),
+        ("v3", " --fail-after 8s"),
+        // Passes every health check; a quarter of its requests fail.
+        ("v4", " --error-ratio 0.25"),
+    ] {
         let d = dir.join("releases").join(v);
         std::fs::create_dir_all(&d)?;
         let script = format!(
@@ -288,6 +362,7 @@ fn write_releases(dir: &Path, exe: &Path) -> std::io::Result<()> {
 fn start_nginx(
     dir: &Path,
     nginx: &Path,
+    apps: &[(&str, u64)],
     ports: &[u16],
     lb: &[u16],
 ) -> Result<(Child, Vec<(String, u16)>), String> {
@@ -295,7 +370,7 @@ fn start_nginx(
     std::fs::create_dir_all(d.join("tmp")).map_err(|e| e.to_string())?;
     let mut servers = String::new();
     let mut lb_ports = Vec::new();
-    for (a, (app, _)) in APPS.iter().enumerate() {
+    for (a, (app, _)) in apps.iter().enumerate() {
         let upstream: String = ports[a * 3..a * 3 + 3]
             .iter()
             .map(|p| format!("server 127.0.0.1:{p};\n"))
@@ -346,8 +421,8 @@ fn start_nginx(
     Ok((child, lb_ports))
 }
 
-/// The demo's config.
-fn config_text(demo: &DemoFleet, ports: &[u16]) -> String {
+/// The demo's config; `alt_ports` are the canary app's, when it has one.
+fn config_text(demo: &DemoFleet, ports: &[u16], alt_ports: &[u16]) -> String {
     let q = |p: &Path| {
         p.to_string_lossy()
             .replace('\\', "\\\\")
@@ -370,13 +445,21 @@ fn config_text(demo: &DemoFleet, ports: &[u16]) -> String {
         demo.receiver_port,
         topics.join(", ")
     ));
-    for (a, (app, latency)) in APPS.iter().enumerate() {
+    for (a, (app, latency)) in demo.apps.iter().enumerate() {
+        let canary_app = demo.is_canary_app(app);
+        let strategy = if canary_app { "canary" } else { "rolling" };
         t.push_str(&format!(
-            "\n[[app]]\nname = \"{app}\"\ndriver = \"process\"\nstrategy = \"rolling\"\n\n\
+            "\n[[app]]\nname = \"{app}\"\ndriver = \"process\"\nstrategy = \"{strategy}\"\n\n\
              [app.process]\nrun = \"{dir}/releases/{{version}}/run --port {{port}} --instance {{instance}} --latency-ms {latency}\"\n\
              run_dir = \"{dir}/run\"\ngrace = \"3s\"\n\n\
              [app.rollout]\nbatch = 1\npause = \"2s\"\nmin_healthy = 1\n"
         ));
+        // The canary starts on catalog-1's alt port and takes a quarter,
+        // then half of the traffic, six seconds each, while Prometheus
+        // compares it with the old instances.
+        if canary_app {
+            t.push_str("canary = 1\nsteps = [25, 50]\nstep_pause = \"6s\"\n");
+        }
         // One app asks an operator before it rolls back, so the console's
         // rollout keys have something to do.
         if *app == "payments" {
@@ -401,6 +484,9 @@ fn config_text(demo: &DemoFleet, ports: &[u16]) -> String {
                 i + 1,
                 ports[a * 3 + i]
             ));
+            if canary_app && let Some(alt) = alt_ports.get(i) {
+                t.push_str(&format!("alt_port = {alt}\n"));
+            }
         }
         t.push_str(
             "\n[[app.probe]]\nname = \"health\"\ntype = \"http\"\npath = \"/health\"\n\
@@ -414,11 +500,17 @@ fn config_text(demo: &DemoFleet, ports: &[u16]) -> String {
                 "conditions = ['[BODY].status == \"healthy\"']\n\n[[app.probe]]\nname = \"ping\"\ntype = \"tcp\"\n\
                  send = \"GET /ping HTTP/1.0\\r\\n\\r\\n\"\nexpect = \"pong\"\ntimeout = \"500ms\"\n",
             ),
-            _ => t.push_str(&format!(
+            "search" => t.push_str(&format!(
                 "conditions = ['[BODY].status == \"healthy\"']\n\n[[app.probe]]\nname = \"heartbeat\"\ntype = \"command\"\n\
                  command = \"find {run_dir} -name {{instance}}.beat -newermt '-5 seconds' | grep -q .\"\n\
                  timeout = \"2s\"\n"
             )),
+            _ => {
+                t.push_str("conditions = ['[BODY].status == \"healthy\"']\n");
+                if let Some(port) = demo.prometheus_port {
+                    t.push_str(&canary_probe(port));
+                }
+            }
         }
         t.push_str(
             "\n[app.health]\ninterval = \"1s\"\nsuccess_threshold = 2\nfailure_threshold = 2\n\
@@ -426,6 +518,39 @@ fn config_text(demo: &DemoFleet, ports: &[u16]) -> String {
         );
     }
     t
+}
+
+/// The canary app's comparison: the error ratio between the last two
+/// scrapes on the canary's port against the old instances'. `irate`, not
+/// `rate` over a window: a canary starts on the alt port where the last
+/// canary served, and a window reaching back before it started would mix
+/// in the last one's errors. A canary too new to have two scrapes yet is
+/// waited for (`skip`).
+fn canary_probe(prometheus_port: u16) -> String {
+    let ratio = |code: &str| {
+        format!("sum(irate(demo_http_requests_total{{instance=\"{{host}}:{{port}}\"{code}}}[5s]))")
+    };
+    format!(
+        "\n[[app.probe]]\nname = \"errors\"\ntype = \"prometheus\"\n\
+         url = \"http://127.0.0.1:{prometheus_port}\"\n\
+         query = '{} / {}'\n\
+         conditions = [\"[CANARY] <= [BASELINE] * 2 + 0.03\"]\n\
+         on_no_data = \"skip\"\ntimeout = \"1s\"\n",
+        ratio(",code=\"500\""),
+        ratio("")
+    )
+}
+
+/// Waits up to 10 s for 127.0.0.1:`port` to accept, or for the demo to be
+/// interrupted.
+async fn wait_for_port(demo: &DemoFleet, port: u16) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        && Instant::now() < end
+        && !demo.interrupted()
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Starts v1 on every instance through the process driver (an install).
@@ -480,15 +605,9 @@ async fn install_v1(demo: &DemoFleet) -> Result<(), UserError> {
         }
     }
     // Wait until every instance answers, so the console opens on a live fleet.
-    let end = Instant::now() + Duration::from_secs(10);
     for app in &fleet.apps {
         for inst in &app.instances {
-            while std::net::TcpStream::connect(("127.0.0.1", inst.port)).is_err()
-                && Instant::now() < end
-                && !demo.interrupted()
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            wait_for_port(demo, inst.port).await;
         }
     }
     // Taken by now (an instance answers after its script ran); a mark

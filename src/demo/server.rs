@@ -4,6 +4,12 @@
 //! `pong`, varies its latency, can flap (fail for a while now and then), and
 //! exits when the process that started it is gone, so nothing is left
 //! behind even after a `kill -9` of the demo.
+//!
+//! `GET /metrics` gives Prometheus `demo_http_requests_total` by status
+//! code. The demo has no users, so the server makes up its own traffic:
+//! about 200 requests a second, of which about 1% fail, or the share
+//! `--error-ratio` says (a release whose health checks pass while its
+//! users see errors), or half while it is failing.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,12 +45,22 @@ pub struct ServerOptions {
     /// A bad release: failing while this file exists (so a test can pick
     /// the moment).
     pub fail_if_exists: Option<PathBuf>,
+    /// The share of its made-up requests that fail while it is not failing
+    /// its health checks (default about 1%).
+    pub error_ratio: Option<f64>,
 }
+
+/// The share of made-up requests that fail by default.
+const USUAL_ERROR_RATIO: f64 = 0.01;
 
 struct Shared {
     opts: ServerOptions,
     started: Instant,
     seed: AtomicU64,
+    /// Made-up requests answered 200.
+    ok: AtomicU64,
+    /// Made-up requests answered 500.
+    errors: AtomicU64,
 }
 
 impl Shared {
@@ -55,7 +71,8 @@ impl Shared {
         x ^= x >> 7;
         x ^= x << 17;
         self.seed.store(x, Ordering::Relaxed);
-        x
+        // xorshift64*: the multiply mixes the low bits too.
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11
     }
 
     /// Whether the instance is in a bad spell: 12 s out of every 45 s,
@@ -87,6 +104,38 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// One tenth of a second of made-up traffic: 16 to 24 requests, each
+    /// failing with the instance's error ratio.
+    fn serve_made_up_requests(&self) {
+        let ratio = if self.failing() {
+            0.5
+        } else {
+            self.opts.error_ratio.unwrap_or(USUAL_ERROR_RATIO)
+        };
+        for _ in 0..16 + self.rand() % 9 {
+            let draw = (self.rand() % 10_000) as f64 / 10_000.0;
+            if draw < ratio {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.ok.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The Prometheus text of `/metrics`.
+    fn metrics(&self) -> String {
+        format!(
+            "# HELP demo_http_requests_total Requests served, by status code.\n\
+             # TYPE demo_http_requests_total counter\n\
+             demo_http_requests_total{{code=\"200\"}} {}\n\
+             demo_http_requests_total{{code=\"500\"}} {}\n",
+            self.ok.load(Ordering::Relaxed),
+            self.errors.load(Ordering::Relaxed)
+        )
+    }
+}
+
 /// Runs the server until the parent is gone. Errors only at bind time.
 pub async fn serve(opts: ServerOptions) -> std::io::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", opts.port)).await?;
@@ -100,6 +149,15 @@ pub async fn serve(opts: ServerOptions) -> std::io::Result<()> {
         seed: AtomicU64::new(u64::from(port) * 2_654_435_761 + 1),
         opts,
         started: Instant::now(),
+        ok: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+    });
+    let traffic = shared.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            traffic.serve_made_up_requests();
+        }
     });
     let watch = shared.clone();
     tokio::spawn(async move {
@@ -161,8 +219,13 @@ async fn connection(mut stream: TcpStream, s: Arc<Shared>) -> std::io::Result<()
             404 => "Not Found",
             _ => "Service Unavailable",
         };
+        let kind = if path == "/metrics" {
+            "text/plain; version=0.0.4"
+        } else {
+            "application/json"
+        };
         let resp = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n{body}",
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n{}\r\n{body}",
             body.len(),
             if close { "Connection: close\r\n" } else { "" }
         );
@@ -174,6 +237,9 @@ async fn connection(mut stream: TcpStream, s: Arc<Shared>) -> std::io::Result<()
 }
 
 async fn respond(s: &Shared, path: &str) -> (u16, String) {
+    if path == "/metrics" {
+        return (200, s.metrics());
+    }
     let base = s.opts.latency_ms;
     let jitter = s.rand() % (base.max(1) * 2);
     let spike = if s.rand().is_multiple_of(20) {

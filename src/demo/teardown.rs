@@ -11,8 +11,9 @@
 //!    its log into the folder.
 //! 2. Everything else whose command line names the folder: the instances
 //!    (each the leader of its own process group; the group is signalled),
-//!    their start scripts, `nginx -s reload` and probe commands. SIGTERM,
-//!    up to [`GRACE`], then SIGKILL. A `rollguard` command a person runs on
+//!    their start scripts, the demo's Prometheus, `nginx -s reload` and
+//!    probe commands. SIGTERM, up to [`GRACE`], then SIGKILL. A
+//!    `rollguard` command a person runs on
 //!    the demo's config in another terminal (`rg events --follow`) is
 //!    theirs and is left alone.
 //! 3. nginx, gracefully: SIGQUIT to the master (its workers finish what
@@ -60,6 +61,9 @@ pub struct Teardown {
     /// The config, which names a person's own `rg` commands.
     config: Vec<String>,
     nginx: Mutex<Option<Child>>,
+    /// Prometheus, stopped with the instances (its command line names the
+    /// folder) and reaped after them.
+    prometheus: Mutex<Option<Child>>,
     /// Held while the teardown runs; `true` once it has.
     done: Mutex<bool>,
     /// Set when a signal asked the demo to end.
@@ -85,6 +89,7 @@ impl Teardown {
             dir: dir.to_path_buf(),
             config: configs,
             nginx: Mutex::new(None),
+            prometheus: Mutex::new(None),
             done: Mutex::new(false),
             interrupted: AtomicBool::new(false),
         }
@@ -93,6 +98,14 @@ impl Teardown {
     /// Hands nginx over, to be stopped last.
     pub fn set_nginx(&self, child: Child) {
         *self.nginx.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
+    }
+
+    /// Hands Prometheus over, to be stopped with the instances and reaped.
+    pub fn set_prometheus(&self, child: Child) {
+        *self
+            .prometheus
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(child);
     }
 
     /// Stops everything and removes the folder. Runs once; a second call
@@ -127,6 +140,18 @@ impl Teardown {
             .filter(|p| Some(p.pid) != nginx_pid && Some(p.pgid) != nginx_pid)
             .collect();
         stop(&rest, GRACE);
+        if let Some(mut child) = self
+            .prometheus
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            // Stopped above, or never found there: SIGKILL, then reaped.
+            if !exited(&mut child, Duration::from_millis(100)) {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
         // 3. nginx.
         if let Some(child) = nginx {
             stop_nginx(child);

@@ -476,13 +476,15 @@ impl fmt::Display for Value {
     }
 }
 
-/// `n` to 12 significant digits, so arithmetic reads as written
-/// (`0.07`, not `0.06999999999999999`).
+/// `n` to 6 significant digits, so arithmetic reads as written (`0.07`,
+/// not `0.06999999999999999`) and a measured ratio reads at a glance
+/// (`0.219901`, not `0.219900732687`); never rounded left of the point
+/// (`12345678` stays whole).
 pub(crate) fn shown(n: f64) -> String {
     if n == 0.0 || !n.is_finite() {
         return format!("{n}");
     }
-    let digits = 12 - n.abs().log10().ceil() as i32;
+    let digits = (6 - n.abs().log10().ceil() as i32).max(0);
     if !(-15..=15).contains(&digits) {
         return format!("{n}");
     }
@@ -727,6 +729,15 @@ fn compare(l: &Value, op: Op, r: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_shown_to_six_significant_digits_and_never_lose_their_integer_part() {
+        assert_eq!(shown(0.219900732687), "0.219901");
+        assert_eq!(shown(0.1 + 0.2), "0.3");
+        assert_eq!(shown(12345678.0), "12345678");
+        assert_eq!(shown(1234.56789), "1234.57");
+        assert_eq!(shown(-0.000012345678), "-0.0000123457");
+    }
 
     fn check(cond: &str, status: u16, ms: f64, body: &str) -> Result<(), String> {
         let c = Condition::parse(cond).unwrap();

@@ -193,6 +193,12 @@ impl Footprint {
             {
                 ports.push(p);
             }
+            // The demo's Prometheus, which its comparison probe asks.
+            if let Some(v) = line.strip_prefix("url = \"http://127.0.0.1:")
+                && let Ok(p) = v.trim_end_matches('"').parse()
+            {
+                ports.push(p);
+            }
         }
         let nginx =
             std::fs::read_to_string(self.dir.join("nginx").join("nginx.conf")).unwrap_or_default();

@@ -483,7 +483,12 @@ fn stage_word(b: &BatchReport) -> String {
 /// restoring, restored.
 pub fn instance_state(r: &DeploymentReport, instance: &str) -> &'static str {
     let Some(c) = r.changes.iter().rev().find(|c| c.instance == instance) else {
-        return "waiting";
+        // Not reached yet, or never, once the deployment has ended.
+        return if r.ended_at_ms.is_some() {
+            "untouched"
+        } else {
+            "waiting"
+        };
     };
     let failed_gate = r.events.iter().any(|e| {
         e.at_ms >= c.at_ms
@@ -538,7 +543,7 @@ fn instance_lines(r: &DeploymentReport, t: &Theme) -> Vec<Line<'static>> {
             "healthy" => ("●", Style::new().fg(t.healthy)),
             "failed" => ("✖", Style::new().fg(t.down).add_modifier(Modifier::BOLD)),
             "restored" => ("↩", Style::new().fg(t.degraded)),
-            "waiting" => ("○", Style::new().fg(t.dim)),
+            "waiting" | "untouched" => ("○", Style::new().fg(t.dim)),
             _ => ("◐", Style::new().fg(t.rollout)),
         };
         if n > 0 {
