@@ -4,7 +4,8 @@
 //! instances), and once it ends the agent judges them again, so an
 //! instance that dies afterwards opens one. After a blue-green switch the
 //! agent and `rollguard probe` probe the side that serves, not the one the
-//! switch left.
+//! switch left. The agent's `/metrics` follows a live rollout: active,
+//! paused, ended, and counted.
 
 mod common;
 
@@ -127,6 +128,62 @@ fn after_a_blue_green_switch_the_agent_probes_the_side_that_serves() {
     kill(&env, "web-1", "alt");
     wait_for("an incident for web-1", Duration::from_secs(20), || {
         count(&db, "incident_opened") == 1
+    });
+    drop(agent);
+}
+
+/// `/metrics` on `port`: the text, or empty while it does not answer.
+fn metrics(port: u16) -> String {
+    common::prometheus::request(port, "GET", "/metrics")
+}
+
+#[test]
+fn the_agents_metrics_follow_a_live_rollout_from_start_to_its_count() {
+    let Some(env) = Env::new("agent_metrics_rollout", "nginx", "") else {
+        return;
+    };
+    let port = common::sshd::free_port();
+    let cfg = std::fs::read_to_string(env.config()).unwrap();
+    std::fs::write(
+        env.config(),
+        format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n{cfg}"),
+    )
+    .unwrap();
+    env.deploy_ok("v1", "rolling");
+    let db = env.dir.join("history.db");
+    let agent = Agent::start(&env.config(), &db, env.dir.join("agent.log"));
+    let has = |line: &str| metrics(port).lines().any(|l| l == line);
+    wait_for("no rollout in /metrics", Duration::from_secs(20), || {
+        has("rollguard_rollout_active{app=\"web\"} 0")
+    });
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v2", "--yes", "--detach"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = env.rollguard(&["pause", "web"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    wait_for(
+        "the paused rollout in /metrics",
+        Duration::from_secs(30),
+        || {
+            let text = metrics(port);
+            text.lines()
+                .any(|l| l == "rollguard_rollout_active{app=\"web\"} 1")
+                && text.lines().any(|l| {
+                    l.starts_with("rollguard_rollout_info{app=\"web\",")
+                        && l.contains("strategy=\"rolling\",state=\"paused\",release=\"v2\"")
+                        && l.ends_with("} 1")
+                })
+                && text
+                    .lines()
+                    .any(|l| l.starts_with("rollguard_rollout_stage{app=\"web\"} "))
+        },
+    );
+    let (code, out, err) = env.rollguard(&["resume", "web"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // The history is read every 10 s: the count follows within a few.
+    wait_for("the ended rollout counted", Duration::from_secs(45), || {
+        has("rollguard_rollout_active{app=\"web\"} 0")
+            && has("rollguard_deployments_total{app=\"web\",outcome=\"deployed\"} 2")
+            && has("rollguard_app_release_info{app=\"web\",release=\"v2\"} 1")
     });
     drop(agent);
 }

@@ -247,3 +247,34 @@ fn a_comparison_that_cannot_tell_the_sides_apart_is_refused_at_load() {
     );
     assert!(err.contains("make them two probes"), "{err}");
 }
+
+/// A comparison whose query names only `{instance}` passes `check` (an
+/// instance's name tells rolling batches apart), but a canary shares its
+/// instance's name: preflight refuses that canary before anything moves.
+#[test]
+fn a_canary_whose_query_cannot_tell_its_sides_apart_is_refused_before_anything_moves() {
+    let probe = r#"
+[[app.probe]]
+name = "errors"
+type = "prometheus"
+url = "http://127.0.0.1:9"
+query = 'max(app_error_ratio{name="{instance}"})'
+conditions = ["[CANARY] <= [BASELINE] * 1.2 + 0.01"]
+"#;
+    let Some(env) = Env::new("canary_same_query", "nginx", probe) else {
+        return;
+    };
+    env.deploy_ok("v1", "rolling");
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v2", "--strategy", "canary", "--yes"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("E_CONFIG"), "{err}");
+    assert!(
+        err.contains("asks the same of both sides of web-1"),
+        "{err}"
+    );
+    assert!(err.contains("{port}"), "{err}");
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"], "nothing moved");
+    let (_, out, _) = env.rollguard(&["history", "web", "--json"]);
+    let history: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(history.as_array().map(Vec::len), Some(1), "{history:#}");
+}

@@ -105,34 +105,51 @@ pub struct Scrape<'a> {
     pub history: Option<&'a [HistoryCounts]>,
 }
 
-/// The text being written.
-struct Text(String);
+/// About how many bytes of text [`render_pieces`] hands on at a time.
+pub const PIECE: usize = 64 * 1024;
 
-impl Text {
+/// The text being written, handed to `out` a piece at a time, so a scrape
+/// of a large fleet never holds its whole text.
+struct Text<'o> {
+    /// The piece being written.
+    buf: String,
+    out: &'o mut dyn FnMut(String),
+}
+
+impl Text<'_> {
     fn family(&mut self, name: &str, kind: &str, help: &str) {
         let help = help.replace('\\', "\\\\").replace('\n', "\\n");
-        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        let _ = writeln!(self.buf, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    /// Hands the piece on once it holds [`PIECE`] bytes.
+    fn hand_on_if_full(&mut self) {
+        if self.buf.len() >= PIECE {
+            let full = std::mem::replace(&mut self.buf, String::with_capacity(PIECE + 1024));
+            (self.out)(full);
+        }
     }
 
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: Value) {
-        self.0.push_str(name);
+        self.buf.push_str(name);
         if !labels.is_empty() {
-            self.0.push('{');
+            self.buf.push('{');
             for (i, (k, v)) in labels.iter().enumerate() {
                 if i > 0 {
-                    self.0.push(',');
+                    self.buf.push(',');
                 }
-                self.0.push_str(k);
-                self.0.push_str("=\"");
-                escape_into(&mut self.0, v);
-                self.0.push('"');
+                self.buf.push_str(k);
+                self.buf.push_str("=\"");
+                escape_into(&mut self.buf, v);
+                self.buf.push('"');
             }
-            self.0.push('}');
+            self.buf.push('}');
         }
         let _ = match value {
-            Value::Int(n) => writeln!(self.0, " {n}"),
-            Value::Float(f) => writeln!(self.0, " {}", float(f)),
+            Value::Int(n) => writeln!(self.buf, " {n}"),
+            Value::Float(f) => writeln!(self.buf, " {}", float(f)),
         };
+        self.hand_on_if_full();
     }
 }
 
@@ -184,9 +201,20 @@ fn float(f: f64) -> String {
     }
 }
 
-/// The whole text of `s`.
+/// The whole text of `s`, at once.
 pub fn render(s: &Scrape<'_>) -> String {
-    let mut t = Text(String::with_capacity(256 + s.probes.len() * 1_600));
+    let mut text = String::new();
+    render_pieces(s, &mut |piece| text.push_str(&piece));
+    text
+}
+
+/// The text of `s`, handed to `out` in pieces of about [`PIECE`] bytes, in
+/// order; the last may be shorter. A family's samples may span pieces.
+pub fn render_pieces(s: &Scrape<'_>, out: &mut dyn FnMut(String)) {
+    let mut t = Text {
+        buf: String::with_capacity(PIECE + 1024),
+        out,
+    };
     probes(&mut t, &s.probes);
     instances(&mut t, &s.instances);
     apps(&mut t, &s.apps);
@@ -204,7 +232,10 @@ pub fn render(s: &Scrape<'_>) -> String {
         &[("version", s.version)],
         1u64.into(),
     );
-    t.0
+    let last = std::mem::take(&mut t.buf);
+    if !last.is_empty() {
+        (t.out)(last);
+    }
 }
 
 fn probes(t: &mut Text, probes: &[ProbeSeries<'_>]) {
@@ -509,6 +540,30 @@ mod tests {
             }],
             history,
         }
+    }
+
+    #[test]
+    fn a_large_scrape_is_handed_on_in_pieces_that_make_the_whole_text() {
+        let mut s = scrape(None);
+        let names: Vec<String> = (0..2_000).map(|i| format!("web-{i}")).collect();
+        let one = s.probes[0].clone();
+        s.probes = names
+            .iter()
+            .map(|n| ProbeSeries {
+                instance: n,
+                ..one.clone()
+            })
+            .collect();
+        let mut pieces: Vec<String> = Vec::new();
+        render_pieces(&s, &mut |p| pieces.push(p));
+        assert!(pieces.len() > 10, "{} pieces", pieces.len());
+        let (last, full) = pieces.split_last().unwrap();
+        assert!(!last.is_empty());
+        for p in full {
+            assert!(p.len() >= PIECE && p.len() < PIECE + 1024, "{}", p.len());
+            assert!(p.ends_with('\n'), "a piece ends with a whole line");
+        }
+        assert_eq!(pieces.concat(), render(&s));
     }
 
     #[test]

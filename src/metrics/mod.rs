@@ -13,7 +13,9 @@
 //!
 //! A scrape copies the counts, the verdicts and the rollouts (the console
 //! state's lock held only while copying), then writes the text, on a
-//! blocking task: the probe pipeline does not wait for it.
+//! blocking task: the probe pipeline does not wait for it. The text goes
+//! out in pieces of 64 KiB as it is written, so a scrape of a large fleet
+//! never holds the whole of it.
 
 pub mod exposition;
 pub mod history;
@@ -33,14 +35,16 @@ use exposition::{AppSeries, InstanceSeries, ProbeSeries, RolloutSeries, Scrape};
 /// rollguard's version, as `rollguard_build_info` says it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The text of one scrape of `fleet`: `counters` as the hub counted,
-/// verdicts and rollouts as `state` has them, `history` as last read.
+/// The text of one scrape of `fleet`, handed to `out` in pieces (see
+/// [`exposition::render_pieces`]): `counters` as the hub counted, verdicts
+/// and rollouts as `state` has them, `history` as last read.
 pub fn scrape(
     fleet: &Fleet,
     state: &Mutex<FleetState>,
     counters: &ProbeCounters,
     history: &history::LastRead,
-) -> String {
+    out: &mut dyn FnMut(String),
+) {
     let mut probes = Vec::with_capacity(fleet.probe_count());
     for (ai, a) in fleet.apps.iter().enumerate() {
         for (ii, i) in a.instances.iter().enumerate() {
@@ -66,13 +70,14 @@ pub fn scrape(
         .unwrap_or_else(|p| p.into_inner())
         .as_ref()
         .map(Arc::clone);
-    exposition::render(&Scrape {
+    let scrape = Scrape {
         version: VERSION,
         probes,
         instances,
         apps,
         history: history.as_deref().map(Vec::as_slice),
-    })
+    };
+    exposition::render_pieces(&scrape, out);
 }
 
 /// Every instance's verdict and every app's health, releases and rollout,

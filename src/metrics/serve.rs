@@ -1,7 +1,8 @@
 //! The `/metrics` listener: plain HTTP/1.1 on `[metrics] listen`, run by
 //! the process that holds the prober's lease (`monitor/lease.rs`) and
 //! stopped when it loses it. `GET /metrics` (with any query) answers the
-//! text of [`super::scrape`], written on a blocking task; another path is
+//! text of [`super::scrape`], written on a blocking task and sent piece by
+//! piece as it is written, the body ending at the close; another path is
 //! 404 and another method 405. One request per connection; a client has
 //! [`READ_WITHIN`] to send its request head. An address that cannot be
 //! bound is logged and tried again every [`BIND_AGAIN`].
@@ -174,22 +175,8 @@ async fn answer(mut tcp: TcpStream, sources: Arc<Sources>) {
         return;
     };
     let head_only = head.starts_with(b"HEAD ");
-    let (status, kind, body) = match a {
-        Asked::Metrics => {
-            let s = sources.clone();
-            let text = tokio::task::spawn_blocking(move || {
-                super::scrape(&s.fleet, &s.state, &s.counters, &s.history)
-            })
-            .await;
-            match text {
-                Ok(t) => ("200 OK", CONTENT_TYPE, t),
-                Err(_) => (
-                    "500 Internal Server Error",
-                    "text/plain",
-                    "the metrics could not be written\n".into(),
-                ),
-            }
-        }
+    let (status, kind, body): (&str, &str, String) = match a {
+        Asked::Metrics => return metrics(tcp, sources, head_only).await,
         Asked::NotFound => (
             "404 Not Found",
             "text/plain",
@@ -223,6 +210,48 @@ async fn answer(mut tcp: TcpStream, sources: Arc<Sources>) {
         tcp.shutdown().await
     })
     .await;
+}
+
+/// Pieces of text in flight from the scrape to the connection.
+const PIECES_IN_FLIGHT: usize = 2;
+
+/// Answers `/metrics`: the head, then the text piece by piece as the scrape
+/// writes it on a blocking task, the body ending when the connection closes
+/// (no `Content-Length`: the length is not known before the end). Should
+/// the scrape fail midway, the connection is reset rather than closed, so
+/// the client sees an error, never a text cut short.
+async fn metrics(mut tcp: TcpStream, sources: Arc<Sources>, head_only: bool) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(PIECES_IN_FLIGHT);
+    let scrape = tokio::task::spawn_blocking(move || {
+        let s = sources;
+        super::scrape(&s.fleet, &s.state, &s.counters, &s.history, &mut |piece| {
+            // A client that went away takes the rest of the text with it.
+            let _ = tx.blocking_send(piece);
+        });
+    });
+    let reply =
+        format!("HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\nConnection: close\r\n\r\n");
+    let written = tokio::time::timeout(WRITE_WITHIN, async {
+        tcp.write_all(reply.as_bytes()).await?;
+        while let Some(piece) = rx.recv().await {
+            if !head_only {
+                tcp.write_all(piece.as_bytes()).await?;
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
+    drop(rx);
+    let whole = scrape.await.is_ok();
+    if whole && matches!(written, Ok(Ok(()))) {
+        let _ = tokio::time::timeout(WRITE_WITHIN, tcp.shutdown()).await;
+    } else {
+        // SO_LINGER 0: the close sends a reset. Deprecated because a
+        // non-zero linger blocks the thread that drops the socket; a zero
+        // one discards the unsent data and returns at once.
+        #[allow(deprecated)]
+        let _ = tcp.set_linger(Some(Duration::ZERO));
+    }
 }
 
 #[cfg(test)]

@@ -486,6 +486,7 @@ mod tests {
     #[test]
     fn a_gates_evidence_is_stored_flat_and_old_nested_records_read_the_same() {
         use crate::model::evidence::Evidence;
+        let gate_failed = crate::error::Code::GateFailed.as_str();
         let evidence = Evidence {
             instance: "web-2".into(),
             probe: "health".into(),
@@ -503,7 +504,7 @@ mod tests {
         assert!(stored.get("evidence").is_none(), "{stored}");
         let rollout = EventKind::RolloutFailed {
             trigger: Trigger::GateFailed,
-            code: "E_GATE_FAILED".into(),
+            code: gate_failed.into(),
             evidence: serde_json::to_value(&failed).unwrap(),
         };
         let (_, flat) = rollout.to_stored();
@@ -522,7 +523,7 @@ mod tests {
             Ok(EventKind::GateFailed(failed.clone()))
         );
         let nested_rollout =
-            json!({"trigger": "gate_failed", "code": "E_GATE_FAILED", "evidence": nested_gate});
+            json!({"trigger": "gate_failed", "code": gate_failed, "evidence": nested_gate});
         assert_eq!(
             EventKind::from_stored("rollout_failed", Some(&nested_rollout)),
             Ok(rollout)
@@ -545,22 +546,20 @@ mod tests {
 
     #[test]
     fn a_failure_with_nothing_seen_reads_back() {
+        let aborted = crate::error::Code::Aborted.as_str();
         let e = EventKind::RolloutFailed {
             trigger: Trigger::Abort,
-            code: "E_ABORTED".into(),
+            code: aborted.into(),
             evidence: Value::Null,
         };
         let (kind, stored) = e.to_stored();
-        assert_eq!(
-            stored,
-            Some(json!({"trigger": "abort", "code": "E_ABORTED"}))
-        );
+        assert_eq!(stored, Some(json!({"trigger": "abort", "code": aborted})));
         let back = EventKind::from_stored(&kind, stored.as_ref()).unwrap();
         let EventKind::RolloutFailed { trigger, .. } = back else {
             panic!("{back:?}")
         };
         assert_eq!(trigger, Trigger::Abort);
-        let old = json!({"trigger": "abort", "code": "E_ABORTED", "evidence": null});
+        let old = json!({"trigger": "abort", "code": aborted, "evidence": null});
         assert!(EventKind::from_stored(&kind, Some(&old)).is_ok());
     }
 }

@@ -254,6 +254,9 @@ pub async fn check(
             .hint("blue-green and canary start the new version beside the old: give instances an alt_port"),
         PlanError::NoInstances(_) => UserError::new(Code::Config, e.to_string()),
     })?;
+    if let Some(e) = sides_not_told_apart(fleet, app, &plan) {
+        return Err(e);
+    }
     // The target must be there, everywhere it will run.
     let mut artifacts = Vec::new();
     for (i, &side) in live.iter().enumerate() {
@@ -317,4 +320,58 @@ pub async fn check(
         way_back: back,
         plan,
     })
+}
+
+/// A comparison probe whose query comes out the same on both sides of an
+/// instance that `plan` starts beside the old (a canary, a blue-green
+/// idle side, a surge batch): it would compare a series with itself. A
+/// canary shares its instance's name and host, so only `{port}` tells the
+/// sides apart. `None` when every such query differs.
+fn sides_not_told_apart(fleet: &Fleet, app: &crate::config::App, plan: &Plan) -> Option<UserError> {
+    let beside: Vec<usize> = plan
+        .stages
+        .iter()
+        .filter_map(|s| match s {
+            plan::Stage::StartIdle { instances } => Some(instances.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    for probe in app.probes.iter().filter(|p| p.compares()) {
+        let crate::config::ProbeKind::Prometheus(p) = &probe.kind else {
+            continue;
+        };
+        for &i in &beside {
+            let inst = app.instances.get(i)?;
+            let (Some(host), Some(alt)) = (fleet.host(&inst.host), inst.alt_port) else {
+                continue;
+            };
+            let query = |port: u16| {
+                let target = crate::probe::Target {
+                    app,
+                    instance: inst,
+                    host,
+                    port,
+                };
+                let vars = target.vars();
+                let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                crate::probe::prometheus::fill(&p.query, &vars).ok()
+            };
+            if let Some(q) = query(inst.port)
+                && query(alt) == Some(q.clone())
+            {
+                return Some(
+                    UserError::new(
+                        Code::Config,
+                        format!(
+                            "prometheus probe \"{}\" asks the same of both sides of {} ({q}): it would compare a series with itself",
+                            probe.name, inst.name
+                        ),
+                    )
+                    .hint("a canary shares its instance's name and host: select each side's series by {port}"),
+                );
+            }
+        }
+    }
+    None
 }
