@@ -7,6 +7,8 @@
 #   why.png      the same once v3 failed and was rolled back: the why card
 #   app.png      checkout's app view: probes, releases, deployments
 #   confirm.png  payments' armed rollback about to be fired, reason typed
+#   canary.png   with Prometheus installed: catalog's canary of v4 rolled
+#                back by its error ratio, the why card with both values
 #   history.png  History: the two deployments
 #   events.png   Events: the audit log of every app
 #   logs.png     Logs: rollguard's log and payments' worker log
@@ -78,6 +80,21 @@ key Tab                 # from Cancel to Fire
 shot confirm
 key Enter
 wait_for "v3 rolled back" 90
+
+if command -v prometheus >/dev/null; then
+  colon "deploy catalog v4"
+  wait_for "> Cancel <"
+  tmux send-keys -t "$session" -l "v4: new catalog search"
+  key Tab Enter
+  wait_for "v4 rolled back" 90
+  key H
+  sleep 2
+  key Enter             # the newest deployment: catalog's
+  wait_for "compared" 20
+  sleep 1
+  shot canary
+  key Escape Escape
+fi
 
 key H
 sleep 2
