@@ -237,7 +237,7 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
     let _ = std::fs::set_permissions(&demo.rg, std::fs::Permissions::from_mode(0o755));
     install_v1(&demo).await?;
     if let Some(port) = demo.prometheus_port {
-        wait_for_port(&demo, port).await;
+        wait_for_port(&demo, port, Instant::now() + Duration::from_secs(10)).await;
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             tracing::warn!(
                 "the demo's Prometheus does not answer on :{port} yet; see {}",
@@ -541,10 +541,9 @@ fn canary_probe(prometheus_port: u16) -> String {
     )
 }
 
-/// Waits up to 10 s for 127.0.0.1:`port` to accept, or for the demo to be
+/// Waits until 127.0.0.1:`port` accepts, `end` passes or the demo is
 /// interrupted.
-async fn wait_for_port(demo: &DemoFleet, port: u16) {
-    let end = Instant::now() + Duration::from_secs(10);
+async fn wait_for_port(demo: &DemoFleet, port: u16, end: Instant) {
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
         && Instant::now() < end
         && !demo.interrupted()
@@ -604,10 +603,12 @@ async fn install_v1(demo: &DemoFleet) -> Result<(), UserError> {
             }
         }
     }
-    // Wait until every instance answers, so the console opens on a live fleet.
+    // Wait until every instance answers, so the console opens on a live
+    // fleet: 10 s for all of them.
+    let end = Instant::now() + Duration::from_secs(10);
     for app in &fleet.apps {
         for inst in &app.instances {
-            wait_for_port(demo, inst.port).await;
+            wait_for_port(demo, inst.port, end).await;
         }
     }
     // Taken by now (an instance answers after its script ran); a mark
