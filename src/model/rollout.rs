@@ -369,7 +369,11 @@ mod tests {
         assert_eq!(Passed.settled(Outcome::Superseded), Passed);
         for s in BatchState::ALL {
             for o in Outcome::ALL {
-                assert!(s.settled(*o).is_final(), "{s} after {o}");
+                let once = s.settled(*o);
+                assert!(once.is_final(), "{s} after {o}");
+                // The store settles state by state: settling again moves
+                // nothing.
+                assert_eq!(once.settled(*o), once, "{s} after {o}");
             }
         }
     }
