@@ -262,13 +262,7 @@ fn quitting_the_demo_stops_a_detached_rollout_and_removes_its_folder() {
     assert!(worker.is_some(), "the rollout's worker runs");
     demo.signal(libc::SIGINT, true);
     let (_, print) = demo.wait_exit(Duration::from_secs(30));
-    assert!(
-        print
-            .procs
-            .values()
-            .any(|p| p.args.iter().any(|a| a == "worker")),
-        "the footprint has the worker"
-    );
+    print.assert_has("the worker", |a| a == "worker");
     print.assert_all_gone(Duration::from_secs(3));
     // A worker left running would go on: fail its gate, restore, and
     // recreate the folder's run files.
@@ -408,12 +402,6 @@ fn the_demos_canary_is_judged_by_its_own_prometheus() {
     assert_eq!(report["outcome"], "deployed");
     demo.signal(libc::SIGINT, true);
     let (_, print) = demo.wait_exit(Duration::from_secs(30));
-    assert!(
-        print
-            .procs
-            .values()
-            .any(|p| p.args.iter().any(|a| a.contains("prometheus.yml"))),
-        "the footprint has the demo's Prometheus"
-    );
+    print.assert_has("the demo's Prometheus", |a| a.contains("prometheus.yml"));
     print.assert_all_gone(Duration::from_secs(3));
 }

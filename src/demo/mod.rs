@@ -60,8 +60,6 @@ pub struct DemoFleet {
     pub receiver_port: u16,
     /// The port of the demo's Prometheus, when it runs one.
     pub prometheus_port: Option<u16>,
-    /// The apps: name and typical latency, in config order.
-    apps: Vec<(&'static str, u64)>,
     teardown: Arc<Teardown>,
 }
 
@@ -95,6 +93,16 @@ impl DemoFleet {
     /// Whether `app` is the canary app judged by Prometheus.
     fn is_canary_app(&self, app: &str) -> bool {
         self.prometheus_port.is_some() && app == CANARY_APP.0
+    }
+
+    /// The apps, in config order: [`APPS`], and [`CANARY_APP`] last while
+    /// the demo's Prometheus runs.
+    fn apps(&self) -> Vec<(&'static str, u64)> {
+        let mut apps = APPS.to_vec();
+        if self.prometheus_port.is_some() {
+            apps.push(CANARY_APP);
+        }
+        apps
     }
 }
 
@@ -170,10 +178,6 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
     let teardown = Arc::new(Teardown::new(&dir, &config));
     watch_signals(teardown.clone());
     let prometheus_bin = prometheus::find();
-    let mut apps = APPS.to_vec();
-    if prometheus_bin.is_some() {
-        apps.push(CANARY_APP);
-    }
     let mut demo = DemoFleet {
         config,
         db: dir.join("history.db"),
@@ -182,23 +186,23 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
         nginx_ports: None,
         receiver_port: 0,
         prometheus_port: None,
-        apps,
         teardown,
     };
     demo.receiver_port = receiver::start(demo.dir.join("notifications"), say)
         .await
         .map_err(|e| fail("cannot start the demo's notification receiver", &e))?;
     write_releases(&demo.dir, exe).map_err(|e| fail("cannot write the demo releases", &e))?;
-    // Three instances per app, one nginx port per app, and with Prometheus
-    // the canary app's three alt ports and Prometheus' own.
-    let n = demo.apps.len();
+    // Three instances per app and one nginx port per app, the canary app
+    // last; with Prometheus, the canary app's three alt ports and
+    // Prometheus' own. Should Prometheus not start, the canary app's ports
+    // go unused.
+    let n = APPS.len() + usize::from(prometheus_bin.is_some());
     let extra = if prometheus_bin.is_some() { 4 } else { 0 };
     let mut ports = free_ports(n * 4 + extra).map_err(|e| fail("no free port", &e))?;
     let mut lb_ports = ports.split_off(n * 3);
     let mut alt_ports = lb_ports.split_off(n);
     if let Some(bin) = &prometheus_bin {
         let port = alt_ports.pop().unwrap_or_default();
-        // The canary app is the last: its main ports, then its alt ports.
         let mut targets = ports[(n - 1) * 3..].to_vec();
         targets.extend(&alt_ports);
         match prometheus::start(bin, &demo.dir, port, &targets) {
@@ -206,17 +210,11 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
                 demo.teardown.set_prometheus(child);
                 demo.prometheus_port = Some(port);
             }
-            Err(e) => {
-                tracing::warn!("the demo runs without Prometheus: {e}");
-                demo.apps.pop();
-                ports.truncate((n - 1) * 3);
-                lb_ports.pop();
-                alt_ports.clear();
-            }
+            Err(e) => tracing::warn!("the demo runs without Prometheus: {e}"),
         }
     }
     if let Some(nginx) = find_nginx() {
-        match start_nginx(&demo.dir, &nginx, &demo.apps, &ports, &lb_ports) {
+        match start_nginx(&demo.dir, &nginx, &demo.apps(), &ports, &lb_ports) {
             Ok((child, lb_ports)) => {
                 demo.teardown.set_nginx(child);
                 demo.nginx_ports = Some(lb_ports);
@@ -237,8 +235,8 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
     let _ = std::fs::set_permissions(&demo.rg, std::fs::Permissions::from_mode(0o755));
     install_v1(&demo).await?;
     if let Some(port) = demo.prometheus_port {
-        wait_for_port(&demo, port, Instant::now() + Duration::from_secs(10)).await;
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let end = Instant::now() + Duration::from_secs(10);
+        if !wait_for_port(&demo, port, end).await {
             tracing::warn!(
                 "the demo's Prometheus does not answer on :{port} yet; see {}",
                 demo.dir.join("prometheus/log").display()
@@ -397,16 +395,26 @@ fn start_nginx(
         .arg(d.join("nginx.conf"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        // A process group of its own: the teardown stops nginx gracefully
-        // and, as a last resort, SIGKILLs the whole group, workers
-        // included; and a terminal's Ctrl-C reaches the demo, not nginx.
-        .process_group(0);
-    // Should the demo die without its teardown (SIGKILL), the master gets
-    // SIGTERM (nginx's fast shutdown, workers included). The signal is
-    // sent when the spawning thread ends: this runs on the thread that
-    // drives the demo (the main thread under `block_on`), which lasts as
-    // long as the demo.
+        .stderr(Stdio::null());
+    // The teardown stops nginx gracefully and, as a last resort, SIGKILLs
+    // its whole group, workers included; should the demo die without its
+    // teardown (SIGKILL), the master gets SIGTERM (nginx's fast shutdown,
+    // workers included).
+    own_group_ended_with_demo(&mut cmd);
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start nginx: {e}"))?;
+    Ok((child, lb_ports))
+}
+
+/// Makes `cmd` (a server the demo keeps: nginx, Prometheus) lead a process
+/// group of its own, so a terminal's Ctrl-C reaches the demo, which stops
+/// it in its order, and get SIGTERM should the demo die without its
+/// teardown. That signal is sent when the spawning thread ends: the demo
+/// spawns them on the thread that drives it (the main thread under
+/// `block_on`), which lasts as long as the demo.
+fn own_group_ended_with_demo(cmd: &mut Command) {
+    cmd.process_group(0);
     #[cfg(target_os = "linux")]
     // SAFETY: prctl is async-signal-safe; nothing else runs in pre_exec.
     unsafe {
@@ -415,10 +423,6 @@ fn start_nginx(
             Ok(())
         });
     }
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start nginx: {e}"))?;
-    Ok((child, lb_ports))
 }
 
 /// The demo's config; `alt_ports` are the canary app's, when it has one.
@@ -445,7 +449,7 @@ fn config_text(demo: &DemoFleet, ports: &[u16], alt_ports: &[u16]) -> String {
         demo.receiver_port,
         topics.join(", ")
     ));
-    for (a, (app, latency)) in demo.apps.iter().enumerate() {
+    for (a, (app, latency)) in demo.apps().iter().enumerate() {
         let canary_app = demo.is_canary_app(app);
         let strategy = if canary_app { "canary" } else { "rolling" };
         t.push_str(&format!(
@@ -542,12 +546,15 @@ fn canary_probe(prometheus_port: u16) -> String {
 }
 
 /// Waits until 127.0.0.1:`port` accepts, `end` passes or the demo is
-/// interrupted.
-async fn wait_for_port(demo: &DemoFleet, port: u16, end: Instant) {
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
-        && Instant::now() < end
-        && !demo.interrupted()
-    {
+/// interrupted; whether it accepts.
+async fn wait_for_port(demo: &DemoFleet, port: u16, end: Instant) -> bool {
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        if Instant::now() >= end || demo.interrupted() {
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -6,7 +6,6 @@
 //! should the demo die without its teardown, which stops it otherwise (its
 //! command line names the folder).
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -44,18 +43,8 @@ pub fn start(bin: &Path, dir: &Path, port: u16, targets: &[u16]) -> Result<Child
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(log)
-        // As nginx: a group of its own, so a terminal's Ctrl-C reaches
-        // the demo, which stops it in its order.
-        .process_group(0);
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl is async-signal-safe; nothing else runs in pre_exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
+        .stderr(log);
+    super::own_group_ended_with_demo(&mut cmd);
     cmd.spawn()
         .map_err(|e| format!("cannot start prometheus: {e}"))
 }

@@ -78,6 +78,14 @@ impl Target<'_> {
         ]
     }
 
+    /// A prometheus probe's `query` with this target's values filled in
+    /// (see [`prometheus::fill`]).
+    pub fn query(&self, query: &str) -> Result<String, prometheus::FillError> {
+        let vars = self.vars();
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        prometheus::fill(query, &vars)
+    }
+
     /// The host address as it goes into a URL (IPv6 in brackets).
     pub fn url_host(&self) -> String {
         let a = &self.host.address;
@@ -143,12 +151,7 @@ impl Prober {
         let started = Instant::now();
         let queries = |side: &[Target<'_>]| -> Result<Vec<String>, String> {
             side.iter()
-                .map(|t| {
-                    let vars = t.vars();
-                    let vars: Vec<(&str, &str)> =
-                        vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    prometheus::fill(&p.query, &vars).map_err(|e| e.message)
-                })
+                .map(|t| t.query(&p.query).map_err(|e| e.message))
                 .collect()
         };
         let compared = match (queries(canary), queries(baseline)) {
@@ -221,18 +224,13 @@ impl Prober {
                     Some(e) => docker::run(e, target, d, timeout).await,
                     None => no_executor(target),
                 },
-                ProbeKind::Prometheus(p) => {
-                    let vars = target.vars();
-                    let vars: Vec<(&str, &str)> =
-                        vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    match prometheus::fill(&p.query, &vars) {
-                        Ok(q) => {
-                            let client = self.http.client(p.insecure_tls);
-                            prometheus::run(client, p, &q, timeout).await
-                        }
-                        Err(e) => Outcome::fail(ErrorKind::Exec, None, e.message),
+                ProbeKind::Prometheus(p) => match target.query(&p.query) {
+                    Ok(q) => {
+                        let client = self.http.client(p.insecure_tls);
+                        prometheus::run(client, p, &q, timeout).await
                     }
-                }
+                    Err(e) => Outcome::fail(ErrorKind::Exec, None, e.message),
+                },
             }
         };
         // HTTP and TCP probes bound the whole attempt (name lookup

@@ -90,12 +90,7 @@ fn run_report(fleet: Option<&Fleet>, db: &Path, args: &ReportArgs) -> Result<(),
         Some(name) if configured(name).is_some() => vec![(name.clone(), true)],
         Some(name) if store.knows_app(name).map_err(store_error)? => vec![(name.clone(), true)],
         Some(name) => {
-            let mut names = fleet_names(fleet);
-            for a in store.history_apps().map_err(store_error)? {
-                if !names.contains(&a) {
-                    names.push(a);
-                }
-            }
+            let names = store.known_apps(fleet_names(fleet)).map_err(store_error)?;
             return Err(UserError::unknown_app(name, &names));
         }
         None => fleet_names(fleet).into_iter().map(|n| (n, true)).collect(),

@@ -378,7 +378,7 @@ pub(crate) fn progress_text(e: &crate::store::Event) -> Option<String> {
                     who.push(&ev.instance);
                 }
             }
-            let spent = budget_of(outcome)
+            let spent = super::gate::budget_words(outcome)
                 .map(|b| format!(" · {b}"))
                 .unwrap_or_default();
             format!("healthy: {} ({elapsed_ms} ms){spent}", who.join(", "))
@@ -391,7 +391,7 @@ pub(crate) fn progress_text(e: &crate::store::Event) -> Option<String> {
             Some(v) => format!("restored {instance} to {v}"),
             None => format!("stopped the new version on {instance} ({side} side)"),
         },
-        K::GateFailed(outcome) => match budget_of(outcome) {
+        K::GateFailed(outcome) => match super::gate::budget_words(outcome) {
             Some(b) => format!("gate failed: {reason} ({b})"),
             None => format!("gate failed: {reason}"),
         },
@@ -431,11 +431,6 @@ pub(crate) fn progress_text(e: &crate::store::Event) -> Option<String> {
         },
     };
     Some(text)
-}
-
-/// How much of its failure budget a gate spent, in words.
-fn budget_of(outcome: &GateOutcome) -> Option<String> {
-    super::gate::budget_words(outcome)
 }
 
 /// Prints progress of deployment `id` until it ends; returns the exit code.
@@ -921,15 +916,13 @@ fn unknown_app(store: &Store, fleet: Option<&Fleet>, app: &str, e: UserError) ->
     {
         return e;
     }
-    let mut known: Vec<String> = fleet
-        .map(|f| f.apps.iter().map(|a| a.name.clone()).collect())
-        .unwrap_or_default();
-    for a in store.history_apps().unwrap_or_default() {
-        if !known.contains(&a) {
-            known.push(a);
-        }
+    let configured = fleet
+        .into_iter()
+        .flat_map(|f| f.apps.iter().map(|a| a.name.clone()));
+    match store.known_apps(configured) {
+        Ok(known) => UserError::unknown_app(app, &known),
+        Err(se) => store_error(se),
     }
-    UserError::unknown_app(app, &known)
 }
 
 /// `rollguard recover APP --resume|--rollback`: finishes a rollout whose

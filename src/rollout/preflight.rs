@@ -353,9 +353,7 @@ fn sides_not_told_apart(fleet: &Fleet, app: &crate::config::App, plan: &Plan) ->
                     host,
                     port,
                 };
-                let vars = target.vars();
-                let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                crate::probe::prometheus::fill(&p.query, &vars).ok()
+                target.query(&p.query).ok()
             };
             if let Some(q) = query(inst.port)
                 && query(alt) == Some(q.clone())

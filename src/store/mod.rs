@@ -58,8 +58,8 @@ pub use outbox::{NOTIFY_ACTOR, NewNotification, Notification, NotificationState}
 pub use queries::Event;
 pub use report::{DeploymentCount, FailureSpan, ResultPoint, ResultTally};
 pub use rollout::{
-    BATCH_END_STATES, Batch, Command, Deployment, InstanceChange, InstanceState, Lock, LockOwner,
-    Release, SnapshotRow,
+    Batch, Command, Deployment, InstanceChange, InstanceState, Lock, LockOwner, Release,
+    SnapshotRow,
 };
 pub use schema::SCHEMA_VERSION;
 pub use start::{NewBatch, NewDeployment, StartEvent, StartRecord, lock_evidence};

@@ -371,6 +371,22 @@ impl Store {
             .map_err(self.sql_err("look an app up"))
     }
 
+    /// The apps `configured` names, in its order, then those only the
+    /// history knows ([`Store::history_apps`]): every name an app may be
+    /// asked by.
+    pub fn known_apps(
+        &self,
+        configured: impl IntoIterator<Item = String>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<String> = configured.into_iter().collect();
+        for a in self.history_apps()? {
+            if !names.contains(&a) {
+                names.push(a);
+            }
+        }
+        Ok(names)
+    }
+
     /// Every app with a probe result, an event or a deployment, by name:
     /// one index lookup per app, however many results each has.
     pub fn history_apps(&self) -> Result<Vec<String>, StoreError> {

@@ -36,11 +36,6 @@ use super::{Event, Store, StoreError};
 use crate::model::event::EventKind;
 use crate::model::{BatchState, Outcome, now_ms};
 
-/// The batch states that end a batch: [`Store::set_batch_state`] stamps
-/// `ended_at_ms` when it sets one of these.
-pub const BATCH_END_STATES: &[&str] =
-    &["passed", "failed", "rolled_back", "skipped", "interrupted"];
-
 /// One rollout or rollback of an app.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Deployment {
@@ -92,7 +87,7 @@ pub struct Batch {
     pub state: String,
     /// When it first left `pending`.
     pub started_at_ms: Option<i64>,
-    /// When it reached one of [`BATCH_END_STATES`].
+    /// When it reached a final state ([`BatchState::is_final`]).
     pub ended_at_ms: Option<i64>,
 }
 
@@ -524,13 +519,13 @@ impl Store {
     }
 
     /// Sets a batch's state. The first state other than `pending` stamps
-    /// `started_at_ms`; a state in [`BATCH_END_STATES`] stamps
+    /// `started_at_ms`; a final state ([`BatchState::is_final`]) stamps
     /// `ended_at_ms` now (so `failed` then `rolled_back` ends when the
     /// rollback did), and any other state clears it. Fails if there is no
     /// batch `batch_id`.
     pub fn set_batch_state(&self, batch_id: i64, state: &str) -> Result<(), StoreError> {
         let op = "set the state of a batch";
-        let ends = BATCH_END_STATES.contains(&state);
+        let ends = BatchState::parse(state).is_some_and(BatchState::is_final);
         let n = self
             .conn
             .prepare_cached(

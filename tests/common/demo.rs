@@ -225,6 +225,15 @@ impl Footprint {
         (procs, ports, self.dir.exists())
     }
 
+    /// Asserts that the footprint holds a process one of whose arguments
+    /// `arg` accepts (`what` names it).
+    pub fn assert_has(&self, what: &str, arg: impl Fn(&str) -> bool) {
+        assert!(
+            self.procs.values().any(|p| p.args.iter().any(|a| arg(a))),
+            "the footprint has {what}"
+        );
+    }
+
     /// Waits up to `limit` until nothing is left; panics with what is.
     pub fn assert_all_gone(&self, limit: Duration) {
         assert!(
