@@ -28,6 +28,14 @@
 //!   3 s after the first v2 container of the run started (`docker
 //!   inspect`). With `ROLLGUARD_BENCH_EVENTS` set, each run's container
 //!   starts, events and failed requests are printed on the same clock.
+//!   These two probe every 250 ms (two passes pass a gate).
+//! * `rolling_docker_bad_after_3s_1s_probes` and
+//!   `surge_docker_bad_after_3s_1s_probes`: the same deploys with health
+//!   as a user would match it to the image's own HEALTHCHECK: `interval =
+//!   "1s"`, `timeout = "1s"`, `success_threshold = 1`, `failure_threshold
+//!   = 2`. Every gate then passes on the first probe, so all four
+//!   instances run v2 before the first goes bad, and the rollback must
+//!   choose who serves while it restores.
 //!
 //! Times are wall-clock ms since the epoch on this machine, from the
 //! events the worker records in SQLite and from a client of this process
@@ -38,7 +46,9 @@
 //!
 //! ```text
 //! cargo bench --bench rollback -- [--runs 5] [--docker-runs 3] \
-//!     [--only blue_green_haproxy,canary_nginx,rolling_docker,rolling_docker_bad_after_3s,surge_docker_bad_after_3s]
+//!     [--only blue_green_haproxy,canary_nginx,rolling_docker,rolling_docker_bad_after_3s,\
+//!             surge_docker_bad_after_3s,rolling_docker_bad_after_3s_1s_probes,\
+//!             surge_docker_bad_after_3s_1s_probes]
 //! ```
 
 mod common;
@@ -1108,16 +1118,30 @@ fn docker_scenario(runs: usize) -> Result<Vec<Timing>, String> {
 /// every path from this long after its container starts.
 const BAD_AFTER_S: u32 = 3;
 
+/// How often the `*_docker_bad_after_3s` scenarios probe.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Probing {
+    /// Every 250 ms, two passes to pass a gate.
+    Fast,
+    /// As a user would match the image's own HEALTHCHECK: every 1 s, a
+    /// 1 s timeout, one pass to pass a gate, two failures to fail one.
+    Slow,
+}
+
 /// Health, rollout and probe of the `*_docker_bad_after_3s` scenarios; the
-/// same for both but for `surge`. `monitor` is long enough for the last
-/// replaced container to go bad while it is watched.
-fn bad_after_settings(surge: bool) -> String {
+/// same for all but for `surge` and `probing`. `monitor` is long enough for
+/// the last replaced container to go bad while it is watched.
+fn bad_after_settings(surge: bool, probing: Probing) -> String {
     let surge = if surge { "surge = true\n" } else { "" };
+    let (interval, success, timeout) = match probing {
+        Probing::Fast => ("250ms", 2, "500ms"),
+        Probing::Slow => ("1s", 1, "1s"),
+    };
     format!(
         r#"
 [app.health]
-interval = "250ms"
-success_threshold = 2
+interval = "{interval}"
+success_threshold = {success}
 failure_threshold = 2
 deadline = "10s"
 monitor = "10s"
@@ -1132,7 +1156,7 @@ name = "health"
 type = "http"
 path = "/health/"
 expect_status = [200]
-timeout = "500ms"
+timeout = "{timeout}"
 conditions = ['[BODY].status == "healthy"']
 "#
     )
@@ -1162,11 +1186,16 @@ impl DockerEnv {
     /// The `*_docker_bad_after_3s` fleet: `:v1` serves static files and
     /// is healthy; `:v2` answers 200 for 3 s after its container starts,
     /// then 500 on its health page and on users' requests alike. Every
-    /// instance has an `alt_port`; `surge` is the only difference between
-    /// the two scenarios.
-    fn bad_after(surge: bool) -> Result<DockerEnv, String> {
+    /// instance has an `alt_port`; `surge` and `probing` are the only
+    /// differences between the scenarios.
+    fn bad_after(surge: bool, probing: Probing) -> Result<DockerEnv, String> {
         docker_available()?;
-        let tag = if surge { "surge" } else { "rolling" };
+        let tag = match (surge, probing) {
+            (false, Probing::Fast) => "rolling",
+            (true, Probing::Fast) => "surge",
+            (false, Probing::Slow) => "rolling-slow",
+            (true, Probing::Slow) => "surge-slow",
+        };
         let dir = TempDir::new(&format!("docker-bad-{tag}"));
         let pid = std::process::id();
         let app = format!("rgbench{pid}-{tag}");
@@ -1205,7 +1234,7 @@ impl DockerEnv {
         }
         let app_docker =
             format!("image = \"{repo}\"\nport = 8080\nkeep = 2\nstop_timeout = \"1s\"\n");
-        env.write_config(&app_docker, &bad_after_settings(surge), true);
+        env.write_config(&app_docker, &bad_after_settings(surge, probing), true);
         Ok(env)
     }
 
@@ -1239,8 +1268,8 @@ impl DockerEnv {
 /// the 20 ms client, and reads how it went. Times are ms after v2 went
 /// bad: 3 s after the first v2 container of the run started (`docker
 /// inspect`).
-fn bad_after_scenario(surge: bool, runs: usize) -> Result<Vec<Timing>, String> {
-    let env = DockerEnv::bad_after(surge)?;
+fn bad_after_scenario(surge: bool, probing: Probing, runs: usize) -> Result<Vec<Timing>, String> {
+    let env = DockerEnv::bad_after(surge, probing)?;
     let label = if surge { "surge" } else { "rolling" };
     let trace = std::env::var_os("ROLLGUARD_BENCH_EVENTS").is_some();
     let (code, out, err) = rollguard(
@@ -1443,7 +1472,8 @@ fn main() {
         &args,
         "--only",
         "blue_green_haproxy,canary_nginx,rolling_docker,\
-         rolling_docker_bad_after_3s,surge_docker_bad_after_3s",
+         rolling_docker_bad_after_3s,surge_docker_bad_after_3s,\
+         rolling_docker_bad_after_3s_1s_probes,surge_docker_bad_after_3s_1s_probes",
     );
     let wanted = |s: &str| only.split(',').any(|o| o == s);
     let started = Instant::now();
@@ -1481,10 +1511,16 @@ fn main() {
     });
     scenario("rolling_docker", &|| docker_scenario(docker_runs));
     scenario("rolling_docker_bad_after_3s", &|| {
-        bad_after_scenario(false, docker_runs)
+        bad_after_scenario(false, Probing::Fast, docker_runs)
     });
     scenario("surge_docker_bad_after_3s", &|| {
-        bad_after_scenario(true, docker_runs)
+        bad_after_scenario(true, Probing::Fast, docker_runs)
+    });
+    scenario("rolling_docker_bad_after_3s_1s_probes", &|| {
+        bad_after_scenario(false, Probing::Slow, docker_runs)
+    });
+    scenario("surge_docker_bad_after_3s_1s_probes", &|| {
+        bad_after_scenario(true, Probing::Slow, docker_runs)
     });
     report.insert(
         "bench_wall_s".into(),

@@ -105,10 +105,10 @@ async fn initial_delay_spares_a_deploy_gate_but_not_a_watch() {
         &prober,
         &fleet,
         app,
-        &slots,
-        &[],
+        gate::Sides::alone(&slots),
         GateMode::Deploy { deadline },
         never.clone(),
+        &gate::Seen::default(),
     )
     .await;
     assert!(
@@ -122,12 +122,12 @@ async fn initial_delay_spares_a_deploy_gate_but_not_a_watch() {
         &prober,
         &fleet,
         app,
-        &slots,
-        &[],
+        gate::Sides::alone(&slots),
         GateMode::Monitor {
             length: Duration::from_secs(5),
         },
         never,
+        &gate::Seen::default(),
     )
     .await;
     let GateOutcome::Failed { evidence } = outcome else {
@@ -144,10 +144,10 @@ async fn watch(fleet: &Fleet, length: Duration) -> GateOutcome {
         &prober,
         fleet,
         &fleet.apps[0],
-        &[(0, Side::Main)],
-        &[],
+        gate::Sides::alone(&[(0, Side::Main)]),
         GateMode::Monitor { length },
         never,
+        &gate::Seen::default(),
     )
     .await
 }

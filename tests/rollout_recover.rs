@@ -5,9 +5,11 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::rollout::{Env, kill9, version_at, wait_for, worker_pid};
+use common::rollout::{Env, kill9, load, version_at, wait_for, worker_pid};
 
 fn event_count(env: &Env) -> i64 {
     let conn = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
@@ -93,6 +95,102 @@ fn kill_9_then_recover_rollback_and_resume() {
     let (code, _, err) = env.rollguard(&["recover", "web", "--resume"]);
     assert_eq!(code, 1);
     assert!(err.contains("E_NO_ROLLOUT"), "{err}");
+}
+
+/// How many events of `kind` deployment `id` has.
+fn events_of(env: &Env, id: i64, kind: &str) -> i64 {
+    let conn = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM events WHERE deployment_id = ?1 AND kind = ?2",
+        rusqlite::params![id, kind],
+        |r| r.get(0),
+    )
+    .unwrap_or(0)
+}
+
+/// How many times deployment `id` started its release on an instance.
+fn starts(env: &Env, id: i64) -> i64 {
+    let conn = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM instance_changes WHERE deployment_id = ?1 AND action = 'start'",
+        [id],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// A worker killed after its rollback started: `recover --resume` carries
+/// the rollback on. It never starts the failed release again, and no user
+/// request meets it (or an instance the dead rollback had stopped) while
+/// the recovery runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resume_after_the_rollback_started_carries_the_rollback_on() {
+    // One instance at a time, so the rollback is still under way when its
+    // worker is killed.
+    let Some(env) = Env::new("resume_rolling_back", "nginx", "rollback_batch = 1") else {
+        return;
+    };
+    env.deploy_ok("v1", "rolling");
+    let mut killed = None;
+    for _attempt in 0..3 {
+        let (code, out, err) = env.rollguard(&["deploy", "web", "v3", "--yes", "--detach"]);
+        assert_eq!(code, 0, "{out}\n{err}");
+        let id: i64 = {
+            let conn = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
+            conn.query_row("SELECT max(id) FROM deployments", [], |r| r.get(0))
+                .unwrap()
+        };
+        wait_for("the rollback to start", Duration::from_secs(30), || {
+            events_of(&env, id, "rollback_started") > 0
+        });
+        let pid = worker_pid(&env);
+        if pid > 0 {
+            kill9(pid);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let (_, out, _) = env.rollguard(&["status", "web"]);
+        if out.contains("INTERRUPTED") && out.contains("rolling_back") {
+            killed = Some(id);
+            break;
+        }
+        // The rollback ended before the kill: try again.
+        env.deploy_ok("v1", "rolling");
+    }
+    let id = killed.expect("a worker killed while its rollback ran");
+    let starts_before = starts(&env, id);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = load(env.url(), 2, stop.clone());
+    let (code, out, err) = env.rollguard(&["recover", "web", "--resume"]);
+    stop.store(true, Ordering::Relaxed);
+    let seen = client.await.unwrap();
+
+    assert_eq!(starts(&env, id), starts_before, "v3 was started again");
+    let conn = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
+    let stages_after: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM events WHERE deployment_id = ?1 AND kind = 'stage_started' \
+             AND id > (SELECT max(id) FROM events WHERE deployment_id = ?1 \
+                       AND kind = 'recovery_started')",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stages_after, 0, "the recovery ran stages forward");
+    assert_eq!(code, 3, "rolled back: {out}\n{err}");
+    assert!(out.contains("never resumed forward"), "{out}");
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"]);
+    assert_eq!(
+        seen.ok.get("v3"),
+        None,
+        "v3 served during the recovery: {seen:?}"
+    );
+    assert!(
+        seen.failed.is_empty(),
+        "requests failed during the recovery: {:?}",
+        seen.some_failures()
+    );
+    assert!(seen.total() > 0);
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! Blue-green behind a real HAProxy and canary behind a real nginx, each
-//! with a good and a bad release, plus `confirm` mode, on the process
-//! driver. A client sends requests through the balancer without pause.
+//! with a good and a bad release, plus `confirm` mode (and what serves
+//! while it waits), on the process driver. A client sends requests through the balancer without pause.
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::rollout::Env;
+use common::rollout::{Env, load};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn blue_green_behind_haproxy_switches_and_switches_back_without_failed_requests() {
@@ -199,6 +201,55 @@ async fn confirm_mode_fires_holds_and_times_out() {
         assert!(fired.elapsed() < Duration::from_secs(30));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// While an armed (then held) rollback waits for a person, the instance
+/// seen failing is out of traffic: users meet no error meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_armed_rollback_serves_nothing_from_the_failing_instance() {
+    let Some(env) = Env::new(
+        "armed_out_of_traffic",
+        "nginx",
+        "auto_rollback = \"confirm\"\nconfirm_window = \"60s\"",
+    ) else {
+        return;
+    };
+    // web-1 goes bad during the pause after its batch; web-2 and web-3
+    // still run v1.
+    env.edit_config("pause = \"0s\"", "pause = \"5s\"");
+    env.deploy_ok("v1", "rolling");
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v4", "--yes", "--detach"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let mut waited = 0;
+    while active_state(&env).as_deref() != Some("rollback_armed") && waited < 300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(active_state(&env).as_deref(), Some("rollback_armed"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = load(env.url(), 2, stop.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (code, _, err) = env.rollguard(&["hold", "web", "--reason", "looking"]);
+    assert_eq!(code, 0, "{err}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let seen = client.await.unwrap();
+    assert_eq!(active_state(&env).as_deref(), Some("rollback_held"));
+    assert!(
+        seen.failed.is_empty(),
+        "requests failed while the rollback waited: {:?}",
+        seen.some_failures()
+    );
+    assert_eq!(seen.ok.get("v4"), None, "{seen:?}");
+    assert!(seen.total() > 0);
+    let (code, _, err) = env.rollguard(&["fire", "web", "--reason", "v4 fails"]);
+    assert_eq!(code, 0, "{err}");
+    let mut waited = 0;
+    while active_state(&env).is_some() && waited < 300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"]);
 }
 
 /// The state of the app's unfinished deployment, if any.

@@ -939,7 +939,7 @@ pub async fn recover(fleet: Option<&Fleet>, db: &Path, args: &RecoverArgs) -> u8
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
-    let started = match service::recover(db, &store, &args.app, mode, &lock::me()) {
+    let (started, how) = match service::recover(db, &store, &args.app, mode, &lock::me()) {
         Ok(s) => s,
         Err(e) => return fail(&unknown_app(&store, fleet, &args.app, e)),
     };
@@ -948,13 +948,19 @@ pub async fn recover(fleet: Option<&Fleet>, db: &Path, args: &RecoverArgs) -> u8
             "Recovering deployment {} of {} ({}), worker pid {}.",
             started.id,
             args.app,
-            if mode == RecoverMode::Resume {
+            if how == RecoverMode::Resume {
                 "resume"
             } else {
                 "rollback"
             },
             started.worker_pid
         );
+        if how != mode {
+            println!(
+                "Its rollback had started: it is carried on. A rollout that failed is never \
+                 resumed forward (that would start the failed release again)."
+            );
+        }
     }
     follow(&store, started.id, started.worker_pid, args.json).await
 }

@@ -9,7 +9,7 @@
 //! processes, sockets or files here, so every choice has a unit test.
 
 use crate::config::AutoRollback;
-use crate::model::{Outcome, Trigger, Verb};
+use crate::model::{DeploymentState, Outcome, Trigger, Verb};
 
 /// The app's settings that steer decisions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -402,20 +402,34 @@ pub fn undo_steps(done: &[Done], mark: usize, batch: usize) -> Vec<UndoStep> {
     steps
 }
 
-/// The slot of a restore group that keeps serving while the others are
-/// restored, when nothing outside the failed release takes traffic:
-/// the newest slot that still takes traffic (it has run the failed release
-/// the shortest, so it is the likeliest to still answer). Every other slot
-/// of the group is restored at once; this one follows as soon as something
-/// restored serves. `serving[k]`: whether the group's k-th slot (newest
-/// first, as [`UndoStep::Restore`] lists them) takes traffic. `None` when
-/// no slot of the group serves, or the group is that one slot: restore
-/// them all together.
-pub fn keeps_serving(serving: &[bool]) -> Option<usize> {
-    if serving.len() < 2 {
-        return None;
+/// How a recovery picks up a deployment whose worker died.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    /// Go on from the first stage that had not passed.
+    Resume,
+    /// Undo everything the rollout did.
+    RollBack,
+}
+
+/// How a recovery goes on with a deployment its worker left in
+/// `left_in`, when an operator asked to `resume` (or to roll back). A
+/// rollout that had seen a failure (its rollback failing, armed, held or
+/// under way) is never resumed forward, whatever was asked: going on would
+/// start the failed release again, on instances that may never have run
+/// it. Its rollback is carried on instead.
+pub fn recovery(resume: bool, left_in: DeploymentState) -> Recovery {
+    let failed = matches!(
+        left_in,
+        DeploymentState::Failing
+            | DeploymentState::RollbackArmed
+            | DeploymentState::RollbackHeld
+            | DeploymentState::RollingBack
+    );
+    if resume && !failed {
+        Recovery::Resume
+    } else {
+        Recovery::RollBack
     }
-    serving.iter().position(|&s| s)
 }
 
 #[cfg(test)]
@@ -423,15 +437,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_newest_serving_slot_keeps_serving_while_the_rest_is_restored() {
-        // The last batch was drained mid-start (not serving): the newest
-        // slot that serves is the one after it.
-        assert_eq!(keeps_serving(&[false, true, true, true]), Some(1));
-        assert_eq!(keeps_serving(&[true, true]), Some(0));
-        // Nothing serves, or one slot: all at once.
-        assert_eq!(keeps_serving(&[false, false]), None);
-        assert_eq!(keeps_serving(&[true]), None);
-        assert_eq!(keeps_serving(&[]), None);
+    fn a_rollout_whose_rollback_started_is_never_resumed_forward() {
+        use DeploymentState as D;
+        for left_in in [D::Pending, D::Running, D::WaitingApproval, D::Paused] {
+            assert_eq!(recovery(true, left_in), Recovery::Resume, "{left_in}");
+            assert_eq!(recovery(false, left_in), Recovery::RollBack, "{left_in}");
+        }
+        for left_in in [
+            D::Failing,
+            D::RollbackArmed,
+            D::RollbackHeld,
+            D::RollingBack,
+        ] {
+            assert_eq!(recovery(true, left_in), Recovery::RollBack, "{left_in}");
+            assert_eq!(recovery(false, left_in), Recovery::RollBack, "{left_in}");
+        }
     }
 
     const AUTO: Policy = Policy {

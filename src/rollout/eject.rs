@@ -41,6 +41,9 @@ pub struct Eject {
     /// Whether the balancer's state is unknown (the change then states
     /// every server).
     pub routes_unknown: bool,
+    /// Per instance, its other side when that still runs the old release
+    /// and may take a failing side's traffic ([`routing::rest_failing`]).
+    pub standby: Vec<Option<Side>>,
 }
 
 /// What came of it.
@@ -49,16 +52,18 @@ pub enum Ejected {
     /// Nothing changed: the slot did not take traffic, it was the last one
     /// serving, or the change could not be recorded.
     Nothing,
-    /// Traffic now follows these routes.
-    Out(Vec<Route>),
+    /// Traffic now follows these routes; the slot is out as `rested` says.
+    Out(Vec<Route>, routing::Rested),
     /// The balancer failed mid-change: what it holds is not known.
     Unknown,
 }
 
 impl Eject {
-    /// Takes `slot` out of traffic when something else still serves.
-    pub async fn run(self, slot: (usize, Side)) -> Ejected {
-        let Some(to_routes) = routing::without(&self.routes, slot) else {
+    /// Takes `slot` out of traffic when something else still serves (its
+    /// old side beside it, or another instance).
+    pub async fn run(&self, slot: (usize, Side)) -> Ejected {
+        let (to_routes, rested) = routing::rest_failing(&self.routes, &[slot], &self.standby);
+        let Some(rested) = rested.first().copied() else {
             return Ejected::Nothing;
         };
         let app = &self.fleet.apps[self.app];
@@ -102,7 +107,7 @@ impl Eject {
                 if let Err(e) = record(&changed, None) {
                     tracing::warn!("could not record that {name} left traffic: {e}");
                 }
-                Ejected::Out(to_routes)
+                Ejected::Out(to_routes, rested)
             }
             Err(e) => {
                 tracing::warn!("taking {name} out of traffic failed: {e}");

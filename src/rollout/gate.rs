@@ -318,10 +318,94 @@ fn tracks_of(app: &App, slots: &[GateSlot], compare: bool) -> Vec<Track> {
     tracks
 }
 
-/// The gate's slots and the old side's: what a comparison compares.
-struct Sides<'a> {
-    new: &'a [GateSlot],
-    old: &'a [GateSlot],
+/// The slots under a gate (of the new release) and the old release's
+/// slots that still serve: what a comparison probe compares them with.
+#[derive(Clone, Copy, Debug)]
+pub struct Sides<'a> {
+    /// The slots judged.
+    pub new: &'a [GateSlot],
+    /// The old slots compared with; none leaves comparisons out.
+    pub old: &'a [GateSlot],
+}
+
+impl<'a> Sides<'a> {
+    /// `slots` alone, compared with nothing.
+    pub fn alone(slots: &'a [GateSlot]) -> Sides<'a> {
+        Sides {
+            new: slots,
+            old: &[],
+        }
+    }
+}
+
+/// What one slot's own probes showed in a rollout's gates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlotSeen {
+    /// A round of its probes failed (outside `initial_delay`) since it was
+    /// last forgotten, i.e. since the release it runs started.
+    pub failed: bool,
+    /// Its last round passed.
+    pub passed: bool,
+}
+
+impl SlotSeen {
+    /// Its last round failed, and counted (outside `initial_delay`).
+    pub fn failing(&self) -> bool {
+        self.failed && !self.passed
+    }
+}
+
+/// What the gates of one rollout have seen of each slot, shared by all of
+/// them (the engine keeps one): a rollback decides from it who may serve
+/// while it restores, and a failed round wakes [`Seen::failure`].
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    slots: std::sync::Arc<std::sync::Mutex<Vec<(GateSlot, SlotSeen)>>>,
+    failing: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Seen {
+    /// Records one round of `slot`'s probes; a failure that `counts`
+    /// (outside `initial_delay`) marks it failed.
+    pub fn record(&self, slot: GateSlot, ok: bool, counts: bool) {
+        let failed = !ok && counts;
+        {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let seen = match slots.iter().position(|(s, _)| *s == slot) {
+                Some(k) => &mut slots[k].1,
+                None => {
+                    slots.push((slot, SlotSeen::default()));
+                    &mut slots.last_mut().expect("just pushed").1
+                }
+            };
+            seen.passed = ok;
+            seen.failed |= failed;
+        }
+        if failed {
+            self.failing.notify_one();
+        }
+    }
+
+    /// What was seen of `slot` (nothing yet: the default).
+    pub fn of(&self, slot: GateSlot) -> SlotSeen {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .iter()
+            .find(|(s, _)| *s == slot)
+            .map_or_else(SlotSeen::default, |(_, seen)| *seen)
+    }
+
+    /// Forgets `slot`: a release starts on it.
+    pub fn forget(&self, slot: GateSlot) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.retain(|(s, _)| *s != slot);
+    }
+
+    /// Resolves at the next failed round of any slot (or at once when one
+    /// failed since the last call).
+    pub async fn failure(&self) {
+        self.failing.notified().await;
+    }
 }
 
 fn port_of(app: &App, (i, side): GateSlot) -> u16 {
@@ -332,20 +416,22 @@ fn port_of(app: &App, (i, side): GateSlot) -> u16 {
     }
 }
 
-/// Runs the gate of `slots` of `app` (slots of the new release).
-/// `baseline` are the slots of the old release that still serve: a
-/// comparison probe ([`crate::config::Probe::compares`]) compares `slots`
-/// with them, once a round; with no `baseline`, comparisons are left out.
-/// `cancel` turning true stops it.
+/// Runs the gate of `sides.new` of `app` (slots of the new release).
+/// `sides.old` are the slots of the old release that still serve: a
+/// comparison probe ([`crate::config::Probe::compares`]) compares the new
+/// slots with them, once a round; with none, comparisons are left out.
+/// Each round of each slot's own probes is recorded in `seen`. `cancel`
+/// turning true stops it.
 pub async fn run(
     prober: &Prober,
     fleet: &Fleet,
     app: &App,
-    slots: &[GateSlot],
-    baseline: &[GateSlot],
+    sides: Sides<'_>,
     mode: GateMode,
     mut cancel: watch::Receiver<bool>,
+    seen: &Seen,
 ) -> GateOutcome {
+    let (slots, baseline) = (sides.new, sides.old);
     let started = Instant::now();
     // `initial_delay` is for instances that just started; a watch comes
     // after their gate passed, so every failure counts from its start.
@@ -358,10 +444,6 @@ pub async fn run(
             GateMode::Deploy { deadline } => deadline,
             GateMode::Monitor { length } => length,
         };
-    let sides = Sides {
-        new: slots,
-        old: baseline,
-    };
     let mut tracks = tracks_of(app, slots, !baseline.is_empty());
     // Every probe compares and no old side serves: nothing here can judge
     // the new release (the comparisons did while an old side served).
@@ -420,6 +502,8 @@ pub async fn run(
             }
         };
         let counts = Instant::now() >= grace_until;
+        // Per slot, whether its own probes passed this round.
+        let mut rounds: Vec<(GateSlot, bool)> = Vec::new();
         for (t, probed) in tracks.iter_mut().zip(results) {
             let Some((r, values)) = probed else { continue };
             if t.compares {
@@ -429,6 +513,9 @@ pub async fn run(
                 && app.probes[t.probe].skips_no_data();
             if !uncounted {
                 t.tally.observe(r.ok, counts, &app.health);
+                if !t.compares {
+                    rounds.push((t.slot, r.ok));
+                }
             }
             if t.samples.len() == KEEP_SAMPLES {
                 t.samples.pop_front();
@@ -441,6 +528,16 @@ pub async fn run(
                 error_kind: r.error_kind.map(|k| k.as_str().to_string()),
                 message: r.message,
             });
+        }
+        for slot in slots {
+            let mut own = rounds.iter().filter(|(s, _)| s == slot).map(|(_, ok)| *ok);
+            let ok = match app.health.require {
+                Require::All => own.clone().all(|ok| ok),
+                Require::Any => own.clone().any(|ok| ok),
+            };
+            if own.next().is_some() {
+                seen.record(*slot, ok, counts);
+            }
         }
         let judgement = judge(app.health.require, slots, &tracks);
         if let Judgement::Failed(i) = judgement {

@@ -147,9 +147,283 @@ pub fn without(routes: &[Route], failing: (usize, Side)) -> Option<Vec<Route>> {
     serving.then_some(out)
 }
 
+/// A slot taken out of traffic because its probes fail, and what stood in
+/// for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rested {
+    /// The slot (instance, side).
+    pub slot: (usize, Side),
+    /// The weight it had.
+    pub weight: u32,
+    /// The other side of the instance, still running the old release,
+    /// that took its weight meanwhile.
+    pub standby: Option<Side>,
+}
+
+/// `routes` with each of `failing` (instance, side) out of traffic, and
+/// the slots taken out. Where `standby[instance]` names the instance's
+/// other side, still running the old release (surge, blue-green), that
+/// side takes the failing one's weight: users go back to the old release
+/// there. Else the slot leaves as [`without`] takes it out (the last slot
+/// that serves stays: with none, every request would fail too).
+pub fn rest_failing(
+    routes: &[Route],
+    failing: &[(usize, Side)],
+    standby: &[Option<Side>],
+) -> (Vec<Route>, Vec<Rested>) {
+    let mut out = routes.to_vec();
+    let mut rested = Vec::new();
+    for &(i, side) in failing {
+        let Some(weight) = out.get(i).and_then(|r| r.get(side)) else {
+            continue;
+        };
+        // A standby that serves already needs no weight of it.
+        let spare = (standby.get(i).copied().flatten())
+            .filter(|other| *other != side && out[i].get(*other).is_none());
+        match spare {
+            Some(other) => {
+                out[i].set(side, None);
+                out[i].set(other, Some(weight));
+            }
+            None => match without(&out, (i, side)) {
+                Some(next) => out = next,
+                None => continue,
+            },
+        }
+        rested.push(Rested {
+            slot: (i, side),
+            weight,
+            standby: spare,
+        });
+    }
+    (out, rested)
+}
+
+/// `routes` with each of `rested` back in traffic with the weight it had,
+/// and the standby that stood in for it out again.
+pub fn readmit(routes: &[Route], rested: &[Rested]) -> Vec<Route> {
+    let mut out = routes.to_vec();
+    for r in rested {
+        let (i, side) = r.slot;
+        let Some(route) = out.get_mut(i) else {
+            continue;
+        };
+        if route.get(side).is_none() {
+            route.set(side, Some(r.weight));
+        }
+        if let Some(other) = r.standby {
+            route.set(other, None);
+        }
+    }
+    out
+}
+
+/// What a rollback knows of one live slot (an instance's live side) when
+/// it decides who serves while it restores.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// It takes traffic now.
+    pub serving: bool,
+    /// It still runs the release being rolled back: replaced by the
+    /// rollout and not restored yet.
+    pub failed_release: bool,
+    /// A probe of it failed since it started the failed release.
+    pub seen_failing: bool,
+    /// Its last probe passed.
+    pub passed: bool,
+    /// When it started the failed release, in the rollout's order (larger
+    /// is later); `None` when the rollout did not start it.
+    pub started: Option<usize>,
+}
+
+impl Standing {
+    /// It serves and does not run the failed release: the old release, or
+    /// one already restored.
+    fn serves_well(&self) -> bool {
+        self.serving && !self.failed_release
+    }
+
+    /// It may serve alone while the rest is restored: it runs the failed
+    /// release but was never seen failing, and it serves now or passed its
+    /// last probe (a slot that has not answered yet is no stand-in).
+    fn may_stand_in(&self) -> bool {
+        self.failed_release && !self.seen_failing && (self.serving || self.passed)
+    }
+}
+
+/// The slot that serves alone while a rollback restores, when nothing that
+/// serves runs a good release: of the slots that may stand in, the one that
+/// started the failed release last (it has run it the shortest, so it is
+/// the likeliest to still answer). `None` when something good serves, or
+/// no slot may stand in (every one was seen failing or never answered).
+pub fn stand_in(slots: &[Standing]) -> Option<usize> {
+    if slots.iter().any(Standing::serves_well) {
+        return None;
+    }
+    (0..slots.len())
+        .filter(|&k| slots[k].may_stand_in())
+        .max_by_key(|&k| (slots[k].started, slots[k].serving))
+}
+
+/// Which slots take traffic while `restoring` are restored: every slot that
+/// serves well and is not being restored, and then none of the failed
+/// release; else the [`stand_in`] alone (brought into traffic if it was
+/// out); else, with nothing better, what serves now and is not being
+/// restored (a slot seen failing may still answer some requests, and a
+/// balancer with no server answers none).
+pub fn while_restoring(slots: &[Standing], restoring: &[usize]) -> Vec<bool> {
+    let rest: Vec<Standing> = (0..slots.len())
+        .map(|k| {
+            let mut s = slots[k];
+            if restoring.contains(&k) {
+                s.serving = false;
+                s.passed = false;
+            }
+            s
+        })
+        .collect();
+    if rest.iter().any(Standing::serves_well) {
+        return rest.iter().map(Standing::serves_well).collect();
+    }
+    match stand_in(&rest) {
+        Some(k) => (0..rest.len()).map(|j| j == k).collect(),
+        None => rest.iter().map(|s| s.serving).collect(),
+    }
+}
+
+/// The slot of a restore `group` (indices into `slots`) that is held back
+/// and serves while the rest of the group is restored: the [`stand_in`],
+/// when it is in the group and the group has more than it. `None`: restore
+/// the whole group at once.
+pub fn held_back(slots: &[Standing], group: &[usize]) -> Option<usize> {
+    if group.len() < 2 {
+        return None;
+    }
+    stand_in(slots).filter(|k| group.contains(k))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A slot of the failed release, started `started`-th.
+    fn failed(started: usize, serving: bool, seen_failing: bool, passed: bool) -> Standing {
+        Standing {
+            serving,
+            failed_release: true,
+            seen_failing,
+            passed,
+            started: Some(started),
+        }
+    }
+
+    /// A slot that runs a good release (old or restored).
+    fn good(serving: bool) -> Standing {
+        Standing {
+            serving,
+            passed: serving,
+            ..Standing::default()
+        }
+    }
+
+    #[test]
+    fn with_every_slot_on_the_failed_release_the_last_started_serves_alone() {
+        // d1 and d2 seen failing and drained, d3 serving, d4 started last
+        // and answering: d4 stands in, even though it was drained.
+        let slots = [
+            failed(0, false, true, false),
+            failed(1, false, true, false),
+            failed(2, true, false, true),
+            failed(3, false, false, true),
+        ];
+        assert_eq!(stand_in(&slots), Some(3));
+        assert_eq!(held_back(&slots, &[3, 2, 1, 0]), Some(3));
+        assert_eq!(
+            while_restoring(&slots, &[2, 1, 0]),
+            vec![false, false, false, true]
+        );
+        // Once d4 is restored too, nothing of the failed release stands in.
+        assert_eq!(while_restoring(&slots, &[3, 2, 1, 0]), vec![false; 4]);
+    }
+
+    #[test]
+    fn a_last_started_slot_still_in_its_gate_is_no_stand_in_until_it_answers() {
+        // d4 started last but has not passed a probe yet (and does not
+        // serve): d3 stands in.
+        let mut slots = [
+            failed(0, true, false, true),
+            failed(1, true, false, true),
+            failed(2, true, false, true),
+            failed(3, false, false, false),
+        ];
+        assert_eq!(stand_in(&slots), Some(2));
+        assert_eq!(held_back(&slots, &[3, 2, 1, 0]), Some(2));
+        assert_eq!(
+            while_restoring(&slots, &[3, 1, 0]),
+            vec![false, false, true, false]
+        );
+        // Its first probe passed: now it is the better choice.
+        slots[3].passed = true;
+        assert_eq!(stand_in(&slots), Some(3));
+    }
+
+    #[test]
+    fn a_slot_seen_failing_never_stands_in() {
+        let slots = [
+            failed(0, true, true, false),
+            failed(1, true, false, true),
+            failed(2, true, true, true),
+        ];
+        // The last started was seen failing once (it passed since): d2.
+        assert_eq!(stand_in(&slots), Some(1));
+        assert_eq!(while_restoring(&slots, &[2, 0]), vec![false, true, false]);
+    }
+
+    #[test]
+    fn once_something_good_serves_the_failed_release_leaves() {
+        // Some restored (d1 serves the good release again): every slot of
+        // the failed release leaves, none is held back.
+        let slots = [
+            good(true),
+            failed(1, true, false, true),
+            failed(2, true, false, true),
+            good(false),
+        ];
+        assert_eq!(stand_in(&slots), None);
+        assert_eq!(held_back(&slots, &[2, 1]), None);
+        assert_eq!(
+            while_restoring(&slots, &[2]),
+            vec![true, false, false, false]
+        );
+        // An instance the rollout never replaced serves: the same.
+        let slots = [good(true), failed(0, true, false, true)];
+        assert_eq!(while_restoring(&slots, &[]), vec![true, false]);
+        // The only good slot is itself being restored: it does not count.
+        let slots = [
+            good(true),
+            failed(0, true, false, true),
+            failed(1, true, false, true),
+        ];
+        assert_eq!(while_restoring(&slots, &[0, 1]), vec![false, false, true]);
+    }
+
+    #[test]
+    fn with_none_serving_and_none_answering_nothing_is_held_back() {
+        let slots = [
+            failed(0, false, true, false),
+            failed(1, false, false, false),
+        ];
+        assert_eq!(stand_in(&slots), None);
+        assert_eq!(held_back(&slots, &[1, 0]), None);
+        assert_eq!(while_restoring(&slots, &[1, 0]), vec![false, false]);
+        // Nothing better than a slot seen failing that still serves: it
+        // keeps serving while the others are restored.
+        let slots = [failed(0, true, true, false), failed(1, false, true, false)];
+        assert_eq!(while_restoring(&slots, &[1]), vec![true, false]);
+        // A group of one is restored at once.
+        let slots = [failed(0, true, false, true)];
+        assert_eq!(held_back(&slots, &[0]), None);
+    }
 
     #[test]
     fn a_failing_slot_leaves_traffic_unless_it_is_the_last() {
@@ -176,6 +450,45 @@ mod tests {
             },
         ];
         assert_eq!(without(&one, (0, Side::Alt)), None);
+    }
+
+    #[test]
+    fn failing_slots_rest_while_something_else_serves() {
+        let mut routes = steady(&[Side::Main, Side::Main, Side::Main]);
+        routes[1].main = Some(3);
+        let none = [None; 3];
+        let (out, rested) = rest_failing(&routes, &[(1, Side::Main), (2, Side::Alt)], &none);
+        assert_eq!(
+            rested,
+            vec![Rested {
+                slot: (1, Side::Main),
+                weight: 3,
+                standby: None
+            }]
+        );
+        assert_eq!(out[1].main, None);
+        assert_eq!((out[0], out[2]), (routes[0], routes[2]));
+        assert_eq!(readmit(&out, &rested), routes);
+        // Every slot failing: the last one that serves stays.
+        let all = [(0, Side::Main), (1, Side::Main), (2, Side::Main)];
+        let (out, rested) = rest_failing(&routes, &all, &none);
+        assert_eq!(rested.len(), 2);
+        assert_eq!(out[2].main, Some(1));
+    }
+
+    #[test]
+    fn a_failing_new_side_hands_its_traffic_to_the_old_side_beside_it() {
+        // Surge: every instance switched to alt, the old main sides still
+        // run. All four fail: each main side takes its instance's share.
+        let routes = steady(&[Side::Alt; 4]);
+        let standby = [Some(Side::Main); 4];
+        let failing: Vec<_> = (0..4).map(|i| (i, Side::Alt)).collect();
+        let (out, rested) = rest_failing(&routes, &failing, &standby);
+        assert_eq!(out, steady(&[Side::Main; 4]));
+        assert_eq!(rested.len(), 4);
+        assert!(rested.iter().all(|r| r.standby == Some(Side::Main)));
+        // Its gate passed after all: the new side is back, the old one out.
+        assert_eq!(readmit(&out, &rested), routes);
     }
 
     #[test]

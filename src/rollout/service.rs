@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::decide::{self, Recovery};
 use super::lock::{self, store_error};
 use super::plan::{Stage, strategy_name};
 use super::preflight::{self, Preflight};
@@ -596,14 +597,16 @@ pub use worker::Mode as RecoverMode;
 
 /// Starts a new worker for the interrupted rollout of `app`: refused while
 /// its worker is alive. The abandoned lock is broken (and that recorded),
-/// the lock taken for the deployment, and the new worker spawned.
+/// the lock taken for the deployment, and the new worker spawned. Returns
+/// it with the mode it runs in: `Resume` only when asked and the rollout
+/// had seen no failure ([`decide::recovery`]).
 pub fn recover(
     db: &Path,
     store: &Store,
     app: &str,
     mode: RecoverMode,
     owner: &LockOwner,
-) -> Result<Started, UserError> {
+) -> Result<(Started, RecoverMode), UserError> {
     let Some(d) = newest_unfinished(store, app)? else {
         return Err(
             UserError::new(Code::NoRollout, format!("no interrupted rollout of {app}"))
@@ -623,8 +626,16 @@ pub fn recover(
         &format!("recover deployment {}", d.id),
         Some(d.id),
     )?;
+    // A rollout that had seen a failure is rolled back, whatever was asked.
+    let resume = mode == RecoverMode::Resume;
+    let mode = match DeploymentState::parse(&d.state).map(|s| decide::recovery(resume, s)) {
+        Some(Recovery::Resume) => RecoverMode::Resume,
+        _ => RecoverMode::Rollback,
+    };
     let how = if mode == RecoverMode::Resume {
         "resume"
+    } else if resume {
+        "rollback: its rollback had started, and a rollout that failed is never resumed forward"
     } else {
         "rollback"
     };
@@ -645,13 +656,14 @@ pub fn recover(
         return Err(err);
     }
     let (worker_pid, log) = spawn_worker(db, store, app, d.id, mode, owner)?;
-    Ok(Started {
+    let started = Started {
         id: d.id,
         app: app.to_string(),
         worker_pid,
         log,
         superseded: Vec::new(),
-    })
+    };
+    Ok((started, mode))
 }
 
 /// Sends `verb` to the running rollout of `app`; returns the deployment

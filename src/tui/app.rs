@@ -814,7 +814,12 @@ impl App {
             deployment: r.id,
             verb,
         };
-        let confirm = Confirm::new(action, question, then, protected);
+        // A question about an armed rollback counts down to its firing.
+        let countdown = match verb {
+            Verb::Hold | Verb::Fire | Verb::Abort => r.fires_at_ms,
+            _ => None,
+        };
+        let confirm = Confirm::new(action, question, then, protected).with_countdown(countdown);
         self.mode = Mode::Confirm(Box::new(confirm));
         Action::Rollout(verb)
     }

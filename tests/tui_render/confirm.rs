@@ -344,3 +344,29 @@ fn a_read_only_console_acts_on_nothing_and_says_so() {
     );
     assert!(!text.contains("next row (unavailable"), "{text}");
 }
+
+/// The question that holds or fires an armed rollback counts down to the
+/// moment it fires by itself, at 80 columns too.
+#[test]
+fn a_question_about_an_armed_rollback_shows_its_countdown() {
+    let f = fleet();
+    let s = rollout_in(&f, "rollback_armed");
+    for k in ['h', 'f'] {
+        let mut a = new_app(&f);
+        a.handle_key(key(k), &s);
+        for (w, h) in [(80, 24), (100, 30)] {
+            let text = screen(&render(&a, &s, w, h));
+            assert!(
+                text.contains("⚠ the rollback fires by itself in 5"),
+                "{k} at {w}x{h}:\n{text}"
+            );
+        }
+    }
+    // A held rollback does not fire by itself: no countdown.
+    let s = rollout_in(&f, "rollback_held");
+    let mut a = new_app(&f);
+    a.handle_key(key('f'), &s);
+    let text = screen(&render(&a, &s, 100, 30));
+    assert!(text.contains("Roll web back now"), "{text}");
+    assert!(!text.contains("fires by itself"), "{text}");
+}

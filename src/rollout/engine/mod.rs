@@ -3,7 +3,9 @@
 //! snapshot, start, gate, traffic), undoes a failed batch for a retry, arms
 //! a rollback and waits for the window or an operator, and restores what
 //! it did in the order [`undo_steps`](super::decide::undo_steps) gives,
-//! several slots at once (`restore.rs`).
+//! several slots at once (`restore.rs`). A slot whose probe fails leaves
+//! traffic while its gate judges it, and while a rollback waits for a
+//! person (`rest.rs`).
 //!
 //! Write before act: each change (snapshot, start, stop, restore, routing)
 //! is stored with state `started` before its side effect and updated to
@@ -14,6 +16,7 @@
 //! (`approve`, `hold`, `fire`, `abort`, `pause`, `resume`) reach it through
 //! the store.
 
+mod rest;
 mod restore;
 
 use std::sync::Arc;
@@ -107,6 +110,11 @@ pub struct Engine {
     traffic_unrestored: bool,
     /// Slots put back by the rollback under way.
     restored: Vec<GateSlot>,
+    /// What every gate of this rollout saw of each slot.
+    seen: gate::Seen,
+    /// Slots taken out of traffic because their last probe failed: back
+    /// when their gate passes.
+    resting: Vec<routing::Rested>,
     /// The first record of this rollout that could not be written: the
     /// rollout stops at the next safe point (`E_STORE`).
     store_error: std::sync::OnceLock<String>,
@@ -181,6 +189,8 @@ impl Engine {
             unrestored: Vec::new(),
             traffic_unrestored: false,
             restored: Vec::new(),
+            seen: gate::Seen::default(),
+            resting: Vec::new(),
             store_error: std::sync::OnceLock::new(),
             routes_unknown: false,
         }
@@ -560,6 +570,15 @@ impl Engine {
         // in full, whatever the balancer holds.
         self.routes = routing::steady(&self.live);
         self.routes_unknown = true;
+        if !resume {
+            // Nothing that runs the failed release (or that the dead
+            // worker's rollback may have stopped) is taken to serve: an
+            // instance comes back into traffic when it runs and passed its
+            // gate.
+            for slot in self.replaced_live_slots() {
+                self.routes[slot.0].set(slot.1, None);
+            }
+        }
         self.event(
             EventKind::RecoveryStarted {
                 mode: if resume { "resume" } else { "rollback" }.into(),
@@ -658,9 +677,10 @@ impl Engine {
                         self.set_state(DeploymentState::RollbackHeld);
                         let (by, why) = self.last_command.clone().unwrap_or_default();
                         self.event_by(&by, EventKind::RollbackHeld, why.as_deref());
-                        self.next_command(None).await
+                        self.wait_watching(None).await
                     }
-                    Phase::Armed => self.next_command(self.window_end).await,
+                    Phase::Held => self.wait_watching(None).await,
+                    Phase::Armed => self.wait_watching(self.window_end).await,
                     _ => self.next_command(None).await,
                 },
                 Decision::RollBack { .. } => {
@@ -1044,13 +1064,14 @@ impl Engine {
             .filter(|s| !pairs.contains(s))
             .collect();
         let baseline = self.baseline_slots();
-        let (fleet, prober, cancel, app) = (
+        let (fleet, prober, cancel, app, seen) = (
             self.fleet.clone(),
             self.prober.clone(),
             self.cancel.clone(),
             self.app,
+            self.seen.clone(),
         );
-        let eject = Eject {
+        let mut eject = Eject {
             fleet: fleet.clone(),
             app,
             prober: prober.clone(),
@@ -1059,44 +1080,84 @@ impl Engine {
             actor: ACTOR,
             routes_unknown: self.routes_unknown && drained.is_none(),
             routes: drained.clone().unwrap_or_else(|| self.routes.clone()),
+            standby: self.standby(),
         };
         // The drain is in force: a failing slot may leave traffic.
         let (in_force, drain_done) = tokio::sync::oneshot::channel::<()>();
+        let drain_done = futures_util::FutureExt::shared(drain_done);
         let ejecting = std::sync::atomic::AtomicBool::new(false);
+        // What the watch moved: the last routes, whether the balancer's
+        // state became unknown, and the slots it rested.
+        let moved = std::cell::RefCell::new((None::<Vec<Route>>, false, Vec::new()));
         let watch = async {
             if watched.is_empty() {
-                return std::future::pending::<(GateOutcome, Ejected)>().await;
+                return std::future::pending::<GateOutcome>().await;
             }
             let length = OPEN_WATCH;
-            let outcome = gate::run(
+            let sides = gate::Sides {
+                new: &watched,
+                old: &baseline,
+            };
+            let mode = GateMode::Monitor { length };
+            let gate = gate::run(
                 &prober,
                 &fleet,
                 &fleet.apps[app],
-                &watched,
-                &baseline,
-                GateMode::Monitor { length },
+                sides,
+                mode,
                 cancel,
-            )
-            .await;
-            let slot = match &outcome {
-                GateOutcome::Failed { evidence } => fleet.apps[app]
-                    .instances
-                    .iter()
-                    .position(|i| i.name == evidence.instance)
-                    .map(|i| (i, evidence.side)),
-                _ => None,
-            };
-            let ejected = match slot {
-                // No drain in force (it failed): nothing moves.
-                Some(slot) if drain_done.await.is_ok() => {
-                    ejecting.store(true, std::sync::atomic::Ordering::SeqCst);
-                    eject.run(slot).await
+                &seen,
+            );
+            tokio::pin!(gate);
+            // Takes `slots` out one by one once the drain is in force (no
+            // drain in force, it failed: nothing moves).
+            let mut take_out = async |slots: Vec<GateSlot>| {
+                if slots.is_empty() || drain_done.clone().await.is_err() {
+                    return;
                 }
-                _ => Ejected::Nothing,
+                ejecting.store(true, std::sync::atomic::Ordering::SeqCst);
+                for slot in slots {
+                    let ejected = eject.run(slot).await;
+                    let mut m = moved.borrow_mut();
+                    match ejected {
+                        Ejected::Out(routes, rested) => {
+                            m.2.push(rested);
+                            eject.routes = routes.clone();
+                            eject.routes_unknown = false;
+                            m.0 = Some(routes);
+                        }
+                        Ejected::Unknown => m.1 = true,
+                        Ejected::Nothing => {}
+                    }
+                }
+                ejecting.store(false, std::sync::atomic::Ordering::SeqCst);
             };
-            (outcome, ejected)
+            loop {
+                tokio::select! {
+                    outcome = &mut gate => {
+                        // The slot that failed leaves for good.
+                        if let GateOutcome::Failed { evidence } = &outcome
+                            && let Some(i) = fleet.apps[app]
+                                .instances
+                                .iter()
+                                .position(|i| i.name == evidence.instance)
+                        {
+                            take_out(vec![(i, evidence.side)]).await;
+                        }
+                        break outcome;
+                    }
+                    // A slot whose last probe failed rests until its gate
+                    // passes.
+                    () = seen.failure() => {
+                        let failing = (watched.iter().copied())
+                            .filter(|&slot| seen.of(slot).failing())
+                            .collect();
+                        take_out(failing).await;
+                    }
+                }
+            }
         };
-        let (result, seen) = {
+        let (result, outcome) = {
             let work = async {
                 if let Some(routes) = drained {
                     self.apply_routes(routes).await?;
@@ -1108,30 +1169,30 @@ impl Engine {
                 Ok(())
             };
             tokio::pin!(work, watch);
-            let mut seen = None;
+            let mut outcome = None;
             let result = loop {
                 tokio::select! {
                     r = &mut work => break r,
-                    o = &mut watch, if seen.is_none() => seen = Some(o),
+                    o = &mut watch, if outcome.is_none() => outcome = Some(o),
                 }
             };
             // A traffic change under way is finished, never dropped.
-            if seen.is_none() && ejecting.load(std::sync::atomic::Ordering::SeqCst) {
-                seen = Some(watch.await);
-            }
-            (result, seen)
-        };
-        let outcome = seen.map(|(outcome, ejected)| {
-            match ejected {
-                Ejected::Out(routes) => {
-                    self.routes = routes;
-                    self.routes_unknown = false;
+            while outcome.is_none() && ejecting.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::select! {
+                    o = &mut watch => outcome = Some(o),
+                    () = tokio::time::sleep(Duration::from_millis(10)) => {}
                 }
-                Ejected::Unknown => self.routes_unknown = true,
-                Ejected::Nothing => {}
             }
-            outcome
-        });
+            (result, outcome)
+        };
+        let (routes, unknown, rested) = moved.into_inner();
+        if unknown {
+            self.routes_unknown = true;
+        } else if let Some(routes) = routes {
+            self.routes = routes;
+            self.routes_unknown = false;
+        }
+        self.resting.extend(rested);
         match outcome {
             // What went bad first is why the stage fails.
             Some(o @ (GateOutcome::Failed { .. } | GateOutcome::Deadline { .. })) => {
@@ -1281,6 +1342,8 @@ impl Engine {
                 reason: format!("cannot record the start of {label}: {e}"),
                 evidence: Value::Null,
             })?;
+        // What the gates saw of it was of the release it ran before.
+        self.seen.forget((i, side));
         if new_undo {
             self.undo.push(Undo::Replaced {
                 instance: i,
@@ -1325,7 +1388,12 @@ impl Engine {
             let app = &fleet.apps[self.app];
             let cancel = self.cancel.clone();
             let baseline = self.baseline_slots();
-            let gate = gate::run(&prober, &fleet, app, slots, &baseline, mode, cancel);
+            let sides = gate::Sides {
+                new: slots,
+                old: &baseline,
+            };
+            let seen = self.seen.clone();
+            let gate = gate::run(&prober, &fleet, app, sides, mode, cancel, &seen);
             tokio::pin!(gate);
             loop {
                 tokio::select! {
@@ -1336,10 +1404,16 @@ impl Engine {
                             return Ok(());
                         }
                     }
+                    () = seen.failure() => self.rest_failing(slots).await?,
                 }
             }
         };
-        self.judge_gate(outcome)
+        let passed = matches!(outcome, GateOutcome::Passed { .. });
+        self.judge_gate(outcome)?;
+        if passed {
+            self.readmit(slots).await?;
+        }
+        Ok(())
     }
 
     /// Records a gate's outcome as its event and turns it into a result.
@@ -1503,6 +1577,8 @@ impl Engine {
     /// `confirm` mode: arms the rollback and waits for the window, `fire`,
     /// `hold` or `abort`.
     async fn arm(&mut self) -> Observation {
+        // Waiting for a person must not mean serving errors meanwhile.
+        self.rest_seen_failing().await;
         let window = self.app().rollout.confirm_window;
         self.set_state(DeploymentState::RollbackArmed);
         self.event(
@@ -1512,7 +1588,7 @@ impl Engine {
             None,
         );
         self.window_end = Some(tokio::time::Instant::now() + window);
-        self.next_command(self.window_end).await
+        self.wait_watching(self.window_end).await
     }
 
     /// Records why an armed rollback fires: its window, or who fired it.

@@ -1,7 +1,10 @@
 //! The engine's way back: undoing a rollout in the order
-//! [`undo_steps`] gives, restore groups in waves (which slot keeps serving
-//! is [`keeps_serving`]'s call), and each restored slot back in traffic as
-//! soon as it passes its own gate.
+//! [`undo_steps`] gives, restore groups in waves, and each restored slot
+//! back in traffic as soon as it passes its own gate. Who serves meanwhile
+//! is decided by the pure rules of [`routing`] ([`routing::held_back`],
+//! [`routing::while_restoring`]) from what is known of each live slot: a
+//! [`Standing`] built here from the routes, the undo list and what the
+//! rollout's gates have seen.
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
@@ -11,8 +14,9 @@ use super::{Engine, Undo};
 use crate::driver::{Side, Slot, Snapshot};
 use crate::model::event::EventKind;
 use crate::model::{ChangeAction, ChangeState, Version};
-use crate::rollout::decide::{Done, UndoStep, keeps_serving, undo_steps};
+use crate::rollout::decide::{Done, UndoStep, undo_steps};
 use crate::rollout::gate;
+use crate::rollout::routing::{self, Route, Standing};
 
 /// A slot restored (or not) and gated (when live): instance, side, its
 /// snapshot, the restore's change id, the driver's result, the gate's.
@@ -103,13 +107,11 @@ impl Engine {
     /// Restores a group of slots together: each restore recorded first,
     /// traffic off them in one change, the snapshots put back (or what an
     /// install started stopped) at once, the live ones gated at once, and
-    /// traffic back on the healthy ones in one change. When some instance
-    /// that does not run the failed release still serves, every live slot
-    /// still running it leaves traffic with the first group (it only
-    /// answers errors); when none does, the newest slot that still serves
-    /// keeps serving ([`keeps_serving`]) while every other one is restored
-    /// at once, so traffic never has nowhere to go and leaves the oldest
-    /// failing instances first. Returns the slots that could not be
+    /// traffic back on the healthy ones in one change. When nothing good
+    /// serves, the group's [`routing::held_back`] slot (the stand-in: the
+    /// live slot that started the failed release last and was never seen
+    /// failing) serves alone while the rest is restored, and follows once
+    /// something restored serves. Returns the slots that could not be
     /// restored: (instance, why, side).
     async fn restore_group(
         &mut self,
@@ -118,19 +120,16 @@ impl Engine {
         let mut failed = Vec::new();
         let mut rest = group;
         while !rest.is_empty() {
-            let keeper = if self.good_serving() {
-                None
-            } else {
-                let serving: Vec<bool> = rest
-                    .iter()
-                    .map(|(i, side, _)| {
-                        self.live[*i] == *side
-                            && self.routes.get(*i).is_some_and(|r| r.get(*side).is_some())
-                    })
-                    .collect();
-                keeps_serving(&serving)
-            };
-            let wave: Vec<_> = match keeper {
+            let live: Vec<usize> = rest
+                .iter()
+                .filter(|(i, side, _)| self.live[*i] == *side)
+                .map(|(i, ..)| *i)
+                .collect();
+            let held = routing::held_back(&self.standings(&self.routes), &live).and_then(|h| {
+                rest.iter()
+                    .position(|(i, side, _)| *i == h && self.live[h] == *side)
+            });
+            let wave: Vec<_> = match held {
                 Some(k) => {
                     let kept = rest.remove(k);
                     std::mem::replace(&mut rest, vec![kept])
@@ -142,18 +141,41 @@ impl Engine {
         failed
     }
 
-    /// Whether a live slot that this rollout did not replace takes traffic.
-    fn good_serving(&self) -> bool {
-        self.good_serving_in(&self.routes)
+    /// What is known of each instance's live slot with `routes` in force:
+    /// whether it serves, still runs the failed release, was seen failing
+    /// or passed by the rollout's gates, and when it started the failed
+    /// release.
+    fn standings(&self, routes: &[Route]) -> Vec<Standing> {
+        (0..self.live.len())
+            .map(|i| {
+                let side = self.live[i];
+                let seen = self.seen.of((i, side));
+                let started = self.undo.iter().rposition(|u| {
+                    matches!(u, Undo::Replaced { instance, side: s, .. } if *instance == i && *s == side)
+                });
+                Standing {
+                    serving: routes.get(i).is_some_and(|r| r.get(side).is_some()),
+                    failed_release: self.runs_failed_release(i, side),
+                    seen_failing: seen.failed,
+                    passed: seen.passed,
+                    started,
+                }
+            })
+            .collect()
     }
 
-    /// [`Self::good_serving`] with `routes` in force.
-    fn good_serving_in(&self, routes: &[crate::rollout::routing::Route]) -> bool {
-        (0..self.live.len()).any(|i| {
+    /// `routes` with each instance's live side in or out of traffic as
+    /// `serve` says (a side coming in gets weight 1, one staying keeps its
+    /// weight).
+    fn serving_as(&self, routes: &mut [Route], serve: &[bool]) {
+        for (i, route) in routes.iter_mut().enumerate() {
             let side = self.live[i];
-            !self.runs_failed_release(i, side)
-                && routes.get(i).is_some_and(|r| r.get(side).is_some())
-        })
+            match (serve.get(i).copied().unwrap_or(false), route.get(side)) {
+                (true, None) => route.set(side, Some(1)),
+                (false, Some(_)) => route.set(side, None),
+                _ => {}
+            }
+        }
     }
 
     /// Whether (instance, side) still runs the release being rolled back:
@@ -214,8 +236,14 @@ impl Engine {
         for (i, side, ..) in &todo {
             off[*i].set(*side, None);
         }
-        if self.good_serving() {
-            self.without_failed_release(&mut off);
+        let restoring: Vec<usize> = (todo.iter())
+            .filter(|(i, side, ..)| self.live[*i] == *side)
+            .map(|(i, ..)| *i)
+            .collect();
+        let serve = routing::while_restoring(&self.standings(&self.routes), &restoring);
+        self.serving_as(&mut off, &serve);
+        for (i, side, ..) in &todo {
+            self.seen.forget((*i, *side));
         }
         if let Err(f) = self.apply_routes(off).await {
             for (i, side, _, _, id) in todo {
@@ -231,6 +259,7 @@ impl Engine {
                 let (fleet, driver, prober) =
                     (self.fleet.clone(), self.driver.clone(), self.prober.clone());
                 let (app, mode, cancel) = (self.app, self.deadline(), self.cancel.clone());
+                let seen = self.seen.clone();
                 let live = self.live[i] == side;
                 async move {
                     let app = &fleet.apps[app];
@@ -258,10 +287,9 @@ impl Engine {
                     let gated = match (&result, &snapshot) {
                         (Ok(()), Some(_)) if live => {
                             // A restored old release has nothing to compare with.
-                            Some(
-                                gate::run(&prober, &fleet, app, &[(i, side)], &[], mode, cancel)
-                                    .await,
-                            )
+                            let slots = [(i, side)];
+                            let sides = gate::Sides::alone(&slots);
+                            Some(gate::run(&prober, &fleet, app, sides, mode, cancel, &seen).await)
                         }
                         _ => None,
                     };
@@ -316,11 +344,10 @@ impl Engine {
                 on[*i].set(*side, Some(1));
             }
         }
-        // Never nothing: the failed release leaves only once something
-        // good serves.
-        if self.good_serving_in(&on) {
-            self.without_failed_release(&mut on);
-        }
+        // The failed release leaves once something good serves (never
+        // nothing); until then the stand-in serves.
+        let serve = routing::while_restoring(&self.standings(&on), &[]);
+        self.serving_as(&mut on, &serve);
         if let Err(f) = self.apply_routes(on).await {
             for (i, side, _, id) in healthy {
                 self.restored.retain(|s| *s != (i, side));
@@ -349,17 +376,6 @@ impl Engine {
             );
         }
         failed
-    }
-
-    /// Takes every live slot that still runs the failed release out of
-    /// `routes`.
-    fn without_failed_release(&self, routes: &mut [crate::rollout::routing::Route]) {
-        for (k, route) in routes.iter_mut().enumerate() {
-            let live = self.live[k];
-            if self.runs_failed_release(k, live) {
-                route.set(live, None);
-            }
-        }
     }
 
     fn name(&self, i: usize) -> String {

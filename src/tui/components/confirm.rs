@@ -73,6 +73,9 @@ pub struct Confirm {
     focus: Button,
     /// Why the action's button refused last, until the next edit.
     refusal: Option<String>,
+    /// When the armed rollback it is about fires by itself (epoch ms):
+    /// the question counts down to it.
+    fires_at_ms: Option<i64>,
 }
 
 impl Confirm {
@@ -84,12 +87,20 @@ impl Confirm {
             question,
             then,
             details: Vec::new(),
+            fires_at_ms: None,
             reason: TextInput::new(REASON_MAX),
             name: protected.then(|| TextInput::new(NAME_MAX)),
             typing_name: false,
             focus: Button::Cancel,
             refusal: None,
         }
+    }
+
+    /// The question counting down to `fires_at_ms`, when an armed
+    /// rollback fires by itself.
+    pub fn with_countdown(mut self, fires_at_ms: Option<i64>) -> Self {
+        self.fires_at_ms = fires_at_ms;
+        self
     }
 
     /// The question with the report of what was checked.
@@ -243,9 +254,27 @@ impl Component for Confirm {
             Line::from(Span::styled(self.then.clone(), Style::new().fg(t.text))),
             Line::default(),
         ];
+        if let Some(at) = self.fires_at_ms {
+            let left = crate::tui::rollout_text::secs_until(at, cx.now_ms);
+            let words = if left > 0 {
+                format!("⚠ the rollback fires by itself in {left}s")
+            } else {
+                "⚠ the rollback's window has passed: it fires now".into()
+            };
+            lines.insert(
+                2,
+                Line::from(Span::styled(
+                    words,
+                    Style::new().fg(t.down).add_modifier(Modifier::BOLD),
+                )),
+            );
+        }
         // The report gets the rows the rest leaves (the question, the
         // lines to type and the buttons always show).
-        let fixed = 8 + u16::from(self.name.is_some()) + u16::from(self.refusal.is_some());
+        let fixed = 8
+            + u16::from(self.name.is_some())
+            + u16::from(self.refusal.is_some())
+            + u16::from(self.fires_at_ms.is_some());
         let room = area.height.saturating_sub(fixed + 2) as usize;
         if !self.details.is_empty() && room > 0 {
             let shown = if self.details.len() > room {

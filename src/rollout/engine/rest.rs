@@ -1,0 +1,144 @@
+//! Resting: a slot of the new release whose last probe failed leaves
+//! traffic while its gate goes on judging it, when something else serves
+//! (its old side beside it, still running the old release, or another
+//! instance), and comes back when its gate passes. Users stop meeting its
+//! errors as soon as they are seen, not only once the gate's thresholds
+//! fail it. The same holds while a rollback waits for a person (armed or
+//! held): what still serves of the failed release is probed meanwhile.
+//! Which slots move is [`routing::rest_failing`]'s and
+//! [`routing::readmit`]'s call.
+
+use tokio::sync::watch;
+
+use super::{Engine, Failure, OPEN_WATCH, Undo};
+use crate::driver::Side;
+use crate::rollout::decide::Observation;
+use crate::rollout::gate::{self, GateMode, GateSlot};
+use crate::rollout::routing;
+
+impl Engine {
+    /// Takes each of `slots` whose last probe failed out of traffic while
+    /// something else serves ([`routing::rest_failing`]): the gate goes on
+    /// judging it, and users stop meeting its errors meanwhile.
+    pub(super) async fn rest_failing(&mut self, slots: &[GateSlot]) -> Result<(), Failure> {
+        let failing: Vec<GateSlot> = (slots.iter().copied())
+            .filter(|&slot| self.seen.of(slot).failing())
+            .collect();
+        self.rest(&failing).await
+    }
+
+    /// Takes every slot seen failing since its release started out of
+    /// traffic while something else serves: before a rollback waits for a
+    /// person (armed, then maybe held). A balancer that refuses leaves
+    /// things as they are; the rollback puts traffic right when it runs.
+    pub(super) async fn rest_seen_failing(&mut self) {
+        let failing: Vec<GateSlot> = (0..self.routes.len())
+            .flat_map(|i| [(i, Side::Main), (i, Side::Alt)])
+            .filter(|&slot| self.seen.of(slot).failed)
+            .collect();
+        if let Err(f) = self.rest(&failing).await {
+            tracing::warn!("failing instances stay in traffic: {}", f.reason);
+        }
+    }
+
+    /// Takes `failing` out of traffic as [`routing::rest_failing`] says.
+    async fn rest(&mut self, failing: &[GateSlot]) -> Result<(), Failure> {
+        let (routes, rested) = routing::rest_failing(&self.routes, failing, &self.standby());
+        if rested.is_empty() {
+            return Ok(());
+        }
+        self.apply_routes(routes).await?;
+        self.resting.extend(rested);
+        Ok(())
+    }
+
+    /// Per instance, its other side when that still runs the release the
+    /// rollout started from (it was live at the start and this rollout
+    /// did not replace it: surge and blue-green keep it running until the
+    /// last stage retires it), so it may take a failing side's traffic.
+    pub(super) fn standby(&self) -> Vec<Option<Side>> {
+        let app = self.app();
+        (0..self.live.len())
+            .map(|i| {
+                let other = self.live[i].other();
+                let replaced = self.undo.iter().any(|u| {
+                    matches!(u, Undo::Replaced { instance, side, .. } if *instance == i && *side == other)
+                });
+                let has_side = other == Side::Main || app.instances[i].alt_port.is_some();
+                (has_side && !self.plan.install && other == self.orig_live[i] && !replaced)
+                    .then_some(other)
+            })
+            .collect()
+    }
+
+    /// Puts back into traffic, with the weight it had, each of `slots`
+    /// that [`Self::rest_failing`] took out (its gate passed); what stood
+    /// in for it leaves.
+    pub(super) async fn readmit(&mut self, slots: &[GateSlot]) -> Result<(), Failure> {
+        let (back, resting): (Vec<_>, Vec<_>) =
+            (self.resting.iter().copied()).partition(|r| slots.contains(&r.slot));
+        if back.is_empty() {
+            return Ok(());
+        }
+        self.apply_routes(routing::readmit(&self.routes, &back))
+            .await?;
+        self.resting = resting;
+        Ok(())
+    }
+
+    /// [`Self::next_command`] while a rollback waits for a person (armed or
+    /// held): the slots of the failed release that still serve are probed
+    /// meanwhile, and each whose probe fails leaves traffic while something
+    /// else serves ([`Self::rest_failing`]).
+    pub(super) async fn wait_watching(
+        &mut self,
+        until: Option<tokio::time::Instant>,
+    ) -> Observation {
+        let mut again = false;
+        loop {
+            // A watch that ended waits a probe interval before the next:
+            // probing never runs back to back.
+            if again {
+                let interval = tokio::time::sleep(self.app().health.interval);
+                tokio::select! {
+                    seen_now = self.next_command(until) => return seen_now,
+                    () = interval => {}
+                }
+            }
+            again = true;
+            let slots: Vec<GateSlot> = (self.undo.iter())
+                .filter_map(|u| match u {
+                    Undo::Replaced { instance, side, .. } => Some((*instance, *side)),
+                    Undo::Routed { .. } => None,
+                })
+                .filter(|(i, side)| self.routes.get(*i).is_some_and(|r| r.get(*side).is_some()))
+                .collect();
+            if slots.is_empty() {
+                return self.next_command(until).await;
+            }
+            let (fleet, prober, seen) =
+                (self.fleet.clone(), self.prober.clone(), self.seen.clone());
+            // Never cancelled: the wait ends it by dropping it.
+            let (_keep, never) = watch::channel(false);
+            let length = OPEN_WATCH;
+            let app = &fleet.apps[self.app];
+            let sides = gate::Sides::alone(&slots);
+            let mode = GateMode::Monitor { length };
+            let gate = gate::run(&prober, &fleet, app, sides, mode, never, &seen);
+            tokio::pin!(gate);
+            loop {
+                tokio::select! {
+                    seen_now = self.next_command(until) => return seen_now,
+                    () = seen.failure() => {
+                        if let Err(f) = self.rest_failing(&slots).await {
+                            tracing::warn!("failing instances stay in traffic: {}", f.reason);
+                        }
+                    }
+                    // A failed watch only says what is known: watch again
+                    // what still serves.
+                    _ = &mut gate => break,
+                }
+            }
+        }
+    }
+}
