@@ -78,7 +78,7 @@
 //! | [`error`] | the one [`error::Code`] enum (`E_...`, exit code, meaning) and [`error::UserError`] | decide anything |
 //! | [`printable`] | control characters made visible before text reaches a terminal | |
 //! | [`exec`] | one executor interface; local and SSH (a master connection per host); shell templates with quoting | know about apps |
-//! | [`probe`] | http, tcp, command, docker and prometheus probes (`prometheus`: a PromQL query whose placeholders are escaped inside its string literals, the API's answer read as a value or no data, and the comparison of a rollout's new side with its old, `[CANARY]` against `[BASELINE]`); the condition language (comparisons of values or arithmetic); the scheduler (each run on the side its instance serves, `LivePorts`) | decide health |
+//! | [`probe`] | http, tcp, command, docker and prometheus probes (`prometheus`: a PromQL query whose placeholders are escaped inside its string literals, the API's answer read as a value or no data, and the comparison of a rollout's new side with its old, `[CANARY]` against `[BASELINE]`); the condition language (comparisons of values or arithmetic); the scheduler (each run on the side its instance serves, `LivePorts`); every result made in one place in the prober, its message with the config's secrets masked | decide health |
 //! | [`health`] | consecutive counters, failure budgets, instance and app verdicts, when an incident opens, widens and resolves | talk to the network |
 //! | [`monitor`] | watching a fleet: the prober's lease and the role it gives (`lease`), probing while it is held (`probing`: scheduler, the release watch in `releases`, the incident watch in `incidents`, which leaves the instances a running rollout has changed to its gates; results go through one hub to the state and the history writer), reading what the holder wrote otherwise and the recent past at start (`reader`), rollouts and the live sides read back every second | draw |
 //! | [`agent`] | `rollguard agent`: a monitor without a console, journald-ready log lines, SIGTERM, the example systemd unit | draw |
@@ -110,7 +110,8 @@
 //! 6. Errors a user sees have a stable code from [`error::Code`] and say
 //!    what to do next; the README's table is checked against the enum.
 //! 7. Nothing a host sends reaches a terminal raw ([`printable`]); no
-//!    secret reaches the store, a log or `--json`.
+//!    secret reaches the store, a log or `--json` (a probe result's
+//!    message is masked where the prober makes it).
 
 pub mod agent;
 pub mod audit;
