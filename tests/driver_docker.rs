@@ -302,9 +302,11 @@ async fn start_on_empty_slot_runs_the_version_and_stop_keeps_it() {
     assert_eq!(d.current(&f.exec, f.main()).await.unwrap(), None);
     assert_eq!(f.inspect(&name, "{{.State.Running}}"), "false");
     assert!(silent(f.port()));
-    // A snapshot of a stopped container still exists and says so.
+    // A snapshot of a stopped container still exists and says so; it runs
+    // no release.
     let snap = d.snapshot(&f.exec, f.main()).await.unwrap().unwrap();
     assert_eq!(snap.data["running"], false);
+    assert_eq!(snap.version, None, "a stopped container runs nothing");
     // Stopping again, or an empty slot, is fine.
     d.stop(&f.exec, f.main()).await.unwrap();
     docker(&["rm", &name]);

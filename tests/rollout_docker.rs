@@ -556,3 +556,83 @@ async fn docker_canary_behind_nginx_promotes_a_good_release_and_cuts_a_bad_one()
     drop(env);
     drop(fleet);
 }
+
+/// A blue-green rollback puts a spare side back as it was: when an earlier
+/// rollout left stopped containers there, they are stopped again, and the
+/// record says that nothing runs there, never the release those containers
+/// once ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn docker_blue_green_rollback_records_a_stopped_spare_side_as_running_nothing() {
+    let _one = serial().await;
+    let test = "docker_blue_green_spare";
+    let Some((fleet, env)) = installed_v1(test, "spare", "nginx") else {
+        return;
+    };
+    let blue_green = |version: &str| {
+        let (code, out, err) = env.rollguard(&[
+            "deploy",
+            "web",
+            version,
+            "--yes",
+            "--json",
+            "--strategy",
+            "blue-green",
+        ]);
+        let report: serde_json::Value = serde_json::from_str(out.trim())
+            .unwrap_or_else(|e| panic!("deploy printed no JSON ({e}):\n{out}\n{err}"));
+        (code, report)
+    };
+    let main_state = |i: usize| {
+        docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{index .Config.Labels \"rollguard.version\"}}",
+            &fleet.name(i),
+        ])
+    };
+
+    // v2 serves on the alt side; the v1 containers stay on the main
+    // (spare) side, stopped.
+    let (code, report) = blue_green("v2");
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(env.served(&env.alt_ports), ["v2"; INSTANCES]);
+    for i in 0..INSTANCES {
+        assert_eq!(main_state(i), "false v1", "{}", fleet.name(i));
+    }
+
+    // v3 starts on the spare side, goes bad, and is rolled back: the spare
+    // side is stopped again, v2 never stopped serving.
+    let (code, report) = blue_green("v3");
+    assert_eq!(code, 3, "{report:#}");
+    assert_eq!(report["outcome"], "rolled_back", "{report:#}");
+    assert_eq!(env.served(&env.alt_ports), ["v2"; INSTANCES]);
+    assert_eq!(env.served(&env.ports), ["down"; INSTANCES]);
+    for i in 0..INSTANCES {
+        assert_eq!(main_state(i), "false v1", "{}", fleet.name(i));
+    }
+
+    // What the rollback recorded for the spare side: nothing runs there.
+    let (code, out, err) = env.rollguard(&["events", "--app", "web", "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let restored: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["deployment_id"] == report["id"] && e["kind"] == "instance_restored")
+        .collect();
+    assert_eq!(restored.len(), INSTANCES, "{out}");
+    for e in &restored {
+        assert_eq!(e["evidence"]["side"], "main", "{e}");
+        assert!(
+            e["evidence"]["version"].is_null(),
+            "a stopped spare side runs no release: {e}"
+        );
+    }
+    let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for i in status[0]["instances"].as_array().unwrap() {
+        assert_eq!(i["version"], "v2", "{status:#}");
+        assert_eq!(i["live_side"], "alt", "{status:#}");
+    }
+    drop(env);
+    drop(fleet);
+}

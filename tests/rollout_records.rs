@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::rollout::{Env, kill9, version_at, wait_for, worker_pid};
+use common::rollout::{BIN, Env, kill9, version_at, wait_for, worker_pid};
 
 /// Deploys v2 detached and kills its worker once web-1 serves v2.
 fn interrupted_v2(env: &Env) {
@@ -273,5 +273,76 @@ fn resume_of_a_bad_release_never_snapshots_what_the_rollout_started() {
     assert!(
         versions.iter().all(|v| v == "v1"),
         "a snapshot is only of what ran before the rollout: {versions:?}"
+    );
+}
+
+/// The states of the batches of a `deploy --json` report, in order.
+fn batch_states(report: &serde_json::Value) -> Vec<String> {
+    report["batches"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no batches: {report:#}"))
+        .iter()
+        .map(|b| b["state"].as_str().unwrap_or("-").to_string())
+        .collect()
+}
+
+#[test]
+fn the_failed_batch_is_the_one_whose_instance_failed() {
+    let Some(env) = Env::new("records_failed_batch", "nginx", "") else {
+        return;
+    };
+    env.deploy_ok("v1", "rolling");
+    // v8 fails its health checks while `bad-PORT` exists; its start on
+    // web-2 creates web-1's, so web-1 (batch 0) goes bad while batch 1
+    // starts, whatever the machine's speed.
+    let d = env.dir.0.display();
+    let (p1, p2) = (env.ports[0], env.ports[1]);
+    let release = env.dir.join("releases/v8");
+    std::fs::create_dir_all(&release).unwrap();
+    std::fs::write(
+        release.join("run"),
+        format!(
+            "#!/bin/sh\nif [ \"$2\" = {p2} ]; then : > '{d}/bad-{p1}'; fi\n\
+             exec '{BIN}' demo-app --version v8 --latency-ms 2 --fail-if-exists '{d}/bad-'\"$2\" \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(release.join("run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    // Rolled back: web-1's batch failed; web-2's, which ran when it
+    // failed, was undone; the rest never ran.
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v8", "--yes", "--json"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["outcome"], "rolled_back", "{report:#}");
+    assert!(
+        report["rollback"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("web-1")),
+        "{report:#}"
+    );
+    assert_eq!(report["batches"][0]["instances"][0], "web-1", "{report:#}");
+    assert_eq!(
+        batch_states(&report),
+        ["failed", "rolled_back", "skipped", "skipped"],
+        "{report:#}"
+    );
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"]);
+
+    // Left as it is: web-1's batch failed, web-2's was interrupted.
+    std::fs::remove_file(env.dir.join(&format!("bad-{p1}"))).unwrap();
+    env.edit_config(
+        "step_pause = \"2s\"",
+        "step_pause = \"2s\"\nauto_rollback = \"off\"",
+    );
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v8", "--yes", "--json"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["outcome"], "failed", "{report:#}");
+    assert_eq!(
+        batch_states(&report),
+        ["failed", "interrupted", "skipped", "skipped"],
+        "{report:#}"
     );
 }

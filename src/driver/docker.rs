@@ -56,6 +56,12 @@
 //! In `set` and `inherited`, `cmd`, `entrypoint`, `healthcheck`,
 //! `working_dir` and `user` are non-null on exactly the side they belong to.
 //!
+//! The snapshot's version is the release the container runs: none when it
+//! is stopped (`"running": false`), whatever it ran before, so a stopped
+//! container left on a spare port by an earlier rollout is never taken for
+//! a running release (a rollback puts it back stopped and records that
+//! nothing runs there).
+//!
 //! When the config interpolated values from the environment, they are
 //! secrets: every string of the data holds them as the `${NAME}` they came
 //! from (see [`Secrets::template`]) and `"templated": true` is added. A
@@ -212,7 +218,9 @@ impl Docker {
 
     /// See [`super::Driver::snapshot`]: the container's configuration, split
     /// into what was set on the container and what it inherits from its
-    /// image (see the module docs for the layout).
+    /// image (see the module docs for the layout). A stopped container is
+    /// kept in the snapshot (a restore puts it back stopped) but runs no
+    /// release: its version is `None`, as [`Docker::current`] says.
     pub async fn snapshot(
         &self,
         exec: &Executor,
@@ -224,12 +232,7 @@ impl Docker {
         };
         let image = inspect_image(exec, slot, &c.image).await?;
         let data = SnapshotData::capture(&c, image.as_ref());
-        let version = data
-            .set
-            .labels
-            .get(LABEL_VERSION)
-            .and_then(|v| Version::parse(v).ok())
-            .or_else(|| image_tag(&c.config.image).and_then(|t| Version::parse(&t).ok()));
+        let version = running_version(&c, &data);
         let data = self
             .stored(&data)
             .map_err(|e| failed(slot, "snapshot", format!("cannot encode the snapshot: {e}")))?;
@@ -905,6 +908,21 @@ fn mount_targets(args: &[String]) -> Vec<String> {
         out.extend(target.filter(|t| !t.is_empty()));
     }
     out
+}
+
+/// The release container `c` (captured as `data`) runs: its
+/// `rollguard.version` label, else its image tag; `None` when it is
+/// stopped, whatever it ran before (a stopped container left on a spare
+/// port by an earlier rollout runs nothing).
+fn running_version(c: &ContainerInspect, data: &SnapshotData) -> Option<Version> {
+    if !c.state.running {
+        return None;
+    }
+    data.set
+        .labels
+        .get(LABEL_VERSION)
+        .and_then(|v| Version::parse(v).ok())
+        .or_else(|| image_tag(&c.config.image).and_then(|t| Version::parse(&t).ok()))
 }
 
 /// rollguard's labels for a container on `slot` running `version`.
@@ -1742,6 +1760,23 @@ mod tests {
 
     fn image(json: &str) -> ImageInspect {
         parse_first(json).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_stopped_container_runs_no_release() {
+        let of = |running: bool, labels: &str, image: &str| {
+            let c = inspect(&format!(
+                r#"[{{"Id":"c1","State":{{"Running":{running}}},
+                   "Config":{{"Image":"{image}","Labels":{labels}}}}}]"#
+            ));
+            let data = SnapshotData::capture(&c, None);
+            running_version(&c, &data).map(|v| v.to_string())
+        };
+        let labelled = r#"{"rollguard.version":"v3"}"#;
+        assert_eq!(of(true, labelled, "web:v2").as_deref(), Some("v3"));
+        assert_eq!(of(true, "{}", "web:v2").as_deref(), Some("v2"));
+        assert_eq!(of(false, labelled, "web:v2"), None);
+        assert_eq!(of(false, "{}", "web:v2"), None);
     }
 
     #[test]

@@ -99,9 +99,11 @@ named! {
         RolledBack => "rolled_back",
         /// Never run: the rollout ended before it.
         Skipped => "skipped",
-        /// Its worker stopped while it ran, and a later deployment
-        /// superseded the deployment before it was recovered: some of its
-        /// changes may have been made (the changes say which).
+        /// Stopped while it ran, its gate undecided: an earlier batch's
+        /// instance failed meanwhile (that batch is the failed one), or its
+        /// worker stopped and a later deployment superseded the deployment
+        /// before it was recovered. Some of its changes may have been made
+        /// (the changes say which).
         Interrupted => "interrupted",
     }
 }
@@ -114,10 +116,10 @@ impl BatchState {
 
     /// Where a batch in this state is once its deployment has ended with
     /// `outcome`: one not reached is skipped; one a rollback undid (it
-    /// passed, or ran when the failure or the crash came) is rolled back;
-    /// one left running by a worker that stopped is interrupted when the
-    /// deployment is superseded. A failed batch stays failed, so the report
-    /// says where the rollout failed.
+    /// passed, or ran or was interrupted when the failure or the crash
+    /// came) is rolled back; one left running by a worker that stopped is
+    /// interrupted when the deployment is superseded. A failed batch stays
+    /// failed, so the report says where the rollout failed.
     pub fn settled(self, outcome: Outcome) -> BatchState {
         use BatchState::*;
         let undone = matches!(
@@ -129,7 +131,7 @@ impl BatchState {
         );
         match self {
             Pending => Skipped,
-            Running | Passed if undone => RolledBack,
+            Running | Passed | Interrupted if undone => RolledBack,
             Running => match outcome {
                 Outcome::Deployed => Passed,
                 Outcome::Failed => Failed,
@@ -367,6 +369,10 @@ mod tests {
         assert_eq!(Passed.settled(Outcome::Failed), Passed);
         assert_eq!(Running.settled(Outcome::Superseded), Interrupted);
         assert_eq!(Passed.settled(Outcome::Superseded), Passed);
+        // Cut short by an earlier batch's failure: undone by the rollback,
+        // else left interrupted (never failed: another batch failed).
+        assert_eq!(Interrupted.settled(Outcome::RolledBack), RolledBack);
+        assert_eq!(Interrupted.settled(Outcome::Failed), Interrupted);
         for s in BatchState::ALL {
             for o in Outcome::ALL {
                 let once = s.settled(*o);

@@ -26,7 +26,12 @@ pub async fn run(
         Err(e) => return exec_failure(&e, timeout),
     };
     let code = out.code.map(i64::from);
-    let text = format!("{}{}", out.stdout, out.stderr);
+    // Masked whole before `tail` cuts it: a secret the command printed is
+    // never left half shown (the prober masks the message again).
+    let text = target
+        .app
+        .secrets
+        .mask(&format!("{}{}", out.stdout, out.stderr));
     match out.code {
         Some(c) if c == p.expect_exit => {}
         Some(c) => {

@@ -2,6 +2,13 @@
 //! [`ProbeResult`]. [`Prober`] holds what all runs share (one HTTP client
 //! with connection reuse, one executor per host); the [`scheduler`] decides
 //! when each probe runs. Probes never decide health: that is `health`'s job.
+//!
+//! Every result is made in one place (`result`, for every run of the
+//! [`Prober`]), which writes each value of the config's `${NAME}`s (the
+//! app's [`Secrets`]) in its message as `***`: what a command printed or an endpoint echoed (a bearer
+//! token) reaches the history, gates, incidents, events and `--json`
+//! masked. Probes that quote a host's text cut to a length mask it whole
+//! first, so a cut never leaves half a secret.
 
 pub mod command;
 pub mod condition;
@@ -15,7 +22,7 @@ pub mod tcp;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{App, Fleet, Host, Instance, Probe, ProbeKind};
+use crate::config::{App, Fleet, Host, Instance, Probe, ProbeKind, Secrets};
 use crate::exec::Executors;
 use crate::model::{ErrorKind, ProbeKey, ProbeResult, now_ms};
 
@@ -157,7 +164,8 @@ impl Prober {
         let compared = match (queries(canary), queries(baseline)) {
             (Ok(new), Ok(old)) => {
                 let client = self.http.client(p.insecure_tls);
-                prometheus::compare(client, p, &new, &old, probe.timeout).await
+                let secrets = &first.app.secrets;
+                prometheus::compare(client, p, &new, &old, probe.timeout, secrets).await
             }
             (Err(e), _) | (_, Err(e)) => prometheus::Compared {
                 outcome: Outcome::fail(ErrorKind::Exec, None, e),
@@ -165,20 +173,18 @@ impl Prober {
                 baseline: None,
             },
         };
-        let o = &compared.outcome;
-        let result = ProbeResult {
-            key: ProbeKey {
-                app: Arc::from(first.app.name.as_str()),
-                instance: Arc::from(first.instance.name.as_str()),
-                probe: Arc::from(probe.name.as_str()),
-            },
-            at_ms,
-            ok: o.error.is_none(),
-            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-            code: o.code,
-            error_kind: o.error,
-            message: o.message.clone(),
+        let key = ProbeKey {
+            app: Arc::from(first.app.name.as_str()),
+            instance: Arc::from(first.instance.name.as_str()),
+            probe: Arc::from(probe.name.as_str()),
         };
+        let result = result(
+            key,
+            at_ms,
+            started.elapsed(),
+            compared.outcome.clone(),
+            &first.app.secrets,
+        );
         Some((result, compared))
     }
 
@@ -198,15 +204,7 @@ impl Prober {
                 outcome.message.push_str(" (also on retry)");
             }
         }
-        ProbeResult {
-            key: key.clone(),
-            at_ms,
-            ok: outcome.error.is_none(),
-            latency_ms: latency.as_secs_f64() * 1000.0,
-            code: outcome.code,
-            error_kind: outcome.error,
-            message: outcome.message,
-        }
+        result(key.clone(), at_ms, latency, outcome, &target.app.secrets)
     }
 
     async fn attempt(&self, target: Target<'_>, probe: &Probe) -> Outcome {
@@ -227,7 +225,7 @@ impl Prober {
                 ProbeKind::Prometheus(p) => match target.query(&p.query) {
                     Ok(q) => {
                         let client = self.http.client(p.insecure_tls);
-                        prometheus::run(client, p, &q, timeout).await
+                        prometheus::run(client, p, &q, timeout, &target.app.secrets).await
                     }
                     Err(e) => Outcome::fail(ErrorKind::Exec, None, e.message),
                 },
@@ -253,6 +251,26 @@ impl Prober {
                 ),
             ),
         }
+    }
+}
+
+/// The result of one run: the one place a [`ProbeResult`] is made, its
+/// message with every one of `secrets` written as `***`.
+fn result(
+    key: ProbeKey,
+    at_ms: i64,
+    latency: Duration,
+    outcome: Outcome,
+    secrets: &Secrets,
+) -> ProbeResult {
+    ProbeResult {
+        key,
+        at_ms,
+        ok: outcome.error.is_none(),
+        latency_ms: latency.as_secs_f64() * 1000.0,
+        code: outcome.code,
+        error_kind: outcome.error,
+        message: secrets.mask(&outcome.message),
     }
 }
 

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::Outcome;
 use super::condition::{Reading, Subject, shown};
-use crate::config::{NoData, PromAuth, PrometheusProbe};
+use crate::config::{NoData, PromAuth, PrometheusProbe, Secrets};
 use crate::model::ErrorKind;
 use crate::printable::printable;
 
@@ -26,6 +26,18 @@ pub const QUERY_PLACEHOLDERS: &[&str] = &["app", "instance", "host", "port"];
 
 /// Bytes of an answer read at most.
 const MAX_ANSWER: usize = 1024 * 1024;
+
+/// Bytes of an error answer's text quoted in a message at most.
+const ERROR_BODY_BYTES: usize = 200;
+
+/// `text` cut to at most `max` bytes, at a character's edge.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
 
 /// Where a placeholder stands in a query that cannot take it: the
 /// character column (from 0) and what to do.
@@ -234,8 +246,9 @@ pub async fn run(
     p: &PrometheusProbe,
     query: &str,
     timeout: Duration,
+    secrets: &Secrets,
 ) -> Outcome {
-    match ask(client, p, query, timeout).await {
+    match ask(client, p, query, timeout, secrets).await {
         Ok(asked) => judge(p, asked.code, &asked.answer, asked.elapsed_ms),
         Err(failed) => failed,
     }
@@ -253,12 +266,14 @@ pub struct Asked {
 }
 
 /// Asks Prometheus `query`: its answer, or the failure of asking (no
-/// answer, not JSON, too large).
+/// answer, not JSON, too large). The text of an error answer is quoted
+/// with `secrets` masked before it is cut (a proxy may echo the token).
 pub async fn ask(
     client: &reqwest::Client,
     p: &PrometheusProbe,
     query: &str,
     timeout: Duration,
+    secrets: &Secrets,
 ) -> Result<Asked, Outcome> {
     let started = Instant::now();
     let base = format!("{}/api/v1/query", p.url.trim_end_matches('/'));
@@ -304,7 +319,8 @@ pub async fn ask(
     let json: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(_) if status != 200 => {
-            let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            let text = secrets.mask(&String::from_utf8_lossy(&body));
+            let text = cut(&text, ERROR_BODY_BYTES);
             return Err(Outcome::fail(
                 ErrorKind::Status,
                 code,
@@ -347,6 +363,7 @@ pub async fn compare(
     canary: &[String],
     baseline: &[String],
     timeout: Duration,
+    secrets: &Secrets,
 ) -> Compared {
     if let Some(q) = canary.iter().find(|q| baseline.contains(q)) {
         return Compared {
@@ -363,7 +380,7 @@ pub async fn compare(
         };
     }
     let asks: Vec<_> = (canary.iter().chain(baseline))
-        .map(|q| ask(client, p, q, timeout))
+        .map(|q| ask(client, p, q, timeout, secrets))
         .collect();
     let mut answers = super::join_all(asks).await;
     let old = answers.split_off(canary.len());
@@ -712,5 +729,14 @@ mod tests {
         ));
         let c = judge_sides(&p, &[down], &[asked(Answer::Value(0.1))]);
         assert_eq!(c.outcome.error, Some(ErrorKind::Refused));
+    }
+
+    #[test]
+    fn an_error_text_is_cut_at_a_characters_edge() {
+        assert_eq!(cut("abc", 200), "abc");
+        assert_eq!(cut("abcdef", 4), "abcd");
+        // `é` is two bytes: a cut through it leaves it out.
+        assert_eq!(cut("abcé", 4), "abc");
+        assert_eq!(cut("", 0), "");
     }
 }

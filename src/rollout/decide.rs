@@ -5,11 +5,15 @@
 //! undoes a batch, arms a rollback, restores what it did) and reports what
 //! it saw as the next [`Observation`]; [`decide`] alone chooses the next
 //! stage, a retry, when to roll back and how, and which outcome a rollout
-//! ends with. [`undo_steps`] says what to restore and in which order. No
-//! processes, sockets or files here, so every choice has a unit test.
+//! ends with. [`undo_steps`] says what to restore and in which order;
+//! [`failed_stage`] which batch a failure belongs to; [`recovery`] whether
+//! a recovered rollout may go on at all, and [`resume_from`] where. No
+//! processes, sockets or files here,
+//! so every choice has a unit test.
 
+use super::plan::{Plan, Stage};
 use crate::config::AutoRollback;
-use crate::model::{DeploymentState, Outcome, Trigger, Verb};
+use crate::model::{BatchState, DeploymentState, Outcome, Trigger, Verb};
 
 /// The app's settings that steer decisions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -429,6 +433,44 @@ pub fn recovery(resume: bool, left_in: DeploymentState) -> Recovery {
         Recovery::Resume
     } else {
         Recovery::RollBack
+    }
+}
+
+/// The stage whose batch failed when stage `running` of `plan` failed
+/// because of the instances `failed` (by index; none when the failure
+/// names none). A stage that starts instances (a batch of a rolling
+/// rollout, the idle sides of a blue-green or a canary) also watches those
+/// earlier stages started: when none of `failed` is its own, the failure
+/// is the latest earlier stage's that started one of them, and the running
+/// stage was only cut short. Any other failure is the running stage's.
+pub fn failed_stage(plan: &Plan, running: usize, failed: &[usize]) -> usize {
+    fn started(s: &Stage) -> Option<&[usize]> {
+        match s {
+            Stage::Replace { instances } | Stage::StartIdle { instances } => Some(instances),
+            _ => None,
+        }
+    }
+    let names = |own: &[usize]| failed.iter().any(|i| own.contains(i));
+    match plan.stages.get(running).and_then(started) {
+        Some(own) if !failed.is_empty() && !names(own) => plan.stages[..running]
+            .iter()
+            .rposition(|s| started(s).is_some_and(names))
+            .unwrap_or(running),
+        _ => running,
+    }
+}
+
+/// The stage a recovered rollout goes on from, given its batches' states
+/// in order (`None`: a state this version does not know): the stage that
+/// ran last, or the one after it when it passed. Stages run in order, so
+/// the last one that began is the one that ran when the worker stopped,
+/// even when an earlier batch was recorded failed meanwhile
+/// ([`failed_stage`]).
+pub fn resume_from(states: &[Option<BatchState>]) -> usize {
+    match states.iter().rposition(|s| *s != Some(BatchState::Pending)) {
+        None => 0,
+        Some(k) if states[k] == Some(BatchState::Passed) => k + 1,
+        Some(k) => k,
     }
 }
 
@@ -1022,5 +1064,108 @@ mod canary_promotion {
                 UndoStep::Restore { slots: vec![0] },
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod batch_records {
+    use super::*;
+    use crate::config::Strategy;
+    use crate::model::Version;
+
+    fn plan(stages: Vec<Stage>) -> Plan {
+        Plan {
+            app: "web".into(),
+            strategy: Strategy::Rolling,
+            from: None,
+            to: Version::parse("v2").unwrap(),
+            install: false,
+            stages,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn replace(instances: &[usize]) -> Stage {
+        Stage::Replace {
+            instances: instances.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_failure_belongs_to_the_batch_whose_instance_failed() {
+        // Four batches of one and the monitor: d1 fails while d4 starts.
+        let rolling = plan(vec![
+            replace(&[0]),
+            replace(&[1]),
+            replace(&[2]),
+            replace(&[3]),
+            Stage::Monitor,
+        ]);
+        assert_eq!(failed_stage(&rolling, 3, &[0]), 0);
+        assert_eq!(failed_stage(&rolling, 3, &[1]), 1);
+        // Its own instance, or one of its own among others: the running one.
+        assert_eq!(failed_stage(&rolling, 3, &[3]), 3);
+        assert_eq!(failed_stage(&rolling, 3, &[0, 3]), 3);
+        // Several earlier ones (a deadline): the latest of them.
+        assert_eq!(failed_stage(&rolling, 3, &[0, 2]), 2);
+        // No instance named (a traffic change, a lost record): the running one.
+        assert_eq!(failed_stage(&rolling, 3, &[]), 3);
+        // The monitor watches every instance: its failure is its own.
+        assert_eq!(failed_stage(&rolling, 4, &[0]), 4);
+        // An instance no stage started (not in the plan): the running one.
+        assert_eq!(failed_stage(&rolling, 3, &[9]), 3);
+
+        // Surge: batches start beside the old side, then switch.
+        let surge = plan(vec![
+            Stage::StartIdle {
+                instances: vec![0, 1],
+            },
+            Stage::SwitchBatch {
+                instances: vec![0, 1],
+            },
+            Stage::StartIdle {
+                instances: vec![2, 3],
+            },
+            Stage::SwitchBatch {
+                instances: vec![2, 3],
+            },
+            Stage::Monitor,
+        ]);
+        assert_eq!(failed_stage(&surge, 2, &[1]), 0);
+        assert_eq!(failed_stage(&surge, 2, &[3]), 2);
+        // A switch starts nothing: its failure is its own.
+        assert_eq!(failed_stage(&surge, 3, &[1]), 3);
+
+        // A canary promoted batch by batch: the canary is the first stage.
+        let canary = plan(vec![
+            Stage::StartIdle { instances: vec![0] },
+            Stage::Shift { percent: 50 },
+            replace(&[1]),
+            replace(&[2]),
+        ]);
+        assert_eq!(failed_stage(&canary, 3, &[0]), 0);
+        assert_eq!(failed_stage(&canary, 1, &[0]), 1);
+    }
+
+    #[test]
+    fn a_recovered_rollout_goes_on_from_the_stage_that_ran_last() {
+        use BatchState::*;
+        let s = |states: &[BatchState]| -> Vec<Option<BatchState>> {
+            states.iter().copied().map(Some).collect()
+        };
+        assert_eq!(resume_from(&s(&[Pending, Pending])), 0);
+        assert_eq!(resume_from(&s(&[Running, Pending])), 0);
+        assert_eq!(resume_from(&s(&[Passed, Running, Pending])), 1);
+        assert_eq!(resume_from(&s(&[Passed, Passed, Pending])), 2);
+        assert_eq!(resume_from(&s(&[Passed, Passed])), 2);
+        assert_eq!(resume_from(&s(&[Passed, Failed, Pending])), 1);
+        // An earlier batch failed while a later one ran: the later one.
+        assert_eq!(
+            resume_from(&s(&[Failed, Passed, Passed, Interrupted, Pending])),
+            3
+        );
+        // A state this version does not know counts as begun.
+        assert_eq!(resume_from(&[Some(Passed), None, Some(Pending)]), 1);
+        assert_eq!(resume_from(&[]), 0);
     }
 }

@@ -403,6 +403,32 @@ impl Nginx {
     }
 }
 
+/// A real nginx on `127.0.0.1:PORT` whose server block holds `locations`
+/// (nginx directives): an endpoint that answers as the test says, such as
+/// an authenticating proxy in front of a service. Stopped on drop.
+pub fn nginx_serving(test: &str, locations: &str) -> Option<Proc> {
+    let bin = program(test, "nginx")?;
+    Some(attempts(|| {
+        let dir = TempDir::new("nginx-serving");
+        let port = free_port();
+        let d = dir.0.display().to_string();
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\n\
+             error_log {d}/error.log notice;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log off;\n  default_type text/plain;\n\
+               client_body_temp_path {d}/tmp/body;\n\
+               server {{\n    listen 127.0.0.1:{port};\n{locations}\n  }}\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let mut cmd = Command::new(&bin);
+        cmd.args(["-p", &d, "-c", &format!("{d}/nginx.conf")]);
+        let log = dir.join("error.log");
+        Proc::spawn(cmd, dir, port, log, None)
+    }))
+}
+
 /// A real HAProxy on `127.0.0.1:PORT` with `backend app`, `retries 0`, and
 /// an admin socket `DIR/admin.sock`. `servers` are `(name, port, enabled)`.
 pub struct Haproxy {

@@ -25,7 +25,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use super::decide::{Decision, Observation, Phase, Policy, State, decide};
+use super::decide::{
+    Decision, Observation, Phase, Policy, State, decide, failed_stage, resume_from,
+};
 use super::eject::{Eject, Ejected};
 use super::gate::{self, GateMode, GateOutcome, GateSlot};
 use super::plan::{Plan, Stage};
@@ -539,10 +541,10 @@ impl Engine {
 
     /// Picks up a deployment whose worker died: rebuilds what was done
     /// from the stored changes and snapshots, then rolls it all back
-    /// (`resume = false`) or goes on from the first stage that had not
-    /// passed. Records that cannot be read are an error (`E_STORE`): the
-    /// deployment stays interrupted rather than be recovered from half of
-    /// what it did.
+    /// (`resume = false`) or goes on from the stage that ran last (the one
+    /// after it when it passed: [`resume_from`]). Records that cannot be
+    /// read are an error (`E_STORE`): the deployment stays interrupted
+    /// rather than be recovered from half of what it did.
     pub async fn recover(mut self, resume: bool) -> Result<Finished, UserError> {
         let unreadable = |e: crate::store::StoreError| {
             super::lock::store_error(e)
@@ -550,10 +552,11 @@ impl Engine {
         };
         self.rebuild_undo().map_err(unreadable)?;
         let batches = self.store.batches(self.deployment).map_err(unreadable)?;
-        let first_open = batches
+        let states: Vec<Option<BatchState>> = batches
             .iter()
-            .position(|b| b.state != BatchState::Passed.as_str())
-            .unwrap_or(batches.len());
+            .map(|b| BatchState::parse(&b.state))
+            .collect();
+        let first_open = resume_from(&states);
         for stage in self.plan.stages.iter().take(first_open) {
             match stage {
                 Stage::Switch => self.live = self.orig_live.iter().map(|s| s.other()).collect(),
@@ -639,8 +642,7 @@ impl Engine {
                         );
                     }
                     mark = self.undo.len();
-                    self.run_stage(stage, &stages[stage], batch_ids.get(stage).copied())
-                        .await
+                    self.run_stage(stage, &stages[stage], &batch_ids).await
                 }
                 Decision::RetryStage { .. } => {
                     if let Some(f) = &self.failure {
@@ -701,10 +703,13 @@ impl Engine {
         }
     }
 
-    /// Runs stage `i` and says how it went. A stage that fails records
-    /// its batch as failed and keeps the failure for the events that
-    /// follow.
-    async fn run_stage(&mut self, i: usize, stage: &Stage, batch: Option<i64>) -> Observation {
+    /// Runs stage `i` (its batch: `batches[i]`) and says how it went. A
+    /// failure is recorded on the batch whose instance failed
+    /// ([`failed_stage`]): this one, or an earlier one whose instance went
+    /// bad while this one ran (this one is then interrupted). The failure
+    /// is kept for the events that follow.
+    async fn run_stage(&mut self, i: usize, stage: &Stage, batches: &[i64]) -> Observation {
+        let batch = batches.get(i).copied();
         self.drain_signals();
         if let Some(stop) = self.stop_for_lost_record() {
             return stop;
@@ -737,15 +742,40 @@ impl Engine {
                 Observation::StagePassed
             }
             Err(f) => {
-                self.set_batch_state(batch, BatchState::Failed);
+                let failed = failed_stage(&self.plan, i, &self.failed_instances(&f));
+                if failed != i {
+                    self.set_batch_state(batches.get(failed).copied(), BatchState::Failed);
+                    self.set_batch_state(batch, BatchState::Interrupted);
+                } else {
+                    self.set_batch_state(batch, BatchState::Failed);
+                }
                 let seen = Observation::StageFailed {
                     trigger: f.trigger,
-                    retryable: matches!(stage, Stage::Replace { .. }),
+                    // Running this batch again cannot mend an earlier one.
+                    retryable: failed == i && matches!(stage, Stage::Replace { .. }),
                 };
                 self.failure = Some(f);
                 seen
             }
         }
+    }
+
+    /// The instances a failure's evidence names (by index): the failed
+    /// probe's (a comparison names its new side's, comma-separated), a
+    /// deadline's late ones, or the one whose start failed.
+    fn failed_instances(&self, f: &Failure) -> Vec<usize> {
+        let e = &f.evidence;
+        let named: Vec<&Value> = match e.get("instances").and_then(Value::as_array) {
+            Some(late) => late.iter().collect(),
+            None => vec![e],
+        };
+        let app = self.app();
+        named
+            .iter()
+            .filter_map(|x| x.get("instance").and_then(Value::as_str))
+            .flat_map(|names| names.split(','))
+            .filter_map(|n| app.instances.iter().position(|i| i.name == n.trim()))
+            .collect()
     }
 
     /// Undo entries from the store: steady routing at the start, then one
