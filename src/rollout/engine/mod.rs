@@ -691,8 +691,15 @@ impl Engine {
                     }
                     self.roll_back().await
                 }
-                Decision::LeaveAsIs => return self.leave_as_is(),
-                Decision::Finish(Outcome::Deployed) => return self.finish_deployed(),
+                Decision::LeaveAsIs => {
+                    // Reported only: traffic as the rollout planned it.
+                    self.readmit_all().await;
+                    return self.leave_as_is();
+                }
+                Decision::Finish(Outcome::Deployed) => {
+                    self.readmit_all().await;
+                    return self.finish_deployed();
+                }
                 Decision::Finish(outcome) => return self.finish_rollback(outcome),
                 // Only while a stage runs (taken in `handle_signal`), or a
                 // late observation: nothing to carry out here.

@@ -71,6 +71,17 @@ impl Engine {
             .collect()
     }
 
+    /// Puts every resting slot back: the rollout ends without a rollback
+    /// (deployed, or failed with `auto_rollback = "off"`, which only
+    /// reports), so traffic is left as the rollout planned it and as the
+    /// history records it. A balancer that refuses is reported.
+    pub(super) async fn readmit_all(&mut self) {
+        let all: Vec<GateSlot> = self.resting.iter().map(|r| r.slot).collect();
+        if let Err(f) = self.readmit(&all).await {
+            tracing::warn!("resting instances stay out of traffic: {}", f.reason);
+        }
+    }
+
     /// Puts back into traffic, with the weight it had, each of `slots`
     /// that [`Self::rest_failing`] took out (its gate passed); what stood
     /// in for it leaves.
