@@ -76,6 +76,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The schema version of the file as opened (older only for a file
+    /// opened read-only, which is not migrated).
+    schema: i64,
 }
 
 impl Store {
@@ -130,6 +133,7 @@ impl Store {
         schema::verify(&store.conn, path)?;
         store.configure()?;
         schema::migrate(&mut store.conn, path)?;
+        store.schema = schema::SCHEMA_VERSION;
         Ok(store)
     }
 
@@ -142,6 +146,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_owned(),
+            schema: schema::SCHEMA_VERSION,
         };
         schema::migrate(&mut store.conn, path)?;
         Ok(store)
@@ -200,10 +205,11 @@ impl Store {
                 // the -shm file. With no -wal file either, the main file
                 // holds every change and may be read as immutable.
                 drop(store);
-                let store = Store::connect_read_only(path, true)?;
+                let mut store = Store::connect_read_only(path, true)?;
                 let version = schema::verify(&store.conn, path)?;
-                return schema::check_readable(version, schema::READABLE_FROM, path)
-                    .map(|()| store);
+                schema::check_readable(version, schema::READABLE_FROM, path)?;
+                store.schema = version;
+                return Ok(store);
             }
             Err(StoreError::Sqlite { source, .. })
                 if source.sqlite_error_code() == Some(ErrorCode::CannotOpen)
@@ -217,6 +223,8 @@ impl Store {
             other => other?,
         };
         schema::check_readable(version, schema::READABLE_FROM, path)?;
+        let mut store = store;
+        store.schema = version;
         Ok(store)
     }
 
@@ -240,6 +248,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_owned(),
+            schema: schema::SCHEMA_VERSION,
         })
     }
 
@@ -285,6 +294,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_owned(),
+            schema: schema::SCHEMA_VERSION,
         })
     }
 
