@@ -493,6 +493,14 @@ pub async fn follow(store: &Store, id: i64, worker_pid: u32, json_out: bool) -> 
                 Some((code, line)) => {
                     UserError::new(code, format!("{gone}; its log ends: {}", printable(&line)))
                 }
+                // It could not say why: its log's disk is full.
+                None if crate::host::disk_full(&log) => UserError::new(
+                    Code::Store,
+                    format!(
+                        "{gone}: it could not write its log, {}: free space there",
+                        printable(&crate::host::full_disk_words(&log))
+                    ),
+                ),
                 None => UserError::new(Code::Exec, gone),
             }
             .hint(format!(

@@ -211,8 +211,12 @@ pub fn start(
         events,
     };
     let written = match store.start_deployment(&record).map_err(|e| {
-        store_error(e)
-            .hint("nothing was started; free the disk or fix the database, then deploy again")
+        let then = if matches!(e, crate::store::StoreError::DiskFull { .. }) {
+            "nothing was started; free space there, then deploy again"
+        } else {
+            "nothing was started; free the disk or fix the database, then deploy again"
+        };
+        store_error(e).hint(then)
     })? {
         Ok(w) => w,
         Err(held) => return Err(lock::locked_error(&app.name, &held)),

@@ -7,12 +7,18 @@
 //! and the lock is free, for up to [`NOTIFY_FINISH`] until nothing is left
 //! to send, so its rollout's notifications go out with no console open.
 //!
-//! A worker is fenced when its lock was taken by another process, or when
-//! it could not refresh the lock for [`lock::FENCE_AFTER`] (a full disk, a
-//! history locked by another program): the engine is dropped where it
-//! stands and the worker exits with `E_LOCKED` or `E_STORE`, before anyone
-//! may break the lock ([`lock::STALE_AFTER`]); what it did is in its
-//! records (write before act), for `recover`.
+//! Two things stop a worker before it acts, or at once while it acts:
+//!
+//! - It cannot write its log (a full disk): nothing moves, since what it
+//!   did could not be read afterwards. A new rollout is then ended as
+//!   failed with `E_STORE` and the lock released, when the history can
+//!   still be written.
+//! - It is fenced: its lock was taken by another process, or it could not
+//!   refresh the lock for [`lock::FENCE_AFTER`] (a full disk, a history
+//!   locked by another program). The engine is dropped where it stands
+//!   and the worker exits with `E_LOCKED` or `E_STORE`, before anyone may
+//!   break the lock ([`lock::STALE_AFTER`]); what it did is in its records
+//!   (write before act), for `recover`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -21,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::engine::{Engine, Finished, Signal};
@@ -29,8 +36,8 @@ use super::plan::Plan;
 use crate::config::{self, Fleet};
 use crate::driver::{Driver, Side};
 use crate::error::{Code, UserError};
-use crate::model::DeploymentKind;
 use crate::model::event::EventKind;
+use crate::model::{DeploymentKind, DeploymentState, Outcome, Trigger};
 use crate::notify::Notifier;
 use crate::probe::Prober;
 use crate::store::{LockOwner, Store};
@@ -111,7 +118,18 @@ pub fn spawn(
         .create(true)
         .append(true)
         .open(log)
-        .map_err(|e| UserError::new(Code::Store, format!("cannot open {}: {e}", log.display())))?;
+        .map_err(|e| {
+            let why = if e.raw_os_error() == Some(libc::ENOSPC) {
+                crate::host::full_disk_words(log)
+            } else {
+                e.to_string()
+            };
+            UserError::new(
+                Code::Store,
+                format!("cannot open the rollout's log {}: {why}", log.display()),
+            )
+            .hint("free space there, or fix the folder's permissions")
+        })?;
     let err = out
         .try_clone()
         .map_err(|e| UserError::new(Code::Store, e.to_string()))?;
@@ -139,6 +157,10 @@ pub fn spawn(
 
 /// Runs deployment `deployment` (the body of `rollguard worker`).
 pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, UserError> {
+    // Nothing moves unless what this worker does can be read afterwards.
+    if let Err(e) = announce(deployment, mode) {
+        return Err(cannot_log(db, deployment, mode, &e));
+    }
     let store = Store::open(db).map_err(store_error)?;
     let row = store
         .deployment(deployment)
@@ -275,6 +297,90 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
         n.finish(NOTIFY_FINISH).await;
     }
     Ok(finished)
+}
+
+/// Writes the worker's first line to its log (its standard error).
+fn announce(deployment: i64, mode: Mode) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let how = mode
+        .arg()
+        .map(|m| format!(" (recover --{m})"))
+        .unwrap_or_default();
+    let mut log = std::io::stderr().lock();
+    writeln!(
+        log,
+        "{} rollguard worker {}: deployment {deployment}{how}",
+        chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%z"),
+        std::process::id()
+    )?;
+    log.flush()
+}
+
+/// The error of a worker that cannot write its log (`E_STORE`, in words
+/// when its disk is full). A new rollout is ended as failed, with that
+/// error as its event and its lock released, when the history can still
+/// be written: nothing was changed. A recovery's rollout stays as it was.
+fn cannot_log(db: &Path, deployment: i64, mode: Mode, e: &std::io::Error) -> UserError {
+    let log = super::service::worker_log(db, deployment);
+    let why = if e.raw_os_error() == Some(libc::ENOSPC) || crate::host::disk_full(&log) {
+        crate::host::full_disk_words(&log)
+    } else {
+        format!("{}: {e}", log.display())
+    };
+    let message = format!(
+        "the rollout worker of deployment {deployment} cannot write its log: {why}; \
+         it changed nothing"
+    );
+    if mode != Mode::Run {
+        return UserError::new(Code::Store, message)
+            .hint("free space there, then run `rollguard recover` again");
+    }
+    let then = "free space there, then deploy again";
+    match Store::open(db).and_then(|s| end_unstarted(&s, deployment, &format!("{message}; {then}")))
+    {
+        Ok(()) => UserError::new(Code::Store, message).hint(then),
+        Err(se) => UserError::new(Code::Store, message).hint(format!(
+            "free space there, then run `rollguard recover` on the app (the deployment could \
+             not be ended: {})",
+            se.message()
+        )),
+    }
+}
+
+/// Ends deployment `id`, which has not started, as failed with `why`, and
+/// releases its lock (taken over first, when it is still the
+/// deployment's).
+fn end_unstarted(store: &Store, id: i64, why: &str) -> Result<(), crate::store::StoreError> {
+    let Some(row) = store.deployment(id)? else {
+        return Ok(());
+    };
+    let app = row.app;
+    store.record(
+        &app,
+        Some(id),
+        "rollguard",
+        Some(why),
+        &EventKind::RolloutFailed {
+            trigger: Trigger::Store,
+            code: Code::Store.as_str().into(),
+            evidence: json!({"changed": []}),
+        },
+    )?;
+    let me = lock::me();
+    if store
+        .lock(&app)?
+        .is_some_and(|l| l.deployment_id == Some(id))
+    {
+        store.set_lock_owner(&app, &me)?;
+        if store.unlock(&app, &me)? {
+            store.record(&app, Some(id), "rollguard", None, &EventKind::LockReleased)?;
+        }
+    }
+    store.finish_deployment(
+        id,
+        DeploymentState::Failed.as_str(),
+        Outcome::Failed.as_str(),
+    )
 }
 
 /// Releases the lock of `app` if `owner` still holds it.
