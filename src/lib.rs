@@ -73,7 +73,7 @@
 //!
 //! | module | holds | does not |
 //! |---|---|---|
-//! | [`config`] | serde types, discovery, `[[notify]]` receivers (kept by each app they hear of, their URLs, keys, passwords and tokens as secrets), `${ENV}` interpolation (the values kept as secrets, masked or templated before they are stored or logged), validation with `FILE:LINE:COL`, durations with bounds | run anything |
+//! | [`config`] | serde types, discovery, `[[notify]]` receivers (kept by each app they hear of, their URLs, keys, passwords and tokens as secrets), `${ENV}` interpolation (the values kept as secrets, masked or templated before they are stored or logged), validation with `FILE:LINE:COL` (its errors printed with control characters escaped), durations with bounds | run anything |
 //! | [`model`] | the vocabulary: probe results, error kinds, verdicts, `Version`; [`model::rollout`]: deployment and batch states (and where a batch settles when its deployment ends), change actions, verbs, outcomes, triggers, sides; [`model::event`]: `EventKind`, every event with its typed payload (kinds and JSON meet only in its `to_stored`/`from_stored`; a gate's evidence stored flat, older nested records lifted on read); [`model::evidence`]: what a gate saw; [`model::incident`]: what an incident holds | I/O |
 //! | [`error`] | the one [`error::Code`] enum (`E_...`, exit code, meaning) and [`error::UserError`] | decide anything |
 //! | [`printable`] | control characters made visible before text reaches a terminal | |
@@ -110,8 +110,8 @@
 //!    templates whose values are quoted.
 //! 6. Errors a user sees have a stable code from [`error::Code`] and say
 //!    what to do next; the README's table is checked against the enum.
-//! 7. Nothing a host sends reaches a terminal raw ([`printable`]); no
-//!    secret reaches the store, a log or `--json`.
+//! 7. Nothing a host sends or a config holds reaches a terminal raw
+//!    ([`printable`]); no secret reaches the store, a log or `--json`.
 
 pub mod agent;
 pub mod audit;

@@ -430,7 +430,7 @@ fn check(explicit: Option<&Path>) -> ExitCode {
     let instances: usize = fleet.apps.iter().map(|a| a.instances.len()).sum();
     println!(
         "{}: ok: {} hosts, {} apps, {} instances, {} probes",
-        fleet.source.display(),
+        printable(&fleet.source.display().to_string()),
         fleet.hosts.len(),
         fleet.apps.len(),
         instances,
