@@ -435,7 +435,7 @@ pub fn summary(event: &EventKind) -> String {
         K::LockTaken => "lock taken".into(),
         K::LockBroken { lock } => lock_summary(lock),
         K::LockReleased => "lock released".into(),
-        K::LockLost => "the lock was broken by someone else".into(),
+        K::LockLost => "the lock was taken from the rollout's worker, which stopped".into(),
         K::DeploymentSuperseded => "superseded by a later deployment".into(),
         K::RecoverRequested => "recovery requested".into(),
         K::RolloutStarted { plan, .. } => rollout_summary(plan),

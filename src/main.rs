@@ -338,7 +338,9 @@ async fn run(cli: Cli) -> ExitCode {
             match rollout::worker::run(&db_path(&cli), deployment, mode).await {
                 Ok(f) => ExitCode::from(f.outcome.exit_code()),
                 Err(e) => {
-                    eprintln!("{e}");
+                    // Its log may be on a full disk: not a reason to panic.
+                    use std::io::Write as _;
+                    let _ = writeln!(std::io::stderr(), "{e}");
                     ExitCode::FAILURE
                 }
             }
@@ -402,11 +404,13 @@ fn guarded(cli: &Cli, verb: Verb, args: &rollout::cli::GuardedVerbArgs) -> ExitC
 fn init_worker_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROLLGUARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // The worker's standard error is its log file: no colour codes.
+    // The worker's standard error is its log file: no colour codes, and a
+    // line that cannot be written (a full disk) is lost, not a panic.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(false)
+        .log_internal_errors(false)
         .try_init();
 }
 
@@ -426,7 +430,7 @@ fn check(explicit: Option<&Path>) -> ExitCode {
     let instances: usize = fleet.apps.iter().map(|a| a.instances.len()).sum();
     println!(
         "{}: ok: {} hosts, {} apps, {} instances, {} probes",
-        fleet.source.display(),
+        printable(&fleet.source.display().to_string()),
         fleet.hosts.len(),
         fleet.apps.len(),
         instances,

@@ -1009,3 +1009,50 @@ fn an_error_never_quotes_a_value_from_the_environment() {
     assert!(!errs[0].contains("s3cret"), "{errs:?}");
     assert!(errs[0].contains("***"), "{errs:?}");
 }
+
+/// `rollguard check` on a config whose values or path hold control
+/// characters: what it prints of them is escaped, as what hosts send is;
+/// nothing sets the terminal's title or clears its screen.
+#[test]
+fn check_prints_nothing_from_a_config_raw() {
+    let dir = std::env::temp_dir().join(format!("rollguard-test-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let check = |file: &Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollguard"))
+            .arg("--config")
+            .arg(file)
+            .arg("check")
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), said)
+    };
+    let raw = |said: &str| said.chars().any(|c| c.is_control() && c != '\n');
+
+    // The issue's app name: an OSC that sets the title, then a clear.
+    let hostile = BASE.replace(
+        "name = \"checkout\"",
+        r#"name = "web\u001b]0;pwned\u0007\u001b[2J""#,
+    );
+    let file = dir.join("fleet.toml");
+    std::fs::write(&file, &hostile).unwrap();
+    let (code, said) = check(&file);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("is not allowed"), "{said}");
+    assert!(!raw(&said), "printed raw: {said:?}");
+    assert!(said.contains(r"web\x1b]0;pwned\x07\x1b[2J"), "{said}");
+
+    // A valid config at a path with the same bytes in its name.
+    let file = dir.join("fleet\u{1b}]0;pwned\u{7}.toml");
+    std::fs::write(&file, BASE).unwrap();
+    let (code, said) = check(&file);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains(": ok:"), "{said}");
+    assert!(!raw(&said), "printed raw: {said:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

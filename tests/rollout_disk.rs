@@ -604,3 +604,94 @@ fn store_writes_on_a_full_disk_fail_rather_than_return_a_lost_id() {
     disk.free();
     assert!(lost.is_empty(), "\n- {}", lost.join("\n- "));
 }
+
+/// `status` and `history` on a full disk, no other process having the
+/// history open: they still read it. A command that writes says in words
+/// that the disk is full and what to free.
+#[test]
+fn reading_commands_read_a_full_disk_and_writing_ones_say_it_is_full() {
+    let test = "reading_commands_read_a_full_disk";
+    let Some(env) = Env::new(test, "nginx", "") else {
+        return;
+    };
+    let Some(disk) = Disk::mount(test, "4m") else {
+        return;
+    };
+    let db = disk.join("history.db");
+    let (code, out, err) =
+        rollguard(&env, &db, &["deploy", "web", "v1", "--yes"], secs(120)).expect("deploy ends");
+    assert_eq!(code, 0, "deploy v1: {out}\n{err}");
+    // No process has the history open any more: the last one to close it
+    // folded its -wal file into it and removed it with the -shm file.
+    let companions = || ["-wal", "-shm"].map(|s| disk.join(&format!("history.db{s}")));
+    let end = Instant::now() + secs(30);
+    while companions().iter().any(|p| p.exists()) {
+        assert!(
+            Instant::now() < end,
+            "the history is still open: {:?}",
+            companions()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    disk.fill();
+
+    let (code, out, err) = rollguard(&env, &db, &["status", "web"], secs(30)).expect("status ends");
+    assert_eq!(code, 0, "status on a full disk: {out}\n{err}");
+    assert!(out.contains("v1"), "{out}");
+    let (code, out, err) =
+        rollguard(&env, &db, &["history", "web"], secs(30)).expect("history ends");
+    assert_eq!(code, 0, "history on a full disk: {out}\n{err}");
+    assert!(out.contains("deployed"), "{out}");
+
+    let (code, out, err) =
+        rollguard(&env, &db, &["deploy", "web", "v2", "--yes"], secs(60)).expect("deploy ends");
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("E_STORE"), "{err}");
+    assert!(
+        err.contains(&format!("the disk holding {} is full", db.display())),
+        "{err}"
+    );
+    assert!(err.contains("free space there"), "{err}");
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"], "nothing moved");
+    disk.free();
+}
+
+/// The worker's log is on a full disk (its history is not): the worker
+/// changes nothing, the rollout ends as failed with `E_STORE`, in words
+/// that say the disk is full and what to free, and the lock is free.
+#[test]
+fn a_worker_that_cannot_write_its_log_changes_nothing_and_says_the_disk_is_full() {
+    let test = "a_worker_that_cannot_write_its_log";
+    let Some(env) = Env::new(test, "nginx", "") else {
+        return;
+    };
+    env.deploy_ok("v1", "rolling");
+    let Some(disk) = Disk::mount(test, "1m") else {
+        return;
+    };
+    disk.fill();
+    let logs = env.dir.join("rollouts");
+    std::fs::remove_dir_all(&logs).unwrap();
+    std::os::unix::fs::symlink(&disk.dir.0, &logs).unwrap();
+    let db = env.dir.join("history.db");
+
+    let (code, out, err) =
+        rollguard(&env, &db, &["deploy", "web", "v2", "--yes"], secs(120)).expect("deploy ends");
+    let said = format!("{out}\n{err}");
+    assert_eq!(code, 1, "{said}");
+    assert!(!said.contains("E_EXEC"), "{said}");
+    assert!(said.contains("E_STORE"), "{said}");
+    assert!(said.contains("is full"), "{said}");
+    assert!(said.contains("free space there"), "{said}");
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"], "nothing moved");
+
+    let (code, out, err) =
+        rollguard(&env, &db, &["status", "web", "--json"], secs(30)).expect("status ends");
+    assert_eq!(code, 0, "{out}\n{err}");
+    let s: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(s[0]["lock"].is_null(), "the lock is free: {s}");
+    assert_eq!(s[0]["interrupted"], false, "{s}");
+    assert_eq!(s[0]["last"]["outcome"], "failed", "{s}");
+    disk.free();
+    std::fs::remove_file(&logs).unwrap();
+}

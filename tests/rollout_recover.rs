@@ -316,3 +316,229 @@ fn deploy_without_a_way_back_is_refused_at_preflight() {
     assert_eq!(code, 1);
     assert!(err.contains("E_ARTIFACT_MISSING"), "{err}");
 }
+
+/// A `sleep` started by the test: a live process whose pid a lock can
+/// name. Killed on drop.
+struct Sleeper(std::process::Child);
+
+impl Sleeper {
+    fn start() -> Sleeper {
+        Sleeper(
+            std::process::Command::new("sleep")
+                .arg("600")
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn pid(&self) -> i64 {
+        i64::from(self.0.id())
+    }
+
+    /// Its start time, as `/proc` says.
+    fn start_time(&self) -> i64 {
+        rollguard::host::stat(self.pid()).unwrap().start as i64
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn history(env: &Env) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();
+    c.busy_timeout(Duration::from_secs(5)).unwrap();
+    c
+}
+
+/// Deploys v2 detached and kills its worker once web-1 serves v2.
+fn interrupted_v2(env: &Env) {
+    started(env, &[]);
+    let p = env.ports[0];
+    wait_for("v2 on web-1", Duration::from_secs(20), || {
+        version_at(p) == "v2"
+    });
+    let pid = worker_pid(env);
+    kill9(pid);
+    wait_for("the worker to die", Duration::from_secs(5), || {
+        !rollguard::host::pid_alive(i64::from(pid))
+    });
+}
+
+/// Whether `status web --json` calls its rollout interrupted.
+fn interrupted(env: &Env) -> bool {
+    let (code, out, err) = env.rollguard(&["status", "web", "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    s[0]["interrupted"] == true
+}
+
+#[test]
+fn a_lock_whose_pid_went_to_another_process_or_whose_heartbeat_is_old_is_abandoned() {
+    let Some(env) = Env::new("reused_pid", "nginx", "") else {
+        return;
+    };
+    env.deploy_ok("v1", "rolling");
+    let sleep = Sleeper::start();
+
+    // The worker dies and its pid goes to another process (the `sleep`),
+    // which started later; the heartbeat is fresh.
+    interrupted_v2(&env);
+    let recorded: Option<i64> = history(&env)
+        .query_row("SELECT owner_start FROM locks WHERE app = 'web'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let recorded = recorded.expect("the worker recorded its start time");
+    assert_ne!(recorded, sleep.start_time());
+    history(&env)
+        .execute(
+            "UPDATE locks SET owner_pid = ?1, heartbeat_ms = ?2 WHERE app = 'web'",
+            rusqlite::params![sleep.pid(), rollguard::model::now_ms()],
+        )
+        .unwrap();
+    assert!(interrupted(&env), "status: the rollout is interrupted");
+    let (_, out, _) = env.rollguard(&["status", "web"]);
+    assert!(out.contains("INTERRUPTED"), "{out}");
+    let (code, out, err) = env.rollguard(&["recover", "web", "--rollback"]);
+    assert_eq!(code, 3, "recover takes the abandoned lock: {out}\n{err}");
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"]);
+
+    // The issue's case: the pid names a live process (here with the start
+    // time the lock recorded, so the pid alone says "alive") but the
+    // heartbeat is 42 s old: stale whatever the pid says.
+    interrupted_v2(&env);
+    history(&env)
+        .execute(
+            "UPDATE locks SET owner_pid = ?1, owner_start = ?2, heartbeat_ms = ?3 \
+             WHERE app = 'web'",
+            rusqlite::params![
+                sleep.pid(),
+                sleep.start_time(),
+                rollguard::model::now_ms() - 42_000
+            ],
+        )
+        .unwrap();
+    assert!(interrupted(&env), "status: the rollout is interrupted");
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v2", "--yes", "--break-lock"]);
+    assert_eq!(code, 0, "--break-lock takes the stale lock: {out}\n{err}");
+    assert!(out.contains("superseded"), "{out}");
+    assert_eq!(env.served(&env.ports), ["v2", "v2", "v2"]);
+    let why: String = history(&env)
+        .query_row(
+            "SELECT reason FROM events WHERE kind = 'lock_broken' ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(why.contains("heartbeat is 42s old"), "{why}");
+
+    // A live holder with a fresh heartbeat keeps its lock: both refuse.
+    history(&env)
+        .execute(
+            "INSERT INTO locks (app, owner_user, owner_host, owner_pid, owner_start, reason, \
+             acquired_ms, heartbeat_ms) VALUES ('web', 'ana', ?1, ?2, ?3, 'deploy v9', ?4, ?4)",
+            rusqlite::params![
+                rollguard::host::hostname(),
+                sleep.pid(),
+                sleep.start_time(),
+                rollguard::model::now_ms()
+            ],
+        )
+        .unwrap();
+    let (code, _, err) = env.rollguard(&["deploy", "web", "v1", "--yes", "--break-lock"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("E_LOCKED") && err.contains("still runs here"),
+        "{err}"
+    );
+    history(&env)
+        .execute("DELETE FROM locks WHERE app = 'web'", [])
+        .unwrap();
+}
+
+/// Deploys v2 detached with a long monitor; returns (deployment, worker
+/// pid) once every instance serves v2 (the worker then watches).
+fn watching_v2(env: &Env) -> (i64, i32) {
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v2", "--yes", "--detach", "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let started: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let ports = env.ports.clone();
+    wait_for("v2 everywhere", Duration::from_secs(30), || {
+        env.served(&ports).iter().all(|v| v == "v2")
+    });
+    (
+        started["id"].as_i64().unwrap(),
+        started["worker_pid"].as_i64().unwrap() as i32,
+    )
+}
+
+#[test]
+fn a_worker_that_cannot_keep_its_lock_stops_before_it_may_be_broken() {
+    let Some(env) = Env::new("fenced", "nginx", "") else {
+        return;
+    };
+    env.deploy_ok("v1", "rolling");
+    env.edit_config("monitor = \"3s\"", "monitor = \"300s\"");
+    let log = |id: i64| {
+        std::fs::read_to_string(env.dir.join(&format!("rollouts/{id}.log"))).unwrap_or_default()
+    };
+
+    // The history stays locked by another program: the worker cannot
+    // refresh its lock, and stops on its own while the lock is held.
+    let (id, worker) = watching_v2(&env);
+    let blocker = history(&env);
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    wait_for(
+        "the worker to stop while its lock cannot be refreshed",
+        Duration::from_secs(120),
+        || !rollguard::host::pid_alive(i64::from(worker)),
+    );
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    let said = log(id);
+    assert!(
+        said.contains("E_STORE") && said.contains("could not refresh the lock"),
+        "{said}"
+    );
+    assert!(interrupted(&env), "status: the rollout is interrupted");
+    let (code, out, err) = env.rollguard(&["recover", "web", "--rollback"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"]);
+
+    // Its lock is taken by another process: it stops at once, and says so.
+    let (id, worker) = watching_v2(&env);
+    let sleep = Sleeper::start();
+    history(&env)
+        .execute(
+            "UPDATE locks SET owner_pid = ?1, owner_start = ?2 WHERE app = 'web'",
+            rusqlite::params![sleep.pid(), sleep.start_time()],
+        )
+        .unwrap();
+    wait_for(
+        "the worker to stop once its lock is another's",
+        Duration::from_secs(30),
+        || !rollguard::host::pid_alive(i64::from(worker)),
+    );
+    let said = log(id);
+    assert!(
+        said.contains("E_LOCKED") && said.contains("lost the lock"),
+        "{said}"
+    );
+    let lost: i64 = history(&env)
+        .query_row(
+            "SELECT count(*) FROM events WHERE kind = 'lock_lost' AND deployment_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(lost, 1);
+    drop(sleep);
+    // The sleep is gone: its lock is abandoned, and recovery takes it.
+    let (code, out, err) = env.rollguard(&["recover", "web", "--rollback"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"]);
+}

@@ -27,6 +27,7 @@ fn owner(pid: u32) -> LockOwner {
         user: "alice".into(),
         host: "ops-1".into(),
         pid,
+        start: Some(u64::from(pid) * 10),
     }
 }
 
@@ -597,8 +598,8 @@ fn lock_lifecycle() {
     assert_eq!(store.lock("web").unwrap().unwrap().deployment_id, Some(d));
 
     // A non-owner can neither refresh nor release it.
-    assert!(!other.heartbeat("web", 200).unwrap());
-    assert!(!other.unlock("web", 200).unwrap());
+    assert!(!other.heartbeat("web", &owner(200)).unwrap());
+    assert!(!other.unlock("web", &owner(200)).unwrap());
     assert_eq!(store.lock("web").unwrap().unwrap().owner_pid, 100);
 
     // Hand over to a worker: the old pid loses it, the new one has it.
@@ -612,24 +613,41 @@ fn lock_lifecycle() {
             .unwrap()
             .is_stale(now_ms(), 60_000)
     );
-    store.set_lock_owner_pid("web", 300).unwrap();
+    store.set_lock_owner("web", &owner(300)).unwrap();
     let l = store.lock("web").unwrap().unwrap();
     assert_eq!(l.owner_pid, 300);
     assert!(!l.is_stale(now_ms(), 60_000), "hand-over is a heartbeat");
-    assert!(!store.heartbeat("web", 100).unwrap());
+    assert!(!store.heartbeat("web", &owner(100)).unwrap());
     raw(&path)
         .execute("UPDATE locks SET heartbeat_ms = 1 WHERE app = 'web'", [])
         .unwrap();
-    assert!(store.heartbeat("web", 300).unwrap());
+    assert!(store.heartbeat("web", &owner(300)).unwrap());
     assert!(store.lock("web").unwrap().unwrap().heartbeat_ms >= before);
 
-    assert!(!store.unlock("web", 100).unwrap());
-    assert!(store.unlock("web", 300).unwrap());
+    // The same pid on another host, or a later process given that pid
+    // (another start time), is not the holder.
+    let elsewhere = LockOwner {
+        host: "ops-2".into(),
+        ..owner(300)
+    };
+    let later = LockOwner {
+        start: Some(4_200),
+        ..owner(300)
+    };
+    for not_holder in [&elsewhere, &later] {
+        assert!(!store.heartbeat("web", not_holder).unwrap());
+        assert!(!store.unlock("web", not_holder).unwrap());
+    }
+    assert_eq!(store.lock("web").unwrap().unwrap().owner_start, Some(3_000));
+    assert!(!store.unlock("web", &owner(100)).unwrap());
+    assert!(store.unlock("web", &owner(300)).unwrap());
     assert!(store.lock("web").unwrap().is_none());
-    assert!(!store.unlock("web", 300).unwrap());
-    assert!(!store.heartbeat("web", 300).unwrap());
+    assert!(!store.unlock("web", &owner(300)).unwrap());
+    assert!(!store.heartbeat("web", &owner(300)).unwrap());
     assert!(is_no_row(&store.set_lock_deployment("web", d).unwrap_err()));
-    assert!(is_no_row(&store.set_lock_owner_pid("web", 1).unwrap_err()));
+    assert!(is_no_row(
+        &store.set_lock_owner("web", &owner(1)).unwrap_err()
+    ));
 
     // break_lock returns what it removed, whoever held it.
     let broken = store.break_lock("api").unwrap().unwrap();
@@ -671,7 +689,7 @@ fn try_lock_race_has_exactly_one_winner() {
                     };
                     barrier.wait();
                     if won {
-                        assert!(store.unlock("web", pid).unwrap());
+                        assert!(store.unlock("web", &owner(pid)).unwrap());
                     }
                     barrier.wait();
                 }
@@ -1033,4 +1051,52 @@ fn damaged_pages_are_errors_not_empty_answers() {
     // Writers fail the same way rather than writing into the damage.
     let e = store.send_command("app-0", Some(dep), "pause", "bob", None);
     assert!(e.is_err(), "send a command: {e:?}");
+}
+
+/// A history from before locks recorded their holder's start time: read
+/// as it is (the lock without a start time), and upgraded by a command
+/// that writes, its lock kept.
+#[test]
+fn a_lock_of_a_history_before_start_times_reads_and_upgrades() {
+    use rollguard::store::schema::{LOCK_START_FROM, MIGRATIONS, SCHEMA_VERSION};
+    let dir = TempDir::new("rollout-lock-v4");
+    let path = dir.join("h.db");
+    let before = LOCK_START_FROM - 1;
+    {
+        let c = raw(&path);
+        c.pragma_update(None, "journal_mode", "WAL").unwrap();
+        for m in &MIGRATIONS[..before as usize] {
+            c.execute_batch(m).unwrap();
+        }
+        c.pragma_update(None, "user_version", before).unwrap();
+        c.execute(
+            "INSERT INTO locks (app, owner_user, owner_host, owner_pid, reason, acquired_ms, \
+             heartbeat_ms) VALUES ('web', 'alice', 'ops-1', 4242, 'deploy 2', 1000, 2000)",
+            [],
+        )
+        .unwrap();
+    }
+    let old = Store::open_read_only(&path).unwrap();
+    assert_eq!(old.schema_version().unwrap(), before);
+    let l = old.lock("web").unwrap().unwrap();
+    assert_eq!(
+        (l.owner_pid, l.owner_start, l.heartbeat_ms),
+        (4242, None, 2000)
+    );
+    drop(old);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(store.lock("web").unwrap(), Some(l));
+    // The lock's old holder is a pid alone: it refreshes and releases it
+    // only without a start time.
+    let mut holder = LockOwner {
+        start: None,
+        ..owner(4242)
+    };
+    assert!(store.heartbeat("web", &holder).unwrap());
+    holder.start = Some(1);
+    assert!(!store.unlock("web", &holder).unwrap());
+    holder.start = None;
+    assert!(store.unlock("web", &holder).unwrap());
 }

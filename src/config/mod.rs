@@ -17,6 +17,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::error::Code;
+use crate::printable::printable;
 
 pub use duration::{format_duration, parse_duration};
 pub use notify::{COMMAND_PLACEHOLDERS, EmailSpec, PAGERDUTY_URL, Receiver, ReceiverKind, SmtpTls};
@@ -38,18 +39,21 @@ pub struct ConfigError {
     pub hint: Option<String>,
 }
 
+/// Every text of a config error is printed as [`printable`] makes it: a
+/// value from the file (an app's name holding an escape sequence) or its
+/// path never reaches the terminal raw.
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{}:{}:{}: {}",
-            self.file.display(),
+            printable(&self.file.display().to_string()),
             self.line,
             self.col,
-            self.message
+            printable(&self.message)
         )?;
         if let Some(h) = &self.hint {
-            write!(f, "\n  hint: {h}")?;
+            write!(f, "\n  hint: {}", printable(h))?;
         }
         Ok(())
     }
@@ -80,7 +84,7 @@ impl fmt::Display for LoadError {
             LoadError::NotFound { tried } => {
                 writeln!(f, "{}: no config file found; looked in:", Code::Config)?;
                 for t in tried {
-                    writeln!(f, "  {}", t.display())?;
+                    writeln!(f, "  {}", printable(&t.display().to_string()))?;
                 }
                 write!(
                     f,
@@ -92,7 +96,7 @@ impl fmt::Display for LoadError {
                     f,
                     "{}: cannot read {}: {error}",
                     Code::Config,
-                    file.display()
+                    printable(&file.display().to_string())
                 )
             }
             LoadError::Invalid(errors) => {

@@ -267,11 +267,7 @@ fn processes() -> Option<Vec<Proc>> {
 /// `/proc/PID/stat` (pgid, start time, state) and `cmdline`; `None` when
 /// the process is gone or has ended (a zombie).
 fn process(pid: i32) -> Option<Proc> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (state, pgid, start) = parse_stat(&stat)?;
-    if matches!(state, 'Z' | 'X' | 'x') {
-        return None;
-    }
+    let stat = crate::host::stat(i64::from(pid)).filter(|s| !s.ended())?;
     let args = std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| {
             b.split(|c| *c == 0)
@@ -282,22 +278,10 @@ fn process(pid: i32) -> Option<Proc> {
         .unwrap_or_default();
     Some(Proc {
         pid,
-        pgid,
-        start,
+        pgid: stat.pgid,
+        start: stat.start,
         args,
     })
-}
-
-/// State, process group and start time from a `/proc/PID/stat` line. The
-/// command name comes in parentheses and may hold anything, so the fields
-/// are counted from the last `)`.
-fn parse_stat(stat: &str) -> Option<(char, i32, u64)> {
-    let rest = stat.get(stat.rfind(')')? + 1..)?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let state = f.first()?.chars().next()?;
-    let pgid = f.get(2)?.parse().ok()?;
-    let start = f.get(19)?.parse().ok()?;
-    Some((state, pgid, start))
 }
 
 /// Whether an argument is one of `dirs` or a path (or text) inside one.
@@ -415,16 +399,6 @@ fn stop_nginx(mut child: Child) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_fields_are_counted_from_the_last_parenthesis() {
-        let line =
-            "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
-        assert_eq!(parse_stat(line), Some(('S', 4242, 987_654)));
-        assert_eq!(parse_stat("garbage"), None);
-        assert_eq!(parse_stat("1 (x) S 1"), None);
-        assert_eq!(parse_stat(""), None);
-    }
 
     #[test]
     fn only_the_folder_itself_or_paths_inside_it_count() {

@@ -53,7 +53,8 @@ pub enum EventKind {
     },
     /// The lock was released at the end.
     LockReleased,
-    /// The lock was broken by someone else while the rollout ran.
+    /// The lock was broken or taken by another process while the rollout
+    /// ran: its worker stopped there.
     LockLost,
     /// The deployment was interrupted and a later one of the app started.
     DeploymentSuperseded,

@@ -24,10 +24,10 @@ use super::probing::Probing;
 use super::reader;
 use super::{Ctx, SharedStore, with_store};
 use crate::config::Fleet;
+use crate::host::{hostname, pid_alive, whoami};
 use crate::metrics;
 use crate::model::now_ms;
 use crate::notify::{Notifier, Stream};
-use crate::rollout::lock::{hostname, pid_alive, whoami};
 use crate::store::{LeaseHolder, LeaseTake};
 
 /// The role the lease is for.

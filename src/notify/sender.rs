@@ -113,7 +113,7 @@ impl Notifier {
 fn token() -> String {
     format!(
         "{}:{}:{}",
-        crate::rollout::lock::hostname(),
+        crate::host::hostname(),
         std::process::id(),
         crate::monitor::lease::token()
     )

@@ -480,7 +480,9 @@ pub async fn follow(store: &Store, id: i64, worker_pid: u32, json_out: bool) -> 
             }
             return outcome.exit_code();
         }
-        if !lock::pid_alive(i64::from(worker_pid)) && started.elapsed() > Duration::from_secs(2) {
+        if !crate::host::pid_alive(i64::from(worker_pid))
+            && started.elapsed() > Duration::from_secs(2)
+        {
             let gone = format!(
                 "the rollout worker (pid {worker_pid}) of deployment {id} is gone before the end"
             );
@@ -491,6 +493,14 @@ pub async fn follow(store: &Store, id: i64, worker_pid: u32, json_out: bool) -> 
                 Some((code, line)) => {
                     UserError::new(code, format!("{gone}; its log ends: {}", printable(&line)))
                 }
+                // It could not say why: its log's disk is full.
+                None if crate::host::disk_full(&log) => UserError::new(
+                    Code::Store,
+                    format!(
+                        "{gone}: it could not write its log, {}: free space there",
+                        printable(&crate::host::full_disk_words(&log))
+                    ),
+                ),
                 None => UserError::new(Code::Exec, gone),
             }
             .hint(format!(
@@ -559,7 +569,7 @@ pub fn command(fleet: Option<&Fleet>, db: &Path, verb: Verb, args: &VerbArgs) ->
             &store,
             &args.app,
             verb,
-            &lock::whoami(),
+            &crate::host::whoami(),
             args.reason.as_deref(),
         )
         .map_err(|e| unknown_app(&store, fleet, &args.app, e))

@@ -6,21 +6,36 @@
 //! A lock is taken by the process that starts a rollout (in the start's
 //! transaction, [`Store::start_deployment`]), handed to the rollout's
 //! worker, refreshed by the worker every [`HEARTBEAT`], and released by the
-//! engine before it records the outcome. A lock may be broken only when it
-//! is abandoned: held on this host by a process that is gone, or held on
-//! another host with a heartbeat older than [`STALE_AFTER`].
+//! engine before it records the outcome. Its holder is its host, pid and
+//! the start time of that process, so a pid given to another process after
+//! the holder died is not taken for the holder. A lock may be broken only
+//! when it is abandoned ([`stale_reason`]): its heartbeat is older than
+//! [`STALE_AFTER`], wherever it is held and whatever runs with its pid; or
+//! it is held on this host and no process runs with its pid and start
+//! time. A worker that cannot refresh its lock for [`FENCE_AFTER`] (a
+//! full disk, a history locked by another program) stops at once, before
+//! anyone may break it (`worker.rs`).
 
 use std::time::Duration;
 
 use crate::error::{Code, UserError};
+use crate::host::{self, Pid, hostname, whoami};
 use crate::model::now_ms;
 use crate::store::{Lock, LockOwner, Store, StoreError};
 
-/// A lock whose heartbeat is older than this may be broken.
+/// A lock whose heartbeat is older than this may be broken, whatever its
+/// pid says.
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
 
 /// How often the worker refreshes its lock.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// A worker that could not refresh its lock for this long stops acting.
+/// With the time one store call may wait for the history
+/// ([`crate::store::BUSY_TIMEOUT`]) and the worker's grace to stop
+/// (`worker::FENCE_GRACE`), it has stopped before [`STALE_AFTER`], when its
+/// lock may be broken.
+pub const FENCE_AFTER: Duration = Duration::from_secs(15);
 
 /// Who this process is, as a lock owner.
 pub fn me() -> LockOwner {
@@ -28,79 +43,46 @@ pub fn me() -> LockOwner {
         user: whoami(),
         host: hostname(),
         pid: std::process::id(),
+        start: host::own_start(),
     }
 }
 
-/// The user running rollguard: `$USER`, else the password database.
-pub fn whoami() -> String {
-    if let Ok(u) = std::env::var("USER").or_else(|_| std::env::var("LOGNAME"))
-        && !u.is_empty()
-    {
-        return u;
-    }
-    // SAFETY: getpwuid returns a pointer to static storage or null; the
-    // name is copied out at once.
-    unsafe {
-        let uid = libc::getuid();
-        let pw = libc::getpwuid(uid);
-        if !pw.is_null() && !(*pw).pw_name.is_null() {
-            return std::ffi::CStr::from_ptr((*pw).pw_name)
-                .to_string_lossy()
-                .into_owned();
-        }
-        format!("uid{uid}")
-    }
-}
-
-/// This machine's host name.
-pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    if !ok {
-        return "localhost".into();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
-/// Whether process `pid` runs on this machine. A zombie (exited, not yet
-/// reaped: an orphaned worker whose init does not reap) counts as gone.
-pub fn pid_alive(pid: i64) -> bool {
-    let Ok(p) = i32::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks that the process exists.
-    if p <= 0 || unsafe { libc::kill(p, 0) } != 0 {
-        return false;
-    }
-    match std::fs::read_to_string(format!("/proc/{p}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => true,
-    }
-}
-
-/// Why `lock` may be broken (stale heartbeat, or a dead pid here), or
-/// `None` while its holder is alive.
+/// Why `lock` may be broken (stale heartbeat, or its process here gone),
+/// or `None` while its holder is alive.
 pub fn breakable(lock: &Lock) -> Option<String> {
-    stale_reason(lock, now_ms(), &hostname(), pid_alive)
+    stale_reason(lock, now_ms(), &hostname(), host::pid)
 }
 
 /// [`breakable`] with the clock, host and process check given: pure.
+/// `pid` says what runs with a pid on this host.
+///
+/// - Held on this host: abandoned when no live process has its pid, or
+///   the one that has it started at another time than the holder (the pid
+///   was given to another process).
+/// - Anywhere: abandoned when its heartbeat is older than [`STALE_AFTER`]
+///   (a holder that cannot refresh it has stopped by then, see
+///   [`FENCE_AFTER`]; a heartbeat from a clock ahead of ours is fresh).
 pub fn stale_reason(
     lock: &Lock,
     now_ms: i64,
     this_host: &str,
-    alive: impl Fn(i64) -> bool,
+    pid: impl Fn(i64) -> Pid,
 ) -> Option<String> {
-    // On this host the process itself says: a live holder keeps its lock
-    // even when its heartbeat lags (a full disk stops heartbeats, not the
-    // rollout), and a dead one has abandoned it at once.
+    let p = lock.owner_pid;
     if lock.owner_host == this_host {
-        return (!alive(lock.owner_pid)).then(|| format!("its process {} is gone", lock.owner_pid));
+        match pid(p) {
+            Pid::Gone => return Some(format!("its process {p} is gone")),
+            Pid::Live { start: Some(now) }
+                if lock
+                    .owner_start
+                    .is_some_and(|then| u64::try_from(then) != Ok(now)) =>
+            {
+                return Some(format!(
+                    "its process {p} is gone (pid {p} now belongs to a process started later)"
+                ));
+            }
+            Pid::Live { .. } => {}
+        }
     }
     let age = now_ms.saturating_sub(lock.heartbeat_ms);
     (age > STALE_AFTER.as_millis() as i64).then(|| format!("its heartbeat is {}s old", age / 1000))
@@ -119,19 +101,29 @@ pub fn locked_error(app: &str, lock: &Lock) -> UserError {
             lock.reason
         ),
     );
-    let lagging =
-        crate::model::now_ms().saturating_sub(lock.heartbeat_ms) > STALE_AFTER.as_millis() as i64;
     match breakable(lock) {
         Some(why) => e.hint(format!(
             "the lock looks abandoned ({why}); pass --break-lock to take it"
         )),
-        None if lagging => e.hint(format!(
-            "its process {} still runs here but has not refreshed the lock for a while \
-             (is the history database's disk full?); abort it with `rollguard abort`, or \
-             stop that process and pass --break-lock",
-            lock.owner_pid
-        )),
         None => e.hint("wait for that rollout to end, or abort it with `rollguard abort`"),
+    }
+}
+
+/// Why `lock` is live, in words, for a refusal to break it: how old its
+/// heartbeat is and, on this host, that its process still runs.
+pub fn live_because(lock: &Lock) -> String {
+    let age = now_ms().saturating_sub(lock.heartbeat_ms).max(0) / 1000;
+    let limit = STALE_AFTER.as_secs();
+    if lock.owner_host == hostname() {
+        format!(
+            "its heartbeat is {age}s old (under {limit}s) and its process {} still runs here",
+            lock.owner_pid
+        )
+    } else {
+        format!(
+            "its heartbeat is {age}s old (under {limit}s), from {}",
+            lock.owner_host
+        )
     }
 }
 
@@ -151,10 +143,10 @@ pub fn take(
     }
 }
 
-/// Refreshes the lock of `app` held by `pid`; `false` when it is no longer
-/// ours (it was broken).
-pub fn heartbeat(store: &Store, app: &str, pid: u32) -> Result<bool, StoreError> {
-    store.heartbeat(app, pid)
+/// Refreshes the lock of `app` held by `owner`; `false` when it is no
+/// longer theirs (it was broken).
+pub fn heartbeat(store: &Store, app: &str, owner: &LockOwner) -> Result<bool, StoreError> {
+    store.heartbeat(app, owner)
 }
 
 /// Breaks the lock of `app` when it is abandoned and records who broke it
@@ -169,9 +161,10 @@ pub fn break_abandoned(
         return Ok(None);
     };
     let Some(stale) = breakable(&lock) else {
-        return Err(locked_error(app, &lock).hint(
-            "its holder is alive: wait for that rollout, or abort it with `rollguard abort`",
-        ));
+        return Err(locked_error(app, &lock).hint(format!(
+            "its holder is alive ({}): wait for that rollout, or abort it with `rollguard abort`",
+            live_because(&lock)
+        )));
     };
     store.break_lock(app).map_err(store_error)?;
     store
@@ -220,6 +213,8 @@ fn local(ms: i64, format: &str) -> String {
 mod tests {
     use super::*;
 
+    const START: i64 = 5_000;
+
     fn lock(host: &str, pid: i64, heartbeat_ms: i64) -> Lock {
         Lock {
             app: "a".into(),
@@ -227,36 +222,111 @@ mod tests {
             owner_user: "u".into(),
             owner_host: host.into(),
             owner_pid: pid,
+            owner_start: Some(START),
             reason: "r".into(),
             acquired_ms: 0,
             heartbeat_ms,
         }
     }
 
+    /// A process with pid 7 started at `start` runs here.
+    fn live(start: i64) -> impl Fn(i64) -> Pid {
+        move |p| match p {
+            7 => Pid::Live {
+                start: Some(start as u64),
+            },
+            _ => Pid::Gone,
+        }
+    }
+
     #[test]
-    fn a_lock_is_abandoned_when_stale_or_its_process_here_is_gone() {
+    fn a_live_holder_here_with_a_fresh_heartbeat_keeps_its_lock() {
         let now = 100_000;
         let fresh = lock("here", 7, now - 1_000);
-        assert_eq!(stale_reason(&fresh, now, "here", |_| true), None);
-        assert!(
-            stale_reason(&fresh, now, "here", |_| false)
-                .unwrap()
-                .contains("process 7")
-        );
-        // A dead-looking pid on another host says nothing: it is not ours.
-        assert_eq!(stale_reason(&fresh, now, "there", |_| false), None);
-        let old = lock("there", 7, now - 31_000);
-        assert!(
-            stale_reason(&old, now, "here", |_| true)
-                .unwrap()
-                .contains("31s")
-        );
-        // A live holder on this host keeps its lock, however old its
-        // heartbeat (it may only be failing to write).
-        let lagging = lock("here", 7, now - 600_000);
-        assert_eq!(stale_reason(&lagging, now, "here", |_| true), None);
+        assert_eq!(stale_reason(&fresh, now, "here", live(START)), None);
+        // Its heartbeat just at the limit is still fresh.
+        let at_limit = lock("here", 7, now - 30_000);
+        assert_eq!(stale_reason(&at_limit, now, "here", live(START)), None);
+        // Where /proc cannot say when it started, the pid alone counts.
+        let unknown = |_| Pid::Live { start: None };
+        assert_eq!(stale_reason(&fresh, now, "here", unknown), None);
+        // A lock from before start times were recorded: the pid alone.
+        let old_row = Lock {
+            owner_start: None,
+            ..fresh.clone()
+        };
+        assert_eq!(stale_reason(&old_row, now, "here", live(START + 1)), None);
+    }
+
+    #[test]
+    fn a_holder_here_whose_pid_is_gone_or_given_to_another_process_is_abandoned() {
+        let now = 100_000;
+        let fresh = lock("here", 7, now - 1_000);
+        let gone = stale_reason(&fresh, now, "here", |_| Pid::Gone).unwrap();
+        assert!(gone.contains("process 7 is gone"), "{gone}");
+        // Pid 7 is alive, but it is another process: started later.
+        let reused = stale_reason(&fresh, now, "here", live(START + 4_200)).unwrap();
+        assert!(reused.contains("process 7 is gone"), "{reused}");
+        assert!(reused.contains("started later"), "{reused}");
+    }
+
+    #[test]
+    fn a_heartbeat_older_than_the_limit_is_stale_whatever_the_pid_says() {
+        let now = 100_000;
+        // The holder's own process still runs here, same start time: a
+        // holder that cannot refresh its lock has stopped by now.
+        let lagging = lock("here", 7, now - 31_000);
+        let why = stale_reason(&lagging, now, "here", live(START)).unwrap();
+        assert!(why.contains("31s"), "{why}");
+        // The issue's case: a reused pid and a 42 s old heartbeat.
+        let reused = lock("here", 7, now - 42_000);
+        assert!(stale_reason(&reused, now, "here", live(START + 1)).is_some());
+        // On another host, too.
+        let there = lock("there", 7, now - 600_000);
+        let why = stale_reason(&there, now, "here", live(START)).unwrap();
+        assert!(why.contains("600s"), "{why}");
+    }
+
+    #[test]
+    fn a_holder_on_another_host_with_a_fresh_heartbeat_keeps_its_lock() {
+        let now = 100_000;
+        let fresh = lock("there", 7, now - 1_000);
+        // Its pid says nothing here: it is not a process of this host.
+        assert_eq!(stale_reason(&fresh, now, "here", |_| Pid::Gone), None);
+        assert_eq!(stale_reason(&fresh, now, "here", live(START + 9)), None);
         // A heartbeat from the future (clocks disagree) is not stale.
         let ahead = lock("there", 7, now + 60_000);
-        assert_eq!(stale_reason(&ahead, now, "here", |_| true), None);
+        assert_eq!(stale_reason(&ahead, now, "here", |_| Pid::Gone), None);
+    }
+
+    #[test]
+    fn a_worker_stops_before_its_lock_may_be_broken() {
+        let worst = FENCE_AFTER
+            + crate::store::BUSY_TIMEOUT
+            + super::super::worker::COMMAND_POLL
+            + super::super::worker::FENCE_GRACE;
+        assert!(worst + Duration::from_secs(1) < STALE_AFTER, "{worst:?}");
+    }
+
+    #[test]
+    fn the_refusal_says_why_and_what_to_do() {
+        let now = now_ms();
+        let mine = Lock {
+            owner_pid: i64::from(std::process::id()),
+            owner_start: host::own_start().map(|s| s as i64),
+            ..lock(&hostname(), 0, now)
+        };
+        let e = locked_error("a", &mine);
+        assert_eq!(e.code, Code::Locked);
+        assert!(e.hint.as_deref().unwrap().contains("wait"), "{e}");
+        assert!(live_because(&mine).contains("still runs here"));
+        let stale = Lock {
+            heartbeat_ms: now - 42_000,
+            ..mine
+        };
+        let e = locked_error("a", &stale);
+        let hint = e.hint.as_deref().unwrap();
+        assert!(hint.contains("heartbeat is 42s old"), "{hint}");
+        assert!(hint.contains("--break-lock"), "{hint}");
     }
 }

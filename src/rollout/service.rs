@@ -90,7 +90,10 @@ pub async fn preflight(
         if !req.break_lock || abandoned.is_none() {
             let e = lock::locked_error(&req.app, &held);
             return Err(if req.break_lock {
-                e.hint("the lock is live (recent heartbeat, process alive); wait for that rollout or abort it")
+                e.hint(format!(
+                    "the lock is live ({}): wait for that rollout, or abort it with `rollguard abort`",
+                    lock::live_because(&held)
+                ))
             } else {
                 e
             });
@@ -209,8 +212,12 @@ pub fn start(
         events,
     };
     let written = match store.start_deployment(&record).map_err(|e| {
-        store_error(e)
-            .hint("nothing was started; free the disk or fix the database, then deploy again")
+        let then = if matches!(e, crate::store::StoreError::DiskFull { .. }) {
+            "nothing was started; free space there, then deploy again"
+        } else {
+            "nothing was started; free the disk or fix the database, then deploy again"
+        };
+        store_error(e).hint(then)
     })? {
         Ok(w) => w,
         Err(held) => return Err(lock::locked_error(&app.name, &held)),
@@ -258,7 +265,7 @@ fn spawn_worker(
             {
                 undo.push(format!("deployment {id} could not be marked failed: {se}"));
             }
-            if let Err(se) = store.unlock(app, owner.pid) {
+            if let Err(se) = store.unlock(app, owner) {
                 undo.push(format!("the lock of {app} could not be released: {se}"));
             }
             return Err(if undo.is_empty() {
@@ -271,7 +278,12 @@ fn spawn_worker(
     };
     // The worker takes the lock over itself as its first write; this only
     // closes the window until it runs, so a failure here is logged.
-    if let Err(e) = store.set_lock_owner_pid(app, pid) {
+    let worker = LockOwner {
+        pid,
+        start: crate::host::pid(i64::from(pid)).start(),
+        ..owner.clone()
+    };
+    if let Err(e) = store.set_lock_owner(app, &worker) {
         tracing::warn!("could not hand the lock of {app} to worker {pid}: {e}");
     }
     Ok((pid, log))
@@ -647,7 +659,7 @@ pub fn recover(
         &EventKind::RecoverRequested,
     ) {
         let mut err = store_error(e).hint("nothing was started");
-        if let Err(u) = store.unlock(app, owner.pid) {
+        if let Err(u) = store.unlock(app, owner) {
             err.message = format!(
                 "{}; the lock of {app} could not be released: {u}",
                 err.message

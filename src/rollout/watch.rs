@@ -222,8 +222,7 @@ mod tests {
         let id = deployment(&s, "v3");
         let me = LockOwner {
             user: "ana".into(),
-            host: super::super::lock::hostname(),
-            pid: std::process::id(),
+            ..crate::rollout::lock::me()
         };
         s.try_lock("web", &me, "deploy v3", Some(id))
             .unwrap()

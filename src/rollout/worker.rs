@@ -6,14 +6,29 @@
 //! notifier (`notify::sender`) while it runs and, once its rollout ended
 //! and the lock is free, for up to [`NOTIFY_FINISH`] until nothing is left
 //! to send, so its rollout's notifications go out with no console open.
+//!
+//! Two things stop a worker before it acts, or at once while it acts:
+//!
+//! - It cannot write its log (a full disk): nothing moves, since what it
+//!   did could not be read afterwards. A new rollout is then ended as
+//!   failed with `E_STORE` and the lock released, when the history can
+//!   still be written.
+//! - It is fenced: its lock was taken by another process, or it could not
+//!   refresh the lock for [`lock::FENCE_AFTER`] (a full disk, a history
+//!   locked by another program). The engine is dropped where it stands
+//!   and the worker exits with `E_LOCKED` or `E_STORE`, before anyone may
+//!   break the lock ([`lock::STALE_AFTER`]); what it did is in its records
+//!   (write before act), for `recover`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
 
 use super::engine::{Engine, Finished, Signal};
 use super::lock::{self, store_error};
@@ -21,10 +36,11 @@ use super::plan::Plan;
 use crate::config::{self, Fleet};
 use crate::driver::{Driver, Side};
 use crate::error::{Code, UserError};
-use crate::model::DeploymentKind;
+use crate::model::event::EventKind;
+use crate::model::{DeploymentKind, DeploymentState, Outcome, Trigger};
 use crate::notify::Notifier;
 use crate::probe::Prober;
-use crate::store::Store;
+use crate::store::{LockOwner, Store};
 
 /// What a deployment row's `plan` column holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -50,6 +66,10 @@ pub const NOTIFY_FINISH: Duration = Duration::from_secs(15);
 
 /// How often the worker looks for commands.
 pub const COMMAND_POLL: Duration = Duration::from_millis(250);
+
+/// How long a fenced worker's engine has to stop at its next wait before
+/// the worker's process ends at once (see [`lock::FENCE_AFTER`]).
+pub const FENCE_GRACE: Duration = Duration::from_secs(3);
 
 /// What a worker does with its deployment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,7 +118,18 @@ pub fn spawn(
         .create(true)
         .append(true)
         .open(log)
-        .map_err(|e| UserError::new(Code::Store, format!("cannot open {}: {e}", log.display())))?;
+        .map_err(|e| {
+            let why = if e.raw_os_error() == Some(libc::ENOSPC) {
+                crate::host::full_disk_words(log)
+            } else {
+                e.to_string()
+            };
+            UserError::new(
+                Code::Store,
+                format!("cannot open the rollout's log {}: {why}", log.display()),
+            )
+            .hint("free space there, or fix the folder's permissions")
+        })?;
     let err = out
         .try_clone()
         .map_err(|e| UserError::new(Code::Store, e.to_string()))?;
@@ -126,6 +157,10 @@ pub fn spawn(
 
 /// Runs deployment `deployment` (the body of `rollguard worker`).
 pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, UserError> {
+    // Nothing moves unless what this worker does can be read afterwards.
+    if let Err(e) = announce(deployment, mode) {
+        return Err(cannot_log(db, deployment, mode, &e));
+    }
     let store = Store::open(db).map_err(store_error)?;
     let row = store
         .deployment(deployment)
@@ -170,23 +205,33 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
         )
         .hint("put the config back as it was to recover this rollout"));
     }
-    let pid = std::process::id();
-    store
-        .set_lock_owner_pid(&app_name, pid)
-        .map_err(store_error)?;
+    let me = lock::me();
+    store.set_lock_owner(&app_name, &me).map_err(store_error)?;
     let driver = Driver::for_app(&fleet.apps[app_idx]).map_err(super::preflight::driver_error)?;
     let prober = Arc::new(Prober::new(&fleet).map_err(|e| UserError::new(Code::Exec, e))?);
     // This rollout's notifications go out even when no console or agent
     // runs; several notifiers on one history send each once.
     let notifier = Notifier::start(fleet.clone(), db);
     let (tx, rx) = mpsc::unbounded_channel();
-    let poller = tokio::spawn(poll(
-        db.to_path_buf(),
-        app_name.clone(),
+    let (fence_tx, fence_rx) = oneshot::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let keeper = LockKeeper {
+        db: db.to_path_buf(),
+        app: app_name.clone(),
         deployment,
-        pid,
-        tx,
-    ));
+        me: me.clone(),
+        commands: tx,
+        stop: stop.clone(),
+    };
+    std::thread::Builder::new()
+        .name("lock".into())
+        .spawn(move || keeper.run(fence_tx))
+        .map_err(|e| {
+            UserError::new(
+                Code::Exec,
+                format!("cannot start the thread that keeps the lock: {e}"),
+            )
+        })?;
     let engine = Engine::new(
         fleet,
         app_idx,
@@ -198,17 +243,41 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
         stored.live,
         rx,
     );
-    let finished = match mode {
-        Mode::Run => Ok(engine.run().await),
-        Mode::Resume => engine.recover(true).await,
-        Mode::Rollback => engine.recover(false).await,
+    let work = async move {
+        match mode {
+            Mode::Run => Ok(engine.run().await),
+            Mode::Resume => engine.recover(true).await,
+            Mode::Rollback => engine.recover(false).await,
+        }
     };
+    let fenced = async {
+        match fence_rx.await {
+            Ok(e) => e,
+            // The keeper ended without a word: only when asked to stop.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let finished = tokio::select! {
+        // The fence first: an engine that never waits long must not hide it.
+        biased;
+        // The engine is dropped where it stands (an action under way on a
+        // local host is killed with it): not one more action.
+        e = fenced => {
+            stop.store(true, Ordering::Relaxed);
+            prober.executors().close().await;
+            if let Some(n) = notifier {
+                n.stop().await;
+            }
+            return Err(e);
+        }
+        f = work => f,
+    };
+    stop.store(true, Ordering::Relaxed);
     let finished = match finished {
         Ok(f) => f,
         Err(e) => {
-            poller.abort();
             prober.executors().close().await;
-            if let Err(u) = store_unlock(db, &app_name, pid) {
+            if let Err(u) = store_unlock(db, &app_name, &me) {
                 tracing::error!("{u}");
             }
             if let Some(n) = notifier {
@@ -217,11 +286,10 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
             return Err(e);
         }
     };
-    poller.abort();
     prober.executors().close().await;
     // The engine released the lock when it finished; this only matters if
     // it could not (a store error), and is a no-op otherwise.
-    if let Err(e) = store_unlock(db, &app_name, pid) {
+    if let Err(e) = store_unlock(db, &app_name, &me) {
         tracing::error!("{e}");
     }
     // The lock is free: the app's next rollout does not wait for this.
@@ -231,53 +299,226 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
     Ok(finished)
 }
 
-/// Releases the lock of `app` if process `pid` still holds it.
-fn store_unlock(db: &Path, app: &str, pid: u32) -> Result<(), String> {
+/// Writes the worker's first line to its log (its standard error).
+fn announce(deployment: i64, mode: Mode) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let how = mode
+        .arg()
+        .map(|m| format!(" (recover --{m})"))
+        .unwrap_or_default();
+    let mut log = std::io::stderr().lock();
+    writeln!(
+        log,
+        "{} rollguard worker {}: deployment {deployment}{how}",
+        chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%z"),
+        std::process::id()
+    )?;
+    log.flush()
+}
+
+/// The error of a worker that cannot write its log (`E_STORE`, in words
+/// when its disk is full). A new rollout is ended as failed, with that
+/// error as its event and its lock released, when the history can still
+/// be written: nothing was changed. A recovery's rollout stays as it was.
+fn cannot_log(db: &Path, deployment: i64, mode: Mode, e: &std::io::Error) -> UserError {
+    let log = super::service::worker_log(db, deployment);
+    let why = if e.raw_os_error() == Some(libc::ENOSPC) || crate::host::disk_full(&log) {
+        crate::host::full_disk_words(&log)
+    } else {
+        format!("{}: {e}", log.display())
+    };
+    let message = format!(
+        "the rollout worker of deployment {deployment} cannot write its log: {why}; \
+         it changed nothing"
+    );
+    if mode != Mode::Run {
+        return UserError::new(Code::Store, message)
+            .hint("free space there, then run `rollguard recover` again");
+    }
+    let then = "free space there, then deploy again";
+    match Store::open(db).and_then(|s| end_unstarted(&s, deployment, &format!("{message}; {then}")))
+    {
+        Ok(()) => UserError::new(Code::Store, message).hint(then),
+        Err(se) => UserError::new(Code::Store, message).hint(format!(
+            "free space there, then run `rollguard recover` on the app (the deployment could \
+             not be ended: {})",
+            se.message()
+        )),
+    }
+}
+
+/// Ends deployment `id`, which has not started, as failed with `why`, and
+/// releases its lock (taken over first, when it is still the
+/// deployment's).
+fn end_unstarted(store: &Store, id: i64, why: &str) -> Result<(), crate::store::StoreError> {
+    let Some(row) = store.deployment(id)? else {
+        return Ok(());
+    };
+    let app = row.app;
+    store.record(
+        &app,
+        Some(id),
+        "rollguard",
+        Some(why),
+        &EventKind::RolloutFailed {
+            trigger: Trigger::Store,
+            code: Code::Store.as_str().into(),
+            evidence: json!({"changed": []}),
+        },
+    )?;
+    let me = lock::me();
+    if store
+        .lock(&app)?
+        .is_some_and(|l| l.deployment_id == Some(id))
+    {
+        store.set_lock_owner(&app, &me)?;
+        if store.unlock(&app, &me)? {
+            store.record(&app, Some(id), "rollguard", None, &EventKind::LockReleased)?;
+        }
+    }
+    store.finish_deployment(
+        id,
+        DeploymentState::Failed.as_str(),
+        Outcome::Failed.as_str(),
+    )
+}
+
+/// Releases the lock of `app` if `owner` still holds it.
+fn store_unlock(db: &Path, app: &str, owner: &LockOwner) -> Result<(), String> {
     Store::open(db)
-        .and_then(|s| s.unlock(app, pid))
+        .and_then(|s| s.unlock(app, owner))
         .map(|_| ())
         .map_err(|e| format!("could not release the lock of {app}: {e}"))
 }
 
-async fn poll(
+/// What keeps a worker's lock, on its own thread (a runtime busy with the
+/// engine's blocking work does not delay it): refreshes the lock every
+/// [`lock::HEARTBEAT`], hands operators' commands to the engine every
+/// [`COMMAND_POLL`], and fences the worker when the lock is no longer its
+/// own or could not be refreshed for [`lock::FENCE_AFTER`].
+struct LockKeeper {
     db: PathBuf,
     app: String,
     deployment: i64,
-    pid: u32,
-    tx: mpsc::UnboundedSender<Signal>,
-) {
-    let store = match Store::open(&db) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("the command poller cannot open the store: {e}");
-            return;
-        }
-    };
-    let mut beat = tokio::time::Instant::now();
-    let mut lost = false;
-    loop {
-        match store.take_commands(&app, deployment) {
-            Ok(cmds) => {
-                for c in cmds {
-                    if tx.send(Signal::Command(c)).is_err() {
-                        return;
+    me: LockOwner,
+    commands: mpsc::UnboundedSender<Signal>,
+    /// Set when the worker ends: the keeper stops.
+    stop: Arc<AtomicBool>,
+}
+
+impl LockKeeper {
+    fn run(self, fence: oneshot::Sender<UserError>) {
+        // The takeover was a heartbeat.
+        let mut refreshed = Instant::now();
+        let mut beat = Instant::now();
+        let mut store: Option<Store> = None;
+        let mut trouble = String::from("the history could not be opened");
+        // Each store call may wait for the history up to its busy timeout:
+        // the fence is looked at after every one.
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            if refreshed.elapsed() >= lock::FENCE_AFTER {
+                return self.fence(fence, self.unrefreshed(&trouble));
+            }
+            if store.is_none() {
+                match Store::open(&self.db) {
+                    Ok(s) => store = Some(s),
+                    Err(e) => {
+                        tracing::warn!("the lock keeper cannot open the history: {e}");
+                        trouble = e.message();
                     }
                 }
-            }
-            Err(e) => tracing::warn!("reading commands: {e}"),
-        }
-        if beat.elapsed() >= lock::HEARTBEAT {
-            beat = tokio::time::Instant::now();
-            match lock::heartbeat(&store, &app, pid) {
-                Ok(true) => {}
-                Ok(false) if !lost => {
-                    lost = true;
-                    let _ = tx.send(Signal::LockLost);
+            } else if let Some(s) = &store {
+                if beat.elapsed() >= lock::HEARTBEAT {
+                    beat = Instant::now();
+                    match lock::heartbeat(s, &self.app, &self.me) {
+                        Ok(true) => refreshed = Instant::now(),
+                        Ok(false) if self.stop.load(Ordering::Relaxed) => return,
+                        Ok(false) => return self.fence(fence, self.lost(s)),
+                        Err(e) => {
+                            tracing::warn!("heartbeat: {e}");
+                            trouble = e.message();
+                        }
+                    }
+                    if refreshed.elapsed() >= lock::FENCE_AFTER {
+                        continue;
+                    }
                 }
-                Ok(false) => {}
-                Err(e) => tracing::warn!("heartbeat: {e}"),
+                match s.take_commands(&self.app, self.deployment) {
+                    Ok(cmds) => {
+                        for c in cmds {
+                            if self.commands.send(Signal::Command(c)).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!("reading commands: {e}"),
+                }
             }
+            std::thread::sleep(COMMAND_POLL);
         }
-        tokio::time::sleep(COMMAND_POLL).await;
+    }
+
+    /// Stops the worker with `e`, said in its log at once: the engine is
+    /// dropped at its next wait, and should it not wait within
+    /// [`FENCE_GRACE`], the process ends here.
+    fn fence(&self, fence: oneshot::Sender<UserError>, e: UserError) {
+        tracing::error!("{}: {}", e.code, e.message);
+        let _ = fence.send(e);
+        std::thread::sleep(FENCE_GRACE);
+        if !self.stop.load(Ordering::Relaxed) {
+            tracing::error!("the engine did not stop within {FENCE_GRACE:?}: the worker exits");
+            std::process::exit(1);
+        }
+    }
+
+    /// The lock is no longer this worker's: recorded (`lock_lost`) when
+    /// the history takes it, and the worker's error.
+    fn lost(&self, store: &Store) -> UserError {
+        let holder = match store.lock(&self.app) {
+            Ok(Some(l)) => format!(
+                "it is now held by {}@{} (pid {})",
+                l.owner_user, l.owner_host, l.owner_pid
+            ),
+            Ok(None) => "it was broken".into(),
+            Err(e) => format!("the history cannot say who holds it: {}", e.message()),
+        };
+        let why = format!(
+            "the rollout worker of deployment {} lost the lock of {}: {holder}; it stops here",
+            self.deployment, self.app
+        );
+        let _ = store.record(
+            &self.app,
+            Some(self.deployment),
+            "rollguard",
+            Some(&why),
+            &EventKind::LockLost,
+        );
+        UserError::new(Code::Locked, why).hint(format!(
+            "what it did is in its records: see `rollguard status {}` and the lock's holder",
+            self.app
+        ))
+    }
+
+    /// The worker's error when it could not refresh its lock for
+    /// [`lock::FENCE_AFTER`].
+    fn unrefreshed(&self, trouble: &str) -> UserError {
+        UserError::new(
+            Code::Store,
+            format!(
+                "the rollout worker of deployment {} could not refresh the lock of {} for {}s \
+                 ({trouble}); it stops here, before the lock may be broken",
+                self.deployment,
+                self.app,
+                lock::FENCE_AFTER.as_secs()
+            ),
+        )
+        .hint(format!(
+            "fix the history (free its disk), then run `rollguard recover {} --rollback` \
+             or `--resume`: what it did is in its records",
+            self.app
+        ))
     }
 }

@@ -35,6 +35,17 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// SQLite could not make the room it needs on the disk holding the
+    /// file (a write, or the -shm file a reader shares): the disk is full.
+    DiskFull {
+        /// The database file concerned.
+        path: PathBuf,
+        /// What was being done, e.g. `read the schema version`.
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// The database was written by a newer rollguard whose schema this
     /// binary does not know; opening it could corrupt it.
     TooNew {
@@ -120,11 +131,31 @@ impl fmt::Display for NotHistory {
 }
 
 impl StoreError {
+    /// The error SQLite gave doing `op` on the file at `path`: a full disk
+    /// when SQLite says so, or when an I/O failure came with less than
+    /// [`FULL_BELOW`](crate::host::FULL_BELOW) free on its disk.
+    pub fn sqlite(path: &std::path::Path, op: &'static str, source: rusqlite::Error) -> Self {
+        let full = match source.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => true,
+            Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => {
+                crate::host::disk_full(path)
+            }
+            _ => false,
+        };
+        let path = path.to_owned();
+        if full {
+            StoreError::DiskFull { path, op, source }
+        } else {
+            StoreError::Sqlite { path, op, source }
+        }
+    }
+
     /// The database file the error concerns.
     pub fn path(&self) -> &std::path::Path {
         match self {
             StoreError::Io { path, .. }
             | StoreError::Sqlite { path, .. }
+            | StoreError::DiskFull { path, .. }
             | StoreError::TooNew { path, .. }
             | StoreError::BadVersion { path, .. }
             | StoreError::NotHistory { path, .. }
@@ -140,6 +171,7 @@ impl StoreError {
         match &mut self {
             StoreError::Io { path, .. }
             | StoreError::Sqlite { path, .. }
+            | StoreError::DiskFull { path, .. }
             | StoreError::TooNew { path, .. }
             | StoreError::BadVersion { path, .. }
             | StoreError::NotHistory { path, .. }
@@ -164,6 +196,7 @@ impl StoreError {
                         | ErrorCode::OutOfMemory
                 )
             ),
+            StoreError::DiskFull { .. } => true,
             StoreError::Io { .. }
             | StoreError::TooNew { .. }
             | StoreError::BadVersion { .. }
@@ -202,6 +235,11 @@ impl StoreError {
             StoreError::Sqlite { path, op, source } => {
                 format!("history database {}: cannot {op}: {source}", path.display())
             }
+            StoreError::DiskFull { path, op, source } => format!(
+                "history database {}: cannot {op}: {} ({source})",
+                path.display(),
+                crate::host::full_disk_words(path)
+            ),
             StoreError::TooNew {
                 path,
                 found,
@@ -260,6 +298,12 @@ impl StoreError {
                     .into(),
             },
             StoreError::Sqlite { source, .. } => sqlite_hint(source).into(),
+            StoreError::DiskFull { .. } => {
+                "free space there (old logs, the rollouts/ folder beside the history), or \
+                 point --db at a history on another disk; commands that only read the \
+                 history need a little room too, for SQLite's shared-memory file"
+                    .into()
+            }
             StoreError::TooNew { .. } => "upgrade rollguard to the version that wrote this \
                                           file, or point rollguard at another history path; \
                                           do not downgrade the file by hand"
@@ -296,9 +340,6 @@ fn sqlite_hint(e: &rusqlite::Error) -> &'static str {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             "another process held the database lock for more than 5 s; look for a stuck \
              rollguard or sqlite3 process using the file (`fuser FILE`) and retry"
-        }
-        Some(ErrorCode::DiskFull) => {
-            "the disk holding the file is full; free space or move the history elsewhere"
         }
         Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
             "check that you own the file, its -wal and -shm companions and their folder, \

@@ -76,6 +76,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The schema version of the file as opened (older only for a file
+    /// opened read-only, which is not migrated).
+    schema: i64,
 }
 
 impl Store {
@@ -130,6 +133,7 @@ impl Store {
         schema::verify(&store.conn, path)?;
         store.configure()?;
         schema::migrate(&mut store.conn, path)?;
+        store.schema = schema::SCHEMA_VERSION;
         Ok(store)
     }
 
@@ -142,6 +146,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_owned(),
+            schema: schema::SCHEMA_VERSION,
         };
         schema::migrate(&mut store.conn, path)?;
         Ok(store)
@@ -163,12 +168,14 @@ impl Store {
     ///   one older than that fails with [`StoreError::TooOld`], which says
     ///   to open it once with a command that writes.
     /// - A WAL database is read with its `-wal` and `-shm` files where they
-    ///   exist or SQLite may create them. On a read-only file system where
-    ///   neither exists (the last writer closed cleanly, so the main file
-    ///   holds everything), the file is read as immutable: a writer that
-    ///   starts later on another mount of it is not seen. If only the
-    ///   `-wal` file exists, its changes cannot be read and opening fails
-    ///   with [`StoreError::WalWithoutShm`].
+    ///   exist or SQLite may create them. Where SQLite cannot make its
+    ///   `-shm` file (a read-only file system, a full disk) and no `-wal`
+    ///   file holds changes (the last writer closed cleanly, so the main
+    ///   file holds everything), the file is read as immutable: a writer
+    ///   that starts later is not seen. If only the `-wal` file exists on a
+    ///   read-only file system, its changes cannot be read and opening
+    ///   fails with [`StoreError::WalWithoutShm`]; on a full disk that
+    ///   leaves no room to read it, with [`StoreError::DiskFull`].
     ///
     /// Every writing method of the returned store fails (SQLite's
     /// `SQLITE_READONLY`).
@@ -191,19 +198,17 @@ impl Store {
         check_file(path)?;
         let store = Store::connect_read_only(path, false)?;
         let version = match schema::verify(&store.conn, path) {
-            Err(StoreError::Sqlite { source, .. })
-                if source.sqlite_error_code() == Some(ErrorCode::CannotOpen)
-                    && !companion(path, "-wal").exists()
-                    && !companion(path, "-shm").exists() =>
-            {
-                // WAL mode on a read-only file system: SQLite cannot create
-                // the -shm file. With no -wal file either, the main file
-                // holds every change and may be read as immutable.
+            Err(e) if cannot_share(&e) && !wal_has_frames(path) => {
+                // WAL mode where SQLite cannot make its -shm file: a
+                // read-only file system, or a full disk. With no change in
+                // a -wal file, the main file holds every change and may be
+                // read as immutable.
                 drop(store);
-                let store = Store::connect_read_only(path, true)?;
+                let mut store = Store::connect_read_only(path, true)?;
                 let version = schema::verify(&store.conn, path)?;
-                return schema::check_readable(version, schema::READABLE_FROM, path)
-                    .map(|()| store);
+                schema::check_readable(version, schema::READABLE_FROM, path)?;
+                store.schema = version;
+                return Ok(store);
             }
             Err(StoreError::Sqlite { source, .. })
                 if source.sqlite_error_code() == Some(ErrorCode::CannotOpen)
@@ -217,6 +222,8 @@ impl Store {
             other => other?,
         };
         schema::check_readable(version, schema::READABLE_FROM, path)?;
+        let mut store = store;
+        store.schema = version;
         Ok(store)
     }
 
@@ -240,6 +247,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_owned(),
+            schema: schema::SCHEMA_VERSION,
         })
     }
 
@@ -285,6 +293,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_owned(),
+            schema: schema::SCHEMA_VERSION,
         })
     }
 
@@ -310,11 +319,7 @@ fn sqlite_error<'a>(
     path: &'a Path,
     op: &'static str,
 ) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
-    move |source| StoreError::Sqlite {
-        path: path.to_owned(),
-        op,
-        source,
-    }
+    move |source| StoreError::sqlite(path, op, source)
 }
 
 /// Refuses an existing file that cannot be a history database: not a
@@ -398,11 +403,7 @@ fn create(path: &Path) -> Result<(), StoreError> {
         store
             .conn
             .close()
-            .map_err(|(_, source)| StoreError::Sqlite {
-                path: tmp.clone(),
-                op: "close the new database",
-                source,
-            })
+            .map_err(|(_, source)| StoreError::sqlite(&tmp, "close the new database", source))
     });
     if let Err(e) = built {
         discard(&tmp);
@@ -419,6 +420,26 @@ fn create(path: &Path) -> Result<(), StoreError> {
     };
     discard(&tmp);
     placed.map_err(io_err("create"))
+}
+
+/// Whether a read-only open failed because SQLite could not make or size
+/// the -shm file it shares with other connections (a read-only file
+/// system, a full disk).
+fn cannot_share(e: &StoreError) -> bool {
+    match e {
+        StoreError::DiskFull { .. } => true,
+        StoreError::Sqlite { source, .. } => matches!(
+            source.sqlite_error_code(),
+            Some(ErrorCode::CannotOpen | ErrorCode::SystemIoFailure | ErrorCode::DiskFull)
+        ),
+        _ => false,
+    }
+}
+
+/// Whether the -wal file of `path` may hold changes the main file lacks:
+/// it exists and is not empty.
+fn wal_has_frames(path: &Path) -> bool {
+    std::fs::metadata(companion(path, "-wal")).is_ok_and(|m| m.len() > 0)
 }
 
 /// `path` with `suffix` appended to its file name (`-wal`, `-shm`).

@@ -67,11 +67,7 @@ impl Store {
             return Ok(0);
         }
         let path = &self.path;
-        let sql_err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            op: "insert probe results",
-            source,
-        };
+        let sql_err = |source| StoreError::sqlite(path, "insert probe results", source);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

@@ -32,7 +32,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::queries::{event_from_row, int, limit_param, opt_text, real, text};
-use super::{Event, Store, StoreError};
+use super::{Event, Store, StoreError, schema};
 use crate::model::event::EventKind;
 use crate::model::{BatchState, Outcome, now_ms};
 
@@ -179,6 +179,11 @@ pub struct Lock {
     pub owner_host: String,
     /// The process holding it (it may be handed to a worker process).
     pub owner_pid: i64,
+    /// When that process started, in clock ticks after its host's boot
+    /// (`None` when not known: locks recorded before schema 5): with the
+    /// host and pid, it tells the holder from a later process that was
+    /// given the same pid.
+    pub owner_start: Option<i64>,
     /// Why it was taken.
     pub reason: String,
     /// When it was taken.
@@ -206,6 +211,15 @@ pub struct LockOwner {
     pub host: String,
     /// Process id.
     pub pid: u32,
+    /// The process's start time (see [`Lock::owner_start`]), when known.
+    pub start: Option<u64>,
+}
+
+impl LockOwner {
+    /// The start time as stored (an integer column).
+    fn stored_start(&self) -> Option<i64> {
+        self.start.and_then(|s| i64::try_from(s).ok())
+    }
 }
 
 /// A request (pause, resume, abort, ...) from another terminal to the
@@ -239,7 +253,11 @@ const CHANGE_COLS: &str = "id, deployment_id, batch_id, instance, action, from_v
 const SNAPSHOT_COLS: &str = "id, deployment_id, app, instance, driver, data, at_ms";
 const RELEASE_COLS: &str = "app, version, first_seen_ms, last_healthy_ms, artifact";
 pub(super) const LOCK_COLS: &str = "app, deployment_id, owner_user, owner_host, owner_pid, reason, \
-     acquired_ms, heartbeat_ms";
+     acquired_ms, heartbeat_ms, owner_start";
+/// [`LOCK_COLS`] for a file older than [`schema::LOCK_START_FROM`]
+/// (opened read-only, not migrated): no start time.
+const LOCK_COLS_BEFORE_START: &str = "app, deployment_id, owner_user, owner_host, owner_pid, reason, \
+     acquired_ms, heartbeat_ms, NULL";
 const COMMAND_COLS: &str = "id, app, deployment_id, verb, actor, reason, at_ms";
 
 impl Store {
@@ -901,7 +919,7 @@ impl Store {
         let now = now_ms();
         tx.prepare_cached(
             "INSERT INTO locks (app, deployment_id, owner_user, owner_host, owner_pid, reason, \
-             acquired_ms, heartbeat_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+             acquired_ms, heartbeat_ms, owner_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
         )
         .map_err(self.sql_err(op))?
         .execute(params![
@@ -911,7 +929,8 @@ impl Store {
             owner.host,
             i64::from(owner.pid),
             reason,
-            now
+            now,
+            owner.stored_start()
         ])
         .map_err(self.sql_err(op))?;
         tx.commit().map_err(self.sql_err(op))?;
@@ -921,8 +940,13 @@ impl Store {
     /// The deployment lock of `app`, if held.
     pub fn lock(&self, app: &str) -> Result<Option<Lock>, StoreError> {
         let err = || self.sql_err("read the deployment lock");
+        let cols = if self.schema >= schema::LOCK_START_FROM {
+            LOCK_COLS
+        } else {
+            LOCK_COLS_BEFORE_START
+        };
         self.conn
-            .prepare_cached(&format!("SELECT {LOCK_COLS} FROM locks WHERE app = ?1"))
+            .prepare_cached(&format!("SELECT {cols} FROM locks WHERE app = ?1"))
             .map_err(err())?
             .query_row(params![app], lock_from_row)
             .optional()
@@ -945,43 +969,71 @@ impl Store {
         )
     }
 
-    /// Hands the lock of `app` to process `pid` (the worker that runs the
-    /// deployment) and counts that as a heartbeat. Does not check who holds
-    /// the lock now; user and host are kept. Fails if `app` is not locked.
-    pub fn set_lock_owner_pid(&self, app: &str, pid: u32) -> Result<(), StoreError> {
+    /// Hands the lock of `app` to `owner`'s process (the worker that runs
+    /// the deployment) and counts that as a heartbeat. Does not check who
+    /// holds the lock now; user and host are kept. Fails if `app` is not
+    /// locked.
+    pub fn set_lock_owner(&self, app: &str, owner: &LockOwner) -> Result<(), StoreError> {
         let op = "hand the deployment lock over";
         let n = self
             .conn
-            .prepare_cached("UPDATE locks SET owner_pid = ?2, heartbeat_ms = ?3 WHERE app = ?1")
+            .prepare_cached(
+                "UPDATE locks SET owner_pid = ?2, owner_start = ?3, heartbeat_ms = ?4 \
+                 WHERE app = ?1",
+            )
             .map_err(self.sql_err(op))?
-            .execute(params![app, i64::from(pid), now_ms()])
+            .execute(params![
+                app,
+                i64::from(owner.pid),
+                owner.stored_start(),
+                now_ms()
+            ])
             .map_err(self.sql_err(op))?;
         self.expect_row(n, "hand the deployment lock over: the app is not locked")
     }
 
-    /// Says that process `pid` still holds the lock of `app`. Returns
-    /// `false` if the lock is gone or held by another pid (it was broken):
-    /// the caller must then stop touching the app.
-    pub fn heartbeat(&self, app: &str, pid: u32) -> Result<bool, StoreError> {
+    /// Says that `owner` (its host, pid and start time) still holds the
+    /// lock of `app`. Returns `false` if the lock is gone or held by
+    /// another process (it was broken): the caller must then stop touching
+    /// the app.
+    pub fn heartbeat(&self, app: &str, owner: &LockOwner) -> Result<bool, StoreError> {
         let op = "refresh the deployment lock";
         let n = self
             .conn
-            .prepare_cached("UPDATE locks SET heartbeat_ms = ?3 WHERE app = ?1 AND owner_pid = ?2")
+            .prepare_cached(
+                "UPDATE locks SET heartbeat_ms = ?5 WHERE app = ?1 AND owner_host = ?2 \
+                 AND owner_pid = ?3 AND owner_start IS ?4",
+            )
             .map_err(self.sql_err(op))?
-            .execute(params![app, i64::from(pid), now_ms()])
+            .execute(params![
+                app,
+                owner.host,
+                i64::from(owner.pid),
+                owner.stored_start(),
+                now_ms()
+            ])
             .map_err(self.sql_err(op))?;
         Ok(n > 0)
     }
 
-    /// Releases the lock of `app` if process `pid` holds it; returns
-    /// whether it did. A lock held by another pid is left alone.
-    pub fn unlock(&self, app: &str, pid: u32) -> Result<bool, StoreError> {
+    /// Releases the lock of `app` if `owner` (its host, pid and start
+    /// time) holds it; returns whether it did. A lock held by another
+    /// process is left alone.
+    pub fn unlock(&self, app: &str, owner: &LockOwner) -> Result<bool, StoreError> {
         let op = "release the deployment lock";
         let n = self
             .conn
-            .prepare_cached("DELETE FROM locks WHERE app = ?1 AND owner_pid = ?2")
+            .prepare_cached(
+                "DELETE FROM locks WHERE app = ?1 AND owner_host = ?2 AND owner_pid = ?3 \
+                 AND owner_start IS ?4",
+            )
             .map_err(self.sql_err(op))?
-            .execute(params![app, i64::from(pid)])
+            .execute(params![
+                app,
+                owner.host,
+                i64::from(owner.pid),
+                owner.stored_start()
+            ])
             .map_err(self.sql_err(op))?;
         Ok(n > 0)
     }
@@ -1196,6 +1248,7 @@ pub(super) fn lock_from_row(row: &Row<'_>) -> rusqlite::Result<Lock> {
         reason: text(row.get_ref(5)?),
         acquired_ms: int(row.get_ref(6)?).unwrap_or(0),
         heartbeat_ms: int(row.get_ref(7)?).unwrap_or(0),
+        owner_start: int(row.get_ref(8)?),
     })
 }
 
@@ -1286,6 +1339,7 @@ mod tests {
             reason: String::new(),
             acquired_ms: 0,
             heartbeat_ms: 1_000,
+            owner_start: None,
         };
         assert!(!lock.is_stale(1_000, 500));
         assert!(!lock.is_stale(1_500, 500));

@@ -263,9 +263,17 @@ const V4: &str = r#"
 CREATE INDEX notifications_app ON notifications (app, receiver, id);
 "#;
 
+/// Migration 5: a lock's holder is told by its process start time as well
+/// as its host and pid, so a pid handed to another process after the
+/// holder died does not keep the lock. NULL where it is not known (locks
+/// taken before this migration).
+const V5: &str = r#"
+ALTER TABLE locks ADD COLUMN owner_start INTEGER;
+"#;
+
 /// Every migration, in order. `MIGRATIONS[i]` takes a database from
 /// version `i` to version `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this binary writes: the number of migrations.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -274,8 +282,14 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// opened with [`Store::open_read_only`](super::Store::open_read_only) is
 /// not migrated: from this version up to [`SCHEMA_VERSION`] it is read as
 /// it is, and an older one is refused with [`StoreError::TooOld`]. Raise it
-/// when a migration adds a table or column that a reader selects.
+/// when a migration adds a table or column that a reader selects, unless
+/// the readers read older files without it (as locks without their
+/// holder's start time, before [`LOCK_START_FROM`]).
 pub const READABLE_FROM: i64 = 1;
+
+/// The first schema version whose locks record their holder's process
+/// start time (`locks.owner_start`); older files are read without it.
+pub const LOCK_START_FROM: i64 = 5;
 
 /// The tables every rollguard history has had since version 1: those that
 /// migration 1 creates.
@@ -292,13 +306,7 @@ pub fn rollguard_tables() -> Vec<&'static str> {
 /// an SQLite database without rollguard's schema (version 0) or lacking
 /// some of its tables ([`StoreError::NotHistory`]).
 pub(crate) fn verify(conn: &Connection, path: &std::path::Path) -> Result<i64, StoreError> {
-    let sql_err = |op| {
-        move |source| StoreError::Sqlite {
-            path: path.to_owned(),
-            op,
-            source,
-        }
-    };
+    let sql_err = |op| move |source| StoreError::sqlite(path, op, source);
     let not_history = |why| StoreError::NotHistory {
         path: path.to_owned(),
         why,
@@ -372,13 +380,7 @@ pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 /// version under the write lock, so two processes opening a fresh file at
 /// once do not both apply it. Refuses a database newer than this binary.
 pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<(), StoreError> {
-    let sql_err = |op| {
-        move |source| StoreError::Sqlite {
-            path: path.to_owned(),
-            op,
-            source,
-        }
-    };
+    let sql_err = |op| move |source| StoreError::sqlite(path, op, source);
     let too_new = |found| StoreError::TooNew {
         path: path.to_owned(),
         found,

@@ -140,14 +140,15 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO locks (app, deployment_id, owner_user, owner_host, owner_pid, reason, \
-             acquired_ms, heartbeat_ms) VALUES (?1, NULL, ?2, ?3, ?4, ?5, ?6, ?6)",
+             acquired_ms, heartbeat_ms, owner_start) VALUES (?1, NULL, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
             params![
                 d.app,
                 d.owner.user,
                 d.owner.host,
                 i64::from(d.owner.pid),
                 d.reason,
-                now
+                now,
+                d.owner.start.and_then(|s| i64::try_from(s).ok())
             ],
         )
         .map_err(err())?;
@@ -224,6 +225,7 @@ impl Store {
 
 /// A lock as an event's evidence.
 pub fn lock_evidence(l: &Lock) -> Value {
-    json!({"user": l.owner_user, "host": l.owner_host, "pid": l.owner_pid, "reason": l.reason,
-           "acquired_ms": l.acquired_ms, "heartbeat_ms": l.heartbeat_ms, "deployment_id": l.deployment_id})
+    json!({"user": l.owner_user, "host": l.owner_host, "pid": l.owner_pid, "start": l.owner_start,
+           "reason": l.reason, "acquired_ms": l.acquired_ms, "heartbeat_ms": l.heartbeat_ms,
+           "deployment_id": l.deployment_id})
 }

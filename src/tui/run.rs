@@ -152,7 +152,7 @@ pub async fn run(
     let service = Service::new(
         app.fleet().clone(),
         opts.db,
-        crate::rollout::lock::whoami(),
+        crate::host::whoami(),
         queue.clone(),
     );
     let mut reads = Reads::default();

@@ -258,11 +258,7 @@ fn job_control() -> bool {
 
 /// The parent of process `pid`, from `/proc` (read once, at the start).
 fn parent_of(pid: libc::pid_t) -> Option<libc::pid_t> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command name (which may hold spaces and parentheses):
-    // state, then the parent's pid.
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(1)?.parse().ok()
+    crate::host::stat(i64::from(pid)).map(|s| s.ppid)
 }
 
 /// xterm's reports of button presses and releases (mode 1000), the wheel

@@ -359,6 +359,7 @@ impl History {
                 user: actor.into(),
                 host: "ops-1".into(),
                 pid: 4242,
+                start: None,
             },
             reason: reason.into(),
             break_lock: None,
@@ -678,7 +679,13 @@ impl History {
 
     /// `d` ends at `t`: the lock is released, then the deployment ends.
     fn finish(&self, d: &Deploy, t: i64, state: DeploymentState, outcome: Outcome) {
-        self.at(t, |s| assert!(s.unlock(&d.name, 4242).unwrap()));
+        let holder = LockOwner {
+            user: String::new(),
+            host: "ops-1".into(),
+            pid: 4242,
+            start: None,
+        };
+        self.at(t, |s| assert!(s.unlock(&d.name, &holder).unwrap()));
         self.event(t, d, None, EventKind::LockReleased);
         self.at(t, |s| {
             s.finish_deployment(d.id, state.as_str(), outcome.as_str())

@@ -66,13 +66,13 @@ enum Undo {
     },
 }
 
-/// Messages from the command poller to the engine.
+/// Messages from the worker's lock keeper to the engine. (A lock that is
+/// no longer the worker's stops the engine where it stands: see
+/// `worker.rs`.)
 #[derive(Debug)]
 pub enum Signal {
     /// An operator command.
     Command(Command),
-    /// The lock is no longer ours.
-    LockLost,
 }
 
 /// Everything the engine needs, built by the worker.
@@ -310,7 +310,7 @@ impl Engine {
     /// the outcome can deploy again at once.
     fn finish(&self, state: DeploymentState, outcome: Outcome) {
         let app = self.app().name.clone();
-        if let Ok(true) = self.store.unlock(&app, std::process::id()) {
+        if let Ok(true) = self.store.unlock(&app, &super::lock::me()) {
             self.event(EventKind::LockReleased, None);
         }
         if let Err(e) =
@@ -400,8 +400,8 @@ impl Engine {
         }
     }
 
-    /// Records `sig` (a command as its sender's event, a lost lock) and
-    /// returns the command's verb, if it is one rollguard knows.
+    /// Records `sig` (a command as its sender's event) and returns the
+    /// command's verb, if it is one rollguard knows.
     fn record_signal(&mut self, sig: Signal) -> Option<Verb> {
         match sig {
             Signal::Command(c) => {
@@ -423,13 +423,6 @@ impl Engine {
                 }
                 self.last_command = Some((c.actor, c.reason));
                 verb
-            }
-            Signal::LockLost => {
-                self.event(
-                    EventKind::LockLost,
-                    Some("the lock was broken by someone else; finishing anyway"),
-                );
-                None
             }
         }
     }
