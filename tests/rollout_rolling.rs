@@ -301,3 +301,114 @@ fn hostile_versions_and_unknown_apps_are_refused_before_anything_runs() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("E_CONFIRM"));
 }
+
+/// While a rolling rollback restores, no instance seen failing serves: with
+/// every instance on the failed release, web-1 and web-3 seen failing and
+/// web-2 answering, web-2 serves alone until something restored does (not
+/// web-3, the newest, which had been seen failing), and no request fails
+/// from the moment the rollback starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_rollback_never_serves_from_an_instance_seen_failing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use common::rollout::{load, version_at, wait_for};
+
+    let Some(env) = Env::new("rollback_stand_in", "nginx", "") else {
+        return;
+    };
+    env.deploy_ok("v1", "rolling");
+    env.edit_config("monitor = \"3s\"", "monitor = \"60s\"");
+    // v8 fails its health checks and user requests while `bad-PORT` exists:
+    // the test picks which instances fail, and when.
+    let d = env.dir.0.display();
+    let release = env.dir.join("releases/v8");
+    std::fs::create_dir_all(&release).unwrap();
+    std::fs::write(
+        release.join("run"),
+        format!(
+            "#!/bin/sh\nexec '{BIN}' demo-app --version v8 --latency-ms 2 --fail-requests \
+             --fail-if-exists '{d}/bad-'\"$2\" \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(release.join("run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v8", "--yes", "--detach"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let p = env.ports.clone();
+    let db = env.dir.join("history.db");
+    let events = |kind: &str| -> Vec<(i64, i64, Option<String>)> {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let mut q = conn
+            .prepare(
+                "SELECT id, at_ms, evidence FROM events WHERE kind = ?1 AND deployment_id = \
+                 (SELECT max(id) FROM deployments) ORDER BY id",
+            )
+            .unwrap();
+        q.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    wait_for("the monitor stage", Duration::from_secs(30), || {
+        p.iter().all(|&port| version_at(port) == "v8")
+            && events("stage_started")
+                .iter()
+                .any(|(_, _, e)| e.as_deref().is_some_and(|e| e.contains("monitor")))
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let started_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let client = load(env.url(), 2, stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for port in [p[0], p[2]] {
+        std::fs::write(env.dir.join(&format!("bad-{port}")), "").unwrap();
+    }
+    wait_for("the rollback to end", Duration::from_secs(60), || {
+        !events("rollback_completed").is_empty()
+    });
+    stop.store(true, Ordering::Relaxed);
+    let seen = client.await.unwrap();
+    assert_eq!(env.served(&p), ["v1", "v1", "v1"]);
+
+    // From the rollback's start, web-1 and web-3 never serve v8: every
+    // routing names them drained until each is restored.
+    let rollback_at = events("rollback_started")[0].clone();
+    // An instance is restored once its restore's gate passed: the gate
+    // passed after the rollback started whose evidence names it.
+    let restored_at = |name: &str| {
+        (events("gate_passed").into_iter())
+            .find(|(id, _, e)| {
+                *id > rollback_at.0
+                    && e.as_deref()
+                        .is_some_and(|e| e.contains(&format!("\"instance\":\"{name}\"")))
+            })
+            .map_or(i64::MAX, |(id, _, _)| id)
+    };
+    for (id, _, e) in events("traffic_changed") {
+        if id < rollback_at.0 {
+            continue;
+        }
+        let e: serde_json::Value = serde_json::from_str(&e.unwrap()).unwrap();
+        let describe = e["describe"].as_str().unwrap_or("").to_string();
+        for name in ["web-1", "web-3"] {
+            if id < restored_at(name) {
+                assert!(
+                    describe.contains(&format!("{name} drained")),
+                    "{name} serves v8 during the rollback: {describe}"
+                );
+            }
+        }
+    }
+    // And no request failed from the rollback's start on.
+    let late: Vec<_> = (seen.failed.iter())
+        .filter(|(t, _)| started_ms + t.as_millis() as i64 >= rollback_at.1)
+        .collect();
+    assert!(late.is_empty(), "failed during the rollback: {late:?}");
+    assert!(seen.total() > 0);
+}

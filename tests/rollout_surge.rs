@@ -98,3 +98,97 @@ async fn surge(test: &str, lb: &str) {
         assert_eq!(i["live_side"], "alt", "{status:#}");
     }
 }
+
+/// With `surge`, one instance of the new release failing its probes sends
+/// every instance's users back to the old release still running beside it;
+/// once it answers again, the others come back to the new release a probe
+/// later, while the one that failed waits for its gate.
+#[test]
+fn a_failing_instance_makes_its_release_hand_traffic_back_until_it_answers() {
+    use std::time::Duration;
+
+    use common::rollout::{BIN, wait_for};
+
+    let Some(env) = Env::new("surge_suspect", "nginx", "surge = true") else {
+        return;
+    };
+    env.deploy_ok("v1", "rolling");
+    env.edit_config("monitor = \"3s\"", "monitor = \"60s\"");
+    // A spell of failures shorter than the threshold fails no gate.
+    env.edit_config("failure_threshold = 2", "failure_threshold = 40");
+    // v8 fails its health checks while `bad-PORT` exists.
+    let d = env.dir.0.display();
+    let release = env.dir.join("releases/v8");
+    std::fs::create_dir_all(&release).unwrap();
+    std::fs::write(
+        release.join("run"),
+        format!(
+            "#!/bin/sh\nexec '{BIN}' demo-app --version v8 --latency-ms 2 \
+             --fail-if-exists '{d}/bad-'\"$2\" \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(release.join("run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (code, out, err) = env.rollguard(&["deploy", "web", "v8", "--yes", "--detach"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    let db = env.dir.join("history.db");
+    let last_routing = || -> String {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row(
+            "SELECT json_extract(evidence, '$.describe') FROM events WHERE kind = \
+             'traffic_changed' AND deployment_id = (SELECT max(id) FROM deployments) \
+             ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+    };
+    let monitoring = || {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM events WHERE kind = 'stage_started' AND evidence LIKE \
+             '%monitor%' AND deployment_id = (SELECT max(id) FROM deployments)",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap_or(0)
+            > 0
+    };
+    wait_for("the monitor stage", Duration::from_secs(30), monitoring);
+    assert_eq!(
+        last_routing(),
+        "web-1 drained, web-2 drained, web-3 drained, web-1-alt 33%, web-2-alt 33%, web-3-alt 33%"
+    );
+
+    // web-2's v8 fails: every instance serves v1 from its old side.
+    let bad = env.dir.join(&format!("bad-{}", env.alt_ports[1]));
+    std::fs::write(&bad, "").unwrap();
+    wait_for("users back on v1", Duration::from_secs(10), || {
+        last_routing() == "web-1 33%, web-2 33%, web-3 33%"
+    });
+    // It answers again: web-1 and web-3 go back to v8 a probe later;
+    // web-2 waits for its gate (the monitor's end).
+    std::fs::remove_file(&bad).unwrap();
+    let back = "web-1 drained, web-2 33%, web-3 drained, web-1-alt 33%, web-3-alt 33%";
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while last_routing() != back {
+        assert!(std::time::Instant::now() < end, "{}", last_routing());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, _, err) = env.rollguard(&["abort", "web", "--reason", "seen enough"]);
+    assert_eq!(code, 0, "{err}");
+    wait_for("the rollback", Duration::from_secs(30), || {
+        env.served(&env.ports) == ["v1", "v1", "v1"] && !monitoring_still(&env)
+    });
+}
+
+/// Whether a rollout of web is still unfinished.
+fn monitoring_still(env: &Env) -> bool {
+    let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    s[0]["active"].as_array().is_some_and(|a| !a.is_empty())
+}

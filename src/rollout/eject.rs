@@ -62,7 +62,7 @@ impl Eject {
     /// Takes `slot` out of traffic when something else still serves (its
     /// old side beside it, or another instance).
     pub async fn run(&self, slot: (usize, Side)) -> Ejected {
-        let (to_routes, rested) = routing::rest_failing(&self.routes, &[slot], &self.standby);
+        let (to_routes, rested) = routing::rest_failing(&self.routes, &[slot], &[], &self.standby);
         let Some(rested) = rested.first().copied() else {
             return Ejected::Nothing;
         };

@@ -346,6 +346,8 @@ pub struct SlotSeen {
     pub failed: bool,
     /// Its last round passed.
     pub passed: bool,
+    /// How many rounds of it were recorded.
+    pub rounds: u64,
 }
 
 impl SlotSeen {
@@ -357,11 +359,11 @@ impl SlotSeen {
 
 /// What the gates of one rollout have seen of each slot, shared by all of
 /// them (the engine keeps one): a rollback decides from it who may serve
-/// while it restores, and a failed round wakes [`Seen::failure`].
+/// while it restores, and each round wakes [`Seen::round`].
 #[derive(Clone, Debug, Default)]
 pub struct Seen {
     slots: std::sync::Arc<std::sync::Mutex<Vec<(GateSlot, SlotSeen)>>>,
-    failing: std::sync::Arc<tokio::sync::Notify>,
+    round: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Seen {
@@ -380,10 +382,9 @@ impl Seen {
             };
             seen.passed = ok;
             seen.failed |= failed;
+            seen.rounds += 1;
         }
-        if failed {
-            self.failing.notify_one();
-        }
+        self.round.notify_one();
     }
 
     /// What was seen of `slot` (nothing yet: the default).
@@ -401,10 +402,10 @@ impl Seen {
         slots.retain(|(s, _)| *s != slot);
     }
 
-    /// Resolves at the next failed round of any slot (or at once when one
-    /// failed since the last call).
-    pub async fn failure(&self) {
-        self.failing.notified().await;
+    /// Resolves after the next round of any slot (or at once when one was
+    /// recorded since the last call).
+    pub async fn round(&self) {
+        self.round.notified().await;
     }
 }
 

@@ -158,6 +158,8 @@ pub struct Rested {
     /// The other side of the instance, still running the old release,
     /// that took its weight meanwhile.
     pub standby: Option<Side>,
+    /// It did not fail itself: another instance of its release did.
+    pub suspect: bool,
 }
 
 /// `routes` with each of `failing` (instance, side) out of traffic, and
@@ -166,14 +168,24 @@ pub struct Rested {
 /// side takes the failing one's weight: users go back to the old release
 /// there. Else the slot leaves as [`without`] takes it out (the last slot
 /// that serves stays: with none, every request would fail too).
+///
+/// `suspects` are slots of the same release that did not fail themselves:
+/// each hands its weight to its standby too, since the old release beside
+/// it costs users nothing, but never leaves without one.
 pub fn rest_failing(
     routes: &[Route],
     failing: &[(usize, Side)],
+    suspects: &[(usize, Side)],
     standby: &[Option<Side>],
 ) -> (Vec<Route>, Vec<Rested>) {
     let mut out = routes.to_vec();
     let mut rested = Vec::new();
-    for &(i, side) in failing {
+    let slots = (failing.iter().map(|s| (*s, false))).chain(
+        (suspects.iter())
+            .filter(|s| !failing.contains(s))
+            .map(|s| (*s, true)),
+    );
+    for ((i, side), suspect) in slots {
         let Some(weight) = out.get(i).and_then(|r| r.get(side)) else {
             continue;
         };
@@ -185,6 +197,7 @@ pub fn rest_failing(
                 out[i].set(side, None);
                 out[i].set(other, Some(weight));
             }
+            None if suspect => continue,
             None => match without(&out, (i, side)) {
                 Some(next) => out = next,
                 None => continue,
@@ -194,6 +207,7 @@ pub fn rest_failing(
             slot: (i, side),
             weight,
             standby: spare,
+            suspect,
         });
     }
     (out, rested)
@@ -457,13 +471,14 @@ mod tests {
         let mut routes = steady(&[Side::Main, Side::Main, Side::Main]);
         routes[1].main = Some(3);
         let none = [None; 3];
-        let (out, rested) = rest_failing(&routes, &[(1, Side::Main), (2, Side::Alt)], &none);
+        let (out, rested) = rest_failing(&routes, &[(1, Side::Main), (2, Side::Alt)], &[], &none);
         assert_eq!(
             rested,
             vec![Rested {
                 slot: (1, Side::Main),
                 weight: 3,
-                standby: None
+                standby: None,
+                suspect: false,
             }]
         );
         assert_eq!(out[1].main, None);
@@ -471,9 +486,13 @@ mod tests {
         assert_eq!(readmit(&out, &rested), routes);
         // Every slot failing: the last one that serves stays.
         let all = [(0, Side::Main), (1, Side::Main), (2, Side::Main)];
-        let (out, rested) = rest_failing(&routes, &all, &none);
+        let (out, rested) = rest_failing(&routes, &all, &[], &none);
         assert_eq!(rested.len(), 2);
         assert_eq!(out[2].main, Some(1));
+        // A suspect without a standby keeps serving.
+        let (out, rested) = rest_failing(&routes, &all[..1], &all[1..], &none);
+        assert_eq!(rested.len(), 1);
+        assert_eq!((out[1], out[2]), (routes[1], routes[2]));
     }
 
     #[test]
@@ -483,12 +502,18 @@ mod tests {
         let routes = steady(&[Side::Alt; 4]);
         let standby = [Some(Side::Main); 4];
         let failing: Vec<_> = (0..4).map(|i| (i, Side::Alt)).collect();
-        let (out, rested) = rest_failing(&routes, &failing, &standby);
+        let (out, rested) = rest_failing(&routes, &failing, &[], &standby);
         assert_eq!(out, steady(&[Side::Main; 4]));
         assert_eq!(rested.len(), 4);
         assert!(rested.iter().all(|r| r.standby == Some(Side::Main)));
         // Its gate passed after all: the new side is back, the old one out.
         assert_eq!(readmit(&out, &rested), routes);
+        // One fails: the other three are suspects and go back to their old
+        // sides as well; a suspect is told apart.
+        let (out, rested) = rest_failing(&routes, &failing[..1], &failing[1..], &standby);
+        assert_eq!(out, steady(&[Side::Main; 4]));
+        assert_eq!(rested.iter().filter(|r| r.suspect).count(), 3);
+        assert!(!rested[0].suspect);
     }
 
     #[test]

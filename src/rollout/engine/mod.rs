@@ -114,9 +114,9 @@ pub struct Engine {
     restored: Vec<GateSlot>,
     /// What every gate of this rollout saw of each slot.
     seen: gate::Seen,
-    /// Slots taken out of traffic because their last probe failed: back
-    /// when their gate passes.
-    resting: Vec<routing::Rested>,
+    /// Slots taken out of traffic because their release failed a probe,
+    /// each with the rounds seen of it then (see `rest.rs`).
+    resting: Vec<(routing::Rested, u64)>,
     /// The first record of this rollout that could not be written: the
     /// rollout stops at the next safe point (`E_STORE`).
     store_error: std::sync::OnceLock<String>,
@@ -1178,7 +1178,7 @@ impl Engine {
                     }
                     // A slot whose last probe failed rests until its gate
                     // passes.
-                    () = seen.failure() => {
+                    () = seen.round() => {
                         let failing = (watched.iter().copied())
                             .filter(|&slot| seen.of(slot).failing())
                             .collect();
@@ -1222,7 +1222,7 @@ impl Engine {
             self.routes = routes;
             self.routes_unknown = false;
         }
-        self.resting.extend(rested);
+        self.rested(rested);
         match outcome {
             // What went bad first is why the stage fails.
             Some(o @ (GateOutcome::Failed { .. } | GateOutcome::Deadline { .. })) => {
@@ -1434,7 +1434,7 @@ impl Engine {
                             return Ok(());
                         }
                     }
-                    () = seen.failure() => self.rest_failing(slots).await?,
+                    () = seen.round() => self.follow_probes(slots).await?,
                 }
             }
         };

@@ -3,8 +3,12 @@
 //! (its old side beside it, still running the old release, or another
 //! instance), and comes back when its gate passes. Users stop meeting its
 //! errors as soon as they are seen, not only once the gate's thresholds
-//! fail it. The same holds while a rollback waits for a person (armed or
-//! held): what still serves of the failed release is probed meanwhile.
+//! fail it. While one slot fails, the release is suspect: every other slot
+//! of it with its old release running beside it (surge, blue-green) hands
+//! its share to that old release too, and comes back once none fails and a
+//! round of its own passed since. The same holds while a rollback waits
+//! for a person (armed or held): what still serves of the failed release
+//! is probed meanwhile.
 //! Which slots move is [`routing::rest_failing`]'s and
 //! [`routing::readmit`]'s call.
 
@@ -17,14 +21,30 @@ use crate::rollout::gate::{self, GateMode, GateSlot};
 use crate::rollout::routing;
 
 impl Engine {
-    /// Takes each of `slots` whose last probe failed out of traffic while
-    /// something else serves ([`routing::rest_failing`]): the gate goes on
-    /// judging it, and users stop meeting its errors meanwhile.
-    pub(super) async fn rest_failing(&mut self, slots: &[GateSlot]) -> Result<(), Failure> {
+    /// After a round of the gate of `slots` (the new release's): each
+    /// slot whose last probe failed leaves traffic while something else
+    /// serves, and while one does, every other slot of the release hands
+    /// its share to the old release still running beside it, if any
+    /// ([`routing::rest_failing`]): the gate goes on judging them all, and
+    /// users stop meeting the release's errors meanwhile. Once no slot of
+    /// it fails, those that did not fail themselves come back as soon as a
+    /// round of their own passed since they left; one that failed comes
+    /// back when its gate passes ([`Self::readmit`]).
+    pub(super) async fn follow_probes(&mut self, slots: &[GateSlot]) -> Result<(), Failure> {
         let failing: Vec<GateSlot> = (slots.iter().copied())
             .filter(|&slot| self.seen.of(slot).failing())
             .collect();
-        self.rest(&failing).await
+        if !failing.is_empty() {
+            return self.rest(&failing, slots).await;
+        }
+        let back: Vec<GateSlot> = (self.resting.iter())
+            .filter(|(r, since)| {
+                let seen = self.seen.of(r.slot);
+                r.suspect && slots.contains(&r.slot) && seen.rounds > *since && seen.passed
+            })
+            .map(|(r, _)| r.slot)
+            .collect();
+        self.readmit(&back).await
     }
 
     /// Takes every slot seen failing since its release started out of
@@ -36,20 +56,37 @@ impl Engine {
             .flat_map(|i| [(i, Side::Main), (i, Side::Alt)])
             .filter(|&slot| self.seen.of(slot).failed)
             .collect();
-        if let Err(f) = self.rest(&failing).await {
+        // The release failed: all of it is suspect.
+        let release: Vec<GateSlot> = (self.undo.iter())
+            .filter_map(|u| match u {
+                Undo::Replaced { instance, side, .. } => Some((*instance, *side)),
+                Undo::Routed { .. } => None,
+            })
+            .collect();
+        if let Err(f) = self.rest(&failing, &release).await {
             tracing::warn!("failing instances stay in traffic: {}", f.reason);
         }
     }
 
-    /// Takes `failing` out of traffic as [`routing::rest_failing`] says.
-    async fn rest(&mut self, failing: &[GateSlot]) -> Result<(), Failure> {
-        let (routes, rested) = routing::rest_failing(&self.routes, failing, &self.standby());
+    /// Takes `failing` out of traffic, and the rest of `release` onto the
+    /// old sides beside them, as [`routing::rest_failing`] says.
+    async fn rest(&mut self, failing: &[GateSlot], release: &[GateSlot]) -> Result<(), Failure> {
+        let standby = self.standby();
+        let (routes, rested) = routing::rest_failing(&self.routes, failing, release, &standby);
         if rested.is_empty() {
             return Ok(());
         }
         self.apply_routes(routes).await?;
-        self.resting.extend(rested);
+        self.rested(rested);
         Ok(())
+    }
+
+    /// Remembers `rested`, each with the rounds seen of it so far.
+    pub(super) fn rested(&mut self, rested: Vec<routing::Rested>) {
+        for r in rested {
+            let since = self.seen.of(r.slot).rounds;
+            self.resting.push((r, since));
+        }
     }
 
     /// Per instance, its other side when that still runs the release the
@@ -76,21 +113,21 @@ impl Engine {
     /// reports), so traffic is left as the rollout planned it and as the
     /// history records it. A balancer that refuses is reported.
     pub(super) async fn readmit_all(&mut self) {
-        let all: Vec<GateSlot> = self.resting.iter().map(|r| r.slot).collect();
+        let all: Vec<GateSlot> = self.resting.iter().map(|(r, _)| r.slot).collect();
         if let Err(f) = self.readmit(&all).await {
             tracing::warn!("resting instances stay out of traffic: {}", f.reason);
         }
     }
 
     /// Puts back into traffic, with the weight it had, each of `slots`
-    /// that [`Self::rest_failing`] took out (its gate passed); what stood
-    /// in for it leaves.
+    /// that [`Self::follow_probes`] took out; what stood in for it leaves.
     pub(super) async fn readmit(&mut self, slots: &[GateSlot]) -> Result<(), Failure> {
         let (back, resting): (Vec<_>, Vec<_>) =
-            (self.resting.iter().copied()).partition(|r| slots.contains(&r.slot));
+            (self.resting.iter().copied()).partition(|(r, _)| slots.contains(&r.slot));
         if back.is_empty() {
             return Ok(());
         }
+        let back: Vec<routing::Rested> = back.into_iter().map(|(r, _)| r).collect();
         self.apply_routes(routing::readmit(&self.routes, &back))
             .await?;
         self.resting = resting;
@@ -140,8 +177,8 @@ impl Engine {
             loop {
                 tokio::select! {
                     seen_now = self.next_command(until) => return seen_now,
-                    () = seen.failure() => {
-                        if let Err(f) = self.rest_failing(&slots).await {
+                    () = seen.round() => {
+                        if let Err(f) = self.follow_probes(&slots).await {
                             tracing::warn!("failing instances stay in traffic: {}", f.reason);
                         }
                     }
