@@ -25,6 +25,13 @@ pub const SECRET_MIN_CHARS: usize = 4;
 /// What masked values are written as.
 pub const MASK: &str = "***";
 
+/// The mark an excerpt ends with where it cut text short.
+pub const CUT: char = '…';
+
+/// A secret's start cut short by an excerpt is masked from this many
+/// characters on (shorter, it tells nothing).
+const CUT_MIN_CHARS: usize = 3;
+
 /// The values that came from the environment, by the variable they came
 /// from. Cheap to clone; its `Debug` shows names only.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -69,18 +76,36 @@ impl Secrets {
             .find(|(_, v)| text.starts_with(v.as_str()))
     }
 
-    /// `text` with every secret written as [`MASK`].
+    /// The length of the start of a secret (at least [`CUT_MIN_CHARS`]
+    /// characters) that `text` begins with and that an excerpt cut short
+    /// right after: [`CUT`] follows it at once.
+    fn cut_at(&self, text: &str) -> Option<usize> {
+        let end = text.find(CUT)?;
+        let head = &text[..end];
+        (head.chars().count() >= CUT_MIN_CHARS
+            && self.entries.iter().any(|(_, v)| v.starts_with(head)))
+        .then_some(end)
+    }
+
+    /// `text` with every secret written as [`MASK`], and the start of one
+    /// that an excerpt cut short (`tok-SEC…`) too.
     pub fn mask(&self, text: &str) -> String {
         if self.is_empty() {
             return text.to_string();
         }
+        let cut = text.contains(CUT);
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(c) = rest.chars().next() {
-            match self.at(rest) {
-                Some((_, v)) => {
+            let len = match self.at(rest) {
+                Some((_, v)) => Some(v.len()),
+                None if cut => self.cut_at(rest),
+                None => None,
+            };
+            match len {
+                Some(len) => {
                     out.push_str(MASK);
-                    rest = &rest[v.len()..];
+                    rest = &rest[len..];
                 }
                 None => {
                     out.push(c);
@@ -192,6 +217,19 @@ impl fmt::Debug for Secrets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_start_of_a_secret_an_excerpt_cut_short_is_masked() {
+        let s = Secrets::new([("T".to_string(), "tok-SECRET-1234".to_string())]);
+        assert_eq!(
+            s.mask("\"token=tok-SEC…\" == \"ok\""),
+            "\"token=***…\" == \"ok\""
+        );
+        assert_eq!(s.mask("tok…"), "***…");
+        // Too short to tell anything, or not followed by the cut: kept.
+        assert_eq!(s.mask("to… tok-SE tok"), "to… tok-SE tok");
+        assert_eq!(s.mask("tok-SECRET-1234…"), "***…");
+    }
 
     fn secrets() -> Secrets {
         Secrets::new([
