@@ -137,7 +137,7 @@ impl Engine {
     /// [`Self::next_command`] while a rollback waits for a person (armed or
     /// held): the slots of the failed release that still serve are probed
     /// meanwhile, and each whose probe fails leaves traffic while something
-    /// else serves ([`Self::rest_failing`]).
+    /// else serves ([`Self::follow_probes`]).
     pub(super) async fn wait_watching(
         &mut self,
         until: Option<tokio::time::Instant>,
