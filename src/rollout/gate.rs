@@ -31,6 +31,11 @@
 //! (a failure within it is not counted, but still breaks a run of passes);
 //! a watch counts every failure from its start.
 //!
+//! Every round of each slot's own probes is recorded in the rollout's
+//! [`Seen`]: from it the engine takes a slot whose probe failed out of
+//! traffic at once (before the thresholds fail the gate), and a rollback
+//! decides who may serve while it restores.
+//!
 //! A failure returns at once with its evidence (the probe, its thresholds,
 //! the counts, the rule that fired and the last samples), so the rollback
 //! starts within one probe interval of the result that crossed the line. A
