@@ -8,8 +8,7 @@
 //! ends with. [`undo_steps`] says what to restore and in which order;
 //! [`failed_stage`] which batch a failure belongs to; [`recovery`] whether
 //! a recovered rollout may go on at all, and [`resume_from`] where. No
-//! processes, sockets or files here,
-//! so every choice has a unit test.
+//! processes, sockets or files here, so every choice has a unit test.
 
 use super::plan::{Plan, Stage};
 use crate::config::AutoRollback;
@@ -409,7 +408,7 @@ pub fn undo_steps(done: &[Done], mark: usize, batch: usize) -> Vec<UndoStep> {
 /// How a recovery picks up a deployment whose worker died.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recovery {
-    /// Go on from the first stage that had not passed.
+    /// Go on from where it stopped ([`resume_from`]).
     Resume,
     /// Undo everything the rollout did.
     RollBack,
