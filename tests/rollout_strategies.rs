@@ -226,6 +226,13 @@ async fn an_armed_rollback_serves_nothing_from_the_failing_instance() {
         waited += 1;
     }
     assert_eq!(active_state(&env).as_deref(), Some("rollback_armed"));
+    // `status` says when it fires by itself, in words and in JSON.
+    let (_, out, _) = env.rollguard(&["status", "web"]);
+    assert!(out.contains("the rollback of v4 fires in "), "{out}");
+    let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let left = s[0]["active"][0]["fires_in_s"].as_i64().unwrap_or(-1);
+    assert!((1..=60).contains(&left), "{s}");
     let stop = Arc::new(AtomicBool::new(false));
     let client = load(env.url(), 2, stop.clone());
     tokio::time::sleep(Duration::from_secs(2)).await;

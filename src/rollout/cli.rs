@@ -672,11 +672,18 @@ async fn app_status(
             asked.push(i);
         }
     }
+    // An armed rollback: when it fires by itself.
+    let fires_at = (super::watch::read_app(store, &app.name).active)
+        .and_then(|a| Some((a.id, a.fires_at_ms?)));
+    let now = crate::model::now_ms();
+    let fires = |id: i64| fires_at.filter(|(d, _)| *d == id).map(|(_, at)| at);
     Ok(json!({
         "app": app.name,
         "lock": lock.as_ref().map(crate::store::lock_evidence),
         "active": active.iter().map(|d| json!({"id": d.id, "to": d.to_version, "state": d.state,
-            "started_at_ms": d.started_at_ms})).collect::<Vec<_>>(),
+            "started_at_ms": d.started_at_ms, "fires_at_ms": fires(d.id),
+            "fires_in_s": fires(d.id).map(|at| ((at - now).max(0) + 999) / 1000)}))
+            .collect::<Vec<_>>(),
         "interrupted": interrupted,
         "last": last.first().map(|d| json!({"id": d.id, "from": d.from_version, "to": d.to_version,
             "outcome": d.outcome, "ended_at_ms": d.ended_at_ms})),
@@ -728,13 +735,24 @@ pub async fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
                 text(&d["to"], "?"),
                 text(&d["state"], "?")
             ),
-            Some(d) => outln!(
-                o,
-                "  deploying {} (deployment {}, {})",
-                text(&d["to"], "?"),
-                d["id"],
-                text(&d["state"], "?")
-            ),
+            Some(d) => match d["fires_in_s"].as_i64() {
+                Some(secs) => outln!(
+                    o,
+                    "  deploying {} (deployment {}, {}): the rollback of {} fires in {secs}s \
+                     unless held",
+                    text(&d["to"], "?"),
+                    d["id"],
+                    text(&d["state"], "?"),
+                    text(&d["to"], "?")
+                ),
+                None => outln!(
+                    o,
+                    "  deploying {} (deployment {}, {})",
+                    text(&d["to"], "?"),
+                    d["id"],
+                    text(&d["state"], "?")
+                ),
+            },
             None => match s["last"].as_object() {
                 Some(l) => outln!(
                     o,
