@@ -1560,3 +1560,39 @@ fn mono_history_and_deployments_keep_their_meaning_without_colour() {
         assert!(text.contains(symbol), "{symbol}\n{text}");
     }
 }
+
+/// Every command a screen suggests (in backticks, as the snapshots show
+/// them) is one the command line takes: `rollguard ARGS --help` parses
+/// ARGS and exits 0 only if they are valid.
+#[test]
+fn every_command_a_screen_suggests_runs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tui_render/snapshots");
+    let mut commands = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for piece in text.split('`').skip(1).step_by(2) {
+            if let Some(args) = piece.strip_prefix("rollguard ")
+                && !piece.contains('\n')
+            {
+                commands.insert(args.to_string());
+            }
+        }
+    }
+    assert!(
+        !commands.is_empty(),
+        "no command found in {}",
+        dir.display()
+    );
+    for args in &commands {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollguard"))
+            .args(args.split_whitespace())
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "`rollguard {args}` does not run: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

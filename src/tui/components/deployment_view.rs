@@ -706,7 +706,7 @@ pub fn why_lines(
             Span::styled("incident ", dim),
             Span::styled(
                 format!(
-                    "#{} opened {} ({}), {} · `rollguard events {}`",
+                    "#{} opened {} ({}), {} · `rollguard events --app {}`",
                     i.id,
                     clock_time(i.opened_ms),
                     i.evidence.cause.as_str(),
