@@ -5,7 +5,7 @@
 //! 80x24 one message says so; the mouse is off unless `--mouse` turns it
 //! on, and then a click selects a row and the wheel moves the selection.
 //! Every way out leaves the terminal as it was (main screen, cursor shown,
-//! no mouse reports).
+//! no mouse reports). Ctrl-L draws the whole screen again.
 
 mod common;
 
@@ -235,6 +235,38 @@ fn the_mouse_is_off_by_default_and_clicks_and_scrolls_with_mouse() {
     s.wait("bravo's view", T, |sc| sc.contains("bravo-1"));
     s.keys(&["Escape"]);
     s.wait("the fleet", T, has_fleet);
+
+    s.keys(&["q"]);
+    assert_given_back(&s);
+}
+
+/// Ctrl-L draws the whole screen again, as in every terminal program:
+/// whatever wrote into the terminal behind the console's back (here the
+/// test, straight to the pane's tty) is gone after it.
+#[test]
+fn ctrl_l_redraws_the_whole_screen() {
+    let test = "ctrl_l_redraws_the_whole_screen";
+    let Some(s) = Session::start(test, 100, 30) else {
+        return;
+    };
+    let dir = TempDir::new("redraw");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = fleet_config(&dir, listener.local_addr().unwrap().port());
+    s.run(&console(&dir, &config, ""));
+    s.wait("the fleet", T, has_fleet);
+    // Stray text at the middle of the screen, where the console drew
+    // blanks: the console does not know it is there.
+    let tty = s.flag("#{pane_tty}");
+    std::fs::write(&tty, "\x1b[15;40HSTRAYTEXT").unwrap();
+    s.wait("the stray text", T, |sc| sc.contains("STRAYTEXT"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        s.capture().contains("STRAYTEXT"),
+        "only Ctrl-L redraws cells the console did not change"
+    );
+    s.keys(&["C-l"]);
+    let sc = s.wait("the redrawn screen", T, |sc| !sc.contains("STRAYTEXT"));
+    assert!(has_fleet(&sc), "{sc}");
 
     s.keys(&["q"]);
     assert_given_back(&s);

@@ -505,6 +505,10 @@ const fn bind(
 /// Ctrl-Z: taken before the keymap, to suspend the console.
 pub const SUSPEND: Key = Key::ctrl('z');
 
+/// Ctrl-L: taken before the keymap, to redraw the whole screen, as in
+/// every terminal program.
+pub const REDRAW: Key = Key::ctrl('l');
+
 const ENTER: Key = Key::plain(KeyCode::Enter);
 const ESC: Key = Key::plain(KeyCode::Esc);
 const ALL: Views = Views::ALL;
@@ -706,12 +710,17 @@ impl Keymap {
             let mut readable = true;
             for (k, text) in remap.keys.iter().enumerate() {
                 match Key::parse(text) {
-                    Some(key) if key == SUSPEND => {
+                    Some(key) if key == SUSPEND || key == REDRAW => {
                         readable = false;
+                        let does = if key == SUSPEND {
+                            "suspends the console (back with `fg`)"
+                        } else {
+                            "redraws the whole screen"
+                        };
                         errors.push(RemapError {
                             place: RemapPlace::Key(n, k),
                             message: format!(
-                                "{text:?} suspends the console (back with `fg`); it cannot be given to {}",
+                                "{text:?} {does}; it cannot be given to {}",
                                 remap.action
                             ),
                             hint: "pick another key".into(),
@@ -1129,6 +1138,9 @@ mod tests {
         let e = errors(&[remap("abort", &["ctrl-z"])]);
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].message.contains("suspends the console"), "{e:?}");
+        let e = errors(&[remap("abort", &["ctrl-l"])]);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].message.contains("redraws the whole screen"), "{e:?}");
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! | `control.rs` | the rollout verbs: where each applies, its question, sending it ([`Request::send`]) |
 //! | `header.rs`, `footer.rs` | the top line (with "read-only" when it is) and the bottom line |
 //! | `state.rs`, `rollout_text.rs`, `sparkline.rs`, `columns.rs`, `text.rs`, `theme.rs` | data state and how it is worded, drawn and coloured |
-//! | `run.rs`, `terminal.rs` | the run loop (keys, Ctrl-Z, the mouse, when a frame is due); the terminal held and given back (a panic included), suspended, and written to sparingly |
+//! | `run.rs`, `terminal.rs` | the run loop (keys, Ctrl-Z, Ctrl-L, the mouse, when a frame is due); the terminal held and given back (a panic included), suspended, and written to sparingly |
 //! | `mouse.rs`, `too_small.rs` | the table row under a click (pure); the one message drawn below 80x24 |
 //!
 //! A key goes: the input thread (crossterm) → the run loop →

@@ -170,6 +170,14 @@ pub async fn run(
         loop {
             tokio::select! {
                 input = rx.recv() => match input {
+                    Some(Input::Event(Event::Key(key)))
+                        if super::keymap::REDRAW.matches(&key) && key.kind != KeyEventKind::Release =>
+                    {
+                        // Whatever put the terminal out of step with what
+                        // was drawn, the next frame is drawn whole.
+                        screen.clear()?;
+                        dirty = true;
+                    }
                     Some(Input::Event(Event::Key(key))) => {
                         app.now_ms = now_ms();
                         let action = app.handle_key(key, &lock(&state));

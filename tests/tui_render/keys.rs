@@ -14,7 +14,7 @@ fn remapped_fleet() -> Arc<Fleet> {
     let mut f = (*fleet()).clone();
     f.console.keys = vec![
         remap("quit", &["Q"]),
-        remap("toggle_log", &["Z", "ctrl-l"]),
+        remap("toggle_log", &["Z", "ctrl-t"]),
         remap("abort", &["X"]),
     ];
     Arc::new(f)
@@ -43,7 +43,7 @@ fn help_and_footer_show_the_remapped_keys() {
     let quit = line_of(" quit ");
     assert!(quit.contains(" Q ") && !quit.contains("Ctrl-c"), "{text}");
     assert!(
-        line_of("show / hide the log pane").contains("Z, Ctrl-l"),
+        line_of("show / hide the log pane").contains("Z, Ctrl-t"),
         "{text}"
     );
     assert!(line_of("abort the rollout").contains(" X "), "{text}");

@@ -66,8 +66,9 @@ impl Component for Help {
             })
             .collect();
         let key = |a| self.keymap.key_label(a, cx.view, Modes::HELP);
+        // Ctrl-Z and Ctrl-L are taken before the keymap, in every view.
         let title = format!(
-            " keys · {} or {} closes ",
+            " keys · {} or {} closes · Ctrl-Z suspends · Ctrl-L redraws ",
             key(Action::Back),
             key(Action::Help)
         );
