@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::rollout::{BIN, Env, kill9, version_at, wait_for, worker_pid};
+use common::rollout::{Env, kill9, version_at, wait_for, worker_pid};
 
 /// Deploys v2 detached and kills its worker once web-1 serves v2.
 fn interrupted_v2(env: &Env) {
@@ -297,18 +297,11 @@ fn the_failed_batch_is_the_one_whose_instance_failed() {
     // starts, whatever the machine's speed.
     let d = env.dir.0.display();
     let (p1, p2) = (env.ports[0], env.ports[1]);
-    let release = env.dir.join("releases/v8");
-    std::fs::create_dir_all(&release).unwrap();
-    std::fs::write(
-        release.join("run"),
-        format!(
-            "#!/bin/sh\nif [ \"$2\" = {p2} ]; then : > '{d}/bad-{p1}'; fi\n\
-             exec '{BIN}' demo-app --version v8 --latency-ms 2 --fail-if-exists '{d}/bad-'\"$2\" \"$@\"\n"
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(release.join("run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.release_failing_while_marked(
+        "v8",
+        &format!("if [ \"$2\" = {p2} ]; then : > '{d}/bad-{p1}'; fi\n"),
+        "",
+    );
 
     // Rolled back: web-1's batch failed; web-2's, which ran when it
     // failed, was undone; the rest never ran.

@@ -321,19 +321,7 @@ async fn a_rolling_rollback_never_serves_from_an_instance_seen_failing() {
     env.edit_config("monitor = \"3s\"", "monitor = \"60s\"");
     // v8 fails its health checks and user requests while `bad-PORT` exists:
     // the test picks which instances fail, and when.
-    let d = env.dir.0.display();
-    let release = env.dir.join("releases/v8");
-    std::fs::create_dir_all(&release).unwrap();
-    std::fs::write(
-        release.join("run"),
-        format!(
-            "#!/bin/sh\nexec '{BIN}' demo-app --version v8 --latency-ms 2 --fail-requests \
-             --fail-if-exists '{d}/bad-'\"$2\" \"$@\"\n"
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(release.join("run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.release_failing_while_marked("v8", "", "--fail-requests");
 
     let (code, out, err) = env.rollguard(&["deploy", "web", "v8", "--yes", "--detach"]);
     assert_eq!(code, 0, "{out}\n{err}");

@@ -107,7 +107,7 @@ async fn surge(test: &str, lb: &str) {
 fn a_failing_instance_makes_its_release_hand_traffic_back_until_it_answers() {
     use std::time::Duration;
 
-    use common::rollout::{BIN, wait_for};
+    use common::rollout::wait_for;
 
     let Some(env) = Env::new("surge_suspect", "nginx", "surge = true") else {
         return;
@@ -117,19 +117,7 @@ fn a_failing_instance_makes_its_release_hand_traffic_back_until_it_answers() {
     // A spell of failures shorter than the threshold fails no gate.
     env.edit_config("failure_threshold = 2", "failure_threshold = 40");
     // v8 fails its health checks while `bad-PORT` exists.
-    let d = env.dir.0.display();
-    let release = env.dir.join("releases/v8");
-    std::fs::create_dir_all(&release).unwrap();
-    std::fs::write(
-        release.join("run"),
-        format!(
-            "#!/bin/sh\nexec '{BIN}' demo-app --version v8 --latency-ms 2 \
-             --fail-if-exists '{d}/bad-'\"$2\" \"$@\"\n"
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(release.join("run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.release_failing_while_marked("v8", "", "");
     let (code, out, err) = env.rollguard(&["deploy", "web", "v8", "--yes", "--detach"]);
     assert_eq!(code, 0, "{out}\n{err}");
 

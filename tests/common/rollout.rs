@@ -157,6 +157,27 @@ conditions = ['[BODY].status == "healthy"']
         })
     }
 
+    /// Writes release `version`, which fails its health checks (and user
+    /// requests with `flags` = `--fail-requests`) while the file `bad-PORT`
+    /// exists in the test's folder, so a test picks which instance fails
+    /// and when. `before` is shell run first (with the port in `$2`).
+    pub fn release_failing_while_marked(&self, version: &str, before: &str, flags: &str) {
+        let d = self.dir.0.display();
+        let release = self.dir.join(&format!("releases/{version}"));
+        std::fs::create_dir_all(&release).unwrap();
+        std::fs::write(
+            release.join("run"),
+            format!(
+                "#!/bin/sh\n{before}exec '{BIN}' demo-app --version {version} --latency-ms 2 \
+                 {flags} --fail-if-exists '{d}/bad-'\"$2\" \"$@\"\n"
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(release.join("run"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+
     /// The config file.
     pub fn config(&self) -> PathBuf {
         self.dir.join("rollguard.toml")

@@ -836,10 +836,7 @@ impl Engine {
         });
         for (i, inst) in self.app().instances.iter().enumerate() {
             let side = self.live[i];
-            let replaced = self.undo.iter().any(|u| {
-                matches!(u, Undo::Replaced { instance, side: s, .. } if *instance == i && *s == side)
-            });
-            let version = if replaced {
+            let version = if self.started_at((i, side)).is_some() {
                 Some(to.clone())
             } else {
                 known
@@ -1249,18 +1246,32 @@ impl Engine {
             .collect()
     }
 
-    /// Live slots this rollout has replaced so far, in order.
-    fn replaced_live_slots(&self) -> Vec<GateSlot> {
+    /// Slots this rollout has replaced so far, in order, each once.
+    fn replaced_slots(&self) -> Vec<GateSlot> {
         let mut slots: Vec<GateSlot> = Vec::new();
         for u in &self.undo {
             if let Undo::Replaced { instance, side, .. } = u
-                && self.live[*instance] == *side
                 && !slots.contains(&(*instance, *side))
             {
                 slots.push((*instance, *side));
             }
         }
         slots
+    }
+
+    /// Live slots this rollout has replaced so far, in order.
+    fn replaced_live_slots(&self) -> Vec<GateSlot> {
+        let mut slots = self.replaced_slots();
+        slots.retain(|(i, side)| self.live[*i] == *side);
+        slots
+    }
+
+    /// Where in the undo list this rollout last started its release on
+    /// `slot` (later is larger); `None` when it did not replace it.
+    fn started_at(&self, slot: GateSlot) -> Option<usize> {
+        self.undo.iter().rposition(
+            |u| matches!(u, Undo::Replaced { instance, side, .. } if (*instance, *side) == slot),
+        )
     }
 
     fn deadline(&self) -> GateMode {

@@ -14,7 +14,7 @@
 
 use tokio::sync::watch;
 
-use super::{Engine, Failure, OPEN_WATCH, Undo};
+use super::{Engine, Failure, OPEN_WATCH};
 use crate::driver::Side;
 use crate::rollout::decide::Observation;
 use crate::rollout::gate::{self, GateMode, GateSlot};
@@ -57,12 +57,7 @@ impl Engine {
             .filter(|&slot| self.seen.of(slot).failed)
             .collect();
         // The release failed: all of it is suspect.
-        let release: Vec<GateSlot> = (self.undo.iter())
-            .filter_map(|u| match u {
-                Undo::Replaced { instance, side, .. } => Some((*instance, *side)),
-                Undo::Routed { .. } => None,
-            })
-            .collect();
+        let release = self.replaced_slots();
         if let Err(f) = self.rest(&failing, &release).await {
             tracing::warn!("failing instances stay in traffic: {}", f.reason);
         }
@@ -98,9 +93,7 @@ impl Engine {
         (0..self.live.len())
             .map(|i| {
                 let other = self.live[i].other();
-                let replaced = self.undo.iter().any(|u| {
-                    matches!(u, Undo::Replaced { instance, side, .. } if *instance == i && *side == other)
-                });
+                let replaced = self.started_at((i, other)).is_some();
                 let has_side = other == Side::Main || app.instances[i].alt_port.is_some();
                 (has_side && !self.plan.install && other == self.orig_live[i] && !replaced)
                     .then_some(other)
@@ -154,13 +147,8 @@ impl Engine {
                 }
             }
             again = true;
-            let slots: Vec<GateSlot> = (self.undo.iter())
-                .filter_map(|u| match u {
-                    Undo::Replaced { instance, side, .. } => Some((*instance, *side)),
-                    Undo::Routed { .. } => None,
-                })
-                .filter(|(i, side)| self.routes.get(*i).is_some_and(|r| r.get(*side).is_some()))
-                .collect();
+            let mut slots = self.replaced_slots();
+            slots.retain(|(i, side)| self.routes.get(*i).is_some_and(|r| r.get(*side).is_some()));
             if slots.is_empty() {
                 return self.next_command(until).await;
             }

@@ -150,9 +150,7 @@ impl Engine {
             .map(|i| {
                 let side = self.live[i];
                 let seen = self.seen.of((i, side));
-                let started = self.undo.iter().rposition(|u| {
-                    matches!(u, Undo::Replaced { instance, side: s, .. } if *instance == i && *s == side)
-                });
+                let started = self.started_at((i, side));
                 Standing {
                     serving: routes.get(i).is_some_and(|r| r.get(side).is_some()),
                     failed_release: self.runs_failed_release(i, side),
@@ -181,10 +179,7 @@ impl Engine {
     /// Whether (instance, side) still runs the release being rolled back:
     /// replaced by this rollout and not restored yet.
     fn runs_failed_release(&self, i: usize, side: Side) -> bool {
-        !self.restored.contains(&(i, side))
-            && self.undo.iter().any(|u| {
-                matches!(u, Undo::Replaced { instance, side: s, .. } if *instance == i && *s == side)
-            })
+        !self.restored.contains(&(i, side)) && self.started_at((i, side)).is_some()
     }
 
     /// Restores a wave of slots: each restore recorded first (write before
