@@ -50,6 +50,8 @@ pub enum Code {
     NothingToDo,
     /// No rollout of that app is running.
     NoRollout,
+    /// The command does not apply to the rollout as it is now.
+    WrongState,
     /// A preflight check could not be made (a host did not answer).
     Preflight,
     /// An SSH connection could not be made.
@@ -70,7 +72,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in the README's order.
-    pub const ALL: [Code; 28] = [
+    pub const ALL: [Code; 29] = [
         Code::Config,
         Code::Usage,
         Code::Confirm,
@@ -91,6 +93,7 @@ impl Code {
         Code::ArtifactMissing,
         Code::NothingToDo,
         Code::NoRollout,
+        Code::WrongState,
         Code::Preflight,
         Code::Ssh,
         Code::HostKey,
@@ -124,6 +127,7 @@ impl Code {
             Code::ArtifactMissing => "E_ARTIFACT_MISSING",
             Code::NothingToDo => "E_NOTHING_TO_DO",
             Code::NoRollout => "E_NO_ROLLOUT",
+            Code::WrongState => "E_WRONG_STATE",
             Code::Preflight => "E_PREFLIGHT",
             Code::Ssh => "E_SSH",
             Code::HostKey => "E_HOST_KEY",
@@ -156,6 +160,7 @@ impl Code {
             | Code::ArtifactMissing
             | Code::NothingToDo
             | Code::NoRollout
+            | Code::WrongState
             | Code::Preflight
             | Code::Ssh
             | Code::HostKey
@@ -208,6 +213,9 @@ impl Code {
             Code::NothingToDo => "every instance already runs that version",
             Code::NoRollout => {
                 "`approve`/`hold`/`fire`/`abort`/`recover` found no rollout of that app"
+            }
+            Code::WrongState => {
+                "the command does not apply to the rollout as it is now (nothing to approve, no rollback armed, already paused, its worker gone): nothing was sent"
             }
             Code::Preflight => "a preflight check could not be made",
             Code::Ssh => "a host could not be reached over SSH",

@@ -7,6 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::rollout::{Env, version_at, wait_for};
+use rollguard::error::Code;
+use rollguard::model::Verb;
+use rollguard::rollout::service;
+use rollguard::store::Store;
 
 fn state(env: &Env) -> String {
     let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
@@ -48,6 +52,14 @@ fn pause_holds_between_batches_resume_finishes_and_abort_while_paused_rolls_back
             "paused before the end: {seen:?}"
         );
         assert_eq!(state(&env), "paused");
+        // What does not apply to a paused rollout is refused, and not
+        // written for the rollout to ignore.
+        for verb in ["pause", "approve", "hold"] {
+            let (code, out, err) = env.rollguard(&[verb, "web", "--reason", "x"]);
+            assert_eq!(code, 1, "{verb}: {out}\n{err}");
+            assert!(err.contains("E_WRONG_STATE"), "{verb}: {err}");
+            assert!(err.contains("was not sent"), "{verb}: {err}");
+        }
 
         let (code, out, err) = env.rollguard(&[end, "web", "--reason", "checked"]);
         assert_eq!(code, 0, "{end}: {out}\n{err}");
@@ -70,6 +82,22 @@ fn pause_holds_between_batches_resume_finishes_and_abort_while_paused_rolls_back
             }
         }
     }
+    // A command meant for a deployment that has ended goes nowhere, and
+    // says how that deployment ended.
+    let store = Store::open(&env.dir.join("history.db")).unwrap();
+    let ended = store.deployments(Some("web"), 1).unwrap()[0].id;
+    let e = service::send(&store, "web", Some(ended), Verb::Abort, "t", None).unwrap_err();
+    assert_eq!(e.code, Code::NoRollout, "{e}");
+    assert!(
+        e.message
+            .contains(&format!("deployment {ended} of web has ended (aborted)")),
+        "{e}"
+    );
+    assert!(
+        store.take_commands("web", ended).unwrap().is_empty(),
+        "nothing was written"
+    );
+
     let (_, out, _) = env.rollguard(&["history", "web"]);
     assert!(
         out.contains("pause by"),

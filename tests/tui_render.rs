@@ -18,8 +18,8 @@ use rollguard::config::{
 };
 use rollguard::model::{ErrorKind, ProbeKey, ProbeResult};
 use rollguard::tui::{
-    self, Action, App, ConfirmAction, ConfirmedAction, FAIL_BAR, FleetState, Mode, Theme, Verb,
-    View,
+    self, Action, App, ConfirmAction, ConfirmedAction, FAIL_BAR, FleetState, Mode, Shown, Theme,
+    Verb, View,
 };
 
 #[path = "tui_render/confirm.rs"]

@@ -568,6 +568,7 @@ pub fn command(fleet: Option<&Fleet>, db: &Path, verb: Verb, args: &VerbArgs) ->
         service::send(
             &store,
             &args.app,
+            None,
             verb,
             &crate::host::whoami(),
             args.reason.as_deref(),

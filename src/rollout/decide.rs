@@ -316,6 +316,34 @@ fn command(s: &mut State, phase: Phase, verb: Verb) -> Decision {
     }
 }
 
+/// Whether an operator's `verb` means something to a deployment recorded
+/// in `state`: the one rule the console and the CLI check before a
+/// command is sent (through [`super::service::send`]), the same one
+/// [`decide`] carries out when the command arrives (a command that does
+/// not apply changes nothing there). A deployment that has ended takes
+/// none.
+pub fn accepts(state: DeploymentState, verb: Verb) -> bool {
+    use DeploymentState as S;
+    match verb {
+        Verb::Approve => state == S::WaitingApproval,
+        Verb::Hold => state == S::RollbackArmed,
+        Verb::Fire => matches!(state, S::RollbackArmed | S::RollbackHeld),
+        Verb::Abort => matches!(
+            state,
+            S::Pending
+                | S::Running
+                | S::WaitingApproval
+                | S::Paused
+                | S::RollbackArmed
+                | S::RollbackHeld
+        ),
+        // A pause asked before the first stage is taken at the first
+        // safe point, like one asked while it runs.
+        Verb::Pause => matches!(state, S::Pending | S::Running | S::WaitingApproval),
+        Verb::Resume => state == S::Paused,
+    }
+}
+
 /// One thing a rollout did, as its undo needs it (newest last).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Done {
@@ -493,6 +521,82 @@ mod tests {
             assert_eq!(recovery(true, left_in), Recovery::RollBack, "{left_in}");
             assert_eq!(recovery(false, left_in), Recovery::RollBack, "{left_in}");
         }
+    }
+
+    /// The phase a deployment recorded in `state` is in, as [`decide`]
+    /// sees it; `None` where it decides nothing (pending, failing, ended).
+    fn phase_of(state: DeploymentState) -> Option<Phase> {
+        use DeploymentState as D;
+        match state {
+            D::Running | D::WaitingApproval => Some(Phase::Running { stage: 1 }),
+            D::Paused => Some(Phase::Paused { next: 1 }),
+            D::RollbackArmed => Some(Phase::Armed),
+            D::RollbackHeld => Some(Phase::Held),
+            D::RollingBack => Some(Phase::RollingBack),
+            D::Pending | D::Failing | D::Done | D::Failed | D::Superseded => None,
+        }
+    }
+
+    #[test]
+    fn a_command_accepted_before_sending_is_one_the_rollout_acts_on() {
+        use DeploymentState as D;
+        let verbs = [
+            Verb::Approve,
+            Verb::Hold,
+            Verb::Fire,
+            Verb::Abort,
+            Verb::Pause,
+            Verb::Resume,
+        ];
+        let states = [
+            D::Pending,
+            D::Running,
+            D::WaitingApproval,
+            D::Paused,
+            D::Failing,
+            D::RollbackArmed,
+            D::RollbackHeld,
+            D::RollingBack,
+            D::Done,
+            D::Failed,
+            D::Superseded,
+        ];
+        for state in states {
+            for verb in verbs {
+                let Some(phase) = phase_of(state) else {
+                    // Before the first stage an abort or a pause is taken
+                    // when the worker begins; an ended rollout takes
+                    // nothing, nor one deciding what to do on a failure.
+                    assert_eq!(
+                        accepts(state, verb),
+                        state == D::Pending && matches!(verb, Verb::Abort | Verb::Pause),
+                        "{state} {verb}"
+                    );
+                    continue;
+                };
+                let mut s = State::new(3);
+                s.phase = phase;
+                let before = s;
+                let (after, d) = decide(s, &AUTO, Observation::Command(verb));
+                let acts = after != before || !matches!(d, Decision::Nothing | Decision::Wait);
+                if accepts(state, verb) {
+                    assert!(acts, "{state} accepts {verb} but decide does nothing");
+                }
+            }
+        }
+        // What the console and the CLI refuse, decide ignores as well.
+        let ignored = |phase: Phase, verb| {
+            let mut s = State::new(3);
+            s.phase = phase;
+            let (after, d) = decide(s, &AUTO, Observation::Command(verb));
+            after == s && matches!(d, Decision::Nothing | Decision::Wait)
+        };
+        assert!(ignored(Phase::RollingBack, Verb::Abort) && !accepts(D::RollingBack, Verb::Abort));
+        assert!(ignored(Phase::Held, Verb::Hold) && !accepts(D::RollbackHeld, Verb::Hold));
+        assert!(ignored(Phase::Armed, Verb::Pause) && !accepts(D::RollbackArmed, Verb::Pause));
+        assert!(
+            ignored(Phase::Paused { next: 1 }, Verb::Pause) && !accepts(D::Paused, Verb::Pause)
+        );
     }
 
     const AUTO: Policy = Policy {

@@ -679,24 +679,103 @@ pub fn recover(
 }
 
 /// Sends `verb` to the running rollout of `app`; returns the deployment
-/// it went to. `E_NO_ROLLOUT` when none runs.
+/// it went to. `deployment`, when given, is the one the sender was shown:
+/// the command goes to it or nowhere. Checked first, so that nothing is
+/// written that no rollout would take:
+/// - `E_NO_ROLLOUT` when none runs, or `deployment` has ended (saying how)
+///   or is not the one that runs now;
+/// - `E_WRONG_STATE` when its worker is gone (recover it), or `verb` does
+///   not apply to it as it is now ([`decide::accepts`], the rule the
+///   rollout itself follows; [`refusal`] says why).
 pub fn send(
     store: &Store,
     app: &str,
+    deployment: Option<i64>,
     verb: Verb,
     actor: &str,
     reason: Option<&str>,
 ) -> Result<i64, UserError> {
-    let Some(d) = newest_unfinished(store, app)? else {
+    let active = newest_unfinished(store, app)?;
+    if let Some(shown) = deployment
+        && active.as_ref().is_none_or(|d| d.id != shown)
+    {
+        let ended = store.deployment(shown).map_err(store_error)?;
+        let mut said = match ended.as_ref().and_then(|d| d.outcome.as_deref()) {
+            Some(outcome) => format!(
+                "deployment {shown} of {app} has ended ({})",
+                outcome.replace('_', " ")
+            ),
+            None => format!("deployment {shown} of {app} is not running"),
+        };
+        if let Some(d) = &active {
+            said.push_str(&format!("; deployment {} runs now", d.id));
+        }
+        return Err(
+            UserError::new(Code::NoRollout, format!("{said}: {verb} was not sent"))
+                .hint("look at the rollout again before you act on it"),
+        );
+    }
+    let Some(d) = active else {
         return Err(
             UserError::new(Code::NoRollout, format!("no rollout of {app} is running"))
                 .hint("see `rollguard status` and `rollguard history`"),
         );
     };
+    if super::watch::interrupted(store, app, d.id) {
+        return Err(UserError::new(
+            Code::WrongState,
+            format!(
+                "the worker of deployment {} of {app} is gone: {verb} was not sent",
+                d.id
+            ),
+        )
+        .hint(format!(
+            "finish it with `rollguard recover {app} --rollback` (or `--resume`)"
+        )));
+    }
+    let state = DeploymentState::parse(&d.state);
+    if let Some(why) = refusal(app, verb, state) {
+        return Err(
+            UserError::new(Code::WrongState, format!("{why}: {verb} was not sent"))
+                .hint("see `rollguard status`"),
+        );
+    }
     store
         .send_command(app, Some(d.id), verb.as_str(), actor, reason)
         .map_err(store_error)?;
     Ok(d.id)
+}
+
+/// Why `verb` does not apply to the rollout of `app` recorded in `state`
+/// (`None`: a state this version does not know), in words the console and
+/// the CLI show; `None` when it applies ([`decide::accepts`]).
+pub fn refusal(app: &str, verb: Verb, state: Option<DeploymentState>) -> Option<String> {
+    use DeploymentState as S;
+    let Some(state) = state else {
+        return Some(format!(
+            "the rollout of {app} is in a state this rollguard does not know"
+        ));
+    };
+    if decide::accepts(state, verb) {
+        return None;
+    }
+    let now = state.as_str().replace('_', " ");
+    Some(match verb {
+        Verb::Approve => format!("nothing to approve: the rollout of {app} is {now}"),
+        Verb::Hold if state == S::RollbackHeld => format!("the rollback of {app} is already held"),
+        Verb::Hold | Verb::Fire if state == S::RollingBack => {
+            format!("the rollback of {app} has already started")
+        }
+        Verb::Hold | Verb::Fire => format!("no rollback of {app} is armed: the rollout is {now}"),
+        Verb::Abort if state == S::RollingBack => {
+            format!("the rollout of {app} is already rolling back")
+        }
+        Verb::Abort if state.is_final() => format!("the rollout of {app} has ended"),
+        Verb::Abort => format!("the rollout of {app} cannot be aborted now: it is {now}"),
+        Verb::Pause if state == S::Paused => format!("the rollout of {app} is already paused"),
+        Verb::Pause => format!("the rollout of {app} cannot pause now: it is {now}"),
+        Verb::Resume => format!("the rollout of {app} is not paused: it is {now}"),
+    })
 }
 
 /// The newest deployment of `app` that has not ended: the one commands go

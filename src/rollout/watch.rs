@@ -78,6 +78,17 @@ pub fn read(store: &Store, fleet: &Fleet) -> Vec<AppRollouts> {
         .collect()
 }
 
+/// Whether the worker of deployment `id` of `app`, not ended, is gone:
+/// the app's lock is no longer held for it, or is held by a process that
+/// has stopped (see [`breakable`]). A lock held for another deployment (a
+/// newer start taking the app over) is not this one's worker gone.
+pub fn interrupted(store: &Store, app: &str, id: i64) -> bool {
+    match store.lock(app).ok().flatten() {
+        Some(l) => l.deployment_id == Some(id) && breakable(&l).is_some(),
+        None => true,
+    }
+}
+
 /// Reads one app.
 pub fn read_app(store: &Store, app: &str) -> AppRollouts {
     let mut versions: Vec<String> = Vec::new();
@@ -128,10 +139,7 @@ pub fn read_app(store: &Store, app: &str) -> AppRollouts {
                     })
                 })
                 .flatten();
-            let interrupted = match store.lock(app).ok().flatten() {
-                Some(l) => l.deployment_id == Some(d.id) && breakable(&l).is_some(),
-                None => true,
-            };
+            let interrupted = interrupted(store, app, d.id);
             let mut changed: Vec<String> = Vec::new();
             for c in store.changes(d.id).unwrap_or_default() {
                 if !changed.contains(&c.instance) {

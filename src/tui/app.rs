@@ -20,15 +20,16 @@ use super::components::{
     AppView, Confirm, DeploymentView, EventsView, FleetView, Help, HistoryView, LogPane, LogsView,
     Press, TextInput,
 };
-use super::control::Verb;
+use super::control::{self, Verb};
 use super::keymap::{Action, Keymap};
-use super::load::{Load, Loaded};
+use super::load::{Load, Loaded, ReportOf};
 use super::mode::{COMMAND_MAX, FILTER_MAX, Mode, Pending};
 use super::mouse;
 use super::prepare::Intent;
 use super::queue::Arrival;
 use super::state::FleetState;
 use super::theme::Theme;
+use crate::rollout::watch::ActiveRollout;
 
 /// How long the footer shows a notice.
 pub const NOTICE_MS: i64 = 8_000;
@@ -45,11 +46,22 @@ pub enum View {
     History,
     /// One deployment: its batches, instances, "why" card and timeline
     /// (the Rollout view of an app's rollout, or one opened from History).
-    Deployment(i64),
+    Deployment(Shown),
     /// The live audit log of every app.
     Events,
     /// rollguard's log and a rollout worker's.
     Logs,
+}
+
+/// Which deployment the Deployment view shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// This one (opened from History).
+    Id(i64),
+    /// The newest deployment of the app at this fleet index, read again
+    /// while shown (the Rollout view, `R`): one started meanwhile takes
+    /// its place.
+    Newest(usize),
 }
 
 mod command_line;
@@ -295,7 +307,7 @@ impl App {
                 })
             }
             View::History => Some(Load::History),
-            View::Deployment(id) => Some(Load::Report(id)),
+            View::Deployment(_) => self.deployment_view.of().cloned().map(Load::Report),
             View::Events => Some(Load::Events {
                 after: self.events_view.last_id(),
             }),
@@ -348,10 +360,10 @@ impl App {
                     self.history_view.set_availability(at_ms, apps)
                 }
                 Loaded::Report {
-                    id,
+                    of,
                     report,
                     incident,
-                } => self.deployment_view.set(id, report, incident),
+                } => self.deployment_view.set(of, report, incident),
                 Loaded::Events(events) => self.events_view.extend(events),
                 Loaded::AppRecords(records) => self.app_view.set_records(records),
                 Loaded::WorkerLog { id, lines } => self.logs_view.set_lines(id, lines),
@@ -371,17 +383,8 @@ impl App {
                 request,
                 result: Ok(()),
             } => self.notify(request.sent_text(), false),
-            Arrival::Sent {
-                request,
-                result: Err(e),
-            } => self.notify(
-                format!(
-                    "could not send {} to {}: {e}",
-                    request.verb.as_str(),
-                    request.app
-                ),
-                true,
-            ),
+            // The service's refusal names the deployment and the verb.
+            Arrival::Sent { result: Err(e), .. } => self.notify(e, true),
         }
     }
 
@@ -393,7 +396,10 @@ impl App {
         match self.view {
             View::App(a) => Some(a),
             View::Fleet => self.fleet_view.selected_app(),
-            View::Deployment(_) => self.deployment_view.report().and_then(|r| by_name(&r.app)),
+            View::Deployment(Shown::Newest(a)) => Some(a),
+            View::Deployment(Shown::Id(_)) => {
+                self.deployment_view.report().and_then(|r| by_name(&r.app))
+            }
             View::History => self
                 .history_view
                 .selected_deployment()
@@ -431,14 +437,9 @@ impl App {
             return false;
         }
         match (action, &self.mode, self.view) {
-            (Action::Rollout(verb), Mode::Normal, _) => {
-                let index = self.current_app();
-                let name = index.and_then(|i| self.fleet.apps.get(i)).map(|a| &a.name);
-                let active = index
-                    .and_then(|i| state.rollouts(i))
-                    .and_then(|r| r.active.as_ref());
-                name.is_some_and(|n| verb.check(n, active).is_ok())
-            }
+            (Action::Rollout(verb), Mode::Normal, _) => self
+                .current_app()
+                .is_some_and(|i| self.rollout_target(verb, i, state).is_ok()),
             (Action::Rollout(_), _, _) => false,
             (Action::Deploy | Action::Rollback, Mode::Normal, _) => self.current_app().is_some(),
             (Action::ShowRollout, Mode::Normal, _) => self
@@ -461,6 +462,7 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return Action::None;
         }
+        self.recheck(state);
         if let Some(b) = self.keymap.lookup(&key, self.view, &self.mode) {
             return self.apply(b.action, state);
         }
@@ -597,21 +599,10 @@ impl App {
                 }
             }
             Action::ShowEvents => self.show(View::Events),
-            Action::ShowRollout => {
-                let Some(r) = self.current_app().and_then(|i| state.rollouts(i)) else {
-                    return Action::None;
-                };
-                let Some(id) = r
-                    .active
-                    .as_ref()
-                    .map(|a| a.id)
-                    .or(r.last.as_ref().map(|l| l.id))
-                else {
-                    self.notify("no rollout of this app is recorded yet", true);
-                    return Action::None;
-                };
-                self.open_deployment(id);
-            }
+            Action::ShowRollout => match self.current_app() {
+                Some(index) => self.open_deployment(Shown::Newest(index)),
+                None => return Action::None,
+            },
             Action::Up
             | Action::Down
             | Action::Top
@@ -638,7 +629,7 @@ impl App {
                 View::History => match self.history_view.selected_deployment() {
                     Some(d) => {
                         let id = d.id;
-                        self.open_deployment(id);
+                        self.open_deployment(Shown::Id(id));
                     }
                     None => return Action::None,
                 },
@@ -689,6 +680,9 @@ impl App {
     /// so Esc from it goes to the fleet.
     fn show(&mut self, view: View) {
         self.back_to.clear();
+        if view == View::History && self.view != View::History {
+            self.history_view.reopen();
+        }
         self.view = view;
     }
 
@@ -700,13 +694,21 @@ impl App {
         }
     }
 
-    /// Shows deployment `id`; Esc comes back to the view shown now.
-    fn open_deployment(&mut self, id: i64) {
-        self.deployment_view.show(id);
+    /// Shows the deployment `shown` says; Esc comes back to the view
+    /// shown now. Nothing of another deployment shows until it is read.
+    fn open_deployment(&mut self, shown: Shown) {
+        let of = match shown {
+            Shown::Id(id) => ReportOf::Id(id),
+            Shown::Newest(index) => match self.fleet.apps.get(index) {
+                Some(a) => ReportOf::NewestOf(a.name.clone()),
+                None => return,
+            },
+        };
+        self.deployment_view.show(of);
         if let View::Deployment(_) = self.view {
-            self.view = View::Deployment(id);
+            self.view = View::Deployment(shown);
         } else {
-            self.go(View::Deployment(id));
+            self.go(View::Deployment(shown));
         }
     }
 
@@ -799,14 +801,12 @@ impl App {
         else {
             return Action::None;
         };
-        let active = state.rollouts(index).and_then(|r| r.active.as_ref());
-        let r = match (verb.check(&name, active), active) {
-            (Ok(()), Some(r)) => r,
-            (Err(why), _) => {
+        let r = match self.rollout_target(verb, index, state) {
+            Ok(r) => r,
+            Err(why) => {
                 self.notify(why, true);
                 return Action::None;
             }
-            (Ok(()), None) => return Action::None,
         };
         let (question, then) = verb.question(&name, r);
         let action = ConfirmAction::Rollout {
@@ -822,6 +822,58 @@ impl App {
         let confirm = Confirm::new(action, question, then, protected).with_countdown(countdown);
         self.mode = Mode::Confirm(Box::new(confirm));
         Action::Rollout(verb)
+    }
+
+    /// Checks the open question against the rollouts as last read
+    /// (`state`): one about a rollout that has since ended, or moved to
+    /// where its verb means nothing, says so and sends nothing
+    /// ([`control::still_applies`]). The run loop calls it before each
+    /// frame; keys call it first too.
+    pub fn recheck(&mut self, state: &FleetState) {
+        let Mode::Confirm(c) = &mut self.mode else {
+            return;
+        };
+        let ConfirmAction::Rollout {
+            app,
+            deployment,
+            verb,
+        } = &c.action
+        else {
+            return;
+        };
+        let index = self.fleet.apps.iter().position(|a| a.name == *app);
+        let r = index.and_then(|i| state.rollouts(i));
+        let moot = control::still_applies(app, *deployment, *verb, r).err();
+        c.set_moot(moot);
+    }
+
+    /// The rollout `verb` would go to, for the app at fleet index
+    /// `index`: its running rollout as last read, if `verb` applies to it
+    /// (else why not, in words). In the Deployment view, only the
+    /// deployment shown: while another one runs, or the one shown has
+    /// ended or is still being read, there is none.
+    fn rollout_target<'s>(
+        &self,
+        verb: Verb,
+        index: usize,
+        state: &'s FleetState,
+    ) -> Result<&'s ActiveRollout, String> {
+        let app = self.fleet.apps.get(index).map_or("", |a| a.name.as_str());
+        let active = state.rollouts(index).and_then(|r| r.active.as_ref());
+        if let View::Deployment(_) = self.view {
+            let Some(shown) = self.deployment_view.report() else {
+                return Err(format!("the deployment of {app} is still being read"));
+            };
+            if active.is_none_or(|a| a.id != shown.id) {
+                return Err(control::not_running(
+                    app,
+                    shown.id,
+                    shown.outcome.as_deref(),
+                ));
+            }
+        }
+        verb.check(app, active)?;
+        active.ok_or_else(|| format!("no rollout of {app} is running"))
     }
 
     /// A click (with `--mouse`) at (`column`, `row`) of a screen of `area`:

@@ -1,12 +1,16 @@
 //! Steering a rollout from the console: `approve`, `hold`, `fire`,
-//! `abort`, `pause` and `resume`, the same commands as the CLI's, written to the history for the
-//! detached rollout worker to take (within a second). This module decides
-//! which of them applies to a rollout as last read, words the question the
-//! console asks before sending one, and sends it.
+//! `abort`, `pause` and `resume`, the same commands as the CLI's, sent
+//! through the rollout service ([`service::send`]) for the detached
+//! rollout worker to take (within a second). This module says whether one
+//! applies to a rollout as last read (by the rollout's own rule,
+//! [`service::refusal`]), words the question the console asks before
+//! sending one, and sends it, bound to the deployment it named.
 
 use std::path::Path;
 
-use crate::rollout::watch::ActiveRollout;
+use crate::model::DeploymentState;
+use crate::rollout::service;
+use crate::rollout::watch::{ActiveRollout, AppRollouts};
 use crate::store::Store;
 
 pub use crate::model::Verb;
@@ -15,7 +19,8 @@ pub use crate::model::Verb;
 /// asked before it is sent.
 impl Verb {
     /// Whether it applies to `r` as last read; if not, why not, in words
-    /// the console shows (naming `app`).
+    /// the console shows (naming `app`). The rule is the rollout's own
+    /// ([`service::refusal`]), which [`service::send`] checks again.
     pub fn check(self, app: &str, r: Option<&ActiveRollout>) -> Result<(), String> {
         let Some(r) = r else {
             return Err(format!("no rollout of {app} is running"));
@@ -25,32 +30,10 @@ impl Verb {
                 "the rollout of {app} was interrupted: run `rollguard recover {app} --resume` or `--rollback`"
             ));
         }
-        let state = r.state.as_str();
-        let ok = match self {
-            Verb::Approve => state == "waiting_approval",
-            Verb::Hold => state == "rollback_armed",
-            Verb::Fire => matches!(state, "rollback_armed" | "rollback_held"),
-            Verb::Abort => !matches!(state, "rolling_back" | "failing"),
-            Verb::Pause => matches!(state, "running" | "waiting_approval"),
-            Verb::Resume => state == "paused",
-        };
-        if ok {
-            return Ok(());
+        match service::refusal(app, self, DeploymentState::parse(&r.state)) {
+            None => Ok(()),
+            Some(why) => Err(why),
         }
-        let now = state.replace('_', " ");
-        Err(match self {
-            Verb::Approve => format!("nothing to approve: the rollout of {app} is {now}"),
-            Verb::Hold if state == "rollback_held" => {
-                format!("the rollback of {app} is already held")
-            }
-            Verb::Hold | Verb::Fire => {
-                format!("no rollback of {app} is armed: the rollout is {now}")
-            }
-            Verb::Abort => format!("the rollout of {app} is already {now}"),
-            Verb::Pause if state == "paused" => format!("the rollout of {app} is already paused"),
-            Verb::Pause => format!("the rollout of {app} cannot pause now: it is {now}"),
-            Verb::Resume => format!("the rollout of {app} is not paused: it is {now}"),
-        })
     }
 
     /// The question asked before sending it to `r`, and what happens then.
@@ -94,6 +77,49 @@ impl Verb {
     }
 }
 
+/// Why a command for deployment `id` of `app` goes nowhere: it is not the
+/// one running (it has ended, with `outcome` when read).
+pub fn not_running(app: &str, id: i64, outcome: Option<&str>) -> String {
+    match outcome {
+        Some(o) => format!(
+            "deployment {id} of {app} has ended ({}): there is nothing to send it",
+            o.replace('_', " ")
+        ),
+        None => format!("deployment {id} of {app} is not running"),
+    }
+}
+
+/// Whether `verb` for deployment `id` of `app` still applies, by the
+/// rollouts as last read (`r`, `None` before the first read): an open
+/// question checks this as they change, and says so once it does not.
+pub fn still_applies(
+    app: &str,
+    id: i64,
+    verb: Verb,
+    r: Option<&AppRollouts>,
+) -> Result<(), String> {
+    let Some(r) = r else {
+        return Ok(());
+    };
+    match &r.active {
+        Some(a) if a.id == id => verb.check(app, Some(a)),
+        Some(a) => Err(format!(
+            "{}; deployment {} runs now",
+            not_running(app, id, ended(r, id)),
+            a.id
+        )),
+        None => Err(not_running(app, id, ended(r, id))),
+    }
+}
+
+/// How deployment `id` ended, if it is the newest ended one.
+fn ended(r: &AppRollouts, id: i64) -> Option<&str> {
+    r.last
+        .as_ref()
+        .filter(|l| l.id == id)
+        .map(|l| l.outcome.as_str())
+}
+
 /// A command the operator confirmed, ready to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
@@ -108,20 +134,22 @@ pub struct Request {
 }
 
 impl Request {
-    /// Writes it to the history at `db` for the rollout worker, as `actor`.
-    /// Blocking: call it off the async runtime.
+    /// Sends it through the rollout service ([`service::send`]) to the
+    /// history at `db`, as `actor`: only to [`Request::deployment`], and
+    /// only if it still applies there. Blocking: call it off the async
+    /// runtime.
     pub fn send(&self, db: &Path, actor: &str) -> Result<(), String> {
         let store = Store::open(db).map_err(|e| e.message())?;
-        store
-            .send_command(
-                &self.app,
-                Some(self.deployment),
-                self.verb.as_str(),
-                actor,
-                self.reason.as_deref(),
-            )
-            .map(|_| ())
-            .map_err(|e| e.message())
+        service::send(
+            &store,
+            &self.app,
+            Some(self.deployment),
+            self.verb,
+            actor,
+            self.reason.as_deref(),
+        )
+        .map(|_| ())
+        .map_err(|e| format!("{}: {}", e.code, e.message))
     }
 
     /// What the console says once it is sent.

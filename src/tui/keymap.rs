@@ -942,7 +942,7 @@ mod tests {
             View::Fleet,
             View::App(0),
             View::History,
-            View::Deployment(1),
+            View::Deployment(crate::tui::Shown::Id(1)),
             View::Events,
             View::Logs,
         ] {

@@ -23,7 +23,7 @@ pub enum Load {
     /// The newest deployments of every app (History).
     History,
     /// One deployment's report and its incident (a rollout, a "why").
-    Report(i64),
+    Report(ReportOf),
     /// Events newer than `after` (0: the newest [`EVENTS_KEPT`]).
     Events {
         /// The last event id already shown.
@@ -44,6 +44,16 @@ pub enum Load {
         /// Now, ms since the epoch.
         now_ms: i64,
     },
+}
+
+/// Which deployment's report to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReportOf {
+    /// This deployment.
+    Id(i64),
+    /// The newest deployment of this app, whatever its id (the Rollout
+    /// view follows it).
+    NewestOf(String),
 }
 
 /// An app's releases and deployments, as the App view shows them.
@@ -73,7 +83,7 @@ pub enum Loaded {
     /// incident it belongs to.
     Report {
         /// The deployment asked for.
-        id: i64,
+        of: ReportOf,
         /// Its report.
         report: Option<Box<DeploymentReport>>,
         /// The incident opened during it, if one was.
@@ -138,15 +148,26 @@ pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
             lines: worker_log(db, *id)?,
         },
         Load::History => Loaded::History(open()?.deployments(None, HISTORY_ROWS).map_err(err)?),
-        Load::Report(id) => {
+        Load::Report(of) => {
             let store = open()?;
-            let report = report::read(&store, *id).map_err(|e| e.to_string())?;
+            let id = match of {
+                ReportOf::Id(id) => Some(*id),
+                ReportOf::NewestOf(app) => store
+                    .deployments(Some(app), 1)
+                    .map_err(err)?
+                    .first()
+                    .map(|d| d.id),
+            };
+            let report = match id {
+                Some(id) => report::read(&store, id).map_err(|e| e.to_string())?,
+                None => None,
+            };
             let incident = match &report {
                 Some(r) => incident_of(&store, r).map_err(err)?,
                 None => None,
             };
             Loaded::Report {
-                id: *id,
+                of: of.clone(),
                 report: report.map(Box::new),
                 incident,
             }

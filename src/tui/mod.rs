@@ -73,7 +73,7 @@ use ratatui::text::Line;
 use ratatui::widgets::Block;
 
 pub use action::{ConfirmAction, ConfirmedAction, Prepared};
-pub use app::{App, NOTICE_MS, Notice, View};
+pub use app::{App, NOTICE_MS, Notice, Shown, View};
 pub use command::Command;
 pub use components::{Confirm, TextInput, status_symbol, verdict_symbol};
 pub use control::{Request, Verb};

@@ -369,6 +369,7 @@ fn draw(
     {
         let state = lock(state);
         app.now_ms = now;
+        app.recheck(&state);
         let mut frame = screen.get_frame();
         drawn.area = frame.area();
         super::draw(&mut frame, app, &state);

@@ -1203,7 +1203,7 @@ fn snapshot_rollout_view_of_an_armed_rollback() {
     let s = story("rollout");
     let mut a = s.console();
     assert_eq!(s.key(&mut a, key('R')), Action::ShowRollout);
-    assert_eq!(a.view(), View::Deployment(7));
+    assert_eq!(a.view(), View::Deployment(Shown::Newest(0)));
     s.feed(&mut a);
     snap(
         "rollout_armed",
@@ -1224,7 +1224,7 @@ fn snapshot_deployment_view_of_a_rollback() {
         s.key(&mut a, key('j'));
     }
     assert_eq!(s.key(&mut a, code(KeyCode::Enter)), Action::Open);
-    assert_eq!(a.view(), View::Deployment(4));
+    assert_eq!(a.view(), View::Deployment(Shown::Id(4)));
     s.feed(&mut a);
     snap(
         "deployment_rolled_back",
@@ -1470,7 +1470,7 @@ fn a_deployment_view_reads_by_colour_and_by_symbol() {
             s.key(&mut a, key('j'));
         }
         s.key(&mut a, code(KeyCode::Enter));
-        assert_eq!(a.view(), View::Deployment(id));
+        assert_eq!(a.view(), View::Deployment(Shown::Id(id)));
         s.feed(&mut a);
         render(&a, &s.state, 160, 48)
     };
@@ -1545,7 +1545,7 @@ fn mono_history_and_deployments_keep_their_meaning_without_colour() {
     // The armed rollback, opened: its countdown, its instances and the
     // why card's samples by their symbols.
     s.key(&mut a, code(KeyCode::Enter));
-    assert_eq!(a.view(), View::Deployment(7));
+    assert_eq!(a.view(), View::Deployment(Shown::Id(7)));
     s.feed(&mut a);
     let buf = render(&a, &s.state, 160, 48);
     let text = screen(&buf);

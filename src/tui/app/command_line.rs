@@ -34,6 +34,20 @@ impl App {
                 }
                 let words = self.words(state);
                 let completed = command::complete(&line.text(), &words);
+                if completed.is_none()
+                    && let ["deploy" | "rollback", app] = typed.as_slice()
+                    && text.ends_with(' ')
+                {
+                    let listed = self.available.iter().any(|(a, _)| a == app);
+                    let words = if listed {
+                        format!("no other release of {app} is on its hosts or in the history")
+                    } else {
+                        format!(
+                            "no other release of {app} is known yet: its hosts are being listed, Tab again in a moment"
+                        )
+                    };
+                    self.notify(words, false);
+                }
                 self.mode = Mode::Command(match completed {
                     Some((text, all)) => {
                         self.completions = all;
@@ -99,6 +113,11 @@ impl App {
                     .filter(|(app, _)| *app == a.name)
                     .flat_map(|(_, v)| v)
                     .for_each(|v| add(v));
+                // What every instance runs already is no release to go to
+                // (deploying it would be `E_NOTHING_TO_DO`).
+                if let Some([everywhere]) = state.rollouts(i).map(|r| r.versions.as_slice()) {
+                    known.retain(|v| v != everywhere);
+                }
                 known.sort();
                 (a.name.as_str(), known)
             })

@@ -76,6 +76,9 @@ pub struct Confirm {
     /// When the armed rollback it is about fires by itself (epoch ms):
     /// the question counts down to it.
     fires_at_ms: Option<i64>,
+    /// Why it no longer applies (its deployment ended, or moved on to
+    /// where the action means nothing): the action's button sends nothing.
+    moot: Option<String>,
 }
 
 impl Confirm {
@@ -93,7 +96,20 @@ impl Confirm {
             typing_name: false,
             focus: Button::Cancel,
             refusal: None,
+            moot: None,
         }
+    }
+
+    /// Says why the action no longer applies (`None`: it does again, or
+    /// still does). While it does not, the question says so, stops
+    /// counting down and its action's button refuses.
+    pub fn set_moot(&mut self, why: Option<String>) {
+        self.moot = why;
+    }
+
+    /// Why the action no longer applies, if it does not.
+    pub fn moot(&self) -> Option<&str> {
+        self.moot.as_deref()
     }
 
     /// The question counting down to `fires_at_ms`, when an armed
@@ -166,6 +182,10 @@ impl Confirm {
     pub fn press(&mut self) -> Press {
         if self.focus == Button::Cancel {
             return Press::Cancel;
+        }
+        if let Some(why) = &self.moot {
+            self.refusal = Some(format!("{why}: nothing was sent"));
+            return Press::Refused;
         }
         match self.missing() {
             Some(why) => {
@@ -254,7 +274,15 @@ impl Component for Confirm {
             Line::from(Span::styled(self.then.clone(), Style::new().fg(t.text))),
             Line::default(),
         ];
-        if let Some(at) = self.fires_at_ms {
+        if let Some(why) = &self.moot {
+            lines.insert(
+                2,
+                Line::from(Span::styled(
+                    format!("✖ {why}: {} would send nothing", self.action.button()),
+                    Style::new().fg(t.down).add_modifier(Modifier::BOLD),
+                )),
+            );
+        } else if let Some(at) = self.fires_at_ms {
             let left = crate::tui::rollout_text::secs_until(at, cx.now_ms);
             let words = if left > 0 {
                 format!("⚠ the rollback fires by itself in {left}s")
@@ -274,7 +302,7 @@ impl Component for Confirm {
         let fixed = 8
             + u16::from(self.name.is_some())
             + u16::from(self.refusal.is_some())
-            + u16::from(self.fires_at_ms.is_some());
+            + u16::from(self.fires_at_ms.is_some() || self.moot.is_some());
         let room = area.height.saturating_sub(fixed + 2) as usize;
         if !self.details.is_empty() && room > 0 {
             let shown = if self.details.len() > room {

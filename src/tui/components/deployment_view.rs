@@ -30,6 +30,7 @@ use crate::rollout::report::{BatchReport, DeploymentReport, RollbackReport};
 use crate::store::{Event, Incident};
 use crate::tui::control::Verb;
 use crate::tui::keymap::{Action, Modes};
+use crate::tui::load::ReportOf;
 use crate::tui::rollout_text::secs_until;
 use crate::tui::text;
 use crate::tui::theme::Theme;
@@ -42,7 +43,9 @@ const WHY_SAMPLES: usize = 5;
 /// The deployment shown, as last read, and the timeline's scroll.
 #[derive(Debug, Default)]
 pub struct DeploymentView {
-    id: i64,
+    /// Which deployment it shows: one, or an app's newest.
+    of: Option<ReportOf>,
+    /// Its report, once read since it was opened.
     report: Option<Box<DeploymentReport>>,
     incident: Option<Incident>,
     missing: bool,
@@ -52,19 +55,20 @@ pub struct DeploymentView {
 }
 
 impl DeploymentView {
-    /// Starts showing deployment `id` (nothing read yet).
-    pub fn show(&mut self, id: i64) {
-        if self.id != id {
+    /// Starts showing `of`: until its first read arrives, nothing of an
+    /// earlier deployment shows (the view says it is reading).
+    pub fn show(&mut self, of: ReportOf) {
+        if self.of.as_ref() != Some(&of) {
             *self = DeploymentView {
-                id,
+                of: Some(of),
                 ..DeploymentView::default()
             };
         }
     }
 
-    /// The deployment shown.
-    pub fn id(&self) -> i64 {
-        self.id
+    /// Which deployment it shows.
+    pub fn of(&self) -> Option<&ReportOf> {
+        self.of.as_ref()
     }
 
     /// Its report, once read.
@@ -72,16 +76,22 @@ impl DeploymentView {
         self.report.as_deref()
     }
 
-    /// Takes in what was read for deployment `id` (ignored if another is
-    /// shown by now).
+    /// Takes in what was read for `of` (ignored if another is shown by
+    /// now). Following an app's newest deployment, a newer one replaces
+    /// the one shown, its timeline scrolled to the end.
     pub fn set(
         &mut self,
-        id: i64,
+        of: ReportOf,
         report: Option<Box<DeploymentReport>>,
         incident: Option<Incident>,
     ) {
-        if id != self.id {
+        if self.of.as_ref() != Some(&of) {
             return;
+        }
+        if let (Some(old), Some(new)) = (&self.report, &report)
+            && old.id != new.id
+        {
+            self.timeline = Tail::default();
         }
         self.missing = report.is_none();
         self.report = report;
@@ -105,12 +115,21 @@ impl Component for DeploymentView {
     fn draw(&self, frame: &mut Frame, area: Rect, cx: &DrawContext) {
         let t = cx.theme;
         let Some(r) = self.report.as_deref() else {
-            let words = if self.missing {
-                format!("there is no deployment {}", self.id)
-            } else if let Some(e) = &self.error {
-                format!("✖ cannot read deployment {}: {}", self.id, printable(e))
-            } else {
-                format!("reading deployment {}…", self.id)
+            let what = match &self.of {
+                Some(ReportOf::Id(id)) => format!("deployment {id}"),
+                Some(ReportOf::NewestOf(app)) => {
+                    format!("the newest deployment of {}", printable(app))
+                }
+                None => "the deployment".into(),
+            };
+            let words = match (&self.of, self.missing, &self.error) {
+                (Some(ReportOf::NewestOf(app)), true, _) => format!(
+                    "no deployment of {0} yet: `:deploy {0} VERSION` starts one",
+                    printable(app)
+                ),
+                (_, true, _) => format!("there is no {what}"),
+                (_, false, Some(e)) => format!("✖ cannot read {what}: {}", printable(e)),
+                (_, false, None) => format!("reading {what}…"),
             };
             let block = crate::tui::panel(Line::from(" Deployment "), area, t);
             frame.render_widget(

@@ -21,6 +21,7 @@ use crate::rollout::lock::day_time;
 use crate::store::Deployment;
 use crate::tui::columns::{Col, fit};
 use crate::tui::keymap::Action;
+use crate::tui::load::HISTORY_ROWS;
 use crate::tui::text;
 use crate::tui::theme::Theme;
 
@@ -31,6 +32,9 @@ use super::{Component, DrawContext, Selection};
 pub struct HistoryView {
     rows: Vec<Deployment>,
     loaded: bool,
+    /// Opened again since the rows were read: they are not shown (they
+    /// may be stale) until the read that the opening asked for arrives.
+    reading: bool,
     error: Option<String>,
     selection: Selection,
     /// Each app's hourly availability, oldest hour first, and when it was
@@ -59,9 +63,17 @@ pub fn lines_above(error: bool, apps: usize, height: u16) -> u16 {
 }
 
 impl HistoryView {
-    /// Whether the chart should be read again.
+    /// The view is shown again: until its rows are read anew, it says it
+    /// is reading rather than show rows that may be stale.
+    pub fn reopen(&mut self) {
+        self.reading = true;
+    }
+
+    /// Whether the chart should be read again (after the rows: those come
+    /// first).
     pub fn availability_due(&self, now_ms: i64) -> bool {
         self.loaded
+            && !self.reading
             && self
                 .availability
                 .as_ref()
@@ -88,6 +100,7 @@ impl HistoryView {
         let keep = self.selected_deployment().map(|d| d.id);
         self.rows = rows;
         self.loaded = true;
+        self.reading = false;
         self.error = None;
         if let Some(at) = keep.and_then(|id| self.rows.iter().position(|d| d.id == id)) {
             self.selection.select(at);
@@ -97,6 +110,7 @@ impl HistoryView {
     /// Says why the rows could not be read (the last rows stay).
     pub fn set_error(&mut self, why: String) {
         self.error = Some(why);
+        self.reading = false;
     }
 
     /// The deployment on the selected row.
@@ -158,7 +172,12 @@ impl Component for HistoryView {
         let title = Line::from(vec![
             Span::styled(" History ", Style::new().add_modifier(Modifier::BOLD)),
             Span::styled(
-                format!("· {} deployments ", self.rows.len()),
+                match self.rows.len() {
+                    _ if self.reading || !self.loaded => "· reading… ".to_string(),
+                    1 => "· 1 deployment ".to_string(),
+                    n if n >= HISTORY_ROWS => format!("· the newest {n} deployments "),
+                    n => format!("· {n} deployments "),
+                },
                 Style::new().fg(t.dim),
             ),
         ]);
@@ -191,8 +210,8 @@ impl Component for HistoryView {
             inner.y += chart;
             inner.height -= chart;
         }
-        if self.rows.is_empty() {
-            let words = if self.loaded {
+        if self.rows.is_empty() || self.reading {
+            let words = if self.loaded && !self.reading {
                 "no deployments yet: `:deploy APP VERSION` starts one"
             } else {
                 "reading the history…"
