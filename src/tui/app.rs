@@ -32,7 +32,7 @@ use super::theme::Theme;
 use crate::rollout::watch::ActiveRollout;
 
 /// How long the footer shows a notice.
-pub const NOTICE_MS: i64 = 8_000;
+pub const NOTICE_MS: i64 = 5_000;
 
 /// What fills the screen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -85,7 +85,7 @@ pub fn not_running(app: &str, id: i64, outcome: Option<&str>) -> String {
             "deployment {id} of {app} has ended ({}): there is nothing to send it",
             o.replace('_', " ")
         ),
-        None => format!("deployment {id} of {app} is not running"),
+        None => format!("deployment {id} of {app} is not running, as last read"),
     }
 }
 

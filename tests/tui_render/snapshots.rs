@@ -46,7 +46,7 @@ use rollguard::model::{
 use rollguard::notify::topic::Topic;
 use rollguard::rollout::plan::{self, InstanceNow, Plan, Stage};
 use rollguard::rollout::service::{Check, RollbackCheck};
-use rollguard::rollout::watch::{ActiveRollout, AppRollouts};
+use rollguard::rollout::watch::{ActiveRollout, AppRollouts, EndedRollout};
 use rollguard::rollout::worker::StoredPlan;
 use rollguard::store::{LockOwner, NewBatch, NewDeployment, StartEvent, Store};
 use rollguard::tui::load::{self, Load};
@@ -1095,6 +1095,12 @@ impl Story {
         a.arrive(Arrival::Loaded(load::read(&self.db, &wanted)));
     }
 
+    /// Reads the releases the command line asked for when it opened.
+    fn feed_releases(&self, a: &mut App) {
+        let wanted = a.take_releases_wanted().expect("the command line asks");
+        a.arrive(Arrival::Loaded(load::read(&self.db, &wanted)));
+    }
+
     fn key(&self, a: &mut App, k: KeyEvent) -> Action {
         a.handle_key(k, &self.state)
     }
@@ -1196,6 +1202,174 @@ fn a_click_in_history_under_its_chart_and_its_error_line() {
         assert!(a.click(20, y, area, &s.state));
         assert_eq!(a.selected(), 0);
     }
+}
+
+// ----- what the console acts on is what it shows -----
+
+/// The footer's words at 160 columns.
+fn footer(a: &App, state: &FleetState) -> String {
+    lines(&render(a, state, 160, 48)).pop().unwrap_or_default()
+}
+
+/// `R` opens the app's newest deployment as the history has it, even
+/// while the rollouts as last read still say an earlier one was the last
+/// (a deploy just started): "reading" until it is read, never the earlier
+/// one; and the rollout keys act on it only once the rollouts read agree.
+#[test]
+fn the_rollout_view_opens_on_the_newest_deployment_and_acts_only_on_it() {
+    let mut s = story("bound_newest");
+    // As read a moment ago: web's deployment 6 ended, nothing runs.
+    let mut stale = story_state(&s.fleet);
+    let mut web = stale.rollouts(0).cloned().unwrap_or_default();
+    web.active = None;
+    web.last = Some(EndedRollout {
+        id: 6,
+        to: "v2".into(),
+        outcome: "deployed".into(),
+        ended_at_ms: Some(ago(3000)),
+    });
+    let mut all: Vec<AppRollouts> = (0..s.fleet.apps.len())
+        .map(|i| stale.rollouts(i).cloned().unwrap_or_default())
+        .collect();
+    all[0] = web;
+    stale.set_rollouts(all);
+    let fresh = std::mem::replace(&mut s.state, stale);
+
+    let mut a = s.console();
+    assert_eq!(s.key(&mut a, key('R')), Action::ShowRollout);
+    assert_eq!(a.view(), View::Deployment(Shown::Newest(0)));
+    let text = screen(&render(&a, &s.state, 100, 30));
+    assert!(text.contains("reading the newest deployment of web"), "{text}");
+    assert!(!text.contains("deployment 6") && !text.contains("deploy 6"), "{text}");
+    s.feed(&mut a);
+    let text = screen(&render(&a, &s.state, 160, 48));
+    assert!(text.contains("v2 → v3"), "deployment 7 is shown:\n{text}");
+    // The rollouts read say nothing runs: nothing is offered or asked.
+    assert!(!footer(&a, &s.state).contains("fire"), "{}", footer(&a, &s.state));
+    s.key(&mut a, key('f'));
+    assert!(a.confirm().is_none());
+    let said = a.notice().map(|n| n.text.clone()).unwrap_or_default();
+    assert!(said.contains("deployment 7 of web"), "{said}");
+    // Read again: deployment 7 runs, its rollback armed. Now `f` asks
+    // about deployment 7, the one shown (once the notice has faded, the
+    // footer offers it).
+    s.state = fresh;
+    a.now_ms += tui::NOTICE_MS;
+    assert!(footer(&a, &s.state).contains("fire"), "{}", footer(&a, &s.state));
+    s.key(&mut a, key('f'));
+    let question = a.confirm().map(|c| c.question.clone()).unwrap_or_default();
+    assert_eq!(question, "Roll web back now (deployment 7)?");
+}
+
+/// A deployment opened from History that has ended takes no command, even
+/// while another deployment of its app runs: the keys are for what the
+/// screen shows.
+#[test]
+fn a_deployment_that_ended_takes_no_command_while_another_runs() {
+    let s = story("bound_ended");
+    let mut a = s.console();
+    s.key(&mut a, key('H'));
+    s.feed(&mut a);
+    // Deployment 6 (web's rollback by hand) is the third row.
+    s.key(&mut a, key('j'));
+    s.key(&mut a, key('j'));
+    s.key(&mut a, code(KeyCode::Enter));
+    assert_eq!(a.view(), View::Deployment(Shown::Id(6)));
+    s.feed(&mut a);
+    let shown = footer(&a, &s.state);
+    for word in ["fire", "hold", "abort"] {
+        assert!(!shown.contains(word), "{word} offered: {shown}");
+    }
+    for k in ['f', 'h', 'x'] {
+        s.key(&mut a, key(k));
+        assert!(a.confirm().is_none(), "{k} asked about another deployment");
+        let said = a.notice().map(|n| n.text.clone()).unwrap_or_default();
+        assert!(said.contains("deployment 6 of web has ended"), "{k}: {said}");
+    }
+}
+
+/// A question left open while its deployment ends says so, and its
+/// button sends nothing.
+#[test]
+fn a_question_about_a_deployment_that_ended_meanwhile_sends_nothing() {
+    let mut s = story("bound_question");
+    let mut a = s.console();
+    s.key(&mut a, key('f'));
+    assert!(a.confirm().is_some());
+    s.keys(&mut a, "bad gate");
+    // The rollback fired by itself and finished.
+    let mut web = s.state.rollouts(0).cloned().unwrap_or_default();
+    web.active = None;
+    web.last = Some(EndedRollout {
+        id: 7,
+        to: "v3".into(),
+        outcome: "rolled_back".into(),
+        ended_at_ms: Some(now()),
+    });
+    let mut all: Vec<AppRollouts> = (0..s.fleet.apps.len())
+        .map(|i| s.state.rollouts(i).cloned().unwrap_or_default())
+        .collect();
+    all[0] = web;
+    s.state.set_rollouts(all);
+    a.recheck(&s.state);
+    let text = screen(&render(&a, &s.state, 100, 30));
+    assert!(
+        text.contains("deployment 7 of web has ended (rolled back)"),
+        "{text}"
+    );
+    assert!(!text.contains("fires by itself"), "{text}");
+    s.key(&mut a, code(KeyCode::Tab));
+    s.key(&mut a, code(KeyCode::Enter));
+    assert_eq!(a.take_confirmed(), None, "nothing is sent");
+    let c = a.confirm().expect("the question stays, saying why");
+    assert!(
+        c.refusal().is_some_and(|r| r.contains("nothing was sent")),
+        "{:?}",
+        c.refusal()
+    );
+}
+
+/// History opened again says it is reading until its rows are read anew:
+/// never an earlier count.
+#[test]
+fn history_opened_again_reads_before_it_shows_rows() {
+    let s = story("bound_history");
+    let mut a = s.console();
+    s.key(&mut a, key('H'));
+    let text = screen(&render(&a, &s.state, 100, 30));
+    assert!(text.contains("History · reading…"), "{text}");
+    s.feed(&mut a);
+    let text = screen(&render(&a, &s.state, 100, 30));
+    assert!(text.contains("History · 8 deployments"), "{text}");
+    // The chart is read after the rows, not before.
+    assert!(matches!(a.wanted(), Some(Load::Availability { .. })));
+    s.key(&mut a, code(KeyCode::Esc));
+    s.key(&mut a, key('H'));
+    assert_eq!(a.wanted(), Some(Load::History));
+    let text = screen(&render(&a, &s.state, 100, 30));
+    assert!(text.contains("History · reading…"), "{text}");
+    assert!(!text.contains("8 deployments"), "{text}");
+}
+
+/// Completing `:deploy web ` offers releases to go to, never the one every
+/// instance runs already.
+#[test]
+fn deploy_completion_leaves_out_the_release_that_runs_everywhere() {
+    let s = story("bound_completion");
+    let mut a = s.console();
+    let worker = s.fleet.apps.iter().position(|x| x.name == "worker").unwrap();
+    assert_eq!(
+        s.state.rollouts(worker).map(|r| r.versions.clone()),
+        Some(vec!["v11".to_string()])
+    );
+    s.key(&mut a, key(':'));
+    s.keys(&mut a, "deploy worker ");
+    s.feed_releases(&mut a);
+    s.key(&mut a, code(KeyCode::Tab));
+    let Mode::Command(line) = a.mode() else {
+        panic!("the command line closed");
+    };
+    assert_eq!(line.text(), "deploy worker v12 ");
 }
 
 #[test]
