@@ -1,7 +1,11 @@
 //! Text from hosts, endpoints and users made safe for a terminal: every
 //! control character (escape sequences that set the window title, clear
 //! the screen or move the cursor, and bare newlines that forge lines) is
-//! written as a visible escape instead of reaching the terminal raw.
+//! written as a visible escape instead of reaching the terminal raw, and
+//! so is a bidirectional override that would reorder the line; joiners
+//! and emoji presentation marks, which terminals draw at widths a program
+//! cannot know, are left out, so every width the console measures is the
+//! width the terminal draws.
 //!
 //! Every plain-text line the command line prints with such text goes
 //! through [`printable`]; the console draws through ratatui, which is
@@ -58,25 +62,43 @@ pub fn printable_uncoloured(s: &str) -> Cow<'_, str> {
     Cow::Owned(printable(&out).into_owned())
 }
 
+/// What [`escape`] does with a character that is not plain text.
+enum Unusual {
+    /// A control character, or a bidirectional override that would
+    /// reorder what follows it on screen: written as a visible escape.
+    Escape,
+    /// A joiner or presentation mark that makes a terminal draw several
+    /// characters as one cell, or one character two cells wide, where a
+    /// program measuring the text cannot know it (`U+200D`, `U+FE0E`,
+    /// `U+FE0F`, skin tones): left out, so the screen and the program
+    /// agree on every width.
+    Drop,
+}
+
+fn unusual(c: char, keep_newlines: bool) -> Option<Unusual> {
+    match c {
+        '\n' if keep_newlines => None,
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => Some(Unusual::Escape),
+        '\u{200d}' | '\u{fe0e}' | '\u{fe0f}' | '\u{1f3fb}'..='\u{1f3ff}' => Some(Unusual::Drop),
+        c if c.is_control() => Some(Unusual::Escape),
+        _ => None,
+    }
+}
+
 fn escape(s: &str, keep_newlines: bool) -> Cow<'_, str> {
-    if !s
-        .chars()
-        .any(|c| c.is_control() && !(keep_newlines && c == '\n'))
-    {
+    if !s.chars().any(|c| unusual(c, keep_newlines).is_some()) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        match c {
-            '\n' if keep_newlines => out.push('\n'),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x80 && c.is_control() => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
+        match (c, unusual(c, keep_newlines)) {
+            (c, None) => out.push(c),
+            (_, Some(Unusual::Drop)) => {}
+            ('\n', _) => out.push_str("\\n"),
+            ('\r', _) => out.push_str("\\r"),
+            ('\t', _) => out.push_str("\\t"),
+            (c, _) if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            (c, _) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
         }
     }
     Cow::Owned(out)
@@ -96,6 +118,31 @@ mod tests {
         assert_eq!(printable("a\nb\tc\r"), "a\\nb\\tc\\r");
         assert_eq!(printable("\u{9b}31m é"), "\\u{9b}31m é");
         assert_eq!(super::printable_lines("a\nb\x1b"), "a\nb\\x1b");
+    }
+
+    #[test]
+    fn text_is_drawn_as_wide_as_it_is_measured() {
+        use ratatui::text::Span;
+        // A bidirectional override would reorder the rest of the line.
+        assert_eq!(printable("ok \u{202e}gnp.exe"), "ok \\u{202e}gnp.exe");
+        // Emoji presentation, joiners and skin tones: each terminal draws
+        // them its own way; without them every width is agreed on.
+        for (raw, shown) in [
+            ("⚠\u{fe0f} warn", "⚠ warn"),
+            ("👩\u{200d}💻 dev", "👩💻 dev"),
+            ("👍\u{1f3fd}", "👍"),
+            ("🟠 rollback", "🟠 rollback"),
+        ] {
+            assert_eq!(printable(raw), shown);
+            assert_eq!(
+                Span::raw(printable(raw)).width(),
+                shown
+                    .chars()
+                    .map(|c| Span::raw(c.to_string()).width())
+                    .sum::<usize>(),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

@@ -26,6 +26,8 @@ use rollguard::tui::{
 mod confirm;
 #[path = "tui_render/keys.rs"]
 mod keys;
+#[path = "tui_render/logs.rs"]
+mod logs;
 #[path = "tui_render/mouse.rs"]
 mod mouse;
 #[path = "tui_render/snapshots.rs"]

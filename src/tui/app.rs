@@ -593,7 +593,7 @@ impl App {
                 self.logs_view.show(shown);
                 self.go(View::Logs);
             }
-            Action::MoreDetail | Action::LessDetail => {
+            Action::MoreDetail | Action::LessDetail | Action::SwitchPane => {
                 if !self.logs_view.apply(action) {
                     return Action::None;
                 }

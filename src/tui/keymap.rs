@@ -81,6 +81,9 @@ pub enum Action {
     MoreDetail,
     /// Show less detail of rollguard's log.
     LessDetail,
+    /// Move the scrolling keys to the Logs view's other pane (rollguard's
+    /// log, or the worker's).
+    SwitchPane,
     /// Complete the word typed on the command line.
     Complete,
     /// The command line typed before this one.
@@ -136,6 +139,7 @@ impl Action {
             Action::PrevView => "previous_view",
             Action::MoreDetail => "more_detail",
             Action::LessDetail => "less_detail",
+            Action::SwitchPane => "switch_pane",
             Action::Complete => "complete",
             Action::Older => "older",
             Action::Newer => "newer",
@@ -563,6 +567,8 @@ pub const KEYMAP: &[Binding] = &[
         "more detail in rollguard's log", Some("more")),
     bind(&[Key::char('-')], Action::LessDetail, Views::LOGS, NORMAL,
         "less detail in rollguard's log", Some("less")),
+    bind(&[Key::char('w')], Action::SwitchPane, Views::LOGS, NORMAL,
+        "scroll the other pane: rollguard's log or the worker's", Some("other pane")),
     bind(&[ENTER], Action::Press, ALL, Modes::CONFIRM, "press the focused button", Some("press")),
     bind(&[Key::plain(KeyCode::Tab), Key::plain(KeyCode::BackTab), Key::plain(KeyCode::Left),
         Key::plain(KeyCode::Right)], Action::SwitchButton, ALL, Modes::CONFIRM,

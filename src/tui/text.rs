@@ -31,6 +31,56 @@ pub fn truncate(s: &str, max: usize) -> String {
     out
 }
 
+/// `s` broken into lines by display width: the first at most `first`
+/// cells, the others at most `rest`; at spaces where it can, inside a
+/// word only when the word is longer than a line.
+pub fn wrap(s: &str, first: usize, rest: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut used = 0;
+    let room = |lines: &Vec<String>| if lines.is_empty() { first } else { rest }.max(1);
+    for word in s.split(' ') {
+        let w = width(word);
+        let gap = usize::from(!line.is_empty());
+        if used + gap + w <= room(&lines) {
+            if gap == 1 {
+                line.push(' ');
+            }
+            line.push_str(word);
+            used += gap + w;
+            continue;
+        }
+        if !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+        }
+        let mut word = word;
+        while width(word) > room(&lines) {
+            let (head, tail) = split_at_width(word, room(&lines));
+            lines.push(head.to_string());
+            word = tail;
+        }
+        line.push_str(word);
+        used = width(word);
+    }
+    lines.push(line);
+    lines
+}
+
+/// `s` split where its first part is as wide as fits in `max` cells (at
+/// least one character, so that splitting always moves on).
+fn split_at_width(s: &str, max: usize) -> (&str, &str) {
+    let mut used = 0;
+    let mut b = [0u8; 4];
+    for (i, c) in s.char_indices() {
+        let w = width(c.encode_utf8(&mut b));
+        if i > 0 && used + w > max {
+            return s.split_at(i);
+        }
+        used += w;
+    }
+    (s, "")
+}
+
 /// A success rate: `99.3%`. Never rounds up to `100.0%` while something
 /// failed; `100%` only when everything passed.
 pub fn rate(ok: u64, total: u64) -> String {
@@ -84,6 +134,33 @@ mod tests {
         assert_eq!(truncate("hello", 1), "…");
         assert_eq!(truncate("hello", 0), "");
         assert_eq!(truncate("日本語です", 5), "日本…");
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_measures_by_display_width() {
+        assert_eq!(
+            wrap("accepted as a good release of web", 12, 12),
+            ["accepted as", "a good", "release of", "web"]
+        );
+        // Continuation lines may be narrower (an indent).
+        assert_eq!(
+            wrap("one two three four", 9, 5),
+            ["one two", "three", "four"]
+        );
+        // Wide characters take two cells.
+        assert_eq!(
+            wrap("🟠 rollback to v1 fired", 11, 11),
+            ["🟠 rollback", "to v1 fired"]
+        );
+        assert_eq!(wrap("日本語です", 4, 4), ["日本", "語で", "す"]);
+        // A word longer than a line is broken; nothing is lost.
+        assert_eq!(wrap("abcdefgh ij", 3, 3), ["abc", "def", "gh", "ij"]);
+        assert_eq!(wrap("", 5, 5), [""]);
+        for (s, w) in [("🟠🟠🟠", 1), ("x yy zzz", 2), ("a  b", 1)] {
+            let lines = wrap(s, w, w);
+            assert_eq!(lines.concat().replace(' ', ""), s.replace(' ', ""), "{s}");
+            assert!(lines.iter().all(|l| width(l) <= w.max(2)), "{lines:?}");
+        }
     }
 
     #[test]

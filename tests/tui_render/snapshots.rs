@@ -1239,13 +1239,23 @@ fn the_rollout_view_opens_on_the_newest_deployment_and_acts_only_on_it() {
     assert_eq!(s.key(&mut a, key('R')), Action::ShowRollout);
     assert_eq!(a.view(), View::Deployment(Shown::Newest(0)));
     let text = screen(&render(&a, &s.state, 100, 30));
-    assert!(text.contains("reading the newest deployment of web"), "{text}");
-    assert!(!text.contains("deployment 6") && !text.contains("deploy 6"), "{text}");
+    assert!(
+        text.contains("reading the newest deployment of web"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("deployment 6") && !text.contains("deploy 6"),
+        "{text}"
+    );
     s.feed(&mut a);
     let text = screen(&render(&a, &s.state, 160, 48));
     assert!(text.contains("v2 → v3"), "deployment 7 is shown:\n{text}");
     // The rollouts read say nothing runs: nothing is offered or asked.
-    assert!(!footer(&a, &s.state).contains("fire"), "{}", footer(&a, &s.state));
+    assert!(
+        !footer(&a, &s.state).contains("fire"),
+        "{}",
+        footer(&a, &s.state)
+    );
     s.key(&mut a, key('f'));
     assert!(a.confirm().is_none());
     let said = a.notice().map(|n| n.text.clone()).unwrap_or_default();
@@ -1255,7 +1265,11 @@ fn the_rollout_view_opens_on_the_newest_deployment_and_acts_only_on_it() {
     // footer offers it).
     s.state = fresh;
     a.now_ms += tui::NOTICE_MS;
-    assert!(footer(&a, &s.state).contains("fire"), "{}", footer(&a, &s.state));
+    assert!(
+        footer(&a, &s.state).contains("fire"),
+        "{}",
+        footer(&a, &s.state)
+    );
     s.key(&mut a, key('f'));
     let question = a.confirm().map(|c| c.question.clone()).unwrap_or_default();
     assert_eq!(question, "Roll web back now (deployment 7)?");
@@ -1284,7 +1298,10 @@ fn a_deployment_that_ended_takes_no_command_while_another_runs() {
         s.key(&mut a, key(k));
         assert!(a.confirm().is_none(), "{k} asked about another deployment");
         let said = a.notice().map(|n| n.text.clone()).unwrap_or_default();
-        assert!(said.contains("deployment 6 of web has ended"), "{k}: {said}");
+        assert!(
+            said.contains("deployment 6 of web has ended"),
+            "{k}: {said}"
+        );
     }
 }
 
@@ -1357,7 +1374,12 @@ fn history_opened_again_reads_before_it_shows_rows() {
 fn deploy_completion_leaves_out_the_release_that_runs_everywhere() {
     let s = story("bound_completion");
     let mut a = s.console();
-    let worker = s.fleet.apps.iter().position(|x| x.name == "worker").unwrap();
+    let worker = s
+        .fleet
+        .apps
+        .iter()
+        .position(|x| x.name == "worker")
+        .unwrap();
     assert_eq!(
         s.state.rollouts(worker).map(|r| r.versions.clone()),
         Some(vec!["v11".to_string()])

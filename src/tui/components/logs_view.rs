@@ -3,14 +3,18 @@
 //! of a rollout's worker: the deployment shown last, or the current app's
 //! rollout. The worker's lines are read from its file about once a second
 //! and made printable (drivers and hosts write into it), newest at the
-//! bottom; ↑ ↓ scroll them.
+//! bottom. Both panes wrap long lines at spaces and scroll: the scrolling
+//! keys move the focused one (its border drawn bold in the accent
+//! colour), `w` moves the focus. rollguard's log scrolls by half pages
+//! (tui-logger's own scrolling), the worker's by lines; `G` follows the
+//! newest again.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
-use tui_logger::{LevelFilter, TuiWidgetState};
+use tui_logger::{LevelFilter, TuiWidgetEvent, TuiWidgetState};
 
 use crate::tui::keymap::{Action, Modes};
 use crate::tui::text;
@@ -26,8 +30,20 @@ const LEVELS: [LevelFilter; 5] = [
     LevelFilter::Trace,
 ];
 
+/// The pane the scrolling keys move.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogsFocus {
+    /// rollguard's own log, above.
+    Own,
+    /// The rollout worker's log, below.
+    #[default]
+    Worker,
+}
+
 /// The Logs view's state.
 pub struct LogsView {
+    /// The pane the scrolling keys move.
+    focus: LogsFocus,
     /// The deployment whose worker log is shown, and its app.
     deployment: Option<(i64, String)>,
     lines: Vec<String>,
@@ -41,6 +57,7 @@ pub struct LogsView {
 impl Default for LogsView {
     fn default() -> Self {
         LogsView {
+            focus: LogsFocus::default(),
             deployment: None,
             lines: Vec::new(),
             level: 2,
@@ -87,11 +104,17 @@ impl LogsView {
         LEVELS[self.level]
     }
 
-    /// `+` / `-` change the level shown, ↑ ↓ scroll the worker's log;
-    /// whether `action` did something here.
+    /// The pane the scrolling keys move.
+    pub fn focus(&self) -> LogsFocus {
+        self.focus
+    }
+
+    /// `+` / `-` change the level shown, `w` moves the focus, ↑ ↓ and the
+    /// other motions scroll the focused pane; whether `action` did
+    /// something here.
     pub fn apply(&mut self, action: Action) -> bool {
-        match action {
-            Action::MoreDetail | Action::LessDetail => {
+        match (action, self.focus) {
+            (Action::MoreDetail | Action::LessDetail, _) => {
                 self.level = match action {
                     Action::MoreDetail => (self.level + 1).min(LEVELS.len() - 1),
                     _ => self.level.saturating_sub(1),
@@ -100,9 +123,54 @@ impl LogsView {
                 self.state = state.set_default_display_level(LEVELS[self.level]);
                 true
             }
-            _ => self.tail.apply(action, self.lines.len()),
+            (Action::SwitchPane, _) => {
+                self.focus = match self.focus {
+                    LogsFocus::Own => LogsFocus::Worker,
+                    LogsFocus::Worker => LogsFocus::Own,
+                };
+                true
+            }
+            (_, LogsFocus::Own) => {
+                let event = match action {
+                    Action::Up | Action::PageUp | Action::Top => TuiWidgetEvent::PrevPageKey,
+                    Action::Down | Action::PageDown => TuiWidgetEvent::NextPageKey,
+                    Action::Bottom => TuiWidgetEvent::EscapeKey,
+                    _ => return false,
+                };
+                self.state.transition(event);
+                true
+            }
+            (_, LogsFocus::Worker) => self.tail.apply(action, self.lines.len()),
         }
     }
+
+    /// The border of a pane: bold in the accent colour when focused.
+    fn border(&self, pane: LogsFocus, t: &crate::tui::theme::Theme) -> Style {
+        if self.focus == pane {
+            Style::new().fg(t.rollout).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().fg(t.border)
+        }
+    }
+}
+
+/// The rows the last of `lines` fill in `rows` rows of `width` cells,
+/// each wrapped at spaces (continuation rows indented): the newest at the
+/// bottom, the oldest that fits at the top, cut at its top if it must be.
+fn bottom_rows(lines: &[String], width: usize, rows: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in lines.iter().rev() {
+        if out.len() >= rows {
+            break;
+        }
+        let wrapped = text::wrap(line, width, width.saturating_sub(2).max(1));
+        for (i, piece) in wrapped.into_iter().enumerate().rev() {
+            out.push(if i == 0 { piece } else { format!("  {piece}") });
+        }
+    }
+    out.truncate(rows);
+    out.reverse();
+    out
 }
 
 impl Component for LogsView {
@@ -125,7 +193,7 @@ impl Component for LogsView {
                     Style::new().fg(t.dim),
                 ),
             ]))
-            .border_style(Style::new().fg(t.border));
+            .border_style(self.border(LogsFocus::Own, t));
         frame.render_widget(super::log_pane::logger(block, &self.state, t), top);
 
         let title = match &self.deployment {
@@ -137,7 +205,15 @@ impl Component for LogsView {
                 title,
                 Style::new().add_modifier(Modifier::BOLD),
             ))
-            .border_style(Style::new().fg(t.border));
+            .title_bottom(Line::from(Span::styled(
+                format!(
+                    " {} scrolls the other pane ",
+                    cx.keys
+                        .key_label(Action::SwitchPane, cx.view, Modes::NORMAL)
+                ),
+                Style::new().fg(t.dim),
+            )))
+            .border_style(self.border(LogsFocus::Worker, t));
         let inner = block.inner(bottom);
         frame.render_widget(block, bottom);
         let shown = self.tail.window(self.lines.len(), inner.height as usize);
@@ -150,15 +226,14 @@ impl Component for LogsView {
             frame.render_widget(Paragraph::new(words).style(Style::new().fg(t.dim)), inner);
             return;
         }
-        let width = inner.width as usize;
-        let lines: Vec<Line> = self.lines[shown]
-            .iter()
-            .map(|l| {
-                Line::from(Span::styled(
-                    text::truncate(l, width),
-                    Style::new().fg(t.text),
-                ))
-            })
+        let rows = bottom_rows(
+            &self.lines[..shown.end],
+            inner.width as usize,
+            inner.height as usize,
+        );
+        let lines: Vec<Line> = rows
+            .into_iter()
+            .map(|l| Line::from(Span::styled(l, Style::new().fg(t.text))))
             .collect();
         frame.render_widget(Paragraph::new(lines), inner);
     }
