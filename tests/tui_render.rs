@@ -1056,3 +1056,39 @@ fn help_lists_the_keys_of_the_view_underneath() {
     assert!(!text.contains("open the selected app"), "{text}");
     assert!(!text.contains("filter apps by name"), "{text}");
 }
+
+/// An error that has since passed reads as old: at every width from 80
+/// up its age comes first and it is dimmed, on the fleet's row and on the
+/// instance's row of the app view.
+#[test]
+fn an_old_error_on_a_healthy_row_says_its_age_first_and_is_dimmed() {
+    let f = fleet();
+    let mut s = state(&f);
+    // api-2 failed once, three minutes before the last round, then passed.
+    let last = T0 + 39_000;
+    s.observe(&result("api", "api-2", "tcp", last - 180_000, false, 3.0));
+    s.observe(&result("api", "api-2", "tcp", last + 500, true, 3.0));
+    let mut a = new_app(&f);
+    a.now_ms = last + 1_000;
+    let t = Theme::default();
+    for (w, h) in [(80, 24), (100, 30), (200, 50)] {
+        let buf = render(&a, &s, w, h);
+        let y = row_of(&buf, "api");
+        let line = &lines(&buf)[y as usize];
+        let Some(x) = line.find("3m ago") else {
+            // At 80 columns the column may be left out; it must not show
+            // the error without its age.
+            assert!(!line.contains("api-2/tcp"), "{w}x{h}: {line}");
+            continue;
+        };
+        let x = line[..x].chars().count() as u16;
+        assert_eq!(buf[(x, y)].fg, t.dim, "{w}x{h}: {line}");
+    }
+    // The app view's row of api-2.
+    a.handle_key(key('j'), &s);
+    a.handle_key(code(KeyCode::Enter), &s);
+    let buf = render(&a, &s, 100, 30);
+    let y = row_of(&buf, "api-2");
+    let line = &lines(&buf)[y as usize];
+    assert!(line.contains("3m ago, passes now: refus"), "{line}");
+}

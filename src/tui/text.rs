@@ -31,6 +31,14 @@ pub fn truncate(s: &str, max: usize) -> String {
     out
 }
 
+/// `s` cut to `w` cells and padded with spaces to `w` cells: a column
+/// that stays aligned whatever wide characters `s` has.
+pub fn pad(s: &str, w: usize) -> String {
+    let cut = truncate(s, w);
+    let fill = w.saturating_sub(width(&cut));
+    format!("{cut}{}", " ".repeat(fill))
+}
+
 /// `s` broken into lines by display width: the first at most `first`
 /// cells, the others at most `rest`; at spaces where it can, inside a
 /// word only when the word is longer than a line.
@@ -134,6 +142,9 @@ mod tests {
         assert_eq!(truncate("hello", 1), "…");
         assert_eq!(truncate("hello", 0), "");
         assert_eq!(truncate("日本語です", 5), "日本…");
+        assert_eq!(pad("日本", 6), "日本  ");
+        assert_eq!(pad("web", 5), "web  ");
+        assert_eq!(width(&pad("日本語です", 5)), 5);
     }
 
     #[test]

@@ -325,12 +325,18 @@ fn probe_row(
             Some(e) => {
                 let kind = e.error_kind.map_or("failed", |k| k.as_str());
                 let ago = text::age(now_ms - e.at_ms);
-                let s = if e.message.is_empty() {
-                    format!("{kind} ({ago} ago)")
+                let what = if e.message.is_empty() {
+                    kind.to_string()
                 } else {
-                    format!("{kind}: {} ({ago} ago)", e.message)
+                    format!("{kind}: {}", e.message)
                 };
+                // One that is no longer current says how old it is first.
                 let current = history.last().is_some_and(|l| !l.ok);
+                let s = if current {
+                    format!("{what} ({ago} ago)")
+                } else {
+                    format!("{ago} ago, passes now: {what}")
+                };
                 let style = Style::new().fg(if current { t.down } else { t.dim });
                 Cell::from(Span::styled(text::truncate(&s, widths[6] as usize), style))
             }
@@ -469,7 +475,7 @@ fn told_line(
             spans.push(Span::styled(" · ", dim));
         }
         let part = text::truncate(&part, room);
-        used += sep + part.chars().count();
+        used += sep + text::width(&part);
         spans.push(Span::styled(part, style));
     }
     Line::from(spans)

@@ -124,12 +124,11 @@ fn line(e: &Event) -> String {
         .deployment_id
         .map(|d| format!(" #{d}"))
         .unwrap_or_default();
-    printable(&format!(
-        "{} {:<10} {:<18} {what}{reason} · {}{deployment}",
+    format!(
+        "{} {} {} {}",
         clock_time(e.at_ms),
-        text::truncate(&e.app, 10),
-        text::truncate(&e.kind, 18),
-        e.actor
-    ))
-    .into_owned()
+        text::pad(&printable(&e.app), 10),
+        text::pad(&printable(&e.kind), 18),
+        printable(&format!("{what}{reason} · {}{deployment}", e.actor))
+    )
 }

@@ -287,14 +287,19 @@ fn app_row(i: usize, widths: &[u16], compact: bool, cx: &DrawContext) -> Row<'st
                 } else {
                     &e.message
                 };
-                let s = format!(
-                    "{inst}/{probe}: {what} ({} ago)",
-                    text::age(now_ms - e.at_ms)
-                );
-                let style = if state.last_error_is_current(i) {
-                    Style::new().fg(t.down)
+                // An error that is no longer current says how old it is
+                // first (never cut off), and is dimmed.
+                let age = text::age(now_ms - e.at_ms);
+                let (s, style) = if state.last_error_is_current(i) {
+                    (
+                        format!("{inst}/{probe}: {what} ({age} ago)"),
+                        Style::new().fg(t.down),
+                    )
                 } else {
-                    Style::new().fg(t.dim)
+                    (
+                        format!("{age} ago, passes now: {inst}/{probe}: {what}"),
+                        Style::new().fg(t.dim),
+                    )
                 };
                 Cell::from(Span::styled(text::truncate(&s, widths[6] as usize), style))
             }

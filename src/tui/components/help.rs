@@ -47,7 +47,7 @@ impl Component for Help {
         let lines: Vec<Line> = entries
             .iter()
             .map(|e| {
-                let keys = format!(" {:<key_w$}  ", e.keys);
+                let keys = format!(" {}  ", text::pad(&e.keys, key_w.max(text::width(&e.keys))));
                 if cx.read_only && e.acts {
                     let dim = Style::new().fg(t.dim).add_modifier(Modifier::CROSSED_OUT);
                     return Line::from(vec![

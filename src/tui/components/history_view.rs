@@ -307,7 +307,7 @@ fn chart_lines(apps: &[AppHours], cx: &DrawContext) -> Vec<Line<'static>> {
     let dim = Style::new().fg(t.dim);
     let name_w = apps
         .iter()
-        .map(|(a, _)| a.chars().count())
+        .map(|(a, _)| text::width(&printable(a)))
         .max()
         .unwrap_or(0)
         .clamp(4, 16);
@@ -317,7 +317,7 @@ fn chart_lines(apps: &[AppHours], cx: &DrawContext) -> Vec<Line<'static>> {
     ))];
     for (app, hours) in apps {
         let mut spans = vec![Span::styled(
-            format!("{:<name_w$} ", text::truncate(&printable(app), name_w)),
+            format!("{} ", text::pad(&printable(app), name_w)),
             Style::new().add_modifier(Modifier::BOLD),
         )];
         for h in hours {
