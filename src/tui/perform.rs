@@ -191,7 +191,8 @@ impl Service {
 /// Breaks the abandoned lock of `app` as `actor` for `why`; what to say.
 fn break_lock(db: &std::path::Path, app: &str, actor: &str, why: &str) -> Result<String, String> {
     let store = Store::open(db).map_err(|e| e.message())?;
-    let broken = lock::break_abandoned(&store, app, actor, why).map_err(|e| e.to_string())?;
+    let broken = lock::break_abandoned(&store, app, actor, why)
+        .map_err(|e| super::prepare::in_words(&e, app))?;
     Ok(match broken {
         Some(l) => format!(
             "the lock of {app} held by {}@{} (pid {}) is broken",
@@ -232,7 +233,7 @@ fn start(
         },
     };
     let started = service::start(fleet, db, &store, &p.preflight, &req, p.rollback.as_deref())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| super::prepare::in_words(&e, &p.app))?;
     Ok(format!(
         "{} {} {}: deployment {} started (worker {}; it goes on if the console quits)",
         action_name(p),

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{Fleet, Strategy};
+use crate::error::{Code, UserError};
 use crate::model::Version;
 use crate::printable::printable;
 use crate::rollout::lock;
@@ -85,7 +86,8 @@ pub fn prepare(
     intent: &Intent,
     handle: &tokio::runtime::Handle,
 ) -> Result<Question, String> {
-    let index = service::app_index(fleet, intent.app()).map_err(|e| e.to_string())?;
+    let said = |e: UserError| in_words(&e, intent.app());
+    let index = service::app_index(fleet, intent.app()).map_err(said)?;
     let app = &fleet.apps[index];
     let store = Store::open(db).map_err(|e| e.message())?;
     match intent {
@@ -104,7 +106,7 @@ pub fn prepare(
             };
             let pre = handle
                 .block_on(service::preflight(fleet, &store, &req, true))
-                .map_err(|e| e.to_string())?;
+                .map_err(said)?;
             // The report's first line ("Deploy web v1 → v3 (rolling, 3
             // instances)") is the question itself.
             let mut details: Vec<String> = pre
@@ -139,7 +141,7 @@ pub fn prepare(
             };
             let check = handle
                 .block_on(service::check_rollback(fleet, &store, &req))
-                .map_err(|e| e.to_string())?;
+                .map_err(said)?;
             let mut details: Vec<String> = check
                 .checks
                 .iter()
@@ -163,7 +165,7 @@ pub fn prepare(
             let deploy = service::rollback_request(name, &check, "", lock::me());
             let pre = handle
                 .block_on(service::preflight(fleet, &store, &deploy, !check.forced))
-                .map_err(|e| e.to_string())?;
+                .map_err(said)?;
             details.extend(pre.lines(fleet).iter().map(|l| printable(l).into_owned()));
             let from: Vec<String> = check.current.iter().map(Version::to_string).collect();
             let target = check.target.clone();
@@ -191,5 +193,50 @@ pub fn prepare(
                 protected: app.protected,
             })
         }
+    }
+}
+
+/// An error as the console's footer says it: one line, its code, what
+/// happened and what to do, that next step the console's way where the
+/// command line's hint names one of its flags (a rollback's `--to` and
+/// `--force`). Made printable.
+pub fn in_words(e: &UserError, app: &str) -> String {
+    let hint = match e.code {
+        Code::RollbackTargetMissing => Some(format!(
+            "name one with `:rollback {app} VERSION`, or open a deployment in History and roll back to it"
+        )),
+        Code::RollbackUnsafe => Some(format!(
+            "pick another target with `:rollback {app} VERSION`; forcing one is left to `rollguard rollback {app} --to VERSION --force`"
+        )),
+        _ => e.hint.clone(),
+    };
+    let what = format!("{}: {}", e.code, e.message.replace('\n', " "));
+    printable(&match hint {
+        Some(h) => format!("{what} — {h}"),
+        None => what,
+    })
+    .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_one_line_with_the_consoles_next_step() {
+        let e = UserError::new(
+            Code::RollbackTargetMissing,
+            "no earlier good release of checkout is known",
+        )
+        .hint("name one with --to VERSION (see `rollguard history`)");
+        let said = in_words(&e, "checkout");
+        assert_eq!(
+            said,
+            "E_ROLLBACK_TARGET_MISSING: no earlier good release of checkout is known — name one \
+             with `:rollback checkout VERSION`, or open a deployment in History and roll back to it"
+        );
+        assert!(!said.contains('\n') && !said.contains("\\n") && !said.contains("--to"));
+        let e = UserError::new(Code::Locked, "web is locked\nby bob").hint("wait");
+        assert_eq!(in_words(&e, "web"), "E_LOCKED: web is locked by bob — wait");
     }
 }
