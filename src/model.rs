@@ -47,11 +47,13 @@ pub enum ErrorKind {
     Protocol,
     /// A Prometheus query gave no value (no series, or `NaN`).
     NoData,
+    /// ssh refused the host's key: it changed, or none is known.
+    HostKey,
 }
 
 impl ErrorKind {
     /// Every kind, in a stable order.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::Timeout,
         ErrorKind::Refused,
         ErrorKind::Dns,
@@ -65,6 +67,7 @@ impl ErrorKind {
         ErrorKind::Exec,
         ErrorKind::Protocol,
         ErrorKind::NoData,
+        ErrorKind::HostKey,
     ];
 
     /// The stored and printed name, e.g. `exit_code`.
@@ -83,6 +86,7 @@ impl ErrorKind {
             ErrorKind::Exec => "exec",
             ErrorKind::Protocol => "protocol",
             ErrorKind::NoData => "no_data",
+            ErrorKind::HostKey => "host_key",
         }
     }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rollguard::config::HostKeyCheck;
+use rollguard::exec::host_key::Refusal;
 use rollguard::exec::shell::quote;
 use rollguard::exec::ssh::SshHost;
 use rollguard::exec::{ExecError, MAX_OUTPUT};
@@ -164,10 +165,15 @@ async fn changed_host_key_is_refused() {
     let h = host(&sshd);
     h.run("true", T).await.unwrap();
     sshd.restart(true);
+    let fingerprint = sshd.host_key_fingerprint();
+    let known_hosts = sshd.known_hosts.display().to_string();
     for h in [&h, &host(&sshd)] {
         match h.run("true", T).await {
-            Err(ExecError::HostKey { message, .. }) => {
-                assert!(message.contains("IDENTIFICATION HAS CHANGED"), "{message}")
+            Err(ExecError::HostKey { refusal, .. }) => {
+                assert_eq!(refusal.refusal, Refusal::Changed);
+                assert_eq!(refusal.key_type.as_deref(), Some("ED25519"));
+                assert_eq!(refusal.fingerprint.as_deref(), Some(fingerprint.as_str()));
+                assert_eq!(refusal.offending, Some((known_hosts.clone(), 1)));
             }
             other => panic!("expected a host key error, got {other:?}"),
         }
@@ -186,8 +192,9 @@ async fn unknown_host_is_refused_when_strict() {
     ssh.known_hosts = Some(empty.clone());
     let h = SshHost::new("test", "127.0.0.1", ssh.clone());
     match h.run("true", T).await {
-        Err(e @ ExecError::HostKey { .. }) => {
-            assert!(e.to_string().contains("host key"), "{e}")
+        Err(ExecError::HostKey { refusal, .. }) => {
+            assert_eq!(refusal.refusal, Refusal::Unknown);
+            assert_eq!(refusal.known_hosts, Some(empty.display().to_string()));
         }
         other => panic!("expected a host key error, got {other:?}"),
     }

@@ -126,9 +126,9 @@ impl DriverError {
                         host: m(host),
                         message: m(message),
                     },
-                    ExecError::HostKey { host, message } => ExecError::HostKey {
+                    ExecError::HostKey { host, refusal } => ExecError::HostKey {
                         host: m(host),
-                        message: m(message),
+                        refusal: Box::new(refusal.masked(&m)),
                     },
                     ExecError::Spawn(message) => ExecError::Spawn(m(message)),
                     timeout @ ExecError::Timeout(_) => timeout,

@@ -1,8 +1,10 @@
 //! Running shell commands on a host: on this machine, or over SSH with one
 //! multiplexed master connection per host. Callers hand in a finished shell
 //! command line (built with [`shell::render`], which quotes every value) and
-//! get back its exit code and capped output.
+//! get back its exit code and capped output. A host key that ssh refuses
+//! is read into what changed and what to do ([`host_key`]).
 
+pub mod host_key;
 pub mod local;
 pub mod shell;
 pub mod ssh;
@@ -43,13 +45,15 @@ pub enum ExecError {
         /// What ssh said.
         message: String,
     },
-    /// The host key is not known or has changed.
-    #[error("ssh to {host}: host key verification failed: {message}")]
+    /// The host key is not known or has changed: said in one line, ssh's
+    /// own banner left out (it goes to the log).
+    #[error("ssh to {host}: {refusal}")]
     HostKey {
         /// Host name from the config.
         host: String,
-        /// What ssh said.
-        message: String,
+        /// What ssh refused, and what the host offers (boxed: it is the
+        /// largest error by far).
+        refusal: Box<host_key::HostKeyRefusal>,
     },
     /// The command could not be started.
     #[error("could not start command: {0}")]

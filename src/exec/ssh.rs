@@ -24,6 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::time::Instant;
 
+use super::host_key;
 use super::local::{Capped, drive};
 use super::shell::quote;
 use super::{ExecError, Output};
@@ -391,34 +392,41 @@ async fn connect(name: &str, address: &str, ssh: &Ssh) -> Result<Session, ExecEr
             tracing::debug!(host = %name, "ssh: master connected");
             Ok(s)
         }
-        Err(e) => Err(classify(name, &e)),
+        Err(e) => Err(classify(name, address, ssh, &e)),
     }
 }
 
-/// Sorts a connect failure into host key trouble or anything else.
-fn classify(name: &str, e: &openssh::Error) -> ExecError {
-    let message = chain(e);
-    let lower = message.to_lowercase();
-    let host_key = [
-        "host key verification failed",
-        "remote host identification has changed",
-        "host key is known",
-        "host key for",
-        "requested strict checking",
-    ]
-    .iter()
-    .any(|p| lower.contains(p));
-    if host_key {
-        ExecError::HostKey {
-            host: name.into(),
-            message,
+/// Sorts a failure to connect to host `name` at `address` into host key
+/// trouble, read out of ssh's banner (which goes to the log only, made
+/// printable by `?`), or anything else.
+fn classify(name: &str, address: &str, ssh: &Ssh, e: &openssh::Error) -> ExecError {
+    let said = said(e);
+    match host_key::read(&said, address, ssh.port, ssh.known_hosts.as_deref()) {
+        Some(refusal) => {
+            tracing::debug!(host = %name, ssh = ?said, "ssh: host key refused");
+            ExecError::HostKey {
+                host: name.into(),
+                refusal: Box::new(refusal),
+            }
         }
-    } else {
-        ExecError::Connect {
+        None => ExecError::Connect {
             host: name.into(),
-            message,
-        }
+            message: chain(e),
+        },
     }
+}
+
+/// An error and its sources, one after the other, their lines kept: what
+/// ssh wrote, for [`host_key::read`].
+fn said(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push('\n');
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
 }
 
 /// An error and its sources, joined with `: `, on one line.
@@ -712,13 +720,35 @@ mod tests {
 
     #[test]
     fn host_key_errors_are_recognised() {
+        let ssh = Ssh {
+            user: None,
+            port: 2222,
+            identity: None,
+            known_hosts: Some("/kh".into()),
+            host_key_check: HostKeyCheck::Strict,
+            connect_timeout: Duration::from_secs(5),
+        };
         let e = openssh::Error::Connect(std::io::Error::other(
             "No ED25519 host key is known for [127.0.0.1]:2222 and you have requested strict checking.\r\nHost key verification failed.",
         ));
-        assert!(matches!(classify("h", &e), ExecError::HostKey { .. }));
+        match classify("h", "127.0.0.1", &ssh, &e) {
+            ExecError::HostKey { host, refusal } => {
+                assert_eq!(host, "h");
+                assert_eq!(refusal.refusal, host_key::Refusal::Unknown);
+                assert_eq!(
+                    (refusal.address.as_str(), refusal.port),
+                    ("127.0.0.1", 2222)
+                );
+                assert_eq!(refusal.known_hosts.as_deref(), Some("/kh"));
+            }
+            other => panic!("{other:?}"),
+        }
         let e = openssh::Error::Connect(std::io::Error::other(
             "connect to host x port 22: Connection refused",
         ));
-        assert!(matches!(classify("h", &e), ExecError::Connect { .. }));
+        assert!(matches!(
+            classify("h", "x", &ssh, &e),
+            ExecError::Connect { .. }
+        ));
     }
 }

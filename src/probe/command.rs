@@ -61,13 +61,19 @@ pub async fn run(
     Outcome::pass(code, format!("exit {}{}", p.expect_exit, tail(&text)))
 }
 
-/// Maps an executor error to a probe outcome.
+/// Maps an executor error to a probe outcome. A refused host key says
+/// what to do too, in the same line.
 pub fn exec_failure(e: &ExecError, timeout: Duration) -> Outcome {
     match e {
         ExecError::Timeout(_) => Outcome::fail(
             ErrorKind::Timeout,
             None,
             format!("no answer within {}; killed", format_duration(timeout)),
+        ),
+        ExecError::HostKey { refusal, .. } => Outcome::fail(
+            ErrorKind::HostKey,
+            None,
+            format!("{e}; {}", refusal.steps().join("; ")),
         ),
         other => Outcome::fail(ErrorKind::Exec, None, other.to_string()),
     }

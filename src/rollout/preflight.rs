@@ -135,10 +135,12 @@ pub fn driver_error(e: DriverError) -> UserError {
     match e {
         DriverError::Config(m) => UserError::new(Code::Config, m),
         DriverError::Exec {
-            source: ExecError::HostKey { .. },
+            source: ExecError::HostKey { ref refusal, .. },
             ..
-        } => UserError::new(Code::HostKey, e.to_string())
-            .hint("check the host's key in known_hosts (ssh-keyscan) or the host's host_key_check"),
+        } => {
+            let steps = refusal.steps().join("\n        ");
+            UserError::new(Code::HostKey, e.to_string()).hint(steps)
+        }
         DriverError::Exec {
             source: ExecError::Connect { .. },
             ..

@@ -95,6 +95,22 @@ impl Sshd {
         format!("[127.0.0.1]:{} {kind} {key}\n", self.port)
     }
 
+    /// The current host key's fingerprint, `SHA256:...`, as ssh prints it.
+    pub fn host_key_fingerprint(&self) -> String {
+        let out = Command::new(&self.keygen)
+            .arg("-l")
+            .arg("-f")
+            .arg(self.dir.join("host_key.pub"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ssh-keygen -l failed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split_whitespace()
+            .find(|w| w.starts_with("SHA256:"))
+            .unwrap_or_else(|| panic!("no fingerprint in {text}"))
+            .to_string()
+    }
+
     fn launch(&mut self) {
         let log = fs::OpenOptions::new()
             .create(true)
