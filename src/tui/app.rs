@@ -756,6 +756,7 @@ impl App {
                 return action;
             }
             Action::SwitchLine if c.switch_line() => return action,
+            Action::PageUp | Action::PageDown if c.scroll(action) => return action,
             Action::Press => match c.press() {
                 Press::Cancel => {}
                 Press::Refused => return Action::None,

@@ -370,3 +370,65 @@ fn a_question_about_an_armed_rollback_shows_its_countdown() {
     assert!(text.contains("Roll web back now"), "{text}");
     assert!(!text.contains("fires by itself"), "{text}");
 }
+
+/// A long question about a protected app, with more checked than the
+/// terminal has rows (a canary's steps), fits the smallest supported
+/// terminal: the question, the lines to type and the buttons always show
+/// inside its frame, and what was checked scrolls inside it.
+#[test]
+fn a_long_question_fits_80x24_and_scrolls_what_was_checked() {
+    let f = protected_fleet();
+    let s = state(&f);
+    let mut a = new_app(&f);
+    a.handle_key(key(':'), &s);
+    typed(&mut a, &s, "deploy web v3");
+    a.handle_key(code(KeyCode::Enter), &s);
+    let (token, _) = a.take_check().expect("the deploy is checked");
+    let details: Vec<String> = (1..=30)
+        .map(|i| format!("{i:>4}. shift {}% of traffic to the canary of web", i * 3))
+        .collect();
+    a.arrive(tui::Arrival::Prepared {
+        token,
+        result: Ok(Box::new(tui::Question {
+            action: ConfirmAction::BreakLock { app: "web".into() },
+            question: "Deploy web v2 → v3-with-a-rather-long-release-name (canary, 3 instances, \
+                       30 steps of traffic)?"
+                .into(),
+            then: "A detached worker runs it; quitting the console stops nothing, and every \
+                   step waits for its gate."
+                .into(),
+            details: details.clone(),
+            protected: true,
+        })),
+    });
+    let buf = render(&a, &s, 80, 24);
+    let text = screen(&buf);
+    let rows = lines(&buf);
+    let top = row_of(&buf, "┌ break the lock");
+    let bottom = (top as usize + 1..rows.len())
+        .find(|&y| rows[y].contains('└'))
+        .unwrap_or_else(|| panic!("the frame has no bottom:\n{text}"));
+    let inside = rows[top as usize..=bottom].join("\n");
+    for must in [
+        "Deploy web v2",
+        "reason:",
+        "type web to confirm:",
+        "> Cancel <",
+        "chooses",
+        "   1. shift",
+        "20 more lines below: PgDn scrolls",
+    ] {
+        assert!(inside.contains(must), "{must:?} not in the frame:\n{text}");
+    }
+    assert!(!inside.contains("30. shift"), "{text}");
+    // PgDn scrolls what was checked, inside the frame.
+    for _ in 0..5 {
+        a.handle_key(code(KeyCode::PageDown), &s);
+    }
+    let text = screen(&render(&a, &s, 80, 24));
+    assert!(text.contains("30. shift"), "{text}");
+    assert!(!text.contains("   1. shift"), "{text}");
+    assert!(text.contains("> Cancel <"), "{text}");
+    a.handle_key(code(KeyCode::PageUp), &s);
+    assert!(question(&a).name.is_some(), "still the question");
+}

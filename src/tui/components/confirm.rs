@@ -13,6 +13,8 @@
 //! whichever button is focused. The focused button is drawn reversed and
 //! between `>` `<`, so it shows without colour too.
 
+use std::cell::Cell;
+
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -22,6 +24,7 @@ use ratatui::widgets::{Block, Clear, Padding, Paragraph, Wrap};
 
 use crate::tui::action::{ConfirmAction, ConfirmedAction};
 use crate::tui::keymap::{self, Action, Modes};
+use crate::tui::text;
 
 use super::{Component, DrawContext, TextInput};
 
@@ -79,6 +82,10 @@ pub struct Confirm {
     /// Why it no longer applies (its deployment ended, or moved on to
     /// where the action means nothing): the action's button sends nothing.
     moot: Option<String>,
+    /// The first of the details shown, and how many the last drawing
+    /// showed (a page).
+    details_at: usize,
+    details_page: Cell<usize>,
 }
 
 impl Confirm {
@@ -97,6 +104,8 @@ impl Confirm {
             focus: Button::Cancel,
             refusal: None,
             moot: None,
+            details_at: 0,
+            details_page: Cell::new(1),
         }
     }
 
@@ -259,29 +268,37 @@ fn field<'a>(
     Line::from(spans)
 }
 
-impl Component for Confirm {
-    /// Draws the question centred in `area`.
-    fn draw(&self, frame: &mut Frame, area: Rect, cx: &DrawContext) {
+impl Confirm {
+    /// Scrolls what was checked (the details) by a page; whether `action`
+    /// is a scrolling one.
+    pub fn scroll(&mut self, action: Action) -> bool {
+        let page = self.details_page.get().max(1);
+        let last = self.details.len().saturating_sub(page);
+        self.details_at = match action {
+            Action::PageUp | Action::Up => self.details_at.saturating_sub(page),
+            Action::PageDown | Action::Down => (self.details_at + page).min(last),
+            Action::Top => 0,
+            Action::Bottom => last,
+            _ => return false,
+        };
+        true
+    }
+
+    /// The lines above the details: the question, what happens, and a
+    /// line that it no longer applies or when the rollback fires.
+    fn head_lines<'a>(&self, cx: &DrawContext) -> Vec<Line<'a>> {
         let t = cx.theme;
-        let key = Style::new().fg(t.header_bg).add_modifier(Modifier::BOLD);
-        let dim = Style::new().fg(t.dim);
-        let label = |a| keymap::key_label(a, cx.view, Modes::CONFIRM);
         let mut lines = vec![
             Line::from(Span::styled(
                 self.question.clone(),
                 Style::new().fg(t.text).add_modifier(Modifier::BOLD),
             )),
             Line::from(Span::styled(self.then.clone(), Style::new().fg(t.text))),
-            Line::default(),
         ];
+        let warning = Style::new().fg(t.down).add_modifier(Modifier::BOLD);
         if let Some(why) = &self.moot {
-            lines.insert(
-                2,
-                Line::from(Span::styled(
-                    format!("✖ {why}: {} would send nothing", self.action.button()),
-                    Style::new().fg(t.down).add_modifier(Modifier::BOLD),
-                )),
-            );
+            let words = format!("✖ {why}: {} would send nothing", self.action.button());
+            lines.push(Line::from(Span::styled(words, warning)));
         } else if let Some(at) = self.fires_at_ms {
             let left = crate::tui::rollout_text::secs_until(at, cx.now_ms);
             let words = if left > 0 {
@@ -289,48 +306,20 @@ impl Component for Confirm {
             } else {
                 "⚠ the rollback's window has passed: it fires now".into()
             };
-            lines.insert(
-                2,
-                Line::from(Span::styled(
-                    words,
-                    Style::new().fg(t.down).add_modifier(Modifier::BOLD),
-                )),
-            );
+            lines.push(Line::from(Span::styled(words, warning)));
         }
-        // The report gets the rows the rest leaves (the question, the
-        // lines to type and the buttons always show).
-        let fixed = 8
-            + u16::from(self.name.is_some())
-            + u16::from(self.refusal.is_some())
-            + u16::from(self.fires_at_ms.is_some() || self.moot.is_some());
-        let room = area.height.saturating_sub(fixed + 2) as usize;
-        if !self.details.is_empty() && room > 0 {
-            let shown = if self.details.len() > room {
-                room.saturating_sub(1)
-            } else {
-                self.details.len()
-            };
-            for d in &self.details[..shown] {
-                let style = if d.contains("warning") || d.contains("MISSING") || d.starts_with('✖')
-                {
-                    Style::new().fg(t.degraded)
-                } else {
-                    dim
-                };
-                lines.push(Line::from(Span::styled(d.clone(), style)));
-            }
-            if shown < self.details.len() {
-                lines.push(Line::from(Span::styled(
-                    format!(
-                        "… {} more lines (a taller terminal shows them)",
-                        self.details.len() - shown
-                    ),
-                    dim,
-                )));
-            }
-            lines.push(Line::default());
-        }
-        lines.extend([field(
+        lines.push(Line::default());
+        lines
+    }
+
+    /// The lines below the details: the reason, the app's name, the
+    /// buttons, why the action refused, and the keys.
+    fn tail_lines<'a>(&self, cx: &DrawContext) -> Vec<Line<'a>> {
+        let t = cx.theme;
+        let key = Style::new().fg(t.header_bg).add_modifier(Modifier::BOLD);
+        let dim = Style::new().fg(t.dim);
+        let label = |a| keymap::key_label(a, cx.view, Modes::CONFIRM);
+        let mut lines = vec![field(
             "reason: ".into(),
             &self.reason,
             !self.typing_name,
@@ -340,7 +329,7 @@ impl Component for Confirm {
                 " (optional)"
             },
             cx,
-        )]);
+        )];
         if let Some(name) = &self.name {
             let label = format!("type {} to confirm: ", self.action.app());
             lines.push(field(label, name, self.typing_name, "", cx));
@@ -361,28 +350,98 @@ impl Component for Confirm {
             Span::styled(label(Action::Back), key),
             Span::styled(" cancels", dim),
         ]));
-        let widest = lines.iter().map(Line::width).max().unwrap_or(0).max(48);
+        lines
+    }
+
+    /// The details shown in `room` rows of `width` cells from where they
+    /// are scrolled to, each cut to the width, with a line saying what is
+    /// above or below and how to scroll to it.
+    fn detail_lines<'a>(&self, room: usize, width: usize, cx: &DrawContext) -> Vec<Line<'a>> {
+        let t = cx.theme;
+        let dim = Style::new().fg(t.dim);
+        let n = self.details.len();
+        if n == 0 || room == 0 {
+            self.details_page.set(1);
+            return Vec::new();
+        }
+        // One row says what else there is, when not all fit.
+        let page = if n > room {
+            room.saturating_sub(1).max(1)
+        } else {
+            n
+        };
+        self.details_page.set(page);
+        let at = self.details_at.min(n.saturating_sub(page));
+        let mut lines: Vec<Line> = self.details[at..(at + page).min(n)]
+            .iter()
+            .map(|d| {
+                let style = if d.contains("warning") || d.contains("MISSING") || d.starts_with('✖')
+                {
+                    Style::new().fg(t.degraded)
+                } else {
+                    dim
+                };
+                Line::from(Span::styled(text::truncate(d, width), style))
+            })
+            .collect();
+        if page < n {
+            let below = n - (at + page).min(n);
+            let up = keymap::key_label(Action::PageUp, cx.view, Modes::CONFIRM);
+            let down = keymap::key_label(Action::PageDown, cx.view, Modes::CONFIRM);
+            let words = match (at, below) {
+                (0, b) => format!("… {b} more lines below: {down} scrolls"),
+                (a, 0) => format!("… {a} lines above: {up} scrolls back"),
+                (a, b) => format!("… {a} lines above, {b} below: {up} {down} scroll"),
+            };
+            lines.push(Line::from(Span::styled(text::truncate(&words, width), dim)));
+        }
+        lines
+    }
+}
+
+impl Component for Confirm {
+    /// Draws the question centred in `area`, never taller than it: the
+    /// question, the lines to type and the buttons always show (wrapped
+    /// to the width); what was checked gets the rows left, and scrolls.
+    fn draw(&self, frame: &mut Frame, area: Rect, cx: &DrawContext) {
+        let head = self.head_lines(cx);
+        let tail = self.tail_lines(cx);
+        let widest = (head.iter().chain(&tail))
+            .map(Line::width)
+            .chain(self.details.iter().map(|d| text::width(d)))
+            .max()
+            .unwrap_or(0)
+            .max(48);
         let w = (widest as u16).saturating_add(4).min(area.width);
         let inner_w = w.saturating_sub(4).max(1) as usize;
-        // Rows once wrapped at the inner width.
-        let rows: usize = lines
-            .iter()
-            .map(|l| l.width().max(1).div_ceil(inner_w))
-            .sum();
-        let h = (rows as u16).saturating_add(2).min(area.height);
+        let rows = |lines: &[Line]| -> usize {
+            lines
+                .iter()
+                .map(|l| l.width().max(1).div_ceil(inner_w))
+                .sum()
+        };
+        let fixed = rows(&head) + rows(&tail);
+        let room = (area.height as usize).saturating_sub(2 + fixed);
+        let mut details = self.detail_lines(room.saturating_sub(1), inner_w, cx);
+        if !details.is_empty() {
+            details.push(Line::default());
+        }
+        let body = rows(&head) + details.len() + rows(&tail);
+        let h = (body as u16).saturating_add(2).min(area.height);
         let popup = Rect::new(
             area.x + (area.width - w) / 2,
             area.y + (area.height - h) / 2,
             w,
             h,
         );
+        let lines: Vec<Line> = head.into_iter().chain(details).chain(tail).collect();
         frame.render_widget(Clear, popup);
         frame.render_widget(
             Paragraph::new(lines).wrap(Wrap { trim: false }).block(
                 Block::bordered()
                     .padding(Padding::horizontal(1))
                     .title(format!(" {} ", self.action.name()))
-                    .border_style(Style::new().fg(t.rollout)),
+                    .border_style(Style::new().fg(cx.theme.rollout)),
             ),
             popup,
         );

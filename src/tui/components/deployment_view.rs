@@ -37,8 +37,15 @@ use crate::tui::theme::Theme;
 
 use super::{Component, DrawContext, Tail};
 
-/// How many of the failing probe's last samples the "why" card lists.
+/// How many of the failing probe's last samples the "why" card lists; on
+/// a terminal shorter than [`TALL`] rows, [`WHY_SAMPLES_SHORT`], so that
+/// the timeline keeps some rows.
 const WHY_SAMPLES: usize = 5;
+const WHY_SAMPLES_SHORT: usize = 2;
+/// The inner height from which the view is not short.
+const TALL: u16 = 30;
+/// The rows the timeline keeps in one column (when the view has them).
+const TIMELINE_ROWS: u16 = 3;
 
 /// The deployment shown, as last read, and the timeline's scroll.
 #[derive(Debug, Default)]
@@ -146,10 +153,14 @@ impl Component for DeploymentView {
         if inner.is_empty() {
             return;
         }
-        let why = r
-            .rollback
-            .as_ref()
-            .map(|rb| why_lines(rb, self.incident.as_ref(), t));
+        let why = r.rollback.as_ref().map(|rb| {
+            let samples = if inner.height < TALL {
+                WHY_SAMPLES_SHORT
+            } else {
+                WHY_SAMPLES
+            };
+            why_lines(rb, self.incident.as_ref(), samples, t)
+        });
         let mut left = summary_lines(r, cx);
         if inner.width >= 120 {
             left.push(Line::default());
@@ -169,20 +180,25 @@ impl Component for DeploymentView {
         }
         // One column: what matters most first (the summary, then why it
         // rolled back, then the stages and instances), each line cut to
-        // the width; the timeline gets what is left (when there is a why
-        // card, possibly nothing: `↑` `↓` still scroll it on a taller
-        // terminal).
+        // the width; the timeline gets what is left, at least
+        // [`TIMELINE_ROWS`] rows when the view has twice that.
         let has_why = why.is_some();
+        // A short terminal spends no rows on blank lines between parts.
+        let gap = inner.height >= TALL;
         if let Some(w) = why {
-            left.push(Line::default());
+            if gap {
+                left.push(Line::default());
+            }
             left.extend(w);
         }
-        left.push(Line::default());
+        if gap {
+            left.push(Line::default());
+        }
         left.extend(stage_lines(r, inner.width, cx));
         left.extend(instance_lines(r, t));
         let width = inner.width as usize;
         let left: Vec<Line> = left.into_iter().map(|l| fit(l, width)).collect();
-        let keep_for_timeline = if has_why { 0 } else { 4 };
+        let keep_for_timeline = if has_why { TIMELINE_ROWS } else { 4 };
         let top_h = (left.len() as u16).min(inner.height.saturating_sub(keep_for_timeline));
         let [top, bottom] =
             Layout::vertical([Constraint::Length(top_h), Constraint::Min(0)]).areas(inner);
@@ -624,6 +640,7 @@ fn rollback_evidence(rb: &RollbackReport) -> Option<Evidence> {
 pub fn why_lines(
     rb: &RollbackReport,
     incident: Option<&Incident>,
+    samples: usize,
     t: &Theme,
 ) -> Vec<Line<'static>> {
     let head = Style::new().fg(t.down).add_modifier(Modifier::BOLD);
@@ -691,7 +708,7 @@ pub fn why_lines(
             ]));
         }
         let n = ev.last_samples.len();
-        for s in &ev.last_samples[n.saturating_sub(WHY_SAMPLES)..] {
+        for s in &ev.last_samples[n.saturating_sub(samples)..] {
             let (mark, style) = if s.ok {
                 ("✔", Style::new().fg(t.healthy))
             } else {
