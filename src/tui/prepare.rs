@@ -232,11 +232,17 @@ mod tests {
         let said = in_words(&e, "checkout");
         assert_eq!(
             said,
-            "E_ROLLBACK_TARGET_MISSING: no earlier good release of checkout is known — name one \
-             with `:rollback checkout VERSION`, or open a deployment in History and roll back to it"
+            format!(
+                "{}: no earlier good release of checkout is known — name one with `:rollback \
+                 checkout VERSION`, or open a deployment in History and roll back to it",
+                Code::RollbackTargetMissing
+            )
         );
         assert!(!said.contains('\n') && !said.contains("\\n") && !said.contains("--to"));
         let e = UserError::new(Code::Locked, "web is locked\nby bob").hint("wait");
-        assert_eq!(in_words(&e, "web"), "E_LOCKED: web is locked by bob — wait");
+        assert_eq!(
+            in_words(&e, "web"),
+            format!("{}: web is locked by bob — wait", Code::Locked)
+        );
     }
 }
