@@ -423,9 +423,21 @@ fn load(explicit: Option<&Path>) -> Result<Fleet, ExitCode> {
 }
 
 fn check(explicit: Option<&Path>) -> ExitCode {
-    let fleet = match load(explicit) {
+    let fleet = match config::discover(explicit).and_then(|p| config::load(&p)) {
         Ok(f) => f,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("{e}");
+            if let config::LoadError::Invalid(errors) = &e {
+                let n = errors.len();
+                eprintln!(
+                    "{}: {n} problem{} in the config: fix {} and run `rollguard check` again",
+                    Code::Config,
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "it" } else { "them" },
+                );
+            }
+            return ExitCode::from(EXIT_USAGE);
+        }
     };
     let instances: usize = fleet.apps.iter().map(|a| a.instances.len()).sum();
     println!(
