@@ -236,7 +236,7 @@ fn recover_refuses_while_the_worker_lives() {
     let (code, _, err) = env.rollguard(&["recover", "web", "--rollback"]);
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("E_LOCKED"), "{err}");
-    env.rollguard(&["abort", "web"]);
+    env.rollguard(&["abort", "web", "--reason", "done", "--yes"]);
     wait_for("the abort", Duration::from_secs(30), || {
         let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
         out.contains("\"lock\":null")
