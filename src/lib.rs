@@ -73,7 +73,7 @@
 //!
 //! | module | holds | does not |
 //! |---|---|---|
-//! | [`config`] | serde types, discovery, `[[notify]]` receivers (kept by each app they hear of, their URLs, keys, passwords and tokens as secrets), `${ENV}` interpolation (the values kept as secrets, masked or templated before they are stored or logged), validation with `FILE:LINE:COL` (its errors printed with control characters escaped), durations with bounds | run anything |
+//! | [`config`] | serde types, discovery, the app names of a file read without its checks (for completion), `[[notify]]` receivers (kept by each app they hear of, their URLs, keys, passwords and tokens as secrets), `${ENV}` interpolation (the values kept as secrets, masked or templated before they are stored or logged), validation with `FILE:LINE:COL` (its errors printed with control characters escaped), durations with bounds | run anything |
 //! | [`model`] | the vocabulary: probe results, error kinds, verdicts, `Version`; [`model::rollout`]: deployment and batch states (and where a batch settles when its deployment ends), change actions, verbs, outcomes, triggers, sides; [`model::event`]: `EventKind`, every event with its typed payload (kinds and JSON meet only in its `to_stored`/`from_stored`; a gate's evidence stored flat, older nested records lifted on read); [`model::evidence`]: what a gate saw; [`model::incident`]: what an incident holds | I/O |
 //! | [`error`] | the one [`error::Code`] enum (`E_...`, exit code, meaning) and [`error::UserError`] | decide anything |
 //! | [`printable`] | control characters made visible before text reaches a terminal | |
@@ -90,8 +90,10 @@
 //! | [`audit`] | the audit log as people read it: `rollguard events` (its options, the newest events oldest first, `--follow` polling the history for rows newer than the last seen, one line of words per event from its typed payload, JSON Lines) | write the history |
 //! | [`report`] | reading history back: `rollguard report` (`availability`: availability as the share of results that passed, p50/p95/p99 of passing latencies, the longest run of failures per instance and the longest incident per app, deployments by outcome, rollbacks automatic or by hand, the mean time from an incident's opening to healthy again; the console's hourly availability as `HourBucket`s; `render`: table, JSON, CSV), `rollguard incident` (`timeline`: one incident's or deployment's rows loaded, `postmortem`: written as Markdown, pure; `markdown`: host text escaped or in code spans), `cli` | write the history, open it for writing, or create it |
 //! | [`tui`] | the console: data state apart from view state; components as named fields of `App` (fleet view with its `/` filter, its visible rows kept apart from the fleet index; app view with releases, deployments and what each receiver was last told; History; one deployment, the Rollout view with its "why" card and timeline; Events; Logs; help; the confirm modal; the log pane; one text input), one `Mode` for what is open, a keymap whose bindings know their views and modes (keys, help and footer come from it; `[console.keys]` remaps it), `:` commands with completion and a history of lines, a read-only mode (`--read-only`, `[console] read_only`) in which no key or command acts, one queue for what background tasks report, views that say what to read and a run loop that reads it off the input path, deploys and rollbacks checked through the rollout service before they are asked, destructive actions as `ConfirmAction` → modal (opens on Cancel; a reason required for abort, fire, rollback and breaking a lock; a protected app's name typed) → `ConfirmedAction` → the one `match` in `tui/perform.rs` that goes through the rollout service (a start spawns a detached worker); themes (built-in and files, `NO_COLOR`); the terminal held and given back (Ctrl-Z, a panic), written to only where cells changed, the mouse only with `--mouse`, one message below 80x24 | I/O on the draw or input path |
+//! | [`manual`] | `rollguard man`: one roff page from the clap definition (clap_mangen), every command a subsection with its synopsis and options | |
 //! | [`notify`] | receivers' topics (`topic`), what a message says (`message`, pure: one incident → one message and one "resolved"), each receiver type's body (`payload`: Slack blocks, Discord embed, the webhook JSON, PagerDuty trigger/resolve, a command's stdin and Markdown timeline), an email's subject, thread headers and text (`email`, pure), the webhook's HMAC-SHA256 signature (`signature`), backoff and giving up (`retry`), events into outbox rows (`enqueue`), one attempt over HTTP or a quoted command template (`deliver`) or SMTP (`smtp`), the [`notify::Notifier`] task (`sender`: run by the prober's lease holder and by every rollout worker while it runs, so a rollout's notifications go out with no console open), the live event stream of `websocket` receivers (`stream`: a loopback listener run by the prober's lease holder, a token checked at the handshake, a bounded buffer per client, no outbox), `rollguard notify test` (`cli`) | block probing, a gate or a rollback; store a secret |
 //! | [`metrics`] | `/metrics` for Prometheus: each probe's slot of counts the hub fills (`probes`: last result, latency histogram, failures per kind; atomics, found by position), the history's counts read every 10 s (`history`), the text format (`exposition`, pure, handed on in 64 KiB pieces), the listener the lease holder runs (`serve`: the text sent piece by piece as it is written) | block the hub; export a secret |
+//! | [`completion`] | shell completion: the script `rollguard completions SHELL` prints (clap_complete's dynamic one: at a TAB the shell asks `rollguard` with `COMPLETE=SHELL`), and the candidates offered: apps from the config (read as TOML, unchecked) and the history, an app's releases from the history | write anything, or ask a host |
 //! | [`demo`] | the demo fleet, its demo application (with `/metrics` of made-up traffic), its Slack stand-in (`receiver`: a loopback HTTP server its `[[notify]]` posts to, saying what it got in the log), its private Prometheus when one is installed (`prometheus`: scraping the canary app's every side), and its teardown (`teardown`: whichever way the demo ends, rollout workers, instances and Prometheus, then nginx, stopped in that order and the folder removed) | ship in the hot path |
 //!
 //! # Rules the design keeps
@@ -116,6 +118,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod completion;
 pub mod config;
 pub mod demo;
 pub mod driver;
@@ -123,6 +126,7 @@ pub mod error;
 pub mod exec;
 pub mod health;
 pub mod host;
+pub mod manual;
 pub mod metrics;
 pub mod model;
 pub mod monitor;

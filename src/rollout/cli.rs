@@ -10,6 +10,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use clap_complete::ArgValueCandidates;
 use serde_json::{Value, json};
 
 use super::consent::{self, ConsentArgs};
@@ -29,8 +30,10 @@ use crate::store::Store;
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct DeployArgs {
     /// The app.
+    #[arg(add = ArgValueCandidates::new(crate::completion::apps))]
     pub app: String,
     /// The version to deploy (image tag or release name).
+    #[arg(add = ArgValueCandidates::new(crate::completion::releases))]
     pub version: String,
     /// Override the app's strategy.
     #[arg(long, value_parser = strategy_arg)]
@@ -59,11 +62,12 @@ pub struct DeployArgs {
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct RollbackArgs {
     /// The app.
+    #[arg(add = ArgValueCandidates::new(crate::completion::apps))]
     pub app: String,
     /// The target: VERSION, deployment:ID, version:VERSION, or digits (a
     /// deployment of the app with that id, else a version). Default: the
     /// last good release.
-    #[arg(long)]
+    #[arg(long, add = ArgValueCandidates::new(crate::completion::releases))]
     pub to: Option<String>,
     /// Why (required; stored in the history).
     #[arg(long)]
@@ -86,6 +90,7 @@ pub struct RollbackArgs {
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct VerbArgs {
     /// The app.
+    #[arg(add = ArgValueCandidates::new(crate::completion::apps))]
     pub app: String,
     /// Why (stored with the command); abort and fire need it, and ask for
     /// it at a terminal when it is not given.
@@ -109,6 +114,7 @@ pub struct GuardedVerbArgs {
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct StatusArgs {
     /// Only this app.
+    #[arg(add = ArgValueCandidates::new(crate::completion::apps))]
     pub app: Option<String>,
     /// Print JSON.
     #[arg(long)]
@@ -119,6 +125,7 @@ pub struct StatusArgs {
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct HistoryArgs {
     /// Only this app.
+    #[arg(add = ArgValueCandidates::new(crate::completion::apps))]
     pub app: Option<String>,
     /// How many.
     #[arg(long, default_value_t = 20)]
@@ -133,6 +140,7 @@ pub struct HistoryArgs {
 #[command(group = clap::ArgGroup::new("how").required(true).args(["resume", "rollback"]))]
 pub struct RecoverArgs {
     /// The app.
+    #[arg(add = ArgValueCandidates::new(crate::completion::apps))]
     pub app: String,
     /// Go on from the first stage that had not passed.
     #[arg(long)]
