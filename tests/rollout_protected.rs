@@ -93,8 +93,10 @@ fn a_protected_app_needs_its_name_with_yes() {
         assert!(!out.contains("type its name"), "asked first: {out}");
     }
 
-    // abort during a rollout: refused without the name, the rollout goes
-    // on; with it, the rollout is aborted.
+    // abort during a rollout (slow enough to be asked about): refused
+    // without the name, the rollout goes on; with it, the rollout is
+    // aborted.
+    env.edit_config("pause = \"1s\"", "pause = \"5s\"");
     let (code, out, err) = env.rollguard(&[
         "deploy",
         "web",
@@ -120,20 +122,54 @@ fn a_protected_app_needs_its_name_with_yes() {
     );
     refused(&env, &["abort", "web", "--reason", "stop"], "E_CONFIRM");
     assert_eq!(outcome(&env), "-", "the rollout still runs");
-    let (code, out, err) = env.rollguard(&[
-        "abort",
-        "web",
-        "--reason",
-        "stop",
-        "--yes",
-        "--confirm-app",
-        "web",
-    ]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    let reason = match common::tmux::Session::start("rollout_protected", 120, 20) {
+        // At a terminal: the reason is asked, then the name.
+        Some(pane) => {
+            pane.run(&format!(
+                "{} --config {} --db {} abort web",
+                common::rollout::BIN,
+                env.config().display(),
+                env.dir.join("history.db").display()
+            ));
+            let asked = "Why abort the rollout of web? (kept in the history)";
+            let screen = pane.wait("the reason asked", Duration::from_secs(10), |sc| {
+                sc.contains(asked)
+            });
+            assert!(!screen.contains("type its name"), "{screen}");
+            pane.run("stop, typed at the prompt");
+            let screen = pane.wait("the name asked", Duration::from_secs(10), |sc| {
+                sc.contains("web is protected: type its name to abort it:")
+            });
+            assert!(
+                screen.contains("Abort the rollout of web: deployment "),
+                "{screen}"
+            );
+            pane.run("web");
+            pane.wait("the abort sent", Duration::from_secs(10), |sc| {
+                sc.contains("abort sent to deployment")
+            });
+            "stop, typed at the prompt"
+        }
+        None => {
+            let (code, out, err) = env.rollguard(&[
+                "abort",
+                "web",
+                "--reason",
+                "stop",
+                "--yes",
+                "--confirm-app",
+                "web",
+            ]);
+            assert_eq!(code, 0, "{out}\n{err}");
+            "stop"
+        }
+    };
     wait_for("the rollout to end", Duration::from_secs(60), || {
         outcome(&env) != "-"
     });
     assert_eq!(outcome(&env), "aborted");
+    let (_, out, _) = env.rollguard(&["history", "web", "--limit", "1", "--json"]);
+    assert!(out.contains(reason), "the reason is kept: {out}");
     assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"]);
 }
 
