@@ -112,7 +112,8 @@ fn a_protected_app_needs_its_name_with_yes() {
     assert_eq!(code, 2, "{out}\n{err}");
     assert!(err.starts_with("E_USAGE"), "{err}");
     assert!(
-        err.contains("needs a reason") && err.contains("--reason TEXT"),
+        err.contains("a reason is needed to abort the rollout of web")
+            && err.contains("--reason TEXT"),
         "{err}"
     );
     refused(

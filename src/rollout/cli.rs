@@ -577,7 +577,7 @@ fn guarded(fleet: &Fleet, db: &Path, verb: Verb, args: &GuardedVerbArgs) -> Resu
         (false, true) => format!("--yes --confirm-app {app}"),
         (false, false) => "--yes".to_string(),
     };
-    let reason = consent::reason(app, &what, args.verb.reason.as_deref(), &flags)?;
+    let reason = consent::reason(&what, args.verb.reason.as_deref(), &flags)?;
     if !args.consent.yes {
         println!(
             "{}: deployment {} ({} → {}, {}).",

@@ -95,16 +95,10 @@ pub fn ask(app: &str, protected: bool, yes: bool, what: &str) -> Result<bool, Us
 /// the other flags a script would pass with `--reason` (e.g. `--yes`).
 /// `E_USAGE`, nothing sent, when the reason is blank, or is missing and
 /// there is no terminal to ask on.
-pub fn reason(
-    app: &str,
-    what: &str,
-    given: Option<&str>,
-    flags: &str,
-) -> Result<String, UserError> {
+pub fn reason(what: &str, given: Option<&str>, flags: &str) -> Result<String, UserError> {
     let stdin = std::io::stdin();
     let terminal = stdin.is_terminal();
     reason_from(
-        app,
         what,
         given,
         flags,
@@ -116,7 +110,6 @@ pub fn reason(
 /// [`reason`], reading from `input` (`None`: no terminal) and writing its
 /// question to `out`.
 fn reason_from(
-    app: &str,
     what: &str,
     given: Option<&str>,
     flags: &str,
@@ -134,7 +127,7 @@ fn reason_from(
         if r.trim().is_empty() {
             return Err(UserError::new(
                 Code::Usage,
-                format!("--reason is blank: to {what} needs a reason; nothing was sent"),
+                format!("--reason is blank: a reason is needed to {what}; nothing was sent"),
             )
             .hint("say why in --reason TEXT (it is kept in the history with the command)"));
         }
@@ -144,7 +137,7 @@ fn reason_from(
         return Err(UserError::new(
             Code::Usage,
             format!(
-                "to {what} needs a reason, and there is no terminal to ask for it on; nothing was sent"
+                "a reason is needed to {what}, and there is no terminal to ask for it on; nothing was sent"
             ),
         )
         .hint(format!(
@@ -162,7 +155,7 @@ fn reason_from(
     if typed.is_empty() {
         return Err(UserError::new(
             Code::Usage,
-            format!("no reason was typed for {app}: to {what} needs one; nothing was sent"),
+            format!("no reason was typed: one is needed to {what}; nothing was sent"),
         )
         .hint(format!(
             "type why at the prompt, or pass --reason TEXT{}",
@@ -211,14 +204,7 @@ mod tests {
         let what = "abort the rollout of web";
         let run = |given: Option<&str>, typed: Option<&str>| {
             let mut out = Vec::new();
-            let got = reason_from(
-                "web",
-                what,
-                given,
-                "--yes",
-                typed.map(str::as_bytes),
-                &mut out,
-            );
+            let got = reason_from(what, given, "--yes", typed.map(str::as_bytes), &mut out);
             (got, String::from_utf8(out).unwrap())
         };
         // Given: taken as it is, nothing asked.
