@@ -48,7 +48,7 @@ pub struct EventsArgs {
     #[arg(long)]
     pub follow: bool,
     /// Only this app's events.
-    #[arg(long, value_name = "APP")]
+    #[arg(long, value_name = "APP", add = clap_complete::ArgValueCandidates::new(crate::completion::apps))]
     pub app: Option<String>,
     /// Only events recorded within DURATION before now, e.g. 30m, 1h, 2d.
     #[arg(long, value_name = "DURATION", value_parser = duration_arg)]

@@ -12,7 +12,8 @@ use crate::printable::printable_lines;
 pub enum Code {
     /// The configuration file is missing, unreadable or invalid.
     Config,
-    /// A command-line argument is wrong.
+    /// A command-line argument is wrong, or missing where no terminal can
+    /// ask for it.
     Usage,
     /// No terminal to confirm on, and no `--yes`.
     Confirm,
@@ -178,7 +179,7 @@ impl Code {
         match self {
             Code::Config => "the config file is missing, unreadable or invalid",
             Code::Usage => {
-                "a command-line argument names nothing that exists, or a version is invalid"
+                "a command-line argument is missing or blank (`abort`/`fire` without `--reason` and no terminal to ask on), names nothing that exists, or a version is invalid"
             }
             Code::Confirm => "no terminal to confirm on and no `--yes`: nothing was done",
             Code::Protected => {

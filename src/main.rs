@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::ArgValueCandidates;
 
 use rollguard::config::{self, Fleet};
 use rollguard::error::{Code, UserError};
@@ -40,10 +41,10 @@ Exit codes: 0 ok or deployed; 1 unhealthy (probe) or anything else; 2 usage or c
 )]
 struct Cli {
     /// The fleet's config file.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     config: Option<PathBuf>,
     /// The history database (default: $XDG_DATA_HOME/rollguard/history.db).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     db: Option<PathBuf>,
     /// Console theme: a built-in (default, dark, light, high-contrast,
     /// mono), a file NAME.toml in themes/ beside the config or in
@@ -83,6 +84,7 @@ enum Cmd {
     /// Probe once and print the results.
     Probe {
         /// Only this app.
+        #[arg(add = ArgValueCandidates::new(rollguard::completion::apps))]
         app: Option<String>,
         /// Print one JSON array.
         #[arg(long)]
@@ -120,6 +122,16 @@ enum Cmd {
     Recover(rollout::cli::RecoverArgs),
     /// Notifications: `notify test NAME` sends a sample to one receiver.
     Notify(rollguard::notify::cli::NotifyArgs),
+    /// Print the shell completion script for SHELL: subcommands, flags,
+    /// apps (from the config and the history) and releases (from the
+    /// history), asked of rollguard at each TAB.
+    Completions {
+        /// The shell.
+        shell: rollguard::completion::Shell,
+    },
+    /// Print the manual page (roff), e.g. into
+    /// /usr/local/share/man/man1/rollguard.1.
+    Man,
     /// Runs one deployment to its end (started by `deploy`).
     #[command(hide = true)]
     Worker {
@@ -172,6 +184,11 @@ fn duration_arg(s: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
+    // A TAB in a shell whose completion `rollguard completions` set up:
+    // answer it and exit, before anything else is written.
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(rollguard::completion::VAR)
+        .complete();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -206,6 +223,8 @@ async fn run(cli: Cli) -> ExitCode {
     }
     match cli.command {
         Some(Cmd::Check) => check(cli.config.as_deref()),
+        Some(Cmd::Completions { shell }) => completions(shell),
+        Some(Cmd::Man) => man(),
         Some(Cmd::Agent(ref args)) => agent(&cli, args).await,
         Some(Cmd::Probe { ref app, json }) => probe(&cli, app.as_deref(), json).await,
         Some(Cmd::Demo { headless, duration }) => demo_cmd(&cli, headless, duration).await,
@@ -422,10 +441,66 @@ fn load(explicit: Option<&Path>) -> Result<Fleet, ExitCode> {
     })
 }
 
+/// `rollguard completions SHELL`: the script that asks this program at
+/// each TAB; it names the program as it was called (by its name: found on
+/// the PATH then).
+fn completions(shell: rollguard::completion::Shell) -> ExitCode {
+    let called = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("rollguard"));
+    // A relative path with a folder works only from here: made absolute.
+    let completer = if called.components().count() > 1 && called.is_relative() {
+        std::env::current_dir().map_or(called.clone(), |d| d.join(&called))
+    } else {
+        called
+    };
+    let written = rollguard::completion::script(shell, &completer.to_string_lossy())
+        .and_then(|script| std::io::Write::write_all(&mut std::io::stdout(), &script));
+    printed(written, "the completion script")
+}
+
+/// `rollguard man`: the manual page, from the same definition as the
+/// parser.
+fn man() -> ExitCode {
+    let written = rollguard::manual::page(Cli::command())
+        .and_then(|page| std::io::Write::write_all(&mut std::io::stdout(), &page));
+    printed(written, "the manual page")
+}
+
+/// The exit code of writing `what` to standard output: 0, also when the
+/// reader went away (`| head`).
+fn printed(written: std::io::Result<()>, what: &str) -> ExitCode {
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                UserError::new(Code::Terminal, format!("cannot write {what}: {e}"))
+                    .hint("write it to a file the user can write, or to a pipe")
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn check(explicit: Option<&Path>) -> ExitCode {
-    let fleet = match load(explicit) {
+    let fleet = match config::discover(explicit).and_then(|p| config::load(&p)) {
         Ok(f) => f,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("{e}");
+            if let config::LoadError::Invalid(errors) = &e {
+                let n = errors.len();
+                eprintln!(
+                    "{}: {n} problem{} in the config: fix {} and run `rollguard check` again",
+                    Code::Config,
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "it" } else { "them" },
+                );
+            }
+            return ExitCode::from(EXIT_USAGE);
+        }
     };
     let instances: usize = fleet.apps.iter().map(|a| a.instances.len()).sum();
     println!(

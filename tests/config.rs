@@ -246,8 +246,103 @@ fn syntax_error_has_position() {
 fn unknown_key_is_an_error() {
     let errs = errors(&BASE.replace("port = 8081", "port = 8081\nprot = 1"));
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].contains("unknown field `prot`"), "{errs:?}");
-    assert!(errs[0].starts_with("fleet.toml:13:1:"), "{errs:?}");
+    assert!(
+        errs[0].starts_with(
+            "fleet.toml:13:1: unknown key `prot` in app \"checkout\" › instance \"checkout-1\""
+        ),
+        "{errs:?}"
+    );
+    assert!(errs[0].contains("hint: did you mean `port`?"), "{errs:?}");
+}
+
+/// One run of `check` says every problem of a file: keys no table has (in
+/// two tables), a value of the wrong type, a duration without a unit and
+/// a probe of no known type, each at its place with what to do, and
+/// exits 2 once.
+#[test]
+fn every_problem_of_a_file_is_reported_in_one_run() {
+    let text = r#"[console]
+refersh = "1s"
+
+[[host]]
+name = "web-1"
+address = "127.0.0.1"
+
+[[app]]
+name = "checkout"
+
+[[app.instance]]
+name = "checkout-1"
+host = "web-1"
+port = 8081
+prot = 8082
+
+[[app.instance]]
+name = "checkout-2"
+host = "web-1"
+port = "8083"
+
+[[app.probe]]
+name = "health"
+type = "htp"
+path = "/health"
+
+[app.health]
+intervall = "5s"
+deadline = "10"
+"#;
+    let errs = errors(text);
+    let expect = [
+        (
+            "fleet.toml:2:1: unknown key `refersh` in console",
+            "did you mean `refresh`?",
+        ),
+        (
+            "fleet.toml:15:1: unknown key `prot` in app \"checkout\" › instance \"checkout-1\"",
+            "did you mean `port`?",
+        ),
+        (
+            "fleet.toml:20:8: `port` in app \"checkout\" › instance \"checkout-2\": invalid type: string \"8083\"",
+            "what `port` takes",
+        ),
+        ("fleet.toml:24:8: unknown probe type \"htp\"", "hint:"),
+        (
+            "fleet.toml:28:1: unknown key `intervall` in app \"checkout\" › health",
+            "did you mean `interval`?",
+        ),
+        ("fleet.toml:29:12: `10` has no unit", "hint:"),
+    ];
+    for (e, hint) in expect {
+        let got = errs.iter().find(|got| got.starts_with(e));
+        let got = got.unwrap_or_else(|| panic!("missing {e:?} in:\n{}", errs.join("\n")));
+        assert!(got.contains(hint), "{got}");
+    }
+    assert_eq!(errs.len(), expect.len(), "{}", errs.join("\n"));
+
+    // The binary: every one of them, then one line with the code; exit 2.
+    let dir = std::env::temp_dir().join(format!("rollguard-test-every-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("fleet.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .arg("--config")
+        .arg(&file)
+        .arg("check")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    for (e, _) in expect {
+        let (_, rest) = e.split_once(':').unwrap();
+        assert!(said.contains(rest), "missing {rest:?} in:\n{said}");
+    }
+    assert!(
+        said.trim_end().ends_with(
+            "E_CONFIG: 6 problems in the config: fix them and run `rollguard check` again"
+        ),
+        "{said}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

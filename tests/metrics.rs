@@ -239,7 +239,7 @@ fn a_bad_listen_is_refused_at_its_line_and_column() {
         "[metrics]\nlisten = \"127.0.0.1:9753\"\nport = 1\n{app}"
     ));
     assert!(
-        got.starts_with("fleet.toml:3:1: unknown field `port`"),
+        got.starts_with("fleet.toml:3:1: unknown key `port` in metrics"),
         "{got}"
     );
     // Any address may be served; without [metrics] nothing is.

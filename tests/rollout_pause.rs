@@ -61,7 +61,10 @@ fn pause_holds_between_batches_resume_finishes_and_abort_while_paused_rolls_back
             assert!(err.contains("was not sent"), "{verb}: {err}");
         }
 
-        let (code, out, err) = env.rollguard(&[end, "web", "--reason", "checked"]);
+        // abort asks for confirmation where resume does not: --yes.
+        let yes: &[&str] = if end == "abort" { &["--yes"] } else { &[] };
+        let args = [&[end, "web", "--reason", "checked"][..], yes].concat();
+        let (code, out, err) = env.rollguard(&args);
         assert_eq!(code, 0, "{end}: {out}\n{err}");
         wait_for("the rollout to end", Duration::from_secs(60), || {
             outcome(&env) != "-"

@@ -236,7 +236,7 @@ fn recover_refuses_while_the_worker_lives() {
     let (code, _, err) = env.rollguard(&["recover", "web", "--rollback"]);
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("E_LOCKED"), "{err}");
-    env.rollguard(&["abort", "web"]);
+    env.rollguard(&["abort", "web", "--reason", "done", "--yes"]);
     wait_for("the abort", Duration::from_secs(30), || {
         let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
         out.contains("\"lock\":null")
@@ -311,10 +311,21 @@ fn deploy_without_a_way_back_is_refused_at_preflight() {
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("E_ROLLBACK_TARGET_MISSING"), "{err}");
     assert_eq!(env.served(&env.ports), ["v1", "v1", "v1"], "nothing moved");
-    // A target that is not there is refused too.
+    // A target that is not there is refused too, naming what is there
+    // (newest first, five of them) to deploy instead.
     let (code, _, err) = env.rollguard(&["deploy", "web", "v9", "--yes"]);
     assert_eq!(code, 1);
     assert!(err.contains("E_ARTIFACT_MISSING"), "{err}");
+    assert!(
+        err.contains(
+            "v9 is not present for web-1, web-2, web-3; present on local: v7, v6, v5, v4, v3 and 1 more"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: deploy one of the releases present"),
+        "{err}"
+    );
 }
 
 /// A `sleep` started by the test: a live process whose pid a lock can

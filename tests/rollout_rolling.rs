@@ -198,8 +198,18 @@ async fn second_deploy_is_refused_while_locked_and_abort_rolls_back() {
     // --break-lock does not break a live lock.
     let (code, _, err) = env.rollguard(&["deploy", "web", "v2", "--yes", "--break-lock"]);
     assert_eq!(code, 5, "{err}");
-    // Abort it: rolled back, lock released, outcome aborted.
-    let (code, _, err) = env.rollguard(&["abort", "web", "--reason", "test"]);
+    // Abort it: not without a reason, nor without --yes when no terminal
+    // can ask (the console asks the same); then rolled back, lock
+    // released, outcome aborted.
+    let (code, out, err) = env.rollguard(&["abort", "web"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.starts_with("E_USAGE"), "{err}");
+    assert!(err.contains("--reason TEXT --yes"), "{err}");
+    let (code, out, err) = env.rollguard(&["abort", "web", "--reason", "test"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.starts_with("E_CONFIRM"), "{err}");
+    assert!(err.contains("--yes"), "{err}");
+    let (code, _, err) = env.rollguard(&["abort", "web", "--reason", "test", "--yes"]);
     assert_eq!(code, 0, "{err}");
     let mut outcome = String::new();
     for _ in 0..150 {

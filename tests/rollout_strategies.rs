@@ -168,7 +168,16 @@ async fn confirm_mode_fires_holds_and_times_out() {
     tokio::time::sleep(Duration::from_secs(4)).await;
     let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
     assert!(out.contains("rollback_held"), "held past the window: {out}");
+    // fire needs a reason, and --yes where no terminal can ask.
     let (code, _, err) = env.rollguard(&["fire", "web"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("E_USAGE") && err.contains("--reason"),
+        "{err}"
+    );
+    let (_, out, _) = env.rollguard(&["status", "web", "--json"]);
+    assert!(out.contains("rollback_held"), "still held: {out}");
+    let (code, _, err) = env.rollguard(&["fire", "web", "--reason", "held long enough", "--yes"]);
     assert_eq!(code, 0, "{err}");
     let mut outcome = String::new();
     for _ in 0..150 {
@@ -190,7 +199,7 @@ async fn confirm_mode_fires_holds_and_times_out() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let fired = std::time::Instant::now();
-    env.rollguard(&["fire", "web", "--reason", "obviously bad"]);
+    env.rollguard(&["fire", "web", "--reason", "obviously bad", "--yes"]);
     loop {
         let (_, out, _) = env.rollguard(&["history", "web", "--limit", "1", "--json"]);
         let h: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -249,7 +258,7 @@ async fn an_armed_rollback_serves_nothing_from_the_failing_instance() {
     );
     assert_eq!(seen.ok.get("v4"), None, "{seen:?}");
     assert!(seen.total() > 0);
-    let (code, _, err) = env.rollguard(&["fire", "web", "--reason", "v4 fails"]);
+    let (code, _, err) = env.rollguard(&["fire", "web", "--reason", "v4 fails", "--yes"]);
     assert_eq!(code, 0, "{err}");
     let mut waited = 0;
     while active_state(&env).is_some() && waited < 300 {

@@ -167,7 +167,7 @@ fn a_failing_instance_makes_its_release_hand_traffic_back_until_it_answers() {
         assert!(std::time::Instant::now() < end, "{}", last_routing());
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (code, _, err) = env.rollguard(&["abort", "web", "--reason", "seen enough"]);
+    let (code, _, err) = env.rollguard(&["abort", "web", "--reason", "seen enough", "--yes"]);
     assert_eq!(code, 0, "{err}");
     wait_for("the rollback", Duration::from_secs(30), || {
         env.served(&env.ports) == ["v1", "v1", "v1"] && !monitoring_still(&env)

@@ -152,6 +152,20 @@ pub fn default_db_path() -> PathBuf {
     xdg_dir("XDG_DATA_HOME", ".local/share").join("rollguard/history.db")
 }
 
+/// The apps a config's text names (`[[app]] name`), in its order, read as
+/// TOML without any check (for shell completion: an unset `${NAME}` or a
+/// mistake elsewhere does not hide them); none when it does not parse.
+pub fn app_names(text: &str) -> Vec<String> {
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let apps = doc.get("app").and_then(toml::Value::as_array);
+    apps.into_iter()
+        .flatten()
+        .filter_map(|a| a.get("name")?.as_str().map(str::to_string))
+        .collect()
+}
+
 /// Reads and validates the file at `path`.
 pub fn load(path: &Path) -> Result<Fleet, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {

@@ -13,8 +13,8 @@ mod notify;
 mod prometheus;
 
 use super::raw::{
-    RawApp, RawCommand, RawDocker, RawFile, RawHealth, RawHost, RawInstance, RawKeys, RawMetrics,
-    RawNotify, RawProbe, RawProcess, RawRollout, RawSsh, RawTraffic, S,
+    RawApp, RawCommand, RawDocker, RawHealth, RawHost, RawInstance, RawKeys, RawMetrics, RawNotify,
+    RawProbe, RawProcess, RawRollout, RawSsh, RawTraffic, S,
 };
 use super::{ConfigError, Receiver, Secrets, format_duration, literal, parse_duration, types::*};
 use crate::probe::condition::Condition;
@@ -409,19 +409,14 @@ pub(super) fn validate(
         errors: Vec::new(),
         interpolated: Vec::new(),
     };
-    let raw: RawFile = match toml::from_str(text) {
-        Ok(r) => r,
-        Err(e) => {
-            let span = e.span().unwrap_or(0..0);
-            let message = e.message().trim().to_string();
-            let hint = if message.contains("unknown field") {
-                Some("see config.example.toml for every key and where it goes".to_string())
-            } else {
-                None
-            };
-            cx.error(span, message, hint);
-            return Err(cx.errors);
-        }
+    // Every problem of the file's shape, then (when it could be read whole
+    // once they were taken out) every problem of its values.
+    let (raw, problems) = super::raw::read(text);
+    for p in problems {
+        cx.error(p.span, p.message, p.hint);
+    }
+    let Some(raw) = raw else {
+        return Err(cx.errors);
     };
 
     let console = match &raw.console {

@@ -21,6 +21,7 @@ use crate::store::{Store, StoreError};
 #[derive(Clone, Debug, clap::Args)]
 pub struct ReportArgs {
     /// Only this app.
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::completion::apps))]
     pub app: Option<String>,
     /// The window: a length of time before now (30m, 24h, 7d) or an RFC
     /// 3339 time (2026-12-01T00:00:00Z).

@@ -10,6 +10,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use clap_complete::ArgValueCandidates;
 use serde_json::{Value, json};
 
 use super::consent::{self, ConsentArgs};
@@ -29,8 +30,10 @@ use crate::store::Store;
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct DeployArgs {
     /// The app.
+    #[arg(add = ArgValueCandidates::new(crate::completion::apps))]
     pub app: String,
     /// The version to deploy (image tag or release name).
+    #[arg(add = ArgValueCandidates::new(crate::completion::releases))]
     pub version: String,
     /// Override the app's strategy.
     #[arg(long, value_parser = strategy_arg)]
@@ -59,11 +62,12 @@ pub struct DeployArgs {
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct RollbackArgs {
     /// The app.
+    #[arg(add = ArgValueCandidates::new(crate::completion::apps))]
     pub app: String,
     /// The target: VERSION, deployment:ID, version:VERSION, or digits (a
     /// deployment of the app with that id, else a version). Default: the
     /// last good release.
-    #[arg(long)]
+    #[arg(long, add = ArgValueCandidates::new(crate::completion::releases))]
     pub to: Option<String>,
     /// Why (required; stored in the history).
     #[arg(long)]
@@ -86,8 +90,10 @@ pub struct RollbackArgs {
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct VerbArgs {
     /// The app.
+    #[arg(add = ArgValueCandidates::new(crate::completion::apps))]
     pub app: String,
-    /// Why (stored with the command).
+    /// Why (stored with the command); abort and fire need it, and ask for
+    /// it at a terminal when it is not given.
     #[arg(long)]
     pub reason: Option<String>,
 }
@@ -108,6 +114,7 @@ pub struct GuardedVerbArgs {
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct StatusArgs {
     /// Only this app.
+    #[arg(add = ArgValueCandidates::new(crate::completion::apps))]
     pub app: Option<String>,
     /// Print JSON.
     #[arg(long)]
@@ -118,6 +125,7 @@ pub struct StatusArgs {
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct HistoryArgs {
     /// Only this app.
+    #[arg(add = ArgValueCandidates::new(crate::completion::apps))]
     pub app: Option<String>,
     /// How many.
     #[arg(long, default_value_t = 20)]
@@ -132,6 +140,7 @@ pub struct HistoryArgs {
 #[command(group = clap::ArgGroup::new("how").required(true).args(["resume", "rollback"]))]
 pub struct RecoverArgs {
     /// The app.
+    #[arg(add = ArgValueCandidates::new(crate::completion::apps))]
     pub app: String,
     /// Go on from the first stage that had not passed.
     #[arg(long)]
@@ -538,25 +547,116 @@ fn protected(fleet: &Fleet, app: &str) -> bool {
     fleet.app(app).is_some_and(|a| a.protected)
 }
 
-/// `rollguard abort|fire APP [--reason] [--yes --confirm-app APP]`: as
-/// [`command`], once a protected app's name is confirmed.
+/// `rollguard abort|fire APP --reason TEXT [--yes [--confirm-app APP]]`:
+/// the rules of the console's question. The flags are checked first; then
+/// whether a rollout of `APP` runs that the verb applies to (nothing is
+/// asked of a person for a command that would be refused); then the
+/// reason (`--reason`, else asked at the terminal, else `E_USAGE`); then
+/// the question, `[y/N]` or a protected app's name (`--yes` answers it);
+/// then the command goes to the deployment that was checked.
 pub fn guarded_command(fleet: &Fleet, db: &Path, verb: Verb, args: &GuardedVerbArgs) -> u8 {
+    match guarded(fleet, db, verb, args) {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+fn guarded(fleet: &Fleet, db: &Path, verb: Verb, args: &GuardedVerbArgs) -> Result<u8, UserError> {
     let app = &args.verb.app;
     let protected = protected(fleet, app);
-    if let Err(e) = consent::check(app, protected, &args.consent) {
-        return fail(&e);
+    consent::check(app, protected, &args.consent)?;
+    let store = open(db)?;
+    let d = running(&store, fleet, app, verb)?;
+    let what = match verb {
+        Verb::Fire => format!("fire the armed rollback of {app}"),
+        _ => format!("{verb} the rollout of {app}"),
+    };
+    // What a script adds to --reason to do it without asking.
+    let flags = match (args.consent.yes, protected) {
+        (true, _) => String::new(),
+        (false, true) => format!("--yes --confirm-app {app}"),
+        (false, false) => "--yes".to_string(),
+    };
+    let reason = consent::reason(&what, args.verb.reason.as_deref(), &flags)?;
+    if !args.consent.yes {
+        println!(
+            "{}: deployment {} ({} → {}, {}).",
+            printable(&capitalized(&what)),
+            d.id,
+            printable(d.from_version.as_deref().unwrap_or("-")),
+            printable(&d.to_version),
+            d.state.replace('_', " ")
+        );
     }
-    if protected {
-        match consent::ask(app, true, args.consent.yes, verb.as_str()) {
-            Ok(true) => {}
-            Ok(false) => {
-                println!("Nothing was done.");
-                return EXIT_OTHER;
-            }
-            Err(e) => return fail(&e),
-        }
+    if !consent::ask(app, protected, args.consent.yes, verb.as_str())? {
+        println!("Nothing was done.");
+        return Ok(EXIT_OTHER);
     }
-    command(Some(fleet), db, verb, &args.verb)
+    let id = service::send(
+        &store,
+        app,
+        Some(d.id),
+        verb,
+        &crate::host::whoami(),
+        Some(&reason),
+    )?;
+    println!(
+        "{verb} sent to deployment {id} of {}; the rollout picks it up within a second.",
+        printable(app)
+    );
+    Ok(0)
+}
+
+/// `text` with its first letter upper case.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+}
+
+/// The newest unfinished deployment of `app`, when `verb` applies to it
+/// as it is now: the check [`service::send`] makes, made before a person
+/// is asked anything. `E_NO_ROLLOUT` (`E_USAGE` for an app named nowhere),
+/// or `E_WRONG_STATE` when its worker is gone or the verb does not apply
+/// ([`service::refusal`]).
+fn running(
+    store: &Store,
+    fleet: &Fleet,
+    app: &str,
+    verb: Verb,
+) -> Result<crate::store::Deployment, UserError> {
+    let active = store
+        .unfinished_deployments(Some(app))
+        .map_err(store_error)?;
+    let Some(d) = active.into_iter().next() else {
+        let none = UserError::new(
+            Code::NoRollout,
+            format!("no rollout of {app} is running: {verb} was not sent"),
+        )
+        .hint("see `rollguard status` and `rollguard history`");
+        return Err(unknown_app(store, Some(fleet), app, none));
+    };
+    if super::watch::interrupted(store, app, d.id) {
+        return Err(UserError::new(
+            Code::WrongState,
+            format!(
+                "the worker of deployment {} of {app} is gone: {verb} was not sent",
+                d.id
+            ),
+        )
+        .hint(format!(
+            "finish it with `rollguard recover {app} --rollback` (or `--resume`)"
+        )));
+    }
+    let state = crate::model::DeploymentState::parse(&d.state);
+    if let Some(why) = service::refusal(app, verb, state) {
+        return Err(
+            UserError::new(Code::WrongState, format!("{why}: {verb} was not sent"))
+                .hint("see `rollguard status`"),
+        );
+    }
+    Ok(d)
 }
 
 /// `rollguard approve|hold|pause|resume APP [--reason]` (and `abort`,

@@ -4,10 +4,14 @@
 //! `abort` and `fire` ask for the app's name instead of `y`, and `--yes`
 //! is taken only with `--confirm-app NAME` naming the app (else
 //! `E_PROTECTED`, before anything is done). Without a terminal and
-//! without `--yes` nothing is done (`E_CONFIRM`). With `cli.rs`, this is
-//! the only place that reads stdin.
+//! without `--yes` nothing is done (`E_CONFIRM`). `abort` and `fire` ask
+//! `[y/N]` (or the name) too, as the console's question does, and need a
+//! reason: `--reason TEXT`, else typed at the prompt; without a terminal
+//! and without `--reason` nothing is sent (`E_USAGE`: `--yes` answers the
+//! question, never the reason). With `cli.rs`, this is the only place that
+//! reads stdin.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 
 use crate::error::{Code, UserError};
 
@@ -85,6 +89,82 @@ pub fn ask(app: &str, protected: bool, yes: bool, what: &str) -> Result<bool, Us
     Ok(accepted)
 }
 
+/// The reason a command that needs one (`abort`, `fire`) goes with:
+/// `given` (`--reason`), else what the person types at the terminal.
+/// `what` says the act in words ("abort the rollout of web"); `flags` are
+/// the other flags a script would pass with `--reason` (e.g. `--yes`).
+/// `E_USAGE`, nothing sent, when the reason is blank, or is missing and
+/// there is no terminal to ask on.
+pub fn reason(what: &str, given: Option<&str>, flags: &str) -> Result<String, UserError> {
+    let stdin = std::io::stdin();
+    let terminal = stdin.is_terminal();
+    reason_from(
+        what,
+        given,
+        flags,
+        terminal.then(|| stdin.lock()),
+        &mut std::io::stdout(),
+    )
+}
+
+/// [`reason`], reading from `input` (`None`: no terminal) and writing its
+/// question to `out`.
+fn reason_from(
+    what: &str,
+    given: Option<&str>,
+    flags: &str,
+    input: Option<impl BufRead>,
+    out: &mut dyn Write,
+) -> Result<String, UserError> {
+    let with = |flags: &str| {
+        if flags.is_empty() {
+            String::new()
+        } else {
+            format!(" {flags}")
+        }
+    };
+    if let Some(r) = given {
+        if r.trim().is_empty() {
+            return Err(UserError::new(
+                Code::Usage,
+                format!("--reason is blank: a reason is needed to {what}; nothing was sent"),
+            )
+            .hint("say why in --reason TEXT (it is kept in the history with the command)"));
+        }
+        return Ok(r.to_string());
+    }
+    let Some(mut input) = input else {
+        return Err(UserError::new(
+            Code::Usage,
+            format!(
+                "a reason is needed to {what}, and there is no terminal to ask for it on; nothing was sent"
+            ),
+        )
+        .hint(format!(
+            "pass --reason TEXT{} (the reason is kept in the history)",
+            with(flags)
+        )));
+    };
+    let _ = write!(out, "Why {what}? (kept in the history) ");
+    let _ = out.flush();
+    let mut line = String::new();
+    let typed = match input.read_line(&mut line) {
+        Ok(_) => line.trim().to_string(),
+        Err(_) => String::new(),
+    };
+    if typed.is_empty() {
+        return Err(UserError::new(
+            Code::Usage,
+            format!("no reason was typed: one is needed to {what}; nothing was sent"),
+        )
+        .hint(format!(
+            "type why at the prompt, or pass --reason TEXT{}",
+            with(flags)
+        )));
+    }
+    Ok(typed)
+}
+
 /// Whether a line typed at the prompt says yes: the app's name exactly
 /// for a protected app, else `y` or `yes`.
 pub fn accepted(answer: &str, app: &str, protected: bool) -> bool {
@@ -117,6 +197,42 @@ mod tests {
         assert_eq!(code(false, &args(true, Some("api"))), Some(Code::Usage));
         let e = check("web", true, &args(true, None)).unwrap_err();
         assert!(e.message.contains("--confirm-app web"), "{e}");
+    }
+
+    #[test]
+    fn a_reason_is_given_typed_or_refused() {
+        let what = "abort the rollout of web";
+        let run = |given: Option<&str>, typed: Option<&str>| {
+            let mut out = Vec::new();
+            let got = reason_from(what, given, "--yes", typed.map(str::as_bytes), &mut out);
+            (got, String::from_utf8(out).unwrap())
+        };
+        // Given: taken as it is, nothing asked.
+        let (got, asked) = run(Some("v2 is slow"), Some("ignored\n"));
+        assert_eq!(got.unwrap(), "v2 is slow");
+        assert_eq!(asked, "");
+        // Blank: refused, whatever a terminal would say.
+        let (got, _) = run(Some("  "), Some("why\n"));
+        assert_eq!(got.unwrap_err().code, Code::Usage);
+        // Missing, at a terminal: asked, and the answer taken.
+        let (got, asked) = run(None, Some("  error rate up \n"));
+        assert_eq!(got.unwrap(), "error rate up");
+        assert_eq!(asked, format!("Why {what}? (kept in the history) "));
+        // Nothing typed: nothing sent.
+        let (got, _) = run(None, Some("\n"));
+        let e = got.unwrap_err();
+        assert_eq!(e.code, Code::Usage);
+        assert!(e.message.contains("nothing was sent"), "{e}");
+        // Missing without a terminal: the flags that would do it.
+        let (got, asked) = run(None, None);
+        let e = got.unwrap_err();
+        assert_eq!(e.code, Code::Usage);
+        assert_eq!(asked, "");
+        assert!(e.message.contains("no terminal"), "{e}");
+        assert!(
+            e.hint.as_deref().unwrap().contains("--reason TEXT --yes"),
+            "{e}"
+        );
     }
 
     #[test]

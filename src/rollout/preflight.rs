@@ -130,6 +130,61 @@ pub async fn available(fleet: &Fleet, execs: &Executors, app: usize) -> Vec<Vers
     }
 }
 
+/// How many releases [`present_words`] names before it counts the rest.
+const RELEASES_NAMED: usize = 5;
+
+/// The releases found on `host`, in words: newest first (by their
+/// numbers: `v10` after `v9`), at most [`RELEASES_NAMED`] and how many
+/// more: `present on box-1: v3, v2, v1`, or `nothing present on box-1`.
+pub fn present_words(host: &str, mut found: Vec<Version>) -> String {
+    if found.is_empty() {
+        return format!("nothing present on {host}");
+    }
+    found.sort_by(|a, b| natural_order(b.as_str(), a.as_str()));
+    let named: Vec<&str> = found
+        .iter()
+        .take(RELEASES_NAMED)
+        .map(Version::as_str)
+        .collect();
+    let more = found.len().saturating_sub(RELEASES_NAMED);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!("present on {host}: {}{more}", named.join(", "))
+}
+
+/// Orders release names as people count: runs of digits by their value,
+/// the rest as text (`v2` < `v10`, `1.9` < `1.10`).
+fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    /// The next run of digits or of other characters, and the rest.
+    fn run(s: &str) -> (&str, &str) {
+        let digit = s.starts_with(|c: char| c.is_ascii_digit());
+        let end = s
+            .find(|c: char| c.is_ascii_digit() != digit)
+            .unwrap_or(s.len());
+        s.split_at(end)
+    }
+    let (mut a, mut b) = (a, b);
+    while !a.is_empty() && !b.is_empty() {
+        let ((ra, rest_a), (rb, rest_b)) = (run(a), run(b));
+        let numbers = ra.starts_with(|c: char| c.is_ascii_digit())
+            && rb.starts_with(|c: char| c.is_ascii_digit());
+        let order = if numbers {
+            let (ta, tb) = (ra.trim_start_matches('0'), rb.trim_start_matches('0'));
+            ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb))
+        } else {
+            ra.cmp(rb)
+        };
+        if order.is_ne() {
+            return order;
+        }
+        (a, b) = (rest_a, rest_b);
+    }
+    a.len().cmp(&b.len())
+}
+
 /// Maps a driver error met during preflight to a user error.
 pub fn driver_error(e: DriverError) -> UserError {
     match e {
@@ -272,17 +327,43 @@ pub async fn check(
             present,
         });
     }
-    let missing: Vec<String> = artifacts
-        .iter()
-        .filter(|a| !a.present)
-        .map(|a| a.instance.clone())
+    let missing: Vec<usize> = (0..artifacts.len())
+        .filter(|&i| !artifacts[i].present)
         .collect();
     if !missing.is_empty() {
-        return Err(UserError::new(
-            Code::ArtifactMissing,
-            format!("{version} is not present for {}", missing.join(", ")),
-        )
-        .hint("build or copy the release (or image) to those hosts first"));
+        // What is there instead, on each host that lacks it.
+        let mut there = Vec::new();
+        let mut hosts: Vec<&str> = Vec::new();
+        for &i in &missing {
+            let host = app.instances[i].host.as_str();
+            if hosts.contains(&host) {
+                continue;
+            }
+            hosts.push(host);
+            match driver.available(exec_of(i)?, slot(i, live[i])).await {
+                Ok(Some(found)) => there.push(present_words(host, found)),
+                // The driver cannot list them (a command driver).
+                Ok(None) => {}
+                Err(e) => tracing::debug!("cannot list the releases on {host}: {e}"),
+            }
+        }
+        let names: Vec<&str> = missing
+            .iter()
+            .map(|&i| app.instances[i].name.as_str())
+            .collect();
+        let mut message = format!("{version} is not present for {}", names.join(", "));
+        for words in &there {
+            message.push_str("; ");
+            message.push_str(words);
+        }
+        let hint = if there.is_empty() {
+            format!("build or copy {version} (the release or image) to those hosts first")
+        } else {
+            format!(
+                "deploy one of the releases present, or build or copy {version} (the release or image) to those hosts first"
+            )
+        };
+        return Err(UserError::new(Code::ArtifactMissing, message).hint(hint));
     }
     // And the way back.
     let mut back = Vec::new();
@@ -374,4 +455,42 @@ fn sides_not_told_apart(fleet: &Fleet, app: &crate::config::App, plan: &Plan) ->
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions(names: &[&str]) -> Vec<Version> {
+        names.iter().map(|n| Version::parse(n).unwrap()).collect()
+    }
+
+    #[test]
+    fn the_releases_present_are_named_newest_first_and_capped() {
+        assert_eq!(
+            present_words("box-1", versions(&["v1", "v10", "v2", "v9"])),
+            "present on box-1: v10, v9, v2, v1"
+        );
+        assert_eq!(
+            present_words(
+                "box-1",
+                versions(&["1.9.0", "1.10.0", "1.2.3", "2.0", "0.1", "1.10.1"])
+            ),
+            "present on box-1: 2.0, 1.10.1, 1.10.0, 1.9.0, 1.2.3 and 1 more"
+        );
+        assert_eq!(
+            present_words("box-2", Vec::new()),
+            "nothing present on box-2"
+        );
+    }
+
+    #[test]
+    fn release_names_are_counted_as_people_count() {
+        use std::cmp::Ordering::*;
+        assert_eq!(natural_order("v2", "v10"), Less);
+        assert_eq!(natural_order("v010", "v10"), Equal);
+        assert_eq!(natural_order("v1", "v1.1"), Less);
+        assert_eq!(natural_order("a", "b"), Less);
+        assert_eq!(natural_order("2024-01-02", "2024-01-10"), Less);
+    }
 }
