@@ -117,6 +117,9 @@ pub struct App {
     releases_wanted: bool,
     /// What the last Tab could complete to, while the line is unchanged.
     completions: Vec<String>,
+    /// Why the last Tab completed nothing, when there is something to say
+    /// (shown while the line is unchanged).
+    completion_note: Option<String>,
     /// The releases whose artifacts are on each app's hosts, as last
     /// listed, by app; when each app was last asked (ms); the app to ask
     /// for now, for the run loop.
@@ -171,6 +174,7 @@ impl App {
             releases: Vec::new(),
             releases_wanted: false,
             completions: Vec::new(),
+            completion_note: None,
             available: Vec::new(),
             available_asked: Vec::new(),
             available_wanted: None,
@@ -243,6 +247,11 @@ impl App {
     /// while the line is unchanged).
     pub fn completions(&self) -> &[String] {
         &self.completions
+    }
+
+    /// Why the last Tab completed nothing, when it says something.
+    pub fn completion_note(&self) -> Option<&str> {
+        self.completion_note.as_deref()
     }
 
     /// The deploy or rollback to check, for the run loop (through
@@ -483,6 +492,7 @@ impl App {
             return Action::None;
         };
         self.completions.clear();
+        self.completion_note = None;
         if input.edit(&key)
             && let Mode::Filter(f) = &self.mode
         {

@@ -29,6 +29,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
         spans.push(Span::styled(mark.to_string(), key));
         spans.extend(line.spans(Style::new().fg(t.text), key));
         spans.push(Span::raw("  "));
+        if let (Mode::Command(_), Some(note)) = (app.mode(), app.completion_note()) {
+            spans.push(Span::styled(
+                crate::printable::printable(note).into_owned(),
+                word,
+            ));
+            frame.render_widget(Paragraph::new(Line::from(spans)), area);
+            return;
+        }
         // What Tab could complete to, when it could be more than one.
         if let (Mode::Command(_), [_, _, ..]) = (app.mode(), app.completions()) {
             let all = app.completions().join("  ");

@@ -8,6 +8,7 @@ impl App {
         if action != Action::Complete {
             self.completions.clear();
         }
+        self.completion_note = None;
         match (action, std::mem::take(&mut self.mode)) {
             (Action::Back, _) => action,
             (Action::Accept, Mode::Command(line)) => {
@@ -46,7 +47,7 @@ impl App {
                             "no other release of {app} is known yet: its hosts are being listed, Tab again in a moment"
                         )
                     };
-                    self.notify(words, false);
+                    self.completion_note = Some(words);
                 }
                 self.mode = Mode::Command(match completed {
                     Some((text, all)) => {
