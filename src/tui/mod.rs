@@ -100,7 +100,7 @@ pub fn draw(frame: &mut Frame, app: &App, state: &FleetState) {
         return;
     }
     if too_small::too_small(area) {
-        return too_small::draw(frame, &app.theme);
+        return too_small::draw(frame, &app.theme, &app.keymap, app.view());
     }
     let cx = DrawContext {
         state,

@@ -1,7 +1,7 @@
 //! Below [`MIN_WIDTH`]x[`MIN_HEIGHT`] the console draws one plain message
 //! in place of its views and popups, rather than clipping them: a cut-off
 //! question or a table without its verdicts would mislead more than it
-//! helps. Keys still work (`q` quits); the views come back as soon as the
+//! helps. Keys still work (the quit key quits); the views come back as soon as the
 //! terminal is large enough.
 
 use ratatui::Frame;
@@ -10,6 +10,8 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
+use super::app::View;
+use super::keymap::{Action, Keymap, Modes};
 use super::theme::Theme;
 
 /// The narrowest terminal the console draws its views in.
@@ -31,16 +33,18 @@ pub fn message(area: Rect) -> String {
     )
 }
 
-/// Draws [`message`] over the whole frame, wrapped and centred; `q` still
-/// quits, so it says that too when there is room.
-pub fn draw(frame: &mut Frame, theme: &Theme) {
+/// Draws [`message`] over the whole frame, wrapped and centred; the quit
+/// key still quits, so it says that too (named as `keys` bind it in
+/// `view`) when there is room.
+pub fn draw(frame: &mut Frame, theme: &Theme, keys: &Keymap, view: View) {
     let area = frame.area();
+    let quit = keys.key_label(Action::Quit, view, Modes::NORMAL);
     let lines = vec![
         Line::styled(
             message(area),
             Style::new().fg(theme.text).add_modifier(Modifier::BOLD),
         ),
-        Line::styled("q quits", Style::new().fg(theme.dim)),
+        Line::styled(format!("{quit} quits"), Style::new().fg(theme.dim)),
     ];
     // Rows the wrapped words take, and one more, as words wrap whole.
     let width = usize::from(area.width.max(1));

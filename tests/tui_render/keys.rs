@@ -68,3 +68,21 @@ fn help_and_footer_show_the_remapped_keys() {
     assert_eq!(a.handle_key(code(KeyCode::Esc), &s), Action::Back);
     assert_eq!(a.handle_key(key('Q'), &s), Action::Quit);
 }
+
+/// Below 80x24 the one message names the quit key as remapped, and the
+/// Logs view's hint names its keys through the keymap too.
+#[test]
+fn the_small_terminal_message_and_the_logs_hint_name_remapped_keys() {
+    let f = remapped_fleet();
+    let s = state(&f);
+    let mut a = new_app(&f);
+    let text = screen(&render(&a, &s, 70, 20));
+    assert!(text.contains("Q quits"), "{text}");
+    assert!(!text.contains("q quits"), "{text}");
+    a.handle_key(key('L'), &s);
+    let text = screen(&render(&a, &s, 100, 30));
+    assert!(
+        text.contains("open a rollout (R) or a deployment in History (H), then L"),
+        "{text}"
+    );
+}

@@ -16,6 +16,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use tui_logger::{LevelFilter, TuiWidgetEvent, TuiWidgetState};
 
+use crate::tui::app::View;
 use crate::tui::keymap::{Action, Modes};
 use crate::tui::text;
 
@@ -219,9 +220,15 @@ impl Component for LogsView {
         let shown = self.tail.window(self.lines.len(), inner.height as usize);
         if self.lines.is_empty() {
             let words = if self.deployment.is_some() {
-                "nothing written yet"
+                "nothing written yet".to_string()
             } else {
-                "open a rollout (R) or a deployment in History, then L"
+                let key = |a| cx.keys.key_label(a, View::Fleet, Modes::NORMAL);
+                format!(
+                    "open a rollout ({}) or a deployment in History ({}), then {}",
+                    key(Action::ShowRollout),
+                    key(Action::ShowHistory),
+                    key(Action::ShowLogs)
+                )
             };
             frame.render_widget(Paragraph::new(words).style(Style::new().fg(t.dim)), inner);
             return;
