@@ -95,12 +95,13 @@ pub enum Loaded {
     AppRecords(AppRecords),
     /// Each app's releases, newest first (completion).
     Releases(Vec<(String, Vec<String>)>),
-    /// Each app's availability per hour, oldest first (History's chart).
+    /// Each app's availability per hour, oldest first (History's chart),
+    /// or why it could not be read.
     Availability {
         /// When it was read.
         at_ms: i64,
         /// Per app, in fleet order.
-        apps: Vec<(String, Vec<HourBucket>)>,
+        apps: Result<Vec<(String, Vec<HourBucket>)>, String>,
     },
     /// The releases whose artifacts are on an app's hosts (completion).
     Available {
@@ -202,8 +203,8 @@ pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
                 Vec::new()
             }))
         }
-        // A chart that cannot be read is left out (and logged) until the
-        // next minute's try; the table goes on being read meanwhile.
+        // A chart that cannot be read is logged and tried again soon; the
+        // table goes on being read meanwhile.
         Load::Availability { apps, now_ms } => {
             let read = || -> Result<Vec<_>, String> {
                 let store = open()?;
@@ -215,12 +216,13 @@ pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
                     })
                     .collect()
             };
+            let apps = read();
+            if let Err(e) = &apps {
+                tracing::warn!("cannot read the availability chart: {e}");
+            }
             Loaded::Availability {
                 at_ms: *now_ms,
-                apps: read().unwrap_or_else(|e| {
-                    tracing::warn!("cannot read the availability chart: {e}");
-                    Vec::new()
-                }),
+                apps,
             }
         }
         Load::AppRecords(app) => {

@@ -1368,6 +1368,30 @@ fn history_opened_again_reads_before_it_shows_rows() {
     assert!(!text.contains("8 deployments"), "{text}");
 }
 
+/// A chart that could not be read is tried again within seconds, not a
+/// minute later.
+#[test]
+fn an_availability_chart_that_could_not_be_read_is_tried_again_soon() {
+    let s = story("bound_chart");
+    let mut a = s.console();
+    s.key(&mut a, key('H'));
+    s.feed(&mut a);
+    assert!(matches!(a.wanted(), Some(Load::Availability { .. })));
+    a.arrive(Arrival::Loaded(Ok(load::Loaded::Availability {
+        at_ms: a.now_ms,
+        apps: Err("database is locked".into()),
+    })));
+    assert_eq!(a.wanted(), Some(Load::History), "not at once");
+    a.now_ms += 5_000;
+    assert!(
+        matches!(a.wanted(), Some(Load::Availability { .. })),
+        "again after 5 s"
+    );
+    s.feed(&mut a);
+    let text = screen(&render(&a, &s.state, 100, 30));
+    assert!(text.contains("availability, last 24 h"), "{text}");
+}
+
 /// Completing `:deploy web ` offers releases to go to, never the one every
 /// instance runs already.
 #[test]

@@ -47,6 +47,8 @@ pub type AppHours = (String, Vec<HourBucket>);
 
 /// How often the chart is read again.
 const CHART_EVERY_MS: i64 = 60_000;
+/// How soon a chart that could not be read is tried again.
+const CHART_RETRY_MS: i64 = 5_000;
 
 /// Lines drawn above the table in a panel whose inside is `height` lines
 /// high: the error line, when there is one, and the chart of `apps` apps
@@ -80,9 +82,18 @@ impl HistoryView {
                 .is_none_or(|(at, _)| now_ms.saturating_sub(*at) >= CHART_EVERY_MS)
     }
 
-    /// Takes in the chart read at `at_ms`.
-    pub fn set_availability(&mut self, at_ms: i64, apps: Vec<AppHours>) {
-        self.availability = Some((at_ms, apps));
+    /// Takes in the chart read at `at_ms`; one that could not be read
+    /// keeps the chart shown (if any) and is tried again after
+    /// [`CHART_RETRY_MS`], not a whole [`CHART_EVERY_MS`] later.
+    pub fn set_availability(&mut self, at_ms: i64, apps: Result<Vec<AppHours>, String>) {
+        match apps {
+            Ok(apps) => self.availability = Some((at_ms, apps)),
+            Err(_) => {
+                let again = at_ms - CHART_EVERY_MS + CHART_RETRY_MS;
+                let shown = self.availability.take().map(|(_, a)| a).unwrap_or_default();
+                self.availability = Some((again, shown));
+            }
+        }
     }
 
     /// Whether the error line shows, and the apps the chart has: what
