@@ -274,3 +274,46 @@ fn ctrl_l_redraws_the_whole_screen() {
     s.keys(&["q"]);
     assert_given_back(&s);
 }
+
+/// What a host says with emoji, joiners and presentation marks (here a
+/// command probe's output) is drawn as wide as the console measures it:
+/// every row of the fleet and of the app's view keeps its right border in
+/// the last column, in the fleet, the app view, and after going back.
+#[test]
+fn emoji_from_a_host_keep_every_row_in_step() {
+    let test = "emoji_from_a_host_keep_every_row_in_step";
+    let Some(s) = Session::start(test, 200, 40) else {
+        return;
+    };
+    let dir = TempDir::new("emoji");
+    let config = dir.join("emoji.toml");
+    std::fs::write(
+        &config,
+        "[[app]]\nname = \"alpha\"\n[[app.instance]]\nname = \"alpha-1\"\nport = 1\n\
+         [[app.probe]]\nname = \"disk\"\ntype = \"command\"\n\
+         command = \"echo '⚠\u{fe0f} 🟠 disk 👩\u{200d}💻 full 日本'; exit 1\"\n\
+         [app.health]\ninterval = \"1s\"\n",
+    )
+    .unwrap();
+    s.run(&console(&dir, &config.to_string_lossy(), ""));
+    let in_step = |sc: &str| {
+        sc.lines()
+            .filter(|l| l.starts_with('│'))
+            .all(|l| l.ends_with('│') && ratatui::text::Span::raw(l).width() == 200)
+    };
+    let fleet = s.wait("the failing probe's output", T, |sc| sc.contains("🟠"));
+    assert!(in_step(&fleet), "{fleet}");
+    s.keys(&["Enter"]);
+    let app = s.wait("alpha's view", T, |sc| {
+        sc.contains("alpha-1") && sc.contains("🟠")
+    });
+    assert!(in_step(&app), "{app}");
+    s.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let back = s.capture();
+    assert!(in_step(&back), "{back}");
+    assert!(back.contains("fleet · 1 apps"), "{back}");
+
+    s.keys(&["q"]);
+    assert_given_back(&s);
+}

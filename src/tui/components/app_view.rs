@@ -325,10 +325,11 @@ fn probe_row(
             Some(e) => {
                 let kind = e.error_kind.map_or("failed", |k| k.as_str());
                 let ago = text::age(now_ms - e.at_ms);
+                // What a host said, made printable (and as wide as drawn).
                 let what = if e.message.is_empty() {
                     kind.to_string()
                 } else {
-                    format!("{kind}: {}", e.message)
+                    format!("{kind}: {}", crate::printable::printable(&e.message))
                 };
                 // One that is no longer current says how old it is first.
                 let current = history.last().is_some_and(|l| !l.ok);

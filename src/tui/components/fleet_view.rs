@@ -282,10 +282,11 @@ fn app_row(i: usize, widths: &[u16], compact: bool, cx: &DrawContext) -> Row<'st
             Some(e) => {
                 let inst = a.instances.get(e.instance).map_or("?", |x| &x.name);
                 let probe = a.probes.get(e.probe).map_or("?", |x| &x.name);
+                // What a host said, made printable (and as wide as drawn).
                 let what = if e.message.is_empty() {
-                    e.error_kind.map_or("failed", |k| k.as_str())
+                    e.error_kind.map_or("failed", |k| k.as_str()).into()
                 } else {
-                    &e.message
+                    crate::printable::printable(&e.message)
                 };
                 // An error that is no longer current says how old it is
                 // first (never cut off), and is dimmed.
