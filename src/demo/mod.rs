@@ -1,8 +1,9 @@
 //! `rollguard demo`: a self-contained fleet on this machine. Three apps of
 //! three instances run the demo application ([`server`], the hidden
 //! `rollguard demo-app`) through the real process driver, from releases
-//! `v1` and `v2` (good) and `v3` (starts, then fails its health checks) in
-//! a temporary folder. When nginx is installed, a private nginx fronts each
+//! `v1` and `v2` (good) and `v3` (passes the gate of every instance it
+//! replaces, then fails its health checks once its rollout monitors them:
+//! [`bad`]) in a temporary folder. When nginx is installed, a private nginx fronts each
 //! app and rollouts move traffic through it; otherwise rollouts run without
 //! traffic switching, and the banner says so. One instance ([`FLAPPER`])
 //! flaps now and then so failures show in the sparklines, until a rollout
@@ -23,6 +24,7 @@
 //! quarter of its requests fail; `:deploy catalog v4` is rolled back by
 //! Prometheus alone, and its "why" card shows both ratios.
 
+pub mod bad;
 mod prometheus;
 pub mod receiver;
 pub mod server;
@@ -234,6 +236,12 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(&demo.rg, std::fs::Permissions::from_mode(0o755));
     install_v1(&demo).await?;
+    bad::watch(
+        &demo.dir,
+        demo.db.clone(),
+        demo.apps().iter().map(|(a, _)| a.to_string()).collect(),
+        demo.teardown.clone(),
+    );
     if let Some(port) = demo.prometheus_port {
         let end = Instant::now() + Duration::from_secs(10);
         if !wait_for_port(&demo, port, end).await {
@@ -321,26 +329,42 @@ const FLAP_MARKS: &str = "flap";
 
 /// `releases/VERSION/run` scripts that run the demo application. An
 /// instance whose mark is in [`FLAP_MARKS`] takes it and flaps (see
-/// [`FLAPPER`]).
+/// [`FLAPPER`]); an instance of [`bad::BAD`] fails while its app's mark is
+/// in [`bad::MARKS`].
 fn write_releases(dir: &Path, exe: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir.join(bad::MARKS))?;
     for (v, extra) in [
         ("v1", ""),
         ("v2", ""),
-        ("v3", " --fail-after 8s"),
+        (bad::BAD, ""),
         // Passes every health check; a quarter of its requests fail.
         ("v4", " --error-ratio 0.25"),
     ] {
         let d = dir.join("releases").join(v);
         std::fs::create_dir_all(&d)?;
+        // The app is the instance's name without its `-N`.
+        let bad = if v == bad::BAD {
+            format!(
+                "# It fails while its app's mark is in {marks}.\n\
+                 if [ -n \"$app\" ]; then set -- \"$@\" --fail-if-exists {marks}/\"$app\"; fi\n",
+                marks = shell::quote(&dir.join(bad::MARKS).to_string_lossy()),
+            )
+        } else {
+            String::new()
+        };
         let script = format!(
             "#!/bin/sh\n# Release {v} of the demo application.\n\
              # The instance whose mark is in {marks} takes it, and flaps.\n\
-             flap= prev=\n\
+             flap= prev= app=\n\
              for a in \"$@\"; do\n\
-             \x20 if [ \"$prev\" = --instance ] && rm {marks}/\"$a\" 2>/dev/null; then flap=--flap; fi\n\
+             \x20 if [ \"$prev\" = --instance ]; then\n\
+             \x20   app=${{a%-*}}\n\
+             \x20   if rm {marks}/\"$a\" 2>/dev/null; then flap=--flap; fi\n\
+             \x20 fi\n\
              \x20 prev=$a\n\
              done\n\
+             {bad}\
              exec {exe} demo-app --version {v} --parent {parent} \
              --heartbeat-dir {beats}{extra} $flap \"$@\"\n",
             exe = shell::quote(&exe.to_string_lossy()),
