@@ -421,3 +421,95 @@ fn quitting_the_console_mid_rollout_stops_nothing() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("\"v2\""), "every instance runs v2: {out}");
 }
+
+/// At 80x24, as a newcomer's terminal often is: the set-up screen wraps
+/// its text at spaces (no row filled to the last column, where the
+/// terminal would break a word); the banner names the demo's `rg` script
+/// with the command to run, whole; so does rollguard's log in the Logs
+/// view, on a line of its own; at 100x30 the banner still does; and once
+/// the console has quit, standard error says in the scrollback what was
+/// removed, the `rg` script named.
+#[test]
+fn at_80_columns_the_demo_names_its_rg_script_whole_and_says_what_quitting_removed() {
+    let test = "at_80_columns_the_demo_names_its_rg_script_whole_and_says_what_quitting_removed";
+    if common::program(test, "tmux").is_none() {
+        return;
+    }
+    let _one = one_demo();
+    let s = Session::start(test, 80, 24).expect("tmux is installed");
+    // In /tmp, where a newcomer's demo is: the folder is named after the
+    // demo's pid, which `exec` keeps.
+    let pid_file = common::TempDir::new("rg-80");
+    let pid_path = pid_file.join("pid");
+    let bin = env!("CARGO_BIN_EXE_rollguard");
+    s.run(&format!(
+        "TMPDIR=/tmp sh -c 'echo $$ > {}; exec {bin} demo'",
+        pid_path.display()
+    ));
+    let setting_up = s.wait("the set-up screen", Duration::from_secs(30), |sc| {
+        sc.contains("Setting up the demo")
+    });
+    let rows: Vec<&str> = setting_up
+        .lines()
+        .skip_while(|l| !l.contains("Setting up the demo"))
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert!(
+        rows.len() >= 2,
+        "its text wraps at 80 columns:\n{setting_up}"
+    );
+    for row in &rows {
+        assert!(
+            row.trim_end().chars().count() < 80,
+            "a row filled to the last column, broken by the terminal:\n{setting_up}"
+        );
+    }
+    let pid = std::fs::read_to_string(&pid_path).unwrap();
+    let dir = std::path::PathBuf::from(format!("/tmp/rollguard-demo-{}", pid.trim()));
+    let sampler = demo_footprint::Sampler::start(&dir);
+    let rg = format!("{}/rg deploy checkout v3", dir.display());
+    let banner = |sc: &str| sc.lines().nth(1).unwrap_or_default().to_string();
+    let fleet = s.wait("the fleet", Duration::from_secs(40), |sc| {
+        sc.contains("checkout") && sc.contains("v1")
+    });
+    assert!(
+        banner(&fleet).contains("try :deploy checkout v3") && banner(&fleet).contains(&rg),
+        "the banner names the rg script whole at 80 columns:\n{fleet}"
+    );
+
+    // rollguard's log says it on a line of its own, `--yes` included.
+    press(&s, &["L", "w"]);
+    let line = format!("{rg} --yes");
+    let mut logs = String::new();
+    for _ in 0..20 {
+        logs = s.capture();
+        if logs.contains(&line) {
+            break;
+        }
+        press(&s, &["PageUp"]);
+    }
+    assert!(
+        logs.lines().any(|l| l.contains(&line)),
+        "rollguard's log names the rg script:\n{logs}"
+    );
+    press(&s, &["Escape"]);
+
+    s.resize(100, 30);
+    let wide = s.wait("the banner at 100 columns", Duration::from_secs(10), |sc| {
+        banner(sc).contains(&rg) && banner(sc).contains("R: its rollout")
+    });
+    assert!(
+        !banner(&wide).contains('…'),
+        "nothing of the banner is cut:\n{wide}"
+    );
+
+    quit_and_check_stopped(&s, &dir.to_string_lossy());
+    let end = s.capture();
+    assert!(
+        end.contains("The demo's fleet is stopped")
+            && end.contains(&format!("{}/rg (its rg script)", dir.display())),
+        "what quitting removed, in the scrollback:\n{end}"
+    );
+    assert!(!dir.exists(), "the folder is gone");
+    sampler.finish().assert_all_gone(Duration::from_secs(5));
+}

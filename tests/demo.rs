@@ -405,3 +405,60 @@ fn the_demos_canary_is_judged_by_its_own_prometheus() {
     print.assert_has("the demo's Prometheus", |a| a.contains("prometheus.yml"));
     print.assert_all_gone(Duration::from_secs(3));
 }
+
+/// What the README says of `v3`: deployed (here from the `rg` script, to
+/// `checkout` and `search` at once), it passes the gate of each of its
+/// instances, fails while the rollout monitors them, and is rolled back.
+/// Every batch that replaced an instance passed (and was then rolled
+/// back); the monitor is the one that failed.
+#[test]
+fn the_demos_v3_passes_its_gates_and_fails_while_monitored() {
+    let _one = one_demo();
+    let mut demo = Demo::start("300s");
+    let db = demo.dir.join("history.db");
+    let apps = ["checkout", "search"];
+    let ids: Vec<i64> = apps
+        .iter()
+        .map(|a| deploy_detached(&demo, a, "v3"))
+        .collect();
+    let end = Instant::now() + Duration::from_secs(150);
+    while ids.iter().any(|id| outcome(&db, *id).is_none()) {
+        assert!(Instant::now() < end, "the rollouts of v3 did not end");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    for (app, id) in apps.iter().zip(&ids) {
+        let store = rollguard::store::Store::open_read_only(&db).unwrap();
+        let d = store.deployment(*id).unwrap().unwrap();
+        let stages: Vec<String> = d
+            .plan
+            .pointer("/plan/stages")
+            .and_then(|s| s.as_array())
+            .expect("the plan's stages")
+            .iter()
+            .map(|s| s["stage"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let states: Vec<(String, String)> = store
+            .batches(*id)
+            .unwrap()
+            .iter()
+            .map(|b| (stages[b.idx as usize].clone(), b.state.clone()))
+            .collect();
+        let want: Vec<(String, String)> = [
+            ("replace", "rolled_back"),
+            ("replace", "rolled_back"),
+            ("replace", "rolled_back"),
+            ("monitor", "failed"),
+        ]
+        .iter()
+        .map(|(s, b)| (s.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(
+            (d.outcome.as_deref(), &states),
+            (Some("rolled_back"), &want),
+            "{app} v3: each replacement passes its gate, the monitor fails"
+        );
+    }
+    demo.signal(libc::SIGINT, true);
+    let (_, print) = demo.wait_exit(Duration::from_secs(30));
+    print.assert_all_gone(Duration::from_secs(3));
+}

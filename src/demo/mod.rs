@@ -1,20 +1,23 @@
 //! `rollguard demo`: a self-contained fleet on this machine. Three apps of
 //! three instances run the demo application ([`server`], the hidden
 //! `rollguard demo-app`) through the real process driver, from releases
-//! `v1` and `v2` (good) and `v3` (starts, then fails its health checks) in
-//! a temporary folder. When nginx is installed, a private nginx fronts each
-//! app and rollouts move traffic through it; otherwise rollouts run without
-//! traffic switching, and the banner says so. One instance ([`FLAPPER`])
-//! flaps now and then so failures show in the sparklines, until a rollout
-//! replaces it. A newcomer types `:deploy checkout v3` in the console and
-//! watches it roll back; a `rg` script in the folder runs rollguard on the
-//! demo's config and history, for the same from another terminal
-//! (`…/rg deploy checkout v3 --yes`); `payments` waits a
-//! minute for an operator before it rolls back, to fire or hold from the
-//! console. However the demo ends (dropping [`DemoFleet`], Ctrl-C, SIGTERM,
-//! SIGHUP), it stops everything it started, rollouts still running on its
-//! history and nginx's workers included, and removes the folder
-//! (`teardown.rs`).
+//! `v1` and `v2` (good) and `v3` (passes the gate of every instance it
+//! replaces, then fails its health checks once its rollout monitors them:
+//! [`bad`]) in a temporary folder. When nginx is installed, a private nginx
+//! fronts each app and rollouts move traffic through it; otherwise rollouts
+//! run without traffic switching, and the banner says so. One instance
+//! ([`FLAPPER`]) flaps now and then so failures show in the sparklines,
+//! until a rollout replaces it. A newcomer types `:deploy checkout v3` in
+//! the console and watches it roll back; a `rg` script in the folder runs
+//! rollguard on the demo's config and history, for the same from another
+//! terminal (`…/rg deploy checkout v3`): the banner names it, as much of it
+//! as fits ([`DemoFleet::banner`]), and the log at the start
+//! ([`DemoFleet::guide`]); `payments` waits a minute for an operator before
+//! it rolls back, to fire or hold from the console. However the demo ends
+//! (dropping [`DemoFleet`], Ctrl-C, SIGTERM, SIGHUP), it stops everything
+//! it started, rollouts still running on its history and nginx's workers
+//! included, removes the folder (`teardown.rs`), and says so on standard
+//! error.
 //!
 //! When Prometheus is installed too, a fourth app ([`CANARY_APP`]) deploys
 //! by canary, and a private Prometheus ([`prometheus`]) scrapes its
@@ -23,6 +26,7 @@
 //! quarter of its requests fail; `:deploy catalog v4` is rolled back by
 //! Prometheus alone, and its "why" card shows both ratios.
 
+pub mod bad;
 mod prometheus;
 pub mod receiver;
 pub mod server;
@@ -64,9 +68,33 @@ pub struct DemoFleet {
 }
 
 impl DemoFleet {
-    /// One line for the console's banner.
+    /// The console's banner: its parts, the most wanted first, of which
+    /// the console shows as many as fit (`tui/header.rs`, `fit_banner`):
+    /// what to type, the same from a shell (both fit at 80 columns when the
+    /// folder is in `/tmp`), the keys that show it, the canary, nginx.
+    /// [`DemoFleet::guide`] says it all in the log.
     pub fn banner(&self) -> String {
-        let lb = match &self.nginx_ports {
+        let mut parts = vec![
+            "try :deploy checkout v3".to_string(),
+            format!("or {} deploy checkout v3", self.rg.display()),
+            "R: its rollout".into(),
+            "H: history".into(),
+            "L: the log, what Slack got".into(),
+        ];
+        if self.prometheus_port.is_some() {
+            parts.push(format!(
+                ":deploy {} v4: Prometheus judges its canary",
+                CANARY_APP.0
+            ));
+        }
+        parts.push(self.traffic());
+        // The console's header splits the banner into its parts there.
+        parts.join(" · ")
+    }
+
+    /// Whether nginx fronts the apps, and on which ports.
+    fn traffic(&self) -> String {
+        match &self.nginx_ports {
             Some(ports) => format!(
                 "nginx: {}",
                 ports
@@ -76,18 +104,52 @@ impl DemoFleet {
                     .join(", ")
             ),
             None => "nginx not installed: rollouts run without traffic switching".into(),
-        };
-        let canary = match self.prometheus_port {
-            Some(_) => format!(
-                " · `:deploy {} v4`: Prometheus judges its canary",
-                CANARY_APP.0
+        }
+    }
+
+    /// What the demo is and how to try it, a short line each, for the
+    /// log (the console's Logs view) at its start, under [`LOG_TARGET`].
+    pub fn guide(&self) -> Vec<String> {
+        let rg = self.rg.display();
+        let mut lines = vec![
+            "try `:deploy checkout v3`, then R to watch it: v3 passes the gate of each instance, fails while monitored, and rolls back to v1".to_string(),
+            "the same from another terminal:".into(),
+            format!("{rg} deploy checkout v3 --yes"),
+            format!(
+                "{rg} runs rollguard on the demo's config and history (`status`, `history checkout`, `events --follow`)"
             ),
-            None => String::new(),
-        };
-        format!(
-            "demo · type `:deploy checkout v3` and watch it roll back{canary} (H: history, R: rollout, L: what Slack got) · or `{} deploy checkout v3 --yes` in another terminal · {lb}",
-            self.rg.display()
-        )
+            "`:deploy payments v3` waits a minute before it rolls back: f fires the rollback, h holds it".into(),
+        ];
+        if self.prometheus_port.is_some() {
+            lines.push(format!(
+                "`:deploy {} v4`: its canary is rolled back by what Prometheus measures, its error ratio",
+                CANARY_APP.0
+            ));
+        }
+        lines.push(self.traffic());
+        lines.push(format!(
+            "its folder {} (config, releases, history, the rg script) is removed when the demo ends",
+            self.dir.display()
+        ));
+        lines
+    }
+
+    /// What the demo's end did, for standard error once the console has
+    /// given the terminal back: the folder removed, its `rg` script with it
+    /// (or not, and what is left).
+    fn farewell(&self) -> String {
+        let (dir, rg) = (self.dir.display(), self.rg.display());
+        if self.dir.exists() {
+            format!(
+                "The demo's fleet is stopped, but its folder could not be removed:\n  {dir}\n\
+                 Remove it by hand: its rg script there runs rollguard on a fleet that is gone."
+            )
+        } else {
+            format!(
+                "The demo's fleet is stopped, and its folder is removed with all it held:\n  \
+                 {dir} (config, releases, history)\n  {rg} (its rg script)"
+            )
+        }
     }
 
     /// Whether `app` is the canary app judged by Prometheus.
@@ -107,10 +169,19 @@ impl DemoFleet {
 }
 
 impl Drop for DemoFleet {
+    /// Stops the fleet and removes the folder, then says so on standard
+    /// error (after the console, which ends first, has given the terminal
+    /// back, so it stays in the scrollback).
     fn drop(&mut self) {
         self.teardown.run();
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "{}", self.farewell());
     }
 }
+
+/// The target of what the demo logs as it starts: short, so that the `rg`
+/// line fits on one line of the Logs view at 80 columns.
+pub const LOG_TARGET: &str = "demo";
 
 /// The apps: name and typical latency.
 const APPS: [(&str, u64); 3] = [("checkout", 25), ("payments", 12), ("search", 40)];
@@ -171,6 +242,11 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
         UserError::new(Code::Demo, format!("{what}: {e}"))
             .hint("check that the temporary folder is writable and loopback ports are free")
     };
+    if say == receiver::Say::Log {
+        // The console's log, from now on: what the demo says as it starts
+        // shows in its Logs view.
+        crate::tui::init_logging();
+    }
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("run"))
         .map_err(|e| fail("cannot create the demo folder", &e))?;
@@ -234,6 +310,12 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(&demo.rg, std::fs::Permissions::from_mode(0o755));
     install_v1(&demo).await?;
+    bad::watch(
+        &demo.dir,
+        demo.db.clone(),
+        demo.apps().iter().map(|(a, _)| a.to_string()).collect(),
+        demo.teardown.clone(),
+    );
     if let Some(port) = demo.prometheus_port {
         let end = Instant::now() + Duration::from_secs(10);
         if !wait_for_port(&demo, port, end).await {
@@ -242,6 +324,9 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
                 demo.dir.join("prometheus/log").display()
             );
         }
+    }
+    for line in demo.guide() {
+        tracing::info!(target: LOG_TARGET, "{line}");
     }
     if demo.interrupted() {
         // Dropping the demo stops what it started.
@@ -321,26 +406,42 @@ const FLAP_MARKS: &str = "flap";
 
 /// `releases/VERSION/run` scripts that run the demo application. An
 /// instance whose mark is in [`FLAP_MARKS`] takes it and flaps (see
-/// [`FLAPPER`]).
+/// [`FLAPPER`]); an instance of [`bad::BAD`] fails while its app's mark is
+/// in [`bad::MARKS`].
 fn write_releases(dir: &Path, exe: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir.join(bad::MARKS))?;
     for (v, extra) in [
         ("v1", ""),
         ("v2", ""),
-        ("v3", " --fail-after 8s"),
+        (bad::BAD, ""),
         // Passes every health check; a quarter of its requests fail.
         ("v4", " --error-ratio 0.25"),
     ] {
         let d = dir.join("releases").join(v);
         std::fs::create_dir_all(&d)?;
+        // The app is the instance's name without its `-N`.
+        let bad = if v == bad::BAD {
+            format!(
+                "# It fails while its app's mark is in {marks}.\n\
+                 if [ -n \"$app\" ]; then set -- \"$@\" --fail-if-exists {marks}/\"$app\"; fi\n",
+                marks = shell::quote(&dir.join(bad::MARKS).to_string_lossy()),
+            )
+        } else {
+            String::new()
+        };
         let script = format!(
             "#!/bin/sh\n# Release {v} of the demo application.\n\
              # The instance whose mark is in {marks} takes it, and flaps.\n\
-             flap= prev=\n\
+             flap= prev= app=\n\
              for a in \"$@\"; do\n\
-             \x20 if [ \"$prev\" = --instance ] && rm {marks}/\"$a\" 2>/dev/null; then flap=--flap; fi\n\
+             \x20 if [ \"$prev\" = --instance ]; then\n\
+             \x20   app=${{a%-*}}\n\
+             \x20   if rm {marks}/\"$a\" 2>/dev/null; then flap=--flap; fi\n\
+             \x20 fi\n\
              \x20 prev=$a\n\
              done\n\
+             {bad}\
              exec {exe} demo-app --version {v} --parent {parent} \
              --heartbeat-dir {beats}{extra} $flap \"$@\"\n",
             exe = shell::quote(&exe.to_string_lossy()),

@@ -66,6 +66,9 @@ pub struct Teardown {
     prometheus: Mutex<Option<Child>>,
     /// Held while the teardown runs; `true` once it has.
     done: Mutex<bool>,
+    /// `true` once the teardown has begun; held by the demo's own writes
+    /// into the folder ([`Teardown::unless_ending`]), so none comes after.
+    ending: Mutex<bool>,
     /// Set when a signal asked the demo to end.
     pub interrupted: AtomicBool,
 }
@@ -91,6 +94,7 @@ impl Teardown {
             nginx: Mutex::new(None),
             prometheus: Mutex::new(None),
             done: Mutex::new(false),
+            ending: Mutex::new(false),
             interrupted: AtomicBool::new(false),
         }
     }
@@ -108,6 +112,20 @@ impl Teardown {
             .unwrap_or_else(PoisonError::into_inner) = Some(child);
     }
 
+    /// Whether the teardown has begun.
+    pub fn ending(&self) -> bool {
+        *self.ending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `write` (a write of the demo's own into the folder) unless the
+    /// teardown has begun; the teardown does not begin meanwhile.
+    pub fn unless_ending(&self, write: impl FnOnce()) {
+        let ending = self.ending.lock().unwrap_or_else(PoisonError::into_inner);
+        if !*ending {
+            write();
+        }
+    }
+
     /// Stops everything and removes the folder. Runs once; a second call
     /// waits for the first to end.
     pub fn run(&self) {
@@ -115,6 +133,7 @@ impl Teardown {
         if *done {
             return;
         }
+        *self.ending.lock().unwrap_or_else(PoisonError::into_inner) = true;
         let table = processes();
         if table.is_none() {
             self.stop_from_pidfiles();

@@ -111,12 +111,61 @@ fn role_short(role: &Role) -> Option<&'static str> {
     })
 }
 
-/// Draws the banner line (a notice such as "demo mode").
+/// What separates the parts of a banner.
+pub const BANNER_PARTS: &str = " · ";
+
+/// Draws the banner line (a notice such as "demo mode"): as many of its
+/// parts as fit ([`fit_banner`]).
 pub fn draw_banner(frame: &mut Frame, area: Rect, app: &App, banner: &str) {
     let t = &app.theme;
+    let shown = fit_banner(banner, usize::from(area.width).saturating_sub(1));
     frame.render_widget(
-        Paragraph::new(format!(" {banner}"))
+        Paragraph::new(format!(" {shown}"))
             .style(Style::new().fg(t.degraded).add_modifier(Modifier::BOLD)),
         area,
     );
+}
+
+/// The parts of `banner` (separated by [`BANNER_PARTS`], the first the
+/// most wanted) that fit in `width` cells, in their order: a part too wide
+/// for the room left is left out whole, never cut, and a later, shorter
+/// one may still go in. Only a first part wider than `width` is cut.
+pub fn fit_banner(banner: &str, width: usize) -> String {
+    let mut parts = banner.split(BANNER_PARTS);
+    let first = parts.next().unwrap_or_default();
+    if text::width(first) > width {
+        return text::truncate(first, width);
+    }
+    let mut shown = first.to_string();
+    let mut used = text::width(first);
+    for part in parts {
+        let w = text::width(BANNER_PARTS) + text::width(part);
+        if used + w <= width {
+            shown.push_str(BANNER_PARTS);
+            shown.push_str(part);
+            used += w;
+        }
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_banner_shows_the_parts_that_fit_whole_in_their_order() {
+        let b = "try :deploy · /tmp/x/rg deploy · a long explanation here · H: history";
+        assert_eq!(fit_banner(b, 200), b);
+        // The third is too long for 45 cells; the fourth still fits.
+        assert_eq!(
+            fit_banner(b, 45),
+            "try :deploy · /tmp/x/rg deploy · H: history"
+        );
+        assert_eq!(fit_banner(b, 30), "try :deploy · /tmp/x/rg deploy");
+        assert_eq!(fit_banner(b, 20), "try :deploy");
+        // Only the first is ever cut.
+        assert_eq!(fit_banner(b, 8), "try :de…");
+        assert_eq!(fit_banner("one part", 8), "one part");
+    }
 }

@@ -150,7 +150,8 @@ impl SettingUp {
             cursor::Hide,
             terminal::Clear(terminal::ClearType::All)
         ));
-        for (row, line) in (1u16..).step_by(2).zip(lines) {
+        let cols = terminal::size().map_or(80, |(cols, _)| cols);
+        for (row, line) in setting_up_rows(lines, cols) {
             keep(queue!(
                 out,
                 cursor::MoveTo(1, row),
@@ -175,6 +176,23 @@ impl Drop for SettingUp {
             let _ = out.flush();
         }
     }
+}
+
+/// Where [`SettingUp::show`] puts `lines` on a screen `cols` wide: from
+/// the second row, a blank row between two of them, each wrapped at
+/// spaces by display width inside a margin of one column either side.
+fn setting_up_rows(lines: &[&str], cols: u16) -> Vec<(u16, String)> {
+    let width = usize::from(cols.saturating_sub(2)).max(1);
+    let mut rows = Vec::new();
+    let mut row = 1u16;
+    for line in lines {
+        for part in text::wrap(line, width, width) {
+            rows.push((row, part));
+            row = row.saturating_add(1);
+        }
+        row = row.saturating_add(1);
+    }
+    rows
 }
 
 /// Takes the terminal: raw mode, the alternate screen, the mouse.
@@ -444,6 +462,25 @@ impl<W: Write> Backend for LightBackend<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_setting_up_screen_wraps_its_lines_at_spaces() {
+        let lines = [
+            "rollguard · demo",
+            "Setting up the demo: nine instances start behind nginx",
+            "Ctrl-C stops it.",
+        ];
+        assert_eq!(
+            setting_up_rows(&lines, 30),
+            [
+                (1, "rollguard · demo".to_string()),
+                (3, "Setting up the demo: nine".into()),
+                (4, "instances start behind nginx".into()),
+                (6, "Ctrl-C stops it.".into()),
+            ]
+        );
+        assert_eq!(setting_up_rows(&lines, 100).len(), 3);
+    }
 
     use ratatui::buffer::Buffer;
     use ratatui::layout::Rect;
