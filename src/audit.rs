@@ -20,13 +20,14 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::clock::local_time;
 use crate::config::{self, Fleet};
 use crate::error::{Code, UserError};
 use crate::model::event::EventKind;
 use crate::model::evidence::GateOutcome;
 use crate::model::{DeploymentKind, now_ms};
 use crate::printable::printable;
-use crate::rollout::lock::{local_time, store_error};
+use crate::rollout::lock::store_error;
 use crate::rollout::service::app_index;
 use crate::store::{Event, Store, StoreError};
 

@@ -118,6 +118,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod clock;
 pub mod completion;
 pub mod config;
 pub mod demo;

@@ -24,7 +24,7 @@ use super::probing::Probing;
 use super::reader;
 use super::{Ctx, SharedStore, with_store};
 use crate::config::Fleet;
-use crate::host::{hostname, pid_alive, whoami};
+use crate::host::{hostname, pid_alive, token, whoami};
 use crate::metrics;
 use crate::model::now_ms;
 use crate::notify::{Notifier, Stream};
@@ -151,20 +151,6 @@ pub fn fingerprint(fleet: &Fleet) -> String {
         }
     }
     format!("{h:016x}")
-}
-
-/// 16 random hex digits (from the kernel; the clock and pid if it fails).
-pub fn token() -> String {
-    use std::io::Read;
-    let mut b = [0u8; 8];
-    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
-    if random.is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        b = (t ^ (u64::from(std::process::id()) << 40)).to_le_bytes();
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Whether holder `h` is gone at `now_ms`, seen from `this_host`: its
@@ -430,11 +416,5 @@ mod tests {
         assert_eq!(one.len(), 16);
         let two = fingerprint(&fleet("[[app.instance]]\nname = \"web-2\"\nport = 8081\n"));
         assert_ne!(one, two);
-    }
-
-    #[test]
-    fn tokens_differ() {
-        assert_ne!(token(), token());
-        assert_eq!(token().len(), 16);
     }
 }

@@ -16,10 +16,11 @@ use serde_json::{Value, json};
 use super::consent::{self, ConsentArgs};
 use super::engine::Outcome;
 use super::gate::GateOutcome;
-use super::lock::{self, clock_time, store_error};
+use super::lock::{self, store_error};
 use super::preflight::Preflight;
 use super::report;
 use super::service::{self, DeployRequest, RecoverMode, RollbackCheck, RollbackRequest, Started};
+use crate::clock::{clock_time, local_time};
 use crate::config::{Fleet, Strategy};
 use crate::error::{Code, UserError};
 use crate::model::{Verb, Version};
@@ -931,7 +932,7 @@ pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
         "BY"
     );
     for r in &reports {
-        let started = lock::local_time(r.started_at_ms);
+        let started = local_time(r.started_at_ms);
         let reason = r.reason.as_deref().unwrap_or("-");
         let reason = if r.kind == crate::model::DeploymentKind::Rollback {
             reason.strip_prefix("rollback: ").unwrap_or(reason)

@@ -97,7 +97,7 @@ pub fn locked_error(app: &str, lock: &Lock) -> UserError {
             lock.owner_user,
             lock.owner_host,
             lock.owner_pid,
-            clock_time(lock.acquired_ms),
+            crate::clock::clock_time(lock.acquired_ms),
             lock.reason
         ),
     );
@@ -184,29 +184,6 @@ pub fn break_abandoned(
 /// A store error as the user sees it (`E_STORE`, with the store's hint).
 pub fn store_error(e: StoreError) -> UserError {
     UserError::new(Code::Store, e.message()).hint(e.hint())
-}
-
-/// `YYYY-MM-DD HH:MM:SS` local time of `ms` (as `history` and `events`
-/// print it), or `?`.
-pub fn local_time(ms: i64) -> String {
-    local(ms, "%Y-%m-%d %H:%M:%S")
-}
-
-/// `MM-DD HH:MM:SS` local time of `ms` (the console's History), or `?`.
-pub fn day_time(ms: i64) -> String {
-    local(ms, "%m-%d %H:%M:%S")
-}
-
-/// `HH:MM:SS` local time of `ms`, or `?`.
-pub fn clock_time(ms: i64) -> String {
-    local(ms, "%H:%M:%S")
-}
-
-/// The local time of `ms` in `format`, or `?` when `ms` is no time.
-fn local(ms: i64, format: &str) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&chrono::Local).format(format).to_string())
-        .unwrap_or_else(|| "?".into())
 }
 
 #[cfg(test)]

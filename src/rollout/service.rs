@@ -557,7 +557,7 @@ async fn rollback_checks(
             check: "was_healthy",
             ok: healthy_at.is_some(),
             detail: match healthy_at {
-                Some(t) => format!("{target} was healthy at {}", lock::clock_time(t)),
+                Some(t) => format!("{target} was healthy at {}", crate::clock::clock_time(t)),
                 None => format!("{target} was never seen healthy"),
             },
         },

@@ -21,10 +21,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::audit::{reason_suffix, what};
+use crate::clock::clock_time;
 use crate::model::event::EventKind;
 use crate::model::evidence::{Evidence, GateOutcome};
 use crate::printable::printable;
-use crate::rollout::lock::clock_time;
 use crate::rollout::plan::Stage;
 use crate::rollout::report::{BatchReport, DeploymentReport, RollbackReport};
 use crate::store::{Event, Incident};

@@ -14,10 +14,10 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row};
 
+use crate::clock::day_time;
 use crate::model::DeploymentKind;
 use crate::printable::printable;
 use crate::report::HourBucket;
-use crate::rollout::lock::day_time;
 use crate::store::Deployment;
 use crate::tui::columns::{Col, fit};
 use crate::tui::keymap::Action;
