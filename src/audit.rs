@@ -27,7 +27,6 @@ use crate::model::event::EventKind;
 use crate::model::evidence::GateOutcome;
 use crate::model::{DeploymentKind, now_ms};
 use crate::printable::printable;
-use crate::rollout::lock::store_error;
 use crate::rollout::service::app_index;
 use crate::store::{Event, Store, StoreError};
 
@@ -142,7 +141,7 @@ fn open_existing(db: &Path) -> Result<Option<Store>, UserError> {
     match Store::open_read_only(db) {
         Ok(store) => Ok(Some(store)),
         Err(StoreError::NoHistory { .. }) => Ok(None),
-        Err(e) => Err(store_error(e)),
+        Err(e) => Err(UserError::from(e)),
     }
 }
 
@@ -182,10 +181,10 @@ fn print_newest(
 ) -> Result<i64, End> {
     // Read first: an event written between the two reads is then printed
     // (it is among the newest) or followed, never lost.
-    let last = store.last_event_id().map_err(store_error)?;
+    let last = store.last_event_id().map_err(UserError::from)?;
     let newest = store
         .newest_events(filter.app, filter.since_ms, limit)
-        .map_err(store_error)?;
+        .map_err(UserError::from)?;
     if newest.is_empty() {
         check_app(fleet, filter.app)?;
     }
@@ -208,11 +207,11 @@ async fn follow(
         }
         // The newest id first: when nothing was written this is the only
         // read, and the cursor keeps up with events the filter skips.
-        let last = store.last_event_id().map_err(store_error)?;
+        let last = store.last_event_id().map_err(UserError::from)?;
         while cursor < last {
             let page = store
                 .events_after(cursor, filter.app, filter.since_ms, POLL_PAGE)
-                .map_err(store_error)?;
+                .map_err(UserError::from)?;
             printer.print(&page)?;
             cursor = match page.last() {
                 Some(e) if page.len() == POLL_PAGE => e.id,

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::consent::{self, ConsentArgs};
 use super::engine::Outcome;
 use super::gate::GateOutcome;
-use super::lock::{self, store_error};
+use super::lock;
 use super::preflight::Preflight;
 use super::report;
 use super::service::{self, DeployRequest, RecoverMode, RollbackCheck, RollbackRequest, Started};
@@ -210,7 +210,7 @@ fn emit(text: &str) -> u8 {
 
 /// Opens the store for a command that writes.
 fn open(db: &Path) -> Result<Store, UserError> {
-    Store::open(db).map_err(store_error)
+    Store::open(db).map_err(UserError::from)
 }
 
 /// Opens the store for a command that only reads: an existing history is
@@ -218,11 +218,11 @@ fn open(db: &Path) -> Result<Store, UserError> {
 /// system); a missing one reads as an empty history, created nowhere.
 fn open_for_reading(db: &Path) -> Result<Store, UserError> {
     if db.exists() {
-        Store::open_read_only(db).map_err(store_error)
+        Store::open_read_only(db).map_err(UserError::from)
     } else {
         // No history yet: nothing to read, and nothing is created (a
         // read-only file system works too).
-        Store::empty(db).map_err(store_error)
+        Store::empty(db).map_err(UserError::from)
     }
 }
 
@@ -448,7 +448,10 @@ pub async fn follow(store: &Store, id: i64, worker_pid: u32, json_out: bool) -> 
     let mut after = 0;
     let started = std::time::Instant::now();
     let print_new = |after: &mut i64| -> Result<(), UserError> {
-        for e in store.deployment_events(id, *after).map_err(store_error)? {
+        for e in store
+            .deployment_events(id, *after)
+            .map_err(UserError::from)?
+        {
             *after = (*after).max(e.id);
             if !json_out && let Some(line) = progress_line(&e) {
                 println!("{line}");
@@ -468,7 +471,7 @@ pub async fn follow(store: &Store, id: i64, worker_pid: u32, json_out: bool) -> 
                     format!("deployment {id} is no longer in the history"),
                 ));
             }
-            Err(e) => return fail(&store_error(e)),
+            Err(e) => return fail(&UserError::from(e)),
         };
         if row.ended_at_ms.is_some() {
             // Print what arrived with the end.
@@ -629,7 +632,7 @@ fn running(
 ) -> Result<crate::store::Deployment, UserError> {
     let active = store
         .unfinished_deployments(Some(app))
-        .map_err(store_error)?;
+        .map_err(UserError::from)?;
     let Some(d) = active.into_iter().next() else {
         let none = UserError::new(
             Code::NoRollout,
@@ -697,15 +700,17 @@ async fn app_status(
     app: &crate::config::App,
     execs: &crate::exec::Executors,
 ) -> Result<Value, UserError> {
-    let lock = store.lock(&app.name).map_err(store_error)?;
+    let lock = store.lock(&app.name).map_err(UserError::from)?;
     let active = store
         .unfinished_deployments(Some(&app.name))
-        .map_err(store_error)?;
-    let last = store.deployments(Some(&app.name), 1).map_err(store_error)?;
-    let states = store.instance_states(&app.name).map_err(store_error)?;
+        .map_err(UserError::from)?;
+    let last = store
+        .deployments(Some(&app.name), 1)
+        .map_err(UserError::from)?;
+    let states = store.instance_states(&app.name).map_err(UserError::from)?;
     let good = store
         .last_good_release(&app.name, None)
-        .map_err(store_error)?;
+        .map_err(UserError::from)?;
     let interrupted = active.iter().any(|d| {
         lock.as_ref()
             .is_none_or(|l| l.deployment_id != Some(d.id) || lock::breakable(l).is_some())
@@ -729,7 +734,7 @@ async fn app_status(
     // runs there is asked of the driver, since a change may be half done.
     let mut touched = Vec::new();
     if let Some(d) = active.first() {
-        for c in store.changes(d.id).map_err(store_error)? {
+        for c in store.changes(d.id).map_err(UserError::from)? {
             let side = c
                 .detail
                 .as_ref()
@@ -899,7 +904,7 @@ pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
     };
     let rows = match store.deployments(args.app.as_deref(), args.limit) {
         Ok(r) => r,
-        Err(e) => return fail(&store_error(e)),
+        Err(e) => return fail(&UserError::from(e)),
     };
     if let (Some(name), Some(fleet), true) = (&args.app, fleet, rows.is_empty())
         && let Err(e) = service::app_index(fleet, name)
@@ -1051,7 +1056,7 @@ fn unknown_app(store: &Store, fleet: Option<&Fleet>, app: &str, e: UserError) ->
         .flat_map(|f| f.apps.iter().map(|a| a.name.clone()));
     match store.known_apps(configured) {
         Ok(known) => UserError::unknown_app(app, &known),
-        Err(se) => store_error(se),
+        Err(se) => UserError::from(se),
     }
 }
 

@@ -139,7 +139,7 @@ pub fn take(
     match store.try_lock(app, owner, reason, deployment) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(lock)) => Err(locked_error(app, &lock)),
-        Err(e) => Err(store_error(e)),
+        Err(e) => Err(UserError::from(e)),
     }
 }
 
@@ -157,7 +157,7 @@ pub fn break_abandoned(
     actor: &str,
     why: &str,
 ) -> Result<Option<Lock>, UserError> {
-    let Some(lock) = store.lock(app).map_err(store_error)? else {
+    let Some(lock) = store.lock(app).map_err(UserError::from)? else {
         return Ok(None);
     };
     let Some(stale) = breakable(&lock) else {
@@ -166,7 +166,7 @@ pub fn break_abandoned(
             live_because(&lock)
         )));
     };
-    store.break_lock(app).map_err(store_error)?;
+    store.break_lock(app).map_err(UserError::from)?;
     store
         .record(
             app,
@@ -177,13 +177,8 @@ pub fn break_abandoned(
                 lock: crate::store::lock_evidence(&lock),
             },
         )
-        .map_err(store_error)?;
+        .map_err(UserError::from)?;
     Ok(Some(lock))
-}
-
-/// A store error as the user sees it (`E_STORE`, with the store's hint).
-pub fn store_error(e: StoreError) -> UserError {
-    UserError::new(Code::Store, e.message()).hint(e.hint())
 }
 
 #[cfg(test)]

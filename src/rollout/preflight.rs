@@ -209,9 +209,7 @@ pub fn driver_error(e: DriverError) -> UserError {
 /// main). A store that cannot be read is an error, never "all main".
 pub fn live_sides(fleet: &Fleet, app: usize, store: &Store) -> Result<Vec<Side>, UserError> {
     let a = &fleet.apps[app];
-    let states = store
-        .instance_states(&a.name)
-        .map_err(super::lock::store_error)?;
+    let states = store.instance_states(&a.name).map_err(UserError::from)?;
     Ok(a.instances
         .iter()
         .map(|inst| {
@@ -236,7 +234,7 @@ pub fn recorded_versions(
 ) -> Result<Vec<Option<Version>>, UserError> {
     let states = store
         .instance_states(&fleet.apps[app].name)
-        .map_err(super::lock::store_error)?;
+        .map_err(UserError::from)?;
     Ok(fleet.apps[app]
         .instances
         .iter()
