@@ -27,7 +27,6 @@ use crate::model::event::EventKind;
 use crate::model::evidence::GateOutcome;
 use crate::model::{DeploymentKind, now_ms};
 use crate::printable::printable;
-use crate::rollout::service::app_index;
 use crate::store::{Event, Store, StoreError};
 
 /// How often `--follow` asks the history for new events.
@@ -148,7 +147,7 @@ fn open_existing(db: &Path) -> Result<Option<Store>, UserError> {
 /// `E_USAGE` when the config loaded and has no app `app`.
 fn check_app(fleet: Option<&Fleet>, app: Option<&str>) -> Result<(), UserError> {
     match (fleet, app) {
-        (Some(fleet), Some(name)) => app_index(fleet, name).map(drop),
+        (Some(fleet), Some(name)) => fleet.app_index(name).map(drop),
         _ => Ok(()),
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Receiver, Secrets};
+use crate::error::{Code, UserError};
 use crate::probe::condition::Condition;
 
 /// The whole configuration, validated and immutable.
@@ -40,6 +41,19 @@ impl Fleet {
     /// The app named `name`.
     pub fn app(&self, name: &str) -> Option<&App> {
         self.apps.iter().find(|a| a.name == name)
+    }
+
+    /// The index of the app named `name`, or `E_USAGE` naming the apps
+    /// there are.
+    pub fn app_index(&self, name: &str) -> Result<usize, UserError> {
+        self.apps
+            .iter()
+            .position(|a| a.name == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = self.apps.iter().map(|a| a.name.as_str()).collect();
+                UserError::new(Code::Usage, format!("no app named \"{name}\""))
+                    .hint(format!("apps: {}", names.join(", ")))
+            })
     }
 
     /// Every `[[notify]]` receiver, in file order. (A receiver is kept by

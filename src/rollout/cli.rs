@@ -805,7 +805,7 @@ async fn app_status(
 pub async fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
     let mut o = String::new();
     let apps: Vec<&crate::config::App> = match &args.app {
-        Some(name) => match service::app_index(fleet, name) {
+        Some(name) => match fleet.app_index(name) {
             Ok(i) => vec![&fleet.apps[i]],
             Err(e) => return fail(&e),
         },
@@ -907,7 +907,7 @@ pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
         Err(e) => return fail(&UserError::from(e)),
     };
     if let (Some(name), Some(fleet), true) = (&args.app, fleet, rows.is_empty())
-        && let Err(e) = service::app_index(fleet, name)
+        && let Err(e) = fleet.app_index(name)
     {
         return fail(&e);
     }
@@ -989,7 +989,7 @@ pub async fn rollback(fleet: &Fleet, db: &Path, args: &RollbackArgs) -> u8 {
 }
 
 async fn rollback_inner(fleet: &Fleet, db: &Path, args: &RollbackArgs) -> Result<u8, UserError> {
-    let index = service::app_index(fleet, &args.app)?;
+    let index = fleet.app_index(&args.app)?;
     consent::check(&args.app, fleet.apps[index].protected, &args.consent)?;
     if args.reason.trim().is_empty() {
         return Err(UserError::new(

@@ -260,7 +260,7 @@ pub async fn check(
     strategy: Option<Strategy>,
     way_back: bool,
 ) -> Result<Preflight, UserError> {
-    let app_idx = super::service::app_index(fleet, app_name)?;
+    let app_idx = fleet.app_index(app_name)?;
     let app = &fleet.apps[app_idx];
     let driver = Driver::for_app(app).map_err(driver_error)?;
     let live = live_sides(fleet, app_idx, store)?;

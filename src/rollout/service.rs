@@ -62,19 +62,6 @@ pub struct Started {
     pub superseded: Vec<i64>,
 }
 
-/// The app's index in the fleet, or `E_USAGE` naming the apps there are.
-pub fn app_index(fleet: &Fleet, name: &str) -> Result<usize, UserError> {
-    fleet
-        .apps
-        .iter()
-        .position(|a| a.name == name)
-        .ok_or_else(|| {
-            let names: Vec<_> = fleet.apps.iter().map(|a| a.name.as_str()).collect();
-            UserError::new(Code::Usage, format!("no app named \"{name}\""))
-                .hint(format!("apps: {}", names.join(", ")))
-        })
-}
-
 /// Plans `req` and runs every check before anything moves. Fails fast on a
 /// held lock (unless it is to be broken); `way_back = false` (a forced
 /// manual rollback) skips the check that what runs now could be restored.
@@ -84,7 +71,7 @@ pub async fn preflight(
     req: &DeployRequest,
     way_back: bool,
 ) -> Result<Preflight, UserError> {
-    app_index(fleet, &req.app)?;
+    fleet.app_index(&req.app)?;
     if let Some(held) = store.lock(&req.app).map_err(UserError::from)? {
         let abandoned = lock::breakable(&held);
         if !req.break_lock || abandoned.is_none() {
@@ -446,7 +433,7 @@ pub async fn check_rollback(
     store: &Store,
     req: &RollbackRequest,
 ) -> Result<RollbackCheck, UserError> {
-    let app_idx = app_index(fleet, &req.app)?;
+    let app_idx = fleet.app_index(&req.app)?;
     let app = &fleet.apps[app_idx];
     let driver = Driver::for_app(app).map_err(preflight::driver_error)?;
     let live = preflight::live_sides(fleet, app_idx, store)?;
