@@ -715,7 +715,8 @@ fn gate_summary(outcome: &GateOutcome) -> String {
                     who.push(&ev.instance);
                 }
             }
-            let spent = crate::rollout::gate::budget_words(outcome)
+            let spent = outcome
+                .budget_words()
                 .map(|b| format!(" · {b}"))
                 .unwrap_or_default();
             match who.as_slice() {

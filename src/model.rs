@@ -2,11 +2,13 @@
 //! verdicts here, the words of a rollout in [`rollout`]. Nothing here does
 //! I/O.
 
+pub mod budget;
 pub mod event;
 pub mod evidence;
 pub mod incident;
 pub mod rollout;
 
+pub use budget::FailureBudget;
 pub use rollout::{
     BatchState, ChangeAction, ChangeState, DeploymentKind, DeploymentState, Outcome, Side, Trigger,
     Verb,

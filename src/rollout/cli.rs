@@ -388,7 +388,8 @@ pub(crate) fn progress_text(e: &crate::store::Event) -> Option<String> {
                     who.push(&ev.instance);
                 }
             }
-            let spent = super::gate::budget_words(outcome)
+            let spent = outcome
+                .budget_words()
                 .map(|b| format!(" · {b}"))
                 .unwrap_or_default();
             format!("healthy: {} ({elapsed_ms} ms){spent}", who.join(", "))
@@ -401,7 +402,7 @@ pub(crate) fn progress_text(e: &crate::store::Event) -> Option<String> {
             Some(v) => format!("restored {instance} to {v}"),
             None => format!("stopped the new version on {instance} ({side} side)"),
         },
-        K::GateFailed(outcome) => match super::gate::budget_words(outcome) {
+        K::GateFailed(outcome) => match outcome.budget_words() {
             Some(b) => format!("gate failed: {reason} ({b})"),
             None => format!("gate failed: {reason}"),
         },
