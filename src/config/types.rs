@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Receiver, Secrets};
+use crate::condition::Condition;
 use crate::error::{Code, UserError};
-use crate::probe::condition::Condition;
 
 /// The whole configuration, validated and immutable.
 #[derive(Clone, Debug)]
@@ -403,7 +403,7 @@ pub struct PrometheusProbe {
     /// The Prometheus server, e.g. `http://prometheus:9090`.
     pub url: String,
     /// The query; `{app}` `{instance}` `{host}` `{port}` stand inside its
-    /// string literals (see [`crate::probe::prometheus::fill`]).
+    /// string literals (see [`crate::promql::fill`]).
     pub query: String,
     /// Conditions on `[VALUE]` (and `[RESPONSE_TIME]`), or, for a
     /// comparison, on `[CANARY]` and `[BASELINE]`; at least one.
@@ -502,8 +502,7 @@ impl PrometheusProbe {
             c.placeholders().iter().any(|p| {
                 matches!(
                     p,
-                    crate::probe::condition::Placeholder::Canary
-                        | crate::probe::condition::Placeholder::Baseline
+                    crate::condition::Placeholder::Canary | crate::condition::Placeholder::Baseline
                 )
             })
         })

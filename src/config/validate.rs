@@ -17,7 +17,7 @@ use super::raw::{
     RawProbe, RawProcess, RawRollout, RawSsh, RawTraffic, S,
 };
 use super::{ConfigError, Receiver, Secrets, format_duration, literal, parse_duration, types::*};
-use crate::probe::condition::Condition;
+use crate::condition::Condition;
 use crate::tui::keymap::{Keymap, RemapPlace};
 
 /// Placeholders a probe's command, container or URL template may use.

@@ -75,7 +75,7 @@ impl Evidence {
         if self.baseline_instances.is_empty() {
             return None;
         }
-        let value = |v: Option<f64>| v.map_or("no data".into(), crate::probe::condition::shown);
+        let value = |v: Option<f64>| v.map_or("no data".into(), crate::condition::shown);
         Some(format!(
             "canary {} on {} · baseline {} on {}",
             value(self.canary),

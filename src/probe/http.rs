@@ -8,9 +8,9 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use super::condition::Response;
 use super::http1::{self, Connections, Failure};
 use super::{MAX_BODY, Outcome, Target};
+use crate::condition::Response;
 use crate::config::{HttpProbe, HttpTarget, format_duration};
 use crate::exec::shell;
 use crate::model::ErrorKind;
@@ -455,8 +455,8 @@ fn last_part(chain: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::condition::Condition;
     use crate::config::StatusRange;
-    use crate::probe::condition::Condition;
 
     fn probe(conditions: &[&str]) -> HttpProbe {
         HttpProbe {

@@ -803,8 +803,8 @@ mod tests {
 
     #[test]
     fn a_comparison_is_one_track_and_only_with_an_old_side() {
+        use crate::condition::Condition;
         use crate::config::{NoData, Probe, ProbeKind, PromAuth, PrometheusProbe};
-        use crate::probe::condition::Condition;
         let prom = |name: &str, condition: &str| Probe {
             name: name.into(),
             timeout: Duration::from_secs(1),
