@@ -138,6 +138,7 @@ pub mod probe;
 pub mod promql;
 pub mod report;
 pub mod rollout;
+pub mod shell;
 pub mod store;
 pub mod traffic;
 pub mod tui;

@@ -288,7 +288,7 @@ impl Ctx<'_> {
     /// Checks a template's placeholders: only `allowed` names, and for a
     /// shell template (`shell`), none where quoting could not protect it.
     fn template(&mut self, s: &S<String>, value: &str, allowed: &[&str], shell: bool) {
-        use crate::exec::shell as sh;
+        use crate::shell as sh;
         let checked = if shell {
             sh::validate(value, allowed)
         } else {

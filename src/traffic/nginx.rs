@@ -54,7 +54,8 @@ use tokio::time::Instant;
 
 use super::{Routing, Server, TrafficError};
 use crate::config::{Fleet, NginxTraffic, Traffic as TrafficConfig};
-use crate::exec::{Executor, Output, shell};
+use crate::exec::{Executor, Output};
+use crate::shell;
 
 /// How long reading or writing the upstream file may take.
 const FILE_TIMEOUT: Duration = Duration::from_secs(30);
