@@ -7,10 +7,10 @@
 
 use super::message::{Context, DeploymentFacts, message};
 use super::payload;
-use super::topic::Topic;
 use crate::config::Fleet;
 use crate::model::DeploymentKind;
 use crate::model::event::EventKind;
+use crate::model::topic::Topic;
 use crate::rollout::worker::StoredPlan;
 use crate::store::{Event, NewNotification, Store, StoreError};
 
