@@ -173,7 +173,7 @@ impl CommandHooks {
 mod tests {
     use super::*;
     use crate::config::Host;
-    use crate::driver::Side;
+    use crate::model::Side;
 
     fn server(instance: &str, weight: Option<u32>) -> Server {
         Server {

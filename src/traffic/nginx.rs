@@ -515,7 +515,7 @@ fn master_reloaded(now: &[Proc], master: u32, old: &HashSet<u32>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::Side;
+    use crate::model::Side;
 
     fn server(instance: &str, port: u16, weight: Option<u32>) -> Server {
         Server {
