@@ -180,12 +180,7 @@ pub fn read(store: &Store, id: i64) -> Result<Option<DeploymentReport>, UserErro
         }),
         _ => None,
     });
-    let kind = d
-        .plan
-        .get("kind")
-        .and_then(Value::as_str)
-        .and_then(DeploymentKind::parse)
-        .unwrap_or(DeploymentKind::Deploy);
+    let kind = d.kind();
     Ok(Some(DeploymentReport {
         id: d.id,
         app: d.app,

@@ -45,7 +45,9 @@ use crate::store::{LockOwner, Store};
 /// What a deployment row's `plan` column holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoredPlan {
-    /// A deploy, or a manual rollback (`rollguard rollback`).
+    /// A deploy, or a manual rollback (`rollguard rollback`). Read alone,
+    /// by its name and with the same default, by
+    /// [`Deployment::kind`](crate::store::Deployment::kind).
     #[serde(default = "deploy_kind")]
     pub kind: DeploymentKind,
     /// The plan.

@@ -140,11 +140,7 @@ impl HistoryView {
 
 /// Whether `d` is a rollback by hand.
 pub fn is_rollback(d: &Deployment) -> bool {
-    d.plan
-        .get("kind")
-        .and_then(serde_json::Value::as_str)
-        .and_then(DeploymentKind::parse)
-        == Some(DeploymentKind::Rollback)
+    d.kind() == DeploymentKind::Rollback
 }
 
 /// The colour of an outcome or a state, and its symbol (so it reads
