@@ -139,6 +139,7 @@ pub mod promql;
 pub mod report;
 pub mod rollout;
 pub mod shell;
+pub mod state;
 pub mod store;
 pub mod traffic;
 pub mod tui;

@@ -29,7 +29,7 @@ pub use serve::Server;
 
 use crate::config::Fleet;
 use crate::health::ProbeLoc;
-use crate::tui::state::FleetState;
+use crate::state::FleetState;
 use exposition::{AppSeries, InstanceSeries, ProbeSeries, RolloutSeries, Scrape};
 
 /// rollguard's version, as `rollguard_build_info` says it.

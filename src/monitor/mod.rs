@@ -30,11 +30,12 @@ use crate::model::ErrorKind;
 use crate::probe::Prober;
 use crate::probe::scheduler::{LivePorts, ResultSender};
 use crate::rollout::watch::read as read_rollouts;
+use crate::state::FleetState;
 use crate::store::Store;
 use crate::store::writer::{ResultWriter, WriterStats};
-use crate::tui::state::FleetState;
 
-pub use lease::{HolderKind, Role};
+pub use crate::state::Role;
+pub use lease::HolderKind;
 
 /// Counters of what the monitor has seen.
 #[derive(Debug, Default)]

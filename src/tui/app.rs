@@ -27,9 +27,9 @@ use super::mode::{COMMAND_MAX, FILTER_MAX, Mode, Pending};
 use super::mouse;
 use super::prepare::Intent;
 use super::queue::Arrival;
-use super::state::FleetState;
 use super::theme::Theme;
 use crate::rollout::watch::ActiveRollout;
+use crate::state::FleetState;
 
 /// How long the footer shows a notice.
 pub const NOTICE_MS: i64 = 5_000;

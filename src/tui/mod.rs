@@ -1,6 +1,6 @@
 //! The interactive console, built like gitui and oxker. Data state
-//! ([`FleetState`], fed by the prober) is kept apart from view state
-//! ([`App`]); [`run`] owns the terminal.
+//! ([`FleetState`], a layer of its own below the monitor: [`crate::state`])
+//! is kept apart from view state ([`App`]); [`run`] owns the terminal.
 //!
 //! | file | holds |
 //! |---|---|
@@ -16,7 +16,7 @@
 //! | `command.rs` | what a `:` line asks for ([`Command`]) and how a word is completed, pure |
 //! | `control.rs` | the rollout verbs: where each applies, its question, sending it ([`Request::send`]) |
 //! | `header.rs`, `footer.rs` | the top line (with "read-only" when it is) and the bottom line |
-//! | `state.rs`, `rollout_text.rs`, `sparkline.rs`, `columns.rs`, `text.rs`, `theme.rs` | data state and how it is worded, drawn and coloured |
+//! | `rollout_text.rs`, `sparkline.rs`, `columns.rs`, `text.rs`, `theme.rs` | how the data state ([`crate::state`]) is worded, drawn and coloured |
 //! | `run.rs`, `terminal.rs` | the run loop (keys, Ctrl-Z, Ctrl-L, the mouse, when a frame is due); the terminal held and given back (a panic included), suspended, and written to sparingly |
 //! | `mouse.rs`, `too_small.rs` | the table row under a click (pure); the one message drawn below 80x24 |
 //!
@@ -60,7 +60,6 @@ mod queue;
 mod rollout_text;
 mod run;
 mod sparkline;
-pub mod state;
 mod terminal;
 mod text;
 mod theme;
@@ -85,9 +84,13 @@ pub use prepare::{Intent, Question};
 pub use queue::{Arrival, Queue};
 pub use run::{FRAME_INTERVAL, RunOptions, run};
 pub use sparkline::{BARS, FAIL_BAR, LatencySparkline};
-pub use state::{FleetState, LastError, LastResult, ProbeHistory, Sample};
 pub use terminal::{LightBackend, SettingUp};
 pub use theme::{BUILTIN_THEMES, Theme, ThemeError};
+
+/// The fleet state, at its old place `tui::state` (it is a layer of its own
+/// now, [`crate::state`]; `header.rs` and `run.rs` still name it here).
+pub(crate) use crate::state;
+pub use crate::state::{FleetState, LastError, LastResult, ProbeHistory, Sample};
 
 use components::{Component, DrawContext};
 
