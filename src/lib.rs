@@ -128,6 +128,7 @@ pub mod error;
 pub mod exec;
 pub mod health;
 pub mod host;
+pub mod keys;
 pub mod manual;
 pub mod metrics;
 pub mod model;

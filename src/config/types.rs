@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{Receiver, Secrets};
 use crate::condition::Condition;
 use crate::error::{Code, UserError};
+pub use crate::keys::KeyRemap;
 
 /// The whole configuration, validated and immutable.
 #[derive(Clone, Debug)]
@@ -100,8 +101,7 @@ pub struct Console {
     /// `--read-only`).
     pub read_only: bool,
     /// `[console.keys]`: the keys given to actions, in file order (checked
-    /// by [`Keymap::new`](crate::tui::keymap::Keymap::new) when the file
-    /// loads).
+    /// by [`remapped`](crate::keys::remapped) when the file loads).
     pub keys: Vec<KeyRemap>,
     /// The console takes the mouse: a click selects, the wheel scrolls (as
     /// `--mouse`).
@@ -119,16 +119,6 @@ impl Default for Console {
             mouse: false,
         }
     }
-}
-
-/// One line of `[console.keys]`: an action's name and the keys given it,
-/// as written (`abort = "X"`, `down = ["j", "Down"]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyRemap {
-    /// The action, e.g. `abort`.
-    pub action: String,
-    /// Its keys, e.g. `X`, `ctrl-f`, `Down`.
-    pub keys: Vec<String>,
 }
 
 /// `[[host]]`: a machine that instances run on.

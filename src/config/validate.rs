@@ -18,7 +18,7 @@ use super::raw::{
 };
 use super::{ConfigError, Receiver, Secrets, format_duration, literal, parse_duration, types::*};
 use crate::condition::Condition;
-use crate::tui::keymap::{Keymap, RemapPlace};
+use crate::keys::{RemapPlace, remapped};
 
 /// Placeholders a probe's command, container or URL template may use.
 pub const PROBE_PLACEHOLDERS: &[&str] = &["app", "instance", "host", "port"];
@@ -535,7 +535,7 @@ fn console_keys(cx: &mut Ctx<'_>, table: &BTreeMap<S<String>, S<RawKeys>>) -> Ve
             keys: keys.iter().map(|k| k.get_ref().clone()).collect(),
         })
         .collect();
-    if let Err(errors) = Keymap::new(&remaps) {
+    if let Err(errors) = remapped(&remaps) {
         for e in errors {
             let span = match e.place {
                 RemapPlace::Action(n) => lines.get(n).map(|(action, _)| action.span()),

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `app.rs` | [`App`]: the components as named fields, the [`View`] and the views Esc goes back to, the [`Mode`], the notice, the `:` lines typed; the event pump (`handle_key` → `apply`, one method per mode); what the view wants read ([`App::wanted`]) and taking in what arrives ([`App::arrive`]); `app/command_line.rs`: the `:` line run, completed and recalled |
 //! | `mode.rs` | [`Mode`]: what is open over the view (normal, help, the question with its action, the `/` filter, the `:` command line, a deploy or rollback being checked); one at a time |
-//! | `keymap.rs` | the one table of keys; each binding says its views and modes; `[console.keys]` remaps it once at start ([`keymap::Keymap`]); key lookup, the help popup and the footer all read it |
+//! | `keymap.rs` | the one table of keys (kept in [`crate::keys`], where the config checks `[console.keys]` against it) with the config's remaps, made once at start ([`keymap::Keymap`]); key lookup by view and mode, the help popup and the footer all read it |
 //! | `components/` | one file each: the fleet view (its filter and the rows it shows, kept apart from the fleet index), the app view (probes, releases with the last good, recent deployments, what each receiver was last told), History (and each app's availability an hour a cell over 24 hours), one deployment (the Rollout view: gauges per batch, instance states, the failure budget, countdowns, the "why" card, the timeline), Events, Logs (rollguard's log by level, a worker's log), the help popup, the confirm modal (Cancel and the action's button, the report of what was checked, the reason, a protected app's name), the log pane, the selection of a table, [`TextInput`] |
 //! | `action.rs` | [`ConfirmAction`] (built by a key, a `:` line or a checked deploy or rollback) and [`ConfirmedAction`] (with the reason) |
 //! | `prepare.rs` | a deploy's or rollback's [`Intent`] checked through the rollout service (preflight, rollback checks) into the [`Question`] the modal asks |
@@ -71,12 +71,12 @@ use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::Block;
 
+pub use crate::keys::{Action, KEYMAP};
 pub use action::{ConfirmAction, ConfirmedAction, Prepared};
 pub use app::{App, NOTICE_MS, Notice, Shown, View};
 pub use command::Command;
 pub use components::{Confirm, TextInput, status_symbol, verdict_symbol};
 pub use control::{Request, Verb};
-pub use keymap::{Action, KEYMAP};
 pub use logging::{LOG_ENV, init_logging};
 pub use mode::{Mode, Pending};
 pub use perform::Service;

@@ -15,9 +15,9 @@ use ratatui::widgets::Paragraph;
 
 use crate::audit::{reason_suffix, what};
 use crate::clock::clock_time;
+use crate::keys::Action;
 use crate::printable::printable;
 use crate::store::Event;
-use crate::tui::keymap::Action;
 use crate::tui::load::EVENTS_KEPT;
 use crate::tui::text;
 

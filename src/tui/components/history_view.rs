@@ -15,12 +15,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row};
 
 use crate::clock::day_time;
+use crate::keys::Action;
 use crate::model::DeploymentKind;
 use crate::printable::printable;
 use crate::report::HourBucket;
 use crate::store::Deployment;
 use crate::tui::columns::{Col, fit};
-use crate::tui::keymap::Action;
 use crate::tui::load::HISTORY_ROWS;
 use crate::tui::text;
 use crate::tui::theme::Theme;

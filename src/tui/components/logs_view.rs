@@ -16,7 +16,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use tui_logger::{LevelFilter, TuiWidgetEvent, TuiWidgetState};
 
-use crate::tui::keymap::{Action, Modes};
+use crate::keys::{Action, Modes};
 use crate::tui::text;
 
 use super::{Component, DrawContext, Tail};
