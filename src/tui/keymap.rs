@@ -33,8 +33,7 @@ impl Default for Keymap {
 
 impl Keymap {
     /// [`KEYMAP`] with `remaps` (the lines of `[console.keys]`, in file
-    /// order), or every line that cannot be taken (see
-    /// [`remapped`](crate::keys::remapped)).
+    /// order), or every line that cannot be taken (see [`remapped`]).
     pub fn new(remaps: &[KeyRemap]) -> Result<Keymap, Vec<RemapError>> {
         remapped(remaps).map(|bindings| Keymap { bindings })
     }
