@@ -104,9 +104,9 @@
 //!
 //! # Layers
 //!
-//! Imports point one way: a module uses the modules of the layers below
-//! its own, and one beside it in its own layer only where no circle
-//! forms; never one above. Pure pieces that several layers need are
+//! Imports point one way: a module may use modules of the layers below
+//! its own, and one beside it in its own layer where no circle forms;
+//! never one above. Pure pieces that several layers need are
 //! leaves at the bottom. The table above is in this order. From the
 //! bottom (the test `layers_point_one_way` below holds the code to this
 //! list, and `the_crate_documentation_states_the_layers` this list to the
@@ -132,8 +132,8 @@
 //! Old paths kept for their users: `probe::condition` is [`condition`],
 //! `exec::shell` is [`shell`], `notify::topic` is [`model::topic`],
 //! `monitor::Role` is [`state::Role`], `tui::state` (inside the crate) is
-//! [`state`], and
-//! `tui::keymap` re-exports `Action`, `REDRAW` and `SUSPEND` from [`keys`].
+//! [`state`], and `tui::keymap` re-exports `Action`, `REDRAW` and
+//! `SUSPEND` from [`keys`].
 //!
 //! # Rules the design keeps
 //!
