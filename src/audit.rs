@@ -20,14 +20,13 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::clock::local_time;
 use crate::config::{self, Fleet};
 use crate::error::{Code, UserError};
 use crate::model::event::EventKind;
 use crate::model::evidence::GateOutcome;
 use crate::model::{DeploymentKind, now_ms};
 use crate::printable::printable;
-use crate::rollout::lock::{local_time, store_error};
-use crate::rollout::service::app_index;
 use crate::store::{Event, Store, StoreError};
 
 /// How often `--follow` asks the history for new events.
@@ -141,14 +140,14 @@ fn open_existing(db: &Path) -> Result<Option<Store>, UserError> {
     match Store::open_read_only(db) {
         Ok(store) => Ok(Some(store)),
         Err(StoreError::NoHistory { .. }) => Ok(None),
-        Err(e) => Err(store_error(e)),
+        Err(e) => Err(UserError::from(e)),
     }
 }
 
 /// `E_USAGE` when the config loaded and has no app `app`.
 fn check_app(fleet: Option<&Fleet>, app: Option<&str>) -> Result<(), UserError> {
     match (fleet, app) {
-        (Some(fleet), Some(name)) => app_index(fleet, name).map(drop),
+        (Some(fleet), Some(name)) => fleet.app_index(name).map(drop),
         _ => Ok(()),
     }
 }
@@ -181,10 +180,10 @@ fn print_newest(
 ) -> Result<i64, End> {
     // Read first: an event written between the two reads is then printed
     // (it is among the newest) or followed, never lost.
-    let last = store.last_event_id().map_err(store_error)?;
+    let last = store.last_event_id().map_err(UserError::from)?;
     let newest = store
         .newest_events(filter.app, filter.since_ms, limit)
-        .map_err(store_error)?;
+        .map_err(UserError::from)?;
     if newest.is_empty() {
         check_app(fleet, filter.app)?;
     }
@@ -207,11 +206,11 @@ async fn follow(
         }
         // The newest id first: when nothing was written this is the only
         // read, and the cursor keeps up with events the filter skips.
-        let last = store.last_event_id().map_err(store_error)?;
+        let last = store.last_event_id().map_err(UserError::from)?;
         while cursor < last {
             let page = store
                 .events_after(cursor, filter.app, filter.since_ms, POLL_PAGE)
-                .map_err(store_error)?;
+                .map_err(UserError::from)?;
             printer.print(&page)?;
             cursor = match page.last() {
                 Some(e) if page.len() == POLL_PAGE => e.id,
@@ -716,7 +715,8 @@ fn gate_summary(outcome: &GateOutcome) -> String {
                     who.push(&ev.instance);
                 }
             }
-            let spent = crate::rollout::gate::budget_words(outcome)
+            let spent = outcome
+                .budget_words()
                 .map(|b| format!(" · {b}"))
                 .unwrap_or_default();
             match who.as_slice() {

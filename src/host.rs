@@ -1,5 +1,6 @@
 //! This machine as locks and leases see it: its name, the user running
-//! rollguard, its processes (a pid is only trusted together with the start
+//! rollguard, a random token that tells this process's leases and claims
+//! apart, its processes (a pid is only trusted together with the start
 //! time of the process that has it now, so a pid handed to another process
 //! after its holder died is told apart), and whether the disk holding a
 //! file is full. One home for `/proc/PID/stat`, read the way the process
@@ -173,6 +174,21 @@ pub fn full_disk_words(path: &Path) -> String {
     format!("the disk holding {} is full", path.display())
 }
 
+/// 16 random hex digits (from the kernel; the clock and pid if it fails):
+/// what tells this process's leases and claims apart from another's.
+pub fn token() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    if random.is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        b = (t ^ (u64::from(std::process::id()) << 40)).to_le_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +219,11 @@ mod tests {
         assert_eq!(pid(0), Pid::Gone);
         assert_eq!(pid(-5), Pid::Gone);
         assert_eq!(pid(i64::MAX), Pid::Gone);
+    }
+
+    #[test]
+    fn tokens_differ() {
+        assert_ne!(token(), token());
+        assert_eq!(token().len(), 16);
     }
 }

@@ -1,12 +1,16 @@
 //! Domain types shared by every module: probe results, error kinds and
-//! verdicts here, the words of a rollout in [`rollout`]. Nothing here does
-//! I/O.
+//! verdicts here, the words of a rollout in [`rollout`], a failure budget
+//! in [`budget`], what a gate saw in [`evidence`], the topics a receiver
+//! listens to in [`topic`]. Nothing here does I/O.
 
+pub mod budget;
 pub mod event;
 pub mod evidence;
 pub mod incident;
 pub mod rollout;
+pub mod topic;
 
+pub use budget::FailureBudget;
 pub use rollout::{
     BatchState, ChangeAction, ChangeState, DeploymentKind, DeploymentState, Outcome, Side, Trigger,
     Verb,

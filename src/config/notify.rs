@@ -9,7 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::Secrets;
-use crate::notify::topic::Topic;
+use crate::model::topic::Topic;
 
 /// PagerDuty's Events API v2 endpoint, the default `url` of a
 /// `pagerduty` receiver.

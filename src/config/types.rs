@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Receiver, Secrets};
-use crate::probe::condition::Condition;
+use crate::condition::Condition;
+use crate::error::{Code, UserError};
+pub use crate::keys::KeyRemap;
 
 /// The whole configuration, validated and immutable.
 #[derive(Clone, Debug)]
@@ -40,6 +42,19 @@ impl Fleet {
     /// The app named `name`.
     pub fn app(&self, name: &str) -> Option<&App> {
         self.apps.iter().find(|a| a.name == name)
+    }
+
+    /// The index of the app named `name`, or `E_USAGE` naming the apps
+    /// there are.
+    pub fn app_index(&self, name: &str) -> Result<usize, UserError> {
+        self.apps
+            .iter()
+            .position(|a| a.name == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = self.apps.iter().map(|a| a.name.as_str()).collect();
+                UserError::new(Code::Usage, format!("no app named \"{name}\""))
+                    .hint(format!("apps: {}", names.join(", ")))
+            })
     }
 
     /// Every `[[notify]]` receiver, in file order. (A receiver is kept by
@@ -86,8 +101,7 @@ pub struct Console {
     /// `--read-only`).
     pub read_only: bool,
     /// `[console.keys]`: the keys given to actions, in file order (checked
-    /// by [`Keymap::new`](crate::tui::keymap::Keymap::new) when the file
-    /// loads).
+    /// by [`remapped`](crate::keys::remapped) when the file loads).
     pub keys: Vec<KeyRemap>,
     /// The console takes the mouse: a click selects, the wheel scrolls (as
     /// `--mouse`).
@@ -105,16 +119,6 @@ impl Default for Console {
             mouse: false,
         }
     }
-}
-
-/// One line of `[console.keys]`: an action's name and the keys given it,
-/// as written (`abort = "X"`, `down = ["j", "Down"]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyRemap {
-    /// The action, e.g. `abort`.
-    pub action: String,
-    /// Its keys, e.g. `X`, `ctrl-f`, `Down`.
-    pub keys: Vec<String>,
 }
 
 /// `[[host]]`: a machine that instances run on.
@@ -389,7 +393,7 @@ pub struct PrometheusProbe {
     /// The Prometheus server, e.g. `http://prometheus:9090`.
     pub url: String,
     /// The query; `{app}` `{instance}` `{host}` `{port}` stand inside its
-    /// string literals (see [`crate::probe::prometheus::fill`]).
+    /// string literals (see [`crate::promql::fill`]).
     pub query: String,
     /// Conditions on `[VALUE]` (and `[RESPONSE_TIME]`), or, for a
     /// comparison, on `[CANARY]` and `[BASELINE]`; at least one.
@@ -488,8 +492,7 @@ impl PrometheusProbe {
             c.placeholders().iter().any(|p| {
                 matches!(
                     p,
-                    crate::probe::condition::Placeholder::Canary
-                        | crate::probe::condition::Placeholder::Baseline
+                    crate::condition::Placeholder::Canary | crate::condition::Placeholder::Baseline
                 )
             })
         })

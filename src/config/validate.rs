@@ -17,8 +17,8 @@ use super::raw::{
     RawProbe, RawProcess, RawRollout, RawSsh, RawTraffic, S,
 };
 use super::{ConfigError, Receiver, Secrets, format_duration, literal, parse_duration, types::*};
-use crate::probe::condition::Condition;
-use crate::tui::keymap::{Keymap, RemapPlace};
+use crate::condition::Condition;
+use crate::keys::{RemapPlace, remapped};
 
 /// Placeholders a probe's command, container or URL template may use.
 pub const PROBE_PLACEHOLDERS: &[&str] = &["app", "instance", "host", "port"];
@@ -288,7 +288,7 @@ impl Ctx<'_> {
     /// Checks a template's placeholders: only `allowed` names, and for a
     /// shell template (`shell`), none where quoting could not protect it.
     fn template(&mut self, s: &S<String>, value: &str, allowed: &[&str], shell: bool) {
-        use crate::exec::shell as sh;
+        use crate::shell as sh;
         let checked = if shell {
             sh::validate(value, allowed)
         } else {
@@ -535,7 +535,7 @@ fn console_keys(cx: &mut Ctx<'_>, table: &BTreeMap<S<String>, S<RawKeys>>) -> Ve
             keys: keys.iter().map(|k| k.get_ref().clone()).collect(),
         })
         .collect();
-    if let Err(errors) = Keymap::new(&remaps) {
+    if let Err(errors) = remapped(&remaps) {
         for e in errors {
             let span = match e.place {
                 RemapPlace::Action(n) => lines.get(n).map(|(action, _)| action.span()),

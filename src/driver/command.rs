@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use super::{DriverError, Slot, Snapshot};
 use crate::config::{CommandSpec, Secrets};
-use crate::exec::shell::{placeholders, render};
 use crate::exec::{Executor, Output};
 use crate::model::Version;
+use crate::shell::{placeholders, render};
 
 /// Time for `start` and `stop`.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(60);

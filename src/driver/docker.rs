@@ -91,8 +91,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{DriverError, Side, Slot, Snapshot};
 use crate::config::{DockerSpec, Secrets};
-use crate::exec::{Executor, Output, shell};
+use crate::exec::{Executor, Output};
 use crate::model::Version;
+use crate::shell;
 
 /// Timeout of quick docker commands (inspect, rename, rm, start).
 const OP_TIMEOUT: Duration = Duration::from_secs(60);

@@ -41,9 +41,9 @@ use std::time::Duration;
 use super::command::failure_detail;
 use super::{DriverError, Slot, Snapshot};
 use crate::config::{ProcessSpec, Secrets};
-use crate::exec::shell::{quote, render};
 use crate::exec::{Executor, Output};
 use crate::model::Version;
+use crate::shell::{quote, render};
 
 /// Time for `current`, `snapshot` and the default `present` check.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -14,7 +14,7 @@
 use std::fmt;
 use std::path::Path;
 
-use super::shell::quote;
+use crate::shell::quote;
 
 /// The known_hosts file ssh reads when the config names none.
 const DEFAULT_KNOWN_HOSTS: &str = "~/.ssh/known_hosts";

@@ -1,13 +1,16 @@
 //! Running shell commands on a host: on this machine, or over SSH with one
 //! multiplexed master connection per host. Callers hand in a finished shell
-//! command line (built with [`shell::render`], which quotes every value) and
+//! command line (built with [`crate::shell::render`], which quotes every value) and
 //! get back its exit code and capped output. A host key that ssh refuses
 //! is read into what changed and what to do ([`host_key`]).
 
 pub mod host_key;
 pub mod local;
-pub mod shell;
 pub mod ssh;
+
+/// Shell templates with quoting, at their old place (a leaf of their own:
+/// [`crate::shell`]).
+pub use crate::shell;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -26,9 +26,9 @@ use tokio::time::Instant;
 
 use super::host_key;
 use super::local::{Capped, drive};
-use super::shell::quote;
 use super::{ExecError, Output};
 use crate::config::{HostKeyCheck, Ssh};
+use crate::shell::quote;
 
 /// At most this many commands run at once per host; more wait their turn.
 /// sshd refuses more than `MaxSessions` (default 10) channels on one

@@ -7,8 +7,6 @@
 //!
 //! - [`ProbeCounter`] counts consecutive passes and failures of one probe on
 //!   one instance and turns them into a [`Verdict`](crate::model::Verdict).
-//! - [`FailureBudget`] counts all failures of one probe on one instance
-//!   within a window (a rollout gate), in a row or not.
 //! - [`Tracker`] holds a counter per (app, instance, probe) of a
 //!   [`Fleet`](crate::config::Fleet), combines probes into instance verdicts
 //!   (`require = all | any`) and instances into an
@@ -19,13 +17,11 @@
 //! - [`AppIncident`] says when an app's outage begins, widens and ends
 //!   (one incident per outage, flaps included).
 
-mod budget;
 mod counter;
 pub mod incident;
 mod release;
 mod tracker;
 
-pub use budget::FailureBudget;
 pub use counter::ProbeCounter;
 pub use incident::{AppIncident, IncidentStep};
 pub use release::{ReleaseMarks, good_release};

@@ -547,8 +547,8 @@ mod tests {
 
     #[test]
     fn a_comparison_probe_judges_no_instance() {
+        use crate::condition::Condition;
         use crate::config::{NoData, PromAuth, PrometheusProbe};
-        use crate::probe::condition::Condition;
         let mut a = app("web", 1, &["tcp"], Health::default());
         a.probes.push(Probe {
             name: "errors".into(),

@@ -11,7 +11,7 @@
 //! - `exposition`: the text (pure).
 //! - `serve`: the listener.
 //!
-//! A scrape copies the counts, the verdicts and the rollouts (the console
+//! A scrape copies the counts, the verdicts and the rollouts (the fleet
 //! state's lock held only while copying), then writes the text, on a
 //! blocking task: the probe pipeline does not wait for it. The text goes
 //! out in pieces of 64 KiB as it is written, so a scrape of a large fleet
@@ -29,7 +29,7 @@ pub use serve::Server;
 
 use crate::config::Fleet;
 use crate::health::ProbeLoc;
-use crate::tui::state::FleetState;
+use crate::state::FleetState;
 use exposition::{AppSeries, InstanceSeries, ProbeSeries, RolloutSeries, Scrape};
 
 /// rollguard's version, as `rollguard_build_info` says it.

@@ -21,7 +21,7 @@ use super::exposition::CONTENT_TYPE;
 use super::history::{self, LastRead};
 use super::probes::ProbeCounters;
 use crate::config::Fleet;
-use crate::tui::state::FleetState;
+use crate::state::FleetState;
 
 /// How long a listener whose address cannot be bound waits to try again.
 pub const BIND_AGAIN: Duration = Duration::from_secs(5);

@@ -5,8 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::health::FailureBudget;
-use crate::model::Side;
+use crate::model::{FailureBudget, Side};
 
 /// One probe result kept as evidence.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,7 +75,7 @@ impl Evidence {
         if self.baseline_instances.is_empty() {
             return None;
         }
-        let value = |v: Option<f64>| v.map_or("no data".into(), crate::probe::condition::shown);
+        let value = |v: Option<f64>| v.map_or("no data".into(), crate::condition::shown);
         Some(format!(
             "canary {} on {} · baseline {} on {}",
             value(self.canary),
@@ -140,6 +139,38 @@ pub enum GateOutcome {
     Cancelled,
 }
 
+impl GateOutcome {
+    /// How much of its failure budget a gate spent, for progress lines and the
+    /// console: the probe that spent the largest share, e.g. "health on web-2:
+    /// 2 of 3 failures". `None` when no probe failed.
+    pub fn budget_words(&self) -> Option<String> {
+        let entries: &[Evidence] = match self {
+            GateOutcome::Passed { evidence, .. } | GateOutcome::Deadline { evidence, .. } => {
+                evidence
+            }
+            GateOutcome::Failed { evidence } => std::slice::from_ref(evidence),
+            GateOutcome::Cancelled => return None,
+        };
+        let mut worst: Option<(&Evidence, FailureBudget)> = None;
+        for e in entries.iter().filter(|e| e.failures > 0) {
+            let spent = FailureBudget {
+                failures: e.failures,
+                max_failures: e.max_failures.max(1),
+            };
+            // f/m > wf/wm, without division; the first of equals stays.
+            let more = |w: &FailureBudget| {
+                u64::from(spent.failures) * u64::from(w.max_failures)
+                    > u64::from(w.failures) * u64::from(spent.max_failures)
+            };
+            if worst.as_ref().is_none_or(|(_, w)| more(w)) {
+                worst = Some((e, spent));
+            }
+        }
+        let (e, budget) = worst?;
+        Some(format!("{} on {}: {budget}", e.probe, e.instance))
+    }
+}
+
 impl Default for Evidence {
     fn default() -> Self {
         Evidence {
@@ -160,5 +191,53 @@ impl Default for Evidence {
             baseline: None,
             baseline_instances: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_words_name_the_probe_that_spent_the_most() {
+        let entry = |instance: &str, failures: u32, max_failures: u32| Evidence {
+            instance: instance.into(),
+            probe: "health".into(),
+            failures,
+            max_failures,
+            ..Evidence::default()
+        };
+        let json = |o: &GateOutcome| serde_json::to_value(o).unwrap();
+        let failed = GateOutcome::Failed {
+            evidence: Evidence {
+                rule: Some(FailRule::Budget),
+                reason: Some("2 of 2 failures in the window".into()),
+                ..entry("web-2", 2, 2)
+            },
+        };
+        assert_eq!(json(&failed)["rule"], "budget", "stored flat");
+        assert_eq!(
+            failed.budget_words().as_deref(),
+            Some("health on web-2: 2 of 2 failures")
+        );
+        // 2 of 5 is a smaller share than 1 of 2.
+        let passed = GateOutcome::Passed {
+            elapsed_ms: 900,
+            evidence: vec![
+                entry("web-1", 0, 3),
+                entry("web-2", 2, 5),
+                entry("web-3", 1, 2),
+            ],
+        };
+        assert_eq!(
+            passed.budget_words().as_deref(),
+            Some("health on web-3: 1 of 2 failures")
+        );
+        let clean = GateOutcome::Passed {
+            elapsed_ms: 900,
+            evidence: vec![entry("web-1", 0, 3)],
+        };
+        assert_eq!(clean.budget_words(), None);
+        assert_eq!(GateOutcome::Cancelled.budget_words(), None);
     }
 }

@@ -26,8 +26,8 @@ use crate::health::{AppIncident, IncidentStep, ProbeLoc};
 use crate::model::evidence::{Evidence, FailRule, Sample};
 use crate::model::incident::IncidentCause;
 use crate::model::{Side, Verdict, now_ms};
+use crate::state::FleetState;
 use crate::store::{Incident, Opened};
-use crate::tui::state::FleetState;
 
 /// How often verdicts are looked at.
 pub const INCIDENTS_EVERY: Duration = Duration::from_secs(1);

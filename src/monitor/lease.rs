@@ -24,10 +24,11 @@ use super::probing::Probing;
 use super::reader;
 use super::{Ctx, SharedStore, with_store};
 use crate::config::Fleet;
-use crate::host::{hostname, pid_alive, whoami};
+use crate::host::{hostname, pid_alive, token, whoami};
 use crate::metrics;
 use crate::model::now_ms;
 use crate::notify::{Notifier, Stream};
+use crate::state::{Role, describe_holder};
 use crate::store::{LeaseHolder, LeaseTake};
 
 /// The role the lease is for.
@@ -59,58 +60,6 @@ impl HolderKind {
             HolderKind::Demo => "demo",
         }
     }
-}
-
-/// What this process does for the fleet now.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// Reading what is already stored, before the lease is asked for.
-    Starting,
-    /// It holds the lease and probes.
-    Prober,
-    /// Another process probes; this one reads what it writes.
-    Reader {
-        /// Who probes.
-        holder: LeaseHolder,
-        /// It probes another fleet (its config differs from this one's):
-        /// what only this config names is probed by nobody.
-        other_fleet: bool,
-    },
-    /// It probes without a lease: the history cannot be written, so no
-    /// other process can be told apart (the reason says why).
-    Alone(String),
-}
-
-impl Role {
-    /// Whether this process runs the probes.
-    pub fn probes(&self) -> bool {
-        matches!(self, Role::Prober | Role::Alone(_))
-    }
-
-    /// The role in a few words, for the header and logs.
-    pub fn describe(&self) -> String {
-        match self {
-            Role::Starting => "starting".into(),
-            Role::Prober => "probing".into(),
-            Role::Reader {
-                holder,
-                other_fleet: false,
-            } => format!("reading · {} probes", describe_holder(holder)),
-            Role::Reader {
-                holder,
-                other_fleet: true,
-            } => format!(
-                "reading · {} probes another config",
-                describe_holder(holder)
-            ),
-            Role::Alone(_) => "probing alone (history unusable)".into(),
-        }
-    }
-}
-
-/// "agent ana@db-1 (pid 42)".
-pub fn describe_holder(h: &LeaseHolder) -> String {
-    format!("{} {}@{} (pid {})", h.kind, h.user, h.host, h.pid)
 }
 
 /// This process as a holder of kind `kind`, probing `fleet`.
@@ -151,20 +100,6 @@ pub fn fingerprint(fleet: &Fleet) -> String {
         }
     }
     format!("{h:016x}")
-}
-
-/// 16 random hex digits (from the kernel; the clock and pid if it fails).
-pub fn token() -> String {
-    use std::io::Read;
-    let mut b = [0u8; 8];
-    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
-    if random.is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        b = (t ^ (u64::from(std::process::id()) << 40)).to_le_bytes();
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Whether holder `h` is gone at `now_ms`, seen from `this_host`: its
@@ -430,11 +365,5 @@ mod tests {
         assert_eq!(one.len(), 16);
         let two = fingerprint(&fleet("[[app.instance]]\nname = \"web-2\"\nport = 8081\n"));
         assert_ne!(one, two);
-    }
-
-    #[test]
-    fn tokens_differ() {
-        assert_ne!(token(), token());
-        assert_eq!(token().len(), 16);
     }
 }

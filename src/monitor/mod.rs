@@ -1,7 +1,7 @@
 //! Watching a fleet. Of all the consoles, agents and demos open on one
 //! history, the one that holds the prober's lease ([`lease`]) probes the
-//! fleet: its scheduler's results go through one hub task to the console
-//! state (verdicts, sparklines) and the history writer, and it runs the
+//! fleet: its scheduler's results go through one hub task to the fleet
+//! state ([`crate::state`]: verdicts, sparklines) and the history writer, and it runs the
 //! release watch (`releases`: which release runs, and which is good) and
 //! the incident watch (`incidents`). Every other one probes nothing and
 //! reads the results the holder writes (`reader`), so any number of
@@ -30,11 +30,12 @@ use crate::model::ErrorKind;
 use crate::probe::Prober;
 use crate::probe::scheduler::{LivePorts, ResultSender};
 use crate::rollout::watch::read as read_rollouts;
+use crate::state::FleetState;
 use crate::store::Store;
 use crate::store::writer::{ResultWriter, WriterStats};
-use crate::tui::state::FleetState;
 
-pub use lease::{HolderKind, Role};
+pub use crate::state::Role;
+pub use lease::HolderKind;
 
 /// Counters of what the monitor has seen.
 #[derive(Debug, Default)]

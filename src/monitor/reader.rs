@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use super::{Ctx, SharedStore, with_store};
 use crate::model::{ProbeResult, now_ms};
+use crate::state::RATE_WINDOW_MS;
 use crate::store::follow::Names;
-use crate::tui::state::RATE_WINDOW_MS;
 
 /// Rows read per query (and observed per lock of the state).
 pub const READ_CHUNK: usize = 20_000;

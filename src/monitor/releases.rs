@@ -19,8 +19,8 @@ use crate::model::{Verdict, Version, now_ms};
 use crate::probe::Prober;
 use crate::rollout::preflight::recorded_versions;
 use crate::rollout::watch::AppRollouts;
+use crate::state::FleetState;
 use crate::store::{Store, StoreError};
-use crate::tui::state::FleetState;
 
 /// How soon a failed reading or record of releases is tried again.
 const RELEASES_RETRY: std::time::Duration = std::time::Duration::from_secs(10);

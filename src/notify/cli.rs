@@ -12,10 +12,10 @@ use super::deliver::{attempt, client};
 use super::message::{Message, Severity};
 use super::payload::body;
 use super::retry::Judgement;
-use super::topic::Topic;
 use crate::config::{Fleet, Receiver, ReceiverKind};
 use crate::error::{Code, UserError};
 use crate::model::now_ms;
+use crate::model::topic::Topic;
 use crate::printable::printable;
 
 /// `rollguard notify` commands.

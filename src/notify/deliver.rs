@@ -16,8 +16,8 @@ use super::retry::{Judgement, judge_status};
 use super::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use crate::config::{Receiver, ReceiverKind};
 use crate::exec::local::Local;
-use crate::exec::shell;
 use crate::printable::printable;
+use crate::shell;
 
 /// The header that names a notification, the same on every attempt, so a
 /// receiver can tell a repeat.

@@ -14,7 +14,7 @@
 use serde_json::{Value, json};
 
 use super::message::Message;
-use super::topic::Topic;
+use crate::model::topic::Topic;
 
 /// Characters of a subject kept (mail clients cut long ones anyway).
 pub const SUBJECT_CHARS: usize = 200;

@@ -7,11 +7,10 @@
 
 use super::message::{Context, DeploymentFacts, message};
 use super::payload;
-use super::topic::Topic;
 use crate::config::Fleet;
 use crate::model::DeploymentKind;
 use crate::model::event::EventKind;
-use crate::rollout::worker::StoredPlan;
+use crate::model::topic::Topic;
 use crate::store::{Event, NewNotification, Store, StoreError};
 
 /// Events read per transaction.
@@ -42,8 +41,7 @@ pub fn plan(fleet: &Fleet, store: &Store, event: &Event) -> Vec<NewNotification>
         .and_then(|id| store.deployment(id).ok().flatten());
     let started_ms = row.as_ref().map(|d| d.started_at_ms);
     let deployment = row.map(|d| {
-        let rollback = serde_json::from_value::<StoredPlan>(d.plan.clone())
-            .is_ok_and(|p| p.kind == DeploymentKind::Rollback);
+        let rollback = d.kind() == DeploymentKind::Rollback;
         DeploymentFacts {
             id: d.id,
             from: d.from_version,

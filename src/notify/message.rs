@@ -15,13 +15,13 @@
 
 use serde::Serialize;
 
-use super::topic::Topic;
 use crate::config::{AutoRollback, Secrets, format_duration};
 use crate::error::Code;
 use crate::model::DeploymentKind;
 use crate::model::event::EventKind;
 use crate::model::evidence::{Evidence, GateOutcome};
 use crate::model::incident::IncidentCause;
+use crate::model::topic::Topic;
 
 /// How bad it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -13,7 +13,8 @@
 //! lapses and the next notifier sends it. Delivery is at least once (see
 //! `store::outbox`); receivers tell a repeat by `X-Rollguard-Delivery`.
 //!
-//! - [`topic`]: the names `on = [...]` takes, and which event is which.
+//! - [`topic`] (kept in [`crate::model::topic`], as config reads it too):
+//!   the names `on = [...]` takes, and which event is which.
 //! - [`message`]: what a notification says (pure).
 //! - [`payload`]: each receiver type's body (pure).
 //! - [`email`]: an email's subject, thread headers and text (pure).
@@ -39,7 +40,8 @@ pub mod sender;
 pub mod signature;
 pub mod smtp;
 pub mod stream;
-pub mod topic;
+
+pub use crate::model::topic;
 
 pub use sender::Notifier;
 pub use stream::Stream;

@@ -13,8 +13,8 @@
 use serde_json::{Value, json};
 
 use super::message::{Message, Severity};
-use super::topic::Topic;
 use crate::config::ReceiverKind;
+use crate::model::topic::Topic;
 
 /// The version of the webhook body, its `version` field.
 pub const WEBHOOK_VERSION: u32 = 1;

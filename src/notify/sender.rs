@@ -115,7 +115,7 @@ fn token() -> String {
         "{}:{}:{}",
         crate::host::hostname(),
         std::process::id(),
-        crate::monitor::lease::token()
+        crate::host::token()
     )
 }
 

@@ -32,8 +32,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
-use super::topic::Topic;
 use crate::config::{Fleet, Receiver, ReceiverKind};
+use crate::model::topic::Topic;
 use crate::store::{Event, SharedStore, with_store};
 
 /// Events a client may fall behind before it is disconnected.

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use super::{Outcome, Target};
 use crate::config::{CommandProbe, format_duration};
-use crate::exec::{ExecError, Executor, shell};
+use crate::exec::{ExecError, Executor};
 use crate::model::ErrorKind;
+use crate::shell;
 
 /// Runs one command probe within `timeout`.
 pub async fn run(

@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use super::{Outcome, Target};
 use crate::config::DockerProbe;
-use crate::exec::{Executor, shell};
+use crate::exec::Executor;
 use crate::model::ErrorKind;
+use crate::shell;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]

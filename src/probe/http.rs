@@ -8,12 +8,12 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use super::condition::Response;
 use super::http1::{self, Connections, Failure};
 use super::{MAX_BODY, Outcome, Target};
+use crate::condition::Response;
 use crate::config::{HttpProbe, HttpTarget, format_duration};
-use crate::exec::shell;
 use crate::model::ErrorKind;
+use crate::shell;
 
 /// The `User-Agent` of every probe that does not set its own.
 const USER_AGENT: &str = concat!("rollguard/", env!("CARGO_PKG_VERSION"));
@@ -455,8 +455,8 @@ fn last_part(chain: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::condition::Condition;
     use crate::config::StatusRange;
-    use crate::probe::condition::Condition;
 
     fn probe(conditions: &[&str]) -> HttpProbe {
         HttpProbe {

@@ -11,13 +11,16 @@
 //! first, so a cut never leaves half a secret.
 
 pub mod command;
-pub mod condition;
 pub mod docker;
 pub mod http;
 pub mod http1;
 pub mod prometheus;
 pub mod scheduler;
 pub mod tcp;
+
+/// The condition language, at its old place (it is a leaf of its own:
+/// [`crate::condition`]).
+pub use crate::condition;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,11 +89,11 @@ impl Target<'_> {
     }
 
     /// A prometheus probe's `query` with this target's values filled in
-    /// (see [`prometheus::fill`]).
-    pub fn query(&self, query: &str) -> Result<String, prometheus::FillError> {
+    /// (see [`crate::promql::fill`]).
+    pub fn query(&self, query: &str) -> Result<String, crate::promql::FillError> {
         let vars = self.vars();
         let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        prometheus::fill(query, &vars)
+        crate::promql::fill(query, &vars)
     }
 
     /// The host address as it goes into a URL (IPv6 in brackets).

@@ -14,7 +14,6 @@ use super::timeline::{self, Subject};
 use crate::config::Fleet;
 use crate::error::{Code, UserError};
 use crate::model::now_ms;
-use crate::rollout::lock::store_error;
 use crate::store::{Store, StoreError};
 
 /// `rollguard report` options.
@@ -57,7 +56,7 @@ fn open_existing(db: &Path) -> Result<Option<Store>, UserError> {
     match Store::open_read_only(db) {
         Ok(store) => Ok(Some(store)),
         Err(StoreError::NoHistory { .. }) => Ok(None),
-        Err(e) => Err(store_error(e)),
+        Err(e) => Err(UserError::from(e)),
     }
 }
 
@@ -89,15 +88,17 @@ fn run_report(fleet: Option<&Fleet>, db: &Path, args: &ReportArgs) -> Result<(),
     let window = args.since.window(now);
     let mut apps: Vec<(String, bool)> = match &args.app {
         Some(name) if configured(name).is_some() => vec![(name.clone(), true)],
-        Some(name) if store.knows_app(name).map_err(store_error)? => vec![(name.clone(), true)],
+        Some(name) if store.knows_app(name).map_err(UserError::from)? => vec![(name.clone(), true)],
         Some(name) => {
-            let names = store.known_apps(fleet_names(fleet)).map_err(store_error)?;
+            let names = store
+                .known_apps(fleet_names(fleet))
+                .map_err(UserError::from)?;
             return Err(UserError::unknown_app(name, &names));
         }
         None => fleet_names(fleet).into_iter().map(|n| (n, true)).collect(),
     };
     if args.app.is_none() {
-        for a in store.history_apps().map_err(store_error)? {
+        for a in store.history_apps().map_err(UserError::from)? {
             if !apps.iter().any(|(n, _)| *n == a) {
                 // Only the history knows it: shown when it has something.
                 apps.push((a, false));
@@ -110,7 +111,8 @@ fn run_report(fleet: Option<&Fleet>, db: &Path, args: &ReportArgs) -> Result<(),
         let uncounted = configured(&app)
             .map(|a| a.uncounted_probes())
             .unwrap_or_default();
-        let history = availability::load(&store, &app, window, &uncounted).map_err(store_error)?;
+        let history =
+            availability::load(&store, &app, window, &uncounted).map_err(UserError::from)?;
         if !always && history.is_empty() {
             continue;
         }

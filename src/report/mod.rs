@@ -84,7 +84,7 @@ impl Since {
                 format!("the last {}h", d.as_secs() / 3600)
             }
             Since::Ago(d) => format!("the last {}", crate::config::format_duration(d)),
-            Since::At(ms) => format!("the time since {}", crate::rollout::lock::local_time(ms)),
+            Since::At(ms) => format!("the time since {}", crate::clock::local_time(ms)),
         }
     }
 }

@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::availability::{AppReport, Latency, Outage, Results};
 use super::{Since, Window};
+use crate::clock::local_time;
 use crate::model::Outcome;
 use crate::printable::printable;
-use crate::rollout::lock::local_time;
 
 /// The version of the `--json` document, its `version` field.
 pub const JSON_VERSION: u32 = 1;

@@ -18,7 +18,6 @@
 use std::fmt;
 
 use crate::error::{Code, UserError};
-use crate::rollout::lock::store_error;
 use crate::store::{Deployment, Event, FailureSpan, Incident, InstanceChange, Store, StoreError};
 
 pub use super::postmortem::render;
@@ -151,7 +150,7 @@ pub fn load(store: &Store, subject: Subject, now_ms: i64) -> Result<Option<Rows>
 /// The Markdown timeline of `subject`, read from `store` now. An
 /// incident or deployment the history does not hold is `E_USAGE`.
 pub fn timeline(store: &Store, subject: Subject) -> Result<String, UserError> {
-    match load(store, subject, crate::model::now_ms()).map_err(store_error)? {
+    match load(store, subject, crate::model::now_ms()).map_err(UserError::from)? {
         Some(rows) => Ok(render(&rows)),
         None => Err(unknown(subject)),
     }

@@ -16,10 +16,11 @@ use serde_json::{Value, json};
 use super::consent::{self, ConsentArgs};
 use super::engine::Outcome;
 use super::gate::GateOutcome;
-use super::lock::{self, clock_time, store_error};
+use super::lock;
 use super::preflight::Preflight;
 use super::report;
 use super::service::{self, DeployRequest, RecoverMode, RollbackCheck, RollbackRequest, Started};
+use crate::clock::{clock_time, local_time};
 use crate::config::{Fleet, Strategy};
 use crate::error::{Code, UserError};
 use crate::model::{Verb, Version};
@@ -209,7 +210,7 @@ fn emit(text: &str) -> u8 {
 
 /// Opens the store for a command that writes.
 fn open(db: &Path) -> Result<Store, UserError> {
-    Store::open(db).map_err(store_error)
+    Store::open(db).map_err(UserError::from)
 }
 
 /// Opens the store for a command that only reads: an existing history is
@@ -217,11 +218,11 @@ fn open(db: &Path) -> Result<Store, UserError> {
 /// system); a missing one reads as an empty history, created nowhere.
 fn open_for_reading(db: &Path) -> Result<Store, UserError> {
     if db.exists() {
-        Store::open_read_only(db).map_err(store_error)
+        Store::open_read_only(db).map_err(UserError::from)
     } else {
         // No history yet: nothing to read, and nothing is created (a
         // read-only file system works too).
-        Store::empty(db).map_err(store_error)
+        Store::empty(db).map_err(UserError::from)
     }
 }
 
@@ -387,7 +388,8 @@ pub(crate) fn progress_text(e: &crate::store::Event) -> Option<String> {
                     who.push(&ev.instance);
                 }
             }
-            let spent = super::gate::budget_words(outcome)
+            let spent = outcome
+                .budget_words()
                 .map(|b| format!(" · {b}"))
                 .unwrap_or_default();
             format!("healthy: {} ({elapsed_ms} ms){spent}", who.join(", "))
@@ -400,7 +402,7 @@ pub(crate) fn progress_text(e: &crate::store::Event) -> Option<String> {
             Some(v) => format!("restored {instance} to {v}"),
             None => format!("stopped the new version on {instance} ({side} side)"),
         },
-        K::GateFailed(outcome) => match super::gate::budget_words(outcome) {
+        K::GateFailed(outcome) => match outcome.budget_words() {
             Some(b) => format!("gate failed: {reason} ({b})"),
             None => format!("gate failed: {reason}"),
         },
@@ -447,7 +449,10 @@ pub async fn follow(store: &Store, id: i64, worker_pid: u32, json_out: bool) -> 
     let mut after = 0;
     let started = std::time::Instant::now();
     let print_new = |after: &mut i64| -> Result<(), UserError> {
-        for e in store.deployment_events(id, *after).map_err(store_error)? {
+        for e in store
+            .deployment_events(id, *after)
+            .map_err(UserError::from)?
+        {
             *after = (*after).max(e.id);
             if !json_out && let Some(line) = progress_line(&e) {
                 println!("{line}");
@@ -467,7 +472,7 @@ pub async fn follow(store: &Store, id: i64, worker_pid: u32, json_out: bool) -> 
                     format!("deployment {id} is no longer in the history"),
                 ));
             }
-            Err(e) => return fail(&store_error(e)),
+            Err(e) => return fail(&UserError::from(e)),
         };
         if row.ended_at_ms.is_some() {
             // Print what arrived with the end.
@@ -628,7 +633,7 @@ fn running(
 ) -> Result<crate::store::Deployment, UserError> {
     let active = store
         .unfinished_deployments(Some(app))
-        .map_err(store_error)?;
+        .map_err(UserError::from)?;
     let Some(d) = active.into_iter().next() else {
         let none = UserError::new(
             Code::NoRollout,
@@ -696,15 +701,17 @@ async fn app_status(
     app: &crate::config::App,
     execs: &crate::exec::Executors,
 ) -> Result<Value, UserError> {
-    let lock = store.lock(&app.name).map_err(store_error)?;
+    let lock = store.lock(&app.name).map_err(UserError::from)?;
     let active = store
         .unfinished_deployments(Some(&app.name))
-        .map_err(store_error)?;
-    let last = store.deployments(Some(&app.name), 1).map_err(store_error)?;
-    let states = store.instance_states(&app.name).map_err(store_error)?;
+        .map_err(UserError::from)?;
+    let last = store
+        .deployments(Some(&app.name), 1)
+        .map_err(UserError::from)?;
+    let states = store.instance_states(&app.name).map_err(UserError::from)?;
     let good = store
         .last_good_release(&app.name, None)
-        .map_err(store_error)?;
+        .map_err(UserError::from)?;
     let interrupted = active.iter().any(|d| {
         lock.as_ref()
             .is_none_or(|l| l.deployment_id != Some(d.id) || lock::breakable(l).is_some())
@@ -728,7 +735,7 @@ async fn app_status(
     // runs there is asked of the driver, since a change may be half done.
     let mut touched = Vec::new();
     if let Some(d) = active.first() {
-        for c in store.changes(d.id).map_err(store_error)? {
+        for c in store.changes(d.id).map_err(UserError::from)? {
             let side = c
                 .detail
                 .as_ref()
@@ -799,7 +806,7 @@ async fn app_status(
 pub async fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
     let mut o = String::new();
     let apps: Vec<&crate::config::App> = match &args.app {
-        Some(name) => match service::app_index(fleet, name) {
+        Some(name) => match fleet.app_index(name) {
             Ok(i) => vec![&fleet.apps[i]],
             Err(e) => return fail(&e),
         },
@@ -898,10 +905,10 @@ pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
     };
     let rows = match store.deployments(args.app.as_deref(), args.limit) {
         Ok(r) => r,
-        Err(e) => return fail(&store_error(e)),
+        Err(e) => return fail(&UserError::from(e)),
     };
     if let (Some(name), Some(fleet), true) = (&args.app, fleet, rows.is_empty())
-        && let Err(e) = service::app_index(fleet, name)
+        && let Err(e) = fleet.app_index(name)
     {
         return fail(&e);
     }
@@ -931,7 +938,7 @@ pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
         "BY"
     );
     for r in &reports {
-        let started = lock::local_time(r.started_at_ms);
+        let started = local_time(r.started_at_ms);
         let reason = r.reason.as_deref().unwrap_or("-");
         let reason = if r.kind == crate::model::DeploymentKind::Rollback {
             reason.strip_prefix("rollback: ").unwrap_or(reason)
@@ -983,7 +990,7 @@ pub async fn rollback(fleet: &Fleet, db: &Path, args: &RollbackArgs) -> u8 {
 }
 
 async fn rollback_inner(fleet: &Fleet, db: &Path, args: &RollbackArgs) -> Result<u8, UserError> {
-    let index = service::app_index(fleet, &args.app)?;
+    let index = fleet.app_index(&args.app)?;
     consent::check(&args.app, fleet.apps[index].protected, &args.consent)?;
     if args.reason.trim().is_empty() {
         return Err(UserError::new(
@@ -1050,7 +1057,7 @@ fn unknown_app(store: &Store, fleet: Option<&Fleet>, app: &str, e: UserError) ->
         .flat_map(|f| f.apps.iter().map(|a| a.name.clone()));
     match store.known_apps(configured) {
         Ok(known) => UserError::unknown_app(app, &known),
-        Err(se) => store_error(se),
+        Err(se) => UserError::from(se),
     }
 }
 

@@ -51,9 +51,9 @@ use tokio::time::Instant;
 
 use crate::config::{App, Fleet, Health, Require};
 use crate::driver::Side;
-use crate::health::{FailureBudget, ProbeCounter};
+use crate::health::ProbeCounter;
 pub use crate::model::evidence::{Evidence, FailRule, GateOutcome, Sample};
-use crate::model::{ProbeResult, Verdict};
+use crate::model::{FailureBudget, ProbeResult, Verdict};
 use crate::probe::{Prober, Target};
 
 /// One slot under the gate: an instance index and a side.
@@ -72,34 +72,6 @@ pub enum GateMode {
         /// How long to watch.
         length: Duration,
     },
-}
-
-/// How much of its failure budget a gate spent, for progress lines and the
-/// console: the probe that spent the largest share, e.g. "health on web-2:
-/// 2 of 3 failures". `None` when no probe failed.
-pub fn budget_words(outcome: &GateOutcome) -> Option<String> {
-    let entries: &[Evidence] = match outcome {
-        GateOutcome::Passed { evidence, .. } | GateOutcome::Deadline { evidence, .. } => evidence,
-        GateOutcome::Failed { evidence } => std::slice::from_ref(evidence),
-        GateOutcome::Cancelled => return None,
-    };
-    let mut worst: Option<(&Evidence, FailureBudget)> = None;
-    for e in entries.iter().filter(|e| e.failures > 0) {
-        let spent = FailureBudget {
-            failures: e.failures,
-            max_failures: e.max_failures.max(1),
-        };
-        // f/m > wf/wm, without division; the first of equals stays.
-        let more = |w: &FailureBudget| {
-            u64::from(spent.failures) * u64::from(w.max_failures)
-                > u64::from(w.failures) * u64::from(spent.max_failures)
-        };
-        if worst.as_ref().is_none_or(|(_, w)| more(w)) {
-            worst = Some((e, spent));
-        }
-    }
-    let (e, budget) = worst?;
-    Some(format!("{} on {}: {budget}", e.probe, e.instance))
 }
 
 /// What the results of one window add up to for one probe on one slot.
@@ -785,49 +757,6 @@ mod tests {
     }
 
     #[test]
-    fn budget_words_name_the_probe_that_spent_the_most() {
-        let entry = |instance: &str, failures: u32, max_failures: u32| Evidence {
-            instance: instance.into(),
-            probe: "health".into(),
-            failures,
-            max_failures,
-            ..evidence_of(&tracks(&health(1, 2, None), &ONE, 1)[0])
-        };
-        let json = |o: &GateOutcome| serde_json::to_value(o).unwrap();
-        let failed = GateOutcome::Failed {
-            evidence: Evidence {
-                rule: Some(FailRule::Budget),
-                reason: Some("2 of 2 failures in the window".into()),
-                ..entry("web-2", 2, 2)
-            },
-        };
-        assert_eq!(json(&failed)["rule"], "budget", "stored flat");
-        assert_eq!(
-            budget_words(&failed).as_deref(),
-            Some("health on web-2: 2 of 2 failures")
-        );
-        // 2 of 5 is a smaller share than 1 of 2.
-        let passed = GateOutcome::Passed {
-            elapsed_ms: 900,
-            evidence: vec![
-                entry("web-1", 0, 3),
-                entry("web-2", 2, 5),
-                entry("web-3", 1, 2),
-            ],
-        };
-        assert_eq!(
-            budget_words(&passed).as_deref(),
-            Some("health on web-3: 1 of 2 failures")
-        );
-        let clean = GateOutcome::Passed {
-            elapsed_ms: 900,
-            evidence: vec![entry("web-1", 0, 3)],
-        };
-        assert_eq!(budget_words(&clean), None);
-        assert_eq!(budget_words(&GateOutcome::Cancelled), None);
-    }
-
-    #[test]
     fn with_require_any_a_slot_fails_when_every_probe_failed() {
         let h = Health {
             require: Require::Any,
@@ -874,8 +803,8 @@ mod tests {
 
     #[test]
     fn a_comparison_is_one_track_and_only_with_an_old_side() {
+        use crate::condition::Condition;
         use crate::config::{NoData, Probe, ProbeKind, PromAuth, PrometheusProbe};
-        use crate::probe::condition::Condition;
         let prom = |name: &str, condition: &str| Probe {
             name: name.into(),
             timeout: Duration::from_secs(1),

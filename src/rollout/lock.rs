@@ -97,7 +97,7 @@ pub fn locked_error(app: &str, lock: &Lock) -> UserError {
             lock.owner_user,
             lock.owner_host,
             lock.owner_pid,
-            clock_time(lock.acquired_ms),
+            crate::clock::clock_time(lock.acquired_ms),
             lock.reason
         ),
     );
@@ -139,7 +139,7 @@ pub fn take(
     match store.try_lock(app, owner, reason, deployment) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(lock)) => Err(locked_error(app, &lock)),
-        Err(e) => Err(store_error(e)),
+        Err(e) => Err(UserError::from(e)),
     }
 }
 
@@ -157,7 +157,7 @@ pub fn break_abandoned(
     actor: &str,
     why: &str,
 ) -> Result<Option<Lock>, UserError> {
-    let Some(lock) = store.lock(app).map_err(store_error)? else {
+    let Some(lock) = store.lock(app).map_err(UserError::from)? else {
         return Ok(None);
     };
     let Some(stale) = breakable(&lock) else {
@@ -166,7 +166,7 @@ pub fn break_abandoned(
             live_because(&lock)
         )));
     };
-    store.break_lock(app).map_err(store_error)?;
+    store.break_lock(app).map_err(UserError::from)?;
     store
         .record(
             app,
@@ -177,36 +177,8 @@ pub fn break_abandoned(
                 lock: crate::store::lock_evidence(&lock),
             },
         )
-        .map_err(store_error)?;
+        .map_err(UserError::from)?;
     Ok(Some(lock))
-}
-
-/// A store error as the user sees it (`E_STORE`, with the store's hint).
-pub fn store_error(e: StoreError) -> UserError {
-    UserError::new(Code::Store, e.message()).hint(e.hint())
-}
-
-/// `YYYY-MM-DD HH:MM:SS` local time of `ms` (as `history` and `events`
-/// print it), or `?`.
-pub fn local_time(ms: i64) -> String {
-    local(ms, "%Y-%m-%d %H:%M:%S")
-}
-
-/// `MM-DD HH:MM:SS` local time of `ms` (the console's History), or `?`.
-pub fn day_time(ms: i64) -> String {
-    local(ms, "%m-%d %H:%M:%S")
-}
-
-/// `HH:MM:SS` local time of `ms`, or `?`.
-pub fn clock_time(ms: i64) -> String {
-    local(ms, "%H:%M:%S")
-}
-
-/// The local time of `ms` in `format`, or `?` when `ms` is no time.
-fn local(ms: i64, format: &str) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&chrono::Local).format(format).to_string())
-        .unwrap_or_else(|| "?".into())
 }
 
 #[cfg(test)]

@@ -209,9 +209,7 @@ pub fn driver_error(e: DriverError) -> UserError {
 /// main). A store that cannot be read is an error, never "all main".
 pub fn live_sides(fleet: &Fleet, app: usize, store: &Store) -> Result<Vec<Side>, UserError> {
     let a = &fleet.apps[app];
-    let states = store
-        .instance_states(&a.name)
-        .map_err(super::lock::store_error)?;
+    let states = store.instance_states(&a.name).map_err(UserError::from)?;
     Ok(a.instances
         .iter()
         .map(|inst| {
@@ -236,7 +234,7 @@ pub fn recorded_versions(
 ) -> Result<Vec<Option<Version>>, UserError> {
     let states = store
         .instance_states(&fleet.apps[app].name)
-        .map_err(super::lock::store_error)?;
+        .map_err(UserError::from)?;
     Ok(fleet.apps[app]
         .instances
         .iter()
@@ -262,7 +260,7 @@ pub async fn check(
     strategy: Option<Strategy>,
     way_back: bool,
 ) -> Result<Preflight, UserError> {
-    let app_idx = super::service::app_index(fleet, app_name)?;
+    let app_idx = fleet.app_index(app_name)?;
     let app = &fleet.apps[app_idx];
     let driver = Driver::for_app(app).map_err(driver_error)?;
     let live = live_sides(fleet, app_idx, store)?;

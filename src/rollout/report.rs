@@ -7,7 +7,6 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::lock::store_error;
 use super::plan::Stage;
 use crate::error::UserError;
 use crate::model::event::EventKind;
@@ -110,7 +109,7 @@ pub struct DeploymentReport {
 
 /// The report of deployment `id`, or `None` when there is none.
 pub fn read(store: &Store, id: i64) -> Result<Option<DeploymentReport>, UserError> {
-    let Some(d) = store.deployment(id).map_err(store_error)? else {
+    let Some(d) = store.deployment(id).map_err(UserError::from)? else {
         return Ok(None);
     };
     let ended = d.ended_at_ms.is_some();
@@ -126,7 +125,7 @@ pub fn read(store: &Store, id: i64) -> Result<Option<DeploymentReport>, UserErro
         .unwrap_or_default();
     let batches = store
         .batches(id)
-        .map_err(store_error)?
+        .map_err(UserError::from)?
         .into_iter()
         .map(|b| BatchReport {
             index: b.idx,
@@ -145,8 +144,8 @@ pub fn read(store: &Store, id: i64) -> Result<Option<DeploymentReport>, UserErro
                 .and_then(|i| stages.get(i).cloned().flatten()),
         })
         .collect();
-    let changes = store.changes(id).map_err(store_error)?;
-    let mut events = store.deployment_events(id, 0).map_err(store_error)?;
+    let changes = store.changes(id).map_err(UserError::from)?;
+    let mut events = store.deployment_events(id, 0).map_err(UserError::from)?;
     let typed: Vec<Option<EventKind>> = events.iter().map(|e| e.typed().ok()).collect();
     // Each payload in the form this version writes, whatever version
     // wrote it: a gate's evidence flat, never nested in its outcome.
@@ -181,12 +180,7 @@ pub fn read(store: &Store, id: i64) -> Result<Option<DeploymentReport>, UserErro
         }),
         _ => None,
     });
-    let kind = d
-        .plan
-        .get("kind")
-        .and_then(Value::as_str)
-        .and_then(DeploymentKind::parse)
-        .unwrap_or(DeploymentKind::Deploy);
+    let kind = d.kind();
     Ok(Some(DeploymentReport {
         id: d.id,
         app: d.app,

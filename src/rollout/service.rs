@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::decide::{self, Recovery};
-use super::lock::{self, store_error};
+use super::lock;
 use super::plan::{Stage, strategy_name};
 use super::preflight::{self, Preflight};
 use super::worker::{self, StoredPlan};
@@ -62,19 +62,6 @@ pub struct Started {
     pub superseded: Vec<i64>,
 }
 
-/// The app's index in the fleet, or `E_USAGE` naming the apps there are.
-pub fn app_index(fleet: &Fleet, name: &str) -> Result<usize, UserError> {
-    fleet
-        .apps
-        .iter()
-        .position(|a| a.name == name)
-        .ok_or_else(|| {
-            let names: Vec<_> = fleet.apps.iter().map(|a| a.name.as_str()).collect();
-            UserError::new(Code::Usage, format!("no app named \"{name}\""))
-                .hint(format!("apps: {}", names.join(", ")))
-        })
-}
-
 /// Plans `req` and runs every check before anything moves. Fails fast on a
 /// held lock (unless it is to be broken); `way_back = false` (a forced
 /// manual rollback) skips the check that what runs now could be restored.
@@ -84,8 +71,8 @@ pub async fn preflight(
     req: &DeployRequest,
     way_back: bool,
 ) -> Result<Preflight, UserError> {
-    app_index(fleet, &req.app)?;
-    if let Some(held) = store.lock(&req.app).map_err(store_error)? {
+    fleet.app_index(&req.app)?;
+    if let Some(held) = store.lock(&req.app).map_err(UserError::from)? {
         let abandoned = lock::breakable(&held);
         if !req.break_lock || abandoned.is_none() {
             let e = lock::locked_error(&req.app, &held);
@@ -133,7 +120,7 @@ pub fn start(
     // The lock to break, as judged now; the start's transaction breaks it
     // only if it is still that lock, and refuses any lock held otherwise.
     let held = if req.break_lock {
-        store.lock(&app.name).map_err(store_error)?
+        store.lock(&app.name).map_err(UserError::from)?
     } else {
         None
     };
@@ -217,7 +204,7 @@ pub fn start(
         } else {
             "nothing was started; free the disk or fix the database, then deploy again"
         };
-        store_error(e).hint(then)
+        UserError::from(e).hint(then)
     })? {
         Ok(w) => w,
         Err(held) => return Err(lock::locked_error(&app.name, &held)),
@@ -344,7 +331,7 @@ impl TargetSpec {
                 )
                 .hint("see the ID column of `rollguard history`")
             })?;
-            return match store.deployment(id).map_err(store_error)? {
+            return match store.deployment(id).map_err(UserError::from)? {
                 Some(d) if d.app == app => Ok(TargetSpec::Deployment { id }),
                 Some(d) => Err(UserError::new(
                     Code::Usage,
@@ -359,7 +346,7 @@ impl TargetSpec {
             && let Ok(id) = to.parse::<i64>()
             && store
                 .deployment(id)
-                .map_err(store_error)?
+                .map_err(UserError::from)?
                 .is_some_and(|d| d.app == app)
         {
             return Ok(TargetSpec::Deployment { id });
@@ -446,7 +433,7 @@ pub async fn check_rollback(
     store: &Store,
     req: &RollbackRequest,
 ) -> Result<RollbackCheck, UserError> {
-    let app_idx = app_index(fleet, &req.app)?;
+    let app_idx = fleet.app_index(&req.app)?;
     let app = &fleet.apps[app_idx];
     let driver = Driver::for_app(app).map_err(preflight::driver_error)?;
     let live = preflight::live_sides(fleet, app_idx, store)?;
@@ -496,7 +483,7 @@ async fn rollback_checks(
         TargetSpec::Deployment { id } => {
             let d = store
                 .deployment(id)
-                .map_err(store_error)?
+                .map_err(UserError::from)?
                 .ok_or_else(|| UserError::new(Code::Usage, format!("no deployment {id}")))?;
             let v = Version::parse(&d.to_version).map_err(|e| {
                 UserError::new(
@@ -515,7 +502,7 @@ async fn rollback_checks(
             let except = (current.len() == 1).then(|| current[0].to_string());
             let good = store
                 .last_good_release(&app.name, except.as_deref())
-                .map_err(store_error)?
+                .map_err(UserError::from)?
                 .and_then(|r| Version::parse(&r.version).ok());
             let Some(v) = good else {
                 return Err(UserError::new(
@@ -530,7 +517,7 @@ async fn rollback_checks(
     };
     let release = store
         .release(&app.name, target.as_str())
-        .map_err(store_error)?;
+        .map_err(UserError::from)?;
     let mut missing = Vec::new();
     for (i, inst) in app.instances.iter().enumerate() {
         let Some(exec) = execs.get(&inst.host) else {
@@ -557,7 +544,7 @@ async fn rollback_checks(
             check: "was_healthy",
             ok: healthy_at.is_some(),
             detail: match healthy_at {
-                Some(t) => format!("{target} was healthy at {}", lock::clock_time(t)),
+                Some(t) => format!("{target} was healthy at {}", crate::clock::clock_time(t)),
                 None => format!("{target} was never seen healthy"),
             },
         },
@@ -658,7 +645,7 @@ pub fn recover(
         Some(how),
         &EventKind::RecoverRequested,
     ) {
-        let mut err = store_error(e).hint("nothing was started");
+        let mut err = UserError::from(e).hint("nothing was started");
         if let Err(u) = store.unlock(app, owner) {
             err.message = format!(
                 "{}; the lock of {app} could not be released: {u}",
@@ -699,7 +686,7 @@ pub fn send(
     if let Some(shown) = deployment
         && active.as_ref().is_none_or(|d| d.id != shown)
     {
-        let ended = store.deployment(shown).map_err(store_error)?;
+        let ended = store.deployment(shown).map_err(UserError::from)?;
         let mut said = match ended.as_ref().and_then(|d| d.outcome.as_deref()) {
             Some(outcome) => format!(
                 "deployment {shown} of {app} has ended ({})",
@@ -742,7 +729,7 @@ pub fn send(
     }
     store
         .send_command(app, Some(d.id), verb.as_str(), actor, reason)
-        .map_err(store_error)?;
+        .map_err(UserError::from)?;
     Ok(d.id)
 }
 
@@ -786,6 +773,6 @@ fn newest_unfinished(
 ) -> Result<Option<crate::store::Deployment>, UserError> {
     let mut active = store
         .unfinished_deployments(Some(app))
-        .map_err(store_error)?;
+        .map_err(UserError::from)?;
     Ok((!active.is_empty()).then(|| active.swap_remove(0)))
 }

@@ -31,7 +31,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::engine::{Engine, Finished, Signal};
-use super::lock::{self, store_error};
+use super::lock;
 use super::plan::Plan;
 use crate::config::{self, Fleet};
 use crate::driver::{Driver, Side};
@@ -45,7 +45,9 @@ use crate::store::{LockOwner, Store};
 /// What a deployment row's `plan` column holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoredPlan {
-    /// A deploy, or a manual rollback (`rollguard rollback`).
+    /// A deploy, or a manual rollback (`rollguard rollback`). Read alone,
+    /// by its name and with the same default, by
+    /// [`Deployment::kind`](crate::store::Deployment::kind).
     #[serde(default = "deploy_kind")]
     pub kind: DeploymentKind,
     /// The plan.
@@ -161,10 +163,10 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
     if let Err(e) = announce(deployment, mode) {
         return Err(cannot_log(db, deployment, mode, &e));
     }
-    let store = Store::open(db).map_err(store_error)?;
+    let store = Store::open(db).map_err(UserError::from)?;
     let row = store
         .deployment(deployment)
-        .map_err(store_error)?
+        .map_err(UserError::from)?
         .ok_or_else(|| UserError::new(Code::Usage, format!("no deployment {deployment}")))?;
     let stored: StoredPlan = serde_json::from_value(row.plan.clone()).map_err(|e| {
         UserError::new(
@@ -206,7 +208,9 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
         .hint("put the config back as it was to recover this rollout"));
     }
     let me = lock::me();
-    store.set_lock_owner(&app_name, &me).map_err(store_error)?;
+    store
+        .set_lock_owner(&app_name, &me)
+        .map_err(UserError::from)?;
     let driver = Driver::for_app(&fleet.apps[app_idx]).map_err(super::preflight::driver_error)?;
     let prober = Arc::new(Prober::new(&fleet).map_err(|e| UserError::new(Code::Exec, e))?);
     // This rollout's notifications go out even when no console or agent

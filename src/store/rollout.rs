@@ -34,7 +34,7 @@ use serde_json::Value;
 use super::queries::{event_from_row, int, limit_param, opt_text, real, text};
 use super::{Event, Store, StoreError, schema};
 use crate::model::event::EventKind;
-use crate::model::{BatchState, Outcome, now_ms};
+use crate::model::{BatchState, DeploymentKind, Outcome, now_ms};
 
 /// One rollout or rollback of an app.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -65,6 +65,19 @@ pub struct Deployment {
     pub plan: Value,
     /// Warnings given before or during the deployment, oldest first.
     pub warnings: Vec<String>,
+}
+
+impl Deployment {
+    /// What the row is, as its plan's `kind` says: a deploy unless it
+    /// names a manual rollback (rows from before the kind was stored are
+    /// deploys).
+    pub fn kind(&self) -> DeploymentKind {
+        self.plan
+            .get("kind")
+            .and_then(Value::as_str)
+            .and_then(DeploymentKind::parse)
+            .unwrap_or(DeploymentKind::Deploy)
+    }
 }
 
 /// One batch (rolling) or step (canary) of a deployment.

@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use super::{Routing, Server, TrafficError};
 use crate::config::{CommandTraffic, Fleet};
-use crate::exec::{Executor, shell};
+use crate::exec::Executor;
+use crate::shell;
 
 /// How long one hook may run.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(300);
@@ -172,7 +173,7 @@ impl CommandHooks {
 mod tests {
     use super::*;
     use crate::config::Host;
-    use crate::driver::Side;
+    use crate::model::Side;
 
     fn server(instance: &str, weight: Option<u32>) -> Server {
         Server {

@@ -35,7 +35,8 @@ use tokio::time::Instant;
 
 use super::{Routing, Server, TrafficError};
 use crate::config::{Fleet, HaproxyTraffic};
-use crate::exec::{Executor, shell};
+use crate::exec::Executor;
+use crate::shell;
 
 /// How long one runtime API command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);

@@ -16,8 +16,8 @@ pub mod nginx;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Fleet, Traffic as TrafficConfig};
-use crate::driver::Side;
 use crate::exec::{ExecError, Executors};
+use crate::model::Side;
 
 /// One server of an app's upstream/backend.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

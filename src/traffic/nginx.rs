@@ -54,7 +54,8 @@ use tokio::time::Instant;
 
 use super::{Routing, Server, TrafficError};
 use crate::config::{Fleet, NginxTraffic, Traffic as TrafficConfig};
-use crate::exec::{Executor, Output, shell};
+use crate::exec::{Executor, Output};
+use crate::shell;
 
 /// How long reading or writing the upstream file may take.
 const FILE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -514,7 +515,7 @@ fn master_reloaded(now: &[Proc], master: u32, old: &HashSet<u32>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::Side;
+    use crate::model::Side;
 
     fn server(instance: &str, port: u16, weight: Option<u32>) -> Server {
         Server {

@@ -21,15 +21,16 @@ use super::components::{
     Press, TextInput,
 };
 use super::control::{self, Verb};
-use super::keymap::{Action, Keymap};
+use super::keymap::Keymap;
 use super::load::{Load, Loaded, ReportOf};
 use super::mode::{COMMAND_MAX, FILTER_MAX, Mode, Pending};
 use super::mouse;
 use super::prepare::Intent;
 use super::queue::Arrival;
-use super::state::FleetState;
 use super::theme::Theme;
+use crate::keys::Action;
 use crate::rollout::watch::ActiveRollout;
+use crate::state::FleetState;
 
 /// How long the footer shows a notice.
 pub const NOTICE_MS: i64 = 5_000;

@@ -12,7 +12,7 @@ use ratatui::widgets::Paragraph;
 
 use super::app::App;
 use super::mode::Mode;
-use super::state::FleetState;
+use crate::state::FleetState;
 
 /// Draws the footer into `area` (one line).
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {

@@ -1,12 +1,12 @@
 //! The interactive console, built like gitui and oxker. Data state
-//! ([`FleetState`], fed by the prober) is kept apart from view state
-//! ([`App`]); [`run`] owns the terminal.
+//! ([`FleetState`], a layer of its own below the monitor: [`crate::state`])
+//! is kept apart from view state ([`App`]); [`run`] owns the terminal.
 //!
 //! | file | holds |
 //! |---|---|
 //! | `app.rs` | [`App`]: the components as named fields, the [`View`] and the views Esc goes back to, the [`Mode`], the notice, the `:` lines typed; the event pump (`handle_key` → `apply`, one method per mode); what the view wants read ([`App::wanted`]) and taking in what arrives ([`App::arrive`]); `app/command_line.rs`: the `:` line run, completed and recalled |
 //! | `mode.rs` | [`Mode`]: what is open over the view (normal, help, the question with its action, the `/` filter, the `:` command line, a deploy or rollback being checked); one at a time |
-//! | `keymap.rs` | the one table of keys; each binding says its views and modes; `[console.keys]` remaps it once at start ([`keymap::Keymap`]); key lookup, the help popup and the footer all read it |
+//! | `keymap.rs` | the one table of keys (kept in [`crate::keys`], where the config checks `[console.keys]` against it) with the config's remaps, made once at start ([`keymap::Keymap`]); key lookup by view and mode, the help popup and the footer all read it |
 //! | `components/` | one file each: the fleet view (its filter and the rows it shows, kept apart from the fleet index), the app view (probes, releases with the last good, recent deployments, what each receiver was last told), History (and each app's availability an hour a cell over 24 hours), one deployment (the Rollout view: gauges per batch, instance states, the failure budget, countdowns, the "why" card, the timeline), Events, Logs (rollguard's log by level, a worker's log), the help popup, the confirm modal (Cancel and the action's button, the report of what was checked, the reason, a protected app's name), the log pane, the selection of a table, [`TextInput`] |
 //! | `action.rs` | [`ConfirmAction`] (built by a key, a `:` line or a checked deploy or rollback) and [`ConfirmedAction`] (with the reason) |
 //! | `prepare.rs` | a deploy's or rollback's [`Intent`] checked through the rollout service (preflight, rollback checks) into the [`Question`] the modal asks |
@@ -16,7 +16,7 @@
 //! | `command.rs` | what a `:` line asks for ([`Command`]) and how a word is completed, pure |
 //! | `control.rs` | the rollout verbs: where each applies, its question, sending it ([`Request::send`]) |
 //! | `header.rs`, `footer.rs` | the top line (with "read-only" when it is) and the bottom line |
-//! | `state.rs`, `rollout_text.rs`, `sparkline.rs`, `columns.rs`, `text.rs`, `theme.rs` | data state and how it is worded, drawn and coloured |
+//! | `rollout_text.rs`, `sparkline.rs`, `columns.rs`, `text.rs`, `theme.rs` | how the data state ([`crate::state`]) is worded, drawn and coloured |
 //! | `run.rs`, `terminal.rs` | the run loop (keys, Ctrl-Z, Ctrl-L, the mouse, when a frame is due); the terminal held and given back (a panic included), suspended, and written to sparingly |
 //! | `mouse.rs`, `too_small.rs` | the table row under a click (pure); the one message drawn below 80x24 |
 //!
@@ -60,7 +60,6 @@ mod queue;
 mod rollout_text;
 mod run;
 mod sparkline;
-pub mod state;
 mod terminal;
 mod text;
 mod theme;
@@ -72,12 +71,12 @@ use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::Block;
 
+pub use crate::keys::{Action, KEYMAP};
 pub use action::{ConfirmAction, ConfirmedAction, Prepared};
 pub use app::{App, NOTICE_MS, Notice, Shown, View};
 pub use command::Command;
 pub use components::{Confirm, TextInput, status_symbol, verdict_symbol};
 pub use control::{Request, Verb};
-pub use keymap::{Action, KEYMAP};
 pub use logging::{LOG_ENV, init_logging};
 pub use mode::{Mode, Pending};
 pub use perform::Service;
@@ -85,9 +84,13 @@ pub use prepare::{Intent, Question};
 pub use queue::{Arrival, Queue};
 pub use run::{FRAME_INTERVAL, RunOptions, run};
 pub use sparkline::{BARS, FAIL_BAR, LatencySparkline};
-pub use state::{FleetState, LastError, LastResult, ProbeHistory, Sample};
 pub use terminal::{LightBackend, SettingUp};
 pub use theme::{BUILTIN_THEMES, Theme, ThemeError};
+
+/// The fleet state, at its old place `tui::state` (it is a layer of its own
+/// now, [`crate::state`]; `header.rs` and `run.rs` still name it here).
+pub(crate) use crate::state;
+pub use crate::state::{FleetState, LastError, LastResult, ProbeHistory, Sample};
 
 use components::{Component, DrawContext};
 

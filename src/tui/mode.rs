@@ -2,7 +2,7 @@
 //! action, the `/` filter or the `:` command line. One enum instead of a
 //! flag per popup, so that two things are never open at once and the
 //! keymap can say in which of them a key applies
-//! ([`Modes`](super::keymap::Modes)).
+//! ([`Modes`](crate::keys::Modes)).
 
 use super::components::{Confirm, TextInput};
 

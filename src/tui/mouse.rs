@@ -11,8 +11,8 @@ use ratatui::widgets::Block;
 
 use super::app::{App, View};
 use super::rollout_text::rollout_line;
-use super::state::FleetState;
 use super::too_small;
+use crate::state::FleetState;
 
 /// What a mouse event asks of the console.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

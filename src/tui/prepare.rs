@@ -87,7 +87,7 @@ pub fn prepare(
     handle: &tokio::runtime::Handle,
 ) -> Result<Question, String> {
     let said = |e: UserError| in_words(&e, intent.app());
-    let index = service::app_index(fleet, intent.app()).map_err(said)?;
+    let index = fleet.app_index(intent.app()).map_err(said)?;
     let app = &fleet.apps[index];
     let store = Store::open(db).map_err(|e| e.message())?;
     match intent {

@@ -11,8 +11,9 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::app::View;
-use super::keymap::{Action, Keymap, Modes};
+use super::keymap::Keymap;
 use super::theme::Theme;
+use crate::keys::{Action, Modes};
 
 /// The narrowest terminal the console draws its views in.
 pub const MIN_WIDTH: u16 = 80;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{Bounds, Ctx, HOUR, RawNotify, S};
 use crate::config::{COMMAND_PLACEHOLDERS, PAGERDUTY_URL, Receiver, ReceiverKind, Secrets};
-use crate::notify::topic::Topic;
+use crate::model::topic::Topic;
 
 /// `timeout` of one attempt.
 const TIMEOUT: Bounds = Bounds {

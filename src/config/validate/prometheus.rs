@@ -6,9 +6,9 @@
 //! and never shown).
 
 use super::{Ctx, RawProbe, S, conditions};
+use crate::condition::Placeholder;
 use crate::config::{NoData, PromAuth, PrometheusProbe};
-use crate::probe::condition::Placeholder;
-use crate::probe::prometheus::{QUERY_PLACEHOLDERS, fill};
+use crate::promql::{QUERY_PLACEHOLDERS, fill};
 
 /// What a Prometheus probe's conditions read.
 const READS: &[&str] = &["[VALUE]", "[RESPONSE_TIME]", "[CANARY]", "[BASELINE]"];

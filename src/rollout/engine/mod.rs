@@ -540,7 +540,7 @@ impl Engine {
     /// rather than be recovered from half of what it did.
     pub async fn recover(mut self, resume: bool) -> Result<Finished, UserError> {
         let unreadable = |e: crate::store::StoreError| {
-            super::lock::store_error(e)
+            UserError::from(e)
                 .hint("nothing was recovered; fix the history database, then run recover again")
         };
         self.rebuild_undo().map_err(unreadable)?;

@@ -13,14 +13,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row};
 
 use crate::health::ProbeLoc;
+use crate::keys::Action;
 use crate::model::Verdict;
+use crate::state::FleetState;
 use crate::tui::app::View;
 use crate::tui::columns::{Col, fit};
-use crate::tui::keymap::Action;
 use crate::tui::load::AppRecords;
 use crate::tui::rollout_text::rollout_line;
 use crate::tui::sparkline::LatencySparkline;
-use crate::tui::state::FleetState;
 use crate::tui::text;
 
 use super::fleet_view::{rate_color, status_symbol};

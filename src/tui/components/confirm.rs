@@ -22,8 +22,9 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Padding, Paragraph, Wrap};
 
+use crate::keys::{Action, Modes};
 use crate::tui::action::{ConfirmAction, ConfirmedAction};
-use crate::tui::keymap::{self, Action, Modes};
+use crate::tui::keymap;
 use crate::tui::text;
 
 use super::{Component, DrawContext, TextInput};

@@ -21,15 +21,15 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::audit::{reason_suffix, what};
+use crate::clock::clock_time;
+use crate::keys::{Action, Modes};
 use crate::model::event::EventKind;
 use crate::model::evidence::{Evidence, GateOutcome};
 use crate::printable::printable;
-use crate::rollout::lock::clock_time;
 use crate::rollout::plan::Stage;
 use crate::rollout::report::{BatchReport, DeploymentReport, RollbackReport};
 use crate::store::{Event, Incident};
 use crate::tui::control::Verb;
-use crate::tui::keymap::{Action, Modes};
 use crate::tui::load::ReportOf;
 use crate::tui::rollout_text::secs_until;
 use crate::tui::text;

@@ -14,10 +14,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::audit::{reason_suffix, what};
+use crate::clock::clock_time;
+use crate::keys::Action;
 use crate::printable::printable;
-use crate::rollout::lock::clock_time;
 use crate::store::Event;
-use crate::tui::keymap::Action;
 use crate::tui::load::EVENTS_KEPT;
 use crate::tui::text;
 

@@ -18,9 +18,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row};
 
 use crate::config::Fleet;
+use crate::keys::Action;
 use crate::model::AppStatus;
 use crate::tui::columns::{Col, fit};
-use crate::tui::keymap::Action;
 use crate::tui::rollout_text::{active_width, release_cell};
 use crate::tui::sparkline::LatencySparkline;
 use crate::tui::text;

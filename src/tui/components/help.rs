@@ -11,8 +11,9 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
+use crate::keys::{Action, Binding, Modes};
 use crate::tui::control::Verb;
-use crate::tui::keymap::{Action, Binding, Keymap, Modes};
+use crate::tui::keymap::Keymap;
 use crate::tui::text;
 
 use super::{Component, DrawContext};

@@ -14,13 +14,13 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row};
 
+use crate::clock::day_time;
+use crate::keys::Action;
 use crate::model::DeploymentKind;
 use crate::printable::printable;
 use crate::report::HourBucket;
-use crate::rollout::lock::day_time;
 use crate::store::Deployment;
 use crate::tui::columns::{Col, fit};
-use crate::tui::keymap::Action;
 use crate::tui::load::HISTORY_ROWS;
 use crate::tui::text;
 use crate::tui::theme::Theme;
@@ -151,11 +151,7 @@ impl HistoryView {
 
 /// Whether `d` is a rollback by hand.
 pub fn is_rollback(d: &Deployment) -> bool {
-    d.plan
-        .get("kind")
-        .and_then(serde_json::Value::as_str)
-        .and_then(DeploymentKind::parse)
-        == Some(DeploymentKind::Rollback)
+    d.kind() == DeploymentKind::Rollback
 }
 
 /// The colour of an outcome or a state, and its symbol (so it reads

@@ -16,8 +16,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use tui_logger::{LevelFilter, TuiWidgetEvent, TuiWidgetState};
 
+use crate::keys::{Action, Modes};
 use crate::tui::app::View;
-use crate::tui::keymap::{Action, Modes};
 use crate::tui::text;
 
 use super::{Component, DrawContext, Tail};

@@ -38,8 +38,8 @@ pub use tail::Tail;
 pub use text_input::{CURSOR, TextInput};
 
 use super::app::View;
-use super::state::FleetState;
 use super::theme::Theme;
+use crate::state::FleetState;
 
 /// What every component reads while it draws: the data, the colours,
 /// "now" and the view shown.

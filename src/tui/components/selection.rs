@@ -5,8 +5,8 @@
 
 use std::cell::Cell;
 
+use crate::keys::Action;
 use crate::tui::columns::scroll_offset;
-use crate::tui::keymap::Action;
 
 /// A selected row among a table's rows, with its scroll offset.
 #[derive(Debug)]

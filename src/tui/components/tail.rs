@@ -6,7 +6,7 @@
 use std::cell::Cell;
 use std::ops::Range;
 
-use crate::tui::keymap::Action;
+use crate::keys::Action;
 
 /// Rows scrolled up from the newest, and the rows the last drawing had.
 #[derive(Debug, Default)]

@@ -1,7 +1,6 @@
 //! A failure budget: the total of counted failures of one probe on one
-//! instance within a window, whether in a row or not. Where
-//! [`ProbeCounter`](super::ProbeCounter) forgives a failure as soon as a
-//! pass follows it, the budget keeps it until the window ends, so a probe
+//! instance within a window, whether in a row or not. Where the health
+//! module's `ProbeCounter` forgives a failure as soon as a pass follows it, the budget keeps it until the window ends, so a probe
 //! that fails every other check is caught too.
 
 use std::fmt;

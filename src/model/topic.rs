@@ -1,7 +1,7 @@
 //! What a receiver listens to: the names a `[[notify]]` entry's `on`
 //! takes, and which recorded event is which. Pure.
 
-use crate::model::event::EventKind;
+use super::event::EventKind;
 
 /// A kind of notification, named in `on = [...]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

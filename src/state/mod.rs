@@ -1,13 +1,16 @@
-//! The console's data state: what has been observed about the fleet.
+//! The fleet state: what has been observed about the fleet, and what this
+//! process does for it ([`Role`]).
 //!
-//! Fed by the prober with [`FleetState::observe`], read by the draw code.
-//! Separate from the view state ([`App`](super::App): selection, popups) so
-//! that the poller and the drawing never need each other. Everything is
-//! stored by position (app, instance, probe), with compact fixed-size
-//! samples and bounded buffers: a probe needs about 4 KB at most (120
-//! samples of 16 bytes, and 4 bytes per result in the success-rate
-//! window), so 10,000 probes need about 40 MB (see
-//! [`FleetState::approx_heap_bytes`]).
+//! Filled by the monitor with [`FleetState::observe`], read by the
+//! console's draw code and by `/metrics`. Separate from the console's view
+//! state (its `App`: selection, popups) so that the poller and the drawing
+//! never need each other. Everything is stored by position (app, instance,
+//! probe), with compact fixed-size samples and bounded buffers: a probe
+//! needs about 4 KB at most (120 samples of 16 bytes, and 4 bytes per
+//! result in the success-rate window), so 10,000 probes need about 40 MB
+//! (see [`FleetState::approx_heap_bytes`]).
+
+mod role;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -16,8 +19,9 @@ use std::sync::Arc;
 use crate::config::Fleet;
 use crate::health::{Change, ProbeLoc, Tracker};
 use crate::model::{ErrorKind, ProbeKey, ProbeResult};
-use crate::monitor::Role;
 use crate::rollout::watch::AppRollouts;
+
+pub use role::{Role, describe_holder};
 
 /// Samples kept per probe (and per app) for sparklines.
 pub const SPARK_SAMPLES: usize = 120;
