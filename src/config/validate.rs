@@ -11,6 +11,7 @@ mod email;
 mod metrics;
 mod notify;
 mod prometheus;
+mod secret;
 
 use super::raw::{
     RawApp, RawCommand, RawDocker, RawHealth, RawHost, RawInstance, RawKeys, RawMetrics, RawNotify,

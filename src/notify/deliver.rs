@@ -12,29 +12,15 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::payload::with_routing_key;
-use super::retry::{Judgement, judge_status};
+use super::retry::{Attempt, DELIVERY_HEADER, Judgement, error_chain, judge_status, timed_out};
 use super::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use crate::config::{Receiver, ReceiverKind};
 use crate::exec::local::Local;
 use crate::printable::printable;
 use crate::shell;
 
-/// The header that names a notification, the same on every attempt, so a
-/// receiver can tell a repeat.
-pub const DELIVERY_HEADER: &str = "X-Rollguard-Delivery";
-
 /// Bytes of a receiver's answer kept in what is reported.
 pub const ANSWER_BYTES: usize = 200;
-
-/// How an attempt went.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Attempt {
-    /// What it means.
-    pub judgement: Judgement,
-    /// What came back, in one line: "HTTP 500: oops", "timed out after
-    /// 2s", "exit 0: ok". No secret, no control character.
-    pub answer: String,
-}
 
 /// The HTTP client notifications are sent with: no redirects (a webhook
 /// that redirects is refused, not followed with its body).
@@ -125,32 +111,6 @@ async fn post(
         },
         Err(_) => timed_out(timeout),
     }
-}
-
-/// A timeout, in words.
-pub(super) fn timed_out(timeout: Duration) -> Attempt {
-    Attempt {
-        judgement: Judgement::Retry,
-        answer: format!(
-            "no answer within {} (timeout)",
-            crate::config::format_duration(timeout)
-        ),
-    }
-}
-
-/// An error and its causes, one after the other.
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let s = c.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 /// How much of an answer is read before it is masked and cut.

@@ -1,5 +1,7 @@
-//! When a failed notification is tried again, and when it is given up.
-//! Pure: the sender asks these with the time and the attempt's answer.
+//! How an attempt went ([`Attempt`]: what its answer means, in one line),
+//! when a failed notification is tried again, and when it is given up.
+//! Pure: the sender asks these with the time and the attempt's answer;
+//! every way of sending (HTTP, a command, SMTP) words its attempt here.
 //!
 //! Attempt N (from 1) that fails is tried again after
 //! `min(BACKOFF_FIRST * 2^(N-1), BACKOFF_MAX)`, until the next try would
@@ -76,6 +78,46 @@ pub fn after_failure(
     } else {
         Next::RetryAt(at)
     }
+}
+
+/// The header that names a notification, the same on every attempt, so a
+/// receiver can tell a repeat.
+pub const DELIVERY_HEADER: &str = "X-Rollguard-Delivery";
+
+/// How an attempt went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// What it means.
+    pub judgement: Judgement,
+    /// What came back, in one line: "HTTP 500: oops", "timed out after
+    /// 2s", "exit 0: ok". No secret, no control character.
+    pub answer: String,
+}
+
+/// A timeout, in words.
+pub fn timed_out(timeout: Duration) -> Attempt {
+    Attempt {
+        judgement: Judgement::Retry,
+        answer: format!(
+            "no answer within {} (timeout)",
+            crate::config::format_duration(timeout)
+        ),
+    }
+}
+
+/// An error and its causes, one after the other.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 #[cfg(test)]

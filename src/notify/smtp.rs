@@ -14,8 +14,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::Value;
 
-use super::deliver::{Attempt, DELIVERY_HEADER, error_chain, timed_out};
-use super::retry::Judgement;
+use super::retry::{Attempt, DELIVERY_HEADER, Judgement, error_chain, timed_out};
 use crate::config::{EmailSpec, SmtpTls};
 
 /// Sends notification `id` (`topic`), whose stored body is `payload`, to

@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 
 use super::consent::{self, ConsentArgs};
 use super::engine::Outcome;
-use super::gate::GateOutcome;
 use super::lock;
 use super::preflight::Preflight;
 use super::report;
@@ -334,114 +333,8 @@ fn print_detached(s: &Started, json_out: bool) {
 /// One progress line for an event, stamped with its time, or `None` for
 /// events not worth a line.
 fn progress_line(e: &crate::store::Event) -> Option<String> {
-    progress_text(e).map(|text| format!("{}  {}", clock_time(e.at_ms), printable(&text)))
-}
-
-/// What an event says as progress, or `None` for events not worth a line.
-pub(crate) fn progress_text(e: &crate::store::Event) -> Option<String> {
-    use crate::model::event::EventKind as K;
-    let reason = e.reason.clone().unwrap_or_default();
-    let with_reason = |what: &str| {
-        if reason.is_empty() {
-            what.to_string()
-        } else {
-            format!("{what}: {reason}")
-        }
-    };
-    let event = match e.typed() {
-        Ok(event) => event,
-        // Written by a newer version: say what it is called.
-        Err(_) => return Some(with_reason(&e.kind.replace('_', " "))),
-    };
-    let text = match &event {
-        K::DeployRequested { .. } | K::LockTaken | K::TrafficChanging { .. } | K::LockReleased => {
-            return None;
-        }
-        K::TrafficChanged {
-            elapsed_ms,
-            describe,
-        } => match describe {
-            Some(split) => format!("traffic: {split} ({elapsed_ms} ms)"),
-            None => format!("traffic moved ({elapsed_ms} ms)"),
-        },
-        K::RollbackRequested { .. } => format!(
-            "rollback requested by {}: {}",
-            e.actor,
-            reason.strip_prefix("rollback: ").unwrap_or(&reason)
-        ),
-        K::RolloutStarted { .. } => "rollout started".to_string(),
-        K::StageStarted {
-            index, describe, ..
-        } => format!("stage {}: {describe}", index + 1),
-        K::GatePassed(outcome) => {
-            let (elapsed_ms, evidence) = match outcome {
-                GateOutcome::Passed {
-                    elapsed_ms,
-                    evidence,
-                } => (*elapsed_ms, evidence.as_slice()),
-                _ => (0, &[][..]),
-            };
-            // One name per instance, though each of its probes has evidence.
-            let mut who: Vec<&str> = Vec::new();
-            for ev in evidence {
-                if !who.contains(&ev.instance.as_str()) {
-                    who.push(&ev.instance);
-                }
-            }
-            let spent = outcome
-                .budget_words()
-                .map(|b| format!(" · {b}"))
-                .unwrap_or_default();
-            format!("healthy: {} ({elapsed_ms} ms){spent}", who.join(", "))
-        }
-        K::InstanceRestored {
-            instance,
-            side,
-            version,
-        } => match version {
-            Some(v) => format!("restored {instance} to {v}"),
-            None => format!("stopped the new version on {instance} ({side} side)"),
-        },
-        K::GateFailed(outcome) => match outcome.budget_words() {
-            Some(b) => format!("gate failed: {reason} ({b})"),
-            None => format!("gate failed: {reason}"),
-        },
-        K::DeadlineExceeded(_) => format!("deadline exceeded: {reason}"),
-        K::Paused { ms } => format!(
-            "pausing {}",
-            crate::config::format_duration(Duration::from_millis(*ms))
-        ),
-        K::TrafficSwitched {
-            instances: Some(names),
-            ..
-        } => format!("traffic switched to the new version: {}", names.join(", ")),
-        K::TrafficSwitched { .. } => "traffic switched".into(),
-        K::RolloutFailed { code, .. } => format!("{code}: {reason}"),
-        K::RollbackArmed { fires_in_ms } => format!(
-            "rollback armed: fires in {} unless held (`rollguard hold`), or now with `rollguard fire`",
-            crate::config::format_duration(Duration::from_millis(*fires_in_ms))
-        ),
-        K::RollbackStarted { .. } => "rolling back".into(),
-        K::InstanceNotRestored { instance, .. } => {
-            format!("could not restore {instance}: {reason}")
-        }
-        K::RollbackCompleted { .. } => "rollback completed".into(),
-        K::RollbackFailed { .. } => format!("rollback failed: {reason}"),
-        K::RolloutCompleted { .. } => "deployed".into(),
-        K::PausedByOperator { actor, .. } => match actor {
-            Some(a) => format!("paused by {a}; `rollguard resume` goes on"),
-            None => "paused; `rollguard resume` goes on".into(),
-        },
-        K::Resumed { actor, .. } => match actor {
-            Some(a) => format!("resumed by {a}"),
-            None => "resumed".into(),
-        },
-        other => match other.as_command() {
-            Some((verb, sender)) => with_reason(&format!("{verb} by {}", sender.actor)),
-            None => with_reason(&other.to_stored().0.replace('_', " ")),
-        },
-    };
-    Some(text)
+    super::watch::progress_text(e)
+        .map(|text| format!("{}  {}", clock_time(e.at_ms), printable(&text)))
 }
 
 /// Prints progress of deployment `id` until it ends; returns the exit code.

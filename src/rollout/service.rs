@@ -276,14 +276,7 @@ fn spawn_worker(
     Ok((pid, log))
 }
 
-/// Where the worker of deployment `id` writes its log: `rollouts/ID.log`
-/// beside the history at `db`.
-pub fn worker_log(db: &Path, id: i64) -> PathBuf {
-    db.parent()
-        .unwrap_or(Path::new("."))
-        .join("rollouts")
-        .join(format!("{id}.log"))
-}
+pub use super::worker::worker_log;
 
 /// What `--to` names: a deployment or a version, and how it was read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

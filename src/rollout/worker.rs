@@ -325,7 +325,7 @@ fn announce(deployment: i64, mode: Mode) -> std::io::Result<()> {
 /// error as its event and its lock released, when the history can still
 /// be written: nothing was changed. A recovery's rollout stays as it was.
 fn cannot_log(db: &Path, deployment: i64, mode: Mode, e: &std::io::Error) -> UserError {
-    let log = super::service::worker_log(db, deployment);
+    let log = worker_log(db, deployment);
     let why = if e.raw_os_error() == Some(libc::ENOSPC) || crate::host::disk_full(&log) {
         crate::host::full_disk_words(&log)
     } else {
@@ -525,4 +525,12 @@ impl LockKeeper {
             self.app
         ))
     }
+}
+/// Where the worker of deployment `id` writes its log: `rollouts/ID.log`
+/// beside the history at `db`.
+pub fn worker_log(db: &Path, id: i64) -> PathBuf {
+    db.parent()
+        .unwrap_or(Path::new("."))
+        .join("rollouts")
+        .join(format!("{id}.log"))
 }

@@ -27,6 +27,7 @@ use super::mode::{COMMAND_MAX, FILTER_MAX, Mode, Pending};
 use super::mouse;
 use super::prepare::Intent;
 use super::queue::Arrival;
+use super::rollout_text::rollout_line;
 use super::theme::Theme;
 use crate::keys::Action;
 use crate::rollout::watch::ActiveRollout;
@@ -35,35 +36,7 @@ use crate::state::FleetState;
 /// How long the footer shows a notice.
 pub const NOTICE_MS: i64 = 5_000;
 
-/// What fills the screen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum View {
-    /// One row per app.
-    Fleet,
-    /// One row per (instance, probe) of the app at this fleet index, its
-    /// releases and its recent deployments.
-    App(usize),
-    /// Every app's deployments and rollbacks, newest first.
-    History,
-    /// One deployment: its batches, instances, "why" card and timeline
-    /// (the Rollout view of an app's rollout, or one opened from History).
-    Deployment(Shown),
-    /// The live audit log of every app.
-    Events,
-    /// rollguard's log and a rollout worker's.
-    Logs,
-}
-
-/// Which deployment the Deployment view shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shown {
-    /// This one (opened from History).
-    Id(i64),
-    /// The newest deployment of the app at this fleet index, read again
-    /// while shown (the Rollout view, `R`): one started meanwhile takes
-    /// its place.
-    Newest(usize),
-}
+pub use super::view::{Shown, View};
 
 mod command_line;
 
@@ -473,7 +446,7 @@ impl App {
             return Action::None;
         }
         self.recheck(state);
-        if let Some(b) = self.keymap.lookup(&key, self.view, &self.mode) {
+        if let Some(b) = self.keymap.lookup(&key, self.view, self.mode.modes()) {
             return self.apply(b.action, state);
         }
         // Esc and a key typed quickly after it arrive as Alt + the key
@@ -888,6 +861,24 @@ impl App {
         active.ok_or_else(|| format!("no rollout of {app} is running"))
     }
 
+    /// What is on the screen besides the table over `state`, as far as
+    /// where the table's rows are goes (for a click).
+    pub fn around(&self, state: &FleetState) -> mouse::Around {
+        let line_above = match self.view {
+            View::Fleet | View::History | View::Deployment(_) | View::Events | View::Logs => false,
+            View::App(i) => match (state.fleet().apps.get(i), state.rollouts(i)) {
+                (Some(a), Some(r)) => rollout_line(&a.name, r, self.now_ms, &self.theme).is_some(),
+                _ => false,
+            },
+        };
+        mouse::Around {
+            banner: self.banner.is_some(),
+            log: self.log_visible(),
+            line_above,
+            history: (self.view == View::History).then(|| self.history_above()),
+        }
+    }
+
     /// A click (with `--mouse`) at (`column`, `row`) of a screen of `area`:
     /// selects the table row under it, as [`Action::Up`] and
     /// [`Action::Down`] would move there; returns whether it did. Only
@@ -896,7 +887,7 @@ impl App {
         if !matches!(self.mode, Mode::Normal) {
             return false;
         }
-        let around = mouse::Around::of(self, state);
+        let around = self.around(state);
         let Some(shown) = mouse::shown_row(area, around, column, row) else {
             return false;
         };

@@ -56,7 +56,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {
     // Whole keys only: one that does not fit is left out, never cut.
     let mut used: usize = spans.iter().map(Span::width).sum();
     let room = area.width as usize;
-    for b in app.keymap.bindings(app.view(), app.mode()) {
+    for b in app.keymap.bindings(app.view(), app.mode().modes()) {
         let Some(label) = b.footer else { continue };
         if !app.offers(b.action, state) {
             continue;

@@ -7,8 +7,7 @@
 
 use crossterm::event::KeyEvent;
 
-use super::app::View;
-use super::mode::Mode;
+use super::view::View;
 use crate::keys::{Binding, KEYMAP, Key, KeyRemap, Modes, RemapError, Views, remapped};
 
 /// What a key asks for, and the keys the run loop takes before the
@@ -38,16 +37,16 @@ impl Keymap {
         remapped(remaps).map(|bindings| Keymap { bindings })
     }
 
-    /// The binding `ev` triggers in `view` while `mode` is open, if any.
-    pub fn lookup(&self, ev: &KeyEvent, view: View, mode: &Mode) -> Option<&Binding> {
-        self.bindings(view, mode)
+    /// The binding `ev` triggers in `view` in `modes` (what is open, see
+    /// [`Mode::modes`](super::Mode::modes)), if any.
+    pub fn lookup(&self, ev: &KeyEvent, view: View, modes: Modes) -> Option<&Binding> {
+        self.bindings(view, modes)
             .find(|b| b.keys.iter().any(|k| k.matches(ev)))
     }
 
-    /// The bindings that apply in `view` while `mode` is open, in table
-    /// order.
-    pub fn bindings(&self, view: View, mode: &Mode) -> impl Iterator<Item = &Binding> {
-        self.bindings_in(view, modes_of(mode))
+    /// The bindings that apply in `view` in `modes`, in table order.
+    pub fn bindings(&self, view: View, modes: Modes) -> impl Iterator<Item = &Binding> {
+        self.bindings_in(view, modes)
     }
 
     fn bindings_in(&self, view: View, modes: Modes) -> impl Iterator<Item = &Binding> {
@@ -97,23 +96,12 @@ fn views_of(view: View) -> Views {
     }
 }
 
-/// The set holding only `mode`.
-fn modes_of(mode: &Mode) -> Modes {
-    match mode {
-        Mode::Normal => Modes::NORMAL,
-        Mode::Help => Modes::HELP,
-        Mode::Confirm(_) => Modes::CONFIRM,
-        Mode::Filter(_) => Modes::FILTER,
-        Mode::Command(_) => Modes::COMMAND,
-        Mode::Pending(_) => Modes::PENDING,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::Verb;
     use crate::tui::components::TextInput;
+    use crate::tui::mode::Mode;
     use crossterm::event::{KeyCode, KeyModifiers};
 
     fn ev(code: KeyCode, m: KeyModifiers) -> KeyEvent {
@@ -133,7 +121,8 @@ mod tests {
 
     /// The action `ev` triggers in the fleet view, nothing open.
     fn fleet_action(k: &Keymap, ev: KeyEvent) -> Option<Action> {
-        k.lookup(&ev, View::Fleet, &Mode::Normal).map(|b| b.action)
+        k.lookup(&ev, View::Fleet, Mode::Normal.modes())
+            .map(|b| b.action)
     }
 
     #[test]
@@ -167,7 +156,7 @@ mod tests {
         let k = Keymap::default();
         let enter = ev(KeyCode::Enter, KeyModifiers::NONE);
         let q = ev(KeyCode::Char('q'), KeyModifiers::NONE);
-        let act = |e: &KeyEvent, v, m: &Mode| k.lookup(e, v, m).map(|b| b.action);
+        let act = |e: &KeyEvent, v, m: &Mode| k.lookup(e, v, m.modes()).map(|b| b.action);
         let filter = Mode::Filter(TextInput::new(8));
         assert_eq!(act(&enter, View::Fleet, &Mode::Normal), Some(Action::Open));
         assert_eq!(act(&enter, View::App(0), &Mode::Normal), None);
@@ -202,7 +191,7 @@ mod tests {
         ] {
             for mode in &modes {
                 let keys: Vec<Key> = k
-                    .bindings(view, mode)
+                    .bindings(view, mode.modes())
                     .flat_map(|b| b.keys.iter().copied())
                     .collect();
                 for (i, key) in keys.iter().enumerate() {
@@ -270,7 +259,7 @@ mod tests {
         );
         // In the help popup too, in both views.
         assert_eq!(
-            k.lookup(&plain('Q'), View::App(0), &Mode::Help)
+            k.lookup(&plain('Q'), View::App(0), Mode::Help.modes())
                 .map(|b| b.action),
             Some(Action::Quit)
         );
@@ -278,10 +267,11 @@ mod tests {
         let filter = Mode::Filter(TextInput::new(8));
         let ctrl_c = ev(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(
-            k.lookup(&ctrl_c, View::Fleet, &filter).map(|b| b.action),
+            k.lookup(&ctrl_c, View::Fleet, filter.modes())
+                .map(|b| b.action),
             Some(Action::Quit)
         );
-        assert!(k.lookup(&plain('Q'), View::Fleet, &filter).is_none());
+        assert!(k.lookup(&plain('Q'), View::Fleet, filter.modes()).is_none());
         // Help and footer read the new keys; duplicates are kept once.
         let help: Vec<String> = k
             .help_bindings(View::Fleet)

@@ -64,6 +64,7 @@ mod terminal;
 mod text;
 mod theme;
 pub mod too_small;
+mod view;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};

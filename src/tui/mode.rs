@@ -4,7 +4,9 @@
 //! keymap can say in which of them a key applies
 //! ([`Modes`](crate::keys::Modes)).
 
+pub use super::components::Pending;
 use super::components::{Confirm, TextInput};
+use crate::keys::Modes;
 
 /// The longest filter, in characters.
 pub const FILTER_MAX: usize = 64;
@@ -31,16 +33,20 @@ pub enum Mode {
     Pending(Pending),
 }
 
-/// What the console waits for before it asks.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pending {
-    /// The check's token: only its answer is taken.
-    pub token: u64,
-    /// What is being checked, in words.
-    pub what: String,
-}
-
 impl Mode {
+    /// The set of [`Modes`] holding only this one, as the keymap looks
+    /// keys up by.
+    pub fn modes(&self) -> Modes {
+        match self {
+            Mode::Normal => Modes::NORMAL,
+            Mode::Help => Modes::HELP,
+            Mode::Confirm(_) => Modes::CONFIRM,
+            Mode::Filter(_) => Modes::FILTER,
+            Mode::Command(_) => Modes::COMMAND,
+            Mode::Pending(_) => Modes::PENDING,
+        }
+    }
+
     /// The line being typed, in the modes that have one.
     pub fn input(&self) -> Option<&TextInput> {
         match self {

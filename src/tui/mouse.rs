@@ -9,10 +9,7 @@ use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::Block;
 
-use super::app::{App, View};
-use super::rollout_text::rollout_line;
 use super::too_small;
-use crate::state::FleetState;
 
 /// What a mouse event asks of the console.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,25 +55,6 @@ pub struct Around {
     pub line_above: bool,
     /// History's error line and the apps of its chart, above its table.
     pub history: Option<(bool, usize)>,
-}
-
-impl Around {
-    /// What `app` shows now over `state`.
-    pub fn of(app: &App, state: &FleetState) -> Around {
-        let line_above = match app.view() {
-            View::Fleet | View::History | View::Deployment(_) | View::Events | View::Logs => false,
-            View::App(i) => match (state.fleet().apps.get(i), state.rollouts(i)) {
-                (Some(a), Some(r)) => rollout_line(&a.name, r, app.now_ms, &app.theme).is_some(),
-                _ => false,
-            },
-        };
-        Around {
-            banner: app.banner.is_some(),
-            log: app.log_visible(),
-            line_above,
-            history: (app.view() == View::History).then(|| app.history_above()),
-        }
-    }
 }
 
 /// The row of the table shown at (`column`, `row`) on a screen of `area`:

@@ -10,9 +10,9 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::app::View;
 use super::keymap::Keymap;
 use super::theme::Theme;
+use super::view::View;
 use crate::keys::{Action, Modes};
 
 /// The narrowest terminal the console draws its views in.

@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use super::notify::from_environment;
+use super::secret::from_environment;
 use super::{Ctx, RawNotify, S};
 use crate::config::{EmailSpec, SmtpTls};
 

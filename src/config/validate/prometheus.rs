@@ -140,7 +140,7 @@ fn auth(cx: &mut Ctx<'_>, p: &RawProbe) -> PromAuth {
     let secret = |cx: &mut Ctx<'_>, s: &S<String>, key: &str| {
         let example = format!("PROMETHEUS_{}", key.to_ascii_uppercase());
         let name = cx.string(&p.name);
-        super::notify::from_environment(cx, s, key, &example, &name, &mut Vec::new())
+        super::secret::from_environment(cx, s, key, &example, &name, &mut Vec::new())
     };
     match (&p.bearer_token, &p.username, &p.password) {
         (None, None, None) => PromAuth::None,

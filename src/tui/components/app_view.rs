@@ -16,12 +16,12 @@ use crate::health::ProbeLoc;
 use crate::keys::Action;
 use crate::model::Verdict;
 use crate::state::FleetState;
-use crate::tui::app::View;
 use crate::tui::columns::{Col, fit};
 use crate::tui::load::AppRecords;
 use crate::tui::rollout_text::rollout_line;
 use crate::tui::sparkline::LatencySparkline;
 use crate::tui::text;
+use crate::tui::view::View;
 
 use super::fleet_view::{rate_color, status_symbol};
 use super::{Component, DrawContext, Selection};

@@ -17,8 +17,8 @@ use ratatui::widgets::{Block, Paragraph};
 use tui_logger::{LevelFilter, TuiWidgetEvent, TuiWidgetState};
 
 use crate::keys::{Action, Modes};
-use crate::tui::app::View;
 use crate::tui::text;
+use crate::tui::view::View;
 
 use super::{Component, DrawContext, Tail};
 

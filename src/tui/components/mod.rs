@@ -37,8 +37,8 @@ pub use selection::Selection;
 pub use tail::Tail;
 pub use text_input::{CURSOR, TextInput};
 
-use super::app::View;
 use super::theme::Theme;
+use super::view::View;
 use crate::state::FleetState;
 
 /// What every component reads while it draws: the data, the colours,
@@ -106,14 +106,18 @@ pub(crate) fn draw_table<'a>(
     frame.render_stateful_widget(table, area, &mut ts);
 }
 
+/// What the console waits for before it asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// The check's token: only its answer is taken.
+    pub token: u64,
+    /// What is being checked, in words.
+    pub what: String,
+}
+
 /// The line shown while a deploy or a rollback is checked: what is
 /// checked, and that Esc stops waiting.
-pub(crate) fn draw_pending(
-    frame: &mut Frame,
-    area: Rect,
-    p: &crate::tui::mode::Pending,
-    cx: &DrawContext,
-) {
+pub(crate) fn draw_pending(frame: &mut Frame, area: Rect, p: &Pending, cx: &DrawContext) {
     use ratatui::text::{Line, Span};
     use ratatui::widgets::{Block, Clear, Padding, Paragraph};
     let t = cx.theme;
