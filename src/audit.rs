@@ -705,16 +705,8 @@ fn switch_summary(live: &[crate::model::Side], instances: Option<&[String]>) -> 
 /// What a gate saw: who was healthy, or which probe failed and why.
 fn gate_summary(outcome: &GateOutcome) -> String {
     match outcome {
-        GateOutcome::Passed {
-            elapsed_ms,
-            evidence,
-        } => {
-            let mut who: Vec<&str> = Vec::new();
-            for ev in evidence {
-                if !who.contains(&ev.instance.as_str()) {
-                    who.push(&ev.instance);
-                }
-            }
+        GateOutcome::Passed { elapsed_ms, .. } => {
+            let who = outcome.healthy_instances();
             let spent = outcome
                 .budget_words()
                 .map(|b| format!(" · {b}"))

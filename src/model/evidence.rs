@@ -140,6 +140,21 @@ pub enum GateOutcome {
 }
 
 impl GateOutcome {
+    /// The instances a passed gate found healthy, each once (in the order
+    /// of its evidence: one entry per probe of each slot); none for any
+    /// other outcome.
+    pub fn healthy_instances(&self) -> Vec<&str> {
+        let mut who: Vec<&str> = Vec::new();
+        if let GateOutcome::Passed { evidence, .. } = self {
+            for ev in evidence {
+                if !who.contains(&ev.instance.as_str()) {
+                    who.push(&ev.instance);
+                }
+            }
+        }
+        who
+    }
+
     /// How much of its failure budget a gate spent, for progress lines and the
     /// console: the probe that spent the largest share, e.g. "health on web-2:
     /// 2 of 3 failures". `None` when no probe failed.

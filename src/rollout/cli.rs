@@ -514,7 +514,7 @@ fn capitalized(text: &str) -> String {
 }
 
 /// The newest unfinished deployment of `app`, when `verb` applies to it
-/// as it is now: the check [`service::send`] makes, made before a person
+/// as it is now: the check [`service::send`] makes ([`service::target`]), made before a person
 /// is asked anything. `E_NO_ROLLOUT` (`E_USAGE` for an app named nowhere),
 /// or `E_WRONG_STATE` when its worker is gone or the verb does not apply
 /// ([`service::refusal`]).
@@ -524,37 +524,7 @@ fn running(
     app: &str,
     verb: Verb,
 ) -> Result<crate::store::Deployment, UserError> {
-    let active = store
-        .unfinished_deployments(Some(app))
-        .map_err(UserError::from)?;
-    let Some(d) = active.into_iter().next() else {
-        let none = UserError::new(
-            Code::NoRollout,
-            format!("no rollout of {app} is running: {verb} was not sent"),
-        )
-        .hint("see `rollguard status` and `rollguard history`");
-        return Err(unknown_app(store, Some(fleet), app, none));
-    };
-    if super::watch::interrupted(store, app, d.id) {
-        return Err(UserError::new(
-            Code::WrongState,
-            format!(
-                "the worker of deployment {} of {app} is gone: {verb} was not sent",
-                d.id
-            ),
-        )
-        .hint(format!(
-            "finish it with `rollguard recover {app} --rollback` (or `--resume`)"
-        )));
-    }
-    let state = crate::model::DeploymentState::parse(&d.state);
-    if let Some(why) = service::refusal(app, verb, state) {
-        return Err(
-            UserError::new(Code::WrongState, format!("{why}: {verb} was not sent"))
-                .hint("see `rollguard status`"),
-        );
-    }
-    Ok(d)
+    service::target(store, app, None, verb).map_err(|e| unknown_app(store, Some(fleet), app, e))
 }
 
 /// `rollguard approve|hold|pause|resume APP [--reason]` (and `abort`,

@@ -660,13 +660,8 @@ pub fn recover(
 
 /// Sends `verb` to the running rollout of `app`; returns the deployment
 /// it went to. `deployment`, when given, is the one the sender was shown:
-/// the command goes to it or nowhere. Checked first, so that nothing is
-/// written that no rollout would take:
-/// - `E_NO_ROLLOUT` when none runs, or `deployment` has ended (saying how)
-///   or is not the one that runs now;
-/// - `E_WRONG_STATE` when its worker is gone (recover it), or `verb` does
-///   not apply to it as it is now ([`decide::accepts`], the rule the
-///   rollout itself follows; [`refusal`] says why).
+/// the command goes to it or nowhere. Checked first by [`target`], so that
+/// nothing is written that no rollout would take.
 pub fn send(
     store: &Store,
     app: &str,
@@ -675,6 +670,27 @@ pub fn send(
     actor: &str,
     reason: Option<&str>,
 ) -> Result<i64, UserError> {
+    let d = target(store, app, deployment, verb)?;
+    store
+        .send_command(app, Some(d.id), verb.as_str(), actor, reason)
+        .map_err(UserError::from)?;
+    Ok(d.id)
+}
+
+/// The deployment of `app` that `verb` would go to (`deployment`, when
+/// given, or none), checked as [`send`] checks it before writing, and as
+/// the CLI checks it before asking a person anything:
+/// - `E_NO_ROLLOUT` when none runs, or `deployment` has ended (saying how)
+///   or is not the one that runs now;
+/// - `E_WRONG_STATE` when its worker is gone (recover it), or `verb` does
+///   not apply to it as it is now ([`decide::accepts`], the rule the
+///   rollout itself follows; [`refusal`] says why).
+pub fn target(
+    store: &Store,
+    app: &str,
+    deployment: Option<i64>,
+    verb: Verb,
+) -> Result<crate::store::Deployment, UserError> {
     let active = newest_unfinished(store, app)?;
     if let Some(shown) = deployment
         && active.as_ref().is_none_or(|d| d.id != shown)
@@ -696,10 +712,11 @@ pub fn send(
         );
     }
     let Some(d) = active else {
-        return Err(
-            UserError::new(Code::NoRollout, format!("no rollout of {app} is running"))
-                .hint("see `rollguard status` and `rollguard history`"),
-        );
+        return Err(UserError::new(
+            Code::NoRollout,
+            format!("no rollout of {app} is running: {verb} was not sent"),
+        )
+        .hint("see `rollguard status` and `rollguard history`"));
     };
     if super::watch::interrupted(store, app, d.id) {
         return Err(UserError::new(
@@ -720,10 +737,7 @@ pub fn send(
                 .hint("see `rollguard status`"),
         );
     }
-    store
-        .send_command(app, Some(d.id), verb.as_str(), actor, reason)
-        .map_err(UserError::from)?;
-    Ok(d.id)
+    Ok(d)
 }
 
 /// Why `verb` does not apply to the rollout of `app` recorded in `state`

@@ -218,20 +218,11 @@ pub(crate) fn progress_text(e: &crate::store::Event) -> Option<String> {
             index, describe, ..
         } => format!("stage {}: {describe}", index + 1),
         K::GatePassed(outcome) => {
-            let (elapsed_ms, evidence) = match outcome {
-                GateOutcome::Passed {
-                    elapsed_ms,
-                    evidence,
-                } => (*elapsed_ms, evidence.as_slice()),
-                _ => (0, &[][..]),
+            let elapsed_ms = match outcome {
+                GateOutcome::Passed { elapsed_ms, .. } => *elapsed_ms,
+                _ => 0,
             };
-            // One name per instance, though each of its probes has evidence.
-            let mut who: Vec<&str> = Vec::new();
-            for ev in evidence {
-                if !who.contains(&ev.instance.as_str()) {
-                    who.push(&ev.instance);
-                }
-            }
+            let who = outcome.healthy_instances();
             let spent = outcome
                 .budget_words()
                 .map(|b| format!(" · {b}"))
