@@ -10,13 +10,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::TempDir;
 use common::agent::Agent;
 use common::lb::{free_port, nginx_serving};
-use common::rollout::{BIN, releases, wait_for};
+use common::rollout::{releases, wait_for};
 
 /// The secret, long and unlike anything else in the files.
 const SECRET: &str = "tok-9d3e71b2-probe-secret-55aa";
@@ -29,20 +28,7 @@ fn head() -> &'static str {
 /// Runs `rollguard --config CFG --db DB ARGS` with the secret in the
 /// environment: (exit code, stdout, stderr).
 fn rollguard(cfg: &Path, db: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(cfg)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env("RG_PROBE_SECRET", SECRET)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::rollguard(cfg, db, args, &[("RG_PROBE_SECRET", SECRET)])
 }
 
 /// Asserts that `text` (what `what` printed or stored) holds neither the

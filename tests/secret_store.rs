@@ -6,11 +6,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::TempDir;
 use common::lb::free_port;
-use common::rollout::{BIN, releases, version_at};
+use common::rollout::{releases, version_at};
 
 /// The secret, long and unlike anything else in the files.
 const SECRET: &str = "tok-6c1f0e93-a7d2-secret-4b1d";
@@ -81,21 +80,9 @@ port = {port}
     /// `rollguard ARGS` with the secret in the environment: (code, stdout
     /// and stderr together).
     fn rollguard(&self, args: &[&str]) -> (i32, String) {
-        let out = Command::new(BIN)
-            .arg("--config")
-            .arg(self.dir.join("rollguard.toml"))
-            .arg("--db")
-            .arg(self.dir.join("history.db"))
-            .args(args)
-            .env("RG_TEST_SECRET", SECRET)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
+        let (config, db) = (self.dir.join("rollguard.toml"), self.dir.join("history.db"));
+        let (code, out, err) = common::rollguard(&config, &db, args, &[("RG_TEST_SECRET", SECRET)]);
+        (code, format!("{out}{err}"))
     }
 
     /// Every file of the history database (the main file, its WAL and

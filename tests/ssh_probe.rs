@@ -169,19 +169,8 @@ type = "tcp"
 
 /// `rollguard --config CFG --db .. ARGS`: (exit code, stdout, stderr).
 fn rollguard(sshd: &Sshd, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rollguard"))
-        .arg("--config")
-        .arg(sshd.dir.join("rollguard.toml"))
-        .arg("--db")
-        .arg(sshd.dir.join("history.db"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (config, db) = (sshd.dir.join("rollguard.toml"), sshd.dir.join("history.db"));
+    common::rollguard(&config, &db, args, &[])
 }
 
 /// Nothing of ssh's own banner reaches the terminal.

@@ -30,6 +30,30 @@ pub fn missing<T>(test: &str, what: &str) -> Option<T> {
     None
 }
 
+/// Runs `rollguard --config CONFIG --db DB ARGS` with `env` set: (exit
+/// code, stdout, stderr).
+pub fn rollguard(
+    config: &Path,
+    db: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .arg("--config")
+        .arg(config)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Finds an executable on PATH or in the sbin folders.
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();

@@ -5,7 +5,6 @@
 //! through the balancer without pause.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -209,19 +208,7 @@ conditions = ['[BODY].status == "healthy"']
 
     /// Runs `rollguard --config .. --db .. ARGS`: (exit code, stdout, stderr).
     pub fn rollguard(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(BIN)
-            .arg("--config")
-            .arg(self.config())
-            .arg("--db")
-            .arg(self.dir.join("history.db"))
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        super::rollguard(&self.config(), &self.dir.join("history.db"), args, &[])
     }
 
     /// What each instance serves on `ports`, asked directly ("down" if
