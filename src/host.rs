@@ -5,8 +5,17 @@
 //! after its holder died is told apart), and whether the disk holding a
 //! file is full. One home for `/proc/PID/stat`, read the way the process
 //! driver's scripts read it on its hosts.
+//!
+//! It is also the one module that talks to libc: signals, process groups
+//! and sessions, the effective user, a file's write access, whether
+//! standard output hung up. Every `unsafe` block of the crate is here,
+//! each a single system call with its reason; the rest of the crate
+//! calls the safe functions below (`unsafe_code` is denied elsewhere).
+#![allow(unsafe_code)]
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::process::Command;
 
 /// This machine's host name.
 pub fn hostname() -> String {
@@ -110,12 +119,9 @@ pub fn pid(pid: i64) -> Pid {
     let Ok(p) = i32::try_from(pid) else {
         return Pid::Gone;
     };
-    // SAFETY: signal 0 only checks that the process exists (EPERM: it
-    // does, and is another user's).
-    if p <= 0
-        || (unsafe { libc::kill(p, 0) } != 0
-            && std::io::Error::last_os_error().raw_os_error() != Some(libc::EPERM))
-    {
+    // Signal 0 only checks that the process exists (EPERM: it does, and
+    // is another user's).
+    if p <= 0 || signal(p, 0).is_err_and(|e| e.raw_os_error() != Some(libc::EPERM)) {
         return Pid::Gone;
     }
     match stat(pid) {
@@ -159,8 +165,7 @@ pub fn disk_full(path: &Path) -> bool {
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
         return false;
     }
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = euid() == 0;
     let blocks = if root { st.f_bfree } else { st.f_bavail };
     #[allow(clippy::unnecessary_cast)]
     let free = (blocks as u64).saturating_mul(st.f_frsize as u64);
@@ -187,6 +192,138 @@ pub fn token() -> String {
         b = (t ^ (u64::from(std::process::id()) << 40)).to_le_bytes();
     }
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// This process's parent's pid.
+pub fn parent_pid() -> i32 {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// This process's process group.
+pub fn own_group() -> i32 {
+    // SAFETY: getpgrp has no preconditions and cannot fail.
+    unsafe { libc::getpgrp() }
+}
+
+/// The process group of process `pid`; `None` when it is gone.
+pub fn group_of(pid: i32) -> Option<i32> {
+    // SAFETY: a query of another process's ids; -1 when it is gone.
+    let g = unsafe { libc::getpgid(pid) };
+    (g >= 0).then_some(g)
+}
+
+/// The session of process `pid` (0: this process); `None` when it is gone.
+pub fn session_of(pid: i32) -> Option<i32> {
+    // SAFETY: a query of a process's ids; -1 when it is gone.
+    let s = unsafe { libc::getsid(pid) };
+    (s >= 0).then_some(s)
+}
+
+/// The effective user id of this process.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Sends `sig` to process `pid` (signal 0: asks whether it exists).
+/// Refuses pids below 1, which would name groups or every process.
+pub fn signal(pid: i32, sig: i32) -> std::io::Result<()> {
+    if pid < 1 {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    match unsafe { libc::kill(pid, sig) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// Sends `sig` to the process group `pgid` leads (signal 0: asks whether
+/// any process of it is left). Never group 0 (this process's own) or 1
+/// (`-1` would signal every process).
+pub fn signal_group(pgid: i32, sig: i32) -> std::io::Result<()> {
+    if pgid <= 1 {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    match unsafe { libc::kill(-pgid, sig) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// Sends `sig` to this process's own group (SIGTSTP: stops this job as
+/// the terminal would; returns once it is continued).
+pub fn signal_own_group(sig: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe {
+        libc::kill(0, sig);
+    }
+}
+
+/// Sends `sig` to this very process.
+pub fn signal_self(sig: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe {
+        libc::kill(libc::getpid(), sig);
+    }
+}
+
+/// Whether this process may write the file at `path` (`faccessat` with
+/// the effective ids: permissions, a read-only file system), without
+/// opening it.
+pub fn may_write(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `c` is a valid NUL-terminated path; faccessat only reads it.
+    let rc = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Whether standard output has hung up (its reader is gone), asked
+/// without waiting.
+pub fn stdout_hung_up() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid, initialised pollfd and its count; no timeout.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+    ready > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
+}
+
+/// Makes the process `cmd` starts lead a session of its own, detached
+/// from the terminal's, so that a hang-up does not reach it.
+pub fn in_own_session(cmd: &mut Command) {
+    // SAFETY: setsid is async-signal-safe; nothing else runs in pre_exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
+/// Makes the process `cmd` starts receive `sig` when the thread that
+/// started it ends (Linux; elsewhere nothing).
+pub fn signalled_when_parent_ends(cmd: &mut Command, sig: i32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl is async-signal-safe; nothing else runs in pre_exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, sig);
+            Ok(())
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (cmd, sig);
 }
 
 #[cfg(test)]

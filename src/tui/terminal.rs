@@ -23,6 +23,7 @@ use ratatui::buffer::{Buffer, Cell, CellDiffOption};
 use ratatui::layout::{Position, Rect, Size};
 
 use super::text;
+use crate::host;
 
 /// The console's terminal.
 pub(crate) type Screen = Terminal<LightBackend<BufWriter<Stdout>>>;
@@ -49,8 +50,7 @@ impl Held {
     /// not a terminal.
     pub(crate) fn take(mouse: bool) -> io::Result<(Held, Screen)> {
         install_panic_hook();
-        // SAFETY: getppid cannot fail.
-        let parent = unsafe { libc::getppid() };
+        let parent = host::parent_pid();
         // Fails when standard output is not a terminal, before anything is
         // written to it.
         terminal::enable_raw_mode()?;
@@ -74,8 +74,7 @@ impl Held {
     /// under `ssh -t host rollguard` (nothing could continue it) or when
     /// the shell that started it is gone.
     pub(crate) fn can_suspend(&self) -> bool {
-        // SAFETY: getppid cannot fail.
-        let parent = unsafe { libc::getppid() };
+        let parent = host::parent_pid();
         self.job_control.0 && parent == self.job_control.1
     }
 
@@ -87,11 +86,9 @@ impl Held {
         screen.show_cursor()?;
         give_back(self.mouse)?;
         HELD.store(0, Ordering::Relaxed);
-        // SAFETY: a signal to this process's own group; SIGTSTP's default
-        // action stops it until SIGCONT, and kill returns after that.
-        unsafe {
-            libc::kill(0, libc::SIGTSTP);
-        }
+        // SIGTSTP's default action stops this group until SIGCONT, and
+        // the call returns after that.
+        host::signal_own_group(libc::SIGTSTP);
         self.retake(screen)
     }
 
@@ -249,18 +246,21 @@ fn install_panic_hook() {
 /// this group after Ctrl-Z). Otherwise the group is orphaned: the kernel
 /// discards a SIGTSTP sent to it, and nothing would continue it.
 fn job_control() -> bool {
-    // SAFETY: plain queries of this process's ids.
-    let (group, session) = unsafe { (libc::getpgrp(), libc::getsid(0)) };
-    // SAFETY: as above.
-    let mut pid = unsafe { libc::getppid() };
+    let group = host::own_group();
+    let Some(session) = host::session_of(0) else {
+        return false;
+    };
+    let mut pid = host::parent_pid();
     // Ancestors in the same group (`cargo run`, a wrapper script).
     for _ in 0..64 {
         if pid <= 1 {
             return false;
         }
-        // SAFETY: queries of another process's ids; -1 if it is gone.
-        let (their_group, their_session) = unsafe { (libc::getpgid(pid), libc::getsid(pid)) };
-        if their_group < 0 || their_session != session {
+        let (Some(their_group), Some(their_session)) = (host::group_of(pid), host::session_of(pid))
+        else {
+            return false;
+        };
+        if their_session != session {
             return false;
         }
         if their_group != group {
@@ -634,9 +634,8 @@ mod tests {
 
     #[test]
     fn the_parent_is_read_from_proc() {
-        // SAFETY: plain queries.
-        let (me, parent) = unsafe { (libc::getpid(), libc::getppid()) };
-        assert_eq!(parent_of(me), Some(parent));
+        let me = i32::try_from(std::process::id()).unwrap();
+        assert_eq!(parent_of(me), Some(host::parent_pid()));
         assert_eq!(parent_of(-5), None);
     }
 }
