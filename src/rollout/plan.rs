@@ -139,6 +139,37 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
+impl Plan {
+    /// Whether the rollout pauses (`[app.rollout] pause`) after stage
+    /// `index`: after each batch that replaces instances or switches their
+    /// traffic, except the last of its kind, after which the monitor or
+    /// the retire follows.
+    pub fn pauses_after(&self, index: usize) -> bool {
+        let last_of = |kind: fn(&Stage) -> bool| self.stages.iter().rposition(kind);
+        match self.stages.get(index) {
+            Some(Stage::Replace { .. }) => {
+                Some(index) != last_of(|s| matches!(s, Stage::Replace { .. }))
+            }
+            Some(Stage::SwitchBatch { .. }) => {
+                Some(index) != last_of(|s| matches!(s, Stage::SwitchBatch { .. }))
+            }
+            _ => false,
+        }
+    }
+
+    /// The canary's instances in a canary plan: those its first start
+    /// beside the old release starts (none when no stage starts one).
+    pub fn canary(&self) -> Vec<usize> {
+        self.stages
+            .iter()
+            .find_map(|s| match s {
+                Stage::StartIdle { instances } => Some(instances.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// Why no plan can be made.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
@@ -382,6 +413,40 @@ mod tests {
     }
 
     #[test]
+    fn a_pause_follows_every_batch_but_the_last_of_its_kind() {
+        let r = Rollout {
+            batch: BatchSize::Count(1),
+            min_healthy: 1,
+            ..Rollout::default()
+        };
+        let p = plan(
+            &app(3, r.clone(), false),
+            Strategy::Rolling,
+            &running(3, "v1"),
+            &v("v2"),
+        )
+        .unwrap();
+        let pauses: Vec<bool> = (0..p.stages.len()).map(|i| p.pauses_after(i)).collect();
+        // Three batches, then the monitor.
+        assert_eq!(pauses, [true, true, false, false]);
+        assert!(!p.pauses_after(99));
+        let p = plan(
+            &app(2, r, true),
+            Strategy::BlueGreen,
+            &running(2, "v1"),
+            &v("v2"),
+        )
+        .unwrap();
+        for (i, stage) in p.stages.iter().enumerate() {
+            let last_switch = !p.stages[i + 1..]
+                .iter()
+                .any(|s| matches!(s, Stage::SwitchBatch { .. }));
+            let expected = matches!(stage, Stage::SwitchBatch { .. }) && !last_switch;
+            assert_eq!(p.pauses_after(i), expected, "stage {i}: {stage:?}");
+        }
+    }
+
+    #[test]
     fn rolling_batches_by_percent_and_count() {
         let mut r = Rollout {
             batch: BatchSize::Percent(25),
@@ -621,6 +686,10 @@ mod tests {
                 },
             ]
         );
+        assert_eq!(p.canary(), [0]);
+        // A pause after the first promotion batch, none after the last.
+        let pauses: Vec<bool> = (0..p.stages.len()).map(|i| p.pauses_after(i)).collect();
+        assert_eq!(pauses, [false, false, false, true, false, false, false]);
     }
 
     #[test]
