@@ -434,79 +434,18 @@ pub async fn run(
             evidence: Vec::new(),
         };
     }
-    let targets = |slots: &[GateSlot]| -> Vec<Target<'_>> {
-        slots
-            .iter()
-            .filter_map(|&slot| {
-                let instance = &app.instances[slot.0];
-                Some(Target {
-                    app,
-                    instance,
-                    host: fleet.host(&instance.host)?,
-                    port: port_of(app, slot),
-                })
-            })
-            .collect()
+    let targets = Targets {
+        new: probe_targets(fleet, app, slots),
+        old: probe_targets(fleet, app, baseline),
     };
-    let (new_targets, old_targets) = (targets(slots), targets(baseline));
-    let interval = app.health.interval;
     loop {
         let round = Instant::now();
-        // One round: every probe of every slot, and every comparison,
-        // concurrently.
-        let results: Vec<Option<Probed>> = {
-            let mut futures: Vec<Pin<Box<dyn Future<Output = Option<Probed>> + '_>>> = Vec::new();
-            for t in &tracks {
-                let probe = &app.probes[t.probe];
-                if t.compares {
-                    let (new, old) = (&new_targets, &old_targets);
-                    futures.push(Box::pin(async move {
-                        let (r, c) = prober.compare(probe, new, old).await?;
-                        Some((r, (c.canary, c.baseline)))
-                    }));
-                    continue;
-                }
-                let Some(target) = targets(std::slice::from_ref(&t.slot)).pop() else {
-                    futures.push(Box::pin(async { None }));
-                    continue;
-                };
-                futures.push(Box::pin(async move {
-                    Some((prober.run(target, probe).await, (None, None)))
-                }));
-            }
-            tokio::select! {
-                r = crate::probe::join_all(futures) => r,
-                _ = cancel.wait_for(|c| *c) => return GateOutcome::Cancelled,
-            }
+        let results = tokio::select! {
+            r = probe_round(prober, fleet, app, &tracks, &targets) => r,
+            _ = cancel.wait_for(|c| *c) => return GateOutcome::Cancelled,
         };
         let counts = Instant::now() >= grace_until;
-        // Per slot, whether its own probes passed this round.
-        let mut rounds: Vec<(GateSlot, bool)> = Vec::new();
-        for (t, probed) in tracks.iter_mut().zip(results) {
-            let Some((r, values)) = probed else { continue };
-            if t.compares {
-                t.values = values;
-            }
-            let uncounted = r.error_kind == Some(crate::model::ErrorKind::NoData)
-                && app.probes[t.probe].skips_no_data();
-            if !uncounted {
-                t.tally.observe(r.ok, counts, &app.health);
-                if !t.compares {
-                    rounds.push((t.slot, r.ok));
-                }
-            }
-            if t.samples.len() == KEEP_SAMPLES {
-                t.samples.pop_front();
-            }
-            t.samples.push_back(Sample {
-                at_ms: r.at_ms,
-                ok: r.ok,
-                latency_ms: (r.latency_ms * 10.0).round() / 10.0,
-                code: r.code,
-                error_kind: r.error_kind.map(|k| k.as_str().to_string()),
-                message: r.message,
-            });
-        }
+        let rounds = take_round(app, &mut tracks, results, counts);
         for slot in slots {
             let mut own = rounds.iter().filter(|(s, _)| s == slot).map(|(_, ok)| *ok);
             let ok = match app.health.require {
@@ -518,55 +457,158 @@ pub async fn run(
             }
         }
         let judgement = judge(app.health.require, slots, &tracks);
-        if let Judgement::Failed(i) = judgement {
-            return GateOutcome::Failed {
-                evidence: evidence(app, &sides, &tracks[i]),
-            };
+        let ended = Instant::now() >= end;
+        if let Some(outcome) = conclude(app, &sides, mode, &tracks, judgement, ended, started) {
+            return outcome;
         }
-        let all_healthy = judgement == Judgement::Healthy;
-        let now = Instant::now();
-        match mode {
-            GateMode::Deploy { .. } if all_healthy => {
-                return GateOutcome::Passed {
-                    elapsed_ms: started.elapsed().as_millis() as u64,
-                    // Per slot, the probe that spent the most of its
-                    // budget (the last probe when none failed).
-                    evidence: slots
-                        .iter()
-                        .filter_map(|s| {
-                            tracks
-                                .iter()
-                                .filter(|t| t.slot == *s && !t.compares)
-                                .max_by_key(|t| t.tally.budget.failures)
-                        })
-                        .chain(tracks.iter().filter(|t| t.compares))
-                        .map(|t| evidence(app, &sides, t))
-                        .collect(),
-                };
-            }
-            GateMode::Deploy { deadline } if now >= end => {
-                return GateOutcome::Deadline {
-                    deadline_ms: deadline.as_millis() as u64,
-                    evidence: tracks
-                        .iter()
-                        .filter(|t| !t.compares && t.tally.verdict() != Verdict::Healthy)
-                        .map(|t| evidence(app, &sides, t))
-                        .collect(),
-                };
-            }
-            GateMode::Monitor { .. } if now >= end => {
-                return GateOutcome::Passed {
-                    elapsed_ms: started.elapsed().as_millis() as u64,
-                    evidence: tracks.iter().map(|t| evidence(app, &sides, t)).collect(),
-                };
-            }
-            _ => {}
-        }
-        let next = (round + interval).min(end);
+        let next = (round + app.health.interval).min(end);
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
             _ = cancel.wait_for(|c| *c) => return GateOutcome::Cancelled,
         }
+    }
+}
+
+/// The probe targets of a gate's new slots and of the old ones beside.
+struct Targets<'a> {
+    new: Vec<Target<'a>>,
+    old: Vec<Target<'a>>,
+}
+
+/// The probe target of each of `slots` whose host the fleet knows.
+fn probe_targets<'a>(fleet: &'a Fleet, app: &'a App, slots: &[GateSlot]) -> Vec<Target<'a>> {
+    slots
+        .iter()
+        .filter_map(|&slot| {
+            let instance = &app.instances[slot.0];
+            Some(Target {
+                app,
+                instance,
+                host: fleet.host(&instance.host)?,
+                port: port_of(app, slot),
+            })
+        })
+        .collect()
+}
+
+/// One round: every probe of every slot, and every comparison,
+/// concurrently; a result per track (`None`: nothing to probe).
+async fn probe_round(
+    prober: &Prober,
+    fleet: &Fleet,
+    app: &App,
+    tracks: &[Track],
+    targets: &Targets<'_>,
+) -> Vec<Option<Probed>> {
+    let mut futures: Vec<Pin<Box<dyn Future<Output = Option<Probed>> + '_>>> = Vec::new();
+    for t in tracks {
+        let probe = &app.probes[t.probe];
+        if t.compares {
+            let (new, old) = (&targets.new, &targets.old);
+            futures.push(Box::pin(async move {
+                let (r, c) = prober.compare(probe, new, old).await?;
+                Some((r, (c.canary, c.baseline)))
+            }));
+            continue;
+        }
+        let Some(target) = probe_targets(fleet, app, std::slice::from_ref(&t.slot)).pop() else {
+            futures.push(Box::pin(async { None }));
+            continue;
+        };
+        futures.push(Box::pin(async move {
+            Some((prober.run(target, probe).await, (None, None)))
+        }));
+    }
+    crate::probe::join_all(futures).await
+}
+
+/// Takes a round's results into the tracks (their tallies, counted once
+/// the grace is over, and their last samples); returns, per slot's own
+/// probe, whether it passed this round.
+fn take_round(
+    app: &App,
+    tracks: &mut [Track],
+    results: Vec<Option<Probed>>,
+    counts: bool,
+) -> Vec<(GateSlot, bool)> {
+    let mut rounds: Vec<(GateSlot, bool)> = Vec::new();
+    for (t, probed) in tracks.iter_mut().zip(results) {
+        let Some((r, values)) = probed else { continue };
+        if t.compares {
+            t.values = values;
+        }
+        let uncounted = r.error_kind == Some(crate::model::ErrorKind::NoData)
+            && app.probes[t.probe].skips_no_data();
+        if !uncounted {
+            t.tally.observe(r.ok, counts, &app.health);
+            if !t.compares {
+                rounds.push((t.slot, r.ok));
+            }
+        }
+        if t.samples.len() == KEEP_SAMPLES {
+            t.samples.pop_front();
+        }
+        t.samples.push_back(Sample {
+            at_ms: r.at_ms,
+            ok: r.ok,
+            latency_ms: (r.latency_ms * 10.0).round() / 10.0,
+            code: r.code,
+            error_kind: r.error_kind.map(|k| k.as_str().to_string()),
+            message: r.message,
+        });
+    }
+    rounds
+}
+
+/// The gate's outcome after a round, if it has one: failed, passed (a
+/// deploy gate once every slot is healthy, a watch once it ran its
+/// length), or out of time.
+fn conclude(
+    app: &App,
+    sides: &Sides<'_>,
+    mode: GateMode,
+    tracks: &[Track],
+    judgement: Judgement,
+    ended: bool,
+    started: Instant,
+) -> Option<GateOutcome> {
+    if let Judgement::Failed(i) = judgement {
+        return Some(GateOutcome::Failed {
+            evidence: evidence(app, sides, &tracks[i]),
+        });
+    }
+    let all_healthy = judgement == Judgement::Healthy;
+    match mode {
+        GateMode::Deploy { .. } if all_healthy => Some(GateOutcome::Passed {
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            // Per slot, the probe that spent the most of its budget (the
+            // last probe when none failed).
+            evidence: sides
+                .new
+                .iter()
+                .filter_map(|s| {
+                    tracks
+                        .iter()
+                        .filter(|t| t.slot == *s && !t.compares)
+                        .max_by_key(|t| t.tally.budget.failures)
+                })
+                .chain(tracks.iter().filter(|t| t.compares))
+                .map(|t| evidence(app, sides, t))
+                .collect(),
+        }),
+        GateMode::Deploy { deadline } if ended => Some(GateOutcome::Deadline {
+            deadline_ms: deadline.as_millis() as u64,
+            evidence: tracks
+                .iter()
+                .filter(|t| !t.compares && t.tally.verdict() != Verdict::Healthy)
+                .map(|t| evidence(app, sides, t))
+                .collect(),
+        }),
+        GateMode::Monitor { .. } if ended => Some(GateOutcome::Passed {
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            evidence: tracks.iter().map(|t| evidence(app, sides, t)).collect(),
+        }),
+        _ => None,
     }
 }
 
