@@ -231,7 +231,49 @@ pub fn plan(
     let mut warnings = Vec::new();
     let running: Vec<&Version> = now.iter().filter_map(|n| n.version.as_ref()).collect();
     let install = running.is_empty();
-    let from = match running.first() {
+    let from = from_version(&running, total, &mut warnings);
+    if !install && running.len() == total && running.iter().all(|v| *v == to) {
+        return Err(PlanError::NothingToDo {
+            app: app.name.clone(),
+            version: to.to_string(),
+        });
+    }
+    let live: Vec<Side> = (0..total)
+        .map(|i| now.get(i).map_or(Side::Main, |n| n.live))
+        .collect();
+    let mut stages = Vec::new();
+    match strategy {
+        Strategy::Rolling if app.rollout.surge && !install => {
+            stages = surge_stages(app, &live)?;
+        }
+        Strategy::Rolling => {
+            if app.rollout.surge {
+                warnings.push(
+                    "nothing runs yet: surge has no old side to keep; installing batch by batch"
+                        .into(),
+                );
+            }
+            stages.extend(replace_batches(app, install, &mut warnings)?);
+            stages.push(Stage::Monitor);
+        }
+        Strategy::BlueGreen => stages = blue_green_stages(app, &live, install, &mut warnings)?,
+        Strategy::Canary => stages = canary_stages(app, &live, install, &mut warnings)?,
+    }
+    Ok(Plan {
+        app: app.name.clone(),
+        strategy,
+        from,
+        to: to.clone(),
+        install,
+        stages,
+        warnings,
+    })
+}
+
+/// The release every instance runs, when they all run one; a warning
+/// when they run different ones or some run nothing.
+fn from_version(running: &[&Version], total: usize, warnings: &mut Vec<String>) -> Option<Version> {
+    match running.first() {
         Some(first) if running.iter().all(|v| v == first) && running.len() == total => {
             Some((*first).clone())
         }
@@ -246,136 +288,149 @@ pub fn plan(
             None
         }
         None => None,
+    }
+}
+
+/// An error unless each of `instances` has an `alt_port` to start beside
+/// the old release on.
+fn needs_alt(app: &App, instances: &[usize]) -> Result<(), PlanError> {
+    for &i in instances {
+        if app.instances[i].alt_port.is_none() {
+            return Err(PlanError::NoAltPort(app.instances[i].name.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Every instance replaced in place, batch by batch: the batch size
+/// lowered (with a warning) to keep `min_healthy` serving, unless nothing
+/// runs yet.
+fn replace_batches(
+    app: &App,
+    install: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Stage>, PlanError> {
+    let total = app.instances.len();
+    let wanted = batch_size(app.rollout.batch, total);
+    let size = if install {
+        wanted
+    } else {
+        let room = total.saturating_sub(app.rollout.min_healthy as usize);
+        if room == 0 {
+            return Err(PlanError::MinHealthy {
+                min_healthy: app.rollout.min_healthy,
+                total,
+            });
+        }
+        if wanted > room {
+            warnings.push(format!(
+                "batch size lowered from {wanted} to {room} to keep min_healthy = {} instances serving",
+                app.rollout.min_healthy
+            ));
+        }
+        wanted.min(room)
     };
-    if !install && running.len() == total && running.iter().all(|v| *v == to) {
-        return Err(PlanError::NothingToDo {
-            app: app.name.clone(),
-            version: to.to_string(),
+    Ok((0..total)
+        .collect::<Vec<_>>()
+        .chunks(size)
+        .map(|c| Stage::Replace {
+            instances: c.to_vec(),
+        })
+        .collect())
+}
+
+/// A rolling rollout with `surge`: each batch starts beside the old side,
+/// which keeps serving until the switch and keeps running until after
+/// `monitor`; no instance leaves traffic, so `min_healthy` needs no room.
+fn surge_stages(app: &App, live: &[Side]) -> Result<Vec<Stage>, PlanError> {
+    let total = app.instances.len();
+    let all: Vec<usize> = (0..total).collect();
+    needs_alt(app, &all)?;
+    let size = batch_size(app.rollout.batch, total).max(1);
+    let mut stages = Vec::new();
+    for chunk in all.chunks(size) {
+        stages.push(Stage::StartIdle {
+            instances: chunk.to_vec(),
+        });
+        stages.push(Stage::SwitchBatch {
+            instances: chunk.to_vec(),
         });
     }
-    let live = |i: usize| now.get(i).map_or(Side::Main, |n| n.live);
-    let needs_alt = |instances: &[usize]| -> Result<(), PlanError> {
-        for &i in instances {
-            if app.instances[i].alt_port.is_none() {
-                return Err(PlanError::NoAltPort(app.instances[i].name.clone()));
-            }
-        }
-        Ok(())
-    };
-    let replace_batches = |warnings: &mut Vec<String>| -> Result<Vec<Stage>, PlanError> {
-        let wanted = batch_size(app.rollout.batch, total);
-        let size = if install {
-            wanted
-        } else {
-            let room = total.saturating_sub(app.rollout.min_healthy as usize);
-            if room == 0 {
-                return Err(PlanError::MinHealthy {
-                    min_healthy: app.rollout.min_healthy,
-                    total,
-                });
-            }
-            if wanted > room {
-                warnings.push(format!(
-                    "batch size lowered from {wanted} to {room} to keep min_healthy = {} instances serving",
-                    app.rollout.min_healthy
-                ));
-            }
-            wanted.min(room)
-        };
-        Ok((0..total)
-            .collect::<Vec<_>>()
-            .chunks(size)
-            .map(|c| Stage::Replace {
-                instances: c.to_vec(),
-            })
-            .collect())
-    };
-    let mut stages = Vec::new();
-    match strategy {
-        Strategy::Rolling if app.rollout.surge && !install => {
-            // Each batch starts beside the old side, which keeps serving
-            // until the switch and keeps running until after `monitor`:
-            // no instance leaves traffic, so min_healthy needs no room.
-            let all: Vec<usize> = (0..total).collect();
-            needs_alt(&all)?;
-            let size = batch_size(app.rollout.batch, total).max(1);
-            for chunk in all.chunks(size) {
-                stages.push(Stage::StartIdle {
-                    instances: chunk.to_vec(),
-                });
-                stages.push(Stage::SwitchBatch {
-                    instances: chunk.to_vec(),
-                });
-            }
-            stages.push(Stage::Monitor);
-            stages.push(Stage::Retire {
-                sides: all.iter().map(|&i| live(i)).collect(),
-                instances: all,
-            });
-        }
-        Strategy::Rolling => {
-            if app.rollout.surge {
-                warnings.push(
-                    "nothing runs yet: surge has no old side to keep; installing batch by batch"
-                        .into(),
-                );
-            }
-            stages.extend(replace_batches(&mut warnings)?);
-            stages.push(Stage::Monitor);
-        }
-        Strategy::BlueGreen => {
-            let all: Vec<usize> = (0..total).collect();
-            needs_alt(&all)?;
-            let sides: Vec<Side> = all.iter().map(|&i| live(i)).collect();
-            if sides.iter().any(|s| *s != sides[0]) {
-                warnings.push(
-                    "instances are live on different sides; each switches to its idle side".into(),
-                );
-            }
-            stages.push(Stage::StartIdle {
-                instances: all.clone(),
-            });
-            stages.push(Stage::Switch);
-            stages.push(Stage::Monitor);
-            if !install {
-                stages.push(Stage::Retire {
-                    instances: all,
-                    sides,
-                });
-            }
-        }
-        Strategy::Canary => {
-            let canary: Vec<usize> = (0..(app.rollout.canary as usize).clamp(1, total)).collect();
-            needs_alt(&canary)?;
-            if install {
-                warnings.push("nothing runs yet: a canary has nothing to compare with; installing batch by batch".into());
-                stages.extend(replace_batches(&mut warnings)?);
-                stages.push(Stage::Monitor);
-            } else {
-                stages.push(Stage::StartIdle {
-                    instances: canary.clone(),
-                });
-                for &p in &app.rollout.steps {
-                    stages.push(Stage::Shift { percent: p });
-                }
-                stages.extend(replace_batches(&mut warnings)?);
-                stages.push(Stage::Monitor);
-                stages.push(Stage::Retire {
-                    sides: canary.iter().map(|&i| live(i).other()).collect(),
-                    instances: canary,
-                });
-            }
-        }
+    stages.push(Stage::Monitor);
+    stages.push(Stage::Retire {
+        sides: live.to_vec(),
+        instances: all,
+    });
+    Ok(stages)
+}
+
+/// Blue-green: every instance starts on its idle side, traffic switches
+/// at once, and the old sides stop after the monitor (none on an install).
+fn blue_green_stages(
+    app: &App,
+    live: &[Side],
+    install: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Stage>, PlanError> {
+    let all: Vec<usize> = (0..app.instances.len()).collect();
+    needs_alt(app, &all)?;
+    let sides = live.to_vec();
+    if sides.iter().any(|s| *s != sides[0]) {
+        warnings
+            .push("instances are live on different sides; each switches to its idle side".into());
     }
-    Ok(Plan {
-        app: app.name.clone(),
-        strategy,
-        from,
-        to: to.clone(),
-        install,
-        stages,
-        warnings,
-    })
+    let mut stages = vec![
+        Stage::StartIdle {
+            instances: all.clone(),
+        },
+        Stage::Switch,
+        Stage::Monitor,
+    ];
+    if !install {
+        stages.push(Stage::Retire {
+            instances: all,
+            sides,
+        });
+    }
+    Ok(stages)
+}
+
+/// A canary: it starts beside the old release, takes each step's share of
+/// traffic, then every instance is replaced batch by batch and the
+/// canary's side stops; on an install (nothing to compare with), batch by
+/// batch.
+fn canary_stages(
+    app: &App,
+    live: &[Side],
+    install: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Stage>, PlanError> {
+    let total = app.instances.len();
+    let canary: Vec<usize> = (0..(app.rollout.canary as usize).clamp(1, total)).collect();
+    needs_alt(app, &canary)?;
+    let mut stages = Vec::new();
+    if install {
+        warnings.push(
+            "nothing runs yet: a canary has nothing to compare with; installing batch by batch"
+                .into(),
+        );
+        stages.extend(replace_batches(app, install, warnings)?);
+        stages.push(Stage::Monitor);
+        return Ok(stages);
+    }
+    stages.push(Stage::StartIdle {
+        instances: canary.clone(),
+    });
+    for &p in &app.rollout.steps {
+        stages.push(Stage::Shift { percent: p });
+    }
+    stages.extend(replace_batches(app, install, warnings)?);
+    stages.push(Stage::Monitor);
+    stages.push(Stage::Retire {
+        sides: canary.iter().map(|&i| live[i].other()).collect(),
+        instances: canary,
+    });
+    Ok(stages)
 }
 
 #[cfg(test)]
