@@ -4,10 +4,10 @@
 //! a deploy never starts without a rollback target (an install, where
 //! nothing runs yet, needs none).
 
-use crate::config::{Fleet, Strategy};
+use crate::config::{App, Fleet, Strategy};
 use crate::driver::{Driver, DriverError, Side, Slot};
 use crate::error::{Code, UserError};
-use crate::exec::{ExecError, Executors};
+use crate::exec::{ExecError, Executor, Executors};
 use crate::model::Version;
 use crate::store::Store;
 
@@ -262,83 +262,152 @@ pub async fn check(
 ) -> Result<Preflight, UserError> {
     let app_idx = fleet.app_index(app_name)?;
     let app = &fleet.apps[app_idx];
-    let driver = Driver::for_app(app).map_err(driver_error)?;
-    let live = live_sides(fleet, app_idx, store)?;
-    let slot = |i: usize, side: Side| {
-        let inst = &app.instances[i];
-        Slot {
-            app,
-            instance: inst,
-            host: fleet.host(&inst.host).expect("validated host"),
-            side,
-        }
-    };
-    let exec_of = |i: usize| {
-        execs.get(&app.instances[i].host).ok_or_else(|| {
-            UserError::new(
-                Code::Preflight,
-                format!("no executor for host {}", app.instances[i].host),
-            )
-        })
+    let reach = Reach {
+        fleet,
+        app,
+        execs,
+        driver: Driver::for_app(app).map_err(driver_error)?,
+        live: live_sides(fleet, app_idx, store)?,
     };
     // Without a way to ask (a command driver with no `current`), what runs
     // is what rollguard last recorded there.
-    let recorded = if driver.tells_current() {
+    let recorded = if reach.driver.tells_current() {
         Vec::new()
     } else {
         recorded_versions(fleet, app_idx, store)?
     };
-    let mut now = Vec::new();
-    for (i, &side) in live.iter().enumerate() {
-        let mut version = driver
-            .current(exec_of(i)?, slot(i, side))
-            .await
-            .map_err(driver_error)?;
-        if version.is_none() {
-            version = recorded.get(i).cloned().flatten();
-        }
-        now.push(InstanceNow {
-            version,
-            live: side,
-        });
-    }
-    let plan = plan::plan(app, strategy.unwrap_or(app.strategy), &now, version).map_err(|e| match e {
-        PlanError::MinHealthy { .. } => UserError::new(Code::MinHealthy, e.to_string()),
-        PlanError::NothingToDo { .. } => UserError::new(Code::NothingToDo, e.to_string()),
-        PlanError::NoAltPort(_) => UserError::new(Code::Config, e.to_string())
-            .hint("blue-green and canary start the new version beside the old: give instances an alt_port"),
-        PlanError::NoInstances(_) => UserError::new(Code::Config, e.to_string()),
-    })?;
+    let now = reach.running(&recorded).await?;
+    let plan =
+        plan::plan(app, strategy.unwrap_or(app.strategy), &now, version).map_err(plan_error)?;
     if let Some(e) = sides_not_told_apart(fleet, app, &plan) {
         return Err(e);
     }
     // The target must be there, everywhere it will run.
-    let mut artifacts = Vec::new();
-    for (i, &side) in live.iter().enumerate() {
-        let present = driver
-            .present(exec_of(i)?, slot(i, side), version)
-            .await
-            .map_err(driver_error)?;
-        artifacts.push(Artifact {
-            instance: app.instances[i].name.clone(),
-            version: version.clone(),
-            present,
-        });
+    let artifacts = reach.target_present(version).await?;
+    // And the way back.
+    let back = if way_back && !plan.install {
+        reach.way_back(&now).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Preflight {
+        app: app_idx,
+        live: reach.live,
+        now,
+        artifacts,
+        way_back: back,
+        plan,
+    })
+}
+
+/// Why no plan could be made, as the user's error.
+fn plan_error(e: PlanError) -> UserError {
+    match e {
+        PlanError::MinHealthy { .. } => UserError::new(Code::MinHealthy, e.to_string()),
+        PlanError::NothingToDo { .. } => UserError::new(Code::NothingToDo, e.to_string()),
+        PlanError::NoAltPort(_) => UserError::new(Code::Config, e.to_string()).hint(
+            "blue-green and canary start the new version beside the old: give instances an alt_port",
+        ),
+        PlanError::NoInstances(_) => UserError::new(Code::Config, e.to_string()),
     }
-    let missing: Vec<usize> = (0..artifacts.len())
-        .filter(|&i| !artifacts[i].present)
-        .collect();
-    if !missing.is_empty() {
-        // What is there instead, on each host that lacks it.
+}
+
+/// An app's instances as preflight reaches them: each one's live side,
+/// its host's executor and the app's driver.
+struct Reach<'a> {
+    fleet: &'a Fleet,
+    app: &'a App,
+    execs: &'a Executors,
+    driver: Driver,
+    live: Vec<Side>,
+}
+
+impl Reach<'_> {
+    /// Instance `i`'s `side`.
+    fn slot(&self, i: usize, side: Side) -> Result<Slot<'_>, UserError> {
+        let instance = &self.app.instances[i];
+        let host = self.fleet.host(&instance.host).ok_or_else(|| {
+            UserError::new(
+                Code::Config,
+                format!(
+                    "instance {} names an unknown host {}",
+                    instance.name, instance.host
+                ),
+            )
+        })?;
+        Ok(Slot {
+            app: self.app,
+            instance,
+            host,
+            side,
+        })
+    }
+
+    /// The executor of instance `i`'s host.
+    fn exec(&self, i: usize) -> Result<&Executor, UserError> {
+        let host = &self.app.instances[i].host;
+        self.execs
+            .get(host)
+            .ok_or_else(|| UserError::new(Code::Preflight, format!("no executor for host {host}")))
+    }
+
+    /// What runs on each instance's live side now, as its driver tells it
+    /// (or, where it cannot, as `recorded`).
+    async fn running(&self, recorded: &[Option<Version>]) -> Result<Vec<InstanceNow>, UserError> {
+        let mut now = Vec::new();
+        for (i, &side) in self.live.iter().enumerate() {
+            let mut version = (self.driver)
+                .current(self.exec(i)?, self.slot(i, side)?)
+                .await
+                .map_err(driver_error)?;
+            if version.is_none() {
+                version = recorded.get(i).cloned().flatten();
+            }
+            now.push(InstanceNow {
+                version,
+                live: side,
+            });
+        }
+        Ok(now)
+    }
+
+    /// Whether `version` is present for every instance; `E_ARTIFACT_MISSING`
+    /// naming what is there instead when it is not.
+    async fn target_present(&self, version: &Version) -> Result<Vec<Artifact>, UserError> {
+        let mut artifacts = Vec::new();
+        for (i, &side) in self.live.iter().enumerate() {
+            let present = (self.driver)
+                .present(self.exec(i)?, self.slot(i, side)?, version)
+                .await
+                .map_err(driver_error)?;
+            artifacts.push(Artifact {
+                instance: self.app.instances[i].name.clone(),
+                version: version.clone(),
+                present,
+            });
+        }
+        let missing: Vec<usize> = (0..artifacts.len())
+            .filter(|&i| !artifacts[i].present)
+            .collect();
+        if missing.is_empty() {
+            return Ok(artifacts);
+        }
+        Err(self.missing(version, &missing).await?)
+    }
+
+    /// `E_ARTIFACT_MISSING` for the instances `missing`, with what is
+    /// there instead on each host that lacks `version`.
+    async fn missing(&self, version: &Version, missing: &[usize]) -> Result<UserError, UserError> {
         let mut there = Vec::new();
         let mut hosts: Vec<&str> = Vec::new();
-        for &i in &missing {
-            let host = app.instances[i].host.as_str();
+        for &i in missing {
+            let host = self.app.instances[i].host.as_str();
             if hosts.contains(&host) {
                 continue;
             }
             hosts.push(host);
-            match driver.available(exec_of(i)?, slot(i, live[i])).await {
+            let slot = self.slot(i, self.live[i])?;
+            match self.driver.available(self.exec(i)?, slot).await {
                 Ok(Some(found)) => there.push(present_words(host, found)),
                 // The driver cannot list them (a command driver).
                 Ok(None) => {}
@@ -347,7 +416,7 @@ pub async fn check(
         }
         let names: Vec<&str> = missing
             .iter()
-            .map(|&i| app.instances[i].name.as_str())
+            .map(|&i| self.app.instances[i].name.as_str())
             .collect();
         let mut message = format!("{version} is not present for {}", names.join(", "));
         for words in &there {
@@ -361,23 +430,26 @@ pub async fn check(
                 "deploy one of the releases present, or build or copy {version} (the release or image) to those hosts first"
             )
         };
-        return Err(UserError::new(Code::ArtifactMissing, message).hint(hint));
+        Ok(UserError::new(Code::ArtifactMissing, message).hint(hint))
     }
-    // And the way back.
-    let mut back = Vec::new();
-    if way_back && !plan.install {
+
+    /// Whether the release running now on each instance is still present
+    /// there, so a rollback could restore it; `E_ROLLBACK_TARGET_MISSING`
+    /// when one is not.
+    async fn way_back(&self, now: &[InstanceNow]) -> Result<Vec<Artifact>, UserError> {
+        let mut back = Vec::new();
         let mut gone = Vec::new();
         for (i, n) in now.iter().enumerate() {
             let Some(current) = &n.version else { continue };
-            let present = driver
-                .present(exec_of(i)?, slot(i, live[i]), current)
+            let present = (self.driver)
+                .present(self.exec(i)?, self.slot(i, self.live[i])?, current)
                 .await
                 .map_err(driver_error)?;
             if !present {
-                gone.push(format!("{} ({current})", app.instances[i].name));
+                gone.push(format!("{} ({current})", self.app.instances[i].name));
             }
             back.push(Artifact {
-                instance: app.instances[i].name.clone(),
+                instance: self.app.instances[i].name.clone(),
                 version: current.clone(),
                 present,
             });
@@ -392,15 +464,8 @@ pub async fn check(
             )
             .hint("put the running release back on those hosts before deploying"));
         }
+        Ok(back)
     }
-    Ok(Preflight {
-        app: app_idx,
-        live,
-        now,
-        artifacts,
-        way_back: back,
-        plan,
-    })
 }
 
 /// A comparison probe whose query comes out the same on both sides of an
