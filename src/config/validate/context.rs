@@ -18,9 +18,13 @@ use crate::config::{ConfigError, format_duration, literal, parse_duration};
 /// `LINE:COL`), the environment that answers `${NAME}`, the errors found so
 /// far, and every `${NAME}` expanded.
 pub(super) struct Ctx<'a> {
+    /// The file, for errors.
     pub(super) file: PathBuf,
+    /// The file's text, to turn a byte offset into `LINE:COL`.
     pub(super) text: &'a str,
+    /// Answers `${NAME}`.
     pub(super) env: &'a dyn Fn(&str) -> Option<String>,
+    /// Every error found so far, in the order found.
     pub(super) errors: Vec<ConfigError>,
     /// Every `${NAME}` expanded so far, with its value.
     pub(super) interpolated: Vec<(String, String)>,
@@ -29,6 +33,7 @@ pub(super) struct Ctx<'a> {
 /// A string after `${NAME}` expansion.
 #[derive(Default)]
 pub(super) struct Expanded {
+    /// The value.
     pub(super) text: String,
     /// For each character of `text`, the index of the character of the
     /// value as written that it comes from (for an expansion: its `$`).
@@ -44,6 +49,7 @@ impl Expanded {
 }
 
 impl Ctx<'_> {
+    /// The 1-based line and column (in characters) of byte `offset`.
     fn pos(&self, offset: usize) -> (usize, usize) {
         let mut offset = offset.min(self.text.len());
         while !self.text.is_char_boundary(offset) {
@@ -56,6 +62,7 @@ impl Ctx<'_> {
         (line, col)
     }
 
+    /// An error at the start of `span`, with a hint.
     pub(super) fn error(
         &mut self,
         span: Range<usize>,
@@ -72,6 +79,7 @@ impl Ctx<'_> {
         });
     }
 
+    /// An error at the start of `span`, without a hint.
     pub(super) fn err(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.error(span, message, None);
     }
@@ -187,6 +195,7 @@ impl Ctx<'_> {
         }
     }
 
+    /// [`Ctx::string`], when the key is given.
     pub(super) fn opt_string(&mut self, s: &Option<S<String>>) -> Option<String> {
         s.as_ref().map(|s| self.string(s))
     }
@@ -232,6 +241,7 @@ impl Ctx<'_> {
         }
     }
 
+    /// A port from 1 to 65535; an error at it otherwise.
     pub(super) fn port(&mut self, p: &S<i64>, what: &str) -> u16 {
         match u16::try_from(*p.get_ref()) {
             Ok(v) if v > 0 => v,
@@ -246,6 +256,7 @@ impl Ctx<'_> {
         }
     }
 
+    /// A count of results of at least 1 (`default` when left out).
     pub(super) fn threshold(&mut self, t: &Option<S<i64>>, name: &str, default: u32) -> u32 {
         let Some(t) = t else { return default };
         match u32::try_from(*t.get_ref()) {
@@ -261,6 +272,8 @@ impl Ctx<'_> {
         }
     }
 
+    /// One of the words of `options` (`default` when left out); an error
+    /// naming them otherwise.
     pub(super) fn choice<T: Copy>(
         &mut self,
         s: &Option<S<String>>,
@@ -299,6 +312,7 @@ impl Ctx<'_> {
         }
     }
 
+    /// A `what`'s name: plain, and not in `seen` (it is added there).
     pub(super) fn unique<'n>(
         &mut self,
         seen: &mut HashSet<String>,
