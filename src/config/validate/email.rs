@@ -6,8 +6,9 @@
 
 use std::net::IpAddr;
 
+use super::context::Ctx;
 use super::secret::from_environment;
-use super::{Ctx, RawNotify, S};
+use crate::config::raw::{RawNotify, S};
 use crate::config::{EmailSpec, SmtpTls};
 
 /// The keys an `email` receiver takes besides the common ones.
@@ -29,93 +30,21 @@ pub(super) fn spec(
     name: &str,
     hidden: &mut Vec<(String, String)>,
 ) -> EmailSpec {
-    let required = |cx: &mut Ctx<'_>, key: &str, example: &str| {
-        cx.error(
-            n.name.span(),
-            format!("email receiver \"{name}\" has no `{key}`"),
-            Some(format!("add {key} = {example}")),
-        );
-    };
-    let host = match &n.host {
-        Some(s) => {
-            let v = cx.string(s);
-            if v.trim().is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                cx.error(
-                    s.span(),
-                    "host is not a host name or address",
-                    Some("write the SMTP server's name, e.g. \"smtp.example.com\"".into()),
-                );
-            }
-            v
-        }
-        None => {
-            required(cx, "host", "\"smtp.example.com\"");
-            String::new()
-        }
-    };
+    let host = host(cx, n, name);
     let tls = cx.choice(&n.tls, "tls", TLS, SmtpTls::Starttls);
     let port = n
         .port
         .as_ref()
         .map_or(tls.default_port(), |p| cx.port(p, "port"));
-    let username = n.username.as_ref().map(|s| {
-        let v = cx.string(s);
-        if v.is_empty() || v.chars().any(char::is_control) {
-            cx.err(s.span(), "username is empty or holds a control character");
-        }
-        v
-    });
-    let password = n
-        .password
-        .as_ref()
-        .map(|s| from_environment(cx, s, "password", "SMTP_PASSWORD", name, hidden));
-    match (&n.username, &n.password) {
-        (Some(_), None) => required(cx, "password", "\"${SMTP_PASSWORD}\""),
-        (None, Some(p)) => cx.error(
-            p.span(),
-            "password without a username",
-            Some("add username = \"...\", or remove the password".into()),
-        ),
-        _ => {}
-    }
-    if let (SmtpTls::None, Some(p)) = (tls, &n.password)
-        && !is_loopback(&host)
-    {
-        cx.error(
-            p.span(),
-            format!("the password would cross the network unencrypted to {host}"),
-            Some(
-                "use tls = \"starttls\" or \"tls\"; tls = \"none\" is for a relay on this machine"
-                    .into(),
-            ),
-        );
-    }
+    let (username, password) = login(cx, n, name, tls, &host, hidden);
     let from = match &n.from {
         Some(s) => address(cx, s, "from"),
         None => {
-            required(cx, "from", "\"rollguard <rollguard@example.com>\"");
+            required(cx, n, name, "from", "\"rollguard <rollguard@example.com>\"");
             String::new()
         }
     };
-    let to = match &n.to {
-        Some(list) => {
-            if list.get_ref().is_empty() {
-                cx.error(
-                    list.span(),
-                    format!("receiver \"{name}\" mails nobody"),
-                    Some("to = [\"oncall@example.com\"]".into()),
-                );
-            }
-            list.get_ref()
-                .iter()
-                .map(|s| address(cx, s, "to"))
-                .collect()
-        }
-        None => {
-            required(cx, "to", "[\"oncall@example.com\"]");
-            Vec::new()
-        }
-    };
+    let to = to(cx, n, name);
     let ca_pem = n.ca_file.as_ref().and_then(|s| {
         if tls == SmtpTls::None {
             cx.error(
@@ -135,6 +64,105 @@ pub(super) fn spec(
         from,
         to,
         ca_pem,
+    }
+}
+
+/// An error at receiver `name`: `key` is missing.
+fn required(cx: &mut Ctx<'_>, n: &RawNotify, name: &str, key: &str, example: &str) {
+    cx.error(
+        n.name.span(),
+        format!("email receiver \"{name}\" has no `{key}`"),
+        Some(format!("add {key} = {example}")),
+    );
+}
+
+/// `host`: the SMTP server's name or address.
+fn host(cx: &mut Ctx<'_>, n: &RawNotify, name: &str) -> String {
+    match &n.host {
+        Some(s) => {
+            let v = cx.string(s);
+            if v.trim().is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                cx.error(
+                    s.span(),
+                    "host is not a host name or address",
+                    Some("write the SMTP server's name, e.g. \"smtp.example.com\"".into()),
+                );
+            }
+            v
+        }
+        None => {
+            required(cx, n, name, "host", "\"smtp.example.com\"");
+            String::new()
+        }
+    }
+}
+
+/// `username` and `password`, both or neither; the password from the
+/// environment (added to `hidden`), and never sent unencrypted to a
+/// `host` that is not this machine.
+fn login(
+    cx: &mut Ctx<'_>,
+    n: &RawNotify,
+    name: &str,
+    tls: SmtpTls,
+    host: &str,
+    hidden: &mut Vec<(String, String)>,
+) -> (Option<String>, Option<String>) {
+    let username = n.username.as_ref().map(|s| {
+        let v = cx.string(s);
+        if v.is_empty() || v.chars().any(char::is_control) {
+            cx.err(s.span(), "username is empty or holds a control character");
+        }
+        v
+    });
+    let password = n
+        .password
+        .as_ref()
+        .map(|s| from_environment(cx, s, "password", "SMTP_PASSWORD", name, hidden));
+    match (&n.username, &n.password) {
+        (Some(_), None) => required(cx, n, name, "password", "\"${SMTP_PASSWORD}\""),
+        (None, Some(p)) => cx.error(
+            p.span(),
+            "password without a username",
+            Some("add username = \"...\", or remove the password".into()),
+        ),
+        _ => {}
+    }
+    if let (SmtpTls::None, Some(p)) = (tls, &n.password)
+        && !is_loopback(host)
+    {
+        cx.error(
+            p.span(),
+            format!("the password would cross the network unencrypted to {host}"),
+            Some(
+                "use tls = \"starttls\" or \"tls\"; tls = \"none\" is for a relay on this machine"
+                    .into(),
+            ),
+        );
+    }
+    (username, password)
+}
+
+/// `to`: at least one address.
+fn to(cx: &mut Ctx<'_>, n: &RawNotify, name: &str) -> Vec<String> {
+    match &n.to {
+        Some(list) => {
+            if list.get_ref().is_empty() {
+                cx.error(
+                    list.span(),
+                    format!("receiver \"{name}\" mails nobody"),
+                    Some("to = [\"oncall@example.com\"]".into()),
+                );
+            }
+            list.get_ref()
+                .iter()
+                .map(|s| address(cx, s, "to"))
+                .collect()
+        }
+        None => {
+            required(cx, n, name, "to", "[\"oncall@example.com\"]");
+            Vec::new()
+        }
     }
 }
 

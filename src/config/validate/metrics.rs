@@ -5,8 +5,9 @@
 
 use std::net::SocketAddr;
 
-use super::{Ctx, RawMetrics, S};
+use super::context::Ctx;
 use crate::config::Metrics;
+use crate::config::raw::{RawMetrics, S};
 
 /// `[metrics]` as written; `None` (with an error) when it cannot be used.
 pub(super) fn metrics(cx: &mut Ctx<'_>, m: &S<RawMetrics>) -> Option<Metrics> {

@@ -8,8 +8,10 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::bounds::{Bounds, HOUR};
+use super::context::Ctx;
 use super::secret::from_environment;
-use super::{Bounds, Ctx, HOUR, RawNotify, S};
+use crate::config::raw::{RawNotify, S};
 use crate::config::{COMMAND_PLACEHOLDERS, PAGERDUTY_URL, Receiver, ReceiverKind, Secrets};
 use crate::model::topic::Topic;
 
@@ -41,6 +43,8 @@ pub(super) fn receivers(
         .collect()
 }
 
+/// One `[[notify]]`, the `order`th; `seen` holds the receiver names so
+/// far. `None` when its type is unknown.
 fn receiver(
     cx: &mut Ctx<'_>,
     seen: &mut HashSet<String>,
@@ -50,7 +54,32 @@ fn receiver(
 ) -> Option<Receiver> {
     let name = cx.unique(seen, &n.name, "receiver").to_string();
     let type_name = cx.string(&n.kind);
-    let own_keys: &[&str] = match type_name.as_str() {
+    let own_keys = own_keys(cx, n, &type_name)?;
+    foreign_keys(cx, n, &type_name, own_keys);
+    // Values that must not be shown, whether or not they came from ${NAME}.
+    let mut hidden: Vec<(String, String)> = Vec::new();
+    let kind = kind(cx, n, &type_name, &name, &mut hidden);
+    let on = on(cx, n, &name);
+    let apps = n.apps.as_ref().map(|list| apps_named(cx, list, apps));
+    let timeout = cx.duration(&n.timeout, "timeout", Duration::from_secs(10), TIMEOUT);
+    let retry_for = cx.duration(&n.retry_for, "retry_for", HOUR, RETRY_FOR);
+    Some(Receiver {
+        name,
+        order,
+        kind,
+        on,
+        apps,
+        timeout,
+        retry_for,
+        // The file's ${NAME} values are added once the whole file is read.
+        secrets: Secrets::new(hidden),
+    })
+}
+
+/// The keys receiver type `type_name` takes besides the common ones; an
+/// error when the type is unknown.
+fn own_keys(cx: &mut Ctx<'_>, n: &RawNotify, type_name: &str) -> Option<&'static [&'static str]> {
+    Some(match type_name {
         "slack" | "discord" => &["url"],
         "webhook" => &["url", "secret"],
         "pagerduty" => &["url", "routing_key"],
@@ -65,7 +94,12 @@ fn receiver(
             );
             return None;
         }
-    };
+    })
+}
+
+/// Reports each key a `type_name` receiver does not take (`own_keys` are
+/// those it does).
+fn foreign_keys(cx: &mut Ctx<'_>, n: &RawNotify, type_name: &str, own_keys: &[&str]) {
     let span = |s: &Option<S<String>>| s.as_ref().map(|s| s.span());
     let typed_keys = [
         ("url", span(&n.url)),
@@ -102,25 +136,69 @@ fn receiver(
             );
         }
     }
-    // Values that must not be shown, whether or not they came from ${NAME}.
-    let mut hidden: Vec<(String, String)> = Vec::new();
-    let mut secret = |cx: &mut Ctx<'_>, key: &str, s: &S<String>| {
+}
+
+/// Where and how receiver `name` (of type `type_name`) is told; the
+/// values not to show are added to `hidden`.
+fn kind(
+    cx: &mut Ctx<'_>,
+    n: &RawNotify,
+    type_name: &str,
+    name: &str,
+    hidden: &mut Vec<(String, String)>,
+) -> ReceiverKind {
+    let mut at = Entry {
+        n,
+        type_name,
+        name,
+        hidden,
+    };
+    match type_name {
+        "slack" | "discord" | "webhook" => web(cx, &mut at),
+        "pagerduty" => pagerduty(cx, &mut at),
+        "email" => ReceiverKind::Email(super::email::spec(cx, n, name, at.hidden)),
+        "websocket" => websocket(cx, n, name, at.hidden),
+        _ => command(cx, &mut at),
+    }
+}
+
+/// A receiver being read: its entry, type and name, and the values not
+/// to show.
+struct Entry<'a> {
+    n: &'a RawNotify,
+    type_name: &'a str,
+    name: &'a str,
+    hidden: &'a mut Vec<(String, String)>,
+}
+
+impl Entry<'_> {
+    /// The value of secret `key` (not empty), kept to be hidden.
+    fn secret(&mut self, cx: &mut Ctx<'_>, key: &str, s: &S<String>) -> String {
         let v = cx.string(s);
         if v.trim().is_empty() {
             cx.err(s.span(), format!("{key} is empty"));
         }
-        hidden.push((format!("{name}.{key}"), v.clone()));
+        self.hidden
+            .push((format!("{}.{key}", self.name), v.clone()));
         v
-    };
-    let required = |cx: &mut Ctx<'_>, key: &str, example: &str| {
+    }
+
+    /// An error at the receiver's name: `key` is missing.
+    fn required(&self, cx: &mut Ctx<'_>, key: &str, example: &str) {
         cx.error(
-            n.name.span(),
-            format!("{type_name} receiver \"{name}\" has no `{key}`"),
+            self.n.name.span(),
+            format!(
+                "{} receiver \"{}\" has no `{key}`",
+                self.type_name, self.name
+            ),
             Some(format!("add {key} = {example}")),
         );
-    };
-    let url = |cx: &mut Ctx<'_>, v: &str, s: &S<String>| {
-        if !is_http_url(v) {
+    }
+
+    /// `url`, a secret that must be an http(s) URL.
+    fn url(&mut self, cx: &mut Ctx<'_>, s: &S<String>) -> String {
+        let v = self.secret(cx, "url", s);
+        if !is_http_url(&v) {
             cx.error(
                 s.span(),
                 "url is not an http:// or https:// URL",
@@ -130,140 +208,131 @@ fn receiver(
                 ),
             );
         }
-    };
-    let kind = match type_name.as_str() {
-        "slack" | "discord" | "webhook" => {
-            let u = match &n.url {
-                Some(s) => {
-                    let v = secret(cx, "url", s);
-                    url(cx, &v, s);
-                    v
-                }
-                None => {
-                    required(cx, "url", "\"${WEBHOOK_URL}\"");
-                    String::new()
-                }
-            };
-            match type_name.as_str() {
-                "slack" => ReceiverKind::Slack { url: u },
-                "discord" => ReceiverKind::Discord { url: u },
-                _ => ReceiverKind::Webhook {
-                    url: u,
-                    secret: n.secret.as_ref().map(|s| secret(cx, "secret", s)),
-                },
-            }
-        }
-        "pagerduty" => {
-            let routing_key = match &n.routing_key {
-                Some(s) => secret(cx, "routing_key", s),
-                None => {
-                    required(cx, "routing_key", "\"${PAGERDUTY_ROUTING_KEY}\"");
-                    String::new()
-                }
-            };
-            let u = match &n.url {
-                Some(s) => {
-                    let v = secret(cx, "url", s);
-                    url(cx, &v, s);
-                    v
-                }
-                None => PAGERDUTY_URL.to_string(),
-            };
-            ReceiverKind::Pagerduty {
-                url: u,
-                routing_key,
-            }
-        }
-        "email" => ReceiverKind::Email(super::email::spec(cx, n, &name, &mut hidden)),
-        "websocket" => websocket(cx, n, &name, &mut hidden),
-        _ => {
-            let run = match &n.run {
-                Some(s) => {
-                    let v = cx.string(s);
-                    if v.trim().is_empty() {
-                        cx.err(s.span(), "run is empty");
-                    }
-                    cx.template(s, &v, COMMAND_PLACEHOLDERS, true);
-                    v
-                }
-                None => {
-                    required(
-                        cx,
-                        "run",
-                        "\"gh issue create --title {app} --body-file {timeline}\"",
-                    );
-                    String::new()
-                }
-            };
-            ReceiverKind::Command { run }
+        v
+    }
+}
+
+/// A `slack`, `discord` or `webhook` receiver: a `url`, and a webhook's
+/// signing `secret`.
+fn web(cx: &mut Ctx<'_>, at: &mut Entry<'_>) -> ReceiverKind {
+    let n = at.n;
+    let u = match &n.url {
+        Some(s) => at.url(cx, s),
+        None => {
+            at.required(cx, "url", "\"${WEBHOOK_URL}\"");
+            String::new()
         }
     };
-    let on = match &n.on {
-        None => Topic::DEFAULT.to_vec(),
-        Some(list) => {
-            if list.get_ref().is_empty() {
-                cx.error(
-                    list.span(),
-                    format!("receiver \"{name}\" listens to nothing"),
-                    Some(format!(
-                        "name some of: {}; or leave `on` out",
-                        topic_names()
-                    )),
-                );
-            }
-            let mut on = Vec::new();
-            for t in list.get_ref() {
-                match Topic::parse(t.get_ref()) {
-                    Some(topic) if !on.contains(&topic) => on.push(topic),
-                    Some(_) => {}
-                    None => cx.error(
-                        t.span(),
-                        format!("unknown notification \"{}\"", t.get_ref()),
-                        Some(format!("`on` takes {}", topic_names())),
-                    ),
-                }
-            }
-            on
+    match at.type_name {
+        "slack" => ReceiverKind::Slack { url: u },
+        "discord" => ReceiverKind::Discord { url: u },
+        _ => ReceiverKind::Webhook {
+            url: u,
+            secret: n.secret.as_ref().map(|s| at.secret(cx, "secret", s)),
+        },
+    }
+}
+
+/// A `pagerduty` receiver: a `routing_key`, and the Events API's `url`.
+fn pagerduty(cx: &mut Ctx<'_>, at: &mut Entry<'_>) -> ReceiverKind {
+    let n = at.n;
+    let routing_key = match &n.routing_key {
+        Some(s) => at.secret(cx, "routing_key", s),
+        None => {
+            at.required(cx, "routing_key", "\"${PAGERDUTY_ROUTING_KEY}\"");
+            String::new()
         }
     };
-    let apps = n.apps.as_ref().map(|list| {
-        let mut names = Vec::new();
-        if list.get_ref().is_empty() {
-            cx.error(
-                list.span(),
-                "apps is empty: this receiver would hear of no app",
-                Some("name the apps it is for, or leave `apps` out for every app".into()),
+    let u = match &n.url {
+        Some(s) => at.url(cx, s),
+        None => PAGERDUTY_URL.to_string(),
+    };
+    ReceiverKind::Pagerduty {
+        url: u,
+        routing_key,
+    }
+}
+
+/// A `command` receiver: a `run` template whose values are quoted.
+fn command(cx: &mut Ctx<'_>, at: &mut Entry<'_>) -> ReceiverKind {
+    let run = match &at.n.run {
+        Some(s) => {
+            let v = cx.string(s);
+            if v.trim().is_empty() {
+                cx.err(s.span(), "run is empty");
+            }
+            cx.template(s, &v, COMMAND_PLACEHOLDERS, true);
+            v
+        }
+        None => {
+            at.required(
+                cx,
+                "run",
+                "\"gh issue create --title {app} --body-file {timeline}\"",
             );
+            String::new()
         }
-        for a in list.get_ref() {
-            if !apps.contains(a.get_ref()) {
-                let mut known: Vec<&String> = apps.iter().collect();
-                known.sort();
-                let known: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
-                cx.error(
-                    a.span(),
-                    format!("no app named \"{}\"", a.get_ref()),
-                    Some(format!("apps: {}", known.join(", "))),
-                );
-            } else if !names.contains(a.get_ref()) {
-                names.push(a.get_ref().clone());
-            }
+    };
+    ReceiverKind::Command { run }
+}
+
+/// `on`: the topics receiver `name` listens to, each once (by default
+/// [`Topic::DEFAULT`]).
+fn on(cx: &mut Ctx<'_>, n: &RawNotify, name: &str) -> Vec<Topic> {
+    let Some(list) = &n.on else {
+        return Topic::DEFAULT.to_vec();
+    };
+    if list.get_ref().is_empty() {
+        cx.error(
+            list.span(),
+            format!("receiver \"{name}\" listens to nothing"),
+            Some(format!(
+                "name some of: {}; or leave `on` out",
+                topic_names()
+            )),
+        );
+    }
+    let mut on = Vec::new();
+    for t in list.get_ref() {
+        match Topic::parse(t.get_ref()) {
+            Some(topic) if !on.contains(&topic) => on.push(topic),
+            Some(_) => {}
+            None => cx.error(
+                t.span(),
+                format!("unknown notification \"{}\"", t.get_ref()),
+                Some(format!("`on` takes {}", topic_names())),
+            ),
         }
-        names
-    });
-    let timeout = cx.duration(&n.timeout, "timeout", Duration::from_secs(10), TIMEOUT);
-    let retry_for = cx.duration(&n.retry_for, "retry_for", HOUR, RETRY_FOR);
-    Some(Receiver {
-        name,
-        order,
-        kind,
-        on,
-        apps,
-        timeout,
-        retry_for,
-        // The file's ${NAME} values are added once the whole file is read.
-        secrets: Secrets::new(hidden),
-    })
+    }
+    on
+}
+
+/// `apps`: the apps a receiver hears of, each once, among the `apps` the
+/// file defines.
+fn apps_named(cx: &mut Ctx<'_>, list: &S<Vec<S<String>>>, apps: &HashSet<String>) -> Vec<String> {
+    let mut names = Vec::new();
+    if list.get_ref().is_empty() {
+        cx.error(
+            list.span(),
+            "apps is empty: this receiver would hear of no app",
+            Some("name the apps it is for, or leave `apps` out for every app".into()),
+        );
+    }
+    for a in list.get_ref() {
+        if !apps.contains(a.get_ref()) {
+            let mut known: Vec<&String> = apps.iter().collect();
+            known.sort();
+            let known: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
+            cx.error(
+                a.span(),
+                format!("no app named \"{}\"", a.get_ref()),
+                Some(format!("apps: {}", known.join(", "))),
+            );
+        } else if !names.contains(a.get_ref()) {
+            names.push(a.get_ref().clone());
+        }
+    }
+    names
 }
 
 /// A websocket receiver: a loopback `listen` address and a `token` from

@@ -5,8 +5,11 @@
 //! credentials that come from the environment (so they are kept as secrets
 //! and never shown).
 
-use super::{Ctx, RawProbe, S, conditions};
-use crate::condition::Placeholder;
+use super::conditions::conditions;
+use super::context::Ctx;
+use super::secret::from_environment;
+use crate::condition::{Condition, Placeholder};
+use crate::config::raw::{RawProbe, S};
 use crate::config::{NoData, PromAuth, PrometheusProbe};
 use crate::promql::{QUERY_PLACEHOLDERS, fill};
 
@@ -20,7 +23,24 @@ const PER_SIDE: &[&str] = &["{instance}", "{host}", "{port}"];
 
 /// The probe `name` of `p`.
 pub(super) fn probe(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> PrometheusProbe {
-    let url = match &p.url {
+    let url = url(cx, name, p);
+    let query = query(cx, name, p);
+    let conditions = conditions(cx, &p.conditions, READS);
+    judges(cx, name, p, &query, &conditions);
+    let on_no_data = on_no_data(cx, p);
+    PrometheusProbe {
+        url,
+        query,
+        conditions,
+        on_no_data,
+        auth: auth(cx, p),
+        insecure_tls: p.insecure_tls.as_ref().is_some_and(|b| *b.get_ref()),
+    }
+}
+
+/// `url`: the Prometheus server, http(s).
+fn url(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> String {
+    match &p.url {
         Some(u) => {
             let v = cx.expand(u);
             if !(v.text.starts_with("http://") || v.text.starts_with("https://")) {
@@ -39,8 +59,12 @@ pub(super) fn probe(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> PrometheusPro
             );
             String::new()
         }
-    };
-    let query = match &p.query {
+    }
+}
+
+/// `query`: PromQL whose placeholders stand inside its string literals.
+fn query(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> String {
+    match &p.query {
         Some(q) => {
             let v = cx.expand(q);
             if v.text.trim().is_empty() {
@@ -60,8 +84,12 @@ pub(super) fn probe(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> PrometheusPro
             );
             String::new()
         }
-    };
-    let conditions = conditions(cx, &p.conditions, READS);
+    }
+}
+
+/// Whether the `conditions` judge something, and one thing: a value, or
+/// a rollout's sides compared (with a `query` that tells them apart).
+fn judges(cx: &mut Ctx<'_>, name: &str, p: &RawProbe, query: &str, conditions: &[Condition]) {
     let reads = |want: &dyn Fn(&Placeholder) -> bool| {
         conditions
             .iter()
@@ -105,7 +133,11 @@ pub(super) fn probe(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> PrometheusPro
             ),
         );
     }
-    let on_no_data = match &p.on_no_data {
+}
+
+/// `on_no_data`: what an answer without a value counts as.
+fn on_no_data(cx: &mut Ctx<'_>, p: &RawProbe) -> NoData {
+    match &p.on_no_data {
         None => NoData::default(),
         Some(s) => match cx.string(s).as_str() {
             "fail" => NoData::Fail,
@@ -123,14 +155,6 @@ pub(super) fn probe(cx: &mut Ctx<'_>, name: &str, p: &RawProbe) -> PrometheusPro
                 NoData::Fail
             }
         },
-    };
-    PrometheusProbe {
-        url,
-        query,
-        conditions,
-        on_no_data,
-        auth: auth(cx, p),
-        insecure_tls: p.insecure_tls.as_ref().is_some_and(|b| *b.get_ref()),
     }
 }
 
@@ -140,7 +164,7 @@ fn auth(cx: &mut Ctx<'_>, p: &RawProbe) -> PromAuth {
     let secret = |cx: &mut Ctx<'_>, s: &S<String>, key: &str| {
         let example = format!("PROMETHEUS_{}", key.to_ascii_uppercase());
         let name = cx.string(&p.name);
-        super::secret::from_environment(cx, s, key, &example, &name, &mut Vec::new())
+        from_environment(cx, s, key, &example, &name, &mut Vec::new())
     };
     match (&p.bearer_token, &p.username, &p.password) {
         (None, None, None) => PromAuth::None,

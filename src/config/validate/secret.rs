@@ -2,7 +2,8 @@
 //! server's credentials): written as one `${NAME}` and read from the
 //! environment, never in the file; its value kept to be masked.
 
-use super::{Ctx, S};
+use super::context::Ctx;
+use crate::config::raw::S;
 
 /// A secret `key` of receiver `name`, which must be written as one
 /// `${NAME}` (e.g. `${example}`): its value is added to `hidden`.
