@@ -142,41 +142,45 @@ enum Cmd {
     },
     /// The demo's application server (started by `rollguard demo`).
     #[command(hide = true)]
-    DemoApp {
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        #[arg(long)]
-        port_file: Option<PathBuf>,
-        #[arg(long)]
-        heartbeat: Option<PathBuf>,
-        #[arg(long)]
-        flap: bool,
-        #[arg(long, default_value = "v1")]
-        version: String,
-        #[arg(long)]
-        parent: Option<u32>,
-        #[arg(long, default_value_t = 20)]
-        latency_ms: u64,
-        #[arg(long, value_parser = duration_arg)]
-        fail_after: Option<Duration>,
-        #[arg(long)]
-        fail_requests: bool,
-        /// Fail while this file exists.
-        #[arg(long)]
-        fail_if_exists: Option<PathBuf>,
-        /// The share of made-up requests that fail (`/metrics`).
-        #[arg(long)]
-        error_ratio: Option<f64>,
-        /// The instance it serves (for --flap-if and --heartbeat-dir).
-        #[arg(long)]
-        instance: Option<String>,
-        /// Flap when serving this instance.
-        #[arg(long)]
-        flap_if: Option<String>,
-        /// Write the heartbeat to DIR/INSTANCE.beat.
-        #[arg(long)]
-        heartbeat_dir: Option<PathBuf>,
-    },
+    DemoApp(DemoAppArgs),
+}
+
+/// What `rollguard demo-app` takes (hidden; the demo starts it).
+#[derive(clap::Args)]
+struct DemoAppArgs {
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    #[arg(long)]
+    port_file: Option<PathBuf>,
+    #[arg(long)]
+    heartbeat: Option<PathBuf>,
+    #[arg(long)]
+    flap: bool,
+    #[arg(long, default_value = "v1")]
+    version: String,
+    #[arg(long)]
+    parent: Option<u32>,
+    #[arg(long, default_value_t = 20)]
+    latency_ms: u64,
+    #[arg(long, value_parser = duration_arg)]
+    fail_after: Option<Duration>,
+    #[arg(long)]
+    fail_requests: bool,
+    /// Fail while this file exists.
+    #[arg(long)]
+    fail_if_exists: Option<PathBuf>,
+    /// The share of made-up requests that fail (`/metrics`).
+    #[arg(long)]
+    error_ratio: Option<f64>,
+    /// The instance it serves (for --flap-if and --heartbeat-dir).
+    #[arg(long)]
+    instance: Option<String>,
+    /// Flap when serving this instance.
+    #[arg(long)]
+    flap_if: Option<String>,
+    /// Write the heartbeat to DIR/INSTANCE.beat.
+    #[arg(long)]
+    heartbeat_dir: Option<PathBuf>,
 }
 
 fn duration_arg(s: &str) -> Result<Duration, String> {
@@ -205,21 +209,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> ExitCode {
-    let console_flag = match (cli.read_only, cli.mouse) {
-        (true, _) => Some("--read-only"),
-        (false, true) => Some("--mouse"),
-        (false, false) => None,
-    };
-    if let Some(flag) = console_flag
-        && !matches!(cli.command, None | Some(Cmd::Demo { .. }))
-    {
-        eprintln!(
-            "{}",
-            UserError::new(Code::Usage, format!("{flag} is an option of the console")).hint(
-                format!("run `rollguard {flag}` (or `rollguard {flag} demo`)")
-            )
-        );
-        return ExitCode::from(EXIT_USAGE);
+    if let Some(code) = misplaced_console_option(&cli) {
+        return code;
     }
     match cli.command {
         Some(Cmd::Check) => check(cli.config.as_deref()),
@@ -228,75 +219,25 @@ async fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Agent(ref args)) => agent(&cli, args).await,
         Some(Cmd::Probe { ref app, json }) => probe(&cli, app.as_deref(), json).await,
         Some(Cmd::Demo { headless, duration }) => demo_cmd(&cli, headless, duration).await,
-        Some(Cmd::DemoApp {
-            port,
-            port_file,
-            heartbeat,
-            flap,
-            version,
-            parent,
-            latency_ms,
-            fail_after,
-            fail_requests,
-            fail_if_exists,
-            error_ratio,
-            instance,
-            flap_if,
-            heartbeat_dir,
-        }) => {
-            let flap = flap || (instance.is_some() && flap_if == instance);
-            let heartbeat = heartbeat.or_else(|| {
-                let (dir, inst) = (heartbeat_dir?, instance?);
-                Some(dir.join(format!("{inst}.beat")))
-            });
-            let opts = demo::server::ServerOptions {
-                port,
-                port_file,
-                heartbeat,
-                flap,
-                version,
-                parent,
-                latency_ms,
-                fail_after,
-                fail_requests,
-                fail_if_exists,
-                error_ratio,
-            };
-            match demo::server::serve(opts).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("rollguard demo-app: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Some(Cmd::Deploy(ref args)) => {
-            let fleet = match load(cli.config.as_deref()) {
-                Ok(f) => f,
-                Err(code) => return code,
-            };
-            ExitCode::from(rollout::cli::deploy(&fleet, &db_path(&cli), args).await)
-        }
-        Some(Cmd::Rollback(ref args)) => {
-            let fleet = match load(cli.config.as_deref()) {
-                Ok(f) => f,
-                Err(code) => return code,
-            };
-            ExitCode::from(rollout::cli::rollback(&fleet, &db_path(&cli), args).await)
-        }
+        Some(Cmd::DemoApp(ref args)) => demo_app(args).await,
+        Some(Cmd::Deploy(ref args)) => match load(cli.config.as_deref()) {
+            Ok(fleet) => ExitCode::from(rollout::cli::deploy(&fleet, &db_path(&cli), args).await),
+            Err(code) => code,
+        },
+        Some(Cmd::Rollback(ref args)) => match load(cli.config.as_deref()) {
+            Ok(fleet) => ExitCode::from(rollout::cli::rollback(&fleet, &db_path(&cli), args).await),
+            Err(code) => code,
+        },
         Some(Cmd::Approve(ref args)) => control(&cli, Verb::Approve, args),
         Some(Cmd::Hold(ref args)) => control(&cli, Verb::Hold, args),
         Some(Cmd::Fire(ref args)) => guarded(&cli, Verb::Fire, args),
         Some(Cmd::Abort(ref args)) => guarded(&cli, Verb::Abort, args),
         Some(Cmd::Pause(ref args)) => control(&cli, Verb::Pause, args),
         Some(Cmd::Resume(ref args)) => control(&cli, Verb::Resume, args),
-        Some(Cmd::Status(ref args)) => {
-            let fleet = match load(cli.config.as_deref()) {
-                Ok(f) => f,
-                Err(code) => return code,
-            };
-            ExitCode::from(rollout::cli::status(&fleet, &db_path(&cli), args).await)
-        }
+        Some(Cmd::Status(ref args)) => match load(cli.config.as_deref()) {
+            Ok(fleet) => ExitCode::from(rollout::cli::status(&fleet, &db_path(&cli), args).await),
+            Err(code) => code,
+        },
         Some(Cmd::History(ref args)) => {
             // The config is optional here: with it, a misspelt app name is
             // told apart from an app never deployed.
@@ -316,22 +257,16 @@ async fn run(cli: Cli) -> ExitCode {
             let fleet = config::discover(cli.config.as_deref())
                 .and_then(|p| config::load(&p))
                 .ok();
-            ExitCode::from(rollguard::report::cli::report(
-                fleet.as_ref(),
-                &db_path(&cli),
-                args,
-            ))
+            let db = db_path(&cli);
+            ExitCode::from(rollguard::report::cli::report(fleet.as_ref(), &db, args))
         }
         Some(Cmd::Incident(ref args)) => {
             ExitCode::from(rollguard::report::cli::incident(&db_path(&cli), args))
         }
-        Some(Cmd::Notify(ref args)) => {
-            let fleet = match load(cli.config.as_deref()) {
-                Ok(f) => f,
-                Err(code) => return code,
-            };
-            ExitCode::from(rollguard::notify::cli::notify(&fleet, args).await)
-        }
+        Some(Cmd::Notify(ref args)) => match load(cli.config.as_deref()) {
+            Ok(fleet) => ExitCode::from(rollguard::notify::cli::notify(&fleet, args).await),
+            Err(code) => code,
+        },
         Some(Cmd::Recover(ref args)) => {
             let fleet = optional_fleet(&cli);
             ExitCode::from(rollout::cli::recover(fleet.as_ref(), &db_path(&cli), args).await)
@@ -339,32 +274,84 @@ async fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Worker {
             deployment,
             ref recover,
-        }) => {
-            init_worker_logging();
-            let mode = match recover.as_deref() {
-                None => rollout::worker::Mode::Run,
-                Some(m) => match rollout::worker::Mode::parse(m) {
-                    Some(mode) => mode,
-                    None => {
-                        eprintln!(
-                            "{}",
-                            UserError::new(Code::Usage, "--recover is resume or rollback")
-                        );
-                        return ExitCode::from(EXIT_USAGE);
-                    }
-                },
-            };
-            match rollout::worker::run(&db_path(&cli), deployment, mode).await {
-                Ok(f) => ExitCode::from(f.outcome.exit_code()),
-                Err(e) => {
-                    // Its log may be on a full disk: not a reason to panic.
-                    use std::io::Write as _;
-                    let _ = writeln!(std::io::stderr(), "{e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        }) => worker(&cli, deployment, recover.as_deref()).await,
         None => console(&cli).await,
+    }
+}
+
+/// `E_USAGE` when a console option (`--read-only`, `--mouse`) comes with
+/// a command other than the console's and the demo's.
+fn misplaced_console_option(cli: &Cli) -> Option<ExitCode> {
+    let flag = match (cli.read_only, cli.mouse) {
+        (true, _) => "--read-only",
+        (false, true) => "--mouse",
+        (false, false) => return None,
+    };
+    if matches!(cli.command, None | Some(Cmd::Demo { .. })) {
+        return None;
+    }
+    eprintln!(
+        "{}",
+        UserError::new(Code::Usage, format!("{flag} is an option of the console")).hint(format!(
+            "run `rollguard {flag}` (or `rollguard {flag} demo`)"
+        ))
+    );
+    Some(ExitCode::from(EXIT_USAGE))
+}
+
+/// `rollguard demo-app`: one of the demo's application servers.
+async fn demo_app(args: &DemoAppArgs) -> ExitCode {
+    let flap = args.flap || (args.instance.is_some() && args.flap_if == args.instance);
+    let heartbeat = args.heartbeat.clone().or_else(|| {
+        let (dir, inst) = (args.heartbeat_dir.as_ref()?, args.instance.as_ref()?);
+        Some(dir.join(format!("{inst}.beat")))
+    });
+    let opts = demo::server::ServerOptions {
+        port: args.port,
+        port_file: args.port_file.clone(),
+        heartbeat,
+        flap,
+        version: args.version.clone(),
+        parent: args.parent,
+        latency_ms: args.latency_ms,
+        fail_after: args.fail_after,
+        fail_requests: args.fail_requests,
+        fail_if_exists: args.fail_if_exists.clone(),
+        error_ratio: args.error_ratio,
+    };
+    match demo::server::serve(opts).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rollguard demo-app: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `rollguard worker`: runs one deployment to its end.
+async fn worker(cli: &Cli, deployment: i64, recover: Option<&str>) -> ExitCode {
+    init_worker_logging();
+    let mode = match recover {
+        None => rollout::worker::Mode::Run,
+        Some(m) => match rollout::worker::Mode::parse(m) {
+            Some(mode) => mode,
+            None => {
+                eprintln!(
+                    "{}",
+                    UserError::new(Code::Usage, "--recover is resume or rollback")
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+    };
+    match rollout::worker::run(&db_path(cli), deployment, mode).await {
+        Ok(f) => ExitCode::from(f.outcome.exit_code()),
+        Err(e) => {
+            // Its log may be on a full disk: not a reason to panic.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -772,8 +759,13 @@ async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
         let kind = rollguard::monitor::HolderKind::Demo;
         return watch_in_console(fleet, &db, kind, opts, setting_up).await;
     }
-    let monitor = match Monitor::start_as(fleet.clone(), &db, rollguard::monitor::HolderKind::Demo)
-    {
+    headless_demo(fleet, &db, duration).await
+}
+
+/// `rollguard demo --headless`: the demo monitored for `duration` (or
+/// until Ctrl-C), then a summary in JSON on standard output.
+async fn headless_demo(fleet: Arc<Fleet>, db: &Path, duration: Duration) -> ExitCode {
+    let monitor = match Monitor::start_as(fleet.clone(), db, rollguard::monitor::HolderKind::Demo) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("{e}");
