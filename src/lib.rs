@@ -76,6 +76,7 @@
 //! | [`printable`] | control characters and bidirectional overrides made visible before text reaches a terminal; joiners and emoji presentation marks left out, so the width the console measures is the width drawn | |
 //! | [`host`] | this machine: its name, the user, a random token that tells this process's leases and claims apart, its processes (`/proc/PID/stat`: alive, start time, parent, group), whether the disk holding a file is full | know about locks, leases or apps |
 //! | [`clock`] | times as people read them: a stored time in local time (`local_time`, `day_time`, `clock_time`) | read the clock for a decision (that is `model::now_ms`) |
+//! | [`shutdown`] | the signal a long-running task stops on ([`shutdown::Shutdown`]: the next tick, a pause or the signal itself, each wait ending early when it comes) | decide when to stop |
 //! | [`condition`] | the condition language of probes (comparisons of values or arithmetic on `[BODY]`, `[STATUS]`, `[VALUE]`, `[CANARY]`, ...), parsed once with the column of an error, evaluated on every response; pure | run a probe |
 //! | [`promql`] | a PromQL query's placeholders (`QUERY_PLACEHOLDERS`) filled in, each value escaped inside the string literal it stands in and taken literally in a regex matcher; a placeholder where a value could add to the query refused (`fill`); pure | ask Prometheus |
 //! | [`shell`] | shell templates with quoting: each `{name}` replaced by quoted text, templates that put a placeholder where quoting cannot protect it refused (`render`, `render_plain`, `validate`, `quote`); pure | run anything |
@@ -112,7 +113,7 @@
 //! list, and `the_crate_documentation_states_the_layers` this list to the
 //! test's):
 //!
-//! 1. `printable`, `host`, `clock`, `condition`, `promql`, `shell`: the leaves; they use nothing of the crate
+//! 1. `printable`, `host`, `clock`, `shutdown`, `condition`, `promql`, `shell`: the leaves; they use nothing of the crate
 //! 2. `error`: what a user is told
 //! 3. `model`: the vocabulary
 //! 4. `keys`: the console's key table, which the config checks `[console.keys]` against
@@ -181,6 +182,7 @@ pub mod promql;
 pub mod report;
 pub mod rollout;
 pub mod shell;
+pub mod shutdown;
 pub mod state;
 pub mod store;
 pub mod traffic;
@@ -201,7 +203,15 @@ mod tests {
     /// circle forms; never one above. The crate documentation's "# Layers"
     /// states the same list.
     const LAYERS: &[&[&str]] = &[
-        &["printable", "host", "clock", "condition", "promql", "shell"],
+        &[
+            "printable",
+            "host",
+            "clock",
+            "shutdown",
+            "condition",
+            "promql",
+            "shell",
+        ],
         &["error"],
         &["model"],
         &["keys"],
