@@ -27,6 +27,8 @@
 //! Prometheus alone, and its "why" card shows both ratios.
 
 pub mod bad;
+mod fleet_file;
+mod nginx;
 mod prometheus;
 pub mod receiver;
 pub mod server;
@@ -35,7 +37,7 @@ mod teardown;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -225,14 +227,6 @@ fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
         .collect()
 }
 
-fn find_nginx() -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
-        .chain(["/usr/sbin", "/sbin"])
-        .map(|d| Path::new(d).join("nginx"))
-        .find(|p| p.is_file())
-}
-
 /// Starts the demo fleet. `exe` is the rollguard binary (it serves as the
 /// demo application too); the demo's Slack stand-in says what it got as
 /// `say` tells.
@@ -281,34 +275,13 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
         let port = alt_ports.pop().unwrap_or_default();
         let mut targets = ports[(n - 1) * 3..].to_vec();
         targets.extend(&alt_ports);
-        match prometheus::start(bin, &demo.dir, port, &targets) {
-            Ok(child) => {
-                demo.teardown.set_prometheus(child);
-                demo.prometheus_port = Some(port);
-            }
-            Err(e) => tracing::warn!("the demo runs without Prometheus: {e}"),
-        }
+        demo.serve_prometheus(bin, port, &targets);
     }
-    if let Some(nginx) = find_nginx() {
-        match start_nginx(&demo.dir, &nginx, &demo.apps(), &ports, &lb_ports) {
-            Ok((child, lb_ports)) => {
-                demo.teardown.set_nginx(child);
-                demo.nginx_ports = Some(lb_ports);
-            }
-            Err(e) => tracing::warn!("the demo runs without nginx: {e}"),
-        }
-    }
-    let text = config_text(&demo, &ports, &alt_ports);
+    demo.serve_nginx(&ports, &lb_ports);
+    let text = fleet_file::config_text(&demo, &ports, &alt_ports);
     std::fs::write(&demo.config, text).map_err(|e| fail("cannot write the demo config", &e))?;
-    let rg = format!(
-        "#!/bin/sh\n# Runs rollguard on this demo's fleet and history.\nexec {} --config {} --db {} \"$@\"\n",
-        shell::quote(&exe.to_string_lossy()),
-        shell::quote(&demo.config.to_string_lossy()),
-        shell::quote(&demo.db.to_string_lossy()),
-    );
-    std::fs::write(&demo.rg, rg).map_err(|e| fail("cannot write the rg script", &e))?;
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(&demo.rg, std::fs::Permissions::from_mode(0o755));
+    demo.write_rg(exe)
+        .map_err(|e| fail("cannot write the rg script", &e))?;
     install_v1(&demo).await?;
     bad::watch(
         &demo.dir,
@@ -316,15 +289,7 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
         demo.apps().iter().map(|(a, _)| a.to_string()).collect(),
         demo.teardown.clone(),
     );
-    if let Some(port) = demo.prometheus_port {
-        let end = Instant::now() + Duration::from_secs(10);
-        if !wait_for_port(&demo, port, end).await {
-            tracing::warn!(
-                "the demo's Prometheus does not answer on :{port} yet; see {}",
-                demo.dir.join("prometheus/log").display()
-            );
-        }
-    }
+    demo.wait_for_prometheus().await;
     for line in demo.guide() {
         tracing::info!(target: LOG_TARGET, "{line}");
     }
@@ -341,6 +306,62 @@ pub async fn start(exe: &Path, say: receiver::Say) -> Result<DemoFleet, UserErro
 impl DemoFleet {
     fn interrupted(&self) -> bool {
         self.teardown.interrupted.load(Ordering::Relaxed)
+    }
+
+    /// Starts the demo's Prometheus (`bin`) on `port`, scraping
+    /// `targets`; without it (said in the log) when it cannot start.
+    fn serve_prometheus(&mut self, bin: &Path, port: u16, targets: &[u16]) {
+        match prometheus::start(bin, &self.dir, port, targets) {
+            Ok(child) => {
+                self.teardown.set_prometheus(child);
+                self.prometheus_port = Some(port);
+            }
+            Err(e) => tracing::warn!("the demo runs without Prometheus: {e}"),
+        }
+    }
+
+    /// Starts a private nginx in front of the instances' `ports`, on the
+    /// front ports `lb`, when nginx is installed; without it (said in the
+    /// log) when it cannot start.
+    fn serve_nginx(&mut self, ports: &[u16], lb: &[u16]) {
+        if let Some(bin) = nginx::find() {
+            match nginx::start(&self.dir, &bin, &self.apps(), ports, lb) {
+                Ok((child, lb_ports)) => {
+                    self.teardown.set_nginx(child);
+                    self.nginx_ports = Some(lb_ports);
+                }
+                Err(e) => tracing::warn!("the demo runs without nginx: {e}"),
+            }
+        }
+    }
+
+    /// The `rg` script: rollguard (`exe`) on this demo's fleet and
+    /// history.
+    fn write_rg(&self, exe: &Path) -> std::io::Result<()> {
+        let rg = format!(
+            "#!/bin/sh\n# Runs rollguard on this demo's fleet and history.\nexec {} --config {} --db {} \"$@\"\n",
+            shell::quote(&exe.to_string_lossy()),
+            shell::quote(&self.config.to_string_lossy()),
+            shell::quote(&self.db.to_string_lossy()),
+        );
+        std::fs::write(&self.rg, rg)?;
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&self.rg, std::fs::Permissions::from_mode(0o755));
+        Ok(())
+    }
+
+    /// Waits up to 10 s for the demo's Prometheus to answer, if it runs;
+    /// says in the log where its log is when it does not.
+    async fn wait_for_prometheus(&self) {
+        if let Some(port) = self.prometheus_port {
+            let end = Instant::now() + Duration::from_secs(10);
+            if !wait_for_port(self, port, end).await {
+                tracing::warn!(
+                    "the demo's Prometheus does not answer on :{port} yet; see {}",
+                    self.dir.join("prometheus/log").display()
+                );
+            }
+        }
     }
 }
 
@@ -456,58 +477,6 @@ fn write_releases(dir: &Path, exe: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A private nginx with one front port per app (`lb`, in app order) in
-/// front of the instances' `ports`; returns it and the front ports.
-fn start_nginx(
-    dir: &Path,
-    nginx: &Path,
-    apps: &[(&str, u64)],
-    ports: &[u16],
-    lb: &[u16],
-) -> Result<(Child, Vec<(String, u16)>), String> {
-    let d = dir.join("nginx");
-    std::fs::create_dir_all(d.join("tmp")).map_err(|e| e.to_string())?;
-    let mut servers = String::new();
-    let mut lb_ports = Vec::new();
-    for (a, (app, _)) in apps.iter().enumerate() {
-        let upstream: String = ports[a * 3..a * 3 + 3]
-            .iter()
-            .map(|p| format!("server 127.0.0.1:{p};\n"))
-            .collect();
-        std::fs::write(d.join(format!("{app}.upstream")), upstream).map_err(|e| e.to_string())?;
-        let port = lb[a];
-        lb_ports.push((app.to_string(), port));
-        servers.push_str(&format!(
-            "  upstream {app} {{ include {d}/{app}.upstream; }}\n  server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{app}; }} }}\n",
-            d = d.display()
-        ));
-    }
-    let conf = format!(
-        "daemon off;\nmaster_process on;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-         events {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/tmp/body;\n  \
-         proxy_temp_path {d}/tmp/proxy;\n{servers}}}\n",
-        d = d.display()
-    );
-    std::fs::write(d.join("nginx.conf"), conf).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(nginx);
-    cmd.arg("-p")
-        .arg(&d)
-        .arg("-c")
-        .arg(d.join("nginx.conf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // The teardown stops nginx gracefully and, as a last resort, SIGKILLs
-    // its whole group, workers included; should the demo die without its
-    // teardown (SIGKILL), the master gets SIGTERM (nginx's fast shutdown,
-    // workers included).
-    own_group_ended_with_demo(&mut cmd);
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start nginx: {e}"))?;
-    Ok((child, lb_ports))
-}
-
 /// Makes `cmd` (a server the demo keeps: nginx, Prometheus) lead a process
 /// group of its own, so a terminal's Ctrl-C reaches the demo, which stops
 /// it in its order, and get SIGTERM should the demo die without its
@@ -524,126 +493,6 @@ fn own_group_ended_with_demo(cmd: &mut Command) {
             Ok(())
         });
     }
-}
-
-/// The demo's config; `alt_ports` are the canary app's, when it has one.
-fn config_text(demo: &DemoFleet, ports: &[u16], alt_ports: &[u16]) -> String {
-    let q = |p: &Path| {
-        p.to_string_lossy()
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-    };
-    let dir = q(&demo.dir);
-    let run_dir = shell::quote(&demo.dir.join("run").to_string_lossy());
-    let mut t = String::from(
-        "# Generated by `rollguard demo`: three apps of three local instances.\n\
-         [console]\nrefresh = \"1s\"\nretention = \"1d\"\n",
-    );
-    // Every topic goes to the demo's Slack stand-in.
-    let topics: Vec<String> = crate::notify::topic::Topic::ALL
-        .iter()
-        .map(|t| format!("\"{}\"", t.as_str()))
-        .collect();
-    t.push_str(&format!(
-        "\n[[notify]]\nname = \"demo-slack\"\ntype = \"slack\"\n\
-         url = \"http://127.0.0.1:{}/slack\"\non = [{}]\n",
-        demo.receiver_port,
-        topics.join(", ")
-    ));
-    for (a, (app, latency)) in demo.apps().iter().enumerate() {
-        let canary_app = demo.is_canary_app(app);
-        let strategy = if canary_app { "canary" } else { "rolling" };
-        t.push_str(&format!(
-            "\n[[app]]\nname = \"{app}\"\ndriver = \"process\"\nstrategy = \"{strategy}\"\n\n\
-             [app.process]\nrun = \"{dir}/releases/{{version}}/run --port {{port}} --instance {{instance}} --latency-ms {latency}\"\n\
-             run_dir = \"{dir}/run\"\ngrace = \"3s\"\n\n\
-             [app.rollout]\nbatch = 1\npause = \"2s\"\nmin_healthy = 1\n"
-        ));
-        // The canary starts on catalog-1's alt port and takes a quarter,
-        // then half of the traffic, six seconds each, while Prometheus
-        // compares it with the old instances.
-        if canary_app {
-            t.push_str("canary = 1\nsteps = [25, 50]\nstep_pause = \"6s\"\n");
-        }
-        // One app asks an operator before it rolls back, so the console's
-        // rollout keys have something to do.
-        if *app == "payments" {
-            t.push_str("auto_rollback = \"confirm\"\nconfirm_window = \"60s\"\n");
-        }
-        if demo.nginx_ports.is_some() {
-            let n = demo.dir.join("nginx");
-            let nginx = find_nginx()
-                .map(|p| q(&p))
-                .unwrap_or_else(|| "nginx".into());
-            t.push_str(&format!(
-                "\n[app.traffic]\ntype = \"nginx\"\nupstream_file = \"{}/{app}.upstream\"\n\
-                 validate = \"{nginx} -t -p {np} -c {np}/nginx.conf\"\n\
-                 reload = \"{nginx} -s reload -p {np} -c {np}/nginx.conf\"\n",
-                q(&n),
-                np = q(&n),
-            ));
-        }
-        for i in 0..3 {
-            t.push_str(&format!(
-                "\n[[app.instance]]\nname = \"{app}-{}\"\nport = {}\n",
-                i + 1,
-                ports[a * 3 + i]
-            ));
-            if canary_app && let Some(alt) = alt_ports.get(i) {
-                t.push_str(&format!("alt_port = {alt}\n"));
-            }
-        }
-        t.push_str(
-            "\n[[app.probe]]\nname = \"health\"\ntype = \"http\"\npath = \"/health\"\n\
-             expect_status = [200]\ntimeout = \"800ms\"\n",
-        );
-        match *app {
-            "checkout" => t.push_str(
-                "conditions = ['[BODY].status == \"healthy\"', \"[BODY].error_rate < 5\", \"[RESPONSE_TIME] < 300\"]\n",
-            ),
-            "payments" => t.push_str(
-                "conditions = ['[BODY].status == \"healthy\"']\n\n[[app.probe]]\nname = \"ping\"\ntype = \"tcp\"\n\
-                 send = \"GET /ping HTTP/1.0\\r\\n\\r\\n\"\nexpect = \"pong\"\ntimeout = \"500ms\"\n",
-            ),
-            "search" => t.push_str(&format!(
-                "conditions = ['[BODY].status == \"healthy\"']\n\n[[app.probe]]\nname = \"heartbeat\"\ntype = \"command\"\n\
-                 command = \"find {run_dir} -name {{instance}}.beat -newermt '-5 seconds' | grep -q .\"\n\
-                 timeout = \"2s\"\n"
-            )),
-            _ => {
-                t.push_str("conditions = ['[BODY].status == \"healthy\"']\n");
-                if let Some(port) = demo.prometheus_port {
-                    t.push_str(&canary_probe(port));
-                }
-            }
-        }
-        t.push_str(
-            "\n[app.health]\ninterval = \"1s\"\nsuccess_threshold = 2\nfailure_threshold = 2\n\
-             require = \"all\"\ndeadline = \"30s\"\nmonitor = \"15s\"\n",
-        );
-    }
-    t
-}
-
-/// The canary app's comparison: the error ratio between the last two
-/// scrapes on the canary's port against the old instances'. `irate`, not
-/// `rate` over a window: a canary starts on the alt port where the last
-/// canary served, and a window reaching back before it started would mix
-/// in the last one's errors. A canary too new to have two scrapes yet is
-/// waited for (`skip`).
-fn canary_probe(prometheus_port: u16) -> String {
-    let ratio = |code: &str| {
-        format!("sum(irate(demo_http_requests_total{{instance=\"{{host}}:{{port}}\"{code}}}[5s]))")
-    };
-    format!(
-        "\n[[app.probe]]\nname = \"errors\"\ntype = \"prometheus\"\n\
-         url = \"http://127.0.0.1:{prometheus_port}\"\n\
-         query = '{} / {}'\n\
-         conditions = [\"[CANARY] <= [BASELINE] * 2 + 0.03\"]\n\
-         on_no_data = \"skip\"\ntimeout = \"1s\"\n",
-        ratio(",code=\"500\""),
-        ratio("")
-    )
 }
 
 /// Waits until 127.0.0.1:`port` accepts, `end` passes or the demo is

@@ -9,11 +9,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use super::exposition::HistoryCounts;
 use crate::config::Fleet;
 use crate::report::availability::deployments;
+use crate::shutdown::Shutdown;
 use crate::store::{SharedStore, Store, StoreError, with_store};
 
 /// How often the history is read.
@@ -51,20 +50,14 @@ pub fn read(store: &Store, fleet: &Fleet) -> Result<Vec<HistoryCounts>, StoreErr
 
 /// Until `shutdown`: reads the counts of the history at `db` into `last`
 /// now and every [`READ_EVERY`].
-pub async fn follow(
-    fleet: Arc<Fleet>,
-    db: PathBuf,
-    last: LastRead,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn follow(fleet: Arc<Fleet>, db: PathBuf, last: LastRead, mut shutdown: Shutdown) {
     let store: SharedStore = Arc::default();
     let mut warned = false;
     let mut tick = tokio::time::interval(READ_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
+        if !shutdown.tick(&mut tick).await {
+            return;
         }
         let (fleet, db, store) = (fleet.clone(), db.clone(), store.clone());
         let got = tokio::task::spawn_blocking(move || {

@@ -21,6 +21,7 @@ use super::exposition::CONTENT_TYPE;
 use super::history::{self, LastRead};
 use super::probes::ProbeCounters;
 use crate::config::Fleet;
+use crate::shutdown::Shutdown;
 use crate::state::FleetState;
 
 /// How long a listener whose address cannot be bound waits to try again.
@@ -59,6 +60,7 @@ impl Server {
     ) -> Option<Server> {
         let addr = fleet.metrics?.listen;
         let (shutdown, rx) = watch::channel(false);
+        let rx = Shutdown::new(rx);
         let last: LastRead = Arc::default();
         let sources = Arc::new(Sources {
             fleet: fleet.clone(),
@@ -84,15 +86,14 @@ impl Server {
 
 /// Binds `addr` (trying again until it can) and answers each client in
 /// its own task until `shutdown`.
-async fn listen(addr: SocketAddr, sources: Arc<Sources>, mut shutdown: watch::Receiver<bool>) {
+async fn listen(addr: SocketAddr, sources: Arc<Sources>, mut shutdown: Shutdown) {
     let listener = loop {
         match TcpListener::bind(addr).await {
             Ok(l) => break l,
             Err(e) => {
                 tracing::warn!("cannot serve /metrics on {addr}: {e}; trying again");
-                tokio::select! {
-                    _ = tokio::time::sleep(BIND_AGAIN) => {}
-                    _ = shutdown.changed() => return,
+                if !shutdown.sleep(BIND_AGAIN).await {
+                    return;
                 }
             }
         }
@@ -104,7 +105,7 @@ async fn listen(addr: SocketAddr, sources: Arc<Sources>, mut shutdown: watch::Re
         if served.len() >= MAX_CLIENTS {
             tokio::select! {
                 _ = served.join_next() => continue,
-                _ = shutdown.changed() => break,
+                _ = shutdown.wait() => break,
             }
         }
         let tcp = tokio::select! {
@@ -112,7 +113,7 @@ async fn listen(addr: SocketAddr, sources: Arc<Sources>, mut shutdown: watch::Re
                 Ok((tcp, _)) => tcp,
                 Err(_) => continue,
             },
-            _ = shutdown.changed() => break,
+            _ = shutdown.wait() => break,
         };
         served.spawn(answer(tcp, sources.clone()));
     }

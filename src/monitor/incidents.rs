@@ -17,8 +17,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use super::{Ctx, SharedStore, with_store};
 use crate::config::App;
 use crate::health::incident::Pair;
@@ -26,6 +24,7 @@ use crate::health::{AppIncident, IncidentStep, ProbeLoc};
 use crate::model::evidence::{Evidence, FailRule, Sample};
 use crate::model::incident::IncidentCause;
 use crate::model::{Side, Verdict, now_ms};
+use crate::shutdown::Shutdown;
 use crate::state::FleetState;
 use crate::store::{Incident, Opened};
 
@@ -62,72 +61,26 @@ enum Written {
 }
 
 /// Runs until `shutdown`. `since_ms`: when this process began probing.
-pub(super) async fn watch(ctx: Arc<Ctx>, since_ms: i64, mut shutdown: watch::Receiver<bool>) {
+pub(super) async fn watch(ctx: Arc<Ctx>, since_ms: i64, mut shutdown: Shutdown) {
     let store: SharedStore = Arc::default();
-    let mut apps = vec![AppIncident::default(); ctx.fleet.apps.len()];
-    let mut written: Vec<Option<Vec<Verdict>>> = vec![None; ctx.fleet.apps.len()];
-    // The last turn to unhealthy each app's steps took into account.
-    let mut seen_turn: Vec<Option<i64>> = vec![None; ctx.fleet.apps.len()];
+    let mut watch = Watch::new(ctx.fleet.apps.len(), since_ms);
     let mut synced: Option<tokio::time::Instant> = None;
-    // Per app, the instances a running rollout has changed (its gates
-    // judge them), as of the last round.
-    let mut in_rollout: Vec<Vec<usize>> = vec![Vec::new(); ctx.fleet.apps.len()];
     let mut tick = tokio::time::interval(INCIDENTS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = ctx.turns.wake.notified() => {}
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow_and_update() {
-                    return;
-                }
-                continue;
-            }
+            _ = shutdown.wait() => return,
         }
         if synced.is_none_or(|t| t.elapsed() >= SYNC_EVERY)
             && let Some(open) = read_open(&ctx, &store).await
         {
-            adopt(&ctx, &mut apps, &open);
+            adopt(&ctx, &mut watch.apps, &open);
             synced = Some(tokio::time::Instant::now());
         }
         let now = now_ms();
-        let (writes, verdicts) = {
-            let mut st = ctx.state_mut();
-            let mut writes = Vec::new();
-            let mut verdicts = Vec::new();
-            for (a, app) in ctx.fleet.apps.iter().enumerate() {
-                let now_in = changed_by_rollout(&st, a);
-                // Left by a rollout that ended: what its restarts did to
-                // the counts is forgotten, and `initial_delay` applies.
-                for &i in in_rollout[a].iter().filter(|i| !now_in.contains(i)) {
-                    st.restarted(a, i, now);
-                }
-                in_rollout[a] = now_in;
-                let turn = ctx.turns.get(a).filter(|t| *t >= since_ms);
-                let turned = turn.filter(|t| seen_turn[a].is_none_or(|s| *t > s));
-                let look = look(&st, a, since_ms, turned, &in_rollout[a]);
-                if written[a].as_ref() != Some(&look.instances) {
-                    verdicts.push((a, look.instances.clone()));
-                }
-                let after = app.health.resolve_after.as_millis() as i64;
-                let step =
-                    apps[a].step(&look.instances, &look.failing, turned.is_some(), now, after);
-                let w = match step {
-                    IncidentStep::Nothing => {
-                        seen_turn[a] = turn;
-                        continue;
-                    }
-                    IncidentStep::Open(p) => Write::Open(p.clone(), evidence(&st, a, &p)),
-                    IncidentStep::Widen { pairs, .. } => {
-                        Write::Widen(pairs.clone(), evidence(&st, a, &pairs))
-                    }
-                    IncidentStep::Resolve { id, healthy_ms } => Write::Resolve(id, healthy_ms),
-                };
-                writes.push((a, w, turn));
-            }
-            (writes, verdicts)
-        };
+        let (writes, verdicts) = watch.round(&ctx, now);
         if writes.is_empty() && verdicts.is_empty() {
             continue;
         }
@@ -136,26 +89,107 @@ pub(super) async fn watch(ctx: Arc<Ctx>, since_ms: i64, mut shutdown: watch::Rec
         let Ok((outcomes, verdicts_ok)) = job else {
             continue;
         };
+        watch.recorded(&ctx, outcomes, verdicts_ok);
+    }
+}
+
+/// What to write this round: per app, an incident's change with the turn
+/// it took into account, and the instances' verdicts that changed.
+type Round = (Vec<(usize, Write, Option<i64>)>, Vec<(usize, Vec<Verdict>)>);
+
+/// What the incident watch keeps between its rounds, per app.
+struct Watch {
+    /// When this process began probing.
+    since_ms: i64,
+    apps: Vec<AppIncident>,
+    /// The instances' verdicts last written.
+    written: Vec<Option<Vec<Verdict>>>,
+    /// The last turn to unhealthy each app's steps took into account.
+    seen_turn: Vec<Option<i64>>,
+    /// The instances a running rollout has changed (its gates judge
+    /// them), as of the last round.
+    in_rollout: Vec<Vec<usize>>,
+}
+
+impl Watch {
+    fn new(apps: usize, since_ms: i64) -> Watch {
+        Watch {
+            since_ms,
+            apps: vec![AppIncident::default(); apps],
+            written: vec![None; apps],
+            seen_turn: vec![None; apps],
+            in_rollout: vec![Vec::new(); apps],
+        }
+    }
+
+    /// Asks each app's [`AppIncident::step`] what its verdicts mean at
+    /// `now`, with the fleet state locked; returns what to write.
+    fn round(&mut self, ctx: &Ctx, now: i64) -> Round {
+        let since_ms = self.since_ms;
+        let mut st = ctx.state_mut();
+        let mut writes = Vec::new();
+        let mut verdicts = Vec::new();
+        for (a, app) in ctx.fleet.apps.iter().enumerate() {
+            let now_in = changed_by_rollout(&st, a);
+            // Left by a rollout that ended: what its restarts did to
+            // the counts is forgotten, and `initial_delay` applies.
+            for &i in self.in_rollout[a].iter().filter(|i| !now_in.contains(i)) {
+                st.restarted(a, i, now);
+            }
+            self.in_rollout[a] = now_in;
+            let turn = ctx.turns.get(a).filter(|t| *t >= since_ms);
+            let turned = turn.filter(|t| self.seen_turn[a].is_none_or(|s| *t > s));
+            let look = look(&st, a, since_ms, turned, &self.in_rollout[a]);
+            if self.written[a].as_ref() != Some(&look.instances) {
+                verdicts.push((a, look.instances.clone()));
+            }
+            let after = app.health.resolve_after.as_millis() as i64;
+            let step =
+                self.apps[a].step(&look.instances, &look.failing, turned.is_some(), now, after);
+            let w = match step {
+                IncidentStep::Nothing => {
+                    self.seen_turn[a] = turn;
+                    continue;
+                }
+                IncidentStep::Open(p) => Write::Open(p.clone(), evidence(&st, a, &p)),
+                IncidentStep::Widen { pairs, .. } => {
+                    Write::Widen(pairs.clone(), evidence(&st, a, &pairs))
+                }
+                IncidentStep::Resolve { id, healthy_ms } => Write::Resolve(id, healthy_ms),
+            };
+            writes.push((a, w, turn));
+        }
+        (writes, verdicts)
+    }
+
+    /// Takes in how the round's writes went; says in the log what opened
+    /// and resolved.
+    fn recorded(
+        &mut self,
+        ctx: &Ctx,
+        outcomes: Vec<(usize, Written, Option<i64>)>,
+        verdicts_ok: Vec<(usize, Vec<Verdict>)>,
+    ) {
         for (a, instances) in verdicts_ok {
-            written[a] = Some(instances);
+            self.written[a] = Some(instances);
         }
         for (a, w, turn) in outcomes {
             let name = &ctx.fleet.apps[a].name;
             if !matches!(w, Written::Failed(_) | Written::Deferred) {
-                seen_turn[a] = turn;
+                self.seen_turn[a] = turn;
             }
             match w {
                 Written::Opened(o, pairs) => {
                     if let Opened::New(id) = o {
                         tracing::warn!(app = %name, incident = id, "incident opened");
                     }
-                    apps[a].opened(o.id(), &pairs);
+                    self.apps[a].opened(o.id(), &pairs);
                 }
                 Written::Resolved => {
-                    if let Some(id) = apps[a].open() {
+                    if let Some(id) = self.apps[a].open() {
                         tracing::info!(app = %name, incident = id, "incident resolved");
                     }
-                    apps[a].resolved();
+                    self.apps[a].resolved();
                 }
                 Written::Failed(e) => {
                     tracing::warn!(app = %name, "cannot record an incident: {e}");

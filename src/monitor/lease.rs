@@ -28,6 +28,7 @@ use crate::host::{hostname, pid_alive, token, whoami};
 use crate::metrics;
 use crate::model::now_ms;
 use crate::notify::{Notifier, Stream};
+use crate::shutdown::Shutdown;
 use crate::state::{Role, describe_holder};
 use crate::store::{LeaseHolder, LeaseTake};
 
@@ -159,35 +160,71 @@ pub(super) async fn run(
     ctx: Arc<Ctx>,
     me: LeaseHolder,
     role: watch::Sender<Role>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) {
     let store: SharedStore = Arc::default();
     let mut follow = reader::Follow::preload(&ctx, &store).await;
     let mut probing: Option<Probing> = None;
     // The holder also sends the history's notifications.
-    let mut notifier: Option<Notifier> = None;
-    let mut stream: Option<Stream> = None;
-    let mut metrics: Option<metrics::Server> = None;
-    // When the lease was last read or written.
-    let mut answered_ms = now_ms();
-    let mut warned = false;
+    let mut duties = Duties::default();
+    let mut answers = Answers {
+        at_ms: now_ms(),
+        warned: false,
+    };
     let mut tick = tokio::time::interval(LEASE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow_and_update() {
-                    break;
-                }
-                continue;
-            }
+        if !shutdown.tick(&mut tick).await {
+            break;
         }
         let held = matches!(*role.borrow(), Role::Prober);
-        let next = match round(&ctx.db, &store, &me, held).await {
+        let found = round(&ctx.db, &store, &me, held).await;
+        let next = answers.next_role(found, held, &me, &role.borrow());
+        duties.follow(&ctx, &next).await;
+        match (next.probes(), probing.is_some()) {
+            (true, false) => probing = Some(Probing::start(ctx.clone())),
+            (false, true) => {
+                if let Some(p) = probing.take() {
+                    p.stop().await;
+                }
+                // Read on after what this process wrote itself.
+                follow.skip_to_newest(&ctx, &store).await;
+            }
+            _ => {}
+        }
+        if !next.probes() {
+            follow.read_on(&ctx, &store).await;
+        }
+        if changes(&role.borrow(), &next) {
+            ctx.state_mut().set_role(next.clone());
+            role.send_replace(next);
+        }
+    }
+    if let Some(p) = probing.take() {
+        p.stop().await;
+    }
+    duties.stop().await;
+    if matches!(*role.borrow(), Role::Prober) {
+        give_up(&ctx, store, &me).await;
+    }
+}
+
+/// When the lease was last read or written, and whether a failure to has
+/// been said since.
+struct Answers {
+    at_ms: i64,
+    warned: bool,
+}
+
+impl Answers {
+    /// The role a round's `found` gives this process (`me`), which held
+    /// the lease (`held`) and had role `role` before it; says in the log
+    /// what changed.
+    fn next_role(&mut self, found: Found, held: bool, me: &LeaseHolder, role: &Role) -> Role {
+        match found {
             Found::Held(took_over) => {
-                answered_ms = now_ms();
-                warned = false;
+                self.at_ms = now_ms();
+                self.warned = false;
                 if !held {
                     match &took_over {
                         Some(h) => tracing::info!(
@@ -200,10 +237,10 @@ pub(super) async fn run(
                 Role::Prober
             }
             Found::HeldBy(h) => {
-                answered_ms = now_ms();
-                warned = false;
+                self.at_ms = now_ms();
+                self.warned = false;
                 let other_fleet = h.fleet != me.fleet;
-                let known = matches!(&*role.borrow(), Role::Reader { holder, .. } if holder.token == h.token);
+                let known = matches!(role, Role::Reader { holder, .. } if holder.token == h.token);
                 if held || !known {
                     tracing::info!("{} probes; reading what it writes", describe_holder(&h));
                     if other_fleet {
@@ -219,27 +256,61 @@ pub(super) async fn run(
                 }
             }
             Found::Failed(e) => {
-                if !warned {
+                if !self.warned {
                     tracing::warn!("cannot take or renew the prober lease: {e}");
-                    warned = true;
+                    self.warned = true;
                 }
-                let stale = now_ms().saturating_sub(answered_ms) > LEASE_STALE.as_millis() as i64;
-                match &*role.borrow() {
+                let stale = now_ms().saturating_sub(self.at_ms) > LEASE_STALE.as_millis() as i64;
+                match role {
                     // Keep the role until the lease would count as left.
                     r @ (Role::Prober | Role::Reader { .. }) if !stale => r.clone(),
                     _ => Role::Alone(e),
                 }
             }
-        };
-        if matches!(next, Role::Prober) {
-            if notifier.is_none() {
-                notifier = Notifier::start(ctx.fleet.clone(), &ctx.db);
+        }
+    }
+}
+
+/// Whether going from role `from` to `to` is a change to publish: a
+/// reader's holder heartbeats every second, which is none. Pure.
+fn changes(from: &Role, to: &Role) -> bool {
+    match (from, to) {
+        (
+            Role::Reader {
+                holder: a,
+                other_fleet: x,
+            },
+            Role::Reader {
+                holder: b,
+                other_fleet: y,
+            },
+        ) => a.token != b.token || x != y,
+        (a, b) => a != b,
+    }
+}
+
+/// What the holder runs besides probing: the notifier, the event stream
+/// and the `/metrics` listener.
+#[derive(Default)]
+struct Duties {
+    notifier: Option<Notifier>,
+    stream: Option<Stream>,
+    metrics: Option<metrics::Server>,
+}
+
+impl Duties {
+    /// Starts what is not running when `role` probes; stops what runs
+    /// otherwise.
+    async fn follow(&mut self, ctx: &Ctx, role: &Role) {
+        if matches!(role, Role::Prober) {
+            if self.notifier.is_none() {
+                self.notifier = Notifier::start(ctx.fleet.clone(), &ctx.db);
             }
-            if stream.is_none() {
-                stream = Stream::start(ctx.fleet.clone(), &ctx.db);
+            if self.stream.is_none() {
+                self.stream = Stream::start(ctx.fleet.clone(), &ctx.db);
             }
-            if metrics.is_none() {
-                metrics = metrics::Server::start(
+            if self.metrics.is_none() {
+                self.metrics = metrics::Server::start(
                     ctx.fleet.clone(),
                     &ctx.db,
                     ctx.state.clone(),
@@ -249,74 +320,45 @@ pub(super) async fn run(
         } else {
             // Its sends in flight may take up to their timeout: they end
             // in the background, not in the way of the lease.
-            if let Some(n) = notifier.take() {
+            if let Some(n) = self.notifier.take() {
                 tokio::spawn(n.stop());
             }
             // Its clients may take a few seconds to close: that must not
             // hold up stopping the probing this process no longer owns.
-            if let Some(s) = stream.take() {
+            if let Some(s) = self.stream.take() {
                 tokio::spawn(s.stop());
             }
-            if let Some(m) = metrics.take() {
+            if let Some(m) = self.metrics.take() {
                 m.stop().await;
             }
         }
-        match (next.probes(), probing.is_some()) {
-            (true, false) => probing = Some(Probing::start(ctx.clone())),
-            (false, true) => {
-                if let Some(p) = probing.take() {
-                    p.stop().await;
-                }
-                // Read on after what this process wrote itself.
-                follow.skip_to_newest(&ctx, &store).await;
-            }
-            _ => {}
+    }
+
+    /// Stops everything and waits for it.
+    async fn stop(mut self) {
+        if let Some(n) = self.notifier.take() {
+            n.stop().await;
         }
-        if !next.probes() {
-            follow.read_on(&ctx, &store).await;
+        if let Some(s) = self.stream.take() {
+            s.stop().await;
         }
-        // A reader's holder heartbeats every second: that is no change.
-        let changed = match (&*role.borrow(), &next) {
-            (
-                Role::Reader {
-                    holder: a,
-                    other_fleet: x,
-                },
-                Role::Reader {
-                    holder: b,
-                    other_fleet: y,
-                },
-            ) => a.token != b.token || x != y,
-            (a, b) => a != b,
-        };
-        if changed {
-            ctx.state_mut().set_role(next.clone());
-            role.send_replace(next);
+        if let Some(m) = self.metrics.take() {
+            m.stop().await;
         }
     }
-    if let Some(p) = probing.take() {
-        p.stop().await;
-    }
-    if let Some(n) = notifier.take() {
-        n.stop().await;
-    }
-    if let Some(s) = stream.take() {
-        s.stop().await;
-    }
-    if let Some(m) = metrics.take() {
-        m.stop().await;
-    }
-    if matches!(*role.borrow(), Role::Prober) {
-        let (db, token) = (ctx.db.clone(), me.token.clone());
-        let released = tokio::task::spawn_blocking(move || {
-            with_store(&db, &store, |s| {
-                s.release_lease(PROBER, &token).map_err(|e| e.message())
-            })
+}
+
+/// Gives `me`'s lease up, so the next process takes it within a second.
+async fn give_up(ctx: &Ctx, store: SharedStore, me: &LeaseHolder) {
+    let (db, token) = (ctx.db.clone(), me.token.clone());
+    let released = tokio::task::spawn_blocking(move || {
+        with_store(&db, &store, |s| {
+            s.release_lease(PROBER, &token).map_err(|e| e.message())
         })
-        .await;
-        if let Ok(Err(e)) = released {
-            tracing::warn!("cannot give up the prober lease (it lapses in {LEASE_STALE:?}): {e}");
-        }
+    })
+    .await;
+    if let Ok(Err(e)) = released {
+        tracing::warn!("cannot give up the prober lease (it lapses in {LEASE_STALE:?}): {e}");
     }
 }
 
@@ -349,6 +391,31 @@ mod tests {
         // Elsewhere: only the heartbeat says.
         assert!(!gone(&holder("other", 8, now - 5_000), now, "h", alive));
         assert!(gone(&holder("other", 8, now - 5_001), now, "h", alive));
+    }
+
+    #[test]
+    fn a_readers_heartbeat_is_no_change_of_role() {
+        let reader = |token: &str, heartbeat_ms, other_fleet| Role::Reader {
+            holder: LeaseHolder {
+                token: token.into(),
+                ..holder("h", 7, heartbeat_ms)
+            },
+            other_fleet,
+        };
+        assert!(!changes(
+            &reader("a", 1_000, false),
+            &reader("a", 2_000, false)
+        ));
+        assert!(changes(
+            &reader("a", 1_000, false),
+            &reader("b", 1_000, false)
+        ));
+        assert!(changes(
+            &reader("a", 1_000, false),
+            &reader("a", 1_000, true)
+        ));
+        assert!(changes(&Role::Starting, &Role::Prober));
+        assert!(!changes(&Role::Prober, &Role::Prober));
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::model::ErrorKind;
 use crate::probe::Prober;
 use crate::probe::scheduler::{LivePorts, ResultSender};
 use crate::rollout::watch::read as read_rollouts;
+use crate::shutdown::Shutdown;
 use crate::state::FleetState;
 use crate::store::Store;
 use crate::store::writer::{ResultWriter, WriterStats};
@@ -169,41 +170,19 @@ impl Monitor {
         let state = Arc::new(Mutex::new(FleetState::new(fleet.clone())));
         let counters = Arc::new(Counters::default());
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (tx, mut rx) = mpsc::unbounded_channel::<crate::model::ProbeResult>();
-        let sender = writer.sender();
-        let hub_state = state.clone();
-        let hub_counters = counters.clone();
+        let (tx, rx) = mpsc::unbounded_channel::<crate::model::ProbeResult>();
         let turns = Arc::new(Turns::new(fleet.apps.len()));
-        let hub_turns = turns.clone();
         let probe_counters = Arc::new(ProbeCounters::new(&fleet));
-        let hub_probe_counters = probe_counters.clone();
-        let hub = tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(256);
-            while rx.recv_many(&mut batch, 256).await > 0 {
-                let mut turned = false;
-                {
-                    let mut st = hub_state.lock().unwrap_or_else(|p| p.into_inner());
-                    for r in &batch {
-                        if let Some(loc) = st.locate(&r.key) {
-                            hub_probe_counters.record(loc, r);
-                        }
-                        if let Some(c) = st.observe(r)
-                            && c.to == crate::model::Verdict::Unhealthy
-                        {
-                            hub_turns.mark(c.app, r.at_ms);
-                            turned = true;
-                        }
-                    }
-                }
-                if turned {
-                    hub_turns.wake.notify_one();
-                }
-                for r in batch.drain(..) {
-                    hub_counters.count(r.error_kind);
-                    sender.send(r);
-                }
-            }
-        });
+        let hub = tokio::spawn(hub(
+            rx,
+            Hub {
+                state: state.clone(),
+                counters: counters.clone(),
+                turns: turns.clone(),
+                probe_counters: probe_counters.clone(),
+                writer: writer.sender(),
+            },
+        ));
         let ports = Arc::new(LivePorts::new(&fleet));
         let ctx = Arc::new(Ctx {
             fleet: fleet.clone(),
@@ -221,14 +200,14 @@ impl Monitor {
             ctx,
             lease::me(kind, &fleet),
             role_tx,
-            shutdown_rx,
+            Shutdown::new(shutdown_rx),
         ));
         let rollouts = tokio::spawn(watch_rollouts(
             fleet.clone(),
             db.to_path_buf(),
             state.clone(),
             ports,
-            shutdown.subscribe(),
+            Shutdown::new(shutdown.subscribe()),
         ));
         Ok(Monitor {
             fleet,
@@ -275,6 +254,47 @@ impl Monitor {
     }
 }
 
+/// Where the hub hands each probe result.
+struct Hub {
+    state: Arc<Mutex<FleetState>>,
+    counters: Arc<Counters>,
+    turns: Arc<Turns>,
+    probe_counters: Arc<ProbeCounters>,
+    writer: crate::store::writer::ResultSender,
+}
+
+/// The hub: takes the results from `rx` a batch at a time into the fleet
+/// state and `/metrics`' slots, marks the apps an instance of turned
+/// unhealthy (and wakes the incident watch), counts them and hands them
+/// to the history writer. Ends when every sender is gone.
+async fn hub(mut rx: mpsc::UnboundedReceiver<crate::model::ProbeResult>, to: Hub) {
+    let mut batch = Vec::with_capacity(256);
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        let mut turned = false;
+        {
+            let mut st = to.state.lock().unwrap_or_else(|p| p.into_inner());
+            for r in &batch {
+                if let Some(loc) = st.locate(&r.key) {
+                    to.probe_counters.record(loc, r);
+                }
+                if let Some(c) = st.observe(r)
+                    && c.to == crate::model::Verdict::Unhealthy
+                {
+                    to.turns.mark(c.app, r.at_ms);
+                    turned = true;
+                }
+            }
+        }
+        if turned {
+            to.turns.wake.notify_one();
+        }
+        for r in batch.drain(..) {
+            to.counters.count(r.error_kind);
+            to.writer.send(r);
+        }
+    }
+}
+
 /// Every [`ROLLOUTS_EVERY`] until `shutdown`: reads each app's releases and
 /// rollouts into `state`, and the side each instance serves on into
 /// `ports`. The history is opened on first use (the writer creates it); a
@@ -284,20 +304,14 @@ async fn watch_rollouts(
     db: PathBuf,
     state: Arc<Mutex<FleetState>>,
     ports: Arc<LivePorts>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) {
     let mut store: Option<Store> = None;
     let mut tick = tokio::time::interval(ROLLOUTS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow_and_update() {
-                    return;
-                }
-                continue;
-            }
+        if !shutdown.tick(&mut tick).await {
+            return;
         }
         let (all, db, open) = (fleet.clone(), db.clone(), store.take());
         let read = tokio::task::spawn_blocking(move || {

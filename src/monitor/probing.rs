@@ -11,6 +11,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::{Ctx, incidents, releases};
 use crate::model::now_ms;
 use crate::probe::scheduler;
+use crate::shutdown::Shutdown;
 
 /// The running probe tasks.
 pub(super) struct Probing {
@@ -24,6 +25,7 @@ impl Probing {
     /// Starts probing `ctx`'s fleet now.
     pub(super) fn start(ctx: Arc<Ctx>) -> Probing {
         let (stop, rx) = watch::channel(false);
+        let shutdown = Shutdown::new(rx.clone());
         let probes = scheduler::spawn(
             ctx.fleet.clone(),
             ctx.prober.clone(),
@@ -36,9 +38,9 @@ impl Probing {
             ctx.db.clone(),
             ctx.state.clone(),
             ctx.prober.clone(),
-            rx.clone(),
+            shutdown.clone(),
         ));
-        let incidents = tokio::spawn(incidents::watch(ctx, now_ms(), rx));
+        let incidents = tokio::spawn(incidents::watch(ctx, now_ms(), shutdown));
         Probing {
             stop,
             probes,

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -19,6 +18,7 @@ use crate::model::{Verdict, Version, now_ms};
 use crate::probe::Prober;
 use crate::rollout::preflight::recorded_versions;
 use crate::rollout::watch::AppRollouts;
+use crate::shutdown::Shutdown;
 use crate::state::FleetState;
 use crate::store::{Store, StoreError};
 
@@ -113,94 +113,150 @@ pub(super) async fn watch_releases(
     db: PathBuf,
     state: Arc<Mutex<FleetState>>,
     prober: Arc<Prober>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) {
-    let start = Instant::now();
-    let mut apps: Vec<AppReleases> = fleet
-        .apps
-        .iter()
-        .map(|a| AppReleases {
-            driver: match Driver::for_app(a) {
-                Ok(d) if d.tells_current() => Some(d),
-                Ok(_) => None,
-                Err(e) => {
-                    tracing::warn!(app = %a.name, "the recorded versions stand in for the driver's: {e}");
-                    None
-                }
-            },
-            reading: None,
-            reading_now: false,
-            next_read: start,
-            next_record: start,
-            last_good: None,
-        })
-        .collect();
-    let mut marks = ReleaseMarks::new(fleet.apps.len(), RELEASES_EVERY);
-    let store: SharedStore = Arc::default();
-    let mut reads: JoinSet<ReadDone> = JoinSet::new();
-    let mut reading_ids: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut watch = Watch::new(fleet, db, state, prober);
     let mut tick = tokio::time::interval(ROLLOUTS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            Some(done) = reads.join_next_with_id(), if !reads.is_empty() => {
-                let (a, read) = match done {
-                    Ok((id, (a, mark, versions, errors))) => {
-                        reading_ids.remove(&id);
-                        (a, Ok((mark, versions, errors)))
-                    }
-                    Err(e) => match reading_ids.remove(&e.id()) {
-                        Some(a) => (a, Err(e.to_string())),
-                        None => continue,
-                    },
-                };
-                let w = &mut apps[a];
-                w.reading_now = false;
-                let errors = match read {
-                    Ok((mark, versions, errors)) => {
-                        w.reading = Some(Reading { versions, rollouts: mark, at: Instant::now() });
-                        errors
-                    }
-                    Err(e) => vec![e],
-                };
-                let again = if errors.is_empty() {
-                    RELEASES_EVERY
-                } else {
-                    tracing::warn!(
-                        app = %fleet.apps[a].name,
-                        "cannot tell which release runs: {}",
-                        errors.join("; ")
-                    );
-                    RELEASES_RETRY
-                };
-                w.next_read = Instant::now() + again;
+            Some(done) = watch.reads.join_next_with_id(), if !watch.reads.is_empty() => {
+                watch.read_done(done);
                 continue;
             }
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow_and_update() {
-                    return;
-                }
-                continue;
-            }
+            _ = shutdown.wait() => return,
         }
-        let now = Instant::now();
-        // What the console knows now: each app's rollouts and verdicts.
-        let seen: Vec<Option<(RolloutMark, Vec<Verdict>)>> = {
-            let st = state.lock().unwrap_or_else(|p| p.into_inner());
-            let t = st.tracker();
-            (0..fleet.apps.len())
-                .map(|a| {
-                    let mark = RolloutMark::of(st.rollouts(a)?);
-                    let verdicts = (0..t.instance_count(a))
-                        .map(|i| t.instance_verdict(a, i))
-                        .collect();
-                    Some((mark, verdicts))
-                })
-                .collect()
+        let due = watch.due();
+        if due.is_empty() {
+            continue;
+        }
+        watch.record(due).await;
+    }
+}
+
+/// A good release to record: the app, the release, and the mark of the
+/// reading that found it.
+type Due = (usize, Version, RolloutMark);
+
+/// What the release watch keeps between its rounds.
+struct Watch {
+    fleet: Arc<Fleet>,
+    db: PathBuf,
+    state: Arc<Mutex<FleetState>>,
+    prober: Arc<Prober>,
+    apps: Vec<AppReleases>,
+    marks: ReleaseMarks,
+    store: SharedStore,
+    /// The readings under way, and the app of each.
+    reads: JoinSet<ReadDone>,
+    reading_ids: HashMap<tokio::task::Id, usize>,
+}
+
+impl Watch {
+    /// Nothing known yet: every app is read at once.
+    fn new(
+        fleet: Arc<Fleet>,
+        db: PathBuf,
+        state: Arc<Mutex<FleetState>>,
+        prober: Arc<Prober>,
+    ) -> Watch {
+        let start = Instant::now();
+        let apps = fleet
+            .apps
+            .iter()
+            .map(|a| AppReleases {
+                driver: match Driver::for_app(a) {
+                    Ok(d) if d.tells_current() => Some(d),
+                    Ok(_) => None,
+                    Err(e) => {
+                        tracing::warn!(app = %a.name, "the recorded versions stand in for the driver's: {e}");
+                        None
+                    }
+                },
+                reading: None,
+                reading_now: false,
+                next_read: start,
+                next_record: start,
+                last_good: None,
+            })
+            .collect();
+        let marks = ReleaseMarks::new(fleet.apps.len(), RELEASES_EVERY);
+        Watch {
+            fleet,
+            db,
+            state,
+            prober,
+            apps,
+            marks,
+            store: SharedStore::default(),
+            reads: JoinSet::new(),
+            reading_ids: HashMap::new(),
+        }
+    }
+
+    /// Takes in a reading that finished (or whose task failed), and when
+    /// to read that app again.
+    fn read_done(&mut self, done: Result<(tokio::task::Id, ReadDone), tokio::task::JoinError>) {
+        let (a, read) = match done {
+            Ok((id, (a, mark, versions, errors))) => {
+                self.reading_ids.remove(&id);
+                (a, Ok((mark, versions, errors)))
+            }
+            Err(e) => match self.reading_ids.remove(&e.id()) {
+                Some(a) => (a, Err(e.to_string())),
+                None => return,
+            },
         };
+        let w = &mut self.apps[a];
+        w.reading_now = false;
+        let errors = match read {
+            Ok((mark, versions, errors)) => {
+                w.reading = Some(Reading {
+                    versions,
+                    rollouts: mark,
+                    at: Instant::now(),
+                });
+                errors
+            }
+            Err(e) => vec![e],
+        };
+        let again = if errors.is_empty() {
+            RELEASES_EVERY
+        } else {
+            tracing::warn!(
+                app = %self.fleet.apps[a].name,
+                "cannot tell which release runs: {}",
+                errors.join("; ")
+            );
+            RELEASES_RETRY
+        };
+        w.next_read = Instant::now() + again;
+    }
+
+    /// What the console knows now: each app's rollouts and verdicts
+    /// (`None` for an app whose rollouts are not read yet).
+    fn seen(&self) -> Vec<Option<(RolloutMark, Vec<Verdict>)>> {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let t = st.tracker();
+        (0..self.fleet.apps.len())
+            .map(|a| {
+                let mark = RolloutMark::of(st.rollouts(a)?);
+                let verdicts = (0..t.instance_count(a))
+                    .map(|i| t.instance_verdict(a, i))
+                    .collect();
+                Some((mark, verdicts))
+            })
+            .collect()
+    }
+
+    /// One round: drops readings a rollout made old, starts the readings
+    /// that are due, and returns the good releases due to be recorded.
+    fn due(&mut self) -> Vec<Due> {
+        let now = Instant::now();
+        let seen = self.seen();
         let mut due = Vec::new();
-        for (a, w) in apps.iter_mut().enumerate() {
+        for (a, w) in self.apps.iter_mut().enumerate() {
             let Some((mark, verdicts)) = &seen[a] else {
                 continue;
             };
@@ -220,7 +276,7 @@ pub(super) async fn watch_releases(
                         .zip(verdicts.iter().copied()),
                 )
                 && now >= w.next_record
-                && marks.due(a, v, now_ms())
+                && self.marks.due(a, v, now_ms())
             {
                 if now.saturating_duration_since(r.at) <= RELEASES_FRESH {
                     due.push((a, v.clone(), r.rollouts));
@@ -231,23 +287,27 @@ pub(super) async fn watch_releases(
             }
             if !w.reading_now && now >= w.next_read {
                 w.reading_now = true;
-                let task = reads.spawn(read_versions(
-                    fleet.clone(),
+                let task = self.reads.spawn(read_versions(
+                    self.fleet.clone(),
                     a,
                     w.driver.clone(),
-                    prober.clone(),
-                    db.clone(),
-                    store.clone(),
+                    self.prober.clone(),
+                    self.db.clone(),
+                    self.store.clone(),
                     *mark,
                 ));
-                reading_ids.insert(task.id(), a);
+                self.reading_ids.insert(task.id(), a);
             }
         }
-        if due.is_empty() {
-            continue;
-        }
+        due
+    }
+
+    /// Records each of `due` as a good release in a blocking task, unless
+    /// the app's rollouts changed since its reading; says so in the log.
+    async fn record(&mut self, due: Vec<Due>) {
         let at_ms = now_ms();
-        let (job_fleet, job_db, job_store) = (fleet.clone(), db.clone(), store.clone());
+        let (job_fleet, job_db, job_store) =
+            (self.fleet.clone(), self.db.clone(), self.store.clone());
         let outcomes = tokio::task::spawn_blocking(move || {
             due.into_iter()
                 .map(|(a, v, mark)| {
@@ -268,10 +328,10 @@ pub(super) async fn watch_releases(
         .await
         .unwrap_or_default();
         for (a, v, outcome) in outcomes {
-            let (name, w) = (&fleet.apps[a].name, &mut apps[a]);
+            let (name, w) = (&self.fleet.apps[a].name, &mut self.apps[a]);
             match outcome {
                 Recorded::Yes => {
-                    marks.recorded(a, &v, at_ms);
+                    self.marks.recorded(a, &v, at_ms);
                     if w.last_good.as_ref() != Some(&v) {
                         tracing::info!(app = %name, version = %v, "healthy on every instance: recorded as a good release");
                         w.last_good = Some(v);

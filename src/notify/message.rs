@@ -180,23 +180,63 @@ impl Message {
 /// The message of `event`, or `None` when nobody is told of it.
 pub fn message(event: &EventKind, cx: &Context<'_>) -> Option<Message> {
     let topic = Topic::of(event)?;
+    let mut m = base(topic, cx);
+    let n = Names::of(cx);
+    match event {
+        EventKind::IncidentOpened { .. } | EventKind::IncidentResolved { .. } => {
+            incident(&mut m, event, &n)
+        }
+        EventKind::RolloutFailed { .. }
+        | EventKind::DeployRequested { .. }
+        | EventKind::RolloutCompleted { .. } => rollout(&mut m, event, &n, cx),
+        EventKind::RollbackArmed { .. }
+        | EventKind::RollbackStarted { .. }
+        | EventKind::RollbackCompleted { .. }
+        | EventKind::RollbackFailed { .. } => rollback(&mut m, event, &n),
+        _ => return None,
+    }
+    Some(m)
+}
+
+/// The names a message says: the app, its deployment, the release it
+/// brings and the one before.
+struct Names<'a> {
+    app: &'a str,
+    dep: Option<&'a DeploymentFacts>,
+    release: Option<String>,
+    target: String,
+    previous: String,
+}
+
+impl<'a> Names<'a> {
+    fn of(cx: &'a Context<'a>) -> Names<'a> {
+        let dep = cx.deployment.as_ref();
+        Names {
+            app: cx.app,
+            dep,
+            release: dep.map(|d| d.to.clone()),
+            target: dep.map_or("the new release".to_string(), |d| d.to.clone()),
+            previous: dep
+                .and_then(|d| d.from.clone())
+                .unwrap_or_else(|| "the previous release".into()),
+        }
+    }
+}
+
+/// A message of `topic` before its words: about `cx`'s app and
+/// deployment, an info, pointing at `rollguard status`.
+fn base(topic: Topic, cx: &Context<'_>) -> Message {
     let app = cx.app;
     let dep = cx.deployment.as_ref();
-    let release = dep.map(|d| d.to.clone());
-    let target = dep.map_or("the new release".to_string(), |d| d.to.clone());
-    let previous = dep
-        .and_then(|d| d.from.clone())
-        .unwrap_or_else(|| "the previous release".into());
     let deployment_key = dep.map_or_else(
         || format!("event-{}", cx.event_id),
         |d| format!("deployment-{}", d.id),
     );
-    let status = format!("rollguard status {app}");
-    let mut m = Message {
+    Message {
         topic,
         severity: Severity::Info,
         app: app.to_string(),
-        release: release.clone(),
+        release: dep.map(|d| d.to.clone()),
         incident: None,
         deployment: dep.map(|d| d.id),
         event_id: cx.event_id,
@@ -206,11 +246,18 @@ pub fn message(event: &EventKind, cx: &Context<'_>) -> Option<Message> {
         why: Vec::new(),
         done: String::new(),
         who: who(cx),
-        look: status.clone(),
+        look: format!("rollguard status {app}"),
         dedup_key: deployment_key,
         cause: None,
         since_ms: cx.since_ms,
-    };
+    }
+}
+
+/// The words of an incident's opening or resolution.
+fn incident(m: &mut Message, event: &EventKind, n: &Names<'_>) {
+    let Names {
+        app, dep, target, ..
+    } = n;
     match event {
         EventKind::IncidentOpened {
             incident,
@@ -240,7 +287,7 @@ pub fn message(event: &EventKind, cx: &Context<'_>) -> Option<Message> {
                 ),
                 (IncidentCause::Probe, None) => {
                     "No rollout was running: nothing was changed. rollguard keeps watching and \
-                     says when it is resolved."
+                         says when it is resolved."
                         .into()
                 }
             };
@@ -267,6 +314,19 @@ pub fn message(event: &EventKind, cx: &Context<'_>) -> Option<Message> {
             m.done = "The incident is closed.".into();
             m.look = format!("rollguard events --app {app} --since 1h");
         }
+        _ => {}
+    }
+}
+
+/// The words of a rollout's request, failure or success.
+fn rollout(m: &mut Message, event: &EventKind, n: &Names<'_>, cx: &Context<'_>) {
+    let Names {
+        app,
+        target,
+        previous,
+        ..
+    } = n;
+    match event {
         EventKind::RolloutFailed { code, evidence, .. } => {
             m.severity = Severity::Critical;
             m.title = format!("{app}: the rollout of {target} failed ({code})");
@@ -279,53 +339,14 @@ pub fn message(event: &EventKind, cx: &Context<'_>) -> Option<Message> {
                 Some(AutoRollback::Auto) => format!("Rolling back to {previous} now."),
                 Some(AutoRollback::Confirm) => format!(
                     "A rollback to {previous} is armed and fires unless held: \
-                     `rollguard hold {app}` keeps {target}, `rollguard fire {app}` rolls back now."
+                         `rollguard hold {app}` keeps {target}, `rollguard fire {app}` rolls back now."
                 ),
                 Some(AutoRollback::Off) => format!(
                     "Nothing was undone (auto_rollback = \"off\"): waiting for an operator; \
-                     `rollguard rollback {app}` puts {previous} back."
+                         `rollguard rollback {app}` puts {previous} back."
                 ),
                 None => "Its rollback policy decides what follows.".into(),
             };
-        }
-        EventKind::RollbackArmed { fires_in_ms } => {
-            m.severity = Severity::Warning;
-            let wait = format_duration(std::time::Duration::from_millis(*fires_in_ms));
-            m.title = format!("{app}: rollback to {previous} fires in {wait} unless held");
-            m.what = format!("The rollout of {target} on {app} failed; its rollback is armed.");
-            m.done = format!(
-                "Armed with a countdown of {wait}: `rollguard hold {app}` keeps {target}, \
-                 `rollguard fire {app}` rolls back now."
-            );
-        }
-        EventKind::RollbackStarted { code, trigger } => {
-            m.severity = Severity::Warning;
-            m.title = format!("{app}: rolling back {target} to {previous}");
-            m.what = format!("rollguard is rolling {app} back after {code} ({trigger}).");
-            m.why = code_line(code).into_iter().collect();
-            m.done = format!("Restoring {previous} on every instance the rollout replaced.");
-        }
-        EventKind::RollbackCompleted { outcome, .. } => {
-            m.severity = Severity::Ok;
-            m.release = dep.and_then(|d| d.from.clone()).or(release);
-            m.title = format!("{app}: rolled back to {previous}");
-            m.what = format!("Every instance of {app} runs {previous} again.");
-            m.done = format!("Rollback finished: {}.", outcome.as_str().replace('_', " "));
-        }
-        EventKind::RollbackFailed {
-            unrestored,
-            outcome,
-        } => {
-            m.severity = Severity::Critical;
-            m.title = format!("{app}: the rollback to {previous} did not finish");
-            m.what = format!("Some instances of {app} could not be restored.");
-            if !unrestored.is_empty() {
-                m.why = vec![format!("not restored: {}", unrestored.join(", "))];
-            }
-            m.done = format!(
-                "{}: an operator must look; `rollguard status {app}` shows what runs where.",
-                outcome.as_str().replace('_', " ")
-            );
         }
         EventKind::DeployRequested { from, to, kind, .. } => {
             let verb = match kind {
@@ -347,9 +368,61 @@ pub fn message(event: &EventKind, cx: &Context<'_>) -> Option<Message> {
             m.what = format!("Every stage of the rollout of {version} on {app} passed.");
             m.done = "Deployed.".into();
         }
-        _ => return None,
+        _ => {}
     }
-    Some(m)
+}
+
+/// The words of a rollback armed, started, finished or failed.
+fn rollback(m: &mut Message, event: &EventKind, n: &Names<'_>) {
+    let Names {
+        app,
+        dep,
+        release,
+        target,
+        previous,
+    } = n;
+    match event {
+        EventKind::RollbackArmed { fires_in_ms } => {
+            m.severity = Severity::Warning;
+            let wait = format_duration(std::time::Duration::from_millis(*fires_in_ms));
+            m.title = format!("{app}: rollback to {previous} fires in {wait} unless held");
+            m.what = format!("The rollout of {target} on {app} failed; its rollback is armed.");
+            m.done = format!(
+                "Armed with a countdown of {wait}: `rollguard hold {app}` keeps {target}, \
+                     `rollguard fire {app}` rolls back now."
+            );
+        }
+        EventKind::RollbackStarted { code, trigger } => {
+            m.severity = Severity::Warning;
+            m.title = format!("{app}: rolling back {target} to {previous}");
+            m.what = format!("rollguard is rolling {app} back after {code} ({trigger}).");
+            m.why = code_line(code).into_iter().collect();
+            m.done = format!("Restoring {previous} on every instance the rollout replaced.");
+        }
+        EventKind::RollbackCompleted { outcome, .. } => {
+            m.severity = Severity::Ok;
+            m.release = dep.and_then(|d| d.from.clone()).or(release.clone());
+            m.title = format!("{app}: rolled back to {previous}");
+            m.what = format!("Every instance of {app} runs {previous} again.");
+            m.done = format!("Rollback finished: {}.", outcome.as_str().replace('_', " "));
+        }
+        EventKind::RollbackFailed {
+            unrestored,
+            outcome,
+        } => {
+            m.severity = Severity::Critical;
+            m.title = format!("{app}: the rollback to {previous} did not finish");
+            m.what = format!("Some instances of {app} could not be restored.");
+            if !unrestored.is_empty() {
+                m.why = vec![format!("not restored: {}", unrestored.join(", "))];
+            }
+            m.done = format!(
+                "{}: an operator must look; `rollguard status {app}` shows what runs where.",
+                outcome.as_str().replace('_', " ")
+            );
+        }
+        _ => {}
+    }
 }
 
 /// "by ana: hotfix for checkout" from the event's actor, or the

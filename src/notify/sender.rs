@@ -27,6 +27,7 @@ use super::enqueue::enqueue;
 use super::retry::{Judgement, Next, after_failure};
 use crate::config::{Fleet, Receiver, ReceiverKind};
 use crate::model::now_ms;
+use crate::shutdown::Shutdown;
 use crate::store::{Notification, Store};
 
 /// How often the outbox is looked at.
@@ -74,7 +75,7 @@ impl Notifier {
             return None;
         }
         let (shutdown, rx) = watch::channel(false);
-        let task = tokio::spawn(run(fleet, db.to_path_buf(), poll, rx));
+        let task = tokio::spawn(run(fleet, db.to_path_buf(), poll, Shutdown::new(rx)));
         Some(Notifier {
             db: db.to_path_buf(),
             shutdown,
@@ -119,7 +120,7 @@ fn token() -> String {
     )
 }
 
-async fn run(fleet: Arc<Fleet>, db: PathBuf, poll: Duration, mut shutdown: watch::Receiver<bool>) {
+async fn run(fleet: Arc<Fleet>, db: PathBuf, poll: Duration, mut shutdown: Shutdown) {
     let receivers: Vec<Arc<Receiver>> = fleet
         .receivers()
         .into_iter()
@@ -137,14 +138,8 @@ async fn run(fleet: Arc<Fleet>, db: PathBuf, poll: Duration, mut shutdown: watch
     let mut tick = tokio::time::interval(poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow_and_update() {
-                    break;
-                }
-                continue;
-            }
+        if !shutdown.tick(&mut tick).await {
+            break;
         }
         while tasks.try_join_next().is_some() {}
         let f = fleet.clone();

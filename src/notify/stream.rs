@@ -34,6 +34,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use crate::config::{Fleet, Receiver, ReceiverKind};
 use crate::model::topic::Topic;
+use crate::shutdown::Shutdown;
 use crate::store::{Event, SharedStore, with_store};
 
 /// Events a client may fall behind before it is disconnected.
@@ -78,6 +79,7 @@ impl Stream {
             return None;
         }
         let (shutdown, rx) = watch::channel(false);
+        let rx = Shutdown::new(rx);
         let (events, _) = broadcast::channel(BUFFER);
         let mut tasks = vec![tokio::spawn(follow(
             db.to_path_buf(),
@@ -101,11 +103,7 @@ impl Stream {
 
 /// Reads the events recorded after the newest one at start, in order, and
 /// hands each to every client.
-async fn follow(
-    db: PathBuf,
-    tx: broadcast::Sender<Arc<Event>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn follow(db: PathBuf, tx: broadcast::Sender<Arc<Event>>, mut shutdown: Shutdown) {
     let store: SharedStore = Arc::default();
     let read = |after: Option<i64>| {
         let (db, store) = (db.clone(), store.clone());
@@ -138,9 +136,8 @@ async fn follow(
     let mut tick = tokio::time::interval(FOLLOW_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
+        if !shutdown.tick(&mut tick).await {
+            return;
         }
         match read(cursor).await {
             Ok(Ok((start, events))) => {
@@ -161,11 +158,7 @@ async fn follow(
 }
 
 /// Listens on `r`'s address and serves each client in its own task.
-async fn listen(
-    r: Arc<Receiver>,
-    events: broadcast::Sender<Arc<Event>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn listen(r: Arc<Receiver>, events: broadcast::Sender<Arc<Event>>, mut shutdown: Shutdown) {
     let ReceiverKind::Websocket { listen: addr, .. } = r.kind else {
         return;
     };
@@ -174,9 +167,8 @@ async fn listen(
             Ok(l) => break l,
             Err(e) => {
                 tracing::warn!(receiver = %r.name, "cannot listen on {addr}: {e}; trying again");
-                tokio::select! {
-                    _ = tokio::time::sleep(BIND_AGAIN) => {}
-                    _ = shutdown.changed() => return,
+                if !shutdown.sleep(BIND_AGAIN).await {
+                    return;
                 }
             }
         }
@@ -190,7 +182,7 @@ async fn listen(
                 Ok(c) => c,
                 Err(_) => continue,
             },
-            _ = shutdown.changed() => break,
+            _ = shutdown.wait() => break,
         };
         while served.try_join_next().is_some() {}
         if clients.load(Ordering::Relaxed) >= MAX_CLIENTS {
@@ -218,7 +210,7 @@ async fn serve(
     tcp: TcpStream,
     peer: SocketAddr,
     events: broadcast::Receiver<Arc<Event>>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let ReceiverKind::Websocket {
         token, every_event, ..
@@ -266,7 +258,7 @@ async fn send_events(
     every_event: bool,
     ws: WebSocketStream<TcpStream>,
     mut events: broadcast::Receiver<Arc<Event>>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) -> String {
     let (mut sink, mut incoming) = ws.split();
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -307,7 +299,7 @@ async fn send_events(
                     (Message::Ping(Bytes::from_static(b"rollguard")), None)
                 }
             }
-            _ = shutdown.changed() => {
+            _ = shutdown.wait() => {
                 let why = "rollguard stopped streaming here".to_string();
                 (close(CloseCode::Away, &why), Some(why))
             }

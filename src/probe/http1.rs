@@ -31,14 +31,16 @@ use tokio::net::TcpStream;
 
 use super::MAX_BODY;
 
+mod framing;
+
+use framing::{Chunks, Framing, Head, parse_head};
+
 /// An idle connection unused for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// At most this many idle connections are kept per (host, port).
 pub const IDLE_PER_PEER: usize = 4;
 /// A response head longer than this is refused.
 pub const MAX_HEAD: usize = 64 * 1024;
-/// A response head with more header lines than this is refused.
-const MAX_HEADERS: usize = 100;
 /// Connecting gives up after this long (the probe's timeout may be shorter).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often idle connections past [`IDLE_TIMEOUT`] are looked for.
@@ -301,98 +303,6 @@ fn request_bytes(req: &Request<'_>) -> Vec<u8> {
     out
 }
 
-/// How a body is delimited.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
-    Empty,
-    Length(u64),
-    Chunked,
-    UntilClose,
-}
-
-/// A parsed final head.
-#[derive(Clone, Copy, Debug)]
-struct Head {
-    status: u16,
-    len: usize,
-    framing: Framing,
-    keep_alive: bool,
-}
-
-/// Parses a head at the start of `buf`: `Ok(None)` when more is needed.
-fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<Head>, String> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            if buf.len() > MAX_HEAD {
-                return Err("message head is too large".into());
-            }
-            return Ok(None);
-        }
-        Err(httparse::Error::TooManyHeaders) => return Err("message head is too large".into()),
-        Err(httparse::Error::Version) => return Err("invalid HTTP version parsed".into()),
-        Err(httparse::Error::Status) => return Err("invalid HTTP status-code parsed".into()),
-        Err(_) => return Err("invalid HTTP header parsed".into()),
-    };
-    let status = resp.code.unwrap_or(0);
-    let http11 = resp.version == Some(1);
-    let (mut length, mut chunked, mut coded) = (None::<u64>, false, false);
-    let (mut close, mut keep) = (false, false);
-    for h in resp.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value).unwrap_or("").trim();
-            let n: u64 = match v.parse() {
-                Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) => n,
-                _ => return Err("invalid content-length parsed".into()),
-            };
-            if length.is_some_and(|l| l != n) {
-                return Err("invalid content-length parsed".into());
-            }
-            length = Some(n);
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            coded = true;
-            let v = std::str::from_utf8(h.value).unwrap_or("");
-            chunked = v
-                .rsplit(',')
-                .next()
-                .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            for token in std::str::from_utf8(h.value).unwrap_or("").split(',') {
-                let t = token.trim();
-                close |= t.eq_ignore_ascii_case("close");
-                keep |= t.eq_ignore_ascii_case("keep-alive");
-            }
-        }
-    }
-    let framing = if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
-        Framing::Empty
-    } else if coded {
-        if chunked {
-            Framing::Chunked
-        } else {
-            Framing::UntilClose
-        }
-    } else if let Some(n) = length {
-        Framing::Length(n)
-    } else {
-        Framing::UntilClose
-    };
-    // After 101 the connection speaks another protocol.
-    let keep_alive = !close
-        && status != 101
-        && (http11 || keep)
-        && framing != Framing::UntilClose
-        && !(coded && length.is_some());
-    Ok(Some(Head {
-        status,
-        len,
-        framing,
-        keep_alive,
-    }))
-}
-
 /// Reads more into `buf` (growing it up to `limit` bytes); `Ok(0)` at
 /// the end of the stream.
 async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
@@ -418,23 +328,46 @@ async fn exchange(
     head_only: bool,
     status: &mut Option<u16>,
 ) -> Result<(Response, bool), Failure> {
-    let closed = |what: String, answered: bool| Failure::Closed { what, answered };
     if let Err(e) = stream.write_all(request).await {
-        return Err(closed(io_text(&e), false));
+        return Err(Failure::Closed {
+            what: io_text(&e),
+            answered: false,
+        });
     }
     let mut buf: Vec<u8> = Vec::with_capacity(FIRST_READ);
-    let head = loop {
-        match parse_head(&buf, head_only) {
+    let head = read_head(stream, &mut buf, head_only).await?;
+    *status = Some(head.status);
+    buf.drain(..head.len);
+    let (body, complete) = read_body(stream, buf, head).await?;
+    Ok((
+        Response {
+            status: head.status,
+            body,
+        },
+        head.keep_alive && complete,
+    ))
+}
+
+/// Reads the final head of the answer into `buf`, skipping 1xx heads
+/// (but 101).
+async fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    head_only: bool,
+) -> Result<Head, Failure> {
+    let closed = |what: String, answered: bool| Failure::Closed { what, answered };
+    loop {
+        match parse_head(buf, head_only) {
             Ok(Some(h)) if (100..200).contains(&h.status) && h.status != 101 => {
                 buf.drain(..h.len);
                 continue;
             }
-            Ok(Some(h)) => break h,
+            Ok(Some(h)) => return Ok(h),
             Ok(None) => {}
             Err(e) => return Err(Failure::NotHttp(e)),
         }
         let answered = !buf.is_empty();
-        match fill(stream, &mut buf, MAX_HEAD + FIRST_READ).await {
+        match fill(stream, buf, MAX_HEAD + FIRST_READ).await {
             Ok(0) => {
                 return Err(closed(
                     "connection closed before message completed".into(),
@@ -444,12 +377,19 @@ async fn exchange(
             Ok(_) => {}
             Err(e) => return Err(closed(io_text(&e), answered)),
         }
-    };
-    *status = Some(head.status);
+    }
+}
+
+/// Reads the body `head` frames, starting with what `buf` holds (at most
+/// [`MAX_BODY`]); returns it and whether it was read whole.
+async fn read_body(
+    stream: &mut TcpStream,
+    mut buf: Vec<u8>,
+    head: Head,
+) -> Result<(Vec<u8>, bool), Failure> {
     let code = head.status;
     let broke = |what: String| Failure::Body { status: code, what };
-    buf.drain(..head.len);
-    let (body, complete) = match head.framing {
+    Ok(match head.framing {
         Framing::Empty => (Vec::new(), true),
         Framing::Length(n) => {
             let want = usize::try_from(n).unwrap_or(usize::MAX).min(MAX_BODY);
@@ -498,109 +438,7 @@ async fn exchange(
             let complete = chunks.done() && buf.is_empty();
             (chunks.body, complete)
         }
-    };
-    Ok((
-        Response {
-            status: head.status,
-            body,
-        },
-        head.keep_alive && complete,
-    ))
-}
-
-/// Where a chunked body's decoding is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum ChunkState {
-    /// Expecting a chunk-size line.
-    #[default]
-    Size,
-    /// This many data bytes still to come.
-    Data(usize),
-    /// Expecting the CRLF after a chunk's data.
-    DataEnd,
-    /// After the last chunk: trailer lines up to an empty one.
-    Trailers,
-    /// The body is complete.
-    Done,
-}
-
-/// Decodes a chunked body as its bytes arrive.
-#[derive(Debug, Default)]
-struct Chunks {
-    body: Vec<u8>,
-    state: ChunkState,
-}
-
-impl Chunks {
-    /// Consumes what it can from `raw` (what is left stays there);
-    /// `Ok(true)` once the last chunk and the trailers are read. Data past
-    /// [`MAX_BODY`] is read and dropped.
-    fn feed(&mut self, raw: &mut Vec<u8>) -> Result<bool, &'static str> {
-        let mut at = 0;
-        let result = loop {
-            let rest = &raw[at..];
-            match self.state {
-                ChunkState::Done => break Ok(true),
-                ChunkState::Data(left) => {
-                    if rest.is_empty() {
-                        break Ok(false);
-                    }
-                    let take = left.min(rest.len());
-                    let room = MAX_BODY.saturating_sub(self.body.len());
-                    self.body.extend_from_slice(&rest[..take.min(room)]);
-                    at += take;
-                    self.state = if take == left {
-                        ChunkState::DataEnd
-                    } else {
-                        ChunkState::Data(left - take)
-                    };
-                }
-                ChunkState::DataEnd => {
-                    if rest.len() < 2 {
-                        break Ok(false);
-                    }
-                    if &rest[..2] != b"\r\n" {
-                        break Err("invalid chunk body");
-                    }
-                    at += 2;
-                    self.state = ChunkState::Size;
-                }
-                ChunkState::Size | ChunkState::Trailers => {
-                    let Some(end) = rest.windows(2).position(|w| w == b"\r\n") else {
-                        if rest.len() > 4096 {
-                            break Err("invalid chunk size line");
-                        }
-                        break Ok(false);
-                    };
-                    let line = &rest[..end];
-                    at += end + 2;
-                    if self.state == ChunkState::Trailers {
-                        if line.is_empty() {
-                            self.state = ChunkState::Done;
-                        }
-                        continue;
-                    }
-                    let size = line.split(|&b| b == b';').next().unwrap_or_default();
-                    let size = std::str::from_utf8(size).unwrap_or("").trim();
-                    let n = match usize::from_str_radix(size, 16) {
-                        Ok(n) if !size.is_empty() && !size.starts_with('+') => n,
-                        _ => break Err("invalid chunk size line"),
-                    };
-                    self.state = if n == 0 {
-                        ChunkState::Trailers
-                    } else {
-                        ChunkState::Data(n)
-                    };
-                }
-            }
-        };
-        raw.drain(..at);
-        result
-    }
-
-    fn done(&self) -> bool {
-        self.state == ChunkState::Done
-    }
+    })
 }
 
 #[cfg(test)]

@@ -142,37 +142,13 @@ const WORKER_LOG_TAIL: u64 = 256 * 1024;
 /// Blocking.
 pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
     let open = || Store::open_read_only(db).map_err(|e| e.message());
-    let err = |e: crate::store::StoreError| e.message();
     Ok(match load {
         Load::WorkerLog(id) => Loaded::WorkerLog {
             id: *id,
             lines: worker_log(db, *id)?,
         },
         Load::History => Loaded::History(open()?.deployments(None, HISTORY_ROWS).map_err(err)?),
-        Load::Report(of) => {
-            let store = open()?;
-            let id = match of {
-                ReportOf::Id(id) => Some(*id),
-                ReportOf::NewestOf(app) => store
-                    .deployments(Some(app), 1)
-                    .map_err(err)?
-                    .first()
-                    .map(|d| d.id),
-            };
-            let report = match id {
-                Some(id) => report::read(&store, id).map_err(|e| e.to_string())?,
-                None => None,
-            };
-            let incident = match &report {
-                Some(r) => incident_of(&store, r).map_err(err)?,
-                None => None,
-            };
-            Loaded::Report {
-                of: of.clone(),
-                report: report.map(Box::new),
-                incident,
-            }
-        }
+        Load::Report(of) => report_of(&open()?, of)?,
         Load::Events { after: 0 } => Loaded::Events(
             open()?
                 .newest_events(None, None, EVENTS_KEPT)
@@ -186,18 +162,7 @@ pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
         // Only completion reads these: a failure leaves it without them
         // (and is logged), rather than showing as the view's error.
         Load::Releases(apps) => {
-            let read = || -> Result<Vec<(String, Vec<String>)>, String> {
-                let store = open()?;
-                let mut out = Vec::with_capacity(apps.len());
-                for app in apps {
-                    let versions = store.releases(app).map_err(err)?;
-                    out.push((
-                        app.clone(),
-                        versions.into_iter().map(|r| r.version).collect(),
-                    ));
-                }
-                Ok(out)
-            };
+            let read = || releases(&open()?, apps);
             Loaded::Releases(read().unwrap_or_else(|e| {
                 tracing::debug!("cannot read the releases for completion: {e}");
                 Vec::new()
@@ -225,31 +190,77 @@ pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
                 apps,
             }
         }
-        Load::AppRecords(app) => {
-            let store = open()?;
-            let releases = store.releases(app).map_err(err)?;
-            Loaded::AppRecords(AppRecords {
-                app: app.clone(),
-                last_good: store
-                    .last_good_release(app, None)
-                    .map_err(err)?
-                    .map(|r| r.version),
-                releases,
-                deployments: store.deployments(Some(app), 10).map_err(err)?,
-                running: store
-                    .instance_states(app)
-                    .map_err(err)?
-                    .into_iter()
-                    .filter_map(|i| Some((i.instance, i.version?)))
-                    .collect(),
-                // A history older than the outbox (read as it is) has none.
-                told: if store.schema_version().map_err(err)? >= 3 {
-                    store.latest_notifications(app).map_err(err)?
-                } else {
-                    Vec::new()
-                },
-            })
-        }
+        Load::AppRecords(app) => Loaded::AppRecords(app_records(&open()?, app)?),
+    })
+}
+
+/// A store error in words.
+fn err(e: crate::store::StoreError) -> String {
+    e.message()
+}
+
+/// The report of the deployment `of` names (none when the app has none),
+/// with its incident.
+fn report_of(store: &Store, of: &ReportOf) -> Result<Loaded, String> {
+    let id = match of {
+        ReportOf::Id(id) => Some(*id),
+        ReportOf::NewestOf(app) => store
+            .deployments(Some(app), 1)
+            .map_err(err)?
+            .first()
+            .map(|d| d.id),
+    };
+    let report = match id {
+        Some(id) => report::read(store, id).map_err(|e| e.to_string())?,
+        None => None,
+    };
+    let incident = match &report {
+        Some(r) => incident_of(store, r).map_err(err)?,
+        None => None,
+    };
+    Ok(Loaded::Report {
+        of: of.clone(),
+        report: report.map(Box::new),
+        incident,
+    })
+}
+
+/// The releases the history knows of each of `apps`, for completion.
+fn releases(store: &Store, apps: &[String]) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut out = Vec::with_capacity(apps.len());
+    for app in apps {
+        let versions = store.releases(app).map_err(err)?;
+        out.push((
+            app.clone(),
+            versions.into_iter().map(|r| r.version).collect(),
+        ));
+    }
+    Ok(out)
+}
+
+/// What the app view shows of `app` from the history.
+fn app_records(store: &Store, app: &str) -> Result<AppRecords, String> {
+    let releases = store.releases(app).map_err(err)?;
+    Ok(AppRecords {
+        app: app.to_string(),
+        last_good: store
+            .last_good_release(app, None)
+            .map_err(err)?
+            .map(|r| r.version),
+        releases,
+        deployments: store.deployments(Some(app), 10).map_err(err)?,
+        running: store
+            .instance_states(app)
+            .map_err(err)?
+            .into_iter()
+            .filter_map(|i| Some((i.instance, i.version?)))
+            .collect(),
+        // A history older than the outbox (read as it is) has none.
+        told: if store.schema_version().map_err(err)? >= 3 {
+            store.latest_notifications(app).map_err(err)?
+        } else {
+            Vec::new()
+        },
     })
 }
 

@@ -88,112 +88,144 @@ pub fn prepare(
 ) -> Result<Question, String> {
     let said = |e: UserError| in_words(&e, intent.app());
     let index = fleet.app_index(intent.app()).map_err(said)?;
-    let app = &fleet.apps[index];
-    let store = Store::open(db).map_err(|e| e.message())?;
+    let at = At {
+        fleet,
+        store: &Store::open(db).map_err(|e| e.message())?,
+        handle,
+        protected: fleet.apps[index].protected,
+        said: &said,
+    };
     match intent {
         Intent::Deploy {
             app: name,
             version,
             strategy,
-        } => {
-            let req = DeployRequest {
-                app: name.clone(),
-                version: version.clone(),
-                strategy: *strategy,
-                reason: None,
-                break_lock: false,
-                owner: lock::me(),
-            };
-            let pre = handle
-                .block_on(service::preflight(fleet, &store, &req, true))
-                .map_err(said)?;
-            // The report's first line ("Deploy web v1 → v3 (rolling, 3
-            // instances)") is the question itself.
-            let mut details: Vec<String> = pre
-                .lines(fleet)
-                .iter()
-                .map(|l| printable(l).into_owned())
-                .collect();
-            let question = if details.is_empty() {
-                format!("Deploy {name} {version}?")
-            } else {
-                format!("{}?", details.remove(0))
-            };
-            Ok(Question {
-                question,
-                then: "A detached worker runs it; quitting the console stops nothing.".into(),
-                action: ConfirmAction::Start(Prepared {
-                    app: name.clone(),
-                    version: version.clone(),
-                    preflight: Arc::new(pre),
-                    rollback: None,
-                    strategy: *strategy,
-                }),
-                details,
-                protected: app.protected,
-            })
-        }
-        Intent::Rollback { app: name, to } => {
-            let req = RollbackRequest {
-                app: name.clone(),
-                to: to.clone(),
-                force: false,
-            };
-            let check = handle
-                .block_on(service::check_rollback(fleet, &store, &req))
-                .map_err(said)?;
-            let mut details: Vec<String> = check
-                .checks
-                .iter()
-                .map(|c| format!("{} {}", if c.ok { "✔" } else { "✖" }, printable(&c.detail)))
-                .collect();
-            details.extend(
-                check
-                    .warnings
-                    .iter()
-                    .map(|w| format!("warning: {}", printable(w))),
-            );
-            if let Some(refusal) = check.refusal() {
-                let mut why = refusal.to_string();
-                if !details.is_empty() {
-                    why.push_str(" (");
-                    why.push_str(&details.join("; "));
-                    why.push(')');
-                }
-                return Err(why);
-            }
-            let deploy = service::rollback_request(name, &check, "", lock::me());
-            let pre = handle
-                .block_on(service::preflight(fleet, &store, &deploy, !check.forced))
-                .map_err(said)?;
-            details.extend(pre.lines(fleet).iter().map(|l| printable(l).into_owned()));
-            let from: Vec<String> = check.current.iter().map(Version::to_string).collect();
-            let target = check.target.clone();
-            Ok(Question {
-                question: format!(
-                    "Roll {name} back {} → {target}?",
-                    if from.is_empty() {
-                        "-".to_string()
-                    } else {
-                        from.join(", ")
-                    }
-                ),
-                then: format!(
-                    "Every instance goes back to {target} ({}); a detached worker runs it.",
-                    check.took
-                ),
-                action: ConfirmAction::Start(Prepared {
-                    app: name.clone(),
-                    version: target,
-                    preflight: Arc::new(pre),
-                    rollback: Some(Arc::new(check)),
-                    strategy: None,
-                }),
-                details,
-                protected: app.protected,
-            })
-        }
+        } => deploy(&at, name, version, *strategy),
+        Intent::Rollback { app: name, to } => rollback(&at, name, to),
     }
+}
+
+/// Where a question is prepared: the fleet, the history, the runtime
+/// the preflight runs on, whether the app is protected, and how an error
+/// is said.
+struct At<'a> {
+    fleet: &'a Fleet,
+    store: &'a Store,
+    handle: &'a tokio::runtime::Handle,
+    protected: bool,
+    said: &'a dyn Fn(UserError) -> String,
+}
+
+/// The question of deploying `version` of `name`: the preflight's report,
+/// its first line the question.
+fn deploy(
+    at: &At<'_>,
+    name: &str,
+    version: &Version,
+    strategy: Option<Strategy>,
+) -> Result<Question, String> {
+    let (fleet, store, handle, said) = (at.fleet, at.store, at.handle, at.said);
+    let req = DeployRequest {
+        app: name.to_string(),
+        version: version.clone(),
+        strategy,
+        reason: None,
+        break_lock: false,
+        owner: lock::me(),
+    };
+    let pre = handle
+        .block_on(service::preflight(fleet, store, &req, true))
+        .map_err(said)?;
+    // The report's first line ("Deploy web v1 → v3 (rolling, 3
+    // instances)") is the question itself.
+    let mut details: Vec<String> = pre
+        .lines(fleet)
+        .iter()
+        .map(|l| printable(l).into_owned())
+        .collect();
+    let question = if details.is_empty() {
+        format!("Deploy {name} {version}?")
+    } else {
+        format!("{}?", details.remove(0))
+    };
+    Ok(Question {
+        question,
+        then: "A detached worker runs it; quitting the console stops nothing.".into(),
+        action: ConfirmAction::Start(Prepared {
+            app: name.to_string(),
+            version: version.clone(),
+            preflight: Arc::new(pre),
+            rollback: None,
+            strategy,
+        }),
+        details,
+        protected: at.protected,
+    })
+}
+
+/// The question of rolling `name` back (to what `to` names): the
+/// rollback's checks, then the preflight's report; refused with the
+/// checks when they refuse.
+fn rollback(at: &At<'_>, name: &str, to: &Option<String>) -> Result<Question, String> {
+    let (fleet, store, handle, said) = (at.fleet, at.store, at.handle, at.said);
+    let req = RollbackRequest {
+        app: name.to_string(),
+        to: to.clone(),
+        force: false,
+    };
+    let check = handle
+        .block_on(service::check_rollback(fleet, store, &req))
+        .map_err(said)?;
+    let mut details: Vec<String> = check
+        .checks
+        .iter()
+        .map(|c| format!("{} {}", if c.ok { "✔" } else { "✖" }, printable(&c.detail)))
+        .collect();
+    details.extend(
+        check
+            .warnings
+            .iter()
+            .map(|w| format!("warning: {}", printable(w))),
+    );
+    if let Some(refusal) = check.refusal() {
+        let mut why = refusal.to_string();
+        if !details.is_empty() {
+            why.push_str(" (");
+            why.push_str(&details.join("; "));
+            why.push(')');
+        }
+        return Err(why);
+    }
+    let deploy = service::rollback_request(name, &check, "", lock::me());
+    let pre = handle
+        .block_on(service::preflight(fleet, store, &deploy, !check.forced))
+        .map_err(said)?;
+    details.extend(pre.lines(fleet).iter().map(|l| printable(l).into_owned()));
+    let from: Vec<String> = check.current.iter().map(Version::to_string).collect();
+    let target = check.target.clone();
+    Ok(Question {
+        question: format!(
+            "Roll {name} back {} → {target}?",
+            if from.is_empty() {
+                "-".to_string()
+            } else {
+                from.join(", ")
+            }
+        ),
+        then: format!(
+            "Every instance goes back to {target} ({}); a detached worker runs it.",
+            check.took
+        ),
+        action: ConfirmAction::Start(Prepared {
+            app: name.to_string(),
+            version: target,
+            preflight: Arc::new(pre),
+            rollback: Some(Arc::new(check)),
+            strategy: None,
+        }),
+        details,
+        protected: at.protected,
+    })
 }
 
 /// An error as the console's footer says it: one line, its code, what

@@ -27,19 +27,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{self, Event, KeyEvent, KeyEventKind};
+use crossterm::event::{self, Event, KeyEvent, KeyEventKind, MouseEvent};
 use ratatui::layout::Rect;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Fleet;
 use crate::model::now_ms;
+use crate::shutdown::Shutdown;
 
 use super::app::App;
 use super::keymap::Action;
 use super::mouse::Gesture;
 use super::perform::Service;
-use super::queue::Queue;
+use super::queue::{Arrival, Queue};
 use super::state::FleetState;
 use super::terminal::{Held, Screen};
 use super::theme::Theme;
@@ -123,17 +124,11 @@ pub async fn run(
     fleet: Arc<Fleet>,
     state: Arc<Mutex<FleetState>>,
     opts: RunOptions,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sighup = signal(SignalKind::hangup())?;
-    // Ctrl-C is a key in raw mode; a SIGINT sent from outside ends the
-    // console like SIGTERM, giving the terminal back.
-    let mut sigint = signal(SignalKind::interrupt())?;
-    // Continued after a stop, by Ctrl-Z's `fg` or from outside: the
-    // terminal is taken again and drawn whole.
-    let mut sigcont = signal(SignalKind::from_raw(libc::SIGCONT))?;
-    if *shutdown.borrow_and_update() {
+    let mut shutdown = Shutdown::new(shutdown);
+    let mut signals = Signals::take()?;
+    if shutdown.is_set() {
         return Ok(());
     }
 
@@ -143,136 +138,30 @@ pub async fn run(
     let (go_on, told) = std::sync::mpsc::channel();
     let input = spawn_input(tx, stop.clone(), told)?;
 
-    let mut app = App::new(fleet, opts.theme);
-    app.title = opts.title;
-    app.banner = opts.banner;
-    app.read_only = opts.read_only;
-    let (queue, mut arrivals) = Queue::new();
-    let theme_dirs = opts.theme_dirs.clone();
-    let service = Service::new(
-        app.fleet().clone(),
-        opts.db,
-        crate::host::whoami(),
-        queue.clone(),
-    );
-    let mut reads = Reads::default();
-
+    let (mut console, mut arrivals) = Console::new(fleet, state, opts);
     let result = async {
         let mut tick = tokio::time::interval(FRAME_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut dirty = true;
-        let mut drawn = Drawn {
-            headline: None,
-            second: i64::MIN,
-            area: Rect::default(),
-            at: None,
-        };
         loop {
             tokio::select! {
-                input = rx.recv() => match input {
-                    Some(Input::Event(Event::Key(key)))
-                        if super::keymap::REDRAW.matches(&key) && key.kind != KeyEventKind::Release =>
-                    {
-                        // Whatever put the terminal out of step with what
-                        // was drawn, the next frame is drawn whole.
-                        screen.clear()?;
-                        dirty = true;
-                    }
-                    Some(Input::Event(Event::Key(key))) => {
-                        app.now_ms = now_ms();
-                        let action = app.handle_key(key, &lock(&state));
-                        if action == Action::Quit {
-                            return Ok(());
-                        }
-                        if let Some(confirmed) = app.take_confirmed() {
-                            match service.perform(confirmed) {
-                                Ok(said) => app.notify(said, false),
-                                Err(why) => app.notify(why, true),
-                            }
-                        }
-                        if let Some((token, intent)) = app.take_check() {
-                            service.prepare(token, intent);
-                        }
-                        if let Some(load) = app.take_releases_wanted() {
-                            service.load(load);
-                        }
-                        if let Some(index) = app.take_available_wanted() {
-                            service.available(index);
-                        }
-                        if let Some(name) = app.take_theme_wanted() {
-                            load_theme(name, theme_dirs.clone(), &queue);
-                        }
-                        dirty = true;
-                    }
-                    Some(Input::Event(Event::Mouse(m))) => {
-                        let state = lock(&state);
-                        dirty |= match Gesture::of(&m) {
-                            _ if too_small::too_small(drawn.area) => false,
-                            Some(Gesture::Up) => app.apply(Action::Up, &state) != Action::None,
-                            Some(Gesture::Down) => app.apply(Action::Down, &state) != Action::None,
-                            Some(Gesture::Click { column, row }) => {
-                                app.click(column, row, drawn.area, &state)
-                            }
-                            None => false,
-                        };
-                    }
-                    Some(Input::Event(Event::Resize(..))) => dirty = true,
-                    Some(Input::Event(_)) => {}
-                    Some(Input::Suspend) => {
-                        if held.can_suspend() {
-                            held.suspend(&mut screen)?;
-                            // The SIGCONT that continued it is taken in here,
-                            // not drawn for a second time.
-                            let _ = tokio::time::timeout(FRAME_INTERVAL, sigcont.recv()).await;
-                        } else {
-                            app.now_ms = now_ms();
-                            app.notify(CANNOT_SUSPEND, true);
-                        }
-                        let _ = go_on.send(());
-                        dirty = true;
-                    }
-                    Some(Input::Failed(e)) => return Err(e),
-                    None => return Err(io::Error::other("the keyboard input thread stopped")),
-                },
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow_and_update() {
+                input = rx.recv() => {
+                    let terminal = Terminal { held: &held, screen: &mut screen, go_on: &go_on };
+                    if console.input(input, terminal, &mut signals.cont).await? == Step::Quit {
                         return Ok(());
                     }
                 }
-                Some(arrival) = arrivals.recv() => {
-                    app.now_ms = now_ms();
-                    reads.arrived(&arrival);
-                    app.arrive(arrival);
-                    // Take in whatever else has arrived before drawing.
-                    while let Ok(more) = arrivals.try_recv() {
-                        reads.arrived(&more);
-                        app.arrive(more);
-                    }
-                    dirty = true;
-                }
-                _ = sigcont.recv() => {
+                _ = shutdown.wait() => return Ok(()),
+                Some(arrival) = arrivals.recv() => console.arrived(arrival, &mut arrivals),
+                _ = signals.cont.recv() => {
                     held.retake(&mut screen)?;
-                    dirty = true;
+                    console.dirty = true;
                 }
-                _ = sigterm.recv() => return Ok(()),
-                _ = sighup.recv() => return Ok(()),
-                _ = sigint.recv() => return Ok(()),
+                _ = signals.term.recv() => return Ok(()),
+                _ = signals.hup.recv() => return Ok(()),
+                _ = signals.int.recv() => return Ok(()),
                 _ = tick.tick() => {}
             }
-
-            reads.maybe_read(&app, &service);
-            if drawn.at.is_some_and(|t| t.elapsed() < FRAME_INTERVAL) {
-                continue; // the next tick draws
-            }
-            let now = now_ms();
-            let headline = lock(&state).headline_generation();
-            let due =
-                dirty || drawn.headline != Some(headline) || drawn.second != now.div_euclid(1000);
-            if !due {
-                continue;
-            }
-            draw(&mut screen, &mut app, &state, now, &mut drawn)?;
-            dirty = false;
+            console.frame(&mut screen)?;
         }
     }
     .await;
@@ -280,6 +169,219 @@ pub async fn run(
     stop.store(true, Ordering::Relaxed);
     drop(rx);
     drop(go_on);
+    give_back(input, screen, held).await;
+    result
+}
+
+/// The signals the console ends on (SIGTERM, SIGHUP, SIGINT) and goes on
+/// after (SIGCONT).
+struct Signals {
+    term: Signal,
+    hup: Signal,
+    int: Signal,
+    cont: Signal,
+}
+
+impl Signals {
+    fn take() -> io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            // Ctrl-C is a key in raw mode; a SIGINT sent from outside ends
+            // the console like SIGTERM, giving the terminal back.
+            int: signal(SignalKind::interrupt())?,
+            // Continued after a stop, by Ctrl-Z's `fg` or from outside:
+            // the terminal is taken again and drawn whole.
+            cont: signal(SignalKind::from_raw(libc::SIGCONT))?,
+        })
+    }
+}
+
+/// Whether the console goes on after what it was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Go,
+    Quit,
+}
+
+/// The terminal as the input's handling needs it.
+struct Terminal<'a> {
+    held: &'a Held,
+    screen: &'a mut Screen,
+    /// Tells the input thread to read again after Ctrl-Z.
+    go_on: &'a std::sync::mpsc::Sender<()>,
+}
+
+/// The console while it runs: the [`App`], the state it draws, the
+/// service its keys act through, and what the last frame drew.
+struct Console {
+    app: App,
+    state: Arc<Mutex<FleetState>>,
+    service: Service,
+    queue: Queue,
+    theme_dirs: Vec<PathBuf>,
+    reads: Reads,
+    /// Something changed that the next frame draws.
+    dirty: bool,
+    drawn: Drawn,
+}
+
+impl Console {
+    /// The console for `fleet` as `opts` say, and the receiving end of
+    /// its queue.
+    fn new(
+        fleet: Arc<Fleet>,
+        state: Arc<Mutex<FleetState>>,
+        opts: RunOptions,
+    ) -> (Console, mpsc::UnboundedReceiver<Arrival>) {
+        let mut app = App::new(fleet, opts.theme);
+        app.title = opts.title;
+        app.banner = opts.banner;
+        app.read_only = opts.read_only;
+        let (queue, arrivals) = Queue::new();
+        let service = Service::new(
+            app.fleet().clone(),
+            opts.db,
+            crate::host::whoami(),
+            queue.clone(),
+        );
+        let console = Console {
+            app,
+            state,
+            service,
+            queue,
+            theme_dirs: opts.theme_dirs,
+            reads: Reads::default(),
+            dirty: true,
+            drawn: Drawn {
+                headline: None,
+                second: i64::MIN,
+                area: Rect::default(),
+                at: None,
+            },
+        };
+        (console, arrivals)
+    }
+
+    /// Takes what the input thread sent.
+    async fn input(
+        &mut self,
+        input: Option<Input>,
+        terminal: Terminal<'_>,
+        sigcont: &mut Signal,
+    ) -> io::Result<Step> {
+        match input {
+            Some(Input::Event(Event::Key(key)))
+                if super::keymap::REDRAW.matches(&key) && key.kind != KeyEventKind::Release =>
+            {
+                // Whatever put the terminal out of step with what was
+                // drawn, the next frame is drawn whole.
+                terminal.screen.clear()?;
+                self.dirty = true;
+            }
+            Some(Input::Event(Event::Key(key))) => return Ok(self.key(key)),
+            Some(Input::Event(Event::Mouse(m))) => self.mouse(&m),
+            Some(Input::Event(Event::Resize(..))) => self.dirty = true,
+            Some(Input::Event(_)) => {}
+            Some(Input::Suspend) => {
+                if terminal.held.can_suspend() {
+                    terminal.held.suspend(terminal.screen)?;
+                    // The SIGCONT that continued it is taken in here, not
+                    // drawn for a second time.
+                    let _ = tokio::time::timeout(FRAME_INTERVAL, sigcont.recv()).await;
+                } else {
+                    self.app.now_ms = now_ms();
+                    self.app.notify(CANNOT_SUSPEND, true);
+                }
+                let _ = terminal.go_on.send(());
+                self.dirty = true;
+            }
+            Some(Input::Failed(e)) => return Err(e),
+            None => return Err(io::Error::other("the keyboard input thread stopped")),
+        }
+        Ok(Step::Go)
+    }
+
+    /// Hands `key` to the app, then starts what it asked for: a confirmed
+    /// action, a check, a reading, a theme.
+    fn key(&mut self, key: KeyEvent) -> Step {
+        let app = &mut self.app;
+        app.now_ms = now_ms();
+        let action = app.handle_key(key, &lock(&self.state));
+        if action == Action::Quit {
+            return Step::Quit;
+        }
+        if let Some(confirmed) = app.take_confirmed() {
+            match self.service.perform(confirmed) {
+                Ok(said) => app.notify(said, false),
+                Err(why) => app.notify(why, true),
+            }
+        }
+        if let Some((token, intent)) = app.take_check() {
+            self.service.prepare(token, intent);
+        }
+        if let Some(load) = app.take_releases_wanted() {
+            self.service.load(load);
+        }
+        if let Some(index) = app.take_available_wanted() {
+            self.service.available(index);
+        }
+        if let Some(name) = app.take_theme_wanted() {
+            load_theme(name, self.theme_dirs.clone(), &self.queue);
+        }
+        self.dirty = true;
+        Step::Go
+    }
+
+    /// A click or the wheel, unless the screen is too small to use.
+    fn mouse(&mut self, m: &MouseEvent) {
+        let state = lock(&self.state);
+        let (app, area) = (&mut self.app, self.drawn.area);
+        self.dirty |= match Gesture::of(m) {
+            _ if too_small::too_small(area) => false,
+            Some(Gesture::Up) => app.apply(Action::Up, &state) != Action::None,
+            Some(Gesture::Down) => app.apply(Action::Down, &state) != Action::None,
+            Some(Gesture::Click { column, row }) => app.click(column, row, area, &state),
+            None => false,
+        };
+    }
+
+    /// Takes in `arrival`, and whatever else has arrived, before drawing.
+    fn arrived(&mut self, arrival: Arrival, arrivals: &mut mpsc::UnboundedReceiver<Arrival>) {
+        self.app.now_ms = now_ms();
+        self.reads.arrived(&arrival);
+        self.app.arrive(arrival);
+        while let Ok(more) = arrivals.try_recv() {
+            self.reads.arrived(&more);
+            self.app.arrive(more);
+        }
+        self.dirty = true;
+    }
+
+    /// Starts a reading the view wants, then draws a frame if one is due
+    /// and the last is at least [`FRAME_INTERVAL`] old (the next tick
+    /// draws otherwise).
+    fn frame(&mut self, screen: &mut Screen) -> io::Result<()> {
+        self.reads.maybe_read(&self.app, &self.service);
+        if self.drawn.at.is_some_and(|t| t.elapsed() < FRAME_INTERVAL) {
+            return Ok(());
+        }
+        let now = now_ms();
+        let headline = lock(&self.state).headline_generation();
+        let due = self.dirty
+            || self.drawn.headline != Some(headline)
+            || self.drawn.second != now.div_euclid(1000);
+        if !due {
+            return Ok(());
+        }
+        draw(screen, &mut self.app, &self.state, now, &mut self.drawn)?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+/// Gives the terminal back once the input thread has stopped reading.
+async fn give_back(input: JoinHandle<()>, mut screen: Screen, held: Held) {
     // The input thread sees `stop` within INPUT_POLL. When the terminal is
     // gone (SSH dropped, tmux killed), crossterm's poll spins on it and
     // never returns: the thread is then left to end with the process, and
@@ -298,7 +400,6 @@ pub async fn run(
         std::mem::forget(screen);
     }
     drop(held);
-    result
 }
 
 /// How often a view's records are read again while it is shown.
@@ -332,9 +433,8 @@ impl Reads {
     }
 
     /// Notes that a read came back.
-    fn arrived(&mut self, arrival: &super::queue::Arrival) {
+    fn arrived(&mut self, arrival: &Arrival) {
         use super::load::Loaded;
-        use super::queue::Arrival;
         match arrival {
             // Completion's readings are not the view's.
             Arrival::Loaded(Ok(Loaded::Releases(_) | Loaded::Available { .. })) => {}
@@ -352,7 +452,7 @@ fn load_theme(name: String, dirs: Vec<PathBuf>, queue: &Queue) {
         let result = Theme::load(&name, &dirs)
             .map(Box::new)
             .map_err(|e| e.to_string());
-        queue.post(super::queue::Arrival::Theme { name, result });
+        queue.post(Arrival::Theme { name, result });
     });
 }
 

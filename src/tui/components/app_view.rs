@@ -15,12 +15,13 @@ use ratatui::widgets::{Cell, Paragraph, Row};
 use crate::health::ProbeLoc;
 use crate::keys::Action;
 use crate::model::Verdict;
-use crate::state::FleetState;
+use crate::state::{FleetState, ProbeHistory};
 use crate::tui::columns::{Col, fit};
 use crate::tui::load::AppRecords;
 use crate::tui::rollout_text::rollout_line;
 use crate::tui::sparkline::LatencySparkline;
 use crate::tui::text;
+use crate::tui::theme::Theme;
 use crate::tui::view::View;
 
 use super::fleet_view::{rate_color, status_symbol};
@@ -101,7 +102,7 @@ impl Component for AppView {
 
 /// Draws the table of app `index` into `area`.
 fn draw(view: &AppView, frame: &mut Frame, area: Rect, cx: &DrawContext, index: usize) {
-    let (t, state, now_ms) = (cx.theme, cx.state, cx.now_ms);
+    let (t, state) = (cx.theme, cx.state);
     let fleet = state.fleet();
     let Some(a) = fleet.apps.get(index) else {
         return;
@@ -113,30 +114,10 @@ fn draw(view: &AppView, frame: &mut Frame, area: Rect, cx: &DrawContext, index: 
         return;
     }
     // The rollout under way (or the last one) on the first line.
-    if inner.height > 2
-        && let Some(line) = state
-            .rollouts(index)
-            .and_then(|r| rollout_line(&a.name, r, now_ms, t))
-    {
-        let top = Rect { height: 1, ..inner };
-        frame.render_widget(Paragraph::new(line), top);
-        inner.y += 1;
-        inner.height -= 1;
-    }
+    rollout_on_top(frame, &mut inner, a, index, cx);
     // Releases and recent deployments at the bottom, when there is room.
-    if let Some(records) = view.records.as_ref().filter(|r| r.app == a.name)
-        && inner.height >= 10
-    {
-        let mut lines = record_lines(records, inner.width as usize, cx);
-        lines.push(told_line(a, records, inner.width as usize, cx));
-        let h = (lines.len() as u16).min(inner.height / 3);
-        let bottom = Rect {
-            y: inner.y + inner.height - h,
-            height: h,
-            ..inner
-        };
-        frame.render_widget(Paragraph::new(lines), bottom);
-        inner.height -= h;
+    if let Some(records) = view.records.as_ref().filter(|r| r.app == a.name) {
+        records_at_bottom(frame, &mut inner, a, records, cx);
     }
     let np = a.probes.len();
     let n = a.instances.len() * np;
@@ -190,6 +171,56 @@ fn draw(view: &AppView, frame: &mut Frame, area: Rect, cx: &DrawContext, index: 
     });
 
     super::draw_table(frame, inner, &headings, &widths, rows, selected - offset, t);
+}
+
+/// The line of `a`'s rollout under way (or its last one) at the top of
+/// `inner`, which loses it, when there is room.
+fn rollout_on_top(
+    frame: &mut Frame,
+    inner: &mut Rect,
+    a: &crate::config::App,
+    index: usize,
+    cx: &DrawContext,
+) {
+    if inner.height > 2
+        && let Some(line) = cx
+            .state
+            .rollouts(index)
+            .and_then(|r| rollout_line(&a.name, r, cx.now_ms, cx.theme))
+    {
+        let top = Rect {
+            height: 1,
+            ..*inner
+        };
+        frame.render_widget(Paragraph::new(line), top);
+        inner.y += 1;
+        inner.height -= 1;
+    }
+}
+
+/// `a`'s releases, recent deployments and what its receivers were told,
+/// at the bottom of `inner` (a third of it at most), which loses them,
+/// when it is at least 10 lines high.
+fn records_at_bottom(
+    frame: &mut Frame,
+    inner: &mut Rect,
+    a: &crate::config::App,
+    records: &AppRecords,
+    cx: &DrawContext,
+) {
+    if inner.height < 10 {
+        return;
+    }
+    let mut lines = record_lines(records, inner.width as usize, cx);
+    lines.push(told_line(a, records, inner.width as usize, cx));
+    let h = (lines.len() as u16).min(inner.height / 3);
+    let bottom = Rect {
+        y: inner.y + inner.height - h,
+        height: h,
+        ..*inner
+    };
+    frame.render_widget(Paragraph::new(lines), bottom);
+    inner.height -= h;
 }
 
 /// The panel's title: the app, its status, healthy instances, success rate.
@@ -274,7 +305,6 @@ fn probe_row(
     let inst = &a.instances[loc.instance];
     let history = state.probe(loc);
     let iv = tracker.instance_verdict(index, loc.instance);
-    let pv = tracker.probe_verdict(loc);
     let mut cells: Vec<Cell> = Vec::with_capacity(6);
     cells.push(Cell::from(Span::styled(
         text::truncate(&inst.name, widths[0] as usize),
@@ -293,59 +323,74 @@ fn probe_row(
         text::truncate(&labels[loc.probe], widths[2] as usize),
         Style::new().fg(t.text),
     )));
-    let mut verdict = if compact {
-        verdict_symbol(pv).to_string()
-    } else {
-        format!("{} {}", verdict_symbol(pv), pv.as_str())
-    };
-    if !compact && tracker.in_grace(index, loc.instance, now_ms) {
-        verdict = format!("{} grace", verdict_symbol(pv));
-    }
-    cells.push(Cell::from(Span::styled(
-        verdict,
-        Style::new().fg(t.verdict(pv)),
-    )));
+    cells.push(verdict_cell(loc, compact, cx));
     if widths[4] > 0 {
         let spark = LatencySparkline::new(history.samples(), t);
         cells.push(Cell::from(spark.to_line(widths[4] as usize)));
     }
     if widths[5] > 0 {
-        let s = match history.last() {
-            Some(l) => {
-                let code = l.code.map(|c| format!(" {c}")).unwrap_or_default();
-                let style = Style::new().fg(if l.ok { t.text } else { t.down });
-                Span::styled(format!("{}{code}", text::latency(l.latency_ms)), style)
-            }
-            None => Span::styled("—", Style::new().fg(t.dim)),
-        };
-        cells.push(Cell::from(s));
+        cells.push(last_cell(history, t));
     }
     if widths[6] > 0 {
-        let cell = match history.last_failure() {
-            Some(e) => {
-                let kind = e.error_kind.map_or("failed", |k| k.as_str());
-                let ago = text::age(now_ms - e.at_ms);
-                // What a host said, made printable (and as wide as drawn).
-                let what = if e.message.is_empty() {
-                    kind.to_string()
-                } else {
-                    format!("{kind}: {}", crate::printable::printable(&e.message))
-                };
-                // One that is no longer current says how old it is first.
-                let current = history.last().is_some_and(|l| !l.ok);
-                let s = if current {
-                    format!("{what} ({ago} ago)")
-                } else {
-                    format!("{ago} ago, passes now: {what}")
-                };
-                let style = Style::new().fg(if current { t.down } else { t.dim });
-                Cell::from(Span::styled(text::truncate(&s, widths[6] as usize), style))
-            }
-            None => Cell::from(""),
-        };
-        cells.push(cell);
+        cells.push(last_error_cell(history, widths[6] as usize, now_ms, t));
     }
     Row::new(cells)
+}
+
+/// The probe's verdict at `loc` (a symbol only when `compact`; "grace"
+/// while its instance is in its grace).
+fn verdict_cell(loc: ProbeLoc, compact: bool, cx: &DrawContext) -> Cell<'static> {
+    let tracker = cx.state.tracker();
+    let pv = tracker.probe_verdict(loc);
+    let mut verdict = if compact {
+        verdict_symbol(pv).to_string()
+    } else {
+        format!("{} {}", verdict_symbol(pv), pv.as_str())
+    };
+    if !compact && tracker.in_grace(loc.app, loc.instance, cx.now_ms) {
+        verdict = format!("{} grace", verdict_symbol(pv));
+    }
+    Cell::from(Span::styled(verdict, Style::new().fg(cx.theme.verdict(pv))))
+}
+
+/// The last result's latency and code.
+fn last_cell(history: &ProbeHistory, t: &Theme) -> Cell<'static> {
+    let s = match history.last() {
+        Some(l) => {
+            let code = l.code.map(|c| format!(" {c}")).unwrap_or_default();
+            let style = Style::new().fg(if l.ok { t.text } else { t.down });
+            Span::styled(format!("{}{code}", text::latency(l.latency_ms)), style)
+        }
+        None => Span::styled("—", Style::new().fg(t.dim)),
+    };
+    Cell::from(s)
+}
+
+/// The last failure, how long ago, and whether it still fails, cut to
+/// `width`.
+fn last_error_cell(history: &ProbeHistory, width: usize, now_ms: i64, t: &Theme) -> Cell<'static> {
+    match history.last_failure() {
+        Some(e) => {
+            let kind = e.error_kind.map_or("failed", |k| k.as_str());
+            let ago = text::age(now_ms - e.at_ms);
+            // What a host said, made printable (and as wide as drawn).
+            let what = if e.message.is_empty() {
+                kind.to_string()
+            } else {
+                format!("{kind}: {}", crate::printable::printable(&e.message))
+            };
+            // One that is no longer current says how old it is first.
+            let current = history.last().is_some_and(|l| !l.ok);
+            let s = if current {
+                format!("{what} ({ago} ago)")
+            } else {
+                format!("{ago} ago, passes now: {what}")
+            };
+            let style = Style::new().fg(if current { t.down } else { t.dim });
+            Cell::from(Span::styled(text::truncate(&s, width), style))
+        }
+        None => Cell::from(""),
+    }
 }
 
 /// The releases line and one line per recent deployment.
