@@ -13,6 +13,10 @@
 //! - Reads are lenient: a row with odd values (written by hand or by a
 //!   future version) is read as best it can be, never a panic or an error.
 //!   A non-number reads as 0 (or `None` where the field is optional).
+//!   A column holding a typed name (a strategy, a state, an outcome, a
+//!   change's action, a verb) is the exception: a name this version does
+//!   not know is [`StoreError::Unknown`] (`E_STORE`, naming the table, the
+//!   column and the value), never a guess.
 //! - Changes touching several rows run in one transaction. The lock and
 //!   the command queue use `BEGIN IMMEDIATE`, which takes SQLite's write
 //!   lock before reading, so two processes cannot both win a lock or both
@@ -31,10 +35,14 @@ use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params}
 use serde::Serialize;
 use serde_json::Value;
 
+use super::error::UnknownValue;
 use super::queries::{event_from_row, int, limit_param, opt_text, real, text};
 use super::{Event, Store, StoreError, schema};
+use crate::config::Strategy;
 use crate::model::event::EventKind;
-use crate::model::{BatchState, DeploymentKind, Outcome, now_ms};
+use crate::model::{
+    BatchState, ChangeAction, ChangeState, DeploymentKind, DeploymentState, Outcome, Verb, now_ms,
+};
 
 /// One rollout or rollback of an app.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -47,12 +55,12 @@ pub struct Deployment {
     pub from_version: Option<String>,
     /// The version being deployed.
     pub to_version: String,
-    /// How it is deployed, e.g. `rolling`, `canary`, `blue_green`.
-    pub strategy: String,
-    /// Where it is now, e.g. `pending`, `running`, `paused`, `done`.
-    pub state: String,
-    /// How it ended (e.g. `succeeded`, `rolled_back`); `None` while running.
-    pub outcome: Option<String>,
+    /// How it is deployed.
+    pub strategy: Strategy,
+    /// Where it is now.
+    pub state: DeploymentState,
+    /// How it ended; `None` while running.
+    pub outcome: Option<Outcome>,
     /// Who started it.
     pub actor: String,
     /// Why, as the actor gave it.
@@ -96,8 +104,8 @@ pub struct Batch {
     /// The share of traffic the new version gets in this step (0 to 100),
     /// if the strategy shifts traffic.
     pub traffic_percent: Option<f64>,
-    /// Where it is now, e.g. `pending`, `running`, `passed`, `failed`.
-    pub state: String,
+    /// Where it is now.
+    pub state: BatchState,
     /// When it first left `pending`.
     pub started_at_ms: Option<i64>,
     /// When it reached a final state ([`BatchState::is_final`]).
@@ -115,14 +123,14 @@ pub struct InstanceChange {
     pub batch_id: Option<i64>,
     /// The instance acted on.
     pub instance: String,
-    /// What was done, e.g. `deploy`, `drain`, `restore`.
-    pub action: String,
+    /// What was done.
+    pub action: ChangeAction,
     /// The version before, when known.
     pub from_version: Option<String>,
     /// The version after, when it applies.
     pub to_version: Option<String>,
-    /// Where the action is, e.g. `running`, `done`, `failed`.
-    pub state: String,
+    /// Where the action is.
+    pub state: ChangeState,
     /// When it was recorded (not updated by later state changes).
     pub at_ms: i64,
     /// Supporting data, e.g. a command's output or an error.
@@ -246,8 +254,8 @@ pub struct Command {
     /// The deployment it is for; `None` for whichever deployment of the
     /// app takes it first.
     pub deployment_id: Option<i64>,
-    /// What to do, e.g. `pause`.
-    pub verb: String,
+    /// What to do.
+    pub verb: Verb,
     /// Who asked.
     pub actor: String,
     /// Why, as the actor gave it.
@@ -284,7 +292,7 @@ impl Store {
         app: &str,
         from_version: Option<&str>,
         to_version: &str,
-        strategy: &str,
+        strategy: Strategy,
         actor: &str,
         reason: Option<&str>,
         plan: &Value,
@@ -304,7 +312,7 @@ impl Store {
                     app,
                     from_version,
                     to_version,
-                    strategy,
+                    strategy.as_str(),
                     actor,
                     reason,
                     now_ms(),
@@ -317,13 +325,13 @@ impl Store {
     }
 
     /// Sets a deployment's state. Fails if there is no deployment `id`.
-    pub fn set_deployment_state(&self, id: i64, state: &str) -> Result<(), StoreError> {
+    pub fn set_deployment_state(&self, id: i64, state: DeploymentState) -> Result<(), StoreError> {
         let op = "set the state of a deployment";
         let n = self
             .conn
             .prepare_cached("UPDATE deployments SET state = ?2 WHERE id = ?1")
             .map_err(self.sql_err(op))?
-            .execute(params![id, state])
+            .execute(params![id, state.as_str()])
             .map_err(self.sql_err(op))?;
         self.expect_row(
             n,
@@ -338,7 +346,12 @@ impl Store {
     /// In the same transaction its batches are settled (see
     /// [`settle_batches`]): none is left `pending` or `running` once the
     /// deployment has ended.
-    pub fn finish_deployment(&self, id: i64, state: &str, outcome: &str) -> Result<(), StoreError> {
+    pub fn finish_deployment(
+        &self,
+        id: i64,
+        state: DeploymentState,
+        outcome: Outcome,
+    ) -> Result<(), StoreError> {
         let op = "finish a deployment";
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(self.sql_err(op))?;
@@ -348,12 +361,10 @@ impl Store {
                 "UPDATE deployments SET state = ?2, outcome = ?3, ended_at_ms = ?4 WHERE id = ?1",
             )
             .map_err(self.sql_err(op))?
-            .execute(params![id, state, outcome, now])
+            .execute(params![id, state.as_str(), outcome.as_str(), now])
             .map_err(self.sql_err(op))?;
         self.expect_row(n, "finish a deployment: no deployment has that id")?;
-        if let Some(outcome) = Outcome::parse(outcome) {
-            settle_batches(&tx, id, outcome, now).map_err(self.sql_err(op))?;
-        }
+        settle_batches(&tx, id, outcome, now).map_err(self.sql_err(op))?;
         tx.commit().map_err(self.sql_err(op))
     }
 
@@ -554,9 +565,9 @@ impl Store {
     /// `ended_at_ms` now (so `failed` then `rolled_back` ends when the
     /// rollback did), and any other state clears it. Fails if there is no
     /// batch `batch_id`.
-    pub fn set_batch_state(&self, batch_id: i64, state: &str) -> Result<(), StoreError> {
+    pub fn set_batch_state(&self, batch_id: i64, state: BatchState) -> Result<(), StoreError> {
         let op = "set the state of a batch";
-        let ends = BatchState::parse(state).is_some_and(BatchState::is_final);
+        let ends = state.is_final();
         let n = self
             .conn
             .prepare_cached(
@@ -567,7 +578,7 @@ impl Store {
                  WHERE id = ?1",
             )
             .map_err(self.sql_err(op))?
-            .execute(params![batch_id, state, now_ms(), ends])
+            .execute(params![batch_id, state.as_str(), now_ms(), ends])
             .map_err(self.sql_err(op))?;
         self.expect_row(n, "set the state of a batch: no batch has that id")
     }
@@ -596,10 +607,10 @@ impl Store {
         deployment_id: i64,
         batch_id: Option<i64>,
         instance: &str,
-        action: &str,
+        action: ChangeAction,
         from_version: Option<&str>,
         to_version: Option<&str>,
-        state: &str,
+        state: ChangeState,
         detail: Option<&Value>,
     ) -> Result<i64, StoreError> {
         let err = || self.sql_err("record an instance change");
@@ -615,10 +626,10 @@ impl Store {
                     deployment_id,
                     batch_id,
                     instance,
-                    action,
+                    action.as_str(),
                     from_version,
                     to_version,
-                    state,
+                    state.as_str(),
                     now_ms(),
                     detail.map(Value::to_string)
                 ],
@@ -633,7 +644,7 @@ impl Store {
     pub fn set_change_state(
         &self,
         change_id: i64,
-        state: &str,
+        state: ChangeState,
         detail: Option<&Value>,
     ) -> Result<(), StoreError> {
         let op = "set the state of an instance change";
@@ -644,7 +655,11 @@ impl Store {
                  WHERE id = ?1",
             )
             .map_err(self.sql_err(op))?
-            .execute(params![change_id, state, detail.map(Value::to_string)])
+            .execute(params![
+                change_id,
+                state.as_str(),
+                detail.map(Value::to_string)
+            ])
             .map_err(self.sql_err(op))?;
         self.expect_row(
             n,
@@ -1075,7 +1090,7 @@ impl Store {
         &self,
         app: &str,
         deployment_id: Option<i64>,
-        verb: &str,
+        verb: Verb,
         actor: &str,
         reason: Option<&str>,
     ) -> Result<i64, StoreError> {
@@ -1087,7 +1102,7 @@ impl Store {
             )
             .map_err(err())?
             .query_one(
-                params![app, deployment_id, verb, actor, reason, now_ms()],
+                params![app, deployment_id, verb.as_str(), actor, reason, now_ms()],
                 |r| r.get(0),
             )
             .map_err(err())
@@ -1097,11 +1112,15 @@ impl Store {
     /// `app` (and those of `app` sent with no deployment), oldest (lowest
     /// id) first, marking them consumed in the same IMMEDIATE transaction:
     /// however many processes call this at once, each command is delivered
-    /// once.
+    /// once. A command whose verb this version does not know (sent by a
+    /// newer rollguard) is taken too, and left out with a warning in the
+    /// log: it never holds back the commands after it.
     pub fn take_commands(&self, app: &str, deployment_id: i64) -> Result<Vec<Command>, StoreError> {
         let op = "take commands";
         let tx = self.immediate(op)?;
-        let commands: Vec<Command> = {
+        let mut taken: Vec<i64> = Vec::new();
+        let mut commands: Vec<Command> = Vec::new();
+        {
             let mut stmt = tx
                 .prepare_cached(&format!(
                     "SELECT {COMMAND_COLS} FROM commands \
@@ -1110,13 +1129,21 @@ impl Store {
                      ORDER BY id"
                 ))
                 .map_err(self.sql_err(op))?;
-            let rows = stmt
-                .query_map(params![app, deployment_id], command_from_row)
+            let mut rows = stmt
+                .query(params![app, deployment_id])
                 .map_err(self.sql_err(op))?;
-            rows.collect::<rusqlite::Result<_>>()
-                .map_err(self.sql_err(op))?
-        };
-        if commands.is_empty() {
+            while let Some(row) = rows.next().map_err(self.sql_err(op))? {
+                taken.push(int(row.get_ref(0).map_err(self.sql_err(op))?).unwrap_or(0));
+                match command_from_row(row).map_err(self.sql_err(op)) {
+                    Ok(c) => commands.push(c),
+                    Err(StoreError::Unknown { value, .. }) => {
+                        tracing::warn!("ignoring a command this version does not know: {value}");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if taken.is_empty() {
             return Ok(commands);
         }
         {
@@ -1124,8 +1151,8 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached("UPDATE commands SET consumed_ms = ?2 WHERE id = ?1")
                 .map_err(self.sql_err(op))?;
-            for c in &commands {
-                stmt.execute(params![c.id, now]).map_err(self.sql_err(op))?;
+            for id in taken {
+                stmt.execute(params![id, now]).map_err(self.sql_err(op))?;
             }
         }
         tx.commit().map_err(self.sql_err(op))?;
@@ -1165,9 +1192,9 @@ pub(super) fn deployment_from_row(row: &Row<'_>) -> rusqlite::Result<Deployment>
         app: text(row.get_ref(1)?),
         from_version: opt_text(row.get_ref(2)?),
         to_version: text(row.get_ref(3)?),
-        strategy: text(row.get_ref(4)?),
-        state: text(row.get_ref(5)?),
-        outcome: opt_text(row.get_ref(6)?),
+        strategy: named(row, 4, "deployments", "strategy", Strategy::parse)?,
+        state: named(row, 5, "deployments", "state", DeploymentState::parse)?,
+        outcome: opt_named(row, 6, "deployments", "outcome", Outcome::parse)?,
         actor: text(row.get_ref(7)?),
         reason: opt_text(row.get_ref(8)?),
         started_at_ms: int(row.get_ref(9)?).unwrap_or(0),
@@ -1208,7 +1235,7 @@ fn batch_from_row(row: &Row<'_>) -> rusqlite::Result<Batch> {
         kind: text(row.get_ref(3)?),
         instances: string_list(opt_json(row.get_ref(4)?)),
         traffic_percent: real(row.get_ref(5)?).filter(|f| f.is_finite()),
-        state: text(row.get_ref(6)?),
+        state: named(row, 6, "batches", "state", BatchState::parse)?,
         started_at_ms: int(row.get_ref(7)?),
         ended_at_ms: int(row.get_ref(8)?),
     })
@@ -1220,10 +1247,10 @@ fn change_from_row(row: &Row<'_>) -> rusqlite::Result<InstanceChange> {
         deployment_id: int(row.get_ref(1)?).unwrap_or(0),
         batch_id: int(row.get_ref(2)?),
         instance: text(row.get_ref(3)?),
-        action: text(row.get_ref(4)?),
+        action: named(row, 4, "instance_changes", "action", ChangeAction::parse)?,
         from_version: opt_text(row.get_ref(5)?),
         to_version: opt_text(row.get_ref(6)?),
-        state: text(row.get_ref(7)?),
+        state: named(row, 7, "instance_changes", "state", ChangeState::parse)?,
         at_ms: int(row.get_ref(8)?).unwrap_or(0),
         detail: opt_json(row.get_ref(9)?),
     })
@@ -1270,11 +1297,50 @@ fn command_from_row(row: &Row<'_>) -> rusqlite::Result<Command> {
         id: int(row.get_ref(0)?).unwrap_or(0),
         app: text(row.get_ref(1)?),
         deployment_id: int(row.get_ref(2)?),
-        verb: text(row.get_ref(3)?),
+        verb: named(row, 3, "commands", "verb", Verb::parse)?,
         actor: text(row.get_ref(4)?),
         reason: opt_text(row.get_ref(5)?),
         at_ms: int(row.get_ref(6)?).unwrap_or(0),
     })
+}
+
+/// A column holding one of a type's stored names (a state, an outcome, a
+/// verb): parsed, or an [`UnknownValue`] naming `table`, `column` and the
+/// value (`NULL` reads as the empty name).
+fn named<T>(
+    row: &Row<'_>,
+    idx: usize,
+    table: &'static str,
+    column: &'static str,
+    parse: fn(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
+    let v = row.get_ref(idx)?;
+    let s = text(v);
+    parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            v.data_type(),
+            Box::new(UnknownValue {
+                table,
+                column,
+                value: s,
+            }),
+        )
+    })
+}
+
+/// [`named`] where `NULL` is `None`.
+fn opt_named<T>(
+    row: &Row<'_>,
+    idx: usize,
+    table: &'static str,
+    column: &'static str,
+    parse: fn(&str) -> Option<T>,
+) -> rusqlite::Result<Option<T>> {
+    match row.get_ref(idx)? {
+        ValueRef::Null => Ok(None),
+        _ => named(row, idx, table, column, parse).map(Some),
+    }
 }
 
 // Lenient value readers are shared with `queries`; JSON ones are here.
@@ -1339,6 +1405,50 @@ mod tests {
         assert_eq!(opt_json(ValueRef::Integer(3)), Some(json!(3)));
         assert_eq!(opt_json(ValueRef::Real(f64::NAN)), Some(Value::Null));
         assert_eq!(real(ValueRef::Text(b" 12.5 ")), Some(12.5));
+    }
+
+    #[test]
+    fn an_unknown_stored_name_is_a_store_error_naming_where_it_is() {
+        let store = Store::empty(std::path::Path::new("/h.db")).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO deployments (id, app, to_version, strategy, state, actor, \
+                   started_at_ms, plan, warnings) \
+                 VALUES (1, 'web', '2', 'rolling', 'teleporting', 'bob', 1, '{}', '[]');",
+            )
+            .unwrap();
+        let e = store.deployment(1).unwrap_err();
+        assert!(matches!(e, StoreError::Unknown { .. }), "{e:?}");
+        let said = crate::error::UserError::from(e);
+        assert_eq!(said.code, crate::error::Code::Store);
+        assert!(
+            said.message
+                .contains(r#"deployments.state holds "teleporting""#),
+            "{}",
+            said.message
+        );
+    }
+
+    #[test]
+    fn a_command_this_version_does_not_know_is_taken_and_left_out() {
+        let store = Store::empty(std::path::Path::new("/h.db")).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO commands (app, deployment_id, verb, actor, at_ms) \
+                 VALUES ('web', NULL, 'reboot', 'bob', 1);",
+            )
+            .unwrap();
+        store
+            .send_command("web", None, Verb::Pause, "ana", None)
+            .unwrap();
+        let taken = store.take_commands("web", 1).unwrap();
+        assert_eq!(
+            taken.iter().map(|c| c.verb).collect::<Vec<_>>(),
+            [Verb::Pause]
+        );
+        assert!(store.take_commands("web", 1).unwrap().is_empty());
     }
 
     #[test]

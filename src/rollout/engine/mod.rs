@@ -288,20 +288,17 @@ impl Engine {
             self.deployment,
             batch,
             &name,
-            action.as_str(),
+            action,
             from,
             to,
-            ChangeState::Started.as_str(),
+            ChangeState::Started,
             detail.as_ref(),
         )
     }
 
     fn change_done(&self, id: i64, state: ChangeState, detail: Value) {
         let detail = (!detail.is_null()).then_some(detail);
-        if let Err(e) = self
-            .store
-            .set_change_state(id, state.as_str(), detail.as_ref())
-        {
+        if let Err(e) = self.store.set_change_state(id, state, detail.as_ref()) {
             self.lost_record(format!("could not record that a change is {state}: {e}"));
         }
     }
@@ -313,9 +310,9 @@ impl Engine {
         if let Ok(true) = self.store.unlock(&app, &super::lock::me()) {
             self.event(EventKind::LockReleased, None);
         }
-        if let Err(e) =
-            self.store
-                .finish_deployment(self.deployment, state.as_str(), outcome.as_str())
+        if let Err(e) = self
+            .store
+            .finish_deployment(self.deployment, state, outcome)
         {
             self.lost_record(format!("could not record the end of the deployment: {e}"));
         }
@@ -350,7 +347,7 @@ impl Engine {
 
     fn set_batch_state(&self, batch: Option<i64>, state: BatchState) {
         if let Some(b) = batch
-            && let Err(e) = self.store.set_batch_state(b, state.as_str())
+            && let Err(e) = self.store.set_batch_state(b, state)
         {
             self.lost_record(format!("could not record batch {b} as {state}: {e}"));
         }
@@ -367,10 +364,7 @@ impl Engine {
     }
 
     fn set_state(&self, state: DeploymentState) {
-        if let Err(e) = self
-            .store
-            .set_deployment_state(self.deployment, state.as_str())
-        {
+        if let Err(e) = self.store.set_deployment_state(self.deployment, state) {
             self.lost_record(format!("could not record the deployment's state: {e}"));
         }
     }
@@ -401,28 +395,22 @@ impl Engine {
     }
 
     /// Records `sig` (a command as its sender's event) and returns the
-    /// command's verb, if it is one rollguard knows.
+    /// command's verb (one this version does not know never reaches the
+    /// engine: the store leaves it out as it takes it).
     fn record_signal(&mut self, sig: Signal) -> Option<Verb> {
         match sig {
             Signal::Command(c) => {
-                let verb = Verb::parse(&c.verb);
-                match verb {
-                    Some(v) => self.event_by(
-                        &c.actor,
-                        EventKind::command(v, &c.actor),
-                        c.reason.as_deref(),
-                    ),
-                    None => tracing::warn!("a command this version does not know: {:?}", c.verb),
-                }
-                match verb {
-                    Some(Verb::Abort) if self.aborted.is_none() => {
-                        self.aborted = Some((c.actor.clone(), c.reason.clone()));
-                    }
-                    None => tracing::warn!("ignoring an unknown command {:?}", c.verb),
-                    _ => {}
+                let verb = c.verb;
+                self.event_by(
+                    &c.actor,
+                    EventKind::command(verb, &c.actor),
+                    c.reason.as_deref(),
+                );
+                if verb == Verb::Abort && self.aborted.is_none() {
+                    self.aborted = Some((c.actor.clone(), c.reason.clone()));
                 }
                 self.last_command = Some((c.actor, c.reason));
-                verb
+                Some(verb)
             }
         }
     }
@@ -545,10 +533,7 @@ impl Engine {
         };
         self.rebuild_undo().map_err(unreadable)?;
         let batches = self.store.batches(self.deployment).map_err(unreadable)?;
-        let states: Vec<Option<BatchState>> = batches
-            .iter()
-            .map(|b| BatchState::parse(&b.state))
-            .collect();
+        let states: Vec<Option<BatchState>> = batches.iter().map(|b| Some(b.state)).collect();
         let first_open = resume_from(&states);
         for stage in self.plan.stages.iter().take(first_open) {
             match stage {
@@ -794,10 +779,7 @@ impl Engine {
             _ => Side::Main,
         };
         let mut seen: Vec<(usize, Side)> = Vec::new();
-        for c in changes
-            .iter()
-            .filter(|c| ChangeAction::parse(&c.action) == Some(ChangeAction::Start))
-        {
+        for c in changes.iter().filter(|c| c.action == ChangeAction::Start) {
             let Some(i) = self
                 .app()
                 .instances
