@@ -13,8 +13,8 @@
 
 use rusqlite::{Row, params};
 
+use super::deployment::{DEPLOYMENT_COLS, deployment_from_row};
 use super::queries::{event_from_row, int, opt_text, real, text};
-use super::rollout::{DEPLOYMENT_COLS, deployment_from_row};
 use super::{Deployment, Event, Store, StoreError};
 
 /// Probe results of one instance that passed or failed with one latency

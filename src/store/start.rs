@@ -16,7 +16,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
-use super::rollout::{LOCK_COLS, lock_from_row};
+use super::lock::{LOCK_COLS, lock_from_row};
 use super::{Lock, LockOwner, Store, StoreError};
 use crate::config::Strategy;
 use crate::model::event::EventKind;
@@ -166,7 +166,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()
             .map_err(err())?;
         for old in &superseded {
-            super::rollout::settle_batches(&tx, *old, Outcome::Superseded, now).map_err(err())?;
+            super::batch::settle_batches(&tx, *old, Outcome::Superseded, now).map_err(err())?;
             event(
                 Some(*old),
                 &EventKind::DeploymentSuperseded,

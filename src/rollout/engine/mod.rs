@@ -39,8 +39,8 @@ use crate::exec::Executor;
 use crate::model::event::EventKind;
 use crate::model::{BatchState, ChangeAction, ChangeState, DeploymentState, Verb, Version, now_ms};
 use crate::probe::Prober;
+use crate::store::Command;
 use crate::store::Store;
-use crate::store::rollout::Command;
 use crate::traffic::Traffic;
 
 pub use crate::model::{Outcome, Trigger};
