@@ -39,7 +39,10 @@ pub struct Deployment {
     pub started_at_ms: i64,
     /// When it finished; `None` while unfinished.
     pub ended_at_ms: Option<i64>,
-    /// The plan it follows, as JSON.
+    /// The plan it follows, as JSON: a `rollout::worker::StoredPlan`,
+    /// whose types (the plan's stages, the drivers' sides) live in layers
+    /// above the store's, so the store keeps it as JSON and reads only its
+    /// `kind` ([`Deployment::kind`]).
     pub plan: Value,
     /// Warnings given before or during the deployment, oldest first.
     pub warnings: Vec<String>,
