@@ -215,7 +215,11 @@ fn a_rollback_by_hand_and_one_picked_from_history() {
     ask(s, "deploy checkout v2", "Deploy checkout v1 → v2 (rolling");
     press(s, &["Tab", "Enter"]);
     let d = finished(1);
-    assert_eq!(d[0].outcome.as_deref(), Some("deployed"), "{d:#?}");
+    assert_eq!(
+        d[0].outcome.map(rollguard::model::Outcome::as_str),
+        Some("deployed"),
+        "{d:#?}"
+    );
 
     // `b` on checkout's row: back to the last good release other than v2.
     s.wait("v2 running", Duration::from_secs(30), |sc| {
@@ -236,7 +240,11 @@ fn a_rollback_by_hand_and_one_picked_from_history() {
     press(s, &["Enter"]);
     let d = finished(2);
     assert_eq!(d[0].to_version, "v1");
-    assert_eq!(d[0].outcome.as_deref(), Some("deployed"), "{d:#?}");
+    assert_eq!(
+        d[0].outcome.map(rollguard::model::Outcome::as_str),
+        Some("deployed"),
+        "{d:#?}"
+    );
     assert_eq!(d[0].reason.as_deref(), Some("rollback: v2 slows checkout"));
 
     // History shows it as a rollback; picking the v2 deploy rolls forward.
@@ -261,7 +269,10 @@ fn a_rollback_by_hand_and_one_picked_from_history() {
     press(s, &["Tab", "Enter"]);
     let d = finished(3);
     assert_eq!(
-        (d[0].to_version.as_str(), d[0].outcome.as_deref()),
+        (
+            d[0].to_version.as_str(),
+            d[0].outcome.map(rollguard::model::Outcome::as_str)
+        ),
         ("v2", Some("deployed")),
         "{d:#?}"
     );
@@ -413,7 +424,10 @@ fn quitting_the_console_mid_rollout_stops_nothing() {
         std::thread::sleep(Duration::from_millis(500));
     };
     assert_eq!(
-        (d.to_version.as_str(), d.outcome.as_deref()),
+        (
+            d.to_version.as_str(),
+            d.outcome.map(rollguard::model::Outcome::as_str)
+        ),
         ("v2", Some("deployed")),
         "{d:#?}"
     );

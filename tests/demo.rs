@@ -243,7 +243,7 @@ fn quitting_the_demo_stops_a_detached_rollout_and_removes_its_folder() {
     let end = Instant::now() + Duration::from_secs(30);
     while !batches(&db, id)
         .iter()
-        .any(|b| b.idx == 1 && b.state != "pending")
+        .any(|b| b.idx == 1 && b.state.as_str() != "pending")
     {
         assert!(
             Instant::now() < end,
@@ -276,6 +276,7 @@ fn outcome(db: &Path, id: i64) -> Option<String> {
         .deployment(id)
         .ok()??
         .outcome
+        .map(|o| o.as_str().to_string())
 }
 
 /// Every app's good release `v2`, each rollout paused by an operator after
@@ -441,7 +442,7 @@ fn the_demos_v3_passes_its_gates_and_fails_while_monitored() {
             .batches(*id)
             .unwrap()
             .iter()
-            .map(|b| (stages[b.idx as usize].clone(), b.state.clone()))
+            .map(|b| (stages[b.idx as usize].clone(), b.state.as_str().to_string()))
             .collect();
         let want: Vec<(String, String)> = [
             ("replace", "rolled_back"),
@@ -453,7 +454,7 @@ fn the_demos_v3_passes_its_gates_and_fails_while_monitored() {
         .map(|(s, b)| (s.to_string(), b.to_string()))
         .collect();
         assert_eq!(
-            (d.outcome.as_deref(), &states),
+            (d.outcome.map(rollguard::model::Outcome::as_str), &states),
             (Some("rolled_back"), &want),
             "{app} v3: each replacement passes its gate, the monitor fails"
         );

@@ -101,14 +101,20 @@ fn history(db: &Path) {
             "web",
             Some("v1"),
             "v2",
-            "rolling",
+            rollguard::config::Strategy::Rolling,
             "ana",
             Some("ship v2"),
             &serde_json::json!({"kind": "deploy"}),
             &[],
         )
         .unwrap();
-    store.finish_deployment(id, "done", "deployed").unwrap();
+    store
+        .finish_deployment(
+            id,
+            rollguard::model::DeploymentState::Done,
+            rollguard::model::Outcome::Deployed,
+        )
+        .unwrap();
     store
         .set_instance_state("web", "web-1", Some("v2 \"blue\""), None)
         .unwrap();

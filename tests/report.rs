@@ -159,7 +159,7 @@ fn fill(db: &Path) -> i64 {
             "web",
             Some("v1"),
             "v2",
-            "rolling",
+            rollguard::config::Strategy::Rolling,
             "ana",
             Some("ship v2"),
             &plan(DeploymentKind::Deploy),
@@ -290,7 +290,13 @@ fn fill(db: &Path) -> i64 {
             outcome: Outcome::RolledBack,
         },
     );
-    store.finish_deployment(d1, "done", "rolled_back").unwrap();
+    store
+        .finish_deployment(
+            d1,
+            rollguard::model::DeploymentState::Done,
+            rollguard::model::Outcome::RolledBack,
+        )
+        .unwrap();
     assert!(
         store
             .resolve_incident(1, base + 50_000, base + 110_000)
@@ -318,27 +324,39 @@ fn fill(db: &Path) -> i64 {
             "web",
             Some("v1"),
             "v2",
-            "rolling",
+            rollguard::config::Strategy::Rolling,
             "ana",
             None,
             &plan(DeploymentKind::Deploy),
             &[],
         )
         .unwrap();
-    store.finish_deployment(d2, "done", "deployed").unwrap();
+    store
+        .finish_deployment(
+            d2,
+            rollguard::model::DeploymentState::Done,
+            rollguard::model::Outcome::Deployed,
+        )
+        .unwrap();
     let d3 = store
         .create_deployment(
             "web",
             Some("v2"),
             "v1",
-            "rolling",
+            rollguard::config::Strategy::Rolling,
             "bo",
             Some("rollback: v2 is slow"),
             &plan(DeploymentKind::Rollback),
             &[],
         )
         .unwrap();
-    store.finish_deployment(d3, "done", "deployed").unwrap();
+    store
+        .finish_deployment(
+            d3,
+            rollguard::model::DeploymentState::Done,
+            rollguard::model::Outcome::Deployed,
+        )
+        .unwrap();
     for (id, start, end) in [
         (d1, 30_000, 50_000),
         (d2, 300_000, 320_000),

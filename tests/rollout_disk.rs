@@ -510,7 +510,7 @@ fn store_writes_on_a_full_disk_fail_rather_than_return_a_lost_id() {
             "web",
             Some("v1"),
             "v2",
-            "rolling",
+            rollguard::config::Strategy::Rolling,
             "t",
             None,
             &json!({}),
@@ -529,7 +529,7 @@ fn store_writes_on_a_full_disk_fail_rather_than_return_a_lost_id() {
                 "web",
                 Some("v1"),
                 "v3",
-                "rolling",
+                rollguard::config::Strategy::Rolling,
                 "t",
                 None,
                 &json!({}),
@@ -565,17 +565,23 @@ fn store_writes_on_a_full_disk_fail_rather_than_return_a_lost_id() {
                 deployment,
                 None,
                 "web-1",
-                "start",
+                rollguard::model::ChangeAction::Start,
                 Some("v1"),
                 Some("v2"),
-                "started",
+                rollguard::model::ChangeState::Started,
                 Some(&side),
             ),
         ),
         (
             "send_command",
             "commands",
-            store.send_command("web", Some(deployment), "abort", "t", None),
+            store.send_command(
+                "web",
+                Some(deployment),
+                rollguard::model::Verb::Abort,
+                "t",
+                None,
+            ),
         ),
     ];
     let conn = read(&db);
@@ -592,7 +598,8 @@ fn store_writes_on_a_full_disk_fail_rather_than_return_a_lost_id() {
         if kept == 0 {
             let mut later = String::new();
             if table == "instance_changes"
-                && let Err(e) = store.set_change_state(id, "done", None)
+                && let Err(e) =
+                    store.set_change_state(id, rollguard::model::ChangeState::Done, None)
             {
                 later = format!("; set_change_state on it then says: {e}");
             }

@@ -36,20 +36,26 @@ fn record(store: &Store) -> i64 {
             "web",
             None,
             "1.0",
-            "rolling",
+            rollguard::config::Strategy::Rolling,
             "alice",
             None,
             &json!({}),
             &[],
         )
         .unwrap();
-    store.finish_deployment(first, "done", "succeeded").unwrap();
+    store
+        .finish_deployment(
+            first,
+            rollguard::model::DeploymentState::Done,
+            rollguard::model::Outcome::Deployed,
+        )
+        .unwrap();
     let id = store
         .create_deployment(
             "web",
             Some("1.0"),
             "2.0",
-            "rolling",
+            rollguard::config::Strategy::Rolling,
             "alice",
             Some("ticket 7"),
             &json!({"batches": 1}),
@@ -88,7 +94,16 @@ fn assert_writes_fail(store: &Store, path: &Path) {
         "{err}"
     );
     let err = store
-        .create_deployment("web", None, "3.0", "rolling", "bob", None, &json!({}), &[])
+        .create_deployment(
+            "web",
+            None,
+            "3.0",
+            rollguard::config::Strategy::Rolling,
+            "bob",
+            None,
+            &json!({}),
+            &[],
+        )
         .unwrap_err();
     assert!(matches!(err, StoreError::Sqlite { .. }), "{err:?}");
 }

@@ -37,7 +37,7 @@ fn new_deployment(store: &Store, app: &str, to: &str) -> i64 {
             app,
             Some("1.0"),
             to,
-            "rolling",
+            rollguard::config::Strategy::Rolling,
             "alice",
             Some("ticket 42"),
             &json!({"batches": 2}),
@@ -68,8 +68,8 @@ fn deployment_round_trip() {
     assert_eq!(d.app, "web");
     assert_eq!(d.from_version.as_deref(), Some("1.0"));
     assert_eq!(d.to_version, "1.1");
-    assert_eq!(d.strategy, "rolling");
-    assert_eq!(d.state, "pending");
+    assert_eq!(d.strategy.as_str(), "rolling");
+    assert_eq!(d.state.as_str(), "pending");
     assert_eq!(d.outcome, None);
     assert_eq!(d.actor, "alice");
     assert_eq!(d.reason.as_deref(), Some("ticket 42"));
@@ -79,30 +79,49 @@ fn deployment_round_trip() {
     assert_eq!(d.warnings, ["no canary"]);
     assert!(store.deployment(id + 100).unwrap().is_none());
 
-    store.set_deployment_state(id, "running").unwrap();
+    store
+        .set_deployment_state(id, rollguard::model::DeploymentState::Running)
+        .unwrap();
     store.add_deployment_warning(id, "slow probe").unwrap();
     store
         .add_deployment_warning(id, "quote \" and ] inside")
         .unwrap();
     let d = store.deployment(id).unwrap().unwrap();
-    assert_eq!(d.state, "running");
+    assert_eq!(d.state.as_str(), "running");
     assert_eq!(
         d.warnings,
         ["no canary", "slow probe", "quote \" and ] inside"]
     );
     assert_eq!(store.unfinished_deployments(None).unwrap().len(), 1);
 
-    store.finish_deployment(id, "done", "succeeded").unwrap();
+    store
+        .finish_deployment(
+            id,
+            rollguard::model::DeploymentState::Done,
+            rollguard::model::Outcome::Deployed,
+        )
+        .unwrap();
     let d = store.deployment(id).unwrap().unwrap();
-    assert_eq!(d.state, "done");
-    assert_eq!(d.outcome.as_deref(), Some("succeeded"));
+    assert_eq!(d.state.as_str(), "done");
+    assert_eq!(
+        d.outcome.map(rollguard::model::Outcome::as_str),
+        Some("deployed")
+    );
     assert!(d.ended_at_ms.is_some_and(|t| t >= d.started_at_ms));
     assert!(store.unfinished_deployments(None).unwrap().is_empty());
 
     // Updating a deployment that does not exist is an error, not a no-op.
     for e in [
-        store.set_deployment_state(999, "running").unwrap_err(),
-        store.finish_deployment(999, "done", "x").unwrap_err(),
+        store
+            .set_deployment_state(999, rollguard::model::DeploymentState::Running)
+            .unwrap_err(),
+        store
+            .finish_deployment(
+                999,
+                rollguard::model::DeploymentState::Done,
+                rollguard::model::Outcome::Deployed,
+            )
+            .unwrap_err(),
         store.add_deployment_warning(999, "w").unwrap_err(),
     ] {
         assert!(is_no_row(&e), "{e}");
@@ -122,7 +141,13 @@ fn deployments_list_newest_first_and_filter() {
     let b1 = new_deployment(&store, "api", "1");
     let a2 = new_deployment(&store, "web", "2");
     let a3 = new_deployment(&store, "web", "3");
-    store.finish_deployment(a2, "done", "succeeded").unwrap();
+    store
+        .finish_deployment(
+            a2,
+            rollguard::model::DeploymentState::Done,
+            rollguard::model::Outcome::Deployed,
+        )
+        .unwrap();
 
     let ids = |v: Vec<rollguard::store::Deployment>| v.iter().map(|d| d.id).collect::<Vec<_>>();
     assert_eq!(ids(store.deployments(None, 10).unwrap()), [a3, a2, b1, a1]);
@@ -273,16 +298,19 @@ fn batches_round_trip_and_timestamps() {
     assert_eq!(bs[1].instances, ["b", "c"]);
     assert_eq!(bs[1].traffic_percent, None);
     assert!(bs[2].instances.is_empty());
-    assert!(
-        bs.iter()
-            .all(|b| b.state == "pending" && b.started_at_ms.is_none() && b.ended_at_ms.is_none())
-    );
+    assert!(bs.iter().all(|b| b.state.as_str() == "pending"
+        && b.started_at_ms.is_none()
+        && b.ended_at_ms.is_none()));
     assert!(bs.iter().all(|b| b.deployment_id == d));
 
     // pending → running stamps the start only.
-    store.set_batch_state(ids[0], "pending").unwrap();
+    store
+        .set_batch_state(ids[0], rollguard::model::BatchState::Pending)
+        .unwrap();
     assert_eq!(store.batches(d).unwrap()[0].started_at_ms, None);
-    store.set_batch_state(ids[0], "running").unwrap();
+    store
+        .set_batch_state(ids[0], rollguard::model::BatchState::Running)
+        .unwrap();
     let b = &store.batches(d).unwrap()[0];
     let started = b.started_at_ms.unwrap();
     assert_eq!(b.ended_at_ms, None);
@@ -293,25 +321,33 @@ fn batches_round_trip_and_timestamps() {
             [ids[0]],
         )
         .unwrap();
-    store.set_batch_state(ids[0], "verifying").unwrap();
+    store
+        .set_batch_state(ids[0], rollguard::model::BatchState::Running)
+        .unwrap();
     assert_eq!(store.batches(d).unwrap()[0].started_at_ms, Some(5));
-    store.set_batch_state(ids[0], "passed").unwrap();
+    store
+        .set_batch_state(ids[0], rollguard::model::BatchState::Passed)
+        .unwrap();
     let b = &store.batches(d).unwrap()[0];
-    assert_eq!(b.state, "passed");
+    assert_eq!(b.state.as_str(), "passed");
     assert_eq!(b.started_at_ms, Some(5));
     assert!(b.ended_at_ms.is_some_and(|t| t >= started));
     // Every end state stamps the end.
     for (i, state) in ["failed", "rolled_back", "skipped"].iter().enumerate() {
         let id = if i == 2 { ids[2] } else { ids[1] };
-        store.set_batch_state(id, state).unwrap();
+        store
+            .set_batch_state(id, rollguard::model::BatchState::parse(state).unwrap())
+            .unwrap();
     }
     let bs = store.batches(d).unwrap();
-    assert_eq!(bs[1].state, "rolled_back");
+    assert_eq!(bs[1].state.as_str(), "rolled_back");
     assert!(bs[1].ended_at_ms.is_some() && bs[1].started_at_ms.is_some());
-    assert_eq!(bs[2].state, "skipped");
+    assert_eq!(bs[2].state.as_str(), "skipped");
     assert!(bs[2].ended_at_ms.is_some());
     assert!(is_no_row(
-        &store.set_batch_state(999, "running").unwrap_err()
+        &store
+            .set_batch_state(999, rollguard::model::BatchState::Running)
+            .unwrap_err()
     ));
 
     // One bad batch (kind, or percent out of range) writes none of them.
@@ -355,10 +391,10 @@ fn changes_round_trip() {
             d,
             Some(b),
             "a",
-            "deploy",
+            rollguard::model::ChangeAction::Start,
             Some("1"),
             Some("2"),
-            "running",
+            rollguard::model::ChangeState::Started,
             None,
         )
         .unwrap();
@@ -367,10 +403,10 @@ fn changes_round_trip() {
             d,
             None,
             "a",
-            "drain",
+            rollguard::model::ChangeAction::Retire,
             None,
             None,
-            "done",
+            rollguard::model::ChangeState::Done,
             Some(&json!({"ms": 30})),
         )
         .unwrap();
@@ -379,27 +415,35 @@ fn changes_round_trip() {
     assert_eq!(cs.iter().map(|c| c.id).collect::<Vec<_>>(), [c1, c2]);
     assert_eq!(cs[0].batch_id, Some(b));
     assert_eq!(cs[0].instance, "a");
-    assert_eq!(cs[0].action, "deploy");
+    assert_eq!(cs[0].action.as_str(), "start");
     assert_eq!(cs[0].from_version.as_deref(), Some("1"));
     assert_eq!(cs[0].to_version.as_deref(), Some("2"));
-    assert_eq!(cs[0].state, "running");
+    assert_eq!(cs[0].state.as_str(), "started");
     assert_eq!(cs[0].detail, None);
     assert!(cs[0].at_ms > 0);
     assert_eq!(cs[1].batch_id, None);
     assert_eq!(cs[1].detail, Some(json!({"ms": 30})));
 
     store
-        .set_change_state(c1, "failed", Some(&json!({"error": "exit 1"})))
+        .set_change_state(
+            c1,
+            rollguard::model::ChangeState::Failed,
+            Some(&json!({"error": "exit 1"})),
+        )
         .unwrap();
     // None keeps the detail.
-    store.set_change_state(c2, "verified", None).unwrap();
+    store
+        .set_change_state(c2, rollguard::model::ChangeState::Done, None)
+        .unwrap();
     let cs = store.changes(d).unwrap();
-    assert_eq!(cs[0].state, "failed");
+    assert_eq!(cs[0].state.as_str(), "failed");
     assert_eq!(cs[0].detail, Some(json!({"error": "exit 1"})));
-    assert_eq!(cs[1].state, "verified");
+    assert_eq!(cs[1].state.as_str(), "done");
     assert_eq!(cs[1].detail, Some(json!({"ms": 30})));
     assert!(is_no_row(
-        &store.set_change_state(999, "x", None).unwrap_err()
+        &store
+            .set_change_state(999, rollguard::model::ChangeState::Done, None)
+            .unwrap_err()
     ));
     assert!(store.changes(d + 1).unwrap().is_empty());
 }
@@ -711,21 +755,27 @@ fn commands_are_scoped_and_taken_once() {
     let d1 = new_deployment(&store, "web", "2");
     let d2 = new_deployment(&store, "web", "3");
     let a = store
-        .send_command("web", Some(d1), "pause", "bob", Some("looks odd"))
+        .send_command(
+            "web",
+            Some(d1),
+            rollguard::model::Verb::Pause,
+            "bob",
+            Some("looks odd"),
+        )
         .unwrap();
     let b = store
-        .send_command("web", None, "abort", "carol", None)
+        .send_command("web", None, rollguard::model::Verb::Abort, "carol", None)
         .unwrap();
     store
-        .send_command("web", Some(d2), "resume", "bob", None)
+        .send_command("web", Some(d2), rollguard::model::Verb::Resume, "bob", None)
         .unwrap();
     store
-        .send_command("api", None, "pause", "bob", None)
+        .send_command("api", None, rollguard::model::Verb::Pause, "bob", None)
         .unwrap();
 
     let got = store.take_commands("web", d1).unwrap();
     assert_eq!(got.iter().map(|c| c.id).collect::<Vec<_>>(), [a, b]);
-    assert_eq!(got[0].verb, "pause");
+    assert_eq!(got[0].verb.as_str(), "pause");
     assert_eq!(got[0].actor, "bob");
     assert_eq!(got[0].reason.as_deref(), Some("looks odd"));
     assert_eq!(got[0].deployment_id, Some(d1));
@@ -736,7 +786,7 @@ fn commands_are_scoped_and_taken_once() {
     // The app-wide abort went to d1 only; d2 still has its own.
     let got = store.take_commands("web", d2).unwrap();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].verb, "resume");
+    assert_eq!(got[0].verb.as_str(), "resume");
     assert_eq!(store.take_commands("api", 12345).unwrap().len(), 1);
 }
 
@@ -776,7 +826,7 @@ fn take_commands_from_two_stores_never_delivers_twice() {
         let dep = if i % 3 == 0 { None } else { Some(d) };
         sent.insert(
             store
-                .send_command("web", dep, "pause", "bob", None)
+                .send_command("web", dep, rollguard::model::Verb::Pause, "bob", None)
                 .unwrap(),
         );
     }
@@ -824,10 +874,10 @@ fn big_history(path: &std::path::Path) -> i64 {
                 id,
                 Some(batches[0]),
                 &format!("{app}-1"),
-                "deploy",
+                rollguard::model::ChangeAction::Start,
                 Some("1.0"),
                 Some("2.0"),
-                "done",
+                rollguard::model::ChangeState::Done,
                 Some(&json!({ "out": filler })),
             )
             .unwrap();
@@ -862,10 +912,22 @@ fn big_history(path: &std::path::Path) -> i64 {
             .unwrap()
             .unwrap();
         store
-            .send_command(&app, Some(id), "pause", "bob", Some(&filler))
+            .send_command(
+                &app,
+                Some(id),
+                rollguard::model::Verb::Pause,
+                "bob",
+                Some(&filler),
+            )
             .unwrap();
         if n % 2 == 0 {
-            store.finish_deployment(id, "done", "succeeded").unwrap();
+            store
+                .finish_deployment(
+                    id,
+                    rollguard::model::DeploymentState::Done,
+                    rollguard::model::Outcome::Deployed,
+                )
+                .unwrap();
         }
     }
     // The last pages hold probe results, so the damage below spares none
@@ -1049,7 +1111,13 @@ fn damaged_pages_are_errors_not_empty_answers() {
     let e = store.take_commands("app-0", dep).unwrap_err();
     assert!(e.is_damaged(), "take commands: {e}");
     // Writers fail the same way rather than writing into the damage.
-    let e = store.send_command("app-0", Some(dep), "pause", "bob", None);
+    let e = store.send_command(
+        "app-0",
+        Some(dep),
+        rollguard::model::Verb::Pause,
+        "bob",
+        None,
+    );
     assert!(e.is_err(), "send a command: {e:?}");
 }
 

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::teardown::Teardown;
+use crate::model::BatchState;
 use crate::store::{Batch, Deployment, Store};
 
 /// The demo's bad release.
@@ -43,11 +44,10 @@ pub fn fails(d: &Deployment, batches: &[Batch]) -> Option<bool> {
     let state = batches
         .iter()
         .find(|b| usize::try_from(b.idx).ok() == Some(monitor))?
-        .state
-        .as_str();
+        .state;
     match state {
-        "pending" if d.ended_at_ms.is_none() => Some(false),
-        "pending" | "skipped" => None,
+        BatchState::Pending if d.ended_at_ms.is_none() => Some(false),
+        BatchState::Pending | BatchState::Skipped => None,
         _ => Some(true),
     }
 }
@@ -101,6 +101,7 @@ pub fn watch(dir: &Path, db: PathBuf, apps: Vec<String>, teardown: Arc<Teardown>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{DeploymentState, Outcome};
     use serde_json::json;
 
     fn deployment(to: &str, ended: bool) -> Deployment {
@@ -109,9 +110,13 @@ mod tests {
             app: "checkout".into(),
             from_version: Some("v1".into()),
             to_version: to.into(),
-            strategy: "rolling".into(),
-            state: if ended { "done" } else { "running" }.into(),
-            outcome: ended.then(|| "rolled_back".into()),
+            strategy: crate::config::Strategy::Rolling,
+            state: if ended {
+                DeploymentState::Done
+            } else {
+                DeploymentState::Running
+            },
+            outcome: ended.then_some(Outcome::RolledBack),
             actor: "me".into(),
             reason: None,
             started_at_ms: 0,
@@ -135,7 +140,7 @@ mod tests {
                 kind: "batch".into(),
                 instances: vec![],
                 traffic_percent: None,
-                state: (*s).into(),
+                state: BatchState::parse(s).expect("a known state"),
                 started_at_ms: None,
                 ended_at_ms: None,
             })

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::probes::{BUCKETS, ProbeCounts};
-use crate::model::{AppStatus, ErrorKind, Verdict};
+use crate::config::Strategy;
+use crate::model::{AppStatus, DeploymentState, ErrorKind, Verdict};
 
 /// The `Content-Type` of the text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -44,10 +45,10 @@ pub struct InstanceSeries<'a> {
 pub struct RolloutSeries {
     /// Deployment id.
     pub deployment: i64,
-    /// `rolling`, `blue-green` or `canary`.
-    pub strategy: String,
+    /// How it deploys.
+    pub strategy: Strategy,
     /// The deployment's state.
-    pub state: String,
+    pub state: DeploymentState,
     /// The release being deployed.
     pub release: String,
     /// The stage being worked on, from 1 (0 before the first).
@@ -531,8 +532,8 @@ mod tests {
                 releases: vec!["v2".into()],
                 rollout: Some(RolloutSeries {
                     deployment: 7,
-                    strategy: "canary".into(),
-                    state: "running".into(),
+                    strategy: Strategy::Canary,
+                    state: DeploymentState::Running,
                     release: "v3".into(),
                     stage: 1,
                     stages: 3,

@@ -31,8 +31,8 @@ pub fn read(store: &Store, fleet: &Fleet) -> Result<Vec<HistoryCounts>, StoreErr
         let (_, rollbacks) = deployments(&counts, &triggers);
         let mut by_outcome: BTreeMap<String, u64> = BTreeMap::new();
         for c in &counts {
-            if let Some(o) = &c.outcome {
-                *by_outcome.entry(o.clone()).or_default() += c.count;
+            if let Some(o) = c.outcome {
+                *by_outcome.entry(o.as_str().to_string()).or_default() += c.count;
             }
         }
         let (incidents, incidents_open) = store.incident_counts(&a.name)?;

@@ -110,8 +110,8 @@ fn health<'a>(
                 .and_then(|r| r.active.as_ref())
                 .map(|r| RolloutSeries {
                     deployment: r.id,
-                    strategy: r.strategy.clone(),
-                    state: r.state.clone(),
+                    strategy: r.strategy,
+                    state: r.state,
                     release: r.to.clone(),
                     stage: r.stage,
                     stages: r.stages,

@@ -35,11 +35,17 @@ macro_rules! named {
             pub fn parse(s: &str) -> Option<$name> {
                 $name::ALL.iter().copied().find(|v| v.as_str() == s)
             }
+
+            /// The name in words, as people read it: `rolled back` for
+            /// `rolled_back`.
+            pub fn words(self) -> String {
+                self.as_str().replace('_', " ")
+            }
         }
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
+                f.pad(self.as_str())
             }
         }
     };
@@ -71,6 +77,13 @@ named! {
         /// Its worker died and a later deployment took the app over: it
         /// will never be resumed or rolled back.
         Superseded => "superseded",
+    }
+}
+
+impl Default for DeploymentState {
+    /// A deployment recorded and not yet running.
+    fn default() -> DeploymentState {
+        DeploymentState::Pending
     }
 }
 

@@ -429,7 +429,7 @@ mod tests {
                 "web",
                 Some("v1"),
                 "v2",
-                "rolling",
+                crate::config::Strategy::Rolling,
                 "ana",
                 None,
                 &serde_json::json!({}),
@@ -438,7 +438,12 @@ mod tests {
             .unwrap();
         let running = RolloutMark::Unsettled;
         assert_eq!(both(&s), (running, running));
-        s.finish_deployment(id, "done", "deployed").unwrap();
+        s.finish_deployment(
+            id,
+            crate::model::DeploymentState::Done,
+            crate::model::Outcome::Deployed,
+        )
+        .unwrap();
         let ended = RolloutMark::Settled(Some(id));
         assert_eq!(both(&s), (ended, ended));
         let _ = std::fs::remove_dir_all(&dir);

@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Window;
-use crate::model::Trigger;
+use crate::model::{DeploymentKind, Trigger};
 use crate::store::{DeploymentCount, Incident, ResultPoint, ResultTally, Store, StoreError};
 
 /// One hour of the clock (UTC) and its probe results.
@@ -290,9 +290,11 @@ pub fn deployments(
     let mut r = Rollbacks::default();
     for c in counts {
         d.total += c.count;
-        let outcome = c.outcome.clone().unwrap_or_else(|| "unfinished".into());
+        let outcome = c
+            .outcome
+            .map_or_else(|| "unfinished".into(), |o| o.as_str().to_string());
         *d.by_outcome.entry(outcome).or_default() += c.count;
-        if c.kind == crate::model::DeploymentKind::Rollback.as_str() {
+        if c.kind == DeploymentKind::Rollback {
             r.by_hand += c.count;
         }
     }
@@ -446,6 +448,7 @@ pub fn app_report(app: &str, instances: &[String], history: &AppHistory, now_ms:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Outcome;
     use crate::model::incident::IncidentEvidence;
 
     fn point(instance: &str, probe: &str, at_ms: i64, ok: bool) -> ResultPoint {
@@ -551,23 +554,23 @@ mod tests {
     fn rollbacks_are_told_apart_by_their_trigger() {
         let counts = [
             DeploymentCount {
-                outcome: Some("deployed".into()),
-                kind: "deploy".into(),
+                outcome: Some(Outcome::Deployed),
+                kind: DeploymentKind::Deploy,
                 count: 2,
             },
             DeploymentCount {
-                outcome: Some("rolled_back".into()),
-                kind: "deploy".into(),
+                outcome: Some(Outcome::RolledBack),
+                kind: DeploymentKind::Deploy,
                 count: 1,
             },
             DeploymentCount {
-                outcome: Some("deployed".into()),
-                kind: "rollback".into(),
+                outcome: Some(Outcome::Deployed),
+                kind: DeploymentKind::Rollback,
                 count: 1,
             },
             DeploymentCount {
                 outcome: None,
-                kind: "deploy".into(),
+                kind: DeploymentKind::Deploy,
                 count: 1,
             },
         ];

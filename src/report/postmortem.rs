@@ -10,8 +10,6 @@
 //! through [`md::code`], so no text from the history breaks the document
 //! or reaches a terminal raw.
 
-use serde_json::Value;
-
 use super::markdown as md;
 use super::render::length_words;
 use super::timeline::Rows;
@@ -19,6 +17,7 @@ use crate::audit::{UNREADABLE, reason_suffix, summary};
 use crate::model::event::EventKind;
 use crate::model::evidence::{Evidence, GateOutcome, Sample};
 use crate::model::incident::IncidentCause;
+use crate::model::{DeploymentKind, Outcome};
 use crate::store::{Deployment, Event, INCIDENT_ACTOR, Incident, InstanceChange};
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC, or `?`.
@@ -145,8 +144,8 @@ fn incident_header(i: &Incident, rows: &Rows) -> String {
     let release = match (releases.is_empty(), &rows.before) {
         (false, _) => releases.join("; "),
         (true, Some(d)) => {
-            let ran = match d.outcome.as_deref() {
-                Some("deployed") | None => Some(d.to_version.as_str()),
+            let ran = match d.outcome {
+                Some(Outcome::Deployed) | None => Some(d.to_version.as_str()),
                 _ => d.from_version.as_deref(),
             };
             match ran {
@@ -191,19 +190,14 @@ fn deployment_header(d: &Deployment, rows: &Rows) -> String {
     let app = md::text(&d.app);
     let mut out = format!("# Deployment {}: {app}\n\n", d.id);
     out.push_str(&field("App", &app));
-    let kind = d
-        .plan
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("deploy");
-    let what = if kind == "rollback" {
+    let what = if d.kind() == DeploymentKind::Rollback {
         format!(
             "manual rollback to {} ({})",
             md::text(&d.to_version),
-            md::text(&d.strategy)
+            md::text(d.strategy.as_str())
         )
     } else {
-        format!("deploy {} ({})", versions(d), md::text(&d.strategy))
+        format!("deploy {} ({})", versions(d), md::text(d.strategy.as_str()))
     };
     out.push_str(&field("What", &what));
     let by = format!(
@@ -224,7 +218,7 @@ fn deployment_header(d: &Deployment, rows: &Rows) -> String {
         None => {
             out.push_str(&field(
                 "Finished",
-                &format!("not yet ({})", md::text(&d.state)),
+                &format!("not yet ({})", md::text(d.state.as_str())),
             ));
             out.push_str(&field(
                 "Duration",
@@ -264,8 +258,8 @@ fn versions(d: &Deployment) -> String {
 /// How a deployment ended, in words, or where it is.
 fn outcome_words(d: &Deployment) -> String {
     match &d.outcome {
-        Some(o) => o.replace('_', " "),
-        None => format!("still running ({})", d.state.replace('_', " ")),
+        Some(o) => o.as_str().replace('_', " "),
+        None => format!("still running ({})", d.state.as_str().replace('_', " ")),
     }
 }
 
@@ -275,7 +269,7 @@ fn deployment_line(d: &Deployment) -> String {
         "deployment {}: {} ({}) by {}, {} → {}: {} — `rollguard incident deployment:{}`",
         d.id,
         versions(d),
-        md::text(&d.strategy),
+        md::text(d.strategy.as_str()),
         md::text(&d.actor),
         utc(d.started_at_ms),
         end,
@@ -481,8 +475,8 @@ fn change_entry(c: &InstanceChange) -> Entry {
         line: format!(
             "**instance change** {}: {}{versions} ({})",
             md::code(&c.instance),
-            md::text(&c.action),
-            md::text(&c.state)
+            md::text(c.action.as_str()),
+            md::text(c.state.as_str())
         ),
         details: Vec::new(),
     }

@@ -372,11 +372,7 @@ pub async fn follow(store: &Store, id: i64, worker_pid: u32, json_out: bool) -> 
             if let Err(e) = print_new(&mut after) {
                 return fail(&e);
             }
-            let outcome = row
-                .outcome
-                .as_deref()
-                .and_then(Outcome::parse)
-                .unwrap_or(Outcome::Failed);
+            let outcome = row.outcome.unwrap_or(Outcome::Failed);
             if json_out {
                 match report::read(store, id) {
                     Ok(r) => println!("{}", json!(r)),
@@ -483,7 +479,7 @@ fn guarded(fleet: &Fleet, db: &Path, verb: Verb, args: &GuardedVerbArgs) -> Resu
             d.id,
             printable(d.from_version.as_deref().unwrap_or("-")),
             printable(&d.to_version),
-            d.state.replace('_', " ")
+            d.state.as_str().replace('_', " ")
         );
     }
     if !consent::ask(app, protected, args.consent.yes, verb.as_str())? {
@@ -817,8 +813,8 @@ pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
             r.kind.as_str(),
             printable(r.from.as_deref().unwrap_or("-")),
             printable(&r.to),
-            r.strategy,
-            r.outcome.as_deref().unwrap_or(&r.state),
+            r.strategy.as_str(),
+            r.outcome.map_or(r.state.as_str(), Outcome::as_str),
             printable(&r.actor),
             printable(reason)
         );

@@ -201,11 +201,7 @@ pub enum PlanError {
 
 /// `rolling`, `blue-green` or `canary`.
 pub fn strategy_name(s: Strategy) -> &'static str {
-    match s {
-        Strategy::Rolling => "rolling",
-        Strategy::BlueGreen => "blue-green",
-        Strategy::Canary => "canary",
-    }
+    s.as_str()
 }
 
 /// The rolling batch size for `total` instances, before `min_healthy`.

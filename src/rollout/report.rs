@@ -8,9 +8,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::plan::Stage;
+use crate::config::Strategy;
 use crate::error::UserError;
 use crate::model::event::EventKind;
-use crate::model::{BatchState, DeploymentKind, Trigger, Verb};
+use crate::model::{BatchState, DeploymentKind, DeploymentState, Outcome, Trigger, Verb};
 use crate::store::{Event, InstanceChange, Store};
 
 /// One batch or step as reported.
@@ -24,7 +25,7 @@ pub struct BatchReport {
     pub instances: Vec<String>,
     /// Where it is; a batch the rollout never reached before it ended is
     /// `skipped`.
-    pub state: String,
+    pub state: BatchState,
     /// The new side's traffic share in this step.
     pub traffic_percent: Option<f64>,
     /// When it started.
@@ -78,11 +79,11 @@ pub struct DeploymentReport {
     /// The version deployed (or rolled back to).
     pub to: String,
     /// The strategy.
-    pub strategy: String,
+    pub strategy: Strategy,
     /// Where it is.
-    pub state: String,
+    pub state: DeploymentState,
     /// How it ended; `None` while it runs.
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     /// Who started it.
     pub actor: String,
     /// Why.
@@ -131,8 +132,8 @@ pub fn read(store: &Store, id: i64) -> Result<Option<DeploymentReport>, UserErro
             index: b.idx,
             kind: b.kind,
             instances: b.instances,
-            state: if ended && BatchState::parse(&b.state) == Some(BatchState::Pending) {
-                BatchState::Skipped.as_str().to_string()
+            state: if ended && b.state == BatchState::Pending {
+                BatchState::Skipped
             } else {
                 b.state
             },

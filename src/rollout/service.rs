@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::decide::{self, Recovery};
 use super::lock;
-use super::plan::{Stage, strategy_name};
+use super::plan::Stage;
 use super::preflight::{self, Preflight};
 use super::worker::{self, StoredPlan};
 use crate::config::{Fleet, Strategy};
@@ -192,7 +192,7 @@ pub fn start(
         break_lock,
         from_version: from,
         to_version: req.version.to_string(),
-        strategy: strategy_name(pre.plan.strategy).to_string(),
+        strategy: pre.plan.strategy,
         plan,
         warnings: pre.plan.warnings.clone(),
         batches,
@@ -246,8 +246,8 @@ fn spawn_worker(
             if mode == worker::Mode::Run
                 && let Err(se) = store.finish_deployment(
                     id,
-                    DeploymentState::Failed.as_str(),
-                    crate::model::Outcome::Failed.as_str(),
+                    DeploymentState::Failed,
+                    crate::model::Outcome::Failed,
                 )
             {
                 undo.push(format!("deployment {id} could not be marked failed: {se}"));
@@ -620,8 +620,8 @@ pub fn recover(
     )?;
     // A rollout that had seen a failure is rolled back, whatever was asked.
     let resume = mode == RecoverMode::Resume;
-    let mode = match DeploymentState::parse(&d.state).map(|s| decide::recovery(resume, s)) {
-        Some(Recovery::Resume) => RecoverMode::Resume,
+    let mode = match decide::recovery(resume, d.state) {
+        Recovery::Resume => RecoverMode::Resume,
         _ => RecoverMode::Rollback,
     };
     let how = if mode == RecoverMode::Resume {
@@ -672,7 +672,7 @@ pub fn send(
 ) -> Result<i64, UserError> {
     let d = target(store, app, deployment, verb)?;
     store
-        .send_command(app, Some(d.id), verb.as_str(), actor, reason)
+        .send_command(app, Some(d.id), verb, actor, reason)
         .map_err(UserError::from)?;
     Ok(d.id)
 }
@@ -696,10 +696,10 @@ pub fn target(
         && active.as_ref().is_none_or(|d| d.id != shown)
     {
         let ended = store.deployment(shown).map_err(UserError::from)?;
-        let mut said = match ended.as_ref().and_then(|d| d.outcome.as_deref()) {
+        let mut said = match ended.as_ref().and_then(|d| d.outcome) {
             Some(outcome) => format!(
                 "deployment {shown} of {app} has ended ({})",
-                outcome.replace('_', " ")
+                outcome.as_str().replace('_', " ")
             ),
             None => format!("deployment {shown} of {app} is not running"),
         };
@@ -730,8 +730,7 @@ pub fn target(
             "finish it with `rollguard recover {app} --rollback` (or `--resume`)"
         )));
     }
-    let state = DeploymentState::parse(&d.state);
-    if let Some(why) = refusal(app, verb, state) {
+    if let Some(why) = refusal(app, verb, d.state) {
         return Err(
             UserError::new(Code::WrongState, format!("{why}: {verb} was not sent"))
                 .hint("see `rollguard status`"),
@@ -740,16 +739,12 @@ pub fn target(
     Ok(d)
 }
 
-/// Why `verb` does not apply to the rollout of `app` recorded in `state`
-/// (`None`: a state this version does not know), in words the console and
-/// the CLI show; `None` when it applies ([`decide::accepts`]).
-pub fn refusal(app: &str, verb: Verb, state: Option<DeploymentState>) -> Option<String> {
+/// Why `verb` does not apply to the rollout of `app` recorded in `state`,
+/// in words the console and the CLI show; `None` when it applies
+/// ([`decide::accepts`]). (A state this version does not know is refused
+/// where the row is read: `E_STORE`.)
+pub fn refusal(app: &str, verb: Verb, state: DeploymentState) -> Option<String> {
     use DeploymentState as S;
-    let Some(state) = state else {
-        return Some(format!(
-            "the rollout of {app} is in a state this rollguard does not know"
-        ));
-    };
     if decide::accepts(state, verb) {
         return None;
     }

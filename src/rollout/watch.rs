@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use super::gate::GateOutcome;
-use crate::config::Fleet;
+use crate::config::{Fleet, Strategy};
 use crate::store::Store;
 
 use super::lock::breakable;
 use crate::model::event::EventKind;
-use crate::model::{BatchState, Side};
+use crate::model::{BatchState, DeploymentState, Outcome, Side};
 
 /// One app's releases and rollouts, as last read from the store.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -36,11 +36,10 @@ pub struct ActiveRollout {
     pub from: Option<String>,
     /// The version being deployed.
     pub to: String,
-    /// `rolling`, `blue-green` or `canary`.
-    pub strategy: String,
-    /// The deployment's state: `running`, `waiting_approval`, `failing`,
-    /// `rollback_armed`, `rollback_held`, `rolling_back`, ...
-    pub state: String,
+    /// How it deploys.
+    pub strategy: Strategy,
+    /// The deployment's state.
+    pub state: DeploymentState,
     /// The stage being worked on, from 1 (0 before the first starts).
     pub stage: usize,
     /// How many stages the plan has.
@@ -58,14 +57,14 @@ pub struct ActiveRollout {
 }
 
 /// How the newest ended rollout ended.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EndedRollout {
     /// Deployment id.
     pub id: i64,
     /// The version it deployed.
     pub to: String,
-    /// `deployed`, `rolled_back`, `rollback_partial`, ...
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: Outcome,
     /// When it ended, ms since the epoch.
     pub ended_at_ms: Option<i64>,
 }
@@ -114,7 +113,7 @@ pub fn read_app(store: &Store, app: &str) -> AppRollouts {
             let batches = store.batches(d.id).unwrap_or_default();
             let stage = batches
                 .iter()
-                .rposition(|b| BatchState::parse(&b.state) != Some(BatchState::Pending))
+                .rposition(|b| b.state != BatchState::Pending)
                 .map_or(0, |i| i + 1);
             let events = store.deployment_events(d.id, 0).unwrap_or_default();
             // Once a rollback is armed, held or started, why matters more
@@ -131,7 +130,7 @@ pub fn read_app(store: &Store, app: &str) -> AppRollouts {
                     )
                 })
                 .find_map(progress_text);
-            let fires_at_ms = (d.state == "rollback_armed")
+            let fires_at_ms = (d.state == DeploymentState::RollbackArmed)
                 .then(|| {
                     events.iter().rev().find_map(|e| match e.typed() {
                         Ok(EventKind::RollbackArmed { fires_in_ms }) => {
@@ -166,12 +165,13 @@ pub fn read_app(store: &Store, app: &str) -> AppRollouts {
         .deployments(Some(app), 5)
         .unwrap_or_default()
         .into_iter()
-        .find(|d| d.outcome.is_some())
-        .map(|d| EndedRollout {
-            id: d.id,
-            to: d.to_version,
-            outcome: d.outcome.unwrap_or_default(),
-            ended_at_ms: d.ended_at_ms,
+        .find_map(|d| {
+            Some(EndedRollout {
+                id: d.id,
+                to: d.to_version,
+                outcome: d.outcome?,
+                ended_at_ms: d.ended_at_ms,
+            })
         });
     AppRollouts {
         versions,
@@ -307,7 +307,7 @@ mod tests {
                 "web",
                 Some("v2"),
                 to,
-                "rolling",
+                crate::config::Strategy::Rolling,
                 "ana",
                 None,
                 &json!({}),
@@ -318,8 +318,8 @@ mod tests {
         let b = s
             .insert_batches(id, &[one("web-1"), one("web-2"), one("web-3")])
             .unwrap();
-        s.set_batch_state(b[0], "passed").unwrap();
-        s.set_batch_state(b[1], "running").unwrap();
+        s.set_batch_state(b[0], BatchState::Passed).unwrap();
+        s.set_batch_state(b[1], BatchState::Running).unwrap();
         id
     }
 
@@ -363,7 +363,8 @@ mod tests {
                 Some(&armed),
             )
             .unwrap();
-        s.set_deployment_state(id, "rollback_armed").unwrap();
+        s.set_deployment_state(id, DeploymentState::RollbackArmed)
+            .unwrap();
 
         let r = read_app(&s, "web");
         assert_eq!(r.versions, ["v3", "v2"]);
@@ -374,7 +375,7 @@ mod tests {
             (id, "v3", Some("v2"))
         );
         assert_eq!((a.stage, a.stages), (2, 3));
-        assert_eq!(a.state, "rollback_armed");
+        assert_eq!(a.state, DeploymentState::RollbackArmed);
         assert!(!a.interrupted, "its worker (this process) runs");
         let armed_at = s
             .deployment_events(id, ev - 1)
@@ -397,13 +398,14 @@ mod tests {
         assert!(read_app(&s, "web").active.unwrap().interrupted);
 
         // It ends: the last rollout, nothing active.
-        s.finish_deployment(id, "done", "rolled_back").unwrap();
+        s.finish_deployment(id, DeploymentState::Done, Outcome::RolledBack)
+            .unwrap();
         let r = read_app(&s, "web");
         assert_eq!(r.active, None);
         let l = r.last.unwrap();
         assert_eq!(
-            (l.id, l.to.as_str(), l.outcome.as_str()),
-            (id, "v3", "rolled_back")
+            (l.id, l.to.as_str(), l.outcome),
+            (id, "v3", Outcome::RolledBack)
         );
         assert!(l.ended_at_ms.is_some());
     }

@@ -380,11 +380,7 @@ fn end_unstarted(store: &Store, id: i64, why: &str) -> Result<(), crate::store::
             store.record(&app, Some(id), "rollguard", None, &EventKind::LockReleased)?;
         }
     }
-    store.finish_deployment(
-        id,
-        DeploymentState::Failed.as_str(),
-        Outcome::Failed.as_str(),
-    )
+    store.finish_deployment(id, DeploymentState::Failed, Outcome::Failed)
 }
 
 /// Releases the lock of `app` if `owner` still holds it.

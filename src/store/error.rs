@@ -94,6 +94,30 @@ pub enum StoreError {
         /// The database file concerned.
         path: PathBuf,
     },
+    /// A row holds a value this version has no name for (a state, an
+    /// outcome, a verb, ...): written by hand or by a newer rollguard.
+    Unknown {
+        /// The database file concerned.
+        path: PathBuf,
+        /// What was being done, e.g. `read deployments`.
+        op: &'static str,
+        /// The table, the column and the value found.
+        value: UnknownValue,
+    },
+}
+
+/// A stored value this version does not know, where it was found. Row
+/// readers give it to SQLite's conversion error; [`StoreError::sqlite`]
+/// turns that into [`StoreError::Unknown`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{table}.{column} holds {value:?}, which this rollguard does not know")]
+pub struct UnknownValue {
+    /// The table.
+    pub table: &'static str,
+    /// The column.
+    pub column: &'static str,
+    /// The value found.
+    pub value: String,
 }
 
 /// Why an existing file is not taken as a history database.
@@ -134,7 +158,18 @@ impl StoreError {
     /// The error SQLite gave doing `op` on the file at `path`: a full disk
     /// when SQLite says so, or when an I/O failure came with less than
     /// [`FULL_BELOW`](crate::host::FULL_BELOW) free on its disk.
+    /// A value a row reader did not know ([`UnknownValue`]) is
+    /// [`StoreError::Unknown`].
     pub fn sqlite(path: &std::path::Path, op: &'static str, source: rusqlite::Error) -> Self {
+        if let rusqlite::Error::FromSqlConversionFailure(_, _, e) = &source
+            && let Some(value) = e.downcast_ref::<UnknownValue>()
+        {
+            return StoreError::Unknown {
+                path: path.to_owned(),
+                op,
+                value: value.clone(),
+            };
+        }
         let full = match source.sqlite_error_code() {
             Some(ErrorCode::DiskFull) => true,
             Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => {
@@ -161,7 +196,8 @@ impl StoreError {
             | StoreError::NotHistory { path, .. }
             | StoreError::NoHistory { path }
             | StoreError::TooOld { path, .. }
-            | StoreError::WalWithoutShm { path } => path,
+            | StoreError::WalWithoutShm { path }
+            | StoreError::Unknown { path, .. } => path,
         }
     }
 
@@ -177,7 +213,8 @@ impl StoreError {
             | StoreError::NotHistory { path, .. }
             | StoreError::NoHistory { path }
             | StoreError::TooOld { path, .. }
-            | StoreError::WalWithoutShm { path } => *path = new.to_owned(),
+            | StoreError::WalWithoutShm { path }
+            | StoreError::Unknown { path, .. } => *path = new.to_owned(),
         }
         self
     }
@@ -203,7 +240,8 @@ impl StoreError {
             | StoreError::NotHistory { .. }
             | StoreError::NoHistory { .. }
             | StoreError::TooOld { .. }
-            | StoreError::WalWithoutShm { .. } => false,
+            | StoreError::WalWithoutShm { .. }
+            | StoreError::Unknown { .. } => false,
         }
     }
 
@@ -275,6 +313,9 @@ impl StoreError {
                  can be created here (read-only file system or folder)",
                 path.display()
             ),
+            StoreError::Unknown { path, op, value } => {
+                format!("history database {}: cannot {op}: {value}", path.display())
+            }
         }
     }
 
@@ -329,6 +370,11 @@ impl StoreError {
             StoreError::TooOld { .. } => {
                 "open it once with a command that writes the history (the console or a \
                  deploy), which upgrades it, then retry"
+                    .into()
+            }
+            StoreError::Unknown { .. } => {
+                "the row was written by a newer rollguard or by hand: read it with the \
+                 rollguard that wrote it, or correct the value"
                     .into()
             }
         }
@@ -419,6 +465,15 @@ mod tests {
                 readable_from: 2,
             },
             StoreError::WalWithoutShm { path: path.clone() },
+            StoreError::Unknown {
+                path: path.clone(),
+                op: "read deployments",
+                value: UnknownValue {
+                    table: "deployments",
+                    column: "state",
+                    value: "teleporting".into(),
+                },
+            },
             StoreError::Io {
                 path: path.clone(),
                 action: "write",

@@ -20,24 +20,62 @@
 //!   deployments and rollbacks counted, the rows around one incident.
 //! - `start`: a deployment's start (lock, row, batches, first events) in
 //!   one transaction.
+//! - The rollout tables, one file each: `deployment` (a deployment's row,
+//!   its end in one transaction with its batches settled, its events),
+//!   `batch` (what is written when a batch ends, in one place), `change`
+//!   (instance changes), `snapshot`, `release`, `instance_state`, `lock`
+//!   (the per-app deployment lock) and `command` (the command queue);
+//!   `column`: how their columns are read.
 //! - [`writer`]: a dedicated thread that batches probe results to disk so
 //!   probes never wait for it.
 //! - `error`: [`StoreError`].
+//!
+//! Conventions of the rollout tables, as in `queries`:
+//! - Times are milliseconds since the Unix epoch ([`crate::model::now_ms`]).
+//! - JSON columns take and return [`serde_json::Value`]. Text in a JSON
+//!   column that does not parse is returned as a JSON string.
+//! - Reads are lenient: a row with odd values (written by hand or by a
+//!   future version) is read as best it can be, never a panic or an error.
+//!   A non-number reads as 0 (or `None` where the field is optional).
+//!   A column holding a typed name (a strategy, a state, an outcome, a
+//!   change's action, a verb) is the exception: a name this version does
+//!   not know is [`StoreError::Unknown`] (`E_STORE`, naming the table, the
+//!   column and the value), never a guess.
+//! - Changes touching several rows run in one transaction. The lock and
+//!   the command queue use `BEGIN IMMEDIATE`, which takes SQLite's write
+//!   lock before reading, so two processes cannot both win a lock or both
+//!   receive one command.
+//! - A write that returns what it wrote (`INSERT … RETURNING`) reads its
+//!   statement to the end (`query_one`), so a commit that fails (a full
+//!   disk) is an error, never an id of a row that was not kept.
+//! - Updating a row that does not exist (an unknown deployment, batch or
+//!   change id, or an app without a lock) fails with
+//!   [`StoreError::Sqlite`] whose source is
+//!   [`rusqlite::Error::QueryReturnedNoRows`], rather than silently doing
+//!   nothing.
 //!
 //! A [`Store`] is one connection: `Send` but not `Sync`. Any number of
 //! `Store`s (in threads or processes) may use the same file at once; WAL
 //! lets readers run while one writer writes, and the busy timeout makes
 //! writers queue instead of failing.
 
+mod batch;
+mod change;
+mod column;
+mod command;
+mod deployment;
 mod error;
 pub mod follow;
 mod incident;
+mod instance_state;
 mod lease;
+mod lock;
 mod outbox;
 mod queries;
+mod release;
 mod report;
-pub mod rollout;
 pub mod schema;
+mod snapshot;
 mod start;
 mod verdict;
 pub mod writer;
@@ -49,19 +87,23 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
-pub use error::{NotHistory, StoreError};
+pub use batch::Batch;
+pub use change::InstanceChange;
+pub use command::Command;
+pub use deployment::Deployment;
+pub use error::{NotHistory, StoreError, UnknownValue};
 pub use incident::{INCIDENT_ACTOR, Incident, Opened};
+pub use instance_state::InstanceState;
 pub use lease::{LeaseHolder, LeaseTake};
+pub use lock::{Lock, LockOwner};
 pub use outbox::{NOTIFY_ACTOR, NewNotification, Notification, NotificationState};
 pub use queries::Event;
+pub use release::Release;
 pub use report::{DeploymentCount, FailureSpan, ResultPoint, ResultTally};
-pub use rollout::{
-    Batch, Command, Deployment, InstanceChange, InstanceState, Lock, LockOwner, Release,
-    SnapshotRow,
-};
 pub use schema::SCHEMA_VERSION;
+pub use snapshot::SnapshotRow;
 pub use start::{NewBatch, NewDeployment, StartEvent, StartRecord, lock_evidence};
 pub use verdict::StoredVerdict;
 pub use writer::{ResultSender, ResultWriter, WriterStats};
@@ -311,6 +353,31 @@ impl Store {
     /// Maps a SQLite error to a [`StoreError`] naming this file.
     fn sql_err(&self, op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
         sqlite_error(&self.path, op)
+    }
+}
+
+/// Transactions and updates, shared by the tables' files.
+impl Store {
+    /// Starts an IMMEDIATE transaction on this connection: it takes the
+    /// write lock at once (waiting up to the busy timeout), so what it
+    /// reads cannot change before it writes. Rolled back when dropped
+    /// without `commit`.
+    pub(super) fn immediate(&self, op: &'static str) -> Result<Transaction<'_>, StoreError> {
+        Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(self.sql_err(op))
+    }
+
+    /// `Ok` if an UPDATE changed a row, else a "no such row" error.
+    pub(super) fn expect_row(&self, changed: usize, op: &'static str) -> Result<(), StoreError> {
+        if changed > 0 {
+            Ok(())
+        } else {
+            Err(StoreError::Sqlite {
+                path: self.path.clone(),
+                op,
+                source: rusqlite::Error::QueryReturnedNoRows,
+            })
+        }
     }
 }
 

@@ -13,9 +13,11 @@
 
 use rusqlite::{Row, params};
 
+use super::column::opt_named;
+use super::deployment::{DEPLOYMENT_COLS, deployment_from_row};
 use super::queries::{event_from_row, int, opt_text, real, text};
-use super::rollout::{DEPLOYMENT_COLS, deployment_from_row};
 use super::{Deployment, Event, Store, StoreError};
+use crate::model::{DeploymentKind, Outcome};
 
 /// Probe results of one instance that passed or failed with one latency
 /// (rounded to 0.1 ms; `None` for failures and missing latencies).
@@ -49,9 +51,11 @@ pub struct ResultPoint {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeploymentCount {
     /// How they ended; `None` while they run.
-    pub outcome: Option<String>,
-    /// `deploy` or `rollback` (a manual rollback), as the plan says.
-    pub kind: String,
+    pub outcome: Option<Outcome>,
+    /// A deploy or a manual rollback, as the plan says (a deploy where it
+    /// names neither, as [`Deployment::kind`](super::Deployment::kind)
+    /// reads it).
+    pub kind: DeploymentKind,
     /// How many.
     pub count: u64,
 }
@@ -220,8 +224,9 @@ impl Store {
         let rows = stmt
             .query_map(params![app, from_ms, to_ms], |r| {
                 Ok(DeploymentCount {
-                    outcome: opt_text(r.get_ref(0)?),
-                    kind: text(r.get_ref(1)?),
+                    outcome: opt_named(r, 0, "deployments", "outcome", Outcome::parse)?,
+                    kind: DeploymentKind::parse(&text(r.get_ref(1)?))
+                        .unwrap_or(DeploymentKind::Deploy),
                     count: count(r, 2)?,
                 })
             })

@@ -16,8 +16,9 @@
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
-use super::rollout::{LOCK_COLS, lock_from_row};
+use super::lock::{LOCK_COLS, lock_from_row};
 use super::{Lock, LockOwner, Store, StoreError};
+use crate::config::Strategy;
 use crate::model::event::EventKind;
 use crate::model::{Outcome, now_ms};
 
@@ -58,8 +59,8 @@ pub struct NewDeployment {
     pub from_version: Option<String>,
     /// The version deployed.
     pub to_version: String,
-    /// The strategy's stored name.
-    pub strategy: String,
+    /// The strategy.
+    pub strategy: Strategy,
     /// The stored plan (JSON).
     pub plan: Value,
     /// Warnings from planning and preflight.
@@ -165,7 +166,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()
             .map_err(err())?;
         for old in &superseded {
-            super::rollout::settle_batches(&tx, *old, Outcome::Superseded, now).map_err(err())?;
+            super::batch::settle_batches(&tx, *old, Outcome::Superseded, now).map_err(err())?;
             event(
                 Some(*old),
                 &EventKind::DeploymentSuperseded,
@@ -182,7 +183,7 @@ impl Store {
                     d.app,
                     d.from_version,
                     d.to_version,
-                    d.strategy,
+                    d.strategy.as_str(),
                     d.owner.user,
                     d.reason,
                     now,

@@ -520,11 +520,7 @@ impl App {
                 return Err(format!("the deployment of {app} is still being read"));
             };
             if active.is_none_or(|a| a.id != shown.id) {
-                return Err(control::not_running(
-                    app,
-                    shown.id,
-                    shown.outcome.as_deref(),
-                ));
+                return Err(control::not_running(app, shown.id, shown.outcome));
             }
         }
         verb.check(app, active)?;

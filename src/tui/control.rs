@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::model::DeploymentState;
+use crate::model::Outcome;
 use crate::rollout::service;
 use crate::rollout::watch::{ActiveRollout, AppRollouts};
 use crate::store::Store;
@@ -30,7 +30,7 @@ impl Verb {
                 "the rollout of {app} was interrupted: run `rollguard recover {app} --resume` or `--rollback`"
             ));
         }
-        match service::refusal(app, self, DeploymentState::parse(&r.state)) {
+        match service::refusal(app, self, r.state) {
             None => Ok(()),
             Some(why) => Err(why),
         }
@@ -79,11 +79,11 @@ impl Verb {
 
 /// Why a command for deployment `id` of `app` goes nowhere: it is not the
 /// one running (it has ended, with `outcome` when read).
-pub fn not_running(app: &str, id: i64, outcome: Option<&str>) -> String {
+pub fn not_running(app: &str, id: i64, outcome: Option<Outcome>) -> String {
     match outcome {
         Some(o) => format!(
             "deployment {id} of {app} has ended ({}): there is nothing to send it",
-            o.replace('_', " ")
+            o.words()
         ),
         None => format!("deployment {id} of {app} is not running, as last read"),
     }
@@ -113,11 +113,8 @@ pub fn still_applies(
 }
 
 /// How deployment `id` ended, if it is the newest ended one.
-fn ended(r: &AppRollouts, id: i64) -> Option<&str> {
-    r.last
-        .as_ref()
-        .filter(|l| l.id == id)
-        .map(|l| l.outcome.as_str())
+fn ended(r: &AppRollouts, id: i64) -> Option<Outcome> {
+    r.last.as_ref().filter(|l| l.id == id).map(|l| l.outcome)
 }
 
 /// A command the operator confirmed, ready to send.
@@ -166,14 +163,15 @@ impl Request {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::DeploymentState;
 
     fn rollout(state: &str) -> ActiveRollout {
         ActiveRollout {
             id: 4,
             from: Some("v2".into()),
             to: "v3".into(),
-            strategy: "canary".into(),
-            state: state.into(),
+            strategy: crate::config::Strategy::Canary,
+            state: DeploymentState::parse(state).expect("a known state"),
             ..ActiveRollout::default()
         }
     }

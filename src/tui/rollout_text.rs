@@ -5,6 +5,7 @@
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
+use crate::model::{DeploymentState, Outcome};
 use crate::rollout::watch::{ActiveRollout, AppRollouts};
 
 use super::text;
@@ -32,8 +33,8 @@ fn active_words(a: &ActiveRollout, now_ms: i64, t: &Theme) -> (String, Style) {
             Style::new().fg(t.down).add_modifier(bold),
         );
     }
-    match a.state.as_str() {
-        "rollback_armed" => {
+    match a.state {
+        DeploymentState::RollbackArmed => {
             let left = a
                 .fires_at_ms
                 .map(|f| format!(" in {}s", secs_until(f, now_ms)))
@@ -43,15 +44,15 @@ fn active_words(a: &ActiveRollout, now_ms: i64, t: &Theme) -> (String, Style) {
                 Style::new().fg(t.down).add_modifier(bold),
             )
         }
-        "rollback_held" => (
+        DeploymentState::RollbackHeld => (
             format!("⏸ rollback of {} held", a.to),
             Style::new().fg(t.degraded).add_modifier(bold),
         ),
-        "failing" | "rolling_back" => (
+        DeploymentState::Failing | DeploymentState::RollingBack => (
             format!("↺ rolling back {}", a.to),
             Style::new().fg(t.degraded).add_modifier(bold),
         ),
-        "waiting_approval" => (
+        DeploymentState::WaitingApproval => (
             format!("⏸ {} {}/{} approve?", change(a), a.stage, a.stages),
             Style::new().fg(t.rollout).add_modifier(bold),
         ),
@@ -92,12 +93,12 @@ pub fn release_cell(
         spans.push(Span::styled(running.clone(), Style::new().fg(t.text)));
     }
     if let Some(l) = &r.last
-        && l.outcome != "deployed"
+        && l.outcome != Outcome::Deployed
         && l.ended_at_ms.is_some_and(|e| now_ms - e < RECENT_MS)
     {
         let sep = if spans.is_empty() { "" } else { " " };
         spans.push(Span::styled(
-            format!("{sep}({} {})", l.to, l.outcome.replace('_', " ")),
+            format!("{sep}({} {})", l.to, l.outcome.words()),
             Style::new().fg(t.degraded),
         ));
     }
@@ -139,13 +140,13 @@ pub fn rollout_line(app: &str, r: &AppRollouts, now_ms: i64, t: &Theme) -> Optio
     }
     let l = r.last.as_ref()?;
     let mut spans = vec![Span::styled("last rollout: ", dim)];
-    let style = if l.outcome == "deployed" {
+    let style = if l.outcome == Outcome::Deployed {
         Style::new().fg(t.text)
     } else {
         Style::new().fg(t.degraded)
     };
     spans.push(Span::styled(
-        format!("{} {}", l.to, l.outcome.replace('_', " ")),
+        format!("{} {}", l.to, l.outcome.words()),
         style,
     ));
     if let Some(e) = l.ended_at_ms {
@@ -180,8 +181,8 @@ mod tests {
                 id: 7,
                 from: Some("v2".into()),
                 to: "v3".into(),
-                strategy: "rolling".into(),
-                state: state.into(),
+                strategy: crate::config::Strategy::Rolling,
+                state: DeploymentState::parse(state).expect("a known state"),
                 stage: 2,
                 stages: 4,
                 latest: Some("healthy: web-2 (512 ms)".into()),
@@ -214,7 +215,7 @@ mod tests {
             last: Some(EndedRollout {
                 id: 8,
                 to: "v3".into(),
-                outcome: "rolled_back".into(),
+                outcome: Outcome::RolledBack,
                 ended_at_ms: Some(9_000),
             }),
         };

@@ -189,8 +189,8 @@ fn story_state(f: &Arc<Fleet>) -> FleetState {
             id: 8,
             from: Some("v5".into()),
             to: "v6".into(),
-            strategy: "canary".into(),
-            state: "running".into(),
+            strategy: rollguard::config::Strategy::Canary,
+            state: rollguard::model::DeploymentState::Running,
             stage: 2,
             stages: 9,
             latest: Some("10% of traffic to v6 (180 ms)".into()),
@@ -365,7 +365,7 @@ impl History {
             break_lock: None,
             from_version: from.map(str::to_string),
             to_version: to.into(),
-            strategy: plan::strategy_name(strategy).into(),
+            strategy,
             plan: serde_json::to_value(&stored).unwrap(),
             warnings: plan.warnings.clone(),
             batches: plan
@@ -404,7 +404,7 @@ impl History {
             plan,
         };
         self.at(t + 1000, |s| {
-            s.set_deployment_state(id, DeploymentState::Running.as_str())
+            s.set_deployment_state(id, DeploymentState::Running)
                 .unwrap()
         });
         self.event(
@@ -436,8 +436,7 @@ impl History {
             },
         );
         self.at(t, |s| {
-            s.set_batch_state(batch, BatchState::Running.as_str())
-                .unwrap()
+            s.set_batch_state(batch, BatchState::Running).unwrap()
         });
         let from = d.plan.from.as_ref().map(Version::to_string);
         let to = d.plan.to.to_string();
@@ -456,15 +455,14 @@ impl History {
                         d.id,
                         Some(batch),
                         &a.instances[n].name,
-                        ChangeAction::Start.as_str(),
+                        ChangeAction::Start,
                         from.as_deref(),
                         Some(&to),
-                        ChangeState::Started.as_str(),
+                        ChangeState::Started,
                         Some(&serde_json::json!({ "side": side })),
                     )
                     .unwrap();
-                s.set_change_state(c, ChangeState::Done.as_str(), None)
-                    .unwrap();
+                s.set_change_state(c, ChangeState::Done, None).unwrap();
             });
         }
         match stage {
@@ -507,8 +505,7 @@ impl History {
             }),
         );
         self.at(end, |s| {
-            s.set_batch_state(batch, BatchState::Passed.as_str())
-                .unwrap()
+            s.set_batch_state(batch, BatchState::Passed).unwrap()
         });
     }
 
@@ -566,9 +563,8 @@ impl History {
                 .unwrap()
         });
         self.at(t, |s| {
-            s.set_batch_state(d.batches[i], BatchState::Failed.as_str())
-                .unwrap();
-            s.set_deployment_state(d.id, DeploymentState::Failing.as_str())
+            s.set_batch_state(d.batches[i], BatchState::Failed).unwrap();
+            s.set_deployment_state(d.id, DeploymentState::Failing)
                 .unwrap();
         });
         self.event(
@@ -589,7 +585,7 @@ impl History {
         let a = self.app(d).clone();
         let code = Trigger::GateFailed.code().as_str().to_string();
         self.at(t, |s| {
-            s.set_deployment_state(d.id, DeploymentState::RollingBack.as_str())
+            s.set_deployment_state(d.id, DeploymentState::RollingBack)
                 .unwrap()
         });
         self.event(
@@ -615,10 +611,10 @@ impl History {
                         d.id,
                         None,
                         &name,
-                        ChangeAction::Restore.as_str(),
+                        ChangeAction::Restore,
                         Some(&to),
                         Some(&to),
-                        ChangeState::Started.as_str(),
+                        ChangeState::Started,
                         Some(&serde_json::json!({ "side": Side::Main })),
                     )
                     .unwrap();
@@ -630,8 +626,7 @@ impl History {
                         Some(serde_json::json!({ "error": "start command exited 1" })),
                     )
                 };
-                s.set_change_state(c, state.as_str(), detail.as_ref())
-                    .unwrap();
+                s.set_change_state(c, state, detail.as_ref()).unwrap();
             });
             let kind = if ok {
                 EventKind::InstanceRestored {
@@ -687,10 +682,7 @@ impl History {
         };
         self.at(t, |s| assert!(s.unlock(&d.name, &holder).unwrap()));
         self.event(t, d, None, EventKind::LockReleased);
-        self.at(t, |s| {
-            s.finish_deployment(d.id, state.as_str(), outcome.as_str())
-                .unwrap()
-        });
+        self.at(t, |s| s.finish_deployment(d.id, state, outcome).unwrap());
     }
 
     /// Release `version` of app `app`, first seen at `seen`, healthy
@@ -978,7 +970,7 @@ fn write_story(db: &Path, fleet: &Arc<Fleet>) {
     ];
     h.gate_fails(&d, 2, ago(3), 2, "ready", samples);
     h.at(ago_ms(2500), |s| {
-        s.set_deployment_state(d.id, DeploymentState::RollbackArmed.as_str())
+        s.set_deployment_state(d.id, DeploymentState::RollbackArmed)
             .unwrap()
     });
     h.event(
@@ -1225,7 +1217,7 @@ fn the_rollout_view_opens_on_the_newest_deployment_and_acts_only_on_it() {
     web.last = Some(EndedRollout {
         id: 6,
         to: "v2".into(),
-        outcome: "deployed".into(),
+        outcome: rollguard::model::Outcome::Deployed,
         ended_at_ms: Some(ago(3000)),
     });
     let mut all: Vec<AppRollouts> = (0..s.fleet.apps.len())
@@ -1320,7 +1312,7 @@ fn a_question_about_a_deployment_that_ended_meanwhile_sends_nothing() {
     web.last = Some(EndedRollout {
         id: 7,
         to: "v3".into(),
-        outcome: "rolled_back".into(),
+        outcome: rollguard::model::Outcome::RolledBack,
         ended_at_ms: Some(now()),
     });
     let mut all: Vec<AppRollouts> = (0..s.fleet.apps.len())

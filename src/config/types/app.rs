@@ -32,6 +32,33 @@ pub enum Strategy {
     Canary,
 }
 
+impl Strategy {
+    /// Every strategy.
+    pub const ALL: &'static [Strategy] =
+        &[Strategy::Rolling, Strategy::BlueGreen, Strategy::Canary];
+
+    /// `rolling`, `blue-green` or `canary`: as written in the config and
+    /// stored with a deployment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Rolling => "rolling",
+            Strategy::BlueGreen => "blue-green",
+            Strategy::Canary => "canary",
+        }
+    }
+
+    /// Parses a stored name; `None` when it is not known.
+    pub fn parse(s: &str) -> Option<Strategy> {
+        Strategy::ALL.iter().copied().find(|v| v.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// `[[app]]`.
 #[derive(Clone, Debug, Default)]
 pub struct App {

@@ -36,28 +36,22 @@ impl Engine {
     }
 
     /// Records `sig` (a command as its sender's event) and returns the
-    /// command's verb, if it is one rollguard knows.
+    /// command's verb (one this version does not know never reaches the
+    /// engine: the store leaves it out as it takes it).
     pub(super) fn record_signal(&mut self, sig: Signal) -> Option<Verb> {
         match sig {
             Signal::Command(c) => {
-                let verb = Verb::parse(&c.verb);
-                match verb {
-                    Some(v) => self.event_by(
-                        &c.actor,
-                        EventKind::command(v, &c.actor),
-                        c.reason.as_deref(),
-                    ),
-                    None => tracing::warn!("a command this version does not know: {:?}", c.verb),
-                }
-                match verb {
-                    Some(Verb::Abort) if self.aborted.is_none() => {
-                        self.aborted = Some((c.actor.clone(), c.reason.clone()));
-                    }
-                    None => tracing::warn!("ignoring an unknown command {:?}", c.verb),
-                    _ => {}
+                let verb = c.verb;
+                self.event_by(
+                    &c.actor,
+                    EventKind::command(verb, &c.actor),
+                    c.reason.as_deref(),
+                );
+                if verb == Verb::Abort && self.aborted.is_none() {
+                    self.aborted = Some((c.actor.clone(), c.reason.clone()));
                 }
                 self.last_command = Some((c.actor, c.reason));
-                verb
+                Some(verb)
             }
         }
     }

@@ -60,8 +60,8 @@ use crate::exec::Executor;
 use crate::model::event::EventKind;
 use crate::model::{BatchState, DeploymentState};
 use crate::probe::Prober;
+use crate::store::Command;
 use crate::store::Store;
-use crate::store::rollout::Command;
 use crate::traffic::Traffic;
 
 pub use crate::model::{Outcome, Trigger};
@@ -269,10 +269,7 @@ impl Engine {
         };
         self.rebuild_undo().map_err(unreadable)?;
         let batches = self.store.batches(self.deployment).map_err(unreadable)?;
-        let states: Vec<Option<BatchState>> = batches
-            .iter()
-            .map(|b| BatchState::parse(&b.state))
-            .collect();
+        let states: Vec<Option<BatchState>> = batches.iter().map(|b| Some(b.state)).collect();
         let first_open = resume_from(&states);
         for stage in self.plan.stages.iter().take(first_open) {
             match stage {

@@ -80,20 +80,17 @@ impl Engine {
             self.deployment,
             batch,
             &name,
-            action.as_str(),
+            action,
             from,
             to,
-            ChangeState::Started.as_str(),
+            ChangeState::Started,
             detail.as_ref(),
         )
     }
 
     pub(super) fn change_done(&self, id: i64, state: ChangeState, detail: Value) {
         let detail = (!detail.is_null()).then_some(detail);
-        if let Err(e) = self
-            .store
-            .set_change_state(id, state.as_str(), detail.as_ref())
-        {
+        if let Err(e) = self.store.set_change_state(id, state, detail.as_ref()) {
             self.lost_record(format!("could not record that a change is {state}: {e}"));
         }
     }
@@ -105,9 +102,9 @@ impl Engine {
         if let Ok(true) = self.store.unlock(&app, &crate::rollout::lock::me()) {
             self.event(EventKind::LockReleased, None);
         }
-        if let Err(e) =
-            self.store
-                .finish_deployment(self.deployment, state.as_str(), outcome.as_str())
+        if let Err(e) = self
+            .store
+            .finish_deployment(self.deployment, state, outcome)
         {
             self.lost_record(format!("could not record the end of the deployment: {e}"));
         }
@@ -142,7 +139,7 @@ impl Engine {
 
     pub(super) fn set_batch_state(&self, batch: Option<i64>, state: BatchState) {
         if let Some(b) = batch
-            && let Err(e) = self.store.set_batch_state(b, state.as_str())
+            && let Err(e) = self.store.set_batch_state(b, state)
         {
             self.lost_record(format!("could not record batch {b} as {state}: {e}"));
         }
@@ -159,10 +156,7 @@ impl Engine {
     }
 
     pub(super) fn set_state(&self, state: DeploymentState) {
-        if let Err(e) = self
-            .store
-            .set_deployment_state(self.deployment, state.as_str())
-        {
+        if let Err(e) = self.store.set_deployment_state(self.deployment, state) {
             self.lost_record(format!("could not record the deployment's state: {e}"));
         }
     }

@@ -153,10 +153,7 @@ impl Engine {
             _ => Side::Main,
         };
         let mut seen: Vec<(usize, Side)> = Vec::new();
-        for c in changes
-            .iter()
-            .filter(|c| ChangeAction::parse(&c.action) == Some(ChangeAction::Start))
-        {
+        for c in changes.iter().filter(|c| c.action == ChangeAction::Start) {
             let Some(i) = self
                 .app()
                 .instances

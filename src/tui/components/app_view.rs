@@ -14,7 +14,7 @@ use ratatui::widgets::{Cell, Paragraph, Row};
 
 use crate::health::ProbeLoc;
 use crate::keys::Action;
-use crate::model::Verdict;
+use crate::model::{Outcome, Verdict};
 use crate::state::{FleetState, ProbeHistory};
 use crate::tui::columns::{Col, fit};
 use crate::tui::load::AppRecords;
@@ -431,7 +431,7 @@ fn record_lines(r: &AppRecords, width: usize, cx: &DrawContext) -> Vec<Line<'sta
             Some(f) => format!("{f} → {}", d.to_version),
             None => format!("→ {}", d.to_version),
         };
-        let outcome = d.outcome.as_deref().unwrap_or(&d.state).replace('_', " ");
+        let outcome = d.outcome.map_or_else(|| d.state.words(), Outcome::words);
         let text = format!(
             "#{} {kind} {change} · {} ago by {}{}",
             d.id,

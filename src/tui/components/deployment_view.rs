@@ -5,7 +5,7 @@
 //! - a summary: the change, strategy, state, who started it and why, how
 //!   long it has run; an armed rollback's countdown and a pause's;
 //! - a gauge per batch or canary step, with its instances and traffic;
-//! - each instance's state (waiting, draining, starting, verifying,
+//! - each instance's state (waiting, starting, verifying,
 //!   healthy, failed, restored) and the gate's failure budget;
 //! - the "why" card when it rolled back or failed: the probe that failed,
 //!   its thresholds, what was measured, the last samples, and the incident
@@ -25,6 +25,7 @@ use crate::clock::clock_time;
 use crate::keys::{Action, Modes};
 use crate::model::event::EventKind;
 use crate::model::evidence::{Evidence, GateOutcome};
+use crate::model::{BatchState, ChangeAction, ChangeState, DeploymentState, Outcome};
 use crate::printable::printable;
 use crate::rollout::plan::Stage;
 use crate::rollout::report::{BatchReport, DeploymentReport, RollbackReport};
@@ -272,24 +273,24 @@ fn title(r: &DeploymentReport, t: &Theme) -> Line<'static> {
 
 /// The words and colour of where a deployment is.
 fn state_span(r: &DeploymentReport, t: &Theme) -> Span<'static> {
-    let (word, style) = match r.outcome.as_deref() {
-        Some("deployed") => ("✔ deployed".to_string(), Style::new().fg(t.healthy)),
-        Some("aborted") => ("↩ aborted".to_string(), Style::new().fg(t.degraded)),
-        Some("rolled_back") => ("↩ rolled back".to_string(), Style::new().fg(t.degraded)),
+    let (word, style) = match r.outcome {
+        Some(Outcome::Deployed) => ("✔ deployed".to_string(), Style::new().fg(t.healthy)),
+        Some(Outcome::Aborted) => ("↩ aborted".to_string(), Style::new().fg(t.degraded)),
+        Some(Outcome::RolledBack) => ("↩ rolled back".to_string(), Style::new().fg(t.degraded)),
         Some(o) => (
-            format!("✖ {}", printable(&o.replace('_', " "))),
+            format!("✖ {}", o.words()),
             Style::new().fg(t.down).add_modifier(Modifier::BOLD),
         ),
-        None if r.state == "rollback_armed" => (
+        None if r.state == DeploymentState::RollbackArmed => (
             "⚠ rollback armed".to_string(),
             Style::new().fg(t.down).add_modifier(Modifier::BOLD),
         ),
-        None if r.state == "rollback_held" => (
+        None if r.state == DeploymentState::RollbackHeld => (
             "⏸ rollback held".to_string(),
             Style::new().fg(t.degraded).add_modifier(Modifier::BOLD),
         ),
         None => (
-            format!("▶ {}", printable(&r.state.replace('_', " "))),
+            format!("▶ {}", r.state.words()),
             Style::new().fg(t.rollout).add_modifier(Modifier::BOLD),
         ),
     };
@@ -311,7 +312,7 @@ fn summary_lines(r: &DeploymentReport, cx: &DrawContext) -> Vec<Line<'static>> {
         Span::styled(
             format!(
                 " · {} · started {} by {} · {took}",
-                printable(&r.strategy),
+                r.strategy,
                 clock_time(r.started_at_ms),
                 printable(&r.actor)
             ),
@@ -343,7 +344,7 @@ fn summary_lines(r: &DeploymentReport, cx: &DrawContext) -> Vec<Line<'static>> {
 /// early, never late). Other stages have no deadline of their own.
 fn gate_deadline(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>> {
     let app = cx.state.fleet().apps.iter().find(|a| a.name == r.app)?;
-    let b = r.batches.iter().find(|b| b.state == "running")?;
+    let b = r.batches.iter().find(|b| b.state == BatchState::Running)?;
     let started = b.started_at_ms?;
     let style = Style::new().fg(cx.theme.rollout);
     let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
@@ -432,7 +433,7 @@ fn countdown(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>> {
         format!("{}s", secs_until(at, cx.now_ms))
     };
     match last.1 {
-        EventKind::RollbackArmed { fires_in_ms } if r.state == "rollback_armed" => {
+        EventKind::RollbackArmed { fires_in_ms } if r.state == DeploymentState::RollbackArmed => {
             let why = r
                 .rollback
                 .as_ref()
@@ -454,10 +455,12 @@ fn countdown(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>> {
                 ),
             ]))
         }
-        EventKind::Paused { ms } if r.state == "running" => Some(Line::from(Span::styled(
-            format!("⏸ pause ends in {}", left(ms)),
-            Style::new().fg(t.rollout),
-        ))),
+        EventKind::Paused { ms } if r.state == DeploymentState::Running => {
+            Some(Line::from(Span::styled(
+                format!("⏸ pause ends in {}", left(ms)),
+                Style::new().fg(t.rollout),
+            )))
+        }
         _ => None,
     }
 }
@@ -475,16 +478,16 @@ fn stage_lines(r: &DeploymentReport, width: u16, cx: &DrawContext) -> Vec<Line<'
                 .filter(|i| instance_state(r, i) == "healthy")
                 .count();
             let total = b.instances.len().max(1);
-            let filled = match b.state.as_str() {
-                "passed" => bar_w,
-                "running" | "verifying" => done * bar_w / total,
+            let filled = match b.state {
+                BatchState::Passed => bar_w,
+                BatchState::Running => done * bar_w / total,
                 _ => 0,
             };
-            let style = match b.state.as_str() {
-                "passed" => Style::new().fg(t.healthy),
-                "failed" | "rolled_back" => Style::new().fg(t.down),
-                "interrupted" => Style::new().fg(t.degraded),
-                "running" | "verifying" => Style::new().fg(t.rollout),
+            let style = match b.state {
+                BatchState::Passed => Style::new().fg(t.healthy),
+                BatchState::Failed | BatchState::RolledBack => Style::new().fg(t.down),
+                BatchState::Interrupted => Style::new().fg(t.degraded),
+                BatchState::Running => Style::new().fg(t.rollout),
                 _ => Style::new().fg(t.dim),
             };
             let traffic = b
@@ -510,11 +513,11 @@ fn stage_lines(r: &DeploymentReport, width: u16, cx: &DrawContext) -> Vec<Line<'
 }
 
 fn stage_word(b: &BatchReport) -> String {
-    printable(&b.state.replace('_', " ")).into_owned()
+    b.state.words()
 }
 
 /// What an instance is going through, from the newest change recorded
-/// for it: waiting, draining, starting, verifying, healthy, failed,
+/// for it: waiting, starting, verifying, healthy, failed,
 /// restoring, restored.
 pub fn instance_state(r: &DeploymentReport, instance: &str) -> &'static str {
     let Some(c) = r.changes.iter().rev().find(|c| c.instance == instance) else {
@@ -538,16 +541,14 @@ pub fn instance_state(r: &DeploymentReport, instance: &str) -> &'static str {
                 _ => false,
             }
     });
-    if failed_gate && c.action != "restore" {
+    if failed_gate && c.action != ChangeAction::Restore {
         return "failed";
     }
-    match (c.action.as_str(), c.state.as_str()) {
-        (_, "failed") => "failed",
-        ("restore", "done") => "restored",
-        ("restore", _) => "restoring",
-        ("drain", "done") | ("stop", "done") => "starting",
-        ("drain", _) => "draining",
-        ("verify", "done") | ("deploy", "done") | ("start", "done") => {
+    match (c.action, c.state) {
+        (_, ChangeState::Failed) => "failed",
+        (ChangeAction::Restore, ChangeState::Done) => "restored",
+        (ChangeAction::Restore, _) => "restoring",
+        (ChangeAction::Start, ChangeState::Done) => {
             if r.events.iter().rev().any(|e| {
                 matches!(e.typed(), Ok(EventKind::GatePassed(GateOutcome::Passed { ref evidence, .. }))
                     if evidence.iter().any(|ev| ev.instance == instance))
@@ -557,7 +558,6 @@ pub fn instance_state(r: &DeploymentReport, instance: &str) -> &'static str {
                 "verifying"
             }
         }
-        ("verify", _) => "verifying",
         _ => "starting",
     }
 }

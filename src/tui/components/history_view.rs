@@ -16,7 +16,7 @@ use ratatui::widgets::{Cell, Paragraph, Row};
 
 use crate::clock::day_time;
 use crate::keys::Action;
-use crate::model::DeploymentKind;
+use crate::model::{DeploymentKind, DeploymentState, Outcome};
 use crate::printable::printable;
 use crate::report::HourBucket;
 use crate::store::Deployment;
@@ -157,17 +157,21 @@ pub fn is_rollback(d: &Deployment) -> bool {
 /// The colour of an outcome or a state, and its symbol (so it reads
 /// without colour too).
 pub fn outcome_style(d: &Deployment, t: &Theme) -> (Style, &'static str) {
-    match d.outcome.as_deref() {
-        Some("deployed") => (Style::new().fg(t.healthy), "✔"),
-        Some("rolled_back" | "aborted") => (Style::new().fg(t.degraded), "↩"),
+    match d.outcome {
+        Some(Outcome::Deployed) => (Style::new().fg(t.healthy), "✔"),
+        Some(Outcome::RolledBack | Outcome::Aborted) => (Style::new().fg(t.degraded), "↩"),
         Some(_) => (Style::new().fg(t.down).add_modifier(Modifier::BOLD), "✖"),
-        None => match d.state.as_str() {
-            "rollback_armed" => (Style::new().fg(t.down).add_modifier(Modifier::BOLD), "⚠"),
-            "rollback_held" => (
+        None => match d.state {
+            DeploymentState::RollbackArmed => {
+                (Style::new().fg(t.down).add_modifier(Modifier::BOLD), "⚠")
+            }
+            DeploymentState::RollbackHeld => (
                 Style::new().fg(t.degraded).add_modifier(Modifier::BOLD),
                 "⏸",
             ),
-            "failing" | "rolling_back" => (Style::new().fg(t.degraded), "↺"),
+            DeploymentState::Failing | DeploymentState::RollingBack => {
+                (Style::new().fg(t.degraded), "↺")
+            }
             _ => (Style::new().fg(t.rollout), "▶"),
         },
     }
@@ -267,7 +271,7 @@ fn row<'a>(d: &Deployment, w: &[u16], cx: &DrawContext) -> Row<'a> {
     let t = cx.theme;
     let cut = |s: &str, i: usize| text::truncate(&printable(s), w[i] as usize);
     let (style, symbol) = outcome_style(d, t);
-    let outcome = d.outcome.as_deref().unwrap_or(&d.state).replace('_', " ");
+    let outcome = d.outcome.map_or_else(|| d.state.words(), Outcome::words);
     let kind = if is_rollback(d) { "rollback" } else { "deploy" };
     let change = match &d.from_version {
         Some(f) => format!("{f} → {}", d.to_version),
@@ -291,7 +295,7 @@ fn row<'a>(d: &Deployment, w: &[u16], cx: &DrawContext) -> Row<'a> {
         }),
         Cell::from(cut(&change, 3)),
         Cell::from(Span::styled(cut(&format!("{symbol} {outcome}"), 4), style)),
-        Cell::from(cut(&d.strategy, 5)),
+        Cell::from(cut(d.strategy.as_str(), 5)),
         Cell::from(Span::styled(day_time(d.started_at_ms), dim)),
         Cell::from(took),
         Cell::from(cut(&d.actor, 8)),

@@ -1,0 +1,280 @@
+//! The per-app deployment lock: taken in an IMMEDIATE transaction (of two
+//! processes trying at once exactly one wins), tied to its deployment,
+//! handed to the worker, heartbeated, released by its holder, broken by
+//! an operator. Who counts as gone is decided in `rollout::lock`.
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+
+use super::queries::{int, text};
+use super::{Store, StoreError, schema};
+use crate::model::now_ms;
+
+/// The lock that lets at most one deployment per app run at a time,
+/// across processes and users.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Lock {
+    /// The app locked.
+    pub app: String,
+    /// The deployment holding it, once created.
+    pub deployment_id: Option<i64>,
+    /// The user who took it.
+    pub owner_user: String,
+    /// The host it was taken on.
+    pub owner_host: String,
+    /// The process holding it (it may be handed to a worker process).
+    pub owner_pid: i64,
+    /// When that process started, in clock ticks after its host's boot
+    /// (`None` when not known: locks recorded before schema 5): with the
+    /// host and pid, it tells the holder from a later process that was
+    /// given the same pid.
+    pub owner_start: Option<i64>,
+    /// Why it was taken.
+    pub reason: String,
+    /// When it was taken.
+    pub acquired_ms: i64,
+    /// When its holder last said it is alive.
+    pub heartbeat_ms: i64,
+}
+
+impl Lock {
+    /// Whether the holder has not sent a heartbeat for more than
+    /// `stale_after_ms` at `now_ms`. A heartbeat in the future (clocks of
+    /// two hosts disagree) is not stale. A stale lock is never broken
+    /// automatically; the console offers [`Store::break_lock`].
+    pub fn is_stale(&self, now_ms: i64, stale_after_ms: i64) -> bool {
+        now_ms.saturating_sub(self.heartbeat_ms) > stale_after_ms
+    }
+}
+
+/// Who takes a lock: recorded so others can see who holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LockOwner {
+    /// User name.
+    pub user: String,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// The process's start time (see [`Lock::owner_start`]), when known.
+    pub start: Option<u64>,
+}
+
+impl LockOwner {
+    /// The start time as stored (an integer column).
+    fn stored_start(&self) -> Option<i64> {
+        self.start.and_then(|s| i64::try_from(s).ok())
+    }
+}
+
+pub(super) const LOCK_COLS: &str = "app, deployment_id, owner_user, owner_host, owner_pid, reason, \
+     acquired_ms, heartbeat_ms, owner_start";
+
+/// [`LOCK_COLS`] for a file older than [`schema::LOCK_START_FROM`]
+/// (opened read-only, not migrated): no start time.
+const LOCK_COLS_BEFORE_START: &str = "app, deployment_id, owner_user, owner_host, owner_pid, reason, \
+     acquired_ms, heartbeat_ms, NULL";
+
+impl Store {
+    /// Takes the deployment lock of `app` if nobody holds it: `Ok(Ok(()))`.
+    /// If someone does, returns their lock as `Ok(Err(lock))` and changes
+    /// nothing — a lock is never stolen, even a stale one (see
+    /// [`Store::break_lock`]). Runs in an IMMEDIATE transaction, so of two
+    /// processes trying at once exactly one wins.
+    pub fn try_lock(
+        &self,
+        app: &str,
+        owner: &LockOwner,
+        reason: &str,
+        deployment_id: Option<i64>,
+    ) -> Result<Result<(), Lock>, StoreError> {
+        let op = "take the deployment lock";
+        let tx = self.immediate(op)?;
+        let existing = tx
+            .prepare_cached(&format!("SELECT {LOCK_COLS} FROM locks WHERE app = ?1"))
+            .map_err(self.sql_err(op))?
+            .query_row(params![app], lock_from_row)
+            .optional()
+            .map_err(self.sql_err(op))?;
+        if let Some(lock) = existing {
+            // Dropping the transaction rolls it back; nothing was written.
+            return Ok(Err(lock));
+        }
+        let now = now_ms();
+        tx.prepare_cached(
+            "INSERT INTO locks (app, deployment_id, owner_user, owner_host, owner_pid, reason, \
+             acquired_ms, heartbeat_ms, owner_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+        )
+        .map_err(self.sql_err(op))?
+        .execute(params![
+            app,
+            deployment_id,
+            owner.user,
+            owner.host,
+            i64::from(owner.pid),
+            reason,
+            now,
+            owner.stored_start()
+        ])
+        .map_err(self.sql_err(op))?;
+        tx.commit().map_err(self.sql_err(op))?;
+        Ok(Ok(()))
+    }
+
+    /// The deployment lock of `app`, if held.
+    pub fn lock(&self, app: &str) -> Result<Option<Lock>, StoreError> {
+        let err = || self.sql_err("read the deployment lock");
+        let cols = if self.schema >= schema::LOCK_START_FROM {
+            LOCK_COLS
+        } else {
+            LOCK_COLS_BEFORE_START
+        };
+        self.conn
+            .prepare_cached(&format!("SELECT {cols} FROM locks WHERE app = ?1"))
+            .map_err(err())?
+            .query_row(params![app], lock_from_row)
+            .optional()
+            .map_err(err())
+    }
+
+    /// Ties the lock of `app` to a deployment (once it has been created).
+    /// Does not check who holds the lock. Fails if `app` is not locked.
+    pub fn set_lock_deployment(&self, app: &str, deployment_id: i64) -> Result<(), StoreError> {
+        let op = "tie the deployment lock to a deployment";
+        let n = self
+            .conn
+            .prepare_cached("UPDATE locks SET deployment_id = ?2 WHERE app = ?1")
+            .map_err(self.sql_err(op))?
+            .execute(params![app, deployment_id])
+            .map_err(self.sql_err(op))?;
+        self.expect_row(
+            n,
+            "tie the deployment lock to a deployment: the app is not locked",
+        )
+    }
+
+    /// Hands the lock of `app` to `owner`'s process (the worker that runs
+    /// the deployment) and counts that as a heartbeat. Does not check who
+    /// holds the lock now; user and host are kept. Fails if `app` is not
+    /// locked.
+    pub fn set_lock_owner(&self, app: &str, owner: &LockOwner) -> Result<(), StoreError> {
+        let op = "hand the deployment lock over";
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE locks SET owner_pid = ?2, owner_start = ?3, heartbeat_ms = ?4 \
+                 WHERE app = ?1",
+            )
+            .map_err(self.sql_err(op))?
+            .execute(params![
+                app,
+                i64::from(owner.pid),
+                owner.stored_start(),
+                now_ms()
+            ])
+            .map_err(self.sql_err(op))?;
+        self.expect_row(n, "hand the deployment lock over: the app is not locked")
+    }
+
+    /// Says that `owner` (its host, pid and start time) still holds the
+    /// lock of `app`. Returns `false` if the lock is gone or held by
+    /// another process (it was broken): the caller must then stop touching
+    /// the app.
+    pub fn heartbeat(&self, app: &str, owner: &LockOwner) -> Result<bool, StoreError> {
+        let op = "refresh the deployment lock";
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE locks SET heartbeat_ms = ?5 WHERE app = ?1 AND owner_host = ?2 \
+                 AND owner_pid = ?3 AND owner_start IS ?4",
+            )
+            .map_err(self.sql_err(op))?
+            .execute(params![
+                app,
+                owner.host,
+                i64::from(owner.pid),
+                owner.stored_start(),
+                now_ms()
+            ])
+            .map_err(self.sql_err(op))?;
+        Ok(n > 0)
+    }
+
+    /// Releases the lock of `app` if `owner` (its host, pid and start
+    /// time) holds it; returns whether it did. A lock held by another
+    /// process is left alone.
+    pub fn unlock(&self, app: &str, owner: &LockOwner) -> Result<bool, StoreError> {
+        let op = "release the deployment lock";
+        let n = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM locks WHERE app = ?1 AND owner_host = ?2 AND owner_pid = ?3 \
+                 AND owner_start IS ?4",
+            )
+            .map_err(self.sql_err(op))?
+            .execute(params![
+                app,
+                owner.host,
+                i64::from(owner.pid),
+                owner.stored_start()
+            ])
+            .map_err(self.sql_err(op))?;
+        Ok(n > 0)
+    }
+
+    /// Deletes the lock of `app`, whoever holds it, and returns what it
+    /// was (`None` if there was none), in one statement. For an operator
+    /// clearing a stale lock; the caller records the event.
+    pub fn break_lock(&self, app: &str) -> Result<Option<Lock>, StoreError> {
+        let err = || self.sql_err("break the deployment lock");
+        self.conn
+            .prepare_cached(&format!(
+                "DELETE FROM locks WHERE app = ?1 RETURNING {LOCK_COLS}"
+            ))
+            .map_err(err())?
+            .query_one(params![app], lock_from_row)
+            .optional()
+            .map_err(err())
+    }
+}
+
+pub(super) fn lock_from_row(row: &Row<'_>) -> rusqlite::Result<Lock> {
+    Ok(Lock {
+        app: text(row.get_ref(0)?),
+        deployment_id: int(row.get_ref(1)?),
+        owner_user: text(row.get_ref(2)?),
+        owner_host: text(row.get_ref(3)?),
+        owner_pid: int(row.get_ref(4)?).unwrap_or(0),
+        reason: text(row.get_ref(5)?),
+        acquired_ms: int(row.get_ref(6)?).unwrap_or(0),
+        heartbeat_ms: int(row.get_ref(7)?).unwrap_or(0),
+        owner_start: int(row.get_ref(8)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staleness() {
+        let lock = Lock {
+            app: "a".into(),
+            deployment_id: None,
+            owner_user: "u".into(),
+            owner_host: "h".into(),
+            owner_pid: 1,
+            reason: String::new(),
+            acquired_ms: 0,
+            heartbeat_ms: 1_000,
+            owner_start: None,
+        };
+        assert!(!lock.is_stale(1_000, 500));
+        assert!(!lock.is_stale(1_500, 500));
+        assert!(lock.is_stale(1_501, 500));
+        // A heartbeat from a clock ahead of ours is fresh.
+        assert!(!lock.is_stale(0, 500));
+        assert!(!lock.is_stale(i64::MIN, 500));
+        assert!(lock.is_stale(i64::MAX, 500));
+    }
+}
