@@ -156,6 +156,19 @@ pub enum Driver {
     Command(command::Command),
 }
 
+/// `$call` on whichever driver `$driver` is, the driver bound to `$d`:
+/// the one place the three are told apart (each arm its own type, so no
+/// boxing and no dynamic dispatch).
+macro_rules! each {
+    ($driver:expr, $d:ident => $call:expr) => {
+        match $driver {
+            Driver::Docker($d) => $call,
+            Driver::Process($d) => $call,
+            Driver::Command($d) => $call,
+        }
+    };
+}
+
 impl Driver {
     /// The driver `app` asks for, or why it has none.
     pub fn for_app(app: &App) -> Result<Driver, DriverError> {
@@ -183,11 +196,7 @@ impl Driver {
 
     /// The values the driver keeps out of what it stores and logs.
     pub fn secrets(&self) -> &Secrets {
-        match self {
-            Driver::Docker(d) => d.secrets(),
-            Driver::Process(d) => d.secrets(),
-            Driver::Command(d) => d.secrets(),
-        }
+        each!(self, d => d.secrets())
     }
 
     /// Whether [`Driver::current`] can tell what runs: false for the
@@ -206,12 +215,7 @@ impl Driver {
         exec: &Executor,
         slot: Slot<'_>,
     ) -> Result<Option<Version>, DriverError> {
-        let result = match self {
-            Driver::Docker(d) => d.current(exec, slot).await,
-            Driver::Process(d) => d.current(exec, slot).await,
-            Driver::Command(d) => d.current(exec, slot).await,
-        };
-        result.map_err(|e| e.masked(self.secrets()))
+        self.masked(each!(self, d => d.current(exec, slot).await))
     }
 
     /// Whether `version`'s artifact (image, release) is present on `slot`'s host.
@@ -221,12 +225,7 @@ impl Driver {
         slot: Slot<'_>,
         version: &Version,
     ) -> Result<bool, DriverError> {
-        let result = match self {
-            Driver::Docker(d) => d.present(exec, slot, version).await,
-            Driver::Process(d) => d.present(exec, slot, version).await,
-            Driver::Command(d) => d.present(exec, slot, version).await,
-        };
-        result.map_err(|e| e.masked(self.secrets()))
+        self.masked(each!(self, d => d.present(exec, slot, version).await))
     }
 
     /// The releases whose artifact is on `slot`'s host, for completion:
@@ -243,7 +242,7 @@ impl Driver {
             Driver::Process(d) => d.available(exec, slot).await,
             Driver::Command(_) => Ok(None),
         };
-        result.map_err(|e| e.masked(self.secrets()))
+        self.masked(result)
     }
 
     /// What runs on `slot` now, `None` when nothing does.
@@ -252,12 +251,7 @@ impl Driver {
         exec: &Executor,
         slot: Slot<'_>,
     ) -> Result<Option<Snapshot>, DriverError> {
-        let result = match self {
-            Driver::Docker(d) => d.snapshot(exec, slot).await,
-            Driver::Process(d) => d.snapshot(exec, slot).await,
-            Driver::Command(d) => d.snapshot(exec, slot).await,
-        };
-        result.map_err(|e| e.masked(self.secrets()))
+        self.masked(each!(self, d => d.snapshot(exec, slot).await))
     }
 
     /// Replaces whatever runs on `slot` with `version` (the old one is
@@ -268,22 +262,12 @@ impl Driver {
         slot: Slot<'_>,
         version: &Version,
     ) -> Result<(), DriverError> {
-        let result = match self {
-            Driver::Docker(d) => d.start(exec, slot, version).await,
-            Driver::Process(d) => d.start(exec, slot, version).await,
-            Driver::Command(d) => d.start(exec, slot, version).await,
-        };
-        result.map_err(|e| e.masked(self.secrets()))
+        self.masked(each!(self, d => d.start(exec, slot, version).await))
     }
 
     /// Stops what runs on `slot` (kept, not removed, where the driver can).
     pub async fn stop(&self, exec: &Executor, slot: Slot<'_>) -> Result<(), DriverError> {
-        let result = match self {
-            Driver::Docker(d) => d.stop(exec, slot).await,
-            Driver::Process(d) => d.stop(exec, slot).await,
-            Driver::Command(d) => d.stop(exec, slot).await,
-        };
-        result.map_err(|e| e.masked(self.secrets()))
+        self.masked(each!(self, d => d.stop(exec, slot).await))
     }
 
     /// Puts `snapshot` back on `slot`, replacing what runs there now.
@@ -293,11 +277,11 @@ impl Driver {
         slot: Slot<'_>,
         snapshot: &Snapshot,
     ) -> Result<(), DriverError> {
-        let result = match self {
-            Driver::Docker(d) => d.restore(exec, slot, snapshot).await,
-            Driver::Process(d) => d.restore(exec, slot, snapshot).await,
-            Driver::Command(d) => d.restore(exec, slot, snapshot).await,
-        };
+        self.masked(each!(self, d => d.restore(exec, slot, snapshot).await))
+    }
+
+    /// `result` with the driver's secrets masked in its error.
+    fn masked<T>(&self, result: Result<T, DriverError>) -> Result<T, DriverError> {
         result.map_err(|e| e.masked(self.secrets()))
     }
 }

@@ -86,34 +86,55 @@ impl Haproxy {
         from: &Routing,
         to: &Routing,
     ) -> Result<(), TrafficError> {
-        let b = &self.spec.backend;
-        check_word("backend", b)?;
+        check_word("backend", &self.spec.backend)?;
         for s in &to.servers {
             check_word("server", &s.haproxy_name())?;
         }
-
         let states = self.states(exec).await?;
-        if let Some(s) = to
+        self.check_known(to, &states)?;
+        self.bring_up(exec, from, to).await?;
+        self.drain(exec, to, &states).await
+    }
+
+    /// Refuses a routing that names a server the backend does not have
+    /// (in `states`), before anything is changed.
+    fn check_known(
+        &self,
+        to: &Routing,
+        states: &HashMap<String, State>,
+    ) -> Result<(), TrafficError> {
+        let b = &self.spec.backend;
+        let Some(s) = to
             .servers
             .iter()
             .find(|s| !states.contains_key(&s.haproxy_name()))
-        {
-            let mut known: Vec<&String> = states.keys().collect();
-            known.sort();
-            let known: Vec<&str> = known.iter().map(|k| k.as_str()).collect();
-            return Err(TrafficError::Failed {
-                what: format!("haproxy server {b}/{}", s.haproxy_name()),
-                detail: format!(
-                    "No such server in backend {b} (it has: {}); name HAProxy's servers \
-                     after the instances: `{}` and `{}-alt`",
-                    known.join(", "),
-                    s.instance,
-                    s.instance
-                ),
-            });
-        }
+        else {
+            return Ok(());
+        };
+        let mut known: Vec<&String> = states.keys().collect();
+        known.sort();
+        let known: Vec<&str> = known.iter().map(|k| k.as_str()).collect();
+        Err(TrafficError::Failed {
+            what: format!("haproxy server {b}/{}", s.haproxy_name()),
+            detail: format!(
+                "No such server in backend {b} (it has: {}); name HAProxy's servers \
+                 after the instances: `{}` and `{}-alt`",
+                known.join(", "),
+                s.instance,
+                s.instance
+            ),
+        })
+    }
 
-        // Up first, the servers that gain the most first.
+    /// Sets address, weight and `ready` on the servers of `to` that get
+    /// traffic, those that gain the most first, then waits until they are up.
+    async fn bring_up(
+        &self,
+        exec: &Executor,
+        from: &Routing,
+        to: &Routing,
+    ) -> Result<(), TrafficError> {
+        let b = &self.spec.backend;
         let mut ups: Vec<&Server> = to.servers.iter().filter(|s| s.weight.is_some()).collect();
         ups.sort_by_key(|s| {
             let old = from
@@ -137,9 +158,19 @@ impl Haproxy {
             self.set(exec, &name, &format!("set server {name} state ready"))
                 .await?;
         }
-        self.wait_up(exec, &ups).await?;
+        self.wait_up(exec, &ups).await
+    }
 
-        // Then drain.
+    /// Drains the servers of `to` without traffic (those in maintenance,
+    /// by `states`, stay there), waits for them to be idle, then puts them
+    /// in maintenance.
+    async fn drain(
+        &self,
+        exec: &Executor,
+        to: &Routing,
+        states: &HashMap<String, State>,
+    ) -> Result<(), TrafficError> {
+        let b = &self.spec.backend;
         let downs: Vec<&Server> = to.servers.iter().filter(|s| s.weight.is_none()).collect();
         for s in &downs {
             let name = format!("{b}/{}", s.haproxy_name());

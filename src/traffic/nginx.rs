@@ -400,13 +400,8 @@ async fn wait_reload(
     conf: Option<&str>,
     draining: bool,
 ) -> Result<(), String> {
-    let masters: Vec<&Proc> = before
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .filter(|p| p.is_master())
-        .collect();
-    let Some(before) = before.as_deref().filter(|_| !masters.is_empty()) else {
+    let before = before.unwrap_or_default();
+    let Some(watched) = Watched::of(&before, conf) else {
         tracing::warn!(
             "nginx: no nginx master process visible on the traffic host; \
              waiting {SETTLE_FALLBACK:?} for the reload instead of checking it"
@@ -414,53 +409,8 @@ async fn wait_reload(
         tokio::time::sleep(SETTLE_FALLBACK).await;
         return Ok(());
     };
-    let named: Vec<u32> = conf
-        .map(|c| {
-            masters
-                .iter()
-                .filter(|m| m.args.split_whitespace().any(|w| w == c))
-                .map(|m| m.pid)
-                .collect()
-        })
-        .unwrap_or_default();
-    let (targets, sure) = if !named.is_empty() {
-        (named, true)
-    } else if masters.len() == 1 {
-        (vec![masters[0].pid], true)
-    } else {
-        (masters.iter().map(|m| m.pid).collect::<Vec<_>>(), false)
-    };
-    let old: HashSet<u32> = before
-        .iter()
-        .filter(|p| p.is_worker() && targets.contains(&p.ppid))
-        .map(|p| p.pid)
-        .collect();
-
-    // Phase 1: the reload took effect.
-    let deadline = Instant::now() + RELOAD_TIMEOUT;
-    let reloaded = loop {
-        if let Some(now) = processes(exec).await {
-            let done: Vec<u32> = targets
-                .iter()
-                .copied()
-                .filter(|m| master_reloaded(&now, *m, &old))
-                .collect();
-            let ok = if sure {
-                done.len() == targets.len()
-            } else {
-                !done.is_empty()
-            };
-            if ok {
-                break Some(done);
-            }
-        }
-        if Instant::now() >= deadline {
-            break None;
-        }
-        tokio::time::sleep(POLL).await;
-    };
-    let Some(reloaded) = reloaded else {
-        if sure {
+    let Some(reloaded) = wait_new_workers(exec, &watched).await else {
+        if watched.sure {
             return Err(format!(
                 "nginx did not start new workers within {RELOAD_TIMEOUT:?} after the reload \
                  command; the master probably refused the new config (see nginx's error log)"
@@ -472,29 +422,113 @@ async fn wait_reload(
         );
         return Ok(());
     };
-    if !draining {
-        return Ok(());
+    if draining {
+        wait_old_workers_gone(exec, &before, &reloaded).await;
     }
+    Ok(())
+}
 
-    // Phase 2: the old workers finished their requests and exited.
-    let old: HashSet<u32> = before
+/// The masters a reload is watched on.
+#[derive(Debug, PartialEq, Eq)]
+struct Watched {
+    /// Their pids.
+    masters: Vec<u32>,
+    /// Whether these are surely the config's masters, so each must reload;
+    /// otherwise one reloading will do.
+    sure: bool,
+    /// The workers they had before the reload.
+    old: HashSet<u32>,
+}
+
+impl Watched {
+    /// From nginx's processes `before` the reload: the masters whose
+    /// command line names `conf`, else the only master, else every master
+    /// (not sure). `None` when no master is seen.
+    fn of(before: &[Proc], conf: Option<&str>) -> Option<Watched> {
+        let masters: Vec<&Proc> = before.iter().filter(|p| p.is_master()).collect();
+        if masters.is_empty() {
+            return None;
+        }
+        let named: Vec<u32> = conf
+            .map(|c| {
+                masters
+                    .iter()
+                    .filter(|m| m.args.split_whitespace().any(|w| w == c))
+                    .map(|m| m.pid)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (targets, sure) = if !named.is_empty() {
+            (named, true)
+        } else if masters.len() == 1 {
+            (vec![masters[0].pid], true)
+        } else {
+            (masters.iter().map(|m| m.pid).collect::<Vec<_>>(), false)
+        };
+        let old = workers_of(before, &targets);
+        Some(Watched {
+            masters: targets,
+            sure,
+            old,
+        })
+    }
+}
+
+/// The pids of the workers of `masters` in `procs`.
+fn workers_of(procs: &[Proc], masters: &[u32]) -> HashSet<u32> {
+    procs
         .iter()
-        .filter(|p| p.is_worker() && reloaded.contains(&p.ppid))
+        .filter(|p| p.is_worker() && masters.contains(&p.ppid))
         .map(|p| p.pid)
-        .collect();
+        .collect()
+}
+
+/// Phase 1: waits up to [`RELOAD_TIMEOUT`] until the watched masters
+/// reloaded (each, or when not sure, any); the masters that did, or `None`.
+async fn wait_new_workers(exec: &Executor, watched: &Watched) -> Option<Vec<u32>> {
+    let deadline = Instant::now() + RELOAD_TIMEOUT;
+    loop {
+        if let Some(now) = processes(exec).await {
+            let done: Vec<u32> = watched
+                .masters
+                .iter()
+                .copied()
+                .filter(|m| master_reloaded(&now, *m, &watched.old))
+                .collect();
+            let ok = if watched.sure {
+                done.len() == watched.masters.len()
+            } else {
+                !done.is_empty()
+            };
+            if ok {
+                return Some(done);
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Phase 2: waits up to [`DRAIN_TIMEOUT`] until the workers the
+/// `reloaded` masters had `before` finished their requests and exited;
+/// after that, warns and goes on.
+async fn wait_old_workers_gone(exec: &Executor, before: &[Proc], reloaded: &[u32]) {
+    let old = workers_of(before, reloaded);
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     loop {
         if let Some(now) = processes(exec).await
             && !now.iter().any(|p| old.contains(&p.pid) && p.is_worker())
         {
-            return Ok(());
+            return;
         }
         if Instant::now() >= deadline {
             tracing::warn!(
                 "nginx: old worker processes still finish requests after {DRAIN_TIMEOUT:?}; \
                  going on (drained servers may still have connections)"
             );
-            return Ok(());
+            return;
         }
         tokio::time::sleep(POLL).await;
     }
@@ -570,6 +604,23 @@ mod tests {
         assert!(master_reloaded(&ps, 10, &old));
         let old: HashSet<u32> = [11].into_iter().collect();
         assert!(!master_reloaded(&ps, 10, &old));
+    }
+
+    #[test]
+    fn the_reload_is_watched_on_the_configs_master() {
+        let ps = parse_ps(
+            "10 1 nginx: master process nginx -c /a.conf\n11 10 nginx: worker process\n\
+             20 1 nginx: master process nginx -c /b.conf\n21 20 nginx: worker process\n",
+        );
+        let w = Watched::of(&ps, Some("/b.conf")).unwrap();
+        assert_eq!((w.masters, w.sure), (vec![20], true));
+        assert_eq!(w.old, [21].into_iter().collect());
+        let w = Watched::of(&ps, Some("/c.conf")).unwrap();
+        assert_eq!((w.masters, w.sure), (vec![10, 20], false));
+        assert_eq!(w.old, [11, 21].into_iter().collect());
+        let w = Watched::of(&ps[..2], None).unwrap();
+        assert_eq!((w.masters, w.sure), (vec![10], true));
+        assert_eq!(Watched::of(&ps[1..2], None), None);
     }
 
     #[test]
