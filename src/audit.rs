@@ -264,14 +264,7 @@ async fn received(signal: Option<&mut Signal>) {
 /// open. Asked between polls, so a follower that has nothing new to print
 /// still ends.
 fn stdout_closed() -> bool {
-    let mut fd = libc::pollfd {
-        fd: libc::STDOUT_FILENO,
-        events: 0,
-        revents: 0,
-    };
-    // SAFETY: one valid, initialised pollfd and its count; no timeout.
-    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
-    ready > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
+    crate::host::stdout_hung_up()
 }
 
 /// Writes events to standard output, a line each, flushed per line.

@@ -395,10 +395,8 @@ fn watch_signals(teardown: Arc<Teardown>) {
         };
         teardown.interrupted.store(true, Ordering::Relaxed);
         if sig != libc::SIGINT {
-            // SAFETY: a signal to this very process, which handles it.
-            unsafe {
-                libc::kill(libc::getpid(), libc::SIGINT);
-            }
+            // To this very process, which handles it.
+            crate::host::signal_self(libc::SIGINT);
         }
         tokio::time::sleep(SIGNAL_GRACE).await;
         let t = teardown.clone();
@@ -485,14 +483,7 @@ fn write_releases(dir: &Path, exe: &Path) -> std::io::Result<()> {
 /// `block_on`), which lasts as long as the demo.
 fn own_group_ended_with_demo(cmd: &mut Command) {
     cmd.process_group(0);
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl is async-signal-safe; nothing else runs in pre_exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
+    crate::host::signalled_when_parent_ends(cmd, libc::SIGTERM);
 }
 
 /// Waits until 127.0.0.1:`port` accepts, `end` passes or the demo is
@@ -515,7 +506,7 @@ async fn install_v1(demo: &DemoFleet) -> Result<(), UserError> {
         .map_err(|e| UserError::new(Code::Demo, format!("the demo config is invalid: {e}")))?;
     let fleet = Arc::new(fleet);
     let execs = Executors::new(&fleet.hosts);
-    let v1 = Version::parse("v1").expect("valid");
+    let v1 = Version::parse("v1").map_err(|e| UserError::new(Code::Demo, e.to_string()))?;
     // The mark that makes the flaky instance's first process flap.
     let marks = demo.dir.join(FLAP_MARKS);
     std::fs::create_dir_all(&marks)
@@ -536,14 +527,17 @@ async fn install_v1(demo: &DemoFleet) -> Result<(), UserError> {
     let starts = drivers.iter().flat_map(|(app, driver)| {
         let (fleet, execs, v1) = (&fleet, &execs, &v1);
         app.instances.iter().map(move |inst| async move {
-            let host = fleet.host(&inst.host).expect("validated");
+            let host = fleet.host_of(inst);
             let slot = Slot {
                 app,
                 instance: inst,
                 host,
                 side: Side::Main,
             };
-            let exec = execs.get(&inst.host).expect("one executor per host");
+            let Some(exec) = execs.get(&inst.host) else {
+                let e = format!("cannot start {}: no executor for its host", inst.name);
+                return Err(UserError::new(Code::Demo, e));
+            };
             driver
                 .start(exec, slot, v1)
                 .await

@@ -166,8 +166,8 @@ pub async fn serve(opts: ServerOptions) -> std::io::Result<()> {
                 let _ = std::fs::write(h, b"beat\n");
             }
             if let Some(p) = watch.opts.parent {
-                // SAFETY: kill with signal 0 only checks that the pid exists.
-                if unsafe { libc::kill(p as i32, 0) } != 0 {
+                // Signal 0 only asks whether the parent still exists.
+                if crate::host::signal(p as i32, 0).is_err() {
                     std::process::exit(0);
                 }
             }

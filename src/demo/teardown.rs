@@ -39,6 +39,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::host;
+
 /// How long instances and workers have after SIGTERM.
 pub const GRACE: Duration = Duration::from_secs(3);
 
@@ -219,15 +221,13 @@ impl Teardown {
             }
         }
         for sig in [libc::SIGTERM, libc::SIGKILL] {
+            // Process groups the demo started.
             for &pid in &leaders {
-                // SAFETY: signals to process groups the demo started.
-                unsafe {
-                    libc::kill(-pid, sig);
-                }
+                let _ = host::signal_group(pid, sig);
             }
             let end = Instant::now() + GRACE;
-            // SAFETY: signal 0 only asks whether the group exists.
-            while leaders.iter().any(|p| unsafe { libc::kill(-*p, 0) } == 0) && Instant::now() < end
+            // Signal 0 only asks whether the group exists.
+            while leaders.iter().any(|p| host::signal_group(*p, 0).is_ok()) && Instant::now() < end
             {
                 std::thread::sleep(POLL);
             }
@@ -342,22 +342,20 @@ fn stop(procs: &[Proc], grace: Duration) {
 }
 
 fn signal(p: &Proc, sig: i32) {
-    // SAFETY: `p` names the demo's folder and has the start time it had
-    // when it was found; a group is signalled only when `p` leads it.
-    unsafe {
-        if p.pgid == p.pid {
-            libc::kill(-p.pid, sig);
-        }
-        libc::kill(p.pid, sig);
+    // `p` names the demo's folder and has the start time it had when it
+    // was found; a group is signalled only when `p` leads it.
+    if p.pgid == p.pid {
+        let _ = host::signal_group(p.pid, sig);
     }
+    let _ = host::signal(p.pid, sig);
 }
 
 /// Whether a process of group `pgid` other than a zombie is left.
 fn group_runs(pgid: i32) -> bool {
     match processes() {
         Some(all) => all.iter().any(|p| p.pgid == pgid),
-        // SAFETY: signal 0 only asks whether the group exists.
-        None => unsafe { libc::kill(-pgid, 0) == 0 },
+        // Signal 0 only asks whether the group exists.
+        None => host::signal_group(pgid, 0).is_ok(),
     }
 }
 
@@ -381,21 +379,14 @@ fn stop_nginx(mut child: Child) {
         let _ = child.wait();
         return;
     };
-    // SAFETY: signals to the nginx this demo started and has not reaped,
-    // so its pid is still its own.
-    unsafe {
-        libc::kill(pid, libc::SIGQUIT);
-    }
+    // Signals to the nginx this demo started and has not reaped, so its
+    // pid is still its own.
+    let _ = host::signal(pid, libc::SIGQUIT);
     if !exited(&mut child, NGINX_QUIT) {
-        // SAFETY: as above.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
+        let _ = host::signal(pid, libc::SIGTERM);
         if !exited(&mut child, Duration::from_secs(1)) {
-            // SAFETY: the group nginx leads.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-            }
+            // The group nginx leads.
+            let _ = host::signal_group(pid, libc::SIGKILL);
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -403,10 +394,8 @@ fn stop_nginx(mut child: Child) {
     // A worker whose master is gone keeps its port: none may stay.
     let end = Instant::now() + Duration::from_secs(1);
     while group_runs(pid) {
-        // SAFETY: the group nginx led; its members are its workers.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
+        // The group nginx led; its members are its workers.
+        let _ = host::signal_group(pid, libc::SIGKILL);
         if Instant::now() > end {
             tracing::warn!("nginx's process group {pid} survives SIGKILL");
             break;

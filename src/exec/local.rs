@@ -135,13 +135,8 @@ fn kill_group(pid: Option<u32>) {
     let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
         return;
     };
-    // Never signal group 0 (our own) or -1 (everything).
-    if pid > 1 {
-        // SAFETY: kill(2) has no memory-safety preconditions.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-    }
+    // Never group 0 (our own) or -1 (everything): signal_group refuses.
+    let _ = crate::host::signal_group(pid, libc::SIGKILL);
 }
 
 /// A byte buffer that keeps at most [`MAX_OUTPUT`] bytes and remembers

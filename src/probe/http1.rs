@@ -87,11 +87,21 @@ pub enum Failure {
     ConnectTimeout,
     /// The connection was reset or closed before the head was complete
     /// (`what` says how); `answered` tells whether any byte came back.
-    Closed { what: String, answered: bool },
+    Closed {
+        /// How it ended, in words.
+        what: String,
+        /// Whether any byte came back.
+        answered: bool,
+    },
     /// What came back is not an HTTP/1 response head.
     NotHttp(String),
     /// The head arrived (with `status`) but the body broke off.
-    Body { status: u16, what: String },
+    Body {
+        /// The status of the head that arrived.
+        status: u16,
+        /// How the body broke off, in words.
+        what: String,
+    },
 }
 
 /// The idle connections of every (host, port) probed.

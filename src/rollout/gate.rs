@@ -350,13 +350,14 @@ impl Seen {
         let failed = !ok && counts;
         {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            let seen = match slots.iter().position(|(s, _)| *s == slot) {
-                Some(k) => &mut slots[k].1,
+            let k = match slots.iter().position(|(s, _)| *s == slot) {
+                Some(k) => k,
                 None => {
                     slots.push((slot, SlotSeen::default()));
-                    &mut slots.last_mut().expect("just pushed").1
+                    slots.len() - 1
                 }
             };
+            let seen = &mut slots[k].1;
             seen.passed = ok;
             seen.failed |= failed;
             seen.rounds += 1;

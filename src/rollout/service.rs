@@ -455,7 +455,7 @@ async fn rollback_checks(
     let slot = |i: usize| Slot {
         app,
         instance: &app.instances[i],
-        host: fleet.host(&app.instances[i].host).expect("validated host"),
+        host: fleet.host_of(&app.instances[i]),
         side: live[i],
     };
     let mut current = Vec::new();

@@ -112,7 +112,6 @@ pub fn spawn(
     mode: Mode,
     log: &Path,
 ) -> Result<u32, UserError> {
-    use std::os::unix::process::CommandExt;
     if let Some(dir) = log.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -143,14 +142,9 @@ pub fn spawn(
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);
-    // SAFETY: setsid is async-signal-safe; it detaches the worker from the
-    // terminal's session so a hang-up does not reach it.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    // Detached from the terminal's session, so a hang-up does not reach
+    // it.
+    crate::host::in_own_session(&mut cmd);
     let child = cmd
         .spawn()
         .map_err(|e| UserError::new(Code::Exec, format!("cannot start the rollout worker: {e}")))?;

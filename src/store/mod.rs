@@ -418,15 +418,7 @@ fn check_file(path: &Path) -> Result<(), StoreError> {
 /// the effective ids: permissions, a read-only file system), without
 /// opening it (see [`check_file`]).
 fn check_writable(path: &Path) -> std::io::Result<()> {
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: `c` is a valid NUL-terminated path; faccessat only reads it.
-    let rc = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    crate::host::may_write(path)
 }
 
 /// Creates a new history database at `path`, which was missing: builds it

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::App;
+use super::{App, Instance};
 use crate::config::Receiver;
 use crate::error::{Code, UserError};
 pub use crate::keys::KeyRemap;
@@ -37,6 +37,18 @@ impl Fleet {
     /// The host named `name`.
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// The host `instance` runs on. Validation refuses an instance whose
+    /// host the file does not define, and a `Fleet` is only built by it,
+    /// so every instance of a `Fleet` has its host.
+    #[allow(
+        clippy::expect_used,
+        reason = "validation guarantees every instance's host exists"
+    )]
+    pub fn host_of(&self, instance: &Instance) -> &Host {
+        self.host(&instance.host)
+            .expect("validation guarantees every instance's host exists")
     }
 
     /// The app named `name`.

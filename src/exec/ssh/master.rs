@@ -120,8 +120,7 @@ fn control_dir() -> std::io::Result<PathBuf> {
         Err(e) => return Err(e),
     }
     let meta = std::fs::symlink_metadata(&dir)?;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    let uid = crate::host::euid();
     if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
         return Err(std::io::Error::other(format!(
             "{} is not a private folder of ours",

@@ -248,8 +248,7 @@ mod tests {
         // the wrapper lead; here it is ours), so killing the group kills it.
         let out = run_wrapped("ps -o pgid= -p $$", &end);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        // SAFETY: getpgrp has no preconditions and cannot fail.
-        let own = unsafe { libc::getpgrp() };
+        let own = crate::host::own_group();
         assert_eq!(
             stdout.trim_end_matches(end.as_str()).trim(),
             own.to_string()

@@ -226,10 +226,7 @@ impl Engine {
     fn slot(&self, instance: usize, side: Side) -> Slot<'_> {
         let app = &self.fleet.apps[self.app];
         let inst = &app.instances[instance];
-        let host = self
-            .fleet
-            .host(&inst.host)
-            .expect("config validation guarantees every instance's host exists");
+        let host = self.fleet.host_of(inst);
         Slot {
             app,
             instance: inst,

@@ -262,9 +262,7 @@ impl Engine {
                     let slot = Slot {
                         app,
                         instance: inst,
-                        host: fleet
-                            .host(&inst.host)
-                            .expect("config validation guarantees every instance's host exists"),
+                        host: fleet.host_of(inst),
                         side,
                     };
                     let label = slot.label();
