@@ -136,6 +136,14 @@
 //! [`state`], and `tui::keymap` re-exports `Action`, `REDRAW` and
 //! `SUSPEND` from [`keys`].
 //!
+//! # Sizes
+//!
+//! A file holds one concept and a function one step: not counting test
+//! modules, at most 8 files of `src/` are over 600 lines and at most 15
+//! functions over 80 (the test `files_and_functions_stay_small` below
+//! holds the house to it and names them; `cargo test --lib
+//! files_and_functions -- --nocapture` lists them).
+//!
 //! # Rules the design keeps
 //!
 //! 1. Pure core, effects at the edge: plans, routing, verdicts, conditions
@@ -625,6 +633,95 @@ mod tests {
             "uses that do not point down the layers (see LAYERS in src/lib.rs):\n{}",
             wrong.join("\n")
         );
+    }
+
+    /// The lines of `text` before its test module.
+    fn without_test_module(text: &str) -> Vec<&str> {
+        let lines: Vec<&str> = text.lines().collect();
+        let end = (0..lines.len())
+            .find(|&i| {
+                lines[i] == "#[cfg(test)]"
+                    && lines.get(i + 1).is_some_and(|l| l.starts_with("mod tests"))
+            })
+            .unwrap_or(lines.len());
+        lines[..end].to_vec()
+    }
+
+    /// Each function of `lines` with its name and length in lines: from
+    /// its `fn` line to the `}` at the same indentation.
+    fn functions<'a>(lines: &[&'a str]) -> Vec<(&'a str, usize, usize)> {
+        let mut found = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let code = line.trim_start();
+            let indent = &line[..line.len() - code.len()];
+            let mut rest = code;
+            for word in [
+                "pub(crate) ",
+                "pub(super) ",
+                "pub ",
+                "const ",
+                "async ",
+                "unsafe ",
+            ] {
+                rest = rest.strip_prefix(word).unwrap_or(rest);
+            }
+            let Some(after) = rest.strip_prefix("fn ") else {
+                continue;
+            };
+            if line.trim_end().ends_with(';') {
+                continue;
+            }
+            let name = after
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .next()
+                .unwrap_or("");
+            let close = format!("{indent}}}");
+            if let Some(end) = (i + 1..lines.len()).find(|&j| lines[j].trim_end() == close) {
+                found.push((name, i + 1, end - i + 1));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn files_and_functions_stay_small() {
+        let src = src();
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let (mut big_files, mut long_functions) = (Vec::new(), Vec::new());
+        for path in files {
+            let rel = path.strip_prefix(&src).unwrap().display().to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lines = without_test_module(&text);
+            if lines.len() > 600 {
+                big_files.push(format!("src/{rel}: {} lines", lines.len()));
+            }
+            for (name, line, length) in functions(&lines) {
+                if length > 80 {
+                    long_functions.push(format!("src/{rel}:{line}: {name}, {length} lines"));
+                }
+            }
+        }
+        println!("files over 600 lines:\n{}", big_files.join("\n"));
+        println!("functions over 80 lines:\n{}", long_functions.join("\n"));
+        assert!(
+            big_files.len() <= 8,
+            "more than 8 files over 600 lines (see \"# Sizes\" in src/lib.rs):\n{}",
+            big_files.join("\n")
+        );
+        assert!(
+            long_functions.len() <= 15,
+            "more than 15 functions over 80 lines (see \"# Sizes\" in src/lib.rs):\n{}",
+            long_functions.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_reader_counts_files_and_functions() {
+        let text = "fn a() {\n    x();\n}\n\nimpl T {\n    pub(crate) async fn b(&self) {\n        if y {\n        }\n    }\n    fn c();\n}\n#[cfg(test)]\nmod tests {\n    fn d() {\n    }\n}\n";
+        let lines = without_test_module(text);
+        assert_eq!(lines.len(), 11);
+        assert_eq!(functions(&lines), [("a", 1, 3), ("b", 6, 4)]);
     }
 
     #[test]
