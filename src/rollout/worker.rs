@@ -40,7 +40,7 @@ use crate::model::event::EventKind;
 use crate::model::{DeploymentKind, DeploymentState, Outcome, Trigger};
 use crate::notify::Notifier;
 use crate::probe::Prober;
-use crate::store::{LockOwner, Store};
+use crate::store::{Deployment, LockOwner, Store};
 
 /// What a deployment row's `plan` column holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -158,49 +158,8 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
         return Err(cannot_log(db, deployment, mode, &e));
     }
     let store = Store::open(db).map_err(UserError::from)?;
-    let row = store
-        .deployment(deployment)
-        .map_err(UserError::from)?
-        .ok_or_else(|| UserError::new(Code::Usage, format!("no deployment {deployment}")))?;
-    let stored: StoredPlan = serde_json::from_value(row.plan.clone()).map_err(|e| {
-        UserError::new(
-            Code::Store,
-            format!("deployment {deployment} has an unreadable plan: {e}"),
-        )
-    })?;
-    let fleet: Arc<Fleet> = Arc::new(
-        config::load(&stored.config).map_err(|e| UserError::new(Code::Config, e.to_string()))?,
-    );
-    let app_idx = fleet
-        .apps
-        .iter()
-        .position(|a| a.name == row.app)
-        .ok_or_else(|| {
-            UserError::new(
-                Code::Config,
-                format!("app {} is no longer in the config", row.app),
-            )
-        })?;
+    let (row, stored, fleet, app_idx) = read_deployment(&store, deployment)?;
     let app_name = row.app.clone();
-    // The plan names instances by position: refuse a config that changed
-    // under it rather than act on the wrong instance.
-    let instances = fleet.apps[app_idx].instances.len();
-    let fits = stored.live.len() == instances
-        && stored
-            .plan
-            .stages
-            .iter()
-            .all(|s| s.instances(instances).iter().all(|i| *i < instances));
-    if !fits {
-        return Err(UserError::new(
-            Code::Config,
-            format!(
-                "the instances of {app_name} in {} changed since deployment {deployment} was planned",
-                stored.config.display()
-            ),
-        )
-        .hint("put the config back as it was to recover this rollout"));
-    }
     let me = lock::me();
     store
         .set_lock_owner(&app_name, &me)
@@ -271,22 +230,9 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
         f = work => f,
     };
     stop.store(true, Ordering::Relaxed);
-    let finished = match finished {
-        Ok(f) => f,
-        Err(e) => {
-            prober.executors().close().await;
-            if let Err(u) = store_unlock(db, &app_name, &me) {
-                tracing::error!("{u}");
-            }
-            if let Some(n) = notifier {
-                n.finish(NOTIFY_FINISH).await;
-            }
-            return Err(e);
-        }
-    };
     prober.executors().close().await;
     // The engine released the lock when it finished; this only matters if
-    // it could not (a store error), and is a no-op otherwise.
+    // it could not (a store error) or it failed, and is a no-op otherwise.
     if let Err(e) = store_unlock(db, &app_name, &me) {
         tracing::error!("{e}");
     }
@@ -294,7 +240,60 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
     if let Some(n) = notifier {
         n.finish(NOTIFY_FINISH).await;
     }
-    Ok(finished)
+    finished
+}
+
+/// Deployment `deployment` as its worker needs it: its row, its stored
+/// plan, the fleet of the config it was planned with, and its app's
+/// index there. A config whose instances changed under the plan is
+/// refused rather than act on the wrong instance.
+fn read_deployment(
+    store: &Store,
+    deployment: i64,
+) -> Result<(Deployment, StoredPlan, Arc<Fleet>, usize), UserError> {
+    let row = store
+        .deployment(deployment)
+        .map_err(UserError::from)?
+        .ok_or_else(|| UserError::new(Code::Usage, format!("no deployment {deployment}")))?;
+    let stored: StoredPlan = serde_json::from_value(row.plan.clone()).map_err(|e| {
+        UserError::new(
+            Code::Store,
+            format!("deployment {deployment} has an unreadable plan: {e}"),
+        )
+    })?;
+    let fleet: Arc<Fleet> = Arc::new(
+        config::load(&stored.config).map_err(|e| UserError::new(Code::Config, e.to_string()))?,
+    );
+    let app_idx = fleet
+        .apps
+        .iter()
+        .position(|a| a.name == row.app)
+        .ok_or_else(|| {
+            UserError::new(
+                Code::Config,
+                format!("app {} is no longer in the config", row.app),
+            )
+        })?;
+    // The plan names instances by position.
+    let instances = fleet.apps[app_idx].instances.len();
+    let fits = stored.live.len() == instances
+        && stored
+            .plan
+            .stages
+            .iter()
+            .all(|s| s.instances(instances).iter().all(|i| *i < instances));
+    if !fits {
+        return Err(UserError::new(
+            Code::Config,
+            format!(
+                "the instances of {} in {} changed since deployment {deployment} was planned",
+                row.app,
+                stored.config.display()
+            ),
+        )
+        .hint("put the config back as it was to recover this rollout"));
+    }
+    Ok((row, stored, fleet, app_idx))
 }
 
 /// Writes the worker's first line to its log (its standard error).
