@@ -142,7 +142,7 @@ fn the_agents_metrics_follow_a_live_rollout_from_start_to_its_count() {
     let Some(env) = Env::new("agent_metrics_rollout", "nginx", "") else {
         return;
     };
-    let port = common::sshd::free_port();
+    let port = common::free_port();
     let cfg = std::fs::read_to_string(env.config()).unwrap();
     std::fs::write(
         env.config(),

@@ -7,18 +7,12 @@
 
 use crate::common;
 use crate::common::demo as demo_footprint;
+use demo_footprint::one_demo;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::tmux::{Session, demo_dir, quit_and_check_stopped, session};
-
-static ONE_DEMO: Mutex<()> = Mutex::new(());
-
-fn one_demo() -> MutexGuard<'static, ()> {
-    ONE_DEMO.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The deployments of the demo's history, newest first.
 fn deployments(dir: &Path) -> Vec<rollguard::store::Deployment> {

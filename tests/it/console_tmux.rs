@@ -8,20 +8,12 @@
 
 use crate::common;
 use crate::common::demo as demo_footprint;
+use demo_footprint::one_demo;
 
 use common::tmux::{SPARK, demo_dir, quit_and_check_stopped, session};
 
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-
-/// A demo picks free ports and binds them a moment later: two demos at once
-/// could pick the same port. Each test holds this while its demo runs.
-static ONE_DEMO: Mutex<()> = Mutex::new(());
-
-fn one_demo() -> MutexGuard<'static, ()> {
-    ONE_DEMO.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 #[test]
 fn demo_in_tmux_shows_sparklines_help_and_quits() {

@@ -7,24 +7,16 @@
 
 use crate::common;
 use crate::common::demo as demo_footprint;
+use demo_footprint::one_demo;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::TempDir;
 use demo_footprint::{Footprint, Sampler};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rollguard");
-
-/// A demo picks free ports and binds them a moment later: two demos at once
-/// could pick the same port. Each test holds this while its demo runs.
-static ONE_DEMO: Mutex<()> = Mutex::new(());
-
-fn one_demo() -> MutexGuard<'static, ()> {
-    ONE_DEMO.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// A headless demo in a private temporary folder.
 struct Demo {

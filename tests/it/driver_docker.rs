@@ -6,10 +6,13 @@
 use crate::common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::docker::{available, build_image_with_files, docker, docker_quiet, docker_try};
+use common::docker::{
+    available, build_image_with_files, docker, docker_quiet, docker_try, image_lock,
+};
+use common::free_port;
 use rollguard::config::{App, DockerSpec, DriverKind, Host, Instance};
 use rollguard::driver::docker::Docker;
 use rollguard::driver::{DriverError, Side, Slot, Snapshot};
@@ -29,23 +32,6 @@ LABEL img={default} test={test}
 CMD ["/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
 "#
     )
-}
-
-/// Serializes image builds and removals within this test binary: the
-/// legacy builder reuses cached layers, and removing one test's image can
-/// delete the cached parent another test's build is standing on.
-fn image_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Everything one test needs; removes what it made on drop.
@@ -107,7 +93,6 @@ impl Fixture {
 
     /// Builds `{repo}:{version}` with `IMAGE_DEFAULT={default}`.
     fn build(&self, version: &str, default: &str) -> Option<()> {
-        let _one_at_a_time = image_lock();
         build_image_with_files(
             &self.test,
             &format!("{}:{version}", self.repo),
@@ -479,7 +464,10 @@ async fn restore_onto_a_rebuilt_image_takes_that_images_defaults() {
     docker(&["rm", &v1_id]);
     // The old build of v1 is gone; v1 is rebuilt with other defaults.
     let old_image = snap.data["image_id"].as_str().unwrap().to_string();
-    docker(&["rmi", &format!("{}:v1", f.repo)]);
+    {
+        let _one_at_a_time = image_lock();
+        docker(&["rmi", &format!("{}:v1", f.repo)]);
+    }
     assert!(docker_try(&["image", "inspect", &old_image]).is_none());
     f.build("v1", "rebuilt").unwrap();
 

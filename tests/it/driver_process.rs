@@ -21,7 +21,8 @@ use rollguard::driver::{DriverError, Side, Slot};
 use rollguard::exec::Executor;
 use rollguard::model::Version;
 
-use common::sshd::{Sshd, alive, free_port};
+use common::free_port;
+use common::sshd::{Sshd, alive};
 use common::{TempDir, program};
 
 fn v(s: &str) -> Version {

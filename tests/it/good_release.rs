@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::TempDir;
-use common::lb::free_port;
+use common::free_port;
 use common::rollout::{Env, releases, version_at};
 use rollguard::monitor::Monitor;
 use rollguard::store::{Release, Store};

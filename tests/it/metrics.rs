@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use common::TempDir;
 use common::agent::Agent;
+use common::free_port;
 use common::prometheus::{Prometheus, request};
-use common::sshd::free_port;
 use rollguard::store::Store;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rollguard");

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::TempDir;
-use common::sshd::free_port;
+use common::free_port;
 use rollguard::config::{self, Fleet};
 use rollguard::model::evidence::Evidence;
 use rollguard::model::incident::IncidentCause;

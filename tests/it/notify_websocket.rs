@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::TempDir;
 use common::agent::Agent;
-use common::sshd::free_port;
+use common::free_port;
 use futures_util::StreamExt;
 use rollguard::config;
 use rollguard::model::evidence::Evidence;

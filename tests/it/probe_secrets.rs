@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use common::TempDir;
 use common::agent::Agent;
-use common::lb::{free_port, nginx_serving};
+use common::free_port;
+use common::lb::nginx_serving;
 use common::rollout::{releases, wait_for};
 
 /// The secret, long and unlike anything else in the files.

@@ -12,7 +12,9 @@
 
 use crate::common;
 
-use common::docker::{available, build_image_with_files, docker, docker_quiet, docker_try};
+use common::docker::{
+    available, build_image_with_files, docker, docker_quiet, docker_try, image_lock,
+};
 use common::rollout::Env;
 
 /// Instances in the fleet.
@@ -144,6 +146,7 @@ impl Fleet {
                 docker_quiet(&["rm", "-f", id]);
             }
         }
+        let _one_at_a_time = image_lock();
         let format = "{{.Repository}}:{{.Tag}}";
         if let Some(tags) = docker_try(&["images", "--format", format, &self.repo]) {
             for tag in tags.lines().filter(|t| !t.ends_with(":<none>")) {

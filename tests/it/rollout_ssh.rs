@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::TempDir;
-use common::lb::free_port;
+use common::free_port;
 use common::rollout::{BIN, releases, version_at};
 use common::sshd::Sshd;
 

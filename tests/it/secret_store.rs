@@ -8,7 +8,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 
 use common::TempDir;
-use common::lb::free_port;
+use common::free_port;
 use common::rollout::{releases, version_at};
 
 /// The secret, long and unlike anything else in the files.

@@ -13,7 +13,8 @@ use rollguard::exec::shell::quote;
 use rollguard::exec::ssh::SshHost;
 use rollguard::exec::{ExecError, MAX_OUTPUT};
 
-use common::sshd::{Sshd, alive, free_port};
+use common::free_port;
+use common::sshd::{Sshd, alive};
 
 const T: Duration = Duration::from_secs(20);
 

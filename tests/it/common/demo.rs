@@ -10,8 +10,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// A demo picks free ports and binds them a moment later: two demos at once
+/// could pick the same port. Every test that runs a demo (headless, or in
+/// tmux) holds this while its demo runs.
+pub fn one_demo() -> MutexGuard<'static, ()> {
+    static ONE_DEMO: Mutex<()> = Mutex::new(());
+    ONE_DEMO.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// One process as `/proc/PID/stat` and `cmdline` show it.
 #[derive(Clone, Debug)]

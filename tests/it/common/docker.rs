@@ -4,6 +4,16 @@
 use std::path::Path;
 use std::process::Command;
 
+/// Holds image builds and removals to one at a time in the whole test
+/// binary: the legacy builder reuses cached layers, and removing one test's
+/// image can delete the cached parent another test's build is standing on.
+/// [`build_image`] and [`build_image_with_files`] take it themselves; a
+/// test removing images holds it while it does.
+pub fn image_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Whether `docker info` answers (honours `DOCKER_HOST`).
 pub fn available(test: &str) -> bool {
     if super::find_program("docker").is_none() {
@@ -46,6 +56,7 @@ pub fn build_image(test: &str, tag: &str, dockerfile: &str) -> Option<()> {
     let dir = super::TempDir::new("image");
     std::fs::copy(busybox, dir.join("busybox")).unwrap();
     std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    let _one_at_a_time = image_lock();
     let out = Command::new("docker")
         .args(["build", "-q", "-t", tag])
         .arg(&dir.0)
@@ -82,6 +93,7 @@ pub fn build_image_with_files(
         }
         std::fs::write(p, contents).unwrap();
     }
+    let _one_at_a_time = image_lock();
     let out = Command::new("docker")
         .args(["build", "-q", "-t", tag])
         .arg(&dir.0)

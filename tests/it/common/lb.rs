@@ -3,7 +3,6 @@
 //! temp folder (stopped on drop), and a client loop that counts failures.
 #![allow(dead_code)]
 
-use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -18,33 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::common::{TempDir, program};
-
-/// A port that was free a moment ago, below the kernel's ephemeral range
-/// (32768 and up) so that outgoing client connections cannot take it before
-/// the load balancer binds it.
-pub fn free_port() -> u16 {
-    use std::sync::atomic::AtomicU32;
-    static N: AtomicU32 = AtomicU32::new(0);
-    let seed = std::process::id().wrapping_mul(7919).wrapping_add(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos(),
-    );
-    for _ in 0..200 {
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let port = 20000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12000) as u16;
-        if StdListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::common::{TempDir, free_port, program};
 
 /// A tiny HTTP/1.1 server on 127.0.0.1 answering `200 NAME` (keep-alive
 /// aware). `/slow` answers after one second. After [`Backend::stop`] it
@@ -225,8 +198,11 @@ pub fn fleet(traffic: TrafficConfig) -> (Fleet, Executors) {
     (fleet, execs)
 }
 
-/// A foreground load balancer process, stopped (SIGTERM, then SIGKILL) on
-/// drop.
+/// A foreground load balancer process, leading its own process group
+/// (nginx's workers are in it too), stopped on drop: SIGTERM to it, then
+/// SIGKILL to the whole group, and drop returns only once no process of the
+/// group is left. A worker whose master was killed before it (or that was
+/// slow to follow its master out) is not left behind as an orphan.
 pub struct Proc {
     /// Its folder: config, logs, sockets.
     pub dir: TempDir,
@@ -259,9 +235,11 @@ impl Proc {
         log: PathBuf,
         also: Option<PathBuf>,
     ) -> Result<Proc, String> {
+        use std::os::unix::process::CommandExt;
         let out = std::fs::File::create(dir.join("stdout.log")).unwrap();
         let err = out.try_clone().unwrap();
         let child = cmd
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -323,22 +301,61 @@ fn attempts<T>(mut start: impl FnMut() -> Result<T, String>) -> T {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: plain kill(2) of our own child.
-            unsafe {
-                libc::kill(c.id() as i32, libc::SIGTERM);
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        let group = c.id() as i32;
+        // SAFETY: plain kill(2) of our own child, which leads its group.
+        unsafe {
+            libc::kill(group, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Whatever of the group is still there (a worker, or the master
+        // that did not stop in time) goes now.
+        // SAFETY: the group our child leads; no other process joins it.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
+        let _ = c.wait();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while group_alive(group) {
+            if Instant::now() > deadline {
+                // Not a second panic while a failed test unwinds.
+                assert!(
+                    std::thread::panicking(),
+                    "process group {group} still has a live process 10 s after SIGKILL"
+                );
+                return;
             }
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Whether a live (not zombie) process is in process group `pgid`.
+fn group_alive(pgid: i32) -> bool {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    rd.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // After the command name (which may hold spaces): state ppid pgrp …
+        let mut rest = stat
+            .rsplit_once(')')
+            .map_or("", |(_, r)| r)
+            .split_whitespace();
+        let state = rest.next();
+        let pgrp = rest.nth(1).and_then(|s| s.parse::<i32>().ok());
+        pgrp == Some(pgid) && !matches!(state, Some("Z" | "X"))
+    })
 }
 
 /// A real nginx proxying `127.0.0.1:PORT` to `upstream app { include

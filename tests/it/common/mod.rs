@@ -8,12 +8,15 @@ pub mod agent;
 pub mod demo;
 pub mod docker;
 pub mod lb;
+pub mod port;
 pub mod prometheus;
 pub mod rollout;
 pub mod sshd;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};
+
+pub use port::free_port;
 
 /// Whether missing real components must fail tests.
 pub fn require_real() -> bool {

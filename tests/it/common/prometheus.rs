@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{TempDir, program, sshd::free_port};
+use super::{TempDir, free_port, program};
 
 /// An exporter whose `/metrics` text the test sets.
 pub struct Exporter {

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::TempDir;
-use super::lb::{Haproxy, Nginx, free_port, get};
+use super::free_port;
+use super::lb::{Haproxy, Nginx, get};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_rollguard");

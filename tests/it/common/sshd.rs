@@ -4,14 +4,14 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rollguard::config::{HostKeyCheck, Ssh};
 
-use crate::common::{TempDir, program};
+use crate::common::{TempDir, free_port, program};
 
 /// A running sshd.
 pub struct Sshd {
@@ -218,12 +218,6 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// (pid, ppid) of every process.
