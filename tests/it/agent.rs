@@ -7,6 +7,7 @@
 //! to a webhook receiver: its opening and its end.
 
 use crate::common;
+use common::wait_for;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -170,14 +171,6 @@ fn results_since(db: &Path, at_ms: i64) -> i64 {
             |r| r.get(0),
         )
         .unwrap()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn now_ms() -> i64 {

@@ -13,7 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::agent::Agent;
-use common::rollout::{Env, wait_for};
+use common::rollout::Env;
+use common::wait_for;
 use rusqlite::{Connection, OpenFlags};
 
 /// How many events of `kind` the history holds.

@@ -4,6 +4,7 @@
 //! locally and over a real sshd on 127.0.0.1.
 
 use crate::common;
+use common::wait_for;
 
 use std::cell::RefCell;
 use std::fs;
@@ -85,18 +86,6 @@ fn wait_http(port: u16, want: Option<&str>) {
             "port {port}: wanted {want:?}, got {got:?}"
         );
         std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Waits until `f` holds.
-fn wait_for(what: &str, f: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -509,7 +498,7 @@ async fn a_pidfile_naming_an_unrelated_process_is_not_killed() {
     unsafe {
         libc::kill(-pid, libc::SIGKILL);
     }
-    wait_for("v1 gone", || !group_alive(pid));
+    wait_for("v1 gone", Duration::from_secs(10), || !group_alive(pid));
     // ...and its pid now belongs to someone else: an unrelated process
     // group leader whose pid is written over the old one.
     let other = Killed(

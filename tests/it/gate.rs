@@ -3,6 +3,8 @@
 //! a deploy gate, never a watch of instances already through their gate),
 //! and ones that fail some requests (the failure budget, `max_failures`).
 
+use crate::common;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -87,7 +89,7 @@ name = "web-1"
 port = {port}
 "#
     );
-    parse(Path::new("gate.toml"), &text, &|_| None).expect("valid config")
+    common::parse_fleet(Path::new("gate.toml"), &text, &|_| None)
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 //! would) or as `rollguard agent` processes killed with `kill -9`.
 
 use crate::common;
+use common::{wait_async, wait_for};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,7 +14,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::TempDir;
 use rollguard::config::{self, Fleet};
@@ -151,23 +152,6 @@ fn always_ok(_: &str, _: usize) -> Reply {
     Reply::Status(200)
 }
 
-/// Waits until `ok`, failing with `what` after `timeout`.
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-async fn wait_async(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// A config of app `web` (one instance probed over TCP at `probe_port`)
 /// with `receivers` appended; written to `dir/fleet.toml`.
 fn config_text(probe_port: u16, receivers: &str) -> String {
@@ -193,11 +177,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn fleet(dir: &TempDir, receivers: &str) -> (Arc<Fleet>, PathBuf) {
-    let path = dir.0.join("fleet.toml");
-    let text = config_text(1, receivers);
-    std::fs::write(&path, &text).unwrap();
-    let fleet = config::parse(&path, &text, &env).unwrap_or_else(|e| panic!("{e}"));
-    (Arc::new(fleet), dir.0.join("history.db"))
+    common::fleet_in(dir, &config_text(1, receivers), &env)
 }
 
 fn failing() -> Evidence {

@@ -5,17 +5,18 @@
 //! message it takes to a folder, decoded, for the test to read.
 
 use crate::common;
+use common::{wait_async, wait_for};
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::TempDir;
 use common::free_port;
-use rollguard::config::{self, Fleet};
+use rollguard::config::Fleet;
 use rollguard::model::evidence::Evidence;
 use rollguard::model::incident::IncidentCause;
 use rollguard::notify::Notifier;
@@ -110,22 +111,6 @@ impl Drop for Smtp {
     }
 }
 
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-async fn wait_async(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// App `web` (one instance probed over TCP at `probe_port`) and `receivers`.
 fn config_text(probe_port: u16, receivers: &str) -> String {
     format!(
@@ -137,11 +122,7 @@ fn config_text(probe_port: u16, receivers: &str) -> String {
 }
 
 fn fleet(dir: &TempDir, receivers: &str) -> (Arc<Fleet>, PathBuf) {
-    let path = dir.0.join("fleet.toml");
-    let text = config_text(1, receivers);
-    std::fs::write(&path, &text).unwrap();
-    let fleet = config::parse(&path, &text, &env).unwrap_or_else(|e| panic!("{e}"));
-    (Arc::new(fleet), dir.0.join("history.db"))
+    common::fleet_in(dir, &config_text(1, receivers), &env)
 }
 
 /// An email receiver `name` of the server on `port`, with `extra` keys.

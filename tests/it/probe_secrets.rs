@@ -16,7 +16,8 @@ use common::TempDir;
 use common::agent::Agent;
 use common::free_port;
 use common::lb::nginx_serving;
-use common::rollout::{releases, wait_for};
+use common::rollout::releases;
+use common::wait_for;
 
 /// The secret, long and unlike anything else in the files.
 const SECRET: &str = "tok-9d3e71b2-probe-secret-55aa";

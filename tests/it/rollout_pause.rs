@@ -6,7 +6,8 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::rollout::{Env, version_at, wait_for};
+use common::rollout::{Env, version_at};
+use common::wait_for;
 use rollguard::error::Code;
 use rollguard::model::Verb;
 use rollguard::rollout::service;

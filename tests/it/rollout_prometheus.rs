@@ -12,7 +12,8 @@ use crate::common;
 use std::time::Duration;
 
 use common::prometheus::{Exporter, Prometheus};
-use common::rollout::{Env, version_at, wait_for};
+use common::rollout::{Env, version_at};
+use common::wait_for;
 
 /// The exporter's text: `app_error_ratio` per port.
 fn ratios(ports: &[(u16, f64)]) -> String {

@@ -10,7 +10,8 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::rollout::{Env, wait_for};
+use common::rollout::Env;
+use common::wait_for;
 
 fn outcome(env: &Env) -> String {
     let (_, out, _) = env.rollguard(&["history", "web", "--limit", "1", "--json"]);

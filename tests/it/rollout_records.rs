@@ -9,7 +9,8 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::rollout::{Env, kill9, version_at, wait_for, worker_pid};
+use common::rollout::{Env, kill9, version_at, worker_pid};
+use common::wait_for;
 
 /// Deploys v2 detached and kills its worker once web-1 serves v2.
 fn interrupted_v2(env: &Env) {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::rollout::{Env, kill9, load, version_at, wait_for, worker_pid};
+use common::rollout::{Env, kill9, load, version_at, worker_pid};
+use common::wait_for;
 
 fn event_count(env: &Env) -> i64 {
     let conn = rusqlite::Connection::open(env.dir.join("history.db")).unwrap();

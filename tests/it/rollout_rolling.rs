@@ -322,7 +322,8 @@ async fn a_rolling_rollback_never_serves_from_an_instance_seen_failing() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use common::rollout::{load, version_at, wait_for};
+    use common::rollout::{load, version_at};
+    use common::wait_for;
 
     let Some(env) = Env::new("rollback_stand_in", "nginx", "") else {
         return;

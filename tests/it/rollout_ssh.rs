@@ -148,12 +148,7 @@ conditions = ['[BODY].status == "healthy"']
 
     /// Runs `rollguard ARGS`: (exit code, stdout, stderr).
     fn rollguard(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.command(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        common::rollguard(&self.dir.join("rollguard.toml"), &self.db(), args, &[])
     }
 
     /// `rollguard deploy web VERSION --yes --json`, checked for exit code

@@ -107,7 +107,7 @@ async fn surge(test: &str, lb: &str) {
 fn a_failing_instance_makes_its_release_hand_traffic_back_until_it_answers() {
     use std::time::Duration;
 
-    use common::rollout::wait_for;
+    use common::wait_for;
 
     let Some(env) = Env::new("surge_suspect", "nginx", "surge = true") else {
         return;

@@ -313,42 +313,16 @@ async fn haproxy_switch_under_load_loses_no_request() {
     ) else {
         return;
     };
-    let three = |wa, wb, wc| {
-        routing(vec![
-            server("a", Side::Main, a.port, wa),
-            server("b", Side::Main, b.port, wb),
-            server("c", Side::Main, c.port, wc),
-        ])
-    };
-    let on_a = three(Some(100), None, None);
-    s.apply(&Routing::default(), &on_a).await.unwrap();
-
-    // Keep-alive clients: HAProxy does not restart, connections stay.
-    let load = lb::load(s.url.clone(), 4, false, Duration::from_secs(20));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let on_b = three(None, Some(100), None);
-    s.apply(&on_a, &on_b).await.unwrap();
-    a.stop();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let on_c = three(None, None, Some(100));
-    s.apply(&on_b, &on_c).await.unwrap();
-    b.stop();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let t = load.finish().await;
-    assert!(
-        t.failed.is_empty(),
-        "{} failed of {}: {:?}\n{}",
-        t.failed.len(),
-        t.total() + t.failed.len(),
-        &t.failed[..t.failed.len().min(5)],
-        s.haproxy.proc.log()
-    );
-    assert!(
-        t.from("A") > 0 && t.from("B") > 0 && t.from("C") > 0,
-        "{t:?}"
-    );
-    assert_eq!((a.late(), b.late()), (0, 0));
-    eprintln!("haproxy switch under load: {t:?}");
+    lb::switch_under_load(
+        "haproxy",
+        [&a, &b, &c],
+        async |from, to| s.apply(from, to).await.unwrap(),
+        &s.url,
+        // Keep-alive clients: HAProxy does not restart, connections stay.
+        false,
+        || s.haproxy.proc.log(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -592,3 +592,69 @@ pub fn load(url: String, workers: usize, fresh: bool, at_most: Duration) -> Load
     });
     Load { stop, task }
 }
+
+/// The switch under load that nginx and HAProxy must both pass: three
+/// backends `A`, `B`, `C` (as started by [`Backend::start`]), traffic first
+/// all on A; `workers` clients sending requests without pause to `url`
+/// (fresh connections each time, or keep-alive ones); then, rolling-like,
+/// all to B and A stopped as the engine would, and blue-green-like, all to
+/// C and B stopped. No request fails, each backend answered some, and none
+/// got a request after it stopped. `log` is the balancer's log for the
+/// failure message.
+pub async fn switch_under_load(
+    what: &str,
+    backends: [&Backend; 3],
+    apply: impl AsyncFn(&Routing, &Routing),
+    url: &str,
+    fresh: bool,
+    log: impl Fn() -> String,
+) {
+    let [a, b, c] = backends;
+    let three = |wa, wb, wc| {
+        routing(vec![
+            server("a", Side::Main, a.port, wa),
+            server("b", Side::Main, b.port, wb),
+            server("c", Side::Main, c.port, wc),
+        ])
+    };
+    let on_a = three(Some(100), None, None);
+    apply(&Routing::default(), &on_a).await;
+
+    let load = load(url.to_string(), 4, fresh, Duration::from_secs(30));
+    // Each step starts once the backend in front answers under load.
+    let answering = async |backend: &Backend| {
+        let from = backend.hits();
+        crate::common::wait_async(
+            &format!("{what}: {} answering under load", backend.name),
+            Duration::from_secs(10),
+            || backend.hits() >= from + 20,
+        )
+        .await;
+    };
+    answering(a).await;
+    // Rolling-like: A → B, then stop A as the engine would.
+    let on_b = three(None, Some(100), None);
+    apply(&on_a, &on_b).await;
+    a.stop();
+    answering(b).await;
+    // Blue-green-like: B → C.
+    let on_c = three(None, None, Some(100));
+    apply(&on_b, &on_c).await;
+    b.stop();
+    answering(c).await;
+    let t = load.finish().await;
+    assert!(
+        t.failed.is_empty(),
+        "{what}: {} failed of {}: {:?}\n{}",
+        t.failed.len(),
+        t.total() + t.failed.len(),
+        &t.failed[..t.failed.len().min(5)],
+        log()
+    );
+    assert!(
+        t.from("A") > 0 && t.from("B") > 0 && t.from("C") > 0,
+        "{what}: {t:?}"
+    );
+    assert_eq!((a.late(), b.late()), (0, 0), "{what}");
+    eprintln!("{what} switch under load: {t:?}");
+}

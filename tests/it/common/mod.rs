@@ -15,8 +15,11 @@ pub mod sshd;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub use port::free_port;
+use rollguard::config::Fleet;
 
 /// Whether missing real components must fail tests.
 pub fn require_real() -> bool {
@@ -56,6 +59,47 @@ pub fn rollguard(
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A fleet from config `text` as if read from `path` (nothing is written);
+/// `env` answers `${NAME}`. An invalid config fails the test with its
+/// errors.
+pub fn parse_fleet(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Fleet {
+    rollguard::config::parse(path, text, env).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Writes config `text` to `DIR/fleet.toml` and reads the fleet from it
+/// (see [`parse_fleet`]): the fleet, and `DIR/history.db` for its store.
+pub fn fleet_in(
+    dir: &TempDir,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (Arc<Fleet>, PathBuf) {
+    let path = dir.join("fleet.toml");
+    std::fs::write(&path, text).unwrap();
+    (
+        Arc::new(parse_fleet(&path, text, env)),
+        dir.join("history.db"),
+    )
+}
+
+/// Waits up to `timeout` for `ok`, checking every 50 ms; fails the test
+/// after that, naming `what`.
+pub fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`wait_for`] in async code: sleeps on tokio's timer between checks.
+pub async fn wait_async(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Finds an executable on PATH or in the sbin folders.

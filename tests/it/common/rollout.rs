@@ -365,15 +365,6 @@ pub fn worker_pid(env: &Env) -> i32 {
     .unwrap_or(0)
 }
 
-/// Waits up to `limit` for `pred`, failing the test after that.
-pub fn wait_for(what: &str, limit: Duration, mut pred: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !pred() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Sends SIGKILL to `pid` (a worker the test started).
 pub fn kill9(pid: i32) {
     assert!(pid > 0);
