@@ -43,7 +43,8 @@ timeout = "10s"
 name = "slow"
 type = "command"
 command = "echo $$ > {pidfile}; exec sleep 30"
-timeout = "1s"
+# Long enough for the remote shell to start on a busy machine.
+timeout = "3s"
 "#,
         port = sshd.port,
         key = sshd.user_key.display(),

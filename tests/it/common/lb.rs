@@ -20,7 +20,8 @@ use tokio::task::JoinHandle;
 use crate::common::{TempDir, free_port, program};
 
 /// A tiny HTTP/1.1 server on 127.0.0.1 answering `200 NAME` (keep-alive
-/// aware). `/slow` answers after one second. After [`Backend::stop`] it
+/// aware). `/slow` answers after three seconds
+/// (far more than a drain timeout in the tests, even on a busy machine). After [`Backend::stop`] it
 /// accepts no connection, and any request still arriving on an open one is
 /// answered `503 late` and counted in `late`.
 pub struct Backend {
@@ -144,7 +145,7 @@ async fn serve(mut conn: TcpStream, name: &str, c: &Counters) -> std::io::Result
             ("503 Service Unavailable", "late".to_string())
         } else {
             if head.starts_with("get /slow") {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_secs(3)).await;
             }
             c.hits.fetch_add(1, Ordering::SeqCst);
             ("200 OK", name.to_string())
