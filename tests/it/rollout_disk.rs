@@ -11,13 +11,13 @@
 use crate::common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::TempDir;
-use common::rollout::{BIN, Env};
+use common::rollout::Env;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 const TEST: &str = "full_disk_mid_rollout";
@@ -142,50 +142,15 @@ fn is_worker(pid: i32) -> bool {
         })
 }
 
-/// Runs `rollguard --config .. --db DB ARGS` for at most `limit`: (exit
-/// code, stdout, stderr), or `None` (the command killed) after that.
+/// `rollguard --config .. --db DB ARGS` for at most `limit` (see
+/// [`common::rollguard_within`]).
 fn rollguard(
     env: &Env,
     db: &Path,
     args: &[&str],
     limit: Duration,
 ) -> Option<(i32, String, String)> {
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(env.config())
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pipe = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_string(&mut s);
-            }
-            s
-        })
-    };
-    let out = pipe(child.stdout.take().map(|r| Box::new(r) as _));
-    let err = pipe(child.stderr.take().map(|r| Box::new(r) as _));
-    let end = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (out, err) = (out.join().unwrap(), err.join().unwrap());
-    status.map(|s| (s.code().unwrap_or(-1), out, err))
+    common::rollguard_within(&env.config(), db, args, limit)
 }
 
 /// The history, read-only.

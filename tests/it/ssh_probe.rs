@@ -99,14 +99,19 @@ fn command_probes_run_remotely() {
     assert_eq!(remote["code"], 0);
     assert!(remote["error_kind"].is_null());
     let exit = by("exit");
-    assert_eq!(exit["ok"], false);
-    assert_eq!(exit["code"], 4);
-    assert_eq!(exit["error_kind"], "exit_code");
+    assert_eq!(exit["ok"], false, "{exit}");
+    assert_eq!(exit["code"], 4, "{exit}\nsshd log: {}", sshd.log());
+    assert_eq!(exit["error_kind"], "exit_code", "{exit}");
     let slow = by("slow");
-    assert_eq!(slow["error_kind"], "timeout", "{slow}");
+    assert_eq!(
+        slow["error_kind"],
+        "timeout",
+        "{slow}\nsshd log: {}",
+        sshd.log()
+    );
     // The remote sleep was killed, not left behind.
     let pid: i32 = std::fs::read_to_string(sshd.dir.join("slow.pid"))
-        .unwrap()
+        .unwrap_or_else(|e| panic!("slow.pid: {e}; {slow}\nsshd log: {}", sshd.log()))
         .trim()
         .parse()
         .unwrap();

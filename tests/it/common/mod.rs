@@ -102,6 +102,55 @@ pub async fn wait_async(what: &str, timeout: Duration, mut ok: impl FnMut() -> b
     }
 }
 
+/// Runs `rollguard --config CONFIG --db DB ARGS` (no input) for at most
+/// `limit`: (exit code, stdout, stderr), or `None` after that (the command
+/// is killed then).
+pub fn rollguard_within(
+    config: &Path,
+    db: &Path,
+    args: &[&str],
+    limit: Duration,
+) -> Option<(i32, String, String)> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .arg("--config")
+        .arg(config)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipe = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out = pipe(child.stdout.take().map(|r| Box::new(r) as _));
+    let err = pipe(child.stderr.take().map(|r| Box::new(r) as _));
+    let end = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    status.map(|s| (s.code().unwrap_or(-1), out, err))
+}
+
 /// Finds an executable on PATH or in the sbin folders.
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();

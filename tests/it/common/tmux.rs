@@ -14,7 +14,10 @@ use crate::common::program;
 /// The prompt of the shell in the pane.
 pub const PROMPT: &str = "RGPROMPT$ ";
 
-/// A tmux session, killed on drop.
+/// A tmux session on a tmux server of its own (`tmux -L NAME`, NAME being
+/// the session's name too), killed on drop. Not one shared server: the
+/// server exits with its last session, and a test starting a session just
+/// then on the shared one would get "server exited unexpectedly".
 pub struct Session(pub String);
 
 impl Session {
@@ -25,7 +28,7 @@ impl Session {
         let name = format!("rg-{test}-{}", std::process::id());
         let s = Session(name.clone());
         let out = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name])
+            .args(["-L", &name, "new-session", "-d", "-s", &name])
             .args(["-x", &width.to_string(), "-y", &height.to_string()])
             .args(["env", &format!("PS1={PROMPT}"), "sh", "-i"])
             .output()
@@ -43,7 +46,11 @@ impl Session {
 
     /// Runs `tmux ARGS`; its standard output.
     pub fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").args(args).output().expect("run tmux");
+        let out = Command::new("tmux")
+            .args(["-L", &self.0])
+            .args(args)
+            .output()
+            .expect("run tmux");
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
@@ -124,7 +131,7 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
+            .args(["-L", &self.0, "kill-server"])
             .output();
     }
 }
