@@ -16,7 +16,7 @@ fn config(sshd: &Sshd) -> String {
 [[host]]
 name = "remote"
 address = "127.0.0.1"
-ssh = {{ port = {port}, identity = "{key}", known_hosts = "{kh}", connect_timeout = "5s" }}
+ssh = {{ port = {port}, identity = "{key}", known_hosts = "{kh}", connect_timeout = "20s" }}
 
 [[app]]
 name = "api"
@@ -43,8 +43,9 @@ timeout = "10s"
 name = "slow"
 type = "command"
 command = "echo $$ > {pidfile}; exec sleep 30"
-# Long enough for the remote shell to start on a busy machine.
-timeout = "3s"
+# A probe's timeout counts from before the connection: long enough for the
+# connection and the remote shell to start on a busy machine.
+timeout = "8s"
 "#,
         port = sshd.port,
         key = sshd.user_key.display(),
