@@ -141,8 +141,24 @@ async fn cancelled_run_kills_the_remote_command() {
         "echo $$ > {}; exec sleep 30",
         quote(&pidfile.to_string_lossy())
     );
-    let r = tokio::time::timeout(Duration::from_secs(1), h.run(&script, T)).await;
-    assert!(r.is_err(), "the outer timeout dropped the run");
+    // Dropped once the remote command runs (not after a fixed second, which
+    // a busy machine may spend starting the session).
+    let started = async {
+        while !std::fs::read_to_string(&pidfile).is_ok_and(|t| t.ends_with('\n')) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let r = tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::select! {
+            r = h.run(&script, T) => Some(r),
+            () = started => None,
+        }
+    })
+    .await;
+    assert!(
+        matches!(r, Ok(None)),
+        "the run was dropped while its command ran: {r:?}"
+    );
     let pid: i32 = std::fs::read_to_string(&pidfile)
         .unwrap()
         .trim()
