@@ -242,14 +242,13 @@ fn quitting_the_demo_stops_a_detached_rollout_and_removes_its_folder() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let worker = demo_footprint::processes()
-        .into_iter()
-        .find(|p| p.args.iter().any(|a| a == "worker"))
-        .filter(|p| {
-            p.args
+    // This demo's worker: other rollouts' workers may run beside it.
+    let worker = demo_footprint::processes().into_iter().find(|p| {
+        p.args.iter().any(|a| a == "worker")
+            && p.args
                 .iter()
                 .any(|a| a.contains(&*demo.dir.to_string_lossy()))
-        });
+    });
     assert!(worker.is_some(), "the rollout's worker runs");
     demo.signal(libc::SIGINT, true);
     let (_, print) = demo.wait_exit(Duration::from_secs(30));
