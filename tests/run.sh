@@ -8,7 +8,8 @@
 # answers, and stops it again at the end. It exports ROLLGUARD_REQUIRE_REAL=1
 # so that a test whose real component is missing fails instead of skipping.
 #
-# Usage: tests/run.sh [extra arguments for cargo test]
+# Usage: tests/run.sh [extra arguments for cargo test, before its --]
+# (ROLLGUARD_TEST_THREADS: how many integration tests run at once, 6)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -90,5 +91,36 @@ say "cargo fmt --check"
 cargo fmt --check
 say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
-say "cargo test"
-cargo test "$@"
+# The integration tests are one binary (tests/it). Most of them wait on real
+# processes rather than compute, so they run side by side, more at once
+# than there are cores. Those that run `rollguard demo` (the demo picks its
+# ports itself: two at once could pick the same one) wait for each other;
+# they run in a lane of their own, beside the rest, so that the ones
+# waiting do not hold the other lane's threads.
+threads=${ROLLGUARD_TEST_THREADS:-6}
+demo_lane=(console_flows:: console_tmux:: demo::)
+skip_demo_lane=()
+for m in "${demo_lane[@]}"; do skip_demo_lane+=(--skip "$m"); done
+
+say "cargo test (building)"
+cargo test --no-run "$@"
+say "cargo test --lib --bins"
+cargo test --lib --bins "$@"
+say "cargo test --doc"
+cargo test --doc "$@"
+
+lane_log=$(mktemp /tmp/rollguard-demo-lane.XXXXXX)
+say "cargo test --test it: the demo lane (one at a time, log in $lane_log) beside the rest ($threads threads)"
+cargo test --test it "$@" -- --test-threads=1 "${demo_lane[@]}" >"$lane_log" 2>&1 &
+lane_pid=$!
+rest=0
+cargo test --test it "$@" -- --test-threads="$threads" "${skip_demo_lane[@]}" || rest=$?
+lane=0
+wait "$lane_pid" || lane=$?
+say "the demo lane"
+cat "$lane_log"
+rm -f "$lane_log"
+if [ "$rest" -ne 0 ] || [ "$lane" -ne 0 ]; then
+  echo "tests/run.sh: integration tests failed (rest: exit $rest, demo lane: exit $lane)" >&2
+  exit 1
+fi
