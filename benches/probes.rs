@@ -15,6 +15,14 @@
 //! ```text
 //! cargo bench --bench probes -- [--instances 2000] [--interval 1s] [--duration 60s] [--metrics]
 //! ```
+// A benchmark that cannot set up stops with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unsafe_code
+)]
 
 mod common;
 

@@ -9,6 +9,14 @@
 //! ```text
 //! cargo bench --bench reader -- [--endpoints 10000] [--duration 30s]
 //! ```
+// A benchmark that cannot set up stops with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unsafe_code
+)]
 
 mod common;
 
@@ -23,7 +31,8 @@ use std::time::{Duration, Instant};
 
 use rollguard::config::{self, Fleet};
 use rollguard::model::{ProbeKey, ProbeResult, now_ms};
-use rollguard::monitor::{HolderKind, Monitor, Role};
+use rollguard::monitor::{HolderKind, Monitor};
+use rollguard::state::Role;
 use rollguard::store::{LeaseHolder, LeaseTake, Store};
 
 /// 100 instances per app, one HTTP probe each, on ports nothing serves

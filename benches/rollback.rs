@@ -50,6 +50,14 @@
 //!             surge_docker_bad_after_3s,rolling_docker_bad_after_3s_1s_probes,\
 //!             surge_docker_bad_after_3s_1s_probes]
 //! ```
+// A benchmark that cannot set up stops with its reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unsafe_code
+)]
 
 mod common;
 

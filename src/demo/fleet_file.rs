@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::DemoFleet;
-use crate::exec::shell;
+use crate::shell;
 
 /// The demo's config; `alt_ports` are the canary app's, when it has one.
 pub(super) fn config_text(demo: &DemoFleet, ports: &[u16], alt_ports: &[u16]) -> String {
@@ -15,7 +15,7 @@ pub(super) fn config_text(demo: &DemoFleet, ports: &[u16], alt_ports: &[u16]) ->
          [console]\nrefresh = \"1s\"\nretention = \"1d\"\n",
     );
     // Every topic goes to the demo's Slack stand-in.
-    let topics: Vec<String> = crate::notify::topic::Topic::ALL
+    let topics: Vec<String> = crate::model::topic::Topic::ALL
         .iter()
         .map(|t| format!("\"{}\"", t.as_str()))
         .collect();

@@ -47,8 +47,9 @@ use teardown::Teardown;
 use crate::config;
 use crate::driver::{Driver, Side, Slot};
 use crate::error::{Code, UserError};
-use crate::exec::{Executors, shell};
+use crate::exec::Executors;
 use crate::model::Version;
+use crate::shell;
 
 /// The running demo fleet.
 pub struct DemoFleet {

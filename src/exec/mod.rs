@@ -10,8 +10,6 @@ pub mod ssh;
 
 /// Shell templates with quoting, at their old place (a leaf of their own:
 /// [`crate::shell`]).
-pub use crate::shell;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -35,7 +35,7 @@ use crate::state::FleetState;
 use crate::store::Store;
 use crate::store::writer::{ResultWriter, WriterStats};
 
-pub use crate::state::Role;
+use crate::state::Role;
 pub use lease::HolderKind;
 
 /// Counters of what the monitor has seen.

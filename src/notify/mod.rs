@@ -41,7 +41,5 @@ pub mod signature;
 pub mod smtp;
 pub mod stream;
 
-pub use crate::model::topic;
-
 pub use sender::Notifier;
 pub use stream::Stream;

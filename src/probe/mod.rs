@@ -20,8 +20,6 @@ pub mod tcp;
 
 /// The condition language, at its old place (it is a leaf of its own:
 /// [`crate::condition`]).
-pub use crate::condition;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -8,11 +8,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::model::AppStatus;
-use crate::monitor::Role;
+use crate::state::Role;
 
 use super::app::App;
-use super::state::FleetState;
 use super::text;
+use crate::state::FleetState;
 
 /// Draws the header into `area` (one line).
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, state: &FleetState) {

@@ -8,11 +8,7 @@
 use crossterm::event::KeyEvent;
 
 use super::view::View;
-use crate::keys::{Binding, KEYMAP, Key, KeyRemap, Modes, RemapError, Views, remapped};
-
-/// What a key asks for, and the keys the run loop takes before the
-/// keymap, at their old place (`run.rs` names them here).
-pub use crate::keys::{Action, REDRAW, SUSPEND};
+use crate::keys::{Action, Binding, KEYMAP, Key, KeyRemap, Modes, RemapError, Views, remapped};
 
 /// The keys in effect: [`KEYMAP`] with the keys `[console.keys]` gives
 /// actions (see [`crate::keys`]). [`Keymap::default`] is [`KEYMAP`] as it

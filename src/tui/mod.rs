@@ -88,9 +88,6 @@ pub use sparkline::{BARS, FAIL_BAR, LatencySparkline};
 pub use terminal::{LightBackend, SettingUp};
 pub use theme::{BUILTIN_THEMES, Theme, ThemeError};
 
-/// The fleet state, at its old place `tui::state` (it is a layer of its own
-/// now, [`crate::state`]; `header.rs` and `run.rs` still name it here).
-pub(crate) use crate::state;
 pub use crate::state::{FleetState, LastError, LastResult, ProbeHistory, Sample};
 
 use components::{Component, DrawContext};

@@ -37,14 +37,14 @@ use crate::model::now_ms;
 use crate::shutdown::Shutdown;
 
 use super::app::App;
-use super::keymap::Action;
 use super::mouse::Gesture;
 use super::perform::Service;
 use super::queue::{Arrival, Queue};
-use super::state::FleetState;
 use super::terminal::{Held, Screen};
 use super::theme::Theme;
 use super::too_small;
+use crate::keys::Action;
+use crate::state::FleetState;
 
 /// Shortest time between two frames (10 frames per second at most).
 pub const FRAME_INTERVAL: Duration = Duration::from_millis(100);
@@ -272,7 +272,7 @@ impl Console {
     ) -> io::Result<Step> {
         match input {
             Some(Input::Event(Event::Key(key)))
-                if super::keymap::REDRAW.matches(&key) && key.kind != KeyEventKind::Release =>
+                if crate::keys::REDRAW.matches(&key) && key.kind != KeyEventKind::Release =>
             {
                 // Whatever put the terminal out of step with what was
                 // drawn, the next frame is drawn whole.
@@ -488,7 +488,7 @@ fn lock(state: &Mutex<FleetState>) -> std::sync::MutexGuard<'_, FleetState> {
 
 /// Whether `key` is Ctrl-Z.
 fn is_suspend(key: &KeyEvent) -> bool {
-    super::keymap::SUSPEND.matches(key) && key.kind != KeyEventKind::Release
+    crate::keys::SUSPEND.matches(key) && key.kind != KeyEventKind::Release
 }
 
 /// Reads terminal events on a thread so that nothing async ever blocks on

@@ -529,7 +529,7 @@ fn condition_errors_point_into_the_string_as_written() {
     .err()
     .map(|e| e.to_string())
     .unwrap_or_default();
-    let decoded = match rollguard::probe::condition::Condition::parse("\t[BODY].é") {
+    let decoded = match rollguard::condition::Condition::parse("\t[BODY].é") {
         Err(c) => c.column,
         Ok(_) => panic!("the condition is expected not to parse"),
     };
@@ -546,7 +546,7 @@ fn condition_errors_point_into_the_string_as_written() {
     let text = with_condition(r#""${TOKEN}[BODY].é""#);
     let errs = errors_or_panic(&text, &env).unwrap();
     assert_eq!(errs.len(), 1, "{errs:?}");
-    let decoded = match rollguard::probe::condition::Condition::parse("s3cret[BODY].é") {
+    let decoded = match rollguard::condition::Condition::parse("s3cret[BODY].é") {
         Err(c) => c.column,
         Ok(_) => panic!("the condition is expected not to parse"),
     };
@@ -880,7 +880,7 @@ fn notify_env(name: &str) -> Option<String> {
 #[test]
 fn the_example_receivers_load_with_their_secrets_hidden() {
     use rollguard::config::ReceiverKind;
-    use rollguard::notify::topic::Topic;
+    use rollguard::model::topic::Topic;
     let text = format!("{BASE}\n{}", example_receivers());
     let fleet =
         config::parse(Path::new("f.toml"), &text, &notify_env).unwrap_or_else(|e| panic!("{e}"));

@@ -118,7 +118,10 @@ fn a_deploy_from_the_console_rolls_back_and_history_says_why() {
         ("v3", Some("try v3"))
     );
 
-    // The log says what the console did, and who.
+    // The log says what the console did, and who. Tall enough that the
+    // rollout's own lines, arriving meanwhile, do not push it out of the
+    // pane's view.
+    s.resize(100, 80);
     press(s, &["L"]);
     s.wait(
         "the start in rollguard's log",
@@ -126,6 +129,7 @@ fn a_deploy_from_the_console_rolls_back_and_history_says_why() {
         |sc| sc.contains("rollguard log") && sc.contains("rollguard::tui::perform"),
     );
     press(s, &["Escape"]);
+    s.resize(100, 30);
 
     // The rollout view of checkout (once the console has read that it
     // runs): batches, instances, then the why.

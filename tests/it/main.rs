@@ -1,6 +1,12 @@
 //! rollguard's integration tests, one binary: a module per area over one
 //! `common` (real sshd, nginx, HAProxy, dockerd, Prometheus, tmux and an
 //! SMTP server, each started by the test that needs it, on loopback).
+// A fixture that cannot set up fails its test with its reason: unwrapping
+// and panicking are how tests say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+// Fixtures signal the processes they started and set options on their own
+// sockets; `src/` keeps its libc calls in `host`.
+#![allow(unsafe_code)]
 
 mod common;
 

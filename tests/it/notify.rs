@@ -793,8 +793,8 @@ fn a_command_receiver_gets_the_event_on_stdin_and_the_timeline_in_a_file() {
     let receivers = format!(
         "[[notify]]\nname = \"tracker\"\ntype = \"command\"\n\
          run = \"cat - {{timeline}} > {}; echo {{topic}} {{app}} >> {}\"\n",
-        rollguard::exec::shell::quote(&out.to_string_lossy()),
-        rollguard::exec::shell::quote(&out.to_string_lossy()),
+        rollguard::shell::quote(&out.to_string_lossy()),
+        rollguard::shell::quote(&out.to_string_lossy()),
     );
     std::fs::write(&cfg, config_text(1, &receivers)).unwrap();
     let text = std::fs::read_to_string(&cfg).unwrap();

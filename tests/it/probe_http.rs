@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use rollguard::condition::Condition;
 use rollguard::config::{
     App, DriverKind, Fleet, Health, Host, HttpProbe, HttpTarget, Instance, Probe, ProbeKind,
     StatusRange, Strategy, TcpProbe,
 };
 use rollguard::model::ErrorKind;
-use rollguard::probe::condition::Condition;
 use rollguard::probe::{Prober, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

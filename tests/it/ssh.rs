@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use rollguard::config::HostKeyCheck;
 use rollguard::exec::host_key::Refusal;
-use rollguard::exec::shell::quote;
 use rollguard::exec::ssh::SshHost;
 use rollguard::exec::{ExecError, MAX_OUTPUT};
+use rollguard::shell::quote;
 
 use common::free_port;
 use common::sshd::{Sshd, alive};

@@ -811,7 +811,7 @@ fn rollout_keys_ask_then_hand_over_the_command() {
 
 #[test]
 fn the_header_says_whether_this_console_probes_or_reads() {
-    use rollguard::monitor::Role;
+    use rollguard::state::Role;
     use rollguard::store::LeaseHolder;
     let f = fleet();
     let mut s = state(&f);

@@ -39,11 +39,11 @@ use rollguard::config::{App as AppConfig, CommandSpec, Host, Receiver, ReceiverK
 use rollguard::model::event::EventKind;
 use rollguard::model::evidence::{Evidence, FailRule, GateOutcome, Sample};
 use rollguard::model::incident::IncidentCause;
+use rollguard::model::topic::Topic;
 use rollguard::model::{
     BatchState, ChangeAction, ChangeState, DeploymentKind, DeploymentState, Outcome, Side, Trigger,
     Version,
 };
-use rollguard::notify::topic::Topic;
 use rollguard::rollout::plan::{self, InstanceNow, Plan, Stage};
 use rollguard::rollout::service::{Check, RollbackCheck};
 use rollguard::rollout::watch::{ActiveRollout, AppRollouts, EndedRollout};
