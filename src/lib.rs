@@ -64,10 +64,18 @@
 //! monitor without a console. When an outage begins and ends is decided in
 //! `health/incident.rs` (a pure function); the incident watch records it.
 //!
-//! Three files answer the questions asked most: what a rollout does next
-//! is decided in `rollout/decide.rs` (a pure function), a rollout is
-//! started in `rollout/service.rs` (one transaction, then the worker), and
-//! the app's lock is held and broken in `rollout/lock.rs`.
+//! One file answers each of the questions asked most:
+//! - what a rollout does next: `rollout/decide.rs` (a pure function);
+//! - starting one: `rollout/service.rs` (`start`: preflight, one
+//!   transaction written by `store/start.rs`, then the worker);
+//! - the app's lock, who holds it and when it is abandoned:
+//!   `rollout/lock.rs` (its row: `store/lock.rs`);
+//! - the console's keys: `keys/` (the table, `keys/table.rs`; a remap
+//!   checked in `keys/remap.rs`);
+//! - what the store writes when a batch ends: `store/batch.rs`;
+//! - the store's API: the public methods of [`store::Store`], one file per
+//!   table under `store/`, taking and giving the model's types; SQL and
+//!   `rusqlite` appear nowhere else.
 //!
 //! # Modules
 //!

@@ -52,7 +52,7 @@ pub fn fails(d: &Deployment, batches: &[Batch]) -> Option<bool> {
     }
 }
 
-/// Reads the history at `db` every [`POLL`] and makes or takes away each
+/// Reads the history at `db` every `POLL` and makes or takes away each
 /// of `apps`' marks under `dir`'s [`MARKS`] as [`fails`] says, until the
 /// teardown begins.
 pub fn watch(dir: &Path, db: PathBuf, apps: Vec<String>, teardown: Arc<Teardown>) {

@@ -20,7 +20,7 @@
 //! error.
 //!
 //! When Prometheus is installed too, a fourth app ([`CANARY_APP`]) deploys
-//! by canary, and a private Prometheus ([`prometheus`]) scrapes its
+//! by canary, and a private Prometheus (`prometheus`) scrapes its
 //! instances' request counters: its gates compare the canary's error ratio
 //! with the old instances'. Release `v4` passes every health check while a
 //! quarter of its requests fail; `:deploy catalog v4` is rolled back by

@@ -365,7 +365,7 @@ impl EventKind {
     }
 
     /// Reads a stored event back; a payload in the nested form older
-    /// versions wrote is lifted first (see [`lifted`]).
+    /// versions wrote is lifted first (see `lifted`).
     pub fn from_stored(kind: &str, evidence: Option<&Value>) -> Result<EventKind, UnknownEvent> {
         let mut doc = serde_json::Map::new();
         doc.insert("kind".into(), Value::String(kind.to_string()));

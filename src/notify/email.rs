@@ -32,7 +32,7 @@ pub fn body(m: &Message, from: &str) -> Value {
     })
 }
 
-/// "[rollguard] checkout is failing: incident 4 opened (health failing on
+/// "\[rollguard\] checkout is failing: incident 4 opened (health failing on
 /// checkout-2; release v2)": the title, with why in a few words and the
 /// release when the title does not name it. One line.
 pub fn subject(m: &Message) -> String {

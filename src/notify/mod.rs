@@ -13,8 +13,8 @@
 //! lapses and the next notifier sends it. Delivery is at least once (see
 //! `store::outbox`); receivers tell a repeat by `X-Rollguard-Delivery`.
 //!
-//! - [`topic`] (kept in [`crate::model::topic`], as config reads it too):
-//!   the names `on = [...]` takes, and which event is which.
+//! - [`crate::model::topic`] (in `model`, as config reads it too): the
+//!   names `on = [...]` takes, and which event is which.
 //! - [`message`]: what a notification says (pure).
 //! - [`payload`]: each receiver type's body (pure).
 //! - [`email`]: an email's subject, thread headers and text (pure).

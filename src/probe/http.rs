@@ -1,5 +1,5 @@
 //! The `http` probe: one request, status and body checks, conditions.
-//! Plain `http://` requests go through [`http1`](super::http1), whose
+//! Plain `http://` requests go through [`super::http1`], whose
 //! idle connections cost a socket each; `https://` ones (and URLs with
 //! credentials) through one shared reqwest client, and probes with
 //! `insecure_tls` through a second one that accepts any certificate. Both

@@ -10,7 +10,7 @@
 //! - [`availability`]: the report's numbers ([`availability::app_report`])
 //!   and [`availability::hourly_availability`] ([`HourBucket`]s).
 //! - [`render`]: the report as an aligned table, JSON or CSV.
-//! - [`timeline`]: one incident's or deployment's rows ([`timeline::load`])
+//! - [`timeline`](mod@timeline): one incident's or deployment's rows ([`timeline::load`])
 //!   and their Markdown ([`timeline::render`]); [`timeline::timeline`]
 //!   does both, for the command and for a notification's `{timeline}`.
 //! - [`markdown`]: text from hosts and users made safe in Markdown.

@@ -1,8 +1,8 @@
 //! The rollout commands of the command line, a printing layer over the
-//! [`service`](super::service): `deploy`, `rollback`, `recover`, `status`,
+//! [`super::service`]: `deploy`, `rollback`, `recover`, `status`,
 //! `history` and the operator verbs `approve`, `hold`, `fire`, `abort`.
 //! This is the only place that prints, and with
-//! [`consent`](super::consent) (the `[y/N]` prompt, a protected app's
+//! [`super::consent`] (the `[y/N]` prompt, a protected app's
 //! name) the only one that asks a person; each command returns the
 //! process exit code, and errors are printed with their code. Text from hosts and users goes through
 //! [`printable`].

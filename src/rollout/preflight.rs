@@ -134,7 +134,7 @@ pub async fn available(fleet: &Fleet, execs: &Executors, app: usize) -> Vec<Vers
 const RELEASES_NAMED: usize = 5;
 
 /// The releases found on `host`, in words: newest first (by their
-/// numbers: `v10` after `v9`), at most [`RELEASES_NAMED`] and how many
+/// numbers: `v10` after `v9`), at most `RELEASES_NAMED` and how many
 /// more: `present on box-1: v3, v2, v1`, or `nothing present on box-1`.
 pub fn present_words(host: &str, mut found: Vec<Version>) -> String {
     if found.is_empty() {

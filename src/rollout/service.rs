@@ -1,9 +1,9 @@
 //! The rollout service: the one way in for starting, rolling back,
 //! recovering and steering rollouts. The command line, the console and the
 //! tests call it alike; it neither prints nor reads standard input (asking
-//! a person is the caller's part, between [`preflight`] and [`start`]).
+//! a person is the caller's part, between [`preflight`](fn@preflight) and [`start`]).
 //!
-//! - [`preflight`]: the plan and its checks, before anything moves.
+//! - [`preflight`](mod@preflight): the plan and its checks, before anything moves.
 //! - [`start`]: records the start in one transaction
 //!   ([`Store::start_deployment`]: lock, deployment, batches, first
 //!   events), and only then spawns the detached worker. When a write

@@ -127,7 +127,7 @@ impl Store {
     /// is no deployment `id`.
     ///
     /// In the same transaction its batches are settled (see
-    /// [`settle_batches`]): none is left `pending` or `running` once the
+    /// `settle_batches` in `store/batch.rs`): none is left `pending` or `running` once the
     /// deployment has ended.
     pub fn finish_deployment(
         &self,

@@ -97,7 +97,7 @@ impl Store {
 
     /// Deletes probe results with `at_ms < older_than_ms` (a cut-off time
     /// in milliseconds since the epoch, not an age), in chunks of
-    /// [`PRUNE_CHUNK`] rows, each its own transaction. Returns how many
+    /// `PRUNE_CHUNK` rows, each its own transaction. Returns how many
     /// rows were deleted.
     pub fn prune_results(&self, older_than_ms: i64) -> Result<usize, StoreError> {
         let mut total = 0;

@@ -241,7 +241,7 @@ impl Theme {
     }
 
     /// The name of the theme the console opens with: the one `--theme`
-    /// names (`flag`) when given; else [`NO_COLOR_THEME`] when `NO_COLOR`
+    /// names (`flag`) when given; else `NO_COLOR_THEME` when `NO_COLOR`
     /// (`no_color`, the variable's value) is set to anything but ""; else
     /// `[console] theme` (`configured`). `NO_COLOR` is the operator's own
     /// wish, so it wins over the fleet's config, which a team shares; a

@@ -84,7 +84,7 @@ impl HistoryView {
 
     /// Takes in the chart read at `at_ms`; one that could not be read
     /// keeps the chart shown (if any) and is tried again after
-    /// [`CHART_RETRY_MS`], not a whole [`CHART_EVERY_MS`] later.
+    /// `CHART_RETRY_MS`, not a whole `CHART_EVERY_MS` later.
     pub fn set_availability(&mut self, at_ms: i64, apps: Result<Vec<AppHours>, String>) {
         match apps {
             Ok(apps) => self.availability = Some((at_ms, apps)),
