@@ -46,9 +46,14 @@ async fn blue_green_behind_haproxy_switches_and_switches_back_without_failed_req
 
     // A bad release on the idle (main) side: switched to, fails under
     // monitoring, traffic switches back at once; the new set is stopped.
+    // It turns bad once the monitor begins (after the switch), whatever
+    // the machine's load made of the gate's time.
+    env.release_failing_while_marked("v8", "", "");
+    let marker = turn_bad_when_monitored(&env);
     let (code, report, seen) = env
-        .deploy_under_load("v3", &["--strategy", "blue-green"])
+        .deploy_under_load("v8", &["--strategy", "blue-green"])
         .await;
+    marker.join().unwrap();
     assert_eq!(code, 3, "{report}");
     assert_eq!(report["outcome"], "rolled_back");
     assert!(
@@ -384,4 +389,33 @@ async fn with_auto_rollback_off_a_failed_switch_is_left_and_the_next_deploy_plan
         seen.some_failures()
     );
     assert_eq!(env.served(&env.alt_ports), ["v2", "v2", "v2"]);
+}
+
+/// Marks every instance's main side bad (`bad-PORT`, read by a release of
+/// `release_failing_while_marked`) once the monitor stage of the deployment
+/// to v8 has begun; gives up after a minute.
+fn turn_bad_when_monitored(env: &Env) -> std::thread::JoinHandle<()> {
+    let db = env.dir.join("history.db");
+    let marks: Vec<_> = (env.ports.iter())
+        .map(|p| env.dir.join(&format!("bad-{p}")))
+        .collect();
+    std::thread::spawn(move || {
+        let monitoring = || {
+            let Ok(conn) = rusqlite::Connection::open(&db) else {
+                return false;
+            };
+            conn.query_row(
+                "SELECT count(*) FROM events WHERE kind = 'stage_started' AND evidence LIKE \
+                 '%monitor%' AND deployment_id = (SELECT max(id) FROM deployments WHERE to_version = 'v8')",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap_or(0)
+                > 0
+        };
+        common::wait_for("the monitor stage", Duration::from_secs(60), monitoring);
+        for m in &marks {
+            std::fs::write(m, "").unwrap();
+        }
+    })
 }
