@@ -3,13 +3,15 @@
 //! watch that saw the failure does it at once, instead of leaving the
 //! instance to answer errors until the start ends and the rollback begins.
 //!
-//! It holds its own handles (fleet, prober, its own connection to the
-//! history), because the engine is borrowed by the work in flight. It acts
+//! It holds its own handles (fleet, prober, and the engine's connection to
+//! the history, shared: the watch runs in the engine's task, so the two
+//! never use it at once), because the engine is borrowed by the work in
+//! flight. It acts
 //! only after the batch's drain is in force (the one traffic change that
 //! work makes), so two changes never race on the balancer, and it records
 //! before it acts, like every traffic change.
 
-use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -30,8 +32,9 @@ pub struct Eject {
     pub app: usize,
     /// Its executors.
     pub prober: Arc<Prober>,
-    /// The history to record the change in.
-    pub db: PathBuf,
+    /// The history to record the change in: the engine's own connection
+    /// (the watch runs in the engine's task, one step at a time).
+    pub store: Rc<Store>,
     /// The deployment the change belongs to.
     pub deployment: i64,
     /// The actor recorded.
@@ -76,13 +79,7 @@ impl Eject {
         let name = &app.instances[slot.0].name;
         let reason = format!("{name} fails: out of traffic while the start under way ends");
         // Write before act: no record, no change.
-        let store = match Store::open(&self.db) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("{name} stays in traffic: cannot open the history: {e}");
-                return Ejected::Nothing;
-            }
-        };
+        let store = &self.store;
         let changing = EventKind::TrafficChanging {
             to: serde_json::to_value(&to).unwrap_or(Value::Null),
         };

@@ -41,6 +41,7 @@ mod restore;
 mod rollback;
 mod stage;
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,7 +101,7 @@ pub enum Signal {
 pub struct Engine {
     fleet: Arc<Fleet>,
     app: usize,
-    store: Store,
+    store: Rc<Store>,
     driver: Driver,
     traffic: Traffic,
     prober: Arc<Prober>,
@@ -189,7 +190,7 @@ impl Engine {
         Engine {
             fleet,
             app,
-            store,
+            store: Rc::new(store),
             driver,
             traffic,
             prober,

@@ -101,7 +101,7 @@ impl Engine {
             fleet: self.fleet.clone(),
             app: self.app,
             prober: self.prober.clone(),
-            db: self.store.path().to_owned(),
+            store: self.store.clone(),
             deployment: self.deployment,
             actor: ACTOR,
             routes_unknown: self.routes_unknown && drained.is_none(),
