@@ -97,7 +97,7 @@ struct Fixture {
     app: App,
     instance: Instance,
     host: Host,
-    started: RefCell<Vec<i32>>,
+    started: RefCell<Vec<(i32, Option<u64>)>>,
 }
 
 impl Fixture {
@@ -201,6 +201,12 @@ impl Fixture {
             .join(format!("web-1-{side}.{ext}"))
     }
 
+    /// Remembers process `pid`, with its start time, for the cleanup.
+    fn remember(&self, pid: i32) {
+        let start = rollguard::host::pid(i64::from(pid)).start();
+        self.started.borrow_mut().push((pid, start));
+    }
+
     /// The pid in the slot's pidfile; remembered for the cleanup.
     fn pid(&self, side: Side) -> Option<i32> {
         let pid = fs::read_to_string(self.file(side, "pid"))
@@ -208,7 +214,7 @@ impl Fixture {
             .trim()
             .parse()
             .ok()?;
-        self.started.borrow_mut().push(pid);
+        self.remember(pid);
         Some(pid)
     }
 
@@ -219,16 +225,28 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let mut pids = self.started.borrow().clone();
-        pids.extend(self.pid(Side::Main));
-        pids.extend(self.pid(Side::Alt));
-        for pid in pids {
-            // Only groups we started (their leader has pgid == pid).
-            if stat(pid).is_some_and(|(_, _, g, _)| g == pid) || group_alive(pid) {
-                // SAFETY: plain kill(2) of a group we started.
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
+        use rollguard::host::{self, Pid};
+        // Tests run side by side in one process: a pid whose process
+        // ended may be another test's by now, so only a live process with
+        // the start time seen, or a group whose leader is gone (its number
+        // is not handed out again while it exists), is stopped.
+        for &(pid, seen) in self.started.borrow().iter() {
+            match host::pid(i64::from(pid)) {
+                Pid::Live { start } if start.is_some() && start == seen => {
+                    let _ = host::signal_group(pid, libc::SIGKILL);
                 }
+                Pid::Live { .. } => {}
+                Pid::Gone => {
+                    let _ = host::signal_group(pid, libc::SIGKILL);
+                }
+            }
+        }
+        for side in [Side::Main, Side::Alt] {
+            if let Some(pid) = fs::read_to_string(self.file(side, "pid"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                crate::common::rollout::stop_instance(pid, &self.file(side, "start"));
             }
         }
     }
@@ -551,7 +569,7 @@ async fn hostile_names_stay_literal_in_paths() {
         .join("i;x`touch pwned`-main.pid");
     assert!(pidf.is_file(), "{pidf:?}");
     let pid: i32 = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
-    fx.started.borrow_mut().push(pid);
+    fx.remember(pid);
     wait_http(fx.port(Side::Main), Some("v1"));
     assert_eq!(d.current(&e, s).await.unwrap(), Some(v("v1")));
     d.stop(&e, s).await.unwrap();

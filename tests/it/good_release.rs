@@ -70,10 +70,7 @@ impl Drop for StopOnDrop {
                     .and_then(|s| s.trim().parse::<i32>().ok())
                     .filter(|p| *p > 1)
             {
-                // SAFETY: SIGKILL to a process group this test started.
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                }
+                crate::common::rollout::stop_instance(pid, &f.path().with_extension("start"));
             }
         }
     }

@@ -297,11 +297,7 @@ impl Drop for SshFleet {
                     .and_then(|s| s.trim().parse::<i32>().ok())
                     .filter(|p| *p > 1)
             {
-                // SAFETY: kill(2) on a pid (group) this test started.
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                    libc::kill(pid, libc::SIGKILL);
-                }
+                crate::common::rollout::stop_instance(pid, &f.path().with_extension("start"));
             }
         }
         // Then the sshds (fields), then the folder.

@@ -106,15 +106,11 @@ port = {port}
 impl Drop for Fleet {
     fn drop(&mut self) {
         let pidfile = self.dir.join("run/web/web-1-main.pid");
-        if let Some(pid) = std::fs::read_to_string(pidfile)
+        if let Some(pid) = std::fs::read_to_string(&pidfile)
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
         {
-            // SAFETY: kill on a process group this test started.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-                libc::kill(pid, libc::SIGKILL);
-            }
+            crate::common::rollout::stop_instance(pid, &pidfile.with_extension("start"));
         }
     }
 }

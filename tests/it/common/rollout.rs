@@ -255,13 +255,33 @@ impl Drop for Env {
                         .ok()
                         .and_then(|s| s.trim().parse::<i32>().ok())
                 {
-                    // SAFETY: kill on a pid (group) this test started.
-                    unsafe {
-                        libc::kill(-pid, libc::SIGKILL);
-                        libc::kill(pid, libc::SIGKILL);
-                    }
+                    stop_instance(pid, &f.path().with_extension("start"));
                 }
             }
+        }
+    }
+}
+
+/// Stops the process group of an instance a rollout of this test started,
+/// by its pidfile's `pid` and the start time the driver wrote beside it.
+/// Tests run side by side in one process: a pid whose instance has ended
+/// may be another test's process by now (a rollout worker leads a group of
+/// its pid), so a live process with another start time is left alone. A
+/// group whose leader is gone still holds its number, which the kernel
+/// does not hand out again while it exists.
+pub fn stop_instance(pid: i32, start_file: &Path) {
+    use rollguard::host::{self, Pid};
+    let want = std::fs::read_to_string(start_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    match host::pid(i64::from(pid)) {
+        Pid::Live { start } if start.is_some() && start == want => {
+            let _ = host::signal_group(pid, libc::SIGKILL);
+            let _ = host::signal(pid, libc::SIGKILL);
+        }
+        Pid::Live { .. } => {}
+        Pid::Gone => {
+            let _ = host::signal_group(pid, libc::SIGKILL);
         }
     }
 }
