@@ -82,7 +82,7 @@
 //! | module | holds | does not |
 //! |---|---|---|
 //! | [`printable`] | control characters and bidirectional overrides made visible before text reaches a terminal; joiners and emoji presentation marks left out, so the width the console measures is the width drawn | |
-//! | [`host`] | this machine: its name, the user, a random token that tells this process's leases and claims apart, its processes (`/proc/PID/stat`: alive, start time, parent, group), whether the disk holding a file is full | know about locks, leases or apps |
+//! | [`host`] | this machine: its name, the user, a random token that tells this process's leases and claims apart, its processes (`/proc/PID/stat`: alive, start time, parent, group), whether the disk holding a file is full; the crate's one door to libc (signals, process groups and sessions, the effective user, write access, a hung-up standard output, a child's session or parent's-death signal), the only module allowed `unsafe` | know about locks, leases or apps |
 //! | [`clock`] | times as people read them: a stored time in local time (`local_time`, `day_time`, `clock_time`) | read the clock for a decision (that is `model::now_ms`) |
 //! | [`shutdown`] | the signal a long-running task stops on ([`shutdown::Shutdown`]: the next tick, a pause or the signal itself, each wait ending early when it comes) | decide when to stop |
 //! | [`condition`] | the condition language of probes (comparisons of values or arithmetic on `[BODY]`, `[STATUS]`, `[VALUE]`, `[CANARY]`, ...), parsed once with the column of an error, evaluated on every response; pure (`condition/`: the parsed tree in `syntax`, parsing in `parse`, evaluation and its messages in `eval`) | run a probe |
