@@ -246,17 +246,13 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Some(Cmd::Events(ref args)) => {
             // As for `history`: the config only tells a misspelt app apart.
-            let fleet = config::discover(cli.config.as_deref())
-                .and_then(|p| config::load(&p))
-                .ok();
+            let fleet = optional_fleet(&cli);
             ExitCode::from(audit::events(fleet.as_ref(), &db_path(&cli), args).await)
         }
         Some(Cmd::Report(ref args)) => {
             // As for `history`: the config names the apps and instances to
             // report, and tells a misspelt app apart; the history suffices.
-            let fleet = config::discover(cli.config.as_deref())
-                .and_then(|p| config::load(&p))
-                .ok();
+            let fleet = optional_fleet(&cli);
             let db = db_path(&cli);
             ExitCode::from(rollguard::report::cli::report(fleet.as_ref(), &db, args))
         }
