@@ -324,23 +324,14 @@ struct Reach<'a> {
 
 impl Reach<'_> {
     /// Instance `i`'s `side`.
-    fn slot(&self, i: usize, side: Side) -> Result<Slot<'_>, UserError> {
+    fn slot(&self, i: usize, side: Side) -> Slot<'_> {
         let instance = &self.app.instances[i];
-        let host = self.fleet.host(&instance.host).ok_or_else(|| {
-            UserError::new(
-                Code::Config,
-                format!(
-                    "instance {} names an unknown host {}",
-                    instance.name, instance.host
-                ),
-            )
-        })?;
-        Ok(Slot {
+        Slot {
             app: self.app,
             instance,
-            host,
+            host: self.fleet.host_of(instance),
             side,
-        })
+        }
     }
 
     /// The executor of instance `i`'s host.
@@ -357,7 +348,7 @@ impl Reach<'_> {
         let mut now = Vec::new();
         for (i, &side) in self.live.iter().enumerate() {
             let mut version = (self.driver)
-                .current(self.exec(i)?, self.slot(i, side)?)
+                .current(self.exec(i)?, self.slot(i, side))
                 .await
                 .map_err(driver_error)?;
             if version.is_none() {
@@ -377,7 +368,7 @@ impl Reach<'_> {
         let mut artifacts = Vec::new();
         for (i, &side) in self.live.iter().enumerate() {
             let present = (self.driver)
-                .present(self.exec(i)?, self.slot(i, side)?, version)
+                .present(self.exec(i)?, self.slot(i, side), version)
                 .await
                 .map_err(driver_error)?;
             artifacts.push(Artifact {
@@ -406,7 +397,7 @@ impl Reach<'_> {
                 continue;
             }
             hosts.push(host);
-            let slot = self.slot(i, self.live[i])?;
+            let slot = self.slot(i, self.live[i]);
             match self.driver.available(self.exec(i)?, slot).await {
                 Ok(Some(found)) => there.push(present_words(host, found)),
                 // The driver cannot list them (a command driver).
@@ -442,7 +433,7 @@ impl Reach<'_> {
         for (i, n) in now.iter().enumerate() {
             let Some(current) = &n.version else { continue };
             let present = (self.driver)
-                .present(self.exec(i)?, self.slot(i, self.live[i])?, current)
+                .present(self.exec(i)?, self.slot(i, self.live[i]), current)
                 .await
                 .map_err(driver_error)?;
             if !present {
