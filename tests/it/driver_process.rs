@@ -225,21 +225,10 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        use rollguard::host::{self, Pid};
         // Tests run side by side in one process: a pid whose process
-        // ended may be another test's by now, so only a live process with
-        // the start time seen, or a group whose leader is gone (its number
-        // is not handed out again while it exists), is stopped.
+        // ended may be another test's by now.
         for &(pid, seen) in self.started.borrow().iter() {
-            match host::pid(i64::from(pid)) {
-                Pid::Live { start } if start.is_some() && start == seen => {
-                    let _ = host::signal_group(pid, libc::SIGKILL);
-                }
-                Pid::Live { .. } => {}
-                Pid::Gone => {
-                    let _ = host::signal_group(pid, libc::SIGKILL);
-                }
-            }
+            crate::common::rollout::kill_if_ours(pid, seen);
         }
         for side in [Side::Main, Side::Alt] {
             if let Some(pid) = fs::read_to_string(self.file(side, "pid"))

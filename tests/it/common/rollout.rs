@@ -270,10 +270,18 @@ impl Drop for Env {
 /// group whose leader is gone still holds its number, which the kernel
 /// does not hand out again while it exists.
 pub fn stop_instance(pid: i32, start_file: &Path) {
-    use rollguard::host::{self, Pid};
     let want = std::fs::read_to_string(start_file)
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok());
+    kill_if_ours(pid, want);
+}
+
+/// SIGKILL to process `pid` and the group it leads, while `pid` is still
+/// the process that started at `want` (ticks after boot); to the group
+/// alone when `pid` is gone (a group holds its number while it exists);
+/// nothing when another process has `pid` now.
+pub fn kill_if_ours(pid: i32, want: Option<u64>) {
+    use rollguard::host::{self, Pid};
     match host::pid(i64::from(pid)) {
         Pid::Live { start } if start.is_some() && start == want => {
             let _ = host::signal_group(pid, libc::SIGKILL);
