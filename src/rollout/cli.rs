@@ -155,12 +155,7 @@ pub struct RecoverArgs {
 
 /// Reads a strategy as the command line and the console spell it.
 pub fn strategy_arg(s: &str) -> Result<Strategy, String> {
-    match s {
-        "rolling" => Ok(Strategy::Rolling),
-        "blue-green" => Ok(Strategy::BlueGreen),
-        "canary" => Ok(Strategy::Canary),
-        _ => Err("one of rolling, blue-green, canary".into()),
-    }
+    Strategy::parse(s).ok_or_else(|| "one of rolling, blue-green, canary".into())
 }
 
 /// Exit code: anything else.

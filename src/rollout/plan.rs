@@ -199,11 +199,6 @@ pub enum PlanError {
     NoInstances(String),
 }
 
-/// `rolling`, `blue-green` or `canary`.
-pub fn strategy_name(s: Strategy) -> &'static str {
-    s.as_str()
-}
-
 /// The rolling batch size for `total` instances, before `min_healthy`.
 pub fn batch_size(batch: BatchSize, total: usize) -> usize {
     match batch {

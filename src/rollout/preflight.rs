@@ -67,7 +67,7 @@ impl Preflight {
             plan.app,
             from,
             plan.to,
-            plan::strategy_name(plan.strategy),
+            plan.strategy.as_str(),
             app.instances.len()
         )];
         for (i, s) in plan.stages.iter().enumerate() {

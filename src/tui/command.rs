@@ -185,9 +185,9 @@ pub fn complete(line: &str, words: &Words) -> Option<(String, Vec<String>)> {
             .find(|(a, _)| a == app)
             .map(|(_, r)| r.clone())
             .unwrap_or_default(),
-        ["deploy", _, _] => ["rolling", "blue-green", "canary"]
+        ["deploy", _, _] => Strategy::ALL
             .iter()
-            .map(|s| s.to_string())
+            .map(|s| s.as_str().to_string())
             .collect(),
         _ => Vec::new(),
     };
