@@ -24,10 +24,12 @@ need_pkg() {
     docker.io) command -v dockerd >/dev/null ;;
     tmux) command -v tmux >/dev/null ;;
     socat) command -v socat >/dev/null ;;
+    prometheus) command -v prometheus >/dev/null || [ -x /usr/bin/prometheus ] ;;
     # The email tests' SMTP server (tests/smtp_server.py).
     python3-aiosmtpd) /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null ;;
     # The docker tests copy busybox into images FROM scratch: it must be static.
     busybox-static) [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ;;
+    *) echo "tests/run.sh: no check for package $1" >&2; return 1 ;;
   esac
 }
 

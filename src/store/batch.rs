@@ -9,11 +9,11 @@
 //! deployment ends (each batch left open or undone takes the state
 //! [`BatchState::settled`] gives it, keeping an end it had).
 
-use rusqlite::{Row, Transaction, params};
 use serde::Serialize;
 
 use super::column::{named, opt_json, string_list};
-use super::queries::{int, limit_param, real, text};
+use super::db::{DbError, Row, Tx, args};
+use super::queries::{int, real, text};
 use super::{Store, StoreError};
 use crate::model::{BatchState, Outcome, now_ms};
 
@@ -59,24 +59,18 @@ impl Store {
         let op = "insert the batches of a deployment";
         let tx = self.immediate(op)?;
         let mut ids = Vec::with_capacity(batches.len());
-        {
-            let mut stmt = tx
-                .prepare_cached(
+        for (idx, (kind, instances, traffic)) in batches.iter().enumerate() {
+            let instances = serde_json::to_string(instances).unwrap_or_else(|_| "[]".into());
+            let id: i64 = tx
+                .query_row(
                     "INSERT INTO batches (deployment_id, idx, kind, instances, \
                      traffic_percent, state) VALUES (?1, ?2, ?3, ?4, ?5, 'pending') \
                      RETURNING id",
+                    args![deployment_id, idx, *kind, instances, *traffic],
+                    |r| r.get(0),
                 )
                 .map_err(self.sql_err(op))?;
-            for (idx, (kind, instances, traffic)) in batches.iter().enumerate() {
-                let instances = serde_json::to_string(instances).unwrap_or_else(|_| "[]".into());
-                let id: i64 = stmt
-                    .query_one(
-                        params![deployment_id, limit_param(idx), kind, instances, traffic],
-                        |r| r.get(0),
-                    )
-                    .map_err(self.sql_err(op))?;
-                ids.push(id);
-            }
+            ids.push(id);
         }
         tx.commit().map_err(self.sql_err(op))?;
         Ok(ids)
@@ -91,33 +85,30 @@ impl Store {
         let op = "set the state of a batch";
         let ends = state.is_final();
         let n = self
-            .conn
-            .prepare_cached(
+            .db
+            .execute(
                 "UPDATE batches SET state = ?2, \
                  started_at_ms = CASE WHEN started_at_ms IS NULL AND ?2 <> 'pending' \
                                       THEN ?3 ELSE started_at_ms END, \
                  ended_at_ms = CASE WHEN ?4 THEN ?3 ELSE NULL END \
                  WHERE id = ?1",
+                args![batch_id, state.as_str(), now_ms(), ends],
             )
-            .map_err(self.sql_err(op))?
-            .execute(params![batch_id, state.as_str(), now_ms(), ends])
             .map_err(self.sql_err(op))?;
         self.expect_row(n, "set the state of a batch: no batch has that id")
     }
 
     /// The batches of a deployment, in order (`idx`).
     pub fn batches(&self, deployment_id: i64) -> Result<Vec<Batch>, StoreError> {
-        let err = || self.sql_err("read batches");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {BATCH_COLS} FROM batches WHERE deployment_id = ?1 ORDER BY idx, id"
-            ))
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![deployment_id], batch_from_row)
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+        self.db
+            .query_map(
+                &format!(
+                    "SELECT {BATCH_COLS} FROM batches WHERE deployment_id = ?1 ORDER BY idx, id"
+                ),
+                args![deployment_id],
+                batch_from_row,
+            )
+            .map_err(self.sql_err("read batches"))
     }
 }
 
@@ -126,25 +117,25 @@ impl Store {
 /// state [`BatchState::settled`] gives it, ended `now` unless it had ended.
 /// A stored state this version does not know is left as it is.
 pub(super) fn settle_batches(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: i64,
     outcome: Outcome,
     now: i64,
-) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "UPDATE batches SET state = ?3, ended_at_ms = COALESCE(ended_at_ms, ?4) \
-         WHERE deployment_id = ?1 AND state = ?2",
-    )?;
+) -> Result<(), DbError> {
     for &from in BatchState::ALL {
         let to = from.settled(outcome);
         if to != from {
-            stmt.execute(params![id, from.as_str(), to.as_str(), now])?;
+            tx.execute(
+                "UPDATE batches SET state = ?3, ended_at_ms = COALESCE(ended_at_ms, ?4) \
+                 WHERE deployment_id = ?1 AND state = ?2",
+                args![id, from.as_str(), to.as_str(), now],
+            )?;
         }
     }
     Ok(())
 }
 
-fn batch_from_row(row: &Row<'_>) -> rusqlite::Result<Batch> {
+fn batch_from_row(row: &Row<'_>) -> Result<Batch, DbError> {
     Ok(Batch {
         id: int(row.get_ref(0)?).unwrap_or(0),
         deployment_id: int(row.get_ref(1)?).unwrap_or(0),

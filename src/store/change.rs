@@ -2,11 +2,11 @@
 //! before it is made (write before act) and marked done or failed after;
 //! read back in order, and the instances a running deployment has changed.
 
-use rusqlite::{Row, params};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::column::{named, opt_json};
+use super::db::{DbError, Row, args};
 use super::queries::{int, opt_text, text};
 use super::{Store, StoreError};
 use crate::model::{ChangeAction, ChangeState, now_ms};
@@ -54,15 +54,12 @@ impl Store {
         detail: Option<&Value>,
     ) -> Result<i64, StoreError> {
         let err = || self.sql_err("record an instance change");
-        self.conn
-            .prepare_cached(
+        self.db
+            .query_row(
                 "INSERT INTO instance_changes (deployment_id, batch_id, instance, action, \
                  from_version, to_version, state, at_ms, detail) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
-            )
-            .map_err(err())?
-            .query_one(
-                params![
+                args![
                     deployment_id,
                     batch_id,
                     instance,
@@ -89,17 +86,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let op = "set the state of an instance change";
         let n = self
-            .conn
-            .prepare_cached(
+            .db
+            .execute(
                 "UPDATE instance_changes SET state = ?2, detail = coalesce(?3, detail) \
                  WHERE id = ?1",
+                args![change_id, state.as_str(), detail.map(Value::to_string)],
             )
-            .map_err(self.sql_err(op))?
-            .execute(params![
-                change_id,
-                state.as_str(),
-                detail.map(Value::to_string)
-            ])
             .map_err(self.sql_err(op))?;
         self.expect_row(
             n,
@@ -117,39 +109,36 @@ impl Store {
         fresh_since_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
         let err = || self.sql_err("read the instances of a running deployment");
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+        self.db
+            .query_map(
                 "SELECT DISTINCT c.instance FROM deployments d \
                  JOIN locks l ON l.app = d.app AND l.deployment_id = d.id \
                  JOIN instance_changes c ON c.deployment_id = d.id \
                  WHERE d.app = ?1 AND d.ended_at_ms IS NULL AND l.heartbeat_ms >= ?2 \
                  ORDER BY c.instance",
+                args![app, fresh_since_ms],
+                |r| r.get(0),
             )
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![app, fresh_since_ms], |r| r.get(0))
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+            .map_err(err())
     }
 
     /// The instance changes of a deployment, oldest (lowest id) first.
     pub fn changes(&self, deployment_id: i64) -> Result<Vec<InstanceChange>, StoreError> {
         let err = || self.sql_err("read instance changes");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {CHANGE_COLS} FROM instance_changes WHERE deployment_id = ?1 ORDER BY id"
-            ))
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![deployment_id], change_from_row)
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+        self.db
+            .query_map(
+                &format!(
+                    "SELECT {CHANGE_COLS} FROM instance_changes WHERE deployment_id = ?1 \
+                     ORDER BY id"
+                ),
+                args![deployment_id],
+                change_from_row,
+            )
+            .map_err(err())
     }
 }
 
-fn change_from_row(row: &Row<'_>) -> rusqlite::Result<InstanceChange> {
+fn change_from_row(row: &Row<'_>) -> Result<InstanceChange, DbError> {
     Ok(InstanceChange {
         id: int(row.get_ref(0)?).unwrap_or(0),
         deployment_id: int(row.get_ref(1)?).unwrap_or(0),

@@ -3,10 +3,9 @@
 //! verb), where a name this version does not know is an
 //! [`UnknownValue`] naming the table, the column and the value.
 
-use rusqlite::Row;
-use rusqlite::types::ValueRef;
 use serde_json::Value;
 
+use super::db::{DbError, Row, ValueRef};
 use super::error::UnknownValue;
 use super::queries::text;
 
@@ -19,19 +18,14 @@ pub(super) fn named<T>(
     table: &'static str,
     column: &'static str,
     parse: fn(&str) -> Option<T>,
-) -> rusqlite::Result<T> {
-    let v = row.get_ref(idx)?;
-    let s = text(v);
+) -> Result<T, DbError> {
+    let s = text(row.get_ref(idx)?);
     parse(&s).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            idx,
-            v.data_type(),
-            Box::new(UnknownValue {
-                table,
-                column,
-                value: s,
-            }),
-        )
+        DbError::Unknown(UnknownValue {
+            table,
+            column,
+            value: s,
+        })
     })
 }
 
@@ -42,7 +36,7 @@ pub(super) fn opt_named<T>(
     table: &'static str,
     column: &'static str,
     parse: fn(&str) -> Option<T>,
-) -> rusqlite::Result<Option<T>> {
+) -> Result<Option<T>, DbError> {
     match row.get_ref(idx)? {
         ValueRef::Null => Ok(None),
         _ => named(row, idx, table, column, parse).map(Some),
@@ -119,7 +113,7 @@ mod tests {
     fn an_unknown_stored_name_is_a_store_error_naming_where_it_is() {
         let store = Store::empty(std::path::Path::new("/h.db")).unwrap();
         store
-            .conn
+            .db
             .execute_batch(
                 "INSERT INTO deployments (id, app, to_version, strategy, state, actor, \
                    started_at_ms, plan, warnings) \

@@ -1,10 +1,10 @@
 //! The command queue: an operator's request (pause, resume, abort, ...)
 //! from any terminal to the worker running a deployment, taken once.
 
-use rusqlite::{Row, params};
 use serde::Serialize;
 
 use super::column::named;
+use super::db::{DbError, Row, args};
 use super::queries::{int, opt_text, text};
 use super::{Store, StoreError};
 use crate::model::{Verb, now_ms};
@@ -45,14 +45,11 @@ impl Store {
         reason: Option<&str>,
     ) -> Result<i64, StoreError> {
         let err = || self.sql_err("send a command");
-        self.conn
-            .prepare_cached(
+        self.db
+            .query_row(
                 "INSERT INTO commands (app, deployment_id, verb, actor, reason, at_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-            )
-            .map_err(err())?
-            .query_one(
-                params![app, deployment_id, verb.as_str(), actor, reason, now_ms()],
+                args![app, deployment_id, verb.as_str(), actor, reason, now_ms()],
                 |r| r.get(0),
             )
             .map_err(err())
@@ -70,47 +67,44 @@ impl Store {
         let tx = self.immediate(op)?;
         let mut taken: Vec<i64> = Vec::new();
         let mut commands: Vec<Command> = Vec::new();
-        {
-            let mut stmt = tx
-                .prepare_cached(&format!(
-                    "SELECT {COMMAND_COLS} FROM commands \
-                     WHERE app = ?1 AND consumed_ms IS NULL \
-                       AND (deployment_id = ?2 OR deployment_id IS NULL) \
-                     ORDER BY id"
-                ))
-                .map_err(self.sql_err(op))?;
-            let mut rows = stmt
-                .query(params![app, deployment_id])
-                .map_err(self.sql_err(op))?;
-            while let Some(row) = rows.next().map_err(self.sql_err(op))? {
-                taken.push(int(row.get_ref(0).map_err(self.sql_err(op))?).unwrap_or(0));
-                match command_from_row(row).map_err(self.sql_err(op)) {
+        tx.each(
+            &format!(
+                "SELECT {COMMAND_COLS} FROM commands \
+                 WHERE app = ?1 AND consumed_ms IS NULL \
+                   AND (deployment_id = ?2 OR deployment_id IS NULL) \
+                 ORDER BY id"
+            ),
+            args![app, deployment_id],
+            |row| {
+                taken.push(int(row.get_ref(0)?).unwrap_or(0));
+                match command_from_row(row) {
                     Ok(c) => commands.push(c),
-                    Err(StoreError::Unknown { value, .. }) => {
+                    Err(DbError::Unknown(value)) => {
                         tracing::warn!("ignoring a command this version does not know: {value}");
                     }
                     Err(e) => return Err(e),
                 }
-            }
-        }
+                Ok(())
+            },
+        )
+        .map_err(self.sql_err(op))?;
         if taken.is_empty() {
             return Ok(commands);
         }
-        {
-            let now = now_ms();
-            let mut stmt = tx
-                .prepare_cached("UPDATE commands SET consumed_ms = ?2 WHERE id = ?1")
-                .map_err(self.sql_err(op))?;
-            for id in taken {
-                stmt.execute(params![id, now]).map_err(self.sql_err(op))?;
-            }
+        let now = now_ms();
+        for id in taken {
+            tx.execute(
+                "UPDATE commands SET consumed_ms = ?2 WHERE id = ?1",
+                args![id, now],
+            )
+            .map_err(self.sql_err(op))?;
         }
         tx.commit().map_err(self.sql_err(op))?;
         Ok(commands)
     }
 }
 
-fn command_from_row(row: &Row<'_>) -> rusqlite::Result<Command> {
+fn command_from_row(row: &Row<'_>) -> Result<Command, DbError> {
     Ok(Command {
         id: int(row.get_ref(0)?).unwrap_or(0),
         app: text(row.get_ref(1)?),
@@ -130,7 +124,7 @@ mod tests {
     fn a_command_this_version_does_not_know_is_taken_and_left_out() {
         let store = Store::empty(std::path::Path::new("/h.db")).unwrap();
         store
-            .conn
+            .db
             .execute_batch(
                 "INSERT INTO commands (app, deployment_id, verb, actor, at_ms) \
                  VALUES ('web', NULL, 'reboot', 'bob', 1);",

@@ -3,12 +3,12 @@
 //! settled in the same transaction ([`super::batch`]), warnings added,
 //! read back by id, newest first, or while unfinished.
 
-use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::column::{named, opt_json, opt_named, string_list};
-use super::queries::{event_from_row, int, limit_param, opt_text, text};
+use super::db::{DbError, Optional, Row, args};
+use super::queries::{event_from_row, int, opt_text, text};
 use super::{Event, Store, StoreError};
 use crate::config::Strategy;
 use crate::model::event::EventKind;
@@ -83,15 +83,12 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let err = || self.sql_err("create a deployment");
         let warnings = serde_json::to_string(warnings).unwrap_or_else(|_| "[]".into());
-        self.conn
-            .prepare_cached(
+        self.db
+            .query_row(
                 "INSERT INTO deployments (app, from_version, to_version, strategy, state, \
                  actor, reason, started_at_ms, plan, warnings) \
                  VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9) RETURNING id",
-            )
-            .map_err(err())?
-            .query_one(
-                params![
+                args![
                     app,
                     from_version,
                     to_version,
@@ -111,10 +108,11 @@ impl Store {
     pub fn set_deployment_state(&self, id: i64, state: DeploymentState) -> Result<(), StoreError> {
         let op = "set the state of a deployment";
         let n = self
-            .conn
-            .prepare_cached("UPDATE deployments SET state = ?2 WHERE id = ?1")
-            .map_err(self.sql_err(op))?
-            .execute(params![id, state.as_str()])
+            .db
+            .execute(
+                "UPDATE deployments SET state = ?2 WHERE id = ?1",
+                args![id, state.as_str()],
+            )
             .map_err(self.sql_err(op))?;
         self.expect_row(
             n,
@@ -136,15 +134,13 @@ impl Store {
         outcome: Outcome,
     ) -> Result<(), StoreError> {
         let op = "finish a deployment";
-        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
-            .map_err(self.sql_err(op))?;
+        let tx = self.immediate(op)?;
         let now = now_ms();
         let n = tx
-            .prepare_cached(
+            .execute(
                 "UPDATE deployments SET state = ?2, outcome = ?3, ended_at_ms = ?4 WHERE id = ?1",
+                args![id, state.as_str(), outcome.as_str(), now],
             )
-            .map_err(self.sql_err(op))?
-            .execute(params![id, state.as_str(), outcome.as_str(), now])
             .map_err(self.sql_err(op))?;
         self.expect_row(n, "finish a deployment: no deployment has that id")?;
         super::batch::settle_batches(&tx, id, outcome, now).map_err(self.sql_err(op))?;
@@ -158,8 +154,8 @@ impl Store {
     pub fn add_deployment_warning(&self, id: i64, warning: &str) -> Result<(), StoreError> {
         let op = "add a warning to a deployment";
         let n = self
-            .conn
-            .prepare_cached(
+            .db
+            .execute(
                 "UPDATE deployments SET warnings = json_insert( \
                    CASE WHEN json_valid(warnings) AND json_type(warnings) = 'array' \
                         THEN warnings \
@@ -167,9 +163,8 @@ impl Store {
                         ELSE json_array(json(warnings)) END, \
                    '$[#]', ?2) \
                  WHERE id = ?1",
+                args![id, warning],
             )
-            .map_err(self.sql_err(op))?
-            .execute(params![id, warning])
             .map_err(self.sql_err(op))?;
         self.expect_row(
             n,
@@ -180,12 +175,12 @@ impl Store {
     /// The deployment `id`, if it exists.
     pub fn deployment(&self, id: i64) -> Result<Option<Deployment>, StoreError> {
         let err = || self.sql_err("read a deployment");
-        self.conn
-            .prepare_cached(&format!(
-                "SELECT {DEPLOYMENT_COLS} FROM deployments WHERE id = ?1"
-            ))
-            .map_err(err())?
-            .query_row(params![id], deployment_from_row)
+        self.db
+            .query_row(
+                &format!("SELECT {DEPLOYMENT_COLS} FROM deployments WHERE id = ?1"),
+                args![id],
+                deployment_from_row,
+            )
             .optional()
             .map_err(err())
     }
@@ -198,18 +193,17 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Deployment>, StoreError> {
         let err = || self.sql_err("read deployments");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {DEPLOYMENT_COLS} FROM deployments \
+        self.db
+            .query_map(
+                &format!(
+                    "SELECT {DEPLOYMENT_COLS} FROM deployments \
                  WHERE ?1 IS NULL OR app = ?1 \
                  ORDER BY started_at_ms DESC, id DESC LIMIT ?2"
-            ))
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![app, limit_param(limit)], deployment_from_row)
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+                ),
+                args![app, limit],
+                deployment_from_row,
+            )
+            .map_err(err())
     }
 
     /// Deployments that have not ended (`ended_at_ms` is NULL), newest
@@ -217,18 +211,17 @@ impl Store {
     /// resume or mark interrupted.
     pub fn unfinished_deployments(&self, app: Option<&str>) -> Result<Vec<Deployment>, StoreError> {
         let err = || self.sql_err("read unfinished deployments");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {DEPLOYMENT_COLS} FROM deployments \
+        self.db
+            .query_map(
+                &format!(
+                    "SELECT {DEPLOYMENT_COLS} FROM deployments \
                  WHERE ended_at_ms IS NULL AND (?1 IS NULL OR app = ?1) \
                  ORDER BY started_at_ms DESC, id DESC"
-            ))
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![app], deployment_from_row)
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+                ),
+                args![app],
+                deployment_from_row,
+            )
+            .map_err(err())
     }
 
     /// Appends an event to the audit log, stamped now and tied to
@@ -244,14 +237,11 @@ impl Store {
         evidence: Option<&Value>,
     ) -> Result<i64, StoreError> {
         let err = || self.sql_err("record a deployment event");
-        self.conn
-            .prepare_cached(
+        self.db
+            .query_row(
                 "INSERT INTO events (at_ms, app, deployment_id, kind, actor, reason, evidence) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
-            )
-            .map_err(err())?
-            .query_one(
-                params![
+                args![
                     now_ms(),
                     app,
                     deployment_id,
@@ -289,21 +279,20 @@ impl Store {
         after_id: i64,
     ) -> Result<Vec<Event>, StoreError> {
         let err = || self.sql_err("read deployment events");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {EVENT_COLS} FROM events \
+        self.db
+            .query_map(
+                &format!(
+                    "SELECT {EVENT_COLS} FROM events \
                  WHERE deployment_id = ?1 AND id > ?2 ORDER BY id"
-            ))
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![deployment_id, after_id], event_from_row)
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+                ),
+                args![deployment_id, after_id],
+                event_from_row,
+            )
+            .map_err(err())
     }
 }
 
-pub(super) fn deployment_from_row(row: &Row<'_>) -> rusqlite::Result<Deployment> {
+pub(super) fn deployment_from_row(row: &Row<'_>) -> Result<Deployment, DbError> {
     Ok(Deployment {
         id: int(row.get_ref(0)?).unwrap_or(0),
         app: text(row.get_ref(1)?),

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use rusqlite::ErrorCode;
 
+use super::db::DbError;
+
 use crate::error::{Code, UserError};
 
 /// Something went wrong opening, migrating, reading or writing the history
@@ -26,14 +28,14 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// SQLite refused an operation.
-    Sqlite {
+    Query {
         /// The database file concerned.
         path: PathBuf,
         /// What was being done, e.g. `insert probe results`.
         op: &'static str,
         /// The underlying error.
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
     /// SQLite could not make the room it needs on the disk holding the
     /// file (a write, or the -shm file a reader shares): the disk is full.
@@ -44,7 +46,7 @@ pub enum StoreError {
         op: &'static str,
         /// The underlying error.
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
     /// The database was written by a newer rollguard whose schema this
     /// binary does not know; opening it could corrupt it.
@@ -107,7 +109,7 @@ pub enum StoreError {
 }
 
 /// A stored value this version does not know, where it was found. Row
-/// readers give it to SQLite's conversion error; [`StoreError::sqlite`]
+/// readers give it as [`DbError::Unknown`]; [`StoreError::query`]
 /// turns that into [`StoreError::Unknown`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{table}.{column} holds {value:?}, which this rollguard does not know")]
@@ -155,22 +157,20 @@ impl fmt::Display for NotHistory {
 }
 
 impl StoreError {
-    /// The error SQLite gave doing `op` on the file at `path`: a full disk
-    /// when SQLite says so, or when an I/O failure came with less than
-    /// [`FULL_BELOW`](crate::host::FULL_BELOW) free on its disk.
+    /// The error the database gave doing `op` on the history at `path`: a
+    /// full disk when SQLite says so, or when an I/O failure came with less
+    /// than [`FULL_BELOW`](crate::host::FULL_BELOW) free on its disk.
     /// A value a row reader did not know ([`UnknownValue`]) is
     /// [`StoreError::Unknown`].
-    pub fn sqlite(path: &std::path::Path, op: &'static str, source: rusqlite::Error) -> Self {
-        if let rusqlite::Error::FromSqlConversionFailure(_, _, e) = &source
-            && let Some(value) = e.downcast_ref::<UnknownValue>()
-        {
+    pub fn query(path: &std::path::Path, op: &'static str, source: DbError) -> Self {
+        if let DbError::Unknown(value) = source {
             return StoreError::Unknown {
                 path: path.to_owned(),
                 op,
-                value: value.clone(),
+                value,
             };
         }
-        let full = match source.sqlite_error_code() {
+        let full = match source.sqlite_code() {
             Some(ErrorCode::DiskFull) => true,
             Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => {
                 crate::host::disk_full(path)
@@ -181,7 +181,7 @@ impl StoreError {
         if full {
             StoreError::DiskFull { path, op, source }
         } else {
-            StoreError::Sqlite { path, op, source }
+            StoreError::Query { path, op, source }
         }
     }
 
@@ -189,7 +189,7 @@ impl StoreError {
     pub fn path(&self) -> &std::path::Path {
         match self {
             StoreError::Io { path, .. }
-            | StoreError::Sqlite { path, .. }
+            | StoreError::Query { path, .. }
             | StoreError::DiskFull { path, .. }
             | StoreError::TooNew { path, .. }
             | StoreError::BadVersion { path, .. }
@@ -206,7 +206,7 @@ impl StoreError {
     pub(crate) fn for_path(mut self, new: &std::path::Path) -> StoreError {
         match &mut self {
             StoreError::Io { path, .. }
-            | StoreError::Sqlite { path, .. }
+            | StoreError::Query { path, .. }
             | StoreError::DiskFull { path, .. }
             | StoreError::TooNew { path, .. }
             | StoreError::BadVersion { path, .. }
@@ -223,8 +223,8 @@ impl StoreError {
     /// transient I/O), as opposed to a broken or foreign file.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Sqlite { source, .. } => matches!(
-                source.sqlite_error_code(),
+            StoreError::Query { source, .. } => matches!(
+                source.sqlite_code(),
                 Some(
                     ErrorCode::DatabaseBusy
                         | ErrorCode::DatabaseLocked
@@ -250,7 +250,7 @@ impl StoreError {
     /// trusted, and retrying does not help.
     pub fn is_damaged(&self) -> bool {
         match self {
-            StoreError::Sqlite { source, .. } => is_damage(source),
+            StoreError::Query { source, .. } => is_damage(source),
             _ => false,
         }
     }
@@ -266,11 +266,11 @@ impl StoreError {
                 "cannot {action} history database {}: {source}",
                 path.display()
             ),
-            StoreError::Sqlite { path, op, source } if is_damage(source) => format!(
+            StoreError::Query { path, op, source } if is_damage(source) => format!(
                 "history database {} is damaged: cannot {op}: {source}",
                 path.display()
             ),
-            StoreError::Sqlite { path, op, source } => {
+            StoreError::Query { path, op, source } => {
                 format!("history database {}: cannot {op}: {source}", path.display())
             }
             StoreError::DiskFull { path, op, source } => format!(
@@ -338,7 +338,7 @@ impl StoreError {
                       free space, or choose another history path"
                     .into(),
             },
-            StoreError::Sqlite { source, .. } => sqlite_hint(source).into(),
+            StoreError::Query { source, .. } => sqlite_hint(source).into(),
             StoreError::DiskFull { .. } => {
                 "free space there (old logs, the rollouts/ folder beside the history), or \
                  point --db at a history on another disk; commands that only read the \
@@ -381,8 +381,8 @@ impl StoreError {
     }
 }
 
-fn sqlite_hint(e: &rusqlite::Error) -> &'static str {
-    match e.sqlite_error_code() {
+fn sqlite_hint(e: &DbError) -> &'static str {
+    match e.sqlite_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             "another process held the database lock for more than 5 s; look for a stuck \
              rollguard or sqlite3 process using the file (`fuser FILE`) and retry"
@@ -407,9 +407,9 @@ fn sqlite_hint(e: &rusqlite::Error) -> &'static str {
 }
 
 /// Whether a SQLite error says the file's contents are damaged.
-fn is_damage(e: &rusqlite::Error) -> bool {
+fn is_damage(e: &DbError) -> bool {
     matches!(
-        e.sqlite_error_code(),
+        e.sqlite_code(),
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
     )
 }
@@ -433,14 +433,17 @@ mod tests {
     #[test]
     fn every_error_names_the_path_and_has_a_hint() {
         let path = PathBuf::from("/var/lib/rollguard/history.db");
-        let busy = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(5), None);
+        let busy = DbError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(5),
+            None,
+        ));
         let errors = [
             StoreError::Io {
                 path: path.clone(),
                 action: "create",
                 source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
             },
-            StoreError::Sqlite {
+            StoreError::Query {
                 path: path.clone(),
                 op: "insert probe results",
                 source: busy,
@@ -491,10 +494,13 @@ mod tests {
     #[test]
     fn damage_says_so_and_points_to_a_backup() {
         for code in [11, 26] {
-            let e = StoreError::Sqlite {
+            let e = StoreError::Query {
                 path: PathBuf::from("/h.db"),
                 op: "read deployments",
-                source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None),
+                source: DbError::Sqlite(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(code),
+                    None,
+                )),
             };
             assert!(e.is_damaged());
             assert!(!e.is_transient());
@@ -509,8 +515,11 @@ mod tests {
 
     #[test]
     fn busy_is_transient() {
-        let busy = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(5), None);
-        let e = StoreError::Sqlite {
+        let busy = DbError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(5),
+            None,
+        ));
+        let e = StoreError::Query {
             path: PathBuf::from("x"),
             op: "write",
             source: busy,

@@ -6,9 +6,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use rusqlite::params;
-
-use super::queries::{RESULT_COLUMNS, limit_param, result_from_row};
+use super::db::args;
+use super::queries::{RESULT_COLUMNS, result_from_row};
 use super::{Store, StoreError};
 use crate::model::ProbeResult;
 
@@ -26,21 +25,16 @@ impl Store {
         names: &mut Names,
     ) -> Result<Vec<(i64, ProbeResult)>, StoreError> {
         let err = || self.sql_err("read new probe results");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {RESULT_COLUMNS}, id FROM probe_results WHERE id > ?1 ORDER BY id LIMIT ?2"
-            ))
-            .map_err(err())?;
-        let mut rows = stmt
-            .query(params![after_id, limit_param(limit)])
-            .map_err(err())?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(err())? {
-            let id: i64 = row.get(9).map_err(err())?;
-            out.push((id, result_from_row(row, names).map_err(err())?));
-        }
-        Ok(out)
+        self.db
+            .query_map(
+                &format!(
+                    "SELECT {RESULT_COLUMNS}, id FROM probe_results WHERE id > ?1 \
+                     ORDER BY id LIMIT ?2"
+                ),
+                args![after_id, limit],
+                |row| Ok((row.get(9)?, result_from_row(row, names)?)),
+            )
+            .map_err(err())
     }
 
     /// The row id of the newest probe result where results taken at or
@@ -50,20 +44,21 @@ impl Store {
     pub fn results_start(&self, since_ms: i64, limit: usize) -> Result<i64, StoreError> {
         let err = || self.sql_err("read the recent probe results");
         let newest: i64 = self
-            .conn
-            .query_row("SELECT coalesce(max(id), 0) FROM probe_results", [], |r| {
+            .db
+            .query_row("SELECT coalesce(max(id), 0) FROM probe_results", &[], |r| {
                 r.get(0)
             })
             .map_err(err())?;
         let by_time: i64 = self
-            .conn
+            .db
             .query_row(
                 "SELECT coalesce(min(id), ?2 + 1) - 1 FROM probe_results WHERE at_ms >= ?1",
-                params![since_ms, newest],
+                args![since_ms, newest],
                 |r| r.get(0),
             )
             .map_err(err())?;
-        Ok(by_time.max(newest - limit_param(limit)).max(0))
+        let back = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(by_time.max(newest.saturating_sub(back)).max(0))
     }
 }
 

@@ -5,9 +5,9 @@
 //! When to open and resolve is decided in `health::incident`. Incident
 //! events carry no reason: their payload says what failed.
 
-use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
+use super::db::{DbError, Optional, Row, args};
 use super::{Store, StoreError};
 use crate::model::event::EventKind;
 use crate::model::evidence::Evidence;
@@ -58,7 +58,7 @@ impl Opened {
 
 const COLS: &str = "id, app, deployment_id, opened_ms, healthy_ms, resolved_ms, evidence";
 
-fn incident_from_row(r: &Row<'_>) -> rusqlite::Result<Incident> {
+fn incident_from_row(r: &Row<'_>) -> Result<Incident, DbError> {
     let evidence: String = r.get(6)?;
     Ok(Incident {
         id: r.get(0)?,
@@ -90,10 +90,10 @@ impl Store {
         let err = || self.sql_err(op);
         let tx = self.immediate(op)?;
         let open = self
-            .conn
+            .db
             .query_row(
                 &format!("SELECT {COLS} FROM incidents WHERE app = ?1 AND resolved_ms IS NULL"),
-                [app],
+                args![app],
                 incident_from_row,
             )
             .optional()
@@ -104,10 +104,10 @@ impl Store {
                 if added.is_empty() {
                     return Ok(Opened::Known(i.id));
                 }
-                self.conn
+                self.db
                     .execute(
                         "UPDATE incidents SET evidence = ?2 WHERE id = ?1",
-                        params![i.id, to_json(&i.evidence)],
+                        args![i.id, to_json(&i.evidence)],
                     )
                     .map_err(err())?;
                 let event = EventKind::IncidentWidened {
@@ -121,12 +121,12 @@ impl Store {
                 let deployment = match deployment_id {
                     Some(d) => Some(d),
                     None => self
-                        .conn
+                        .db
                         .query_row(
                             "SELECT id FROM deployments WHERE app = ?1 AND ended_at_ms IS NULL \
                              ORDER BY id DESC LIMIT 1",
-                            [app],
-                            |r| r.get::<_, i64>(0),
+                            args![app],
+                            |r| r.get::<i64>(0),
                         )
                         .optional()
                         .map_err(err())?,
@@ -137,11 +137,11 @@ impl Store {
                 };
                 evidence.widen(failed);
                 let id: i64 = self
-                    .conn
-                    .query_one(
+                    .db
+                    .query_row(
                         "INSERT INTO incidents (app, deployment_id, opened_ms, evidence) \
                          VALUES (?1, ?2, ?3, ?4) RETURNING id",
-                        params![app, deployment, now_ms, to_json(&evidence)],
+                        args![app, deployment, now_ms, to_json(&evidence)],
                         |r| r.get(0),
                     )
                     .map_err(err())?;
@@ -172,10 +172,10 @@ impl Store {
         let err = || self.sql_err(op);
         let tx = self.immediate(op)?;
         let Some(i) = self
-            .conn
+            .db
             .query_row(
                 &format!("SELECT {COLS} FROM incidents WHERE id = ?1 AND resolved_ms IS NULL"),
-                [id],
+                args![id],
                 incident_from_row,
             )
             .optional()
@@ -184,10 +184,10 @@ impl Store {
             return Ok(false);
         };
         let healthy_ms = healthy_ms.max(i.opened_ms);
-        self.conn
+        self.db
             .execute(
                 "UPDATE incidents SET healthy_ms = ?2, resolved_ms = ?3 WHERE id = ?1",
-                params![id, healthy_ms, now_ms],
+                args![id, healthy_ms, now_ms],
             )
             .map_err(err())?;
         let outage_ms = u64::try_from(healthy_ms - i.opened_ms).unwrap_or(0);
@@ -206,31 +206,29 @@ impl Store {
     /// Every open incident, oldest first.
     pub fn open_incidents(&self) -> Result<Vec<Incident>, StoreError> {
         let err = || self.sql_err("read open incidents");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {COLS} FROM incidents WHERE resolved_ms IS NULL ORDER BY id"
-            ))
-            .map_err(err())?;
-        let rows = stmt.query_map([], incident_from_row).map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+        self.db
+            .query_map(
+                &format!("SELECT {COLS} FROM incidents WHERE resolved_ms IS NULL ORDER BY id"),
+                &[],
+                incident_from_row,
+            )
+            .map_err(err())
     }
 
     /// The newest `limit` incidents, newest first; only `app`'s when given.
     pub fn incidents(&self, app: Option<&str>, limit: usize) -> Result<Vec<Incident>, StoreError> {
         let err = || self.sql_err("read incidents");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {COLS} FROM incidents WHERE ?1 IS NULL OR app = ?1 \
+        self.db
+            .query_map(
+                &format!(
+                    "SELECT {COLS} FROM incidents WHERE ?1 IS NULL OR app = ?1 \
                  ORDER BY id DESC LIMIT ?2"
-            ))
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![app, limit], incident_from_row)
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+                ),
+                args![app, limit],
+                incident_from_row,
+            )
+            .map_err(err())
     }
 
     /// `app`'s incidents that were open at some time in `from_ms..=to_ms`
@@ -243,25 +241,24 @@ impl Store {
         to_ms: i64,
     ) -> Result<Vec<Incident>, StoreError> {
         let err = || self.sql_err("read incidents");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {COLS} FROM incidents WHERE app = ?1 AND opened_ms <= ?3 \
+        self.db
+            .query_map(
+                &format!(
+                    "SELECT {COLS} FROM incidents WHERE app = ?1 AND opened_ms <= ?3 \
                  AND coalesce(healthy_ms, resolved_ms, ?2) >= ?2 ORDER BY opened_ms, id"
-            ))
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![app, from_ms, to_ms], incident_from_row)
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+                ),
+                args![app, from_ms, to_ms],
+                incident_from_row,
+            )
+            .map_err(err())
     }
 
     /// Incident `id`, if there is one.
     pub fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError> {
-        self.conn
+        self.db
             .query_row(
                 &format!("SELECT {COLS} FROM incidents WHERE id = ?1"),
-                [id],
+                args![id],
                 incident_from_row,
             )
             .optional()

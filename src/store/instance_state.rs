@@ -1,9 +1,9 @@
 //! What is believed to run on each instance now: its version and the side
 //! that serves.
 
-use rusqlite::params;
 use serde::Serialize;
 
+use super::db::args;
 use super::queries::{int, opt_text, text};
 use super::{Store, StoreError};
 use crate::model::now_ms;
@@ -34,15 +34,14 @@ impl Store {
         live_side: Option<&str>,
     ) -> Result<(), StoreError> {
         let op = "record the state of an instance";
-        self.conn
-            .prepare_cached(
+        self.db
+            .execute(
                 "INSERT INTO instance_state (app, instance, version, live_side, updated_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT (app, instance) DO UPDATE SET version = excluded.version, \
                    live_side = excluded.live_side, updated_ms = excluded.updated_ms",
+                args![app, instance, version, live_side, now_ms()],
             )
-            .map_err(self.sql_err(op))?
-            .execute(params![app, instance, version, live_side, now_ms()])
             .map_err(self.sql_err(op))?;
         Ok(())
     }
@@ -50,24 +49,21 @@ impl Store {
     /// What is believed to run on each instance of `app`, by instance name.
     pub fn instance_states(&self, app: &str) -> Result<Vec<InstanceState>, StoreError> {
         let err = || self.sql_err("read instance states");
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+        self.db
+            .query_map(
                 "SELECT app, instance, version, live_side, updated_ms FROM instance_state \
                  WHERE app = ?1 ORDER BY instance",
+                args![app],
+                |row| {
+                    Ok(InstanceState {
+                        app: text(row.get_ref(0)?),
+                        instance: text(row.get_ref(1)?),
+                        version: opt_text(row.get_ref(2)?),
+                        live_side: opt_text(row.get_ref(3)?),
+                        updated_ms: int(row.get_ref(4)?).unwrap_or(0),
+                    })
+                },
             )
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![app], |row| {
-                Ok(InstanceState {
-                    app: text(row.get_ref(0)?),
-                    instance: text(row.get_ref(1)?),
-                    version: opt_text(row.get_ref(2)?),
-                    live_side: opt_text(row.get_ref(3)?),
-                    updated_ms: int(row.get_ref(4)?).unwrap_or(0),
-                })
-            })
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+            .map_err(err())
     }
 }

@@ -3,9 +3,9 @@
 //! IMMEDIATE transactions; when a holder counts as gone is decided by the
 //! caller (see `monitor::lease`), passed in as a function.
 
-use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
+use super::db::{DbError, Optional, Row, args};
 use super::{Store, StoreError};
 
 /// A process that holds or asks for a lease.
@@ -45,12 +45,12 @@ pub enum LeaseTake {
 const COLS: &str =
     "holder_kind, owner_user, owner_host, owner_pid, token, fleet, acquired_ms, heartbeat_ms";
 
-fn holder_from_row(r: &Row<'_>) -> rusqlite::Result<LeaseHolder> {
+fn holder_from_row(r: &Row<'_>) -> Result<LeaseHolder, DbError> {
     Ok(LeaseHolder {
         kind: r.get(0)?,
         user: r.get(1)?,
         host: r.get(2)?,
-        pid: u32::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+        pid: u32::try_from(r.get::<i64>(3)?).unwrap_or(0),
         token: r.get(4)?,
         fleet: r.get(5)?,
         acquired_ms: r.get(6)?,
@@ -62,10 +62,10 @@ impl Store {
     /// The holder of `role`'s lease, if anyone ever took it (perhaps one
     /// that is gone).
     pub fn lease(&self, role: &str) -> Result<Option<LeaseHolder>, StoreError> {
-        self.conn
+        self.db
             .query_row(
                 &format!("SELECT {COLS} FROM leases WHERE role = ?1"),
-                [role],
+                args![role],
                 holder_from_row,
             )
             .optional()
@@ -90,7 +90,7 @@ impl Store {
         let current = tx
             .query_row(
                 &format!("SELECT {COLS} FROM leases WHERE role = ?1"),
-                [role],
+                args![role],
                 holder_from_row,
             )
             .optional()
@@ -99,7 +99,7 @@ impl Store {
             Some(h) if h.token == me.token => {
                 tx.execute(
                     "UPDATE leases SET heartbeat_ms = ?2 WHERE role = ?1",
-                    params![role, now_ms],
+                    args![role, now_ms],
                 )
                 .map_err(err())?;
                 tx.commit().map_err(err())?;
@@ -113,7 +113,7 @@ impl Store {
                 "INSERT OR REPLACE INTO leases (role, {COLS}) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
             ),
-            params![
+            args![
                 role,
                 me.kind,
                 me.user,
@@ -134,10 +134,10 @@ impl Store {
     /// process took it over): the caller must stop acting on it.
     pub fn renew_lease(&self, role: &str, token: &str, now_ms: i64) -> Result<bool, StoreError> {
         let n = self
-            .conn
+            .db
             .execute(
                 "UPDATE leases SET heartbeat_ms = ?3 WHERE role = ?1 AND token = ?2",
-                params![role, token, now_ms],
+                args![role, token, now_ms],
             )
             .map_err(self.sql_err("renew a lease"))?;
         Ok(n == 1)
@@ -146,10 +146,10 @@ impl Store {
     /// Gives up `role`'s lease if it is still held with `token`, so the
     /// next process takes it at once.
     pub fn release_lease(&self, role: &str, token: &str) -> Result<(), StoreError> {
-        self.conn
+        self.db
             .execute(
                 "DELETE FROM leases WHERE role = ?1 AND token = ?2",
-                params![role, token],
+                args![role, token],
             )
             .map_err(self.sql_err("release a lease"))?;
         Ok(())

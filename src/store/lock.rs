@@ -3,9 +3,9 @@
 //! handed to the worker, heartbeated, released by its holder, broken by
 //! an operator. Who counts as gone is decided in `rollout::lock`.
 
-use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
+use super::db::{DbError, Optional, Row, args};
 use super::queries::{int, text};
 use super::{Store, StoreError, schema};
 use crate::model::now_ms;
@@ -91,9 +91,11 @@ impl Store {
         let op = "take the deployment lock";
         let tx = self.immediate(op)?;
         let existing = tx
-            .prepare_cached(&format!("SELECT {LOCK_COLS} FROM locks WHERE app = ?1"))
-            .map_err(self.sql_err(op))?
-            .query_row(params![app], lock_from_row)
+            .query_row(
+                &format!("SELECT {LOCK_COLS} FROM locks WHERE app = ?1"),
+                args![app],
+                lock_from_row,
+            )
             .optional()
             .map_err(self.sql_err(op))?;
         if let Some(lock) = existing {
@@ -101,21 +103,20 @@ impl Store {
             return Ok(Err(lock));
         }
         let now = now_ms();
-        tx.prepare_cached(
+        tx.execute(
             "INSERT INTO locks (app, deployment_id, owner_user, owner_host, owner_pid, reason, \
              acquired_ms, heartbeat_ms, owner_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+            args![
+                app,
+                deployment_id,
+                owner.user,
+                owner.host,
+                i64::from(owner.pid),
+                reason,
+                now,
+                owner.stored_start()
+            ],
         )
-        .map_err(self.sql_err(op))?
-        .execute(params![
-            app,
-            deployment_id,
-            owner.user,
-            owner.host,
-            i64::from(owner.pid),
-            reason,
-            now,
-            owner.stored_start()
-        ])
         .map_err(self.sql_err(op))?;
         tx.commit().map_err(self.sql_err(op))?;
         Ok(Ok(()))
@@ -129,10 +130,12 @@ impl Store {
         } else {
             LOCK_COLS_BEFORE_START
         };
-        self.conn
-            .prepare_cached(&format!("SELECT {cols} FROM locks WHERE app = ?1"))
-            .map_err(err())?
-            .query_row(params![app], lock_from_row)
+        self.db
+            .query_row(
+                &format!("SELECT {cols} FROM locks WHERE app = ?1"),
+                args![app],
+                lock_from_row,
+            )
             .optional()
             .map_err(err())
     }
@@ -142,10 +145,11 @@ impl Store {
     pub fn set_lock_deployment(&self, app: &str, deployment_id: i64) -> Result<(), StoreError> {
         let op = "tie the deployment lock to a deployment";
         let n = self
-            .conn
-            .prepare_cached("UPDATE locks SET deployment_id = ?2 WHERE app = ?1")
-            .map_err(self.sql_err(op))?
-            .execute(params![app, deployment_id])
+            .db
+            .execute(
+                "UPDATE locks SET deployment_id = ?2 WHERE app = ?1",
+                args![app, deployment_id],
+            )
             .map_err(self.sql_err(op))?;
         self.expect_row(
             n,
@@ -160,18 +164,12 @@ impl Store {
     pub fn set_lock_owner(&self, app: &str, owner: &LockOwner) -> Result<(), StoreError> {
         let op = "hand the deployment lock over";
         let n = self
-            .conn
-            .prepare_cached(
+            .db
+            .execute(
                 "UPDATE locks SET owner_pid = ?2, owner_start = ?3, heartbeat_ms = ?4 \
                  WHERE app = ?1",
+                args![app, i64::from(owner.pid), owner.stored_start(), now_ms()],
             )
-            .map_err(self.sql_err(op))?
-            .execute(params![
-                app,
-                i64::from(owner.pid),
-                owner.stored_start(),
-                now_ms()
-            ])
             .map_err(self.sql_err(op))?;
         self.expect_row(n, "hand the deployment lock over: the app is not locked")
     }
@@ -183,19 +181,18 @@ impl Store {
     pub fn heartbeat(&self, app: &str, owner: &LockOwner) -> Result<bool, StoreError> {
         let op = "refresh the deployment lock";
         let n = self
-            .conn
-            .prepare_cached(
+            .db
+            .execute(
                 "UPDATE locks SET heartbeat_ms = ?5 WHERE app = ?1 AND owner_host = ?2 \
                  AND owner_pid = ?3 AND owner_start IS ?4",
+                args![
+                    app,
+                    owner.host,
+                    i64::from(owner.pid),
+                    owner.stored_start(),
+                    now_ms()
+                ],
             )
-            .map_err(self.sql_err(op))?
-            .execute(params![
-                app,
-                owner.host,
-                i64::from(owner.pid),
-                owner.stored_start(),
-                now_ms()
-            ])
             .map_err(self.sql_err(op))?;
         Ok(n > 0)
     }
@@ -206,18 +203,12 @@ impl Store {
     pub fn unlock(&self, app: &str, owner: &LockOwner) -> Result<bool, StoreError> {
         let op = "release the deployment lock";
         let n = self
-            .conn
-            .prepare_cached(
+            .db
+            .execute(
                 "DELETE FROM locks WHERE app = ?1 AND owner_host = ?2 AND owner_pid = ?3 \
                  AND owner_start IS ?4",
+                args![app, owner.host, i64::from(owner.pid), owner.stored_start()],
             )
-            .map_err(self.sql_err(op))?
-            .execute(params![
-                app,
-                owner.host,
-                i64::from(owner.pid),
-                owner.stored_start()
-            ])
             .map_err(self.sql_err(op))?;
         Ok(n > 0)
     }
@@ -227,18 +218,18 @@ impl Store {
     /// clearing a stale lock; the caller records the event.
     pub fn break_lock(&self, app: &str) -> Result<Option<Lock>, StoreError> {
         let err = || self.sql_err("break the deployment lock");
-        self.conn
-            .prepare_cached(&format!(
-                "DELETE FROM locks WHERE app = ?1 RETURNING {LOCK_COLS}"
-            ))
-            .map_err(err())?
-            .query_one(params![app], lock_from_row)
+        self.db
+            .query_row(
+                &format!("DELETE FROM locks WHERE app = ?1 RETURNING {LOCK_COLS}"),
+                args![app],
+                lock_from_row,
+            )
             .optional()
             .map_err(err())
     }
 }
 
-pub(super) fn lock_from_row(row: &Row<'_>) -> rusqlite::Result<Lock> {
+pub(super) fn lock_from_row(row: &Row<'_>) -> Result<Lock, DbError> {
     Ok(Lock {
         app: text(row.get_ref(0)?),
         deployment_id: int(row.get_ref(1)?),

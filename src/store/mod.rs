@@ -26,6 +26,9 @@
 //!   (instance changes), `snapshot`, `release`, `instance_state`, `lock`
 //!   (the per-app deployment lock) and `command` (the command queue);
 //!   `column`: how their columns are read.
+//! - [`db`]: the connection every table's file speaks (statements with
+//!   numbered arguments, rows read by position, transactions): what a
+//!   second backend implements; SQLite's side in `db/sqlite.rs`.
 //! - [`writer`]: a dedicated thread that batches probe results to disk so
 //!   probes never wait for it.
 //! - `error`: [`StoreError`].
@@ -50,7 +53,7 @@
 //!   disk) is an error, never an id of a row that was not kept.
 //! - Updating a row that does not exist (an unknown deployment, batch or
 //!   change id, or an app without a lock) fails with
-//!   [`StoreError::Sqlite`] whose source is
+//!   [`StoreError::Query`] whose source is
 //!   [`rusqlite::Error::QueryReturnedNoRows`], rather than silently doing
 //!   nothing.
 //!
@@ -63,6 +66,7 @@ mod batch;
 mod change;
 mod column;
 mod command;
+pub mod db;
 mod deployment;
 mod error;
 pub mod follow;
@@ -87,7 +91,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use db::{Begin, Db, DbError, Tx};
 
 pub use batch::Batch;
 pub use change::InstanceChange;
@@ -112,11 +118,11 @@ pub use writer::{ResultSender, ResultWriter, WriterStats};
 /// failing with "database is locked".
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// An open history database: one SQLite connection plus its path (for
+/// An open history database: one connection ([`Db`]) plus its path (for
 /// error messages).
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
+    db: Db,
     path: PathBuf,
     /// The schema version of the file as opened (older only for a file
     /// opened read-only, which is not migrated).
@@ -172,9 +178,9 @@ impl Store {
         }
         let mut store = Store::connect_unconfigured(path)?;
         // Before anything is written (switching to WAL writes the header).
-        schema::verify(&store.conn, path)?;
+        schema::verify(store.sqlite(), path)?;
         store.configure()?;
-        schema::migrate(&mut store.conn, path)?;
+        schema::migrate(store.sqlite_mut(), path)?;
         store.schema = schema::SCHEMA_VERSION;
         Ok(store)
     }
@@ -186,11 +192,11 @@ impl Store {
         let sql_err = |op| sqlite_error(path, op);
         let conn = Connection::open_in_memory().map_err(sql_err("open an empty history for"))?;
         let mut store = Store {
-            conn,
+            db: Db::Sqlite(conn),
             path: path.to_owned(),
             schema: schema::SCHEMA_VERSION,
         };
-        schema::migrate(&mut store.conn, path)?;
+        schema::migrate(store.sqlite_mut(), path)?;
         Ok(store)
     }
 
@@ -239,7 +245,7 @@ impl Store {
         }
         check_file(path)?;
         let store = Store::connect_read_only(path, false)?;
-        let version = match schema::verify(&store.conn, path) {
+        let version = match schema::verify(store.sqlite(), path) {
             Err(e) if cannot_share(&e) && !wal_has_frames(path) => {
                 // WAL mode where SQLite cannot make its -shm file: a
                 // read-only file system, or a full disk. With no change in
@@ -247,13 +253,13 @@ impl Store {
                 // read as immutable.
                 drop(store);
                 let mut store = Store::connect_read_only(path, true)?;
-                let version = schema::verify(&store.conn, path)?;
+                let version = schema::verify(store.sqlite(), path)?;
                 schema::check_readable(version, schema::READABLE_FROM, path)?;
                 store.schema = version;
                 return Ok(store);
             }
-            Err(StoreError::Sqlite { source, .. })
-                if source.sqlite_error_code() == Some(ErrorCode::CannotOpen)
+            Err(StoreError::Query { source, .. })
+                if source.sqlite_code() == Some(ErrorCode::CannotOpen)
                     && companion(path, "-wal").exists()
                     && !companion(path, "-shm").exists() =>
             {
@@ -287,7 +293,7 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(sql_err("set the busy timeout"))?;
         Ok(Store {
-            conn,
+            db: Db::Sqlite(conn),
             path: path.to_owned(),
             schema: schema::SCHEMA_VERSION,
         })
@@ -296,7 +302,7 @@ impl Store {
     /// Switches to WAL, `synchronous=NORMAL` and foreign keys.
     fn configure(&self) -> Result<(), StoreError> {
         let path = self.path.as_path();
-        let conn = &self.conn;
+        let conn = self.sqlite();
         let sql_err = |op| sqlite_error(path, op);
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
@@ -333,7 +339,7 @@ impl Store {
         conn.pragma_update(None, "query_only", true)
             .map_err(sql_err("make the connection read-only"))?;
         Ok(Store {
-            conn,
+            db: Db::Sqlite(conn),
             path: path.to_owned(),
             schema: schema::SCHEMA_VERSION,
         })
@@ -347,12 +353,28 @@ impl Store {
     /// The schema version recorded in the file (`PRAGMA user_version`);
     /// equal to [`SCHEMA_VERSION`] once opened.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        schema::user_version(&self.conn).map_err(self.sql_err("read the schema version"))
+        schema::user_version(self.sqlite()).map_err(self.sql_err("read the schema version"))
     }
 
-    /// Maps a SQLite error to a [`StoreError`] naming this file.
-    fn sql_err(&self, op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
-        sqlite_error(&self.path, op)
+    /// Maps an error of the connection to a [`StoreError`] naming this
+    /// file.
+    fn sql_err<E: Into<DbError>>(&self, op: &'static str) -> impl FnOnce(E) -> StoreError + '_ {
+        move |e| StoreError::query(&self.path, op, e.into())
+    }
+
+    /// The SQLite connection under the store: opening, the schema and its
+    /// migrations are SQLite's own.
+    fn sqlite(&self) -> &Connection {
+        match &self.db {
+            Db::Sqlite(c) => c,
+        }
+    }
+
+    /// [`Store::sqlite`], to migrate.
+    fn sqlite_mut(&mut self) -> &mut Connection {
+        match &mut self.db {
+            Db::Sqlite(c) => c,
+        }
     }
 }
 
@@ -362,8 +384,9 @@ impl Store {
     /// write lock at once (waiting up to the busy timeout), so what it
     /// reads cannot change before it writes. Rolled back when dropped
     /// without `commit`.
-    pub(super) fn immediate(&self, op: &'static str) -> Result<Transaction<'_>, StoreError> {
-        Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+    pub(super) fn immediate(&self, op: &'static str) -> Result<Tx<'_>, StoreError> {
+        self.db
+            .transaction(Begin::Immediate)
             .map_err(self.sql_err(op))
     }
 
@@ -372,10 +395,10 @@ impl Store {
         if changed > 0 {
             Ok(())
         } else {
-            Err(StoreError::Sqlite {
+            Err(StoreError::Query {
                 path: self.path.clone(),
                 op,
-                source: rusqlite::Error::QueryReturnedNoRows,
+                source: DbError::NoRows,
             })
         }
     }
@@ -386,7 +409,7 @@ fn sqlite_error<'a>(
     path: &'a Path,
     op: &'static str,
 ) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
-    move |source| StoreError::sqlite(path, op, source)
+    move |source| StoreError::query(path, op, source.into())
 }
 
 /// Refuses an existing file that cannot be a history database: not a
@@ -456,13 +479,12 @@ fn create(path: &Path) -> Result<(), StoreError> {
         .open(&tmp)
         .map_err(io_err("create"))?;
     let built = Store::connect(&tmp).and_then(|mut store| {
-        schema::migrate(&mut store.conn, &tmp)?;
+        schema::migrate(store.sqlite_mut(), &tmp)?;
         // Closing the last connection checkpoints the WAL into the file
         // and removes the -wal and -shm files.
-        store
-            .conn
-            .close()
-            .map_err(|(_, source)| StoreError::sqlite(&tmp, "close the new database", source))
+        let Db::Sqlite(conn) = store.db;
+        conn.close()
+            .map_err(|(_, source)| StoreError::query(&tmp, "close the new database", source.into()))
     });
     if let Err(e) = built {
         discard(&tmp);
@@ -487,8 +509,8 @@ fn create(path: &Path) -> Result<(), StoreError> {
 fn cannot_share(e: &StoreError) -> bool {
     match e {
         StoreError::DiskFull { .. } => true,
-        StoreError::Sqlite { source, .. } => matches!(
-            source.sqlite_error_code(),
+        StoreError::Query { source, .. } => matches!(
+            source.sqlite_code(),
             Some(ErrorCode::CannotOpen | ErrorCode::SystemIoFailure | ErrorCode::DiskFull)
         ),
         _ => false,

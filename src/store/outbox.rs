@@ -15,10 +15,10 @@
 //! its claim lapses. Receivers tell a repeat by its notification id (the
 //! `X-Rollguard-Delivery` header, PagerDuty by its dedup key).
 
-use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::db::{DbError, Optional, Row, args};
 use super::{Event, Store, StoreError};
 use crate::model::event::EventKind;
 
@@ -114,7 +114,7 @@ const COLS: &str = "id, receiver, event_id, app, deployment_id, topic, dedup_key
                     state, attempts, next_attempt_ms, claimed_by, claimed_until_ms, last_error, \
                     created_ms, sent_ms";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Notification> {
+fn from_row(r: &Row<'_>) -> Result<Notification, DbError> {
     let payload: String = r.get(7)?;
     let state: String = r.get(8)?;
     Ok(Notification {
@@ -127,7 +127,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Notification> {
         dedup_key: r.get(6)?,
         payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
         state: NotificationState::parse(&state),
-        attempts: u32::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
+        attempts: u32::try_from(r.get::<i64>(9)?).unwrap_or(0),
         next_attempt_ms: r.get(10)?,
         claimed_by: r.get(11)?,
         claimed_until_ms: r.get(12)?,
@@ -153,10 +153,12 @@ impl Store {
         let err = || self.sql_err(op);
         let tx = self.immediate(op)?;
         let cursor: i64 = self
-            .conn
-            .query_row("SELECT event_id FROM notify_cursor WHERE id = 1", [], |r| {
-                r.get(0)
-            })
+            .db
+            .query_row(
+                "SELECT event_id FROM notify_cursor WHERE id = 1",
+                &[],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(err())?
             .unwrap_or(0);
@@ -165,14 +167,12 @@ impl Store {
         for e in &events {
             for n in plan(self, e) {
                 made += self
-                    .conn
-                    .prepare_cached(
+                    .db
+                    .execute(
                         "INSERT OR IGNORE INTO notifications (receiver, event_id, app, \
                          deployment_id, topic, dedup_key, payload, next_attempt_ms, created_ms) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![
+                        args![
                             n.receiver,
                             e.id,
                             e.app,
@@ -181,17 +181,17 @@ impl Store {
                             n.dedup_key,
                             n.payload.to_string(),
                             now_ms
-                        ])
-                    })
+                        ],
+                    )
                     .map_err(err())?;
             }
         }
         if let Some(last) = events.last() {
-            self.conn
+            self.db
                 .execute(
                     "INSERT INTO notify_cursor (id, event_id) VALUES (1, ?1) \
                      ON CONFLICT (id) DO UPDATE SET event_id = max(event_id, ?1)",
-                    [last.id],
+                    args![last.id],
                 )
                 .map_err(err())?;
         }
@@ -218,9 +218,10 @@ impl Store {
         let tx = self.immediate(op)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let claimed = self
-            .conn
-            .prepare_cached(&format!(
-                "UPDATE notifications SET state = 'sending', claimed_by = ?2, \
+            .db
+            .query_map(
+                &format!(
+                    "UPDATE notifications SET state = 'sending', claimed_by = ?2, \
                  claimed_until_ms = ?3 + ?4, attempts = attempts + 1 \
                  WHERE id IN (SELECT n.id FROM notifications n WHERE n.receiver = ?1 AND \
                    ((n.state = 'pending' AND n.next_attempt_ms <= ?3) OR \
@@ -230,11 +231,10 @@ impl Store {
                      AND o.state IN ('pending', 'sending')) \
                    ORDER BY n.id LIMIT ?5) \
                  RETURNING {COLS}"
-            ))
-            .and_then(|mut s| {
-                s.query_map(params![receiver, token, now_ms, lease_ms, limit], from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
+                ),
+                args![receiver, token, now_ms, lease_ms, limit],
+                from_row,
+            )
             .map_err(err())?;
         tx.commit().map_err(err())?;
         let mut claimed = claimed;
@@ -265,12 +265,12 @@ impl Store {
         error: &str,
     ) -> Result<bool, StoreError> {
         let changed = self
-            .conn
+            .db
             .execute(
                 "UPDATE notifications SET state = 'pending', next_attempt_ms = ?3, \
                  last_error = ?4, claimed_until_ms = NULL \
                  WHERE id = ?1 AND claimed_by = ?2 AND state = 'sending'",
-                params![id, token, next_attempt_ms, error],
+                args![id, token, next_attempt_ms, error],
             )
             .map_err(self.sql_err("put a notification back"))?;
         Ok(changed > 0)
@@ -302,14 +302,14 @@ impl Store {
         let tx = self.immediate(op)?;
         let sent_ms = (state == "sent").then_some(now_ms);
         let row = self
-            .conn
+            .db
             .query_row(
                 &format!(
                     "UPDATE notifications SET state = ?3, sent_ms = ?4, \
                      last_error = coalesce(?5, last_error), claimed_until_ms = NULL \
                      WHERE id = ?1 AND claimed_by = ?2 AND state = 'sending' RETURNING {COLS}"
                 ),
-                params![id, token, state, sent_ms, error],
+                args![id, token, state, sent_ms, error],
                 from_row,
             )
             .optional()
@@ -339,11 +339,11 @@ impl Store {
 
     /// How many notifications wait to be sent (pending or being sent).
     pub fn unsent_notifications(&self) -> Result<usize, StoreError> {
-        self.conn
+        self.db
             .query_row(
                 "SELECT count(*) FROM notifications WHERE state IN ('pending', 'sending')",
-                [],
-                |r| r.get::<_, i64>(0),
+                &[],
+                |r| r.get::<i64>(0),
             )
             .map(|n| usize::try_from(n).unwrap_or(0))
             .map_err(self.sql_err("count notifications"))
@@ -351,10 +351,10 @@ impl Store {
 
     /// Notification `id`, if there is one.
     pub fn notification(&self, id: i64) -> Result<Option<Notification>, StoreError> {
-        self.conn
+        self.db
             .query_row(
                 &format!("SELECT {COLS} FROM notifications WHERE id = ?1"),
-                [id],
+                args![id],
                 from_row,
             )
             .optional()
@@ -371,15 +371,15 @@ impl Store {
         let err = || self.sql_err("read notifications");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut rows = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {COLS} FROM notifications WHERE ?1 IS NULL OR receiver = ?1 \
+            .db
+            .query_map(
+                &format!(
+                    "SELECT {COLS} FROM notifications WHERE ?1 IS NULL OR receiver = ?1 \
                  ORDER BY id DESC LIMIT ?2"
-            ))
-            .and_then(|mut s| {
-                s.query_map(params![receiver, limit], from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
+                ),
+                args![receiver, limit],
+                from_row,
+            )
             .map_err(err())?;
         rows.reverse();
         Ok(rows)
@@ -387,16 +387,16 @@ impl Store {
 
     /// Each receiver's newest notification about `app`, by receiver name.
     pub fn latest_notifications(&self, app: &str) -> Result<Vec<Notification>, StoreError> {
-        self.conn
-            .prepare_cached(&format!(
-                "SELECT {COLS} FROM notifications WHERE id IN \
+        self.db
+            .query_map(
+                &format!(
+                    "SELECT {COLS} FROM notifications WHERE id IN \
                  (SELECT max(id) FROM notifications WHERE app = ?1 GROUP BY receiver) \
                  ORDER BY receiver"
-            ))
-            .and_then(|mut s| {
-                s.query_map([app], from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
+                ),
+                args![app],
+                from_row,
+            )
             .map_err(self.sql_err("read the latest notifications"))
     }
 }

@@ -9,10 +9,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use rusqlite::types::ValueRef;
-use rusqlite::{Row, TransactionBehavior, params};
 use serde::Serialize;
 
+use super::db::{Begin, DbError, Row, ValueRef, args};
 use super::{Store, StoreError};
 use crate::model::{ErrorKind, ProbeKey, ProbeResult, now_ms};
 
@@ -66,18 +65,14 @@ impl Store {
         if results.is_empty() {
             return Ok(0);
         }
-        let path = &self.path;
-        let sql_err = |source| StoreError::sqlite(path, "insert probe results", source);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_err)?;
-        {
-            let mut stmt = tx.prepare_cached(INSERT_RESULT).map_err(sql_err)?;
-            for r in results {
-                // SQLite turns NaN into NULL; the column allows it and reads
-                // it back as NaN, so one odd latency cannot fail a batch.
-                stmt.execute(params![
+        let sql_err = || self.sql_err("insert probe results");
+        let tx = self.db.transaction(Begin::Immediate).map_err(sql_err())?;
+        for r in results {
+            // A NaN latency is stored as NULL and read back as NaN, so one
+            // odd latency cannot fail a batch.
+            tx.execute(
+                INSERT_RESULT,
+                args![
                     r.at_ms,
                     &*r.key.app,
                     &*r.key.instance,
@@ -86,12 +81,12 @@ impl Store {
                     r.latency_ms,
                     r.code,
                     r.error_kind.map(ErrorKind::as_str),
-                    r.message,
-                ])
-                .map_err(sql_err)?;
-            }
+                    &r.message,
+                ],
+            )
+            .map_err(sql_err())?;
         }
-        tx.commit().map_err(sql_err)?;
+        tx.commit().map_err(sql_err())?;
         Ok(results.len())
     }
 
@@ -114,14 +109,12 @@ impl Store {
     /// one statement. The writer thread prunes a chunk at a time between
     /// inserts.
     pub(crate) fn prune_chunk(&self, older_than_ms: i64, max: usize) -> Result<usize, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+        self.db
+            .execute(
                 "DELETE FROM probe_results WHERE id IN \
                  (SELECT id FROM probe_results WHERE at_ms < ?1 LIMIT ?2)",
+                args![older_than_ms, max],
             )
-            .map_err(self.sql_err("prune probe results"))?;
-        stmt.execute(params![older_than_ms, limit_param(max)])
             .map_err(self.sql_err("prune probe results"))
     }
 
@@ -144,25 +137,20 @@ impl Store {
                  WHERE at_ms >= ?1 ORDER BY at_ms DESC, id DESC LIMIT ?2"
             ),
         };
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(err())?;
-        let mut rows = match app {
-            Some(app) => stmt.query(params![since_ms, limit_param(limit), app]),
-            None => stmt.query(params![since_ms, limit_param(limit)]),
-        }
-        .map_err(err())?;
         let mut names = HashSet::new();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(err())? {
-            out.push(result_from_row(row, &mut names).map_err(err())?);
+        let read = |row: &Row<'_>| result_from_row(row, &mut names);
+        match app {
+            Some(app) => self.db.query_map(&sql, args![since_ms, limit, app], read),
+            None => self.db.query_map(&sql, args![since_ms, limit], read),
         }
-        Ok(out)
+        .map_err(err())
     }
 
     /// How many probe results are stored.
     pub fn result_count(&self) -> Result<u64, StoreError> {
         let n: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM probe_results", [], |r| r.get(0))
+            .db
+            .query_row("SELECT count(*) FROM probe_results", &[], |r| r.get(0))
             .map_err(self.sql_err("count probe results"))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
@@ -177,17 +165,14 @@ impl Store {
         evidence: Option<&serde_json::Value>,
     ) -> Result<i64, StoreError> {
         let evidence = evidence.map(serde_json::Value::to_string);
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+        self.db
+            .query_row(
                 "INSERT INTO events (at_ms, app, kind, actor, reason, evidence) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                args![now_ms(), app, kind, actor, reason, evidence],
+                |r| r.get(0),
             )
-            .map_err(self.sql_err("record an event"))?;
-        stmt.query_one(params![now_ms(), app, kind, actor, reason, evidence], |r| {
-            r.get(0)
-        })
-        .map_err(self.sql_err("record an event"))
+            .map_err(self.sql_err("record an event"))
     }
 
     /// The newest `limit` events, newest first; only `app`'s when given.
@@ -201,17 +186,11 @@ impl Store {
             ),
             None => format!("SELECT {COLS} FROM events ORDER BY at_ms DESC, id DESC LIMIT ?1"),
         };
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(err())?;
-        let mut rows = match app {
-            Some(app) => stmt.query(params![limit_param(limit), app]),
-            None => stmt.query(params![limit_param(limit)]),
+        match app {
+            Some(app) => self.db.query_map(&sql, args![limit, app], event_from_row),
+            None => self.db.query_map(&sql, args![limit], event_from_row),
         }
-        .map_err(err())?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(err())? {
-            out.push(event_from_row(row).map_err(err())?);
-        }
-        Ok(out)
+        .map_err(err())
     }
 }
 
@@ -289,14 +268,13 @@ impl Store {
     /// The id of the newest event, 0 when there is none: where a follower
     /// starts.
     pub fn last_event_id(&self) -> Result<i64, StoreError> {
-        self.conn
-            .prepare_cached("SELECT coalesce(max(id), 0) FROM events")
-            .and_then(|mut stmt| stmt.query_one([], |r| r.get(0)))
+        self.db
+            .query_row("SELECT coalesce(max(id), 0) FROM events", &[], |r| r.get(0))
             .map_err(self.sql_err("read events"))
     }
 
     /// Runs an events query of [`event_filters`]' shape (`?1` an id,
-    /// `?2` the app, `?3` the time, `?4` the limit; unused ones unbound).
+    /// `?2` the app, `?3` the time, `?4` the limit; unused ones `NULL`).
     fn query_events(
         &self,
         sql: &str,
@@ -305,37 +283,18 @@ impl Store {
         since_ms: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
-        let err = || self.sql_err("read events");
-        let mut stmt = self.conn.prepare_cached(sql).map_err(err())?;
-        stmt.raw_bind_parameter(1, id).map_err(err())?;
-        if let Some(app) = app {
-            stmt.raw_bind_parameter(2, app).map_err(err())?;
-        }
-        if let Some(since_ms) = since_ms {
-            stmt.raw_bind_parameter(3, since_ms).map_err(err())?;
-        }
-        stmt.raw_bind_parameter(4, limit_param(limit))
-            .map_err(err())?;
-        let mut rows = stmt.raw_query();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(err())? {
-            out.push(event_from_row(row).map_err(err())?);
-        }
-        Ok(out)
+        self.db
+            .query_map(sql, args![id, app, since_ms, limit], event_from_row)
+            .map_err(self.sql_err("read events"))
     }
-}
-
-/// A `usize` limit as SQLite wants it (i64), saturating.
-pub(super) fn limit_param(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Reads one `RESULT_COLUMNS` row leniently, sharing equal names.
 pub(super) fn result_from_row(
     row: &Row<'_>,
     names: &mut HashSet<Arc<str>>,
-) -> rusqlite::Result<ProbeResult> {
-    let mut name = |i: usize| -> rusqlite::Result<Arc<str>> {
+) -> Result<ProbeResult, DbError> {
+    let mut name = |i: usize| -> Result<Arc<str>, DbError> {
         let s = text(row.get_ref(i)?);
         Ok(match names.get(s.as_str()) {
             Some(a) => a.clone(),
@@ -363,7 +322,7 @@ pub(super) fn result_from_row(
 }
 
 /// Reads one events row leniently.
-pub(super) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+pub(super) fn event_from_row(row: &Row<'_>) -> Result<Event, DbError> {
     Ok(Event {
         id: int(row.get_ref(0)?).unwrap_or(0),
         at_ms: int(row.get_ref(1)?).unwrap_or(0),
@@ -488,7 +447,7 @@ mod tests {
             (Some("a"), Some(1)),
         ] {
             let sql = format!("EXPLAIN QUERY PLAN {}", events_after_sql(app, since));
-            let mut stmt = store.conn.prepare(&sql).unwrap();
+            let mut stmt = store.sqlite().prepare(&sql).unwrap();
             // Unbound parameters are NULL, which is enough for a plan.
             let mut rows = stmt.raw_query();
             let mut plan: Vec<String> = Vec::new();
@@ -503,11 +462,5 @@ mod tests {
         }
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn limits_saturate() {
-        assert_eq!(limit_param(usize::MAX), i64::MAX);
-        assert_eq!(limit_param(10), 10);
     }
 }

@@ -1,11 +1,11 @@
 //! Releases: the versions of an app rollguard has seen, when each was last
 //! healthy, and the last good one (a rollback's target).
 
-use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::column::opt_json;
+use super::db::{DbError, Optional, Row, args};
 use super::queries::{int, text};
 use super::{Store, StoreError};
 use crate::model::now_ms;
@@ -32,13 +32,12 @@ impl Store {
     /// already recorded.
     pub fn touch_release(&self, app: &str, version: &str) -> Result<(), StoreError> {
         let op = "record a release";
-        self.conn
-            .prepare_cached(
+        self.db
+            .execute(
                 "INSERT INTO releases (app, version, first_seen_ms) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (app, version) DO NOTHING",
+                args![app, version, now_ms()],
             )
-            .map_err(self.sql_err(op))?
-            .execute(params![app, version, now_ms()])
             .map_err(self.sql_err(op))?;
         Ok(())
     }
@@ -54,17 +53,16 @@ impl Store {
         at_ms: i64,
     ) -> Result<(), StoreError> {
         let op = "mark a release healthy";
-        self.conn
-            .prepare_cached(
+        self.db
+            .execute(
                 "INSERT INTO releases (app, version, first_seen_ms, last_healthy_ms) \
                  VALUES (?1, ?2, min(?3, ?4), ?4) \
                  ON CONFLICT (app, version) DO UPDATE SET last_healthy_ms = \
                    CASE WHEN typeof(last_healthy_ms) NOT IN ('integer', 'real') \
                           OR last_healthy_ms < excluded.last_healthy_ms \
                         THEN excluded.last_healthy_ms ELSE last_healthy_ms END",
+                args![app, version, now_ms(), at_ms],
             )
-            .map_err(self.sql_err(op))?
-            .execute(params![app, version, now_ms(), at_ms])
             .map_err(self.sql_err(op))?;
         Ok(())
     }
@@ -72,12 +70,12 @@ impl Store {
     /// One release, if recorded.
     pub fn release(&self, app: &str, version: &str) -> Result<Option<Release>, StoreError> {
         let err = || self.sql_err("read a release");
-        self.conn
-            .prepare_cached(&format!(
-                "SELECT {RELEASE_COLS} FROM releases WHERE app = ?1 AND version = ?2"
-            ))
-            .map_err(err())?
-            .query_row(params![app, version], release_from_row)
+        self.db
+            .query_row(
+                &format!("SELECT {RELEASE_COLS} FROM releases WHERE app = ?1 AND version = ?2"),
+                args![app, version],
+                release_from_row,
+            )
             .optional()
             .map_err(err())
     }
@@ -85,17 +83,16 @@ impl Store {
     /// The releases of `app`, most recently first seen first.
     pub fn releases(&self, app: &str) -> Result<Vec<Release>, StoreError> {
         let err = || self.sql_err("read releases");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {RELEASE_COLS} FROM releases WHERE app = ?1 \
+        self.db
+            .query_map(
+                &format!(
+                    "SELECT {RELEASE_COLS} FROM releases WHERE app = ?1 \
                  ORDER BY first_seen_ms DESC, version DESC"
-            ))
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![app], release_from_row)
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+                ),
+                args![app],
+                release_from_row,
+            )
+            .map_err(err())
     }
 
     /// The release of `app` seen healthy most recently, other than
@@ -108,21 +105,23 @@ impl Store {
         except: Option<&str>,
     ) -> Result<Option<Release>, StoreError> {
         let err = || self.sql_err("find the last good release");
-        self.conn
-            .prepare_cached(&format!(
-                "SELECT {RELEASE_COLS} FROM releases \
+        self.db
+            .query_row(
+                &format!(
+                    "SELECT {RELEASE_COLS} FROM releases \
                  WHERE app = ?1 AND typeof(last_healthy_ms) IN ('integer', 'real') \
                    AND (?2 IS NULL OR version <> ?2) \
                  ORDER BY last_healthy_ms DESC, first_seen_ms DESC, version DESC LIMIT 1"
-            ))
-            .map_err(err())?
-            .query_row(params![app, except], release_from_row)
+                ),
+                args![app, except],
+                release_from_row,
+            )
             .optional()
             .map_err(err())
     }
 }
 
-fn release_from_row(row: &Row<'_>) -> rusqlite::Result<Release> {
+fn release_from_row(row: &Row<'_>) -> Result<Release, DbError> {
     Ok(Release {
         app: text(row.get_ref(0)?),
         version: text(row.get_ref(1)?),

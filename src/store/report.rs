@@ -11,9 +11,8 @@
 //! per instance or per probe needs no sort. A result's `ok` is read as
 //! passed when it is not 0, as everywhere.
 
-use rusqlite::{Row, params};
-
 use super::column::opt_named;
+use super::db::{Arg, DbError, Row, args};
 use super::deployment::{DEPLOYMENT_COLS, deployment_from_row};
 use super::queries::{event_from_row, int, opt_text, real, text};
 use super::{Deployment, Event, Store, StoreError};
@@ -108,30 +107,30 @@ impl Store {
         uncounted: &[String],
     ) -> Result<(Vec<ResultTally>, Vec<ResultPoint>), StoreError> {
         let err = || self.sql_err("read probe results");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT instance, probe, at_ms, ok != 0, latency_ms FROM probe_results \
-                 WHERE app = ?1 AND at_ms >= ?2 AND at_ms < ?3 {UNCOUNTED} \
-                 ORDER BY instance, probe, at_ms"
-            ))
-            .map_err(err())?;
         let skip = uncounted_json(uncounted);
-        let mut rows = stmt
-            .query(params![app, from_ms, to_ms, skip])
-            .map_err(err())?;
         let mut fold = ResultFold::default();
-        while let Some(r) = rows.next().map_err(err())? {
-            let ok = int(r.get_ref(3).map_err(err())?).is_some_and(|v| v != 0);
-            let latency = real(r.get_ref(4).map_err(err())?);
-            fold.push(
-                r.get_ref(0).map_err(err())?.as_bytes().unwrap_or_default(),
-                r.get_ref(1).map_err(err())?.as_bytes().unwrap_or_default(),
-                int(r.get_ref(2).map_err(err())?).unwrap_or(0),
-                ok,
-                latency,
-            );
-        }
+        self.db
+            .each(
+                &format!(
+                    "SELECT instance, probe, at_ms, ok != 0, latency_ms FROM probe_results \
+                     WHERE app = ?1 AND at_ms >= ?2 AND at_ms < ?3 {UNCOUNTED} \
+                     ORDER BY instance, probe, at_ms"
+                ),
+                args![app, from_ms, to_ms, skip],
+                |r| {
+                    let ok = int(r.get_ref(3)?).is_some_and(|v| v != 0);
+                    let latency = real(r.get_ref(4)?);
+                    fold.push(
+                        r.get_ref(0)?.as_bytes().unwrap_or_default(),
+                        r.get_ref(1)?.as_bytes().unwrap_or_default(),
+                        int(r.get_ref(2)?).unwrap_or(0),
+                        ok,
+                        latency,
+                    );
+                    Ok(())
+                },
+            )
+            .map_err(err())?;
         Ok(fold.finish())
     }
 
@@ -146,21 +145,18 @@ impl Store {
         uncounted: &[String],
     ) -> Result<Vec<(i64, u64, u64)>, StoreError> {
         let err = || self.sql_err("count probe results per hour");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT at_ms - at_ms % 3600000 AS hour, sum(ok != 0), count(*) \
-                 FROM probe_results WHERE app = ?1 AND at_ms >= ?2 AND at_ms < ?3 {UNCOUNTED} \
-                 GROUP BY hour ORDER BY hour"
-            ))
-            .map_err(err())?;
         let skip = uncounted_json(uncounted);
-        let rows = stmt
-            .query_map(params![app, from_ms, to_ms, skip], |r| {
-                Ok((int(r.get_ref(0)?).unwrap_or(0), count(r, 1)?, count(r, 2)?))
-            })
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+        self.db
+            .query_map(
+                &format!(
+                    "SELECT at_ms - at_ms % 3600000 AS hour, sum(ok != 0), count(*) \
+                     FROM probe_results WHERE app = ?1 AND at_ms >= ?2 AND at_ms < ?3 \
+                     {UNCOUNTED} GROUP BY hour ORDER BY hour"
+                ),
+                args![app, from_ms, to_ms, skip],
+                |r| Ok((int(r.get_ref(0)?).unwrap_or(0), count(r, 1)?, count(r, 2)?)),
+            )
+            .map_err(err())
     }
 
     /// The failed results of `app` with `from_ms <= at_ms <= to_ms`, per
@@ -172,35 +168,32 @@ impl Store {
         to_ms: i64,
     ) -> Result<Vec<FailureSpan>, StoreError> {
         let err = || self.sql_err("read failed probe results");
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+        self.db
+            .query_map(
                 "SELECT instance, probe, count(*), min(at_ms), max(at_ms), \
                    group_concat(DISTINCT coalesce(error_kind, 'failed')) \
                  FROM probe_results WHERE app = ?1 AND at_ms >= ?2 AND at_ms <= ?3 AND ok = 0 \
                  GROUP BY instance, probe ORDER BY min(at_ms), instance, probe",
+                args![app, from_ms, to_ms],
+                |r| {
+                    let mut kinds: Vec<String> = opt_text(r.get_ref(5)?)
+                        .unwrap_or_default()
+                        .split(',')
+                        .filter(|k| !k.is_empty())
+                        .map(String::from)
+                        .collect();
+                    kinds.sort();
+                    Ok(FailureSpan {
+                        instance: text(r.get_ref(0)?),
+                        probe: text(r.get_ref(1)?),
+                        count: count(r, 2)?,
+                        first_ms: int(r.get_ref(3)?).unwrap_or(0),
+                        last_ms: int(r.get_ref(4)?).unwrap_or(0),
+                        kinds,
+                    })
+                },
             )
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![app, from_ms, to_ms], |r| {
-                let mut kinds: Vec<String> = opt_text(r.get_ref(5)?)
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter(|k| !k.is_empty())
-                    .map(String::from)
-                    .collect();
-                kinds.sort();
-                Ok(FailureSpan {
-                    instance: text(r.get_ref(0)?),
-                    probe: text(r.get_ref(1)?),
-                    count: count(r, 2)?,
-                    first_ms: int(r.get_ref(3)?).unwrap_or(0),
-                    last_ms: int(r.get_ref(4)?).unwrap_or(0),
-                    kinds,
-                })
-            })
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+            .map_err(err())
     }
 
     /// `app`'s deployments started with `from_ms <= started_at_ms <
@@ -212,26 +205,23 @@ impl Store {
         to_ms: i64,
     ) -> Result<Vec<DeploymentCount>, StoreError> {
         let err = || self.sql_err("count deployments");
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+        self.db
+            .query_map(
                 "SELECT outcome, coalesce(CASE WHEN json_valid(plan) \
                    THEN json_extract(plan, '$.kind') END, 'deploy') AS kind, count(*) \
                  FROM deployments WHERE app = ?1 AND started_at_ms >= ?2 AND started_at_ms < ?3 \
                  GROUP BY outcome, kind ORDER BY outcome, kind",
+                args![app, from_ms, to_ms],
+                |r| {
+                    Ok(DeploymentCount {
+                        outcome: opt_named(r, 0, "deployments", "outcome", Outcome::parse)?,
+                        kind: DeploymentKind::parse(&text(r.get_ref(1)?))
+                            .unwrap_or(DeploymentKind::Deploy),
+                        count: count(r, 2)?,
+                    })
+                },
             )
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![app, from_ms, to_ms], |r| {
-                Ok(DeploymentCount {
-                    outcome: opt_named(r, 0, "deployments", "outcome", Outcome::parse)?,
-                    kind: DeploymentKind::parse(&text(r.get_ref(1)?))
-                        .unwrap_or(DeploymentKind::Deploy),
-                    count: count(r, 2)?,
-                })
-            })
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+            .map_err(err())
     }
 
     /// The triggers of `app`'s rollbacks that began (`rollback_started`)
@@ -244,21 +234,16 @@ impl Store {
         to_ms: i64,
     ) -> Result<Vec<(String, u64)>, StoreError> {
         let err = || self.sql_err("count rollbacks");
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+        self.db
+            .query_map(
                 "SELECT coalesce(CASE WHEN json_valid(evidence) \
                    THEN json_extract(evidence, '$.trigger') END, '') AS trigger, count(*) \
                  FROM events WHERE app = ?1 AND at_ms >= ?2 AND at_ms < ?3 \
                    AND kind = 'rollback_started' GROUP BY trigger ORDER BY trigger",
+                args![app, from_ms, to_ms],
+                |r| Ok((text(r.get_ref(0)?), count(r, 1)?)),
             )
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![app, from_ms, to_ms], |r| {
-                Ok((text(r.get_ref(0)?), count(r, 1)?))
-            })
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+            .map_err(err())
     }
 
     /// `app`'s deployments that ran at some time in `from_ms..=to_ms`
@@ -270,18 +255,17 @@ impl Store {
         to_ms: i64,
     ) -> Result<Vec<Deployment>, StoreError> {
         let err = || self.sql_err("read deployments");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {DEPLOYMENT_COLS} FROM deployments WHERE app = ?1 \
+        self.db
+            .query_map(
+                &format!(
+                    "SELECT {DEPLOYMENT_COLS} FROM deployments WHERE app = ?1 \
                  AND started_at_ms <= ?3 AND (ended_at_ms IS NULL OR ended_at_ms >= ?2) \
                  ORDER BY started_at_ms, id"
-            ))
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![app, from_ms, to_ms], deployment_from_row)
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+                ),
+                args![app, from_ms, to_ms],
+                deployment_from_row,
+            )
+            .map_err(err())
     }
 
     /// `app`'s newest deployment started at or before `at_ms`, if any.
@@ -291,17 +275,18 @@ impl Store {
         at_ms: i64,
     ) -> Result<Option<Deployment>, StoreError> {
         let err = || self.sql_err("read deployments");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {DEPLOYMENT_COLS} FROM deployments WHERE app = ?1 \
+        let rows = self
+            .db
+            .query_map(
+                &format!(
+                    "SELECT {DEPLOYMENT_COLS} FROM deployments WHERE app = ?1 \
                  AND started_at_ms <= ?2 ORDER BY started_at_ms DESC, id DESC LIMIT 1"
-            ))
+                ),
+                args![app, at_ms],
+                deployment_from_row,
+            )
             .map_err(err())?;
-        let mut rows = stmt
-            .query_map(params![app, at_ms], deployment_from_row)
-            .map_err(err())?;
-        rows.next().transpose().map_err(err())
+        Ok(rows.into_iter().next())
     }
 
     /// `app`'s events with `from_ms <= at_ms <= to_ms`, oldest first.
@@ -313,7 +298,7 @@ impl Store {
     ) -> Result<Vec<Event>, StoreError> {
         self.events_where(
             "app = ?1 AND at_ms >= ?2 AND at_ms <= ?3",
-            params![app, from_ms, to_ms],
+            args![app, from_ms, to_ms],
         )
     }
 
@@ -325,54 +310,51 @@ impl Store {
              ('incident_opened', 'incident_widened', 'incident_resolved') \
              AND CASE WHEN json_valid(evidence) THEN json_extract(evidence, '$.incident') END = ?2";
         if self.schema_version()? < 3 {
-            return self.events_where(of_incident, params![app, incident]);
+            return self.events_where(of_incident, args![app, incident]);
         }
         let sql = format!(
             "({of_incident}) OR (app = ?1 AND kind IN ('notification_sent', 'notification_failed') \
              AND CASE WHEN json_valid(evidence) THEN json_extract(evidence, '$.notification') END \
                IN (SELECT id FROM notifications WHERE app = ?1 AND dedup_key = ?3))"
         );
-        self.events_where(&sql, params![app, incident, format!("incident-{incident}")])
+        self.events_where(&sql, args![app, incident, format!("incident-{incident}")])
     }
 
     /// Events that pass `filter` (SQL over the events table), oldest first.
-    fn events_where(
-        &self,
-        filter: &str,
-        args: impl rusqlite::Params,
-    ) -> Result<Vec<Event>, StoreError> {
+    fn events_where(&self, filter: &str, args: &[Arg<'_>]) -> Result<Vec<Event>, StoreError> {
         let err = || self.sql_err("read events");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {EVENT_COLS} FROM events WHERE {filter} ORDER BY at_ms, id"
-            ))
-            .map_err(err())?;
-        let rows = stmt.query_map(args, event_from_row).map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+        self.db
+            .query_map(
+                &format!("SELECT {EVENT_COLS} FROM events WHERE {filter} ORDER BY at_ms, id"),
+                args,
+                event_from_row,
+            )
+            .map_err(err())
     }
 
     /// `app`'s incidents: `(all, not resolved)`; one index range.
     pub fn incident_counts(&self, app: &str) -> Result<(u64, u64), StoreError> {
-        self.conn
-            .prepare_cached(
+        self.db
+            .query_row(
                 "SELECT count(*), count(*) FILTER (WHERE resolved_ms IS NULL) \
                  FROM incidents WHERE app = ?1",
+                args![app],
+                |r| Ok((count(r, 0)?, count(r, 1)?)),
             )
-            .and_then(|mut s| s.query_one([app], |r| Ok((count(r, 0)?, count(r, 1)?))))
             .map_err(self.sql_err("count incidents"))
     }
 
     /// Whether the history holds anything of `app`: a probe result, an
     /// event, a deployment or an incident.
     pub fn knows_app(&self, app: &str) -> Result<bool, StoreError> {
-        self.conn
-            .prepare_cached(
+        self.db
+            .query_row(
                 "SELECT EXISTS (SELECT 1 FROM probe_results WHERE app = ?1) \
                    OR EXISTS (SELECT 1 FROM events WHERE app = ?1) \
                    OR EXISTS (SELECT 1 FROM deployments WHERE app = ?1)",
+                args![app],
+                |r| r.get::<bool>(0),
             )
-            .and_then(|mut s| s.query_one([app], |r| r.get::<_, bool>(0)))
             .map_err(self.sql_err("look an app up"))
     }
 
@@ -411,13 +393,11 @@ impl Store {
                    FROM a WHERE a.app IS NOT NULL) \
                  SELECT app FROM a WHERE app IS NOT NULL"
             );
-            let mut stmt = self.conn.prepare_cached(&sql).map_err(err())?;
-            let names = stmt
-                .query_map([], |r| Ok(text(r.get_ref(0)?)))
+            let names = self
+                .db
+                .query_map(&sql, &[], |r| Ok(text(r.get_ref(0)?)))
                 .map_err(err())?;
-            for name in names {
-                apps.push(name.map_err(err())?);
-            }
+            apps.extend(names);
         }
         apps.sort();
         apps.dedup();
@@ -513,7 +493,7 @@ impl ResultFold {
 }
 
 /// A count column, never negative.
-fn count(r: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
+fn count(r: &Row<'_>, i: usize) -> Result<u64, DbError> {
     Ok(int(r.get_ref(i)?)
         .and_then(|n| u64::try_from(n).ok())
         .unwrap_or(0))

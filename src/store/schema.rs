@@ -306,7 +306,7 @@ pub fn rollguard_tables() -> Vec<&'static str> {
 /// an SQLite database without rollguard's schema (version 0) or lacking
 /// some of its tables ([`StoreError::NotHistory`]).
 pub(crate) fn verify(conn: &Connection, path: &std::path::Path) -> Result<i64, StoreError> {
-    let sql_err = |op| move |source| StoreError::sqlite(path, op, source);
+    let sql_err = |op| move |source: rusqlite::Error| StoreError::query(path, op, source.into());
     let not_history = |why| StoreError::NotHistory {
         path: path.to_owned(),
         why,
@@ -380,7 +380,7 @@ pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 /// version under the write lock, so two processes opening a fresh file at
 /// once do not both apply it. Refuses a database newer than this binary.
 pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<(), StoreError> {
-    let sql_err = |op| move |source| StoreError::sqlite(path, op, source);
+    let sql_err = |op| move |source: rusqlite::Error| StoreError::query(path, op, source.into());
     let too_new = |found| StoreError::TooNew {
         path: path.to_owned(),
         found,

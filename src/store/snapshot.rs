@@ -1,11 +1,11 @@
 //! Snapshots: what a driver saw of an instance before touching it, kept to
 //! roll back to; read back per deployment, or the newest of an instance.
 
-use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::column::opt_json;
+use super::db::{DbError, Optional, Row, args};
 use super::queries::{int, text};
 use super::{Store, StoreError};
 use crate::model::now_ms;
@@ -42,14 +42,11 @@ impl Store {
         data: &Value,
     ) -> Result<i64, StoreError> {
         let err = || self.sql_err("save a snapshot");
-        self.conn
-            .prepare_cached(
+        self.db
+            .query_row(
                 "INSERT INTO snapshots (deployment_id, app, instance, driver, data, at_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-            )
-            .map_err(err())?
-            .query_one(
-                params![
+                args![
                     deployment_id,
                     app,
                     instance,
@@ -65,16 +62,15 @@ impl Store {
     /// The snapshots taken by a deployment, oldest (lowest id) first.
     pub fn deployment_snapshots(&self, deployment_id: i64) -> Result<Vec<SnapshotRow>, StoreError> {
         let err = || self.sql_err("read snapshots");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {SNAPSHOT_COLS} FROM snapshots WHERE deployment_id = ?1 ORDER BY id"
-            ))
-            .map_err(err())?;
-        let rows = stmt
-            .query_map(params![deployment_id], snapshot_from_row)
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+        self.db
+            .query_map(
+                &format!(
+                    "SELECT {SNAPSHOT_COLS} FROM snapshots WHERE deployment_id = ?1 ORDER BY id"
+                ),
+                args![deployment_id],
+                snapshot_from_row,
+            )
+            .map_err(err())
     }
 
     /// The newest snapshot of an instance (by time, then id), whichever
@@ -85,19 +81,21 @@ impl Store {
         instance: &str,
     ) -> Result<Option<SnapshotRow>, StoreError> {
         let err = || self.sql_err("read the latest snapshot");
-        self.conn
-            .prepare_cached(&format!(
-                "SELECT {SNAPSHOT_COLS} FROM snapshots WHERE app = ?1 AND instance = ?2 \
+        self.db
+            .query_row(
+                &format!(
+                    "SELECT {SNAPSHOT_COLS} FROM snapshots WHERE app = ?1 AND instance = ?2 \
                  ORDER BY at_ms DESC, id DESC LIMIT 1"
-            ))
-            .map_err(err())?
-            .query_row(params![app, instance], snapshot_from_row)
+                ),
+                args![app, instance],
+                snapshot_from_row,
+            )
             .optional()
             .map_err(err())
     }
 }
 
-fn snapshot_from_row(row: &Row<'_>) -> rusqlite::Result<SnapshotRow> {
+fn snapshot_from_row(row: &Row<'_>) -> Result<SnapshotRow, DbError> {
     Ok(SnapshotRow {
         id: int(row.get_ref(0)?).unwrap_or(0),
         deployment_id: int(row.get_ref(1)?),

@@ -13,9 +13,9 @@
 //! has just released its lock and is about to record its outcome is never
 //! touched.)
 
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
+use super::db::{Optional, args};
 use super::lock::{LOCK_COLS, lock_from_row};
 use super::{Lock, LockOwner, Store, StoreError};
 use crate::config::Strategy;
@@ -96,19 +96,19 @@ impl Store {
         let tx = self.immediate(op)?;
         let now = now_ms();
         let held = tx
-            .prepare_cached(&format!("SELECT {LOCK_COLS} FROM locks WHERE app = ?1"))
-            .map_err(err())?
-            .query_row(params![d.app], lock_from_row)
+            .query_row(
+                &format!("SELECT {LOCK_COLS} FROM locks WHERE app = ?1"),
+                args![d.app],
+                lock_from_row,
+            )
             .optional()
             .map_err(err())?;
         let event = |deployment: Option<i64>, event: &EventKind, reason: Option<&str>| {
             let (kind, evidence) = event.to_stored();
-            tx.prepare_cached(
+            tx.execute(
                 "INSERT INTO events (at_ms, app, deployment_id, kind, actor, reason, evidence) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
+                args![
                     now,
                     d.app,
                     deployment,
@@ -116,15 +116,15 @@ impl Store {
                     d.owner.user,
                     reason,
                     evidence.as_ref().map(Value::to_string)
-                ])
-            })
+                ],
+            )
             .map_err(self.sql_err(op))
         };
         let mut broken_deployment = None;
         if let Some(lock) = held {
             match &d.break_lock {
                 Some((stale, why)) if *stale == lock => {
-                    tx.execute("DELETE FROM locks WHERE app = ?1", params![d.app])
+                    tx.execute("DELETE FROM locks WHERE app = ?1", args![d.app])
                         .map_err(err())?;
                     event(
                         lock.deployment_id,
@@ -142,11 +142,11 @@ impl Store {
         tx.execute(
             "INSERT INTO locks (app, deployment_id, owner_user, owner_host, owner_pid, reason, \
              acquired_ms, heartbeat_ms, owner_start) VALUES (?1, NULL, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
-            params![
+            args![
                 d.app,
                 d.owner.user,
                 d.owner.host,
-                i64::from(d.owner.pid),
+                d.owner.pid,
                 d.reason,
                 now,
                 d.owner.start.and_then(|s| i64::try_from(s).ok())
@@ -155,15 +155,13 @@ impl Store {
         .map_err(err())?;
         event(None, &EventKind::LockTaken, Some(&d.reason))?;
         let superseded: Vec<i64> = tx
-            .prepare_cached(
+            .query_map(
                 "UPDATE deployments SET state = 'superseded', outcome = 'superseded', \
                  ended_at_ms = ?2 WHERE app = ?1 AND id = ?3 AND ended_at_ms IS NULL \
                  RETURNING id",
+                args![d.app, now, broken_deployment],
+                |r| r.get(0),
             )
-            .map_err(err())?
-            .query_map(params![d.app, now, broken_deployment], |r| r.get(0))
-            .map_err(err())?
-            .collect::<rusqlite::Result<_>>()
             .map_err(err())?;
         for old in &superseded {
             super::batch::settle_batches(&tx, *old, Outcome::Superseded, now).map_err(err())?;
@@ -179,7 +177,7 @@ impl Store {
                 "INSERT INTO deployments (app, from_version, to_version, strategy, state, \
                  actor, reason, started_at_ms, plan, warnings) \
                  VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9) RETURNING id",
-                params![
+                args![
                     d.app,
                     d.from_version,
                     d.to_version,
@@ -198,19 +196,13 @@ impl Store {
             tx.execute(
                 "INSERT INTO batches (deployment_id, idx, kind, instances, traffic_percent, state) \
                  VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
-                params![
-                    id,
-                    i64::try_from(idx).unwrap_or(i64::MAX),
-                    b.kind,
-                    instances,
-                    b.traffic_percent
-                ],
+                args![id, idx, b.kind, instances, b.traffic_percent],
             )
             .map_err(err())?;
         }
         tx.execute(
             "UPDATE locks SET deployment_id = ?2 WHERE app = ?1",
-            params![d.app, id],
+            args![d.app, id],
         )
         .map_err(err())?;
         for e in &d.events {

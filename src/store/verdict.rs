@@ -1,9 +1,9 @@
 //! Verdict rows: each instance's verdict as the prober last judged it and
 //! since when, for whoever does not probe (`status`, other processes).
 
-use rusqlite::params;
 use serde::Serialize;
 
+use super::db::args;
 use super::queries::text;
 use super::{Store, StoreError};
 use crate::model::Verdict;
@@ -33,21 +33,16 @@ impl Store {
     ) -> Result<(), StoreError> {
         let op = "record verdicts";
         let tx = self.immediate(op)?;
-        {
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "INSERT INTO verdicts (app, instance, verdict, since_ms, updated_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (app, instance) DO UPDATE SET \
-                     since_ms = CASE WHEN verdict = excluded.verdict THEN since_ms \
-                                ELSE excluded.since_ms END, \
-                     verdict = excluded.verdict, updated_ms = excluded.updated_ms",
-                )
-                .map_err(self.sql_err(op))?;
-            for (instance, verdict) in rows {
-                stmt.execute(params![app, instance, verdict.as_str(), now_ms])
-                    .map_err(self.sql_err(op))?;
-            }
+        for (instance, verdict) in rows {
+            tx.execute(
+                "INSERT INTO verdicts (app, instance, verdict, since_ms, updated_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (app, instance) DO UPDATE SET \
+                 since_ms = CASE WHEN verdict = excluded.verdict THEN since_ms \
+                            ELSE excluded.since_ms END, \
+                 verdict = excluded.verdict, updated_ms = excluded.updated_ms",
+                args![app, instance, verdict.as_str(), now_ms],
+            )
+            .map_err(self.sql_err(op))?;
         }
         tx.commit().map_err(self.sql_err(op))
     }
@@ -55,24 +50,21 @@ impl Store {
     /// The stored verdicts of `app`'s instances, by instance name.
     pub fn verdicts(&self, app: &str) -> Result<Vec<StoredVerdict>, StoreError> {
         let err = || self.sql_err("read verdicts");
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+        self.db
+            .query_map(
                 "SELECT instance, verdict, since_ms, updated_ms FROM verdicts \
                  WHERE app = ?1 ORDER BY instance",
+                args![app],
+                |r| {
+                    Ok(StoredVerdict {
+                        instance: text(r.get_ref(0)?),
+                        verdict: Verdict::parse(&text(r.get_ref(1)?)).unwrap_or(Verdict::Unknown),
+                        since_ms: r.get(2)?,
+                        updated_ms: r.get(3)?,
+                    })
+                },
             )
-            .map_err(err())?;
-        let rows = stmt
-            .query_map([app], |r| {
-                Ok(StoredVerdict {
-                    instance: text(r.get_ref(0)?),
-                    verdict: Verdict::parse(&text(r.get_ref(1)?)).unwrap_or(Verdict::Unknown),
-                    since_ms: r.get(2)?,
-                    updated_ms: r.get(3)?,
-                })
-            })
-            .map_err(err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(err())
+            .map_err(err())
     }
 }
 

@@ -48,7 +48,10 @@ fn lines(prefix: &str) -> String {
     (0..40).map(|i| format!("{prefix} {i}\n")).collect()
 }
 
-/// CPU burners, killed on drop.
+/// CPU burners, killed on drop. They run at nice 10: far above sshd's 19,
+/// so sshd is starved as the test needs, yet far below the other tests
+/// running beside this one (nice 0), which they would otherwise starve into
+/// timeouts of their own.
 struct Burners(Vec<Child>);
 
 impl Burners {
@@ -56,8 +59,8 @@ impl Burners {
         Burners(
             (0..n)
                 .filter_map(|_| {
-                    Command::new("sh")
-                        .args(["-c", "while :; do :; done"])
+                    Command::new("nice")
+                        .args(["-n", "10", "sh", "-c", "while :; do :; done"])
                         .stdin(Stdio::null())
                         .stdout(Stdio::null())
                         .stderr(Stdio::null())

@@ -105,7 +105,7 @@ fn assert_writes_fail(store: &Store, path: &Path) {
             &[],
         )
         .unwrap_err();
-    assert!(matches!(err, StoreError::Sqlite { .. }), "{err:?}");
+    assert!(matches!(err, StoreError::Query { .. }), "{err:?}");
 }
 
 #[test]

@@ -49,8 +49,8 @@ fn new_deployment(store: &Store, app: &str, to: &str) -> i64 {
 fn is_no_row(e: &StoreError) -> bool {
     matches!(
         e,
-        StoreError::Sqlite {
-            source: rusqlite::Error::QueryReturnedNoRows,
+        StoreError::Query {
+            source: rollguard::store::db::DbError::NoRows,
             ..
         }
     )
