@@ -96,6 +96,13 @@ pub enum StoreError {
         /// The database file concerned.
         path: PathBuf,
     },
+    /// The database server could not be reached or refused the login.
+    Unreachable {
+        /// The database (its URL without the password).
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A row holds a value this version has no name for (a state, an
     /// outcome, a verb, ...): written by hand or by a newer rollguard.
     Unknown {
@@ -197,6 +204,7 @@ impl StoreError {
             | StoreError::NoHistory { path }
             | StoreError::TooOld { path, .. }
             | StoreError::WalWithoutShm { path }
+            | StoreError::Unreachable { path, .. }
             | StoreError::Unknown { path, .. } => path,
         }
     }
@@ -214,6 +222,7 @@ impl StoreError {
             | StoreError::NoHistory { path }
             | StoreError::TooOld { path, .. }
             | StoreError::WalWithoutShm { path }
+            | StoreError::Unreachable { path, .. }
             | StoreError::Unknown { path, .. } => *path = new.to_owned(),
         }
         self
@@ -233,7 +242,7 @@ impl StoreError {
                         | ErrorCode::OutOfMemory
                 )
             ),
-            StoreError::DiskFull { .. } => true,
+            StoreError::DiskFull { .. } | StoreError::Unreachable { .. } => true,
             StoreError::Io { .. }
             | StoreError::TooNew { .. }
             | StoreError::BadVersion { .. }
@@ -316,6 +325,9 @@ impl StoreError {
             StoreError::Unknown { path, op, value } => {
                 format!("history database {}: cannot {op}: {value}", path.display())
             }
+            StoreError::Unreachable { path, message } => {
+                format!("history database {}: {message}", path.display())
+            }
         }
     }
 
@@ -375,6 +387,11 @@ impl StoreError {
             StoreError::Unknown { .. } => {
                 "the row was written by a newer rollguard or by hand: read it with the \
                  rollguard that wrote it, or correct the value"
+                    .into()
+            }
+            StoreError::Unreachable { .. } => {
+                "check that the server runs and this machine reaches it (`pg_isready -d URL`), \
+                 the URL's user and database, and the password (PGPASSWORD or ~/.pgpass)"
                     .into()
             }
         }

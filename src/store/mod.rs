@@ -73,6 +73,7 @@ pub mod follow;
 mod incident;
 mod instance_state;
 mod lease;
+pub mod location;
 mod lock;
 mod outbox;
 mod queries;
@@ -103,6 +104,7 @@ pub use error::{NotHistory, StoreError, UnknownValue};
 pub use incident::{INCIDENT_ACTOR, Incident, Opened};
 pub use instance_state::InstanceState;
 pub use lease::{LeaseHolder, LeaseTake};
+pub use location::{Location, LocationError, PgSettings, Source as LocationSource};
 pub use lock::{Lock, LockOwner};
 pub use outbox::{NOTIFY_ACTOR, NewNotification, Notification, NotificationState};
 pub use queries::Event;
@@ -345,7 +347,28 @@ impl Store {
         })
     }
 
-    /// The database file.
+    /// Opens the history at `location` for reading and writing: an SQLite
+    /// file as [`Store::open`] does; a PostgreSQL database by connecting
+    /// and bringing its schema up to date.
+    pub fn open_at(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::File(path) => Store::open(path),
+            Location::Postgres(pg) => Store::open_postgres(pg, false),
+        }
+    }
+
+    /// Opens the history at `location` for reading only, as
+    /// [`Store::open_read_only`] does for a file; a PostgreSQL database is
+    /// read in read-only transactions, its schema not migrated.
+    pub fn open_read_only_at(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::File(path) => Store::open_read_only(path),
+            Location::Postgres(pg) => Store::open_postgres(pg, true),
+        }
+    }
+
+    /// The database file, or for PostgreSQL its URL without the password
+    /// (what messages name).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -375,6 +398,17 @@ impl Store {
         match &mut self.db {
             Db::Sqlite(c) => c,
         }
+    }
+}
+
+impl Store {
+    /// Connects to the PostgreSQL history `pg` (see `db/postgres.rs`).
+    fn open_postgres(pg: &PgSettings, read_only: bool) -> Result<Store, StoreError> {
+        let _ = read_only;
+        Err(StoreError::Unreachable {
+            path: PathBuf::from(pg.to_string()),
+            message: "PostgreSQL is not built yet".into(),
+        })
     }
 }
 
