@@ -168,45 +168,8 @@ impl PgSettings {
                 .or(url.password)
                 .or_else(|| env("PGPASSWORD").filter(|v| !v.is_empty()))
         };
-        let sslmode = match p.sslmode.or_else(|| env("PGSSLMODE")) {
-            None => SslMode::Prefer,
-            Some(s) => SslMode::parse(&s).ok_or_else(|| {
-                format!(
-                    "sslmode {s:?} is not one of disable, allow, prefer, require, \
-                     verify-ca, verify-full"
-                )
-            })?,
-        };
-        let ca = p
-            .sslrootcert
-            .or_else(|| env("PGSSLROOTCERT"))
-            .map(|s| match s.as_str() {
-                "system" => CaSource::System,
-                _ => CaSource::File(PathBuf::from(s)),
-            })
-            .or_else(|| {
-                let home = env("HOME")?;
-                let file = Path::new(&home).join(".postgresql/root.crt");
-                file.exists().then_some(CaSource::File(file))
-            });
-        if matches!(sslmode, SslMode::VerifyCa | SslMode::VerifyFull) && ca.is_none() {
-            return Err(format!(
-                "sslmode={} needs the CA that signed the server's certificate: set \
-                 sslrootcert=FILE (or ca_file=FILE) in the URL, PGSSLROOTCERT, or \
-                 sslrootcert=system to trust the system's roots",
-                sslmode.as_str()
-            ));
-        }
-        let connect_timeout = match p.connect_timeout.or_else(|| env("PGCONNECT_TIMEOUT")) {
-            None => Duration::from_secs(10),
-            Some(s) => s
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|&n| n > 0)
-                .map(|n| Duration::from_secs(n.max(2)))
-                .ok_or_else(|| format!("connect_timeout {s:?} is not a whole number of seconds"))?,
-        };
+        let (sslmode, ca) = tls(p.sslmode.take(), p.sslrootcert.take(), env)?;
+        let connect_timeout = timeout(p.connect_timeout.take(), env)?;
         Ok(PgSettings {
             host: if host.starts_with('/') {
                 PgHost::Socket(PathBuf::from(host))
@@ -296,6 +259,61 @@ impl fmt::Display for PgSettings {
 impl fmt::Debug for PgSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PgSettings({self})")
+    }
+}
+
+/// `sslmode` and the CA file from the URL, else the environment, else
+/// libpq's defaults; a verifying mode without a CA is an error.
+fn tls(
+    sslmode: Option<String>,
+    rootcert: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(SslMode, Option<CaSource>), String> {
+    let sslmode = match sslmode.or_else(|| env("PGSSLMODE")) {
+        None => SslMode::Prefer,
+        Some(s) => SslMode::parse(&s).ok_or_else(|| {
+            format!(
+                "sslmode {s:?} is not one of disable, allow, prefer, require, \
+                 verify-ca, verify-full"
+            )
+        })?,
+    };
+    let ca = rootcert
+        .or_else(|| env("PGSSLROOTCERT"))
+        .map(|s| match s.as_str() {
+            "system" => CaSource::System,
+            _ => CaSource::File(PathBuf::from(s)),
+        })
+        .or_else(|| {
+            let home = env("HOME")?;
+            let file = Path::new(&home).join(".postgresql/root.crt");
+            file.exists().then_some(CaSource::File(file))
+        });
+    if matches!(sslmode, SslMode::VerifyCa | SslMode::VerifyFull) && ca.is_none() {
+        return Err(format!(
+            "sslmode={} needs the CA that signed the server's certificate: set \
+             sslrootcert=FILE (or ca_file=FILE) in the URL, PGSSLROOTCERT, or \
+             sslrootcert=system to trust the system's roots",
+            sslmode.as_str()
+        ));
+    }
+    Ok((sslmode, ca))
+}
+
+/// libpq's `connect_timeout` (whole seconds, at least 2), 10 s unset.
+fn timeout(
+    value: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Duration, String> {
+    match value.or_else(|| env("PGCONNECT_TIMEOUT")) {
+        None => Ok(Duration::from_secs(10)),
+        Some(s) => s
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n > 0)
+            .map(|n| Duration::from_secs(n.max(2)))
+            .ok_or_else(|| format!("connect_timeout {s:?} is not a whole number of seconds")),
     }
 }
 
