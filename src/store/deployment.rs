@@ -147,29 +147,39 @@ impl Store {
         tx.commit().map_err(self.sql_err(op))
     }
 
-    /// Appends a warning to a deployment, in one statement (two processes
-    /// adding warnings at once both keep theirs). If the stored warnings
-    /// are not a JSON array, they become the first element of one. Fails
-    /// if there is no deployment `id`.
+    /// Appends a warning to a deployment, in one IMMEDIATE transaction
+    /// (two processes adding warnings at once both keep theirs). If the
+    /// stored warnings are a JSON value but not an array, they become the
+    /// first element of one; text that is not JSON is dropped. Fails if
+    /// there is no deployment `id`.
     pub fn add_deployment_warning(&self, id: i64, warning: &str) -> Result<(), StoreError> {
         let op = "add a warning to a deployment";
-        let n = self
-            .db
-            .execute(
-                "UPDATE deployments SET warnings = json_insert( \
-                   CASE WHEN json_valid(warnings) AND json_type(warnings) = 'array' \
-                        THEN warnings \
-                        WHEN warnings IS NULL OR NOT json_valid(warnings) THEN '[]' \
-                        ELSE json_array(json(warnings)) END, \
-                   '$[#]', ?2) \
-                 WHERE id = ?1",
-                args![id, warning],
+        let tx = self.immediate(op)?;
+        let stored: Option<String> = tx
+            .query_row(
+                "SELECT warnings FROM deployments WHERE id = ?1",
+                args![id],
+                |r| Ok(super::queries::opt_text(r.get_ref(0)?)),
             )
-            .map_err(self.sql_err(op))?;
-        self.expect_row(
-            n,
-            "add a warning to a deployment: no deployment has that id",
+            .optional()
+            .map_err(self.sql_err(op))?
+            .ok_or(StoreError::Query {
+                path: self.path.clone(),
+                op: "add a warning to a deployment: no deployment has that id",
+                source: DbError::NoRows,
+            })?;
+        let mut list = match stored.map(|s| serde_json::from_str::<Value>(&s)) {
+            Some(Ok(Value::Array(items))) => items,
+            Some(Ok(Value::Null)) | Some(Err(_)) | None => Vec::new(),
+            Some(Ok(other)) => vec![other],
+        };
+        list.push(Value::from(warning));
+        tx.execute(
+            "UPDATE deployments SET warnings = ?2 WHERE id = ?1",
+            args![id, Value::Array(list).to_string()],
         )
+        .map_err(self.sql_err(op))?;
+        tx.commit().map_err(self.sql_err(op))
     }
 
     /// The deployment `id`, if it exists.
@@ -197,7 +207,7 @@ impl Store {
             .query_map(
                 &format!(
                     "SELECT {DEPLOYMENT_COLS} FROM deployments \
-                 WHERE ?1 IS NULL OR app = ?1 \
+                 WHERE CAST(?1 AS TEXT) IS NULL OR app = ?1 \
                  ORDER BY started_at_ms DESC, id DESC LIMIT ?2"
                 ),
                 args![app, limit],
@@ -215,7 +225,7 @@ impl Store {
             .query_map(
                 &format!(
                     "SELECT {DEPLOYMENT_COLS} FROM deployments \
-                 WHERE ended_at_ms IS NULL AND (?1 IS NULL OR app = ?1) \
+                 WHERE ended_at_ms IS NULL AND (CAST(?1 AS TEXT) IS NULL OR app = ?1) \
                  ORDER BY started_at_ms DESC, id DESC"
                 ),
                 args![app],

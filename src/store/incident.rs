@@ -222,7 +222,7 @@ impl Store {
         self.db
             .query_map(
                 &format!(
-                    "SELECT {COLS} FROM incidents WHERE ?1 IS NULL OR app = ?1 \
+                    "SELECT {COLS} FROM incidents WHERE CAST(?1 AS TEXT) IS NULL OR app = ?1 \
                  ORDER BY id DESC LIMIT ?2"
                 ),
                 args![app, limit],

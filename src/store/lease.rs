@@ -110,8 +110,13 @@ impl Store {
         };
         tx.execute(
             &format!(
-                "INSERT OR REPLACE INTO leases (role, {COLS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
+                "INSERT INTO leases (role, {COLS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) \
+                 ON CONFLICT (role) DO UPDATE SET holder_kind = excluded.holder_kind, \
+                   owner_user = excluded.owner_user, owner_host = excluded.owner_host, \
+                   owner_pid = excluded.owner_pid, token = excluded.token, \
+                   fleet = excluded.fleet, acquired_ms = excluded.acquired_ms, \
+                   heartbeat_ms = excluded.heartbeat_ms"
             ),
             args![
                 role,

@@ -184,7 +184,7 @@ impl Store {
             .db
             .execute(
                 "UPDATE locks SET heartbeat_ms = ?5 WHERE app = ?1 AND owner_host = ?2 \
-                 AND owner_pid = ?3 AND owner_start IS ?4",
+                 AND owner_pid = ?3 AND owner_start IS NOT DISTINCT FROM ?4",
                 args![
                     app,
                     owner.host,
@@ -206,7 +206,7 @@ impl Store {
             .db
             .execute(
                 "DELETE FROM locks WHERE app = ?1 AND owner_host = ?2 AND owner_pid = ?3 \
-                 AND owner_start IS ?4",
+                 AND owner_start IS NOT DISTINCT FROM ?4",
                 args![app, owner.host, i64::from(owner.pid), owner.stored_start()],
             )
             .map_err(self.sql_err(op))?;

@@ -169,9 +169,10 @@ impl Store {
                 made += self
                     .db
                     .execute(
-                        "INSERT OR IGNORE INTO notifications (receiver, event_id, app, \
+                        "INSERT INTO notifications (receiver, event_id, app, \
                          deployment_id, topic, dedup_key, payload, next_attempt_ms, created_ms) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) \
+                         ON CONFLICT (receiver, event_id) DO NOTHING",
                         args![
                             n.receiver,
                             e.id,
@@ -190,7 +191,9 @@ impl Store {
             self.db
                 .execute(
                     "INSERT INTO notify_cursor (id, event_id) VALUES (1, ?1) \
-                     ON CONFLICT (id) DO UPDATE SET event_id = max(event_id, ?1)",
+                     ON CONFLICT (id) DO UPDATE SET event_id = CASE \
+                       WHEN notify_cursor.event_id > excluded.event_id \
+                       THEN notify_cursor.event_id ELSE excluded.event_id END",
                     args![last.id],
                 )
                 .map_err(err())?;
@@ -374,7 +377,7 @@ impl Store {
             .db
             .query_map(
                 &format!(
-                    "SELECT {COLS} FROM notifications WHERE ?1 IS NULL OR receiver = ?1 \
+                    "SELECT {COLS} FROM notifications WHERE CAST(?1 AS TEXT) IS NULL OR receiver = ?1 \
                  ORDER BY id DESC LIMIT ?2"
                 ),
                 args![receiver, limit],

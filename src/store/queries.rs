@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::db::{Begin, DbError, Row, ValueRef, args};
+use super::db::{Begin, DbError, Dialect, Row, ValueRef, args};
 use super::{Store, StoreError};
 use crate::model::{ErrorKind, ProbeKey, ProbeResult, now_ms};
 
@@ -198,27 +198,39 @@ impl Store {
 const EVENT_COLUMNS: &str = "id, at_ms, app, deployment_id, kind, actor, reason, evidence";
 
 /// The filters of an events query as SQL, numbered from `?2` (`?1` is
-/// the id bound): `app = ?2`, `at_ms >= ?3`, each only when given. With
-/// `unindexed`, each column is written `+col`, which keeps SQLite from
-/// using an index on it, so a query bounded by id walks the id range
-/// (the newest rows) instead of every event of an app.
-fn event_filters(app: Option<&str>, since_ms: Option<i64>, unindexed: bool) -> String {
-    let plus = if unindexed { "+" } else { "" };
+/// the id bound): `app = ?2`, `at_ms >= ?3`, each only when given (one
+/// not given is bound as `NULL` and named in a condition that is always
+/// true, so PostgreSQL knows its type). With `unindexed`, SQLite is kept
+/// from using an index on the columns (`+col`), so a query bounded by id
+/// walks the id range (the newest rows) instead of every event of an app.
+fn event_filters(
+    dialect: Dialect,
+    app: Option<&str>,
+    since_ms: Option<i64>,
+    unindexed: bool,
+) -> String {
+    let plus = if unindexed && dialect == Dialect::Sqlite {
+        "+"
+    } else {
+        ""
+    };
     let mut sql = String::new();
-    if app.is_some() {
-        sql.push_str(&format!(" AND {plus}app = ?2"));
+    match app {
+        Some(_) => sql.push_str(&format!(" AND {plus}app = ?2")),
+        None => sql.push_str(" AND CAST(?2 AS TEXT) IS NULL"),
     }
-    if since_ms.is_some() {
-        sql.push_str(&format!(" AND {plus}at_ms >= ?3"));
+    match since_ms {
+        Some(_) => sql.push_str(&format!(" AND {plus}at_ms >= ?3")),
+        None => sql.push_str(" AND CAST(?3 AS BIGINT) IS NULL"),
     }
     sql
 }
 
 /// The query of [`Store::events_after`].
-fn events_after_sql(app: Option<&str>, since_ms: Option<i64>) -> String {
+fn events_after_sql(dialect: Dialect, app: Option<&str>, since_ms: Option<i64>) -> String {
     format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1{} ORDER BY id LIMIT ?4",
-        event_filters(app, since_ms, true)
+        event_filters(dialect, app, since_ms, true)
     )
 }
 
@@ -239,7 +251,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
         self.query_events(
-            &events_after_sql(app, since_ms),
+            &events_after_sql(self.db.dialect(), app, since_ms),
             after_id,
             app,
             since_ms,
@@ -258,7 +270,7 @@ impl Store {
     ) -> Result<Vec<Event>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1{} ORDER BY id DESC LIMIT ?4",
-            event_filters(app, since_ms, false)
+            event_filters(self.db.dialect(), app, since_ms, false)
         );
         let mut out = self.query_events(&sql, 0, app, since_ms, limit)?;
         out.reverse();
@@ -446,8 +458,11 @@ mod tests {
             (None, Some(1)),
             (Some("a"), Some(1)),
         ] {
-            let sql = format!("EXPLAIN QUERY PLAN {}", events_after_sql(app, since));
-            let mut stmt = store.sqlite().prepare(&sql).unwrap();
+            let sql = format!(
+                "EXPLAIN QUERY PLAN {}",
+                events_after_sql(Dialect::Sqlite, app, since)
+            );
+            let mut stmt = store.sqlite().unwrap().prepare(&sql).unwrap();
             // Unbound parameters are NULL, which is enough for a plan.
             let mut rows = stmt.raw_query();
             let mut plan: Vec<String> = Vec::new();

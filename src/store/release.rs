@@ -53,15 +53,18 @@ impl Store {
         at_ms: i64,
     ) -> Result<(), StoreError> {
         let op = "mark a release healthy";
+        let number = self.db.dialect().is_number("releases.last_healthy_ms");
         self.db
             .execute(
-                "INSERT INTO releases (app, version, first_seen_ms, last_healthy_ms) \
-                 VALUES (?1, ?2, min(?3, ?4), ?4) \
+                &format!(
+                    "INSERT INTO releases (app, version, first_seen_ms, last_healthy_ms) \
+                 VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (app, version) DO UPDATE SET last_healthy_ms = \
-                   CASE WHEN typeof(last_healthy_ms) NOT IN ('integer', 'real') \
-                          OR last_healthy_ms < excluded.last_healthy_ms \
-                        THEN excluded.last_healthy_ms ELSE last_healthy_ms END",
-                args![app, version, now_ms(), at_ms],
+                   CASE WHEN releases.last_healthy_ms IS NULL OR NOT ({number}) \
+                          OR releases.last_healthy_ms < excluded.last_healthy_ms \
+                        THEN excluded.last_healthy_ms ELSE releases.last_healthy_ms END"
+                ),
+                args![app, version, now_ms().min(at_ms), at_ms],
             )
             .map_err(self.sql_err(op))?;
         Ok(())
@@ -105,12 +108,13 @@ impl Store {
         except: Option<&str>,
     ) -> Result<Option<Release>, StoreError> {
         let err = || self.sql_err("find the last good release");
+        let number = self.db.dialect().is_number("last_healthy_ms");
         self.db
             .query_row(
                 &format!(
                     "SELECT {RELEASE_COLS} FROM releases \
-                 WHERE app = ?1 AND typeof(last_healthy_ms) IN ('integer', 'real') \
-                   AND (?2 IS NULL OR version <> ?2) \
+                 WHERE app = ?1 AND {number} \
+                   AND (CAST(?2 AS TEXT) IS NULL OR version <> ?2) \
                  ORDER BY last_healthy_ms DESC, first_seen_ms DESC, version DESC LIMIT 1"
                 ),
                 args![app, except],

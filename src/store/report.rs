@@ -12,7 +12,7 @@
 //! passed when it is not 0, as everywhere.
 
 use super::column::opt_named;
-use super::db::{Arg, DbError, Row, args};
+use super::db::{Arg, DbError, Dialect, Row, args};
 use super::deployment::{DEPLOYMENT_COLS, deployment_from_row};
 use super::queries::{event_from_row, int, opt_text, real, text};
 use super::{Deployment, Event, Store, StoreError};
@@ -80,10 +80,14 @@ const EVENT_COLS: &str = "id, at_ms, app, deployment_id, kind, actor, reason, ev
 
 /// The results a report leaves out: `no_data` of the probes named in
 /// `?4`, a JSON array (see [`uncounted_json`]).
-const UNCOUNTED: &str =
-    "AND NOT (error_kind IS 'no_data' AND probe IN (SELECT value FROM json_each(?4)))";
+fn uncounted_filter(dialect: Dialect) -> String {
+    format!(
+        "AND NOT (coalesce(error_kind, '') = 'no_data' AND probe IN ({}))",
+        dialect.json_strings("?4")
+    )
+}
 
-/// `names` as the JSON array [`UNCOUNTED`] reads.
+/// `names` as the JSON array [`uncounted_filter`] reads.
 fn uncounted_json(names: &[String]) -> String {
     serde_json::to_string(names).unwrap_or_else(|_| "[]".into())
 }
@@ -113,8 +117,9 @@ impl Store {
             .each(
                 &format!(
                     "SELECT instance, probe, at_ms, ok != 0, latency_ms FROM probe_results \
-                     WHERE app = ?1 AND at_ms >= ?2 AND at_ms < ?3 {UNCOUNTED} \
-                     ORDER BY instance, probe, at_ms"
+                     WHERE app = ?1 AND at_ms >= ?2 AND at_ms < ?3 {} \
+                     ORDER BY instance, probe, at_ms",
+                    uncounted_filter(self.db.dialect())
                 ),
                 args![app, from_ms, to_ms, skip],
                 |r| {
@@ -149,9 +154,11 @@ impl Store {
         self.db
             .query_map(
                 &format!(
-                    "SELECT at_ms - at_ms % 3600000 AS hour, sum(ok != 0), count(*) \
+                    "SELECT at_ms - at_ms % 3600000 AS hour, \
+                       sum(CASE WHEN ok != 0 THEN 1 ELSE 0 END), count(*) \
                      FROM probe_results WHERE app = ?1 AND at_ms >= ?2 AND at_ms < ?3 \
-                     {UNCOUNTED} GROUP BY hour ORDER BY hour"
+                     {} GROUP BY hour ORDER BY hour",
+                    uncounted_filter(self.db.dialect())
                 ),
                 args![app, from_ms, to_ms, skip],
                 |r| Ok((int(r.get_ref(0)?).unwrap_or(0), count(r, 1)?, count(r, 2)?)),
@@ -207,10 +214,13 @@ impl Store {
         let err = || self.sql_err("count deployments");
         self.db
             .query_map(
-                "SELECT outcome, coalesce(CASE WHEN json_valid(plan) \
-                   THEN json_extract(plan, '$.kind') END, 'deploy') AS kind, count(*) \
-                 FROM deployments WHERE app = ?1 AND started_at_ms >= ?2 AND started_at_ms < ?3 \
-                 GROUP BY outcome, kind ORDER BY outcome, kind",
+                &format!(
+                    "SELECT outcome, coalesce({}, 'deploy') AS kind, count(*) \
+                     FROM deployments WHERE app = ?1 AND started_at_ms >= ?2 \
+                       AND started_at_ms < ?3 \
+                     GROUP BY outcome, kind ORDER BY outcome, kind",
+                    self.db.dialect().json_text("plan", "kind")
+                ),
                 args![app, from_ms, to_ms],
                 |r| {
                     Ok(DeploymentCount {
@@ -236,10 +246,12 @@ impl Store {
         let err = || self.sql_err("count rollbacks");
         self.db
             .query_map(
-                "SELECT coalesce(CASE WHEN json_valid(evidence) \
-                   THEN json_extract(evidence, '$.trigger') END, '') AS trigger, count(*) \
-                 FROM events WHERE app = ?1 AND at_ms >= ?2 AND at_ms < ?3 \
-                   AND kind = 'rollback_started' GROUP BY trigger ORDER BY trigger",
+                &format!(
+                    "SELECT coalesce({}, '') AS trigger, count(*) \
+                     FROM events WHERE app = ?1 AND at_ms >= ?2 AND at_ms < ?3 \
+                       AND kind = 'rollback_started' GROUP BY trigger ORDER BY trigger",
+                    self.db.dialect().json_text("evidence", "trigger")
+                ),
                 args![app, from_ms, to_ms],
                 |r| Ok((text(r.get_ref(0)?), count(r, 1)?)),
             )
@@ -306,18 +318,26 @@ impl Store {
     /// resolved) and, in a history that has the outbox, those of its
     /// notifications (sent, failed), oldest first.
     pub fn incident_events(&self, app: &str, incident: i64) -> Result<Vec<Event>, StoreError> {
-        let of_incident = "app = ?1 AND kind IN \
-             ('incident_opened', 'incident_widened', 'incident_resolved') \
-             AND CASE WHEN json_valid(evidence) THEN json_extract(evidence, '$.incident') END = ?2";
+        let dialect = self.db.dialect();
+        let of_incident = format!(
+            "app = ?1 AND kind IN ('incident_opened', 'incident_widened', 'incident_resolved') \
+             AND {} = ?2",
+            dialect.json_text("evidence", "incident")
+        );
+        let incident_text = incident.to_string();
         if self.schema_version()? < 3 {
-            return self.events_where(of_incident, args![app, incident]);
+            return self.events_where(&of_incident, args![app, incident_text]);
         }
         let sql = format!(
             "({of_incident}) OR (app = ?1 AND kind IN ('notification_sent', 'notification_failed') \
-             AND CASE WHEN json_valid(evidence) THEN json_extract(evidence, '$.notification') END \
-               IN (SELECT id FROM notifications WHERE app = ?1 AND dedup_key = ?3))"
+             AND {} IN (SELECT CAST(id AS TEXT) FROM notifications \
+                        WHERE app = ?1 AND dedup_key = ?3))",
+            dialect.json_text("evidence", "notification")
         );
-        self.events_where(&sql, args![app, incident, format!("incident-{incident}")])
+        self.events_where(
+            &sql,
+            args![app, incident_text, format!("incident-{incident}")],
+        )
     }
 
     /// Events that pass `filter` (SQL over the events table), oldest first.
@@ -385,11 +405,12 @@ impl Store {
             ("deployments", "deployments_app_started"),
         ] {
             // A loose index scan: the next name after the last one found.
+            let indexed = self.db.dialect().indexed_by(index);
             let sql = format!(
                 "WITH RECURSIVE a(app) AS ( \
-                   SELECT min(app) FROM {table} INDEXED BY {index} \
+                   SELECT min(app) FROM {table}{indexed} \
                    UNION ALL \
-                   SELECT (SELECT min(app) FROM {table} INDEXED BY {index} WHERE app > a.app) \
+                   SELECT (SELECT min(app) FROM {table}{indexed} WHERE app > a.app) \
                    FROM a WHERE a.app IS NOT NULL) \
                  SELECT app FROM a WHERE app IS NOT NULL"
             );

@@ -37,8 +37,8 @@ impl Store {
             tx.execute(
                 "INSERT INTO verdicts (app, instance, verdict, since_ms, updated_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (app, instance) DO UPDATE SET \
-                 since_ms = CASE WHEN verdict = excluded.verdict THEN since_ms \
-                            ELSE excluded.since_ms END, \
+                 since_ms = CASE WHEN verdicts.verdict = excluded.verdict \
+                            THEN verdicts.since_ms ELSE excluded.since_ms END, \
                  verdict = excluded.verdict, updated_ms = excluded.updated_ms",
                 args![app, instance, verdict.as_str(), now_ms],
             )

@@ -443,7 +443,7 @@ fn run(mut store: Store, shared: &Shared, retention: Duration) {
         ("cache_size", -CACHE_KIB),
         ("wal_autocheckpoint", CHECKPOINT_PAGES),
     ] {
-        if let Err(e) = store.sqlite().pragma_update(None, pragma, value) {
+        if let Some(Err(e)) = store.sqlite().map(|c| c.pragma_update(None, pragma, value)) {
             // Only slower without it.
             tracing::warn!("history writer: cannot set {pragma}: {e}");
         }

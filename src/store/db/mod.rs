@@ -21,6 +21,7 @@
 //!   [`Tx::commit`].
 //! - `sqlite`: SQLite's side of each call.
 
+pub mod postgres;
 mod sqlite;
 
 use std::borrow::Cow;
@@ -36,6 +37,8 @@ use super::error::UnknownValue;
 pub enum Db {
     /// An SQLite file (or an empty history in memory).
     Sqlite(rusqlite::Connection),
+    /// A PostgreSQL database, through a connection on its own thread.
+    Postgres(postgres::PgConn),
 }
 
 /// How a transaction takes its locks.
@@ -45,15 +48,87 @@ pub enum Begin {
     Deferred,
     /// The write lock is taken at once (waiting up to the busy timeout), so
     /// what the transaction reads cannot change before it writes: two
-    /// processes cannot both win a lock or both take one command.
+    /// processes cannot both win a lock or both take one command. SQLite
+    /// takes its one write lock; PostgreSQL one advisory lock that every
+    /// immediate transaction of the history takes ([`IMMEDIATE_LOCK`]).
     Immediate,
 }
 
+/// The PostgreSQL advisory lock every [`Begin::Immediate`] transaction
+/// takes until it ends, so such transactions run one at a time across
+/// every connection to the history, as SQLite's write lock makes them.
+pub const IMMEDIATE_LOCK: i64 = 0x726f_6c6c_6775_6172; // "rollguar"
+
+/// The SQL dialect of a connection, for the few statements the two write
+/// differently; each difference is a named piece of SQL here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite: a column may hold a value of any type.
+    Sqlite,
+    /// PostgreSQL: a column holds values of its type only.
+    Postgres,
+}
+
+impl Dialect {
+    /// SQL that is true where `column` holds a number (in SQLite a row
+    /// written by hand may hold text there; in PostgreSQL it cannot, so
+    /// any value is one).
+    pub fn is_number(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("typeof({column}) IN ('integer', 'real')"),
+            Dialect::Postgres => format!("{column} IS NOT NULL"),
+        }
+    }
+
+    /// SQL giving the member `key` of the JSON text in `column` as text;
+    /// `NULL` where the text is not JSON or has no such member.
+    /// PostgreSQL reads it with `rollguard_json`, which the schema defines
+    /// to give `NULL` for text that is not JSON.
+    pub fn json_text(self, column: &str, key: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!(
+                "CAST(CASE WHEN json_valid({column}) THEN json_extract({column}, '$.{key}') END \
+                 AS TEXT)"
+            ),
+            Dialect::Postgres => format!("(rollguard_json({column}) ->> '{key}')"),
+        }
+    }
+
+    /// A subquery giving each string of the JSON array given as argument
+    /// `arg` (`?N`).
+    pub fn json_strings(self, arg: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("SELECT value FROM json_each({arg})"),
+            Dialect::Postgres => {
+                format!("SELECT jsonb_array_elements_text(CAST(CAST({arg} AS TEXT) AS JSONB))")
+            }
+        }
+    }
+
+    /// ` INDEXED BY index` where SQLite must be told which index to walk;
+    /// nothing for PostgreSQL, whose planner picks it.
+    pub fn indexed_by(self, index: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!(" INDEXED BY {index}"),
+            Dialect::Postgres => String::new(),
+        }
+    }
+}
+
 impl Db {
+    /// The connection's dialect.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
     /// Runs one statement; returns how many rows it changed.
     pub fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<usize, DbError> {
         match self {
             Db::Sqlite(c) => sqlite::execute(c, sql, args),
+            Db::Postgres(c) => c.execute(sql, args),
         }
     }
 
@@ -61,6 +136,7 @@ impl Db {
     pub fn execute_batch(&self, sql: &str) -> Result<(), DbError> {
         match self {
             Db::Sqlite(c) => c.execute_batch(sql).map_err(DbError::from),
+            Db::Postgres(c) => c.batch(sql),
         }
     }
 
@@ -74,6 +150,14 @@ impl Db {
     ) -> Result<(), DbError> {
         match self {
             Db::Sqlite(c) => sqlite::each(c, sql, args, &mut f),
+            Db::Postgres(c) => {
+                for row in c.query(sql, args)? {
+                    f(&Row {
+                        inner: RowInner::Postgres(&row),
+                    })?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -117,6 +201,16 @@ impl Db {
     pub fn transaction(&self, begin: Begin) -> Result<Tx<'_>, DbError> {
         match self {
             Db::Sqlite(c) => sqlite::begin(c, begin)?,
+            Db::Postgres(c) => {
+                c.batch("BEGIN")?;
+                if begin == Begin::Immediate
+                    && let Err(e) =
+                        c.execute("SELECT pg_advisory_xact_lock(?1)", args![IMMEDIATE_LOCK])
+                {
+                    let _ = c.batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
         }
         Ok(Tx {
             db: self,
@@ -289,6 +383,7 @@ pub struct Row<'a> {
 
 enum RowInner<'a> {
     Sqlite(&'a rusqlite::Row<'a>),
+    Postgres(&'a ::postgres::Row),
 }
 
 impl Row<'_> {
@@ -296,6 +391,7 @@ impl Row<'_> {
     pub fn get_ref(&self, idx: usize) -> Result<ValueRef<'_>, DbError> {
         match &self.inner {
             RowInner::Sqlite(r) => sqlite::value(r, idx),
+            RowInner::Postgres(r) => postgres::value(r, idx),
         }
     }
 
@@ -374,6 +470,10 @@ impl<T: FromColumn> FromColumn for Option<T> {
 pub enum DbError {
     /// SQLite's error.
     Sqlite(rusqlite::Error),
+    /// PostgreSQL's error (the server's, or the connection's).
+    Postgres(::postgres::Error),
+    /// The connection to the server has ended.
+    Closed,
     /// A statement expected to give a row gave none, or an update expected
     /// to change a row changed none.
     NoRows,
@@ -405,6 +505,11 @@ impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DbError::Sqlite(e) => e.fmt(f),
+            DbError::Postgres(e) => match e.as_db_error() {
+                Some(db) => write!(f, "{}: {}", db.severity(), db.message()),
+                None => e.fmt(f),
+            },
+            DbError::Closed => f.write_str("the connection to the server has ended"),
             DbError::NoRows => f.write_str("no such row"),
             DbError::Type { idx, wanted, found } => {
                 write!(f, "column {idx} holds {found}, not {wanted}")
@@ -418,9 +523,16 @@ impl std::error::Error for DbError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             DbError::Sqlite(e) => Some(e),
+            DbError::Postgres(e) => Some(e),
             DbError::Unknown(v) => Some(v),
             _ => None,
         }
+    }
+}
+
+impl From<::postgres::Error> for DbError {
+    fn from(e: ::postgres::Error) -> Self {
+        DbError::Postgres(e)
     }
 }
 

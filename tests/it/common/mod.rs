@@ -9,6 +9,7 @@ pub mod demo;
 pub mod docker;
 pub mod lb;
 pub mod port;
+pub mod postgres;
 pub mod prometheus;
 pub mod rollout;
 pub mod sshd;
