@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::availability::{AppReport, Latency, Outage, Results};
 use super::{Since, Window};
-use crate::clock::local_time;
+use crate::clock::{local_time, minute_time};
 use crate::model::Outcome;
 use crate::printable::printable;
 
@@ -54,17 +54,6 @@ fn percent_words(p: f64) -> String {
     format!("{:.2}%", (p * 100.0).floor() / 100.0)
 }
 
-/// `MM-DD HH:MM`, local time.
-fn short_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|| "?".into())
-}
-
 /// An outage for the table: "4m 5s at 12-01 21:33"; "≥" before the
 /// length when it still went on at the end of the window.
 fn outage_words(o: &Outage) -> String {
@@ -72,7 +61,7 @@ fn outage_words(o: &Outage) -> String {
     format!(
         "{more}{} at {}",
         length_words(o.length_ms),
-        short_time(o.start_ms)
+        minute_time(o.start_ms)
     )
 }
 

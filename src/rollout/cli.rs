@@ -792,9 +792,10 @@ pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
         "BY"
     );
     for r in &reports {
-        let started = local_time(r.started_at_ms);
-        let reason = r.reason.as_deref().unwrap_or("-");
-        let reason = if r.kind == crate::model::DeploymentKind::Rollback {
+        let d = &r.deployment;
+        let started = local_time(d.started_at_ms);
+        let reason = d.reason.as_deref().unwrap_or("-");
+        let reason = if r.kind() == crate::model::DeploymentKind::Rollback {
             reason.strip_prefix("rollback: ").unwrap_or(reason)
         } else {
             reason
@@ -802,15 +803,15 @@ pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
         outln!(
             o,
             "{:>5}  {:<19}  {:<12} {:<8} {:<10} {:<10} {:<11} {:<16} {:<10} {}",
-            r.id,
+            d.id,
             started,
-            printable(&r.app),
-            r.kind.as_str(),
-            printable(r.from.as_deref().unwrap_or("-")),
-            printable(&r.to),
-            r.strategy.as_str(),
-            r.outcome.map_or(r.state.as_str(), Outcome::as_str),
-            printable(&r.actor),
+            printable(&d.app),
+            r.kind().as_str(),
+            printable(d.from_version.as_deref().unwrap_or("-")),
+            printable(&d.to_version),
+            d.strategy.as_str(),
+            d.outcome.map_or(d.state.as_str(), Outcome::as_str),
+            printable(&d.actor),
             printable(reason)
         );
         for c in &r.commands {

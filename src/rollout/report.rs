@@ -5,14 +5,14 @@
 //! never a report with no batches.
 
 use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 use serde_json::Value;
 
 use super::plan::Stage;
-use crate::config::Strategy;
 use crate::error::UserError;
 use crate::model::event::EventKind;
-use crate::model::{BatchState, DeploymentKind, DeploymentState, Outcome, Trigger, Verb};
-use crate::store::{Event, InstanceChange, Store};
+use crate::model::{BatchState, DeploymentKind, Trigger, Verb};
+use crate::store::{Deployment, Event, InstanceChange, Store};
 
 /// One batch or step as reported.
 #[derive(Clone, Debug, Serialize)]
@@ -66,34 +66,19 @@ pub struct RollbackReport {
 }
 
 /// Everything recorded of one deployment.
-#[derive(Clone, Debug, Serialize)]
+///
+/// Its JSON (`history --json`, `deploy --wait --json`) has the row's
+/// fields at the top level beside what the report adds: `id`, `app`,
+/// `kind`, `from`, `to`, `strategy`, `state`, `outcome`, `actor`,
+/// `reason`, `started_at_ms`, `ended_at_ms`, `duration_ms`, `batches`,
+/// `changes`, `commands`, `rollback`, `events`, `warnings` (the stored
+/// plan is left out).
+#[derive(Clone, Debug)]
 pub struct DeploymentReport {
-    /// The deployment id.
-    pub id: i64,
-    /// The app.
-    pub app: String,
-    /// A deploy, or a manual rollback.
-    pub kind: DeploymentKind,
-    /// The version before, when one ran everywhere.
-    pub from: Option<String>,
-    /// The version deployed (or rolled back to).
-    pub to: String,
-    /// The strategy.
-    pub strategy: Strategy,
-    /// Where it is.
-    pub state: DeploymentState,
-    /// How it ended; `None` while it runs.
-    pub outcome: Option<Outcome>,
-    /// Who started it.
-    pub actor: String,
-    /// Why.
-    pub reason: Option<String>,
-    /// When it started.
-    pub started_at_ms: i64,
-    /// When it ended.
-    pub ended_at_ms: Option<i64>,
-    /// How long it took.
-    pub duration_ms: Option<i64>,
+    /// Its row: the app, the versions, strategy, state, outcome, who
+    /// started it and why, when, its plan and its warnings (from planning
+    /// and preflight).
+    pub deployment: Deployment,
     /// Its batches or steps, in order.
     pub batches: Vec<BatchReport>,
     /// Every change made to an instance, in order.
@@ -104,8 +89,46 @@ pub struct DeploymentReport {
     pub rollback: Option<RollbackReport>,
     /// Every event, in order.
     pub events: Vec<Event>,
-    /// Warnings from planning and preflight.
-    pub warnings: Vec<String>,
+}
+
+impl DeploymentReport {
+    /// A deploy, or a manual rollback.
+    pub fn kind(&self) -> DeploymentKind {
+        self.deployment.kind()
+    }
+
+    /// How long it took; `None` while it runs.
+    pub fn duration_ms(&self) -> Option<i64> {
+        let d = &self.deployment;
+        d.ended_at_ms.map(|e| e - d.started_at_ms)
+    }
+}
+
+impl Serialize for DeploymentReport {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let d = &self.deployment;
+        let mut s = serializer.serialize_struct("DeploymentReport", 19)?;
+        s.serialize_field("id", &d.id)?;
+        s.serialize_field("app", &d.app)?;
+        s.serialize_field("kind", &self.kind())?;
+        s.serialize_field("from", &d.from_version)?;
+        s.serialize_field("to", &d.to_version)?;
+        s.serialize_field("strategy", &d.strategy)?;
+        s.serialize_field("state", &d.state)?;
+        s.serialize_field("outcome", &d.outcome)?;
+        s.serialize_field("actor", &d.actor)?;
+        s.serialize_field("reason", &d.reason)?;
+        s.serialize_field("started_at_ms", &d.started_at_ms)?;
+        s.serialize_field("ended_at_ms", &d.ended_at_ms)?;
+        s.serialize_field("duration_ms", &self.duration_ms())?;
+        s.serialize_field("batches", &self.batches)?;
+        s.serialize_field("changes", &self.changes)?;
+        s.serialize_field("commands", &self.commands)?;
+        s.serialize_field("rollback", &self.rollback)?;
+        s.serialize_field("events", &self.events)?;
+        s.serialize_field("warnings", &d.warnings)?;
+        s.end()
+    }
 }
 
 /// The report of deployment `id`, or `None` when there is none.
@@ -181,26 +204,55 @@ pub fn read(store: &Store, id: i64) -> Result<Option<DeploymentReport>, UserErro
         }),
         _ => None,
     });
-    let kind = d.kind();
     Ok(Some(DeploymentReport {
-        id: d.id,
-        app: d.app,
-        kind,
-        from: d.from_version,
-        to: d.to_version,
-        strategy: d.strategy,
-        state: d.state,
-        outcome: d.outcome,
-        actor: d.actor,
-        reason: d.reason,
-        started_at_ms: d.started_at_ms,
-        ended_at_ms: d.ended_at_ms,
-        duration_ms: d.ended_at_ms.map(|e| e - d.started_at_ms),
+        deployment: d,
         batches,
         changes,
         commands,
         rollback,
         events,
-        warnings: d.warnings,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Strategy;
+    use crate::model::{DeploymentState, Outcome};
+
+    #[test]
+    fn its_json_names_the_rows_fields_as_it_always_did_and_leaves_out_the_plan() {
+        let report = DeploymentReport {
+            deployment: Deployment {
+                id: 7,
+                app: "web".into(),
+                from_version: Some("v2".into()),
+                to_version: "v3".into(),
+                strategy: Strategy::Rolling,
+                state: DeploymentState::Done,
+                outcome: Some(Outcome::Deployed),
+                actor: "ana".into(),
+                reason: Some("release 3".into()),
+                started_at_ms: 1_000,
+                ended_at_ms: Some(4_500),
+                plan: serde_json::json!({"kind": "rollback", "plan": {"stages": []}}),
+                warnings: vec!["w".into()],
+            },
+            batches: Vec::new(),
+            changes: Vec::new(),
+            commands: Vec::new(),
+            rollback: None,
+            events: Vec::new(),
+        };
+        assert_eq!(report.kind(), DeploymentKind::Rollback);
+        assert_eq!(report.duration_ms(), Some(3_500));
+        assert_eq!(
+            serde_json::to_string(&report).unwrap(),
+            "{\"id\":7,\"app\":\"web\",\"kind\":\"rollback\",\"from\":\"v2\",\"to\":\"v3\",\
+             \"strategy\":\"rolling\",\"state\":\"done\",\"outcome\":\"deployed\",\
+             \"actor\":\"ana\",\"reason\":\"release 3\",\"started_at_ms\":1000,\
+             \"ended_at_ms\":4500,\"duration_ms\":3500,\"batches\":[],\"changes\":[],\
+             \"commands\":[],\"rollback\":null,\"events\":[],\"warnings\":[\"w\"]}"
+        );
+    }
 }

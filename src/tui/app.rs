@@ -381,9 +381,10 @@ impl App {
             View::App(a) => Some(a),
             View::Fleet => self.fleet_view.selected_app(),
             View::Deployment(Shown::Newest(a)) => Some(a),
-            View::Deployment(Shown::Id(_)) => {
-                self.deployment_view.report().and_then(|r| by_name(&r.app))
-            }
+            View::Deployment(Shown::Id(_)) => self
+                .deployment_view
+                .report()
+                .and_then(|r| by_name(&r.deployment.app)),
             View::History => self
                 .history_view
                 .selected_deployment()
@@ -519,6 +520,7 @@ impl App {
             let Some(shown) = self.deployment_view.report() else {
                 return Err(format!("the deployment of {app} is still being read"));
             };
+            let shown = &shown.deployment;
             if active.is_none_or(|a| a.id != shown.id) {
                 return Err(control::not_running(app, shown.id, shown.outcome));
             }

@@ -270,6 +270,7 @@ fn incident_of(
     store: &Store,
     r: &DeploymentReport,
 ) -> Result<Option<Incident>, crate::store::StoreError> {
+    let r = &r.deployment;
     let incidents = store.incidents(Some(&r.app), 50)?;
     let end = r.ended_at_ms.unwrap_or(i64::MAX);
     Ok(incidents

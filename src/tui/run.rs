@@ -131,6 +131,8 @@ pub async fn run(
     if shutdown.is_set() {
         return Ok(());
     }
+    // The local time zone, read here and kept: no frame reads a file.
+    crate::clock::read_zone();
 
     let (held, mut screen) = Held::take(opts.mouse)?;
     let (tx, mut rx) = mpsc::channel(64);

@@ -211,7 +211,10 @@ impl App {
     /// running or last one, or the one the Logs view showed last.
     fn show_logs(&mut self, state: &FleetState) {
         let shown = match self.view {
-            View::Deployment(_) => self.deployment_view.report().map(|r| (r.id, r.app.clone())),
+            View::Deployment(_) => self
+                .deployment_view
+                .report()
+                .map(|r| (r.deployment.id, r.deployment.app.clone())),
             _ => self.current_app().and_then(|i| {
                 let r = state.rollouts(i)?;
                 let id = r
@@ -224,7 +227,10 @@ impl App {
         };
         let shown = shown.or_else(|| {
             self.logs_view.deployment().map(|id| {
-                let app = self.deployment_view.report().map(|r| r.app.clone());
+                let app = self
+                    .deployment_view
+                    .report()
+                    .map(|r| r.deployment.app.clone());
                 (id, app.unwrap_or_default())
             })
         });

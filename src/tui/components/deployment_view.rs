@@ -97,7 +97,7 @@ impl DeploymentView {
             return;
         }
         if let (Some(old), Some(new)) = (&self.report, &report)
-            && old.id != new.id
+            && old.deployment.id != new.deployment.id
         {
             self.timeline = Tail::default();
         }
@@ -257,11 +257,12 @@ impl DeploymentView {
 }
 
 fn title(r: &DeploymentReport, t: &Theme) -> Line<'static> {
-    let change = match &r.from {
-        Some(f) => format!("{} → {}", printable(f), printable(&r.to)),
-        None => format!("→ {}", printable(&r.to)),
+    let kind = r.kind().as_str();
+    let r = &r.deployment;
+    let change = match &r.from_version {
+        Some(f) => format!("{} → {}", printable(f), printable(&r.to_version)),
+        None => format!("→ {}", printable(&r.to_version)),
     };
-    let kind = r.kind.as_str();
     Line::from(vec![
         Span::styled(
             format!(" {kind} {} · {} ", r.id, printable(&r.app)),
@@ -273,6 +274,7 @@ fn title(r: &DeploymentReport, t: &Theme) -> Line<'static> {
 
 /// The words and colour of where a deployment is.
 fn state_span(r: &DeploymentReport, t: &Theme) -> Span<'static> {
+    let r = &r.deployment;
     let (word, style) = match r.outcome {
         Some(Outcome::Deployed) => ("✔ deployed".to_string(), Style::new().fg(t.healthy)),
         Some(Outcome::Aborted) => ("↩ aborted".to_string(), Style::new().fg(t.degraded)),
@@ -300,11 +302,12 @@ fn state_span(r: &DeploymentReport, t: &Theme) -> Span<'static> {
 fn summary_lines(r: &DeploymentReport, cx: &DrawContext) -> Vec<Line<'static>> {
     let t = cx.theme;
     let dim = Style::new().fg(t.dim);
-    let took = match r.duration_ms {
+    let d = &r.deployment;
+    let took = match r.duration_ms() {
         Some(ms) => format!("took {}", text::age(ms)),
         None => format!(
             "running for {}",
-            text::age(cx.now_ms.saturating_sub(r.started_at_ms))
+            text::age(cx.now_ms.saturating_sub(d.started_at_ms))
         ),
     };
     let mut lines = vec![Line::from(vec![
@@ -312,20 +315,20 @@ fn summary_lines(r: &DeploymentReport, cx: &DrawContext) -> Vec<Line<'static>> {
         Span::styled(
             format!(
                 " · {} · started {} by {} · {took}",
-                r.strategy,
-                clock_time(r.started_at_ms),
-                printable(&r.actor)
+                d.strategy,
+                clock_time(d.started_at_ms),
+                printable(&d.actor)
             ),
             dim,
         ),
     ])];
-    if let Some(reason) = r.reason.as_deref().filter(|s| !s.is_empty()) {
+    if let Some(reason) = d.reason.as_deref().filter(|s| !s.is_empty()) {
         lines.push(Line::from(Span::styled(
             format!("reason: {}", printable(reason)),
             Style::new().fg(t.text),
         )));
     }
-    if r.outcome.is_none() {
+    if d.outcome.is_none() {
         lines.extend(countdown(r, cx).or_else(|| gate_deadline(r, cx)));
         if let Some(split) = traffic_split(r) {
             lines.push(Line::from(vec![
@@ -343,7 +346,12 @@ fn summary_lines(r: &DeploymentReport, cx: &DrawContext) -> Vec<Line<'static>> {
 /// instances (the gate starts once they are started, so this is a little
 /// early, never late). Other stages have no deadline of their own.
 fn gate_deadline(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>> {
-    let app = cx.state.fleet().apps.iter().find(|a| a.name == r.app)?;
+    let app = cx
+        .state
+        .fleet()
+        .apps
+        .iter()
+        .find(|a| a.name == r.deployment.app)?;
     let b = r.batches.iter().find(|b| b.state == BatchState::Running)?;
     let started = b.started_at_ms?;
     let style = Style::new().fg(cx.theme.rollout);
@@ -393,7 +401,12 @@ fn gate_deadline(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>
 /// What a stage does, in words: from the plan and the app's config, else
 /// as its `stage_started` event said it.
 fn stage_describe(r: &DeploymentReport, b: &BatchReport, cx: &DrawContext) -> Option<String> {
-    let app = cx.state.fleet().apps.iter().find(|a| a.name == r.app);
+    let app = cx
+        .state
+        .fleet()
+        .apps
+        .iter()
+        .find(|a| a.name == r.deployment.app);
     if let (Some(stage), Some(app)) = (&b.stage, app) {
         return Some(stage.describe(app));
     }
@@ -433,7 +446,9 @@ fn countdown(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>> {
         format!("{}s", secs_until(at, cx.now_ms))
     };
     match last.1 {
-        EventKind::RollbackArmed { fires_in_ms } if r.state == DeploymentState::RollbackArmed => {
+        EventKind::RollbackArmed { fires_in_ms }
+            if r.deployment.state == DeploymentState::RollbackArmed =>
+        {
             let why = r
                 .rollback
                 .as_ref()
@@ -455,7 +470,7 @@ fn countdown(r: &DeploymentReport, cx: &DrawContext) -> Option<Line<'static>> {
                 ),
             ]))
         }
-        EventKind::Paused { ms } if r.state == DeploymentState::Running => {
+        EventKind::Paused { ms } if r.deployment.state == DeploymentState::Running => {
             Some(Line::from(Span::styled(
                 format!("⏸ pause ends in {}", left(ms)),
                 Style::new().fg(t.rollout),
@@ -522,7 +537,7 @@ fn stage_word(b: &BatchReport) -> String {
 pub fn instance_state(r: &DeploymentReport, instance: &str) -> &'static str {
     let Some(c) = r.changes.iter().rev().find(|c| c.instance == instance) else {
         // Not reached yet, or never, once the deployment has ended.
-        return if r.ended_at_ms.is_some() {
+        return if r.deployment.ended_at_ms.is_some() {
             "untouched"
         } else {
             "waiting"
@@ -590,7 +605,7 @@ fn instance_lines(r: &DeploymentReport, t: &Theme) -> Vec<Line<'static>> {
         ));
     }
     let mut lines = vec![Line::from(spans)];
-    if r.outcome.is_none()
+    if r.deployment.outcome.is_none()
         && let Some(ev) = latest_evidence(r)
     {
         lines.push(Line::from(Span::styled(
