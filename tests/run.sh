@@ -3,7 +3,7 @@
 #
 # On a fresh Debian machine, as root, it first installs what the tests need
 # (openssh-server, nginx-light, haproxy, docker.io, tmux, busybox-static,
-# socat, python3-aiosmtpd),
+# socat, prometheus, python3-aiosmtpd, postgresql),
 # starts a private dockerd (own data root and socket) when no Docker daemon
 # answers, and stops it again at the end. It exports ROLLGUARD_REQUIRE_REAL=1
 # so that a test whose real component is missing fails instead of skipping.
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\n==> %s\n' "$*"; }
 
-packages=(openssh-server nginx-light haproxy docker.io tmux busybox-static socat prometheus python3-aiosmtpd)
+packages=(openssh-server nginx-light haproxy docker.io tmux busybox-static socat prometheus python3-aiosmtpd postgresql)
 need_pkg() {
   case "$1" in
     openssh-server) [ -x /usr/sbin/sshd ] ;;
@@ -25,6 +25,8 @@ need_pkg() {
     tmux) command -v tmux >/dev/null ;;
     socat) command -v socat >/dev/null ;;
     prometheus) command -v prometheus >/dev/null || [ -x /usr/bin/prometheus ] ;;
+    # The store's tests start a private cluster with initdb and pg_ctl.
+    postgresql) compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ;;
     # The email tests' SMTP server (tests/smtp_server.py).
     python3-aiosmtpd) /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null ;;
     # The docker tests copy busybox into images FROM scratch: it must be static.
@@ -45,7 +47,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # The packages' own services are not wanted: tests start their own.
-  for svc in nginx haproxy ssh docker containerd prometheus; do
+  for svc in nginx haproxy ssh docker containerd prometheus postgresql; do
     (service "$svc" stop || true) >/dev/null 2>&1
   done
 fi

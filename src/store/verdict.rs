@@ -67,30 +67,3 @@ impl Store {
             .map_err(err())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_verdict_keeps_its_since_until_it_changes() {
-        let dir = std::env::temp_dir().join(format!("rg-verdict-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let s = Store::open(&dir.join("history.db")).unwrap();
-        s.write_verdicts("web", &[("web-1", Verdict::Healthy)], 1_000)
-            .unwrap();
-        s.write_verdicts("web", &[("web-1", Verdict::Healthy)], 2_000)
-            .unwrap();
-        let v = &s.verdicts("web").unwrap()[0];
-        assert_eq!(
-            (v.verdict, v.since_ms, v.updated_ms),
-            (Verdict::Healthy, 1_000, 2_000)
-        );
-        s.write_verdicts("web", &[("web-1", Verdict::Unhealthy)], 3_000)
-            .unwrap();
-        let v = &s.verdicts("web").unwrap()[0];
-        assert_eq!((v.verdict, v.since_ms), (Verdict::Unhealthy, 3_000));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}

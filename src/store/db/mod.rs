@@ -105,6 +105,14 @@ impl Dialect {
         }
     }
 
+    /// The distinct values of `expr` in a group, joined by commas.
+    pub fn joined_distinct(self, expr: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("group_concat(DISTINCT {expr})"),
+            Dialect::Postgres => format!("string_agg(DISTINCT {expr}, ',')"),
+        }
+    }
+
     /// ` INDEXED BY index` where SQLite must be told which index to walk;
     /// nothing for PostgreSQL, whose planner picks it.
     pub fn indexed_by(self, index: &str) -> String {
