@@ -52,6 +52,7 @@ mod ssh;
 mod ssh_output;
 mod ssh_probe;
 mod store;
+mod store_location;
 mod store_read_only;
 mod store_rollout;
 mod terminal_output;
