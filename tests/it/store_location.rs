@@ -176,6 +176,9 @@ fn a_postgres_url_never_becomes_a_folder() {
     assert!(names(&dir.0).is_empty(), "created {:?}", names(&dir.0));
 }
 
+/// A command's arguments, its environment, and what it must read.
+type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+
 #[test]
 fn the_flag_wins_over_the_environment_which_wins_over_the_config() {
     let dir = TempDir::new("location-precedence");
@@ -196,7 +199,7 @@ fn the_flag_wins_over_the_environment_which_wins_over_the_config() {
     let flag = flag.to_str().unwrap();
     let env = at("env.db");
     let env = ("ROLLGUARD_DB", env.to_str().unwrap());
-    let cases: [(Vec<&str>, Vec<(&str, &str)>, &str); 6] = [
+    let cases: [Case<'_>; 6] = [
         (vec!["history", "--json"], vec![], "from-default"),
         (
             vec!["--config", "fleet.toml", "history", "--json"],
