@@ -232,7 +232,11 @@ fn main() {
         .build()
         .unwrap();
     let report = rt.block_on(async {
-        let monitor = Monitor::start(Arc::new(fleet), &dir.join("history.db")).unwrap();
+        let monitor = Monitor::start(
+            Arc::new(fleet),
+            &rollguard::store::Location::File(dir.join("history.db")),
+        )
+        .unwrap();
         // Warm up: every probe's first run is spread over one interval, and
         // connections are opened in the first round.
         tokio::time::sleep(interval * 3).await;

@@ -66,7 +66,12 @@ fn read(cfg: &Path, db: &Path, duration: Duration) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let monitor = Monitor::start_as(Arc::new(fleet), db, HolderKind::Console).unwrap();
+        let monitor = Monitor::start_as(
+            Arc::new(fleet),
+            &rollguard::store::Location::File(db.to_path_buf()),
+            HolderKind::Console,
+        )
+        .unwrap();
         tokio::time::sleep(Duration::from_secs(3)).await;
         let role = monitor.role().borrow().clone();
         assert!(

@@ -13,7 +13,6 @@
 //! through [`printable`]; JSON Lines escape it.
 
 use std::io::{self, Write};
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -27,6 +26,7 @@ use crate::model::event::EventKind;
 use crate::model::evidence::GateOutcome;
 use crate::model::{DeploymentKind, now_ms};
 use crate::printable::printable;
+use crate::store::Location;
 use crate::store::{Event, Store, StoreError};
 
 /// How often `--follow` asks the history for new events.
@@ -89,7 +89,7 @@ impl From<UserError> for End {
 /// `rollguard events [--follow] [--app A] [--since D] [--limit N]
 /// [--json]`; returns the exit code. `fleet` (when the config loads) lets
 /// a misspelt app be told apart from one without events, as in `history`.
-pub async fn events(fleet: Option<&Fleet>, db: &Path, args: &EventsArgs) -> u8 {
+pub async fn events(fleet: Option<&Fleet>, db: &Location, args: &EventsArgs) -> u8 {
     match run(fleet, db, args).await {
         Ok(()) | Err(End::Stopped) => 0,
         Err(End::Failed(e)) => {
@@ -99,7 +99,7 @@ pub async fn events(fleet: Option<&Fleet>, db: &Path, args: &EventsArgs) -> u8 {
     }
 }
 
-async fn run(fleet: Option<&Fleet>, db: &Path, args: &EventsArgs) -> Result<(), End> {
+async fn run(fleet: Option<&Fleet>, db: &Location, args: &EventsArgs) -> Result<(), End> {
     let since_ms = args
         .since
         .map(|d| now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
@@ -111,10 +111,7 @@ async fn run(fleet: Option<&Fleet>, db: &Path, args: &EventsArgs) -> Result<(), 
     if !args.follow {
         let Some(store) = open_existing(db)? else {
             check_app(fleet, filter.app)?;
-            eprintln!(
-                "no history yet: there is no history database at {}",
-                db.display()
-            );
+            eprintln!("no history yet: there is no history database at {}", db);
             return Ok(());
         };
         print_newest(&store, fleet, filter, args.limit, &mut printer)?;
@@ -136,8 +133,8 @@ async fn run(fleet: Option<&Fleet>, db: &Path, args: &EventsArgs) -> Result<(), 
 }
 
 /// The history at `db` opened read-only, or `None` when there is no file.
-fn open_existing(db: &Path) -> Result<Option<Store>, UserError> {
-    match Store::open_read_only(db) {
+fn open_existing(db: &Location) -> Result<Option<Store>, UserError> {
+    match Store::open_read_only_at(db) {
         Ok(store) => Ok(Some(store)),
         Err(StoreError::NoHistory { .. }) => Ok(None),
         Err(e) => Err(UserError::from(e)),
@@ -153,11 +150,8 @@ fn check_app(fleet: Option<&Fleet>, app: Option<&str>) -> Result<(), UserError> 
 }
 
 /// Waits until a history database appears at `db`, saying so once.
-async fn wait_for_history(db: &Path, stop: &mut Stop) -> Result<Store, End> {
-    eprintln!(
-        "no history yet at {}: waiting for it to appear",
-        db.display()
-    );
+async fn wait_for_history(db: &Location, stop: &mut Stop) -> Result<Store, End> {
+    eprintln!("no history yet at {}: waiting for it to appear", db);
     loop {
         if stop.wait(POLL_INTERVAL).await || stdout_closed() {
             return Err(End::Stopped);

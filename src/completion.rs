@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use clap_complete::engine::CompletionCandidate;
 use clap_complete::env::{Bash, EnvCompleter, Fish, Zsh};
 
-use crate::store::Store;
+use crate::store::{Location, LocationSource, Store};
 
 /// The variable that makes `rollguard` answer a TAB instead of running.
 pub const VAR: &str = "COMPLETE";
@@ -160,15 +160,22 @@ fn configured_apps(words: &[String]) -> Vec<String> {
     crate::config::app_names(&text)
 }
 
-/// The history, read-only, when it exists (`--db`, else the default).
+/// The history, read-only, when it exists: `--db`, else `$ROLLGUARD_DB`,
+/// else the default file (`[store] url` is not read: the config is read
+/// unchecked here). A location that cannot be read offers nothing.
 fn history(words: &[String]) -> Option<Store> {
-    let db = flag(words, "db")
-        .map(PathBuf::from)
-        .unwrap_or_else(crate::config::default_db_path);
-    if !db.exists() {
+    let env = |name: &str| std::env::var(name).ok();
+    let location = match flag(words, "db") {
+        Some(text) => Location::parse(&text, LocationSource::CommandLine, &env).ok()?,
+        None => match env("ROLLGUARD_DB").filter(|t| !t.trim().is_empty()) {
+            Some(text) => Location::parse(&text, LocationSource::Environment, &env).ok()?,
+            None => Location::File(crate::config::default_db_path()),
+        },
+    };
+    if location.file().is_some_and(|path| !path.exists()) {
         return None;
     }
-    Store::open_read_only(&db).ok()
+    Store::open_read_only_at(&location).ok()
 }
 
 #[cfg(test)]

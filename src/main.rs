@@ -16,6 +16,7 @@ use rollguard::model::Verb;
 use rollguard::monitor::Monitor;
 use rollguard::printable::printable;
 use rollguard::probe::{Prober, probe_once};
+use rollguard::store::{Location, LocationSource};
 use rollguard::{audit, demo, rollout, tui};
 
 /// Exit code: something is unhealthy.
@@ -43,9 +44,11 @@ struct Cli {
     /// The fleet's config file.
     #[arg(long, global = true, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     config: Option<PathBuf>,
-    /// The history database (default: $XDG_DATA_HOME/rollguard/history.db).
-    #[arg(long, global = true, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
-    db: Option<PathBuf>,
+    /// Where the history is: an SQLite file (the default:
+    /// $XDG_DATA_HOME/rollguard/history.db) or a postgres:// URL without a
+    /// password; wins over $ROLLGUARD_DB and [store] url.
+    #[arg(long, global = true, value_name = "FILE|URL", value_hint = clap::ValueHint::FilePath)]
+    db: Option<String>,
     /// Console theme: a built-in (default, dark, light, high-contrast,
     /// mono), a file NAME.toml in themes/ beside the config or in
     /// $XDG_CONFIG_HOME/rollguard/themes, or a path; wins over NO_COLOR and
@@ -220,12 +223,12 @@ async fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Probe { ref app, json }) => probe(&cli, app.as_deref(), json).await,
         Some(Cmd::Demo { headless, duration }) => demo_cmd(&cli, headless, duration).await,
         Some(Cmd::DemoApp(ref args)) => demo_app(args).await,
-        Some(Cmd::Deploy(ref args)) => match load(cli.config.as_deref()) {
-            Ok(fleet) => ExitCode::from(rollout::cli::deploy(&fleet, &db_path(&cli), args).await),
+        Some(Cmd::Deploy(ref args)) => match load_with_history(&cli) {
+            Ok((fleet, db)) => ExitCode::from(rollout::cli::deploy(&fleet, &db, args).await),
             Err(code) => code,
         },
-        Some(Cmd::Rollback(ref args)) => match load(cli.config.as_deref()) {
-            Ok(fleet) => ExitCode::from(rollout::cli::rollback(&fleet, &db_path(&cli), args).await),
+        Some(Cmd::Rollback(ref args)) => match load_with_history(&cli) {
+            Ok((fleet, db)) => ExitCode::from(rollout::cli::rollback(&fleet, &db, args).await),
             Err(code) => code,
         },
         Some(Cmd::Approve(ref args)) => control(&cli, Verb::Approve, args),
@@ -234,39 +237,43 @@ async fn run(cli: Cli) -> ExitCode {
         Some(Cmd::Abort(ref args)) => guarded(&cli, Verb::Abort, args),
         Some(Cmd::Pause(ref args)) => control(&cli, Verb::Pause, args),
         Some(Cmd::Resume(ref args)) => control(&cli, Verb::Resume, args),
-        Some(Cmd::Status(ref args)) => match load(cli.config.as_deref()) {
-            Ok(fleet) => ExitCode::from(rollout::cli::status(&fleet, &db_path(&cli), args).await),
+        Some(Cmd::Status(ref args)) => match load_with_history(&cli) {
+            Ok((fleet, db)) => ExitCode::from(rollout::cli::status(&fleet, &db, args).await),
             Err(code) => code,
         },
-        Some(Cmd::History(ref args)) => {
-            // The config is optional here: with it, a misspelt app name is
-            // told apart from an app never deployed.
-            let fleet = optional_fleet(&cli);
-            ExitCode::from(rollout::cli::history(fleet.as_ref(), &db_path(&cli), args))
-        }
-        Some(Cmd::Events(ref args)) => {
-            // As for `history`: the config only tells a misspelt app apart.
-            let fleet = optional_fleet(&cli);
-            ExitCode::from(audit::events(fleet.as_ref(), &db_path(&cli), args).await)
-        }
-        Some(Cmd::Report(ref args)) => {
-            // As for `history`: the config names the apps and instances to
-            // report, and tells a misspelt app apart; the history suffices.
-            let fleet = optional_fleet(&cli);
-            let db = db_path(&cli);
-            ExitCode::from(rollguard::report::cli::report(fleet.as_ref(), &db, args))
-        }
-        Some(Cmd::Incident(ref args)) => {
-            ExitCode::from(rollguard::report::cli::incident(&db_path(&cli), args))
-        }
+        // The config is optional here: with it, a misspelt app name is
+        // told apart from an app never deployed.
+        Some(Cmd::History(ref args)) => match optional_fleet_with_history(&cli) {
+            Ok((fleet, db)) => ExitCode::from(rollout::cli::history(fleet.as_ref(), &db, args)),
+            Err(code) => code,
+        },
+        // As for `history`: the config only tells a misspelt app apart.
+        Some(Cmd::Events(ref args)) => match optional_fleet_with_history(&cli) {
+            Ok((fleet, db)) => ExitCode::from(audit::events(fleet.as_ref(), &db, args).await),
+            Err(code) => code,
+        },
+        // As for `history`: the config names the apps and instances to
+        // report, and tells a misspelt app apart; the history suffices.
+        Some(Cmd::Report(ref args)) => match optional_fleet_with_history(&cli) {
+            Ok((fleet, db)) => {
+                ExitCode::from(rollguard::report::cli::report(fleet.as_ref(), &db, args))
+            }
+            Err(code) => code,
+        },
+        Some(Cmd::Incident(ref args)) => match optional_fleet_with_history(&cli) {
+            Ok((_, db)) => ExitCode::from(rollguard::report::cli::incident(&db, args)),
+            Err(code) => code,
+        },
         Some(Cmd::Notify(ref args)) => match load(cli.config.as_deref()) {
             Ok(fleet) => ExitCode::from(rollguard::notify::cli::notify(&fleet, args).await),
             Err(code) => code,
         },
-        Some(Cmd::Recover(ref args)) => {
-            let fleet = optional_fleet(&cli);
-            ExitCode::from(rollout::cli::recover(fleet.as_ref(), &db_path(&cli), args).await)
-        }
+        Some(Cmd::Recover(ref args)) => match optional_fleet_with_history(&cli) {
+            Ok((fleet, db)) => {
+                ExitCode::from(rollout::cli::recover(fleet.as_ref(), &db, args).await)
+            }
+            Err(code) => code,
+        },
         Some(Cmd::Worker {
             deployment,
             ref recover,
@@ -340,7 +347,12 @@ async fn worker(cli: &Cli, deployment: i64, recover: Option<&str>) -> ExitCode {
             }
         },
     };
-    match rollout::worker::run(&db_path(cli), deployment, mode).await {
+    // Its history is on its command line (a file) or in $ROLLGUARD_DB.
+    let db = match history(cli, None) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    match rollout::worker::run(&db, deployment, mode).await {
         Ok(f) => ExitCode::from(f.outcome.exit_code()),
         Err(e) => {
             // Its log may be on a full disk: not a reason to panic.
@@ -357,11 +369,11 @@ async fn agent(cli: &Cli, args: &rollguard::agent::AgentArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     rollguard::agent::init_logging();
-    let fleet = match load(cli.config.as_deref()) {
-        Ok(f) => Arc::new(f),
+    let (fleet, db) = match load_with_history(cli) {
+        Ok((f, db)) => (Arc::new(f), db),
         Err(code) => return code,
     };
-    match rollguard::agent::run(fleet, &db_path(cli)).await {
+    match rollguard::agent::run(fleet, &db).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -380,27 +392,18 @@ fn optional_fleet(cli: &Cli) -> Option<config::Fleet> {
 }
 
 fn control(cli: &Cli, verb: Verb, args: &rollout::cli::VerbArgs) -> ExitCode {
-    let fleet = optional_fleet(cli);
-    ExitCode::from(rollout::cli::command(
-        fleet.as_ref(),
-        &db_path(cli),
-        verb,
-        args,
-    ))
+    match optional_fleet_with_history(cli) {
+        Ok((fleet, db)) => ExitCode::from(rollout::cli::command(fleet.as_ref(), &db, verb, args)),
+        Err(code) => code,
+    }
 }
 
 /// `abort` and `fire`: the config says whether the app is protected.
 fn guarded(cli: &Cli, verb: Verb, args: &rollout::cli::GuardedVerbArgs) -> ExitCode {
-    let fleet = match load(cli.config.as_deref()) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
-    ExitCode::from(rollout::cli::guarded_command(
-        &fleet,
-        &db_path(cli),
-        verb,
-        args,
-    ))
+    match load_with_history(cli) {
+        Ok((fleet, db)) => ExitCode::from(rollout::cli::guarded_command(&fleet, &db, verb, args)),
+        Err(code) => code,
+    }
 }
 
 fn init_worker_logging() {
@@ -485,6 +488,9 @@ fn check(explicit: Option<&Path>) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if configured_history(&fleet).is_err() {
+        return ExitCode::from(EXIT_USAGE);
+    }
     let instances: usize = fleet.apps.iter().map(|a| a.instances.len()).sum();
     println!(
         "{}: ok: {} hosts, {} apps, {} instances, {} probes",
@@ -498,8 +504,8 @@ fn check(explicit: Option<&Path>) -> ExitCode {
 }
 
 async fn probe(cli: &Cli, only: Option<&str>, json: bool) -> ExitCode {
-    let fleet = match load(cli.config.as_deref()) {
-        Ok(f) => f,
+    let (fleet, db) = match load_with_history(cli) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let apps: Vec<_> = match only {
@@ -530,9 +536,8 @@ async fn probe(cli: &Cli, only: Option<&str>, json: bool) -> ExitCode {
     // The side each instance serves on, as the history records it (none
     // recorded, or none readable: each on its `port`).
     let ports = rollguard::probe::scheduler::LivePorts::new(&fleet);
-    let db = db_path(cli);
-    if db.exists()
-        && let Ok(store) = rollguard::store::Store::open_read_only(&db)
+    if db.file().is_none_or(Path::exists)
+        && let Ok(store) = rollguard::store::Store::open_read_only_at(&db)
     {
         let rollouts = rollguard::rollout::watch::read(&store, &fleet);
         let alt: Vec<&[String]> = rollouts.iter().map(|r| r.alt_live.as_slice()).collect();
@@ -602,8 +607,68 @@ fn print_results(results: &[rollguard::model::ProbeResult]) -> std::io::Result<(
     rollguard::printable::write_stdout(&o)
 }
 
-fn db_path(cli: &Cli) -> PathBuf {
-    cli.db.clone().unwrap_or_else(config::default_db_path)
+/// The config (see [`load`]) and the history (see [`history`]).
+fn load_with_history(cli: &Cli) -> Result<(Fleet, Location), ExitCode> {
+    let fleet = load(cli.config.as_deref())?;
+    let db = history(cli, Some(&fleet))?;
+    Ok((fleet, db))
+}
+
+/// The config when there is one that loads (see [`optional_fleet`]), and
+/// the history (see [`history`]).
+fn optional_fleet_with_history(cli: &Cli) -> Result<(Option<Fleet>, Location), ExitCode> {
+    let fleet = optional_fleet(cli);
+    let db = history(cli, fleet.as_ref())?;
+    Ok((fleet, db))
+}
+
+/// Where the history is: `--db`, else `$ROLLGUARD_DB`, else `[store] url`
+/// of `fleet`, else the default file. One that cannot be used is printed
+/// (`E_USAGE` for `--db` and `$ROLLGUARD_DB`, `E_CONFIG` at its place for
+/// `[store] url`) and its exit code returned; nothing is created.
+fn history(cli: &Cli, fleet: Option<&Fleet>) -> Result<Location, ExitCode> {
+    if let Some(db) = given_history(cli, true)? {
+        return Ok(db);
+    }
+    match fleet {
+        Some(fleet) => configured_history(fleet),
+        None => Ok(Location::File(config::default_db_path())),
+    }
+}
+
+/// The history given to this command: `--db`, else (when `environment`)
+/// `$ROLLGUARD_DB`; `None` when neither is. An unusable one is printed as
+/// `E_USAGE`.
+fn given_history(cli: &Cli, environment: bool) -> Result<Option<Location>, ExitCode> {
+    let env = |name: &str| std::env::var(name).ok();
+    let (text, source) = match (&cli.db, environment.then(|| env("ROLLGUARD_DB")).flatten()) {
+        (Some(text), _) => (text.clone(), LocationSource::CommandLine),
+        (None, Some(text)) if !text.trim().is_empty() => (text, LocationSource::Environment),
+        _ => return Ok(None),
+    };
+    Location::parse(&text, source, &env).map(Some).map_err(|e| {
+        eprintln!("{}", UserError::new(Code::Usage, e.to_string()));
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+/// The history `fleet`'s `[store] url` names, else the default file. An
+/// unusable one is printed as `E_CONFIG` at its place in the config, its
+/// message with the config's secrets masked.
+fn configured_history(fleet: &Fleet) -> Result<Location, ExitCode> {
+    let Some(url) = &fleet.store else {
+        return Ok(Location::File(config::default_db_path()));
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    Location::parse(url.text(), LocationSource::Config, &env).map_err(|e| {
+        let message = match fleet.apps.first() {
+            Some(app) => app.secrets.mask(&e.message),
+            None => e.message,
+        };
+        let at = url.error(format!("{}: {message}", e.source_words), None);
+        eprintln!("{}", UserError::new(Code::Config, at.to_string()));
+        ExitCode::from(EXIT_USAGE)
+    })
 }
 
 /// The console's theme: `--theme`, else `mono` under `NO_COLOR`, else
@@ -630,8 +695,8 @@ fn theme(cli: &Cli, fleet: &Fleet) -> Result<tui::Theme, UserError> {
 }
 
 async fn console(cli: &Cli) -> ExitCode {
-    let fleet = match load(cli.config.as_deref()) {
-        Ok(f) => f,
+    let (fleet, db) = match load_with_history(cli) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let theme = match theme(cli, &fleet) {
@@ -649,7 +714,7 @@ async fn console(cli: &Cli) -> ExitCode {
         ..tui::RunOptions::default()
     };
     let kind = rollguard::monitor::HolderKind::Console;
-    watch_in_console(Arc::new(fleet), &db_path(cli), kind, opts, None).await
+    watch_in_console(Arc::new(fleet), &db, kind, opts, None).await
 }
 
 /// Watches `fleet` in the console, its history at `db`. A screen shown
@@ -657,7 +722,7 @@ async fn console(cli: &Cli) -> ExitCode {
 /// back before an error is printed.
 async fn watch_in_console(
     fleet: Arc<Fleet>,
-    db: &Path,
+    db: &Location,
     kind: rollguard::monitor::HolderKind,
     opts: tui::RunOptions,
     setting_up: Option<tui::SettingUp>,
@@ -672,7 +737,7 @@ async fn watch_in_console(
         }
     };
     let opts = tui::RunOptions {
-        db: Some(db.to_path_buf()),
+        db: Some(db.clone()),
         theme_dirs: tui::Theme::search_dirs(&fleet.source),
         ..opts
     };
@@ -701,6 +766,12 @@ async fn watch_in_console(
 }
 
 async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
+    // `--db`, else the demo's own file: never $ROLLGUARD_DB or a config's
+    // `[store] url`, which may be a real fleet's history.
+    let given = match given_history(cli, false) {
+        Ok(given) => given,
+        Err(code) => return code,
+    };
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => {
@@ -734,7 +805,7 @@ async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let db = cli.db.clone().unwrap_or_else(|| demo.db.clone());
+    let db = given.unwrap_or_else(|| Location::File(demo.db.clone()));
     if !headless {
         let theme = match theme(cli, &fleet) {
             Ok(t) => t,
@@ -760,7 +831,7 @@ async fn demo_cmd(cli: &Cli, headless: bool, duration: Duration) -> ExitCode {
 
 /// `rollguard demo --headless`: the demo monitored for `duration` (or
 /// until Ctrl-C), then a summary in JSON on standard output.
-async fn headless_demo(fleet: Arc<Fleet>, db: &Path, duration: Duration) -> ExitCode {
+async fn headless_demo(fleet: Arc<Fleet>, db: &Location, duration: Duration) -> ExitCode {
     let monitor = match Monitor::start_as(fleet.clone(), db, rollguard::monitor::HolderKind::Demo) {
         Ok(m) => m,
         Err(e) => {

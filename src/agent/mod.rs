@@ -10,7 +10,6 @@
 //! ignored. [`UNIT`] is an example systemd unit.
 
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -25,6 +24,7 @@ use crate::config::Fleet;
 use crate::error::{Code, UserError};
 use crate::monitor::{HolderKind, Monitor};
 use crate::printable::printable;
+use crate::store::Location;
 
 /// An example systemd unit for the agent (`rollguard agent --systemd-unit`).
 pub const UNIT: &str = include_str!("rollguard-agent.service");
@@ -87,7 +87,7 @@ pub fn init_logging() {
 
 /// Runs the agent on `fleet` with the history at `db` until SIGTERM or
 /// SIGINT.
-pub async fn run(fleet: Arc<Fleet>, db: &Path) -> Result<(), UserError> {
+pub async fn run(fleet: Arc<Fleet>, db: &Location) -> Result<(), UserError> {
     let signals = |kind| {
         signal(kind).map_err(|e| UserError::new(Code::Exec, format!("cannot watch signals: {e}")))
     };
@@ -101,7 +101,7 @@ pub async fn run(fleet: Arc<Fleet>, db: &Path) -> Result<(), UserError> {
     tracing::info!(
         "agent started: {} apps, {instances} instances, history {}",
         fleet.apps.len(),
-        db.display()
+        db
     );
     let mut status = tokio::time::interval(STATUS_EVERY);
     status.tick().await;

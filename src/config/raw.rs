@@ -25,6 +25,14 @@ pub(super) struct RawFile {
     #[serde(default)]
     pub notify: Vec<S<RawNotify>>,
     pub metrics: Option<S<RawMetrics>>,
+    pub store: Option<S<RawStore>>,
+}
+
+/// `[store]`: where the history is.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    pub url: Option<S<String>>,
 }
 
 /// `[metrics]`: where `/metrics` is served.

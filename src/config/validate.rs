@@ -8,7 +8,7 @@
 //! `driver.rs`, `[app.traffic]` in `traffic.rs`, `[app.rollout]` in
 //! `rollout.rs`, `[[app.probe]]` in `probe.rs`, `http.rs` and
 //! `prometheus.rs`, their conditions in `conditions.rs`), `[[notify]]` in
-//! `notify.rs` and `email.rs`, `[metrics]` in `metrics.rs`. What they share
+//! `notify.rs` and `email.rs`, `[metrics]` in `metrics.rs`, `[store]` in `store.rs`. What they share
 //! is the context in `context.rs`, the bounds of durations in `bounds.rs`
 //! and a secret read from the environment in `secret.rs`.
 
@@ -33,6 +33,7 @@ mod probe;
 mod prometheus;
 mod rollout;
 mod secret;
+mod store;
 mod traffic;
 
 use super::{App, ConfigError, Console, Fleet, Host, Receiver, Secrets};
@@ -97,6 +98,8 @@ pub(super) fn validate(
         .map(|a| app::app(&mut cx, &mut app_names, &host_names, &mut needs_local, a))
         .collect();
     let receivers = notify::receivers(&mut cx, &raw.notify, &app_names);
+    // Before the secrets are gathered: a password from `${NAME}` is one.
+    let store = raw.store.as_ref().and_then(|s| store::store(&mut cx, s));
     // Any value from the environment may reach an app's commands (a host's
     // address is `{host}`), so every app knows all of them.
     let secrets = Secrets::new(std::mem::take(&mut cx.interpolated));
@@ -121,6 +124,7 @@ pub(super) fn validate(
             hosts,
             apps,
             metrics,
+            store,
         })
     } else {
         Err(masked(cx, &secrets, &receivers))

@@ -378,6 +378,7 @@ mod tests {
     fn fleet(apps: Vec<App>) -> Fleet {
         Fleet {
             metrics: None,
+            store: None,
             source: PathBuf::from("test.toml"),
             console: Console::default(),
             hosts: vec![],

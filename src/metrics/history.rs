@@ -5,7 +5,6 @@
 //! waits for the disk; a read that fails keeps the counts before it.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use super::exposition::HistoryCounts;
 use crate::config::Fleet;
 use crate::report::availability::deployments;
 use crate::shutdown::Shutdown;
+use crate::store::Location;
 use crate::store::{SharedStore, Store, StoreError, with_store};
 
 /// How often the history is read.
@@ -50,7 +50,7 @@ pub fn read(store: &Store, fleet: &Fleet) -> Result<Vec<HistoryCounts>, StoreErr
 
 /// Until `shutdown`: reads the counts of the history at `db` into `last`
 /// now and every [`READ_EVERY`].
-pub async fn follow(fleet: Arc<Fleet>, db: PathBuf, last: LastRead, mut shutdown: Shutdown) {
+pub async fn follow(fleet: Arc<Fleet>, db: Location, last: LastRead, mut shutdown: Shutdown) {
     let store: SharedStore = Arc::default();
     let mut warned = false;
     let mut tick = tokio::time::interval(READ_EVERY);

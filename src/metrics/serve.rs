@@ -8,7 +8,6 @@
 //! bound is logged and tried again every [`BIND_AGAIN`].
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +22,7 @@ use super::probes::ProbeCounters;
 use crate::config::Fleet;
 use crate::shutdown::Shutdown;
 use crate::state::FleetState;
+use crate::store::Location;
 
 /// How long a listener whose address cannot be bound waits to try again.
 pub const BIND_AGAIN: Duration = Duration::from_secs(5);
@@ -54,7 +54,7 @@ impl Server {
     /// history at `db`; `None` when the config sets no address.
     pub fn start(
         fleet: Arc<Fleet>,
-        db: &Path,
+        db: &Location,
         state: Arc<Mutex<FleetState>>,
         counters: Arc<ProbeCounters>,
     ) -> Option<Server> {
@@ -69,7 +69,7 @@ impl Server {
             history: last.clone(),
         });
         let tasks = vec![
-            tokio::spawn(history::follow(fleet, db.to_path_buf(), last, rx.clone())),
+            tokio::spawn(history::follow(fleet, db.clone(), last, rx.clone())),
             tokio::spawn(listen(addr, sources, rx)),
         ];
         Some(Server { shutdown, tasks })

@@ -30,7 +30,7 @@ use crate::model::now_ms;
 use crate::notify::{Notifier, Stream};
 use crate::shutdown::Shutdown;
 use crate::state::{Role, describe_holder};
-use crate::store::{LeaseHolder, LeaseTake};
+use crate::store::{LeaseHolder, LeaseTake, Location};
 
 /// The role the lease is for.
 pub const PROBER: &str = "prober";
@@ -123,8 +123,8 @@ enum Found {
 }
 
 /// Takes or renews the lease for `me`.
-async fn round(db: &std::path::Path, store: &SharedStore, me: &LeaseHolder, held: bool) -> Found {
-    let (db, store, me) = (db.to_path_buf(), store.clone(), me.clone());
+async fn round(db: &Location, store: &SharedStore, me: &LeaseHolder, held: bool) -> Found {
+    let (db, store, me) = (db.clone(), store.clone(), me.clone());
     let here = hostname();
     let done = tokio::task::spawn_blocking(move || {
         with_store(&db, &store, |s| {

@@ -16,7 +16,6 @@ mod probing;
 mod reader;
 mod releases;
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -32,6 +31,7 @@ use crate::probe::scheduler::{LivePorts, ResultSender};
 use crate::rollout::watch::read as read_rollouts;
 use crate::shutdown::Shutdown;
 use crate::state::FleetState;
+use crate::store::Location;
 use crate::store::Store;
 use crate::store::writer::{ResultWriter, WriterStats};
 
@@ -104,7 +104,7 @@ impl Turns {
 /// What the monitor's tasks share.
 struct Ctx {
     fleet: Arc<Fleet>,
-    db: PathBuf,
+    db: Location,
     state: Arc<Mutex<FleetState>>,
     counters: Arc<Counters>,
     prober: Arc<Prober>,
@@ -156,15 +156,19 @@ pub const RELEASES_EVERY: Duration = Duration::from_secs(30);
 
 impl Monitor {
     /// Opens the history at `db` and watches `fleet` as a console.
-    pub fn start(fleet: Arc<Fleet>, db: &Path) -> Result<Monitor, UserError> {
+    pub fn start(fleet: Arc<Fleet>, db: &Location) -> Result<Monitor, UserError> {
         Monitor::start_as(fleet, db, HolderKind::Console)
     }
 
     /// Opens the history at `db` and watches `fleet` as a `kind`: reads the
     /// recent past, then probes while it holds the prober's lease and
     /// reads what the holder writes otherwise.
-    pub fn start_as(fleet: Arc<Fleet>, db: &Path, kind: HolderKind) -> Result<Monitor, UserError> {
-        let writer = ResultWriter::spawn(db.to_path_buf(), fleet.console.retention)
+    pub fn start_as(
+        fleet: Arc<Fleet>,
+        db: &Location,
+        kind: HolderKind,
+    ) -> Result<Monitor, UserError> {
+        let writer = ResultWriter::spawn(db, fleet.console.retention)
             .map_err(|e| UserError::new(Code::Store, e.message()).hint(e.hint()))?;
         let prober = Arc::new(Prober::new(&fleet).map_err(|e| UserError::new(Code::Exec, e))?);
         let state = Arc::new(Mutex::new(FleetState::new(fleet.clone())));
@@ -186,7 +190,7 @@ impl Monitor {
         let ports = Arc::new(LivePorts::new(&fleet));
         let ctx = Arc::new(Ctx {
             fleet: fleet.clone(),
-            db: db.to_path_buf(),
+            db: db.clone(),
             state: state.clone(),
             counters: counters.clone(),
             prober: prober.clone(),
@@ -204,7 +208,7 @@ impl Monitor {
         ));
         let rollouts = tokio::spawn(watch_rollouts(
             fleet.clone(),
-            db.to_path_buf(),
+            db.clone(),
             state.clone(),
             ports,
             Shutdown::new(shutdown.subscribe()),
@@ -301,7 +305,7 @@ async fn hub(mut rx: mpsc::UnboundedReceiver<crate::model::ProbeResult>, to: Hub
 /// read that fails is tried again on the next round.
 async fn watch_rollouts(
     fleet: Arc<Fleet>,
-    db: PathBuf,
+    db: Location,
     state: Arc<Mutex<FleetState>>,
     ports: Arc<LivePorts>,
     mut shutdown: Shutdown,
@@ -317,7 +321,7 @@ async fn watch_rollouts(
         let read = tokio::task::spawn_blocking(move || {
             let s = match open {
                 Some(s) => s,
-                None => Store::open(&db).ok()?,
+                None => Store::open_at(&db).ok()?,
             };
             let rollouts = read_rollouts(&s, &all);
             Some((s, rollouts))

@@ -4,7 +4,6 @@
 //! instance as a good one. Runs only in the process that probes.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinSet;
@@ -20,6 +19,7 @@ use crate::rollout::preflight::recorded_versions;
 use crate::rollout::watch::AppRollouts;
 use crate::shutdown::Shutdown;
 use crate::state::FleetState;
+use crate::store::Location;
 use crate::store::{Store, StoreError};
 
 /// How soon a failed reading or record of releases is tried again.
@@ -110,7 +110,7 @@ enum Recorded {
 /// neither probes nor the console wait; failures are logged and retried.
 pub(super) async fn watch_releases(
     fleet: Arc<Fleet>,
-    db: PathBuf,
+    db: Location,
     state: Arc<Mutex<FleetState>>,
     prober: Arc<Prober>,
     mut shutdown: Shutdown,
@@ -142,7 +142,7 @@ type Due = (usize, Version, RolloutMark);
 /// What the release watch keeps between its rounds.
 struct Watch {
     fleet: Arc<Fleet>,
-    db: PathBuf,
+    db: Location,
     state: Arc<Mutex<FleetState>>,
     prober: Arc<Prober>,
     apps: Vec<AppReleases>,
@@ -157,7 +157,7 @@ impl Watch {
     /// Nothing known yet: every app is read at once.
     fn new(
         fleet: Arc<Fleet>,
-        db: PathBuf,
+        db: Location,
         state: Arc<Mutex<FleetState>>,
         prober: Arc<Prober>,
     ) -> Watch {
@@ -358,7 +358,7 @@ async fn read_versions(
     app: usize,
     driver: Option<Driver>,
     prober: Arc<Prober>,
-    db: PathBuf,
+    db: Location,
     store: SharedStore,
     mark: RolloutMark,
 ) -> ReadDone {

@@ -14,7 +14,6 @@
 //! safe: making rows and claiming them are transactions.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -28,6 +27,7 @@ use super::retry::{Judgement, Next, after_failure};
 use crate::config::{Fleet, Receiver, ReceiverKind};
 use crate::model::now_ms;
 use crate::shutdown::Shutdown;
+use crate::store::Location;
 use crate::store::{Notification, Store};
 
 /// How often the outbox is looked at.
@@ -43,11 +43,11 @@ use crate::store::{SharedStore as Shared, with_store};
 
 /// Runs `f` on the history in a blocking task.
 async fn blocking<T: Send + 'static>(
-    db: &Path,
+    db: &Location,
     store: &Shared,
     f: impl FnOnce(&Store) -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {
-    let (db, store) = (db.to_path_buf(), store.clone());
+    let (db, store) = (db.clone(), store.clone());
     tokio::task::spawn_blocking(move || with_store(&db, &store, f))
         .await
         .map_err(|e| e.to_string())?
@@ -55,7 +55,7 @@ async fn blocking<T: Send + 'static>(
 
 /// A running notifier. [`Notifier::stop`] ends it.
 pub struct Notifier {
-    db: PathBuf,
+    db: Location,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -65,19 +65,19 @@ impl Notifier {
     /// `None` when the config has no receiver told through the outbox
     /// (this process then leaves the audit log to notifiers that have
     /// some).
-    pub fn start(fleet: Arc<Fleet>, db: &Path) -> Option<Notifier> {
+    pub fn start(fleet: Arc<Fleet>, db: &Location) -> Option<Notifier> {
         Notifier::start_every(fleet, db, POLL)
     }
 
     /// [`Notifier::start`], looking every `poll`.
-    pub fn start_every(fleet: Arc<Fleet>, db: &Path, poll: Duration) -> Option<Notifier> {
+    pub fn start_every(fleet: Arc<Fleet>, db: &Location, poll: Duration) -> Option<Notifier> {
         if !fleet.receivers().iter().any(|r| r.kind.outbox()) {
             return None;
         }
         let (shutdown, rx) = watch::channel(false);
-        let task = tokio::spawn(run(fleet, db.to_path_buf(), poll, Shutdown::new(rx)));
+        let task = tokio::spawn(run(fleet, db.clone(), poll, Shutdown::new(rx)));
         Some(Notifier {
-            db: db.to_path_buf(),
+            db: db.clone(),
             shutdown,
             task,
         })
@@ -120,7 +120,7 @@ fn token() -> String {
     )
 }
 
-async fn run(fleet: Arc<Fleet>, db: PathBuf, poll: Duration, mut shutdown: Shutdown) {
+async fn run(fleet: Arc<Fleet>, db: Location, poll: Duration, mut shutdown: Shutdown) {
     let receivers: Vec<Arc<Receiver>> = fleet
         .receivers()
         .into_iter()
@@ -200,7 +200,7 @@ async fn run(fleet: Arc<Fleet>, db: PathBuf, poll: Duration, mut shutdown: Shutd
 struct Job {
     receiver: Arc<Receiver>,
     http: reqwest::Client,
-    db: PathBuf,
+    db: Location,
     store: Shared,
     token: String,
     busy: Arc<AtomicUsize>,

@@ -16,7 +16,6 @@
 //! disconnected.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -35,6 +34,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Message};
 use crate::config::{Fleet, Receiver, ReceiverKind};
 use crate::model::topic::Topic;
 use crate::shutdown::Shutdown;
+use crate::store::Location;
 use crate::store::{Event, SharedStore, with_store};
 
 /// Events a client may fall behind before it is disconnected.
@@ -69,7 +69,7 @@ impl Stream {
     /// Starts a listener per `websocket` receiver of `fleet`, streaming
     /// what is recorded in the history at `db` from now on; `None` when
     /// there is none.
-    pub fn start(fleet: Arc<Fleet>, db: &Path) -> Option<Stream> {
+    pub fn start(fleet: Arc<Fleet>, db: &Location) -> Option<Stream> {
         let receivers: Vec<Arc<Receiver>> = fleet
             .receivers()
             .into_iter()
@@ -81,11 +81,7 @@ impl Stream {
         let (shutdown, rx) = watch::channel(false);
         let rx = Shutdown::new(rx);
         let (events, _) = broadcast::channel(BUFFER);
-        let mut tasks = vec![tokio::spawn(follow(
-            db.to_path_buf(),
-            events.clone(),
-            rx.clone(),
-        ))];
+        let mut tasks = vec![tokio::spawn(follow(db.clone(), events.clone(), rx.clone()))];
         for r in receivers {
             tasks.push(tokio::spawn(listen(r, events.clone(), rx.clone())));
         }
@@ -103,7 +99,7 @@ impl Stream {
 
 /// Reads the events recorded after the newest one at start, in order, and
 /// hands each to every client.
-async fn follow(db: PathBuf, tx: broadcast::Sender<Arc<Event>>, mut shutdown: Shutdown) {
+async fn follow(db: Location, tx: broadcast::Sender<Arc<Event>>, mut shutdown: Shutdown) {
     let store: SharedStore = Arc::default();
     let read = |after: Option<i64>| {
         let (db, store) = (db.clone(), store.clone());

@@ -5,7 +5,7 @@
 //! the process exit code.
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::Since;
 use super::availability::{self, AppReport};
@@ -14,6 +14,7 @@ use super::timeline::{self, Subject};
 use crate::config::Fleet;
 use crate::error::{Code, UserError};
 use crate::model::now_ms;
+use crate::store::Location;
 use crate::store::{Store, StoreError};
 
 /// `rollguard report` options.
@@ -52,8 +53,8 @@ fn fail(e: &UserError) -> u8 {
 }
 
 /// The history at `db` opened read-only; `None` when there is no file.
-fn open_existing(db: &Path) -> Result<Option<Store>, UserError> {
-    match Store::open_read_only(db) {
+fn open_existing(db: &Location) -> Result<Option<Store>, UserError> {
+    match Store::open_read_only_at(db) {
         Ok(store) => Ok(Some(store)),
         Err(StoreError::NoHistory { .. }) => Ok(None),
         Err(e) => Err(UserError::from(e)),
@@ -63,14 +64,14 @@ fn open_existing(db: &Path) -> Result<Option<Store>, UserError> {
 /// `rollguard report [APP] [--since WHEN] [--json|--csv]`. `fleet` (when
 /// the config loads) gives the apps and instances to report, even those
 /// without results; an app only the history knows is reported too.
-pub fn report(fleet: Option<&Fleet>, db: &Path, args: &ReportArgs) -> u8 {
+pub fn report(fleet: Option<&Fleet>, db: &Location, args: &ReportArgs) -> u8 {
     match run_report(fleet, db, args) {
         Ok(()) => 0,
         Err(e) => fail(&e),
     }
 }
 
-fn run_report(fleet: Option<&Fleet>, db: &Path, args: &ReportArgs) -> Result<(), UserError> {
+fn run_report(fleet: Option<&Fleet>, db: &Location, args: &ReportArgs) -> Result<(), UserError> {
     let configured = |name: &str| fleet.and_then(|f| f.app(name));
     let Some(store) = open_existing(db)? else {
         if let (Some(name), Some(fleet)) = (&args.app, fleet)
@@ -78,10 +79,7 @@ fn run_report(fleet: Option<&Fleet>, db: &Path, args: &ReportArgs) -> Result<(),
         {
             return Err(UserError::unknown_app(name, &fleet_names(Some(fleet))));
         }
-        eprintln!(
-            "no history yet: there is no history database at {}",
-            db.display()
-        );
+        eprintln!("no history yet: there is no history database at {}", db);
         return Ok(());
     };
     let now = now_ms();
@@ -158,23 +156,19 @@ fn write_stdout(text: &str) -> Result<(), UserError> {
 
 /// `rollguard incident ID [-o FILE]`: the Markdown timeline of an
 /// incident or a deployment.
-pub fn incident(db: &Path, args: &IncidentArgs) -> u8 {
+pub fn incident(db: &Location, args: &IncidentArgs) -> u8 {
     match run_incident(db, args) {
         Ok(()) => 0,
         Err(e) => fail(&e),
     }
 }
 
-fn run_incident(db: &Path, args: &IncidentArgs) -> Result<(), UserError> {
+fn run_incident(db: &Location, args: &IncidentArgs) -> Result<(), UserError> {
     let Some(store) = open_existing(db)? else {
         let e = timeline::unknown(args.subject);
         return Err(UserError::new(
             e.code,
-            format!(
-                "{}: there is no history database at {}",
-                e.message,
-                db.display()
-            ),
+            format!("{}: there is no history database at {}", e.message, db),
         )
         .hint("point --db at the history (or --config at the fleet whose history it is)"));
     };

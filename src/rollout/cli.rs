@@ -24,6 +24,7 @@ use crate::config::{Fleet, Strategy};
 use crate::error::{Code, UserError};
 use crate::model::{Verb, Version};
 use crate::printable::printable;
+use crate::store::Location;
 use crate::store::Store;
 
 /// `rollguard deploy` options.
@@ -203,20 +204,20 @@ fn emit(text: &str) -> u8 {
 }
 
 /// Opens the store for a command that writes.
-fn open(db: &Path) -> Result<Store, UserError> {
-    Store::open(db).map_err(UserError::from)
+fn open(db: &Location) -> Result<Store, UserError> {
+    Store::open_at(db).map_err(UserError::from)
 }
 
 /// Opens the store for a command that only reads: an existing history is
 /// opened read-only (so `status` and `history` work on a read-only file
 /// system); a missing one reads as an empty history, created nowhere.
-fn open_for_reading(db: &Path) -> Result<Store, UserError> {
-    if db.exists() {
-        Store::open_read_only(db).map_err(UserError::from)
-    } else {
+fn open_for_reading(db: &Location) -> Result<Store, UserError> {
+    match db.file() {
         // No history yet: nothing to read, and nothing is created (a
         // read-only file system works too).
-        Store::empty(db).map_err(UserError::from)
+        Some(path) if !path.exists() => Store::empty(path).map_err(UserError::from),
+        // A PostgreSQL history is read in read-only transactions.
+        _ => Store::open_read_only_at(db).map_err(UserError::from),
     }
 }
 
@@ -229,7 +230,7 @@ fn print_report(pre: &Preflight, fleet: &Fleet) {
 }
 
 /// `rollguard deploy`.
-pub async fn deploy(fleet: &Fleet, db: &Path, args: &DeployArgs) -> u8 {
+pub async fn deploy(fleet: &Fleet, db: &Location, args: &DeployArgs) -> u8 {
     if let Err(e) = consent::check(&args.app, protected(fleet, &args.app), &args.consent) {
         return fail(&e);
     }
@@ -269,7 +270,7 @@ struct Ask {
 /// Preflight, print the plan, confirm, start, follow.
 async fn launch(
     fleet: &Fleet,
-    db: &Path,
+    db: &Location,
     req: &DeployRequest,
     rollback: Option<&RollbackCheck>,
     ask: Ask,
@@ -305,7 +306,7 @@ async fn launch(
         print_detached(&started, ask.json);
         return Ok(0);
     }
-    Ok(follow(&store, started.id, started.worker_pid, ask.json).await)
+    Ok(follow(&store, &started, ask.json).await)
 }
 
 fn print_detached(s: &Started, json_out: bool) {
@@ -332,10 +333,12 @@ fn progress_line(e: &crate::store::Event) -> Option<String> {
         .map(|text| format!("{}  {}", clock_time(e.at_ms), printable(&text)))
 }
 
-/// Prints progress of deployment `id` until it ends; returns the exit code.
-pub async fn follow(store: &Store, id: i64, worker_pid: u32, json_out: bool) -> u8 {
+/// Prints progress of the deployment `started` until it ends; returns the
+/// exit code.
+pub async fn follow(store: &Store, started: &Started, json_out: bool) -> u8 {
+    let (id, worker_pid) = (started.id, started.worker_pid);
+    let since = std::time::Instant::now();
     let mut after = 0;
-    let started = std::time::Instant::now();
     let print_new = |after: &mut i64| -> Result<(), UserError> {
         for e in store
             .deployment_events(id, *after)
@@ -379,24 +382,24 @@ pub async fn follow(store: &Store, id: i64, worker_pid: u32, json_out: bool) -> 
             return outcome.exit_code();
         }
         if !crate::host::pid_alive(i64::from(worker_pid))
-            && started.elapsed() > Duration::from_secs(2)
+            && since.elapsed() > Duration::from_secs(2)
         {
             let gone = format!(
                 "the rollout worker (pid {worker_pid}) of deployment {id} is gone before the end"
             );
             // What it said last, when it stopped over an error it could not
             // record (a full disk: E_STORE).
-            let log = service::worker_log(store.path(), id);
-            let e = match last_error(&log) {
+            let log = &started.log;
+            let e = match last_error(log) {
                 Some((code, line)) => {
                     UserError::new(code, format!("{gone}; its log ends: {}", printable(&line)))
                 }
                 // It could not say why: its log's disk is full.
-                None if crate::host::disk_full(&log) => UserError::new(
+                None if crate::host::disk_full(log) => UserError::new(
                     Code::Store,
                     format!(
                         "{gone}: it could not write its log, {}: free space there",
-                        printable(&crate::host::full_disk_words(&log))
+                        printable(&crate::host::full_disk_words(log))
                     ),
                 ),
                 None => UserError::new(Code::Exec, gone),
@@ -443,14 +446,19 @@ fn protected(fleet: &Fleet, app: &str) -> bool {
 /// reason (`--reason`, else asked at the terminal, else `E_USAGE`); then
 /// the question, `[y/N]` or a protected app's name (`--yes` answers it);
 /// then the command goes to the deployment that was checked.
-pub fn guarded_command(fleet: &Fleet, db: &Path, verb: Verb, args: &GuardedVerbArgs) -> u8 {
+pub fn guarded_command(fleet: &Fleet, db: &Location, verb: Verb, args: &GuardedVerbArgs) -> u8 {
     match guarded(fleet, db, verb, args) {
         Ok(code) => code,
         Err(e) => fail(&e),
     }
 }
 
-fn guarded(fleet: &Fleet, db: &Path, verb: Verb, args: &GuardedVerbArgs) -> Result<u8, UserError> {
+fn guarded(
+    fleet: &Fleet,
+    db: &Location,
+    verb: Verb,
+    args: &GuardedVerbArgs,
+) -> Result<u8, UserError> {
     let app = &args.verb.app;
     let protected = protected(fleet, app);
     consent::check(app, protected, &args.consent)?;
@@ -521,7 +529,7 @@ fn running(
 /// `rollguard approve|hold|pause|resume APP [--reason]` (and `abort`,
 /// `fire` through [`guarded_command`]). `fleet` is the config when one
 /// loads: an app neither it nor the history knows is `E_USAGE`.
-pub fn command(fleet: Option<&Fleet>, db: &Path, verb: Verb, args: &VerbArgs) -> u8 {
+pub fn command(fleet: Option<&Fleet>, db: &Location, verb: Verb, args: &VerbArgs) -> u8 {
     let run = || -> Result<i64, UserError> {
         let store = open(db)?;
         service::send(
@@ -657,7 +665,7 @@ async fn app_status(
 }
 
 /// `rollguard status [APP] [--json]`.
-pub async fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
+pub async fn status(fleet: &Fleet, db: &Location, args: &StatusArgs) -> u8 {
     let mut o = String::new();
     let apps: Vec<&crate::config::App> = match &args.app {
         Some(name) => match fleet.app_index(name) {
@@ -751,7 +759,7 @@ pub async fn status(fleet: &Fleet, db: &Path, args: &StatusArgs) -> u8 {
 
 /// `rollguard history [APP] [--limit N] [--json]`. `fleet` (when the
 /// config loads) lets a misspelt app be told apart from one never deployed.
-pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
+pub fn history(fleet: Option<&Fleet>, db: &Location, args: &HistoryArgs) -> u8 {
     let mut o = String::new();
     let store = match open_for_reading(db) {
         Ok(s) => s,
@@ -837,14 +845,18 @@ pub fn history(fleet: Option<&Fleet>, db: &Path, args: &HistoryArgs) -> u8 {
 /// healthy when it last ran, and its artifact must be present for every
 /// instance; a major-version jump is a warning. A failed check stops it
 /// unless `--force`.
-pub async fn rollback(fleet: &Fleet, db: &Path, args: &RollbackArgs) -> u8 {
+pub async fn rollback(fleet: &Fleet, db: &Location, args: &RollbackArgs) -> u8 {
     match rollback_inner(fleet, db, args).await {
         Ok(code) => code,
         Err(e) => fail(&e),
     }
 }
 
-async fn rollback_inner(fleet: &Fleet, db: &Path, args: &RollbackArgs) -> Result<u8, UserError> {
+async fn rollback_inner(
+    fleet: &Fleet,
+    db: &Location,
+    args: &RollbackArgs,
+) -> Result<u8, UserError> {
     let index = fleet.app_index(&args.app)?;
     consent::check(&args.app, fleet.apps[index].protected, &args.consent)?;
     if args.reason.trim().is_empty() {
@@ -920,7 +932,7 @@ fn unknown_app(store: &Store, fleet: Option<&Fleet>, app: &str, e: UserError) ->
 /// worker died (crash, `kill -9`, a reboot). Refused while the worker is
 /// alive. The stale lock is broken (and that is recorded), a new worker
 /// takes it, and this command follows it like `deploy` does.
-pub async fn recover(fleet: Option<&Fleet>, db: &Path, args: &RecoverArgs) -> u8 {
+pub async fn recover(fleet: Option<&Fleet>, db: &Location, args: &RecoverArgs) -> u8 {
     let mode = if args.resume {
         RecoverMode::Resume
     } else {
@@ -953,7 +965,7 @@ pub async fn recover(fleet: Option<&Fleet>, db: &Path, args: &RecoverArgs) -> u8
             );
         }
     }
-    follow(&store, started.id, started.worker_pid, args.json).await
+    follow(&store, &started, args.json).await
 }
 
 #[cfg(test)]

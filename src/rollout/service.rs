@@ -13,7 +13,7 @@
 //! - [`recover`]: a new worker for a rollout whose worker died.
 //! - [`send`]: an operator's command to a running rollout.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -28,6 +28,7 @@ use crate::error::{Code, UserError};
 use crate::exec::Executors;
 use crate::model::event::EventKind;
 use crate::model::{DeploymentKind, DeploymentState, Verb, Version};
+use crate::store::Location;
 use crate::store::{LockOwner, NewBatch, NewDeployment, StartEvent, Store};
 
 /// What to deploy, and who asks.
@@ -106,7 +107,7 @@ pub async fn preflight(
 /// spawned unless every record of the start is written.
 pub fn start(
     fleet: &Fleet,
-    db: &Path,
+    db: &Location,
     store: &Store,
     pre: &Preflight,
     req: &DeployRequest,
@@ -224,7 +225,7 @@ pub fn start(
 /// worker cannot start, the deployment is ended as failed and the lock
 /// released (and an error in doing so is said as well).
 fn spawn_worker(
-    db: &Path,
+    db: &Location,
     store: &Store,
     app: &str,
     id: i64,
@@ -237,7 +238,14 @@ fn spawn_worker(
             format!("cannot find the rollguard executable: {e}"),
         )
     })?;
-    let db_abs = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
+    // A file's path made absolute: the worker does not run where this
+    // command was started.
+    let db_abs = match db {
+        Location::File(path) => {
+            Location::File(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()))
+        }
+        Location::Postgres(_) => db.clone(),
+    };
     let log = worker_log(&db_abs, id);
     let pid = match worker::spawn(&exe, &db_abs, id, mode, &log) {
         Ok(pid) => pid,
@@ -593,7 +601,7 @@ pub use worker::Mode as RecoverMode;
 /// it with the mode it runs in: `Resume` only when asked and the rollout
 /// had seen no failure ([`decide::recovery`]).
 pub fn recover(
-    db: &Path,
+    db: &Location,
     store: &Store,
     app: &str,
     mode: RecoverMode,

@@ -40,7 +40,9 @@ use crate::model::event::EventKind;
 use crate::model::{DeploymentKind, DeploymentState, Outcome, Trigger};
 use crate::notify::Notifier;
 use crate::probe::Prober;
-use crate::store::{Deployment, LockOwner, Store};
+use crate::store::Location;
+use crate::store::location::postgres::{CaSource, PgHost};
+use crate::store::{Deployment, LockOwner, PgSettings, Store};
 
 /// What a deployment row's `plan` column holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -104,10 +106,14 @@ impl Mode {
 }
 
 /// Starts the worker for `deployment` as a detached process in its own
-/// session; returns its pid. Its output goes to `log`.
+/// session; returns its pid. Its output goes to `log`. The history is on
+/// its command line (`--db PATH`) when it is a file; a PostgreSQL
+/// history's whole text, which may hold a password, is in its
+/// environment (`$ROLLGUARD_DB`), never on its command line, where every
+/// user of the machine can read it.
 pub fn spawn(
     exe: &Path,
-    db: &Path,
+    db: &Location,
     deployment: i64,
     mode: Mode,
     log: &Path,
@@ -135,9 +141,15 @@ pub fn spawn(
         .try_clone()
         .map_err(|e| UserError::new(Code::Store, e.to_string()))?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("--db")
-        .arg(db)
-        .args(["worker", "--deployment", &deployment.to_string()])
+    match db {
+        Location::File(path) => {
+            cmd.arg("--db").arg(path);
+        }
+        Location::Postgres(pg) => {
+            cmd.env("ROLLGUARD_DB", postgres_text(pg));
+        }
+    }
+    cmd.args(["worker", "--deployment", &deployment.to_string()])
         .args(mode.arg().map(|m| ["--recover", m]).into_iter().flatten())
         .stdin(Stdio::null())
         .stdout(out)
@@ -151,13 +163,60 @@ pub fn spawn(
     Ok(child.id())
 }
 
+/// The whole text of a PostgreSQL location, its password included, for
+/// the worker's `$ROLLGUARD_DB`: every setting as it was read here, as
+/// the URL's parameters, so the worker reads the same settings back.
+fn postgres_text(pg: &PgSettings) -> String {
+    let host = match &pg.host {
+        PgHost::Tcp(h) => h.clone(),
+        PgHost::Socket(dir) => dir.to_string_lossy().into_owned(),
+    };
+    let mut params = vec![
+        ("host", host),
+        ("port", pg.port.to_string()),
+        ("dbname", pg.dbname.clone()),
+        ("user", pg.user.clone()),
+        ("sslmode", pg.sslmode.as_str().to_string()),
+        ("application_name", pg.application_name.clone()),
+        ("connect_timeout", pg.connect_timeout.as_secs().to_string()),
+    ];
+    match &pg.ca {
+        Some(CaSource::File(file)) => {
+            params.push(("sslrootcert", file.to_string_lossy().into_owned()));
+        }
+        Some(CaSource::System) => params.push(("sslrootcert", "system".into())),
+        None => {}
+    }
+    if let Some(password) = &pg.password {
+        params.push(("password", password.clone()));
+    }
+    let query: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encoded(v)))
+        .collect();
+    format!("postgres://?{}", query.join("&"))
+}
+
+/// `s` with every byte but letters, digits and `-._~` written `%XX`.
+fn percent_encoded(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// Runs deployment `deployment` (the body of `rollguard worker`).
-pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, UserError> {
+pub async fn run(db: &Location, deployment: i64, mode: Mode) -> Result<Finished, UserError> {
     // Nothing moves unless what this worker does can be read afterwards.
     if let Err(e) = announce(deployment, mode) {
         return Err(cannot_log(db, deployment, mode, &e));
     }
-    let store = Store::open(db).map_err(UserError::from)?;
+    let store = Store::open_at(db).map_err(UserError::from)?;
     let (row, stored, fleet, app_idx) = read_deployment(&store, deployment)?;
     let app_name = row.app.clone();
     let me = lock::me();
@@ -173,7 +232,7 @@ pub async fn run(db: &Path, deployment: i64, mode: Mode) -> Result<Finished, Use
     let (fence_tx, fence_rx) = oneshot::channel();
     let stop = Arc::new(AtomicBool::new(false));
     let keeper = LockKeeper {
-        db: db.to_path_buf(),
+        db: db.clone(),
         app: app_name.clone(),
         deployment,
         me: me.clone(),
@@ -317,7 +376,7 @@ fn announce(deployment: i64, mode: Mode) -> std::io::Result<()> {
 /// when its disk is full). A new rollout is ended as failed, with that
 /// error as its event and its lock released, when the history can still
 /// be written: nothing was changed. A recovery's rollout stays as it was.
-fn cannot_log(db: &Path, deployment: i64, mode: Mode, e: &std::io::Error) -> UserError {
+fn cannot_log(db: &Location, deployment: i64, mode: Mode, e: &std::io::Error) -> UserError {
     let log = worker_log(db, deployment);
     let why = if e.raw_os_error() == Some(libc::ENOSPC) || crate::host::disk_full(&log) {
         crate::host::full_disk_words(&log)
@@ -333,7 +392,8 @@ fn cannot_log(db: &Path, deployment: i64, mode: Mode, e: &std::io::Error) -> Use
             .hint("free space there, then run `rollguard recover` again");
     }
     let then = "free space there, then deploy again";
-    match Store::open(db).and_then(|s| end_unstarted(&s, deployment, &format!("{message}; {then}")))
+    match Store::open_at(db)
+        .and_then(|s| end_unstarted(&s, deployment, &format!("{message}; {then}")))
     {
         Ok(()) => UserError::new(Code::Store, message).hint(then),
         Err(se) => UserError::new(Code::Store, message).hint(format!(
@@ -377,8 +437,8 @@ fn end_unstarted(store: &Store, id: i64, why: &str) -> Result<(), crate::store::
 }
 
 /// Releases the lock of `app` if `owner` still holds it.
-fn store_unlock(db: &Path, app: &str, owner: &LockOwner) -> Result<(), String> {
-    Store::open(db)
+fn store_unlock(db: &Location, app: &str, owner: &LockOwner) -> Result<(), String> {
+    Store::open_at(db)
         .and_then(|s| s.unlock(app, owner))
         .map(|_| ())
         .map_err(|e| format!("could not release the lock of {app}: {e}"))
@@ -390,7 +450,7 @@ fn store_unlock(db: &Path, app: &str, owner: &LockOwner) -> Result<(), String> {
 /// [`COMMAND_POLL`], and fences the worker when the lock is no longer its
 /// own or could not be refreshed for [`lock::FENCE_AFTER`].
 struct LockKeeper {
-    db: PathBuf,
+    db: Location,
     app: String,
     deployment: i64,
     me: LockOwner,
@@ -416,7 +476,7 @@ impl LockKeeper {
                 return self.fence(fence, self.unrefreshed(&trouble));
             }
             if store.is_none() {
-                match Store::open(&self.db) {
+                match Store::open_at(&self.db) {
                     Ok(s) => store = Some(s),
                     Err(e) => {
                         tracing::warn!("the lock keeper cannot open the history: {e}");
@@ -516,10 +576,72 @@ impl LockKeeper {
     }
 }
 /// Where the worker of deployment `id` writes its log: `rollouts/ID.log`
-/// beside the history at `db`.
-pub fn worker_log(db: &Path, id: i64) -> PathBuf {
-    db.parent()
-        .unwrap_or(Path::new("."))
+/// beside the history file at `db`, or for PostgreSQL in the default
+/// history's folder (`$XDG_DATA_HOME/rollguard/rollouts/`).
+pub fn worker_log(db: &Location, id: i64) -> PathBuf {
+    let default = config::default_db_path();
+    db.local_dir(default.parent().unwrap_or(Path::new(".")))
         .join("rollouts")
         .join(format!("{id}.log"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::LocationSource;
+
+    fn parse(text: &str, source: LocationSource, vars: &[(&str, &str)]) -> PgSettings {
+        let env = |k: &str| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        };
+        match Location::parse(text, source, &env).unwrap() {
+            Location::Postgres(pg) => *pg,
+            other => panic!("not postgres: {other}"),
+        }
+    }
+
+    #[test]
+    fn the_worker_reads_back_the_settings_it_was_given() {
+        for (text, vars) in [
+            (
+                "postgres://rg:s%3Ac%26ret@db.example.com:6543/roll%20guard?sslmode=require&application_name=bastion-a&connect_timeout=4",
+                vec![],
+            ),
+            (
+                "postgresql:///rollguard?host=/run/postgresql&sslrootcert=system&sslmode=verify-full",
+                vec![("PGUSER", "ops"), ("PGPASSWORD", "p@ss word")],
+            ),
+            (
+                "postgres://rg@[::1]/rg",
+                vec![("PGSSLROOTCERT", "/etc/ca.pem")],
+            ),
+        ] {
+            let given = parse(text, LocationSource::Environment, &vars);
+            let passed = postgres_text(&given);
+            // The worker's environment may lack what filled the settings in.
+            let read = parse(&passed, LocationSource::Environment, &[]);
+            assert_eq!(read, given, "{text}");
+            assert_eq!(read.password, given.password);
+        }
+    }
+
+    #[test]
+    fn a_postgres_workers_log_is_kept_in_the_default_folder() {
+        let pg = Location::parse("postgres://rg@db/rg", LocationSource::CommandLine, &|_| {
+            None
+        })
+        .unwrap();
+        let default = config::default_db_path();
+        assert_eq!(
+            worker_log(&pg, 7),
+            default.parent().unwrap().join("rollouts/7.log")
+        );
+        let file = Location::File(PathBuf::from("/var/lib/rg/history.db"));
+        assert_eq!(
+            worker_log(&file, 7),
+            Path::new("/var/lib/rg/rollouts/7.log")
+        );
+    }
 }

@@ -583,6 +583,7 @@ mod tests {
     fn fleet(apps: usize, instances: usize, probes: usize) -> Arc<Fleet> {
         Arc::new(Fleet {
             metrics: None,
+            store: None,
             source: PathBuf::from("t.toml"),
             console: Console::default(),
             hosts: vec![],

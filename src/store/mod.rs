@@ -297,16 +297,16 @@ impl Store {
 /// task's blocking jobs (the monitor's, a notifier's).
 pub type SharedStore = std::sync::Arc<std::sync::Mutex<Option<Store>>>;
 
-/// Runs `f` on the history at `db`, opening it into `store` first if it
-/// is not open yet. Blocking.
+/// Runs `f` on the history at `location`, opening it into `store` first
+/// if it is not open yet. Blocking.
 pub fn with_store<T>(
-    db: &Path,
+    location: &Location,
     store: &SharedStore,
     f: impl FnOnce(&Store) -> Result<T, String>,
 ) -> Result<T, String> {
     let mut slot = store.lock().unwrap_or_else(|p| p.into_inner());
     if slot.is_none() {
-        *slot = Some(Store::open(db).map_err(|e| e.message())?);
+        *slot = Some(Store::open_at(location).map_err(|e| e.message())?);
     }
     let s = slot.as_ref().ok_or("the history is not open")?;
     f(s)

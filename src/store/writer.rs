@@ -17,14 +17,13 @@
 //! beyond that `send` drops new results (counted in `failed`).
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::queries::PRUNE_CHUNK;
-use super::{Store, StoreError};
+use super::{Location, Store, StoreError};
 use crate::model::{ProbeResult, now_ms};
 
 /// Most rows written in one transaction: a batch of [`FLUSH_INTERVAL`] at
@@ -235,12 +234,13 @@ pub struct ResultWriter {
 }
 
 impl ResultWriter {
-    /// Opens the database at `path` (on the calling thread, so open errors
-    /// are returned here) and starts the writer thread, which owns that
+    /// Opens the history at `location` (on the calling thread, so open
+    /// errors are returned here) and starts the writer thread, which owns that
     /// connection. Results older than `retention` are pruned at start and
     /// every [`PRUNE_INTERVAL`].
-    pub fn spawn(path: PathBuf, retention: Duration) -> Result<ResultWriter, StoreError> {
-        let store = Store::open(&path)?;
+    pub fn spawn(location: &Location, retention: Duration) -> Result<ResultWriter, StoreError> {
+        let store = Store::open_at(location)?;
+        let path = store.path().to_path_buf();
         let shared = Arc::new(Shared::default());
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()

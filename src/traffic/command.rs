@@ -240,6 +240,7 @@ mod tests {
         let h = hooks(&log, true);
         let fleet = Fleet {
             metrics: None,
+            store: None,
             source: "t.toml".into(),
             console: Default::default(),
             hosts: vec![Host {

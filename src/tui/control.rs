@@ -6,11 +6,10 @@
 //! [`service::refusal`]), words the question the console asks before
 //! sending one, and sends it, bound to the deployment it named.
 
-use std::path::Path;
-
 use crate::model::Outcome;
 use crate::rollout::service;
 use crate::rollout::watch::{ActiveRollout, AppRollouts};
+use crate::store::Location;
 use crate::store::Store;
 
 pub use crate::model::Verb;
@@ -135,8 +134,8 @@ impl Request {
     /// history at `db`, as `actor`: only to [`Request::deployment`], and
     /// only if it still applies there. Blocking: call it off the async
     /// runtime.
-    pub fn send(&self, db: &Path, actor: &str) -> Result<(), String> {
-        let store = Store::open(db).map_err(|e| e.message())?;
+    pub fn send(&self, db: &Location, actor: &str) -> Result<(), String> {
+        let store = Store::open_at(db).map_err(|e| e.message())?;
         service::send(
             &store,
             &self.app,

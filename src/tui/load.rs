@@ -6,10 +6,9 @@
 //! results and the rollouts of the fleet view come from the monitor
 //! instead; these are the records only some views show.
 
-use std::path::Path;
-
 use crate::report::{HourBucket, Window, hourly_availability};
 use crate::rollout::report::{self, DeploymentReport};
+use crate::store::Location;
 use crate::store::{Deployment, Event, Incident, Notification, Release, Store};
 
 /// How many deployments the History view lists.
@@ -140,8 +139,8 @@ const WORKER_LOG_TAIL: u64 = 256 * 1024;
 
 /// Reads what `load` asks from the history at `db`, opened read-only.
 /// Blocking.
-pub fn read(db: &Path, load: &Load) -> Result<Loaded, String> {
-    let open = || Store::open_read_only(db).map_err(|e| e.message());
+pub fn read(db: &Location, load: &Load) -> Result<Loaded, String> {
+    let open = || Store::open_read_only_at(db).map_err(|e| e.message());
     Ok(match load {
         Load::WorkerLog(id) => Loaded::WorkerLog {
             id: *id,
@@ -287,7 +286,7 @@ fn incident_of(
 /// The last lines of the worker log of deployment `id`, each made
 /// printable without colour codes (a worker's log holds what drivers and
 /// hosts printed).
-fn worker_log(db: &Path, id: i64) -> Result<Vec<String>, String> {
+fn worker_log(db: &Location, id: i64) -> Result<Vec<String>, String> {
     use std::io::{Read, Seek, SeekFrom};
     let path = crate::rollout::service::worker_log(db, id);
     let mut file = match std::fs::File::open(&path) {

@@ -7,14 +7,13 @@
 //! deploy or a rollback before it is asked; [`Service::load`] reads what a
 //! view shows.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::Fleet;
 use crate::printable::printable;
 use crate::rollout::lock;
 use crate::rollout::service::{self, DeployRequest};
-use crate::store::Store;
+use crate::store::{Location, Store};
 
 use super::action::{ConfirmAction, ConfirmedAction, Prepared};
 use super::control::Request;
@@ -27,7 +26,7 @@ use super::queue::{Arrival, Queue};
 #[derive(Clone, Debug)]
 pub struct Service {
     fleet: Arc<Fleet>,
-    db: Option<PathBuf>,
+    db: Option<Location>,
     actor: String,
     queue: Queue,
 }
@@ -35,7 +34,7 @@ pub struct Service {
 impl Service {
     /// Actions go to the history at `db` (none: they are refused) as
     /// `actor`; outcomes are posted on `queue`.
-    pub fn new(fleet: Arc<Fleet>, db: Option<PathBuf>, actor: String, queue: Queue) -> Self {
+    pub fn new(fleet: Arc<Fleet>, db: Option<Location>, actor: String, queue: Queue) -> Self {
         Service {
             fleet,
             db,
@@ -44,7 +43,7 @@ impl Service {
         }
     }
 
-    fn db(&self, what: &str) -> Result<PathBuf, String> {
+    fn db(&self, what: &str) -> Result<Location, String> {
         self.db
             .clone()
             .ok_or_else(|| format!("cannot {what}: this console keeps no history"))
@@ -189,8 +188,8 @@ impl Service {
 }
 
 /// Breaks the abandoned lock of `app` as `actor` for `why`; what to say.
-fn break_lock(db: &std::path::Path, app: &str, actor: &str, why: &str) -> Result<String, String> {
-    let store = Store::open(db).map_err(|e| e.message())?;
+fn break_lock(db: &Location, app: &str, actor: &str, why: &str) -> Result<String, String> {
+    let store = Store::open_at(db).map_err(|e| e.message())?;
     let broken = lock::break_abandoned(&store, app, actor, why)
         .map_err(|e| super::prepare::in_words(&e, app))?;
     Ok(match broken {
@@ -214,11 +213,11 @@ fn action_name(p: &Prepared) -> &'static str {
 /// rollout service; what to say of it.
 fn start(
     fleet: &Fleet,
-    db: &std::path::Path,
+    db: &Location,
     p: &Prepared,
     reason: Option<String>,
 ) -> Result<String, String> {
-    let store = Store::open(db).map_err(|e| e.message())?;
+    let store = Store::open_at(db).map_err(|e| e.message())?;
     let req = match &p.rollback {
         Some(check) => {
             service::rollback_request(&p.app, check, reason.as_deref().unwrap_or(""), lock::me())
@@ -279,7 +278,7 @@ mod tests {
     #[tokio::test]
     async fn the_outcome_arrives_on_the_queue() {
         // A history that cannot be opened: its folder is a device.
-        let db = PathBuf::from("/dev/null/history.db");
+        let db = Location::File(std::path::PathBuf::from("/dev/null/history.db"));
         let (queue, mut rx) = Queue::new();
         let service = Service::new(fleet(), Some(db), "ana".into(), queue);
         assert_eq!(service.perform(abort()), Ok("sending abort to web…".into()));

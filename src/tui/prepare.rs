@@ -5,7 +5,6 @@
 //! way back and the warnings before anything moves. What it finds comes
 //! back through the [`Queue`](super::Queue) as a [`Question`].
 
-use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{Fleet, Strategy};
@@ -14,6 +13,7 @@ use crate::model::Version;
 use crate::printable::printable;
 use crate::rollout::lock;
 use crate::rollout::service::{self, DeployRequest, RollbackRequest};
+use crate::store::Location;
 use crate::store::Store;
 
 use super::action::{ConfirmAction, Prepared};
@@ -82,7 +82,7 @@ pub struct Question {
 /// task.
 pub fn prepare(
     fleet: &Fleet,
-    db: &Path,
+    db: &Location,
     intent: &Intent,
     handle: &tokio::runtime::Handle,
 ) -> Result<Question, String> {
@@ -90,7 +90,7 @@ pub fn prepare(
     let index = fleet.app_index(intent.app()).map_err(said)?;
     let at = At {
         fleet,
-        store: &Store::open(db).map_err(|e| e.message())?,
+        store: &Store::open_at(db).map_err(|e| e.message())?,
         handle,
         protected: fleet.apps[index].protected,
         said: &said,

@@ -45,6 +45,7 @@ use super::theme::Theme;
 use super::too_small;
 use crate::keys::Action;
 use crate::state::FleetState;
+use crate::store::Location;
 
 /// Shortest time between two frames (10 frames per second at most).
 pub const FRAME_INTERVAL: Duration = Duration::from_millis(100);
@@ -66,7 +67,7 @@ pub struct RunOptions {
     pub banner: Option<String>,
     /// The history the rollout keys send their commands through; without
     /// it they are refused.
-    pub db: Option<PathBuf>,
+    pub db: Option<Location>,
     /// Only watch: no key or `:` command acts, and the header says so.
     pub read_only: bool,
     /// Where `:theme` looks for theme files that are not built in.

@@ -21,6 +21,7 @@ CMD ["/busybox", "sh", "-c", "/busybox mkdir -p /tmp; /busybox sleep 3; /busybox
 fn fleet(instance: &str) -> Fleet {
     Fleet {
         metrics: None,
+        store: None,
         source: "t.toml".into(),
         console: Default::default(),
         hosts: vec![Host {

@@ -100,7 +100,8 @@ async fn monitor_until(
     mut done: impl FnMut() -> bool,
 ) {
     let fleet = Arc::new(rollguard::config::load(config).unwrap());
-    let monitor = Monitor::start(fleet, db).unwrap();
+    let monitor =
+        Monitor::start(fleet, &rollguard::store::Location::File(db.to_path_buf())).unwrap();
     let end = Instant::now() + limit;
     while !done() {
         assert!(Instant::now() < end, "the monitor never got there");

@@ -16,6 +16,7 @@ use rollguard::model::{AppStatus, ProbeKey, ProbeResult, Verdict};
 fn fleet(require: Require, initial_delay: Duration) -> Fleet {
     Fleet {
         metrics: None,
+        store: None,
         source: PathBuf::from("fleet.toml"),
         console: Console::default(),
         hosts: vec![],

@@ -53,6 +53,7 @@ mod ssh_output;
 mod ssh_probe;
 mod store;
 mod store_api;
+mod store_location;
 mod store_read_only;
 mod store_rollout;
 mod terminal_output;

@@ -224,7 +224,8 @@ async fn slack_discord_and_signed_webhook_bodies_arrive_as_documented() {
     );
     // The history exists before the notifier starts: it sends what comes after.
     drop(Store::open(&db).unwrap());
-    let notifier = Notifier::start_every(fleet, &db, POLL).unwrap();
+    let notifier =
+        Notifier::start_every(fleet, &rollguard::store::Location::File(db.clone()), POLL).unwrap();
     let id = open_incident(&db);
     wait_async("three messages", Duration::from_secs(20), || {
         ["/slack", "/discord", "/hook"]
@@ -296,7 +297,8 @@ async fn pagerduty_is_triggered_then_resolved_with_one_dedup_key() {
         ),
     );
     drop(Store::open(&db).unwrap());
-    let notifier = Notifier::start_every(fleet, &db, POLL).unwrap();
+    let notifier =
+        Notifier::start_every(fleet, &rollguard::store::Location::File(db.clone()), POLL).unwrap();
     let id = open_incident(&db);
     resolve_incident(&db, id);
     wait_async("trigger and resolve", Duration::from_secs(20), || {
@@ -340,7 +342,8 @@ async fn a_receiver_that_answers_500_is_tried_again_and_gets_it_once() {
         ),
     );
     drop(Store::open(&db).unwrap());
-    let notifier = Notifier::start_every(fleet, &db, POLL).unwrap();
+    let notifier =
+        Notifier::start_every(fleet, &rollguard::store::Location::File(db.clone()), POLL).unwrap();
     open_incident(&db);
     let s = Store::open(&db).unwrap();
     wait_async("the retry to be delivered", Duration::from_secs(20), || {
@@ -393,7 +396,8 @@ async fn a_hanging_receiver_delays_no_other_and_a_refusing_one_is_given_up_in_th
         ),
     );
     drop(Store::open(&db).unwrap());
-    let notifier = Notifier::start_every(fleet, &db, POLL).unwrap();
+    let notifier =
+        Notifier::start_every(fleet, &rollguard::store::Location::File(db.clone()), POLL).unwrap();
     // The stuck receiver is listed first and hears of it first.
     let id = open_incident(&db);
     let s = Store::open(&db).unwrap();
@@ -478,7 +482,14 @@ async fn three_notifiers_on_one_history_send_each_notification_once() {
     );
     drop(Store::open(&db).unwrap());
     let notifiers: Vec<Notifier> = (0..3)
-        .map(|_| Notifier::start_every(fleet.clone(), &db, Duration::from_millis(20)).unwrap())
+        .map(|_| {
+            Notifier::start_every(
+                fleet.clone(),
+                &rollguard::store::Location::File(db.clone()),
+                Duration::from_millis(20),
+            )
+            .unwrap()
+        })
         .collect();
     for _ in 0..10 {
         let id = open_incident(&db);
@@ -803,7 +814,9 @@ fn a_command_receiver_gets_the_event_on_stdin_and_the_timeline_in_a_file() {
     drop(Store::open(&db).unwrap());
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let notifier = Notifier::start_every(fleet, &db, POLL).unwrap();
+        let notifier =
+            Notifier::start_every(fleet, &rollguard::store::Location::File(db.clone()), POLL)
+                .unwrap();
         let id = open_incident(&db);
         wait_async("the command to run", Duration::from_secs(20), || {
             std::fs::read_to_string(&out).is_ok_and(|t| t.contains("incident_opened web"))

@@ -175,7 +175,8 @@ async fn an_incident_is_one_thread_of_two_emails_that_say_what_happened() {
     };
     let (fleet, db) = fleet(&dir, &receiver("mail", port, "tls = \"none\""));
     drop(Store::open(&db).unwrap());
-    let notifier = Notifier::start_every(fleet, &db, POLL).unwrap();
+    let notifier =
+        Notifier::start_every(fleet, &rollguard::store::Location::File(db.clone()), POLL).unwrap();
     let id = open_incident(&db);
     resolve_incident(&db, id);
     wait_async("two emails", Duration::from_secs(20), || {
@@ -434,7 +435,8 @@ async fn a_refusing_server_is_given_up_and_one_that_is_down_is_tried_until_it_is
     .concat();
     let (fleet, db) = fleet(&dir, &receivers);
     drop(Store::open(&db).unwrap());
-    let notifier = Notifier::start_every(fleet, &db, POLL).unwrap();
+    let notifier =
+        Notifier::start_every(fleet, &rollguard::store::Location::File(db.clone()), POLL).unwrap();
     open_incident(&db);
     let s = Store::open(&db).unwrap();
     let row = |name: &str| s.notifications(Some(name), 1).unwrap().pop();

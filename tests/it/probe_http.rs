@@ -137,6 +137,7 @@ async fn server() -> (u16, Arc<AtomicUsize>) {
 fn fleet(port: u16) -> Fleet {
     Fleet {
         metrics: None,
+        store: None,
         source: "t.toml".into(),
         console: Default::default(),
         hosts: vec![Host {

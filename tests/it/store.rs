@@ -110,7 +110,11 @@ fn empty_file_is_refused_not_taken_as_a_new_history() {
     assert_refused(err, &path, b"", "empty");
     assert!(!dir.join("history.db-wal").exists());
     // Also through the writer.
-    let err = ResultWriter::spawn(path.clone(), Duration::from_secs(60)).unwrap_err();
+    let err = ResultWriter::spawn(
+        &rollguard::store::Location::File(path.clone()),
+        Duration::from_secs(60),
+    )
+    .unwrap_err();
     assert_refused(err, &path, b"", "empty");
 }
 
@@ -513,7 +517,11 @@ fn events_round_trip() {
 fn writer_writes_everything_sent_from_many_threads() {
     let dir = TempDir::new("store-writer");
     let path = dir.join("history.db");
-    let writer = ResultWriter::spawn(path.clone(), Duration::from_secs(3600)).unwrap();
+    let writer = ResultWriter::spawn(
+        &rollguard::store::Location::File(path.clone()),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
     let now = now_ms();
     let threads: Vec<_> = (0..5)
         .map(|t| {
@@ -551,7 +559,11 @@ fn writer_prunes_at_start_and_counts_sends_after_shutdown() {
         ])
         .unwrap();
     }
-    let writer = ResultWriter::spawn(path.clone(), Duration::from_secs(3600)).unwrap();
+    let writer = ResultWriter::spawn(
+        &rollguard::store::Location::File(path.clone()),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
     let sender = writer.sender();
     let reader = Store::open(&path).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -582,7 +594,11 @@ fn writer_prunes_at_start_and_counts_sends_after_shutdown() {
 fn writer_and_reader_share_a_file_without_lock_errors() {
     let dir = TempDir::new("store-concurrent");
     let path = dir.join("history.db");
-    let writer = ResultWriter::spawn(path.clone(), Duration::from_secs(3600)).unwrap();
+    let writer = ResultWriter::spawn(
+        &rollguard::store::Location::File(path.clone()),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
     let reader = Store::open(&path).unwrap();
     let now = now_ms();
 
@@ -625,7 +641,11 @@ fn writer_and_reader_share_a_file_without_lock_errors() {
 fn writer_retries_a_batch_when_the_lock_is_held_too_long() {
     let dir = TempDir::new("store-writer-busy");
     let path = dir.join("history.db");
-    let writer = ResultWriter::spawn(path.clone(), Duration::from_secs(3600)).unwrap();
+    let writer = ResultWriter::spawn(
+        &rollguard::store::Location::File(path.clone()),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
     // Another process holds the write lock past the 5 s busy timeout.
     let blocker = raw(&path);
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -652,7 +672,11 @@ fn writer_retries_a_batch_when_the_lock_is_held_too_long() {
 fn writer_drops_a_batch_after_three_failed_tries() {
     let dir = TempDir::new("store-writer-poison");
     let path = dir.join("history.db");
-    let writer = ResultWriter::spawn(path.clone(), Duration::from_secs(3600)).unwrap();
+    let writer = ResultWriter::spawn(
+        &rollguard::store::Location::File(path.clone()),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
     raw(&path)
         .execute_batch(
             "CREATE TRIGGER poison BEFORE INSERT ON probe_results WHEN NEW.app = 'poison' \

@@ -1,11 +1,11 @@
-//! The fleet as a whole: its apps and hosts, `[console]`, `[metrics]`,
+//! The fleet as a whole: its apps and hosts, `[console]`, `[metrics]`, `[store]`,
 //! and how commands reach a host (`ssh`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{App, Instance};
+use super::{App, Instance, StoreUrl};
 use crate::config::Receiver;
 use crate::error::{Code, UserError};
 pub use crate::keys::KeyRemap;
@@ -23,6 +23,9 @@ pub struct Fleet {
     pub apps: Vec<App>,
     /// `[metrics]`: `None` when absent (nothing is served).
     pub metrics: Option<Metrics>,
+    /// `[store] url`: where the history is; `None` when absent (then
+    /// `$ROLLGUARD_DB` or the default file, unless `--db` is given).
+    pub store: Option<StoreUrl>,
 }
 
 /// `[metrics]`: the address where the prober's lease holder serves

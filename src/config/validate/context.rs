@@ -50,7 +50,7 @@ impl Expanded {
 
 impl Ctx<'_> {
     /// The 1-based line and column (in characters) of byte `offset`.
-    fn pos(&self, offset: usize) -> (usize, usize) {
+    pub(super) fn pos(&self, offset: usize) -> (usize, usize) {
         let mut offset = offset.min(self.text.len());
         while !self.text.is_char_boundary(offset) {
             offset -= 1;

@@ -182,6 +182,7 @@ pub fn routing(servers: Vec<Server>) -> Routing {
 pub fn fleet(traffic: TrafficConfig) -> (Fleet, Executors) {
     let fleet = Fleet {
         metrics: None,
+        store: None,
         source: "t.toml".into(),
         console: Default::default(),
         hosts: vec![Host {

@@ -83,6 +83,7 @@ fn app(name: &str, instances: usize, probes: Vec<Probe>) -> AppConfig {
 fn fleet() -> Arc<Fleet> {
     Arc::new(Fleet {
         metrics: None,
+        store: None,
         source: PathBuf::from("/etc/rollguard/fleet.toml"),
         console: Console::default(),
         hosts: vec![],
@@ -508,6 +509,7 @@ fn empty_state_and_empty_fleet() {
 
     let empty = Arc::new(Fleet {
         metrics: None,
+        store: None,
         source: PathBuf::from("empty.toml"),
         console: Console::default(),
         hosts: vec![],
@@ -542,6 +544,7 @@ fn many_rows_scroll_with_the_selection() {
         .collect();
     let f = Arc::new(Fleet {
         metrics: None,
+        store: None,
         source: PathBuf::from("big.toml"),
         console: Console::default(),
         hosts: vec![],

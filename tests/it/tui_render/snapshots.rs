@@ -48,6 +48,7 @@ use rollguard::rollout::plan::{self, InstanceNow, Plan, Stage};
 use rollguard::rollout::service::{Check, RollbackCheck};
 use rollguard::rollout::watch::{ActiveRollout, AppRollouts, EndedRollout};
 use rollguard::rollout::worker::StoredPlan;
+use rollguard::store::Location;
 use rollguard::store::{LockOwner, NewBatch, NewDeployment, StartEvent, Store};
 use rollguard::tui::load::{self, Load};
 use rollguard::tui::{Arrival, Queue, Service};
@@ -1084,13 +1085,19 @@ impl Story {
     /// the console, as the run loop does.
     fn feed(&self, a: &mut App) {
         let wanted = a.wanted().expect("the view reads the history");
-        a.arrive(Arrival::Loaded(load::read(&self.db, &wanted)));
+        a.arrive(Arrival::Loaded(load::read(
+            &Location::File(self.db.clone()),
+            &wanted,
+        )));
     }
 
     /// Reads the releases the command line asked for when it opened.
     fn feed_releases(&self, a: &mut App) {
         let wanted = a.take_releases_wanted().expect("the command line asks");
-        a.arrive(Arrival::Loaded(load::read(&self.db, &wanted)));
+        a.arrive(Arrival::Loaded(load::read(
+            &Location::File(self.db.clone()),
+            &wanted,
+        )));
     }
 
     fn key(&self, a: &mut App, k: KeyEvent) -> Action {
@@ -1507,7 +1514,8 @@ fn snapshot_deploy_question_and_its_check() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let arrival = rt.block_on(async {
         let (queue, mut rx) = Queue::new();
-        Service::new(f.clone(), Some(db), "ana".into(), queue).prepare(token, intent);
+        Service::new(f.clone(), Some(Location::File(db)), "ana".into(), queue)
+            .prepare(token, intent);
         rx.recv().await.expect("the check answers")
     });
     assert!(
