@@ -54,6 +54,7 @@ mod ssh_probe;
 mod store;
 mod store_api;
 mod store_location;
+mod store_postgres;
 mod store_read_only;
 mod store_rollout;
 mod terminal_output;

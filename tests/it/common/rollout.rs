@@ -36,6 +36,9 @@ pub struct Env {
     pub alt_ports: Vec<u16>,
     /// The config's `[app.traffic]` section for the balancer.
     pub traffic: String,
+    /// A PostgreSQL history's URL, given in `$ROLLGUARD_DB` instead of the
+    /// file `DIR/history.db`.
+    pub history_url: Option<String>,
 }
 
 /// What the client saw: successes per body, failures with their time.
@@ -154,6 +157,7 @@ conditions = ['[BODY].status == "healthy"']
             ports,
             alt_ports,
             traffic,
+            history_url: None,
         })
     }
 
@@ -209,7 +213,24 @@ conditions = ['[BODY].status == "healthy"']
 
     /// Runs `rollguard --config .. --db .. ARGS`: (exit code, stdout, stderr).
     pub fn rollguard(&self, args: &[&str]) -> (i32, String, String) {
-        super::rollguard(&self.config(), &self.dir.join("history.db"), args, &[])
+        match &self.history_url {
+            None => super::rollguard(&self.config(), &self.dir.join("history.db"), args, &[]),
+            Some(url) => {
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollguard"))
+                    .arg("--config")
+                    .arg(self.config())
+                    .args(args)
+                    .env("ROLLGUARD_DB", url)
+                    .env("XDG_DATA_HOME", self.dir.join("data"))
+                    .output()
+                    .unwrap();
+                (
+                    out.status.code().unwrap_or(-1),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                )
+            }
+        }
     }
 
     /// What each instance serves on `ports`, asked directly ("down" if
