@@ -125,6 +125,9 @@ enum Cmd {
     Recover(rollout::cli::RecoverArgs),
     /// Notifications: `notify test NAME` sends a sample to one receiver.
     Notify(rollguard::notify::cli::NotifyArgs),
+    /// The history itself: `store copy --from FILE --to postgres://...`
+    /// moves a whole history into an empty store and checks the counts.
+    Store(rollguard::store::cli::StoreArgs),
     /// Print the shell completion script for SHELL: subcommands, flags,
     /// apps (from the config and the history) and releases (from the
     /// history), asked of rollguard at each TAB.
@@ -264,6 +267,7 @@ async fn run(cli: Cli) -> ExitCode {
             Ok((_, db)) => ExitCode::from(rollguard::report::cli::incident(&db, args)),
             Err(code) => code,
         },
+        Some(Cmd::Store(ref args)) => ExitCode::from(rollguard::store::cli::store(args)),
         Some(Cmd::Notify(ref args)) => match load(cli.config.as_deref()) {
             Ok(fleet) => ExitCode::from(rollguard::notify::cli::notify(&fleet, args).await),
             Err(code) => code,

@@ -96,6 +96,14 @@ pub enum StoreError {
         /// The database file concerned.
         path: PathBuf,
     },
+    /// The operation was refused to keep a history whole (a copy into a
+    /// store that already holds one, or out of one a rollout still writes).
+    Refused {
+        /// The history concerned.
+        path: PathBuf,
+        /// Why, and what to do.
+        message: String,
+    },
     /// The database server could not be reached or refused the login.
     Unreachable {
         /// The database (its URL without the password).
@@ -205,6 +213,7 @@ impl StoreError {
             | StoreError::TooOld { path, .. }
             | StoreError::WalWithoutShm { path }
             | StoreError::Unreachable { path, .. }
+            | StoreError::Refused { path, .. }
             | StoreError::Unknown { path, .. } => path,
         }
     }
@@ -223,6 +232,7 @@ impl StoreError {
             | StoreError::TooOld { path, .. }
             | StoreError::WalWithoutShm { path }
             | StoreError::Unreachable { path, .. }
+            | StoreError::Refused { path, .. }
             | StoreError::Unknown { path, .. } => *path = new.to_owned(),
         }
         self
@@ -250,6 +260,7 @@ impl StoreError {
             | StoreError::NoHistory { .. }
             | StoreError::TooOld { .. }
             | StoreError::WalWithoutShm { .. }
+            | StoreError::Refused { .. }
             | StoreError::Unknown { .. } => false,
         }
     }
@@ -328,6 +339,9 @@ impl StoreError {
             StoreError::Unreachable { path, message } => {
                 format!("history database {}: {message}", path.display())
             }
+            StoreError::Refused { path, message } => {
+                format!("history database {}: refused: {message}", path.display())
+            }
         }
     }
 
@@ -388,6 +402,9 @@ impl StoreError {
                 "the row was written by a newer rollguard or by hand: read it with the \
                  rollguard that wrote it, or correct the value"
                     .into()
+            }
+            StoreError::Refused { .. } => {
+                "nothing was written; do what the message says, then run the command again".into()
             }
             StoreError::Unreachable { .. } => {
                 "check that the server runs and this machine reaches it (`pg_isready -d URL`), \

@@ -64,8 +64,10 @@
 
 mod batch;
 mod change;
+pub mod cli;
 mod column;
 mod command;
+mod copy;
 pub mod db;
 mod deployment;
 mod error;
@@ -97,6 +99,7 @@ use db::{Begin, Db, DbError, Tx};
 pub use batch::Batch;
 pub use change::InstanceChange;
 pub use command::Command;
+pub use copy::Copied;
 pub use deployment::Deployment;
 pub use error::{NotHistory, StoreError, UnknownValue};
 pub use incident::{INCIDENT_ACTOR, Incident, Opened};

@@ -53,3 +53,166 @@ async fn a_rollout_and_its_rollback_are_recorded_in_postgresql() {
         assert!(!text.contains(common::postgres::PASSWORD), "{text}");
     }
 }
+
+/// Runs `rollguard ARGS` with `env`; (exit code, stdout, stderr).
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("ROLLGUARD_DB")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A history with a bit of everything: deployments with batches and
+/// changes, events, results, an incident, a notification, a release.
+fn fill(store: &mut rollguard::store::Store) {
+    use rollguard::config::Strategy;
+    use rollguard::model::*;
+    for (to, outcome) in [("v1", Outcome::Deployed), ("v2", Outcome::RolledBack)] {
+        let d = store
+            .create_deployment(
+                "web",
+                None,
+                to,
+                Strategy::Rolling,
+                "ana",
+                Some("ship it"),
+                &serde_json::json!({"kind": "deploy"}),
+                &[],
+            )
+            .unwrap();
+        let b = store
+            .insert_batches(d, &[("batch", vec!["web-1".into()], None)])
+            .unwrap()[0];
+        store
+            .record_change(
+                d,
+                Some(b),
+                "web-1",
+                ChangeAction::Start,
+                None,
+                Some(to),
+                ChangeState::Done,
+                Some(&serde_json::json!({"side": "main"})),
+            )
+            .unwrap();
+        store
+            .record_event("web", "rollout_started", "ana", Some("go"), None)
+            .unwrap();
+        store
+            .finish_deployment(d, DeploymentState::Done, outcome)
+            .unwrap();
+        store.touch_release("web", to).unwrap();
+    }
+    let results: Vec<ProbeResult> = (0..2_500)
+        .map(|i| ProbeResult {
+            key: ProbeKey {
+                app: "web".into(),
+                instance: format!("web-{}", i % 3).into(),
+                probe: "health".into(),
+            },
+            at_ms: 1_000 + i,
+            ok: i % 7 != 0,
+            latency_ms: if i == 5 { f64::NAN } else { i as f64 / 10.0 },
+            code: Some(200),
+            error_kind: (i % 7 == 0).then_some(ErrorKind::Timeout),
+            message: "ünïcode ✓".into(),
+        })
+        .collect();
+    store.insert_results(&results).unwrap();
+}
+
+#[test]
+fn a_history_copied_into_postgresql_and_back_reads_the_same() {
+    let Some(url) = common::postgres::database("store_copy") else {
+        return;
+    };
+    let dir = common::TempDir::new("store-copy");
+    let file = dir.join("history.db");
+    fill(&mut rollguard::store::Store::open(&file).unwrap());
+    let pw = [("PGPASSWORD", common::postgres::PASSWORD)];
+    // The URL goes on the command line without its password.
+    let bare = url.replace(&format!(":{}@", common::postgres::PASSWORD), "@");
+    let file_s = file.to_str().unwrap();
+    let (code, out, err) = run(&["store", "copy", "--from", file_s, "--to", &bare], &pw);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("every count matches"), "{out}");
+    let results_line = out
+        .lines()
+        .find(|l| l.starts_with("probe_results"))
+        .unwrap();
+    assert!(results_line.ends_with(" 2500         2500"), "{out}");
+
+    // The same history read from either store, and from a file copied back.
+    let back = dir.join("back.db");
+    let back_s = back.to_str().unwrap();
+    let (code, out, err) = run(&["store", "copy", "--from", &bare, "--to", back_s], &pw);
+    assert_eq!(code, 0, "{out}\n{err}");
+    for args in [
+        vec!["history", "web", "--json"],
+        vec!["events", "--json"],
+        vec!["report", "web", "--since", "1970-01-01T00:00:00Z", "--json"],
+    ] {
+        let read = |db: &str| {
+            let mut a = vec!["--db", db];
+            a.extend(args.iter().copied());
+            let (code, out, err) = run(&a, &pw);
+            assert_eq!(code, 0, "{args:?} on {db}: {err}");
+            if args[0] != "report" {
+                return out;
+            }
+            // A report ends now: its end differs run to run.
+            let mut v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            for key in ["until", "until_ms"] {
+                v.as_object_mut().unwrap().remove(key);
+            }
+            v.to_string()
+        };
+        let from_file = read(file_s);
+        assert_eq!(
+            read(&bare),
+            from_file,
+            "{args:?}: the file and PostgreSQL differ"
+        );
+        assert_eq!(read(back_s), from_file, "{args:?}: the copy back differs");
+    }
+
+    // A target that holds a history is refused, and nothing changes.
+    let (code, _, err) = run(&["store", "copy", "--from", file_s, "--to", &bare], &pw);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.starts_with("E_STORE: "), "{err}");
+    assert!(err.contains("already holds a history"), "{err}");
+    // A source whose rollout still runs (its lock heartbeats) is refused.
+    let source = rollguard::store::Store::open(&file).unwrap();
+    let owner = rollguard::store::LockOwner {
+        user: "ana".into(),
+        host: "bastion-a".into(),
+        pid: 4242,
+        start: None,
+    };
+    source
+        .try_lock("web", &owner, "deploy", None)
+        .unwrap()
+        .unwrap();
+    let fresh = common::postgres::database("store_copy_running").unwrap();
+    let fresh = fresh.replace(&format!(":{}@", common::postgres::PASSWORD), "@");
+    let (code, _, err) = run(&["store", "copy", "--from", file_s, "--to", &fresh], &pw);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("a rollout of web is running"), "{err}");
+    // A password on the command line is refused, and so is another scheme.
+    let (code, _, err) = run(&["store", "copy", "--from", file_s, "--to", &url], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!err.contains(common::postgres::PASSWORD), "{err}");
+    let (code, _, err) = run(
+        &["store", "copy", "--from", file_s, "--to", "mysql://x@y/z"],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("mysql://"), "{err}");
+}
