@@ -577,6 +577,30 @@ fn store_writes_on_a_full_disk_fail_rather_than_return_a_lost_id() {
     assert!(lost.is_empty(), "\n- {}", lost.join("\n- "));
 }
 
+/// The processes that have `file` (or its -wal or -shm) open, with their
+/// command lines: who keeps a history open when it should be closed.
+fn holders(file: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for proc_dir in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(fds) = std::fs::read_dir(proc_dir.path().join("fd")) else {
+            continue;
+        };
+        let opened = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|t| t.to_string_lossy().starts_with(&*file.to_string_lossy()))
+        });
+        if opened {
+            let cmdline = std::fs::read(proc_dir.path().join("cmdline")).unwrap_or_default();
+            out.push(format!(
+                "{}: {}",
+                proc_dir.file_name().to_string_lossy(),
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
+        }
+    }
+    out
+}
+
 /// `status` and `history` on a full disk, no other process having the
 /// history open: they still read it. A command that writes says in words
 /// that the disk is full and what to free.
@@ -600,8 +624,9 @@ fn reading_commands_read_a_full_disk_and_writing_ones_say_it_is_full() {
     while companions().iter().any(|p| p.exists()) {
         assert!(
             Instant::now() < end,
-            "the history is still open: {:?}",
-            companions()
+            "the history is still open: {:?}, by {:?}",
+            companions(),
+            holders(&db)
         );
         std::thread::sleep(Duration::from_millis(50));
     }
