@@ -431,7 +431,7 @@ fn record(
                 // The history says now which instances a rollout holds
                 // (the console's reading of it may be a second old).
                 let outside = |pairs: Vec<Pair>, ev: Vec<Evidence>| {
-                    let fresh = now - crate::rollout::lock::STALE_AFTER.as_millis() as i64;
+                    let fresh = crate::rollout::lock::STALE_AFTER.as_millis() as i64;
                     let held = s.instances_in_rollout(name, fresh).map_err(e)?;
                     let free = |i: usize| !held.contains(&app.instances[i].name);
                     let pairs: Vec<Pair> = pairs.into_iter().filter(|p| free(p.0)).collect();

@@ -128,7 +128,9 @@ async fn round(db: &Location, store: &SharedStore, me: &LeaseHolder, held: bool)
     let here = hostname();
     let done = tokio::task::spawn_blocking(move || {
         with_store(&db, &store, |s| {
-            let now = now_ms();
+            // The store's clock: bastions judge each other's heartbeats
+            // by the server's, never by their own.
+            let now = s.clock_ms().map_err(|e| e.message())?;
             if held
                 && s.renew_lease(PROBER, &me.token, now)
                     .map_err(|e| e.message())?

@@ -168,7 +168,9 @@ async fn run(fleet: Arc<Fleet>, db: Location, poll: Duration, mut shutdown: Shut
             let (name, tok) = (r.name.clone(), token.clone());
             let lease = (r.timeout + CLAIM_MARGIN).as_millis() as i64;
             let claimed = blocking(&db, &store, move |s| {
-                s.claim_notifications(&name, &tok, now_ms(), lease, free)
+                // By the store's clock, as every sender on every bastion.
+                let now = s.clock_ms().map_err(|e| e.message())?;
+                s.claim_notifications(&name, &tok, now, lease, free)
                     .map_err(|e| e.message())
             })
             .await;
@@ -239,45 +241,50 @@ impl Job {
             _ => n.payload.clone(),
         };
         let a = attempt(&self.http, r, n.id, &n.topic, &n.app, &payload).await;
-        let now = now_ms();
-        let next = match a.judgement {
-            Judgement::Delivered => None,
-            j => Some(after_failure(j, n.attempts, n.created_ms, now, r.retry_for)),
-        };
+        let (judgement, attempts, created, retry_for) =
+            (a.judgement, n.attempts, n.created_ms, r.retry_for);
         let (id, token, answer) = (n.id, self.token.clone(), a.answer.clone());
         let recorded = blocking(&self.db, &self.store, move |s| {
             let e = |e: crate::store::StoreError| e.message();
-            match next {
-                None => s.mark_notification_sent(id, &token, now).map_err(e),
-                Some(Next::RetryAt(at)) => s.retry_notification(id, &token, at, &answer).map_err(e),
-                Some(Next::GiveUp) => s.give_up_notification(id, &token, now, &answer).map_err(e),
+            // Retries are timed by the store's clock, which claims read.
+            let now = s.clock_ms().map_err(e)?;
+            let next = match judgement {
+                Judgement::Delivered => None,
+                j => Some(after_failure(j, attempts, created, now, retry_for)),
+            };
+            let done = match &next {
+                None => s.mark_notification_sent(id, &token, now),
+                Some(Next::RetryAt(at)) => s.retry_notification(id, &token, *at, &answer),
+                Some(Next::GiveUp) => s.give_up_notification(id, &token, now, &answer),
             }
+            .map_err(e)?;
+            Ok((next, now, done))
         })
         .await;
         let (name, topic, tries) = (&r.name, &n.topic, n.attempts);
-        match (next, recorded) {
-            (_, Err(e)) => tracing::warn!(
+        match recorded {
+            Err(e) => tracing::warn!(
                 receiver = %name,
                 notification = id,
                 "cannot record a notification's attempt ({}): {e}",
                 a.answer
             ),
-            (_, Ok(false)) => tracing::warn!(
+            Ok((_, _, false)) => tracing::warn!(
                 receiver = %name,
                 notification = id,
                 "another notifier took this notification over during its attempt"
             ),
-            (None, Ok(true)) => {
+            Ok((None, _, true)) => {
                 tracing::info!(receiver = %name, notification = id, "{topic} sent ({})", a.answer)
             }
-            (Some(Next::RetryAt(at)), Ok(true)) => tracing::warn!(
+            Ok((Some(Next::RetryAt(at)), now, true)) => tracing::warn!(
                 receiver = %name,
                 notification = id,
                 "{topic} not sent (attempt {tries}: {}); trying again in {} ms",
                 a.answer,
                 at - now
             ),
-            (Some(Next::GiveUp), Ok(true)) => tracing::error!(
+            Ok((Some(Next::GiveUp), _, true)) => tracing::error!(
                 receiver = %name,
                 notification = id,
                 "{topic} given up after {tries} attempts: {}",

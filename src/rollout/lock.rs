@@ -48,9 +48,21 @@ pub fn me() -> LockOwner {
 }
 
 /// Why `lock` may be broken (stale heartbeat, or its process here gone),
-/// or `None` while its holder is alive.
+/// or `None` while its holder is alive. Its heartbeat's age is judged by
+/// the store's clock when the lock was read (the server's, for a shared
+/// history), never by this machine's against another's.
 pub fn breakable(lock: &Lock) -> Option<String> {
-    stale_reason(lock, now_ms(), &hostname(), host::pid)
+    stale_reason(lock, read_at(lock), &hostname(), host::pid)
+}
+
+/// The store's clock when `lock` was read; this machine's for a lock not
+/// read from a store.
+fn read_at(lock: &Lock) -> i64 {
+    if lock.read_ms > 0 {
+        lock.read_ms
+    } else {
+        now_ms()
+    }
 }
 
 /// [`breakable`] with the clock, host and process check given: pure.
@@ -112,7 +124,7 @@ pub fn locked_error(app: &str, lock: &Lock) -> UserError {
 /// Why `lock` is live, in words, for a refusal to break it: how old its
 /// heartbeat is and, on this host, that its process still runs.
 pub fn live_because(lock: &Lock) -> String {
-    let age = now_ms().saturating_sub(lock.heartbeat_ms).max(0) / 1000;
+    let age = read_at(lock).saturating_sub(lock.heartbeat_ms).max(0) / 1000;
     let limit = STALE_AFTER.as_secs();
     if lock.owner_host == hostname() {
         format!(
@@ -198,6 +210,7 @@ mod tests {
             reason: "r".into(),
             acquired_ms: 0,
             heartbeat_ms,
+            read_ms: 0,
         }
     }
 
@@ -257,6 +270,19 @@ mod tests {
         let there = lock("there", 7, now - 600_000);
         let why = stale_reason(&there, now, "here", live(START)).unwrap();
         assert!(why.contains("600s"), "{why}");
+    }
+
+    #[test]
+    fn a_lock_is_judged_by_the_stores_clock_it_was_read_at() {
+        // Another bastion's clock is an hour behind: by this machine's
+        // clock its fresh heartbeat would look an hour old.
+        let hour = 3_600_000;
+        let mut l = lock("bastion-b", 7, now_ms() - hour);
+        l.read_ms = l.heartbeat_ms + 1_000;
+        assert_eq!(breakable(&l), None);
+        l.read_ms = l.heartbeat_ms + STALE_AFTER.as_millis() as i64 + 1;
+        assert!(breakable(&l).is_some_and(|why| why.contains("heartbeat is")));
+        assert!(live_because(&l).contains("from bastion-b"));
     }
 
     #[test]

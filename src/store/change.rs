@@ -101,22 +101,26 @@ impl Store {
 
     /// The instances of `app` that its running deployment has changed so
     /// far: one that has not ended, whose lock it holds with a heartbeat
-    /// at `fresh_since_ms` or later (a worker that is gone changes nothing
-    /// more). Each once.
+    /// at most `fresh_within_ms` old by the store's clock (a worker that is
+    /// gone changes nothing more). Each once.
     pub fn instances_in_rollout(
         &self,
         app: &str,
-        fresh_since_ms: i64,
+        fresh_within_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
         let err = || self.sql_err("read the instances of a running deployment");
         self.db
             .query_map(
-                "SELECT DISTINCT c.instance FROM deployments d \
-                 JOIN locks l ON l.app = d.app AND l.deployment_id = d.id \
-                 JOIN instance_changes c ON c.deployment_id = d.id \
-                 WHERE d.app = ?1 AND d.ended_at_ms IS NULL AND l.heartbeat_ms >= ?2 \
-                 ORDER BY c.instance",
-                args![app, fresh_since_ms],
+                &format!(
+                    "SELECT DISTINCT c.instance FROM deployments d \
+                     JOIN locks l ON l.app = d.app AND l.deployment_id = d.id \
+                     JOIN instance_changes c ON c.deployment_id = d.id \
+                     WHERE d.app = ?1 AND d.ended_at_ms IS NULL \
+                       AND l.heartbeat_ms >= {} - ?2 \
+                     ORDER BY c.instance",
+                    self.db.dialect().now_ms()
+                ),
+                args![app, fresh_within_ms],
                 |r| r.get(0),
             )
             .map_err(err())

@@ -76,8 +76,7 @@ fn copy(from: &str, to: &str) -> Result<Vec<Copied>, UserError> {
     }
     let source = Store::open_at(&from_at)?;
     let target = Store::open_at(&to_at)?;
-    let fresh_since = crate::model::now_ms() - RUNNING_WITHIN_MS;
-    Ok(source.copy_into(&target, fresh_since)?)
+    Ok(source.copy_into(&target, RUNNING_WITHIN_MS)?)
 }
 
 /// The counts as a table, each table's rows on both sides, then the total.

@@ -124,10 +124,10 @@ pub struct Copied {
 
 impl Store {
     /// Copies every row of this history into `to` (see the module's
-    /// documentation); `fresh_since_ms` is the oldest lock heartbeat that
-    /// counts as a rollout still running. Returns each table's counts,
-    /// checked equal.
-    pub fn copy_into(&self, to: &Store, fresh_since_ms: i64) -> Result<Vec<Copied>, StoreError> {
+    /// documentation); a lock whose heartbeat is at most `fresh_within_ms`
+    /// old (by the source's clock) is a rollout still running. Returns each
+    /// table's counts, checked equal.
+    pub fn copy_into(&self, to: &Store, fresh_within_ms: i64) -> Result<Vec<Copied>, StoreError> {
         let refuse = |why: String| StoreError::Refused {
             path: to.path.clone(),
             message: why,
@@ -143,8 +143,11 @@ impl Store {
         let running: Vec<String> = self
             .db
             .query_map(
-                "SELECT app FROM locks WHERE heartbeat_ms >= ?1 ORDER BY app",
-                super::db::args![fresh_since_ms],
+                &format!(
+                    "SELECT app FROM locks WHERE heartbeat_ms >= {} - ?1 ORDER BY app",
+                    self.db.dialect().now_ms()
+                ),
+                super::db::args![fresh_within_ms],
                 |r| r.get(0),
             )
             .map_err(self.sql_err("read the locks"))?;

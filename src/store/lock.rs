@@ -5,14 +5,14 @@
 
 use serde::Serialize;
 
-use super::db::{DbError, Optional, Row, args};
+use super::db::{DbError, Dialect, Optional, Row, args};
 use super::queries::{int, text};
 use super::{Store, StoreError, schema};
-use crate::model::now_ms;
 
 /// The lock that lets at most one deployment per app run at a time,
-/// across processes and users.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// across processes and users. Two locks are equal when their rows are:
+/// the clock they were read at does not count.
+#[derive(Clone, Debug, Serialize)]
 pub struct Lock {
     /// The app locked.
     pub app: String,
@@ -33,9 +33,35 @@ pub struct Lock {
     pub reason: String,
     /// When it was taken.
     pub acquired_ms: i64,
-    /// When its holder last said it is alive.
+    /// When its holder last said it is alive (by the store's clock).
     pub heartbeat_ms: i64,
+    /// The store's clock when the row was read (0 when not read from a
+    /// store): what the heartbeat's age is judged against, so bastions
+    /// whose clocks disagree judge a lock alike.
+    #[serde(skip)]
+    pub read_ms: i64,
 }
+
+impl PartialEq for Lock {
+    fn eq(&self, other: &Lock) -> bool {
+        let row = |l: &Lock| {
+            (
+                l.app.clone(),
+                l.deployment_id,
+                l.owner_user.clone(),
+                l.owner_host.clone(),
+                l.owner_pid,
+                l.owner_start,
+                l.reason.clone(),
+                l.acquired_ms,
+                l.heartbeat_ms,
+            )
+        };
+        row(self) == row(other)
+    }
+}
+
+impl Eq for Lock {}
 
 impl Lock {
     /// Whether the holder has not sent a heartbeat for more than
@@ -70,6 +96,12 @@ impl LockOwner {
 pub(super) const LOCK_COLS: &str = "app, deployment_id, owner_user, owner_host, owner_pid, reason, \
      acquired_ms, heartbeat_ms, owner_start";
 
+/// [`LOCK_COLS`] (or `cols`) and the store's clock, as [`lock_from_row`]
+/// reads them.
+pub(super) fn lock_select(dialect: Dialect, cols: &str) -> String {
+    format!("{cols}, {}", dialect.now_ms())
+}
+
 /// [`LOCK_COLS`] for a file older than [`schema::LOCK_START_FROM`]
 /// (opened read-only, not migrated): no start time.
 const LOCK_COLS_BEFORE_START: &str = "app, deployment_id, owner_user, owner_host, owner_pid, reason, \
@@ -92,7 +124,10 @@ impl Store {
         let tx = self.immediate(op)?;
         let existing = tx
             .query_row(
-                &format!("SELECT {LOCK_COLS} FROM locks WHERE app = ?1"),
+                &format!(
+                    "SELECT {} FROM locks WHERE app = ?1",
+                    lock_select(tx.dialect(), LOCK_COLS)
+                ),
                 args![app],
                 lock_from_row,
             )
@@ -102,10 +137,13 @@ impl Store {
             // Dropping the transaction rolls it back; nothing was written.
             return Ok(Err(lock));
         }
-        let now = now_ms();
         tx.execute(
-            "INSERT INTO locks (app, deployment_id, owner_user, owner_host, owner_pid, reason, \
-             acquired_ms, heartbeat_ms, owner_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+            &format!(
+                "INSERT INTO locks (app, deployment_id, owner_user, owner_host, owner_pid, \
+                 reason, acquired_ms, heartbeat_ms, owner_start) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, {now}, {now}, ?7)",
+                now = tx.dialect().now_ms()
+            ),
             args![
                 app,
                 deployment_id,
@@ -113,7 +151,6 @@ impl Store {
                 owner.host,
                 i64::from(owner.pid),
                 reason,
-                now,
                 owner.stored_start()
             ],
         )
@@ -132,7 +169,10 @@ impl Store {
         };
         self.db
             .query_row(
-                &format!("SELECT {cols} FROM locks WHERE app = ?1"),
+                &format!(
+                    "SELECT {} FROM locks WHERE app = ?1",
+                    lock_select(self.db.dialect(), cols)
+                ),
                 args![app],
                 lock_from_row,
             )
@@ -166,9 +206,12 @@ impl Store {
         let n = self
             .db
             .execute(
-                "UPDATE locks SET owner_pid = ?2, owner_start = ?3, heartbeat_ms = ?4 \
-                 WHERE app = ?1",
-                args![app, i64::from(owner.pid), owner.stored_start(), now_ms()],
+                &format!(
+                    "UPDATE locks SET owner_pid = ?2, owner_start = ?3, heartbeat_ms = {} \
+                     WHERE app = ?1",
+                    self.db.dialect().now_ms()
+                ),
+                args![app, i64::from(owner.pid), owner.stored_start()],
             )
             .map_err(self.sql_err(op))?;
         self.expect_row(n, "hand the deployment lock over: the app is not locked")
@@ -183,15 +226,12 @@ impl Store {
         let n = self
             .db
             .execute(
-                "UPDATE locks SET heartbeat_ms = ?5 WHERE app = ?1 AND owner_host = ?2 \
-                 AND owner_pid = ?3 AND owner_start IS NOT DISTINCT FROM ?4",
-                args![
-                    app,
-                    owner.host,
-                    i64::from(owner.pid),
-                    owner.stored_start(),
-                    now_ms()
-                ],
+                &format!(
+                    "UPDATE locks SET heartbeat_ms = {} WHERE app = ?1 AND owner_host = ?2 \
+                     AND owner_pid = ?3 AND owner_start IS NOT DISTINCT FROM ?4",
+                    self.db.dialect().now_ms()
+                ),
+                args![app, owner.host, i64::from(owner.pid), owner.stored_start()],
             )
             .map_err(self.sql_err(op))?;
         Ok(n > 0)
@@ -220,7 +260,10 @@ impl Store {
         let err = || self.sql_err("break the deployment lock");
         self.db
             .query_row(
-                &format!("DELETE FROM locks WHERE app = ?1 RETURNING {LOCK_COLS}"),
+                &format!(
+                    "DELETE FROM locks WHERE app = ?1 RETURNING {}",
+                    lock_select(self.db.dialect(), LOCK_COLS)
+                ),
                 args![app],
                 lock_from_row,
             )
@@ -240,6 +283,7 @@ pub(super) fn lock_from_row(row: &Row<'_>) -> Result<Lock, DbError> {
         acquired_ms: int(row.get_ref(6)?).unwrap_or(0),
         heartbeat_ms: int(row.get_ref(7)?).unwrap_or(0),
         owner_start: int(row.get_ref(8)?),
+        read_ms: row.get_ref(9).ok().and_then(int).unwrap_or(0),
     })
 }
 
@@ -259,6 +303,7 @@ mod tests {
             acquired_ms: 0,
             heartbeat_ms: 1_000,
             owner_start: None,
+            read_ms: 0,
         };
         assert!(!lock.is_stale(1_000, 500));
         assert!(!lock.is_stale(1_500, 500));

@@ -223,6 +223,24 @@ impl Store {
         }
     }
 
+    /// The store's clock, ms since the epoch: the server's for PostgreSQL
+    /// (every bastion judges heartbeats, leases and claims by it, never by
+    /// comparing its own clock with another's), this machine's for an
+    /// SQLite file (see [`db::Dialect::now_ms`]).
+    pub fn clock_ms(&self) -> Result<i64, StoreError> {
+        match &self.db {
+            Db::Sqlite(_) => Ok(crate::model::now_ms()),
+            Db::Postgres(_) => self
+                .db
+                .query_row(
+                    &format!("SELECT {}", self.db.dialect().now_ms()),
+                    &[],
+                    |r| r.get(0),
+                )
+                .map_err(self.sql_err("read the server's clock")),
+        }
+    }
+
     /// The database file, or for PostgreSQL its URL without the password
     /// (what messages name).
     pub fn path(&self) -> &Path {

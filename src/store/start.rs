@@ -16,11 +16,11 @@
 use serde_json::{Value, json};
 
 use super::db::{Optional, args};
-use super::lock::{LOCK_COLS, lock_from_row};
+use super::lock::{LOCK_COLS, lock_from_row, lock_select};
 use super::{Lock, LockOwner, Store, StoreError};
 use crate::config::Strategy;
+use crate::model::Outcome;
 use crate::model::event::EventKind;
-use crate::model::{Outcome, now_ms};
 
 /// One event written with the start, tied to the new deployment.
 #[derive(Clone, Debug)]
@@ -94,10 +94,13 @@ impl Store {
         let op = "record the start of a deployment";
         let err = || self.sql_err(op);
         let tx = self.immediate(op)?;
-        let now = now_ms();
+        let now = self.clock_ms()?;
         let held = tx
             .query_row(
-                &format!("SELECT {LOCK_COLS} FROM locks WHERE app = ?1"),
+                &format!(
+                    "SELECT {} FROM locks WHERE app = ?1",
+                    lock_select(tx.dialect(), LOCK_COLS)
+                ),
                 args![d.app],
                 lock_from_row,
             )

@@ -444,7 +444,7 @@ fn a_start_is_one_transaction_and_the_reports_count_what_happened() {
             None,
         )
         .unwrap();
-        assert_eq!(s.instances_in_rollout("web", 0).unwrap(), ["web-1"]);
+        assert_eq!(s.instances_in_rollout("web", 30_000).unwrap(), ["web-1"]);
         s.record_event(
             "web",
             "rollback_started",
@@ -488,5 +488,36 @@ fn a_start_is_one_transaction_and_the_reports_count_what_happened() {
         );
         assert_eq!(spans[0].kinds, ["refused", "timeout"]);
         assert!(s.unlock("web", &owner).unwrap());
+    }
+}
+
+#[test]
+fn a_locks_age_is_read_by_the_stores_clock() {
+    use rollguard::store::LockOwner;
+    for backend in backends("lock_clock") {
+        let s = backend.open();
+        let owner = LockOwner {
+            user: "ana".into(),
+            host: "bastion-elsewhere".into(),
+            pid: 7,
+            start: None,
+        };
+        s.try_lock("web", &owner, "deploy", None).unwrap().unwrap();
+        let l = s.lock("web").unwrap().unwrap();
+        // Stamped and read by one clock: the store's.
+        assert!(l.read_ms >= l.heartbeat_ms, "{l:?}");
+        assert!(l.read_ms - l.heartbeat_ms < 5_000, "{l:?}");
+        assert_eq!(rollguard::rollout::lock::breakable(&l), None);
+        // Its heartbeat 31 s behind the store's clock: abandoned, whatever
+        // this machine's clock says.
+        backend.sql("UPDATE locks SET heartbeat_ms = heartbeat_ms - 31000");
+        let l = s.lock("web").unwrap().unwrap();
+        let why = rollguard::rollout::lock::breakable(&l).unwrap();
+        assert!(why.starts_with("its heartbeat is 3"), "{why}");
+        assert!(s.heartbeat("web", &owner).unwrap());
+        let l = s.lock("web").unwrap().unwrap();
+        assert_eq!(rollguard::rollout::lock::breakable(&l), None);
+        let clock = s.clock_ms().unwrap();
+        assert!((clock - l.read_ms).abs() < 5_000);
     }
 }

@@ -105,6 +105,23 @@ impl Dialect {
         }
     }
 
+    /// SQL giving the store's clock, in ms since the epoch: PostgreSQL's
+    /// for a shared history (every bastion stamps and judges heartbeats by
+    /// the server's clock, never by comparing its own with another's);
+    /// this machine's for an SQLite file, which one machine uses. It reads
+    /// the same wherever it appears in one statement.
+    pub fn now_ms(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => {
+                "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)"
+            }
+            // One reading per statement, as SQLite's 'now'.
+            Dialect::Postgres => {
+                "CAST(floor(extract(epoch FROM statement_timestamp()) * 1000) AS BIGINT)"
+            }
+        }
+    }
+
     /// The distinct values of `expr` in a group, joined by commas.
     pub fn joined_distinct(self, expr: &str) -> String {
         match self {
