@@ -111,7 +111,7 @@ async fn run(fleet: Option<&Fleet>, db: &Location, args: &EventsArgs) -> Result<
     if !args.follow {
         let Some(store) = open_existing(db)? else {
             check_app(fleet, filter.app)?;
-            eprintln!("no history yet: there is no history database at {}", db);
+            eprintln!("{}", crate::store::StoreError::no_history(db).message());
             return Ok(());
         };
         print_newest(&store, fleet, filter, args.limit, &mut printer)?;

@@ -79,7 +79,7 @@ fn run_report(fleet: Option<&Fleet>, db: &Location, args: &ReportArgs) -> Result
         {
             return Err(UserError::unknown_app(name, &fleet_names(Some(fleet))));
         }
-        eprintln!("no history yet: there is no history database at {}", db);
+        eprintln!("{}", crate::store::StoreError::no_history(db).message());
         return Ok(());
     };
     let now = now_ms();

@@ -216,8 +216,14 @@ fn open_for_reading(db: &Location) -> Result<Store, UserError> {
         // No history yet: nothing to read, and nothing is created (a
         // read-only file system works too).
         Some(path) if !path.exists() => Store::empty(path).map_err(UserError::from),
-        // A PostgreSQL history is read in read-only transactions.
-        _ => Store::open_read_only_at(db).map_err(UserError::from),
+        // A PostgreSQL history is read in read-only transactions; a
+        // database without rollguard's tables yet reads as empty.
+        _ => match Store::open_read_only_at(db) {
+            Err(crate::store::StoreError::NoHistory { path }) => {
+                Store::empty(&path).map_err(UserError::from)
+            }
+            other => other.map_err(UserError::from),
+        },
     }
 }
 
@@ -355,6 +361,10 @@ pub async fn follow(store: &Store, started: &Started, json_out: bool) -> u8 {
         if let Err(e) = print_new(&mut after) {
             return fail(&e);
         }
+        // Whether the worker runs, seen before its row is read: a worker
+        // that ended the deployment and exited between the two would
+        // otherwise look gone before the end.
+        let worker_ran = crate::host::pid_alive(i64::from(worker_pid));
         let row = match store.deployment(id) {
             Ok(Some(r)) => r,
             Ok(None) => {
@@ -381,9 +391,7 @@ pub async fn follow(store: &Store, started: &Started, json_out: bool) -> u8 {
             }
             return outcome.exit_code();
         }
-        if !crate::host::pid_alive(i64::from(worker_pid))
-            && since.elapsed() > Duration::from_secs(2)
-        {
+        if !worker_ran && since.elapsed() > Duration::from_secs(2) {
             let gone = format!(
                 "the rollout worker (pid {worker_pid}) of deployment {id} is gone before the end"
             );

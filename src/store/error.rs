@@ -200,6 +200,13 @@ impl StoreError {
         }
     }
 
+    /// [`StoreError::NoHistory`] for the history at `location`.
+    pub fn no_history(location: &super::Location) -> StoreError {
+        StoreError::NoHistory {
+            path: PathBuf::from(location.to_string()),
+        }
+    }
+
     /// The database file the error concerns.
     pub fn path(&self) -> &std::path::Path {
         match self {
@@ -315,6 +322,10 @@ impl StoreError {
                 "{} is not a rollguard history database: {why}",
                 path.display()
             ),
+            StoreError::NoHistory { path } if is_url(path) => format!(
+                "no history yet: the database {} has no rollguard tables",
+                path.display()
+            ),
             StoreError::NoHistory { path } => format!(
                 "no history yet: there is no history database at {}",
                 path.display()
@@ -383,6 +394,11 @@ impl StoreError {
                  aside, and a new history is created there on the next start"
                     .into()
             }
+            StoreError::NoHistory { path } if is_url(path) => {
+                "nothing has been recorded there yet; check the URL's database, or run \
+                 rollguard (the console, a probe run or a deploy) to start the history"
+                    .into()
+            }
             StoreError::NoHistory { .. } => {
                 "nothing has been recorded at this path; point --db at the history file, or \
                  run rollguard (the console, a probe run or a deploy) to start one"
@@ -438,6 +454,11 @@ fn sqlite_hint(e: &DbError) -> &'static str {
              file aside to start a fresh history"
         }
     }
+}
+
+/// Whether the history named is a PostgreSQL URL rather than a file.
+fn is_url(path: &std::path::Path) -> bool {
+    path.to_string_lossy().starts_with("postgres://")
 }
 
 /// Whether a SQLite error says the file's contents are damaged.

@@ -6,12 +6,13 @@
 //! by a future version) is read as best it can be, never a panic or an
 //! error — an unknown `error_kind` becomes `None`, a non-number becomes 0.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::db::{Begin, DbError, Dialect, Row, ValueRef, args};
+use super::db::{Arg, Begin, DbError, Dialect, Row, ToArg, ValueRef, args};
 use super::{Store, StoreError};
 use crate::model::{ErrorKind, ProbeKey, ProbeResult, now_ms};
 
@@ -19,9 +20,35 @@ use crate::model::{ErrorKind, ProbeKey, ProbeResult, now_ms};
 /// its own short transaction, so pruning never holds the write lock long.
 pub(crate) const PRUNE_CHUNK: usize = 10_000;
 
-const INSERT_RESULT: &str = "INSERT INTO probe_results \
-     (at_ms, app, instance, probe, ok, latency_ms, code, error_kind, message) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+/// Probe results written by one statement: a round trip to the server
+/// each, so a batch of a thousand is ten statements, not a thousand.
+pub(crate) const RESULTS_PER_INSERT: usize = 100;
+
+/// The `INSERT` of `rows` probe results, nine arguments each.
+fn insert_results_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let n = r * 9;
+            format!(
+                "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6,
+                n + 7,
+                n + 8,
+                n + 9
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO probe_results \
+         (at_ms, app, instance, probe, ok, latency_ms, code, error_kind, message) VALUES {}",
+        values.join(", ")
+    )
+}
 
 pub(super) const RESULT_COLUMNS: &str =
     "at_ms, app, instance, probe, ok, latency_ms, code, error_kind, message";
@@ -59,32 +86,35 @@ impl Event {
 }
 
 impl Store {
-    /// Writes `results` in one transaction; returns how many rows were
-    /// written (all or, on error, none).
+    /// Writes `results` in one transaction, [`RESULTS_PER_INSERT`] rows to
+    /// a statement; returns how many rows were written (all or, on error,
+    /// none).
     pub fn insert_results(&mut self, results: &[ProbeResult]) -> Result<usize, StoreError> {
         if results.is_empty() {
             return Ok(0);
         }
         let sql_err = || self.sql_err("insert probe results");
         let tx = self.db.transaction(Begin::Immediate).map_err(sql_err())?;
-        for r in results {
-            // A NaN latency is stored as NULL and read back as NaN, so one
-            // odd latency cannot fail a batch.
-            tx.execute(
-                INSERT_RESULT,
-                args![
-                    r.at_ms,
-                    &*r.key.app,
-                    &*r.key.instance,
-                    &*r.key.probe,
-                    r.ok,
-                    r.latency_ms,
-                    r.code,
-                    r.error_kind.map(ErrorKind::as_str),
-                    &r.message,
-                ],
-            )
-            .map_err(sql_err())?;
+        for chunk in results.chunks(RESULTS_PER_INSERT) {
+            let mut args = Vec::with_capacity(chunk.len() * 9);
+            for r in chunk {
+                // A NaN latency is stored as NULL and read back as NaN, so
+                // one odd latency cannot fail a batch.
+                args.extend([
+                    r.at_ms.to_arg(),
+                    (*r.key.app).to_arg(),
+                    (*r.key.instance).to_arg(),
+                    (*r.key.probe).to_arg(),
+                    r.ok.to_arg(),
+                    r.latency_ms.to_arg(),
+                    r.code.to_arg(),
+                    r.error_kind
+                        .map_or(Arg::Null, |k| Arg::Text(Cow::Borrowed(k.as_str()))),
+                    r.message.to_arg(),
+                ]);
+            }
+            tx.execute(&insert_results_sql(chunk.len()), &args)
+                .map_err(sql_err())?;
         }
         tx.commit().map_err(sql_err())?;
         Ok(results.len())

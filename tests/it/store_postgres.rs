@@ -15,6 +15,13 @@ async fn a_rollout_and_its_rollback_are_recorded_in_postgresql() {
         return;
     };
     env.history_url = Some(url.clone());
+    // A database without rollguard's tables reads as an empty history, and
+    // reading creates nothing.
+    let (code, out, err) = env.rollguard(&["history", "web"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, _, err) = env.rollguard(&["events"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("has no rollguard tables"), "{err}");
     let (code, out, err) = env.rollguard(&["deploy", "web", "v1", "--yes"]);
     assert_eq!(code, 0, "install failed:\n{out}\n{err}");
     let (code, report, seen) = env.deploy_under_load("v2", &[]).await;
