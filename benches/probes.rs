@@ -12,8 +12,12 @@
 //! would), so the two runs compare what exporting costs; it also reports
 //! how long a scrape took and how big its text was.
 //!
+//! With `--db FILE|URL` the history is that file or PostgreSQL database
+//! (its password from `PGPASSWORD` or `~/.pgpass`) instead of a file in a
+//! temporary folder; the report then also gives the rows written a second.
+//!
 //! ```text
-//! cargo bench --bench probes -- [--instances 2000] [--interval 1s] [--duration 60s] [--metrics]
+//! cargo bench --bench probes -- [--instances 2000] [--interval 1s] [--duration 60s] [--metrics] [--db URL]
 //! ```
 // A benchmark that cannot set up stops with its reason.
 #![allow(
@@ -226,17 +230,22 @@ fn main() {
     std::fs::write(&cfg, fleet_text(&ports, &interval_s, metrics)).unwrap();
     let fleet: Fleet = config::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
 
+    let db = match arg(&args, "--db", "") {
+        text if text.is_empty() => rollguard::store::Location::File(dir.join("history.db")),
+        text => rollguard::store::Location::parse(
+            &text,
+            rollguard::store::LocationSource::CommandLine,
+            &|k| std::env::var(k).ok(),
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let report = rt.block_on(async {
-        let monitor = Monitor::start(
-            Arc::new(fleet),
-            &rollguard::store::Location::File(dir.join("history.db")),
-        )
-        .unwrap();
+        let monitor = Monitor::start(Arc::new(fleet), &db).unwrap();
         // Warm up: every probe's first run is spread over one interval, and
         // connections are opened in the first round.
         tokio::time::sleep(interval * 3).await;
@@ -248,6 +257,7 @@ fn main() {
             cpu_seconds(),
             Instant::now(),
         );
+        let written_before = monitor.writer_stats().written;
         let scraper = metrics.map(|port| tokio::spawn(scrape_every_second(port, duration)));
         let mut max_pending = 0;
         while t0.elapsed() < duration {
@@ -277,6 +287,7 @@ fn main() {
             .map(|(k, n)| (k.as_str().to_string(), n.into()))
             .collect();
         let before_stop = monitor.writer_stats();
+        let rows_per_s = ((before_stop.written - written_before) as f64 / wall).round();
         let stats = monitor.stop().await;
         serde_json::json!({
             "instances": instances,
@@ -288,6 +299,8 @@ fn main() {
             "peak_rss_mb": (status_kb("VmHWM:") as f64 / 1024.0 * 10.0).round() / 10.0,
             "failures": failures,
             "failures_by_kind": by_kind,
+            "history": db.to_string(),
+            "history_rows_per_s": rows_per_s,
             "history_written": stats.written,
             "history_failed": stats.failed,
             "history_pending_max": max_pending,
