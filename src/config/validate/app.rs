@@ -17,13 +17,6 @@ const DRIVERS: &[(&str, DriverKind)] = &[
     ("command", DriverKind::Command),
 ];
 
-/// The values of `strategy`.
-const STRATEGIES: &[(&str, Strategy)] = &[
-    ("rolling", Strategy::Rolling),
-    ("blue-green", Strategy::BlueGreen),
-    ("canary", Strategy::Canary),
-];
-
 /// One `[[app]]`; `seen` holds the app names so far, `hosts` the hosts
 /// the file defines; `needs_local` is set when an instance or its traffic
 /// runs on this machine.
@@ -38,7 +31,10 @@ pub(super) fn app(
     let a = a.get_ref();
     let name = cx.unique(seen, &a.name, "app").to_string();
     let driver = cx.choice(&a.driver, "driver", DRIVERS, DriverKind::Process);
-    let strategy = cx.choice(&a.strategy, "strategy", STRATEGIES, Strategy::Rolling);
+    // The strategies by the names `Strategy` gives them, its one list.
+    let strategies: Vec<(&str, Strategy)> =
+        Strategy::ALL.iter().map(|&s| (s.as_str(), s)).collect();
+    let strategy = cx.choice(&a.strategy, "strategy", &strategies, Strategy::Rolling);
     if a.instance.is_empty() {
         cx.error(
             span.clone(),
