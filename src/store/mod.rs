@@ -266,6 +266,16 @@ impl Store {
         move |e| StoreError::query(&self.path, op, e.into())
     }
 
+    /// Whether this store's connection has ended (a PostgreSQL server that
+    /// restarted or a link that broke), so it must be opened again; never
+    /// for a file.
+    pub fn is_broken(&self) -> bool {
+        match &self.db {
+            Db::Sqlite(_) => false,
+            Db::Postgres(c) => c.is_closed(),
+        }
+    }
+
     /// The SQLite connection under the store, when the history is a file.
     fn sqlite(&self) -> Option<&Connection> {
         match &self.db {
@@ -319,7 +329,9 @@ impl Store {
 pub type SharedStore = std::sync::Arc<std::sync::Mutex<Option<Store>>>;
 
 /// Runs `f` on the history at `location`, opening it into `store` first
-/// if it is not open yet. Blocking.
+/// if it is not open yet, and dropping it when its connection ended (so a
+/// PostgreSQL server that restarted is connected to again on the next
+/// call). Blocking.
 pub fn with_store<T>(
     location: &Location,
     store: &SharedStore,
@@ -330,5 +342,10 @@ pub fn with_store<T>(
         *slot = Some(Store::open_at(location).map_err(|e| e.message())?);
     }
     let s = slot.as_ref().ok_or("the history is not open")?;
-    f(s)
+    let out = f(s);
+    if out.is_err() && s.is_broken() {
+        // The server went away: the next call connects again.
+        *slot = None;
+    }
+    out
 }

@@ -243,9 +243,10 @@ impl ResultWriter {
         let path = store.path().to_path_buf();
         let shared = Arc::new(Shared::default());
         let thread_shared = shared.clone();
+        let location = location.clone();
         let thread = std::thread::Builder::new()
             .name("rollguard-store-writer".into())
-            .spawn(move || run(store, &thread_shared, retention))
+            .spawn(move || run(store, &location, &thread_shared, retention))
             .map_err(|source| StoreError::Io {
                 path,
                 action: "start the writer thread for",
@@ -438,7 +439,7 @@ fn enqueue(queue: &mut VecDeque<Batch>, mut rows: Vec<ProbeResult>) {
 }
 
 /// The writer thread's body.
-fn run(mut store: Store, shared: &Shared, retention: Duration) {
+fn run(mut store: Store, location: &Location, shared: &Shared, retention: Duration) {
     for (pragma, value) in [
         ("cache_size", -CACHE_KIB),
         ("wal_autocheckpoint", CHECKPOINT_PAGES),
@@ -472,6 +473,7 @@ fn run(mut store: Store, shared: &Shared, retention: Duration) {
             break;
         }
         flush(&mut store, &mut queue, shared);
+        reconnect(&mut store, location);
     }
 
     // Shutting down: everything received is queued; write it all. Sends
@@ -497,6 +499,22 @@ fn run(mut store: Store, shared: &Shared, retention: Duration) {
     }
 }
 
+/// Opens the history again when the store's connection ended (a
+/// PostgreSQL server that restarted): the batches kept for a retry are
+/// then written through the new connection.
+fn reconnect(store: &mut Store, location: &Location) {
+    if !store.is_broken() {
+        return;
+    }
+    match Store::open_at(location) {
+        Ok(s) => {
+            tracing::info!("history writer: connected to the history again");
+            *store = s;
+        }
+        Err(e) => tracing::warn!("history writer: cannot connect to the history yet: {e}"),
+    }
+}
+
 /// Writes queued batches oldest first, stopping at the first failure.
 fn flush(store: &mut Store, queue: &mut VecDeque<Batch>, shared: &Shared) -> Flush {
     while let Some(batch) = queue.front_mut() {
@@ -507,9 +525,17 @@ fn flush(store: &mut Store, queue: &mut VecDeque<Batch>, shared: &Shared) -> Flu
                 queue.pop_front();
             }
             Err(e) => {
-                batch.tries += 1;
                 let n = batch.rows.len();
                 shared.set_error(e.to_string());
+                if store.is_broken() {
+                    // The server is away: the batch waits, untried, for
+                    // the connection again (memory is bounded by
+                    // MAX_PENDING, beyond which new results are dropped
+                    // and counted).
+                    tracing::warn!(rows = n, "the history is unreachable; results wait: {e}");
+                    return Flush::Retry;
+                }
+                batch.tries += 1;
                 if batch.tries >= MAX_TRIES {
                     tracing::warn!(rows = n, tries = batch.tries, "dropping probe results: {e}");
                     shared.failed.fetch_add(n as u64, Relaxed);

@@ -223,3 +223,65 @@ fn a_history_copied_into_postgresql_and_back_reads_the_same() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("mysql://"), "{err}");
 }
+
+#[test]
+fn a_restarted_server_is_connected_to_again_and_no_result_is_lost() {
+    use rollguard::model::{ProbeKey, ProbeResult, now_ms};
+    use rollguard::store::{Location, LocationSource, ResultWriter, SharedStore, with_store};
+    use std::time::Duration;
+    let Some(pg) = common::postgres::private("pg_restart") else {
+        return;
+    };
+    let url = pg.database("restart");
+    let location = Location::parse(&url, LocationSource::Environment, &|_| None).unwrap();
+    let shared = SharedStore::default();
+    let note = |what: &str| {
+        with_store(&location, &shared, |s| {
+            s.record_event("web", what, "ana", None, None)
+                .map_err(|e| e.message())
+        })
+    };
+    note("before").unwrap();
+    let writer = ResultWriter::spawn(&location, Duration::from_secs(86_400)).unwrap();
+    let results = |from: i64| {
+        (from..from + 100).map(|i| ProbeResult {
+            key: ProbeKey {
+                app: "web".into(),
+                instance: "web-1".into(),
+                probe: "health".into(),
+            },
+            at_ms: now_ms() + i,
+            ok: true,
+            latency_ms: 1.0,
+            code: Some(200),
+            error_kind: None,
+            message: String::new(),
+        })
+    };
+    for r in results(0) {
+        writer.send(r);
+    }
+    common::wait_for("the first results written", Duration::from_secs(20), || {
+        writer.stats().written == 100
+    });
+
+    pg.restart();
+    // A store whose connection ended says so once, then connects again.
+    if let Err(e) = note("right after the restart") {
+        assert!(e.contains("connection"), "{e}");
+    }
+    note("after the restart").unwrap();
+    // The writer connects again and loses nothing.
+    for r in results(100) {
+        writer.send(r);
+    }
+    common::wait_for("every result written", Duration::from_secs(30), || {
+        writer.stats().written == 200
+    });
+    let stats = writer.shutdown();
+    assert_eq!((stats.written, stats.failed), (200, 0), "{stats:?}");
+    let count = with_store(&location, &shared, |s| {
+        s.result_count().map_err(|e| e.message())
+    });
+    assert_eq!(count.unwrap(), 200);
+}

@@ -38,7 +38,7 @@ static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
 /// The cluster, started on first use; `None` (skipped loudly, or a failure
 /// under `ROLLGUARD_REQUIRE_REAL=1`) when PostgreSQL is not installed.
 pub fn cluster(test: &str) -> Option<&'static Cluster> {
-    match CLUSTER.get_or_init(start) {
+    match CLUSTER.get_or_init(|| start("shared")) {
         Ok(c) => Some(c),
         Err(e) if e.starts_with("missing:") => missing(test, "PostgreSQL (initdb, pg_ctl)"),
         Err(e) => panic!("{test}: the test PostgreSQL did not start: {e}"),
@@ -149,9 +149,80 @@ fn as_postgres(cmd: Command) -> Command {
     wrapped
 }
 
-fn start() -> Result<Cluster, String> {
+/// A cluster of `test`'s own, for a test that stops or restarts its
+/// server (the shared one serves the other tests meanwhile); stopped and
+/// removed when dropped.
+pub fn private(test: &str) -> Option<Private> {
+    match start(test) {
+        Ok(c) => Some(Private(c)),
+        Err(e) if e.starts_with("missing:") => missing(test, "PostgreSQL (initdb, pg_ctl)"),
+        Err(e) => panic!("{test}: a test PostgreSQL did not start: {e}"),
+    }
+}
+
+/// A cluster that is a test's own (see [`private`]).
+pub struct Private(pub Cluster);
+
+impl Private {
+    /// A new database in it, owned by the test role; its URL.
+    pub fn database(&self, name: &str) -> String {
+        self.0
+            .psql(&format!("CREATE DATABASE \"{name}\" OWNER rollguard"));
+        self.0.url(name)
+    }
+
+    /// Restarts the server, dropping every connection.
+    pub fn restart(&self) {
+        let out = as_postgres(self.0.pg_ctl())
+            .args(["-m", "fast", "-w", "-t", "30", "restart"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        let _ = as_postgres(self.0.pg_ctl())
+            .args(["-m", "immediate", "stop"])
+            .stdin(Stdio::null())
+            .output();
+        let _ = std::fs::remove_dir_all(&self.0.dir);
+    }
+}
+
+impl Cluster {
+    /// `pg_ctl` on this cluster's data, with its log and options.
+    fn pg_ctl(&self) -> Command {
+        let mut c = Command::new(self.bin.join("pg_ctl"));
+        c.arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("server.log"))
+            .arg("-o")
+            .arg(options(self.port, &self.socket));
+        c
+    }
+}
+
+/// The server's options: its port, its socket folder, loopback only, and
+/// no waiting for the disk (the data is thrown away).
+fn options(port: u16, socket: &Path) -> String {
+    format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
+         -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+        socket.display()
+    )
+}
+
+fn start(tag: &str) -> Result<Cluster, String> {
     let bin = bin_dir().ok_or("missing: no /usr/lib/postgresql/*/bin/initdb")?;
-    let dir = std::env::temp_dir().join(format!("rollguard-test-pg-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("rollguard-test-pg-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("socket")).map_err(|e| e.to_string())?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
@@ -198,27 +269,16 @@ fn start() -> Result<Cluster, String> {
     run(as_postgres(initdb), "initdb")?;
     let port = free_port();
     let socket = dir.join("socket");
-    let mut pg_ctl = Command::new(bin.join("pg_ctl"));
-    pg_ctl
-        .arg("-D")
-        .arg(&data)
-        .arg("-l")
-        .arg(dir.join("server.log"))
-        .arg("-o")
-        .arg(format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-            socket.display()
-        ))
-        .args(["-w", "-t", "30", "start"]);
-    run(as_postgres(pg_ctl), "pg_ctl start")?;
-    watch(&bin, &dir, &data);
     let c = Cluster {
-        dir,
+        dir: dir.clone(),
         port,
         socket,
-        bin,
+        bin: bin.clone(),
     };
+    let mut pg_ctl = c.pg_ctl();
+    pg_ctl.args(["-w", "-t", "30", "start"]);
+    run(as_postgres(pg_ctl), "pg_ctl start")?;
+    watch(&bin, &dir, &data);
     c.psql(&format!(
         "CREATE ROLE rollguard LOGIN CREATEDB PASSWORD '{PASSWORD}'"
     ));

@@ -142,6 +142,13 @@ impl PgConn {
         })
     }
 
+    /// Whether the connection to the server has ended (the server
+    /// restarted, the link broke): then every call fails, and the store
+    /// must be opened again.
+    pub fn is_closed(&self) -> bool {
+        self.run(|s| Ok(s.client.is_closed())).unwrap_or(true)
+    }
+
     /// Runs statements without arguments.
     pub fn batch(&self, sql: &str) -> Result<(), DbError> {
         let sql = sql.to_owned();
