@@ -179,6 +179,9 @@
 //!    probe result's message is masked where the prober makes it).
 //! 8. Layers point one way (see "# Layers"); a test holds the house to
 //!    it.
+//! 9. Liveness is a heartbeat judged by the store's clock (the server's
+//!    for a history in PostgreSQL, read with the row), never a pid alone
+//!    and never one machine's clock against another's.
 
 pub mod agent;
 pub mod audit;

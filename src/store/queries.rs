@@ -86,7 +86,7 @@ impl Event {
 }
 
 impl Store {
-    /// Writes `results` in one transaction, [`RESULTS_PER_INSERT`] rows to
+    /// Writes `results` in one transaction, a hundred rows to
     /// a statement; returns how many rows were written (all or, on error,
     /// none).
     pub fn insert_results(&mut self, results: &[ProbeResult]) -> Result<usize, StoreError> {

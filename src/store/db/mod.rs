@@ -4,13 +4,14 @@
 //! A second backend implements this file's [`Db`] (statements with numbered
 //! arguments, rows read by position, transactions), not the store's
 //! domain methods: those are written once, above it, in the tables' files.
-//! Most SQL is written in the subset both dialects share (`?1`-style
-//! arguments, `RETURNING`, `ON CONFLICT … DO UPDATE`, `coalesce`); where a
-//! backend must differ (how a transaction takes its locks, opening, the
-//! schema and its migrations), the difference is in this folder or in
-//! `schema`, named. Statements still in SQLite's own dialect (its JSON
-//! functions, `INDEXED BY`, `INSERT OR …`, the two-argument `max`) are in
-//! `deployment`, `lease`, `outbox`, `queries` and `report`.
+//! SQL is written in the subset both dialects share (`?1`-style arguments,
+//! `RETURNING`, `ON CONFLICT … DO UPDATE`, `coalesce`, `IS NOT DISTINCT
+//! FROM`); the few pieces they write differently (a JSON member, a
+//! number's test in a column SQLite may fill with text, the store's clock,
+//! a group's values joined, an index to walk) are named in [`Dialect`];
+//! how a transaction takes its locks is [`Begin`]'s; opening, the schema
+//! and its migrations are each backend's own (`store/file.rs`,
+//! `store/server.rs`).
 //!
 //! - [`Arg`]: a statement's argument, borrowed where it can be.
 //! - [`Row`] and [`ValueRef`]: a row as read, a column's value as stored;
@@ -19,7 +20,8 @@
 //!   kept as the source.
 //! - [`Tx`]: a transaction, rolled back when dropped without
 //!   [`Tx::commit`].
-//! - `sqlite`: SQLite's side of each call.
+//! - `sqlite`: SQLite's side of each call; [`postgres`]: PostgreSQL's,
+//!   its client on a thread of its own.
 
 pub mod postgres;
 mod sqlite;
