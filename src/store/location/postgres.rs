@@ -480,7 +480,8 @@ fn decode(s: &str) -> Result<String, String> {
             let hex = s
                 .get(i + 1..i + 3)
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("has a bad %-escape in {s:?}"))?;
+                // The text is not quoted: it may be the password.
+                .ok_or_else(|| "has a bad %-escape (write a % as %25)".to_string())?;
             out.push(hex);
             i += 3;
         } else {
@@ -488,7 +489,7 @@ fn decode(s: &str) -> Result<String, String> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| format!("{s:?} is not UTF-8 once decoded"))
+    String::from_utf8(out).map_err(|_| "has a %-escape that does not decode to UTF-8".to_string())
 }
 
 #[cfg(test)]
@@ -576,6 +577,7 @@ mod tests {
         for url in ["postgres://rg:pw@db/rg", "postgres://rg@db/rg?password=pw"] {
             let e = parse(url, Source::CommandLine, &[]).unwrap_err();
             assert!(e.contains("PGPASSWORD"), "{e}");
+            assert!(!e.contains("pw@") && !e.contains("=pw"), "{e}");
             assert!(parse(url, Source::Environment, &[]).is_ok());
         }
     }
@@ -593,6 +595,10 @@ mod tests {
             ("postgres://a@h1,h2/d", "several hosts"),
             ("postgres://a@h/d%zz", "bad %-escape"),
             (
+                "postgres://a:s3cr%zzet@h/d",
+                "bad %-escape (write a % as %25)",
+            ),
+            (
                 "postgres://a@h/d?connect_timeout=soon",
                 "whole number of seconds",
             ),
@@ -600,6 +606,7 @@ mod tests {
         for (url, says) in cases {
             let e = parse(url, Source::Config, &[]).unwrap_err();
             assert!(e.contains(says), "{url}: {e}");
+            assert!(!e.contains("s3cr"), "a password is never quoted: {e}");
         }
         let p = parse(
             "postgres://a@h/d?sslmode=verify-full&ca_file=/etc/rg/ca.pem",
