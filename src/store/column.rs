@@ -5,8 +5,7 @@
 
 use serde_json::Value;
 
-use super::db::{DbError, Row, ValueRef};
-use super::error::UnknownValue;
+use super::db::{DbError, Row, UnknownValue, ValueRef};
 use super::queries::text;
 
 /// A column holding one of a type's stored names (a state, an outcome, a

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use rusqlite::ErrorCode;
 
-use super::db::DbError;
+use super::db::{DbError, UnknownValue};
 
 use crate::error::{Code, UserError};
 
@@ -121,20 +121,6 @@ pub enum StoreError {
         /// The table, the column and the value found.
         value: UnknownValue,
     },
-}
-
-/// A stored value this version does not know, where it was found. Row
-/// readers give it as [`DbError::Unknown`]; [`StoreError::query`]
-/// turns that into [`StoreError::Unknown`].
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{table}.{column} holds {value:?}, which this rollguard does not know")]
-pub struct UnknownValue {
-    /// The table.
-    pub table: &'static str,
-    /// The column.
-    pub column: &'static str,
-    /// The value found.
-    pub value: String,
 }
 
 /// Why an existing file is not taken as a history database.

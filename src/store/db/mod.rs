@@ -29,8 +29,6 @@ mod sqlite;
 use std::borrow::Cow;
 use std::fmt;
 
-use super::error::UnknownValue;
-
 /// An open connection to the history's database.
 ///
 /// `Send`, not `Sync`: one connection serves one thread at a time, as a
@@ -490,6 +488,20 @@ impl<T: FromColumn> FromColumn for Option<T> {
             v => T::from_column(v).map(Some),
         }
     }
+}
+
+/// A stored value this version does not know, where it was found. Row
+/// readers give it as [`DbError::Unknown`]; [`StoreError::query`](super::StoreError::query)
+/// turns that into [`StoreError::Unknown`](super::StoreError::Unknown).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{table}.{column} holds {value:?}, which this rollguard does not know")]
+pub struct UnknownValue {
+    /// The table.
+    pub table: &'static str,
+    /// The column.
+    pub column: &'static str,
+    /// The value found.
+    pub value: String,
 }
 
 /// What the connection refused.
