@@ -252,15 +252,12 @@ fn insert(
     width: usize,
     rows: &[Vec<Arg<'static>>],
 ) -> Result<usize, DbError> {
-    let values: Vec<String> = (0..rows.len())
-        .map(|r| {
-            let args: Vec<String> = (1..=width).map(|c| format!("?{}", r * width + c)).collect();
-            format!("({})", args.join(", "))
-        })
-        .collect();
     let args: Vec<Arg<'static>> = rows.iter().flatten().cloned().collect();
     tx.execute(
-        &format!("INSERT INTO {table} ({cols}) VALUES {}", values.join(", ")),
+        &format!(
+            "INSERT INTO {table} ({cols}) VALUES {}",
+            super::db::values(rows.len(), width)
+        ),
         &args,
     )
 }

@@ -26,27 +26,9 @@ pub(crate) const RESULTS_PER_INSERT: usize = 100;
 
 /// The `INSERT` of `rows` probe results, nine arguments each.
 fn insert_results_sql(rows: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|r| {
-            let n = r * 9;
-            format!(
-                "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5,
-                n + 6,
-                n + 7,
-                n + 8,
-                n + 9
-            )
-        })
-        .collect();
     format!(
-        "INSERT INTO probe_results \
-         (at_ms, app, instance, probe, ok, latency_ms, code, error_kind, message) VALUES {}",
-        values.join(", ")
+        "INSERT INTO probe_results ({RESULT_COLUMNS}) VALUES {}",
+        super::db::values(rows, 9)
     )
 }
 

@@ -365,6 +365,18 @@ macro_rules! args {
 }
 pub(crate) use args;
 
+/// The `VALUES` list of a multi-row `INSERT`: `rows` tuples of `width`
+/// numbered arguments, `(?1, ?2), (?3, ?4)` for two rows of two.
+pub fn values(rows: usize, width: usize) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let args: Vec<String> = (1..=width).map(|c| format!("?{}", r * width + c)).collect();
+            format!("({})", args.join(", "))
+        })
+        .collect();
+    tuples.join(", ")
+}
+
 /// A column's value as stored, borrowed from its row.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ValueRef<'a> {
@@ -604,6 +616,12 @@ impl<T> Optional<T> for Result<T, DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_values_list_numbers_its_arguments_row_by_row() {
+        assert_eq!(values(2, 2), "(?1, ?2), (?3, ?4)");
+        assert_eq!(values(1, 3), "(?1, ?2, ?3)");
+    }
 
     #[test]
     fn counts_and_limits_saturate() {
