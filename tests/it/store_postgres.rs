@@ -63,16 +63,11 @@ async fn a_rollout_and_its_rollback_are_recorded_in_postgresql() {
 
 /// Runs `rollguard ARGS` with `env`; (exit code, stdout, stderr).
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollguard"))
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove("ROLLGUARD_DB")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    common::output(
+        common::rollguard_command()
+            .args(args)
+            .envs(env.iter().copied())
+            .env_remove("ROLLGUARD_DB"),
     )
 }
 

@@ -46,15 +46,24 @@ pub fn rollguard(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollguard"))
-        .arg("--config")
+    let mut cmd = rollguard_command();
+    cmd.arg("--config")
         .arg(config)
         .arg("--db")
         .arg(db)
         .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
+        .envs(env.iter().copied());
+    output(&mut cmd)
+}
+
+/// The `rollguard` binary under test, to be given its arguments.
+pub fn rollguard_command() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rollguard"))
+}
+
+/// Runs `cmd` to its end: (exit code, -1 for a signal; stdout; stderr).
+pub fn output(cmd: &mut std::process::Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

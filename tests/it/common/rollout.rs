@@ -215,21 +215,14 @@ conditions = ['[BODY].status == "healthy"']
     pub fn rollguard(&self, args: &[&str]) -> (i32, String, String) {
         match &self.history_url {
             None => super::rollguard(&self.config(), &self.dir.join("history.db"), args, &[]),
-            Some(url) => {
-                let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollguard"))
+            Some(url) => super::output(
+                super::rollguard_command()
                     .arg("--config")
                     .arg(self.config())
                     .args(args)
                     .env("ROLLGUARD_DB", url)
-                    .env("XDG_DATA_HOME", self.dir.join("data"))
-                    .output()
-                    .unwrap();
-                (
-                    out.status.code().unwrap_or(-1),
-                    String::from_utf8_lossy(&out.stdout).into_owned(),
-                    String::from_utf8_lossy(&out.stderr).into_owned(),
-                )
-            }
+                    .env("XDG_DATA_HOME", self.dir.join("data")),
+            ),
         }
     }
 
