@@ -98,7 +98,7 @@ pub(super) const LOCK_COLS: &str = "app, deployment_id, owner_user, owner_host, 
 
 /// [`LOCK_COLS`] (or `cols`) and the store's clock, as [`lock_from_row`]
 /// reads them.
-pub(super) fn lock_select(dialect: Dialect, cols: &str) -> String {
+fn lock_select(dialect: Dialect, cols: &str) -> String {
     format!("{cols}, {}", dialect.now_ms())
 }
 

@@ -16,7 +16,7 @@
 use serde_json::{Value, json};
 
 use super::db::{Optional, args};
-use super::lock::{LOCK_COLS, lock_from_row, lock_select};
+use super::lock::{LOCK_COLS, lock_from_row};
 use super::{Lock, LockOwner, Store, StoreError};
 use crate::config::Strategy;
 use crate::model::Outcome;
@@ -95,17 +95,19 @@ impl Store {
         let err = || self.sql_err(op);
         let tx = self.immediate(op)?;
         let now = self.clock_ms()?;
+        // Read at `now`, the store's clock this start stamps with.
         let held = tx
             .query_row(
-                &format!(
-                    "SELECT {} FROM locks WHERE app = ?1",
-                    lock_select(tx.dialect(), LOCK_COLS)
-                ),
+                &format!("SELECT {LOCK_COLS} FROM locks WHERE app = ?1"),
                 args![d.app],
                 lock_from_row,
             )
             .optional()
-            .map_err(err())?;
+            .map_err(err())?
+            .map(|lock| Lock {
+                read_ms: now,
+                ..lock
+            });
         let event = |deployment: Option<i64>, event: &EventKind, reason: Option<&str>| {
             let (kind, evidence) = event.to_stored();
             tx.execute(
