@@ -64,10 +64,7 @@ fn a_rollouts_restarts_open_no_incident_and_its_instances_are_judged_again_after
         return;
     };
     // v7 takes 2 s to start: the gates wait it out; the agent must too.
-    env.edit_config(
-        "deadline = \"10s\"",
-        "deadline = \"10s\"\ninitial_delay = \"3s\"",
-    );
+    env.edit_config("initial_delay = \"1500ms\"", "initial_delay = \"3s\"");
     env.deploy_ok("v1", "rolling");
     let db = env.dir.join("history.db");
     let agent = Agent::start(&env.config(), &db, env.dir.join("agent.log"));

@@ -200,10 +200,7 @@ fn a_resumed_batch_is_not_failed_by_the_restart_it_repeats() {
         return;
     };
     // v7 takes 2 s to start: its deploy gates wait it out.
-    env.edit_config(
-        "deadline = \"10s\"",
-        "deadline = \"10s\"\ninitial_delay = \"3s\"",
-    );
+    env.edit_config("initial_delay = \"1500ms\"", "initial_delay = \"3s\"");
     env.deploy_ok("v1", "rolling");
     let (code, out, err) = env.rollguard(&["deploy", "web", "v7", "--yes", "--detach"]);
     assert_eq!(code, 0, "{out}\n{err}");

@@ -119,6 +119,10 @@ grace = "2s"
 {traffic}
 [app.health]
 interval = "250ms"
+# A started instance has this long to listen before its failures count, as
+# a user gives an app that takes a moment to start: on a loaded machine the
+# test releases (a debug binary) can take over a second.
+initial_delay = "1500ms"
 success_threshold = 2
 failure_threshold = 2
 deadline = "10s"
